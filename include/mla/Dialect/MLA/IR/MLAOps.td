@@ -1,0 +1,190 @@
+//===- MLAOps.td - mla dialect operations ------------------*- tablegen -*-===//
+//
+// Ops of one attention layer on tensors. Shapes use B (batch), S (new
+// tokens), T (key positions), H (query heads), G (key/value heads), D (hidden
+// size), d_c (kv_lora_rank), d_r (qk_rope_head_dim). B, S and T may be
+// dynamic; verifiers compare every pair of static sizes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MLA_DIALECT_MLA_IR_MLAOPS_TD
+#define MLA_DIALECT_MLA_IR_MLAOPS_TD
+
+include "mla/Dialect/MLA/IR/MLAAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/OpBase.td"
+
+def MLA_FloatTensor : RankedTensorOf<[AnyFloat]>;
+def MLA_IndexTensor : RankedTensorOf<[I32, I64]>;
+
+def MLA_LinearOp : MLA_Op<"linear", [Pure,
+    AllElementTypesMatch<["input", "weight", "result"]>]> {
+  let summary = "dense projection y = x W";
+  let description = [{
+    `result[..., n] = sum_k input[..., k] * weight[k, n]`, accumulated in f32.
+    Serves the down projections W_DKV and W_DQ and the rope key projection
+    W_KR (weights stored [in, out]).
+  }];
+  let arguments = (ins MLA_FloatTensor:$input, MLA_FloatTensor:$weight);
+  let results = (outs MLA_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def MLA_HeadProjOp : MLA_Op<"head_proj", [Pure,
+    AllElementTypesMatch<["input", "weight", "result"]>]> {
+  let summary = "per-head up projection";
+  let description = [{
+    `result[b, s, h, n] = sum_k input[b, s, k] * weight[h, k, n]`: input
+    [B, S, K], weight [H, K, N], result [B, S, H, N]. Serves W_UQ, W_QR (K =
+    q_lora_rank or D) and W_UK, W_UV (K = d_c, applied to cached latents).
+  }];
+  let arguments = (ins MLA_FloatTensor:$input, MLA_FloatTensor:$weight);
+  let results = (outs MLA_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def MLA_OutProjOp : MLA_Op<"out_proj", [Pure,
+    AllElementTypesMatch<["input", "weight", "result"]>]> {
+  let summary = "output projection of the concatenated heads";
+  let description = [{
+    `result[b, s, n] = sum_{h, k} input[b, s, h, k] * weight[h * K + k, n]`:
+    input [B, S, H, K] (per-head attention outputs), weight [H * K, D]
+    (W_O), result [B, S, D].
+  }];
+  let arguments = (ins MLA_FloatTensor:$input, MLA_FloatTensor:$weight);
+  let results = (outs MLA_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def MLA_RMSNormOp : MLA_Op<"rms_norm", [Pure,
+    AllTypesMatch<["input", "result"]>,
+    AllElementTypesMatch<["input", "gamma"]>]> {
+  let summary = "RMS normalization over the last dimension";
+  let description = [{
+    `result[..., i] = input[..., i] * gamma[i] / sqrt(mean_j(input[..., j]^2)
+    + epsilon)`, computed in f32. Applied to the latents c_kv and c_q.
+  }];
+  let arguments = (ins MLA_FloatTensor:$input, MLA_FloatTensor:$gamma,
+                   DefaultValuedAttr<F32Attr, "1.0e-6">:$epsilon);
+  let results = (outs MLA_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $gamma attr-dict `:` type($input) `,` type($gamma)
+  }];
+  let hasVerifier = 1;
+}
+
+def MLA_RopeOp : MLA_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "rotary position embedding of the last dimension";
+  let description = [{
+    Input [B, S, d] or [B, S, H, d] with d even; positions [B, S]. For pair
+    i in [0, d/2) with angle a = pos * theta^(-2i/d), the pair (x0, x1) becomes
+    (x0 cos a - x1 sin a, x0 sin a + x1 cos a), where the pair is
+    (x[2i], x[2i+1]) for `interleaved` and (x[i], x[i + d/2]) for
+    `rotate_half`. Positions are broadcast over heads.
+  }];
+  let arguments = (ins MLA_FloatTensor:$input, MLA_IndexTensor:$positions,
+                   F64Attr:$theta, MLA_RopeStyleAttr:$style);
+  let results = (outs MLA_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $positions attr-dict `:` type($input) `,` type($positions)
+  }];
+  let hasVerifier = 1;
+}
+
+def MLA_KVCacheAppendOp : MLA_Op<"kv_cache_append", [NoMemoryEffect,
+    AllTypesMatch<["cache", "result"]>,
+    AllElementTypesMatch<["cache", "latent", "key_rope"]>,
+    AllElementTypesMatch<["block_table", "seq_lens"]>]> {
+  let summary = "write new tokens' latents into a paged latent cache";
+  let description = [{
+    cache [NB, BS, d_c + d_r] holds one row [c_kv ; k_rope] per token, in
+    pages of BS tokens. New tokens: latent [B, S, d_c], key_rope [B, S, d_r]
+    (already rotated). seq_lens [B] counts the tokens of each sequence with
+    the S new ones included, so token s of sequence b has position
+    p = seq_lens[b] - S + s and goes to row p mod BS of page
+    block_table[b, p / BS]. The result is the updated cache.
+  }];
+  let arguments = (ins MLA_FloatTensor:$latent, MLA_FloatTensor:$key_rope,
+                   MLA_FloatTensor:$cache, MLA_IndexTensor:$block_table,
+                   MLA_IndexTensor:$seq_lens);
+  let results = (outs MLA_FloatTensor:$result);
+  let assemblyFormat = [{
+    $latent `,` $key_rope `into` $cache `[` $block_table `,` $seq_lens `]`
+    attr-dict `:` type($latent) `,` type($key_rope) `into` type($cache)
+    `[` type($block_table) `,` type($seq_lens) `]`
+  }];
+  let hasVerifier = 1;
+}
+
+def MLA_KVCacheGatherOp : MLA_Op<"kv_cache_gather", [NoMemoryEffect,
+    AllElementTypesMatch<["cache", "latent", "key_rope"]>]> {
+  let summary = "read the pages of each sequence from a paged latent cache";
+  let description = [{
+    latent[b, t, :] and key_rope[b, t, :] are the first d_c and last d_r
+    values of row t mod BS of page block_table[b, t / BS], for t in
+    [0, MB * BS) with block_table [B, MB]. Rows past a sequence's length are
+    whatever its pages hold; attention masks them with its kv_lens.
+  }];
+  let arguments = (ins MLA_FloatTensor:$cache, MLA_IndexTensor:$block_table);
+  let results = (outs MLA_FloatTensor:$latent, MLA_FloatTensor:$key_rope);
+  let assemblyFormat = [{
+    $cache `[` $block_table `]` attr-dict `:` type($cache) `[`
+    type($block_table) `]` `->` type($latent) `,` type($key_rope)
+  }];
+  let hasVerifier = 1;
+}
+
+def MLA_AttentionOp : MLA_Op<"attention", [Pure, AttrSizedOperandSegments,
+    AllElementTypesMatch<["query", "key", "value", "result"]>]> {
+  let summary = "scaled-dot-product attention with an optional decoupled RoPE part";
+  let description = [{
+    query [B, S, H, d_qk], key [B, T, G, d_qk], value [B, T, G, d_v], H a
+    multiple of G (MHA G = H, MQA G = 1, GQA otherwise); optional
+    `rope(query_rope [B, S, H, d_r], key_rope [B, T, d_r])`, one rope key
+    shared by all heads as in MLA; optional `kv_lens(l [B])`, the valid key
+    positions of each sequence (T when absent). Head h uses key/value head
+    g = h / (H / G). Scores
+
+      score[b, s, h, t] = scale * (query[b,s,h] . key[b,t,g]
+                                   + query_rope[b,s,h] . key_rope[b,t])
+
+    with t visible when t < l[b] and, if `causal`, t <= l[b] - S + s (the S
+    queries are the last S positions). result[b, s, h] = sum_t p_t value[b,t,g]
+    with p = softmax over the visible t, accumulated in f32; a query with no
+    visible key gets zeros.
+  }];
+  let arguments = (ins MLA_FloatTensor:$query, MLA_FloatTensor:$key,
+                   MLA_FloatTensor:$value,
+                   Optional<MLA_FloatTensor>:$query_rope,
+                   Optional<MLA_FloatTensor>:$key_rope,
+                   Optional<MLA_IndexTensor>:$kv_lens,
+                   F32Attr:$scale, UnitAttr:$causal);
+  let results = (outs MLA_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value
+    (`rope` `(` $query_rope^ `,` $key_rope `)`)?
+    (`kv_lens` `(` $kv_lens^ `)`)?
+    attr-dict `:` type($query) `,` type($key) `,` type($value)
+    (`rope` `(` type($query_rope)^ `,` type($key_rope) `)`)?
+    (`kv_lens` `(` type($kv_lens)^ `)`)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    int64_t getNumHeads() { return getQuery().getType().getDimSize(2); }
+    int64_t getNumKVHeads() { return getKey().getType().getDimSize(2); }
+  }];
+}
+
+#endif // MLA_DIALECT_MLA_IR_MLAOPS_TD

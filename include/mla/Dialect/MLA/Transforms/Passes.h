@@ -1,0 +1,17 @@
+//===- Passes.h - mla dialect passes ----------------------------*- C++ -*-===//
+
+#ifndef MLA_DIALECT_MLA_TRANSFORMS_PASSES_H
+#define MLA_DIALECT_MLA_TRANSFORMS_PASSES_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::mla {
+#define GEN_PASS_DECL
+#include "mla/Dialect/MLA/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "mla/Dialect/MLA/Transforms/Passes.h.inc"
+} // namespace mlir::mla
+
+#endif // MLA_DIALECT_MLA_TRANSFORMS_PASSES_H

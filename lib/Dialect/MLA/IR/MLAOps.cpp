@@ -1,0 +1,369 @@
+//===- MLAOps.cpp - mla dialect operations ----------------------*- C++ -*-===//
+//
+// Verifiers name the dimension and both values of every mismatch. Dynamic
+// sizes (batch, tokens) match anything; heads and feature sizes must be
+// static so that kernels can be generated for them.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mla/Dialect/MLA/IR/MLAOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::mla;
+
+namespace {
+/// Checks that a ranked operand or result has an exact rank.
+LogicalResult checkRank(Operation *op, StringRef name, ShapedType type,
+                        int64_t rank) {
+  if (type.getRank() == rank)
+    return success();
+  return op->emitOpError() << "'" << name << "' must have rank " << rank
+                           << ", got rank " << type.getRank();
+}
+
+/// Checks that two sizes agree where both are static.
+LogicalResult checkDim(Operation *op, const Twine &whatA, int64_t a,
+                       const Twine &whatB, int64_t b) {
+  if (ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b)
+    return success();
+  return op->emitOpError() << whatA << " (" << a << ") does not match "
+                           << whatB << " (" << b << ")";
+}
+
+/// Checks that a feature size (heads, head dims, weights) is static and
+/// nonzero.
+LogicalResult checkFeatureDim(Operation *op, StringRef name, ShapedType type,
+                              int64_t dim, StringRef what) {
+  int64_t v = type.getDimSize(dim);
+  if (ShapedType::isDynamic(v))
+    return op->emitOpError() << what << " (dimension " << dim << " of '"
+                             << name << "') must be static";
+  if (v == 0)
+    return op->emitOpError() << what << " (dimension " << dim << " of '"
+                             << name << "') must be nonzero";
+  return success();
+}
+
+LogicalResult checkAllFeatureDims(Operation *op, StringRef name,
+                                  ShapedType type) {
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (failed(checkFeatureDim(op, name, type, d, "weight size")))
+      return failure();
+  return success();
+}
+
+LogicalResult checkPositiveFinite(Operation *op, StringRef name, double v) {
+  if (std::isfinite(v) && v > 0)
+    return success();
+  return op->emitOpError() << "'" << name
+                           << "' must be positive and finite, got " << v;
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// LinearOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearOp::verify() {
+  Operation *op = getOperation();
+  auto in = getInput().getType(), w = getWeight().getType(),
+       res = getResult().getType();
+  if (in.getRank() < 1)
+    return emitOpError() << "'input' must have rank at least 1";
+  if (failed(checkRank(op, "weight", w, 2)) ||
+      failed(checkRank(op, "result", res, in.getRank())) ||
+      failed(checkAllFeatureDims(op, "weight", w)))
+    return failure();
+  int64_t last = in.getRank() - 1;
+  for (int64_t d = 0; d < last; ++d)
+    if (failed(checkDim(op, "result dimension " + Twine(d),
+                        res.getDimSize(d), "input dimension " + Twine(d),
+                        in.getDimSize(d))))
+      return failure();
+  if (failed(checkDim(op, "input features", in.getDimSize(last),
+                      "weight rows", w.getDimSize(0))) ||
+      failed(checkDim(op, "result features", res.getDimSize(last),
+                      "weight columns", w.getDimSize(1))))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// HeadProjOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult HeadProjOp::verify() {
+  Operation *op = getOperation();
+  auto in = getInput().getType(), w = getWeight().getType(),
+       res = getResult().getType();
+  if (failed(checkRank(op, "input", in, 3)) ||
+      failed(checkRank(op, "weight", w, 3)) ||
+      failed(checkRank(op, "result", res, 4)) ||
+      failed(checkAllFeatureDims(op, "weight", w)))
+    return failure();
+  if (failed(checkDim(op, "result batch", res.getDimSize(0), "input batch",
+                      in.getDimSize(0))) ||
+      failed(checkDim(op, "result tokens", res.getDimSize(1), "input tokens",
+                      in.getDimSize(1))) ||
+      failed(checkDim(op, "input features", in.getDimSize(2),
+                      "weight input features", w.getDimSize(1))) ||
+      failed(checkDim(op, "result heads", res.getDimSize(2), "weight heads",
+                      w.getDimSize(0))) ||
+      failed(checkDim(op, "result head dim", res.getDimSize(3),
+                      "weight head dim", w.getDimSize(2))))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// OutProjOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult OutProjOp::verify() {
+  Operation *op = getOperation();
+  auto in = getInput().getType(), w = getWeight().getType(),
+       res = getResult().getType();
+  if (failed(checkRank(op, "input", in, 4)) ||
+      failed(checkRank(op, "weight", w, 2)) ||
+      failed(checkRank(op, "result", res, 3)) ||
+      failed(checkAllFeatureDims(op, "weight", w)) ||
+      failed(checkFeatureDim(op, "input", in, 2, "heads")) ||
+      failed(checkFeatureDim(op, "input", in, 3, "head dim")))
+    return failure();
+  if (failed(checkDim(op, "result batch", res.getDimSize(0), "input batch",
+                      in.getDimSize(0))) ||
+      failed(checkDim(op, "result tokens", res.getDimSize(1), "input tokens",
+                      in.getDimSize(1))) ||
+      failed(checkDim(op, "heads * head dim",
+                      in.getDimSize(2) * in.getDimSize(3), "weight rows",
+                      w.getDimSize(0))) ||
+      failed(checkDim(op, "result features", res.getDimSize(2),
+                      "weight columns", w.getDimSize(1))))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// RMSNormOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RMSNormOp::verify() {
+  Operation *op = getOperation();
+  auto in = getInput().getType(), g = getGamma().getType();
+  if (in.getRank() < 1)
+    return emitOpError() << "'input' must have rank at least 1";
+  if (failed(checkRank(op, "gamma", g, 1)) ||
+      failed(checkFeatureDim(op, "input", in, in.getRank() - 1,
+                             "normalized dimension")) ||
+      failed(checkDim(op, "gamma size", g.getDimSize(0),
+                      "normalized dimension", in.getDimSize(in.getRank() - 1))))
+    return failure();
+  return checkPositiveFinite(op, "epsilon", getEpsilon().convertToDouble());
+}
+
+//===----------------------------------------------------------------------===//
+// RopeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RopeOp::verify() {
+  Operation *op = getOperation();
+  auto in = getInput().getType(), pos = getPositions().getType();
+  if (in.getRank() != 3 && in.getRank() != 4)
+    return emitOpError() << "'input' must have rank 3 [B, S, d] or 4 "
+                            "[B, S, H, d], got rank "
+                         << in.getRank();
+  int64_t last = in.getRank() - 1;
+  if (failed(checkRank(op, "positions", pos, 2)) ||
+      failed(checkFeatureDim(op, "input", in, last, "rotated dimension")) ||
+      failed(checkDim(op, "positions batch", pos.getDimSize(0), "input batch",
+                      in.getDimSize(0))) ||
+      failed(checkDim(op, "positions tokens", pos.getDimSize(1),
+                      "input tokens", in.getDimSize(1))))
+    return failure();
+  int64_t d = in.getDimSize(last);
+  if (d % 2 != 0)
+    return emitOpError() << "rotated dimension (" << d << ") must be even";
+  if (failed(checkPositiveFinite(op, "theta", getTheta().convertToDouble())))
+    return failure();
+  LayerConfigAttr cfg = getEnclosingLayerConfig(op);
+  if (!cfg)
+    return success();
+  int64_t cfgDim = cfg.isLatent() ? *cfg.getQkRopeHeadDim() : *cfg.getHeadDim();
+  if (failed(checkDim(op, "rotated dimension", d,
+                      cfg.isLatent() ? "the layer's qk_rope_head_dim"
+                                     : "the layer's head_dim",
+                      cfgDim)))
+    return failure();
+  if (getTheta().convertToDouble() != cfg.getRopeTheta().convertToDouble())
+    return emitOpError() << "theta (" << getTheta().convertToDouble()
+                         << ") does not match the layer's rope_theta ("
+                         << cfg.getRopeTheta().convertToDouble() << ")";
+  if (getStyle() != cfg.getRopeStyle())
+    return emitOpError() << "style (" << stringifyRopeStyle(getStyle())
+                         << ") does not match the layer's rope_style ("
+                         << stringifyRopeStyle(cfg.getRopeStyle()) << ")";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// KV cache
+//===----------------------------------------------------------------------===//
+
+/// Checks a cache [NB, BS, d_c + d_r] against latent and rope parts of rank 3.
+static LogicalResult verifyCacheRow(Operation *op, ShapedType cache,
+                                    ShapedType latent, ShapedType rope) {
+  if (failed(checkRank(op, "cache", cache, 3)) ||
+      failed(checkRank(op, "latent", latent, 3)) ||
+      failed(checkRank(op, "key_rope", rope, 3)) ||
+      failed(checkFeatureDim(op, "cache", cache, 1, "block size")) ||
+      failed(checkFeatureDim(op, "cache", cache, 2, "cache row width")) ||
+      failed(checkFeatureDim(op, "latent", latent, 2, "kv_lora_rank")))
+    return failure();
+  int64_t dr = rope.getDimSize(2);
+  if (ShapedType::isDynamic(dr))
+    return op->emitOpError() << "rope dimension (dimension 2 of 'key_rope') "
+                                "must be static";
+  if (failed(checkDim(op, "cache row width", cache.getDimSize(2),
+                      "kv_lora_rank + rope dim",
+                      latent.getDimSize(2) + dr)) ||
+      failed(checkDim(op, "key_rope batch", rope.getDimSize(0),
+                      "latent batch", latent.getDimSize(0))) ||
+      failed(checkDim(op, "key_rope tokens", rope.getDimSize(1),
+                      "latent tokens", latent.getDimSize(1))))
+    return failure();
+  LayerConfigAttr cfg = getEnclosingLayerConfig(op);
+  if (!cfg || !cfg.isLatent())
+    return success();
+  return success(
+      succeeded(checkDim(op, "kv_lora_rank", latent.getDimSize(2),
+                         "the layer's kv_lora_rank", *cfg.getKvLoraRank())) &&
+      succeeded(checkDim(op, "rope dimension", dr,
+                         "the layer's qk_rope_head_dim",
+                         *cfg.getQkRopeHeadDim())));
+}
+
+LogicalResult KVCacheAppendOp::verify() {
+  Operation *op = getOperation();
+  auto latent = getLatent().getType(), bt = getBlockTable().getType(),
+       lens = getSeqLens().getType();
+  if (failed(verifyCacheRow(op, getCache().getType(), latent,
+                            getKeyRope().getType())) ||
+      failed(checkRank(op, "block_table", bt, 2)) ||
+      failed(checkRank(op, "seq_lens", lens, 1)) ||
+      failed(checkDim(op, "block_table batch", bt.getDimSize(0),
+                      "latent batch", latent.getDimSize(0))) ||
+      failed(checkDim(op, "seq_lens batch", lens.getDimSize(0),
+                      "latent batch", latent.getDimSize(0))))
+    return failure();
+  return success();
+}
+
+LogicalResult KVCacheGatherOp::verify() {
+  Operation *op = getOperation();
+  auto cache = getCache().getType(), bt = getBlockTable().getType(),
+       latent = getLatent().getType();
+  if (failed(verifyCacheRow(op, cache, latent, getKeyRope().getType())) ||
+      failed(checkRank(op, "block_table", bt, 2)) ||
+      failed(checkDim(op, "latent batch", latent.getDimSize(0),
+                      "block_table batch", bt.getDimSize(0))))
+    return failure();
+  int64_t pages = bt.getDimSize(1), bs = cache.getDimSize(1);
+  if (!ShapedType::isDynamic(pages) &&
+      failed(checkDim(op, "latent positions", latent.getDimSize(1),
+                      "pages per sequence * block size", pages * bs)))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AttentionOp::verify() {
+  Operation *op = getOperation();
+  auto q = getQuery().getType(), k = getKey().getType(),
+       v = getValue().getType(), res = getResult().getType();
+  if (failed(checkRank(op, "query", q, 4)) ||
+      failed(checkRank(op, "key", k, 4)) ||
+      failed(checkRank(op, "value", v, 4)) ||
+      failed(checkRank(op, "result", res, 4)) ||
+      failed(checkFeatureDim(op, "query", q, 2, "query heads")) ||
+      failed(checkFeatureDim(op, "query", q, 3, "query head dim")) ||
+      failed(checkFeatureDim(op, "key", k, 2, "key/value heads")) ||
+      failed(checkFeatureDim(op, "value", v, 3, "value head dim")))
+    return failure();
+  int64_t b = q.getDimSize(0), s = q.getDimSize(1), h = q.getDimSize(2),
+          t = k.getDimSize(1), g = k.getDimSize(2);
+  if (failed(checkDim(op, "key batch", k.getDimSize(0), "query batch", b)) ||
+      failed(checkDim(op, "value batch", v.getDimSize(0), "query batch", b)) ||
+      failed(checkDim(op, "result batch", res.getDimSize(0), "query batch",
+                      b)) ||
+      failed(checkDim(op, "result tokens", res.getDimSize(1), "query tokens",
+                      s)) ||
+      failed(checkDim(op, "result heads", res.getDimSize(2), "query heads",
+                      h)) ||
+      failed(checkDim(op, "value positions", v.getDimSize(1),
+                      "key positions", t)) ||
+      failed(checkDim(op, "value heads", v.getDimSize(2), "key heads", g)) ||
+      failed(checkDim(op, "key head dim", k.getDimSize(3), "query head dim",
+                      q.getDimSize(3))) ||
+      failed(checkDim(op, "result head dim", res.getDimSize(3),
+                      "value head dim", v.getDimSize(3))))
+    return failure();
+  if (h % g != 0)
+    return emitOpError() << "query heads (" << h
+                         << ") must be a multiple of key/value heads (" << g
+                         << ")";
+  if (static_cast<bool>(getQueryRope()) != static_cast<bool>(getKeyRope()))
+    return emitOpError() << "'query_rope' and 'key_rope' must be given "
+                            "together";
+  if (auto qr = getQueryRope()) {
+    auto qrT = cast<ShapedType>(qr.getType()),
+         krT = cast<ShapedType>(getKeyRope().getType());
+    if (failed(checkRank(op, "query_rope", qrT, 4)) ||
+        failed(checkRank(op, "key_rope", krT, 3)) ||
+        failed(checkFeatureDim(op, "query_rope", qrT, 3, "rope dim")) ||
+        failed(checkDim(op, "query_rope batch", qrT.getDimSize(0),
+                        "query batch", b)) ||
+        failed(checkDim(op, "query_rope tokens", qrT.getDimSize(1),
+                        "query tokens", s)) ||
+        failed(checkDim(op, "query_rope heads", qrT.getDimSize(2),
+                        "query heads", h)) ||
+        failed(checkDim(op, "key_rope batch", krT.getDimSize(0),
+                        "query batch", b)) ||
+        failed(checkDim(op, "key_rope positions", krT.getDimSize(1),
+                        "key positions", t)) ||
+        failed(checkDim(op, "key_rope dim", krT.getDimSize(2),
+                        "query_rope dim", qrT.getDimSize(3))))
+      return failure();
+    if (qrT.getElementType() != q.getElementType() ||
+        krT.getElementType() != q.getElementType())
+      return emitOpError() << "'query_rope' and 'key_rope' must have the "
+                              "element type of 'query' ("
+                           << q.getElementType() << ")";
+  }
+  if (auto lens = getKvLens()) {
+    auto lensT = cast<ShapedType>(lens.getType());
+    if (failed(checkRank(op, "kv_lens", lensT, 1)) ||
+        failed(checkDim(op, "kv_lens batch", lensT.getDimSize(0),
+                        "query batch", b)))
+      return failure();
+  }
+  if (failed(checkPositiveFinite(op, "scale", getScale().convertToDouble())))
+    return failure();
+  LayerConfigAttr cfg = getEnclosingLayerConfig(op);
+  if (cfg && failed(checkDim(op, "query heads", h,
+                             "the layer's num_attention_heads",
+                             cfg.getNumAttentionHeads())))
+    return failure();
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "mla/Dialect/MLA/IR/MLAOps.cpp.inc"

@@ -1,0 +1,26 @@
+//===- InitAll.cpp - registration shared by the mla tools -------*- C++ -*-===//
+//
+// The one file that includes InitAllDialects/InitAllPasses (25-45 s each to
+// compile), so the tools stay a few lines.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mla/InitAll.h"
+#include "mla/Dialect/MLA/IR/MLADialect.h"
+#include "mla/Dialect/MLA/Transforms/Passes.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+
+void mlir::mla::registerAllDialects(DialectRegistry &registry) {
+  registry.insert<MLADialect>();
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+}
+
+void mlir::mla::registerAllPasses() {
+  mlir::registerAllPasses();
+  mlir::mla::registerMLAPasses();
+}
