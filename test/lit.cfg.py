@@ -11,6 +11,7 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.mlir_obj_dir, "test")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unittests"]
 
+config.substitutions.append(("%mla_src", config.mla_src_dir))
 config.substitutions.append(("%examples", os.path.join(config.mla_src_dir, "examples")))
 
 llvm_config.use_default_substitutions()

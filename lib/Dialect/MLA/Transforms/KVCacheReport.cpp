@@ -80,16 +80,19 @@ struct MLAKVCacheReportPass
 
   void runOnOperation() override {
     if (batch < 0 || context < 0 || layers < 0) {
-      getOperation().emitError()
+      // Reported at the module's location without dumping the module.
+      emitError(getOperation().getLoc())
           << "mla-kv-cache-report: batch, context and layers must be "
              "non-negative, got "
-          << batch << ", " << context << ", " << layers;
+          << static_cast<int64_t>(batch) << ", "
+          << static_cast<int64_t>(context) << ", "
+          << static_cast<int64_t>(layers);
       return signalPassFailure();
     }
     if (!dtype.empty() && !getCacheElementBytes(dtype)) {
-      getOperation().emitError() << "mla-kv-cache-report: unknown dtype '"
-                                 << dtype << "' (expected f32, f16, bf16 or "
-                                               "fp8)";
+      emitError(getOperation().getLoc())
+          << "mla-kv-cache-report: unknown dtype '" << dtype
+          << "' (expected f32, f16, bf16 or fp8)";
       return signalPassFailure();
     }
     bool failedAny = false;
@@ -119,6 +122,8 @@ struct MLAKVCacheReportPass
              << ty << "'; pass dtype=f32|f16|bf16|fp8";
     KVCacheFootprint f =
         computeKVCacheFootprint(cfg, *bytes, batch, context, layers);
+    // Flushed per layer so that the report and diagnostics interleave in
+    // order when both go to one pipe.
     llvm::raw_ostream &os = llvm::outs();
     os << "kv-cache report: " << layerName(layer) << "\n";
     os << "  attention: " << attentionKind(cfg) << ", "
@@ -141,6 +146,7 @@ struct MLAKVCacheReportPass
        << llvm::format("%.2f", f.totalBytes / 1e9) << " GB); mha "
        << f.mhaTotalBytes << " bytes ("
        << llvm::format("%.2f", f.mhaTotalBytes / 1e9) << " GB)\n";
+    os.flush();
     return success();
   }
 };

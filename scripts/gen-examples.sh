@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Regenerates examples/*.mlir from examples/configs/*.json.
+set -euo pipefail
+cd "$(dirname "$0")/../examples"
+gen() { PYTHONPATH=../python python3 -m mla.layer "$@"; }
+gen configs/deepseek-v3.json --name deepseek_v3_decode > deepseek-v3.mlir
+gen configs/deepseek-v2-lite.json --name deepseek_v2_lite_decode > deepseek-v2-lite.mlir
+gen configs/minicpm3-4b.json --name minicpm3_4b_decode --rope-style rotate_half > minicpm3-4b.mlir
+gen configs/llama3-70b.json --name llama3_70b_prefill --mode prefill > llama3-70b-gqa.mlir

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Brings a fresh Debian 12 machine to a buildable state. Safe to run twice.
+set -euo pipefail
+
+PACKAGES=(
+  cmake ninja-build g++ python3           # build
+  llvm-22-dev llvm-22-tools                # LLVM 22 (libLLVM, FileCheck, lit)
+  libmlir-22-dev mlir-22-tools             # MLIR 22 (libMLIR.so, mlir-tblgen)
+  clang-22                                 # the CPU kernels' host compiler
+  libgtest-dev                             # unit tests
+  libbenchmark-dev libopenblas-dev         # mla-bench and its BLAS baseline
+  libomp-22-dev                            # threads of the CPU kernels
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install.sh: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+else
+  echo "install.sh: all packages present"
+fi

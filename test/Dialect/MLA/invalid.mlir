@@ -1,0 +1,955 @@
+// RUN: mla-opt %s -split-input-file -verify-diagnostics
+
+// Every verifier message of the mla dialect, each on a minimal case.
+
+//===----------------------------------------------------------------------===//
+// mla.linear
+//===----------------------------------------------------------------------===//
+
+func.func @linear_rank0(%x: tensor<f32>, %w: tensor<4x4xf32>) {
+  // expected-error @+1 {{'input' must have rank at least 1}}
+  %0 = mla.linear %x, %w : tensor<f32>, tensor<4x4xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @linear_weight_rank(%x: tensor<2x4xf32>, %w: tensor<4x4x4xf32>) {
+  // expected-error @+1 {{'weight' must have rank 2, got rank 3}}
+  %0 = mla.linear %x, %w : tensor<2x4xf32>, tensor<4x4x4xf32> -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @linear_result_rank(%x: tensor<2x4xf32>, %w: tensor<4x4xf32>) {
+  // expected-error @+1 {{'result' must have rank 2, got rank 3}}
+  %0 = mla.linear %x, %w : tensor<2x4xf32>, tensor<4x4xf32> -> tensor<2x1x4xf32>
+  return
+}
+
+// -----
+
+func.func @linear_weight_zero(%x: tensor<2x4xf32>, %w: tensor<4x0xf32>) {
+  // expected-error @+1 {{weight size (dimension 1 of 'weight') must be nonzero}}
+  %0 = mla.linear %x, %w : tensor<2x4xf32>, tensor<4x0xf32> -> tensor<2x0xf32>
+  return
+}
+
+// -----
+
+func.func @linear_weight_dynamic(%x: tensor<2x4xf32>, %w: tensor<?x4xf32>) {
+  // expected-error @+1 {{weight size (dimension 0 of 'weight') must be static}}
+  %0 = mla.linear %x, %w : tensor<2x4xf32>, tensor<?x4xf32> -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @linear_leading(%x: tensor<2x4xf32>, %w: tensor<4x8xf32>) {
+  // expected-error @+1 {{result dimension 0 (3) does not match input dimension 0 (2)}}
+  %0 = mla.linear %x, %w : tensor<2x4xf32>, tensor<4x8xf32> -> tensor<3x8xf32>
+  return
+}
+
+// -----
+
+func.func @linear_in_features(%x: tensor<2x64xf32>, %w: tensor<32x8xf32>) {
+  // expected-error @+1 {{input features (64) does not match weight rows (32)}}
+  %0 = mla.linear %x, %w : tensor<2x64xf32>, tensor<32x8xf32> -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @linear_out_features(%x: tensor<2x4xf32>, %w: tensor<4x8xf32>) {
+  // expected-error @+1 {{result features (16) does not match weight columns (8)}}
+  %0 = mla.linear %x, %w : tensor<2x4xf32>, tensor<4x8xf32> -> tensor<2x16xf32>
+  return
+}
+
+// -----
+
+func.func @linear_elem(%x: tensor<2x4xbf16>, %w: tensor<4x8xf32>) {
+  // expected-error @+1 {{all of {input, weight, result} have same element type}}
+  %0 = mla.linear %x, %w : tensor<2x4xbf16>, tensor<4x8xf32> -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @linear_int(%x: tensor<2x4xi32>, %w: tensor<4x8xi32>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of floating-point values}}
+  %0 = mla.linear %x, %w : tensor<2x4xi32>, tensor<4x8xi32> -> tensor<2x8xi32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// mla.head_proj
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @head_proj_input_rank(%x: tensor<2x32xf32>, %w: tensor<4x32x16xf32>) {
+  // expected-error @+1 {{'input' must have rank 3, got rank 2}}
+  %0 = mla.head_proj %x, %w : tensor<2x32xf32>, tensor<4x32x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @head_proj_weight_rank(%x: tensor<2x1x32xf32>, %w: tensor<32x16xf32>) {
+  // expected-error @+1 {{'weight' must have rank 3, got rank 2}}
+  %0 = mla.head_proj %x, %w : tensor<2x1x32xf32>, tensor<32x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @head_proj_result_rank(%x: tensor<2x1x32xf32>, %w: tensor<4x32x16xf32>) {
+  // expected-error @+1 {{'result' must have rank 4, got rank 3}}
+  %0 = mla.head_proj %x, %w : tensor<2x1x32xf32>, tensor<4x32x16xf32> -> tensor<2x1x64xf32>
+  return
+}
+
+// -----
+
+func.func @head_proj_batch(%x: tensor<2x1x32xf32>, %w: tensor<4x32x16xf32>) {
+  // expected-error @+1 {{result batch (3) does not match input batch (2)}}
+  %0 = mla.head_proj %x, %w : tensor<2x1x32xf32>, tensor<4x32x16xf32> -> tensor<3x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @head_proj_tokens(%x: tensor<2x1x32xf32>, %w: tensor<4x32x16xf32>) {
+  // expected-error @+1 {{result tokens (2) does not match input tokens (1)}}
+  %0 = mla.head_proj %x, %w : tensor<2x1x32xf32>, tensor<4x32x16xf32> -> tensor<2x2x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @head_proj_features(%x: tensor<2x1x32xf32>, %w: tensor<4x64x16xf32>) {
+  // expected-error @+1 {{input features (32) does not match weight input features (64)}}
+  %0 = mla.head_proj %x, %w : tensor<2x1x32xf32>, tensor<4x64x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @head_proj_heads(%x: tensor<2x1x32xf32>, %w: tensor<4x32x16xf32>) {
+  // expected-error @+1 {{result heads (8) does not match weight heads (4)}}
+  %0 = mla.head_proj %x, %w : tensor<2x1x32xf32>, tensor<4x32x16xf32> -> tensor<2x1x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @head_proj_head_dim(%x: tensor<2x1x32xf32>, %w: tensor<4x32x16xf32>) {
+  // expected-error @+1 {{result head dim (8) does not match weight head dim (16)}}
+  %0 = mla.head_proj %x, %w : tensor<2x1x32xf32>, tensor<4x32x16xf32> -> tensor<2x1x4x8xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// mla.out_proj
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @out_proj_input_rank(%x: tensor<2x1x64xf32>, %w: tensor<64x32xf32>) {
+  // expected-error @+1 {{'input' must have rank 4, got rank 3}}
+  %0 = mla.out_proj %x, %w : tensor<2x1x64xf32>, tensor<64x32xf32> -> tensor<2x1x32xf32>
+  return
+}
+
+// -----
+
+func.func @out_proj_weight_rank(%x: tensor<2x1x4x16xf32>, %w: tensor<4x16x32xf32>) {
+  // expected-error @+1 {{'weight' must have rank 2, got rank 3}}
+  %0 = mla.out_proj %x, %w : tensor<2x1x4x16xf32>, tensor<4x16x32xf32> -> tensor<2x1x32xf32>
+  return
+}
+
+// -----
+
+func.func @out_proj_result_rank(%x: tensor<2x1x4x16xf32>, %w: tensor<64x32xf32>) {
+  // expected-error @+1 {{'result' must have rank 3, got rank 2}}
+  %0 = mla.out_proj %x, %w : tensor<2x1x4x16xf32>, tensor<64x32xf32> -> tensor<2x32xf32>
+  return
+}
+
+// -----
+
+func.func @out_proj_dynamic_heads(%x: tensor<2x1x?x16xf32>, %w: tensor<64x32xf32>) {
+  // expected-error @+1 {{heads (dimension 2 of 'input') must be static}}
+  %0 = mla.out_proj %x, %w : tensor<2x1x?x16xf32>, tensor<64x32xf32> -> tensor<2x1x32xf32>
+  return
+}
+
+// -----
+
+func.func @out_proj_zero_head_dim(%x: tensor<2x1x4x0xf32>, %w: tensor<64x32xf32>) {
+  // expected-error @+1 {{head dim (dimension 3 of 'input') must be nonzero}}
+  %0 = mla.out_proj %x, %w : tensor<2x1x4x0xf32>, tensor<64x32xf32> -> tensor<2x1x32xf32>
+  return
+}
+
+// -----
+
+func.func @out_proj_rows(%x: tensor<2x1x4x16xf32>, %w: tensor<32x32xf32>) {
+  // expected-error @+1 {{heads * head dim (64) does not match weight rows (32)}}
+  %0 = mla.out_proj %x, %w : tensor<2x1x4x16xf32>, tensor<32x32xf32> -> tensor<2x1x32xf32>
+  return
+}
+
+// -----
+
+func.func @out_proj_batch(%x: tensor<2x1x4x16xf32>, %w: tensor<64x32xf32>) {
+  // expected-error @+1 {{result batch (1) does not match input batch (2)}}
+  %0 = mla.out_proj %x, %w : tensor<2x1x4x16xf32>, tensor<64x32xf32> -> tensor<1x1x32xf32>
+  return
+}
+
+// -----
+
+func.func @out_proj_tokens(%x: tensor<2x1x4x16xf32>, %w: tensor<64x32xf32>) {
+  // expected-error @+1 {{result tokens (4) does not match input tokens (1)}}
+  %0 = mla.out_proj %x, %w : tensor<2x1x4x16xf32>, tensor<64x32xf32> -> tensor<2x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @out_proj_features(%x: tensor<2x1x4x16xf32>, %w: tensor<64x32xf32>) {
+  // expected-error @+1 {{result features (64) does not match weight columns (32)}}
+  %0 = mla.out_proj %x, %w : tensor<2x1x4x16xf32>, tensor<64x32xf32> -> tensor<2x1x64xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// mla.rms_norm
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @rms_norm_rank0(%x: tensor<f32>, %g: tensor<4xf32>) {
+  // expected-error @+1 {{'input' must have rank at least 1}}
+  %0 = mla.rms_norm %x, %g : tensor<f32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_gamma_rank(%x: tensor<2x4xf32>, %g: tensor<1x4xf32>) {
+  // expected-error @+1 {{'gamma' must have rank 1, got rank 2}}
+  %0 = mla.rms_norm %x, %g : tensor<2x4xf32>, tensor<1x4xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_dynamic(%x: tensor<2x?xf32>, %g: tensor<4xf32>) {
+  // expected-error @+1 {{normalized dimension (dimension 1 of 'input') must be static}}
+  %0 = mla.rms_norm %x, %g : tensor<2x?xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_gamma(%x: tensor<2x32xf32>, %g: tensor<16xf32>) {
+  // expected-error @+1 {{gamma size (16) does not match normalized dimension (32)}}
+  %0 = mla.rms_norm %x, %g : tensor<2x32xf32>, tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_eps(%x: tensor<2x32xf32>, %g: tensor<32xf32>) {
+  // expected-error @+1 {{'epsilon' must be positive and finite, got 0}}
+  %0 = mla.rms_norm %x, %g {epsilon = 0.0 : f32} : tensor<2x32xf32>, tensor<32xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_result(%x: tensor<2x32xf32>, %g: tensor<32xf32>) {
+  // expected-error @+1 {{all of {input, result} have same type}}
+  %0 = "mla.rms_norm"(%x, %g) : (tensor<2x32xf32>, tensor<32xf32>) -> tensor<2x16xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// mla.rope
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @rope_rank(%x: tensor<2x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{'input' must have rank 3 [B, S, d] or 4 [B, S, H, d], got rank 2}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_positions_rank(%x: tensor<2x1x8xf32>, %p: tensor<2xi32>) {
+  // expected-error @+1 {{'positions' must have rank 2, got rank 1}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x1x8xf32>, tensor<2xi32>
+  return
+}
+
+// -----
+
+func.func @rope_dynamic(%x: tensor<2x1x?xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{rotated dimension (dimension 2 of 'input') must be static}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x1x?xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_pos_batch(%x: tensor<2x1x8xf32>, %p: tensor<3x1xi32>) {
+  // expected-error @+1 {{positions batch (3) does not match input batch (2)}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x1x8xf32>, tensor<3x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_pos_tokens(%x: tensor<2x1x8xf32>, %p: tensor<2x4xi32>) {
+  // expected-error @+1 {{positions tokens (4) does not match input tokens (1)}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x1x8xf32>, tensor<2x4xi32>
+  return
+}
+
+// -----
+
+func.func @rope_odd(%x: tensor<2x1x4x7xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{rotated dimension (7) must be even}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x1x4x7xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_theta(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{'theta' must be positive and finite, got -1}}
+  %0 = mla.rope %x, %p {theta = -1.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_float_positions(%x: tensor<2x1x8xf32>, %p: tensor<2x1xf32>) {
+  // expected-error @+1 {{operand #1 must be ranked tensor of 32-bit signless integer or 64-bit signless integer values}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x1x8xf32>, tensor<2x1xf32>
+  return
+}
+
+// -----
+
+func.func @rope_bad_style(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+2 {{expected ::mlir::mla::RopeStyle to be one of: interleaved, rotate_half}}
+  // expected-error @+1 {{failed to parse MLA_RopeStyleAttr parameter 'value'}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<neox>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_layer_dim(%x: tensor<2x1x32xf32>, %p: tensor<2x1xi32>) attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 8, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved>} {
+  // expected-error @+1 {{rotated dimension (32) does not match the layer's qk_rope_head_dim (8)}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x1x32xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_layer_head_dim(%x: tensor<2x1x4x32xf32>, %p: tensor<2x1xi32>) attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 2, head_dim = 16, rope_theta = 10000.0, rope_style = rotate_half>} {
+  // expected-error @+1 {{rotated dimension (32) does not match the layer's head_dim (16)}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<rotate_half>} : tensor<2x1x4x32xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_layer_theta(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 8, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved>} {
+  // expected-error @+1 {{theta (5.000000e+05) does not match the layer's rope_theta (1.000000e+04)}}
+  %0 = mla.rope %x, %p {theta = 500000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_layer_style(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 8, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved>} {
+  // expected-error @+1 {{style (rotate_half) does not match the layer's rope_style (interleaved)}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<rotate_half>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// mla.kv_cache_append and mla.kv_cache_gather
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @append_cache_rank(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<1024x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'cache' must have rank 3, got rank 2}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<1024x40xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_latent_rank(%c: tensor<2x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'latent' must have rank 3, got rank 2}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x32xf32>, tensor<2x1x8xf32> into tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_rope_rank(%c: tensor<2x1x32xf32>, %r: tensor<2x1x1x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'key_rope' must have rank 3, got rank 4}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x1x1x8xf32> into tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_block_size(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x0x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{block size (dimension 1 of 'cache') must be nonzero}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<8x0x40xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_row_dynamic(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x16x?xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{cache row width (dimension 2 of 'cache') must be static}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<8x16x?xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_latent_dynamic(%c: tensor<2x1x?xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{kv_lora_rank (dimension 2 of 'latent') must be static}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x?xf32>, tensor<2x1x8xf32> into tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_rope_dynamic(%c: tensor<2x1x32xf32>, %r: tensor<2x1x?xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{rope dimension (dimension 2 of 'key_rope') must be static}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x1x?xf32> into tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_row_width(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x16x32xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{cache row width (32) does not match kv_lora_rank + rope dim (40)}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<8x16x32xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_rope_batch(%c: tensor<2x1x32xf32>, %r: tensor<3x1x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{key_rope batch (3) does not match latent batch (2)}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<3x1x8xf32> into tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_rope_tokens(%c: tensor<2x1x32xf32>, %r: tensor<2x2x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{key_rope tokens (2) does not match latent tokens (1)}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x2x8xf32> into tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_block_table_rank(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<8xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'block_table' must have rank 2, got rank 1}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<8x16x40xf32>[tensor<8xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_seq_lens_rank(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2x1xi32>) {
+  // expected-error @+1 {{'seq_lens' must have rank 1, got rank 2}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2x1xi32>]
+  return
+}
+
+// -----
+
+func.func @append_block_table_batch(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<3x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{block_table batch (3) does not match latent batch (2)}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<8x16x40xf32>[tensor<3x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_seq_lens_batch(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<4xi32>) {
+  // expected-error @+1 {{seq_lens batch (4) does not match latent batch (2)}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<4xi32>]
+  return
+}
+
+// -----
+
+func.func @append_index_types(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi64>) {
+  // expected-error @+1 {{all of {block_table, seq_lens} have same element type}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi64>]
+  return
+}
+
+// -----
+
+func.func @append_layer_rank(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 64, qk_nope_head_dim = 16, qk_rope_head_dim = 8, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved>} {
+  // expected-error @+1 {{kv_lora_rank (32) does not match the layer's kv_lora_rank (64)}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_layer_rope(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 16, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved>} {
+  // expected-error @+1 {{rope dimension (8) does not match the layer's qk_rope_head_dim (16)}}
+  %0 = mla.kv_cache_append %c, %r into %cache[%bt, %l] : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_result(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{all of {cache, result} have same type}}
+  %0 = "mla.kv_cache_append"(%c, %r, %cache, %bt, %l) : (tensor<2x1x32xf32>, tensor<2x1x8xf32>, tensor<8x16x40xf32>, tensor<2x4xi32>, tensor<2xi32>) -> tensor<4x16x40xf32>
+  return
+}
+
+// -----
+
+func.func @gather_block_table_rank(%cache: tensor<8x16x40xf32>, %bt: tensor<8xi32>) {
+  // expected-error @+1 {{'block_table' must have rank 2, got rank 1}}
+  %0, %1 = mla.kv_cache_gather %cache[%bt] : tensor<8x16x40xf32>[tensor<8xi32>] -> tensor<2x64x32xf32>, tensor<2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @gather_batch(%cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>) {
+  // expected-error @+1 {{latent batch (3) does not match block_table batch (2)}}
+  %0, %1 = mla.kv_cache_gather %cache[%bt] : tensor<8x16x40xf32>[tensor<2x4xi32>] -> tensor<3x64x32xf32>, tensor<3x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @gather_positions(%cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>) {
+  // expected-error @+1 {{latent positions (32) does not match pages per sequence * block size (64)}}
+  %0, %1 = mla.kv_cache_gather %cache[%bt] : tensor<8x16x40xf32>[tensor<2x4xi32>] -> tensor<2x32x32xf32>, tensor<2x32x8xf32>
+  return
+}
+
+// -----
+
+func.func @gather_row_width(%cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>) {
+  // expected-error @+1 {{cache row width (40) does not match kv_lora_rank + rope dim (48)}}
+  %0, %1 = mla.kv_cache_gather %cache[%bt] : tensor<8x16x40xf32>[tensor<2x4xi32>] -> tensor<2x64x32xf32>, tensor<2x64x16xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// mla.attention
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @attn_query_rank(%q: tensor<2x1x64xf32>, %k: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{'query' must have rank 4, got rank 3}}
+  %0 = mla.attention %q, %k, %k {scale = 0.25 : f32} : tensor<2x1x64xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_key_rank(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x64xf32>, %v: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{'key' must have rank 4, got rank 3}}
+  %0 = mla.attention %q, %k, %v {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x64xf32>, tensor<2x8x4x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_value_rank(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>, %v: tensor<2x8x64xf32>) {
+  // expected-error @+1 {{'value' must have rank 4, got rank 3}}
+  %0 = mla.attention %q, %k, %v {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x64xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_result_rank(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{'result' must have rank 4, got rank 3}}
+  %0 = mla.attention %q, %k, %k {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> -> tensor<2x1x64xf32>
+  return
+}
+
+// -----
+
+func.func @attn_dynamic_heads(%q: tensor<2x1x?x16xf32>, %k: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{query heads (dimension 2 of 'query') must be static}}
+  %0 = mla.attention %q, %k, %k {scale = 0.25 : f32} : tensor<2x1x?x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_zero_head_dim(%q: tensor<2x1x4x0xf32>, %k: tensor<2x8x4x0xf32>) {
+  // expected-error @+1 {{query head dim (dimension 3 of 'query') must be nonzero}}
+  %0 = mla.attention %q, %k, %k {scale = 0.25 : f32} : tensor<2x1x4x0xf32>, tensor<2x8x4x0xf32>, tensor<2x8x4x0xf32> -> tensor<2x1x4x0xf32>
+  return
+}
+
+// -----
+
+func.func @attn_dynamic_kv_heads(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x?x16xf32>) {
+  // expected-error @+1 {{key/value heads (dimension 2 of 'key') must be static}}
+  %0 = mla.attention %q, %k, %k {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x?x16xf32>, tensor<2x8x?x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_dynamic_v_dim(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>, %v: tensor<2x8x4x?xf32>) {
+  // expected-error @+1 {{value head dim (dimension 3 of 'value') must be static}}
+  %0 = mla.attention %q, %k, %v {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x?xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_key_batch(%q: tensor<2x1x4x16xf32>, %k: tensor<3x8x4x16xf32>, %v: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{key batch (3) does not match query batch (2)}}
+  %0 = mla.attention %q, %k, %v {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<3x8x4x16xf32>, tensor<2x8x4x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_value_batch(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>, %v: tensor<3x8x4x16xf32>) {
+  // expected-error @+1 {{value batch (3) does not match query batch (2)}}
+  %0 = mla.attention %q, %k, %v {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<3x8x4x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_result_batch(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{result batch (1) does not match query batch (2)}}
+  %0 = mla.attention %q, %k, %k {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> -> tensor<1x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_result_tokens(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{result tokens (2) does not match query tokens (1)}}
+  %0 = mla.attention %q, %k, %k {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> -> tensor<2x2x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_result_heads(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{result heads (8) does not match query heads (4)}}
+  %0 = mla.attention %q, %k, %k {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> -> tensor<2x1x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_value_positions(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>, %v: tensor<2x9x4x16xf32>) {
+  // expected-error @+1 {{value positions (9) does not match key positions (8)}}
+  %0 = mla.attention %q, %k, %v {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x9x4x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_value_heads(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>, %v: tensor<2x8x2x16xf32>) {
+  // expected-error @+1 {{value heads (2) does not match key heads (4)}}
+  %0 = mla.attention %q, %k, %v {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_key_dim(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x32xf32>, %v: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{key head dim (32) does not match query head dim (16)}}
+  %0 = mla.attention %q, %k, %v {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x32xf32>, tensor<2x8x4x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_result_dim(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>, %v: tensor<2x8x4x32xf32>) {
+  // expected-error @+1 {{result head dim (16) does not match value head dim (32)}}
+  %0 = mla.attention %q, %k, %v {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x32xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_gqa_groups(%q: tensor<2x1x6x16xf32>, %k: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{query heads (6) must be a multiple of key/value heads (4)}}
+  %0 = mla.attention %q, %k, %k {scale = 0.25 : f32} : tensor<2x1x6x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> -> tensor<2x1x6x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_rope_pair(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x1x16xf32>, %qr: tensor<2x1x4x8xf32>) {
+  // expected-error @+1 {{'query_rope' and 'key_rope' must be given together}}
+  %0 = "mla.attention"(%q, %k, %k, %qr) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>, scale = 0.25 : f32}> : (tensor<2x1x4x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32>, tensor<2x1x4x8xf32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_qrope_rank(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x1x16xf32>, %qr: tensor<2x1x32xf32>, %kr: tensor<2x8x8xf32>) {
+  // expected-error @+1 {{'query_rope' must have rank 4, got rank 3}}
+  %0 = mla.attention %q, %k, %k rope(%qr, %kr) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32> rope(tensor<2x1x32xf32>, tensor<2x8x8xf32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_krope_rank(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x1x16xf32>, %qr: tensor<2x1x4x8xf32>, %kr: tensor<2x8x1x8xf32>) {
+  // expected-error @+1 {{'key_rope' must have rank 3, got rank 4}}
+  %0 = mla.attention %q, %k, %k rope(%qr, %kr) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32> rope(tensor<2x1x4x8xf32>, tensor<2x8x1x8xf32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_rope_dim_dynamic(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x1x16xf32>, %qr: tensor<2x1x4x?xf32>, %kr: tensor<2x8x8xf32>) {
+  // expected-error @+1 {{rope dim (dimension 3 of 'query_rope') must be static}}
+  %0 = mla.attention %q, %k, %k rope(%qr, %kr) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32> rope(tensor<2x1x4x?xf32>, tensor<2x8x8xf32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_qrope_batch(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x1x16xf32>, %qr: tensor<3x1x4x8xf32>, %kr: tensor<2x8x8xf32>) {
+  // expected-error @+1 {{query_rope batch (3) does not match query batch (2)}}
+  %0 = mla.attention %q, %k, %k rope(%qr, %kr) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32> rope(tensor<3x1x4x8xf32>, tensor<2x8x8xf32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_qrope_tokens(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x1x16xf32>, %qr: tensor<2x2x4x8xf32>, %kr: tensor<2x8x8xf32>) {
+  // expected-error @+1 {{query_rope tokens (2) does not match query tokens (1)}}
+  %0 = mla.attention %q, %k, %k rope(%qr, %kr) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32> rope(tensor<2x2x4x8xf32>, tensor<2x8x8xf32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_qrope_heads(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x1x16xf32>, %qr: tensor<2x1x1x8xf32>, %kr: tensor<2x8x8xf32>) {
+  // expected-error @+1 {{query_rope heads (1) does not match query heads (4)}}
+  %0 = mla.attention %q, %k, %k rope(%qr, %kr) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32> rope(tensor<2x1x1x8xf32>, tensor<2x8x8xf32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_krope_batch(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x1x16xf32>, %qr: tensor<2x1x4x8xf32>, %kr: tensor<1x8x8xf32>) {
+  // expected-error @+1 {{key_rope batch (1) does not match query batch (2)}}
+  %0 = mla.attention %q, %k, %k rope(%qr, %kr) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32> rope(tensor<2x1x4x8xf32>, tensor<1x8x8xf32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_krope_positions(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x1x16xf32>, %qr: tensor<2x1x4x8xf32>, %kr: tensor<2x4x8xf32>) {
+  // expected-error @+1 {{key_rope positions (4) does not match key positions (8)}}
+  %0 = mla.attention %q, %k, %k rope(%qr, %kr) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32> rope(tensor<2x1x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_krope_dim(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x1x16xf32>, %qr: tensor<2x1x4x8xf32>, %kr: tensor<2x8x4xf32>) {
+  // expected-error @+1 {{key_rope dim (4) does not match query_rope dim (8)}}
+  %0 = mla.attention %q, %k, %k rope(%qr, %kr) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32> rope(tensor<2x1x4x8xf32>, tensor<2x8x4xf32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_rope_elem(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x1x16xf32>, %qr: tensor<2x1x4x8xbf16>, %kr: tensor<2x8x8xbf16>) {
+  // expected-error @+1 {{'query_rope' and 'key_rope' must have the element type of 'query' ('f32')}}
+  %0 = mla.attention %q, %k, %k rope(%qr, %kr) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32> rope(tensor<2x1x4x8xbf16>, tensor<2x8x8xbf16>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_kv_lens_rank(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>, %l: tensor<2x1xi32>) {
+  // expected-error @+1 {{'kv_lens' must have rank 1, got rank 2}}
+  %0 = mla.attention %q, %k, %k kv_lens(%l) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> kv_lens(tensor<2x1xi32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_kv_lens_batch(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>, %l: tensor<3xi32>) {
+  // expected-error @+1 {{kv_lens batch (3) does not match query batch (2)}}
+  %0 = mla.attention %q, %k, %k kv_lens(%l) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> kv_lens(tensor<3xi32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_scale(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{'scale' must be positive and finite, got 0}}
+  %0 = mla.attention %q, %k, %k {scale = 0.0 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_elem(%q: tensor<2x1x4x16xbf16>, %k: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{all of {query, key, value, result} have same element type}}
+  %0 = mla.attention %q, %k, %k {scale = 0.25 : f32} : tensor<2x1x4x16xbf16>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_layer_heads(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>) attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 8, num_key_value_heads = 8, head_dim = 16, rope_theta = 10000.0, rope_style = rotate_half>} {
+  // expected-error @+1 {{query heads (4) does not match the layer's num_attention_heads (8)}}
+  %0 = mla.attention %q, %k, %k {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// #mla.layer_config and the mla.layer function attribute
+//===----------------------------------------------------------------------===//
+
+// -----
+
+// expected-error @+1 {{layer_config: hidden_size must be positive, got 0}}
+func.func private @cfg_hidden() attributes {mla.layer = #mla.layer_config<hidden_size = 0, num_attention_heads = 4, num_key_value_heads = 4, head_dim = 16, rope_theta = 10000.0, rope_style = rotate_half>}
+
+// -----
+
+// expected-error @+1 {{layer_config: num_attention_heads must be positive, got -4}}
+func.func private @cfg_heads() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = -4, num_key_value_heads = 4, head_dim = 16, rope_theta = 10000.0, rope_style = rotate_half>}
+
+// -----
+
+// expected-error @+1 {{layer_config: num_key_value_heads must be positive, got 0}}
+func.func private @cfg_kv_heads() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 0, head_dim = 16, rope_theta = 10000.0, rope_style = rotate_half>}
+
+// -----
+
+// expected-error @+1 {{layer_config: q_lora_rank must be positive, got 0}}
+func.func private @cfg_q_lora() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, q_lora_rank = 0, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 8, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved>}
+
+// -----
+
+// expected-error @+1 {{layer_config: kv_lora_rank must be positive, got 0}}
+func.func private @cfg_kv_lora() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 0, qk_nope_head_dim = 16, qk_rope_head_dim = 8, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved>}
+
+// -----
+
+// expected-error @+1 {{layer_config: qk_nope_head_dim must be positive, got 0}}
+func.func private @cfg_nope() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 32, qk_nope_head_dim = 0, qk_rope_head_dim = 8, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved>}
+
+// -----
+
+// expected-error @+1 {{layer_config: v_head_dim must be positive, got -1}}
+func.func private @cfg_v() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 8, v_head_dim = -1, rope_theta = 10000.0, rope_style = interleaved>}
+
+// -----
+
+// expected-error @+1 {{layer_config: head_dim must be positive, got 0}}
+func.func private @cfg_head_dim() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, head_dim = 0, rope_theta = 10000.0, rope_style = rotate_half>}
+
+// -----
+
+// expected-error @+1 {{layer_config: num_attention_heads (6) must be a multiple of num_key_value_heads (4)}}
+func.func private @cfg_groups() attributes {mla.layer = #mla.layer_config<hidden_size = 96, num_attention_heads = 6, num_key_value_heads = 4, head_dim = 16, rope_theta = 10000.0, rope_style = rotate_half>}
+
+// -----
+
+// expected-error @+1 {{layer_config: rope_theta must be positive and finite, got 0}}
+func.func private @cfg_theta() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, head_dim = 16, rope_theta = 0.0, rope_style = rotate_half>}
+
+// -----
+
+// expected-error @+1 {{layer_config: an MLA layer (kv_lora_rank set) needs qk_nope_head_dim, qk_rope_head_dim and v_head_dim}}
+func.func private @cfg_mla_partial() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 32, qk_nope_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved>}
+
+// -----
+
+// expected-error @+1 {{layer_config: head_dim is for standard attention; an MLA layer uses qk_nope_head_dim, qk_rope_head_dim and v_head_dim}}
+func.func private @cfg_mla_head_dim() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 8, v_head_dim = 16, head_dim = 16, rope_theta = 10000.0, rope_style = interleaved>}
+
+// -----
+
+// expected-error @+1 {{layer_config: qk_rope_head_dim must be even and non-negative, got 7}}
+func.func private @cfg_rope_odd() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 7, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved>}
+
+// -----
+
+// expected-error @+1 {{layer_config: set kv_lora_rank (MLA) or head_dim (standard attention)}}
+func.func private @cfg_neither() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, rope_theta = 10000.0, rope_style = rotate_half>}
+
+// -----
+
+// expected-error @+1 {{layer_config: q_lora_rank, qk_nope_head_dim, qk_rope_head_dim and v_head_dim need kv_lora_rank}}
+func.func private @cfg_q_lora_standard() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, q_lora_rank = 32, head_dim = 16, rope_theta = 10000.0, rope_style = rotate_half>}
+
+// -----
+
+// expected-error @+1 {{layer_config: head_dim must be even for rotary embedding, got 15}}
+func.func private @cfg_head_dim_odd() attributes {mla.layer = #mla.layer_config<hidden_size = 60, num_attention_heads = 4, num_key_value_heads = 4, head_dim = 15, rope_theta = 10000.0, rope_style = rotate_half>}
+
+// -----
+
+// expected-error @+1 {{struct is missing required parameter: rope_style}}
+func.func private @cfg_missing() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, head_dim = 16, rope_theta = 10000.0>}
+
+// -----
+
+// expected-error @+1 {{duplicate or unknown struct parameter name: num_layers}}
+func.func private @cfg_unknown_param() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_layers = 4, num_attention_heads = 4, num_key_value_heads = 4, head_dim = 16, rope_theta = 10000.0, rope_style = rotate_half>}
+
+// -----
+
+// expected-error @+1 {{'mla.layer' must be a #mla.layer_config attribute, got 42 : i64}}
+func.func private @layer_not_config() attributes {mla.layer = 42}
+
+// -----
+
+// expected-error @+1 {{unknown mla dialect attribute 'mla.layers'}}
+func.func private @unknown_dialect_attr() attributes {mla.layers = 1}
+
+// -----
+
+// expected-error @+1 {{unknown attribute `layer_cfg` in dialect `mla`}}
+func.func private @unknown_attr() attributes {mla.layer = #mla.layer_cfg<>}

@@ -1,0 +1,86 @@
+// RUN: mla-opt %s | mla-opt | FileCheck %s
+// RUN: mla-opt %s --mlir-print-op-generic | mla-opt | FileCheck %s
+
+// Round trip of every op, with static and dynamic batch/token sizes, both
+// RoPE conventions, and MHA, MQA, GQA and the MLA decoupled-rope attention.
+
+// CHECK-LABEL: func.func @projections
+// CHECK: mla.linear %{{.*}}, %{{.*}} : tensor<?x3x64xf32>, tensor<64x32xf32> -> tensor<?x3x32xf32>
+// CHECK: mla.linear %{{.*}}, %{{.*}} : tensor<64xbf16>, tensor<64x8xbf16> -> tensor<8xbf16>
+// CHECK: mla.head_proj %{{.*}}, %{{.*}} : tensor<?x3x32xf32>, tensor<4x32x16xf32> -> tensor<?x3x4x16xf32>
+// CHECK: mla.out_proj %{{.*}}, %{{.*}} : tensor<?x3x4x16xf32>, tensor<64x64xf32> -> tensor<?x3x64xf32>
+func.func @projections(%h: tensor<?x3x64xf32>, %w: tensor<64x32xf32>,
+                       %v: tensor<64xbf16>, %wv: tensor<64x8xbf16>,
+                       %wu: tensor<4x32x16xf32>, %wo: tensor<64x64xf32>)
+    -> (tensor<?x3x64xf32>, tensor<8xbf16>) {
+  %c = mla.linear %h, %w : tensor<?x3x64xf32>, tensor<64x32xf32> -> tensor<?x3x32xf32>
+  %c1 = mla.linear %v, %wv : tensor<64xbf16>, tensor<64x8xbf16> -> tensor<8xbf16>
+  %q = mla.head_proj %c, %wu : tensor<?x3x32xf32>, tensor<4x32x16xf32> -> tensor<?x3x4x16xf32>
+  %o = mla.out_proj %q, %wo : tensor<?x3x4x16xf32>, tensor<64x64xf32> -> tensor<?x3x64xf32>
+  return %o, %c1 : tensor<?x3x64xf32>, tensor<8xbf16>
+}
+
+// CHECK-LABEL: func.func @norm_and_rope
+// CHECK: mla.rms_norm %{{.*}}, %{{.*}} : tensor<2x?x32xf16>, tensor<32xf16>
+// CHECK: mla.rms_norm %{{.*}}, %{{.*}} {epsilon = 9.99999974E-6 : f32} : tensor<2x?x32xf16>, tensor<32xf16>
+// CHECK: mla.rope %{{.*}}, %{{.*}} {style = #mla.rope_style<interleaved>, theta = 1.000000e+04 : f64} : tensor<2x?x32xf16>, tensor<2x?xi64>
+// CHECK: mla.rope %{{.*}}, %{{.*}} {style = #mla.rope_style<rotate_half>, theta = 5.000000e+05 : f64} : tensor<2x?x4x8xf16>, tensor<2x?xi32>
+func.func @norm_and_rope(%x: tensor<2x?x32xf16>, %g: tensor<32xf16>,
+                         %p: tensor<2x?xi64>, %q: tensor<2x?x4x8xf16>,
+                         %p32: tensor<2x?xi32>)
+    -> (tensor<2x?x32xf16>, tensor<2x?x32xf16>, tensor<2x?x4x8xf16>) {
+  %n = mla.rms_norm %x, %g : tensor<2x?x32xf16>, tensor<32xf16>
+  %n2 = mla.rms_norm %x, %g {epsilon = 1.0e-5 : f32} : tensor<2x?x32xf16>, tensor<32xf16>
+  %r = mla.rope %n, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x?x32xf16>, tensor<2x?xi64>
+  %r2 = mla.rope %q, %p32 {theta = 500000.0 : f64, style = #mla.rope_style<rotate_half>} : tensor<2x?x4x8xf16>, tensor<2x?xi32>
+  return %r, %n2, %r2 : tensor<2x?x32xf16>, tensor<2x?x32xf16>, tensor<2x?x4x8xf16>
+}
+
+// CHECK-LABEL: func.func @cache
+// CHECK: mla.kv_cache_append %{{.*}}, %{{.*}} into %{{.*}}[%{{.*}}, %{{.*}}] : tensor<?x2x32xbf16>, tensor<?x2x8xbf16> into tensor<?x16x40xbf16>[tensor<?x?xi32>, tensor<?xi32>]
+// CHECK: mla.kv_cache_gather %{{.*}}[%{{.*}}] : tensor<?x16x40xbf16>[tensor<?x?xi32>] -> tensor<?x?x32xbf16>, tensor<?x?x8xbf16>
+// CHECK: mla.kv_cache_gather %{{.*}}[%{{.*}}] : tensor<?x16x40xbf16>[tensor<3x4xi32>] -> tensor<3x64x32xbf16>, tensor<3x64x8xbf16>
+func.func @cache(%c: tensor<?x2x32xbf16>, %kr: tensor<?x2x8xbf16>,
+                 %cache: tensor<?x16x40xbf16>, %bt: tensor<?x?xi32>,
+                 %lens: tensor<?xi32>, %bt2: tensor<3x4xi32>)
+    -> (tensor<?x?x32xbf16>, tensor<?x?x8xbf16>, tensor<3x64x32xbf16>) {
+  %new = mla.kv_cache_append %c, %kr into %cache[%bt, %lens] : tensor<?x2x32xbf16>, tensor<?x2x8xbf16> into tensor<?x16x40xbf16>[tensor<?x?xi32>, tensor<?xi32>]
+  %l, %r = mla.kv_cache_gather %new[%bt] : tensor<?x16x40xbf16>[tensor<?x?xi32>] -> tensor<?x?x32xbf16>, tensor<?x?x8xbf16>
+  %l2, %r2 = mla.kv_cache_gather %new[%bt2] : tensor<?x16x40xbf16>[tensor<3x4xi32>] -> tensor<3x64x32xbf16>, tensor<3x64x8xbf16>
+  return %l, %r, %l2 : tensor<?x?x32xbf16>, tensor<?x?x8xbf16>, tensor<3x64x32xbf16>
+}
+
+// CHECK-LABEL: func.func @attention
+// MHA (G = H), prefill-style causal.
+// CHECK: mla.attention %{{.*}}, %{{.*}}, %{{.*}} {causal, scale = 1.250000e-01 : f32} : tensor<?x?x8x64xf32>, tensor<?x?x8x64xf32>, tensor<?x?x8x64xf32> -> tensor<?x?x8x64xf32>
+// GQA (G = 2), non-causal, with kv_lens.
+// CHECK: mla.attention %{{.*}}, %{{.*}}, %{{.*}} kv_lens(%{{.*}}) {scale = 1.250000e-01 : f32} : tensor<?x?x8x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32> kv_lens(tensor<?xi32>) -> tensor<?x?x8x64xf32>
+// MQA in latent space with the decoupled rope part: the absorbed MLA form.
+// CHECK: mla.attention %{{.*}}, %{{.*}}, %{{.*}} rope(%{{.*}}, %{{.*}}) kv_lens(%{{.*}}) {causal, scale = 0.0721687824 : f32} : tensor<?x2x8x32xf32>, tensor<?x?x1x32xf32>, tensor<?x?x1x32xf32> rope(tensor<?x2x8x8xf32>, tensor<?x?x8xf32>) kv_lens(tensor<?xi32>) -> tensor<?x2x8x32xf32>
+func.func @attention(%q: tensor<?x?x8x64xf32>, %k: tensor<?x?x8x64xf32>,
+                     %kg: tensor<?x?x2x64xf32>, %lens: tensor<?xi32>,
+                     %ql: tensor<?x2x8x32xf32>, %c: tensor<?x?x1x32xf32>,
+                     %qr: tensor<?x2x8x8xf32>, %kr: tensor<?x?x8xf32>)
+    -> (tensor<?x?x8x64xf32>, tensor<?x?x8x64xf32>, tensor<?x2x8x32xf32>) {
+  %0 = mla.attention %q, %k, %k {scale = 0.125 : f32, causal} : tensor<?x?x8x64xf32>, tensor<?x?x8x64xf32>, tensor<?x?x8x64xf32> -> tensor<?x?x8x64xf32>
+  %1 = mla.attention %q, %kg, %kg kv_lens(%lens) {scale = 0.125 : f32} : tensor<?x?x8x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32> kv_lens(tensor<?xi32>) -> tensor<?x?x8x64xf32>
+  %2 = mla.attention %ql, %c, %c rope(%qr, %kr) kv_lens(%lens) {scale = 0.0721687824 : f32, causal} : tensor<?x2x8x32xf32>, tensor<?x?x1x32xf32>, tensor<?x?x1x32xf32> rope(tensor<?x2x8x8xf32>, tensor<?x?x8xf32>) kv_lens(tensor<?xi32>) -> tensor<?x2x8x32xf32>
+  return %0, %1, %2 : tensor<?x?x8x64xf32>, tensor<?x?x8x64xf32>, tensor<?x2x8x32xf32>
+}
+
+// The layer config: MLA with and without q_lora_rank, and standard attention.
+// CHECK-LABEL: func.func @mla_layer
+// CHECK-SAME: mla.layer = #mla.layer_config<hidden_size = 7168, num_attention_heads = 128, num_key_value_heads = 128, q_lora_rank = 1536, kv_lora_rank = 512, qk_nope_head_dim = 128, qk_rope_head_dim = 64, v_head_dim = 128, rope_theta = 1.000000e+04, rope_style = interleaved>
+func.func @mla_layer() attributes {mla.layer = #mla.layer_config<hidden_size = 7168, num_attention_heads = 128, num_key_value_heads = 128, q_lora_rank = 1536, kv_lora_rank = 512, qk_nope_head_dim = 128, qk_rope_head_dim = 64, v_head_dim = 128, rope_theta = 10000.0, rope_style = interleaved>} {
+  return
+}
+// CHECK-LABEL: func.func @mla_layer_no_q_lora
+// CHECK-SAME: #mla.layer_config<hidden_size = 2048, num_attention_heads = 16, num_key_value_heads = 16, kv_lora_rank = 512, qk_nope_head_dim = 128, qk_rope_head_dim = 0, v_head_dim = 128, rope_theta = 1.000000e+04, rope_style = rotate_half>
+func.func @mla_layer_no_q_lora() attributes {mla.layer = #mla.layer_config<hidden_size = 2048, num_attention_heads = 16, num_key_value_heads = 16, kv_lora_rank = 512, qk_nope_head_dim = 128, qk_rope_head_dim = 0, v_head_dim = 128, rope_theta = 10000.0, rope_style = rotate_half>} {
+  return
+}
+// CHECK-LABEL: func.func @gqa_layer
+// CHECK-SAME: #mla.layer_config<hidden_size = 8192, num_attention_heads = 64, num_key_value_heads = 8, head_dim = 128, rope_theta = 5.000000e+05, rope_style = rotate_half>
+func.func @gqa_layer() attributes {mla.layer = #mla.layer_config<hidden_size = 8192, num_attention_heads = 64, num_key_value_heads = 8, head_dim = 128, rope_theta = 500000.0, rope_style = rotate_half>} {
+  return
+}
