@@ -846,6 +846,282 @@ func.func @attn_layer_heads(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>) 
 }
 
 //===----------------------------------------------------------------------===//
+// mla.head_linear and mla.decode_attention
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @hl_input_rank(%x: tensor<2x1x16xf32>, %w: tensor<4x16x32xf32>) {
+  // expected-error @+1 {{'input' must have rank 4, got rank 3}}
+  %0 = mla.head_linear %x, %w : tensor<2x1x16xf32>, tensor<4x16x32xf32> -> tensor<2x1x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @hl_weight_rank(%x: tensor<2x1x4x16xf32>, %w: tensor<16x32xf32>) {
+  // expected-error @+1 {{'weight' must have rank 3, got rank 2}}
+  %0 = mla.head_linear %x, %w : tensor<2x1x4x16xf32>, tensor<16x32xf32> -> tensor<2x1x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @hl_result_rank(%x: tensor<2x1x4x16xf32>, %w: tensor<4x16x32xf32>) {
+  // expected-error @+1 {{'result' must have rank 4, got rank 3}}
+  %0 = mla.head_linear %x, %w : tensor<2x1x4x16xf32>, tensor<4x16x32xf32> -> tensor<2x1x128xf32>
+  return
+}
+
+// -----
+
+func.func @hl_batch(%x: tensor<2x1x4x16xf32>, %w: tensor<4x16x32xf32>) {
+  // expected-error @+1 {{result batch (3) does not match input batch (2)}}
+  %0 = mla.head_linear %x, %w : tensor<2x1x4x16xf32>, tensor<4x16x32xf32> -> tensor<3x1x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @hl_tokens(%x: tensor<2x1x4x16xf32>, %w: tensor<4x16x32xf32>) {
+  // expected-error @+1 {{result tokens (2) does not match input tokens (1)}}
+  %0 = mla.head_linear %x, %w : tensor<2x1x4x16xf32>, tensor<4x16x32xf32> -> tensor<2x2x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @hl_in_heads(%x: tensor<2x1x4x16xf32>, %w: tensor<8x16x32xf32>) {
+  // expected-error @+1 {{input heads (4) does not match weight heads (8)}}
+  %0 = mla.head_linear %x, %w : tensor<2x1x4x16xf32>, tensor<8x16x32xf32> -> tensor<2x1x8x32xf32>
+  return
+}
+
+// -----
+
+func.func @hl_res_heads(%x: tensor<2x1x4x16xf32>, %w: tensor<4x16x32xf32>) {
+  // expected-error @+1 {{result heads (2) does not match weight heads (4)}}
+  %0 = mla.head_linear %x, %w : tensor<2x1x4x16xf32>, tensor<4x16x32xf32> -> tensor<2x1x2x32xf32>
+  return
+}
+
+// -----
+
+func.func @hl_features(%x: tensor<2x1x4x16xf32>, %w: tensor<4x16x32xf32>) {
+  // expected-error @+1 {{input features (16) does not match weight input features (32)}}
+  %0 = mla.head_linear %x, %w {transpose_weight} : tensor<2x1x4x16xf32>, tensor<4x16x32xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @hl_out_features(%x: tensor<2x1x4x16xf32>, %w: tensor<4x16x32xf32>) {
+  // expected-error @+1 {{result features (16) does not match weight output features (32)}}
+  %0 = mla.head_linear %x, %w : tensor<2x1x4x16xf32>, tensor<4x16x32xf32> -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @hl_zero(%x: tensor<2x1x4x16xf32>, %w: tensor<4x16x0xf32>) {
+  // expected-error @+1 {{weight size (dimension 2 of 'weight') must be nonzero}}
+  %0 = mla.head_linear %x, %w : tensor<2x1x4x16xf32>, tensor<4x16x0xf32> -> tensor<2x1x4x0xf32>
+  return
+}
+
+// -----
+
+func.func @da_query_rank(%q: tensor<2x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'query' must have rank 4, got rank 3}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_cache_rank(%q: tensor<2x1x4x40xf32>, %c: tensor<128x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'cache' must have rank 3, got rank 2}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<128x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_bt_rank(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<8xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'block_table' must have rank 2, got rank 1}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<8xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_lens_rank(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2x1xi32>) {
+  // expected-error @+1 {{'seq_lens' must have rank 1, got rank 2}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2x1xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_result_rank(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'result' must have rank 4, got rank 3}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_lse_rank(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'lse' must have rank 3, got rank 2}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @da_qlen(%q: tensor<2x?x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{query length (dimension 1 of 'query') must be static}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x?x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x?x4x32xf32>, tensor<2x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @da_heads(%q: tensor<2x1x?x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{query heads (dimension 2 of 'query') must be static}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x?x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x?x32xf32>, tensor<2x?x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_width(%q: tensor<2x1x4x?xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{query row width (dimension 3 of 'query') must be static}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x?xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_block(%q: tensor<2x1x4x40xf32>, %c: tensor<8x?x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{block size (dimension 1 of 'cache') must be static}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x?x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_dc(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{kv_lora_rank (dimension 3 of 'result') must be nonzero}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x0xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_row(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x48xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{cache row width (48) does not match query row width (40)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x48xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_bt_batch(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<3x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{block_table batch (3) does not match query batch (2)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<3x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_lens_batch(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<3xi32>) {
+  // expected-error @+1 {{seq_lens batch (3) does not match query batch (2)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<3xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_res_batch(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{result batch (1) does not match query batch (2)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<1x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_res_tokens(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{result tokens (2) does not match query length (1)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x2x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_res_heads(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{result heads (8) does not match query heads (4)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_lse_batch(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{lse batch (1) does not match query batch (2)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<1x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_lse_heads(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{lse heads (1) does not match query heads (4)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x1x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_lse_tokens(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{lse tokens (4) does not match query length (1)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @da_dc_width(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{kv_lora_rank (64) exceeds the query row width (40)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x64xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_scale(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'scale' must be positive and finite, got -1}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = -1.0 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_i64(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi64>, %l: tensor<2xi64>) {
+  // expected-error @+1 {{operand #2 must be ranked tensor of 32-bit signless integer values}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi64>, tensor<2xi64>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_elem(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xbf16>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{all of {query, cache, result} have same element type}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xbf16>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
 // #mla.layer_config and the mla.layer function attribute
 //===----------------------------------------------------------------------===//
 

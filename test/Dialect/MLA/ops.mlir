@@ -84,3 +84,18 @@ func.func @mla_layer_no_q_lora() attributes {mla.layer = #mla.layer_config<hidde
 func.func @gqa_layer() attributes {mla.layer = #mla.layer_config<hidden_size = 8192, num_attention_heads = 64, num_key_value_heads = 8, head_dim = 128, rope_theta = 500000.0, rope_style = rotate_half>} {
   return
 }
+
+// The absorbed and fused forms.
+// CHECK-LABEL: func.func @absorbed
+// CHECK: mla.head_linear %{{.*}}, %{{.*}} {transpose_weight} : tensor<?x1x4x16xf32>, tensor<4x32x16xf32> -> tensor<?x1x4x32xf32>
+// CHECK: mla.head_linear %{{.*}}, %{{.*}} : tensor<?x1x4x32xf32>, tensor<4x32x16xf32> -> tensor<?x1x4x16xf32>
+// CHECK: mla.decode_attention %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {causal, scale = 2.500000e-01 : f32} : tensor<?x2x4x40xbf16>, tensor<?x16x40xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x2x4x32xbf16>, tensor<?x4x2xf32>
+func.func @absorbed(%qn: tensor<?x1x4x16xf32>, %wuk: tensor<4x32x16xf32>,
+                    %q: tensor<?x2x4x40xbf16>, %cache: tensor<?x16x40xbf16>,
+                    %bt: tensor<?x?xi32>, %lens: tensor<?xi32>)
+    -> (tensor<?x1x4x16xf32>, tensor<?x2x4x32xbf16>, tensor<?x4x2xf32>) {
+  %ql = mla.head_linear %qn, %wuk {transpose_weight} : tensor<?x1x4x16xf32>, tensor<4x32x16xf32> -> tensor<?x1x4x32xf32>
+  %o = mla.head_linear %ql, %wuk : tensor<?x1x4x32xf32>, tensor<4x32x16xf32> -> tensor<?x1x4x16xf32>
+  %out, %lse = mla.decode_attention %q, %cache[%bt, %lens] {scale = 0.25 : f32, causal} : tensor<?x2x4x40xbf16>, tensor<?x16x40xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x2x4x32xbf16>, tensor<?x4x2xf32>
+  return %o, %out, %lse : tensor<?x1x4x16xf32>, tensor<?x2x4x32xbf16>, tensor<?x4x2xf32>
+}

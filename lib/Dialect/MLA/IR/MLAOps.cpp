@@ -365,5 +365,80 @@ LogicalResult AttentionOp::verify() {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// HeadLinearOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult HeadLinearOp::verify() {
+  Operation *op = getOperation();
+  auto in = getInput().getType(), w = getWeight().getType(),
+       res = getResult().getType();
+  if (failed(checkRank(op, "input", in, 4)) ||
+      failed(checkRank(op, "weight", w, 3)) ||
+      failed(checkRank(op, "result", res, 4)) ||
+      failed(checkAllFeatureDims(op, "weight", w)))
+    return failure();
+  int64_t kDim = getTransposeWeight() ? 2 : 1, nDim = 3 - kDim;
+  if (failed(checkDim(op, "result batch", res.getDimSize(0), "input batch",
+                      in.getDimSize(0))) ||
+      failed(checkDim(op, "result tokens", res.getDimSize(1), "input tokens",
+                      in.getDimSize(1))) ||
+      failed(checkDim(op, "input heads", in.getDimSize(2), "weight heads",
+                      w.getDimSize(0))) ||
+      failed(checkDim(op, "result heads", res.getDimSize(2), "weight heads",
+                      w.getDimSize(0))) ||
+      failed(checkDim(op, "input features", in.getDimSize(3),
+                      "weight input features", w.getDimSize(kDim))) ||
+      failed(checkDim(op, "result features", res.getDimSize(3),
+                      "weight output features", w.getDimSize(nDim))))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// DecodeAttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult DecodeAttentionOp::verify() {
+  Operation *op = getOperation();
+  auto q = getQuery().getType(), cache = getCache().getType(),
+       res = getResult().getType(), lse = getLse().getType(),
+       bt = getBlockTable().getType(), lens = getSeqLens().getType();
+  if (failed(checkRank(op, "query", q, 4)) ||
+      failed(checkRank(op, "cache", cache, 3)) ||
+      failed(checkRank(op, "block_table", bt, 2)) ||
+      failed(checkRank(op, "seq_lens", lens, 1)) ||
+      failed(checkRank(op, "result", res, 4)) ||
+      failed(checkRank(op, "lse", lse, 3)) ||
+      failed(checkFeatureDim(op, "query", q, 1, "query length")) ||
+      failed(checkFeatureDim(op, "query", q, 2, "query heads")) ||
+      failed(checkFeatureDim(op, "query", q, 3, "query row width")) ||
+      failed(checkFeatureDim(op, "cache", cache, 1, "block size")) ||
+      failed(checkFeatureDim(op, "result", res, 3, "kv_lora_rank")))
+    return failure();
+  int64_t b = q.getDimSize(0), s = q.getDimSize(1), h = q.getDimSize(2),
+          width = q.getDimSize(3), dc = res.getDimSize(3);
+  if (failed(checkDim(op, "cache row width", cache.getDimSize(2),
+                      "query row width", width)) ||
+      failed(checkDim(op, "block_table batch", bt.getDimSize(0),
+                      "query batch", b)) ||
+      failed(checkDim(op, "seq_lens batch", lens.getDimSize(0), "query batch",
+                      b)) ||
+      failed(checkDim(op, "result batch", res.getDimSize(0), "query batch",
+                      b)) ||
+      failed(checkDim(op, "result tokens", res.getDimSize(1), "query length",
+                      s)) ||
+      failed(checkDim(op, "result heads", res.getDimSize(2), "query heads",
+                      h)) ||
+      failed(checkDim(op, "lse batch", lse.getDimSize(0), "query batch", b)) ||
+      failed(checkDim(op, "lse heads", lse.getDimSize(1), "query heads", h)) ||
+      failed(checkDim(op, "lse tokens", lse.getDimSize(2), "query length", s)))
+    return failure();
+  if (dc > width)
+    return emitOpError() << "kv_lora_rank (" << dc
+                         << ") exceeds the query row width (" << width << ")";
+  return checkPositiveFinite(op, "scale", getScale().convertToDouble());
+}
+
 #define GET_OP_CLASSES
 #include "mla/Dialect/MLA/IR/MLAOps.cpp.inc"

@@ -187,4 +187,62 @@ def MLA_AttentionOp : MLA_Op<"attention", [Pure, AttrSizedOperandSegments,
   }];
 }
 
+def MLA_HeadLinearOp : MLA_Op<"head_linear", [Pure,
+    AllElementTypesMatch<["input", "weight", "result"]>]> {
+  let summary = "per-head projection of per-head activations";
+  let description = [{
+    `result[b, s, h, n] = sum_k input[b, s, h, k] * weight[h, k, n]`, or with
+    `transpose_weight` `sum_k input[b, s, h, k] * weight[h, n, k]`: input
+    [B, S, H, K], weight [H, K, N] (or [H, N, K]), result [B, S, H, N]. The
+    absorbed form uses it for q_lat_h = q_nope_h W_UK,h^T (transposed W_UK)
+    and o_h = o_lat_h W_UV,h.
+  }];
+  let arguments = (ins MLA_FloatTensor:$input, MLA_FloatTensor:$weight,
+                   UnitAttr:$transpose_weight);
+  let results = (outs MLA_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def MLA_DecodeAttentionOp : MLA_Op<"decode_attention", [Pure,
+    AllElementTypesMatch<["query", "cache", "result"]>,
+    AllElementTypesMatch<["block_table", "seq_lens"]>]> {
+  let summary = "fused flash-decoding attention over a paged latent cache";
+  let description = [{
+    The kernel contract of DESIGN.md (FlashMLA semantics). query
+    [B, S, H, d_c + d_r] holds q_lat followed by the rotated q_rope; cache
+    [NB, BS, d_c + d_r] rows [c_kv ; k_rope]; block_table [B, MB] and
+    seq_lens [B] (tokens in the cache, the S new ones included), both i32.
+    Query i of sequence b sees positions 0 .. seq_lens[b] - S + i when
+    `causal`, all seq_lens[b] positions otherwise; scores are
+    scale * (query . row) over all d_c + d_r values. result [B, S, H, d_c] is
+    sum_t p_t row_t[0:d_c]; lse [B, H, S] (f32) the natural log of
+    sum_t exp(score_t). A query with no visible position gets zeros and -inf.
+    Accumulation is in f32. d_c is the result's last dimension.
+  }];
+  let arguments = (ins MLA_FloatTensor:$query, MLA_FloatTensor:$cache,
+                   RankedTensorOf<[I32]>:$block_table,
+                   RankedTensorOf<[I32]>:$seq_lens, F32Attr:$scale,
+                   UnitAttr:$causal);
+  let results = (outs MLA_FloatTensor:$result, RankedTensorOf<[F32]>:$lse);
+  let assemblyFormat = [{
+    $query `,` $cache `[` $block_table `,` $seq_lens `]` attr-dict `:`
+    type($query) `,` type($cache) `[` type($block_table) `,` type($seq_lens)
+    `]` `->` type($result) `,` type($lse)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    int64_t getNumHeads() { return getQuery().getType().getDimSize(2); }
+    int64_t getQueryLen() { return getQuery().getType().getDimSize(1); }
+    int64_t getLatentDim() { return getResult().getType().getDimSize(3); }
+    int64_t getRopeDim() {
+      return getQuery().getType().getDimSize(3) - getLatentDim();
+    }
+    int64_t getBlockSize() { return getCache().getType().getDimSize(1); }
+  }];
+}
+
 #endif // MLA_DIALECT_MLA_IR_MLAOPS_TD

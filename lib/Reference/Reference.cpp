@@ -1,0 +1,283 @@
+//===- Reference.cpp - naive double-precision MLA reference ---------------===//
+//
+// Straight loops in double over the formulas of DESIGN.md. Nothing here is
+// shared with the compiler, so a bug in one does not hide in the other.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mla/Reference/Reference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+using namespace mla::ref;
+
+namespace {
+/// Turns scores[0:n] into softmax probabilities in place and returns the
+/// log-sum-exp of the original scores. Subtracting the maximum first keeps
+/// exp from overflowing on large scores; n == 0 gives -inf.
+double softmaxInPlace(double *scores, int64_t n) {
+  if (n <= 0)
+    return -std::numeric_limits<double>::infinity();
+  double maxScore = *std::max_element(scores, scores + n);
+  double sum = 0.0;
+  for (int64_t j = 0; j < n; ++j) {
+    scores[j] = std::exp(scores[j] - maxScore);
+    sum += scores[j];
+  }
+  for (int64_t j = 0; j < n; ++j)
+    scores[j] /= sum;
+  return maxScore + std::log(sum);
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Decode attention
+//===----------------------------------------------------------------------===//
+
+int64_t mla::ref::visiblePositions(int64_t seqLen, int64_t qLen,
+                                   int64_t queryIdx, bool causal) {
+  int64_t n = causal ? seqLen - qLen + queryIdx + 1 : seqLen;
+  return std::max<int64_t>(0, std::min(n, seqLen));
+}
+
+int64_t mla::ref::cacheRowIndex(const int32_t *blockTable,
+                                int64_t maxBlocksPerSeq, int64_t blockSize,
+                                int64_t b, int64_t pos) {
+  int64_t page = blockTable[b * maxBlocksPerSeq + pos / blockSize];
+  return page * blockSize + pos % blockSize;
+}
+
+void mla::ref::decodeAttention(const DecodeShape &s, const float *q,
+                               const float *kvCache, const int32_t *blockTable,
+                               const int32_t *seqLens, int64_t batch,
+                               int64_t maxBlocksPerSeq, double scale,
+                               double *out, double *lse) {
+  const int64_t rowLen = s.dc + s.dr;
+  std::vector<double> p;
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t seqLen = seqLens[b];
+    for (int64_t i = 0; i < s.qLen; ++i) {
+      const int64_t n = visiblePositions(seqLen, s.qLen, i, s.causal);
+      for (int64_t hd = 0; hd < s.heads; ++hd) {
+        const float *qv = q + ((b * s.qLen + i) * s.heads + hd) * rowLen;
+        p.assign(n, 0.0);
+        for (int64_t j = 0; j < n; ++j) {
+          const float *row =
+              kvCache +
+              cacheRowIndex(blockTable, maxBlocksPerSeq, s.blockSize, b, j) *
+                  rowLen;
+          double dot = 0.0;
+          for (int64_t k = 0; k < rowLen; ++k)
+            dot += double(qv[k]) * double(row[k]);
+          p[j] = scale * dot;
+        }
+        double l = softmaxInPlace(p.data(), n);
+
+        double *o = out + ((b * s.qLen + i) * s.heads + hd) * s.dc;
+        std::fill(o, o + s.dc, 0.0);
+        for (int64_t j = 0; j < n; ++j) {
+          const float *row =
+              kvCache +
+              cacheRowIndex(blockTable, maxBlocksPerSeq, s.blockSize, b, j) *
+                  rowLen;
+          for (int64_t k = 0; k < s.dc; ++k)
+            o[k] += p[j] * double(row[k]);
+        }
+        if (lse)
+          lse[(b * s.heads + hd) * s.qLen + i] = l;
+      }
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// bf16
+//===----------------------------------------------------------------------===//
+
+uint16_t mla::ref::floatToBF16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  // Rounding could carry a NaN's payload into the exponent and make it inf,
+  // so NaN maps to the canonical quiet NaN with its sign.
+  if (std::isnan(x))
+    return uint16_t(((bits >> 16) & 0x8000u) | 0x7FC0u);
+  // Round to nearest even: add 0x7FFF plus the lowest kept bit, then
+  // truncate. A carry into the exponent is the correct rounding (up to inf).
+  uint32_t lsb = (bits >> 16) & 1u;
+  bits += 0x7FFFu + lsb;
+  return uint16_t(bits >> 16);
+}
+
+float mla::ref::bf16ToFloat(uint16_t b) {
+  uint32_t bits = uint32_t(b) << 16;
+  float x;
+  std::memcpy(&x, &bits, sizeof(x));
+  return x;
+}
+
+float mla::ref::roundToBF16(float x) { return bf16ToFloat(floatToBF16(x)); }
+
+//===----------------------------------------------------------------------===//
+// Layer pieces
+//===----------------------------------------------------------------------===//
+
+void mla::ref::vecMat(const double *x, const float *w, int64_t in, int64_t out,
+                      double *y) {
+  std::fill(y, y + out, 0.0);
+  for (int64_t i = 0; i < in; ++i)
+    for (int64_t o = 0; o < out; ++o)
+      y[o] += x[i] * double(w[i * out + o]);
+}
+
+void mla::ref::rmsNorm(const double *x, const float *gamma, int64_t n,
+                       double eps, double *y) {
+  if (!gamma) {
+    std::copy(x, x + n, y);
+    return;
+  }
+  double sumSq = 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    sumSq += x[i] * x[i];
+  double inv = 1.0 / std::sqrt(sumSq / double(n) + eps);
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = x[i] * inv * double(gamma[i]);
+}
+
+void mla::ref::applyRope(double *x, int64_t d, double pos, double theta,
+                         bool interleaved) {
+  const int64_t half = d / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    double angle = pos * std::pow(theta, -2.0 * double(i) / double(d));
+    double c = std::cos(angle), sn = std::sin(angle);
+    double &x0 = interleaved ? x[2 * i] : x[i];
+    double &x1 = interleaved ? x[2 * i + 1] : x[i + half];
+    double r0 = x0 * c - x1 * sn;
+    double r1 = x0 * sn + x1 * c;
+    x0 = r0;
+    x1 = r1;
+  }
+}
+
+double mla::ref::yarnMscale(double factor, double mscale) {
+  return factor <= 1.0 ? 1.0 : 0.1 * mscale * std::log(factor) + 1.0;
+}
+
+double mla::ref::softmaxScale(int64_t qkNopeHeadDim, int64_t dr,
+                              double mscale) {
+  return mscale * mscale / std::sqrt(double(qkNopeHeadDim + dr));
+}
+
+//===----------------------------------------------------------------------===//
+// Layer decode step
+//===----------------------------------------------------------------------===//
+
+void mla::ref::latentCacheRow(const LayerShape &s, const LayerWeights &w,
+                              const double *x, double pos, double *row) {
+  vecMat(x, w.wDKV, s.hidden, s.dc, row);
+  rmsNorm(row, w.kvNorm, s.dc, s.rmsEps, row);
+  vecMat(x, w.wKR, s.hidden, s.dr, row + s.dc);
+  applyRope(row + s.dc, s.dr, pos, s.ropeTheta, s.ropeInterleaved);
+}
+
+void mla::ref::layerQuery(const LayerShape &s, const LayerWeights &w,
+                          const double *x, double pos, double *qNope,
+                          double *qRope) {
+  const int64_t qIn = s.qLoraRank > 0 ? s.qLoraRank : s.hidden;
+  std::vector<double> cq(x, x + s.hidden);
+  if (s.qLoraRank > 0) {
+    cq.assign(qIn, 0.0);
+    vecMat(x, w.wDQ, s.hidden, qIn, cq.data());
+    rmsNorm(cq.data(), w.qNorm, qIn, s.rmsEps, cq.data());
+  }
+  for (int64_t hd = 0; hd < s.heads; ++hd) {
+    vecMat(cq.data(), w.wUQ + hd * qIn * s.dNope, qIn, s.dNope,
+           qNope + hd * s.dNope);
+    double *qr = qRope + hd * s.dr;
+    vecMat(cq.data(), w.wQR + hd * qIn * s.dr, qIn, s.dr, qr);
+    applyRope(qr, s.dr, pos, s.ropeTheta, s.ropeInterleaved);
+  }
+}
+
+void mla::ref::layerDecodeStep(const LayerShape &s, const LayerWeights &w,
+                               const float *h, const int32_t *positions,
+                               float *kvCache, const int32_t *blockTable,
+                               const int32_t *seqLens, int64_t batch,
+                               int64_t maxBlocksPerSeq, double scale,
+                               double *out) {
+  const int64_t rowLen = s.dc + s.dr;
+  const int64_t H = s.heads;
+  std::vector<double> x(s.hidden), row(rowLen);
+  std::vector<double> qNope(s.qLen * H * s.dNope), qRope(s.qLen * H * s.dr);
+  std::vector<double> concat(s.qLen * H * s.dV);
+
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t seqLen = seqLens[b];
+
+    // Append the new tokens first: later queries attend to earlier new
+    // tokens, exactly through what the cache holds (float-rounded).
+    for (int64_t t = 0; t < s.qLen; ++t) {
+      const float *ht = h + (b * s.qLen + t) * s.hidden;
+      std::copy(ht, ht + s.hidden, x.begin());
+      const double pos = positions[b * s.qLen + t];
+      layerQuery(s, w, x.data(), pos, qNope.data() + t * H * s.dNope,
+                 qRope.data() + t * H * s.dr);
+      const int64_t p = seqLen - s.qLen + t;
+      if (p < 0) // Violated precondition: never write outside the cache.
+        continue;
+      latentCacheRow(s, w, x.data(), pos, row.data());
+      float *dst =
+          kvCache +
+          cacheRowIndex(blockTable, maxBlocksPerSeq, s.blockSize, b, p) *
+              rowLen;
+      for (int64_t k = 0; k < rowLen; ++k)
+        dst[k] = float(row[k]);
+    }
+
+    // Training form per head: materialise k_h and v_h for every cached
+    // position, then plain softmax attention.
+    std::vector<double> kNope(seqLen * s.dNope), kRope(seqLen * s.dr),
+        v(seqLen * s.dV), ckv(s.dc), scores;
+    for (int64_t hd = 0; hd < H; ++hd) {
+      const float *wUK = w.wUK + hd * s.dc * s.dNope;
+      const float *wUV = w.wUV + hd * s.dc * s.dV;
+      for (int64_t j = 0; j < seqLen; ++j) {
+        const float *src =
+            kvCache +
+            cacheRowIndex(blockTable, maxBlocksPerSeq, s.blockSize, b, j) *
+                rowLen;
+        std::copy(src, src + s.dc, ckv.begin());
+        vecMat(ckv.data(), wUK, s.dc, s.dNope, kNope.data() + j * s.dNope);
+        vecMat(ckv.data(), wUV, s.dc, s.dV, v.data() + j * s.dV);
+        std::copy(src + s.dc, src + rowLen, kRope.begin() + j * s.dr);
+      }
+      for (int64_t t = 0; t < s.qLen; ++t) {
+        const double *qn = qNope.data() + (t * H + hd) * s.dNope;
+        const double *qr = qRope.data() + (t * H + hd) * s.dr;
+        const int64_t n = visiblePositions(seqLen, s.qLen, t, /*causal=*/true);
+        scores.assign(n, 0.0);
+        for (int64_t j = 0; j < n; ++j) {
+          double dot = 0.0;
+          for (int64_t k = 0; k < s.dNope; ++k)
+            dot += qn[k] * kNope[j * s.dNope + k];
+          for (int64_t k = 0; k < s.dr; ++k)
+            dot += qr[k] * kRope[j * s.dr + k];
+          scores[j] = scale * dot;
+        }
+        softmaxInPlace(scores.data(), n);
+        double *o = concat.data() + (t * H + hd) * s.dV;
+        std::fill(o, o + s.dV, 0.0);
+        for (int64_t j = 0; j < n; ++j)
+          for (int64_t k = 0; k < s.dV; ++k)
+            o[k] += scores[j] * v[j * s.dV + k];
+      }
+    }
+
+    for (int64_t t = 0; t < s.qLen; ++t)
+      vecMat(concat.data() + t * H * s.dV, w.wO, H * s.dV, s.hidden,
+             out + (b * s.qLen + t) * s.hidden);
+  }
+}
