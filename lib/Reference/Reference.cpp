@@ -32,6 +32,15 @@ double softmaxInPlace(double *scores, int64_t n) {
     scores[j] /= sum;
   return maxScore + std::log(sum);
 }
+
+/// The cache row of position `pos` of sequence `b` (const or mutable cache).
+template <typename T>
+T *cacheRow(T *kvCache, int64_t rowLen, const int32_t *blockTable,
+            int64_t maxBlocksPerSeq, int64_t blockSize, int64_t b,
+            int64_t pos) {
+  return kvCache +
+         cacheRowIndex(blockTable, maxBlocksPerSeq, blockSize, b, pos) * rowLen;
+}
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -66,10 +75,8 @@ void mla::ref::decodeAttention(const DecodeShape &s, const float *q,
         const float *qv = q + ((b * s.qLen + i) * s.heads + hd) * rowLen;
         p.assign(n, 0.0);
         for (int64_t j = 0; j < n; ++j) {
-          const float *row =
-              kvCache +
-              cacheRowIndex(blockTable, maxBlocksPerSeq, s.blockSize, b, j) *
-                  rowLen;
+          const float *row = cacheRow(kvCache, rowLen, blockTable,
+                                      maxBlocksPerSeq, s.blockSize, b, j);
           double dot = 0.0;
           for (int64_t k = 0; k < rowLen; ++k)
             dot += double(qv[k]) * double(row[k]);
@@ -80,10 +87,8 @@ void mla::ref::decodeAttention(const DecodeShape &s, const float *q,
         double *o = out + ((b * s.qLen + i) * s.heads + hd) * s.dc;
         std::fill(o, o + s.dc, 0.0);
         for (int64_t j = 0; j < n; ++j) {
-          const float *row =
-              kvCache +
-              cacheRowIndex(blockTable, maxBlocksPerSeq, s.blockSize, b, j) *
-                  rowLen;
+          const float *row = cacheRow(kvCache, rowLen, blockTable,
+                                      maxBlocksPerSeq, s.blockSize, b, j);
           for (int64_t k = 0; k < s.dc; ++k)
             o[k] += p[j] * double(row[k]);
         }
@@ -229,10 +234,8 @@ void mla::ref::layerDecodeStep(const LayerShape &s, const LayerWeights &w,
       if (p < 0) // Violated precondition: never write outside the cache.
         continue;
       latentCacheRow(s, w, x.data(), pos, row.data());
-      float *dst =
-          kvCache +
-          cacheRowIndex(blockTable, maxBlocksPerSeq, s.blockSize, b, p) *
-              rowLen;
+      float *dst = cacheRow(kvCache, rowLen, blockTable, maxBlocksPerSeq,
+                            s.blockSize, b, p);
       for (int64_t k = 0; k < rowLen; ++k)
         dst[k] = float(row[k]);
     }
@@ -245,10 +248,8 @@ void mla::ref::layerDecodeStep(const LayerShape &s, const LayerWeights &w,
       const float *wUK = w.wUK + hd * s.dc * s.dNope;
       const float *wUV = w.wUV + hd * s.dc * s.dV;
       for (int64_t j = 0; j < seqLen; ++j) {
-        const float *src =
-            kvCache +
-            cacheRowIndex(blockTable, maxBlocksPerSeq, s.blockSize, b, j) *
-                rowLen;
+        const float *src = cacheRow(kvCache, rowLen, blockTable,
+                                    maxBlocksPerSeq, s.blockSize, b, j);
         std::copy(src, src + s.dc, ckv.begin());
         vecMat(ckv.data(), wUK, s.dc, s.dNope, kNope.data() + j * s.dNope);
         vecMat(ckv.data(), wUV, s.dc, s.dV, v.data() + j * s.dV);

@@ -140,8 +140,8 @@ void layerQuery(const LayerShape &s, const LayerWeights &w, const double *x,
 /// o_h = causal softmax(q_h k_h^T * scale) v_h (query i sees positions
 /// <= seqLens[b]-qLen+i); out = concat_h(o_h) W_O.
 /// Precondition: qLen <= seqLens[b] <= maxBlocksPerSeq * blockSize.
-void layerDecodeStep(const LayerShape &s, const LayerWeights &w,
-                     const float *h, const int32_t *positions, float *kvCache,
+void layerDecodeStep(const LayerShape &s, const LayerWeights &w, const float *h,
+                     const int32_t *positions, float *kvCache,
                      const int32_t *blockTable, const int32_t *seqLens,
                      int64_t batch, int64_t maxBlocksPerSeq, double scale,
                      double *out);

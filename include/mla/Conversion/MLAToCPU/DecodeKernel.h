@@ -1,0 +1,63 @@
+//===- DecodeKernel.h - CPU flash-decoding kernels --------------*- C++ -*-===//
+//
+// Builds the CPU kernels of mla.decode_attention: a split-KV partial kernel
+// (one work item = one sequence, one group of query rows, one split of the
+// tokens) and a combine kernel, on flat memrefs with scf/vector/math ops.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MLA_CONVERSION_MLATOCPU_DECODEKERNEL_H
+#define MLA_CONVERSION_MLATOCPU_DECODEKERNEL_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Support/LLVM.h"
+
+namespace mlir::mla {
+
+/// A decode-attention kernel's fixed parameters and the tiling chosen for
+/// them. Rows are the H * q_len query rows of one sequence, row r = i * H + h.
+struct CPUDecodeConfig {
+  int64_t heads = 0, qLen = 0, dc = 0, dr = 0, blockSize = 0;
+  Type elemType; // f32, bf16 or f16 storage of q, cache and out
+  bool causal = true;
+  int64_t vectorWidth = 8; // f32 lanes of one vector register
+
+  // Tiling, derived by `get`.
+  int64_t rowsPerGroup = 0;   // query rows sharing one pass over the cache
+  int64_t scoreRows = 0;      // register block of QK^T: rows x tokens
+  int64_t scoreTokens = 0;
+  int64_t pvRows = 0;         // register block of PV: rows x vectors
+  int64_t pvVectors = 0;
+  int64_t tileTokens = 16;    // tokens per online-softmax step
+
+  int64_t rows() const { return heads * qLen; }
+  int64_t rowWidth() const { return dc + dr; }
+  int64_t numGroups() const {
+    return (rows() + rowsPerGroup - 1) / rowsPerGroup;
+  }
+
+  /// Validates the parameters and chooses the tiling; a parameter that
+  /// cannot be generated is reported through `emitError`, naming it.
+  static FailureOr<CPUDecodeConfig>
+  get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr, int64_t blockSize,
+      Type elemType, bool causal, int64_t vectorWidth,
+      function_ref<InFlightDiagnostic()> emitError);
+};
+
+/// Adds `<name>_partial` and `<name>_combine` to `module` (both with
+/// llvm.emit_c_interface):
+///
+///   partial(q, kv, block_table, seq_lens, part_out, part_ml,
+///           b, group, split, num_splits, max_blocks_per_seq, scale)
+///     part_out [B, groups, splits, rowsPerGroup, dc] f32 (unnormalized)
+///     part_ml  [B, groups, splits, rowsPerGroup, 2]  f32 (max, sum of exp)
+///   combine(part_out, part_ml, out, lse, b, num_splits)
+///
+/// All memrefs are flat (memref<?xT>), row-major as in the kernel contract.
+void buildCPUDecodeKernels(ModuleOp module, const CPUDecodeConfig &config,
+                           StringRef name);
+
+} // namespace mlir::mla
+
+#endif // MLA_CONVERSION_MLATOCPU_DECODEKERNEL_H

@@ -1,0 +1,41 @@
+//===- CPUTarget.h - from the LLVM dialect to a shared library --*- C++ -*-===//
+
+#ifndef MLA_TARGET_CPU_CPUTARGET_H
+#define MLA_TARGET_CPU_CPUTARGET_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+
+#include <string>
+
+namespace mlir::mla::cpu {
+
+/// The CPU kernels are compiled for: the host unless overridden.
+struct HostTarget {
+  std::string triple, cpu, features;
+  /// f32 lanes of the widest vector registers the target has.
+  int64_t vectorWidth = 8;
+};
+
+/// The host's triple, CPU name and features; `cpu` overrides the CPU name
+/// (its features then come from LLVM's knowledge of that CPU).
+FailureOr<HostTarget> getHostTarget(StringRef cpu = "");
+
+/// Rewrites math ops into polynomial approximations (vectorizable exp/log)
+/// and lowers func/scf/vector/memref/arith/math to the LLVM dialect.
+LogicalResult lowerToLLVMDialect(ModuleOp module);
+
+/// Translates an LLVM-dialect module to LLVM IR, optimizes it at O3 for
+/// `target` and writes an object file. `llvmIR`, if given, receives the
+/// optimized IR.
+LogicalResult emitObjectFile(ModuleOp module, const HostTarget &target,
+                             StringRef path, std::string *llvmIR = nullptr);
+
+/// Runs `compiler` (a C++ compiler driver) with `args`; on failure returns
+/// its exit status and output in `error`.
+LogicalResult runCompiler(StringRef compiler, ArrayRef<std::string> args,
+                          std::string &error);
+
+} // namespace mlir::mla::cpu
+
+#endif // MLA_TARGET_CPU_CPUTARGET_H

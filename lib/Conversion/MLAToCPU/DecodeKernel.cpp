@@ -1,0 +1,522 @@
+//===- DecodeKernel.cpp - CPU flash-decoding kernels ------------*- C++ -*-===//
+//
+// Flash decoding on the CPU. One work item owns a group of query rows of one
+// sequence and one split of its tokens; it walks the split in tiles of
+// `tileTokens` cache rows, loaded once and used by every row of the group:
+//   1. scores S = Q K^T, register-blocked over rows x tokens, vectors over
+//      d_c + d_r with FMAs, masked (length, causal) to -inf;
+//   2. online softmax per row (running max m, running sum l, rescale alpha);
+//   3. O = alpha O + P V with V the first d_c values of the same rows,
+//      register-blocked over rows x vectors of d_c.
+// Tokens past the split's end are clamped to its last valid row, so loads
+// stay in bounds and finite, and their probability is 0. The combine kernel
+// merges the splits' (O, m, l) into out and lse, with zeros and -inf for a
+// row that saw no token.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mla/Conversion/MLAToCPU/DecodeKernel.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::mla;
+
+FailureOr<CPUDecodeConfig>
+CPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
+                     int64_t blockSize, Type elemType, bool causal,
+                     int64_t vectorWidth,
+                     function_ref<InFlightDiagnostic()> emitError) {
+  auto refuse = [&](StringRef what, int64_t v, StringRef why) {
+    emitError() << "cannot generate a CPU decode kernel: " << what << " = "
+                << v << " " << why;
+    return failure();
+  };
+  if (vectorWidth != 4 && vectorWidth != 8 && vectorWidth != 16)
+    return refuse("vector width", vectorWidth, "(expected 4, 8 or 16)");
+  if (heads <= 0)
+    return refuse("num_heads", heads, "(must be positive)");
+  if (qLen <= 0)
+    return refuse("q_len", qLen, "(must be positive)");
+  if (blockSize <= 0)
+    return refuse("block_size", blockSize, "(must be positive)");
+  if (dc <= 0 || dc % vectorWidth != 0)
+    return refuse("kv_lora_rank", dc,
+                  "(must be a positive multiple of the " +
+                      std::to_string(vectorWidth) + "-lane f32 vectors)");
+  if (dr < 0 || dr % vectorWidth != 0)
+    return refuse("qk_rope_head_dim", dr,
+                  "(must be 0 or a multiple of the " +
+                      std::to_string(vectorWidth) + "-lane f32 vectors)");
+  if (!elemType || !(elemType.isF32() || elemType.isBF16() || elemType.isF16())) {
+    emitError() << "cannot generate a CPU decode kernel: element type "
+                << elemType << " (expected f32, bf16 or f16)";
+    return failure();
+  }
+  CPUDecodeConfig c;
+  c.heads = heads;
+  c.qLen = qLen;
+  c.dc = dc;
+  c.dr = dr;
+  c.blockSize = blockSize;
+  c.elemType = elemType;
+  c.causal = causal;
+  c.vectorWidth = vectorWidth;
+
+  // A group is as many rows as keep their f32 accumulators (rows x d_c) in
+  // L1/L2 while one tile of the cache is reused by all of them.
+  int64_t rows = c.rows();
+  if (rows <= 16) {
+    c.rowsPerGroup = rows;
+  } else {
+    c.rowsPerGroup = 16;
+    for (int64_t g : {16, 12, 8})
+      if (rows % g == 0) {
+        c.rowsPerGroup = g;
+        break;
+      }
+  }
+  // Register blocks: 32 vector registers with AVX-512, 16 below.
+  bool wide = vectorWidth == 16;
+  auto largestDivisor = [](int64_t n, std::initializer_list<int64_t> cands) {
+    for (int64_t d : cands)
+      if (n % d == 0)
+        return d;
+    return int64_t(1);
+  };
+  c.scoreRows = largestDivisor(c.rowsPerGroup, {4, 3, 2, 1});
+  c.scoreTokens = wide ? 4 : 2;
+  if (c.scoreRows < 4)
+    c.scoreTokens = wide ? 8 : 4;
+  c.pvRows = largestDivisor(c.rowsPerGroup, wide ? std::initializer_list<int64_t>{8, 6, 4, 3, 2, 1}
+                                                 : std::initializer_list<int64_t>{4, 3, 2, 1});
+  c.pvVectors = largestDivisor(dc / vectorWidth, {2, 1});
+  if (c.pvRows <= 2)
+    c.pvVectors = largestDivisor(dc / vectorWidth, {4, 2, 1});
+  c.tileTokens = 16;
+  return c;
+}
+
+namespace {
+
+/// Emits the kernels with an ImplicitLocOpBuilder and a few shorthands.
+class KernelEmitter {
+public:
+  KernelEmitter(ModuleOp module, const CPUDecodeConfig &c)
+      : b(module.getLoc(), module.getContext()), c(c),
+        f32(b.getF32Type()), idxTy(b.getIndexType()),
+        vecTy(VectorType::get({c.vectorWidth}, f32)),
+        elemVecTy(VectorType::get({c.vectorWidth}, c.elemType)),
+        tileTy(VectorType::get({c.tileTokens}, f32)) {
+    b.setInsertionPointToEnd(module.getBody());
+  }
+
+  void emitPartial(StringRef name);
+  void emitCombine(StringRef name);
+
+private:
+  using BodyFn =
+      function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value,
+                                      ValueRange)>;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value f32c(float v) {
+    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value minIdx(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
+  Value addc(Value x, int64_t v) { return v ? add(x, idx(v)) : x; }
+  Value mulc(Value x, int64_t v) { return v == 1 ? x : mul(x, idx(v)); }
+  Value loadIndex(Value mem, Value i) {
+    Value v = memref::LoadOp::create(b, mem, ValueRange{i});
+    return arith::IndexCastOp::create(b, idxTy, v);
+  }
+  /// Loads one f32 vector from element storage, extending bf16/f16.
+  Value loadVec(Value mem, Value i) {
+    if (c.elemType.isF32())
+      return vector::LoadOp::create(b, vecTy, mem, ValueRange{i});
+    Value v = vector::LoadOp::create(b, elemVecTy, mem, ValueRange{i});
+    return arith::ExtFOp::create(b, vecTy, v);
+  }
+  Value loadF32Vec(Value mem, Value i) {
+    return vector::LoadOp::create(b, vecTy, mem, ValueRange{i});
+  }
+  /// scf.for whose body is built by `fn`, which returns the values to yield.
+  scf::ForOp forLoop(Value lb, Value ub, Value step, ValueRange inits,
+                     BodyFn fn) {
+    return scf::ForOp::create(
+        b, lb, ub, step, inits,
+        [&](OpBuilder &ob, Location loc, Value iv, ValueRange args) {
+          ImplicitLocOpBuilder nb(loc, ob);
+          std::swap(b, nb);
+          SmallVector<Value> yields = fn(b, iv, args);
+          scf::YieldOp::create(b, yields);
+          std::swap(b, nb);
+        });
+  }
+  func::FuncOp makeFunc(StringRef name, TypeRange args);
+
+  ImplicitLocOpBuilder b;
+  const CPUDecodeConfig &c;
+  Type f32, idxTy;
+  VectorType vecTy, elemVecTy, tileTy;
+};
+
+func::FuncOp KernelEmitter::makeFunc(StringRef name, TypeRange args) {
+  auto fn = func::FuncOp::create(b, name, b.getFunctionType(args, {}));
+  fn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  b.setInsertionPointToStart(fn.addEntryBlock());
+  return fn;
+}
+
+void KernelEmitter::emitPartial(StringRef name) {
+  OpBuilder::InsertionGuard guard(b);
+  auto elemMem = MemRefType::get({ShapedType::kDynamic}, c.elemType);
+  auto i32Mem = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
+  auto f32Mem = MemRefType::get({ShapedType::kDynamic}, f32);
+  func::FuncOp fn = makeFunc(
+      (name + "_partial").str(),
+      {elemMem, elemMem, i32Mem, i32Mem, f32Mem, f32Mem, idxTy, idxTy, idxTy,
+       idxTy, idxTy, f32});
+  Block &entry = fn.getBody().front();
+  Value q = entry.getArgument(0), kv = entry.getArgument(1),
+        bt = entry.getArgument(2), lens = entry.getArgument(3),
+        partOut = entry.getArgument(4), partML = entry.getArgument(5),
+        bIdx = entry.getArgument(6), group = entry.getArgument(7),
+        split = entry.getArgument(8), numSplits = entry.getArgument(9),
+        maxBlocks = entry.getArgument(10), scale = entry.getArgument(11);
+
+  const int64_t D = c.rowWidth(), R = c.rows(), RG = c.rowsPerGroup,
+                TB = c.tileTokens, VL = c.vectorWidth;
+  Value zero = idx(0), one = idx(1);
+  Value negInf = f32c(-std::numeric_limits<float>::infinity());
+  Value zeroF = f32c(0.0f);
+
+  // The split's tokens [t0, t1), in whole tiles.
+  Value len = loadIndex(lens, bIdx);
+  Value perSplit = arith::CeilDivSIOp::create(b, len, numSplits);
+  Value chunk = mulc(arith::CeilDivSIOp::create(b, perSplit, idx(TB)), TB);
+  Value t0 = minIdx(mul(split, chunk), len);
+  Value t1 = minIdx(add(t0, chunk), len);
+  Value rowBase = mulc(group, RG);
+
+  // Per-row state: query offsets and visible limits (fixed), then the
+  // running max, sum and f32 output accumulators.
+  auto bufIdx = [&](int64_t n) {
+    return memref::AllocaOp::create(b, MemRefType::get({n}, idxTy));
+  };
+  auto bufF32 = [&](int64_t n) {
+    return memref::AllocaOp::create(b, MemRefType::get({n}, f32));
+  };
+  Value qOff = bufIdx(RG), limit = bufIdx(RG), rowM = bufF32(RG),
+        rowL = bufF32(RG), alphaBuf = bufF32(RG), acc = bufF32(RG * c.dc),
+        scores = bufF32(RG * TB), kvOff = bufIdx(TB);
+  Value lastRow = idx(R - 1);
+  Value seqRowBase = mulc(bIdx, R);
+  for (int64_t rr = 0; rr < RG; ++rr) {
+    Value r = minIdx(addc(rowBase, rr), lastRow);
+    Value rIdx = idx(rr);
+    memref::StoreOp::create(b, mulc(add(seqRowBase, r), D), qOff, rIdx);
+    Value lim = len;
+    if (c.causal) {
+      // Query i (r = i * H + h) sees positions < len - qLen + i + 1.
+      Value i = arith::DivUIOp::create(b, r, idx(c.heads));
+      lim = arith::MaxSIOp::create(b, add(arith::SubIOp::create(b, len, idx(c.qLen - 1)), i), zero);
+      lim = minIdx(lim, len);
+    }
+    memref::StoreOp::create(b, lim, limit, rIdx);
+    memref::StoreOp::create(b, negInf, rowM, rIdx);
+    memref::StoreOp::create(b, zeroF, rowL, rIdx);
+  }
+  Value zeroVec = arith::ConstantOp::create(
+      b, vecTy, DenseElementsAttr::get(vecTy, 0.0f));
+  forLoop(zero, idx(RG * c.dc), idx(VL), {},
+          [&](ImplicitLocOpBuilder &, Value i, ValueRange) {
+            vector::StoreOp::create(b, zeroVec, acc, ValueRange{i});
+            return SmallVector<Value>{};
+          });
+
+  SmallVector<int32_t> laneIds;
+  for (int64_t j = 0; j < TB; ++j)
+    laneIds.push_back(j);
+  auto laneTy = VectorType::get({TB}, b.getI32Type());
+  Value lanes = arith::ConstantOp::create(
+      b, laneTy, DenseElementsAttr::get(laneTy, ArrayRef<int32_t>(laneIds)));
+  Value negInfTile = arith::ConstantOp::create(
+      b, tileTy,
+      DenseElementsAttr::get(tileTy, -std::numeric_limits<float>::infinity()));
+  Value btBase = mul(bIdx, maxBlocks);
+  Value lastTok = arith::SubIOp::create(b, t1, one);
+
+  forLoop(t0, t1, idx(TB), {}, [&](ImplicitLocOpBuilder &, Value t,
+                                   ValueRange) {
+    // Cache offsets of the tile's rows; past t1 they repeat the last row.
+    for (int64_t j = 0; j < TB; ++j) {
+      Value tok = minIdx(addc(t, j), lastTok);
+      Value page = loadIndex(
+          bt, add(btBase, arith::DivUIOp::create(b, tok, idx(c.blockSize))));
+      Value row = add(mulc(page, c.blockSize),
+                      arith::RemUIOp::create(b, tok, idx(c.blockSize)));
+      memref::StoreOp::create(b, mulc(row, D), kvOff, ValueRange{idx(j)});
+    }
+
+    // 1. Scores, scoreRows x scoreTokens accumulators over d_c + d_r.
+    const int64_t SR = c.scoreRows, ST = c.scoreTokens;
+    forLoop(zero, idx(RG), idx(SR), {}, [&](ImplicitLocOpBuilder &, Value rb,
+                                            ValueRange) {
+      SmallVector<Value> qBase, inits(SR * ST, zeroVec);
+      for (int64_t r = 0; r < SR; ++r)
+        qBase.push_back(memref::LoadOp::create(b, qOff, ValueRange{addc(rb, r)}));
+      forLoop(zero, idx(TB), idx(ST), {}, [&](ImplicitLocOpBuilder &, Value jb,
+                                              ValueRange) {
+        SmallVector<Value> kBase;
+        for (int64_t j = 0; j < ST; ++j)
+          kBase.push_back(
+              memref::LoadOp::create(b, kvOff, ValueRange{addc(jb, j)}));
+        auto dot = forLoop(
+            zero, idx(D), idx(VL), inits,
+            [&](ImplicitLocOpBuilder &, Value d, ValueRange accs) {
+              SmallVector<Value> qv, kvv, next;
+              for (int64_t r = 0; r < SR; ++r)
+                qv.push_back(loadVec(q, add(qBase[r], d)));
+              for (int64_t j = 0; j < ST; ++j)
+                kvv.push_back(loadVec(kv, add(kBase[j], d)));
+              for (int64_t r = 0; r < SR; ++r)
+                for (int64_t j = 0; j < ST; ++j)
+                  next.push_back(vector::FMAOp::create(b, qv[r], kvv[j],
+                                                       accs[r * ST + j]));
+              return next;
+            });
+        for (int64_t r = 0; r < SR; ++r)
+          for (int64_t j = 0; j < ST; ++j) {
+            Value s = vector::ReductionOp::create(
+                b, vector::CombiningKind::ADD, dot.getResult(r * ST + j));
+            Value at = add(mulc(addc(rb, r), TB), addc(jb, j));
+            memref::StoreOp::create(b, s, scores, ValueRange{at});
+          }
+        return SmallVector<Value>{};
+      });
+      return SmallVector<Value>{};
+    });
+
+    // 2. Online softmax, one row at a time over the tile's tokens.
+    Value tI32 = arith::IndexCastOp::create(b, b.getI32Type(), t);
+    Value tokIds = arith::AddIOp::create(
+        b, vector::BroadcastOp::create(b, laneTy, tI32), lanes);
+    Value scaleTile = vector::BroadcastOp::create(b, tileTy, scale);
+    forLoop(zero, idx(RG), one, {}, [&](ImplicitLocOpBuilder &, Value rr,
+                                        ValueRange) {
+      Value at = mulc(rr, TB);
+      Value s = vector::LoadOp::create(b, tileTy, scores, ValueRange{at});
+      Value lim = minIdx(memref::LoadOp::create(b, limit, ValueRange{rr}), t1);
+      Value limI32 = arith::IndexCastOp::create(b, b.getI32Type(), lim);
+      Value visible = arith::CmpIOp::create(
+          b, arith::CmpIPredicate::slt, tokIds,
+          vector::BroadcastOp::create(b, laneTy, limI32));
+      s = arith::SelectOp::create(b, visible,
+                                  arith::MulFOp::create(b, s, scaleTile),
+                                  negInfTile);
+      Value tileMax = vector::ReductionOp::create(
+          b, vector::CombiningKind::MAXNUMF, s);
+      Value mOld = memref::LoadOp::create(b, rowM, ValueRange{rr});
+      Value mNew = arith::MaxNumFOp::create(b, mOld, tileMax);
+      // While nothing is visible m stays -inf; subtract 0 instead so that
+      // exp gives 0, never NaN.
+      Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mNew,
+                                         negInf);
+      Value mSafe = arith::SelectOp::create(b, none, zeroF, mNew);
+      Value alpha =
+          math::ExpOp::create(b, arith::SubFOp::create(b, mOld, mSafe));
+      Value p = math::ExpOp::create(
+          b, arith::SubFOp::create(
+                 b, s, vector::BroadcastOp::create(b, tileTy, mSafe)));
+      Value pSum =
+          vector::ReductionOp::create(b, vector::CombiningKind::ADD, p);
+      Value lOld = memref::LoadOp::create(b, rowL, ValueRange{rr});
+      Value lNew = arith::AddFOp::create(
+          b, arith::MulFOp::create(b, lOld, alpha), pSum);
+      memref::StoreOp::create(b, lNew, rowL, ValueRange{rr});
+      memref::StoreOp::create(b, mNew, rowM, ValueRange{rr});
+      memref::StoreOp::create(b, alpha, alphaBuf, ValueRange{rr});
+      vector::StoreOp::create(b, p, scores, ValueRange{at});
+      return SmallVector<Value>{};
+    });
+
+    // 3. acc = alpha * acc + P V, pvRows x pvVectors accumulators.
+    const int64_t PR = c.pvRows, PV = c.pvVectors;
+    forLoop(zero, idx(RG), idx(PR), {}, [&](ImplicitLocOpBuilder &, Value rb,
+                                            ValueRange) {
+      SmallVector<Value> alphas;
+      for (int64_t r = 0; r < PR; ++r)
+        alphas.push_back(vector::BroadcastOp::create(
+            b, vecTy,
+            memref::LoadOp::create(b, alphaBuf, ValueRange{addc(rb, r)})));
+      forLoop(zero, idx(c.dc), idx(VL * PV), {}, [&](ImplicitLocOpBuilder &,
+                                                     Value dch, ValueRange) {
+        SmallVector<Value> accOff, inits;
+        for (int64_t r = 0; r < PR; ++r) {
+          Value base = add(mulc(addc(rb, r), c.dc), dch);
+          for (int64_t v = 0; v < PV; ++v) {
+            Value off = addc(base, v * VL);
+            accOff.push_back(off);
+            inits.push_back(arith::MulFOp::create(
+                b, loadF32Vec(acc, off), alphas[r]));
+          }
+        }
+        auto pv = forLoop(
+            zero, idx(TB), one, inits,
+            [&](ImplicitLocOpBuilder &, Value j, ValueRange accs) {
+              Value base =
+                  add(memref::LoadOp::create(b, kvOff, ValueRange{j}), dch);
+              SmallVector<Value> vv, next;
+              for (int64_t v = 0; v < PV; ++v)
+                vv.push_back(loadVec(kv, addc(base, v * VL)));
+              for (int64_t r = 0; r < PR; ++r) {
+                Value pj = memref::LoadOp::create(
+                    b, scores, ValueRange{add(mulc(addc(rb, r), TB), j)});
+                Value pb = vector::BroadcastOp::create(b, vecTy, pj);
+                for (int64_t v = 0; v < PV; ++v)
+                  next.push_back(vector::FMAOp::create(b, pb, vv[v],
+                                                       accs[r * PV + v]));
+              }
+              return next;
+            });
+        for (unsigned k = 0; k < accOff.size(); ++k)
+          vector::StoreOp::create(b, pv.getResult(k), acc,
+                                  ValueRange{accOff[k]});
+        return SmallVector<Value>{};
+      });
+      return SmallVector<Value>{};
+    });
+    return SmallVector<Value>{};
+  });
+
+  // Write this item's partial result: [b, group, split, row, ...].
+  Value item = add(mul(add(mulc(bIdx, c.numGroups()), group), numSplits),
+                   split);
+  Value outBase = mulc(item, RG * c.dc), mlBase = mulc(item, RG * 2);
+  forLoop(zero, idx(RG * c.dc), idx(VL), {},
+          [&](ImplicitLocOpBuilder &, Value i, ValueRange) {
+            vector::StoreOp::create(b, loadF32Vec(acc, i), partOut,
+                                    ValueRange{add(outBase, i)});
+            return SmallVector<Value>{};
+          });
+  forLoop(zero, idx(RG), one, {}, [&](ImplicitLocOpBuilder &, Value rr,
+                                      ValueRange) {
+    Value at = add(mlBase, mulc(rr, 2));
+    memref::StoreOp::create(b, memref::LoadOp::create(b, rowM, ValueRange{rr}),
+                            partML, ValueRange{at});
+    memref::StoreOp::create(b, memref::LoadOp::create(b, rowL, ValueRange{rr}),
+                            partML, ValueRange{addc(at, 1)});
+    return SmallVector<Value>{};
+  });
+  func::ReturnOp::create(b);
+}
+
+void KernelEmitter::emitCombine(StringRef name) {
+  OpBuilder::InsertionGuard guard(b);
+  auto elemMem = MemRefType::get({ShapedType::kDynamic}, c.elemType);
+  auto f32Mem = MemRefType::get({ShapedType::kDynamic}, f32);
+  func::FuncOp fn = makeFunc((name + "_combine").str(),
+                             {f32Mem, f32Mem, elemMem, f32Mem, idxTy, idxTy});
+  Block &entry = fn.getBody().front();
+  Value partOut = entry.getArgument(0), partML = entry.getArgument(1),
+        out = entry.getArgument(2), lse = entry.getArgument(3),
+        bIdx = entry.getArgument(4), numSplits = entry.getArgument(5);
+  const int64_t RG = c.rowsPerGroup, VL = c.vectorWidth;
+  Value zero = idx(0), one = idx(1);
+  Value negInf = f32c(-std::numeric_limits<float>::infinity());
+  Value zeroF = f32c(0.0f), oneF = f32c(1.0f);
+  Value zeroVec = arith::ConstantOp::create(
+      b, vecTy, DenseElementsAttr::get(vecTy, 0.0f));
+  Value weights = memref::AllocaOp::create(
+      b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{numSplits});
+
+  forLoop(zero, idx(c.rows()), one, {}, [&](ImplicitLocOpBuilder &, Value r,
+                                            ValueRange) {
+    Value group = arith::DivUIOp::create(b, r, idx(RG));
+    Value rr = arith::RemUIOp::create(b, r, idx(RG));
+    Value itemBase =
+        mul(add(mulc(bIdx, c.numGroups()), group), numSplits);
+    auto mlAt = [&](Value s, int64_t k) {
+      return addc(add(mulc(add(itemBase, s), RG * 2), mulc(rr, 2)), k);
+    };
+    // The largest split max, then each split's weight exp(m_s - M).
+    auto maxLoop = forLoop(zero, numSplits, one, {negInf},
+                           [&](ImplicitLocOpBuilder &, Value s, ValueRange m) {
+                             Value ms = memref::LoadOp::create(
+                                 b, partML, ValueRange{mlAt(s, 0)});
+                             return SmallVector<Value>{
+                                 arith::MaxNumFOp::create(b, m[0], ms)};
+                           });
+    Value mMax = maxLoop.getResult(0);
+    Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mMax,
+                                       negInf);
+    Value mSafe = arith::SelectOp::create(b, none, zeroF, mMax);
+    auto sumLoop = forLoop(
+        zero, numSplits, one, {zeroF},
+        [&](ImplicitLocOpBuilder &, Value s, ValueRange l) {
+          Value ms = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
+          Value ls = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 1)});
+          Value w = math::ExpOp::create(b, arith::SubFOp::create(b, ms, mSafe));
+          memref::StoreOp::create(b, w, weights, ValueRange{s});
+          return SmallVector<Value>{arith::AddFOp::create(
+              b, l[0], arith::MulFOp::create(b, w, ls))};
+        });
+    Value total = sumLoop.getResult(0);
+    Value seen = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, total,
+                                       zeroF);
+    Value inv = arith::SelectOp::create(
+        b, seen, arith::DivFOp::create(b, oneF, total), zeroF);
+    Value invVec = vector::BroadcastOp::create(b, vecTy, inv);
+    Value outBase = mulc(add(mulc(bIdx, c.rows()), r), c.dc);
+    forLoop(zero, idx(c.dc), idx(VL), {}, [&](ImplicitLocOpBuilder &, Value d,
+                                              ValueRange) {
+      auto sum = forLoop(
+          zero, numSplits, one, {zeroVec},
+          [&](ImplicitLocOpBuilder &, Value s, ValueRange a) {
+            Value w = vector::BroadcastOp::create(
+                b, vecTy, memref::LoadOp::create(b, weights, ValueRange{s}));
+            Value at = add(mulc(add(itemBase, s), RG * c.dc),
+                           add(mulc(rr, c.dc), d));
+            return SmallVector<Value>{
+                vector::FMAOp::create(b, w, loadF32Vec(partOut, at), a[0])};
+          });
+      Value o = arith::MulFOp::create(b, sum.getResult(0), invVec);
+      if (!c.elemType.isF32())
+        o = arith::TruncFOp::create(b, elemVecTy, o);
+      vector::StoreOp::create(b, o, out, ValueRange{add(outBase, d)});
+      return SmallVector<Value>{};
+    });
+    // lse [b, h, i] with r = i * H + h.
+    Value h = arith::RemUIOp::create(b, r, idx(c.heads));
+    Value i = arith::DivUIOp::create(b, r, idx(c.heads));
+    Value lseAt = add(mulc(add(mulc(bIdx, c.heads), h), c.qLen), i);
+    Value l = arith::SelectOp::create(
+        b, seen, arith::AddFOp::create(b, mSafe, math::LogOp::create(b, total)),
+        negInf);
+    memref::StoreOp::create(b, l, lse, ValueRange{lseAt});
+    return SmallVector<Value>{};
+  });
+  func::ReturnOp::create(b);
+}
+
+} // namespace
+
+void mlir::mla::buildCPUDecodeKernels(ModuleOp module,
+                                      const CPUDecodeConfig &config,
+                                      StringRef name) {
+  KernelEmitter emitter(module, config);
+  emitter.emitPartial(name);
+  emitter.emitCombine(name);
+}

@@ -1,0 +1,147 @@
+//===- DecodeEntry.cpp - C entry of a generated CPU decode kernel -*- C++ -*-===//
+//
+// Compiled by mla-codegen once per kernel, with the kernel's parameters as
+// macros, and linked with the generated object into libNAME.so. It keeps the
+// kernel contract's C signature: checks the arguments (returning a nonzero
+// code before anything is written), chooses the number of KV splits, and
+// runs the generated partial kernels over (batch, row group, split) and the
+// combine kernel over the batch on LLVM's OpenMP runtime.
+//
+// Required macros: MLA_NAME, MLA_HEADS, MLA_QLEN, MLA_DC, MLA_DR,
+// MLA_BLOCK_SIZE, MLA_ROWS_PER_GROUP, MLA_CAUSAL (0/1), MLA_ELEM_BYTES.
+//
+//===----------------------------------------------------------------------===//
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <vector>
+
+#define MLA_CAT_(a, b) a##b
+#define MLA_CAT(a, b) MLA_CAT_(a, b)
+#define MLA_PARTIAL MLA_CAT(_mlir_ciface_, MLA_CAT(MLA_NAME, _partial))
+#define MLA_COMBINE MLA_CAT(_mlir_ciface_, MLA_CAT(MLA_NAME, _combine))
+#define MLA_NUM_SPLITS MLA_CAT(MLA_NAME, _num_splits)
+
+namespace {
+/// The descriptor of a memref<?xT> as the generated code's C interface
+/// takes it.
+template <typename T> struct MemRef1D {
+  T *allocated, *aligned;
+  int64_t offset, size, stride;
+};
+template <typename T> MemRef1D<T> view(const void *p, int64_t n) {
+  T *t = static_cast<T *>(const_cast<void *>(p));
+  return {t, t, 0, n, 1};
+}
+using Elem = std::conditional_t<MLA_ELEM_BYTES == 4, float, uint16_t>;
+
+constexpr int64_t kRows = int64_t(MLA_HEADS) * MLA_QLEN;
+constexpr int64_t kWidth = int64_t(MLA_DC) + MLA_DR;
+constexpr int64_t kGroups = (kRows + MLA_ROWS_PER_GROUP - 1) / MLA_ROWS_PER_GROUP;
+// Below this many tokens per split the combine costs more than it saves.
+constexpr int64_t kMinTokensPerSplit = 256;
+
+/// Split buffers, grown once per calling thread and reused.
+struct Scratch {
+  std::vector<float> out, ml;
+};
+thread_local Scratch scratch;
+} // namespace
+
+extern "C" {
+void MLA_PARTIAL(MemRef1D<Elem> *q, MemRef1D<Elem> *kv, MemRef1D<int32_t> *bt,
+                 MemRef1D<int32_t> *lens, MemRef1D<float> *partOut,
+                 MemRef1D<float> *partML, int64_t b, int64_t group,
+                 int64_t split, int64_t numSplits, int64_t maxBlocks,
+                 float scale);
+void MLA_COMBINE(MemRef1D<float> *partOut, MemRef1D<float> *partML,
+                 MemRef1D<Elem> *out, MemRef1D<float> *lse, int64_t b,
+                 int64_t numSplits);
+
+/// The number of KV splits a call with these sizes uses: enough work items
+/// for every thread, each split at least kMinTokensPerSplit tokens. The
+/// environment variable MLA_CPU_NUM_SPLITS overrides it.
+int32_t MLA_NUM_SPLITS(int32_t batch, int32_t maxSeqLen, int32_t threads) {
+  if (const char *env = std::getenv("MLA_CPU_NUM_SPLITS"))
+    if (int v = std::atoi(env); v > 0)
+      return v;
+  int64_t items = std::max<int64_t>(1, int64_t(batch) * kGroups);
+  int64_t want = (2 * int64_t(threads) + items - 1) / items;
+  int64_t cap = std::max<int64_t>(1, maxSeqLen / kMinTokensPerSplit);
+  return int32_t(std::clamp<int64_t>(want, 1, cap));
+}
+
+int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
+                 const int32_t *seqLens, void *out, float *lse, int32_t batch,
+                 int32_t maxBlocksPerSeq, float softmaxScale, void *stream) {
+  (void)stream;
+  if (batch < 0)
+    return 2;
+  if (batch == 0)
+    return 0;
+  if (!q || !kvCache || !blockTable || !seqLens || !out || !lse)
+    return 1;
+  if (maxBlocksPerSeq < 0)
+    return 3;
+  if (!std::isfinite(softmaxScale))
+    return 6;
+  int64_t capacity = int64_t(maxBlocksPerSeq) * MLA_BLOCK_SIZE;
+  int32_t maxLen = 0;
+  for (int32_t b = 0; b < batch; ++b) {
+    int32_t len = seqLens[b];
+    if (len < 0 || len > capacity)
+      return 4;
+    if (MLA_CAUSAL && len < MLA_QLEN)
+      return 5;
+    for (int64_t p = 0; p < (len + MLA_BLOCK_SIZE - 1) / MLA_BLOCK_SIZE; ++p)
+      if (blockTable[int64_t(b) * maxBlocksPerSeq + p] < 0)
+        return 7;
+    maxLen = std::max(maxLen, len);
+  }
+
+  int64_t splits = MLA_NUM_SPLITS(batch, maxLen, omp_get_max_threads());
+  int64_t items = int64_t(batch) * kGroups * splits;
+  Scratch &s = scratch;
+  s.out.resize(std::max<size_t>(s.out.size(), items * MLA_ROWS_PER_GROUP * MLA_DC));
+  s.ml.resize(std::max<size_t>(s.ml.size(), items * MLA_ROWS_PER_GROUP * 2));
+
+  // Sizes of the views only bound what the kernels may touch; the cache's
+  // page count is not part of the contract, so its view is unbounded.
+  auto qv = view<Elem>(q, int64_t(batch) * kRows * kWidth);
+  auto kvv = view<Elem>(kvCache, INT64_MAX);
+  auto btv = view<int32_t>(blockTable, int64_t(batch) * maxBlocksPerSeq);
+  auto lv = view<int32_t>(seqLens, batch);
+  auto pov = view<float>(s.out.data(), int64_t(s.out.size()));
+  auto pmv = view<float>(s.ml.data(), int64_t(s.ml.size()));
+  auto ov = view<Elem>(out, int64_t(batch) * kRows * MLA_DC);
+  auto lsev = view<float>(lse, int64_t(batch) * kRows);
+
+#pragma omp parallel
+  {
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      int64_t b = item / (kGroups * splits);
+      int64_t group = (item / splits) % kGroups;
+      int64_t split = item % splits;
+      // The kernels take their descriptors by pointer; each call gets its
+      // own copies.
+      auto qi = qv, kvi = kvv;
+      auto bti = btv, li = lv;
+      auto poi = pov, pmi = pmv;
+      MLA_PARTIAL(&qi, &kvi, &bti, &li, &poi, &pmi, b, group, split, splits,
+                  maxBlocksPerSeq, softmaxScale);
+    }
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < batch; ++b) {
+      auto poi = pov, pmi = pmv, lsei = lsev;
+      auto oi = ov;
+      MLA_COMBINE(&poi, &pmi, &oi, &lsei, b, splits);
+    }
+  }
+  return 0;
+}
+} // extern "C"

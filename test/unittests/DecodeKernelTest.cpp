@@ -1,0 +1,283 @@
+//===- DecodeKernelTest.cpp - generated CPU kernels vs the reference -----===//
+//
+// Builds decode kernels with mla-codegen over a grid of configurations and
+// compares them with the double-precision reference of the kernel contract,
+// on batches with variable lengths (ends mid-page, exactly q_len, empty when
+// not causal), shuffled pages, 1 and several KV splits. Also checks the
+// contract's error codes and that nothing is written outside out and lse.
+//
+// Tolerances (outputs are convex combinations of values in [-1, 1]):
+//   f32:  |out - ref| <= 2e-5,  |lse - ref| <= 2e-5 * max(1, |ref|)
+//   bf16: |out - ref| <= 1e-3 + 2^-8 |ref| (out is rounded to bf16), lse 1e-4
+//
+//===----------------------------------------------------------------------===//
+
+#include "mla/Reference/Reference.h"
+
+#include "gtest/gtest.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <dlfcn.h>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using KernelFn = int32_t (*)(const void *, const void *, const int32_t *,
+                             const int32_t *, void *, float *, int32_t,
+                             int32_t, float, void *);
+
+struct Config {
+  int64_t dc, dr, heads, qLen, blockSize;
+  bool bf16, causal;
+  std::string name() const {
+    return "dc" + std::to_string(dc) + "_dr" + std::to_string(dr) + "_h" +
+           std::to_string(heads) + "_q" + std::to_string(qLen) + "_bs" +
+           std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
+           (causal ? "" : "_noncausal");
+  }
+};
+
+/// Generates and loads one kernel; the library stays loaded for the test.
+KernelFn buildKernel(const Config &c, std::string &error) {
+  std::string dir = std::string(MLA_TEST_WORK_DIR) + "/" + c.name();
+  std::string cmd = std::string(MLA_CODEGEN) +
+                    " --target=cpu --num-heads=" + std::to_string(c.heads) +
+                    " --kv-lora-rank=" + std::to_string(c.dc) +
+                    " --qk-rope-head-dim=" + std::to_string(c.dr) +
+                    " --q-len=" + std::to_string(c.qLen) +
+                    " --block-size=" + std::to_string(c.blockSize) +
+                    " --dtype=" + (c.bf16 ? "bf16" : "f32") +
+                    " --causal=" + (c.causal ? "true" : "false") +
+                    " --name=" + c.name() + " -o " + dir + " 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    error = "mla-codegen failed: " + cmd;
+    return nullptr;
+  }
+  std::string lib = dir + "/lib" + c.name() + ".so";
+  void *h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    error = dlerror();
+    return nullptr;
+  }
+  auto fn = reinterpret_cast<KernelFn>(dlsym(h, c.name().c_str()));
+  if (!fn)
+    error = "missing symbol " + c.name();
+  return fn;
+}
+
+/// One batch of inputs in both the kernel's storage and the reference's f32.
+struct Batch {
+  int64_t batch, maxBlocks, numBlocks;
+  std::vector<int32_t> blockTable, seqLens;
+  std::vector<float> q, kv;          // values as the reference sees them
+  std::vector<uint16_t> qBf, kvBf;   // bf16 storage
+  std::vector<float> out, lse;       // with guard zones
+  std::vector<uint16_t> outBf;
+};
+
+constexpr int64_t kGuard = 64;
+constexpr float kSentinel = 12288.0f; // exact in bf16
+
+Batch makeBatch(const Config &c, std::vector<int32_t> lens, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  Batch in;
+  in.batch = lens.size();
+  in.seqLens = lens;
+  int64_t maxLen = *std::max_element(lens.begin(), lens.end());
+  in.maxBlocks = (maxLen + c.blockSize - 1) / c.blockSize + 1;
+  in.numBlocks = in.batch * in.maxBlocks;
+  // Every sequence gets distinct pages in a shuffled order; unused slots
+  // hold -1, which the kernel must never read.
+  std::vector<int32_t> pages(in.numBlocks);
+  std::iota(pages.begin(), pages.end(), 0);
+  std::shuffle(pages.begin(), pages.end(), rng);
+  in.blockTable.assign(in.numBlocks, -1);
+  for (int64_t b = 0; b < in.batch; ++b) {
+    int64_t used = (lens[b] + c.blockSize - 1) / c.blockSize;
+    for (int64_t p = 0; p < used; ++p)
+      in.blockTable[b * in.maxBlocks + p] = pages[b * in.maxBlocks + p];
+  }
+  int64_t width = c.dc + c.dr;
+  auto fill = [&](std::vector<float> &v, std::vector<uint16_t> &bf, size_t n) {
+    v.resize(n);
+    bf.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      float x = dist(rng);
+      bf[i] = mla::ref::floatToBF16(x);
+      v[i] = c.bf16 ? mla::ref::bf16ToFloat(bf[i]) : x;
+    }
+  };
+  fill(in.q, in.qBf, in.batch * c.qLen * c.heads * width);
+  fill(in.kv, in.kvBf, in.numBlocks * c.blockSize * width);
+  in.out.assign(in.batch * c.qLen * c.heads * c.dc + 2 * kGuard, kSentinel);
+  in.outBf.assign(in.out.size(), mla::ref::floatToBF16(kSentinel));
+  in.lse.assign(in.batch * c.heads * c.qLen + 2 * kGuard, kSentinel);
+  return in;
+}
+
+int32_t call(KernelFn fn, const Config &c, Batch &in, float scale,
+             int32_t batch = -1) {
+  const void *q = c.bf16 ? (const void *)in.qBf.data() : in.q.data();
+  const void *kv = c.bf16 ? (const void *)in.kvBf.data() : in.kv.data();
+  void *out = c.bf16 ? (void *)(in.outBf.data() + kGuard)
+                     : (void *)(in.out.data() + kGuard);
+  return fn(q, kv, in.blockTable.data(), in.seqLens.data(), out,
+            in.lse.data() + kGuard, batch < 0 ? in.batch : batch,
+            in.maxBlocks, scale, nullptr);
+}
+
+float outAt(const Config &c, const Batch &in, size_t i) {
+  return c.bf16 ? mla::ref::bf16ToFloat(in.outBf[i]) : in.out[i];
+}
+
+bool untouched(const Config &c, const Batch &in) {
+  for (size_t i = 0; i < in.out.size(); ++i)
+    if (outAt(c, in, i) != kSentinel)
+      return false;
+  return std::all_of(in.lse.begin(), in.lse.end(),
+                     [](float x) { return x == kSentinel; });
+}
+
+class DecodeKernelTest : public ::testing::TestWithParam<Config> {};
+
+TEST_P(DecodeKernelTest, MatchesReference) {
+  const Config &c = GetParam();
+  std::string error;
+  KernelFn fn = buildKernel(c, error);
+  ASSERT_NE(fn, nullptr) << error;
+  const double scale = 1.0 / std::sqrt(double(c.dc + c.dr));
+
+  // Lengths: one ending mid-page, exactly q_len, a page boundary, a long one
+  // (several splits), and an empty sequence when not causal.
+  std::vector<int32_t> lens = {int32_t(3 * c.blockSize / 2 + c.qLen),
+                               int32_t(c.qLen),
+                               int32_t(c.blockSize *
+                                       std::max<int64_t>(2, c.qLen)),
+                               int32_t(300 + c.qLen)};
+  if (!c.causal)
+    lens.push_back(0);
+  for (const char *splits : {"1", "3", ""}) {
+    SCOPED_TRACE(std::string("MLA_CPU_NUM_SPLITS=") + splits);
+    if (*splits)
+      setenv("MLA_CPU_NUM_SPLITS", splits, 1);
+    else
+      unsetenv("MLA_CPU_NUM_SPLITS");
+    Batch in = makeBatch(c, lens, 1234 + c.heads);
+    ASSERT_EQ(call(fn, c, in, float(scale)), 0);
+
+    mla::ref::DecodeShape shape{c.heads, c.dc, c.dr, c.qLen, c.blockSize,
+                                c.causal};
+    std::vector<double> refOut(in.batch * c.qLen * c.heads * c.dc),
+        refLse(in.batch * c.heads * c.qLen);
+    mla::ref::decodeAttention(shape, in.q.data(), in.kv.data(),
+                              in.blockTable.data(), in.seqLens.data(),
+                              in.batch, in.maxBlocks, scale, refOut.data(),
+                              refLse.data());
+
+    double worstOut = 0, worstLse = 0;
+    for (size_t i = 0; i < refOut.size(); ++i) {
+      double got = outAt(c, in, kGuard + i), want = refOut[i];
+      ASSERT_FALSE(std::isnan(got)) << "out[" << i << "] is NaN";
+      double tol = c.bf16 ? 1e-3 + std::ldexp(std::abs(want), -8) : 2e-5;
+      worstOut = std::max(worstOut, std::abs(got - want));
+      ASSERT_LE(std::abs(got - want), tol) << "out[" << i << "]";
+    }
+    for (size_t i = 0; i < refLse.size(); ++i) {
+      double got = in.lse[kGuard + i], want = refLse[i];
+      if (std::isinf(want)) {
+        ASSERT_TRUE(std::isinf(got) && got < 0) << "lse[" << i << "] " << got;
+        continue;
+      }
+      double tol = (c.bf16 ? 1e-4 : 2e-5) * std::max(1.0, std::abs(want));
+      worstLse = std::max(worstLse, std::abs(got - want));
+      ASSERT_LE(std::abs(got - want), tol) << "lse[" << i << "]";
+    }
+    for (int64_t g = 0; g < kGuard; ++g) {
+      ASSERT_EQ(outAt(c, in, g), kSentinel) << "write before out";
+      ASSERT_EQ(outAt(c, in, in.out.size() - 1 - g), kSentinel)
+          << "write past out";
+      ASSERT_EQ(in.lse[g], kSentinel) << "write before lse";
+      ASSERT_EQ(in.lse[in.lse.size() - 1 - g], kSentinel) << "write past lse";
+    }
+    RecordProperty("max_out_error_" + std::string(*splits ? splits : "auto"),
+                   std::to_string(worstOut));
+    (void)worstLse;
+  }
+  unsetenv("MLA_CPU_NUM_SPLITS");
+}
+
+TEST_P(DecodeKernelTest, RejectsBadArgumentsWithoutWriting) {
+  const Config &c = GetParam();
+  if (c.heads != 16 || c.dr == 0)
+    GTEST_SKIP() << "checked on the 16-head configurations";
+  std::string error;
+  KernelFn fn = buildKernel(c, error);
+  ASSERT_NE(fn, nullptr) << error;
+  std::vector<int32_t> lens = {int32_t(c.blockSize + c.qLen), int32_t(c.qLen)};
+  Batch in = makeBatch(c, lens, 7);
+  const void *q = c.bf16 ? (const void *)in.qBf.data() : in.q.data();
+  const void *kv = c.bf16 ? (const void *)in.kvBf.data() : in.kv.data();
+  void *out = c.bf16 ? (void *)(in.outBf.data() + kGuard)
+                     : (void *)(in.out.data() + kGuard);
+  float *lse = in.lse.data() + kGuard;
+  int32_t mb = in.maxBlocks;
+  EXPECT_EQ(fn(nullptr, kv, in.blockTable.data(), in.seqLens.data(), out, lse,
+               2, mb, 0.1f, nullptr), 1);
+  EXPECT_EQ(fn(q, nullptr, in.blockTable.data(), in.seqLens.data(), out, lse,
+               2, mb, 0.1f, nullptr), 1);
+  EXPECT_EQ(fn(q, kv, in.blockTable.data(), in.seqLens.data(), out, nullptr,
+               2, mb, 0.1f, nullptr), 1);
+  EXPECT_EQ(fn(q, kv, in.blockTable.data(), in.seqLens.data(), out, lse, -1,
+               mb, 0.1f, nullptr), 2);
+  EXPECT_EQ(fn(q, kv, in.blockTable.data(), in.seqLens.data(), out, lse, 2,
+               -1, 0.1f, nullptr), 3);
+  EXPECT_EQ(fn(q, kv, in.blockTable.data(), in.seqLens.data(), out, lse, 2,
+               mb, std::numeric_limits<float>::quiet_NaN(), nullptr), 6);
+  in.seqLens[1] = int32_t(mb * c.blockSize + 1);
+  EXPECT_EQ(call(fn, c, in, 0.1f), 4);
+  in.seqLens[1] = -3;
+  EXPECT_EQ(call(fn, c, in, 0.1f), 4);
+  if (c.causal) {
+    in.seqLens[1] = int32_t(c.qLen - 1);
+    EXPECT_EQ(call(fn, c, in, 0.1f), 5);
+  }
+  in.seqLens = lens;
+  in.blockTable[0] = -1;
+  EXPECT_EQ(call(fn, c, in, 0.1f), 7);
+  EXPECT_TRUE(untouched(c, in));
+  // An empty batch is a successful no-op, even with null pointers.
+  EXPECT_EQ(fn(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0, 0,
+               0.1f, nullptr), 0);
+}
+
+/// Every (d_c, d_r, heads, dtype) of the grid, with q_len, block size and
+/// causality cycling through their values so that every pair of values
+/// meets; the full product is 4 x 3 x 5 x 3 x 3 x 2.
+std::vector<Config> grid() {
+  std::vector<Config> g;
+  int64_t k = 0;
+  for (int64_t dc : {64, 128, 256, 512})
+    for (int64_t dr : {0, 32, 64})
+      for (int64_t heads : {1, 3, 16, 40, 128})
+        for (bool bf16 : {false, true}) {
+          int64_t qLen = std::array<int64_t, 3>{1, 2, 4}[k % 3];
+          int64_t bs = std::array<int64_t, 3>{1, 16, 64}[(k / 3) % 3];
+          bool causal = (k % 7) != 3;
+          g.push_back({dc, dr, heads, qLen, bs, bf16, causal});
+          ++k;
+        }
+  return g;
+}
+
+INSTANTIATE_TEST_SUITE_P(Grid, DecodeKernelTest, ::testing::ValuesIn(grid()),
+                         [](const auto &info) { return info.param.name(); });
+
+} // namespace

@@ -1,0 +1,339 @@
+//===- mla-codegen.cpp - decode kernels with a C ABI ------------*- C++ -*-===//
+//
+// Generates the decode-attention kernel of the DESIGN's contract for one
+// configuration, given as options (or taken from a dialect file), and writes
+// DIR/NAME.h and DIR/libNAME.so. --emit=mlir prints the IR after each stage.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mla/Conversion/MLAToCPU/DecodeKernel.h"
+#include "mla/Dialect/MLA/IR/MLAOps.h"
+#include "mla/InitAll.h"
+#include "mla/Target/CPU/CPUTarget.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::mla;
+namespace cl = llvm::cl;
+
+namespace {
+cl::OptionCategory category("mla-codegen options");
+cl::opt<std::string> inputFile(cl::Positional, cl::init(""),
+                               cl::desc("[dialect file]"), cl::cat(category));
+cl::opt<std::string> target("target", cl::init("cpu"),
+                            cl::desc("cpu (sm_80 and sm_90a: later)"),
+                            cl::cat(category));
+cl::opt<int64_t> numHeads("num-heads", cl::init(0),
+                          cl::desc("query heads H"), cl::cat(category));
+cl::opt<int64_t> kvLoraRank("kv-lora-rank", cl::init(0),
+                            cl::desc("latent dim d_c"), cl::cat(category));
+cl::opt<int64_t> ropeDim("qk-rope-head-dim", cl::init(0),
+                         cl::desc("rope dim d_r"), cl::cat(category));
+cl::opt<int64_t> qLen("q-len", cl::init(1), cl::desc("new tokens per step"),
+                      cl::cat(category));
+cl::opt<int64_t> blockSize("block-size", cl::init(64),
+                           cl::desc("tokens per cache page"),
+                           cl::cat(category));
+cl::opt<std::string> dtype("dtype", cl::init("bf16"),
+                           cl::desc("f32, bf16 or f16"), cl::cat(category));
+cl::opt<bool> causal("causal", cl::init(true),
+                     cl::desc("causal mask among the q_len new tokens"),
+                     cl::cat(category));
+cl::opt<std::string> kernelName("name", cl::init("mla_decode"),
+                                cl::desc("C symbol of the kernel"),
+                                cl::cat(category));
+cl::opt<std::string> outputDir("o", cl::init("."),
+                               cl::desc("output directory"),
+                               cl::cat(category));
+cl::opt<std::string> emit("emit", cl::init("lib"),
+                          cl::desc("lib: header and shared library; mlir: "
+                                   "the IR after each stage"),
+                          cl::cat(category));
+cl::opt<std::string> mcpu("mcpu", cl::init("native"),
+                          cl::desc("CPU to compile for"), cl::cat(category));
+cl::opt<int64_t> vectorWidth("vector-width", cl::init(0),
+                             cl::desc("f32 lanes (default: the CPU's)"),
+                             cl::cat(category));
+cl::opt<std::string> runtimeDir("runtime-dir", cl::init(MLA_RUNTIME_DIR),
+                                cl::desc("directory of the runtime sources"),
+                                cl::cat(category));
+cl::opt<std::string> cxx("cxx", cl::init(MLA_CXX),
+                         cl::desc("C++ compiler driver that links the library"),
+                         cl::cat(category));
+
+/// The decode kernel asked for: from a dialect file's mla.decode_attention,
+/// or from the options.
+struct Request {
+  int64_t heads, qLen, dc, dr, blockSize;
+  bool causal;
+  Type elemType;
+};
+
+bool isIdentifier(StringRef s) {
+  if (s.empty() || !(llvm::isAlpha(s[0]) || s[0] == '_'))
+    return false;
+  return llvm::all_of(s, [](char c) { return llvm::isAlnum(c) || c == '_'; });
+}
+
+FailureOr<Request> requestFromOptions(MLIRContext &ctx) {
+  Request r{numHeads, qLen, kvLoraRank, ropeDim, blockSize, causal, Type()};
+  if (dtype == "f32")
+    r.elemType = Float32Type::get(&ctx);
+  else if (dtype == "bf16")
+    r.elemType = BFloat16Type::get(&ctx);
+  else if (dtype == "f16")
+    r.elemType = Float16Type::get(&ctx);
+  else {
+    llvm::errs() << "mla-codegen: --dtype=" << dtype
+                 << " is not supported (expected f32, bf16 or f16)\n";
+    return failure();
+  }
+  return r;
+}
+
+FailureOr<Request> requestFromFile(MLIRContext &ctx, ModuleOp module) {
+  SmallVector<DecodeAttentionOp> ops;
+  module.walk([&](DecodeAttentionOp op) { ops.push_back(op); });
+  if (ops.size() != 1) {
+    module.emitError() << "mla-codegen: expected one mla.decode_attention in "
+                       << inputFile << ", found " << ops.size();
+    return failure();
+  }
+  DecodeAttentionOp op = ops.front();
+  return Request{op.getNumHeads(), op.getQueryLen(), op.getLatentDim(),
+                 op.getRopeDim(),  op.getBlockSize(), op.getCausal(),
+                 op.getQuery().getType().getElementType()};
+}
+
+/// The contract as IR: one function around mla.decode_attention.
+OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const Request &r) {
+  OpBuilder b(&ctx);
+  Location loc = b.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  b.setInsertionPointToEnd(module->getBody());
+  int64_t dyn = ShapedType::kDynamic, width = r.dc + r.dr;
+  auto qTy = RankedTensorType::get({dyn, r.qLen, r.heads, width}, r.elemType);
+  auto cacheTy = RankedTensorType::get({dyn, r.blockSize, width}, r.elemType);
+  auto btTy = RankedTensorType::get({dyn, dyn}, b.getI32Type());
+  auto lensTy = RankedTensorType::get({dyn}, b.getI32Type());
+  auto outTy = RankedTensorType::get({dyn, r.qLen, r.heads, r.dc}, r.elemType);
+  auto lseTy = RankedTensorType::get({dyn, r.heads, r.qLen}, b.getF32Type());
+  auto fn = func::FuncOp::create(
+      b, loc, kernelName,
+      b.getFunctionType({qTy, cacheTy, btTy, lensTy, b.getF32Type()},
+                        {outTy, lseTy}));
+  Block *body = fn.addEntryBlock();
+  b.setInsertionPointToStart(body);
+  // The kernel takes its scale at run time; the op's attribute documents the
+  // default 1/sqrt(d_c + d_r) of an absorbed layer.
+  float scale = 1.0f / std::sqrt(float(width));
+  auto op = DecodeAttentionOp::create(
+      b, loc, outTy, lseTy, body->getArgument(0), body->getArgument(1),
+      body->getArgument(2), body->getArgument(3), b.getF32FloatAttr(scale),
+      r.causal ? b.getUnitAttr() : UnitAttr());
+  func::ReturnOp::create(b, loc, op.getResults());
+  return module;
+}
+
+std::string header(const Request &r, const CPUDecodeConfig &c) {
+  std::string name = kernelName, upper = StringRef(name).upper();
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << "/* Generated by mla-codegen: MLA decode attention for the CPU. */\n"
+     << "#ifndef " << upper << "_H\n#define " << upper << "_H\n\n"
+     << "#include <stdint.h>\n\n"
+     << "#define " << upper << "_NUM_HEADS " << r.heads << "\n"
+     << "#define " << upper << "_Q_LEN " << r.qLen << "\n"
+     << "#define " << upper << "_KV_LORA_RANK " << r.dc << "\n"
+     << "#define " << upper << "_QK_ROPE_HEAD_DIM " << r.dr << "\n"
+     << "#define " << upper << "_BLOCK_SIZE " << r.blockSize << "\n"
+     << "#define " << upper << "_CAUSAL " << (r.causal ? 1 : 0) << "\n"
+     << "#define " << upper << "_DTYPE \"" << dtype << "\"\n\n"
+     << "/* Return codes. Nothing is written when one is nonzero. */\n"
+     << "#define " << upper << "_OK 0\n"
+     << "#define " << upper << "_ERR_NULL_POINTER 1\n"
+     << "#define " << upper << "_ERR_BATCH 2          /* batch < 0 */\n"
+     << "#define " << upper << "_ERR_MAX_BLOCKS 3     /* max_blocks_per_seq < 0 */\n"
+     << "#define " << upper << "_ERR_SEQ_LEN 4        /* seq_len < 0 or above max_blocks_per_seq * block_size */\n"
+     << "#define " << upper << "_ERR_SEQ_LEN_SHORT 5  /* causal and seq_len < q_len */\n"
+     << "#define " << upper << "_ERR_SCALE 6          /* softmax_scale not finite */\n"
+     << "#define " << upper << "_ERR_BLOCK_ID 7       /* a negative page id in a used slot */\n\n"
+     << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+     << "/* Decode attention over a paged latent cache (FlashMLA semantics).\n"
+     << " *   q           [batch, " << r.qLen << ", " << r.heads << ", " << r.dc + r.dr
+     << "]  q_lat followed by the rotated q_rope (" << dtype << ")\n"
+     << " *   kv_cache    [num_blocks, " << r.blockSize << ", " << r.dc + r.dr
+     << "]  rows [c_kv ; k_rope] (" << dtype << ")\n"
+     << " *   block_table [batch, max_blocks_per_seq] page ids\n"
+     << " *   seq_lens    [batch] tokens in the cache, the new ones included\n"
+     << " *   out         [batch, " << r.qLen << ", " << r.heads << ", " << r.dc
+     << "]  o_lat (" << dtype << ")\n"
+     << " *   lse         [batch, " << r.heads << ", " << r.qLen
+     << "]  natural-log sum of exp of the scaled scores, -inf if none\n"
+     << " * Query i sees positions 0 .. seq_len - " << r.qLen << " + i"
+     << (r.causal ? "" : " (not causal: all seq_len positions)") << ".\n"
+     << " * f32 accumulation; threads from LLVM's OpenMP runtime\n"
+     << " * (OMP_NUM_THREADS); MLA_CPU_NUM_SPLITS overrides the KV split count.\n"
+     << " * stream must be NULL on the CPU. */\n"
+     << "int32_t " << name
+     << "(const void *q, const void *kv_cache, const int32_t *block_table,\n"
+     << "    const int32_t *seq_lens, void *out, float *lse, int32_t batch,\n"
+     << "    int32_t max_blocks_per_seq, float softmax_scale, void *stream);\n\n"
+     << "/* The KV splits a call uses for these sizes. */\n"
+     << "int32_t " << name
+     << "_num_splits(int32_t batch, int32_t max_seq_len, int32_t threads);\n\n"
+     << "#ifdef __cplusplus\n}\n#endif\n\n#endif\n";
+  (void)c;
+  return s;
+}
+
+LogicalResult writeFile(StringRef path, StringRef text) {
+  std::string err;
+  auto out = openOutputFile(path, &err);
+  if (!out) {
+    llvm::errs() << "mla-codegen: " << err << "\n";
+    return failure();
+  }
+  out->os() << text;
+  out->keep();
+  return success();
+}
+
+LogicalResult run(MLIRContext &ctx) {
+  if (target != "cpu") {
+    llvm::errs() << "mla-codegen: --target=" << target
+                 << " is not supported yet (supported: cpu)\n";
+    return failure();
+  }
+  if (!isIdentifier(kernelName)) {
+    llvm::errs() << "mla-codegen: --name=" << kernelName
+                 << " is not a C identifier\n";
+    return failure();
+  }
+  if (emit != "lib" && emit != "mlir") {
+    llvm::errs() << "mla-codegen: --emit=" << emit
+                 << " is not supported (expected lib or mlir)\n";
+    return failure();
+  }
+
+  FailureOr<Request> request = failure();
+  OwningOpRef<ModuleOp> input;
+  if (!inputFile.empty()) {
+    llvm::SourceMgr sm;
+    std::string err;
+    auto file = openInputFile(inputFile, &err);
+    if (!file) {
+      llvm::errs() << "mla-codegen: " << err << "\n";
+      return failure();
+    }
+    sm.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+    input = parseSourceFile<ModuleOp>(sm, &ctx);
+    if (!input)
+      return failure();
+    request = requestFromFile(ctx, *input);
+  } else {
+    request = requestFromOptions(ctx);
+  }
+  if (failed(request))
+    return failure();
+
+  FailureOr<cpu::HostTarget> host = cpu::getHostTarget(mcpu);
+  if (failed(host)) {
+    llvm::errs() << "mla-codegen: unknown CPU '" << mcpu << "'\n";
+    return failure();
+  }
+  int64_t lanes = vectorWidth ? vectorWidth.getValue() : host->vectorWidth;
+  auto emitError = [&]() { return mlir::emitError(UnknownLoc::get(&ctx)); };
+  FailureOr<CPUDecodeConfig> config = CPUDecodeConfig::get(
+      request->heads, request->qLen, request->dc, request->dr,
+      request->blockSize, request->elemType, request->causal, lanes,
+      emitError);
+  if (failed(config))
+    return failure();
+
+  OwningOpRef<ModuleOp> contract = buildContractModule(ctx, *request);
+  OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(&ctx));
+  buildCPUDecodeKernels(*kernels, *config, kernelName);
+  if (failed(verify(*kernels)))
+    return failure();
+  bool printIR = emit == "mlir";
+  if (printIR) {
+    llvm::outs() << "// -----// mla.decode_attention (the contract) //----- //\n"
+                 << *contract << "\n"
+                 << "// -----// kernels: scf, vector, memref //----- //\n"
+                 << *kernels << "\n";
+  }
+  if (failed(cpu::lowerToLLVMDialect(*kernels)))
+    return failure();
+  if (printIR) {
+    llvm::outs() << "// -----// LLVM dialect //----- //\n" << *kernels << "\n";
+    return success();
+  }
+
+  if (std::error_code ec = llvm::sys::fs::create_directories(outputDir)) {
+    llvm::errs() << "mla-codegen: cannot create " << outputDir << ": "
+                 << ec.message() << "\n";
+    return failure();
+  }
+  SmallString<256> obj(outputDir), lib(outputDir), hdr(outputDir);
+  llvm::sys::path::append(obj, kernelName + ".o");
+  llvm::sys::path::append(lib, "lib" + kernelName + ".so");
+  llvm::sys::path::append(hdr, kernelName + ".h");
+  if (failed(cpu::emitObjectFile(*kernels, *host, obj)) ||
+      failed(writeFile(hdr, header(*request, *config))))
+    return failure();
+
+  SmallString<256> entry(runtimeDir);
+  llvm::sys::path::append(entry, "CPU", "DecodeEntry.cpp");
+  Type et = request->elemType;
+  std::vector<std::string> args = {
+      "-shared", "-fPIC", "-O2", "-std=c++17", "-fopenmp",
+      "-DMLA_NAME=" + kernelName.getValue(),
+      "-DMLA_HEADS=" + std::to_string(request->heads),
+      "-DMLA_QLEN=" + std::to_string(request->qLen),
+      "-DMLA_DC=" + std::to_string(request->dc),
+      "-DMLA_DR=" + std::to_string(request->dr),
+      "-DMLA_BLOCK_SIZE=" + std::to_string(request->blockSize),
+      "-DMLA_ROWS_PER_GROUP=" + std::to_string(config->rowsPerGroup),
+      "-DMLA_CAUSAL=" + std::to_string(request->causal ? 1 : 0),
+      "-DMLA_ELEM_BYTES=" + std::to_string(et.getIntOrFloatBitWidth() / 8),
+      std::string(entry), std::string(obj), "-o", std::string(lib),
+      "-Wl,-rpath," MLA_OPENMP_LIBDIR};
+  std::string err;
+  if (failed(cpu::runCompiler(cxx, args, err))) {
+    llvm::errs() << "mla-codegen: linking " << lib << " failed: " << err
+                 << "\n";
+    return failure();
+  }
+  llvm::sys::fs::remove(obj);
+  return success();
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv, "MLA decode-kernel generator\n");
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllPasses();
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  return failed(run(ctx)) ? 1 : 0;
+}
