@@ -25,4 +25,49 @@ def MLAKVCacheReportPass : Pass<"mla-kv-cache-report", "ModuleOp"> {
   ];
 }
 
+def MLAAbsorbWeightsPass : Pass<"mla-absorb-weights", "ModuleOp"> {
+  let summary = "Rewrite MLA attention from the training to the inference form";
+  let description = [{
+    Matches `mla.attention` whose key and value are per-head up projections
+    (`mla.head_proj`) of one latent tensor c and rewrites it into attention
+    in latent space: q_lat = q_nope W_UK^T (`mla.head_linear`), MQA over c
+    with the decoupled rope part unchanged, and o = o_lat W_UV after it.
+    Where the math does not allow it (a rotated or otherwise transformed key,
+    different latents for key and value) the IR is left alone and a remark
+    says why.
+
+    Cost model (multiply-adds per token per head, equal to the parameters
+    read): W_UQ W_UK^T is merged when q_in * d_c < d_nope * (q_in + d_c) and
+    W_UV W_O when d_c * D < d_v * (d_c + D); DeepSeek-V3 keeps both separate.
+    `merge-query` / `merge-output` = auto (the model), always or never.
+    Merged weights of constants are folded; otherwise the layer gains a
+    trailing argument (marked `mla.absorbed`) and `<layer>_prepare_weights`
+    computes it once from the original weights (marked `mla.weight` with the
+    layer argument they come from).
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::func::FuncDialect"];
+  let options = [
+    Option<"mergeQuery", "merge-query", "std::string", "\"auto\"",
+           "Merge W_UQ with W_UK^T: auto, always or never">,
+    Option<"mergeOutput", "merge-output", "std::string", "\"auto\"",
+           "Merge W_UV with W_O: auto, always or never">
+  ];
+}
+
+def MLAFuseDecodeAttentionPass
+    : Pass<"mla-fuse-decode-attention", "ModuleOp"> {
+  let summary = "Fuse latent-space attention over a paged cache into mla.decode_attention";
+  let description = [{
+    Replaces `mla.attention` over latents read by `mla.kv_cache_gather`
+    (key = value = the latents, rope key from the same gather, kv_lens the
+    sequence lengths) by one `mla.decode_attention` on the cache, with the
+    query [q_lat ; q_rope] concatenated: the kernel contract of DESIGN.md.
+    Other attention (prefill, training form) is left alone.
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+}
+
 #endif // MLA_DIALECT_MLA_TRANSFORMS_PASSES_TD

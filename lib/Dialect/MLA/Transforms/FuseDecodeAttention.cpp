@@ -1,0 +1,94 @@
+//===- FuseDecodeAttention.cpp - mla-fuse-decode-attention ------*- C++ -*-===//
+//
+// Replaces attention in latent space over the pages of a latent cache,
+//   c, k_rope = mla.kv_cache_gather cache[block_table]
+//   o = mla.attention q_lat, expand(c), expand(c) rope(q_rope, k_rope)
+//                     kv_lens(seq_lens)
+// by one mla.decode_attention on the cache itself, whose query is
+// [q_lat ; q_rope]: QK^T, scale, mask, softmax and PV become one flash-
+// decoding op that never materializes the gathered latents.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mla/Dialect/MLA/IR/MLAOps.h"
+#include "mla/Dialect/MLA/Transforms/Passes.h"
+
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::mla {
+#define GEN_PASS_DEF_MLAFUSEDECODEATTENTIONPASS
+#include "mla/Dialect/MLA/Transforms/Passes.h.inc"
+} // namespace mlir::mla
+
+using namespace mlir;
+using namespace mlir::mla;
+
+namespace {
+
+/// The gathered latents behind a [B, T, 1, d_c] key/value, or null.
+KVCacheGatherOp gatheredLatents(Value kv) {
+  auto expand = kv.getDefiningOp<tensor::ExpandShapeOp>();
+  if (!expand)
+    return nullptr;
+  auto gather = expand.getSrc().getDefiningOp<KVCacheGatherOp>();
+  if (!gather || gather.getLatent() != expand.getSrc())
+    return nullptr;
+  return gather;
+}
+
+struct FuseLatentAttention : public OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getKey() != op.getValue() || op.getNumKVHeads() != 1)
+      return rewriter.notifyMatchFailure(op, "not attention in latent space");
+    KVCacheGatherOp gather = gatheredLatents(op.getKey());
+    if (!gather)
+      return rewriter.notifyMatchFailure(op, "keys are not cached latents");
+    if (op.getKeyRope() && op.getKeyRope() != gather.getKeyRope())
+      return rewriter.notifyMatchFailure(op, "rope keys are not cached");
+    if (!op.getKeyRope() && gather.getKeyRope().getType().getDimSize(2) != 0)
+      return rewriter.notifyMatchFailure(op, "cached rope part is unused");
+    if (!op.getKvLens())
+      return rewriter.notifyMatchFailure(op, "no sequence lengths");
+    auto qTy = op.getQuery().getType();
+    if (qTy.isDynamicDim(1))
+      return rewriter.notifyMatchFailure(op, "dynamic query length");
+    auto lensTy = cast<RankedTensorType>(op.getKvLens().getType());
+    if (!lensTy.getElementType().isInteger(32) ||
+        !gather.getBlockTable().getType().getElementType().isInteger(32))
+      return rewriter.notifyMatchFailure(op, "lengths or pages are not i32");
+
+    Location loc = op.getLoc();
+    Value query = op.getQuery();
+    if (Value qRope = op.getQueryRope())
+      query = tensor::ConcatOp::create(rewriter, loc, /*dim=*/3,
+                                       ValueRange{query, qRope});
+    auto lseTy = RankedTensorType::get(
+        {qTy.getDimSize(0), qTy.getDimSize(2), qTy.getDimSize(1)},
+        rewriter.getF32Type());
+    auto fused = DecodeAttentionOp::create(
+        rewriter, loc, op.getResult().getType(), lseTy, query,
+        gather.getCache(), gather.getBlockTable(), op.getKvLens(),
+        op.getScaleAttr(), op.getCausalAttr());
+    rewriter.replaceOp(op, fused.getResult());
+    return success();
+  }
+};
+
+struct MLAFuseDecodeAttentionPass
+    : public mla::impl::MLAFuseDecodeAttentionPassBase<
+          MLAFuseDecodeAttentionPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<FuseLatentAttention>(&getContext());
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+} // namespace

@@ -1,0 +1,77 @@
+// RUN: mla-opt %s -split-input-file --mla-fuse-decode-attention --canonicalize | FileCheck %s
+
+// Attention in latent space over the pages of the cache,
+//   c, k_rope = gather(cache, block_table); o = attn(q_lat, c, c; q_rope, k_rope; seq_lens)
+// is one flash-decoding op on the cache with query [q_lat ; q_rope]; the
+// gathered latents are no longer materialized.
+// CHECK-LABEL: func.func @fuse
+// CHECK-SAME: (%[[QL:[^:]+]]: tensor<?x2x4x32xbf16>, %[[QR:[^:]+]]: tensor<?x2x4x8xbf16>, %[[CACHE:[^:]+]]: tensor<?x16x40xbf16>, %[[BT:[^:]+]]: tensor<?x?xi32>, %[[L:[^:]+]]: tensor<?xi32>)
+// CHECK-NOT: mla.kv_cache_gather
+// CHECK: %[[Q:.+]] = tensor.concat dim(3) %[[QL]], %[[QR]] : (tensor<?x2x4x32xbf16>, tensor<?x2x4x8xbf16>) -> tensor<?x2x4x40xbf16>
+// CHECK: %[[O:.+]], %{{.+}} = mla.decode_attention %[[Q]], %[[CACHE]][%[[BT]], %[[L]]] {causal, scale = 1.250000e-01 : f32} : tensor<?x2x4x40xbf16>, tensor<?x16x40xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x2x4x32xbf16>, tensor<?x4x2xf32>
+// CHECK-NOT: mla.attention
+// CHECK: return %[[O]]
+func.func @fuse(%q_lat: tensor<?x2x4x32xbf16>, %q_rope: tensor<?x2x4x8xbf16>,
+                %cache: tensor<?x16x40xbf16>, %bt: tensor<?x?xi32>,
+                %lens: tensor<?xi32>) -> tensor<?x2x4x32xbf16> {
+  %c, %kr = mla.kv_cache_gather %cache[%bt] : tensor<?x16x40xbf16>[tensor<?x?xi32>] -> tensor<?x?x32xbf16>, tensor<?x?x8xbf16>
+  %kv = tensor.expand_shape %c [[0], [1], [2, 3]] output_shape [1, 64, 1, 32] : tensor<?x?x32xbf16> into tensor<?x?x1x32xbf16>
+  %o = mla.attention %q_lat, %kv, %kv rope(%q_rope, %kr) kv_lens(%lens) {scale = 0.125 : f32, causal} : tensor<?x2x4x32xbf16>, tensor<?x?x1x32xbf16>, tensor<?x?x1x32xbf16> rope(tensor<?x2x4x8xbf16>, tensor<?x?x8xbf16>) kv_lens(tensor<?xi32>) -> tensor<?x2x4x32xbf16>
+  return %o : tensor<?x2x4x32xbf16>
+}
+
+// -----
+
+// Without a rope part (d_r = 0) the query is q_lat itself; not causal stays
+// not causal.
+// CHECK-LABEL: func.func @no_rope
+// CHECK-NOT: tensor.concat
+// CHECK: mla.decode_attention %arg0, %arg1[%arg2, %arg3] {scale = 1.250000e-01 : f32} : tensor<2x1x8x64xf32>, tensor<9x4x64xf32>[tensor<2x3xi32>, tensor<2xi32>] -> tensor<2x1x8x64xf32>, tensor<2x8x1xf32>
+func.func @no_rope(%q: tensor<2x1x8x64xf32>, %cache: tensor<9x4x64xf32>,
+                   %bt: tensor<2x3xi32>, %lens: tensor<2xi32>) -> tensor<2x1x8x64xf32> {
+  %c, %kr = mla.kv_cache_gather %cache[%bt] : tensor<9x4x64xf32>[tensor<2x3xi32>] -> tensor<2x12x64xf32>, tensor<2x12x0xf32>
+  %kv = tensor.expand_shape %c [[0], [1], [2, 3]] output_shape [2, 12, 1, 64] : tensor<2x12x64xf32> into tensor<2x12x1x64xf32>
+  %o = mla.attention %q, %kv, %kv kv_lens(%lens) {scale = 0.125 : f32} : tensor<2x1x8x64xf32>, tensor<2x12x1x64xf32>, tensor<2x12x1x64xf32> kv_lens(tensor<2xi32>) -> tensor<2x1x8x64xf32>
+  return %o : tensor<2x1x8x64xf32>
+}
+
+// -----
+
+// Not fused: attention over keys that are not cached latents (prefill), and
+// latent attention without sequence lengths.
+// CHECK-LABEL: func.func @prefill
+// CHECK: mla.attention
+// CHECK-NOT: mla.decode_attention
+func.func @prefill(%q: tensor<1x?x4x32xf32>, %c: tensor<1x?x32xf32>) -> tensor<1x?x4x32xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %t = tensor.dim %c, %c1 : tensor<1x?x32xf32>
+  %kv = tensor.expand_shape %c [[0], [1], [2, 3]] output_shape [1, %t, 1, 32] : tensor<1x?x32xf32> into tensor<1x?x1x32xf32>
+  %o = mla.attention %q, %kv, %kv {scale = 0.125 : f32, causal} : tensor<1x?x4x32xf32>, tensor<1x?x1x32xf32>, tensor<1x?x1x32xf32> -> tensor<1x?x4x32xf32>
+  return %o : tensor<1x?x4x32xf32>
+}
+// CHECK-LABEL: func.func @no_lengths
+// CHECK: mla.kv_cache_gather
+// CHECK: mla.attention
+// CHECK-NOT: mla.decode_attention
+func.func @no_lengths(%q: tensor<2x1x8x64xf32>, %cache: tensor<9x4x64xf32>, %bt: tensor<2x3xi32>) -> tensor<2x1x8x64xf32> {
+  %c, %kr = mla.kv_cache_gather %cache[%bt] : tensor<9x4x64xf32>[tensor<2x3xi32>] -> tensor<2x12x64xf32>, tensor<2x12x0xf32>
+  %kv = tensor.expand_shape %c [[0], [1], [2, 3]] output_shape [2, 12, 1, 64] : tensor<2x12x64xf32> into tensor<2x12x1x64xf32>
+  %o = mla.attention %q, %kv, %kv {scale = 0.125 : f32} : tensor<2x1x8x64xf32>, tensor<2x12x1x64xf32>, tensor<2x12x1x64xf32> -> tensor<2x1x8x64xf32>
+  return %o : tensor<2x1x8x64xf32>
+}
+
+// -----
+
+// The whole DeepSeek-V3 example: absorbed, then fused into one kernel call.
+// RUN: mla-opt %examples/deepseek-v3.mlir --mla-absorb-weights --mla-fuse-decode-attention --canonicalize | FileCheck %s --check-prefix=V3
+// V3-LABEL: func.func @deepseek_v3_decode
+// V3: %[[QN:.+]] = mla.head_proj %{{.*}} -> tensor<?x1x128x128xbf16>
+// V3: %[[CACHE:.+]] = mla.kv_cache_append
+// V3: %[[QL:.+]] = mla.head_linear %[[QN]], %{{.*}} {transpose_weight} : tensor<?x1x128x128xbf16>, tensor<128x512x128xbf16> -> tensor<?x1x128x512xbf16>
+// V3: %[[Q:.+]] = tensor.concat dim(3) %[[QL]]
+// V3: %[[O:.+]], %{{.+}} = mla.decode_attention %[[Q]], %[[CACHE]][%arg3, %arg4] {causal, scale = 0.0721687824 : f32} : tensor<?x1x128x576xbf16>, tensor<?x64x576xbf16>
+// V3: %[[OH:.+]] = mla.head_linear %[[O]], %{{.*}} : tensor<?x1x128x512xbf16>, tensor<128x512x128xbf16> -> tensor<?x1x128x128xbf16>
+// V3: mla.out_proj %[[OH]]
+// V3-NOT: mla.attention
+// V3-NOT: mla.kv_cache_gather

@@ -1,0 +1,160 @@
+//===- Problem.h - Decode-attention problem for mla-bench -------*- C++ -*-===//
+//
+// Shapes, element types and buffers of one decode-attention call in the
+// layouts of the kernel contract (DESIGN.md, "Kernel contract"). Everything
+// the implementations share lives here so that they all read the same bytes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MLA_BENCH_PROBLEM_H
+#define MLA_BENCH_PROBLEM_H
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+namespace mla {
+namespace bench {
+
+enum class ElemType { F32, BF16 };
+
+inline size_t elemSize(ElemType type) { return type == ElemType::F32 ? 4 : 2; }
+inline const char *elemTypeName(ElemType type) {
+  return type == ElemType::F32 ? "f32" : "bf16";
+}
+
+inline float bf16ToFloat(uint16_t value) {
+  uint32_t bits = uint32_t(value) << 16;
+  float result;
+  std::memcpy(&result, &bits, sizeof(result));
+  return result;
+}
+
+/// Round to nearest even, as hardware conversions and PyTorch do.
+inline uint16_t floatToBf16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    return uint16_t((bits >> 16) | 0x40); // Keep NaN a (quiet) NaN.
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return uint16_t(bits >> 16);
+}
+
+/// Loads one element of q/kv_cache/out as f32.
+inline float loadElem(const float *ptr, size_t index) { return ptr[index]; }
+inline float loadElem(const uint16_t *ptr, size_t index) {
+  return bf16ToFloat(ptr[index]);
+}
+inline void storeElem(float *ptr, size_t index, float value) {
+  ptr[index] = value;
+}
+inline void storeElem(uint16_t *ptr, size_t index, float value) {
+  ptr[index] = floatToBf16(value);
+}
+
+/// The dimensions of one benchmarked call. All sequences have seqLen tokens.
+struct AttentionShape {
+  int64_t batch = 1;
+  int64_t qLen = 1;
+  int64_t numHeads = 16;
+  int64_t dc = 512;
+  int64_t dr = 64;
+  int64_t blockSize = 64;
+  int64_t seqLen = 1024;
+
+  int64_t headDim() const { return dc + dr; }
+  bool causal() const { return qLen > 1; }
+  int64_t maxBlocksPerSeq() const {
+    return (seqLen + blockSize - 1) / blockSize;
+  }
+  int64_t numBlocks() const { return batch * maxBlocksPerSeq(); }
+  int64_t qElems() const { return batch * qLen * numHeads * headDim(); }
+  int64_t cacheElems() const { return numBlocks() * blockSize * headDim(); }
+  int64_t outElems() const { return batch * qLen * numHeads * dc; }
+  int64_t lseElems() const { return batch * numHeads * qLen; }
+  /// The FLOP count of DESIGN.md: QK^T over d_c + d_r, PV over d_c, every
+  /// query against every token (causal masking is not discounted).
+  double flops() const {
+    return 2.0 * double(batch) * double(qLen) * double(numHeads) *
+           double(seqLen) * double(dc + dr + dc);
+  }
+  /// Bytes of cache rows read, once per call.
+  double cacheBytes(ElemType type) const {
+    return double(batch) * double(seqLen) * double(headDim()) *
+           double(elemSize(type));
+  }
+};
+
+/// A 64-byte aligned, uninitialised byte buffer.
+class AlignedBuffer {
+public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t bytes) { resize(bytes); }
+  void resize(size_t bytes);
+  void *data() { return storage.get(); }
+  const void *data() const { return storage.get(); }
+  size_t size() const { return numBytes; }
+  template <typename T> T *as() { return static_cast<T *>(data()); }
+  template <typename T> const T *as() const {
+    return static_cast<const T *>(data());
+  }
+
+private:
+  struct FreeDeleter {
+    void operator()(void *ptr) const;
+  };
+  std::unique_ptr<void, FreeDeleter> storage;
+  size_t numBytes = 0;
+};
+
+/// The read-only arguments of one call, generated once per configuration.
+struct AttentionInputs {
+  AttentionShape shape;
+  ElemType type = ElemType::F32;
+  float softmaxScale = 1.0f;
+  AlignedBuffer q;                 // [batch, qLen, H, dc + dr]
+  AlignedBuffer cache;             // [numBlocks, blockSize, dc + dr]
+  std::vector<int32_t> blockTable; // [batch, maxBlocksPerSeq], shuffled pages
+  std::vector<int32_t> seqLens;    // [batch]
+
+  /// Fills q and the cache with uniform values in [-1, 1) from \p seed and
+  /// gives every sequence a random permutation of the pages. All sequences
+  /// have shape.seqLen tokens unless \p seqLens (each at most shape.seqLen,
+  /// one per sequence) says otherwise.
+  static AttentionInputs create(const AttentionShape &shape, ElemType type,
+                                uint64_t seed,
+                                const std::vector<int32_t> &seqLens = {});
+};
+
+/// The outputs of one call, with guard bytes after `out` and `lse` so that
+/// out-of-bounds writes by a kernel are detected.
+class AttentionOutputs {
+public:
+  AttentionOutputs(const AttentionShape &shape, ElemType type);
+  void *out() { return outBuf.data(); }
+  float *lse() { return lseBuf.as<float>(); }
+  /// Poisons out/lse (NaN) so that unwritten elements fail verification.
+  void poison();
+  bool guardsIntact() const;
+  /// out converted to f32, in [batch, qLen, H, dc] order.
+  std::vector<float> outAsFloat() const;
+  const float *lse() const { return lseBuf.as<float>(); }
+  size_t lseCount() const { return lseElems; }
+
+private:
+  static constexpr size_t kGuardBytes = 256;
+  ElemType type;
+  size_t outElems, lseElems;
+  AlignedBuffer outBuf, lseBuf;
+};
+
+/// Largest |a - b| over out and lse; infinity on NaN or a mismatch of
+/// infinities (lse of empty rows is -inf in both).
+double maxAbsDifference(const AttentionOutputs &a, const AttentionOutputs &b);
+
+} // namespace bench
+} // namespace mla
+
+#endif // MLA_BENCH_PROBLEM_H
