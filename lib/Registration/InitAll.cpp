@@ -7,6 +7,7 @@
 
 #include "mla/InitAll.h"
 #include "mla/Dialect/MLA/IR/MLADialect.h"
+#include "mla/Conversion/Passes.h"
 #include "mla/Dialect/MLA/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -23,4 +24,5 @@ void mlir::mla::registerAllDialects(DialectRegistry &registry) {
 void mlir::mla::registerAllPasses() {
   mlir::registerAllPasses();
   mlir::mla::registerMLAPasses();
+  mlir::mla::registerMLAConversionPasses();
 }

@@ -10,6 +10,7 @@
 #include "mla/Dialect/MLA/IR/MLAOps.h"
 #include "mla/InitAll.h"
 #include "mla/Target/CPU/CPUTarget.h"
+#include "mla/Target/CPU/LayerEntry.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -17,6 +18,8 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Support/FileUtilities.h"
 
@@ -65,10 +68,27 @@ cl::opt<std::string> emit("emit", cl::init("lib"),
                           cl::desc("lib: header and shared library; mlir: "
                                    "the IR after each stage"),
                           cl::cat(category));
+cl::opt<int64_t> tensorParallel(
+    "tensor-parallel", cl::init(1),
+    cl::desc("with a dialect file: generate the kernel for heads / N (the "
+             "heads of one GPU of N); the layer function needs N = 1"),
+    cl::cat(category));
+cl::opt<bool> emitLayer("layer", cl::init(true),
+                        cl::desc("with a dialect file: also emit the "
+                                 "whole-layer decode step NAME_layer"),
+                        cl::cat(category));
 cl::opt<std::string> mcpu("mcpu", cl::init("native"),
                           cl::desc("CPU to compile for"), cl::cat(category));
 cl::opt<int64_t> vectorWidth("vector-width", cl::init(0),
                              cl::desc("f32 lanes (default: the CPU's)"),
+                             cl::cat(category));
+// Tiling overrides, for tuning; 0 keeps the derived value.
+cl::opt<int64_t> tileTokens("tile-tokens", cl::init(0), cl::Hidden,
+                            cl::desc("tokens per softmax step"),
+                            cl::cat(category));
+cl::list<int64_t> tileBlocks("tile-blocks", cl::CommaSeparated, cl::Hidden,
+                             cl::desc("rows-per-group,score-rows,"
+                                      "score-tokens,pv-rows,pv-vectors"),
                              cl::cat(category));
 cl::opt<std::string> runtimeDir("runtime-dir", cl::init(MLA_RUNTIME_DIR),
                                 cl::desc("directory of the runtime sources"),
@@ -116,8 +136,14 @@ FailureOr<Request> requestFromFile(MLIRContext &ctx, ModuleOp module) {
     return failure();
   }
   DecodeAttentionOp op = ops.front();
-  return Request{op.getNumHeads(), op.getQueryLen(), op.getLatentDim(),
-                 op.getRopeDim(),  op.getBlockSize(), op.getCausal(),
+  int64_t heads = op.getNumHeads();
+  if (tensorParallel < 1 || heads % tensorParallel != 0) {
+    op.emitError() << "mla-codegen: --tensor-parallel=" << tensorParallel
+                   << " does not divide the layer's " << heads << " heads";
+    return failure();
+  }
+  return Request{heads / tensorParallel, op.getQueryLen(), op.getLatentDim(),
+                 op.getRopeDim(), op.getBlockSize(), op.getCausal(),
                  op.getQuery().getType().getElementType()};
 }
 
@@ -246,6 +272,16 @@ LogicalResult run(MLIRContext &ctx) {
     input = parseSourceFile<ModuleOp>(sm, &ctx);
     if (!input)
       return failure();
+    // The inference form: absorbed weights, one fused attention op.
+    PassManager pm(&ctx);
+    if (failed(parsePassPipeline("mla-absorb-weights, "
+                                 "mla-fuse-decode-attention, canonicalize",
+                                 pm)) ||
+        failed(pm.run(*input)))
+      return failure();
+    if (emit == "mlir")
+      llvm::outs() << "// -----// absorbed and fused //----- //\n" << *input
+                   << "\n";
     request = requestFromFile(ctx, *input);
   } else {
     request = requestFromOptions(ctx);
@@ -266,6 +302,15 @@ LogicalResult run(MLIRContext &ctx) {
       emitError);
   if (failed(config))
     return failure();
+  if (tileTokens)
+    config->tileTokens = tileTokens;
+  if (tileBlocks.size() == 5) {
+    config->rowsPerGroup = tileBlocks[0];
+    config->scoreRows = tileBlocks[1];
+    config->scoreTokens = tileBlocks[2];
+    config->pvRows = tileBlocks[3];
+    config->pvVectors = tileBlocks[4];
+  }
 
   OwningOpRef<ModuleOp> contract = buildContractModule(ctx, *request);
   OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(&ctx));
@@ -281,6 +326,21 @@ LogicalResult run(MLIRContext &ctx) {
   }
   if (failed(cpu::lowerToLLVMDialect(*kernels)))
     return failure();
+
+  // The whole-layer decode step, from a dialect file.
+  std::optional<cpu::LayerEntry> layer;
+  if (input && emitLayer && tensorParallel == 1) {
+    FailureOr<cpu::LayerEntry> entry =
+        cpu::buildLayerEntry(*input, kernelName, lanes);
+    if (failed(entry))
+      return failure();
+    layer = *entry;
+    if (printIR)
+      llvm::outs() << "// -----// layer: loops and buffers //----- //\n"
+                   << *input << "\n";
+    if (failed(cpu::lowerToLLVMDialect(*input)))
+      return failure();
+  }
   if (printIR) {
     llvm::outs() << "// -----// LLVM dialect //----- //\n" << *kernels << "\n";
     return success();
@@ -295,8 +355,19 @@ LogicalResult run(MLIRContext &ctx) {
   llvm::sys::path::append(obj, kernelName + ".o");
   llvm::sys::path::append(lib, "lib" + kernelName + ".so");
   llvm::sys::path::append(hdr, kernelName + ".h");
+  std::string headerText = header(*request, *config);
+  SmallString<256> layerObj(outputDir), layerSrc(outputDir);
+  llvm::sys::path::append(layerObj, kernelName + "_layer.o");
+  llvm::sys::path::append(layerSrc, kernelName + "_layer.cpp");
+  if (layer) {
+    size_t at = headerText.rfind("#ifdef __cplusplus\n}");
+    headerText.insert(at, layer->header);
+    if (failed(cpu::emitObjectFile(*input, *host, layerObj)) ||
+        failed(writeFile(layerSrc, layer->source)))
+      return failure();
+  }
   if (failed(cpu::emitObjectFile(*kernels, *host, obj)) ||
-      failed(writeFile(hdr, header(*request, *config))))
+      failed(writeFile(hdr, headerText)))
     return failure();
 
   SmallString<256> entry(runtimeDir);
@@ -315,6 +386,14 @@ LogicalResult run(MLIRContext &ctx) {
       "-DMLA_ELEM_BYTES=" + std::to_string(et.getIntOrFloatBitWidth() / 8),
       std::string(entry), std::string(obj), "-o", std::string(lib),
       "-Wl,-rpath," MLA_OPENMP_LIBDIR};
+  if (layer) {
+    args.push_back(std::string(layerSrc));
+    args.push_back(std::string(layerObj));
+    args.push_back("-lm");
+    // memref.copy of strided views lowers to MLIR's runtime memrefCopy.
+    args.push_back("-L" MLA_OPENMP_LIBDIR);
+    args.push_back("-lmlir_c_runner_utils");
+  }
   std::string err;
   if (failed(cpu::runCompiler(cxx, args, err))) {
     llvm::errs() << "mla-codegen: linking " << lib << " failed: " << err
@@ -322,6 +401,10 @@ LogicalResult run(MLIRContext &ctx) {
     return failure();
   }
   llvm::sys::fs::remove(obj);
+  if (layer) {
+    llvm::sys::fs::remove(layerObj);
+    llvm::sys::fs::remove(layerSrc);
+  }
   return success();
 }
 } // namespace

@@ -108,6 +108,10 @@ CPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
 
 namespace {
 
+// Horizontal sums in any order: a tree of shuffles instead of a chain of
+// lane-by-lane adds.
+constexpr auto kReassoc = arith::FastMathFlags::reassoc;
+
 /// Emits the kernels with an ImplicitLocOpBuilder and a few shorthands.
 class KernelEmitter {
 public:
@@ -300,7 +304,8 @@ void KernelEmitter::emitPartial(StringRef name) {
         for (int64_t r = 0; r < SR; ++r)
           for (int64_t j = 0; j < ST; ++j) {
             Value s = vector::ReductionOp::create(
-                b, vector::CombiningKind::ADD, dot.getResult(r * ST + j));
+                b, vector::CombiningKind::ADD, dot.getResult(r * ST + j),
+                kReassoc);
             Value at = add(mulc(addc(rb, r), TB), addc(jb, j));
             memref::StoreOp::create(b, s, scores, ValueRange{at});
           }
@@ -327,7 +332,7 @@ void KernelEmitter::emitPartial(StringRef name) {
                                   arith::MulFOp::create(b, s, scaleTile),
                                   negInfTile);
       Value tileMax = vector::ReductionOp::create(
-          b, vector::CombiningKind::MAXNUMF, s);
+          b, vector::CombiningKind::MAXNUMF, s, kReassoc);
       Value mOld = memref::LoadOp::create(b, rowM, ValueRange{rr});
       Value mNew = arith::MaxNumFOp::create(b, mOld, tileMax);
       // While nothing is visible m stays -inf; subtract 0 instead so that
@@ -340,8 +345,8 @@ void KernelEmitter::emitPartial(StringRef name) {
       Value p = math::ExpOp::create(
           b, arith::SubFOp::create(
                  b, s, vector::BroadcastOp::create(b, tileTy, mSafe)));
-      Value pSum =
-          vector::ReductionOp::create(b, vector::CombiningKind::ADD, p);
+      Value pSum = vector::ReductionOp::create(
+          b, vector::CombiningKind::ADD, p, kReassoc);
       Value lOld = memref::LoadOp::create(b, rowL, ValueRange{rr});
       Value lNew = arith::AddFOp::create(
           b, arith::MulFOp::create(b, lOld, alpha), pSum);

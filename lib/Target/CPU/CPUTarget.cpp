@@ -75,8 +75,9 @@ LogicalResult cpu::lowerToLLVMDialect(ModuleOp module) {
   }
   PassManager pm(ctx);
   std::string pipeline =
-      "canonicalize, cse, convert-vector-to-scf, "
-      "lower-affine, convert-scf-to-cf, expand-strided-metadata, "
+      "canonicalize, cse, convert-bufferization-to-memref, "
+      "convert-vector-to-scf, expand-strided-metadata, lower-affine, "
+      "convert-scf-to-cf, "
       "convert-math-to-llvm, convert-vector-to-llvm, "
       "finalize-memref-to-llvm, convert-arith-to-llvm, "
       "convert-func-to-llvm, convert-cf-to-llvm, "

@@ -6,6 +6,7 @@
 #include "mla/Dialect/MLA/IR/MLAAttrs.h"
 #include "mla/Dialect/MLA/IR/MLADialect.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"

@@ -11,6 +11,7 @@
 #define MLA_DIALECT_MLA_IR_MLAOPS_TD
 
 include "mla/Dialect/MLA/IR/MLAAttrs.td"
+include "mlir/Dialect/Linalg/IR/LinalgInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/OpBase.td"
 
@@ -18,6 +19,7 @@ def MLA_FloatTensor : RankedTensorOf<[AnyFloat]>;
 def MLA_IndexTensor : RankedTensorOf<[I32, I64]>;
 
 def MLA_LinearOp : MLA_Op<"linear", [Pure,
+    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
     AllElementTypesMatch<["input", "weight", "result"]>]> {
   let summary = "dense projection y = x W";
   let description = [{
@@ -35,6 +37,7 @@ def MLA_LinearOp : MLA_Op<"linear", [Pure,
 }
 
 def MLA_HeadProjOp : MLA_Op<"head_proj", [Pure,
+    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
     AllElementTypesMatch<["input", "weight", "result"]>]> {
   let summary = "per-head up projection";
   let description = [{
@@ -52,6 +55,7 @@ def MLA_HeadProjOp : MLA_Op<"head_proj", [Pure,
 }
 
 def MLA_OutProjOp : MLA_Op<"out_proj", [Pure,
+    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
     AllElementTypesMatch<["input", "weight", "result"]>]> {
   let summary = "output projection of the concatenated heads";
   let description = [{
@@ -69,6 +73,7 @@ def MLA_OutProjOp : MLA_Op<"out_proj", [Pure,
 }
 
 def MLA_RMSNormOp : MLA_Op<"rms_norm", [Pure,
+    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
     AllTypesMatch<["input", "result"]>,
     AllElementTypesMatch<["input", "gamma"]>]> {
   let summary = "RMS normalization over the last dimension";
@@ -85,7 +90,8 @@ def MLA_RMSNormOp : MLA_Op<"rms_norm", [Pure,
   let hasVerifier = 1;
 }
 
-def MLA_RopeOp : MLA_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+def MLA_RopeOp : MLA_Op<"rope", [Pure,
+    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>, AllTypesMatch<["input", "result"]>]> {
   let summary = "rotary position embedding of the last dimension";
   let description = [{
     Input [B, S, d] or [B, S, H, d] with d even; positions [B, S]. For pair
@@ -104,6 +110,7 @@ def MLA_RopeOp : MLA_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
 }
 
 def MLA_KVCacheAppendOp : MLA_Op<"kv_cache_append", [NoMemoryEffect,
+    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
     AllTypesMatch<["cache", "result"]>,
     AllElementTypesMatch<["cache", "latent", "key_rope"]>,
     AllElementTypesMatch<["block_table", "seq_lens"]>]> {
@@ -188,6 +195,7 @@ def MLA_AttentionOp : MLA_Op<"attention", [Pure, AttrSizedOperandSegments,
 }
 
 def MLA_HeadLinearOp : MLA_Op<"head_linear", [Pure,
+    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
     AllElementTypesMatch<["input", "weight", "result"]>]> {
   let summary = "per-head projection of per-head activations";
   let description = [{

@@ -70,4 +70,20 @@ def MLAFuseDecodeAttentionPass
   let dependentDialects = ["::mlir::tensor::TensorDialect"];
 }
 
+def MLADecomposePass : Pass<"mla-decompose", "ModuleOp"> {
+  let summary = "Decompose mla ops into linalg, tensor and scf on tensors";
+  let description = [{
+    Replaces every mla op that implements linalg's AggregatedOpInterface
+    (projections, RMS norm, RoPE, cache append) by its decomposition, the
+    op's semantics in upstream ops: contractions as linalg.generic with f32
+    accumulation, RoPE angles in f64, the cache append as scf.for over
+    tensor.insert_slice. mla.attention and mla.decode_attention are kept.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // MLA_DIALECT_MLA_TRANSFORMS_PASSES_TD

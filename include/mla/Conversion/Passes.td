@@ -1,0 +1,36 @@
+//===- Passes.td - mla conversion passes -------------------*- tablegen -*-===//
+
+#ifndef MLA_CONVERSION_PASSES_TD
+#define MLA_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertMLAToCPUPass : Pass<"convert-mla-to-cpu", "ModuleOp"> {
+  let summary = "Lower mla.decode_attention to CPU flash-decoding kernels";
+  let description = [{
+    Generates `<kernel-name>_partial` and `<kernel-name>_combine` (scf,
+    vector, memref, math; register-blocked QK^T and PV with FMAs, online
+    softmax, split-KV partials and their combine) for each distinct
+    mla.decode_attention configuration, and replaces the op by its buffers
+    (bufferization.to_buffer / to_tensor) and calls of the kernels over
+    (sequence, row group, split), with `num-splits` splits. Buffers are
+    allocated with memref.alloc and freed by the buffer-deallocation pipeline
+    run after bufferization. The threaded C
+    entry that mla-codegen links around the same kernels is the other user.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"];
+  let options = [
+    Option<"kernelName", "kernel-name", "std::string", "\"mla_decode\"",
+           "Prefix of the generated kernel functions">,
+    Option<"vectorWidth", "vector-width", "int64_t", "8",
+           "f32 lanes of the target's vectors">,
+    Option<"numSplits", "num-splits", "int64_t", "1",
+           "KV splits per sequence">
+  ];
+}
+
+#endif // MLA_CONVERSION_PASSES_TD

@@ -1,0 +1,29 @@
+//===- LayerEntry.h - a decode-step layer function for the CPU --*- C++ -*-===//
+
+#ifndef MLA_TARGET_CPU_LAYERENTRY_H
+#define MLA_TARGET_CPU_LAYERENTRY_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+
+#include <string>
+
+namespace mlir::mla::cpu {
+
+/// The C side of a generated layer function.
+struct LayerEntry {
+  std::string source; // C++ wrapper: checks arguments, calls the layer
+  std::string header; // its documented declaration
+};
+
+/// Turns the absorbed, fused layer of `module` (as `python -m mla.layer`
+/// writes it, after mla-absorb-weights and mla-fuse-decode-attention) into
+/// `<name>_layer_impl` on memrefs and loops (the cache updated in place, the
+/// output an out-parameter), ready for lowerToLLVMDialect, and returns the C
+/// entry `<name>_layer` around it.
+FailureOr<LayerEntry> buildLayerEntry(ModuleOp module, StringRef name,
+                                      int64_t vectorWidth);
+
+} // namespace mlir::mla::cpu
+
+#endif // MLA_TARGET_CPU_LAYERENTRY_H

@@ -1,0 +1,146 @@
+//===- MLAToCPU.cpp - convert-mla-to-cpu pass -------------------*- C++ -*-===//
+//
+// Replaces mla.decode_attention by calls of the generated CPU kernels on its
+// operands' buffers: the partial kernel over (sequence, row group, split),
+// then the combine kernel per sequence.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mla/Conversion/MLAToCPU/DecodeKernel.h"
+#include "mla/Conversion/Passes.h"
+#include "mla/Dialect/MLA/IR/MLAOps.h"
+
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::mla {
+#define GEN_PASS_DEF_CONVERTMLATOCPUPASS
+#include "mla/Conversion/Passes.h.inc"
+} // namespace mlir::mla
+
+using namespace mlir;
+using namespace mlir::mla;
+
+namespace {
+
+/// The buffer of a tensor, collapsed to 1-D (identity layouts are contiguous).
+Value flatBuffer(ImplicitLocOpBuilder &b, Value tensor) {
+  auto ty = cast<RankedTensorType>(tensor.getType());
+  auto memTy = MemRefType::get(ty.getShape(), ty.getElementType());
+  Value m = bufferization::ToBufferOp::create(b, memTy, tensor,
+                                              /*read_only=*/true);
+  ReassociationIndices all;
+  for (int64_t d = 0; d < ty.getRank(); ++d)
+    all.push_back(d);
+  return memref::CollapseShapeOp::create(b, m, ArrayRef<ReassociationIndices>{all});
+}
+
+Value flatten(ImplicitLocOpBuilder &b, Value memref) {
+  auto ty = cast<MemRefType>(memref.getType());
+  ReassociationIndices all;
+  for (int64_t d = 0; d < ty.getRank(); ++d)
+    all.push_back(d);
+  return memref::CollapseShapeOp::create(b, memref,
+                                         ArrayRef<ReassociationIndices>{all});
+}
+
+struct ConvertMLAToCPUPass
+    : public mla::impl::ConvertMLAToCPUPassBase<ConvertMLAToCPUPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (numSplits < 1) {
+      emitError(module.getLoc()) << "convert-mla-to-cpu: num-splits must be "
+                                    "positive, got "
+                                 << static_cast<int64_t>(numSplits);
+      return signalPassFailure();
+    }
+    SmallVector<DecodeAttentionOp> ops;
+    module.walk([&](DecodeAttentionOp op) { ops.push_back(op); });
+    // One pair of kernels per distinct configuration.
+    llvm::StringMap<CPUDecodeConfig> built;
+    for (auto [i, op] : llvm::enumerate(ops)) {
+      FailureOr<CPUDecodeConfig> config = CPUDecodeConfig::get(
+          op.getNumHeads(), op.getQueryLen(), op.getLatentDim(),
+          op.getRopeDim(), op.getBlockSize(),
+          op.getQuery().getType().getElementType(), op.getCausal(),
+          vectorWidth, [&]() { return op.emitOpError(); });
+      if (failed(config))
+        return signalPassFailure();
+      std::string name = kernelName;
+      if (i > 0)
+        name += "_" + std::to_string(i);
+      buildCPUDecodeKernels(module, *config, name);
+      lower(op, *config, name);
+    }
+  }
+
+  void lower(DecodeAttentionOp op, const CPUDecodeConfig &c, StringRef name) {
+    ImplicitLocOpBuilder b(op.getLoc(), op);
+    auto cst = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
+    Value q = flatBuffer(b, op.getQuery());
+    Value kv = flatBuffer(b, op.getCache());
+    Value bt = flatBuffer(b, op.getBlockTable());
+    Value lens = flatBuffer(b, op.getSeqLens());
+    Value batch = tensor::DimOp::create(b, op.getQuery(), 0);
+    Value maxBlocks = tensor::DimOp::create(b, op.getBlockTable(), 1);
+    auto outTy = op.getResult().getType(), lseTy = op.getLse().getType();
+    Value out = memref::AllocOp::create(
+        b, MemRefType::get(outTy.getShape(), outTy.getElementType()),
+        ValueRange{batch});
+    Value lse = memref::AllocOp::create(
+        b, MemRefType::get(lseTy.getShape(), b.getF32Type()),
+        ValueRange{batch});
+    Value splits = cst(numSplits);
+    Value items = arith::MulIOp::create(
+        b, batch, cst(c.numGroups() * numSplits));
+    auto scratch = [&](int64_t perItem) {
+      return memref::AllocOp::create(
+          b, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
+          ValueRange{arith::MulIOp::create(b, items, cst(perItem))});
+    };
+    Value partOut = scratch(c.rowsPerGroup * c.dc);
+    Value partML = scratch(c.rowsPerGroup * 2);
+    Value scale = arith::ConstantOp::create(b, op.getScaleAttr());
+    Value zero = cst(0), one = cst(1);
+    Value outFlat = flatten(b, out), lseFlat = flatten(b, lse);
+    std::string partial = (name + "_partial").str(),
+                combine = (name + "_combine").str();
+    scf::ForOp::create(
+        b, zero, items, one, ValueRange{},
+        [&](OpBuilder &ob, Location loc, Value item, ValueRange) {
+          ImplicitLocOpBuilder ib(loc, ob);
+          Value split = arith::RemUIOp::create(ib, item, splits);
+          Value rest = arith::DivUIOp::create(ib, item, splits);
+          Value group = arith::RemUIOp::create(
+              ib, rest, arith::ConstantIndexOp::create(ib, c.numGroups()));
+          Value seq = arith::DivUIOp::create(
+              ib, rest, arith::ConstantIndexOp::create(ib, c.numGroups()));
+          func::CallOp::create(ib, partial, TypeRange{},
+                               ValueRange{q, kv, bt, lens, partOut, partML,
+                                          seq, group, split, splits,
+                                          maxBlocks, scale});
+          scf::YieldOp::create(ib);
+        });
+    scf::ForOp::create(
+        b, zero, batch, one, ValueRange{},
+        [&](OpBuilder &ob, Location loc, Value seq, ValueRange) {
+          ImplicitLocOpBuilder ib(loc, ob);
+          func::CallOp::create(ib, combine, TypeRange{},
+                               ValueRange{partOut, partML, outFlat, lseFlat,
+                                          seq, splits});
+          scf::YieldOp::create(ib);
+        });
+    // No deallocs here: the buffer-deallocation pipeline that follows
+    // bufferization frees these with the rest.
+    Value outT = bufferization::ToTensorOp::create(
+        b, outTy, out, /*restrict=*/true, /*writable=*/true);
+    Value lseT = bufferization::ToTensorOp::create(
+        b, lseTy, lse, /*restrict=*/true, /*writable=*/true);
+    op.replaceAllUsesWith(ValueRange{outT, lseT});
+    op.erase();
+  }
+};
+} // namespace

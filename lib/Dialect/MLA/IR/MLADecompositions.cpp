@@ -1,0 +1,376 @@
+//===- MLADecompositions.cpp - the ops as linalg/tensor/scf -----*- C++ -*-===//
+//
+// Each op's semantics as upstream ops on tensors (linalg.AggregatedOpInterface,
+// as IREE keeps its attention decompositions on the op). Contractions
+// accumulate in f32 and round once at the end; RoPE angles are computed in
+// f64 so that long positions keep their precision.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mla/Dialect/MLA/IR/MLAOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+using namespace mlir;
+using namespace mlir::mla;
+using utils::IteratorType;
+
+namespace {
+
+/// The sizes of `type`, taking dynamic ones from `(source, dim)` pairs.
+SmallVector<Value> dynamicSizes(OpBuilder &b, Location loc,
+                                RankedTensorType type,
+                                ArrayRef<std::pair<Value, int64_t>> sources) {
+  SmallVector<Value> sizes;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (type.isDynamicDim(d))
+      sizes.push_back(tensor::DimOp::create(b, loc, sources[d].first,
+                                            sources[d].second));
+  return sizes;
+}
+
+Value castTo(OpBuilder &b, Location loc, Type t, Value v) {
+  if (v.getType() == t)
+    return v;
+  if (cast<FloatType>(t).getWidth() > cast<FloatType>(v.getType()).getWidth())
+    return arith::ExtFOp::create(b, loc, t, v);
+  return arith::TruncFOp::create(b, loc, t, v);
+}
+
+/// out = sum over the reduction dims of lhs * rhs, accumulated in f32 and
+/// rounded to the result's element type.
+Value contract(OpBuilder &b, Location loc, Value lhs, Value rhs,
+               ArrayRef<AffineMap> maps, ArrayRef<IteratorType> iters,
+               RankedTensorType resultType, ArrayRef<Value> dynSizes) {
+  Type f32 = b.getF32Type();
+  auto accType = resultType.clone(f32);
+  Value init = tensor::EmptyOp::create(b, loc, accType, dynSizes);
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  init = linalg::FillOp::create(b, loc, zero, init).getResult(0);
+  Value acc =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{accType}, ValueRange{lhs, rhs}, ValueRange{init},
+          maps, iters, "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value p = arith::MulFOp::create(nb, nl, castTo(nb, nl, f32, a[0]),
+                                            castTo(nb, nl, f32, a[1]));
+            linalg::YieldOp::create(
+                nb, nl, ValueRange{arith::AddFOp::create(nb, nl, a[2], p)});
+          })
+          .getResult(0);
+  Type et = resultType.getElementType();
+  if (et == f32)
+    return acc;
+  Value out = tensor::EmptyOp::create(b, loc, resultType, dynSizes);
+  AffineMap id = b.getMultiDimIdentityMap(resultType.getRank());
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{resultType}, ValueRange{acc}, ValueRange{out},
+             ArrayRef<AffineMap>{id, id},
+             SmallVector<IteratorType>(resultType.getRank(),
+                                       IteratorType::parallel),
+             "", "",
+             [&](OpBuilder &nb, Location nl, ValueRange a) {
+               linalg::YieldOp::create(nb, nl,
+                                       ValueRange{castTo(nb, nl, et, a[0])});
+             })
+      .getResult(0);
+}
+
+AffineMap map(MLIRContext *ctx, unsigned dims, ArrayRef<unsigned> results) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned r : results)
+    exprs.push_back(getAffineDimExpr(r, ctx));
+  return AffineMap::get(dims, 0, exprs, ctx);
+}
+
+SmallVector<IteratorType> iterators(unsigned parallel, unsigned reduction) {
+  SmallVector<IteratorType> it(parallel, IteratorType::parallel);
+  it.append(reduction, IteratorType::reduction);
+  return it;
+}
+
+Value indexCast(OpBuilder &b, Location loc, Value v) {
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+}
+} // namespace
+
+FailureOr<SmallVector<Value>> LinearOp::decomposeOperation(OpBuilder &b) {
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto res = getResult().getType();
+  unsigned r = res.getRank(); // dims: leading..., n, k
+  SmallVector<unsigned> lhs, out;
+  for (unsigned d = 0; d + 1 < r; ++d) {
+    lhs.push_back(d);
+    out.push_back(d);
+  }
+  lhs.push_back(r);
+  out.push_back(r - 1);
+  SmallVector<std::pair<Value, int64_t>> src;
+  for (unsigned d = 0; d + 1 < r; ++d)
+    src.push_back({getInput(), d});
+  src.push_back({getWeight(), 1});
+  return SmallVector<Value>{contract(
+      b, loc, getInput(), getWeight(),
+      {map(ctx, r + 1, lhs), map(ctx, r + 1, {r, r - 1}), map(ctx, r + 1, out)},
+      iterators(r, 1), res, dynamicSizes(b, loc, res, src))};
+}
+
+FailureOr<SmallVector<Value>> HeadProjOp::decomposeOperation(OpBuilder &b) {
+  // (b, s, h, n, k): out[b,s,h,n] += in[b,s,k] * w[h,k,n]
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto res = getResult().getType();
+  return SmallVector<Value>{contract(
+      b, loc, getInput(), getWeight(),
+      {map(ctx, 5, {0, 1, 4}), map(ctx, 5, {2, 4, 3}),
+       map(ctx, 5, {0, 1, 2, 3})},
+      iterators(4, 1), res,
+      dynamicSizes(b, loc, res,
+                   {{getInput(), 0}, {getInput(), 1}, {getWeight(), 0},
+                    {getWeight(), 2}}))};
+}
+
+FailureOr<SmallVector<Value>> HeadLinearOp::decomposeOperation(OpBuilder &b) {
+  // (b, s, h, n, k): out[b,s,h,n] += in[b,s,h,k] * w[h,k,n] (or w[h,n,k])
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto res = getResult().getType();
+  AffineMap w = getTransposeWeight() ? map(ctx, 5, {2, 3, 4})
+                                     : map(ctx, 5, {2, 4, 3});
+  return SmallVector<Value>{contract(
+      b, loc, getInput(), getWeight(),
+      {map(ctx, 5, {0, 1, 2, 4}), w, map(ctx, 5, {0, 1, 2, 3})},
+      iterators(4, 1), res,
+      dynamicSizes(b, loc, res,
+                   {{getInput(), 0}, {getInput(), 1}, {getInput(), 2},
+                    {getResult(), 3}}))};
+}
+
+FailureOr<SmallVector<Value>> OutProjOp::decomposeOperation(OpBuilder &b) {
+  // (b, s, n, h, k): out[b,s,n] += in[b,s,h,k] * w3[h,k,n], w3 = w as [H,K,D]
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto in = getInput().getType();
+  auto res = getResult().getType();
+  int64_t heads = in.getDimSize(2), k = in.getDimSize(3),
+          d = res.getDimSize(2);
+  auto w3Type = RankedTensorType::get({heads, k, d}, in.getElementType());
+  Value w3 = tensor::ExpandShapeOp::create(
+      b, loc, w3Type, getWeight(),
+      ArrayRef<ReassociationIndices>{{0, 1}, {2}});
+  return SmallVector<Value>{contract(
+      b, loc, getInput(), w3,
+      {map(ctx, 5, {0, 1, 3, 4}), map(ctx, 5, {3, 4, 2}),
+       map(ctx, 5, {0, 1, 2})},
+      iterators(3, 2), res,
+      dynamicSizes(b, loc, res,
+                   {{getInput(), 0}, {getInput(), 1}, {getWeight(), 1}}))};
+}
+
+FailureOr<SmallVector<Value>> RMSNormOp::decomposeOperation(OpBuilder &b) {
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto ty = getResult().getType();
+  unsigned r = ty.getRank();
+  int64_t n = ty.getDimSize(r - 1);
+  Type f32 = b.getF32Type();
+  SmallVector<std::pair<Value, int64_t>> src;
+  for (unsigned d = 0; d < r; ++d)
+    src.push_back({getInput(), d});
+  SmallVector<Value> sizes = dynamicSizes(b, loc, ty, src);
+  // Mean of squares over the last dimension.
+  SmallVector<int64_t> rowShape(ty.getShape().drop_back());
+  auto rowType = RankedTensorType::get(rowShape, f32);
+  Value rowInit = tensor::EmptyOp::create(b, loc, rowType, sizes);
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  rowInit = linalg::FillOp::create(b, loc, zero, rowInit).getResult(0);
+  SmallVector<unsigned> all, lead;
+  for (unsigned d = 0; d < r; ++d)
+    all.push_back(d);
+  lead.assign(all.begin(), all.end() - 1);
+  Value sumSq =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{rowType}, ValueRange{getInput()},
+          ValueRange{rowInit}, {map(ctx, r, all), map(ctx, r, lead)},
+          iterators(r - 1, 1), "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value x = castTo(nb, nl, f32, a[0]);
+            Value sq = arith::MulFOp::create(nb, nl, x, x);
+            linalg::YieldOp::create(
+                nb, nl, ValueRange{arith::AddFOp::create(nb, nl, a[1], sq)});
+          })
+          .getResult(0);
+  Value init = tensor::EmptyOp::create(b, loc, ty, sizes);
+  Value invN = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.0f / n));
+  Value eps = arith::ConstantOp::create(b, loc, getEpsilonAttr());
+  Value out =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{ty}, ValueRange{getInput(), sumSq, getGamma()},
+          ValueRange{init},
+          {map(ctx, r, all), map(ctx, r, lead), map(ctx, r, {r - 1}),
+           map(ctx, r, all)},
+          iterators(r, 0), "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value ms = arith::AddFOp::create(
+                nb, nl, arith::MulFOp::create(nb, nl, a[1], invN), eps);
+            Value inv = math::RsqrtOp::create(nb, nl, ms);
+            Value y = arith::MulFOp::create(
+                nb, nl,
+                arith::MulFOp::create(nb, nl, castTo(nb, nl, f32, a[0]), inv),
+                castTo(nb, nl, f32, a[2]));
+            linalg::YieldOp::create(
+                nb, nl, ValueRange{castTo(nb, nl, ty.getElementType(), y)});
+          })
+          .getResult(0);
+  return SmallVector<Value>{out};
+}
+
+FailureOr<SmallVector<Value>> RopeOp::decomposeOperation(OpBuilder &b) {
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto ty = getResult().getType();
+  unsigned r = ty.getRank();
+  int64_t d = ty.getDimSize(r - 1), half = d / 2;
+  bool interleaved = getStyle() == RopeStyle::interleaved;
+  Type f64 = b.getF64Type();
+  Type et = ty.getElementType();
+  Value x = getInput();
+  SmallVector<std::pair<Value, int64_t>> src;
+  for (unsigned i = 0; i < r; ++i)
+    src.push_back({x, i});
+  Value init = tensor::EmptyOp::create(b, loc, ty, dynamicSizes(b, loc, ty, src));
+  SmallVector<unsigned> all;
+  for (unsigned i = 0; i < r; ++i)
+    all.push_back(i);
+  double logTheta = std::log(getTheta().convertToDouble());
+  Value out =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{ty}, ValueRange{getPositions()}, ValueRange{init},
+          {map(ctx, r, {0, 1}), map(ctx, r, all)}, iterators(r, 0), "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            auto cst = [&](int64_t v) {
+              return arith::ConstantIndexOp::create(nb, nl, v);
+            };
+            SmallVector<Value> idx;
+            for (unsigned i = 0; i < r; ++i)
+              idx.push_back(linalg::IndexOp::create(nb, nl, i));
+            Value j = idx.back();
+            // Pair index i, which element of the pair j is, and its partner.
+            Value pair, second, partner;
+            if (interleaved) {
+              pair = arith::DivUIOp::create(nb, nl, j, cst(2));
+              second = arith::CmpIOp::create(
+                  nb, nl, arith::CmpIPredicate::eq,
+                  arith::RemUIOp::create(nb, nl, j, cst(2)), cst(1));
+              Value up = arith::AddIOp::create(nb, nl, j, cst(1));
+              Value down = arith::SubIOp::create(nb, nl, j, cst(1));
+              partner = arith::SelectOp::create(nb, nl, second, down, up);
+            } else {
+              second = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sge,
+                                             j, cst(half));
+              pair = arith::SelectOp::create(
+                  nb, nl, second, arith::SubIOp::create(nb, nl, j, cst(half)),
+                  j);
+              partner = arith::SelectOp::create(
+                  nb, nl, second, arith::SubIOp::create(nb, nl, j, cst(half)),
+                  arith::AddIOp::create(nb, nl, j, cst(half)));
+            }
+            // angle = pos * theta^(-2i/d), in f64.
+            Value pairF = arith::SIToFPOp::create(
+                nb, nl, f64,
+                arith::IndexCastOp::create(nb, nl, nb.getI64Type(), pair));
+            Value freq = math::ExpOp::create(
+                nb, nl,
+                arith::MulFOp::create(
+                    nb, nl, pairF,
+                    arith::ConstantOp::create(
+                        nb, nl, nb.getF64FloatAttr(-2.0 * logTheta / d))));
+            Value pos = arith::SIToFPOp::create(nb, nl, f64, a[0]);
+            Value angle = arith::MulFOp::create(nb, nl, pos, freq);
+            Value c = math::CosOp::create(nb, nl, angle);
+            Value s = math::SinOp::create(nb, nl, angle);
+            SmallVector<Value> pidx(idx);
+            pidx.back() = partner;
+            Value self = castTo(nb, nl, f64, tensor::ExtractOp::create(nb, nl, x, idx));
+            Value other =
+                castTo(nb, nl, f64, tensor::ExtractOp::create(nb, nl, x, pidx));
+            // first: x0 c - x1 s; second: x1 c + x0 s (self = x1, other = x0).
+            Value sc = arith::MulFOp::create(nb, nl, self, c);
+            Value os = arith::MulFOp::create(nb, nl, other, s);
+            Value y = arith::SelectOp::create(
+                nb, nl, second, arith::AddFOp::create(nb, nl, sc, os),
+                arith::SubFOp::create(nb, nl, sc, os));
+            linalg::YieldOp::create(nb, nl, ValueRange{castTo(nb, nl, et, y)});
+          })
+          .getResult(0);
+  return SmallVector<Value>{out};
+}
+
+FailureOr<SmallVector<Value>>
+KVCacheAppendOp::decomposeOperation(OpBuilder &b) {
+  // for b, s: p = lens[b] - S + s; cache[bt[b, p / BS], p % BS, :] =
+  // [latent[b, s] ; key_rope[b, s]]
+  Location loc = getLoc();
+  auto latentTy = getLatent().getType();
+  auto cacheTy = getCache().getType();
+  int64_t dc = latentTy.getDimSize(2),
+          dr = getKeyRope().getType().getDimSize(2),
+          bs = cacheTy.getDimSize(1);
+  auto cst = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  Value zero = cst(0), one = cst(1);
+  Value batch = tensor::DimOp::create(b, loc, getLatent(), 0);
+  Value tokens = tensor::DimOp::create(b, loc, getLatent(), 1);
+  Type et = latentTy.getElementType();
+  auto outer = scf::ForOp::create(
+      b, loc, zero, batch, one, ValueRange{getCache()},
+      [&](OpBuilder &ob, Location ol, Value bi, ValueRange oargs) {
+        Value len = indexCast(
+            ob, ol, tensor::ExtractOp::create(ob, ol, getSeqLens(), bi));
+        Value first = arith::SubIOp::create(ob, ol, len, tokens);
+        auto inner = scf::ForOp::create(
+            ob, ol, zero, tokens, one, oargs,
+            [&](OpBuilder &ib, Location il, Value si, ValueRange iargs) {
+              Value p = arith::AddIOp::create(ib, il, first, si);
+              Value page = indexCast(
+                  ib, il,
+                  tensor::ExtractOp::create(
+                      ib, il, getBlockTable(),
+                      ValueRange{bi, arith::DivUIOp::create(
+                                         ib, il, p, cst(bs))}));
+              Value row = arith::RemUIOp::create(ib, il, p, cst(bs));
+              Value cache = iargs[0];
+              auto slice = [&](Value src, int64_t width, int64_t off) {
+                auto rowTy = RankedTensorType::get({1, 1, width}, et);
+                Value piece = tensor::ExtractSliceOp::create(
+                    ib, il, rowTy, src,
+                    ArrayRef<OpFoldResult>{bi, si, ib.getIndexAttr(0)},
+                    ArrayRef<OpFoldResult>{ib.getIndexAttr(1),
+                                           ib.getIndexAttr(1),
+                                           ib.getIndexAttr(width)},
+                    ArrayRef<OpFoldResult>{ib.getIndexAttr(1),
+                                           ib.getIndexAttr(1),
+                                           ib.getIndexAttr(1)});
+                cache = tensor::InsertSliceOp::create(
+                    ib, il, piece, cache,
+                    ArrayRef<OpFoldResult>{page, row, ib.getIndexAttr(off)},
+                    ArrayRef<OpFoldResult>{ib.getIndexAttr(1),
+                                           ib.getIndexAttr(1),
+                                           ib.getIndexAttr(width)},
+                    ArrayRef<OpFoldResult>{ib.getIndexAttr(1),
+                                           ib.getIndexAttr(1),
+                                           ib.getIndexAttr(1)});
+              };
+              slice(getLatent(), dc, 0);
+              if (dr > 0)
+                slice(getKeyRope(), dr, dc);
+              scf::YieldOp::create(ib, il, ValueRange{cache});
+            });
+        scf::YieldOp::create(ob, ol, inner.getResults());
+      });
+  return SmallVector<Value>{outer.getResult(0)};
+}
