@@ -1,0 +1,56 @@
+// RUN: mla-opt %s --convert-mla-to-cpu="kernel-name=k vector-width=8 num-splits=2" | FileCheck %s
+// RUN: not mla-opt %s --convert-mla-to-cpu="vector-width=6" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADVW
+// RUN: not mla-opt %s --convert-mla-to-cpu="num-splits=0" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADSPLIT
+// BADVW: cannot generate a CPU decode kernel: vector width = 6 (expected 4, 8 or 16)
+// BADSPLIT: convert-mla-to-cpu: num-splits must be positive, got 0
+
+// 4 heads x q_len 2 = 8 query rows in one group; d_c = 32, d_r = 8 with
+// 8-lane vectors: 5 vectors per cache row.
+
+// The op becomes calls of the kernels over (sequence, group, split) and
+// per sequence, on the operands' flattened buffers.
+// CHECK-LABEL: func.func @attend
+// CHECK: %[[Q:.+]] = bufferization.to_buffer %arg0 read_only : tensor<?x2x4x40xf32> to memref<?x2x4x40xf32>
+// CHECK: %[[QF:.+]] = memref.collapse_shape %[[Q]] {{\[\[}}0, 1, 2, 3]] : memref<?x2x4x40xf32> into memref<?xf32>
+// CHECK: %[[OUT:.+]] = memref.alloc(%{{.*}}) : memref<?x2x4x32xf32>
+// CHECK: %[[LSE:.+]] = memref.alloc(%{{.*}}) : memref<?x4x2xf32>
+// CHECK: scf.for
+// CHECK: func.call @k_partial(%[[QF]], {{.*}}) : (memref<?xf32>, memref<?xf32>, memref<?xi32>, memref<?xi32>, memref<?xf32>, memref<?xf32>, index, index, index, index, index, f32) -> ()
+// CHECK: scf.for
+// CHECK: func.call @k_combine(
+// CHECK: %[[O:.+]] = bufferization.to_tensor %[[OUT]] restrict writable
+// CHECK: return %[[O]]
+
+// The partial kernel: per-row state on the stack, tiles of 16 tokens,
+// register-blocked scores (4 rows x 2 tokens = 8 accumulators of 8 lanes)
+// with FMAs over the 40 values of a row, online softmax with exp, and PV
+// (4 rows x 2 vectors) with broadcast probabilities.
+// CHECK-LABEL: func.func @k_partial(
+// CHECK-SAME: attributes {llvm.emit_c_interface}
+// CHECK: memref.alloca() : memref<256xf32>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c40{{.*}} step %c8{{.*}} iter_args(
+// CHECK-COUNT-8: vector.fma %{{.*}} : vector<8xf32>
+// CHECK: vector.reduction <add>, %{{.*}} fastmath<reassoc> : vector<8xf32> into f32
+// CHECK: arith.cmpi slt, %{{.*}} : vector<16xi32>
+// CHECK: vector.reduction <maxnumf>
+// CHECK: math.exp %{{.*}} : f32
+// CHECK: math.exp %{{.*}} : vector<16xf32>
+// CHECK: vector.broadcast %{{.*}} : f32 to vector<8xf32>
+// CHECK: vector.fma
+// CHECK: return
+
+// The combine kernel: weights exp(m_s - M) over the splits, out = sum / l,
+// lse = M + log(l), or zeros and -inf when no split saw a token.
+// CHECK-LABEL: func.func @k_combine(
+// CHECK: arith.constant 0xFF800000 : f32
+// CHECK: arith.maxnumf
+// CHECK: math.exp
+// CHECK: arith.cmpf ogt
+// CHECK: vector.fma
+// CHECK: math.log
+func.func @attend(%q: tensor<?x2x4x40xf32>, %cache: tensor<?x16x40xf32>,
+                  %bt: tensor<?x?xi32>, %lens: tensor<?xi32>) -> tensor<?x2x4x32xf32> {
+  %out, %lse = mla.decode_attention %q, %cache[%bt, %lens] {scale = 0.15 : f32, causal} : tensor<?x2x4x40xf32>, tensor<?x16x40xf32>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x2x4x32xf32>, tensor<?x4x2xf32>
+  return %out : tensor<?x2x4x32xf32>
+}

@@ -1,0 +1,132 @@
+// RUN: mla-opt %s -split-input-file --mla-decompose | FileCheck %s
+
+// y[b,s,n] = sum_k x[b,s,k] W[k,n]: one contraction, accumulated in f32.
+// CHECK-DAG: #[[X3:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+// CHECK-DAG: #[[W2:.+]] = affine_map<(d0, d1, d2, d3) -> (d3, d2)>
+// CHECK-DAG: #[[Y3:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+// CHECK-LABEL: func.func @linear
+// CHECK: %[[B:.+]] = tensor.dim %arg0, %c0
+// CHECK: %[[E:.+]] = tensor.empty(%[[B]]) : tensor<?x2x4xf32>
+// CHECK: %[[Z:.+]] = linalg.fill ins(%{{.*}} : f32) outs(%[[E]]
+// CHECK: linalg.generic {indexing_maps = [#[[X3]], #[[W2]], #[[Y3]]], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%arg0, %arg1 : tensor<?x2x8xf32>, tensor<8x4xf32>) outs(%[[Z]] : tensor<?x2x4xf32>)
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK-NOT: mla.linear
+func.func @linear(%x: tensor<?x2x8xf32>, %w: tensor<8x4xf32>) -> tensor<?x2x4xf32> {
+  %0 = mla.linear %x, %w : tensor<?x2x8xf32>, tensor<8x4xf32> -> tensor<?x2x4xf32>
+  return %0 : tensor<?x2x4xf32>
+}
+
+// -----
+
+// bf16 storage: f32 accumulation, then one rounding to bf16.
+// CHECK-LABEL: func.func @head_proj_bf16
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%arg0, %arg1 : tensor<?x1x16xbf16>, tensor<2x16x4xbf16>) outs(%{{.*}} : tensor<?x1x2x4xf32>)
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: linalg.generic
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+func.func @head_proj_bf16(%x: tensor<?x1x16xbf16>, %w: tensor<2x16x4xbf16>) -> tensor<?x1x2x4xbf16> {
+  %0 = mla.head_proj %x, %w : tensor<?x1x16xbf16>, tensor<2x16x4xbf16> -> tensor<?x1x2x4xbf16>
+  return %0 : tensor<?x1x2x4xbf16>
+}
+
+// -----
+
+// q_lat[b,s,h,c] = sum_k q[b,s,h,k] W_UK[h,c,k] (transposed weight).
+// CHECK-DAG: #[[WT:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d2, d3, d4)>
+// CHECK-LABEL: func.func @head_linear_transposed
+// CHECK: linalg.generic {indexing_maps = [#{{.+}}, #[[WT]], #{{.+}}]
+func.func @head_linear_transposed(%q: tensor<?x1x2x4xf32>, %w: tensor<2x16x4xf32>) -> tensor<?x1x2x16xf32> {
+  %0 = mla.head_linear %q, %w {transpose_weight} : tensor<?x1x2x4xf32>, tensor<2x16x4xf32> -> tensor<?x1x2x16xf32>
+  return %0 : tensor<?x1x2x16xf32>
+}
+
+// -----
+
+// out[b,s,n] = sum_{h,k} o[b,s,h,k] W_O[h*K + k, n]: W_O seen as [H, K, D].
+// CHECK-LABEL: func.func @out_proj
+// CHECK: %[[W3:.+]] = tensor.expand_shape %arg1 {{\[\[}}0, 1], [2]] output_shape [2, 4, 8] : tensor<8x8xf32> into tensor<2x4x8xf32>
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]} ins(%arg0, %[[W3]]
+func.func @out_proj(%o: tensor<?x1x2x4xf32>, %w: tensor<8x8xf32>) -> tensor<?x1x8xf32> {
+  %0 = mla.out_proj %o, %w : tensor<?x1x2x4xf32>, tensor<8x8xf32> -> tensor<?x1x8xf32>
+  return %0 : tensor<?x1x8xf32>
+}
+
+// -----
+
+// y = x * gamma / sqrt(mean(x^2) + eps): a sum of squares, then 1/n, eps,
+// rsqrt and the gain.
+// CHECK-LABEL: func.func @rms_norm
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK: %[[INV:.+]] = arith.constant 1.250000e-01 : f32
+// CHECK: %[[EPS:.+]] = arith.constant 9.99999974E-6 : f32
+// CHECK: linalg.generic
+// CHECK: %[[M:.+]] = arith.mulf %{{.*}}, %[[INV]]
+// CHECK: %[[A:.+]] = arith.addf %[[M]], %[[EPS]]
+// CHECK: math.rsqrt %[[A]]
+func.func @rms_norm(%x: tensor<?x2x8xf32>, %g: tensor<8xf32>) -> tensor<?x2x8xf32> {
+  %0 = mla.rms_norm %x, %g {epsilon = 1.0e-5 : f32} : tensor<?x2x8xf32>, tensor<8xf32>
+  return %0 : tensor<?x2x8xf32>
+}
+
+// -----
+
+// Interleaved RoPE, d = 8: pair i = j / 2, partner j +- 1, angle
+// pos * theta^(-2i/d) = pos * exp(i * -2 ln(10000) / 8), in f64;
+// first of a pair x0 c - x1 s, second x1 c + x0 s.
+// CHECK-LABEL: func.func @rope_interleaved
+// CHECK: linalg.generic {{.*}} ins(%arg1 : tensor<?x1xi32>) outs(%{{.*}} : tensor<?x1x2x8xf32>)
+// CHECK: %[[J:.+]] = linalg.index 3 : index
+// CHECK: %[[I:.+]] = arith.divui %[[J]], %c2
+// CHECK: arith.remui %[[J]], %c2
+// CHECK: arith.constant -2.3025850929940459 : f64
+// CHECK: math.exp %{{.*}} : f64
+// CHECK: math.cos
+// CHECK: math.sin
+// CHECK: tensor.extract %arg0
+// CHECK: tensor.extract %arg0
+// CHECK: arith.subf
+// CHECK: arith.addf
+// CHECK: arith.select
+// CHECK: arith.truncf %{{.*}} : f64 to f32
+func.func @rope_interleaved(%x: tensor<?x1x2x8xf32>, %p: tensor<?x1xi32>) -> tensor<?x1x2x8xf32> {
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<?x1x2x8xf32>, tensor<?x1xi32>
+  return %0 : tensor<?x1x2x8xf32>
+}
+
+// -----
+
+// Rotate-half: pair i = j mod d/2, partner j +- d/2.
+// CHECK-LABEL: func.func @rope_rotate_half
+// CHECK: %[[J:.+]] = linalg.index 2 : index
+// CHECK: %[[SECOND:.+]] = arith.cmpi sge, %[[J]], %c4
+// CHECK: arith.subi %[[J]], %c4
+func.func @rope_rotate_half(%x: tensor<?x3x8xbf16>, %p: tensor<?x3xi64>) -> tensor<?x3x8xbf16> {
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<rotate_half>} : tensor<?x3x8xbf16>, tensor<?x3xi64>
+  return %0 : tensor<?x3x8xbf16>
+}
+
+// -----
+
+// Token s of sequence b goes to position p = lens[b] - S + s, row p mod BS of
+// page bt[b, p / BS], as [latent ; key_rope].
+// CHECK-LABEL: func.func @append
+// CHECK: %[[B:.+]] = tensor.dim %arg0, %c0
+// CHECK: scf.for %[[BI:.+]] = %c0 to %[[B]] step %c1 iter_args(%[[C0:.+]] = %arg2)
+// CHECK: %[[LEN:.+]] = tensor.extract %arg4[%[[BI]]]
+// CHECK: scf.for %[[SI:.+]] = %c0 to %{{.+}} step %c1 iter_args(%[[C1:.+]] = %[[C0]])
+// CHECK: %[[P:.+]] = arith.addi %{{.*}}, %[[SI]]
+// CHECK: %[[PG:.+]] = arith.divui %[[P]], %c16
+// CHECK: tensor.extract %arg3[%[[BI]], %[[PG]]]
+// CHECK: %[[ROW:.+]] = arith.remui %[[P]], %c16
+// CHECK: %[[L:.+]] = tensor.extract_slice %arg0[%[[BI]], %[[SI]], 0] [1, 1, 32] [1, 1, 1]
+// CHECK: %[[C2:.+]] = tensor.insert_slice %[[L]] into %[[C1]][%{{.*}}, %[[ROW]], 0] [1, 1, 32] [1, 1, 1]
+// CHECK: %[[R:.+]] = tensor.extract_slice %arg1[%[[BI]], %[[SI]], 0] [1, 1, 8] [1, 1, 1]
+// CHECK: tensor.insert_slice %[[R]] into %[[C2]][%{{.*}}, %[[ROW]], 32] [1, 1, 8] [1, 1, 1]
+func.func @append(%c: tensor<?x2x32xf32>, %kr: tensor<?x2x8xf32>, %cache: tensor<?x16x40xf32>,
+                  %bt: tensor<?x?xi32>, %lens: tensor<?xi32>) -> tensor<?x16x40xf32> {
+  %0 = mla.kv_cache_append %c, %kr into %cache[%bt, %lens] : tensor<?x2x32xf32>, tensor<?x2x8xf32> into tensor<?x16x40xf32>[tensor<?x?xi32>, tensor<?xi32>]
+  return %0 : tensor<?x16x40xf32>
+}
