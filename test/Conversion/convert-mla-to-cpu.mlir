@@ -23,19 +23,27 @@
 
 // The partial kernel: per-row state on the stack, tiles of 16 tokens,
 // register-blocked scores (4 rows x 2 tokens = 8 accumulators of 8 lanes)
-// with FMAs over the 40 values of a row, online softmax with exp, and PV
-// (4 rows x 2 vectors) with broadcast probabilities.
+// with FMAs over the 40 values of a row, summed into one vector of the 8
+// scores by 3 levels of shuffles and adds, online softmax on vectors of
+// rows (masks, elementwise max, vector exp), and PV (4 rows x 2 vectors)
+// with broadcast probabilities.
 // CHECK-LABEL: func.func @k_partial(
 // CHECK-SAME: attributes {llvm.emit_c_interface}
-// CHECK: memref.alloca() : memref<256xf32>
+// CHECK: memref.alloca() : memref<8xi32>
+// CHECK: memref.alloca() : memref<128xf32>
 // CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16
 // CHECK: scf.for %{{.*}} = %c0{{.*}} to %c40{{.*}} step %c8{{.*}} iter_args(
 // CHECK-COUNT-8: vector.fma %{{.*}} : vector<8xf32>
-// CHECK: vector.reduction <add>, %{{.*}} fastmath<reassoc> : vector<8xf32> into f32
-// CHECK: arith.cmpi slt, %{{.*}} : vector<16xi32>
-// CHECK: vector.reduction <maxnumf>
-// CHECK: math.exp %{{.*}} : f32
-// CHECK: math.exp %{{.*}} : vector<16xf32>
+// CHECK: vector.shuffle %{{.*}} [0, 1, 2, 3, 8, 9, 10, 11] : vector<8xf32>, vector<8xf32>
+// CHECK: vector.shuffle %{{.*}} [4, 5, 6, 7, 12, 13, 14, 15] : vector<8xf32>, vector<8xf32>
+// CHECK: vector.shuffle %{{.*}} [0, 1, 4, 5, 8, 9, 12, 13] : vector<8xf32>, vector<8xf32>
+// CHECK: vector.shuffle %{{.*}} [2, 3, 6, 7, 10, 11, 14, 15] : vector<8xf32>, vector<8xf32>
+// CHECK: vector.shuffle %{{.*}} [0, 2, 4, 6, 8, 10, 12, 14] : vector<8xf32>, vector<8xf32>
+// CHECK: vector.shuffle %{{.*}} [1, 3, 5, 7, 9, 11, 13, 15] : vector<8xf32>, vector<8xf32>
+// CHECK: vector.store %{{.*}} : memref<128xf32>, vector<4xf32>
+// CHECK: arith.cmpi slt, %{{.*}} : vector<8xi32>
+// CHECK: arith.maxnumf %{{.*}} : vector<8xf32>
+// CHECK: math.exp %{{.*}} : vector<8xf32>
 // CHECK: vector.broadcast %{{.*}} : f32 to vector<8xf32>
 // CHECK: vector.fma
 // CHECK: return

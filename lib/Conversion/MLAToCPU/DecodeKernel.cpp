@@ -169,6 +169,7 @@ private:
         });
   }
   func::FuncOp makeFunc(StringRef name, TypeRange args);
+  Value transposeReduce(ValueRange accs);
 
   ImplicitLocOpBuilder b;
   const CPUDecodeConfig &c;
@@ -181,6 +182,38 @@ func::FuncOp KernelEmitter::makeFunc(StringRef name, TypeRange args) {
   fn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
   b.setInsertionPointToStart(fn.addEntryBlock());
   return fn;
+}
+
+/// Sums each of VL vectors of VL lanes into one vector whose lane i is the
+/// sum of accs[i]: log2(VL) levels of two-source shuffles and adds (15 for
+/// 16 lanes) instead of VL separate horizontal reductions.
+Value KernelEmitter::transposeReduce(ValueRange accs) {
+  SmallVector<Value> level(accs.begin(), accs.end());
+  int64_t vl = c.vectorWidth;
+  // At each level, pairs (a, b) become one vector holding a's and b's
+  // partial sums over groups of `chunk` lanes, halving the chunk.
+  for (int64_t chunk = vl / 2; chunk >= 1; chunk /= 2) {
+    SmallVector<Value> next;
+    for (size_t i = 0; i + 1 < level.size(); i += 2) {
+      // Output group g holds chunk partial sums of accumulator g: the first
+      // half of the groups come from a (lanes 0..vl-1 of the shuffle's
+      // input), the second half from b (lanes vl..2vl-1).
+      SmallVector<int64_t> loMask, hiMask;
+      int64_t groups = vl / chunk, half = groups / 2;
+      for (int64_t g = 0; g < groups; ++g) {
+        int64_t src = (g / half) * vl + (g % half) * 2 * chunk;
+        for (int64_t k = 0; k < chunk; ++k) {
+          loMask.push_back(src + k);
+          hiMask.push_back(src + chunk + k);
+        }
+      }
+      Value l = vector::ShuffleOp::create(b, level[i], level[i + 1], loMask);
+      Value h = vector::ShuffleOp::create(b, level[i], level[i + 1], hiMask);
+      next.push_back(arith::AddFOp::create(b, l, h));
+    }
+    level = next;
+  }
+  return level.front();
 }
 
 void KernelEmitter::emitPartial(StringRef name) {
@@ -222,9 +255,16 @@ void KernelEmitter::emitPartial(StringRef name) {
   auto bufF32 = [&](int64_t n) {
     return memref::AllocaOp::create(b, MemRefType::get({n}, f32));
   };
-  Value qOff = bufIdx(RG), limit = bufIdx(RG), rowM = bufF32(RG),
-        rowL = bufF32(RG), alphaBuf = bufF32(RG), acc = bufF32(RG * c.dc),
-        scores = bufF32(RG * TB), kvOff = bufIdx(TB);
+  // Row state is padded to whole vectors (RGp rows) so that the softmax
+  // works on vectors of rows; padded rows see no token.
+  const int64_t RGp = (RG + VL - 1) / VL * VL;
+  auto i32Ty = b.getI32Type();
+  auto rowsI32Ty = VectorType::get({VL}, i32Ty);
+  Value qOff = bufIdx(RG),
+        limit = memref::AllocaOp::create(b, MemRefType::get({RGp}, i32Ty)),
+        rowM = bufF32(RGp), rowL = bufF32(RGp), alphaBuf = bufF32(RGp),
+        acc = bufF32(RG * c.dc), scores = bufF32(TB * RGp),
+        kvOff = bufIdx(TB);
   Value lastRow = idx(R - 1);
   Value seqRowBase = mulc(bIdx, R);
   for (int64_t rr = 0; rr < RG; ++rr) {
@@ -238,9 +278,15 @@ void KernelEmitter::emitPartial(StringRef name) {
       lim = arith::MaxSIOp::create(b, add(arith::SubIOp::create(b, len, idx(c.qLen - 1)), i), zero);
       lim = minIdx(lim, len);
     }
-    memref::StoreOp::create(b, lim, limit, rIdx);
-    memref::StoreOp::create(b, negInf, rowM, rIdx);
-    memref::StoreOp::create(b, zeroF, rowL, rIdx);
+    memref::StoreOp::create(b, arith::IndexCastOp::create(b, i32Ty, lim),
+                            limit, rIdx);
+  }
+  Value zeroI32 = arith::ConstantOp::create(b, b.getI32IntegerAttr(0));
+  for (int64_t rr = RG; rr < RGp; ++rr)
+    memref::StoreOp::create(b, zeroI32, limit, ValueRange{idx(rr)});
+  for (int64_t rr = 0; rr < RGp; ++rr) {
+    memref::StoreOp::create(b, negInf, rowM, ValueRange{idx(rr)});
+    memref::StoreOp::create(b, zeroF, rowL, ValueRange{idx(rr)});
   }
   Value zeroVec = arith::ConstantOp::create(
       b, vecTy, DenseElementsAttr::get(vecTy, 0.0f));
@@ -301,61 +347,103 @@ void KernelEmitter::emitPartial(StringRef name) {
                                                        accs[r * ST + j]));
               return next;
             });
-        for (int64_t r = 0; r < SR; ++r)
+        // Scores are stored token-major, S^T[j][row], for the softmax over
+        // vectors of rows.
+        if (SR * ST == VL) {
+          // One vector of all SR x ST sums, lane j * SR + r.
+          SmallVector<Value> byToken;
+          for (int64_t j = 0; j < ST; ++j)
+            for (int64_t r = 0; r < SR; ++r)
+              byToken.push_back(dot.getResult(r * ST + j));
+          Value sums = transposeReduce(byToken);
           for (int64_t j = 0; j < ST; ++j) {
-            Value s = vector::ReductionOp::create(
-                b, vector::CombiningKind::ADD, dot.getResult(r * ST + j),
-                kReassoc);
-            Value at = add(mulc(addc(rb, r), TB), addc(jb, j));
-            memref::StoreOp::create(b, s, scores, ValueRange{at});
+            Value part = vector::ExtractStridedSliceOp::create(
+                b, sums, ArrayRef<int64_t>{j * SR}, ArrayRef<int64_t>{SR},
+                ArrayRef<int64_t>{1});
+            vector::StoreOp::create(b, part, scores,
+                                    ValueRange{add(mulc(addc(jb, j), RGp), rb)});
           }
+        } else {
+          for (int64_t r = 0; r < SR; ++r)
+            for (int64_t j = 0; j < ST; ++j) {
+              Value s = vector::ReductionOp::create(
+                  b, vector::CombiningKind::ADD, dot.getResult(r * ST + j),
+                  kReassoc);
+              Value at = add(mulc(addc(jb, j), RGp), addc(rb, r));
+              memref::StoreOp::create(b, s, scores, ValueRange{at});
+            }
+        }
         return SmallVector<Value>{};
       });
       return SmallVector<Value>{};
     });
 
-    // 2. Online softmax, one row at a time over the tile's tokens.
-    Value tI32 = arith::IndexCastOp::create(b, b.getI32Type(), t);
-    Value tokIds = arith::AddIOp::create(
-        b, vector::BroadcastOp::create(b, laneTy, tI32), lanes);
-    Value scaleTile = vector::BroadcastOp::create(b, tileTy, scale);
-    forLoop(zero, idx(RG), one, {}, [&](ImplicitLocOpBuilder &, Value rr,
-                                        ValueRange) {
-      Value at = mulc(rr, TB);
-      Value s = vector::LoadOp::create(b, tileTy, scores, ValueRange{at});
-      Value lim = minIdx(memref::LoadOp::create(b, limit, ValueRange{rr}), t1);
-      Value limI32 = arith::IndexCastOp::create(b, b.getI32Type(), lim);
-      Value visible = arith::CmpIOp::create(
-          b, arith::CmpIPredicate::slt, tokIds,
-          vector::BroadcastOp::create(b, laneTy, limI32));
-      s = arith::SelectOp::create(b, visible,
-                                  arith::MulFOp::create(b, s, scaleTile),
-                                  negInfTile);
-      Value tileMax = vector::ReductionOp::create(
-          b, vector::CombiningKind::MAXNUMF, s, kReassoc);
-      Value mOld = memref::LoadOp::create(b, rowM, ValueRange{rr});
+    // 2. Online softmax on vectors of VL rows: per token a vector of the
+    // rows' scores, maxima and sums elementwise over the tile's tokens, one
+    // vector exp for the rescale factors of VL rows.
+    Value tI32 = arith::IndexCastOp::create(b, i32Ty, t);
+    Value t1I32 = arith::IndexCastOp::create(b, i32Ty, t1);
+    Value scaleRows = vector::BroadcastOp::create(b, vecTy, scale);
+    Value negInfRows = vector::BroadcastOp::create(b, vecTy, negInf);
+    Value zeroRows = vector::BroadcastOp::create(b, vecTy, zeroF);
+    auto tree = [&](SmallVector<Value> v, auto combine) {
+      while (v.size() > 1) {
+        SmallVector<Value> next;
+        for (size_t i = 0; i + 1 < v.size(); i += 2)
+          next.push_back(combine(v[i], v[i + 1]));
+        if (v.size() % 2)
+          next.push_back(v.back());
+        v = next;
+      }
+      return v.front();
+    };
+    for (int64_t v = 0; v < RGp; v += VL) {
+      Value rows = idx(v);
+      Value lim = vector::LoadOp::create(b, rowsI32Ty, limit, ValueRange{rows});
+      lim = arith::MinSIOp::create(
+          b, lim, vector::BroadcastOp::create(b, rowsI32Ty, t1I32));
+      SmallVector<Value> s;
+      for (int64_t j = 0; j < TB; ++j) {
+        Value sj = vector::LoadOp::create(b, vecTy, scores,
+                                          ValueRange{idx(j * RGp + v)});
+        Value tok = vector::BroadcastOp::create(
+            b, rowsI32Ty,
+            arith::AddIOp::create(
+                b, tI32, arith::ConstantOp::create(b, b.getI32IntegerAttr(j))));
+        Value visible =
+            arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, lim);
+        s.push_back(arith::SelectOp::create(
+            b, visible, arith::MulFOp::create(b, sj, scaleRows), negInfRows));
+      }
+      Value tileMax = tree(s, [&](Value x, Value y) -> Value {
+        return arith::MaxNumFOp::create(b, x, y);
+      });
+      Value mOld = vector::LoadOp::create(b, vecTy, rowM, ValueRange{rows});
       Value mNew = arith::MaxNumFOp::create(b, mOld, tileMax);
-      // While nothing is visible m stays -inf; subtract 0 instead so that
-      // exp gives 0, never NaN.
+      // While a row sees nothing its max stays -inf; subtract 0 instead so
+      // that exp gives 0, never NaN.
       Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mNew,
-                                         negInf);
-      Value mSafe = arith::SelectOp::create(b, none, zeroF, mNew);
+                                         negInfRows);
+      Value mSafe = arith::SelectOp::create(b, none, zeroRows, mNew);
       Value alpha =
           math::ExpOp::create(b, arith::SubFOp::create(b, mOld, mSafe));
-      Value p = math::ExpOp::create(
-          b, arith::SubFOp::create(
-                 b, s, vector::BroadcastOp::create(b, tileTy, mSafe)));
-      Value pSum = vector::ReductionOp::create(
-          b, vector::CombiningKind::ADD, p, kReassoc);
-      Value lOld = memref::LoadOp::create(b, rowL, ValueRange{rr});
+      SmallVector<Value> p;
+      for (int64_t j = 0; j < TB; ++j) {
+        p.push_back(
+            math::ExpOp::create(b, arith::SubFOp::create(b, s[j], mSafe)));
+        vector::StoreOp::create(b, p.back(), scores,
+                                ValueRange{idx(j * RGp + v)});
+      }
+      Value pSum = tree(p, [&](Value x, Value y) -> Value {
+        return arith::AddFOp::create(b, x, y);
+      });
+      Value lOld = vector::LoadOp::create(b, vecTy, rowL, ValueRange{rows});
       Value lNew = arith::AddFOp::create(
           b, arith::MulFOp::create(b, lOld, alpha), pSum);
-      memref::StoreOp::create(b, lNew, rowL, ValueRange{rr});
-      memref::StoreOp::create(b, mNew, rowM, ValueRange{rr});
-      memref::StoreOp::create(b, alpha, alphaBuf, ValueRange{rr});
-      vector::StoreOp::create(b, p, scores, ValueRange{at});
-      return SmallVector<Value>{};
-    });
+      vector::StoreOp::create(b, lNew, rowL, ValueRange{rows});
+      vector::StoreOp::create(b, mNew, rowM, ValueRange{rows});
+      vector::StoreOp::create(b, alpha, alphaBuf, ValueRange{rows});
+    }
 
     // 3. acc = alpha * acc + P V, pvRows x pvVectors accumulators.
     const int64_t PR = c.pvRows, PV = c.pvVectors;
@@ -388,7 +476,7 @@ void KernelEmitter::emitPartial(StringRef name) {
                 vv.push_back(loadVec(kv, addc(base, v * VL)));
               for (int64_t r = 0; r < PR; ++r) {
                 Value pj = memref::LoadOp::create(
-                    b, scores, ValueRange{add(mulc(addc(rb, r), TB), j)});
+                    b, scores, ValueRange{add(mulc(j, RGp), addc(rb, r))});
                 Value pb = vector::BroadcastOp::create(b, vecTy, pj);
                 for (int64_t v = 0; v < PV; ++v)
                   next.push_back(vector::FMAOp::create(b, pb, vv[v],
