@@ -2,9 +2,11 @@
 
 #include "KernelLoader.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <utility>
 
 #include <dlfcn.h>
@@ -74,12 +76,72 @@ int runProcess(const std::vector<std::string> &argv, const std::string &logPath,
   }
   return WEXITSTATUS(status);
 }
+
+/// Compares the #defines of the header mla-codegen writes next to a library
+/// (DIR/SYMBOL.h: SYMBOL_NUM_HEADS 16, SYMBOL_DTYPE "bf16", ...) with
+/// \p config. Returns what disagrees, or "" when all agree or there is no
+/// such header to read.
+std::string checkHeader(const std::string &libraryPath,
+                        const std::string &symbol, const KernelConfig &config,
+                        std::string &headerPath) {
+  size_t slash = libraryPath.rfind('/');
+  headerPath = (slash == std::string::npos ? std::string(".")
+                                           : libraryPath.substr(0, slash)) +
+               "/" + symbol + ".h";
+  std::ifstream header(headerPath);
+  if (!header)
+    return "";
+  std::string prefix;
+  for (char c : symbol)
+    prefix += char(std::toupper(static_cast<unsigned char>(c)));
+  prefix += "_";
+  // Option name, value in the header's spelling.
+  std::map<std::string, std::pair<std::string, std::string>> expected = {
+      {"NUM_HEADS", {"--heads", std::to_string(config.numHeads)}},
+      {"Q_LEN", {"--q-len", std::to_string(config.qLen)}},
+      {"KV_LORA_RANK", {"--dc", std::to_string(config.dc)}},
+      {"QK_ROPE_HEAD_DIM", {"--dr", std::to_string(config.dr)}},
+      {"BLOCK_SIZE", {"--block-size", std::to_string(config.blockSize)}},
+      {"DTYPE",
+       {"--dtype", std::string("\"") + elemTypeName(config.type) + "\""}}};
+  // The bench (like the contract's default) masks causally when q_len > 1.
+  if (config.qLen > 1)
+    expected["CAUSAL"] = {"causal (q_len > 1)", "1"};
+  std::string line, mismatches;
+  while (std::getline(header, line)) {
+    std::istringstream words(line);
+    std::string directive, name, value;
+    if (!(words >> directive >> name >> value) || directive != "#define" ||
+        name.compare(0, prefix.size(), prefix) != 0)
+      continue;
+    auto it = expected.find(name.substr(prefix.size()));
+    if (it == expected.end())
+      continue;
+    if (value != it->second.second)
+      mismatches += std::string(mismatches.empty() ? "" : ", ") + name + " " +
+                    value + " but " + it->second.first + " " +
+                    it->second.second;
+  }
+  return mismatches;
+}
 } // namespace
 
 KernelConfig KernelConfig::forShape(const AttentionShape &shape,
                                     ElemType type) {
   return {shape.numHeads, shape.dc,        shape.dr,
           shape.qLen,     shape.blockSize, type};
+}
+
+bool KernelConfig::operator==(const KernelConfig &other) const {
+  return numHeads == other.numHeads && dc == other.dc && dr == other.dr &&
+         qLen == other.qLen && blockSize == other.blockSize &&
+         type == other.type;
+}
+
+std::string KernelConfig::describe() const {
+  return "H=" + std::to_string(numHeads) + " dc=" + std::to_string(dc) +
+         " dr=" + std::to_string(dr) + " q_len=" + std::to_string(qLen) +
+         " block_size=" + std::to_string(blockSize) + " " + elemTypeName(type);
 }
 
 std::string KernelConfig::symbolName() const {
@@ -91,6 +153,34 @@ std::string KernelConfig::symbolName() const {
 
 KernelLoader::KernelLoader(std::string codegenPath, std::string workDir)
     : codegenPath(std::move(codegenPath)), workDir(std::move(workDir)) {}
+
+std::unique_ptr<KernelLoader>
+KernelLoader::prebuilt(const std::string &libraryPath,
+                       const std::string &symbol, const KernelConfig &config) {
+  std::unique_ptr<KernelLoader> loader(new KernelLoader("", ""));
+  loader->isPrebuilt = true;
+  loader->prebuiltConfig = config;
+  std::string headerPath;
+  std::string mismatches = checkHeader(libraryPath, symbol, config, headerPath);
+  if (!mismatches.empty()) {
+    LoadedKernel &kernel = loader->prebuiltKernel;
+    kernel.libraryPath = libraryPath;
+    kernel.symbol = symbol;
+    kernel.error = libraryPath + " was generated for other dims (" +
+                   headerPath + ": " + mismatches + ")";
+  } else if (!isFile(libraryPath)) {
+    loader->prebuiltKernel.libraryPath = libraryPath;
+    loader->prebuiltKernel.symbol = symbol;
+    loader->prebuiltKernel.error = "no kernel library " + libraryPath;
+  } else {
+    loader->prebuiltKernel = loader->load(libraryPath, symbol);
+  }
+  loader->mismatch.libraryPath = libraryPath;
+  loader->mismatch.symbol = symbol;
+  loader->mismatch.error =
+      libraryPath + " is used only for " + config.describe();
+  return loader;
+}
 
 KernelLoader::~KernelLoader() {
   for (void *handle : handles)
@@ -110,6 +200,8 @@ std::string KernelLoader::defaultCodegenPath() {
 }
 
 const LoadedKernel &KernelLoader::get(const KernelConfig &config) {
+  if (isPrebuilt)
+    return config == prebuiltConfig ? prebuiltKernel : mismatch;
   std::string name = config.symbolName();
   auto it = kernels.find(name);
   if (it == kernels.end())
@@ -119,6 +211,7 @@ const LoadedKernel &KernelLoader::get(const KernelConfig &config) {
 
 LoadedKernel KernelLoader::generateAndLoad(const KernelConfig &config) {
   LoadedKernel result;
+  result.symbol = config.symbolName();
   if (!isExecutableFile(codegenPath)) {
     result.error = "no mla-codegen at " + codegenPath;
     return result;
@@ -152,25 +245,34 @@ LoadedKernel KernelLoader::generateAndLoad(const KernelConfig &config) {
     return result;
   }
 
-  result.libraryPath = workDir + "/lib" + name + ".so";
-  if (!isFile(result.libraryPath)) {
-    result.error = "mla-codegen succeeded but wrote no " + result.libraryPath;
+  std::string libraryPath = workDir + "/lib" + name + ".so";
+  if (!isFile(libraryPath)) {
+    result.error = "mla-codegen succeeded but wrote no " + libraryPath;
+    result.libraryPath = libraryPath;
     return result;
   }
+  return load(libraryPath, name);
+}
+
+LoadedKernel KernelLoader::load(const std::string &libraryPath,
+                                const std::string &symbol) {
+  LoadedKernel result;
+  result.libraryPath = libraryPath;
+  result.symbol = symbol;
   // RTLD_LOCAL: each configuration's library is independent; the OpenMP
   // runtime it needs resolves to the one already loaded by the bench.
-  void *handle = ::dlopen(result.libraryPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void *handle = ::dlopen(libraryPath.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char *why = ::dlerror();
     result.error = std::string("dlopen: ") + (why ? why : "unknown error");
     return result;
   }
   handles.push_back(handle);
-  void *symbol = ::dlsym(handle, name.c_str());
-  if (!symbol) {
-    result.error = "no symbol " + name + " in " + result.libraryPath;
+  void *fn = ::dlsym(handle, symbol.c_str());
+  if (!fn) {
+    result.error = "no symbol " + symbol + " in " + libraryPath;
     return result;
   }
-  result.fn = reinterpret_cast<DecodeAttentionFn>(symbol);
+  result.fn = reinterpret_cast<DecodeAttentionFn>(fn);
   return result;
 }

@@ -1,8 +1,9 @@
 //===- KernelLoader.h - Generate and dlopen decode kernels ------*- C++ -*-===//
 //
 // Runs `mla-codegen --target=cpu ...` once per kernel configuration and
-// loads the shared library it writes. Failures are values, not aborts: the
-// bench still reports the baselines when no kernel can be had.
+// loads the shared library it writes, or loads one library generated
+// beforehand (--kernel-lib). Failures are values, not aborts: the bench
+// still reports the baselines when no kernel can be had.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,9 @@ struct KernelConfig {
   static KernelConfig forShape(const AttentionShape &shape, ElemType type);
   /// A C identifier unique to the configuration, used as --name.
   std::string symbolName() const;
+  bool operator==(const KernelConfig &other) const;
+  /// "H=16 dc=512 dr=64 q_len=1 block_size=64 bf16".
+  std::string describe() const;
 };
 
 /// A loaded kernel, or the reason there is none.
@@ -42,18 +47,30 @@ struct LoadedKernel {
   DecodeAttentionFn fn = nullptr;
   std::string error;
   std::string libraryPath;
+  std::string symbol;
   explicit operator bool() const { return fn != nullptr; }
 };
 
 class KernelLoader {
 public:
+  /// Generates kernels with \p codegenPath into \p workDir.
   KernelLoader(std::string codegenPath, std::string workDir);
+  /// Never generates: every configuration gets \p symbol from the library at
+  /// \p libraryPath, which must have been generated for \p config (the only
+  /// configuration get() then accepts). When the header mla-codegen writes
+  /// beside it (DIR/SYMBOL.h) is there, its #defines are checked against
+  /// \p config and a mismatch is an error, not a crash or wrong numbers.
+  static std::unique_ptr<KernelLoader> prebuilt(const std::string &libraryPath,
+                                                const std::string &symbol,
+                                                const KernelConfig &config);
   ~KernelLoader();
   KernelLoader(const KernelLoader &) = delete;
   KernelLoader &operator=(const KernelLoader &) = delete;
 
   /// Generates and loads the kernel for \p config on first use; later calls
   /// return the same result (including a failure, which is not retried).
+  /// A prebuilt loader returns its library's kernel, or an error when
+  /// \p config is not the one it was created for.
   const LoadedKernel &get(const KernelConfig &config);
 
   /// The mla-codegen next to the running executable.
@@ -61,6 +78,12 @@ public:
 
 private:
   LoadedKernel generateAndLoad(const KernelConfig &config);
+  /// dlopens \p libraryPath and looks up \p symbol.
+  LoadedKernel load(const std::string &libraryPath, const std::string &symbol);
+
+  bool isPrebuilt = false;
+  KernelConfig prebuiltConfig{};
+  LoadedKernel prebuiltKernel, mismatch;
 
   std::string codegenPath;
   std::string workDir;

@@ -2,6 +2,8 @@
 
 #include "Problem.h"
 
+#include "mla/Reference/Reference.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -119,23 +121,86 @@ std::vector<float> AttentionOutputs::outAsFloat() const {
   return result;
 }
 
-double mla::bench::maxAbsDifference(const AttentionOutputs &a,
-                                    const AttentionOutputs &b) {
+ReferenceOutputs mla::bench::computeReference(const AttentionInputs &in) {
+  const AttentionShape &shape = in.shape;
+  const int64_t rowLen = shape.headDim(), dc = shape.dc, qLen = shape.qLen;
+  const int64_t numHeads = shape.numHeads, maxBlocks = shape.maxBlocksPerSeq();
+
+  // The reference reads float; bf16 widens exactly.
+  std::vector<float> wideQ, wideCache;
+  const float *q = in.q.as<float>(), *cache = in.cache.as<float>();
+  if (in.type == ElemType::BF16) {
+    auto widen = [](const AlignedBuffer &buf, int64_t count,
+                    std::vector<float> &wide) {
+      wide.resize(size_t(count));
+      const uint16_t *src = buf.as<uint16_t>();
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < count; ++i)
+        wide[size_t(i)] = mla::ref::bf16ToFloat(src[i]);
+    };
+    widen(in.q, shape.qElems(), wideQ);
+    widen(in.cache, shape.cacheElems(), wideCache);
+    q = wideQ.data();
+    cache = wideCache.data();
+  }
+
+  ReferenceOutputs ref;
+  ref.out.resize(size_t(shape.outElems()));
+  ref.lse.resize(size_t(shape.lseElems()));
+  // One sequence and one head per call (batch 1, heads 1), so that the
+  // double loops use every core; the slices are copied in and out of the
+  // contract's layouts.
+  mla::ref::DecodeShape one{/*heads=*/1,     shape.dc,
+                            shape.dr,        qLen,
+                            shape.blockSize, shape.causal()};
+  const double scale = double(in.softmaxScale);
+#pragma omp parallel
+  {
+    std::vector<float> qSlice(size_t(qLen * rowLen));
+    std::vector<double> outSlice(size_t(qLen * dc));
+    std::vector<double> lseSlice(static_cast<size_t>(qLen));
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int64_t b = 0; b < shape.batch; ++b) {
+      for (int64_t h = 0; h < numHeads; ++h) {
+        for (int64_t i = 0; i < qLen; ++i)
+          std::memcpy(&qSlice[size_t(i * rowLen)],
+                      q + ((b * qLen + i) * numHeads + h) * rowLen,
+                      size_t(rowLen) * sizeof(float));
+        mla::ref::decodeAttention(one, qSlice.data(), cache,
+                                  in.blockTable.data() + b * maxBlocks,
+                                  in.seqLens.data() + b, /*batch=*/1, maxBlocks,
+                                  scale, outSlice.data(), lseSlice.data());
+        for (int64_t i = 0; i < qLen; ++i) {
+          std::copy(&outSlice[size_t(i * dc)], &outSlice[size_t((i + 1) * dc)],
+                    &ref.out[size_t(((b * qLen + i) * numHeads + h) * dc)]);
+          ref.lse[size_t((b * numHeads + h) * qLen + i)] = lseSlice[size_t(i)];
+        }
+      }
+    }
+  }
+  return ref;
+}
+
+ErrorStats mla::bench::maxAbsError(const AttentionOutputs &outputs,
+                                   const ReferenceOutputs &reference) {
   const double inf = std::numeric_limits<double>::infinity();
-  auto diff = [&](float x, float y) -> double {
-    if (std::isnan(x) || std::isnan(y))
-      return inf;
-    if (std::isinf(x) || std::isinf(y))
-      return x == y ? 0.0 : inf;
-    return std::fabs(double(x) - double(y));
-  };
-  double worst = 0.0;
-  std::vector<float> outA = a.outAsFloat(), outB = b.outAsFloat();
-  if (outA.size() != outB.size() || a.lseCount() != b.lseCount())
-    return inf;
-  for (size_t i = 0; i < outA.size(); ++i)
-    worst = std::max(worst, diff(outA[i], outB[i]));
-  for (size_t i = 0; i < a.lseCount(); ++i)
-    worst = std::max(worst, diff(a.lse()[i], b.lse()[i]));
-  return worst;
+  ErrorStats err;
+  std::vector<float> out = outputs.outAsFloat();
+  if (out.size() != reference.out.size() ||
+      outputs.lseCount() != reference.lse.size())
+    return {inf, inf};
+  for (size_t i = 0; i < out.size(); ++i) {
+    double d = std::fabs(double(out[i]) - reference.out[i]);
+    err.out = std::max(err.out, std::isfinite(d) ? d : inf);
+  }
+  for (size_t i = 0; i < reference.lse.size(); ++i) {
+    double got = outputs.lse()[i], want = reference.lse[i];
+    double d;
+    if (std::isfinite(want))
+      d = std::isfinite(got) ? std::fabs(got - want) : inf;
+    else
+      d = got == want ? 0.0 : inf; // -inf for no visible position.
+    err.lse = std::max(err.lse, d);
+  }
+  return err;
 }

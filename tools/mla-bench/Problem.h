@@ -150,9 +150,29 @@ private:
   AlignedBuffer outBuf, lseBuf;
 };
 
-/// Largest |a - b| over out and lse; infinity on NaN or a mismatch of
-/// infinities (lse of empty rows is -inf in both).
-double maxAbsDifference(const AttentionOutputs &a, const AttentionOutputs &b);
+/// The kernel contract computed in double by the project's reference
+/// (mla::ref::decodeAttention, lib/Reference) on the same inputs: bf16 inputs
+/// are widened exactly, the scale is the float handed to the kernels.
+struct ReferenceOutputs {
+  std::vector<double> out; // [batch, qLen, H, dc]
+  std::vector<double> lse; // [batch, H, qLen], -inf where nothing is visible
+};
+
+/// Runs the reference, one (sequence, head) per call, in parallel over the
+/// current OpenMP thread count (it is slow: plain double loops).
+ReferenceOutputs computeReference(const AttentionInputs &in);
+
+/// Largest absolute errors of an implementation's outputs against the
+/// reference. lse is compared where the reference is finite; where it is
+/// -inf (no visible position) the output must be -inf too. NaN, or an
+/// infinity where the reference has a finite value, counts as an infinite
+/// error.
+struct ErrorStats {
+  double out = 0.0, lse = 0.0;
+  double max() const { return out > lse ? out : lse; }
+};
+ErrorStats maxAbsError(const AttentionOutputs &outputs,
+                       const ReferenceOutputs &reference);
 
 } // namespace bench
 } // namespace mla

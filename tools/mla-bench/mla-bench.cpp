@@ -4,11 +4,15 @@
 //   - the machine's peaks (f32 FMA throughput, streaming-read bandwidth),
 //   - two baselines of the decode-attention contract (naive OpenMP loops and
 //     a hand-written OpenBLAS version),
-//   - the kernel mla-codegen generates for each configuration (dlopen),
+//   - the kernel mla-codegen generates for each configuration (dlopen), or
+//     one library generated beforehand (--kernel-lib, --kernel-name),
 // over a grid of batch / seq_len / heads / q_len / dtype, on 1 thread and on
-// all cores. Every implementation is checked against the naive one before it
-// is timed (on the benchmarked inputs and on ragged sequence lengths) and
-// after (its last timed output), so no number is reported for a wrong result.
+// all cores. Every implementation, the naive one included, is checked
+// against the project's double-precision reference (mla::ref, lib/Reference)
+// before it is timed (on the benchmarked inputs and on ragged sequence
+// lengths) and after (its last timed output), so no number is reported for a
+// wrong result. A summary line per kernel row (error, GFLOP/s, speedup) ends
+// the report; the exit status is nonzero when a check failed.
 //
 // Usage: mla-bench [--quick] [--csv] [--threads=1|all|both|N] [--reps=N] ...
 // (see --help).
@@ -64,6 +68,7 @@ struct Options {
   std::string codegen;
   std::string workDir;
   bool keepWorkDir = false;
+  std::string kernelLib, kernelName; // --kernel-lib: no code generation.
   bool csv = false;
   bool flushCaches = false;
   int64_t streamMiB = 512;
@@ -92,12 +97,41 @@ Measurement:
   --flush-cache       evict caches before every timed run
   --stream-mib=N      stream-bandwidth buffer size     (default 512)
   --seed=N            data seed                        (default 42)
-Kernel:
+Kernel (generated with mla-codegen for every configuration, unless
+--kernel-lib is given):
   --codegen=PATH      mla-codegen (default: next to mla-bench)
   --work-dir=DIR      where kernels are generated (default: fresh /tmp dir)
   --keep-work-dir     do not delete the default work dir at exit
+  --kernel-lib=PATH   benchmark this already generated library instead
+                      (DIR/libNAME.so from mla-codegen --name=NAME -o DIR);
+                      mla-codegen is then not run
+  --kernel-name=SYM   the kernel's symbol in it: the --name it was generated
+                      with (default: NAME of libNAME.so)
+                      A library holds one configuration, and mla-bench does
+                      not read it from the .so: --heads, --q-len and --dtype
+                      must each give exactly one value, and --dc, --dr and
+                      --block-size (defaults 512, 64, 64) the values, that
+                      the library was generated for (mla-codegen's
+                      --num-heads, --q-len, --dtype, --kv-lora-rank,
+                      --qk-rope-head-dim, --block-size). When the header
+                      DIR/SYM.h that mla-codegen writes is there, its
+                      #defines are checked against them; otherwise a
+                      mismatch shows up as a failed verification or a crash.
+                      --batch and --seq-len can be any lists.
 Output:
-  --csv               CSV on stdout (info and progress on stderr)
+  --csv               CSV on stdout (info, progress and summary on stderr)
+
+Verification: before timing, every selected implementation (naive and
+openblas too) runs on the benchmarked inputs and on ragged sequence lengths,
+and is compared with the project's double-precision reference
+(mla::ref::decodeAttention): max abs error of out, and of lse where the
+reference is finite (where it is -inf, lse must be -inf). Over 1e-2 (f32) or
+5e-2 (bf16), or writing outside out/lse, and the row is not timed. The last
+timed run is checked again. "max err" is the largest error seen.
+
+Exit status: 0 when every selected implementation passed; 1 when one failed
+verification, or the kernel could not be generated or loaded (no mla-codegen
+at all only leaves the kernel out); 2 for bad options.
 )";
 
 bool parseInt(const std::string &text, int64_t &value) {
@@ -184,10 +218,11 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
     }
     // Flags with a value, as --name=value or --name value.
     static const char *const kValueFlags[] = {
-        "--batch",       "--seq-len", "--heads",      "--q-len",
-        "--dc",          "--dr",      "--block-size", "--reps",
-        "--max-seconds", "--seed",    "--stream-mib", "--codegen",
-        "--work-dir",    "--threads", "--dtype",      "--impl"};
+        "--batch",       "--seq-len",    "--heads",      "--q-len",
+        "--dc",          "--dr",         "--block-size", "--reps",
+        "--max-seconds", "--seed",       "--stream-mib", "--codegen",
+        "--work-dir",    "--threads",    "--dtype",      "--impl",
+        "--kernel-lib",  "--kernel-name"};
     if (std::none_of(std::begin(kValueFlags), std::end(kValueFlags), flag)) {
       std::fprintf(stderr, "mla-bench: unknown option %s (see --help)\n",
                    name.c_str());
@@ -231,7 +266,13 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
       opts.codegen = value;
     else if (flag("--work-dir"))
       opts.workDir = value;
-    else if (flag("--threads")) {
+    else if (flag("--kernel-lib")) {
+      opts.kernelLib = value;
+      ok = !value.empty();
+    } else if (flag("--kernel-name")) {
+      opts.kernelName = value;
+      ok = !value.empty();
+    } else if (flag("--threads")) {
       opts.threads = value;
       ok = value == "1" || value == "all" || value == "both" ||
            (parseInt(value, number) && number > 0);
@@ -255,6 +296,37 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
     if (!ok) {
       std::fprintf(stderr, "mla-bench: bad value '%s' for %s\n", value.c_str(),
                    name.c_str());
+      return false;
+    }
+  }
+
+  if (opts.kernelLib.empty()) {
+    if (!opts.kernelName.empty()) {
+      std::fprintf(stderr, "mla-bench: --kernel-name needs --kernel-lib\n");
+      return false;
+    }
+    return true;
+  }
+  // A prebuilt library has one configuration: the grid must not vary it.
+  if (opts.heads.size() != 1 || opts.qLens.size() != 1 ||
+      opts.types.size() != 1) {
+    std::fprintf(stderr,
+                 "mla-bench: with --kernel-lib, give exactly one --heads, "
+                 "--q-len and --dtype: those %s was generated for (see "
+                 "--help)\n",
+                 opts.kernelLib.c_str());
+    return false;
+  }
+  if (opts.kernelName.empty()) {
+    std::string file = opts.kernelLib.substr(opts.kernelLib.rfind('/') + 1);
+    if (file.size() > 6 && file.compare(0, 3, "lib") == 0 &&
+        file.compare(file.size() - 3, 3, ".so") == 0)
+      opts.kernelName = file.substr(3, file.size() - 6);
+    if (opts.kernelName.empty()) {
+      std::fprintf(stderr,
+                   "mla-bench: cannot tell the symbol from %s; give "
+                   "--kernel-name\n",
+                   opts.kernelLib.c_str());
       return false;
     }
   }
@@ -319,7 +391,7 @@ struct Timing {
 struct ImplResult {
   bool selected = false;
   bool verified = false;       // Only verified implementations are timed.
-  double maxErr = NAN;         // Against naive.
+  double maxErr = NAN;         // Against the double reference.
   std::string note;            // Why it was not timed.
   std::vector<Timing> timings; // One per thread count.
 };
@@ -328,6 +400,7 @@ struct ConfigResult {
   AttentionShape shape;
   ElemType type;
   ImplResult impls[NumImpls];
+  std::string kernelName; // Its symbol, when the kernel is selected.
 };
 
 /// Median (and minimum) of up to \p reps timed calls after one warm-up; stops
@@ -407,6 +480,7 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
     const LoadedKernel &kernel =
         loader->get(KernelConfig::forShape(shape, type));
     kernelFn = kernel.fn;
+    result.kernelName = kernel.symbol;
     if (!kernel)
       kernelResult.note = "not available (" + kernel.error + ")";
   }
@@ -433,21 +507,18 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
     }
   };
 
-  // Checks every selected implementation against the naive loop nest on
-  // \p inputs; returns the reference outputs.
-  ImplResult &naive = result.impls[Naive];
-  naive.maxErr = 0.0;
+  // Checks every selected implementation that has passed so far against the
+  // double reference on \p inputs; returns the reference.
   auto verify = [&](const AttentionInputs &inputs, OpenBlasAttention &blasImpl,
                     const std::string &what) {
-    AttentionOutputs reference(inputs.shape, type);
-    call(Naive, inputs, blasImpl, reference);
-    if (!reference.guardsIntact()) {
-      naive.verified = false;
-      naive.note = "wrote outside out/lse";
-    }
-    for (Impl impl : {OpenBlas, Kernel}) {
+    ReferenceOutputs reference;
+    if (std::none_of(std::begin(result.impls), std::end(result.impls),
+                     [](const ImplResult &r) { return r.verified; }))
+      return reference; // Nothing left to check.
+    reference = computeReference(inputs);
+    for (Impl impl : {Naive, OpenBlas, Kernel}) {
       ImplResult &r = result.impls[impl];
-      if (!r.selected || !r.verified || !naive.verified)
+      if (!r.verified)
         continue;
       r.verified = false; // Until it passes this check too.
       AttentionOutputs outputs(inputs.shape, type);
@@ -459,11 +530,14 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
         r.note = "wrote outside out/lse" + what;
         continue;
       }
-      double err = maxAbsDifference(outputs, reference);
-      r.maxErr = std::isnan(r.maxErr) ? err : std::max(r.maxErr, err);
-      if (!(err <= tolerance(type))) {
-        r.note = format("WRONG%s: max abs error %.3g vs naive > %.0e",
-                        what.c_str(), err, tolerance(type));
+      ErrorStats err = maxAbsError(outputs, reference);
+      r.maxErr =
+          std::isnan(r.maxErr) ? err.max() : std::max(r.maxErr, err.max());
+      if (!(err.max() <= tolerance(type))) {
+        r.note =
+            format("WRONG%s: max abs error vs double reference %.3g "
+                   "(out %.3g, lse %.3g) > %.0e",
+                   what.c_str(), err.max(), err.out, err.lse, tolerance(type));
         continue;
       }
       r.verified = true;
@@ -473,10 +547,10 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
 
   // Verify on all cores: first the benchmarked inputs, ...
   setThreads(threadCounts.back());
-  naive.verified = true;
-  result.impls[OpenBlas].verified = true;
-  kernelResult.verified = kernelFn != nullptr;
-  AttentionOutputs reference = verify(in, blas, "");
+  for (int impl = 0; impl < NumImpls; ++impl)
+    result.impls[impl].verified =
+        result.impls[impl].selected && (impl != Kernel || kernelFn);
+  ReferenceOutputs reference = verify(in, blas, "");
 
   // ... then ragged sequences (partial pages, the shortest causal length)
   // with a sharper softmax, where a wrong mask or page index changes the
@@ -519,13 +593,17 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
       }
       // Results can depend on the thread count (work splits, races): check
       // the last timed run too, and drop its numbers if it is wrong.
-      double err = maxAbsDifference(scratch, reference);
+      double err = maxAbsError(scratch, reference).max();
       if (!(err <= tolerance(type)) || !scratch.guardsIntact()) {
         r.timings[t] = Timing();
         r.verified = false;
         r.maxErr = std::max(r.maxErr, err);
-        r.note = format("WRONG on %d threads: max abs error %.3g vs naive",
-                        threadCounts[t], err);
+        r.note = scratch.guardsIntact()
+                     ? format("WRONG on %d threads: max abs error vs double "
+                              "reference %.3g > %.0e",
+                              threadCounts[t], err, tolerance(type))
+                     : format("wrote outside out/lse on %d threads",
+                              threadCounts[t]);
       }
     }
   }
@@ -550,7 +628,7 @@ RowCells rowCells(const ConfigResult &config, int impl, size_t t,
   RowCells cells;
   const ImplResult &r = config.impls[impl];
   if (!std::isnan(r.maxErr))
-    cells.err = impl == Naive ? "ref" : format("%.1e", r.maxErr);
+    cells.err = format("%.1e", r.maxErr);
   const Timing &timing = r.timings[t];
   if (!timing.ran)
     return cells;
@@ -689,9 +767,59 @@ void printCsv(const std::vector<ConfigResult> &results,
                              strip(c.pctBw),
                              strip(c.vsBlas),
                              strip(c.vsNaive),
-                             impl == Naive ? "0" : c.err,
+                             c.err,
                              r.note});
       }
+    }
+  }
+}
+
+/// One line per kernel row, for scripts and demos: the verdict of the checks
+/// against the double reference, then the rate and the speedup over OpenBLAS.
+void printSummary(std::FILE *f, const std::vector<ConfigResult> &results,
+                  const std::vector<int> &threadCounts,
+                  const std::vector<Peaks> &peaks) {
+  bool header = false;
+  for (const ConfigResult &config : results) {
+    const ImplResult &k = config.impls[Kernel];
+    if (!k.selected)
+      continue;
+    if (!header)
+      std::fprintf(f, "\nSummary:\n");
+    header = true;
+    const AttentionShape &s = config.shape;
+    std::string name =
+        format("kernel %s %s b=%lld L=%lld H=%lld q=%lld",
+               config.kernelName.empty() ? "?" : config.kernelName.c_str(),
+               elemTypeName(config.type), (long long)s.batch,
+               (long long)s.seqLen, (long long)s.numHeads, (long long)s.qLen);
+    std::string err =
+        std::isnan(k.maxErr)
+            ? std::string()
+            : format("max |err| vs double reference %.1e (tolerance %.0e): ",
+                     k.maxErr, tolerance(config.type));
+    if (k.note.rfind("not available", 0) == 0) {
+      std::fprintf(f, "  %s: %s\n", name.c_str(), k.note.c_str());
+      continue;
+    }
+    if (!k.verified) {
+      std::fprintf(f, "  %s: %sFAIL (%s)\n", name.c_str(), err.c_str(),
+                   k.note.c_str());
+      continue;
+    }
+    for (size_t t = 0; t < threadCounts.size(); ++t) {
+      const Timing &timing = k.timings[t];
+      std::string rate = "not timed";
+      if (timing.ran) {
+        double gflops = s.flops() / (timing.medianMs * 1e-3) * 1e-9;
+        rate = format("%.1f GFLOP/s (%.0f%% of FMA peak)", gflops,
+                      100.0 * gflops / peaks[t].fmaGflops);
+        const Timing &blas = config.impls[OpenBlas].timings[t];
+        if (blas.ran)
+          rate += format(", %.2fx openblas", blas.medianMs / timing.medianMs);
+      }
+      std::fprintf(f, "  %s threads=%d: %sPASS, %s\n", name.c_str(),
+                   threadCounts[t], err.c_str(), rate.c_str());
     }
   }
 }
@@ -753,10 +881,26 @@ int main(int argc, char **argv) {
   // The kernel loader and its work directory.
   std::unique_ptr<KernelLoader> loader;
   bool ownWorkDir = false, haveCodegen = false;
-  if (opts.impls.count("kernel")) {
+  // The kernel was asked for and something should produce it: a missing
+  // kernel is then a failure (exit status 1), not a skipped row.
+  bool kernelExpected = false;
+  if (!opts.kernelLib.empty() && !opts.impls.count("kernel"))
+    std::fprintf(info, "  --kernel-lib ignored: --impl has no kernel\n");
+  if (opts.impls.count("kernel") && !opts.kernelLib.empty()) {
+    KernelConfig config{opts.heads[0], opts.dc,        opts.dr,
+                        opts.qLens[0], opts.blockSize, opts.types[0]};
+    loader = KernelLoader::prebuilt(opts.kernelLib, opts.kernelName, config);
+    kernelExpected = true;
+    std::fprintf(info,
+                 "  kernel: %s from %s (prebuilt, not generated; taken to be "
+                 "for %s)\n",
+                 opts.kernelName.c_str(), opts.kernelLib.c_str(),
+                 config.describe().c_str());
+  } else if (opts.impls.count("kernel")) {
     if (opts.codegen.empty())
       opts.codegen = KernelLoader::defaultCodegenPath();
     haveCodegen = ::access(opts.codegen.c_str(), X_OK) == 0;
+    kernelExpected = haveCodegen;
     if (haveCodegen && opts.workDir.empty()) {
       opts.workDir = makeTempDir();
       ownWorkDir = !opts.workDir.empty();
@@ -803,7 +947,7 @@ int main(int argc, char **argv) {
 
   std::vector<ConfigResult> results;
   bool anyWrong = false;     // An implementation disagreed or misbehaved.
-  bool kernelFailed = false; // mla-codegen ran but gave no usable kernel.
+  bool kernelFailed = false; // A kernel was expected but none was usable.
   std::set<std::string> reportedNotes;
   for (size_t i = 0; i < shapes.size(); ++i) {
     std::fprintf(stderr, "[%zu/%zu] %s\n", i + 1, shapes.size(),
@@ -814,7 +958,7 @@ int main(int argc, char **argv) {
       if (!r.selected || r.note.empty())
         continue;
       anyWrong |= !r.verified && r.note.rfind("not available", 0) != 0;
-      kernelFailed |= impl == Kernel && haveCodegen;
+      kernelFailed |= impl == Kernel && kernelExpected;
       // The same unavailability applies to every row; say it once.
       if (reportedNotes.insert(r.note).second)
         std::fprintf(stderr, "  %s: %s\n", kImplNames[impl], r.note.c_str());
@@ -825,6 +969,7 @@ int main(int argc, char **argv) {
     printCsv(results, threadCounts, peaks);
   else
     printTables(results, threadCounts, peaks);
+  printSummary(info, results, threadCounts, peaks);
 
   if (ownWorkDir) {
     // Keep what explains a failure (logs, generated sources).
@@ -833,5 +978,13 @@ int main(int argc, char **argv) {
     else
       removeTree(opts.workDir);
   }
-  return anyWrong ? 1 : 0;
+  if (anyWrong || kernelFailed) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "mla-bench: FAILED: %s\n",
+                 anyWrong ? "an implementation failed verification (see "
+                            "notes)"
+                          : "no usable kernel (see notes)");
+    return 1;
+  }
+  return 0;
 }
