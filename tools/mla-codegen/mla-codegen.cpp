@@ -138,7 +138,7 @@ FailureOr<Request> requestFromFile(MLIRContext &ctx, ModuleOp module) {
   DecodeAttentionOp op = ops.front();
   int64_t heads = op.getNumHeads();
   if (tensorParallel < 1 || heads % tensorParallel != 0) {
-    op.emitError() << "mla-codegen: --tensor-parallel=" << tensorParallel
+    op.emitError() << "mla-codegen: --tensor-parallel=" << tensorParallel.getValue()
                    << " does not divide the layer's " << heads << " heads";
     return failure();
   }
@@ -177,7 +177,7 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const Request &r) {
   return module;
 }
 
-std::string header(const Request &r, const CPUDecodeConfig &c) {
+std::string header(const Request &r) {
   std::string name = kernelName, upper = StringRef(name).upper();
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -225,7 +225,6 @@ std::string header(const Request &r, const CPUDecodeConfig &c) {
      << "int32_t " << name
      << "_num_splits(int32_t batch, int32_t max_seq_len, int32_t threads);\n\n"
      << "#ifdef __cplusplus\n}\n#endif\n\n#endif\n";
-  (void)c;
   return s;
 }
 
@@ -355,7 +354,7 @@ LogicalResult run(MLIRContext &ctx) {
   llvm::sys::path::append(obj, kernelName + ".o");
   llvm::sys::path::append(lib, "lib" + kernelName + ".so");
   llvm::sys::path::append(hdr, kernelName + ".h");
-  std::string headerText = header(*request, *config);
+  std::string headerText = header(*request);
   SmallString<256> layerObj(outputDir), layerSrc(outputDir);
   llvm::sys::path::append(layerObj, kernelName + "_layer.o");
   llvm::sys::path::append(layerSrc, kernelName + "_layer.cpp");

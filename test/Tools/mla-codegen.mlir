@@ -1,0 +1,55 @@
+// mla-codegen: the IR after each stage, and configurations it refuses.
+
+// --emit=mlir from options: the contract op, the kernels, the LLVM dialect.
+// RUN: mla-codegen --num-heads=3 --kv-lora-rank=64 --qk-rope-head-dim=32 --q-len=2 --block-size=16 --dtype=f32 --vector-width=8 --name=k --emit=mlir | FileCheck %s
+// CHECK: // -----// mla.decode_attention (the contract) //----- //
+// CHECK: func.func @k(%{{.*}}: tensor<?x2x3x96xf32>, %{{.*}}: tensor<?x16x96xf32>, %{{.*}}: tensor<?x?xi32>, %{{.*}}: tensor<?xi32>, %{{.*}}: f32) -> (tensor<?x2x3x64xf32>, tensor<?x3x2xf32>)
+// CHECK: mla.decode_attention {{.*}} {causal, scale = 0.102062069 : f32}
+// CHECK: // -----// kernels: scf, vector, memref //----- //
+// CHECK: func.func @k_partial(
+// CHECK: vector.fma
+// CHECK: func.func @k_combine(
+// CHECK: // -----// LLVM dialect //----- //
+// CHECK: llvm.func @k_partial(
+// CHECK: llvm.intr.fma
+// CHECK: llvm.func @_mlir_ciface_k_partial(
+
+// From a dialect file: absorbed and fused first, then the kernel of the
+// layer's one decode attention (here 128 heads / 8) and the layer's loops.
+// RUN: mla-codegen %examples/deepseek-v3.mlir --tensor-parallel=8 --vector-width=16 --name=v3 --emit=mlir | FileCheck %s --check-prefix=FILE
+// FILE: // -----// absorbed and fused //----- //
+// FILE: mla.decode_attention {{.*}} : tensor<?x1x128x576xbf16>
+// FILE: // -----// mla.decode_attention (the contract) //----- //
+// FILE: func.func @v3(%{{.*}}: tensor<?x1x16x576xbf16>
+// RUN: mla-codegen %examples/minicpm3-4b.mlir --vector-width=8 --name=cpm --emit=mlir | FileCheck %s --check-prefix=LAYER
+// LAYER: // -----// layer: loops and buffers //----- //
+// LAYER: func.func @cpm_layer_impl(%{{.*}}: memref<?x1x2560xbf16>, %{{.*}}: memref<?x1xi32>, %{{.*}}: memref<?x64x288xbf16>
+// LAYER-SAME: -> memref<?x1x2560xbf16>
+// LAYER: scf.for
+// LAYER: call @cpm_layer_attention_partial
+
+// Refused configurations name the value and the reason.
+// RUN: not mla-codegen --num-heads=0 --kv-lora-rank=512 --emit=mlir 2>&1 | FileCheck %s --check-prefix=HEADS
+// HEADS: cannot generate a CPU decode kernel: num_heads = 0 (must be positive)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=100 --vector-width=16 --emit=mlir 2>&1 | FileCheck %s --check-prefix=DC
+// DC: cannot generate a CPU decode kernel: kv_lora_rank = 100 (must be a positive multiple of the 16-lane f32 vectors)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=36 --vector-width=8 --emit=mlir 2>&1 | FileCheck %s --check-prefix=DR
+// DR: qk_rope_head_dim = 36 (must be 0 or a multiple of the 8-lane f32 vectors)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --block-size=0 --emit=mlir 2>&1 | FileCheck %s --check-prefix=BS
+// BS: block_size = 0 (must be positive)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --q-len=0 --emit=mlir 2>&1 | FileCheck %s --check-prefix=QLEN
+// QLEN: q_len = 0 (must be positive)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --vector-width=6 --emit=mlir 2>&1 | FileCheck %s --check-prefix=VW
+// VW: vector width = 6 (expected 4, 8 or 16)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --dtype=fp8 2>&1 | FileCheck %s --check-prefix=DTYPE
+// DTYPE: --dtype=fp8 is not supported (expected f32, bf16 or f16)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --name="a b" 2>&1 | FileCheck %s --check-prefix=NAME
+// NAME: --name=a b is not a C identifier
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --emit=asm 2>&1 | FileCheck %s --check-prefix=EMIT
+// EMIT: --emit=asm is not supported (expected lib or mlir)
+// RUN: not mla-codegen %examples/deepseek-v3.mlir --tensor-parallel=3 --emit=mlir 2>&1 >/dev/null | FileCheck %s --check-prefix=TP
+// TP: --tensor-parallel=3 does not divide the layer's 128 heads
+// RUN: not mla-codegen %examples/llama3-70b-gqa.mlir --emit=mlir 2>&1 >/dev/null | FileCheck %s --check-prefix=NOMLA
+// NOMLA: expected one mla.decode_attention in {{.*}}llama3-70b-gqa.mlir, found 0
+// RUN: not mla-codegen %t.missing.mlir 2>&1 | FileCheck %s --check-prefix=MISSING
+// MISSING: cannot open input file
