@@ -33,4 +33,29 @@ def ConvertMLAToCPUPass : Pass<"convert-mla-to-cpu", "ModuleOp"> {
   ];
 }
 
+def ConvertMLAToGPUPass : Pass<"convert-mla-to-gpu", "ModuleOp"> {
+  let summary = "Lower mla.decode_attention to GPU flash-decoding kernels";
+  let description = [{
+    Generates `gpu.module @<kernel-name>_kernels` with the f32 (no tensor
+    core) kernels of each distinct mla.decode_attention configuration: a
+    split-KV partial kernel (grid: splits x row groups x batch, 128 threads,
+    a 16-row cache tile in shared memory, warp-reduced scores, online
+    softmax) and a combine kernel (grid: rows x batch, one warp). The op is
+    replaced by its buffers and two gpu.launch_func, with `num-splits`
+    splits. mla-codegen --target=sm_80|sm_90a compiles the same gpu.module
+    to PTX and a cubin and launches it through its own CUDA driver API host
+    library.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect"];
+  let options = [
+    Option<"kernelName", "kernel-name", "std::string", "\"mla_decode\"",
+           "Prefix of the generated gpu.module">,
+    Option<"numSplits", "num-splits", "int64_t", "1",
+           "KV splits per sequence">
+  ];
+}
+
 #endif // MLA_CONVERSION_PASSES_TD

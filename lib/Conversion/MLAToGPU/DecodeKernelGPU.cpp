@@ -1,0 +1,392 @@
+//===- DecodeKernelGPU.cpp - GPU flash-decoding kernels (f32) ---*- C++ -*-===//
+//
+// The f32 variant, without tensor cores. A CTA of 4 warps owns one split of
+// one sequence's tokens for a group of query rows; each warp owns rows
+// w, w + 4, ... of the group, with its lanes over d. Per tile of 16 cache
+// rows, loaded once into shared memory (widened to f32) by the whole CTA:
+//   score  = warp-reduced dot product of the query row with the tile row,
+//   online softmax (running max m, sum l, rescale alpha) per query row,
+//   o     += p * row[0:d_c], lanes over d_c (d_c / 32 accumulators a lane).
+// Tokens past the split clamp to its last row and get probability 0. The
+// combine kernel merges the splits as the CPU one does.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mla/Conversion/MLAToGPU/DecodeKernelGPU.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::mla;
+
+FailureOr<GPUDecodeConfig>
+GPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
+                     int64_t blockSize, Type elemType, bool causal,
+                     function_ref<InFlightDiagnostic()> emitError) {
+  auto refuse = [&](StringRef what, int64_t v, StringRef why) {
+    emitError() << "cannot generate a GPU decode kernel: " << what << " = "
+                << v << " " << why;
+    return failure();
+  };
+  if (heads <= 0)
+    return refuse("num_heads", heads, "(must be positive)");
+  if (qLen <= 0)
+    return refuse("q_len", qLen, "(must be positive)");
+  if (blockSize <= 0)
+    return refuse("block_size", blockSize, "(must be positive)");
+  if (dc <= 0 || dc % kWarpSize != 0)
+    return refuse("kv_lora_rank", dc,
+                  "(must be a positive multiple of the 32 lanes of a warp)");
+  if (dr < 0 || dr % kWarpSize != 0)
+    return refuse("qk_rope_head_dim", dr,
+                  "(must be 0 or a multiple of the 32 lanes of a warp)");
+  if (!elemType || !(elemType.isF32() || elemType.isBF16() || elemType.isF16())) {
+    emitError() << "cannot generate a GPU decode kernel: element type "
+                << elemType << " (expected f32, bf16 or f16)";
+    return failure();
+  }
+  GPUDecodeConfig c;
+  c.heads = heads;
+  c.qLen = qLen;
+  c.dc = dc;
+  c.dr = dr;
+  c.blockSize = blockSize;
+  c.elemType = elemType;
+  c.causal = causal;
+  // Up to 4 rows a warp: the accumulators (4 x d_c / 32 a lane) stay in
+  // registers.
+  c.rowsPerGroup = std::min<int64_t>(c.rows(), 4 * kWarps);
+  if (c.sharedBytes() > 48 * 1024)
+    return refuse("kv_lora_rank + qk_rope_head_dim", dc + dr,
+                  "(a 16-row tile must fit 48 KB of shared memory)");
+  return c;
+}
+
+namespace {
+
+class GPUKernelEmitter {
+public:
+  GPUKernelEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
+      : b(b), c(c), f32(b.getF32Type()), i32(b.getI32Type()),
+        idxTy(b.getIndexType()) {}
+
+  void emitPartial();
+  void emitCombine();
+
+private:
+  using BodyFn =
+      function_ref<SmallVector<Value>(Value, ValueRange)>;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value f32c(float v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(v)); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value addc(Value x, int64_t v) { return v ? add(x, idx(v)) : x; }
+  Value mulc(Value x, int64_t v) { return v == 1 ? x : mul(x, idx(v)); }
+  Value minIdx(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
+  Value loadIndex(Value mem, Value i) {
+    return arith::IndexCastOp::create(
+        b, idxTy, memref::LoadOp::create(b, mem, ValueRange{i}));
+  }
+  Value loadF32(Value mem, Value i) {
+    Value v = memref::LoadOp::create(b, mem, ValueRange{i});
+    return v.getType() == f32 ? v : arith::ExtFOp::create(b, f32, v);
+  }
+  /// Sum over the 32 lanes of a warp, in every lane.
+  Value warpSum(Value v) {
+    for (int32_t offset = 16; offset >= 1; offset /= 2) {
+      Value other = gpu::ShuffleOp::create(b, v, offset, 32,
+                                           gpu::ShuffleMode::XOR)
+                        .getShuffleResult();
+      v = arith::AddFOp::create(b, v, other);
+    }
+    return v;
+  }
+  scf::ForOp forLoop(Value lb, Value ub, Value step, ValueRange inits,
+                     BodyFn fn) {
+    return scf::ForOp::create(
+        b, lb, ub, step, inits,
+        [&](OpBuilder &ob, Location loc, Value iv, ValueRange args) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(ob.getInsertionBlock(), ob.getInsertionPoint());
+          SmallVector<Value> yields = fn(iv, args);
+          scf::YieldOp::create(b, yields);
+        });
+  }
+  gpu::GPUFuncOp makeKernel(StringRef name, TypeRange args,
+                            TypeRange workgroup = {}) {
+    auto fn = gpu::GPUFuncOp::create(b, name, b.getFunctionType(args, {}),
+                                     workgroup);
+    fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+    return fn;
+  }
+
+  ImplicitLocOpBuilder &b;
+  const GPUDecodeConfig &c;
+  Type f32, i32, idxTy;
+};
+
+void GPUKernelEmitter::emitPartial() {
+  OpBuilder::InsertionGuard guard(b);
+  MLIRContext *ctx = b.getContext();
+  auto dyn = ShapedType::kDynamic;
+  auto elemMem = MemRefType::get({dyn}, c.elemType);
+  auto i32Mem = MemRefType::get({dyn}, i32);
+  auto f32Mem = MemRefType::get({dyn}, f32);
+  const int64_t D = c.rowWidth(), R = c.rows(), RG = c.rowsPerGroup,
+                TT = c.tileTokens, W = c.kWarps, WS = c.kWarpSize;
+  const int64_t rowsPerWarp = (RG + W - 1) / W, dPerLane = D / WS,
+                cPerLane = c.dc / WS;
+  auto tileTy = MemRefType::get(
+      {TT * D}, f32, AffineMap(),
+      gpu::AddressSpaceAttr::get(ctx, gpu::GPUDialect::getWorkgroupAddressSpace()));
+  gpu::GPUFuncOp fn =
+      makeKernel("partial",
+                 {elemMem, elemMem, i32Mem, i32Mem, f32Mem, f32Mem, idxTy,
+                  idxTy, f32},
+                 {tileTy});
+  b.setInsertionPointToStart(&fn.getBody().front());
+  Value q = fn.getArgument(0), kv = fn.getArgument(1), bt = fn.getArgument(2),
+        lens = fn.getArgument(3), partOut = fn.getArgument(4),
+        partML = fn.getArgument(5), numSplits = fn.getArgument(6),
+        maxBlocks = fn.getArgument(7), scale = fn.getArgument(8);
+  Value tile = fn.getWorkgroupAttributions().front();
+
+  Value split = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value group = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value seq = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value warp = arith::DivUIOp::create(b, tid, idx(WS));
+  Value lane = arith::RemUIOp::create(b, tid, idx(WS));
+  Value zero = idx(0), one = idx(1);
+  Value negInf = f32c(-std::numeric_limits<float>::infinity());
+  Value zeroF = f32c(0.0f);
+
+  // Lengths past the block table's capacity are clamped: the host cannot
+  // check device-side lengths without a synchronization.
+  Value len = minIdx(loadIndex(lens, seq), mulc(maxBlocks, c.blockSize));
+  Value perSplit = arith::CeilDivSIOp::create(b, len, numSplits);
+  Value chunk = mulc(arith::CeilDivSIOp::create(b, perSplit, idx(TT)), TT);
+  Value t0 = minIdx(mul(split, chunk), len);
+  Value t1 = minIdx(add(t0, chunk), len);
+  Value lastTok = arith::SubIOp::create(b, t1, one);
+
+  // This warp's rows: group row rr = warp + W * k, clamped for loads; a row
+  // past the group or past R sees no token and writes nothing.
+  SmallVector<Value> qBase, limit, rowValid;
+  for (int64_t k = 0; k < rowsPerWarp; ++k) {
+    Value rr = addc(warp, W * k);
+    Value r = add(mulc(group, RG), rr);
+    Value valid = arith::AndIOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, rr, idx(RG)),
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, idx(R)));
+    Value rc = minIdx(r, idx(R - 1));
+    qBase.push_back(mulc(add(mulc(seq, R), rc), D));
+    Value lim = len;
+    if (c.causal) {
+      Value i = arith::DivUIOp::create(b, rc, idx(c.heads));
+      lim = add(arith::SubIOp::create(b, len, idx(c.qLen - 1)), i);
+      lim = minIdx(arith::MaxSIOp::create(b, lim, zero), len);
+    }
+    lim = arith::SelectOp::create(b, valid, minIdx(lim, t1), zero);
+    limit.push_back(lim);
+    rowValid.push_back(valid);
+  }
+  // The query values of this lane, kept in registers.
+  SmallVector<SmallVector<Value>> qv(rowsPerWarp);
+  for (int64_t k = 0; k < rowsPerWarp; ++k)
+    for (int64_t i = 0; i < dPerLane; ++i)
+      qv[k].push_back(loadF32(q, add(qBase[k], addc(lane, i * WS))));
+
+  // Loop state: per row m, l, then d_c / 32 accumulators.
+  SmallVector<Value> inits;
+  for (int64_t k = 0; k < rowsPerWarp; ++k) {
+    inits.push_back(negInf);
+    inits.push_back(zeroF);
+    for (int64_t i = 0; i < cPerLane; ++i)
+      inits.push_back(zeroF);
+  }
+  const int64_t stride = 2 + cPerLane;
+  Value btBase = mul(seq, maxBlocks);
+  auto tiles = forLoop(t0, t1, idx(TT), inits, [&](Value ts,
+                                                   ValueRange state) {
+    // The CTA loads the tile, widened to f32; clamped rows stay in bounds.
+    gpu::BarrierOp::create(b);
+    forLoop(tid, idx(TT * D), idx(c.threads()), {}, [&](Value e, ValueRange) {
+      Value j = arith::DivUIOp::create(b, e, idx(D));
+      Value d = arith::RemUIOp::create(b, e, idx(D));
+      Value tok = minIdx(add(ts, j), lastTok);
+      Value page = loadIndex(
+          bt, add(btBase, arith::DivUIOp::create(b, tok, idx(c.blockSize))));
+      Value row = add(mulc(page, c.blockSize),
+                      arith::RemUIOp::create(b, tok, idx(c.blockSize)));
+      memref::StoreOp::create(b, loadF32(kv, add(mulc(row, D), d)), tile,
+                              ValueRange{e});
+      return SmallVector<Value>{};
+    });
+    gpu::BarrierOp::create(b);
+    auto tokens = forLoop(zero, idx(TT), one, state, [&](Value j,
+                                                         ValueRange st) {
+      Value tok = add(ts, j);
+      Value rowAt = mulc(j, D);
+      SmallVector<Value> next;
+      for (int64_t k = 0; k < rowsPerWarp; ++k) {
+        Value partial = zeroF;
+        for (int64_t i = 0; i < dPerLane; ++i) {
+          Value kvv = memref::LoadOp::create(
+              b, tile, ValueRange{add(rowAt, addc(lane, i * WS))});
+          partial = math::FmaOp::create(b, qv[k][i], kvv, partial);
+        }
+        Value s = arith::MulFOp::create(b, warpSum(partial), scale);
+        Value visible =
+            arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, limit[k]);
+        s = arith::SelectOp::create(b, visible, s, negInf);
+        Value mOld = st[k * stride], lOld = st[k * stride + 1];
+        Value mNew = arith::MaxNumFOp::create(b, mOld, s);
+        // exp(-inf - 0) = 0 while a row has seen nothing; never NaN.
+        Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
+                                           mNew, negInf);
+        Value mSafe = arith::SelectOp::create(b, none, zeroF, mNew);
+        Value alpha =
+            math::ExpOp::create(b, arith::SubFOp::create(b, mOld, mSafe));
+        Value p = math::ExpOp::create(b, arith::SubFOp::create(b, s, mSafe));
+        next.push_back(mNew);
+        next.push_back(arith::AddFOp::create(
+            b, arith::MulFOp::create(b, lOld, alpha), p));
+        for (int64_t i = 0; i < cPerLane; ++i) {
+          Value v = memref::LoadOp::create(
+              b, tile, ValueRange{add(rowAt, addc(lane, i * WS))});
+          Value scaled =
+              arith::MulFOp::create(b, st[k * stride + 2 + i], alpha);
+          next.push_back(math::FmaOp::create(b, p, v, scaled));
+        }
+      }
+      return next;
+    });
+    return SmallVector<Value>(tokens.getResults());
+  });
+
+  // Partials: [b, group, split, row, ...].
+  Value item = add(mul(add(mulc(seq, c.numGroups()), group), numSplits), split);
+  for (int64_t k = 0; k < rowsPerWarp; ++k) {
+    Value rr = addc(warp, W * k);
+    auto ifOp = scf::IfOp::create(b, rowValid[k], /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    Value outBase = add(mulc(item, RG * c.dc), mulc(rr, c.dc));
+    for (int64_t i = 0; i < cPerLane; ++i)
+      memref::StoreOp::create(b, tiles.getResult(k * stride + 2 + i), partOut,
+                              ValueRange{add(outBase, addc(lane, i * WS))});
+    Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, zero);
+    auto lane0 = scf::IfOp::create(b, first, /*withElse=*/false);
+    b.setInsertionPointToStart(lane0.thenBlock());
+    Value mlAt = add(mulc(item, RG * 2), mulc(rr, 2));
+    memref::StoreOp::create(b, tiles.getResult(k * stride), partML,
+                            ValueRange{mlAt});
+    memref::StoreOp::create(b, tiles.getResult(k * stride + 1), partML,
+                            ValueRange{addc(mlAt, 1)});
+  }
+  gpu::ReturnOp::create(b);
+}
+
+void GPUKernelEmitter::emitCombine() {
+  OpBuilder::InsertionGuard guard(b);
+  auto dyn = ShapedType::kDynamic;
+  auto elemMem = MemRefType::get({dyn}, c.elemType);
+  auto f32Mem = MemRefType::get({dyn}, f32);
+  gpu::GPUFuncOp fn =
+      makeKernel("combine", {f32Mem, f32Mem, elemMem, f32Mem, idxTy});
+  b.setInsertionPointToStart(&fn.getBody().front());
+  Value partOut = fn.getArgument(0), partML = fn.getArgument(1),
+        out = fn.getArgument(2), lse = fn.getArgument(3),
+        numSplits = fn.getArgument(4);
+  const int64_t RG = c.rowsPerGroup, WS = c.kWarpSize;
+  Value r = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value seq = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value lane = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value zero = idx(0), one = idx(1);
+  Value negInf = f32c(-std::numeric_limits<float>::infinity());
+  Value zeroF = f32c(0.0f), oneF = f32c(1.0f);
+  Value group = arith::DivUIOp::create(b, r, idx(RG));
+  Value rr = arith::RemUIOp::create(b, r, idx(RG));
+  Value itemBase = mul(add(mulc(seq, c.numGroups()), group), numSplits);
+  auto mlAt = [&](Value s, int64_t k) {
+    return addc(add(mulc(add(itemBase, s), RG * 2), mulc(rr, 2)), k);
+  };
+  Value mMax = forLoop(zero, numSplits, one, {negInf},
+                       [&](Value s, ValueRange m) {
+                         return SmallVector<Value>{arith::MaxNumFOp::create(
+                             b, m[0],
+                             memref::LoadOp::create(b, partML,
+                                                    ValueRange{mlAt(s, 0)}))};
+                       })
+                   .getResult(0);
+  Value none =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mMax, negInf);
+  Value mSafe = arith::SelectOp::create(b, none, zeroF, mMax);
+  const int64_t cPerLane = c.dc / WS;
+  SmallVector<Value> inits(cPerLane + 1, zeroF);
+  auto sums = forLoop(zero, numSplits, one, inits, [&](Value s, ValueRange a) {
+    Value ms = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
+    Value ls = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 1)});
+    Value w = math::ExpOp::create(b, arith::SubFOp::create(b, ms, mSafe));
+    SmallVector<Value> next{math::FmaOp::create(b, w, ls, a[0])};
+    Value base = add(mulc(add(itemBase, s), RG * c.dc), mulc(rr, c.dc));
+    for (int64_t i = 0; i < cPerLane; ++i)
+      next.push_back(math::FmaOp::create(
+          b, w,
+          memref::LoadOp::create(b, partOut,
+                                 ValueRange{add(base, addc(lane, i * WS))}),
+          a[1 + i]));
+    return next;
+  });
+  Value total = sums.getResult(0);
+  Value seen = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, total, zeroF);
+  Value inv = arith::SelectOp::create(
+      b, seen, arith::DivFOp::create(b, oneF, total), zeroF);
+  Value outBase = mulc(add(mulc(seq, c.rows()), r), c.dc);
+  for (int64_t i = 0; i < cPerLane; ++i) {
+    Value o = arith::MulFOp::create(b, sums.getResult(1 + i), inv);
+    if (!c.elemType.isF32())
+      o = arith::TruncFOp::create(b, c.elemType, o);
+    memref::StoreOp::create(b, o, out, ValueRange{add(outBase, addc(lane, i * WS))});
+  }
+  // lse [b, h, i] with r = i * H + h, written by lane 0.
+  Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, zero);
+  auto lane0 = scf::IfOp::create(b, first, /*withElse=*/false);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(lane0.thenBlock());
+    Value h = arith::RemUIOp::create(b, r, idx(c.heads));
+    Value i = arith::DivUIOp::create(b, r, idx(c.heads));
+    Value at = add(mulc(add(mulc(seq, c.heads), h), c.qLen), i);
+    Value l = arith::SelectOp::create(
+        b, seen, arith::AddFOp::create(b, mSafe, math::LogOp::create(b, total)),
+        negInf);
+    memref::StoreOp::create(b, l, lse, ValueRange{at});
+  }
+  gpu::ReturnOp::create(b);
+}
+
+} // namespace
+
+void mlir::mla::buildGPUDecodeKernels(ModuleOp module,
+                                      const GPUDecodeConfig &config,
+                                      StringRef name) {
+  ImplicitLocOpBuilder b(module.getLoc(), module.getContext());
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  b.getUnitAttr());
+  b.setInsertionPointToEnd(module.getBody());
+  auto gpuModule = gpu::GPUModuleOp::create(b, (name + "_kernels").str());
+  b.setInsertionPointToStart(gpuModule.getBody());
+  GPUKernelEmitter emitter(b, config);
+  emitter.emitPartial();
+  emitter.emitCombine();
+}

@@ -1,0 +1,50 @@
+// RUN: mla-opt %s --convert-mla-to-gpu="kernel-name=k num-splits=2" | FileCheck %s
+// RUN: mla-opt %s --pass-pipeline="builtin.module(convert-mla-to-gpu, nvvm-attach-target{chip=sm_90a features=+ptx80 O=3}, gpu.module(convert-scf-to-cf, convert-gpu-to-nvvm, canonicalize, cse, reconcile-unrealized-casts), gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefix=PTX
+// RUN: not mla-opt %s --convert-mla-to-gpu="num-splits=0" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADSPLIT
+// BADSPLIT: convert-mla-to-gpu: num-splits must be positive, got 0
+
+// 4 heads x q_len 2 = 8 rows, one group; d_c = 64, d_r = 32 (3 values a
+// lane), bf16 storage widened to f32 in shared memory.
+
+// The op becomes two launches on the operands' buffers: partial over
+// (splits, groups, batch) with 128 threads, combine over (rows, batch) with
+// one warp.
+// CHECK-LABEL: func.func @attend
+// CHECK: %[[B:.+]] = tensor.dim %arg0, %c0
+// CHECK: gpu.launch_func @k_kernels::@partial blocks in (%c2, %c1{{.*}}, %[[B]]) threads in (%c128, %c1{{.*}}, %c1{{.*}}) args(%{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %c2 : index, %{{.*}} : index, %{{.*}} : f32)
+// CHECK: gpu.launch_func @k_kernels::@combine blocks in (%c8, %[[B]], %c1{{.*}}) threads in (%c32, %c1{{.*}}, %c1{{.*}})
+// CHECK: bufferization.to_tensor
+
+// The partial kernel: a 16 x 96 f32 tile in shared memory, loaded by the
+// CTA between barriers; per token a 5-step xor-shuffle reduction of the
+// dot product, online softmax with exp, and the accumulators updated with
+// FMAs.
+// CHECK: gpu.module @k_kernels
+// CHECK: gpu.func @partial({{.*}}) workgroup(%{{.*}} : memref<1536xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK: gpu.block_id z
+// CHECK: gpu.barrier
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: gpu.barrier
+// CHECK-COUNT-3: math.fma
+// CHECK: gpu.shuffle  xor %{{.*}}, %c16_i32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c8_i32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c4_i32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c2_i32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c1_i32
+// CHECK: math.exp
+// CHECK: math.exp
+// CHECK: gpu.func @combine({{.*}}) kernel
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+// CHECK: math.log
+
+// Through NVVM to PTX for sm_90a: shared memory, shuffles, barriers.
+// PTX: gpu.binary @mla_decode_kernels
+// PTX-SAME: .target sm_90a
+// PTX-SAME: .shared .align
+// PTX-SAME: shfl.sync.bfly.b32
+// PTX-SAME: bar.sync
+func.func @attend(%q: tensor<?x2x4x96xbf16>, %cache: tensor<?x16x96xbf16>,
+                  %bt: tensor<?x?xi32>, %lens: tensor<?xi32>) -> tensor<?x2x4x64xbf16> {
+  %out, %lse = mla.decode_attention %q, %cache[%bt, %lens] {scale = 0.15 : f32, causal} : tensor<?x2x4x96xbf16>, tensor<?x16x96xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x2x4x64xbf16>, tensor<?x4x2xf32>
+  return %out : tensor<?x2x4x64xbf16>
+}
