@@ -25,24 +25,29 @@
 // CHECK: gpu.barrier
 // CHECK: arith.extf %{{.*}} : bf16 to f32
 // CHECK: gpu.barrier
-// CHECK-COUNT-3: math.fma
+// CHECK-COUNT-3: llvm.intr.fma
 // CHECK: gpu.shuffle  xor %{{.*}}, %c16_i32
 // CHECK: gpu.shuffle  xor %{{.*}}, %c8_i32
 // CHECK: gpu.shuffle  xor %{{.*}}, %c4_i32
 // CHECK: gpu.shuffle  xor %{{.*}}, %c2_i32
 // CHECK: gpu.shuffle  xor %{{.*}}, %c1_i32
-// CHECK: math.exp
-// CHECK: math.exp
+// CHECK: llvm.intr.maxnum
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
 // CHECK: gpu.func @combine({{.*}}) kernel
 // CHECK: arith.truncf %{{.*}} : f32 to bf16
-// CHECK: math.log
+// CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.f"
 
-// Through NVVM to PTX for sm_90a: shared memory, shuffles, barriers.
+// Through NVVM to PTX for sm_90a: shared memory, barriers, shuffles,
+// hardware exp2, FMAs, and no call into an unlinked libdevice.
 // PTX: gpu.binary @mla_decode_kernels
 // PTX-SAME: .target sm_90a
+// PTX-NOT: __nv_
 // PTX-SAME: .shared .align
-// PTX-SAME: shfl.sync.bfly.b32
 // PTX-SAME: bar.sync
+// PTX-SAME: fma.rn.f32
+// PTX-SAME: shfl.sync.bfly.b32
+// PTX-SAME: ex2.approx
 func.func @attend(%q: tensor<?x2x4x96xbf16>, %cache: tensor<?x16x96xbf16>,
                   %bt: tensor<?x?xi32>, %lens: tensor<?xi32>) -> tensor<?x2x4x64xbf16> {
   %out, %lse = mla.decode_attention %q, %cache[%bt, %lens] {scale = 0.15 : f32, causal} : tensor<?x2x4x96xbf16>, tensor<?x16x96xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x2x4x64xbf16>, tensor<?x4x2xf32>

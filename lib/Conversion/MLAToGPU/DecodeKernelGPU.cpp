@@ -16,6 +16,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -99,6 +100,25 @@ private:
     Value v = memref::LoadOp::create(b, mem, ValueRange{i});
     return v.getType() == f32 ? v : arith::ExtFOp::create(b, f32, v);
   }
+  // LLVM and NVVM intrinsics rather than math ops: they become fma.rn,
+  // max and ex2/lg2.approx, where convert-gpu-to-nvvm would call libdevice
+  // (which Debian's MLIR does not link).
+  Value fma(Value x, Value y, Value z) { return LLVM::FMAOp::create(b, x, y, z); }
+  Value maxf(Value x, Value y) { return LLVM::MaxNumOp::create(b, x, y); }
+  Value nvvm(StringRef intrinsic, Value x) {
+    return LLVM::CallIntrinsicOp::create(b, f32, b.getStringAttr(intrinsic),
+                                         ValueRange{x})
+        .getResult(0);
+  }
+  Value exp(Value x) {
+    return nvvm("llvm.nvvm.ex2.approx.f32",
+                arith::MulFOp::create(b, x, f32c(1.4426950408889634f)));
+  }
+  Value log(Value x) {
+    return arith::MulFOp::create(b, nvvm("llvm.nvvm.lg2.approx.f", x),
+                                 f32c(0.6931471805599453f));
+  }
+
   /// Sum over the 32 lanes of a warp, in every lane.
   Value warpSum(Value v) {
     for (int32_t offset = 16; offset >= 1; offset /= 2) {
@@ -242,21 +262,20 @@ void GPUKernelEmitter::emitPartial() {
         for (int64_t i = 0; i < dPerLane; ++i) {
           Value kvv = memref::LoadOp::create(
               b, tile, ValueRange{add(rowAt, addc(lane, i * WS))});
-          partial = math::FmaOp::create(b, qv[k][i], kvv, partial);
+          partial = fma(qv[k][i], kvv, partial);
         }
         Value s = arith::MulFOp::create(b, warpSum(partial), scale);
         Value visible =
             arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, limit[k]);
         s = arith::SelectOp::create(b, visible, s, negInf);
         Value mOld = st[k * stride], lOld = st[k * stride + 1];
-        Value mNew = arith::MaxNumFOp::create(b, mOld, s);
+        Value mNew = maxf(mOld, s);
         // exp(-inf - 0) = 0 while a row has seen nothing; never NaN.
         Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
                                            mNew, negInf);
         Value mSafe = arith::SelectOp::create(b, none, zeroF, mNew);
-        Value alpha =
-            math::ExpOp::create(b, arith::SubFOp::create(b, mOld, mSafe));
-        Value p = math::ExpOp::create(b, arith::SubFOp::create(b, s, mSafe));
+        Value alpha = exp(arith::SubFOp::create(b, mOld, mSafe));
+        Value p = exp(arith::SubFOp::create(b, s, mSafe));
         next.push_back(mNew);
         next.push_back(arith::AddFOp::create(
             b, arith::MulFOp::create(b, lOld, alpha), p));
@@ -265,7 +284,7 @@ void GPUKernelEmitter::emitPartial() {
               b, tile, ValueRange{add(rowAt, addc(lane, i * WS))});
           Value scaled =
               arith::MulFOp::create(b, st[k * stride + 2 + i], alpha);
-          next.push_back(math::FmaOp::create(b, p, v, scaled));
+          next.push_back(fma(p, v, scaled));
         }
       }
       return next;
@@ -322,10 +341,9 @@ void GPUKernelEmitter::emitCombine() {
   };
   Value mMax = forLoop(zero, numSplits, one, {negInf},
                        [&](Value s, ValueRange m) {
-                         return SmallVector<Value>{arith::MaxNumFOp::create(
-                             b, m[0],
-                             memref::LoadOp::create(b, partML,
-                                                    ValueRange{mlAt(s, 0)}))};
+                         return SmallVector<Value>{maxf(
+                             m[0], memref::LoadOp::create(
+                                       b, partML, ValueRange{mlAt(s, 0)}))};
                        })
                    .getResult(0);
   Value none =
@@ -336,15 +354,14 @@ void GPUKernelEmitter::emitCombine() {
   auto sums = forLoop(zero, numSplits, one, inits, [&](Value s, ValueRange a) {
     Value ms = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
     Value ls = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 1)});
-    Value w = math::ExpOp::create(b, arith::SubFOp::create(b, ms, mSafe));
-    SmallVector<Value> next{math::FmaOp::create(b, w, ls, a[0])};
+    Value w = exp(arith::SubFOp::create(b, ms, mSafe));
+    SmallVector<Value> next{fma(w, ls, a[0])};
     Value base = add(mulc(add(itemBase, s), RG * c.dc), mulc(rr, c.dc));
     for (int64_t i = 0; i < cPerLane; ++i)
-      next.push_back(math::FmaOp::create(
-          b, w,
-          memref::LoadOp::create(b, partOut,
-                                 ValueRange{add(base, addc(lane, i * WS))}),
-          a[1 + i]));
+      next.push_back(fma(w,
+                         memref::LoadOp::create(
+                             b, partOut, ValueRange{add(base, addc(lane, i * WS))}),
+                         a[1 + i]));
     return next;
   });
   Value total = sums.getResult(0);
@@ -368,7 +385,7 @@ void GPUKernelEmitter::emitCombine() {
     Value i = arith::DivUIOp::create(b, r, idx(c.heads));
     Value at = add(mulc(add(mulc(seq, c.heads), h), c.qLen), i);
     Value l = arith::SelectOp::create(
-        b, seen, arith::AddFOp::create(b, mSafe, math::LogOp::create(b, total)),
+        b, seen, arith::AddFOp::create(b, mSafe, log(total)),
         negInf);
     memref::StoreOp::create(b, l, lse, ValueRange{at});
   }
