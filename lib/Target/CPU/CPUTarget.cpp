@@ -152,7 +152,7 @@ LogicalResult cpu::emitObjectFile(ModuleOp module, const HostTarget &target,
 }
 
 LogicalResult cpu::runCompiler(StringRef compiler, ArrayRef<std::string> args,
-                               std::string &error) {
+                               std::string &error, std::string *output) {
   SmallVector<StringRef> argv{compiler};
   for (const std::string &a : args)
     argv.push_back(a);
@@ -169,6 +169,8 @@ LogicalResult cpu::runCompiler(StringRef compiler, ArrayRef<std::string> args,
                                      0, 0, &execErr);
   auto text = llvm::MemoryBuffer::getFile(log);
   llvm::sys::fs::remove(log);
+  if (output && text)
+    *output = (*text)->getBuffer().str();
   if (rc == 0)
     return success();
   error = (compiler + " failed (" + (execErr.empty() ? "exit " + std::to_string(rc) : execErr) + ")").str();

@@ -31,10 +31,11 @@ LogicalResult lowerToLLVMDialect(ModuleOp module);
 LogicalResult emitObjectFile(ModuleOp module, const HostTarget &target,
                              StringRef path, std::string *llvmIR = nullptr);
 
-/// Runs `compiler` (a C++ compiler driver) with `args`; on failure returns
-/// its exit status and output in `error`.
+/// Runs `compiler` (a compiler driver, ptxas, ...) with `args`; on failure
+/// returns its exit status and output in `error`. `output`, if given,
+/// receives what it printed.
 LogicalResult runCompiler(StringRef compiler, ArrayRef<std::string> args,
-                          std::string &error);
+                          std::string &error, std::string *output = nullptr);
 
 } // namespace mlir::mla::cpu
 

@@ -1,0 +1,178 @@
+//===- DecodeEntryCUDA.cpp - C entry of a generated GPU kernel --*- C++ -*-===//
+//
+// Compiled by mla-codegen once per kernel with its parameters as macros and
+// linked with the kernel's cubin (an array) into libNAME.so. It keeps the
+// contract's C signature on the CUDA driver API: checks the arguments it can
+// see on the host, loads the cubin into the current context once, keeps one
+// scratch buffer for the split partials (grown, never reallocated per call),
+// chooses the number of KV splits from the SM count, and launches the
+// partial and combine kernels on `stream`.
+//
+// Required macros: MLA_NAME, MLA_HEADS, MLA_QLEN, MLA_DC, MLA_DR,
+// MLA_BLOCK_SIZE, MLA_ROWS_PER_GROUP, MLA_THREADS, MLA_ELEM_BYTES.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cuda.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <mutex>
+
+#define MLA_CAT_(a, b) a##b
+#define MLA_CAT(a, b) MLA_CAT_(a, b)
+#define MLA_CUBIN MLA_CAT(MLA_NAME, _cubin)
+#define MLA_NUM_SPLITS MLA_CAT(MLA_NAME, _num_splits)
+
+extern "C" const unsigned char MLA_CUBIN[];
+
+namespace {
+constexpr int64_t kRows = int64_t(MLA_HEADS) * MLA_QLEN;
+constexpr int64_t kWidth = int64_t(MLA_DC) + MLA_DR;
+constexpr int64_t kGroups = (kRows + MLA_ROWS_PER_GROUP - 1) / MLA_ROWS_PER_GROUP;
+constexpr int64_t kMinTokensPerSplit = 256;
+
+/// The kernels' memref<?xT> arguments, as the lowered kernels take them.
+struct MemRef1D {
+  CUdeviceptr allocated, aligned;
+  int64_t offset, size, stride;
+};
+MemRef1D view(CUdeviceptr p, int64_t n) { return {p, p, 0, n, 1}; }
+
+struct State {
+  std::mutex mutex;
+  CUcontext context = nullptr;
+  CUmodule module = nullptr;
+  CUfunction partial = nullptr, combine = nullptr;
+  int sms = 0;
+  CUdeviceptr scratch = 0;
+  size_t scratchBytes = 0;
+};
+State state;
+
+/// Loads the cubin into the current context the first time it is seen.
+CUresult ensureLoaded() {
+  CUcontext ctx = nullptr;
+  if (CUresult r = cuCtxGetCurrent(&ctx); r != CUDA_SUCCESS)
+    return r;
+  if (!ctx)
+    return CUDA_ERROR_INVALID_CONTEXT;
+  if (ctx == state.context)
+    return CUDA_SUCCESS;
+  CUmodule module;
+  if (CUresult r = cuModuleLoadData(&module, MLA_CUBIN); r != CUDA_SUCCESS)
+    return r;
+  CUdevice dev;
+  CUresult r = cuModuleGetFunction(&state.partial, module, "partial");
+  if (r == CUDA_SUCCESS)
+    r = cuModuleGetFunction(&state.combine, module, "combine");
+  if (r == CUDA_SUCCESS)
+    r = cuCtxGetDevice(&dev);
+  if (r == CUDA_SUCCESS)
+    r = cuDeviceGetAttribute(&state.sms,
+                             CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
+  if (r != CUDA_SUCCESS)
+    return r;
+  state.context = ctx;
+  state.module = module;
+  state.scratch = 0; // buffers of another context are not ours to reuse
+  state.scratchBytes = 0;
+  return CUDA_SUCCESS;
+}
+} // namespace
+
+extern "C" {
+
+/// KV splits for a call: enough CTAs for about two waves over the SMs, each
+/// split at least kMinTokensPerSplit of the longest possible sequence.
+/// MLA_GPU_NUM_SPLITS overrides it.
+int32_t MLA_NUM_SPLITS(int32_t batch, int32_t maxSeqLen, int32_t sms) {
+  if (const char *env = std::getenv("MLA_GPU_NUM_SPLITS"))
+    if (int v = std::atoi(env); v > 0)
+      return v;
+  int64_t ctas = std::max<int64_t>(1, int64_t(batch) * kGroups);
+  int64_t want = (2 * int64_t(sms) + ctas - 1) / ctas;
+  int64_t cap = std::max<int64_t>(1, maxSeqLen / kMinTokensPerSplit);
+  return int32_t(std::clamp<int64_t>(want, 1, cap));
+}
+
+int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
+                 const int32_t *seqLens, void *out, float *lse, int32_t batch,
+                 int32_t maxBlocksPerSeq, float softmaxScale, void *stream) {
+  if (batch < 0)
+    return 2;
+  if (batch == 0)
+    return 0;
+  if (!q || !kvCache || !blockTable || !seqLens || !out || !lse)
+    return 1;
+  if (maxBlocksPerSeq < 0)
+    return 3;
+  if (!std::isfinite(softmaxScale))
+    return 6;
+  if (batch > 65535)
+    return 2; // the grid's z dimension
+  std::lock_guard<std::mutex> lock(state.mutex);
+  if (ensureLoaded() != CUDA_SUCCESS)
+    return 8;
+  int64_t capacity = int64_t(maxBlocksPerSeq) * MLA_BLOCK_SIZE;
+  int64_t splits = MLA_NUM_SPLITS(
+      batch, int32_t(std::min<int64_t>(capacity, INT32_MAX)), state.sms);
+  size_t perItem = size_t(MLA_ROWS_PER_GROUP) * (MLA_DC + 2) * sizeof(float);
+  size_t need = size_t(batch) * kGroups * splits * perItem;
+  if (need > state.scratchBytes) {
+    if (state.scratch)
+      cuMemFree(state.scratch);
+    state.scratch = 0;
+    state.scratchBytes = 0;
+    if (cuMemAlloc(&state.scratch, need) != CUDA_SUCCESS)
+      return 9;
+    state.scratchBytes = need;
+  }
+  int64_t items = int64_t(batch) * kGroups * splits;
+  CUdeviceptr partOut = state.scratch;
+  CUdeviceptr partML =
+      state.scratch + size_t(items) * MLA_ROWS_PER_GROUP * MLA_DC * sizeof(float);
+  auto ptr = [](const void *p) { return CUdeviceptr(uintptr_t(p)); };
+  MemRef1D qv = view(ptr(q), int64_t(batch) * kRows * kWidth),
+           kvv = view(ptr(kvCache), INT64_MAX),
+           btv = view(ptr(blockTable), int64_t(batch) * maxBlocksPerSeq),
+           lv = view(ptr(seqLens), batch),
+           pov = view(partOut, items * MLA_ROWS_PER_GROUP * MLA_DC),
+           pmv = view(partML, items * MLA_ROWS_PER_GROUP * 2),
+           ov = view(ptr(out), int64_t(batch) * kRows * MLA_DC),
+           lsev = view(ptr(lse), int64_t(batch) * kRows);
+  int64_t numSplits = splits, maxBlocks = maxBlocksPerSeq;
+  float scale = softmaxScale;
+  // Each memref is five kernel parameters: both pointers, offset, size,
+  // stride.
+  auto push = [](void **params, int &n, MemRef1D &m) {
+    params[n++] = &m.allocated;
+    params[n++] = &m.aligned;
+    params[n++] = &m.offset;
+    params[n++] = &m.size;
+    params[n++] = &m.stride;
+  };
+  void *p1[33];
+  int n1 = 0;
+  for (MemRef1D *m : {&qv, &kvv, &btv, &lv, &pov, &pmv})
+    push(p1, n1, *m);
+  p1[n1++] = &numSplits;
+  p1[n1++] = &maxBlocks;
+  p1[n1++] = &scale;
+  void *p2[21];
+  int n2 = 0;
+  for (MemRef1D *m : {&pov, &pmv, &ov, &lsev})
+    push(p2, n2, *m);
+  p2[n2++] = &numSplits;
+  CUstream s = static_cast<CUstream>(stream);
+  if (cuLaunchKernel(state.partial, unsigned(splits), unsigned(kGroups),
+                     unsigned(batch), MLA_THREADS, 1, 1, 0, s, p1,
+                     nullptr) != CUDA_SUCCESS ||
+      cuLaunchKernel(state.combine, unsigned(kRows), unsigned(batch), 1, 32, 1,
+                     1, 0, s, p2, nullptr) != CUDA_SUCCESS)
+    return 9;
+  return 0;
+}
+} // extern "C"
