@@ -54,7 +54,8 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
   text << log.rdbuf();
   std::string report = text.str();
   std::regex props(
-      R"(Function properties for (\w+)\s+(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads\s+ptxas info\s+: Used (\d+) registers[^\n]*?(?:, (\d+) bytes smem)?\n)");
+      R"(Function properties for (\w+)\s+(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads\s+ptxas info\s+: Used (\d+) registers([^\n]*)\n)");
+  std::regex smemBytes(R"((\d+) bytes smem)");
   int kernels = 0;
   for (std::sregex_iterator it(report.begin(), report.end(), props), end;
        it != end; ++it) {
@@ -62,7 +63,10 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
     ++kernels;
     EXPECT_EQ(m[3].str(), "0") << m[1] << " spills stores";
     EXPECT_EQ(m[4].str(), "0") << m[1] << " spills loads";
-    std::string smem = m[6].matched ? m[6].str() : "0";
+    std::smatch sm;
+    std::string rest = m[6].str();
+    std::string smem =
+        std::regex_search(rest, sm, smemBytes) ? sm[1].str() : "0";
     std::cout << "  " << c.name() << " " << m[1] << ": " << m[5]
               << " registers, " << smem << " bytes smem, " << m[2]
               << " bytes stack\n";
