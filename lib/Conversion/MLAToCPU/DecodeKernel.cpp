@@ -257,9 +257,15 @@ void KernelEmitter::emitPartial(StringRef name) {
   };
   // Row state is padded to whole vectors (RGp rows) so that the softmax
   // works on vectors of rows; padded rows see no token.
-  const int64_t RGp = (RG + VL - 1) / VL * VL;
+  // Few rows (1 head, q_len 1) use short vectors rather than mostly
+  // padding.
+  int64_t RV = 4;
+  while (RV < RG && RV < VL)
+    RV *= 2;
+  const int64_t RGp = (RG + RV - 1) / RV * RV;
   auto i32Ty = b.getI32Type();
-  auto rowsI32Ty = VectorType::get({VL}, i32Ty);
+  auto rowsI32Ty = VectorType::get({RV}, i32Ty);
+  auto rowsTy = VectorType::get({RV}, f32);
   Value qOff = bufIdx(RG),
         limit = memref::AllocaOp::create(b, MemRefType::get({RGp}, i32Ty)),
         rowM = bufF32(RGp), rowL = bufF32(RGp), alphaBuf = bufF32(RGp),
@@ -378,14 +384,14 @@ void KernelEmitter::emitPartial(StringRef name) {
       return SmallVector<Value>{};
     });
 
-    // 2. Online softmax on vectors of VL rows: per token a vector of the
+    // 2. Online softmax on vectors of RV rows: per token a vector of the
     // rows' scores, maxima and sums elementwise over the tile's tokens, one
     // vector exp for the rescale factors of VL rows.
     Value tI32 = arith::IndexCastOp::create(b, i32Ty, t);
     Value t1I32 = arith::IndexCastOp::create(b, i32Ty, t1);
-    Value scaleRows = vector::BroadcastOp::create(b, vecTy, scale);
-    Value negInfRows = vector::BroadcastOp::create(b, vecTy, negInf);
-    Value zeroRows = vector::BroadcastOp::create(b, vecTy, zeroF);
+    Value scaleRows = vector::BroadcastOp::create(b, rowsTy, scale);
+    Value negInfRows = vector::BroadcastOp::create(b, rowsTy, negInf);
+    Value zeroRows = vector::BroadcastOp::create(b, rowsTy, zeroF);
     auto tree = [&](SmallVector<Value> v, auto combine) {
       while (v.size() > 1) {
         SmallVector<Value> next;
@@ -397,14 +403,14 @@ void KernelEmitter::emitPartial(StringRef name) {
       }
       return v.front();
     };
-    for (int64_t v = 0; v < RGp; v += VL) {
+    for (int64_t v = 0; v < RGp; v += RV) {
       Value rows = idx(v);
       Value lim = vector::LoadOp::create(b, rowsI32Ty, limit, ValueRange{rows});
       lim = arith::MinSIOp::create(
           b, lim, vector::BroadcastOp::create(b, rowsI32Ty, t1I32));
       SmallVector<Value> s;
       for (int64_t j = 0; j < TB; ++j) {
-        Value sj = vector::LoadOp::create(b, vecTy, scores,
+        Value sj = vector::LoadOp::create(b, rowsTy, scores,
                                           ValueRange{idx(j * RGp + v)});
         Value tok = vector::BroadcastOp::create(
             b, rowsI32Ty,
@@ -418,7 +424,7 @@ void KernelEmitter::emitPartial(StringRef name) {
       Value tileMax = tree(s, [&](Value x, Value y) -> Value {
         return arith::MaxNumFOp::create(b, x, y);
       });
-      Value mOld = vector::LoadOp::create(b, vecTy, rowM, ValueRange{rows});
+      Value mOld = vector::LoadOp::create(b, rowsTy, rowM, ValueRange{rows});
       Value mNew = arith::MaxNumFOp::create(b, mOld, tileMax);
       // While a row sees nothing its max stays -inf; subtract 0 instead so
       // that exp gives 0, never NaN.
@@ -437,7 +443,7 @@ void KernelEmitter::emitPartial(StringRef name) {
       Value pSum = tree(p, [&](Value x, Value y) -> Value {
         return arith::AddFOp::create(b, x, y);
       });
-      Value lOld = vector::LoadOp::create(b, vecTy, rowL, ValueRange{rows});
+      Value lOld = vector::LoadOp::create(b, rowsTy, rowL, ValueRange{rows});
       Value lNew = arith::AddFOp::create(
           b, arith::MulFOp::create(b, lOld, alpha), pSum);
       vector::StoreOp::create(b, lNew, rowL, ValueRange{rows});
