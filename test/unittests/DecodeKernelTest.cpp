@@ -146,6 +146,8 @@ bool untouched(const Config &c, const Batch &in) {
                      [](float x) { return x == kSentinel; });
 }
 
+void PrintTo(const Config &c, std::ostream *os) { *os << c.name(); }
+
 class DecodeKernelTest : public ::testing::TestWithParam<Config> {};
 
 TEST_P(DecodeKernelTest, MatchesReference) {

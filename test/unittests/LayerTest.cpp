@@ -118,6 +118,8 @@ Tensor random(std::mt19937 &rng, size_t n, float lo, float hi, bool bf16) {
   return t;
 }
 
+void PrintTo(const Case &c, std::ostream *os) { *os << c.name(); }
+
 class LayerTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(LayerTest, MatchesTrainingForm) {
