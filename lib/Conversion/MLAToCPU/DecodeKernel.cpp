@@ -36,30 +36,9 @@ CPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
                      int64_t blockSize, Type elemType, bool causal,
                      int64_t vectorWidth,
                      function_ref<InFlightDiagnostic()> emitError) {
-  auto refuse = [&](StringRef what, int64_t v, StringRef why) {
-    emitError() << "cannot generate a CPU decode kernel: " << what << " = "
-                << v << " " << why;
-    return failure();
-  };
-  if (vectorWidth != 4 && vectorWidth != 8 && vectorWidth != 16)
-    return refuse("vector width", vectorWidth, "(expected 4, 8 or 16)");
-  if (heads <= 0)
-    return refuse("num_heads", heads, "(must be positive)");
-  if (qLen <= 0)
-    return refuse("q_len", qLen, "(must be positive)");
-  if (blockSize <= 0)
-    return refuse("block_size", blockSize, "(must be positive)");
-  if (dc <= 0 || dc % vectorWidth != 0)
-    return refuse("kv_lora_rank", dc,
-                  "(must be a positive multiple of the " +
-                      std::to_string(vectorWidth) + "-lane f32 vectors)");
-  if (dr < 0 || dr % vectorWidth != 0)
-    return refuse("qk_rope_head_dim", dr,
-                  "(must be 0 or a multiple of the " +
-                      std::to_string(vectorWidth) + "-lane f32 vectors)");
-  if (!elemType || !(elemType.isF32() || elemType.isBF16() || elemType.isF16())) {
-    emitError() << "cannot generate a CPU decode kernel: element type "
-                << elemType << " (expected f32, bf16 or f16)";
+  if (vectorWidth != 4 && vectorWidth != 8 && vectorWidth != 16) {
+    emitError() << "cannot generate a CPU decode kernel: vector width = "
+                << vectorWidth << " (expected 4, 8 or 16)";
     return failure();
   }
   CPUDecodeConfig c;
@@ -71,6 +50,10 @@ CPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
   c.elemType = elemType;
   c.causal = causal;
   c.vectorWidth = vectorWidth;
+  if (failed(c.verify("CPU", vectorWidth,
+                      std::to_string(vectorWidth) + "-lane f32 vectors",
+                      emitError)))
+    return failure();
 
   // A group is as many rows as keep their f32 accumulators (rows x d_c) in
   // L1/L2 while one tile of the cache is reused by all of them.

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "mla/Conversion/BufferUtils.h"
 #include "mla/Conversion/MLAToCPU/DecodeKernel.h"
 #include "mla/Conversion/Passes.h"
 #include "mla/Dialect/MLA/IR/MLAOps.h"
@@ -23,27 +24,6 @@ using namespace mlir;
 using namespace mlir::mla;
 
 namespace {
-
-/// The buffer of a tensor, collapsed to 1-D (identity layouts are contiguous).
-Value flatBuffer(ImplicitLocOpBuilder &b, Value tensor) {
-  auto ty = cast<RankedTensorType>(tensor.getType());
-  auto memTy = MemRefType::get(ty.getShape(), ty.getElementType());
-  Value m = bufferization::ToBufferOp::create(b, memTy, tensor,
-                                              /*read_only=*/true);
-  ReassociationIndices all;
-  for (int64_t d = 0; d < ty.getRank(); ++d)
-    all.push_back(d);
-  return memref::CollapseShapeOp::create(b, m, ArrayRef<ReassociationIndices>{all});
-}
-
-Value flatten(ImplicitLocOpBuilder &b, Value memref) {
-  auto ty = cast<MemRefType>(memref.getType());
-  ReassociationIndices all;
-  for (int64_t d = 0; d < ty.getRank(); ++d)
-    all.push_back(d);
-  return memref::CollapseShapeOp::create(b, memref,
-                                         ArrayRef<ReassociationIndices>{all});
-}
 
 struct ConvertMLAToCPUPass
     : public mla::impl::ConvertMLAToCPUPassBase<ConvertMLAToCPUPass> {
@@ -105,7 +85,7 @@ struct ConvertMLAToCPUPass
     Value partML = scratch(c.rowsPerGroup * 2);
     Value scale = arith::ConstantOp::create(b, op.getScaleAttr());
     Value zero = cst(0), one = cst(1);
-    Value outFlat = flatten(b, out), lseFlat = flatten(b, lse);
+    Value outFlat = flatBuffer(b, out), lseFlat = flatBuffer(b, lse);
     std::string partial = (name + "_partial").str(),
                 combine = (name + "_combine").str();
     scf::ForOp::create(

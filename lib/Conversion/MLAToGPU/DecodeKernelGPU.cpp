@@ -31,28 +31,6 @@ FailureOr<GPUDecodeConfig>
 GPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
                      int64_t blockSize, Type elemType, bool causal,
                      function_ref<InFlightDiagnostic()> emitError) {
-  auto refuse = [&](StringRef what, int64_t v, StringRef why) {
-    emitError() << "cannot generate a GPU decode kernel: " << what << " = "
-                << v << " " << why;
-    return failure();
-  };
-  if (heads <= 0)
-    return refuse("num_heads", heads, "(must be positive)");
-  if (qLen <= 0)
-    return refuse("q_len", qLen, "(must be positive)");
-  if (blockSize <= 0)
-    return refuse("block_size", blockSize, "(must be positive)");
-  if (dc <= 0 || dc % kWarpSize != 0)
-    return refuse("kv_lora_rank", dc,
-                  "(must be a positive multiple of the 32 lanes of a warp)");
-  if (dr < 0 || dr % kWarpSize != 0)
-    return refuse("qk_rope_head_dim", dr,
-                  "(must be 0 or a multiple of the 32 lanes of a warp)");
-  if (!elemType || !(elemType.isF32() || elemType.isBF16() || elemType.isF16())) {
-    emitError() << "cannot generate a GPU decode kernel: element type "
-                << elemType << " (expected f32, bf16 or f16)";
-    return failure();
-  }
   GPUDecodeConfig c;
   c.heads = heads;
   c.qLen = qLen;
@@ -61,12 +39,18 @@ GPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
   c.blockSize = blockSize;
   c.elemType = elemType;
   c.causal = causal;
+  if (failed(c.verify("GPU", kWarpSize, "32 lanes of a warp", emitError)))
+    return failure();
   // Up to 4 rows a warp: the accumulators (4 x d_c / 32 a lane) stay in
   // registers.
   c.rowsPerGroup = std::min<int64_t>(c.rows(), 4 * kWarps);
-  if (c.sharedBytes() > 48 * 1024)
-    return refuse("kv_lora_rank + qk_rope_head_dim", dc + dr,
-                  "(a 16-row tile must fit 48 KB of shared memory)");
+  if (c.sharedBytes() > 48 * 1024) {
+    emitError() << "cannot generate a GPU decode kernel: kv_lora_rank + "
+                   "qk_rope_head_dim = "
+                << dc + dr
+                << " (a 16-row tile must fit 48 KB of shared memory)";
+    return failure();
+  }
   return c;
 }
 

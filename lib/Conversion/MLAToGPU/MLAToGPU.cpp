@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "mla/Conversion/BufferUtils.h"
 #include "mla/Conversion/MLAToGPU/DecodeKernelGPU.h"
 #include "mla/Conversion/Passes.h"
 #include "mla/Dialect/MLA/IR/MLAOps.h"
@@ -22,20 +23,6 @@ using namespace mlir;
 using namespace mlir::mla;
 
 namespace {
-
-Value flatBuffer(ImplicitLocOpBuilder &b, Value v, bool isTensor) {
-  auto shaped = cast<ShapedType>(v.getType());
-  Value m = v;
-  if (isTensor)
-    m = bufferization::ToBufferOp::create(
-        b, MemRefType::get(shaped.getShape(), shaped.getElementType()), v,
-        /*read_only=*/true);
-  ReassociationIndices all;
-  for (int64_t d = 0; d < shaped.getRank(); ++d)
-    all.push_back(d);
-  return memref::CollapseShapeOp::create(b, m,
-                                         ArrayRef<ReassociationIndices>{all});
-}
 
 struct ConvertMLAToGPUPass
     : public mla::impl::ConvertMLAToGPUPassBase<ConvertMLAToGPUPass> {
@@ -71,10 +58,10 @@ struct ConvertMLAToGPUPass
              StringRef moduleName) {
     ImplicitLocOpBuilder b(op.getLoc(), op);
     auto cst = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
-    Value q = flatBuffer(b, op.getQuery(), true);
-    Value kv = flatBuffer(b, op.getCache(), true);
-    Value bt = flatBuffer(b, op.getBlockTable(), true);
-    Value lens = flatBuffer(b, op.getSeqLens(), true);
+    Value q = flatBuffer(b, op.getQuery()); 
+    Value kv = flatBuffer(b, op.getCache());
+    Value bt = flatBuffer(b, op.getBlockTable());
+    Value lens = flatBuffer(b, op.getSeqLens());
     Value batch = tensor::DimOp::create(b, op.getQuery(), 0);
     Value maxBlocks = tensor::DimOp::create(b, op.getBlockTable(), 1);
     auto outTy = op.getResult().getType(), lseTy = op.getLse().getType();
@@ -110,8 +97,8 @@ struct ConvertMLAToGPUPass
     gpu::LaunchFuncOp::create(
         b, kernel("combine"), gpu::KernelDim3{cst(c.rows()), batch, one},
         gpu::KernelDim3{cst(c.kWarpSize), one, one}, Value(),
-        ValueRange{partOut, partML, flatBuffer(b, out, false),
-                   flatBuffer(b, lse, false), splits});
+        ValueRange{partOut, partML, flatBuffer(b, out),
+                   flatBuffer(b, lse), splits});
     Value outT = bufferization::ToTensorOp::create(b, outTy, out, true, true);
     Value lseT = bufferization::ToTensorOp::create(b, lseTy, lse, true, true);
     op.replaceAllUsesWith(ValueRange{outT, lseT});

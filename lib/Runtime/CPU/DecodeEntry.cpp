@@ -12,6 +12,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../DecodeArgs.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -66,29 +68,20 @@ void MLA_COMBINE(MemRef1D<float> *partOut, MemRef1D<float> *partML,
 /// for every thread, each split at least kMinTokensPerSplit tokens. The
 /// environment variable MLA_CPU_NUM_SPLITS overrides it.
 int32_t MLA_NUM_SPLITS(int32_t batch, int32_t maxSeqLen, int32_t threads) {
-  if (const char *env = std::getenv("MLA_CPU_NUM_SPLITS"))
-    if (int v = std::atoi(env); v > 0)
-      return v;
-  int64_t items = std::max<int64_t>(1, int64_t(batch) * kGroups);
-  int64_t want = (2 * int64_t(threads) + items - 1) / items;
-  int64_t cap = std::max<int64_t>(1, maxSeqLen / kMinTokensPerSplit);
-  return int32_t(std::clamp<int64_t>(want, 1, cap));
+  return int32_t(mla_runtime::chooseSplits("MLA_CPU_NUM_SPLITS",
+                                           int64_t(batch) * kGroups, maxSeqLen,
+                                           threads, kMinTokensPerSplit));
 }
 
 int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
                  const int32_t *seqLens, void *out, float *lse, int32_t batch,
                  int32_t maxBlocksPerSeq, float softmaxScale, void *stream) {
   (void)stream;
-  if (batch < 0)
-    return 2;
-  if (batch == 0)
-    return 0;
-  if (!q || !kvCache || !blockTable || !seqLens || !out || !lse)
-    return 1;
-  if (maxBlocksPerSeq < 0)
-    return 3;
-  if (!std::isfinite(softmaxScale))
-    return 6;
+  if (int32_t code = mla_runtime::checkArguments(q, kvCache, blockTable,
+                                                 seqLens, out, lse, batch,
+                                                 maxBlocksPerSeq, softmaxScale);
+      code >= 0)
+    return code;
   int64_t capacity = int64_t(maxBlocksPerSeq) * MLA_BLOCK_SIZE;
   int32_t maxLen = 0;
   for (int32_t b = 0; b < batch; ++b) {

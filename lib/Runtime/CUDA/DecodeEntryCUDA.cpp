@@ -13,6 +13,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../DecodeArgs.h"
+
 #include <cuda.h>
 
 #include <algorithm>
@@ -89,28 +91,19 @@ extern "C" {
 /// split at least kMinTokensPerSplit of the longest possible sequence.
 /// MLA_GPU_NUM_SPLITS overrides it.
 int32_t MLA_NUM_SPLITS(int32_t batch, int32_t maxSeqLen, int32_t sms) {
-  if (const char *env = std::getenv("MLA_GPU_NUM_SPLITS"))
-    if (int v = std::atoi(env); v > 0)
-      return v;
-  int64_t ctas = std::max<int64_t>(1, int64_t(batch) * kGroups);
-  int64_t want = (2 * int64_t(sms) + ctas - 1) / ctas;
-  int64_t cap = std::max<int64_t>(1, maxSeqLen / kMinTokensPerSplit);
-  return int32_t(std::clamp<int64_t>(want, 1, cap));
+  return int32_t(mla_runtime::chooseSplits("MLA_GPU_NUM_SPLITS",
+                                           int64_t(batch) * kGroups, maxSeqLen,
+                                           sms, kMinTokensPerSplit));
 }
 
 int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
                  const int32_t *seqLens, void *out, float *lse, int32_t batch,
                  int32_t maxBlocksPerSeq, float softmaxScale, void *stream) {
-  if (batch < 0)
-    return 2;
-  if (batch == 0)
-    return 0;
-  if (!q || !kvCache || !blockTable || !seqLens || !out || !lse)
-    return 1;
-  if (maxBlocksPerSeq < 0)
-    return 3;
-  if (!std::isfinite(softmaxScale))
-    return 6;
+  if (int32_t code = mla_runtime::checkArguments(q, kvCache, blockTable,
+                                                 seqLens, out, lse, batch,
+                                                 maxBlocksPerSeq, softmaxScale);
+      code >= 0)
+    return code;
   if (batch > 65535)
     return 2; // the grid's z dimension
   std::lock_guard<std::mutex> lock(state.mutex);

@@ -9,6 +9,7 @@
 #ifndef MLA_CONVERSION_MLATOCPU_DECODEKERNEL_H
 #define MLA_CONVERSION_MLATOCPU_DECODEKERNEL_H
 
+#include "mla/Conversion/DecodeParams.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Support/LLVM.h"
@@ -17,10 +18,7 @@ namespace mlir::mla {
 
 /// A decode-attention kernel's fixed parameters and the tiling chosen for
 /// them. Rows are the H * q_len query rows of one sequence, row r = i * H + h.
-struct CPUDecodeConfig {
-  int64_t heads = 0, qLen = 0, dc = 0, dr = 0, blockSize = 0;
-  Type elemType; // f32, bf16 or f16 storage of q, cache and out
-  bool causal = true;
+struct CPUDecodeConfig : DecodeParams {
   int64_t vectorWidth = 8; // f32 lanes of one vector register
 
   // Tiling, derived by `get`.
@@ -31,8 +29,6 @@ struct CPUDecodeConfig {
   int64_t pvVectors = 0;
   int64_t tileTokens = 16;    // tokens per online-softmax step
 
-  int64_t rows() const { return heads * qLen; }
-  int64_t rowWidth() const { return dc + dr; }
   int64_t numGroups() const {
     return (rows() + rowsPerGroup - 1) / rowsPerGroup;
   }

@@ -9,6 +9,7 @@
 #ifndef MLA_CONVERSION_MLATOGPU_DECODEKERNELGPU_H
 #define MLA_CONVERSION_MLATOGPU_DECODEKERNELGPU_H
 
+#include "mla/Conversion/DecodeParams.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Support/LLVM.h"
@@ -16,18 +17,12 @@
 namespace mlir::mla {
 
 /// Parameters of a GPU decode kernel and its tiling.
-struct GPUDecodeConfig {
-  int64_t heads = 0, qLen = 0, dc = 0, dr = 0, blockSize = 0;
-  Type elemType; // f32, bf16 or f16 storage of q, cache and out
-  bool causal = true;
-
+struct GPUDecodeConfig : DecodeParams {
   static constexpr int64_t kWarpSize = 32;
   static constexpr int64_t kWarps = 4;       // warps per CTA
   int64_t rowsPerGroup = 0;                  // query rows per CTA
   int64_t tileTokens = 16;                   // cache rows per shared tile
 
-  int64_t rows() const { return heads * qLen; }
-  int64_t rowWidth() const { return dc + dr; }
   int64_t numGroups() const {
     return (rows() + rowsPerGroup - 1) / rowsPerGroup;
   }
