@@ -80,8 +80,9 @@ cl::opt<int64_t> tensorParallel(
              "heads of one GPU of N); the layer function needs N = 1"),
     cl::cat(category));
 cl::opt<bool> emitLayer("layer", cl::init(true),
-                        cl::desc("with a dialect file: also emit the "
-                                 "whole-layer decode step NAME_layer"),
+                        cl::desc("with a dialect file and --target=cpu: also "
+                                 "emit the whole-layer decode step "
+                                 "NAME_layer"),
                         cl::cat(category));
 cl::opt<std::string> mcpu("mcpu", cl::init("native"),
                           cl::desc("CPU to compile for"), cl::cat(category));
