@@ -102,8 +102,7 @@ public:
       : b(module.getLoc(), module.getContext()), c(c),
         f32(b.getF32Type()), idxTy(b.getIndexType()),
         vecTy(VectorType::get({c.vectorWidth}, f32)),
-        elemVecTy(VectorType::get({c.vectorWidth}, c.elemType)),
-        tileTy(VectorType::get({c.tileTokens}, f32)) {
+        elemVecTy(VectorType::get({c.vectorWidth}, c.elemType)) {
     b.setInsertionPointToEnd(module.getBody());
   }
 
@@ -157,7 +156,7 @@ private:
   ImplicitLocOpBuilder b;
   const CPUDecodeConfig &c;
   Type f32, idxTy;
-  VectorType vecTy, elemVecTy, tileTy;
+  VectorType vecTy, elemVecTy;
 };
 
 func::FuncOp KernelEmitter::makeFunc(StringRef name, TypeRange args) {
@@ -285,15 +284,6 @@ void KernelEmitter::emitPartial(StringRef name) {
             return SmallVector<Value>{};
           });
 
-  SmallVector<int32_t> laneIds;
-  for (int64_t j = 0; j < TB; ++j)
-    laneIds.push_back(j);
-  auto laneTy = VectorType::get({TB}, b.getI32Type());
-  Value lanes = arith::ConstantOp::create(
-      b, laneTy, DenseElementsAttr::get(laneTy, ArrayRef<int32_t>(laneIds)));
-  Value negInfTile = arith::ConstantOp::create(
-      b, tileTy,
-      DenseElementsAttr::get(tileTy, -std::numeric_limits<float>::infinity()));
   Value btBase = mul(bIdx, maxBlocks);
   Value lastTok = arith::SubIOp::create(b, t1, one);
 
