@@ -12,6 +12,14 @@ PACKAGES=(
   libomp-22-dev                            # threads of the CPU kernels
 )
 
+# The GPU targets also need the CUDA toolkit (12.0 or later for sm_90a:
+# ptxas, cuda.h, the libcuda stub) at /usr/local/cuda, which Debian does not
+# package at that version; without it the ptxas tests report themselves
+# skipped and mla-codegen --target=sm_* stops at ptxas with a message.
+if [ ! -x /usr/local/cuda/bin/ptxas ]; then
+  echo "install.sh: note: no CUDA toolkit at /usr/local/cuda (GPU targets unavailable)"
+fi
+
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 

@@ -36,6 +36,10 @@ void PrintTo(const Config &c, std::ostream *os) { *os << c.name(); }
 class GPUAssembleTest : public ::testing::TestWithParam<Config> {};
 
 TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
+  // The CUDA toolkit is not a Debian package of the right version (sm_90a
+  // needs CUDA 12+); without it these checks report themselves skipped.
+  if (!std::ifstream(std::string(MLA_CUDA_PATH) + "/bin/ptxas"))
+    GTEST_SKIP() << "no ptxas under " << MLA_CUDA_PATH;
   const Config &c = GetParam();
   std::string dir = std::string(MLA_TEST_WORK_DIR) + "/gpu_" + c.name();
   std::string name = "k_" + c.name();
