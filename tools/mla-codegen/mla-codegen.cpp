@@ -442,7 +442,7 @@ LogicalResult run(MLIRContext &ctx) {
   FailureOr<CPUDecodeConfig> config = CPUDecodeConfig::get(
       request->heads, request->qLen, request->dc, request->dr,
       request->blockSize, request->elemType, request->causal, lanes,
-      emitError);
+      host->bf16Dot && !vectorWidth, emitError);
   if (failed(config))
     return failure();
   if (tileTokens)

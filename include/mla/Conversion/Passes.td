@@ -22,14 +22,16 @@ def ConvertMLAToCPUPass : Pass<"convert-mla-to-cpu", "ModuleOp"> {
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::func::FuncDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"];
+    "::mlir::vector::VectorDialect", "::mlir::x86vector::X86VectorDialect"];
   let options = [
     Option<"kernelName", "kernel-name", "std::string", "\"mla_decode\"",
            "Prefix of the generated kernel functions">,
     Option<"vectorWidth", "vector-width", "int64_t", "8",
            "f32 lanes of the target's vectors">,
     Option<"numSplits", "num-splits", "int64_t", "1",
-           "KV splits per sequence">
+           "KV splits per sequence">,
+    Option<"bf16Dot", "bf16-dot", "bool", "false",
+           "QK^T of bf16 storage with AVX512-BF16 dot products (vdpbf16ps)">
   ];
 }
 

@@ -24,6 +24,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <limits>
@@ -34,7 +35,7 @@ using namespace mlir::mla;
 FailureOr<CPUDecodeConfig>
 CPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
                      int64_t blockSize, Type elemType, bool causal,
-                     int64_t vectorWidth,
+                     int64_t vectorWidth, bool bf16Dot,
                      function_ref<InFlightDiagnostic()> emitError) {
   if (vectorWidth != 4 && vectorWidth != 8 && vectorWidth != 16) {
     emitError() << "cannot generate a CPU decode kernel: vector width = "
@@ -50,6 +51,10 @@ CPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
   c.elemType = elemType;
   c.causal = causal;
   c.vectorWidth = vectorWidth;
+  // vdpbf16ps wants bf16 storage, 16-lane (zmm) or 8-lane (ymm) f32
+  // results and whole pairs of vectors per row.
+  c.bf16Dot = bf16Dot && elemType.isBF16() && vectorWidth >= 8 &&
+              (dc + dr) % (2 * vectorWidth) == 0;
   if (failed(c.verify("CPU", vectorWidth,
                       std::to_string(vectorWidth) + "-lane f32 vectors",
                       emitError)))
@@ -312,18 +317,33 @@ void KernelEmitter::emitPartial(StringRef name) {
         for (int64_t j = 0; j < ST; ++j)
           kBase.push_back(
               memref::LoadOp::create(b, kvOff, ValueRange{addc(jb, j)}));
+        // With AVX512-BF16, pairs of bf16 products are summed straight into
+        // f32 lanes (vdpbf16ps), 2 * VL values a step and no widening.
+        const int64_t step = c.bf16Dot ? 2 * VL : VL;
+        auto pairTy = VectorType::get({2 * VL}, c.elemType);
         auto dot = forLoop(
-            zero, idx(D), idx(VL), inits,
+            zero, idx(D), idx(step), inits,
             [&](ImplicitLocOpBuilder &, Value d, ValueRange accs) {
               SmallVector<Value> qv, kvv, next;
+              auto load = [&](Value mem, Value at) -> Value {
+                if (c.bf16Dot)
+                  return vector::LoadOp::create(b, pairTy, mem, ValueRange{at});
+                return loadVec(mem, at);
+              };
               for (int64_t r = 0; r < SR; ++r)
-                qv.push_back(loadVec(q, add(qBase[r], d)));
+                qv.push_back(load(q, add(qBase[r], d)));
               for (int64_t j = 0; j < ST; ++j)
-                kvv.push_back(loadVec(kv, add(kBase[j], d)));
+                kvv.push_back(load(kv, add(kBase[j], d)));
               for (int64_t r = 0; r < SR; ++r)
                 for (int64_t j = 0; j < ST; ++j)
-                  next.push_back(vector::FMAOp::create(b, qv[r], kvv[j],
-                                                       accs[r * ST + j]));
+                  next.push_back(
+                      c.bf16Dot
+                          ? x86vector::DotBF16Op::create(b, accs[r * ST + j],
+                                                         qv[r], kvv[j])
+                                .getResult()
+                          : vector::FMAOp::create(b, qv[r], kvv[j],
+                                                  accs[r * ST + j])
+                                .getResult());
               return next;
             });
         // Scores are stored token-major, S^T[j][row], for the softmax over

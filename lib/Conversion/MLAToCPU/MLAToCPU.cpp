@@ -46,7 +46,7 @@ struct ConvertMLAToCPUPass
           op.getNumHeads(), op.getQueryLen(), op.getLatentDim(),
           op.getRopeDim(), op.getBlockSize(),
           op.getQuery().getType().getElementType(), op.getCausal(),
-          vectorWidth, [&]() { return op.emitOpError(); });
+          vectorWidth, bf16Dot, [&]() { return op.emitOpError(); });
       if (failed(config))
         return signalPassFailure();
       std::string name = kernelName;

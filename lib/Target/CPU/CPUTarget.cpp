@@ -59,6 +59,7 @@ FailureOr<cpu::HostTarget> cpu::getHostTarget(StringRef cpuName) {
     t.vectorWidth = 8;
   else
     t.vectorWidth = 4;
+  t.bf16Dot = sti->checkFeatures("+avx512bf16");
   return t;
 }
 
@@ -78,7 +79,7 @@ LogicalResult cpu::lowerToLLVMDialect(ModuleOp module) {
       "canonicalize, cse, convert-bufferization-to-memref, "
       "convert-vector-to-scf, expand-strided-metadata, lower-affine, "
       "convert-scf-to-cf, "
-      "convert-math-to-llvm, convert-vector-to-llvm, "
+      "convert-math-to-llvm, convert-vector-to-llvm{enable-x86vector}, "
       "finalize-memref-to-llvm, convert-arith-to-llvm, "
       "convert-func-to-llvm, convert-cf-to-llvm, "
       "reconcile-unrealized-casts";

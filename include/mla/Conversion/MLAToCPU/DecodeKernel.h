@@ -20,6 +20,7 @@ namespace mlir::mla {
 /// them. Rows are the H * q_len query rows of one sequence, row r = i * H + h.
 struct CPUDecodeConfig : DecodeParams {
   int64_t vectorWidth = 8; // f32 lanes of one vector register
+  bool bf16Dot = false;     // QK^T of bf16 with AVX512-BF16 dot products
 
   // Tiling, derived by `get`.
   int64_t rowsPerGroup = 0;   // query rows sharing one pass over the cache
@@ -35,9 +36,11 @@ struct CPUDecodeConfig : DecodeParams {
 
   /// Validates the parameters and chooses the tiling; a parameter that
   /// cannot be generated is reported through `emitError`, naming it.
+  /// `bf16Dot`: the target has AVX512-BF16 (used for bf16 storage when the
+  /// row width allows).
   static FailureOr<CPUDecodeConfig>
   get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr, int64_t blockSize,
-      Type elemType, bool causal, int64_t vectorWidth,
+      Type elemType, bool causal, int64_t vectorWidth, bool bf16Dot,
       function_ref<InFlightDiagnostic()> emitError);
 };
 

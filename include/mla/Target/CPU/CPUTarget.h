@@ -15,6 +15,8 @@ struct HostTarget {
   std::string triple, cpu, features;
   /// f32 lanes of the widest vector registers the target has.
   int64_t vectorWidth = 8;
+  /// AVX512-BF16 dot products (vdpbf16ps).
+  bool bf16Dot = false;
 };
 
 /// The host's triple, CPU name and features; `cpu` overrides the CPU name
