@@ -106,22 +106,21 @@ cl::opt<std::string> cxx("cxx", cl::init(MLA_CXX),
 
 bool isGPU() { return target == "sm_80" || target == "sm_90a"; }
 
-/// The decode kernel asked for: from a dialect file's mla.decode_attention,
-/// or from the options.
-struct Request {
-  int64_t heads, qLen, dc, dr, blockSize;
-  bool causal;
-  Type elemType;
-};
-
 bool isIdentifier(StringRef s) {
   if (s.empty() || !(llvm::isAlpha(s[0]) || s[0] == '_'))
     return false;
   return llvm::all_of(s, [](char c) { return llvm::isAlnum(c) || c == '_'; });
 }
 
-FailureOr<Request> requestFromOptions(MLIRContext &ctx) {
-  Request r{numHeads, qLen, kvLoraRank, ropeDim, blockSize, causal, Type()};
+/// The kernel asked for by the options.
+FailureOr<DecodeParams> requestFromOptions(MLIRContext &ctx) {
+  DecodeParams r;
+  r.heads = numHeads;
+  r.qLen = qLen;
+  r.dc = kvLoraRank;
+  r.dr = ropeDim;
+  r.blockSize = blockSize;
+  r.causal = causal;
   if (dtype == "f32")
     r.elemType = Float32Type::get(&ctx);
   else if (dtype == "bf16")
@@ -136,7 +135,9 @@ FailureOr<Request> requestFromOptions(MLIRContext &ctx) {
   return r;
 }
 
-FailureOr<Request> requestFromFile(MLIRContext &ctx, ModuleOp module) {
+/// The kernel of a dialect file's one mla.decode_attention, for
+/// heads / --tensor-parallel heads.
+FailureOr<DecodeParams> requestFromFile(MLIRContext &ctx, ModuleOp module) {
   SmallVector<DecodeAttentionOp> ops;
   module.walk([&](DecodeAttentionOp op) { ops.push_back(op); });
   if (ops.size() != 1) {
@@ -151,13 +152,13 @@ FailureOr<Request> requestFromFile(MLIRContext &ctx, ModuleOp module) {
                    << " does not divide the layer's " << heads << " heads";
     return failure();
   }
-  return Request{heads / tensorParallel, op.getQueryLen(), op.getLatentDim(),
-                 op.getRopeDim(), op.getBlockSize(), op.getCausal(),
-                 op.getQuery().getType().getElementType()};
+  DecodeParams r = DecodeParams::of(op);
+  r.heads = heads / tensorParallel;
+  return r;
 }
 
 /// The contract as IR: one function around mla.decode_attention.
-OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const Request &r) {
+OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &r) {
   OpBuilder b(&ctx);
   Location loc = b.getUnknownLoc();
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
@@ -186,7 +187,7 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const Request &r) {
   return module;
 }
 
-std::string header(const Request &r) {
+std::string header(const DecodeParams &r) {
   std::string name = kernelName, upper = StringRef(name).upper();
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -274,10 +275,9 @@ std::string cubinSource(StringRef bytes) {
 /// --target=sm_80|sm_90a: the f32 kernels through NVVM to PTX (MLIR's
 /// gpu-module-to-binary), a cubin (ptxas, whose resource report is kept in
 /// NAME.ptxas.log), and the host library on the CUDA driver API.
-LogicalResult runGPU(MLIRContext &ctx, const Request &r) {
+LogicalResult runGPU(MLIRContext &ctx, const DecodeParams &r) {
   FailureOr<GPUDecodeConfig> config = GPUDecodeConfig::get(
-      r.heads, r.qLen, r.dc, r.dr, r.blockSize, r.elemType, r.causal,
-      [&]() { return mlir::emitError(UnknownLoc::get(&ctx)); });
+      r, [&]() { return mlir::emitError(UnknownLoc::get(&ctx)); });
   if (failed(config))
     return failure();
   OwningOpRef<ModuleOp> contract = buildContractModule(ctx, r);
@@ -398,7 +398,7 @@ LogicalResult run(MLIRContext &ctx) {
     return failure();
   }
 
-  FailureOr<Request> request = failure();
+  FailureOr<DecodeParams> request = failure();
   OwningOpRef<ModuleOp> input;
   if (!inputFile.empty()) {
     llvm::SourceMgr sm;
@@ -440,9 +440,7 @@ LogicalResult run(MLIRContext &ctx) {
   int64_t lanes = vectorWidth ? vectorWidth.getValue() : host->vectorWidth;
   auto emitError = [&]() { return mlir::emitError(UnknownLoc::get(&ctx)); };
   FailureOr<CPUDecodeConfig> config = CPUDecodeConfig::get(
-      request->heads, request->qLen, request->dc, request->dr,
-      request->blockSize, request->elemType, request->causal, lanes,
-      host->bf16Dot && !vectorWidth, emitError);
+      *request, lanes, host->bf16Dot && !vectorWidth, emitError);
   if (failed(config))
     return failure();
   if (tileTokens)

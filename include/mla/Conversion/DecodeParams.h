@@ -3,6 +3,7 @@
 #ifndef MLA_CONVERSION_DECODEPARAMS_H
 #define MLA_CONVERSION_DECODEPARAMS_H
 
+#include "mla/Dialect/MLA/IR/MLAOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Types.h"
 #include "mlir/Support/LLVM.h"
@@ -16,6 +17,19 @@ struct DecodeParams {
   int64_t heads = 0, qLen = 0, dc = 0, dr = 0, blockSize = 0;
   Type elemType; // f32, bf16 or f16 storage of q, cache and out
   bool causal = true;
+
+  /// The parameters of an mla.decode_attention op.
+  static DecodeParams of(DecodeAttentionOp op) {
+    DecodeParams p;
+    p.heads = op.getNumHeads();
+    p.qLen = op.getQueryLen();
+    p.dc = op.getLatentDim();
+    p.dr = op.getRopeDim();
+    p.blockSize = op.getBlockSize();
+    p.elemType = op.getQuery().getType().getElementType();
+    p.causal = op.getCausal();
+    return p;
+  }
 
   int64_t rows() const { return heads * qLen; }
   int64_t rowWidth() const { return dc + dr; }

@@ -33,9 +33,8 @@ using namespace mlir;
 using namespace mlir::mla;
 
 FailureOr<CPUDecodeConfig>
-CPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
-                     int64_t blockSize, Type elemType, bool causal,
-                     int64_t vectorWidth, bool bf16Dot,
+CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
+                     bool bf16Dot,
                      function_ref<InFlightDiagnostic()> emitError) {
   if (vectorWidth != 4 && vectorWidth != 8 && vectorWidth != 16) {
     emitError() << "cannot generate a CPU decode kernel: vector width = "
@@ -43,18 +42,12 @@ CPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
     return failure();
   }
   CPUDecodeConfig c;
-  c.heads = heads;
-  c.qLen = qLen;
-  c.dc = dc;
-  c.dr = dr;
-  c.blockSize = blockSize;
-  c.elemType = elemType;
-  c.causal = causal;
+  static_cast<DecodeParams &>(c) = params;
   c.vectorWidth = vectorWidth;
   // vdpbf16ps wants bf16 storage, 16-lane (zmm) or 8-lane (ymm) f32
   // results and whole pairs of vectors per row.
-  c.bf16Dot = bf16Dot && elemType.isBF16() && vectorWidth >= 8 &&
-              (dc + dr) % (2 * vectorWidth) == 0;
+  c.bf16Dot = bf16Dot && c.elemType && c.elemType.isBF16() &&
+              vectorWidth >= 8 && c.rowWidth() % (2 * vectorWidth) == 0;
   if (failed(c.verify("CPU", vectorWidth,
                       std::to_string(vectorWidth) + "-lane f32 vectors",
                       emitError)))
@@ -87,9 +80,9 @@ CPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
     c.scoreTokens = wide ? 8 : 4;
   c.pvRows = largestDivisor(c.rowsPerGroup, wide ? std::initializer_list<int64_t>{8, 6, 4, 3, 2, 1}
                                                  : std::initializer_list<int64_t>{4, 3, 2, 1});
-  c.pvVectors = largestDivisor(dc / vectorWidth, {2, 1});
+  c.pvVectors = largestDivisor(c.dc / vectorWidth, {2, 1});
   if (c.pvRows <= 2)
-    c.pvVectors = largestDivisor(dc / vectorWidth, {4, 2, 1});
+    c.pvVectors = largestDivisor(c.dc / vectorWidth, {4, 2, 1});
   c.tileTokens = 16;
   return c;
 }

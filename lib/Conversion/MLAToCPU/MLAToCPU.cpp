@@ -42,11 +42,9 @@ struct ConvertMLAToCPUPass
     // One pair of kernels per distinct configuration.
     llvm::StringMap<CPUDecodeConfig> built;
     for (auto [i, op] : llvm::enumerate(ops)) {
-      FailureOr<CPUDecodeConfig> config = CPUDecodeConfig::get(
-          op.getNumHeads(), op.getQueryLen(), op.getLatentDim(),
-          op.getRopeDim(), op.getBlockSize(),
-          op.getQuery().getType().getElementType(), op.getCausal(),
-          vectorWidth, bf16Dot, [&]() { return op.emitOpError(); });
+      FailureOr<CPUDecodeConfig> config =
+          CPUDecodeConfig::get(DecodeParams::of(op), vectorWidth, bf16Dot,
+                               [&]() { return op.emitOpError(); });
       if (failed(config))
         return signalPassFailure();
       std::string name = kernelName;

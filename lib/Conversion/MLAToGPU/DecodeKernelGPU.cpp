@@ -28,17 +28,10 @@ using namespace mlir;
 using namespace mlir::mla;
 
 FailureOr<GPUDecodeConfig>
-GPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
-                     int64_t blockSize, Type elemType, bool causal,
+GPUDecodeConfig::get(const DecodeParams &params,
                      function_ref<InFlightDiagnostic()> emitError) {
   GPUDecodeConfig c;
-  c.heads = heads;
-  c.qLen = qLen;
-  c.dc = dc;
-  c.dr = dr;
-  c.blockSize = blockSize;
-  c.elemType = elemType;
-  c.causal = causal;
+  static_cast<DecodeParams &>(c) = params;
   if (failed(c.verify("GPU", kWarpSize, "32 lanes of a warp", emitError)))
     return failure();
   // Up to 4 rows a warp: the accumulators (4 x d_c / 32 a lane) stay in
@@ -47,7 +40,7 @@ GPUDecodeConfig::get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr,
   if (c.sharedBytes() > 48 * 1024) {
     emitError() << "cannot generate a GPU decode kernel: kv_lora_rank + "
                    "qk_rope_head_dim = "
-                << dc + dr
+                << c.rowWidth()
                 << " (a 16-row tile must fit 48 KB of shared memory)";
     return failure();
   }

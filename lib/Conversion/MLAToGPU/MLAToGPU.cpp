@@ -40,10 +40,7 @@ struct ConvertMLAToGPUPass
     module.walk([&](DecodeAttentionOp op) { ops.push_back(op); });
     for (auto [i, op] : llvm::enumerate(ops)) {
       FailureOr<GPUDecodeConfig> config = GPUDecodeConfig::get(
-          op.getNumHeads(), op.getQueryLen(), op.getLatentDim(),
-          op.getRopeDim(), op.getBlockSize(),
-          op.getQuery().getType().getElementType(), op.getCausal(),
-          [&]() { return op.emitOpError(); });
+          DecodeParams::of(op), [&]() { return op.emitOpError(); });
       if (failed(config))
         return signalPassFailure();
       std::string name = kernelName;

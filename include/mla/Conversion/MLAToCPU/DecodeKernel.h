@@ -39,8 +39,7 @@ struct CPUDecodeConfig : DecodeParams {
   /// `bf16Dot`: the target has AVX512-BF16 (used for bf16 storage when the
   /// row width allows).
   static FailureOr<CPUDecodeConfig>
-  get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr, int64_t blockSize,
-      Type elemType, bool causal, int64_t vectorWidth, bool bf16Dot,
+  get(const DecodeParams &params, int64_t vectorWidth, bool bf16Dot,
       function_ref<InFlightDiagnostic()> emitError);
 };
 

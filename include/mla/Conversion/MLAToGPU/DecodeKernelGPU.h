@@ -33,8 +33,7 @@ struct GPUDecodeConfig : DecodeParams {
   /// Validates the parameters and chooses the tiling; a parameter that
   /// cannot be generated is reported through `emitError`, naming it.
   static FailureOr<GPUDecodeConfig>
-  get(int64_t heads, int64_t qLen, int64_t dc, int64_t dr, int64_t blockSize,
-      Type elemType, bool causal,
+  get(const DecodeParams &params,
       function_ref<InFlightDiagnostic()> emitError);
 };
 
