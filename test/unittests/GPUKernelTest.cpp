@@ -3,13 +3,15 @@
 // Runs the sm_80 / sm_90a kernels on a CUDA device and compares them with
 // the double-precision reference, over the grid of the CPU test (plus 64 and
 // 128 heads, page size 64, q_len up to 4), with variable lengths and an
-// empty sequence when not causal. The driver is opened with dlopen: on a
-// machine without a CUDA driver or device every test reports itself
-// skipped. Tolerances as on the CPU: f32 out within 1e-4 (hardware ex2 is
-// approximate), bf16 within 1e-3 + 2^-8 |ref|; lse within 1e-4 * max(1, |ref|).
+// empty sequence when not causal. The driver is opened with dlopen (as
+// mla-bench --target=cuda opens it): on a machine without a CUDA driver or
+// device every test reports itself skipped. Tolerances: f32 out within 1e-4
+// (the hardware ex2 is approximate), bf16 within 1e-3 + 2^-8 |ref|; lse
+// within 1e-4 * max(1, |ref|).
 //
 //===----------------------------------------------------------------------===//
 
+#include "CudaDriver.h"
 #include "mla/Reference/Reference.h"
 
 #include "gtest/gtest.h"
@@ -29,62 +31,6 @@ using KernelFn = int32_t (*)(const void *, const void *, const int32_t *,
                              const int32_t *, void *, float *, int32_t,
                              int32_t, float, void *);
 
-/// The few driver entry points the test needs, resolved at run time.
-struct Driver {
-  int (*init)(unsigned);
-  int (*deviceGetCount)(int *);
-  int (*deviceGet)(int *, int);
-  int (*deviceComputeCapability)(int *, int *, int);
-  int (*primaryCtxRetain)(void **, int);
-  int (*ctxSetCurrent)(void *);
-  int (*memAlloc)(unsigned long long *, size_t);
-  int (*memFree)(unsigned long long);
-  int (*memcpyHtoD)(unsigned long long, const void *, size_t);
-  int (*memcpyDtoH)(void *, unsigned long long, size_t);
-  int (*ctxSynchronize)();
-  int major = 0;
-
-  /// Null with the reason when there is no usable device.
-  static const Driver *get(std::string &why) {
-    static Driver d;
-    static std::string reason = d.open();
-    why = reason;
-    return reason.empty() ? &d : nullptr;
-  }
-
-private:
-  std::string open() {
-    void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
-    if (!h)
-      return "no CUDA driver (libcuda.so.1)";
-    auto sym = [&](auto &fn, const char *name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
-          dlsym(h, name));
-      return fn != nullptr;
-    };
-    if (!sym(init, "cuInit") || !sym(deviceGetCount, "cuDeviceGetCount") ||
-        !sym(deviceGet, "cuDeviceGet") ||
-        !sym(deviceComputeCapability, "cuDeviceComputeCapability") ||
-        !sym(primaryCtxRetain, "cuDevicePrimaryCtxRetain") ||
-        !sym(ctxSetCurrent, "cuCtxSetCurrent") ||
-        !sym(memAlloc, "cuMemAlloc_v2") || !sym(memFree, "cuMemFree_v2") ||
-        !sym(memcpyHtoD, "cuMemcpyHtoD_v2") ||
-        !sym(memcpyDtoH, "cuMemcpyDtoH_v2") ||
-        !sym(ctxSynchronize, "cuCtxSynchronize"))
-      return "incomplete CUDA driver";
-    int count = 0;
-    if (init(0) != 0 || deviceGetCount(&count) != 0 || count == 0)
-      return "no CUDA device";
-    int dev, minor;
-    void *ctx;
-    if (deviceGet(&dev, 0) != 0 ||
-        deviceComputeCapability(&major, &minor, dev) != 0 ||
-        primaryCtxRetain(&ctx, dev) != 0 || ctxSetCurrent(ctx) != 0)
-      return "cannot make a CUDA context";
-    return "";
-  }
-};
-
 struct Config {
   int64_t dc, dr, heads, qLen, blockSize;
   bool bf16, causal;
@@ -102,7 +48,7 @@ class GPUKernelTest : public ::testing::TestWithParam<Config> {};
 
 TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
   std::string why;
-  const Driver *cu = Driver::get(why);
+  const mla::CudaDriver *cu = mla::CudaDriver::get(why);
   if (!cu)
     GTEST_SKIP() << why;
   const Config &c = GetParam();
@@ -154,7 +100,7 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
   }
   size_t es = c.bf16 ? 2 : 4, outN = batch * c.qLen * c.heads * c.dc,
          lseN = batch * c.heads * c.qLen;
-  unsigned long long dq, dkv, dbt, dlens, dout, dlse;
+  mla::CudaDriver::DevPtr dq, dkv, dbt, dlens, dout, dlse;
   ASSERT_EQ(cu->memAlloc(&dq, qN * es), 0);
   ASSERT_EQ(cu->memAlloc(&dkv, kvN * es), 0);
   ASSERT_EQ(cu->memAlloc(&dbt, table.size() * 4), 0);
@@ -166,7 +112,7 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
   cu->memcpyHtoD(dbt, table.data(), table.size() * 4);
   cu->memcpyHtoD(dlens, lens.data(), lens.size() * 4);
   double scale = 1.0 / std::sqrt(double(width));
-  auto dev = [](unsigned long long p) { return (void *)(uintptr_t)p; };
+  auto dev = [](mla::CudaDriver::DevPtr p) { return (void *)(uintptr_t)p; };
   ASSERT_EQ(fn(dev(dq), dev(dkv), (const int32_t *)dev(dbt),
                (const int32_t *)dev(dlens), dev(dout), (float *)dev(dlse),
                int32_t(batch), int32_t(maxBlocks), float(scale), nullptr),
@@ -176,7 +122,7 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
   std::vector<uint16_t> outBf(outN);
   cu->memcpyDtoH(c.bf16 ? (void *)outBf.data() : out.data(), dout, outN * es);
   cu->memcpyDtoH(lse.data(), dlse, lseN * 4);
-  for (unsigned long long p : {dq, dkv, dbt, dlens, dout, dlse})
+  for (mla::CudaDriver::DevPtr p : {dq, dkv, dbt, dlens, dout, dlse})
     cu->memFree(p);
 
   mla::ref::DecodeShape shape{c.heads, c.dc, c.dr, c.qLen, c.blockSize,

@@ -20,6 +20,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Baselines.h"
+#include "CudaBench.h"
 #include "KernelLoader.h"
 #include "Peaks.h"
 #include "Problem.h"
@@ -827,6 +828,10 @@ void printSummary(std::FILE *f, const std::vector<ConfigResult> &results,
 } // namespace
 
 int main(int argc, char **argv) {
+  // The GPU target has its own grid and options (CudaBench.cpp).
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--target=cuda")
+      return mla::runCudaBench(argc, argv);
   Options opts;
   bool wantHelp = false;
   if (!parseOptions(argc, argv, opts, wantHelp))
