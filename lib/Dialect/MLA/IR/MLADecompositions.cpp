@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "mla/Dialect/MLA/IR/MLADecompositions.h"
 #include "mla/Dialect/MLA/IR/MLAOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -41,11 +42,30 @@ Value castTo(OpBuilder &b, Location loc, Type t, Value v) {
   return arith::TruncFOp::create(b, loc, t, v);
 }
 
-/// out = sum over the reduction dims of lhs * rhs, accumulated in f32 and
-/// rounded to the result's element type.
-Value contract(OpBuilder &b, Location loc, Value lhs, Value rhs,
-               ArrayRef<AffineMap> maps, ArrayRef<IteratorType> iters,
-               RankedTensorType resultType, ArrayRef<Value> dynSizes) {
+AffineMap map(MLIRContext *ctx, unsigned dims, ArrayRef<unsigned> results) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned r : results)
+    exprs.push_back(getAffineDimExpr(r, ctx));
+  return AffineMap::get(dims, 0, exprs, ctx);
+}
+
+SmallVector<IteratorType> iterators(unsigned parallel, unsigned reduction) {
+  SmallVector<IteratorType> it(parallel, IteratorType::parallel);
+  it.append(reduction, IteratorType::reduction);
+  return it;
+}
+
+Value indexCast(OpBuilder &b, Location loc, Value v) {
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+}
+} // namespace
+
+
+Value mlir::mla::buildF32Contraction(OpBuilder &b, Location loc, Value lhs,
+                                     Value rhs, ArrayRef<AffineMap> maps,
+                                     ArrayRef<IteratorType> iters,
+                                     RankedTensorType resultType,
+                                     ArrayRef<Value> dynSizes) {
   Type f32 = b.getF32Type();
   auto accType = resultType.clone(f32);
   Value init = tensor::EmptyOp::create(b, loc, accType, dynSizes);
@@ -80,24 +100,6 @@ Value contract(OpBuilder &b, Location loc, Value lhs, Value rhs,
       .getResult(0);
 }
 
-AffineMap map(MLIRContext *ctx, unsigned dims, ArrayRef<unsigned> results) {
-  SmallVector<AffineExpr> exprs;
-  for (unsigned r : results)
-    exprs.push_back(getAffineDimExpr(r, ctx));
-  return AffineMap::get(dims, 0, exprs, ctx);
-}
-
-SmallVector<IteratorType> iterators(unsigned parallel, unsigned reduction) {
-  SmallVector<IteratorType> it(parallel, IteratorType::parallel);
-  it.append(reduction, IteratorType::reduction);
-  return it;
-}
-
-Value indexCast(OpBuilder &b, Location loc, Value v) {
-  return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
-}
-} // namespace
-
 FailureOr<SmallVector<Value>> LinearOp::decomposeOperation(OpBuilder &b) {
   Location loc = getLoc();
   MLIRContext *ctx = b.getContext();
@@ -114,7 +116,7 @@ FailureOr<SmallVector<Value>> LinearOp::decomposeOperation(OpBuilder &b) {
   for (unsigned d = 0; d + 1 < r; ++d)
     src.push_back({getInput(), d});
   src.push_back({getWeight(), 1});
-  return SmallVector<Value>{contract(
+  return SmallVector<Value>{buildF32Contraction(
       b, loc, getInput(), getWeight(),
       {map(ctx, r + 1, lhs), map(ctx, r + 1, {r, r - 1}), map(ctx, r + 1, out)},
       iterators(r, 1), res, dynamicSizes(b, loc, res, src))};
@@ -125,7 +127,7 @@ FailureOr<SmallVector<Value>> HeadProjOp::decomposeOperation(OpBuilder &b) {
   Location loc = getLoc();
   MLIRContext *ctx = b.getContext();
   auto res = getResult().getType();
-  return SmallVector<Value>{contract(
+  return SmallVector<Value>{buildF32Contraction(
       b, loc, getInput(), getWeight(),
       {map(ctx, 5, {0, 1, 4}), map(ctx, 5, {2, 4, 3}),
        map(ctx, 5, {0, 1, 2, 3})},
@@ -142,7 +144,7 @@ FailureOr<SmallVector<Value>> HeadLinearOp::decomposeOperation(OpBuilder &b) {
   auto res = getResult().getType();
   AffineMap w = getTransposeWeight() ? map(ctx, 5, {2, 3, 4})
                                      : map(ctx, 5, {2, 4, 3});
-  return SmallVector<Value>{contract(
+  return SmallVector<Value>{buildF32Contraction(
       b, loc, getInput(), getWeight(),
       {map(ctx, 5, {0, 1, 2, 4}), w, map(ctx, 5, {0, 1, 2, 3})},
       iterators(4, 1), res,
@@ -163,7 +165,7 @@ FailureOr<SmallVector<Value>> OutProjOp::decomposeOperation(OpBuilder &b) {
   Value w3 = tensor::ExpandShapeOp::create(
       b, loc, w3Type, getWeight(),
       ArrayRef<ReassociationIndices>{{0, 1}, {2}});
-  return SmallVector<Value>{contract(
+  return SmallVector<Value>{buildF32Contraction(
       b, loc, getInput(), w3,
       {map(ctx, 5, {0, 1, 3, 4}), map(ctx, 5, {3, 4, 2}),
        map(ctx, 5, {0, 1, 2})},

@@ -21,6 +21,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "mla/Dialect/MLA/IR/MLADecompositions.h"
 #include "mla/Dialect/MLA/IR/MLAOps.h"
 #include "mla/Dialect/MLA/Transforms/Passes.h"
 
@@ -92,41 +93,14 @@ Value contractHeads(OpBuilder &b, Location loc, Value lhs, AffineMap lhsMap,
                     Value rhs, AffineMap rhsMap, ArrayRef<int64_t> shape,
                     Type elemType) {
   MLIRContext *ctx = b.getContext();
-  Type f32 = b.getF32Type();
-  Value init = tensor::EmptyOp::create(b, loc, shape, f32);
-  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  init = linalg::FillOp::create(b, loc, zero, init).getResult(0);
   auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
-  AffineMap outMap = AffineMap::get(4, 0, {d(0), d(1), d(2)}, ctx);
   using utils::IteratorType;
-  auto gen = linalg::GenericOp::create(
-      b, loc, TypeRange{init.getType()}, ValueRange{lhs, rhs}, ValueRange{init},
-      ArrayRef<AffineMap>{lhsMap, rhsMap, outMap},
-      ArrayRef<IteratorType>{IteratorType::parallel, IteratorType::parallel,
-                             IteratorType::parallel, IteratorType::reduction},
-      "", "", [&](OpBuilder &nb, Location nl, ValueRange args) {
-        auto ext = [&](Value v) -> Value {
-          return v.getType() == f32 ? v : arith::ExtFOp::create(nb, nl, f32, v);
-        };
-        Value p = arith::MulFOp::create(nb, nl, ext(args[0]), ext(args[1]));
-        linalg::YieldOp::create(nb, nl,
-                                ValueRange{arith::AddFOp::create(nb, nl, p, args[2])});
-      });
-  Value acc = gen.getResult(0);
-  if (elemType == f32)
-    return acc;
-  Value outInit = tensor::EmptyOp::create(b, loc, shape, elemType);
-  AffineMap id = AffineMap::getMultiDimIdentityMap(3, ctx);
-  return linalg::GenericOp::create(
-             b, loc, TypeRange{outInit.getType()}, ValueRange{acc},
-             ValueRange{outInit}, ArrayRef<AffineMap>{id, id},
-             SmallVector<IteratorType>(3, IteratorType::parallel), "", "",
-             [&](OpBuilder &nb, Location nl, ValueRange args) {
-               linalg::YieldOp::create(
-                   nb, nl,
-                   ValueRange{arith::TruncFOp::create(nb, nl, elemType, args[0])});
-             })
-      .getResult(0);
+  return buildF32Contraction(
+      b, loc, lhs, rhs,
+      {lhsMap, rhsMap, AffineMap::get(4, 0, {d(0), d(1), d(2)}, ctx)},
+      {IteratorType::parallel, IteratorType::parallel, IteratorType::parallel,
+       IteratorType::reduction},
+      RankedTensorType::get(shape, elemType));
 }
 
 struct MLAAbsorbWeightsPass
