@@ -4,14 +4,15 @@
 // BADSPLIT: convert-mla-to-gpu: num-splits must be positive, got 0
 
 // 4 heads x q_len 2 = 8 rows, one group; d_c = 64, d_r = 32 (3 values a
-// lane), bf16 storage widened to f32 in shared memory.
+// lane), f32 storage: the SIMT kernel (bf16/f16 storage gets the tensor-core
+// one, convert-mla-to-gpu-mma.mlir).
 
 // The op becomes two launches on the operands' buffers: partial over
 // (splits, groups, batch) with 128 threads, combine over (rows, batch) with
 // one warp.
 // CHECK-LABEL: func.func @attend
 // CHECK: %[[B:.+]] = tensor.dim %arg0, %c0
-// CHECK: gpu.launch_func @k_kernels::@partial blocks in (%c2, %c1{{.*}}, %[[B]]) threads in (%c128, %c1{{.*}}, %c1{{.*}}) args(%{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %c2 : index, %{{.*}} : index, %{{.*}} : f32)
+// CHECK: gpu.launch_func @k_kernels::@partial blocks in (%c2, %c1{{.*}}, %[[B]]) threads in (%c128, %c1{{.*}}, %c1{{.*}}) args(%{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %c2 : index, %{{.*}} : index, %{{.*}} : f32)
 // CHECK: gpu.launch_func @k_kernels::@combine blocks in (%c8, %[[B]], %c1{{.*}}) threads in (%c32, %c1{{.*}}, %c1{{.*}})
 // CHECK: bufferization.to_tensor
 
@@ -23,7 +24,7 @@
 // CHECK: gpu.func @partial({{.*}}) workgroup(%{{.*}} : memref<1536xf32, #gpu.address_space<workgroup>>) kernel
 // CHECK: gpu.block_id z
 // CHECK: gpu.barrier
-// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: memref.store %{{.*}} : memref<1536xf32, #gpu.address_space<workgroup>>
 // CHECK: gpu.barrier
 // CHECK-COUNT-3: llvm.intr.fma
 // CHECK: gpu.shuffle  xor %{{.*}}, %c16_i32
@@ -35,7 +36,6 @@
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
 // CHECK: gpu.func @combine({{.*}}) kernel
-// CHECK: arith.truncf %{{.*}} : f32 to bf16
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.f"
 
 // Through NVVM to PTX for sm_90a: shared memory, barriers, shuffles,
@@ -48,8 +48,8 @@
 // PTX-SAME: fma.rn.f32
 // PTX-SAME: shfl.sync.bfly.b32
 // PTX-SAME: ex2.approx
-func.func @attend(%q: tensor<?x2x4x96xbf16>, %cache: tensor<?x16x96xbf16>,
-                  %bt: tensor<?x?xi32>, %lens: tensor<?xi32>) -> tensor<?x2x4x64xbf16> {
-  %out, %lse = mla.decode_attention %q, %cache[%bt, %lens] {scale = 0.15 : f32, causal} : tensor<?x2x4x96xbf16>, tensor<?x16x96xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x2x4x64xbf16>, tensor<?x4x2xf32>
-  return %out : tensor<?x2x4x64xbf16>
+func.func @attend(%q: tensor<?x2x4x96xf32>, %cache: tensor<?x16x96xf32>,
+                  %bt: tensor<?x?xi32>, %lens: tensor<?xi32>) -> tensor<?x2x4x64xf32> {
+  %out, %lse = mla.decode_attention %q, %cache[%bt, %lens] {scale = 0.15 : f32, causal} : tensor<?x2x4x96xf32>, tensor<?x16x96xf32>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x2x4x64xf32>, tensor<?x4x2xf32>
+  return %out : tensor<?x2x4x64xf32>
 }

@@ -3,7 +3,8 @@
 // Generates the GPU kernels of a grid of configurations for sm_80 and
 // sm_90a with mla-codegen and checks ptxas's report: both kernels assemble
 // with 0 spill bytes. Registers and shared memory per kernel are printed
-// (and recorded as test properties).
+// (and recorded as test properties). The bf16 kernels must run on tensor
+// cores: their PTX holds mma.sync m16n8k16 (sm_80).
 //
 //===----------------------------------------------------------------------===//
 
@@ -78,6 +79,18 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
     RecordProperty(m[1].str() + "_smem", smem);
   }
   EXPECT_EQ(kernels, 2) << report;
+
+  std::ifstream ptxFile(dir + "/" + name + ".ptx");
+  ASSERT_TRUE(ptxFile) << "no PTX";
+  std::stringstream ptx;
+  ptx << ptxFile.rdbuf();
+  if (c.bf16 && c.arch == "sm_80")
+    EXPECT_NE(ptx.str().find("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"),
+              std::string::npos)
+        << "no bf16 mma.sync in " << name << ".ptx";
+  if (!c.bf16)
+    EXPECT_EQ(ptx.str().find("mma"), std::string::npos)
+        << "f32 storage has no tensor-core form";
 }
 
 /// Every (d_c, d_r, heads) of the grid, heads including 64 and 128, with

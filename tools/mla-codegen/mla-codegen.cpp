@@ -226,8 +226,9 @@ std::string header(const DecodeParams &r) {
      << (r.causal ? "" : " (not causal: all seq_len positions)") << ".\n"
      << (isGPU()
              ? " * All pointers are device pointers; stream is a CUstream (NULL:\n"
-               " * the default stream). f32 accumulation, no tensor cores (the f32\n"
-               " * variant). The cubin is loaded into the current context at the\n"
+               " * the default stream). f32 accumulation; bf16/f16 on tensor cores\n"
+               " * (q and kv_cache 16-byte aligned, 10 otherwise), f32 without.\n"
+               " * The cubin is loaded into the current context at the\n"
                " * first call; split partials use one scratch buffer, grown when\n"
                " * needed and reused: serialize calls made on different streams.\n"
                " * seq_lens are not checked on the host (device memory); lengths\n"
@@ -277,7 +278,7 @@ std::string cubinSource(StringRef bytes) {
 /// NAME.ptxas.log), and the host library on the CUDA driver API.
 LogicalResult runGPU(MLIRContext &ctx, const DecodeParams &r) {
   FailureOr<GPUDecodeConfig> config = GPUDecodeConfig::get(
-      r, [&]() { return mlir::emitError(UnknownLoc::get(&ctx)); });
+      r, target, [&]() { return mlir::emitError(UnknownLoc::get(&ctx)); });
   if (failed(config))
     return failure();
   OwningOpRef<ModuleOp> contract = buildContractModule(ctx, r);
@@ -369,6 +370,9 @@ LogicalResult runGPU(MLIRContext &ctx, const DecodeParams &r) {
       "-DMLA_BLOCK_SIZE=" + std::to_string(r.blockSize),
       "-DMLA_ROWS_PER_GROUP=" + std::to_string(config->rowsPerGroup),
       "-DMLA_THREADS=" + std::to_string(config->threads()),
+      "-DMLA_SHARED_BYTES=" + std::to_string(config->dynamicSharedBytes),
+      "-DMLA_TENSOR_CORES=" +
+          std::to_string(config->kind != GPUKernelKind::SIMT),
       "-DMLA_ELEM_BYTES=" + std::to_string(et.getIntOrFloatBitWidth() / 8),
       std::string(entry), arrayPath, "-o", libPath,
       "-L" + std::string(stubs), "-lcuda"};

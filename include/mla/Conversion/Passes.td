@@ -38,11 +38,15 @@ def ConvertMLAToCPUPass : Pass<"convert-mla-to-cpu", "ModuleOp"> {
 def ConvertMLAToGPUPass : Pass<"convert-mla-to-gpu", "ModuleOp"> {
   let summary = "Lower mla.decode_attention to GPU flash-decoding kernels";
   let description = [{
-    Generates `gpu.module @<kernel-name>_kernels` with the f32 (no tensor
-    core) kernels of each distinct mla.decode_attention configuration: a
-    split-KV partial kernel (grid: splits x row groups x batch, 128 threads,
-    a 16-row cache tile in shared memory, warp-reduced scores, online
-    softmax) and a combine kernel (grid: rows x batch, one warp). The op is
+    Generates `gpu.module @<kernel-name>_kernels` with the kernels of each
+    distinct mla.decode_attention configuration: a split-KV partial kernel
+    (grid: splits x row groups x batch) and a combine kernel (grid: rows x
+    batch, one warp). f32 storage gets the SIMT partial kernel (128
+    threads, a 16-row cache tile, warp-reduced scores, online softmax);
+    bf16/f16 storage the tensor-core one (warps over 16-row m-tiles and
+    output column splits, queries in dynamic shared memory, 16-byte
+    cp.async into a double-buffered tile, ldmatrix and mma.sync m16n8k16
+    with f32 accumulation for QK^T and PV). The op is
     replaced by its buffers and two gpu.launch_func, with `num-splits`
     splits. mla-codegen --target=sm_80|sm_90a compiles the same gpu.module
     to PTX and a cubin and launches it through its own CUDA driver API host
@@ -51,13 +55,16 @@ def ConvertMLAToGPUPass : Pass<"convert-mla-to-gpu", "ModuleOp"> {
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect", "::mlir::LLVM::LLVMDialect",
-    "::mlir::math::MathDialect",
+    "::mlir::math::MathDialect", "::mlir::NVVM::NVVMDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect"];
   let options = [
     Option<"kernelName", "kernel-name", "std::string", "\"mla_decode\"",
            "Prefix of the generated gpu.module">,
     Option<"numSplits", "num-splits", "int64_t", "1",
-           "KV splits per sequence">
+           "KV splits per sequence">,
+    Option<"arch", "arch", "std::string", "\"sm_80\"",
+           "Target architecture (sm_80 or sm_90a): bf16/f16 kernels use "
+           "mma.sync on sm_80 and wgmma on sm_90a">
   ];
 }
 

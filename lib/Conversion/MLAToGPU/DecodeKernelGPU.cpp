@@ -12,7 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "mla/Conversion/MLAToGPU/DecodeKernelGPU.h"
+#include "KernelEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -26,111 +26,88 @@
 
 using namespace mlir;
 using namespace mlir::mla;
+using mlir::mla::detail::GPUKernelEmitter;
 
 FailureOr<GPUDecodeConfig>
-GPUDecodeConfig::get(const DecodeParams &params,
+GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
                      function_ref<InFlightDiagnostic()> emitError) {
   GPUDecodeConfig c;
   static_cast<DecodeParams &>(c) = params;
-  if (failed(c.verify("GPU", kWarpSize, "32 lanes of a warp", emitError)))
-    return failure();
-  // Up to 4 rows a warp: the accumulators (4 x d_c / 32 a lane) stay in
-  // registers.
-  c.rowsPerGroup = std::min<int64_t>(c.rows(), 4 * kWarps);
-  if (c.sharedBytes() > 48 * 1024) {
-    emitError() << "cannot generate a GPU decode kernel: kv_lora_rank + "
-                   "qk_rope_head_dim = "
-                << c.rowWidth()
-                << " (a 16-row tile must fit 48 KB of shared memory)";
+  if (arch != "sm_80" && arch != "sm_90a") {
+    emitError() << "cannot generate a GPU decode kernel for '" << arch
+                << "' (expected sm_80 or sm_90a)";
     return failure();
   }
-  return c;
+  if (!c.elemType || c.elemType.isF32()) {
+    if (failed(c.verify("GPU", kWarpSize, "32 lanes of a warp", emitError)))
+      return failure();
+    // Up to 4 rows a warp: the accumulators (4 x d_c / 32 a lane) stay in
+    // registers.
+    c.kind = GPUKernelKind::SIMT;
+    c.warps = 4;
+    c.rowsPerGroup = std::min<int64_t>(c.rows(), 4 * c.warps);
+    c.tileTokens = 16;
+    if (c.tileTokens * c.rowWidth() * 4 > 48 * 1024) {
+      emitError() << "cannot generate a GPU decode kernel: kv_lora_rank + "
+                     "qk_rope_head_dim = "
+                  << c.rowWidth()
+                  << " (a 16-row f32 tile must fit 48 KB of shared memory)";
+      return failure();
+    }
+    return c;
+  }
+
+  // Tensor cores: k-steps of 16 over d (QK^T) and output columns in pairs
+  // of 8-column n-tiles (PV).
+  if (failed(c.verify("GPU", 16, "16-element k-step of the tensor-core MMA",
+                      emitError)))
+    return failure();
+  c.kind = arch == "sm_90a" ? GPUKernelKind::WGMMA : GPUKernelKind::MMA;
+  const int64_t eb = c.elemType.getIntOrFloatBitWidth() / 8;
+  // Shared memory: the group's queries, a double-buffered cache tile, and
+  // the partial scores the column-split warps exchange.
+  auto shared = [&](int64_t mTiles, int64_t colSplits, int64_t tokens) {
+    int64_t warps = mTiles * colSplits;
+    return (16 * mTiles + 2 * tokens) * c.paddedWidth() * eb +
+           (colSplits > 1 ? warps * tokens * 16 * 4 : 0);
+  };
+  // sm_80's largest dynamic shared memory per CTA is 163 KB; 113 KB lets two
+  // CTAs share an H100 SM.
+  constexpr int64_t kMaxShared = 160 * 1024, kTwoPerSM = 113 * 1024;
+  for (int64_t mTiles = std::min<int64_t>(4, (c.rows() + 15) / 16);
+       mTiles >= 1; --mTiles) {
+    // Eight warps where the m-tiles allow, each with at most 256 output
+    // columns (128 accumulators a thread); d_c / colSplits a multiple of 16.
+    int64_t colSplits = mTiles == 3 ? 2 : 8 / mTiles;
+    colSplits = std::max<int64_t>(colSplits, (c.dc + 255) / 256);
+    while (colSplits > 1 && c.dc % (16 * colSplits) != 0)
+      --colSplits;
+    if (c.dc / colSplits > 256 || mTiles * colSplits > 32)
+      continue;
+    for (int64_t tokens : {32, 16}) {
+      int64_t bytes = shared(mTiles, colSplits, tokens);
+      if (bytes > (tokens == 32 ? kTwoPerSM : kMaxShared))
+        continue;
+      c.mTiles = mTiles;
+      c.colSplits = colSplits;
+      c.warps = mTiles * colSplits;
+      c.rowsPerGroup = 16 * mTiles;
+      c.tileTokens = tokens;
+      c.dynamicSharedBytes = bytes;
+      // TODO: the WGMMA schedule; until then sm_90a runs mma.sync too.
+      if (c.kind == GPUKernelKind::WGMMA)
+        c.kind = GPUKernelKind::MMA;
+      return c;
+    }
+  }
+  emitError() << "cannot generate a GPU decode kernel: kv_lora_rank = " << c.dc
+              << ", qk_rope_head_dim = " << c.dr
+              << " (16 query rows and a double-buffered 16-token tile must "
+                 "fit 160 KB of shared memory, and d_c / 256 warps a CTA)";
+  return failure();
 }
 
-namespace {
-
-class GPUKernelEmitter {
-public:
-  GPUKernelEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
-      : b(b), c(c), f32(b.getF32Type()), i32(b.getI32Type()),
-        idxTy(b.getIndexType()) {}
-
-  void emitPartial();
-  void emitCombine();
-
-private:
-  using BodyFn =
-      function_ref<SmallVector<Value>(Value, ValueRange)>;
-
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
-  Value f32c(float v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(v)); }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
-  Value addc(Value x, int64_t v) { return v ? add(x, idx(v)) : x; }
-  Value mulc(Value x, int64_t v) { return v == 1 ? x : mul(x, idx(v)); }
-  Value minIdx(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
-  Value loadIndex(Value mem, Value i) {
-    return arith::IndexCastOp::create(
-        b, idxTy, memref::LoadOp::create(b, mem, ValueRange{i}));
-  }
-  Value loadF32(Value mem, Value i) {
-    Value v = memref::LoadOp::create(b, mem, ValueRange{i});
-    return v.getType() == f32 ? v : arith::ExtFOp::create(b, f32, v);
-  }
-  // LLVM and NVVM intrinsics rather than math ops: they become fma.rn,
-  // max and ex2/lg2.approx, where convert-gpu-to-nvvm would call libdevice
-  // (which Debian's MLIR does not link).
-  Value fma(Value x, Value y, Value z) { return LLVM::FMAOp::create(b, x, y, z); }
-  Value maxf(Value x, Value y) { return LLVM::MaxNumOp::create(b, x, y); }
-  Value nvvm(StringRef intrinsic, Value x) {
-    return LLVM::CallIntrinsicOp::create(b, f32, b.getStringAttr(intrinsic),
-                                         ValueRange{x})
-        .getResult(0);
-  }
-  Value exp(Value x) {
-    return nvvm("llvm.nvvm.ex2.approx.f32",
-                arith::MulFOp::create(b, x, f32c(1.4426950408889634f)));
-  }
-  Value log(Value x) {
-    return arith::MulFOp::create(b, nvvm("llvm.nvvm.lg2.approx.f", x),
-                                 f32c(0.6931471805599453f));
-  }
-
-  /// Sum over the 32 lanes of a warp, in every lane.
-  Value warpSum(Value v) {
-    for (int32_t offset = 16; offset >= 1; offset /= 2) {
-      Value other = gpu::ShuffleOp::create(b, v, offset, 32,
-                                           gpu::ShuffleMode::XOR)
-                        .getShuffleResult();
-      v = arith::AddFOp::create(b, v, other);
-    }
-    return v;
-  }
-  scf::ForOp forLoop(Value lb, Value ub, Value step, ValueRange inits,
-                     BodyFn fn) {
-    return scf::ForOp::create(
-        b, lb, ub, step, inits,
-        [&](OpBuilder &ob, Location loc, Value iv, ValueRange args) {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(ob.getInsertionBlock(), ob.getInsertionPoint());
-          SmallVector<Value> yields = fn(iv, args);
-          scf::YieldOp::create(b, yields);
-        });
-  }
-  gpu::GPUFuncOp makeKernel(StringRef name, TypeRange args,
-                            TypeRange workgroup = {}) {
-    auto fn = gpu::GPUFuncOp::create(b, name, b.getFunctionType(args, {}),
-                                     workgroup);
-    fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-    return fn;
-  }
-
-  ImplicitLocOpBuilder &b;
-  const GPUDecodeConfig &c;
-  Type f32, i32, idxTy;
-};
-
-void GPUKernelEmitter::emitPartial() {
+void GPUKernelEmitter::emitPartialSIMT() {
   OpBuilder::InsertionGuard guard(b);
   MLIRContext *ctx = b.getContext();
   auto dyn = ShapedType::kDynamic;
@@ -138,7 +115,7 @@ void GPUKernelEmitter::emitPartial() {
   auto i32Mem = MemRefType::get({dyn}, i32);
   auto f32Mem = MemRefType::get({dyn}, f32);
   const int64_t D = c.rowWidth(), R = c.rows(), RG = c.rowsPerGroup,
-                TT = c.tileTokens, W = c.kWarps, WS = c.kWarpSize;
+                TT = c.tileTokens, W = c.warps, WS = c.kWarpSize;
   const int64_t rowsPerWarp = (RG + W - 1) / W, dPerLane = D / WS,
                 cPerLane = c.dc / WS;
   auto tileTy = MemRefType::get(
@@ -369,8 +346,6 @@ void GPUKernelEmitter::emitCombine() {
   gpu::ReturnOp::create(b);
 }
 
-} // namespace
-
 void mlir::mla::buildGPUDecodeKernels(ModuleOp module,
                                       const GPUDecodeConfig &config,
                                       StringRef name) {
@@ -381,6 +356,16 @@ void mlir::mla::buildGPUDecodeKernels(ModuleOp module,
   auto gpuModule = gpu::GPUModuleOp::create(b, (name + "_kernels").str());
   b.setInsertionPointToStart(gpuModule.getBody());
   GPUKernelEmitter emitter(b, config);
-  emitter.emitPartial();
+  switch (config.kind) {
+  case GPUKernelKind::SIMT:
+    emitter.emitPartialSIMT();
+    break;
+  case GPUKernelKind::MMA:
+    emitter.emitPartialMMA();
+    break;
+  case GPUKernelKind::WGMMA:
+    emitter.emitPartialWGMMA();
+    break;
+  }
   emitter.emitCombine();
 }

@@ -40,7 +40,7 @@ struct ConvertMLAToGPUPass
     module.walk([&](DecodeAttentionOp op) { ops.push_back(op); });
     for (auto [i, op] : llvm::enumerate(ops)) {
       FailureOr<GPUDecodeConfig> config = GPUDecodeConfig::get(
-          DecodeParams::of(op), [&]() { return op.emitOpError(); });
+          DecodeParams::of(op), arch, [&]() { return op.emitOpError(); });
       if (failed(config))
         return signalPassFailure();
       std::string name = kernelName;
@@ -55,7 +55,7 @@ struct ConvertMLAToGPUPass
              StringRef moduleName) {
     ImplicitLocOpBuilder b(op.getLoc(), op);
     auto cst = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
-    Value q = flatBuffer(b, op.getQuery()); 
+    Value q = flatBuffer(b, op.getQuery());
     Value kv = flatBuffer(b, op.getCache());
     Value bt = flatBuffer(b, op.getBlockTable());
     Value lens = flatBuffer(b, op.getSeqLens());
@@ -88,7 +88,10 @@ struct ConvertMLAToGPUPass
     gpu::LaunchFuncOp::create(
         b, kernel("partial"), gpu::KernelDim3{splits, groups, batch},
         gpu::KernelDim3{cst(c.threads()), one, one},
-        /*dynamicSharedMemorySize=*/Value(),
+        c.dynamicSharedBytes
+            ? arith::ConstantIntOp::create(b, c.dynamicSharedBytes, 32)
+                  .getResult()
+            : Value(),
         ValueRange{q, kv, bt, lens, partOut, partML, splits, maxBlocks,
                    scale});
     gpu::LaunchFuncOp::create(

@@ -9,7 +9,8 @@
 // partial and combine kernels on `stream`.
 //
 // Required macros: MLA_NAME, MLA_HEADS, MLA_QLEN, MLA_DC, MLA_DR,
-// MLA_BLOCK_SIZE, MLA_ROWS_PER_GROUP, MLA_THREADS, MLA_ELEM_BYTES.
+// MLA_BLOCK_SIZE, MLA_ROWS_PER_GROUP, MLA_THREADS, MLA_SHARED_BYTES (dynamic
+// shared memory of the partial kernel), MLA_TENSOR_CORES, MLA_ELEM_BYTES.
 //
 //===----------------------------------------------------------------------===//
 
@@ -70,6 +71,11 @@ CUresult ensureLoaded() {
   CUresult r = cuModuleGetFunction(&state.partial, module, "partial");
   if (r == CUDA_SUCCESS)
     r = cuModuleGetFunction(&state.combine, module, "combine");
+  // Above 48 KB, dynamic shared memory must be asked for.
+  if (r == CUDA_SUCCESS && MLA_SHARED_BYTES > 48 * 1024)
+    r = cuFuncSetAttribute(state.partial,
+                           CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                           MLA_SHARED_BYTES);
   if (r == CUDA_SUCCESS)
     r = cuCtxGetDevice(&dev);
   if (r == CUDA_SUCCESS)
@@ -106,6 +112,9 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
     return code;
   if (batch > 65535)
     return 2; // the grid's z dimension
+  // The tensor-core kernels copy query and cache rows 16 bytes at a time.
+  if (MLA_TENSOR_CORES && (uintptr_t(q) | uintptr_t(kvCache)) % 16 != 0)
+    return 10;
   std::lock_guard<std::mutex> lock(state.mutex);
   if (ensureLoaded() != CUDA_SUCCESS)
     return 8;
@@ -161,7 +170,7 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
   p2[n2++] = &numSplits;
   CUstream s = static_cast<CUstream>(stream);
   if (cuLaunchKernel(state.partial, unsigned(splits), unsigned(kGroups),
-                     unsigned(batch), MLA_THREADS, 1, 1, 0, s, p1,
+                     unsigned(batch), MLA_THREADS, 1, 1, MLA_SHARED_BYTES, s, p1,
                      nullptr) != CUDA_SUCCESS ||
       cuLaunchKernel(state.combine, unsigned(kRows), unsigned(batch), 1, 32, 1,
                      1, 0, s, p2, nullptr) != CUDA_SUCCESS)

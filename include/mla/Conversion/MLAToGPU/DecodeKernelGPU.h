@@ -1,8 +1,11 @@
 //===- DecodeKernelGPU.h - GPU flash-decoding kernels -----------*- C++ -*-===//
 //
-// The f32 (no tensor core) GPU kernels of mla.decode_attention: a split-KV
-// partial kernel, one CTA per (split, row group, sequence), and a combine
-// kernel, one warp per (query row, sequence), in a gpu.module.
+// The GPU kernels of mla.decode_attention: a split-KV partial kernel, one
+// CTA per (split, row group, sequence), and a combine kernel, one warp per
+// (query row, sequence), in a gpu.module. The partial kernel comes in three
+// kinds: SIMT (f32 storage, no tensor cores), MMA (bf16/f16 through
+// mma.sync m16n8k16, sm_80 and later) and WGMMA (bf16/f16 through wgmma and
+// TMA, sm_90a).
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,31 +19,44 @@
 
 namespace mlir::mla {
 
+enum class GPUKernelKind { SIMT, MMA, WGMMA };
+
 /// Parameters of a GPU decode kernel and its tiling.
 struct GPUDecodeConfig : DecodeParams {
   static constexpr int64_t kWarpSize = 32;
-  static constexpr int64_t kWarps = 4;       // warps per CTA
-  int64_t rowsPerGroup = 0;                  // query rows per CTA
-  int64_t tileTokens = 16;                   // cache rows per shared tile
+  GPUKernelKind kind = GPUKernelKind::SIMT;
+  int64_t warps = 4;        // warps per CTA of the partial kernel
+  int64_t rowsPerGroup = 0; // query rows per CTA
+  int64_t tileTokens = 16;  // cache rows per shared tile
+  // MMA and WGMMA: 16-row m-tiles of the group, and the warps (MMA) or
+  // warpgroups (WGMMA) sharing one m-tile, each owning d_c / colSplits
+  // output columns and 1 / colSplits of the QK^T reduction.
+  int64_t mTiles = 0, colSplits = 1;
+  int64_t dynamicSharedBytes = 0; // MMA and WGMMA: dynamic shared memory
 
   int64_t numGroups() const {
     return (rows() + rowsPerGroup - 1) / rowsPerGroup;
   }
-  int64_t threads() const { return kWarps * kWarpSize; }
-  /// Shared memory of the partial kernel, in bytes.
-  int64_t sharedBytes() const { return tileTokens * rowWidth() * 4; }
+  int64_t threads() const { return warps * kWarpSize; }
+  /// Elements of one cache or query row in shared memory: the row padded by
+  /// 16 bytes so that ldmatrix's eight rows fall in distinct banks.
+  int64_t paddedWidth() const {
+    return rowWidth() + 16 / (elemType.getIntOrFloatBitWidth() / 8);
+  }
 
-  /// Validates the parameters and chooses the tiling; a parameter that
-  /// cannot be generated is reported through `emitError`, naming it.
+  /// Validates the parameters and chooses the kernel kind and its tiling
+  /// for `arch` (sm_80 or sm_90a); a parameter that cannot be generated is
+  /// reported through `emitError`, naming it.
   static FailureOr<GPUDecodeConfig>
-  get(const DecodeParams &params,
+  get(const DecodeParams &params, StringRef arch,
       function_ref<InFlightDiagnostic()> emitError);
 };
 
 /// Adds `gpu.module @<name>_kernels` to `module`, holding
 ///   gpu.func @partial(q, kv, block_table, seq_lens, part_out, part_ml,
 ///                     num_splits, max_blocks_per_seq, scale) kernel
-///     grid (num_splits, groups, batch), block (128)
+///     grid (num_splits, groups, batch), block (threads()),
+///     dynamicSharedBytes of dynamic shared memory
 ///   gpu.func @combine(part_out, part_ml, out, lse, num_splits) kernel
 ///     grid (rows, batch), block (32)
 /// with the layouts of the CPU kernels (flat memrefs; partials

@@ -1,0 +1,419 @@
+//===- DecodeKernelMMA.cpp - bf16/f16 decode kernel on mma.sync -*- C++ -*-===//
+//
+// The tensor-core partial kernel for sm_80 and later. A CTA serves a group
+// of 16 * mTiles query rows of one sequence over one KV split; its warps are
+// (m-tile, column split) pairs. The group's queries stay in shared memory
+// for the whole split; cache tiles of T tokens stream through a double
+// buffer filled by 16-byte cp.async (one tile in flight while the other is
+// computed). Rows are padded by 16 bytes so that ldmatrix is conflict-free.
+// Per tile, each warp
+//   - computes its share (every colSplits-th k-step) of S = Q K^T for its
+//     16 rows with ldmatrix + mma.sync m16n8k16 (f32 accumulation); the
+//     column-split warps of an m-tile add their shares through shared
+//     memory, so each holds all of S in the accumulator layout;
+//   - runs the online softmax on its registers (rows g and g + 8 of the
+//     fragment; the row max is a quad shuffle), in base 2;
+//   - turns P into A fragments in registers (the C layout of two n8 tiles
+//     is the A layout of one k16 step) and accumulates P V for its d_c /
+//     colSplits output columns, V read with ldmatrix.trans from the same
+//     shared tile as K.
+// Partials and the combine kernel are those of the SIMT kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelEmitter.h"
+
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::mla;
+using mlir::mla::detail::GPUKernelEmitter;
+
+namespace {
+
+class MMAPartialEmitter : public GPUKernelEmitter {
+public:
+  using GPUKernelEmitter::GPUKernelEmitter;
+  void emit();
+
+private:
+  Value i32c(int64_t v) {
+    return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
+  }
+  Value toI32(Value v) { return arith::IndexCastOp::create(b, i32, v); }
+  Value divc(Value x, int64_t v) {
+    return v == 1 ? x : arith::DivUIOp::create(b, x, idx(v));
+  }
+  Value remc(Value x, int64_t v) { return arith::RemUIOp::create(b, x, idx(v)); }
+
+  /// A shared-memory pointer `bytes` past the dynamic shared memory base.
+  Value shared(Value bytes) {
+    return LLVM::GEPOp::create(b, ptr3, b.getI8Type(), smemBase,
+                               ValueRange{toI32(bytes)});
+  }
+  /// The global pointer of a kernel's memref argument.
+  Value globalPtr(Value memref) {
+    Value addr = memref::ExtractAlignedPointerAsIndexOp::create(b, memref);
+    Value generic = LLVM::IntToPtrOp::create(
+        b, LLVM::LLVMPointerType::get(b.getContext()),
+        arith::IndexCastOp::create(b, b.getI64Type(), addr).getResult());
+    return LLVM::AddrSpaceCastOp::create(b, ptr1, generic);
+  }
+  /// `base` advanced by `elems` storage elements.
+  Value globalAt(Value base, Value elems) {
+    return LLVM::GEPOp::create(
+        b, ptr1, c.elemType, base,
+        ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), elems)});
+  }
+  /// One 16-byte asynchronous copy, global to shared, bypassing L1.
+  void copy16(Value sharedBytes, Value src) {
+    NVVM::CpAsyncOp::create(
+        b, shared(sharedBytes), src, b.getI32IntegerAttr(16),
+        NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
+                                             NVVM::LoadCacheModifierKind::CG),
+        Value());
+  }
+  /// ldmatrix .x4 at the address this lane names; `transpose` for V.
+  SmallVector<Value> ldmatrix4(Value sharedBytes, bool transpose) {
+    auto structTy = LLVM::LLVMStructType::getLiteral(
+        b.getContext(), SmallVector<Type>(4, i32));
+    Value res = NVVM::LdMatrixOp::create(
+        b, structTy, shared(sharedBytes), 4,
+        transpose ? NVVM::MMALayout::col : NVVM::MMALayout::row,
+        NVVM::LdStMatrixShapeAttr::get(b.getContext(), 8, 8),
+        NVVM::LdStMatrixEltType::B16);
+    SmallVector<Value> regs;
+    for (int64_t i = 0; i < 4; ++i)
+      regs.push_back(LLVM::ExtractValueOp::create(b, res, i));
+    return regs;
+  }
+  /// A packed pair of 16-bit values as mma.sync takes it: i32 for bf16,
+  /// vector<2xf16> for f16.
+  Value operand(Value packedI32) {
+    if (c.elemType.isBF16())
+      return packedI32;
+    return LLVM::BitcastOp::create(b, VectorType::get({2}, c.elemType),
+                                   packedI32);
+  }
+  /// Two f32 values rounded to the storage type and packed (lo, hi).
+  Value pack(Value lo, Value hi) {
+    auto vecTy = VectorType::get({2}, c.elemType);
+    Value v = LLVM::PoisonOp::create(b, vecTy);
+    v = LLVM::InsertElementOp::create(
+        b, v, arith::TruncFOp::create(b, c.elemType, lo), i32c(0));
+    v = LLVM::InsertElementOp::create(
+        b, v, arith::TruncFOp::create(b, c.elemType, hi), i32c(1));
+    return c.elemType.isBF16() ? LLVM::BitcastOp::create(b, i32, v).getResult()
+                               : v;
+  }
+  /// acc (4 x f32) += A (16 x 16) * B (16 x 8), f32 accumulation.
+  void mma(ArrayRef<Value> a, ArrayRef<Value> bFrag, MutableArrayRef<Value> acc) {
+    auto structTy = LLVM::LLVMStructType::getLiteral(
+        b.getContext(), SmallVector<Type>(4, f32));
+    NVVM::MMATypes t =
+        c.elemType.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+    Value res = NVVM::MmaOp::create(
+        b, structTy, a, bFrag, acc, ArrayRef<int64_t>{16, 8, 16},
+        std::nullopt, std::nullopt, std::array<NVVM::MMATypes, 2>{t, t},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                       NVVM::MMALayout::col});
+    for (int64_t i = 0; i < 4; ++i)
+      acc[i] = LLVM::ExtractValueOp::create(b, res, i);
+  }
+  /// Max or sum over the four lanes of a quad (the lanes holding a row).
+  Value quadReduce(Value v, bool max) {
+    for (int32_t offset : {1, 2}) {
+      Value other =
+          gpu::ShuffleOp::create(b, v, offset, 32, gpu::ShuffleMode::XOR)
+              .getShuffleResult();
+      v = max ? maxf(v, other) : arith::AddFOp::create(b, v, other).getResult();
+    }
+    return v;
+  }
+  Value ex2(Value x) { return nvvm("llvm.nvvm.ex2.approx.f32", x); }
+
+  Type ptr1, ptr3;
+  Value smemBase;
+};
+
+void MMAPartialEmitter::emit() {
+  OpBuilder::InsertionGuard guard(b);
+  MLIRContext *ctx = b.getContext();
+  ptr1 = LLVM::LLVMPointerType::get(ctx, 1);
+  ptr3 = LLVM::LLVMPointerType::get(ctx, 3);
+  auto smem = LLVM::GlobalOp::create(
+      b, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
+      LLVM::Linkage::External, "mla_partial_smem", Attribute(),
+      /*alignment=*/128, /*addrSpace=*/3);
+  auto dyn = ShapedType::kDynamic;
+  auto elemMem = MemRefType::get({dyn}, c.elemType);
+  auto i32Mem = MemRefType::get({dyn}, i32);
+  auto f32Mem = MemRefType::get({dyn}, f32);
+  gpu::GPUFuncOp fn = makeKernel(
+      "partial",
+      {elemMem, elemMem, i32Mem, i32Mem, f32Mem, f32Mem, idxTy, idxTy, f32});
+  b.setInsertionPointToStart(&fn.getBody().front());
+  Value q = fn.getArgument(0), kv = fn.getArgument(1), bt = fn.getArgument(2),
+        lens = fn.getArgument(3), partOut = fn.getArgument(4),
+        partML = fn.getArgument(5), numSplits = fn.getArgument(6),
+        maxBlocks = fn.getArgument(7), scale = fn.getArgument(8);
+
+  const int64_t D = c.rowWidth(), Dp = c.paddedWidth(), R = c.rows(),
+                RG = c.rowsPerGroup, T = c.tileTokens, MT = c.mTiles,
+                CS = c.colSplits, NT = c.threads(), KS = D / 16, NJ = T / 8,
+                CW = c.dc / CS, NO = CW / 8, CH = D / 8,
+                eb = c.elemType.getIntOrFloatBitWidth() / 8;
+  const int64_t qOff = 0, kvOff = RG * Dp * eb, stageBytes = T * Dp * eb,
+                redOff = (RG + 2 * T) * Dp * eb;
+
+  smemBase = LLVM::AddressOfOp::create(b, smem);
+  Value qPtr = globalPtr(q), kvPtr = globalPtr(kv);
+  Value split = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value group = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value seq = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value warp = divc(tid, 32), lane = remc(tid, 32);
+  Value mt = remc(warp, MT), cs = divc(warp, MT);
+  Value g = divc(lane, 4), t4 = remc(lane, 4);
+  Value zero = idx(0), one = idx(1);
+  Value negInf = f32c(-std::numeric_limits<float>::infinity());
+  Value zeroF = f32c(0.0f);
+  Value scaleLog2 = arith::MulFOp::create(b, scale, f32c(1.4426950408889634f));
+
+  // This split's tokens [t0, t1) in whole tiles; lengths past the block
+  // table are clamped (the host cannot read device-side lengths).
+  Value len = minIdx(loadIndex(lens, seq), mulc(maxBlocks, c.blockSize));
+  Value perSplit = arith::CeilDivSIOp::create(b, len, numSplits);
+  Value chunk = mulc(arith::CeilDivSIOp::create(b, perSplit, idx(T)), T);
+  Value t0 = minIdx(mul(split, chunk), len);
+  Value t1 = minIdx(add(t0, chunk), len);
+  Value lastTok = arith::SubIOp::create(b, t1, one);
+  Value btBase = mul(seq, maxBlocks);
+
+  /// Distributes `count` 16-byte chunks over the CTA's threads.
+  auto forChunks = [&](int64_t count, function_ref<void(Value)> body) {
+    for (int64_t base = 0; base < count; base += NT) {
+      Value e = addc(tid, base);
+      if (base + NT <= count) {
+        body(e);
+        continue;
+      }
+      auto inRange = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, e, idx(count)),
+          /*withElse=*/false);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(inRange.thenBlock());
+      body(e);
+    }
+  };
+  // The group's query rows (clamped to the last row) into shared memory.
+  forChunks(RG * CH, [&](Value e) {
+    Value row = divc(e, CH), ch = remc(e, CH);
+    Value r = minIdx(add(mulc(group, RG), row), idx(R - 1));
+    Value src = globalAt(qPtr, add(mulc(add(mulc(seq, R), r), D), mulc(ch, 8)));
+    copy16(addc(mulc(add(mulc(row, Dp), mulc(ch, 8)), eb), qOff), src);
+  });
+  // The tile of tokens [ts, ts + T) into `stage`, through the block table;
+  // tokens past the split repeat its last one (their scores are masked).
+  auto loadTile = [&](Value ts, Value stage) {
+    Value stageAt = addc(mulc(stage, stageBytes), kvOff);
+    forChunks(T * CH, [&](Value e) {
+      Value j = divc(e, CH), ch = remc(e, CH);
+      Value tok = minIdx(add(ts, j), lastTok);
+      Value page = loadIndex(bt, add(btBase, divc(tok, c.blockSize)));
+      Value row = add(mulc(page, c.blockSize), remc(tok, c.blockSize));
+      Value src = globalAt(kvPtr, add(mulc(row, D), mulc(ch, 8)));
+      copy16(add(stageAt, mulc(add(mulc(j, Dp), mulc(ch, 8)), eb)), src);
+    });
+  };
+  auto ifLess = [&](Value x, Value y, function_ref<void()> body) {
+    auto op = scf::IfOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::slt, x, y),
+        /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(op.thenBlock());
+    body();
+  };
+  ifLess(t0, t1, [&] { loadTile(t0, zero); });
+  NVVM::CpAsyncCommitGroupOp::create(b);
+
+  // The two rows of this lane (g and g + 8 of the m-tile): their visible
+  // token limit; a row past R sees nothing.
+  SmallVector<Value, 2> rowOf, rowValid, limit;
+  for (int64_t k = 0; k < 2; ++k) {
+    Value rr = addc(add(mulc(mt, 16), g), 8 * k);
+    Value r = add(mulc(group, RG), rr);
+    Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, idx(R));
+    Value lim = len;
+    if (c.causal) {
+      Value i = divc(minIdx(r, idx(R - 1)), c.heads);
+      lim = add(arith::SubIOp::create(b, len, idx(c.qLen - 1)), i);
+      lim = minIdx(arith::MaxSIOp::create(b, lim, zero), len);
+    }
+    limit.push_back(arith::SelectOp::create(b, valid, minIdx(lim, t1), zero));
+    rowOf.push_back(rr);
+    rowValid.push_back(valid);
+  }
+
+  // Loop state: the output accumulators (NO n-tiles x 4), then the running
+  // max (base 2) and the lane's partial sum of each of its two rows.
+  SmallVector<Value> inits(NO * 4, zeroF);
+  inits.append({negInf, negInf, zeroF, zeroF});
+  auto tiles = forLoop(t0, t1, idx(T), inits, [&](Value ts, ValueRange st) {
+    Value stage = remc(divc(arith::SubIOp::create(b, ts, t0), T), 2);
+    Value nextTs = addc(ts, T);
+    ifLess(nextTs, t1,
+           [&] { loadTile(nextTs, arith::SubIOp::create(b, one, stage)); });
+    NVVM::CpAsyncCommitGroupOp::create(b);
+    NVVM::CpAsyncWaitGroupOp::create(b, 1);
+    gpu::BarrierOp::create(b);
+    Value tileAt = addc(mulc(stage, stageBytes), kvOff);
+
+    // This warp's k-steps of S = Q K^T.
+    Value aRow = add(mulc(mt, 16), remc(lane, 16));
+    Value aCol = mulc(divc(lane, 16), 8);
+    Value bTok = remc(lane, 8), bCol = mulc(remc(divc(lane, 8), 2), 8);
+    Value bHalf = divc(lane, 16);
+    SmallVector<Value> sInit(NJ * 4, zeroF);
+    auto kLoop = forLoop(cs, idx(KS), idx(CS), sInit, [&](Value ks,
+                                                          ValueRange acc) {
+      Value k0 = mulc(ks, 16);
+      SmallVector<Value> a = ldmatrix4(
+          addc(mulc(add(mulc(aRow, Dp), add(k0, aCol)), eb), qOff), false);
+      for (Value &v : a)
+        v = operand(v);
+      SmallVector<Value> s(acc);
+      for (int64_t jp = 0; jp < NJ / 2; ++jp) {
+        Value tok = add(mulc(addc(bHalf, 2 * jp), 8), bTok);
+        SmallVector<Value> bb = ldmatrix4(
+            add(tileAt, mulc(add(mulc(tok, Dp), add(k0, bCol)), eb)), false);
+        for (Value &v : bb)
+          v = operand(v);
+        mma(a, {bb[0], bb[1]}, MutableArrayRef<Value>(s).slice(8 * jp, 4));
+        mma(a, {bb[2], bb[3]}, MutableArrayRef<Value>(s).slice(8 * jp + 4, 4));
+      }
+      return s;
+    });
+    SmallVector<Value> s(kLoop.getResults());
+    if (CS > 1) {
+      // Every warp of the m-tile publishes its share; each adds them all.
+      auto slot = [&](Value w, int64_t v) {
+        return addc(mulc(add(mulc(addc(mulc(w, NJ * 4), v), 32), lane), 4),
+                    redOff);
+      };
+      for (int64_t v = 0; v < NJ * 4; ++v)
+        LLVM::StoreOp::create(b, s[v], shared(slot(warp, v)));
+      gpu::BarrierOp::create(b);
+      for (int64_t v = 0; v < NJ * 4; ++v) {
+        Value sum = zeroF;
+        for (int64_t w = 0; w < CS; ++w)
+          sum = arith::AddFOp::create(
+              b, sum,
+              LLVM::LoadOp::create(b, f32, shared(slot(addc(mt, w * MT), v))));
+        s[v] = sum;
+      }
+    }
+
+    // Online softmax, base 2. Value v of n-tile j is row g + 8 (v / 2),
+    // token 8 j + 2 t4 + v % 2.
+    SmallVector<Value> rowMax(2, negInf);
+    for (int64_t j = 0; j < NJ; ++j)
+      for (int64_t v = 0; v < 4; ++v) {
+        Value tok = addc(add(ts, mulc(t4, 2)), 8 * j + v % 2);
+        Value visible = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
+                                              tok, limit[v / 2]);
+        Value &x = s[4 * j + v];
+        x = arith::SelectOp::create(b, visible,
+                                    arith::MulFOp::create(b, x, scaleLog2),
+                                    negInf);
+        rowMax[v / 2] = maxf(rowMax[v / 2], x);
+      }
+    SmallVector<Value> next(st.begin(), st.end());
+    SmallVector<Value, 2> mSafe, alpha;
+    for (int64_t k = 0; k < 2; ++k) {
+      Value mOld = st[NO * 4 + k];
+      Value mNew = maxf(mOld, quadReduce(rowMax[k], /*max=*/true));
+      // Nothing seen yet: subtract 0, so that exp2(-inf) = 0, never NaN.
+      Value none =
+          arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mNew, negInf);
+      mSafe.push_back(arith::SelectOp::create(b, none, zeroF, mNew));
+      alpha.push_back(ex2(arith::SubFOp::create(b, mOld, mSafe[k])));
+      next[NO * 4 + k] = mNew;
+    }
+    SmallVector<Value> rowSum(2, zeroF);
+    for (int64_t j = 0; j < NJ; ++j)
+      for (int64_t v = 0; v < 4; ++v) {
+        Value &x = s[4 * j + v];
+        x = ex2(arith::SubFOp::create(b, x, mSafe[v / 2]));
+        rowSum[v / 2] = arith::AddFOp::create(b, rowSum[v / 2], x);
+      }
+    for (int64_t k = 0; k < 2; ++k)
+      next[NO * 4 + 2 + k] = fma(st[NO * 4 + 2 + k], alpha[k], rowSum[k]);
+    for (int64_t i = 0; i < NO * 4; ++i)
+      next[i] = arith::MulFOp::create(b, st[i], alpha[(i % 4) / 2]);
+
+    // O += P V over this warp's columns [cs * CW, (cs + 1) * CW).
+    Value vTok = add(remc(lane, 8), mulc(remc(divc(lane, 8), 2), 8));
+    Value vCol = add(mulc(cs, CW), mulc(divc(lane, 16), 8));
+    for (int64_t kk = 0; kk < T / 16; ++kk) {
+      SmallVector<Value> a = {
+          pack(s[8 * kk], s[8 * kk + 1]), pack(s[8 * kk + 2], s[8 * kk + 3]),
+          pack(s[8 * kk + 4], s[8 * kk + 5]),
+          pack(s[8 * kk + 6], s[8 * kk + 7])};
+      Value rowAt = mulc(addc(vTok, 16 * kk), Dp);
+      for (int64_t np = 0; np < NO / 2; ++np) {
+        SmallVector<Value> bb = ldmatrix4(
+            add(tileAt, mulc(add(rowAt, addc(vCol, 16 * np)), eb)), true);
+        for (Value &v : bb)
+          v = operand(v);
+        mma(a, {bb[0], bb[1]}, MutableArrayRef<Value>(next).slice(8 * np, 4));
+        mma(a, {bb[2], bb[3]},
+            MutableArrayRef<Value>(next).slice(8 * np + 4, 4));
+      }
+    }
+    // The tile's stage and the score slots are free for the next tile.
+    gpu::BarrierOp::create(b);
+    return next;
+  });
+  NVVM::CpAsyncWaitGroupOp::create(b, 0);
+
+  // Partials [b, group, split, row, ...]: the unnormalized output, the max
+  // in natural log units and the row's sum.
+  Value item = add(mul(add(mulc(seq, c.numGroups()), group), numSplits), split);
+  Value lane0 = arith::AndIOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t4, zero),
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, cs, zero));
+  for (int64_t k = 0; k < 2; ++k) {
+    Value l = quadReduce(tiles.getResult(NO * 4 + 2 + k), /*max=*/false);
+    auto ifOp = scf::IfOp::create(b, rowValid[k], /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    Value outBase = add(mulc(add(mulc(item, RG), rowOf[k]), c.dc),
+                        add(mulc(cs, CW), mulc(t4, 2)));
+    for (int64_t jn = 0; jn < NO; ++jn)
+      for (int64_t v = 0; v < 2; ++v)
+        memref::StoreOp::create(b, tiles.getResult(4 * jn + 2 * k + v), partOut,
+                                ValueRange{addc(outBase, 8 * jn + v)});
+    auto first = scf::IfOp::create(b, lane0, /*withElse=*/false);
+    b.setInsertionPointToStart(first.thenBlock());
+    Value mlAt = mulc(add(mulc(item, RG), rowOf[k]), 2);
+    Value m = arith::MulFOp::create(b, tiles.getResult(NO * 4 + k),
+                                    f32c(0.6931471805599453f));
+    memref::StoreOp::create(b, m, partML, ValueRange{mlAt});
+    memref::StoreOp::create(b, l, partML, ValueRange{addc(mlAt, 1)});
+  }
+  gpu::ReturnOp::create(b);
+}
+
+} // namespace
+
+void GPUKernelEmitter::emitPartialMMA() {
+  MMAPartialEmitter(b, c).emit();
+}
+
+void GPUKernelEmitter::emitPartialWGMMA() {
+  // Not yet scheduled for wgmma: GPUDecodeConfig::get never picks it.
+  emitPartialMMA();
+}
