@@ -27,6 +27,47 @@
 // F16: .target sm_80
 // F16: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 
+// bf16 on sm_90a, pages of 64: wgmma + TMA. Thread 0 arms the stage's
+// mbarrier with the bytes it expects (the 9 query boxes of 64 x 64 and the
+// tile's 9 boxes of 32 x 64 first: 110592; one tile after: 36864), issues
+// the TMA copies, and every thread waits on the barrier's phase. Each of the
+// 2 warpgroups runs 18 of the 36 k-steps of QK^T (m64n32k16, descriptors),
+// then P V on its 256 columns with P in registers (inline PTX).
+// RUN: mla-codegen --target=sm_90a --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=bf16 --block-size=64 --name=w --emit=mlir | FileCheck %s --check-prefix=WGMMA
+// WGMMA: llvm.mlir.global external @mla_partial_smem() {addr_space = 3 : i32, alignment = 1024 : i64}
+// WGMMA: gpu.func @partial({{.*}}, %{{.*}}: memref<?xi64>) kernel
+// WGMMA: nvvm.mbarrier.init
+// WGMMA: nvvm.mbarrier.init
+// WGMMA: nvvm.fence.mbarrier.init
+// WGMMA: gpu.barrier
+// WGMMA: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c110592_i32
+// WGMMA-COUNT-18: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %{{.*}}, %{{.*}}, box[%{{.*}}, %{{.*}}] : !llvm.ptr<7>, !llvm.ptr
+// WGMMA: scf.for
+// WGMMA: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c36864_i32
+// WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// WGMMA: nvvm.mbarrier.try_wait.parity
+// WGMMA: nvvm.wgmma.fence.aligned
+// WGMMA-COUNT-18: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 32, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// WGMMA: nvvm.wgmma.commit.group.sync.aligned
+// WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
+// WGMMA: gpu.barrier
+// WGMMA: llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
+// WGMMA: nvvm.wgmma.fence.aligned
+// WGMMA-COUNT-2: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
+// WGMMA: nvvm.wgmma.commit.group.sync.aligned
+// WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
+// WGMMA: gpu.barrier
+// WGMMA: // -----// PTX //----- //
+// WGMMA: .target sm_90a
+// WGMMA: mbarrier.try_wait.parity
+// WGMMA: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16
+// WGMMA: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
+// Pages of 1 row cannot fill an 8-row swizzle group per TMA box: mma.sync.
+// RUN: mla-codegen --target=sm_90a --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=bf16 --block-size=1 --name=w1 --emit=mlir | FileCheck %s --check-prefix=PAGE1
+// PAGE1: nvvm.mma.sync
+// PAGE1-NOT: wgmma
+// PAGE1: .target sm_90a
+
 // RUN: not mla-codegen --target=sm_90a --num-heads=16 --kv-lora-rank=48 --dtype=f32 --emit=mlir 2>&1 | FileCheck %s --check-prefix=DC
 // DC: cannot generate a GPU decode kernel: kv_lora_rank = 48 (must be a positive multiple of the 32 lanes of a warp)
 // RUN: not mla-codegen --target=sm_80 --num-heads=16 --kv-lora-rank=40 --dtype=bf16 --emit=mlir 2>&1 | FileCheck %s --check-prefix=DC16

@@ -4,12 +4,14 @@
 // sm_90a with mla-codegen and checks ptxas's report: both kernels assemble
 // with 0 spill bytes. Registers and shared memory per kernel are printed
 // (and recorded as test properties). The bf16 kernels must run on tensor
-// cores: their PTX holds mma.sync m16n8k16 (sm_80).
+// cores: their PTX holds mma.sync m16n8k16 on sm_80, and on sm_90a wgmma
+// with TMA loads (pages of 8 rows or more; mma.sync for smaller pages).
 //
 //===----------------------------------------------------------------------===//
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <fstream>
@@ -79,15 +81,35 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
     RecordProperty(m[1].str() + "_smem", smem);
   }
   EXPECT_EQ(kernels, 2) << report;
+  // ptxas does not see dynamic shared memory: the header says it.
+  std::ifstream headerFile(dir + "/" + name + ".h");
+  std::string line;
+  while (std::getline(headerFile, line))
+    if (line.find("partial kernel:") != std::string::npos)
+      std::cout << "  " << c.name() << " " << line << "\n";
 
   std::ifstream ptxFile(dir + "/" + name + ".ptx");
   ASSERT_TRUE(ptxFile) << "no PTX";
   std::stringstream ptx;
   ptx << ptxFile.rdbuf();
-  if (c.bf16 && c.arch == "sm_80")
-    EXPECT_NE(ptx.str().find("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"),
-              std::string::npos)
+  auto has = [&](const char *what) {
+    return ptx.str().find(what) != std::string::npos;
+  };
+  bool tma = c.arch == "sm_90a" && c.blockSize % 8 == 0;
+  if (c.bf16 && !tma)
+    EXPECT_TRUE(has("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"))
         << "no bf16 mma.sync in " << name << ".ptx";
+  if (c.bf16 && tma) {
+    EXPECT_TRUE(has("wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16"))
+        << "no QK^T wgmma in " << name << ".ptx";
+    // P V: warpgroups of at most 256 output columns, P from registers.
+    std::string pv = "wgmma.mma_async.sync.aligned.m64n" +
+                     std::to_string(std::min<int64_t>(c.dc, 256)) +
+                     "k16.f32.bf16.bf16";
+    EXPECT_TRUE(has(pv.c_str())) << "no " << pv << " in " << name << ".ptx";
+    EXPECT_TRUE(has("cp.async.bulk.tensor.2d"))
+        << "no TMA load in " << name << ".ptx";
+  }
   if (!c.bf16)
     EXPECT_EQ(ptx.str().find("mma"), std::string::npos)
         << "f32 storage has no tensor-core form";

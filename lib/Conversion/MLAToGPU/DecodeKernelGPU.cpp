@@ -23,6 +23,7 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <limits>
+#include <numeric>
 
 using namespace mlir;
 using namespace mlir::mla;
@@ -30,7 +31,8 @@ using mlir::mla::detail::GPUKernelEmitter;
 
 FailureOr<GPUDecodeConfig>
 GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
-                     function_ref<InFlightDiagnostic()> emitError) {
+                     function_ref<InFlightDiagnostic()> emitError,
+                     bool allowTMA) {
   GPUDecodeConfig c;
   static_cast<DecodeParams &>(c) = params;
   if (arch != "sm_80" && arch != "sm_90a") {
@@ -62,8 +64,33 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
   if (failed(c.verify("GPU", 16, "16-element k-step of the tensor-core MMA",
                       emitError)))
     return failure();
-  c.kind = arch == "sm_90a" ? GPUKernelKind::WGMMA : GPUKernelKind::MMA;
   const int64_t eb = c.elemType.getIntOrFloatBitWidth() / 8;
+  if (arch == "sm_90a" && allowTMA) {
+    // One 64-row m-tile per warpgroup (wgmma's M), the warpgroups splitting
+    // d_c in 64-column swizzle atoms of at most 256 (wgmma's largest N);
+    // 32-token tiles whose TMA boxes cover whole 8-row swizzle groups of
+    // one page.
+    const int64_t tokens = 32, boxes = (c.rowWidth() + 63) / 64;
+    int64_t colSplits = (c.dc + 255) / 256;
+    int64_t boxRows = std::gcd(c.blockSize, tokens);
+    int64_t bytes = 1024 + boxes * 64 * 128 + 2 * boxes * tokens * 128 +
+                    (colSplits > 1 ? colSplits * 128 * (tokens / 2) * 4 : 0) +
+                    16;
+    if (c.dc % (64 * colSplits) == 0 && boxRows % 8 == 0 &&
+        (c.rowWidth() / 16) % colSplits == 0 && bytes <= 227 * 1024) {
+      c.kind = GPUKernelKind::WGMMA;
+      c.mTiles = 4;
+      c.colSplits = colSplits;
+      c.warps = 4 * colSplits;
+      c.rowsPerGroup = 64;
+      c.tileTokens = tokens;
+      c.tmaBoxRows = boxRows;
+      c.dynamicSharedBytes = bytes;
+      return c;
+    }
+    // Otherwise (pages of fewer than 8 rows, ...) mma.sync serves sm_90a.
+  }
+  c.kind = GPUKernelKind::MMA;
   // Shared memory: the group's queries, a double-buffered cache tile, and
   // the partial scores the column-split warps exchange.
   auto shared = [&](int64_t mTiles, int64_t colSplits, int64_t tokens) {
@@ -94,9 +121,6 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
       c.rowsPerGroup = 16 * mTiles;
       c.tileTokens = tokens;
       c.dynamicSharedBytes = bytes;
-      // TODO: the WGMMA schedule; until then sm_90a runs mma.sync too.
-      if (c.kind == GPUKernelKind::WGMMA)
-        c.kind = GPUKernelKind::MMA;
       return c;
     }
   }

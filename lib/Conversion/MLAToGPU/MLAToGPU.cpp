@@ -39,8 +39,11 @@ struct ConvertMLAToGPUPass
     SmallVector<DecodeAttentionOp> ops;
     module.walk([&](DecodeAttentionOp op) { ops.push_back(op); });
     for (auto [i, op] : llvm::enumerate(ops)) {
+      // The wgmma kernel reads TMA descriptors that only a host library
+      // (mla-codegen's) encodes; these launches use mma.sync on sm_90a too.
       FailureOr<GPUDecodeConfig> config = GPUDecodeConfig::get(
-          DecodeParams::of(op), arch, [&]() { return op.emitOpError(); });
+          DecodeParams::of(op), arch, [&]() { return op.emitOpError(); },
+          /*allowTMA=*/false);
       if (failed(config))
         return signalPassFailure();
       std::string name = kernelName;

@@ -10,7 +10,9 @@
 //
 // Required macros: MLA_NAME, MLA_HEADS, MLA_QLEN, MLA_DC, MLA_DR,
 // MLA_BLOCK_SIZE, MLA_ROWS_PER_GROUP, MLA_THREADS, MLA_SHARED_BYTES (dynamic
-// shared memory of the partial kernel), MLA_TENSOR_CORES, MLA_ELEM_BYTES.
+// shared memory of the partial kernel), MLA_TENSOR_CORES, MLA_ELEM_BYTES,
+// MLA_ELEM_BF16 (bf16, else f16 when 2 bytes), MLA_TMA_BOX_ROWS (the wgmma
+// kernel's cache rows per TMA box; 0 for the kernels without TMA).
 //
 //===----------------------------------------------------------------------===//
 
@@ -52,6 +54,7 @@ struct State {
   int sms = 0;
   CUdeviceptr scratch = 0;
   size_t scratchBytes = 0;
+  CUdeviceptr tensorMaps = 0; // the wgmma kernel's two CUtensorMaps
 };
 State state;
 
@@ -81,13 +84,45 @@ CUresult ensureLoaded() {
   if (r == CUDA_SUCCESS)
     r = cuDeviceGetAttribute(&state.sms,
                              CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
+  CUdeviceptr maps = 0;
+  if (r == CUDA_SUCCESS && MLA_TMA_BOX_ROWS > 0)
+    r = cuMemAlloc(&maps, 2 * sizeof(CUtensorMap));
   if (r != CUDA_SUCCESS)
     return r;
   state.context = ctx;
   state.module = module;
   state.scratch = 0; // buffers of another context are not ours to reuse
   state.scratchBytes = 0;
+  state.tensorMaps = maps;
   return CUDA_SUCCESS;
+}
+
+
+/// The wgmma kernel's TMA descriptors, 128-byte swizzle, 64-column boxes:
+/// the queries as [batch * rows, width] (64-row boxes; rows past the batch
+/// read as zeros) and the cache as [rows, width] (MLA_TMA_BOX_ROWS-row boxes;
+/// the contract does not give the cache's length, and the kernel only reads
+/// rows of pages in the block table).
+CUresult encodeTensorMaps(CUtensorMap maps[2], const void *q,
+                          const void *kvCache, int32_t batch) {
+  CUtensorMapDataType type = MLA_ELEM_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                           : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  cuuint64_t rowBytes = cuuint64_t(kWidth) * MLA_ELEM_BYTES;
+  cuuint32_t unit[2] = {1, 1};
+  cuuint64_t qDims[2] = {cuuint64_t(kWidth), cuuint64_t(batch) * kRows};
+  cuuint32_t qBox[2] = {64, 64};
+  CUresult r = cuTensorMapEncodeTiled(
+      &maps[0], type, 2, const_cast<void *>(q), qDims, &rowBytes, qBox, unit,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    return r;
+  cuuint64_t kvDims[2] = {cuuint64_t(kWidth), cuuint64_t(1) << 31};
+  cuuint32_t kvBox[2] = {64, cuuint32_t(MLA_TMA_BOX_ROWS > 0 ? MLA_TMA_BOX_ROWS : 1)};
+  return cuTensorMapEncodeTiled(
+      &maps[1], type, 2, const_cast<void *>(kvCache), kvDims, &rowBytes, kvBox,
+      unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 }
 } // namespace
 
@@ -156,19 +191,31 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
     params[n++] = &m.size;
     params[n++] = &m.stride;
   };
-  void *p1[33];
+  void *p1[38];
   int n1 = 0;
   for (MemRef1D *m : {&qv, &kvv, &btv, &lv, &pov, &pmv})
     push(p1, n1, *m);
   p1[n1++] = &numSplits;
   p1[n1++] = &maxBlocks;
   p1[n1++] = &scale;
+  CUstream s = static_cast<CUstream>(stream);
+  MemRef1D mapsv = view(state.tensorMaps, 2 * sizeof(CUtensorMap) / 8);
+  if (MLA_TMA_BOX_ROWS > 0) {
+    // Encoded per call (the pointers and the batch change); the copy is
+    // staged before cuMemcpyHtoDAsync returns, and ordered on the stream.
+    CUtensorMap maps[2];
+    if (encodeTensorMaps(maps, q, kvCache, batch) != CUDA_SUCCESS)
+      return 2;
+    if (cuMemcpyHtoDAsync(state.tensorMaps, maps, sizeof(maps), s) !=
+        CUDA_SUCCESS)
+      return 9;
+    push(p1, n1, mapsv);
+  }
   void *p2[21];
   int n2 = 0;
   for (MemRef1D *m : {&pov, &pmv, &ov, &lsev})
     push(p2, n2, *m);
   p2[n2++] = &numSplits;
-  CUstream s = static_cast<CUstream>(stream);
   if (cuLaunchKernel(state.partial, unsigned(splits), unsigned(kGroups),
                      unsigned(batch), MLA_THREADS, 1, 1, MLA_SHARED_BYTES, s, p1,
                      nullptr) != CUDA_SUCCESS ||

@@ -33,6 +33,8 @@ struct GPUDecodeConfig : DecodeParams {
   // output columns and 1 / colSplits of the QK^T reduction.
   int64_t mTiles = 0, colSplits = 1;
   int64_t dynamicSharedBytes = 0; // MMA and WGMMA: dynamic shared memory
+  // WGMMA: cache rows per TMA box (they divide the page and the tile).
+  int64_t tmaBoxRows = 0;
 
   int64_t numGroups() const {
     return (rows() + rowsPerGroup - 1) / rowsPerGroup;
@@ -46,21 +48,28 @@ struct GPUDecodeConfig : DecodeParams {
 
   /// Validates the parameters and chooses the kernel kind and its tiling
   /// for `arch` (sm_80 or sm_90a); a parameter that cannot be generated is
-  /// reported through `emitError`, naming it.
+  /// reported through `emitError`, naming it. WGMMA needs TMA descriptors
+  /// that the caller's host code encodes: `allowTMA` = false keeps sm_90a
+  /// on mma.sync.
   static FailureOr<GPUDecodeConfig>
   get(const DecodeParams &params, StringRef arch,
-      function_ref<InFlightDiagnostic()> emitError);
+      function_ref<InFlightDiagnostic()> emitError, bool allowTMA = true);
 };
 
 /// Adds `gpu.module @<name>_kernels` to `module`, holding
 ///   gpu.func @partial(q, kv, block_table, seq_lens, part_out, part_ml,
-///                     num_splits, max_blocks_per_seq, scale) kernel
+///                     num_splits, max_blocks_per_seq, scale
+///                     [, tensor_maps (WGMMA)]) kernel
 ///     grid (num_splits, groups, batch), block (threads()),
 ///     dynamicSharedBytes of dynamic shared memory
 ///   gpu.func @combine(part_out, part_ml, out, lse, num_splits) kernel
 ///     grid (rows, batch), block (32)
 /// with the layouts of the CPU kernels (flat memrefs; partials
-/// [b, group, split, row, dc] and [b, group, split, row, 2]).
+/// [b, group, split, row, dc] and [b, group, split, row, 2]). The WGMMA
+/// kernel's tensor_maps (memref<?xi64>, 64-byte aligned) holds two
+/// CUtensorMaps, bf16/f16, 2D, 128-byte swizzle: at 0 the queries
+/// (dims {d_c + d_r, batch * rows}, box {64, 64}), at 128 bytes the cache
+/// (dims {d_c + d_r, cache rows}, box {64, tmaBoxRows}).
 void buildGPUDecodeKernels(ModuleOp module, const GPUDecodeConfig &config,
                            StringRef name);
 

@@ -1,0 +1,403 @@
+//===- DecodeKernelWGMMA.cpp - bf16/f16 decode kernel on wgmma --*- C++ -*-===//
+//
+// The sm_90a partial kernel: TMA loads, an mbarrier per stage, and wgmma.
+// A CTA serves 64 query rows (one wgmma m-tile) of one sequence over one KV
+// split with `colSplits` warpgroups, each owning d_c / colSplits output
+// columns (wgmma N <= 256). Shared memory holds, in TMA's 128-byte swizzle
+// (64-column boxes, 8-row groups of 1024 bytes):
+//   the group's queries   [ceil(D / 64) boxes][64 rows][64],
+//   two cache stages      [2][ceil(D / 64) boxes][32 tokens][64],
+//   the warpgroups' score shares, and one mbarrier per stage.
+// Thread 0 issues the TMA copies of the next tile (through the block table,
+// one box per 64 columns and per tmaBoxRows rows of a page) before the CTA
+// waits for the current one. Per 32-token tile, each warpgroup
+//   - computes its share (every colSplits-th k-step of 16) of S = Q K^T with
+//     wgmma m64n32k16, A and B K-major from shared memory descriptors, and
+//     adds the other warpgroups' shares through shared memory;
+//   - runs the online softmax on its accumulators (same row/column map as
+//     mma.sync per warp: rows 16 w + lane / 4 (+ 8), a row per quad);
+//   - accumulates O += P V with wgmma m64nNk16, P from registers (the
+//     accumulator layout of S is the A-fragment layout) and V the same
+//     shared tile read as an MN-major (transposed) B operand.
+// MLIR 22's nvvm.wgmma.mma_async has no register-A form: that one is inline
+// PTX. Partials and the combine kernel are those of the other kinds.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TensorCoreEmitter.h"
+
+#include "llvm/ADT/StringExtras.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::mla;
+using mlir::mla::detail::GPUKernelEmitter;
+
+namespace {
+
+// High bits of a wgmma shared-memory descriptor for the 128-byte swizzle
+// (PTX ISA, "Matrix Descriptor Format": bits 62-63 = 1, SBO = 1024 bytes in
+// bits 32-45, LBO in bits 16-29). K-major operands ignore LBO (1); the
+// MN-major V steps 4096 bytes (one 64-column box of a 32-row tile) per 64
+// columns.
+constexpr uint64_t kSwizzle128 = uint64_t(1) << 62;
+constexpr uint64_t kSBO1024 = uint64_t(1024 >> 4) << 32;
+constexpr uint64_t kDescKMajor = kSwizzle128 | kSBO1024 | (uint64_t(1) << 16);
+constexpr uint64_t kDescVMajor =
+    kSwizzle128 | kSBO1024 | (uint64_t(4096 >> 4) << 16);
+
+class WGMMAPartialEmitter : public mla::detail::TensorCoreEmitter {
+public:
+  using TensorCoreEmitter::TensorCoreEmitter;
+  void emit();
+
+private:
+  Value i64c(uint64_t v) {
+    return arith::ConstantOp::create(b, b.getI64IntegerAttr(int64_t(v)));
+  }
+  Value addI32(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value addI32(Value x, int64_t v) { return v ? addI32(x, i32c(v)) : x; }
+  Value mulI32(Value x, int64_t v) {
+    return arith::MulIOp::create(b, x, i32c(v));
+  }
+  Value ptrAt(Value addrI32) { return LLVM::IntToPtrOp::create(b, ptr3, addrI32); }
+  /// The descriptor of the swizzled matrix starting at shared address
+  /// `addrI32`.
+  Value descriptor(Value addrI32, uint64_t high) {
+    Value field = arith::AndIOp::create(
+        b, arith::ExtUIOp::create(b, b.getI64Type(), addrI32).getResult(),
+        i64c(0x3FFFF));
+    field = arith::ShRUIOp::create(b, field, i64c(4));
+    return arith::OrIOp::create(b, field, i64c(high));
+  }
+  /// acc (m64n`n`, n / 2 f32 a thread) += P (registers) x V (descriptor),
+  /// V transposed; inline PTX, MLIR 22 has no register-A wgmma.
+  void wgmmaRegisterA(MutableArrayRef<Value> acc, ArrayRef<Value> a,
+                      Value descB, int64_t n) {
+    const int64_t outs = n / 2;
+    SmallVector<Value> operands(acc.begin(), acc.end());
+    SmallVector<std::string> constraints(outs, "=f");
+    for (int64_t i = 0; i < outs; ++i)
+      constraints.push_back(std::to_string(i));
+    operands.append(a.begin(), a.end());
+    constraints.append(4, "r");
+    operands.push_back(descB);
+    constraints.push_back("l");
+    operands.push_back(i32c(1));
+    constraints.push_back("n");
+    SmallVector<std::string> d;
+    for (int64_t i = 0; i < outs; ++i)
+      d.push_back("$" + std::to_string(i));
+    std::string type = c.elemType.isBF16() ? "bf16" : "f16";
+    std::string text =
+        "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(2 * outs + 5) +
+        ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) +
+        "k16.f32." + type + "." + type + " {" + llvm::join(d, ", ") + "}, {$" +
+        std::to_string(2 * outs) + ", $" + std::to_string(2 * outs + 1) +
+        ", $" + std::to_string(2 * outs + 2) + ", $" +
+        std::to_string(2 * outs + 3) + "}, $" + std::to_string(2 * outs + 4) +
+        ", p, 1, 1, 1;\n}\n";
+    auto resTy = LLVM::LLVMStructType::getLiteral(
+        b.getContext(), SmallVector<Type>(outs, f32));
+    Value res = LLVM::InlineAsmOp::create(
+                    b, resTy, operands, text, llvm::join(constraints, ","),
+                    /*has_side_effects=*/true, /*is_align_stack=*/false,
+                    LLVM::tailcallkind::TailCallKind::None,
+                    LLVM::AsmDialectAttr::get(b.getContext(),
+                                              LLVM::AsmDialect::AD_ATT),
+                    /*operand_attrs=*/ArrayAttr())
+                    .getResult(0);
+    for (int64_t i = 0; i < outs; ++i)
+      acc[i] = LLVM::ExtractValueOp::create(b, res, i);
+  }
+};
+
+void WGMMAPartialEmitter::emit() {
+  OpBuilder::InsertionGuard guard(b);
+  MLIRContext *ctx = b.getContext();
+  ptr1 = LLVM::LLVMPointerType::get(ctx, 1);
+  ptr3 = LLVM::LLVMPointerType::get(ctx, 3);
+  Type ptr0 = LLVM::LLVMPointerType::get(ctx);
+  Type ptr7 = LLVM::LLVMPointerType::get(ctx, 7);
+  auto smem = LLVM::GlobalOp::create(
+      b, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
+      LLVM::Linkage::External, "mla_partial_smem", Attribute(),
+      /*alignment=*/1024, /*addrSpace=*/3);
+  auto dyn = ShapedType::kDynamic;
+  auto elemMem = MemRefType::get({dyn}, c.elemType);
+  auto i32Mem = MemRefType::get({dyn}, i32);
+  auto f32Mem = MemRefType::get({dyn}, f32);
+  auto i64Mem = MemRefType::get({dyn}, b.getI64Type());
+  gpu::GPUFuncOp fn =
+      makeKernel("partial", {elemMem, elemMem, i32Mem, i32Mem, f32Mem, f32Mem,
+                             idxTy, idxTy, f32, i64Mem});
+  b.setInsertionPointToStart(&fn.getBody().front());
+  Value lens = fn.getArgument(3), bt = fn.getArgument(2),
+        partOut = fn.getArgument(4), partML = fn.getArgument(5),
+        numSplits = fn.getArgument(6), maxBlocks = fn.getArgument(7),
+        scale = fn.getArgument(8), maps = fn.getArgument(9);
+
+  const int64_t D = c.rowWidth(), R = c.rows(), RG = c.rowsPerGroup,
+                T = c.tileTokens, CS = c.colSplits, KS = D / 16,
+                N = c.dc / CS, NV = N / 2, NB = (D + 63) / 64,
+                BR = c.tmaBoxRows;
+  const int64_t qBytes = NB * 64 * 128, boxBytes = T * 128,
+                stageBytes = NB * boxBytes,
+                exOff = qBytes + 2 * stageBytes,
+                barOff = exOff + (CS > 1 ? CS * 128 * (T / 2) * 4 : 0);
+
+  // The 1024-byte aligned base of dynamic shared memory (the swizzle
+  // pattern repeats every 1024 bytes; descriptors assume it starts there).
+  Value raw = LLVM::PtrToIntOp::create(b, i32, LLVM::AddressOfOp::create(b, smem));
+  Value base = arith::AndIOp::create(b, addI32(raw, 1023), i32c(-1024));
+  Value stageAt0 = addI32(base, qBytes);
+  auto stageAt = [&](Value stage) {
+    return addI32(stageAt0, arith::MulIOp::create(b, toI32(stage),
+                                                  i32c(stageBytes)));
+  };
+  auto barrierAt = [&](Value stage) {
+    return ptrAt(addI32(addI32(base, barOff),
+                        arith::MulIOp::create(b, toI32(stage), i32c(8))));
+  };
+  Value maps0 = LLVM::AddrSpaceCastOp::create(b, ptr0, globalPtr(maps));
+  Value qMap = maps0;
+  Value kvMap = LLVM::GEPOp::create(b, ptr0, b.getI8Type(), maps0,
+                                    ArrayRef<LLVM::GEPArg>{128});
+
+  Value split = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value group = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value seq = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value wg = divc(tid, 128), tw = remc(tid, 128);
+  Value warp = divc(tw, 32), lane = remc(tid, 32);
+  Value g = divc(lane, 4), t4 = remc(lane, 4);
+  Value zero = idx(0), one = idx(1);
+  Value negInf = f32c(-std::numeric_limits<float>::infinity());
+  Value zeroF = f32c(0.0f);
+  Value scaleLog2 = arith::MulFOp::create(b, scale, f32c(1.4426950408889634f));
+  Value leader = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, zero);
+
+  Value len = minIdx(loadIndex(lens, seq), mulc(maxBlocks, c.blockSize));
+  Value perSplit = arith::CeilDivSIOp::create(b, len, numSplits);
+  Value chunk = mulc(arith::CeilDivSIOp::create(b, perSplit, idx(T)), T);
+  Value t0 = minIdx(mul(split, chunk), len);
+  Value t1 = minIdx(add(t0, chunk), len);
+  Value lastTok = arith::SubIOp::create(b, t1, one);
+  Value btBase = mul(seq, maxBlocks);
+
+  auto ifThen = [&](Value cond, function_ref<void()> body) {
+    auto op = scf::IfOp::create(b, cond, /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(op.thenBlock());
+    body();
+  };
+  auto less = [&](Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::slt, x, y);
+  };
+  auto tma = [&](Value dstI32, Value map, Value bar, Value col, Value row) {
+    NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+        b, LLVM::AddrSpaceCastOp::create(b, ptr7, ptrAt(dstI32)), map,
+        ValueRange{col, row}, bar, /*im2colOffsets=*/ValueRange{},
+        /*multicastMask=*/Value(), /*l2CacheHint=*/Value(),
+        NVVM::TMALoadMode::TILE, /*isCTAOnly=*/false, /*group=*/nullptr,
+        /*predicate=*/Value());
+  };
+  // Thread 0: the tile of tokens [ts, ts + T) into `stage`, box by box;
+  // boxes past the split repeat the page of its last token (masked).
+  auto loadTile = [&](Value ts, Value stage, bool withQueries) {
+    Value bar = barrierAt(stage);
+    NVVM::MBarrierArriveExpectTxOp::create(
+        b, Type(), bar, i32c(stageBytes + (withQueries ? qBytes : 0)),
+        NVVM::MemScopeKind::CTA, /*relaxed=*/false, /*predicate=*/Value());
+    if (withQueries) {
+      Value row = toI32(add(mulc(seq, R), mulc(group, RG)));
+      for (int64_t bx = 0; bx < NB; ++bx)
+        tma(addI32(base, bx * 64 * 128), qMap, bar, i32c(64 * bx), row);
+    }
+    Value at = stageAt(stage);
+    for (int64_t sub = 0; sub < T / BR; ++sub) {
+      Value tok = minIdx(addc(ts, sub * BR), lastTok);
+      tok = arith::SubIOp::create(b, tok, remc(tok, BR));
+      Value page = loadIndex(bt, add(btBase, divc(tok, c.blockSize)));
+      Value row = toI32(add(mulc(page, c.blockSize), remc(tok, c.blockSize)));
+      for (int64_t bx = 0; bx < NB; ++bx)
+        tma(addI32(at, bx * boxBytes + sub * BR * 128), kvMap, bar,
+            i32c(64 * bx), row);
+    }
+  };
+
+  ifThen(leader, [&] {
+    for (int64_t s = 0; s < 2; ++s)
+      NVVM::MBarrierInitOp::create(b, barrierAt(idx(s)), i32c(1), Value());
+    NVVM::FenceMbarrierInitOp::create(b);
+  });
+  gpu::BarrierOp::create(b);
+  ifThen(arith::AndIOp::create(b, leader, less(t0, t1)),
+         [&] { loadTile(t0, zero, /*withQueries=*/true); });
+
+  // This thread's rows (16 warp + g, + 8) and their visible token limits.
+  SmallVector<Value, 2> rowOf, rowValid, limit;
+  for (int64_t k = 0; k < 2; ++k) {
+    Value rr = addc(add(mulc(warp, 16), g), 8 * k);
+    Value r = add(mulc(group, RG), rr);
+    Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, idx(R));
+    Value lim = len;
+    if (c.causal) {
+      Value i = divc(minIdx(r, idx(R - 1)), c.heads);
+      lim = add(arith::SubIOp::create(b, len, idx(c.qLen - 1)), i);
+      lim = minIdx(arith::MaxSIOp::create(b, lim, zero), len);
+    }
+    limit.push_back(arith::SelectOp::create(b, valid, minIdx(lim, t1), zero));
+    rowOf.push_back(rr);
+    rowValid.push_back(valid);
+  }
+
+  auto sTy = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(T / 2, f32));
+  SmallVector<Value> inits(NV, zeroF);
+  inits.append({negInf, negInf, zeroF, zeroF});
+  auto tiles = forLoop(t0, t1, idx(T), inits, [&](Value ts, ValueRange st) {
+    Value i = divc(arith::SubIOp::create(b, ts, t0), T);
+    Value stage = remc(i, 2);
+    Value parity = toI32(remc(divc(i, 2), 2));
+    Value nextTs = addc(ts, T);
+    ifThen(arith::AndIOp::create(b, leader, less(nextTs, t1)), [&] {
+      loadTile(nextTs, arith::SubIOp::create(b, one, stage), false);
+    });
+    NVVM::MBarrierTryWaitParityOp::create(b, barrierAt(stage), parity,
+                                          i32c(0x989680));
+    Value tile = stageAt(stage);
+
+    // This warpgroup's k-steps of S = Q K^T: k = wg + CS j, unrolled (the
+    // same count for every warpgroup) so that the wgmma chain stays
+    // asynchronous.
+    NVVM::WgmmaFenceAlignedOp::create(b);
+    Value acc = LLVM::ZeroOp::create(b, sTy);
+    Value wg32 = toI32(wg);
+    for (int64_t j = 0; j < KS / CS; ++j) {
+      Value k = addI32(wg32, CS * j);
+      Value inBox = mulI32(arith::RemUIOp::create(b, k, i32c(4)), 32);
+      Value box = arith::DivUIOp::create(b, k, i32c(4));
+      Value a = descriptor(addI32(addI32(base, mulI32(box, 64 * 128)), inBox),
+                           kDescKMajor);
+      Value bDesc = descriptor(
+          addI32(addI32(tile, mulI32(box, boxBytes)), inBox), kDescKMajor);
+      NVVM::WGMMATypes t = c.elemType.isBF16() ? NVVM::WGMMATypes::bf16
+                                               : NVVM::WGMMATypes::f16;
+      acc = NVVM::WgmmaMmaAsyncOp::create(
+          b, sTy, acc, a, bDesc, NVVM::MMAShapeAttr::get(ctx, 64, T, 16), t, t,
+          NVVM::WGMMATypes::f32, NVVM::WGMMAScaleOut::one,
+          NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one,
+          NVVM::MMALayout::row, NVVM::MMALayout::col, /*satfinite=*/nullptr);
+    }
+    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+    SmallVector<Value> s;
+    for (int64_t v = 0; v < T / 2; ++v)
+      s.push_back(LLVM::ExtractValueOp::create(b, acc, v));
+    if (CS > 1) {
+      auto slot = [&](Value w, int64_t v) {
+        Value at = addI32(mulI32(toI32(w), (T / 2) * 128 * 4),
+                          (v * 128) * 4 + exOff);
+        return ptrAt(addI32(addI32(base, at), mulI32(toI32(tw), 4)));
+      };
+      for (int64_t v = 0; v < T / 2; ++v)
+        LLVM::StoreOp::create(b, s[v], slot(wg, v));
+      gpu::BarrierOp::create(b);
+      for (int64_t v = 0; v < T / 2; ++v) {
+        Value sum = zeroF;
+        for (int64_t w = 0; w < CS; ++w)
+          sum = arith::AddFOp::create(b, sum,
+                                      LLVM::LoadOp::create(b, f32, slot(idx(w), v)));
+        s[v] = sum;
+      }
+    }
+
+    // Online softmax, base 2; value v: token 8 (v / 4) + 2 t4 + v % 2 of
+    // row g + 8 ((v / 2) % 2).
+    SmallVector<Value> rowMax(2, negInf);
+    for (int64_t v = 0; v < T / 2; ++v) {
+      int64_t k = (v / 2) % 2;
+      Value tok = addc(add(ts, mulc(t4, 2)), 8 * (v / 4) + v % 2);
+      Value visible =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, limit[k]);
+      s[v] = arith::SelectOp::create(
+          b, visible, arith::MulFOp::create(b, s[v], scaleLog2), negInf);
+      rowMax[k] = maxf(rowMax[k], s[v]);
+    }
+    SmallVector<Value> next(st.begin(), st.end());
+    SmallVector<Value, 2> mSafe, alpha;
+    for (int64_t k = 0; k < 2; ++k) {
+      Value mOld = st[NV + k];
+      Value mNew = maxf(mOld, quadReduce(rowMax[k], /*max=*/true));
+      Value none =
+          arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mNew, negInf);
+      mSafe.push_back(arith::SelectOp::create(b, none, zeroF, mNew));
+      alpha.push_back(ex2(arith::SubFOp::create(b, mOld, mSafe[k])));
+      next[NV + k] = mNew;
+    }
+    SmallVector<Value> rowSum(2, zeroF);
+    for (int64_t v = 0; v < T / 2; ++v) {
+      int64_t k = (v / 2) % 2;
+      s[v] = ex2(arith::SubFOp::create(b, s[v], mSafe[k]));
+      rowSum[k] = arith::AddFOp::create(b, rowSum[k], s[v]);
+    }
+    for (int64_t k = 0; k < 2; ++k)
+      next[NV + 2 + k] = fma(st[NV + 2 + k], alpha[k], rowSum[k]);
+    for (int64_t v = 0; v < NV; ++v)
+      next[v] = arith::MulFOp::create(b, st[v], alpha[(v / 2) % 2]);
+
+    // O += P V: V is this warpgroup's N columns of the tile, MN-major.
+    Value vAt = addI32(tile, arith::MulIOp::create(b, toI32(wg),
+                                                   i32c((N / 64) * boxBytes)));
+    NVVM::WgmmaFenceAlignedOp::create(b);
+    for (int64_t kk = 0; kk < T / 16; ++kk) {
+      SmallVector<Value> a = {pack(s[8 * kk], s[8 * kk + 1]),
+                              pack(s[8 * kk + 2], s[8 * kk + 3]),
+                              pack(s[8 * kk + 4], s[8 * kk + 5]),
+                              pack(s[8 * kk + 6], s[8 * kk + 7])};
+      for (Value &v : a)
+        if (!v.getType().isInteger(32))
+          v = LLVM::BitcastOp::create(b, i32, v);
+      wgmmaRegisterA(MutableArrayRef<Value>(next).take_front(NV), a,
+                     descriptor(addI32(vAt, kk * 16 * 128), kDescVMajor), N);
+    }
+    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+    // The stage and the score slots are free for the next tile.
+    gpu::BarrierOp::create(b);
+    return next;
+  });
+
+  // Partials [b, group, split, row, ...], as the other kinds write them.
+  Value item = add(mul(add(mulc(seq, c.numGroups()), group), numSplits), split);
+  Value lane0 = arith::AndIOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t4, zero),
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, wg, zero));
+  for (int64_t k = 0; k < 2; ++k) {
+    Value l = quadReduce(tiles.getResult(NV + 2 + k), /*max=*/false);
+    auto ifOp = scf::IfOp::create(b, rowValid[k], /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    Value outBase = add(mulc(add(mulc(item, RG), rowOf[k]), c.dc),
+                        add(mulc(wg, N), mulc(t4, 2)));
+    for (int64_t jn = 0; jn < N / 8; ++jn)
+      for (int64_t v = 0; v < 2; ++v)
+        memref::StoreOp::create(b, tiles.getResult(4 * jn + 2 * k + v), partOut,
+                                ValueRange{addc(outBase, 8 * jn + v)});
+    auto first = scf::IfOp::create(b, lane0, /*withElse=*/false);
+    b.setInsertionPointToStart(first.thenBlock());
+    Value mlAt = mulc(add(mulc(item, RG), rowOf[k]), 2);
+    Value m = arith::MulFOp::create(b, tiles.getResult(NV + k),
+                                    f32c(0.6931471805599453f));
+    memref::StoreOp::create(b, m, partML, ValueRange{mlAt});
+    memref::StoreOp::create(b, l, partML, ValueRange{addc(mlAt, 1)});
+  }
+  gpu::ReturnOp::create(b);
+}
+
+} // namespace
+
+void GPUKernelEmitter::emitPartialWGMMA() {
+  WGMMAPartialEmitter(b, c).emit();
+}

@@ -1,0 +1,124 @@
+//===- TensorCoreEmitter.h - helpers of the tensor-core kernels -*- C++ -*-===//
+//
+// What the mma.sync and wgmma partial kernels share: pointers into dynamic
+// shared memory and kernel buffers, 16-byte asynchronous copies, ldmatrix,
+// mma.sync, packing f32 pairs to 16-bit operands, quad reductions.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MLA_LIB_CONVERSION_MLATOGPU_TENSORCOREEMITTER_H
+#define MLA_LIB_CONVERSION_MLATOGPU_TENSORCOREEMITTER_H
+
+#include "KernelEmitter.h"
+
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+
+namespace mlir::mla::detail {
+
+class TensorCoreEmitter : public GPUKernelEmitter {
+public:
+  using GPUKernelEmitter::GPUKernelEmitter;
+
+protected:
+  Value i32c(int64_t v) {
+    return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
+  }
+  Value toI32(Value v) { return arith::IndexCastOp::create(b, i32, v); }
+  Value divc(Value x, int64_t v) {
+    return v == 1 ? x : arith::DivUIOp::create(b, x, idx(v));
+  }
+  Value remc(Value x, int64_t v) { return arith::RemUIOp::create(b, x, idx(v)); }
+
+  /// A shared-memory pointer `bytes` past the dynamic shared memory base.
+  Value shared(Value bytes) {
+    return LLVM::GEPOp::create(b, ptr3, b.getI8Type(), smemBase,
+                               ValueRange{toI32(bytes)});
+  }
+  /// The global pointer of a kernel's memref argument.
+  Value globalPtr(Value memref) {
+    Value addr = memref::ExtractAlignedPointerAsIndexOp::create(b, memref);
+    Value generic = LLVM::IntToPtrOp::create(
+        b, LLVM::LLVMPointerType::get(b.getContext()),
+        arith::IndexCastOp::create(b, b.getI64Type(), addr).getResult());
+    return LLVM::AddrSpaceCastOp::create(b, ptr1, generic);
+  }
+  /// `base` advanced by `elems` storage elements.
+  Value globalAt(Value base, Value elems) {
+    return LLVM::GEPOp::create(
+        b, ptr1, c.elemType, base,
+        ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), elems)});
+  }
+  /// One 16-byte asynchronous copy, global to shared, bypassing L1.
+  void copy16(Value sharedBytes, Value src) {
+    NVVM::CpAsyncOp::create(
+        b, shared(sharedBytes), src, b.getI32IntegerAttr(16),
+        NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
+                                             NVVM::LoadCacheModifierKind::CG),
+        Value());
+  }
+  /// ldmatrix .x4 at the address this lane names; `transpose` for V.
+  SmallVector<Value> ldmatrix4(Value sharedBytes, bool transpose) {
+    auto structTy = LLVM::LLVMStructType::getLiteral(
+        b.getContext(), SmallVector<Type>(4, i32));
+    Value res = NVVM::LdMatrixOp::create(
+        b, structTy, shared(sharedBytes), 4,
+        transpose ? NVVM::MMALayout::col : NVVM::MMALayout::row,
+        NVVM::LdStMatrixShapeAttr::get(b.getContext(), 8, 8),
+        NVVM::LdStMatrixEltType::B16);
+    SmallVector<Value> regs;
+    for (int64_t i = 0; i < 4; ++i)
+      regs.push_back(LLVM::ExtractValueOp::create(b, res, i));
+    return regs;
+  }
+  /// A packed pair of 16-bit values as mma.sync takes it: i32 for bf16,
+  /// vector<2xf16> for f16.
+  Value operand(Value packedI32) {
+    if (c.elemType.isBF16())
+      return packedI32;
+    return LLVM::BitcastOp::create(b, VectorType::get({2}, c.elemType),
+                                   packedI32);
+  }
+  /// Two f32 values rounded to the storage type and packed (lo, hi).
+  Value pack(Value lo, Value hi) {
+    auto vecTy = VectorType::get({2}, c.elemType);
+    Value v = LLVM::PoisonOp::create(b, vecTy);
+    v = LLVM::InsertElementOp::create(
+        b, v, arith::TruncFOp::create(b, c.elemType, lo), i32c(0));
+    v = LLVM::InsertElementOp::create(
+        b, v, arith::TruncFOp::create(b, c.elemType, hi), i32c(1));
+    return c.elemType.isBF16() ? LLVM::BitcastOp::create(b, i32, v).getResult()
+                               : v;
+  }
+  /// acc (4 x f32) += A (16 x 16) * B (16 x 8), f32 accumulation.
+  void mma(ArrayRef<Value> a, ArrayRef<Value> bFrag, MutableArrayRef<Value> acc) {
+    auto structTy = LLVM::LLVMStructType::getLiteral(
+        b.getContext(), SmallVector<Type>(4, f32));
+    NVVM::MMATypes t =
+        c.elemType.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+    Value res = NVVM::MmaOp::create(
+        b, structTy, a, bFrag, acc, ArrayRef<int64_t>{16, 8, 16},
+        std::nullopt, std::nullopt, std::array<NVVM::MMATypes, 2>{t, t},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                       NVVM::MMALayout::col});
+    for (int64_t i = 0; i < 4; ++i)
+      acc[i] = LLVM::ExtractValueOp::create(b, res, i);
+  }
+  /// Max or sum over the four lanes of a quad (the lanes holding a row).
+  Value quadReduce(Value v, bool max) {
+    for (int32_t offset : {1, 2}) {
+      Value other =
+          gpu::ShuffleOp::create(b, v, offset, 32, gpu::ShuffleMode::XOR)
+              .getShuffleResult();
+      v = max ? maxf(v, other) : arith::AddFOp::create(b, v, other).getResult();
+    }
+    return v;
+  }
+  Value ex2(Value x) { return nvvm("llvm.nvvm.ex2.approx.f32", x); }
+
+  Type ptr1, ptr3;
+  Value smemBase;
+};
+
+} // namespace mlir::mla::detail
+
+#endif // MLA_LIB_CONVERSION_MLATOGPU_TENSORCOREEMITTER_H
