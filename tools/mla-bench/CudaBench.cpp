@@ -8,9 +8,10 @@
 // launches (CUDA events) gives TFLOP/s (DESIGN's count), cache GB/s and the
 // ratios to the H100 SXM peaks (3.35 TB/s, 989 dense bf16 TFLOP/s) and to
 // the device-to-device copy bandwidth measured in the same run. Where
-// PyTorch with CUDA is importable, tools/mla-bench/torch_mla.py times the
-// same math (gather, two matmuls, softmax) on the same device in a child
-// process, and the ratio is printed.
+// PyTorch with CUDA is importable, tools/mla-bench/torch_mla.py runs the
+// same math (gather, two matmuls, softmax) and the generated kernel (through
+// ctypes) on the same torch tensors, stream and process, checks the kernel
+// against PyTorch and times both; their ratio is printed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -81,23 +82,30 @@ double copyBandwidth(const mla::CudaDriver &cu) {
   return ms > 0 ? 2.0 * bytes * reps / (ms * 1e-3) : 0;
 }
 
-/// Milliseconds of the PyTorch version, or a negative number.
-double torchMs(const CudaOptions &o, int64_t b, int64_t l, int64_t h,
-               int64_t q) {
+/// What torch_mla.py measured in one Python process: PyTorch's and the
+/// generated kernel's median milliseconds on the same tensors and stream,
+/// and the kernel's max |err| against PyTorch (negative when unavailable).
+struct TorchRun {
+  double torchMs = -1, kernelMs = -1, err = -1;
+};
+TorchRun runTorch(const CudaOptions &o, int64_t b, int64_t l, int64_t h,
+                  int64_t q, const std::string &lib, const std::string &name) {
+  TorchRun run;
   if (o.torch.empty())
-    return -1;
+    return run;
   std::string cmd = "python3 " + o.torch + " --batch " + std::to_string(b) +
                     " --seq-len " + std::to_string(l) + " --heads " +
                     std::to_string(h) + " --q-len " + std::to_string(q) +
-                    " --reps " + std::to_string(o.reps) + " 2>/dev/null";
+                    " --reps " + std::to_string(o.reps) + " --kernel-lib " +
+                    lib + " --kernel-name " + name + " 2>/dev/null";
   std::FILE *p = popen(cmd.c_str(), "r");
   if (!p)
-    return -1;
-  double ms = -1;
-  if (std::fscanf(p, "%lf", &ms) != 1)
-    ms = -1;
+    return run;
+  if (std::fscanf(p, "%lf %lf %lf", &run.torchMs, &run.kernelMs, &run.err) !=
+      3)
+    run = TorchRun();
   pclose(p);
-  return ms;
+  return run;
 }
 
 uint64_t next(uint64_t &s) {
@@ -288,10 +296,16 @@ int mla::runCudaBench(int argc, char **argv) {
           double flops = 2.0 * b * q * h * double(l) * (kDc + kDr + kDc);
           double bytes = double(b) * l * width * 2;
           double tf = flops / (ms * 1e-3), bw = bytes / (ms * 1e-3);
-          double tms = ok ? torchMs(o, b, l, h, q) : -1;
+          // PyTorch against the kernel, both timed in the Python process.
+          TorchRun tr = ok ? runTorch(o, b, l, h, q,
+                                      dir + "/lib" + name + ".so", name)
+                           : TorchRun();
           char vsTorch[32] = "-";
-          if (tms > 0)
-            std::snprintf(vsTorch, sizeof(vsTorch), "%.2fx", tms / ms);
+          if (tr.torchMs > 0 && tr.kernelMs > 0 && tr.err >= 0 && tr.err < 5e-2)
+            std::snprintf(vsTorch, sizeof(vsTorch), "%.2fx",
+                          tr.torchMs / tr.kernelMs);
+          else if (tr.torchMs > 0)
+            std::snprintf(vsTorch, sizeof(vsTorch), "err %.0e", tr.err);
           if (ok)
             std::printf("%-5s %5lld %7lld %5lld %5lld %9.3f %9.1f %8.0f %6.1f%% "
                         "%6.1f%% %6.1f%% %9s %8.1e\n",

@@ -1,12 +1,18 @@
-"""The decode-attention contract in PyTorch, timed on the GPU.
+"""The decode-attention contract in PyTorch, timed on the GPU next to the
+generated kernel, in one process.
 
 What a PyTorch user writes for MLA decode over a paged latent cache: gather
 each sequence's pages, scores = q K^T (K = [c_kv ; k_rope]), causal mask,
-softmax, out = P c_kv. Called by `mla-bench --target=cuda`; prints the
-median milliseconds of --reps runs (CUDA events).
+softmax, out = P c_kv. With --kernel-lib/--kernel-name, the generated kernel
+(the contract's C symbol, through ctypes) runs on the same torch tensors and
+the same stream, and is checked against the PyTorch result. Called by
+`mla-bench --target=cuda`; prints the median milliseconds of --reps runs
+(CUDA events) of PyTorch, then of the kernel, then the kernel's max |err|
+against PyTorch's float32 math (-1 for both without a kernel).
 """
 
 import argparse
+import ctypes
 
 import torch
 
@@ -18,6 +24,8 @@ def main():
     p.add_argument("--heads", type=int, default=16)
     p.add_argument("--q-len", type=int, default=1)
     p.add_argument("--reps", type=int, default=20)
+    p.add_argument("--kernel-lib", default="")
+    p.add_argument("--kernel-name", default="")
     a = p.parse_args()
     dc, dr, bs = 512, 64, 64
     dev, dt = "cuda", torch.bfloat16
@@ -37,19 +45,44 @@ def main():
         p_ = torch.softmax(s, dim=-1).to(dt)
         return torch.einsum("bsht,btc->bshc", p_, kv[..., :dc])
 
-    step()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(a.reps):
-        start = torch.cuda.Event(enable_timing=True)
-        stop = torch.cuda.Event(enable_timing=True)
-        start.record()
-        step()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop))
-    times.sort()
-    print(times[len(times) // 2])
+    def timed(fn):
+        fn()
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(a.reps):
+            start = torch.cuda.Event(enable_timing=True)
+            stop = torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            stop.record()
+            stop.synchronize()
+            times.append(start.elapsed_time(stop))
+        times.sort()
+        return times[len(times) // 2]
+
+    torch_ms = timed(step)
+    kernel_ms, err = -1.0, -1.0
+    if a.kernel_lib:
+        fn = getattr(ctypes.CDLL(a.kernel_lib), a.kernel_name)
+        fn.restype = ctypes.c_int32
+        fn.argtypes = [ctypes.c_void_p] * 6 + [
+            ctypes.c_int32, ctypes.c_int32, ctypes.c_float, ctypes.c_void_p]
+        table32 = table.to(torch.int32).contiguous()
+        lens = torch.full((a.batch,), a.seq_len, device=dev, dtype=torch.int32)
+        out = torch.empty(a.batch, a.q_len, a.heads, dc, device=dev, dtype=dt)
+        lse = torch.empty(a.batch, a.heads, a.q_len, device=dev,
+                          dtype=torch.float32)
+
+        def kernel():
+            rc = fn(q.data_ptr(), cache.data_ptr(), table32.data_ptr(),
+                    lens.data_ptr(), out.data_ptr(), lse.data_ptr(), a.batch,
+                    pages, scale, torch.cuda.current_stream().cuda_stream)
+            if rc != 0:
+                raise RuntimeError(f"{a.kernel_name} returned {rc}")
+
+        kernel_ms = timed(kernel)
+        err = (out.float() - step().float()).abs().max().item()
+    print(torch_ms, kernel_ms, err)
 
 
 if __name__ == "__main__":
