@@ -46,6 +46,11 @@
 // WGMMA: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c36864_i32
 // WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global
 // WGMMA: nvvm.mbarrier.try_wait.parity
+// The split's last tile: V rows past its end zeroed, then fenced for wgmma.
+// WGMMA: scf.if
+// WGMMA: llvm.store %{{.*}}, %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
+// WGMMA: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// WGMMA-NEXT: gpu.barrier
 // WGMMA: nvvm.wgmma.fence.aligned
 // WGMMA-COUNT-18: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 32, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // WGMMA: nvvm.wgmma.commit.group.sync.aligned
@@ -59,14 +64,25 @@
 // WGMMA: gpu.barrier
 // WGMMA: // -----// PTX //----- //
 // WGMMA: .target sm_90a
-// WGMMA: mbarrier.try_wait.parity
+// WGMMA: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
+// WGMMA: fence.proxy.async.shared::cta
 // WGMMA: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16
 // WGMMA: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
+// WGMMA: mbarrier.try_wait.parity.shared.b64
 // Pages of 1 row cannot fill an 8-row swizzle group per TMA box: mma.sync.
 // RUN: mla-codegen --target=sm_90a --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=bf16 --block-size=1 --name=w1 --emit=mlir | FileCheck %s --check-prefix=PAGE1
 // PAGE1: nvvm.mma.sync
 // PAGE1-NOT: wgmma
 // PAGE1: .target sm_90a
+
+// d_c = 48 (tensor cores take multiples of 16): the combine kernel's second
+// column of each lane is clamped for loads and guarded for stores.
+// RUN: mla-codegen --target=sm_80 --num-heads=3 --kv-lora-rank=48 --qk-rope-head-dim=16 --dtype=bf16 --name=c48 --emit=mlir | FileCheck %s --check-prefix=DC48
+// DC48: gpu.func @combine
+// DC48: arith.minsi %{{.*}}, %c47
+// DC48: scf.if
+// DC48: memref.store %{{.*}} : memref<?xbf16>
+// DC48: .target sm_80
 
 // RUN: not mla-codegen --target=sm_90a --num-heads=16 --kv-lora-rank=48 --dtype=f32 --emit=mlir 2>&1 | FileCheck %s --check-prefix=DC
 // DC: cannot generate a GPU decode kernel: kv_lora_rank = 48 (must be a positive multiple of the 32 lanes of a warp)

@@ -5,7 +5,8 @@
 // with 0 spill bytes. Registers and shared memory per kernel are printed
 // (and recorded as test properties). The bf16 kernels must run on tensor
 // cores: their PTX holds mma.sync m16n8k16 on sm_80, and on sm_90a wgmma
-// with TMA loads (pages of 8 rows or more; mma.sync for smaller pages).
+// with TMA loads (pages of 8 rows or more, d_c a multiple of 64; mma.sync
+// otherwise).
 //
 //===----------------------------------------------------------------------===//
 
@@ -95,7 +96,9 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
   auto has = [&](const char *what) {
     return ptx.str().find(what) != std::string::npos;
   };
-  bool tma = c.arch == "sm_90a" && c.blockSize % 8 == 0;
+  // wgmma + TMA: pages of whole 8-row swizzle groups, d_c in 64-column
+  // boxes; mma.sync otherwise.
+  bool tma = c.arch == "sm_90a" && c.blockSize % 8 == 0 && c.dc % 64 == 0;
   if (c.bf16 && !tma)
     EXPECT_TRUE(has("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"))
         << "no bf16 mma.sync in " << name << ".ptx";
@@ -130,6 +133,9 @@ std::vector<Config> grid() {
           g.push_back({dc, dr, heads, qLen, bs, bf16, arch});
         ++k;
       }
+  // d_c not a multiple of 32 (tensor cores take multiples of 16).
+  for (const char *arch : {"sm_80", "sm_90a"})
+    g.push_back({48, 16, 3, 2, 16, true, arch});
   return g;
 }
 

@@ -327,7 +327,14 @@ void GPUKernelEmitter::emitCombine() {
   Value none =
       arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mMax, negInf);
   Value mSafe = arith::SelectOp::create(b, none, zeroF, mMax);
-  const int64_t cPerLane = c.dc / WS;
+  // Columns lane + 32 i; when d_c is not a multiple of 32 (the tensor-core
+  // kinds take multiples of 16) the last one is clamped for loads and
+  // guarded for stores.
+  const int64_t cPerLane = (c.dc + WS - 1) / WS;
+  auto column = [&](int64_t i) {
+    Value col = addc(lane, i * WS);
+    return (i + 1) * WS > c.dc ? minIdx(col, idx(c.dc - 1)) : col;
+  };
   SmallVector<Value> inits(cPerLane + 1, zeroF);
   auto sums = forLoop(zero, numSplits, one, inits, [&](Value s, ValueRange a) {
     Value ms = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
@@ -338,7 +345,7 @@ void GPUKernelEmitter::emitCombine() {
     for (int64_t i = 0; i < cPerLane; ++i)
       next.push_back(fma(w,
                          memref::LoadOp::create(
-                             b, partOut, ValueRange{add(base, addc(lane, i * WS))}),
+                             b, partOut, ValueRange{add(base, column(i))}),
                          a[1 + i]));
     return next;
   });
@@ -351,7 +358,17 @@ void GPUKernelEmitter::emitCombine() {
     Value o = arith::MulFOp::create(b, sums.getResult(1 + i), inv);
     if (!c.elemType.isF32())
       o = arith::TruncFOp::create(b, c.elemType, o);
-    memref::StoreOp::create(b, o, out, ValueRange{add(outBase, addc(lane, i * WS))});
+    if ((i + 1) * WS <= c.dc) {
+      memref::StoreOp::create(b, o, out, ValueRange{add(outBase, column(i))});
+      continue;
+    }
+    Value col = addc(lane, i * WS);
+    auto inside = scf::IfOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, col, idx(c.dc)),
+        /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(inside.thenBlock());
+    memref::StoreOp::create(b, o, out, ValueRange{add(outBase, col)});
   }
   // lse [b, h, i] with r = i * H + h, written by lane 0.
   Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, zero);

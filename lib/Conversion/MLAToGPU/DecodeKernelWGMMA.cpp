@@ -37,15 +37,15 @@ using mlir::mla::detail::GPUKernelEmitter;
 namespace {
 
 // High bits of a wgmma shared-memory descriptor for the 128-byte swizzle
-// (PTX ISA, "Matrix Descriptor Format": bits 62-63 = 1, SBO = 1024 bytes in
-// bits 32-45, LBO in bits 16-29). K-major operands ignore LBO (1); the
-// MN-major V steps 4096 bytes (one 64-column box of a 32-row tile) per 64
+// (PTX ISA, "Matrix Descriptor Format": bits 62-63 = 1, SBO = 1024 bytes, the
+// next 8-row group, in bits 32-45, LBO in bits 16-29). K-major operands
+// ignore LBO (1); the MN-major V steps one 64-column box of the tile per 64
 // columns.
-constexpr uint64_t kSwizzle128 = uint64_t(1) << 62;
-constexpr uint64_t kSBO1024 = uint64_t(1024 >> 4) << 32;
-constexpr uint64_t kDescKMajor = kSwizzle128 | kSBO1024 | (uint64_t(1) << 16);
-constexpr uint64_t kDescVMajor =
-    kSwizzle128 | kSBO1024 | (uint64_t(4096 >> 4) << 16);
+constexpr uint64_t descriptorHigh(uint64_t lboBytes) {
+  return (uint64_t(1) << 62) | (uint64_t(1024 >> 4) << 32) |
+         ((lboBytes >> 4) << 16);
+}
+constexpr uint64_t kDescKMajor = descriptorHigh(16);
 
 class WGMMAPartialEmitter : public mla::detail::TensorCoreEmitter {
 public:
@@ -268,6 +268,36 @@ void WGMMAPartialEmitter::emit() {
                                           i32c(0x989680));
     Value tile = stageAt(stage);
 
+    // The split's last tile: V rows of tokens past t1 came with their TMA
+    // boxes (the rest of the page, possibly never written: NaN * 0 would
+    // be NaN); they are zeroed before P V reads them, through the generic
+    // proxy, then fenced for wgmma's async proxy.
+    ifThen(less(t1, addc(ts, T)), [&] {
+      const int64_t vBoxes = c.dc / 64, count = T * vBoxes * 8;
+      auto zero16 = arith::ConstantOp::create(
+          b, DenseElementsAttr::get(VectorType::get({4}, i32),
+                                    b.getI32IntegerAttr(0)));
+      Value tEnd = arith::SubIOp::create(b, t1, ts);
+      // A loop rather than unrolled stores: its per-thread index math must
+      // not be hoisted into registers that the accumulators need.
+      forLoop(tid, idx(count), idx(c.threads()), {}, [&](Value e, ValueRange) {
+        Value j = divc(e, vBoxes * 8);
+        ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::sge, j, tEnd),
+               [&] {
+                 Value bx = remc(divc(e, 8), vBoxes), chunk = remc(e, 8);
+                 Value at = addI32(
+                     tile, toI32(add(add(mulc(bx, boxBytes), mulc(j, 128)),
+                                     mulc(chunk, 16))));
+                 LLVM::StoreOp::create(b, zero16, ptrAt(at), /*alignment=*/16);
+               });
+        return SmallVector<Value>{};
+      });
+      NVVM::FenceProxyOp::create(
+          b, NVVM::ProxyKind::async_shared,
+          NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+      gpu::BarrierOp::create(b);
+    });
+
     // This warpgroup's k-steps of S = Q K^T: k = wg + CS j, unrolled (the
     // same count for every warpgroup) so that the wgmma chain stays
     // asynchronous.
@@ -360,7 +390,9 @@ void WGMMAPartialEmitter::emit() {
         if (!v.getType().isInteger(32))
           v = LLVM::BitcastOp::create(b, i32, v);
       wgmmaRegisterA(MutableArrayRef<Value>(next).take_front(NV), a,
-                     descriptor(addI32(vAt, kk * 16 * 128), kDescVMajor), N);
+                     descriptor(addI32(vAt, kk * 16 * 128),
+                                descriptorHigh(boxBytes)),
+                     N);
     }
     NVVM::WgmmaGroupSyncAlignedOp::create(b);
     NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
