@@ -138,23 +138,8 @@ void MMAPartialEmitter::emit() {
   ifLess(t0, t1, [&] { loadTile(t0, zero); });
   NVVM::CpAsyncCommitGroupOp::create(b);
 
-  // The two rows of this lane (g and g + 8 of the m-tile): their visible
-  // token limit; a row past R sees nothing.
-  SmallVector<Value, 2> rowOf, rowValid, limit;
-  for (int64_t k = 0; k < 2; ++k) {
-    Value rr = addc(add(mulc(mt, 16), g), 8 * k);
-    Value r = add(mulc(group, RG), rr);
-    Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, idx(R));
-    Value lim = len;
-    if (c.causal) {
-      Value i = divc(minIdx(r, idx(R - 1)), c.heads);
-      lim = add(arith::SubIOp::create(b, len, idx(c.qLen - 1)), i);
-      lim = minIdx(arith::MaxSIOp::create(b, lim, zero), len);
-    }
-    limit.push_back(arith::SelectOp::create(b, valid, minIdx(lim, t1), zero));
-    rowOf.push_back(rr);
-    rowValid.push_back(valid);
-  }
+  // The two rows of this lane (g and g + 8 of the m-tile).
+  FragmentRows rows = fragmentRows(mulc(mt, 16), g, group, len, t1);
 
   // Loop state: the output accumulators (NO n-tiles x 4), then the running
   // max (base 2) and the lane's partial sum of each of its two rows.
@@ -215,52 +200,14 @@ void MMAPartialEmitter::emit() {
       }
     }
 
-    // Online softmax, base 2. Value v of n-tile j is row g + 8 (v / 2),
-    // token 8 j + 2 t4 + v % 2.
-    SmallVector<Value> rowMax(2, negInf);
-    for (int64_t j = 0; j < NJ; ++j)
-      for (int64_t v = 0; v < 4; ++v) {
-        Value tok = addc(add(ts, mulc(t4, 2)), 8 * j + v % 2);
-        Value visible = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
-                                              tok, limit[v / 2]);
-        Value &x = s[4 * j + v];
-        x = arith::SelectOp::create(b, visible,
-                                    arith::MulFOp::create(b, x, scaleLog2),
-                                    negInf);
-        rowMax[v / 2] = maxf(rowMax[v / 2], x);
-      }
-    SmallVector<Value> next(st.begin(), st.end());
-    SmallVector<Value, 2> mSafe, alpha;
-    for (int64_t k = 0; k < 2; ++k) {
-      Value mOld = st[NO * 4 + k];
-      Value mNew = maxf(mOld, quadReduce(rowMax[k], /*max=*/true));
-      // Nothing seen yet: subtract 0, so that exp2(-inf) = 0, never NaN.
-      Value none =
-          arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mNew, negInf);
-      mSafe.push_back(arith::SelectOp::create(b, none, zeroF, mNew));
-      alpha.push_back(ex2(arith::SubFOp::create(b, mOld, mSafe[k])));
-      next[NO * 4 + k] = mNew;
-    }
-    SmallVector<Value> rowSum(2, zeroF);
-    for (int64_t j = 0; j < NJ; ++j)
-      for (int64_t v = 0; v < 4; ++v) {
-        Value &x = s[4 * j + v];
-        x = ex2(arith::SubFOp::create(b, x, mSafe[v / 2]));
-        rowSum[v / 2] = arith::AddFOp::create(b, rowSum[v / 2], x);
-      }
-    for (int64_t k = 0; k < 2; ++k)
-      next[NO * 4 + 2 + k] = fma(st[NO * 4 + 2 + k], alpha[k], rowSum[k]);
-    for (int64_t i = 0; i < NO * 4; ++i)
-      next[i] = arith::MulFOp::create(b, st[i], alpha[(i % 4) / 2]);
+    SmallVector<Value> next = onlineSoftmax(s, st, NO * 4, ts, t4,
+                                            rows.limit, scaleLog2);
 
     // O += P V over this warp's columns [cs * CW, (cs + 1) * CW).
     Value vTok = add(remc(lane, 8), mulc(remc(divc(lane, 8), 2), 8));
     Value vCol = add(mulc(cs, CW), mulc(divc(lane, 16), 8));
     for (int64_t kk = 0; kk < T / 16; ++kk) {
-      SmallVector<Value> a = {
-          pack(s[8 * kk], s[8 * kk + 1]), pack(s[8 * kk + 2], s[8 * kk + 3]),
-          pack(s[8 * kk + 4], s[8 * kk + 5]),
-          pack(s[8 * kk + 6], s[8 * kk + 7])};
+      SmallVector<Value> a = pFragments(s, kk);
       Value rowAt = mulc(addc(vTok, 16 * kk), Dp);
       for (int64_t np = 0; np < NO / 2; ++np) {
         SmallVector<Value> bb = ldmatrix4(
@@ -278,31 +225,13 @@ void MMAPartialEmitter::emit() {
   });
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
 
-  // Partials [b, group, split, row, ...]: the unnormalized output, the max
-  // in natural log units and the row's sum.
+  // Partials: one column-split warp of each m-tile writes m and l.
   Value item = add(mul(add(mulc(seq, c.numGroups()), group), numSplits), split);
-  Value lane0 = arith::AndIOp::create(
+  Value writesML = arith::AndIOp::create(
       b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t4, zero),
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, cs, zero));
-  for (int64_t k = 0; k < 2; ++k) {
-    Value l = quadReduce(tiles.getResult(NO * 4 + 2 + k), /*max=*/false);
-    auto ifOp = scf::IfOp::create(b, rowValid[k], /*withElse=*/false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    Value outBase = add(mulc(add(mulc(item, RG), rowOf[k]), c.dc),
-                        add(mulc(cs, CW), mulc(t4, 2)));
-    for (int64_t jn = 0; jn < NO; ++jn)
-      for (int64_t v = 0; v < 2; ++v)
-        memref::StoreOp::create(b, tiles.getResult(4 * jn + 2 * k + v), partOut,
-                                ValueRange{addc(outBase, 8 * jn + v)});
-    auto first = scf::IfOp::create(b, lane0, /*withElse=*/false);
-    b.setInsertionPointToStart(first.thenBlock());
-    Value mlAt = mulc(add(mulc(item, RG), rowOf[k]), 2);
-    Value m = arith::MulFOp::create(b, tiles.getResult(NO * 4 + k),
-                                    f32c(0.6931471805599453f));
-    memref::StoreOp::create(b, m, partML, ValueRange{mlAt});
-    memref::StoreOp::create(b, l, partML, ValueRange{addc(mlAt, 1)});
-  }
+  storePartials(tiles.getResults(), NO * 4, item, rows, mulc(cs, CW), t4,
+                writesML, partOut, partML);
   gpu::ReturnOp::create(b);
 }
 

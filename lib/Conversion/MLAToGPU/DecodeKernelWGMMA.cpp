@@ -236,22 +236,8 @@ void WGMMAPartialEmitter::emit() {
   ifThen(arith::AndIOp::create(b, leader, less(t0, t1)),
          [&] { loadTile(t0, zero, /*withQueries=*/true); });
 
-  // This thread's rows (16 warp + g, + 8) and their visible token limits.
-  SmallVector<Value, 2> rowOf, rowValid, limit;
-  for (int64_t k = 0; k < 2; ++k) {
-    Value rr = addc(add(mulc(warp, 16), g), 8 * k);
-    Value r = add(mulc(group, RG), rr);
-    Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, idx(R));
-    Value lim = len;
-    if (c.causal) {
-      Value i = divc(minIdx(r, idx(R - 1)), c.heads);
-      lim = add(arith::SubIOp::create(b, len, idx(c.qLen - 1)), i);
-      lim = minIdx(arith::MaxSIOp::create(b, lim, zero), len);
-    }
-    limit.push_back(arith::SelectOp::create(b, valid, minIdx(lim, t1), zero));
-    rowOf.push_back(rr);
-    rowValid.push_back(valid);
-  }
+  // This thread's rows: 16 warp + g (+ 8) of the warpgroup's 64.
+  FragmentRows rows = fragmentRows(mulc(warp, 16), g, group, len, t1);
 
   auto sTy = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(T / 2, f32));
   SmallVector<Value> inits(NV, zeroF);
@@ -343,49 +329,15 @@ void WGMMAPartialEmitter::emit() {
       }
     }
 
-    // Online softmax, base 2; value v: token 8 (v / 4) + 2 t4 + v % 2 of
-    // row g + 8 ((v / 2) % 2).
-    SmallVector<Value> rowMax(2, negInf);
-    for (int64_t v = 0; v < T / 2; ++v) {
-      int64_t k = (v / 2) % 2;
-      Value tok = addc(add(ts, mulc(t4, 2)), 8 * (v / 4) + v % 2);
-      Value visible =
-          arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, limit[k]);
-      s[v] = arith::SelectOp::create(
-          b, visible, arith::MulFOp::create(b, s[v], scaleLog2), negInf);
-      rowMax[k] = maxf(rowMax[k], s[v]);
-    }
-    SmallVector<Value> next(st.begin(), st.end());
-    SmallVector<Value, 2> mSafe, alpha;
-    for (int64_t k = 0; k < 2; ++k) {
-      Value mOld = st[NV + k];
-      Value mNew = maxf(mOld, quadReduce(rowMax[k], /*max=*/true));
-      Value none =
-          arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mNew, negInf);
-      mSafe.push_back(arith::SelectOp::create(b, none, zeroF, mNew));
-      alpha.push_back(ex2(arith::SubFOp::create(b, mOld, mSafe[k])));
-      next[NV + k] = mNew;
-    }
-    SmallVector<Value> rowSum(2, zeroF);
-    for (int64_t v = 0; v < T / 2; ++v) {
-      int64_t k = (v / 2) % 2;
-      s[v] = ex2(arith::SubFOp::create(b, s[v], mSafe[k]));
-      rowSum[k] = arith::AddFOp::create(b, rowSum[k], s[v]);
-    }
-    for (int64_t k = 0; k < 2; ++k)
-      next[NV + 2 + k] = fma(st[NV + 2 + k], alpha[k], rowSum[k]);
-    for (int64_t v = 0; v < NV; ++v)
-      next[v] = arith::MulFOp::create(b, st[v], alpha[(v / 2) % 2]);
+    SmallVector<Value> next =
+        onlineSoftmax(s, st, NV, ts, t4, rows.limit, scaleLog2);
 
     // O += P V: V is this warpgroup's N columns of the tile, MN-major.
     Value vAt = addI32(tile, arith::MulIOp::create(b, toI32(wg),
                                                    i32c((N / 64) * boxBytes)));
     NVVM::WgmmaFenceAlignedOp::create(b);
     for (int64_t kk = 0; kk < T / 16; ++kk) {
-      SmallVector<Value> a = {pack(s[8 * kk], s[8 * kk + 1]),
-                              pack(s[8 * kk + 2], s[8 * kk + 3]),
-                              pack(s[8 * kk + 4], s[8 * kk + 5]),
-                              pack(s[8 * kk + 6], s[8 * kk + 7])};
+      SmallVector<Value> a = pFragments(s, kk);
       for (Value &v : a)
         if (!v.getType().isInteger(32))
           v = LLVM::BitcastOp::create(b, i32, v);
@@ -401,30 +353,13 @@ void WGMMAPartialEmitter::emit() {
     return next;
   });
 
-  // Partials [b, group, split, row, ...], as the other kinds write them.
+  // Partials: warpgroup 0 writes m and l.
   Value item = add(mul(add(mulc(seq, c.numGroups()), group), numSplits), split);
-  Value lane0 = arith::AndIOp::create(
+  Value writesML = arith::AndIOp::create(
       b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t4, zero),
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, wg, zero));
-  for (int64_t k = 0; k < 2; ++k) {
-    Value l = quadReduce(tiles.getResult(NV + 2 + k), /*max=*/false);
-    auto ifOp = scf::IfOp::create(b, rowValid[k], /*withElse=*/false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    Value outBase = add(mulc(add(mulc(item, RG), rowOf[k]), c.dc),
-                        add(mulc(wg, N), mulc(t4, 2)));
-    for (int64_t jn = 0; jn < N / 8; ++jn)
-      for (int64_t v = 0; v < 2; ++v)
-        memref::StoreOp::create(b, tiles.getResult(4 * jn + 2 * k + v), partOut,
-                                ValueRange{addc(outBase, 8 * jn + v)});
-    auto first = scf::IfOp::create(b, lane0, /*withElse=*/false);
-    b.setInsertionPointToStart(first.thenBlock());
-    Value mlAt = mulc(add(mulc(item, RG), rowOf[k]), 2);
-    Value m = arith::MulFOp::create(b, tiles.getResult(NV + k),
-                                    f32c(0.6931471805599453f));
-    memref::StoreOp::create(b, m, partML, ValueRange{mlAt});
-    memref::StoreOp::create(b, l, partML, ValueRange{addc(mlAt, 1)});
-  }
+  storePartials(tiles.getResults(), NV, item, rows, mulc(wg, N), t4, writesML,
+                partOut, partML);
   gpu::ReturnOp::create(b);
 }
 

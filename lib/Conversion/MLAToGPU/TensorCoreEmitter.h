@@ -13,6 +13,8 @@
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 
+#include <limits>
+
 namespace mlir::mla::detail {
 
 class TensorCoreEmitter : public GPUKernelEmitter {
@@ -114,6 +116,122 @@ protected:
     return v;
   }
   Value ex2(Value x) { return nvvm("llvm.nvvm.ex2.approx.f32", x); }
+
+  // Both tensor-core kernels hold scores and outputs in the mma/wgmma
+  // accumulator layout: per 16-row fragment a thread owns rows g = lane / 4
+  // and g + 8, value v of a fragment's n-tile j being row g + 8 ((v / 2) % 2),
+  // column 8 j + 2 (lane % 4) + v % 2.
+
+  /// A thread's two rows, `rowBase` + g (+ 8) of the group: whether they
+  /// exist and how many of the split's tokens they see (0 if none).
+  struct FragmentRows {
+    SmallVector<Value, 2> row, valid, limit;
+  };
+  FragmentRows fragmentRows(Value rowBase, Value g, Value group, Value len,
+                            Value t1) {
+    FragmentRows rows;
+    Value zero = idx(0);
+    for (int64_t k = 0; k < 2; ++k) {
+      Value rr = addc(add(rowBase, g), 8 * k);
+      Value r = add(mulc(group, c.rowsPerGroup), rr);
+      Value valid =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, idx(c.rows()));
+      Value lim = len;
+      if (c.causal) {
+        // Query i (r = i * H + h) sees positions < len - qLen + i + 1.
+        Value i = divc(minIdx(r, idx(c.rows() - 1)), c.heads);
+        lim = add(arith::SubIOp::create(b, len, idx(c.qLen - 1)), i);
+        lim = minIdx(arith::MaxSIOp::create(b, lim, zero), len);
+      }
+      rows.limit.push_back(
+          arith::SelectOp::create(b, valid, minIdx(lim, t1), zero));
+      rows.row.push_back(rr);
+      rows.valid.push_back(valid);
+    }
+    return rows;
+  }
+
+  /// One tile of online softmax in base 2. `s` holds the tile's raw scores
+  /// of tokens ts.. in the accumulator layout and becomes P; `state` is
+  /// [accumulators (nAcc), max of both rows (base 2), lane sums of both
+  /// rows]; returns it with the accumulators rescaled.
+  SmallVector<Value> onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
+                                   int64_t nAcc, Value ts, Value t4,
+                                   ArrayRef<Value> limit, Value scaleLog2) {
+    Value negInf = f32c(-std::numeric_limits<float>::infinity());
+    Value zeroF = f32c(0.0f);
+    SmallVector<Value> rowMax(2, negInf);
+    for (int64_t v = 0; v < int64_t(s.size()); ++v) {
+      int64_t k = (v / 2) % 2;
+      Value tok = addc(add(ts, mulc(t4, 2)), 8 * (v / 4) + v % 2);
+      Value visible =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, limit[k]);
+      s[v] = arith::SelectOp::create(
+          b, visible, arith::MulFOp::create(b, s[v], scaleLog2), negInf);
+      rowMax[k] = maxf(rowMax[k], s[v]);
+    }
+    SmallVector<Value> next(state.begin(), state.end());
+    SmallVector<Value, 2> mSafe, alpha;
+    for (int64_t k = 0; k < 2; ++k) {
+      Value mOld = state[nAcc + k];
+      Value mNew = maxf(mOld, quadReduce(rowMax[k], /*max=*/true));
+      // Nothing seen yet: subtract 0, so that exp2(-inf) = 0, never NaN.
+      Value none =
+          arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mNew, negInf);
+      mSafe.push_back(arith::SelectOp::create(b, none, zeroF, mNew));
+      alpha.push_back(ex2(arith::SubFOp::create(b, mOld, mSafe[k])));
+      next[nAcc + k] = mNew;
+    }
+    SmallVector<Value> rowSum(2, zeroF);
+    for (int64_t v = 0; v < int64_t(s.size()); ++v) {
+      int64_t k = (v / 2) % 2;
+      s[v] = ex2(arith::SubFOp::create(b, s[v], mSafe[k]));
+      rowSum[k] = arith::AddFOp::create(b, rowSum[k], s[v]);
+    }
+    for (int64_t k = 0; k < 2; ++k)
+      next[nAcc + 2 + k] = fma(state[nAcc + 2 + k], alpha[k], rowSum[k]);
+    for (int64_t v = 0; v < nAcc; ++v)
+      next[v] = arith::MulFOp::create(b, state[v], alpha[(v / 2) % 2]);
+    return next;
+  }
+
+  /// The P fragments of PV k-step kk (tokens 16 kk..): the accumulator
+  /// layout of two n8 tiles is the A layout of one k16 step.
+  SmallVector<Value> pFragments(ArrayRef<Value> p, int64_t kk) {
+    SmallVector<Value> a;
+    for (int64_t i = 0; i < 4; ++i)
+      a.push_back(pack(p[8 * kk + 2 * i], p[8 * kk + 2 * i + 1]));
+    return a;
+  }
+
+  /// Writes a CTA's partials [b, group, split, row, ...]: the unnormalized
+  /// output (final loop state as onlineSoftmax keeps it) at columns
+  /// `colBase` + 8 j + 2 (lane % 4), and, where `writesML`, the max in
+  /// natural-log units and the row's sum over its quad.
+  void storePartials(ValueRange state, int64_t nAcc, Value item,
+                     const FragmentRows &rows, Value colBase, Value t4,
+                     Value writesML, Value partOut, Value partML) {
+    const int64_t RG = c.rowsPerGroup;
+    for (int64_t k = 0; k < 2; ++k) {
+      Value l = quadReduce(state[nAcc + 2 + k], /*max=*/false);
+      auto ifOp = scf::IfOp::create(b, rows.valid[k], /*withElse=*/false);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      Value rowAt = add(mulc(item, RG), rows.row[k]);
+      Value outBase = add(mulc(rowAt, c.dc), add(colBase, mulc(t4, 2)));
+      for (int64_t jn = 0; jn < nAcc / 4; ++jn)
+        for (int64_t v = 0; v < 2; ++v)
+          memref::StoreOp::create(b, state[4 * jn + 2 * k + v], partOut,
+                                  ValueRange{addc(outBase, 8 * jn + v)});
+      auto first = scf::IfOp::create(b, writesML, /*withElse=*/false);
+      b.setInsertionPointToStart(first.thenBlock());
+      Value mlAt = mulc(rowAt, 2);
+      Value m = arith::MulFOp::create(b, state[nAcc + k],
+                                      f32c(0.6931471805599453f));
+      memref::StoreOp::create(b, m, partML, ValueRange{mlAt});
+      memref::StoreOp::create(b, l, partML, ValueRange{addc(mlAt, 1)});
+    }
+  }
 
   Type ptr1, ptr3;
   Value smemBase;
