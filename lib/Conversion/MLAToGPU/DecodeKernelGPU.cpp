@@ -167,14 +167,10 @@ void GPUKernelEmitter::emitPartialSIMT() {
   Value negInf = f32c(-std::numeric_limits<float>::infinity());
   Value zeroF = f32c(0.0f);
 
-  // Lengths past the block table's capacity are clamped: the host cannot
-  // check device-side lengths without a synchronization.
-  Value len = minIdx(loadIndex(lens, seq), mulc(maxBlocks, c.blockSize));
-  Value perSplit = arith::CeilDivSIOp::create(b, len, numSplits);
-  Value chunk = mulc(arith::CeilDivSIOp::create(b, perSplit, idx(TT)), TT);
-  Value t0 = minIdx(mul(split, chunk), len);
-  Value t1 = minIdx(add(t0, chunk), len);
-  Value lastTok = arith::SubIOp::create(b, t1, one);
+  SplitRange range =
+      splitRange(lens, seq, maxBlocks, numSplits, split, TT);
+  Value len = range.len, t0 = range.t0, t1 = range.t1,
+        lastTok = range.lastTok;
 
   // This warp's rows: group row rr = warp + W * k, clamped for loads; a row
   // past the group or past R sees no token and writes nothing.

@@ -39,21 +39,7 @@ public:
 
 void MMAPartialEmitter::emit() {
   OpBuilder::InsertionGuard guard(b);
-  MLIRContext *ctx = b.getContext();
-  ptr1 = LLVM::LLVMPointerType::get(ctx, 1);
-  ptr3 = LLVM::LLVMPointerType::get(ctx, 3);
-  auto smem = LLVM::GlobalOp::create(
-      b, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
-      LLVM::Linkage::External, "mla_partial_smem", Attribute(),
-      /*alignment=*/128, /*addrSpace=*/3);
-  auto dyn = ShapedType::kDynamic;
-  auto elemMem = MemRefType::get({dyn}, c.elemType);
-  auto i32Mem = MemRefType::get({dyn}, i32);
-  auto f32Mem = MemRefType::get({dyn}, f32);
-  gpu::GPUFuncOp fn = makeKernel(
-      "partial",
-      {elemMem, elemMem, i32Mem, i32Mem, f32Mem, f32Mem, idxTy, idxTy, f32});
-  b.setInsertionPointToStart(&fn.getBody().front());
+  gpu::GPUFuncOp fn = makePartialKernel(/*alignment=*/128);
   Value q = fn.getArgument(0), kv = fn.getArgument(1), bt = fn.getArgument(2),
         lens = fn.getArgument(3), partOut = fn.getArgument(4),
         partML = fn.getArgument(5), numSplits = fn.getArgument(6),
@@ -67,7 +53,6 @@ void MMAPartialEmitter::emit() {
   const int64_t qOff = 0, kvOff = RG * Dp * eb, stageBytes = T * Dp * eb,
                 redOff = (RG + 2 * T) * Dp * eb;
 
-  smemBase = LLVM::AddressOfOp::create(b, smem);
   Value qPtr = globalPtr(q), kvPtr = globalPtr(kv);
   Value split = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value group = gpu::BlockIdOp::create(b, gpu::Dimension::y);
@@ -81,14 +66,10 @@ void MMAPartialEmitter::emit() {
   Value zeroF = f32c(0.0f);
   Value scaleLog2 = arith::MulFOp::create(b, scale, f32c(1.4426950408889634f));
 
-  // This split's tokens [t0, t1) in whole tiles; lengths past the block
-  // table are clamped (the host cannot read device-side lengths).
-  Value len = minIdx(loadIndex(lens, seq), mulc(maxBlocks, c.blockSize));
-  Value perSplit = arith::CeilDivSIOp::create(b, len, numSplits);
-  Value chunk = mulc(arith::CeilDivSIOp::create(b, perSplit, idx(T)), T);
-  Value t0 = minIdx(mul(split, chunk), len);
-  Value t1 = minIdx(add(t0, chunk), len);
-  Value lastTok = arith::SubIOp::create(b, t1, one);
+  SplitRange range =
+      splitRange(lens, seq, maxBlocks, numSplits, split, T);
+  Value len = range.len, t0 = range.t0, t1 = range.t1,
+        lastTok = range.lastTok;
   Value btBase = mul(seq, maxBlocks);
 
   /// Distributes `count` 16-byte chunks over the CTA's threads.

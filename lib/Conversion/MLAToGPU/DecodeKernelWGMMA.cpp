@@ -116,23 +116,12 @@ private:
 void WGMMAPartialEmitter::emit() {
   OpBuilder::InsertionGuard guard(b);
   MLIRContext *ctx = b.getContext();
-  ptr1 = LLVM::LLVMPointerType::get(ctx, 1);
-  ptr3 = LLVM::LLVMPointerType::get(ctx, 3);
   Type ptr0 = LLVM::LLVMPointerType::get(ctx);
   Type ptr7 = LLVM::LLVMPointerType::get(ctx, 7);
-  auto smem = LLVM::GlobalOp::create(
-      b, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
-      LLVM::Linkage::External, "mla_partial_smem", Attribute(),
-      /*alignment=*/1024, /*addrSpace=*/3);
-  auto dyn = ShapedType::kDynamic;
-  auto elemMem = MemRefType::get({dyn}, c.elemType);
-  auto i32Mem = MemRefType::get({dyn}, i32);
-  auto f32Mem = MemRefType::get({dyn}, f32);
-  auto i64Mem = MemRefType::get({dyn}, b.getI64Type());
-  gpu::GPUFuncOp fn =
-      makeKernel("partial", {elemMem, elemMem, i32Mem, i32Mem, f32Mem, f32Mem,
-                             idxTy, idxTy, f32, i64Mem});
-  b.setInsertionPointToStart(&fn.getBody().front());
+  // The tensor maps follow the contract's arguments.
+  gpu::GPUFuncOp fn = makePartialKernel(
+      /*alignment=*/1024,
+      {MemRefType::get({ShapedType::kDynamic}, b.getI64Type())});
   Value lens = fn.getArgument(3), bt = fn.getArgument(2),
         partOut = fn.getArgument(4), partML = fn.getArgument(5),
         numSplits = fn.getArgument(6), maxBlocks = fn.getArgument(7),
@@ -149,7 +138,7 @@ void WGMMAPartialEmitter::emit() {
 
   // The 1024-byte aligned base of dynamic shared memory (the swizzle
   // pattern repeats every 1024 bytes; descriptors assume it starts there).
-  Value raw = LLVM::PtrToIntOp::create(b, i32, LLVM::AddressOfOp::create(b, smem));
+  Value raw = LLVM::PtrToIntOp::create(b, i32, smemBase);
   Value base = arith::AndIOp::create(b, addI32(raw, 1023), i32c(-1024));
   Value stageAt0 = addI32(base, qBytes);
   auto stageAt = [&](Value stage) {
@@ -178,12 +167,10 @@ void WGMMAPartialEmitter::emit() {
   Value scaleLog2 = arith::MulFOp::create(b, scale, f32c(1.4426950408889634f));
   Value leader = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, zero);
 
-  Value len = minIdx(loadIndex(lens, seq), mulc(maxBlocks, c.blockSize));
-  Value perSplit = arith::CeilDivSIOp::create(b, len, numSplits);
-  Value chunk = mulc(arith::CeilDivSIOp::create(b, perSplit, idx(T)), T);
-  Value t0 = minIdx(mul(split, chunk), len);
-  Value t1 = minIdx(add(t0, chunk), len);
-  Value lastTok = arith::SubIOp::create(b, t1, one);
+  SplitRange range =
+      splitRange(lens, seq, maxBlocks, numSplits, split, T);
+  Value len = range.len, t0 = range.t0, t1 = range.t1,
+        lastTok = range.lastTok;
   Value btBase = mul(seq, maxBlocks);
 
   auto ifThen = [&](Value cond, function_ref<void()> body) {

@@ -80,6 +80,24 @@ protected:
     }
     return v;
   }
+  /// The tokens [t0, t1) of a split, in whole tiles of `tileTokens`, and its
+  /// last token; `len` is the sequence's length clamped to the block
+  /// table's capacity (the host cannot read device-side lengths).
+  struct SplitRange {
+    Value len, t0, t1, lastTok;
+  };
+  SplitRange splitRange(Value lens, Value seq, Value maxBlocks,
+                        Value numSplits, Value split, int64_t tileTokens) {
+    SplitRange r;
+    r.len = minIdx(loadIndex(lens, seq), mulc(maxBlocks, c.blockSize));
+    Value perSplit = arith::CeilDivSIOp::create(b, r.len, numSplits);
+    Value chunk = mulc(arith::CeilDivSIOp::create(b, perSplit, idx(tileTokens)),
+                       tileTokens);
+    r.t0 = minIdx(mul(split, chunk), r.len);
+    r.t1 = minIdx(add(r.t0, chunk), r.len);
+    r.lastTok = arith::SubIOp::create(b, r.t1, idx(1));
+    return r;
+  }
   scf::ForOp forLoop(Value lb, Value ub, Value step, ValueRange inits,
                      BodyFn fn) {
     return scf::ForOp::create(

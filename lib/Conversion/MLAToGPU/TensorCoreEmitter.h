@@ -117,6 +117,32 @@ protected:
   }
   Value ex2(Value x) { return nvvm("llvm.nvvm.ex2.approx.f32", x); }
 
+  /// Declares dynamic shared memory (`alignment` bytes aligned) and the
+  /// partial kernel with the contract's arguments (q, kv, block_table,
+  /// seq_lens, part_out, part_ml, num_splits, max_blocks_per_seq, scale)
+  /// followed by `extra`; the builder is left at the start of its body,
+  /// where `smemBase` points at the shared memory.
+  gpu::GPUFuncOp makePartialKernel(uint64_t alignment, TypeRange extra = {}) {
+    MLIRContext *ctx = b.getContext();
+    ptr1 = LLVM::LLVMPointerType::get(ctx, 1);
+    ptr3 = LLVM::LLVMPointerType::get(ctx, 3);
+    auto smem = LLVM::GlobalOp::create(
+        b, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
+        LLVM::Linkage::External, "mla_partial_smem", Attribute(), alignment,
+        /*addrSpace=*/3);
+    auto dyn = ShapedType::kDynamic;
+    auto elemMem = MemRefType::get({dyn}, c.elemType);
+    auto i32Mem = MemRefType::get({dyn}, i32);
+    auto f32Mem = MemRefType::get({dyn}, f32);
+    SmallVector<Type> args = {elemMem, elemMem, i32Mem, i32Mem, f32Mem,
+                              f32Mem,  idxTy,   idxTy,  f32};
+    args.append(extra.begin(), extra.end());
+    gpu::GPUFuncOp fn = makeKernel("partial", args);
+    b.setInsertionPointToStart(&fn.getBody().front());
+    smemBase = LLVM::AddressOfOp::create(b, smem);
+    return fn;
+  }
+
   // Both tensor-core kernels hold scores and outputs in the mma/wgmma
   // accumulator layout: per 16-row fragment a thread owns rows g = lane / 4
   // and g + 8, value v of a fragment's n-tile j being row g + 8 ((v / 2) % 2),
