@@ -69,6 +69,11 @@
 // WGMMA: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16
 // WGMMA: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
 // WGMMA: mbarrier.try_wait.parity.shared.b64
+// f16 storage on sm_90a: the f16 forms of both wgmma instructions.
+// RUN: mla-codegen --target=sm_90a --num-heads=128 --kv-lora-rank=512 --qk-rope-head-dim=64 --q-len=2 --dtype=f16 --block-size=64 --name=w16 --emit=mlir | FileCheck %s --check-prefix=WGMMA16
+// WGMMA16: // -----// PTX //----- //
+// WGMMA16: wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16
+// WGMMA16: wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16
 // Pages of 1 row cannot fill an 8-row swizzle group per TMA box: mma.sync.
 // RUN: mla-codegen --target=sm_90a --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=bf16 --block-size=1 --name=w1 --emit=mlir | FileCheck %s --check-prefix=PAGE1
 // PAGE1: nvvm.mma.sync
