@@ -117,7 +117,11 @@ CUresult encodeTensorMaps(CUtensorMap maps[2], const void *q,
       CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS)
     return r;
-  cuuint64_t kvDims[2] = {cuuint64_t(kWidth), cuuint64_t(1) << 31};
+  // As many rows as device memory can hold, within what TMA encodes (a
+  // dimension below 2^32, the tensor's extent below 2^40 bytes).
+  cuuint64_t rows = std::min<cuuint64_t>(cuuint64_t(1) << 31,
+                                         ((cuuint64_t(1) << 40) - 1) / rowBytes);
+  cuuint64_t kvDims[2] = {cuuint64_t(kWidth), rows};
   cuuint32_t kvBox[2] = {64, cuuint32_t(MLA_TMA_BOX_ROWS > 0 ? MLA_TMA_BOX_ROWS : 1)};
   return cuTensorMapEncodeTiled(
       &maps[1], type, 2, const_cast<void *>(kvCache), kvDims, &rowBytes, kvBox,
