@@ -63,8 +63,9 @@ def ConvertMLAToGPUPass : Pass<"convert-mla-to-gpu", "ModuleOp"> {
     Option<"numSplits", "num-splits", "int64_t", "1",
            "KV splits per sequence">,
     Option<"arch", "arch", "std::string", "\"sm_80\"",
-           "Target architecture (sm_80 or sm_90a): bf16/f16 kernels use "
-           "mma.sync on sm_80 and wgmma on sm_90a">
+           "Target architecture (sm_80 or sm_90a); the launches it emits "
+           "use the mma.sync kernel for bf16/f16 on both (the wgmma kernel "
+           "needs the TMA descriptors of mla-codegen's host library)">
   ];
 }
 
