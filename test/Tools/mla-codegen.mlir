@@ -8,11 +8,26 @@
 // CHECK: // -----// kernels: scf, vector, memref //----- //
 // CHECK: func.func @k_partial(
 // CHECK: vector.fma
+// CHECK-NOT: @k_partial_prefetch
 // CHECK: func.func @k_combine(
 // CHECK: // -----// LLVM dialect //----- //
 // CHECK: llvm.func @k_partial(
 // CHECK: llvm.intr.fma
 // CHECK: llvm.func @_mlir_ciface_k_partial(
+
+// Many rows (compute bound): a second partial kernel prefetches the next
+// tile's rows, one line per QK^T step, for calls whose cache is out of L3;
+// the plain one has no prefetch.
+// RUN: mla-codegen --num-heads=16 --kv-lora-rank=64 --qk-rope-head-dim=16 --q-len=1 --block-size=16 --dtype=f32 --vector-width=16 --name=p --emit=mlir | FileCheck %s --check-prefix=PF
+// PF: func.func @p_partial(
+// PF-NOT: memref.prefetch
+// PF: func.func @p_partial_prefetch(
+// PF: scf.for
+// PF: memref.prefetch %arg1[%{{.*}}], read, locality<3>, data : memref<?xf32>
+// PF: func.func @p_combine(
+// PF: llvm.func @p_partial_prefetch(
+// PF: llvm.intr.prefetch
+// PF: llvm.func @_mlir_ciface_p_partial_prefetch(
 
 // From a dialect file: absorbed and fused first, then the kernel of the
 // layer's one decode attention (here 128 heads / 8) and the layer's loops.

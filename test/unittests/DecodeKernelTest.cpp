@@ -166,12 +166,21 @@ TEST_P(DecodeKernelTest, MatchesReference) {
                                int32_t(300 + c.qLen)};
   if (!c.causal)
     lens.push_back(0);
-  for (const char *splits : {"1", "3", ""}) {
-    SCOPED_TRACE(std::string("MLA_CPU_NUM_SPLITS=") + splits);
-    if (*splits)
-      setenv("MLA_CPU_NUM_SPLITS", splits, 1);
-    else
-      unsetenv("MLA_CPU_NUM_SPLITS");
+  // Split counts, and the prefetching partial kernel (where the
+  // configuration has one) forced on and off; "" leaves the entry's choice.
+  const std::pair<const char *, const char *> runs[] = {
+      {"1", "0"}, {"1", "1"}, {"3", "1"}, {"", ""}};
+  for (auto [splits, prefetch] : runs) {
+    SCOPED_TRACE(std::string("MLA_CPU_NUM_SPLITS=") + splits +
+                 " MLA_CPU_PREFETCH=" + prefetch);
+    auto setOrUnset = [](const char *var, const char *value) {
+      if (*value)
+        setenv(var, value, 1);
+      else
+        unsetenv(var);
+    };
+    setOrUnset("MLA_CPU_NUM_SPLITS", splits);
+    setOrUnset("MLA_CPU_PREFETCH", prefetch);
     Batch in = makeBatch(c, lens, 1234 + c.heads);
     ASSERT_EQ(call(fn, c, in, float(scale)), 0);
 
@@ -209,11 +218,13 @@ TEST_P(DecodeKernelTest, MatchesReference) {
       ASSERT_EQ(in.lse[g], kSentinel) << "write before lse";
       ASSERT_EQ(in.lse[in.lse.size() - 1 - g], kSentinel) << "write past lse";
     }
-    RecordProperty("max_out_error_" + std::string(*splits ? splits : "auto"),
+    RecordProperty("max_out_error_" + std::string(*splits ? splits : "auto") +
+                       "_prefetch_" + (*prefetch ? prefetch : "auto"),
                    std::to_string(worstOut));
     (void)worstLse;
   }
   unsetenv("MLA_CPU_NUM_SPLITS");
+  unsetenv("MLA_CPU_PREFETCH");
 }
 
 /// The argument checks are the same code for every configuration: they run

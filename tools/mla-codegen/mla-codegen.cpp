@@ -241,6 +241,8 @@ std::string header(const DecodeParams &r, StringRef kernelInfo = {}) {
                " * failed. MLA_GPU_NUM_SPLITS overrides the KV split count. */\n"
              : " * f32 accumulation; threads from LLVM's OpenMP runtime\n"
                " * (OMP_NUM_THREADS); MLA_CPU_NUM_SPLITS overrides the KV split count.\n"
+               " * A call whose cache exceeds half the L3 prefetches the next tile\n"
+               " * (where the kernel has that variant); MLA_CPU_PREFETCH=0/1 overrides.\n"
                " * stream must be NULL on the CPU. */\n")
      << "int32_t " << name
      << "(const void *q, const void *kv_cache, const int32_t *block_table,\n"
@@ -548,6 +550,7 @@ LogicalResult run(MLIRContext &ctx) {
       "-DMLA_ROWS_PER_GROUP=" + std::to_string(config->rowsPerGroup),
       "-DMLA_CAUSAL=" + std::to_string(request->causal ? 1 : 0),
       "-DMLA_ELEM_BYTES=" + std::to_string(et.getIntOrFloatBitWidth() / 8),
+      "-DMLA_PREFETCH_VARIANT=" + std::to_string(config->prefetchVariant),
       std::string(entry), std::string(obj), "-o", std::string(lib),
       "-Wl,-rpath," MLA_OPENMP_LIBDIR};
   if (layer) {

@@ -47,6 +47,8 @@ struct ConvertMLAToCPUPass
                                [&]() { return op.emitOpError(); });
       if (failed(config))
         return signalPassFailure();
+      // The launches below call the plain partial kernel.
+      config->prefetchVariant = false;
       std::string name = kernelName;
       if (i > 0)
         name += "_" + std::to_string(i);

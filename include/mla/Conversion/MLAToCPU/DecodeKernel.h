@@ -29,6 +29,7 @@ struct CPUDecodeConfig : DecodeParams {
   int64_t pvRows = 0;         // register block of PV: rows x vectors
   int64_t pvVectors = 0;
   int64_t tileTokens = 16;    // tokens per online-softmax step
+  bool prefetchVariant = false; // also emit `<name>_partial_prefetch`
 
   int64_t numGroups() const {
     return (rows() + rowsPerGroup - 1) / rowsPerGroup;
@@ -53,6 +54,9 @@ struct CPUDecodeConfig : DecodeParams {
 ///   combine(part_out, part_ml, out, lse, b, num_splits)
 ///
 /// All memrefs are flat (memref<?xT>), row-major as in the kernel contract.
+/// With `config.prefetchVariant`, also `<name>_partial_prefetch`: the same
+/// partial kernel that prefetches the next tile's cache rows into L1 while it
+/// computes, for calls whose cache does not fit the last-level cache.
 void buildCPUDecodeKernels(ModuleOp module, const CPUDecodeConfig &config,
                            StringRef name);
 
