@@ -241,8 +241,9 @@ std::string header(const DecodeParams &r, StringRef kernelInfo = {}) {
                " * failed. MLA_GPU_NUM_SPLITS overrides the KV split count. */\n"
              : " * f32 accumulation; threads from LLVM's OpenMP runtime\n"
                " * (OMP_NUM_THREADS); MLA_CPU_NUM_SPLITS overrides the KV split count.\n"
-               " * A call whose cache exceeds half the L3 prefetches the next tile\n"
-               " * (where the kernel has that variant); MLA_CPU_PREFETCH=0/1 overrides.\n"
+               " * The kernel may prefetch the next cache tile (with many rows: for\n"
+               " * bf16 always, for f32 once the call's cache exceeds half the L3);\n"
+               " * MLA_CPU_PREFETCH=0/1 overrides that choice.\n"
                " * stream must be NULL on the CPU. */\n")
      << "int32_t " << name
      << "(const void *q, const void *kv_cache, const int32_t *block_table,\n"
@@ -550,7 +551,7 @@ LogicalResult run(MLIRContext &ctx) {
       "-DMLA_ROWS_PER_GROUP=" + std::to_string(config->rowsPerGroup),
       "-DMLA_CAUSAL=" + std::to_string(request->causal ? 1 : 0),
       "-DMLA_ELEM_BYTES=" + std::to_string(et.getIntOrFloatBitWidth() / 8),
-      "-DMLA_PREFETCH_VARIANT=" + std::to_string(config->prefetchVariant),
+      "-DMLA_PREFETCH=" + std::to_string(int(config->prefetch)),
       std::string(entry), std::string(obj), "-o", std::string(lib),
       "-Wl,-rpath," MLA_OPENMP_LIBDIR};
   if (layer) {

@@ -48,7 +48,7 @@ struct ConvertMLAToCPUPass
       if (failed(config))
         return signalPassFailure();
       // The launches below call the plain partial kernel.
-      config->prefetchVariant = false;
+      config->prefetch = CPUDecodeConfig::Prefetch::Never;
       std::string name = kernelName;
       if (i > 0)
         name += "_" + std::to_string(i);

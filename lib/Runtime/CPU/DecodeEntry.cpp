@@ -9,8 +9,9 @@
 //
 // Required macros: MLA_NAME, MLA_HEADS, MLA_QLEN, MLA_DC, MLA_DR,
 // MLA_BLOCK_SIZE, MLA_ROWS_PER_GROUP, MLA_CAUSAL (0/1), MLA_ELEM_BYTES.
-// Optional: MLA_PREFETCH_VARIANT (1: the object also has the partial kernel
-// that prefetches the next tile, `NAME_partial_prefetch`).
+// Optional: MLA_PREFETCH, CPUDecodeConfig::Prefetch as a number (0: only
+// `NAME_partial`; 1: also `NAME_partial_prefetch`, used when the call's cache
+// does not fit in the last-level cache; 2: that one for every call).
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,8 +34,8 @@
 #define MLA_NUM_SPLITS MLA_CAT(MLA_NAME, _num_splits)
 #define MLA_PARTIAL_PREFETCH                                                   \
   MLA_CAT(_mlir_ciface_, MLA_CAT(MLA_NAME, _partial_prefetch))
-#ifndef MLA_PREFETCH_VARIANT
-#define MLA_PREFETCH_VARIANT 0
+#ifndef MLA_PREFETCH
+#define MLA_PREFETCH 0
 #endif
 
 namespace {
@@ -56,6 +57,7 @@ constexpr int64_t kGroups = (kRows + MLA_ROWS_PER_GROUP - 1) / MLA_ROWS_PER_GROU
 // Below this many tokens per split the combine costs more than it saves.
 constexpr int64_t kMinTokensPerSplit = 256;
 
+#if MLA_PREFETCH
 /// The size of one L3 instance, as Linux reports it for CPU 0 (glibc's
 /// sysconf gives the whole socket's L3 on AMD, not the slice a core's data
 /// can stay in); 32 MiB if unknown.
@@ -78,16 +80,20 @@ int64_t lastLevelCacheBytes() {
 }
 
 /// Whether a call that reads `cacheBytes` of the KV cache uses the
-/// prefetching partial kernel: when the cache cannot stay in the last-level
-/// cache between calls. Measured on a 32 MiB L3 (16 heads f32, 1 thread):
-/// 9.4 MB of cache -5% with prefetching, 18.9 MB +2%, 37.7 MB +12%, hence
-/// half the L3. MLA_CPU_PREFETCH=0/1 overrides it.
+/// prefetching partial kernel. Under MLA_PREFETCH 1, when the cache cannot
+/// stay in the last-level cache between calls: measured on a 32 MiB L3 (16
+/// heads f32, 1 thread), 9.4 MB of cache -5% with prefetching, 18.9 MB +2%,
+/// 37.7 MB +4-12%, hence half the L3. MLA_CPU_PREFETCH=0/1 overrides it.
 bool usePrefetch(int64_t cacheBytes) {
   if (const char *env = std::getenv("MLA_CPU_PREFETCH"); env && *env)
     return std::atoi(env) != 0;
+  if (MLA_PREFETCH == 2)
+    return true;
   static const int64_t llc = lastLevelCacheBytes();
   return cacheBytes > llc / 2;
 }
+
+#endif
 
 /// Split buffers, grown once per calling thread and reused.
 struct Scratch {
@@ -102,7 +108,7 @@ void MLA_PARTIAL(MemRef1D<Elem> *q, MemRef1D<Elem> *kv, MemRef1D<int32_t> *bt,
                  MemRef1D<float> *partML, int64_t b, int64_t group,
                  int64_t split, int64_t numSplits, int64_t maxBlocks,
                  float scale);
-#if MLA_PREFETCH_VARIANT
+#if MLA_PREFETCH
 void MLA_PARTIAL_PREFETCH(MemRef1D<Elem> *q, MemRef1D<Elem> *kv,
                           MemRef1D<int32_t> *bt, MemRef1D<int32_t> *lens,
                           MemRef1D<float> *partOut, MemRef1D<float> *partML,
@@ -147,7 +153,7 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
     tokens += len;
   }
   auto *partial = MLA_PARTIAL;
-#if MLA_PREFETCH_VARIANT
+#if MLA_PREFETCH
   if (usePrefetch(tokens * kWidth * MLA_ELEM_BYTES))
     partial = MLA_PARTIAL_PREFETCH;
 #else

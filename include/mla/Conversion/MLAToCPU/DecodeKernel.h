@@ -29,7 +29,9 @@ struct CPUDecodeConfig : DecodeParams {
   int64_t pvRows = 0;         // register block of PV: rows x vectors
   int64_t pvVectors = 0;
   int64_t tileTokens = 16;    // tokens per online-softmax step
-  bool prefetchVariant = false; // also emit `<name>_partial_prefetch`
+  /// When the entry calls `<name>_partial_prefetch` (see below).
+  enum class Prefetch { Never, OutOfCache, Always };
+  Prefetch prefetch = Prefetch::Never;
 
   int64_t numGroups() const {
     return (rows() + rowsPerGroup - 1) / rowsPerGroup;
@@ -54,9 +56,10 @@ struct CPUDecodeConfig : DecodeParams {
 ///   combine(part_out, part_ml, out, lse, b, num_splits)
 ///
 /// All memrefs are flat (memref<?xT>), row-major as in the kernel contract.
-/// With `config.prefetchVariant`, also `<name>_partial_prefetch`: the same
-/// partial kernel that prefetches the next tile's cache rows into L1 while it
-/// computes, for calls whose cache does not fit the last-level cache.
+/// Unless `config.prefetch` is Never, also `<name>_partial_prefetch`: the
+/// same partial kernel that prefetches the next tile's cache rows into L1
+/// while it computes; OutOfCache: for calls whose cache does not stay in the
+/// last-level cache, Always: for every call.
 void buildCPUDecodeKernels(ModuleOp module, const CPUDecodeConfig &config,
                            StringRef name);
 
