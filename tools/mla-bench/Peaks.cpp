@@ -107,6 +107,38 @@ float sumRange(const float *data, size_t begin, size_t end) {
   return reduce(add(add(acc0, acc1), add(acc2, acc3)));
 }
 
+/// FMAs while streaming data[begin, end): kStreamFmas per vector read, on
+/// registers (15 FLOP per byte of f32, the intensity of the 16-head f32
+/// kernel); the first L1Loads of them take their operand from `other`, a
+/// power-of-two array of `otherMask + 1` floats read in order, instead of the
+/// streamed vector.
+constexpr int kStreamFmas = 30;
+template <int OtherLoads>
+float fmasWhileStreaming(const float *data, size_t begin, size_t end,
+                         const float *other, size_t otherMask, float seed) {
+  static_assert(OtherLoads <= kStreamFmas, "more loads than FMAs");
+  Vec acc[kAccumulators];
+  for (int j = 0; j < kAccumulators; ++j)
+    acc[j] = splat(seed + 1e-3f * float(j));
+  const Vec mul = splat(0.999999f);
+  size_t w = 0;
+  for (size_t i = begin; i < end; i += kLanes) {
+    Vec x = load(data + i);
+#pragma GCC unroll 32
+    for (int k = 0; k < kStreamFmas; ++k) {
+      Vec operand =
+          k < OtherLoads ? load(other + ((w + size_t(k) * kLanes) & otherMask))
+                         : x;
+      acc[k % kAccumulators] = fmadd(acc[k % kAccumulators], mul, operand);
+    }
+    w = (w + size_t(OtherLoads) * kLanes) & otherMask;
+  }
+  Vec total = acc[0];
+  for (int j = 1; j < kAccumulators; ++j)
+    total = add(total, acc[j]);
+  return reduce(total);
+}
+
 /// Static split of [0, count) into 4 * kLanes aligned chunks, as OpenMP's
 /// schedule(static) would, so first touch and reads use the same threads.
 void threadRange(size_t count, int thread, int numThreads, size_t &begin,
@@ -183,6 +215,67 @@ double StreamBenchmark::measure(int numThreads, int reps) {
       best = std::max(best, double(size()) / seconds * 1e-9);
   }
   return best;
+}
+
+/// GFLOP/s of fmasWhileStreaming over data[0, numFloats), \p passes times,
+/// best of \p reps; each thread's other operands come from its own array of
+/// \p otherBytes.
+template <int OtherLoads>
+static double fmaWhileStreamingRate(const float *data, size_t numFloats,
+                                    int passes, size_t otherBytes,
+                                    int numThreads, int reps) {
+  const size_t otherFloats = otherBytes / sizeof(float);
+  double best = 0.0;
+  for (int rep = 0; rep < reps + 1; ++rep) { // The first pass warms up.
+    float total = 0.0f;
+    double seconds = 0.0;
+#pragma omp parallel num_threads(numThreads) reduction(+ : total)
+    {
+      // Aligned like the stream: a vector load never straddles two lines.
+      AlignedBuffer otherBuffer(otherBytes);
+      float *other = otherBuffer.as<float>();
+      std::fill(other, other + otherFloats, 1.0f);
+      size_t begin, end;
+      threadRange(numFloats, omp_get_thread_num(), omp_get_num_threads(),
+                  begin, end);
+#pragma omp barrier
+      auto start = std::chrono::steady_clock::now();
+      // Each pass starts from the last one's result, so that none can be
+      // dropped as a repeat.
+      for (int pass = 0; pass < passes; ++pass)
+        total += 1e-9f * fmasWhileStreaming<OtherLoads>(
+                             data, begin, end, other, otherFloats - 1, total);
+#pragma omp barrier
+#pragma omp master
+      seconds = secondsSince(start);
+    }
+    gSink = total;
+    if (rep > 0)
+      best = std::max(best, 2.0 * kStreamFmas * double(numFloats) * passes /
+                                seconds * 1e-9);
+  }
+  return best;
+}
+
+StreamBenchmark::Overlap StreamBenchmark::measureOverlap(int numThreads,
+                                                         int reps) {
+  const float *data = buffer.as<float>();
+  const size_t l1 = size_t(16) << 10, l2 = size_t(256) << 10;
+  Overlap o;
+  o.plain = fmaWhileStreamingRate<0>(data, numFloats, 1, kLanes * sizeof(float),
+                                     numThreads, reps);
+  o.l1Operands =
+      fmaWhileStreamingRate<8>(data, numFloats, 1, l1, numThreads, reps);
+  o.l2Operands =
+      fmaWhileStreamingRate<8>(data, numFloats, 1, l2, numThreads, reps);
+  // The control: the same loads, the streamed part now a 256 KiB slice per
+  // thread (in L2) read over and over.
+  size_t slice = std::min(numFloats, l2 / sizeof(float) * size_t(numThreads));
+  slice = slice / (4 * kLanes) * (4 * kLanes);
+  int passes = int(std::max<size_t>(1, numFloats / slice / 8));
+  o.l2OperandsInCache =
+      fmaWhileStreamingRate<8>(data, slice, passes, l2, numThreads, reps);
+  return o;
 }
 
 void StreamBenchmark::flushCaches(size_t bytes) {

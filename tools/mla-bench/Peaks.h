@@ -33,6 +33,19 @@ public:
   /// Read bandwidth in GB/s (1e9 bytes/s) on \p numThreads threads, best of
   /// \p reps passes over the whole buffer.
   double measure(int numThreads, int reps = 5);
+  /// f32 FMA throughput (GFLOP/s) while streaming the buffer at 15 FLOP per
+  /// byte, the intensity of the 16-head f32 kernel: what a kernel that
+  /// overlaps its DRAM reads with its FMAs would reach (`plain`), and the
+  /// same when 8 of the 30 FMAs per streamed vector take an operand from a
+  /// 16 KiB array (L1, `l1Operands`) or a 256 KiB one (L2, `l2Operands`), as
+  /// a kernel whose working set does or does not fit in L1 does; and, as the
+  /// control, the L2 case with the streamed data in L2 too
+  /// (`l2OperandsInCache`).
+  struct Overlap {
+    double plain = 0.0, l1Operands = 0.0, l2Operands = 0.0,
+           l2OperandsInCache = 0.0;
+  };
+  Overlap measureOverlap(int numThreads, int reps = 3);
   /// Reads the first \p bytes of the buffer (on all threads) to push other
   /// data out of the caches; used for cold-cache timing.
   void flushCaches(size_t bytes);
