@@ -109,11 +109,12 @@ float sumRange(const float *data, size_t begin, size_t end) {
 
 /// FMAs while streaming data[begin, end): kStreamFmas per vector read, on
 /// registers (15 FLOP per byte of f32, the intensity of the 16-head f32
-/// kernel); the first L1Loads of them take their operand from `other`, a
+/// kernel); the first OtherLoads of them take their operand from `other`, a
 /// power-of-two array of `otherMask + 1` floats read in order, instead of the
-/// streamed vector.
+/// streamed vector. Prefetch: also prefetch the stream kPrefetchBytes ahead.
 constexpr int kStreamFmas = 30;
-template <int OtherLoads>
+constexpr size_t kPrefetchBytes = 16384;
+template <int OtherLoads, bool Prefetch = false>
 float fmasWhileStreaming(const float *data, size_t begin, size_t end,
                          const float *other, size_t otherMask, float seed) {
   static_assert(OtherLoads <= kStreamFmas, "more loads than FMAs");
@@ -123,6 +124,8 @@ float fmasWhileStreaming(const float *data, size_t begin, size_t end,
   const Vec mul = splat(0.999999f);
   size_t w = 0;
   for (size_t i = begin; i < end; i += kLanes) {
+    if (Prefetch)
+      __builtin_prefetch(data + i + kPrefetchBytes / sizeof(float), 0, 3);
     Vec x = load(data + i);
 #pragma GCC unroll 32
     for (int k = 0; k < kStreamFmas; ++k) {
@@ -220,7 +223,7 @@ double StreamBenchmark::measure(int numThreads, int reps) {
 /// GFLOP/s of fmasWhileStreaming over data[0, numFloats), \p passes times,
 /// best of \p reps; each thread's other operands come from its own array of
 /// \p otherBytes.
-template <int OtherLoads>
+template <int OtherLoads, bool Prefetch = false>
 static double fmaWhileStreamingRate(const float *data, size_t numFloats,
                                     int passes, size_t otherBytes,
                                     int numThreads, int reps) {
@@ -243,7 +246,7 @@ static double fmaWhileStreamingRate(const float *data, size_t numFloats,
       // Each pass starts from the last one's result, so that none can be
       // dropped as a repeat.
       for (int pass = 0; pass < passes; ++pass)
-        total += 1e-9f * fmasWhileStreaming<OtherLoads>(
+        total += 1e-9f * fmasWhileStreaming<OtherLoads, Prefetch>(
                              data, begin, end, other, otherFloats - 1, total);
 #pragma omp barrier
 #pragma omp master
@@ -268,6 +271,8 @@ StreamBenchmark::Overlap StreamBenchmark::measureOverlap(int numThreads,
       fmaWhileStreamingRate<8>(data, numFloats, 1, l1, numThreads, reps);
   o.l2Operands =
       fmaWhileStreamingRate<8>(data, numFloats, 1, l2, numThreads, reps);
+  o.l2OperandsPrefetched = fmaWhileStreamingRate<8, true>(
+      data, numFloats, 1, l2, numThreads, reps);
   // The control: the same loads, the streamed part now a 256 KiB slice per
   // thread (in L2) read over and over.
   size_t slice = std::min(numFloats, l2 / sizeof(float) * size_t(numThreads));

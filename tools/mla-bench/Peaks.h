@@ -38,12 +38,13 @@ public:
   /// overlaps its DRAM reads with its FMAs would reach (`plain`), and the
   /// same when 8 of the 30 FMAs per streamed vector take an operand from a
   /// 16 KiB array (L1, `l1Operands`) or a 256 KiB one (L2, `l2Operands`), as
-  /// a kernel whose working set does or does not fit in L1 does; and, as the
-  /// control, the L2 case with the streamed data in L2 too
+  /// a kernel whose working set does or does not fit in L1 does; the L2 case
+  /// again with the stream prefetched 16 KiB ahead (`l2OperandsPrefetched`);
+  /// and, as the control, the L2 case with the streamed data in L2 too
   /// (`l2OperandsInCache`).
   struct Overlap {
     double plain = 0.0, l1Operands = 0.0, l2Operands = 0.0,
-           l2OperandsInCache = 0.0;
+           l2OperandsPrefetched = 0.0, l2OperandsInCache = 0.0;
   };
   Overlap measureOverlap(int numThreads, int reps = 3);
   /// Reads the first \p bytes of the buffer (on all threads) to push other

@@ -879,14 +879,17 @@ int main(int argc, char **argv) {
     std::fprintf(info,
                  "  FMA while streaming at 15 FLOP/B on %d thread%s: %.1f "
                  "GFLOP/s (%.0f%% of FMA peak); with 8 of 30 operands from "
-                 "L1 %.1f (%.0f%%), from L2 %.1f (%.0f%%); from L2 with "
-                 "the stream in L2 %.1f (%.0f%%)\n",
+                 "L1 %.1f (%.0f%%), from L2 %.1f (%.0f%%), from L2 with "
+                 "the stream prefetched 16 KiB ahead %.1f (%.0f%%); control, "
+                 "from L2 with the stream in L2: %.1f (%.0f%%)\n",
                  numThreads, numThreads == 1 ? "" : "s", overlap.plain,
                  100.0 * overlap.plain / peaks.back().fmaGflops,
                  overlap.l1Operands,
                  100.0 * overlap.l1Operands / peaks.back().fmaGflops,
                  overlap.l2Operands,
                  100.0 * overlap.l2Operands / peaks.back().fmaGflops,
+                 overlap.l2OperandsPrefetched,
+                 100.0 * overlap.l2OperandsPrefetched / peaks.back().fmaGflops,
                  overlap.l2OperandsInCache,
                  100.0 * overlap.l2OperandsInCache / peaks.back().fmaGflops);
   }
