@@ -129,9 +129,9 @@ float fmasWhileStreaming(const float *data, size_t begin, size_t end,
     Vec x = load(data + i);
 #pragma GCC unroll 32
     for (int k = 0; k < kStreamFmas; ++k) {
-      Vec operand =
-          k < OtherLoads ? load(other + ((w + size_t(k) * kLanes) & otherMask))
-                         : x;
+      Vec operand = k < OtherLoads
+                        ? load(other + ((w + size_t(k) * kLanes) & otherMask))
+                        : x;
       acc[k % kAccumulators] = fmadd(acc[k % kAccumulators], mul, operand);
     }
     w = (w + size_t(OtherLoads) * kLanes) & otherMask;
@@ -239,8 +239,8 @@ static double fmaWhileStreamingRate(const float *data, size_t numFloats,
       float *other = otherBuffer.as<float>();
       std::fill(other, other + otherFloats, 1.0f);
       size_t begin, end;
-      threadRange(numFloats, omp_get_thread_num(), omp_get_num_threads(),
-                  begin, end);
+      threadRange(numFloats, omp_get_thread_num(), omp_get_num_threads(), begin,
+                  end);
 #pragma omp barrier
       auto start = std::chrono::steady_clock::now();
       // Each pass starts from the last one's result, so that none can be
@@ -271,8 +271,8 @@ StreamBenchmark::Overlap StreamBenchmark::measureOverlap(int numThreads,
       fmaWhileStreamingRate<8>(data, numFloats, 1, l1, numThreads, reps);
   o.l2Operands =
       fmaWhileStreamingRate<8>(data, numFloats, 1, l2, numThreads, reps);
-  o.l2OperandsPrefetched = fmaWhileStreamingRate<8, true>(
-      data, numFloats, 1, l2, numThreads, reps);
+  o.l2OperandsPrefetched =
+      fmaWhileStreamingRate<8, true>(data, numFloats, 1, l2, numThreads, reps);
   // The control: the same loads, the streamed part now a 256 KiB slice per
   // thread (in L2) read over and over.
   size_t slice = std::min(numFloats, l2 / sizeof(float) * size_t(numThreads));

@@ -876,22 +876,21 @@ int main(int argc, char **argv) {
                  numThreads, numThreads == 1 ? "" : "s", peaks.back().fmaGflops,
                  peaks.back().streamGBs, (long long)opts.streamMiB);
     StreamBenchmark::Overlap overlap = stream->measureOverlap(numThreads);
-    std::fprintf(info,
-                 "  FMA while streaming at 15 FLOP/B on %d thread%s: %.1f "
-                 "GFLOP/s (%.0f%% of FMA peak); with 8 of 30 operands from "
-                 "L1 %.1f (%.0f%%), from L2 %.1f (%.0f%%), from L2 with "
-                 "the stream prefetched 16 KiB ahead %.1f (%.0f%%); control, "
-                 "from L2 with the stream in L2: %.1f (%.0f%%)\n",
-                 numThreads, numThreads == 1 ? "" : "s", overlap.plain,
-                 100.0 * overlap.plain / peaks.back().fmaGflops,
-                 overlap.l1Operands,
-                 100.0 * overlap.l1Operands / peaks.back().fmaGflops,
-                 overlap.l2Operands,
-                 100.0 * overlap.l2Operands / peaks.back().fmaGflops,
-                 overlap.l2OperandsPrefetched,
-                 100.0 * overlap.l2OperandsPrefetched / peaks.back().fmaGflops,
-                 overlap.l2OperandsInCache,
-                 100.0 * overlap.l2OperandsInCache / peaks.back().fmaGflops);
+    std::fprintf(
+        info,
+        "  FMA while streaming at 15 FLOP/B on %d thread%s: %.1f "
+        "GFLOP/s (%.0f%% of FMA peak); with 8 of 30 operands from "
+        "L1 %.1f (%.0f%%), from L2 %.1f (%.0f%%), from L2 with "
+        "the stream prefetched 16 KiB ahead %.1f (%.0f%%); control, "
+        "from L2 with the stream in L2: %.1f (%.0f%%)\n",
+        numThreads, numThreads == 1 ? "" : "s", overlap.plain,
+        100.0 * overlap.plain / peaks.back().fmaGflops, overlap.l1Operands,
+        100.0 * overlap.l1Operands / peaks.back().fmaGflops, overlap.l2Operands,
+        100.0 * overlap.l2Operands / peaks.back().fmaGflops,
+        overlap.l2OperandsPrefetched,
+        100.0 * overlap.l2OperandsPrefetched / peaks.back().fmaGflops,
+        overlap.l2OperandsInCache,
+        100.0 * overlap.l2OperandsInCache / peaks.back().fmaGflops);
   }
   if (!opts.flushCaches)
     stream.reset(); // Only --flush-cache reads it again.

@@ -92,7 +92,8 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
   // L1 then stall it unless the next tile is already on its way. Measured
   // with 16 heads on one core: f32 gains 4-12% once the cache is out of L3
   // (37.7 MB) but loses 4-5% while it is in L3 (9.4 MB); bf16 through
-  // vdpbf16ps gains 10-36% at every size from 4.7 to 37.7 MB.
+  // vdpbf16ps gains 7-37% at every size from 4.7 to 37.7 MB
+  // (docs/benchmarks.md).
   if (c.rowsPerGroup >= 8)
     c.prefetch = c.bf16Dot ? Prefetch::Always : Prefetch::OutOfCache;
   return c;

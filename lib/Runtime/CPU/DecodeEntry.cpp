@@ -190,7 +190,7 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
       auto bti = btv, li = lv;
       auto poi = pov, pmi = pmv;
       partial(&qi, &kvi, &bti, &li, &poi, &pmi, b, group, split, splits,
-                  maxBlocksPerSeq, softmaxScale);
+              maxBlocksPerSeq, softmaxScale);
     }
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < batch; ++b) {
