@@ -92,7 +92,7 @@ Grid (comma-separated lists):
   --quick             small grid: batch 1, seq-len 1024, heads 1,16, 3 reps
 Measurement:
   --threads=MODE      1, all, both or a thread count   (default both)
-  --reps=N            timed runs per row, after 1 warm-up (default 7)
+  --reps=N            timed runs per row, after 0.2 s of warm-up calls (default 7)
   --max-seconds=S     stop an impl's runs after S seconds (at least 3 runs)
   --impl=LIST         naive, openblas, kernel          (default all three)
   --flush-cache       evict caches before every timed run
@@ -404,15 +404,26 @@ struct ConfigResult {
   std::string kernelName; // Its symbol, when the kernel is selected.
 };
 
-/// Median (and minimum) of up to \p reps timed calls after one warm-up; stops
+/// Median (and minimum) of up to \p reps timed calls after a warm-up; stops
 /// early once \p maxSeconds are spent and at least 3 runs are in.
 Timing timeCalls(const std::function<bool()> &call, int reps, double maxSeconds,
                  const std::function<void()> &beforeRun) {
   Timing timing;
   if (beforeRun)
     beforeRun();
-  if (!call())
-    return timing;
+  // Calls for at least kWarmupSeconds (one at least): an idle core takes
+  // milliseconds to come up to speed, and with a single warm-up call the
+  // second core of the 2-thread rows was still slow for the first timed
+  // calls (16 heads f32, batch 2 x 2048: 1.5x over 1 thread with 15-41
+  // calls, 1.97x with thousands).
+  constexpr double kWarmupSeconds = 0.2;
+  auto warmup = std::chrono::steady_clock::now();
+  do {
+    if (!call())
+      return timing;
+  } while (std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                         warmup)
+               .count() < kWarmupSeconds);
   std::vector<double> ms;
   double spent = 0.0;
   for (int rep = 0; rep < reps; ++rep) {
@@ -832,6 +843,12 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i)
     if (std::string(argv[i]) == "--target=cuda")
       return mla::runCudaBench(argc, argv);
+  // One thread per core unless the caller says otherwise (before OpenMP
+  // starts): unpinned, the two threads of a 2-thread call sometimes shared
+  // one CPU for a whole timing on the 2-core VM (the kernel alone in a loop:
+  // 188 instead of 410 GFLOP/s in 3 of 8 runs).
+  setenv("OMP_PROC_BIND", "spread", /*overwrite=*/0);
+  setenv("OMP_PLACES", "cores", /*overwrite=*/0);
   Options opts;
   bool wantHelp = false;
   if (!parseOptions(argc, argv, opts, wantHelp))
@@ -858,7 +875,9 @@ int main(int argc, char **argv) {
   std::string ompRuntime = openMPRuntimePath();
   std::fprintf(info, "mla-bench: %d cores, vectors %s\n", allThreads,
                peakVectorIsa());
-  std::fprintf(info, "  OpenMP runtime: %s\n", ompRuntime.c_str());
+  std::fprintf(info, "  OpenMP runtime: %s (OMP_PROC_BIND=%s, OMP_PLACES=%s)\n",
+               ompRuntime.c_str(), std::getenv("OMP_PROC_BIND"),
+               std::getenv("OMP_PLACES"));
   if (ompRuntime.find("libgomp") != std::string::npos)
     std::fprintf(info, "  warning: libgomp, not LLVM's libomp: generated "
                        "kernels may not follow the bench's thread count\n");
