@@ -844,9 +844,9 @@ int main(int argc, char **argv) {
     if (std::string(argv[i]) == "--target=cuda")
       return mla::runCudaBench(argc, argv);
   // One thread per core unless the caller says otherwise (before OpenMP
-  // starts): unpinned, the two threads of a 2-thread call sometimes shared
-  // one CPU for a whole timing on the 2-core VM (the kernel alone in a loop:
-  // 188 instead of 410 GFLOP/s in 3 of 8 runs).
+  // starts): unpinned, a 2-thread call sometimes ran at one thread's speed
+  // for a whole timing on the 2-core VM (the kernel alone in a loop: 188
+  // instead of 410 GFLOP/s in 3 of 8 runs).
   setenv("OMP_PROC_BIND", "spread", /*overwrite=*/0);
   setenv("OMP_PLACES", "cores", /*overwrite=*/0);
   Options opts;
