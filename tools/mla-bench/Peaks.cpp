@@ -124,7 +124,7 @@ float fmasWhileStreaming(const float *data, size_t begin, size_t end,
   const Vec mul = splat(0.999999f);
   size_t w = 0;
   for (size_t i = begin; i < end; i += kLanes) {
-    if (Prefetch)
+    if (Prefetch && i + kPrefetchBytes / sizeof(float) < end)
       __builtin_prefetch(data + i + kPrefetchBytes / sizeof(float), 0, 3);
     Vec x = load(data + i);
 #pragma GCC unroll 32
