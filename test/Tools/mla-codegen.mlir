@@ -68,3 +68,13 @@
 // NOMLA: expected one mla.decode_attention in {{.*}}llama3-70b-gqa.mlir, found 0
 // RUN: not mla-codegen %t.missing.mlir 2>&1 | FileCheck %s --check-prefix=MISSING
 // MISSING: cannot open input file
+
+// The header names the partial kernel's tiling and when it prefetches: f32
+// with many rows by the call's cache size, few rows never. (bf16 through
+// vdpbf16ps, on every call, depends on the host's AVX512-BF16.)
+// RUN: rm -rf %t && mla-codegen --target=cpu --num-heads=16 --kv-lora-rank=64 --qk-rope-head-dim=16 --dtype=f32 --vector-width=16 --name=hf -o %t/f32
+// RUN: FileCheck %s --check-prefix=HDR-F32 --input-file=%t/f32/hf.h
+// HDR-F32: /* partial kernel: 16 query rows and 16-token tiles a work item; it prefetches the next tile when a call's cache exceeds half the L3 (MLA_CPU_PREFETCH=0/1 overrides) */
+// RUN: mla-codegen --target=cpu --num-heads=3 --kv-lora-rank=64 --qk-rope-head-dim=16 --dtype=f32 --vector-width=16 --name=hs -o %t/few
+// RUN: FileCheck %s --check-prefix=HDR-FEW --input-file=%t/few/hs.h
+// HDR-FEW: /* partial kernel: 3 query rows and 16-token tiles a work item; it does not prefetch */

@@ -241,9 +241,6 @@ std::string header(const DecodeParams &r, StringRef kernelInfo = {}) {
                " * failed. MLA_GPU_NUM_SPLITS overrides the KV split count. */\n"
              : " * f32 accumulation; threads from LLVM's OpenMP runtime\n"
                " * (OMP_NUM_THREADS); MLA_CPU_NUM_SPLITS overrides the KV split count.\n"
-               " * The kernel may prefetch the next cache tile (with many rows: for\n"
-               " * bf16 always, for f32 once the call's cache exceeds half the L3);\n"
-               " * MLA_CPU_PREFETCH=0/1 overrides that choice.\n"
                " * stream must be NULL on the CPU. */\n")
      << "int32_t " << name
      << "(const void *q, const void *kv_cache, const int32_t *block_table,\n"
@@ -291,6 +288,24 @@ std::string kernelInfo(const GPUDecodeConfig &c) {
          std::to_string(c.tileTokens) + "-token tiles a CTA, " +
          std::to_string(c.dynamicSharedBytes) +
          " bytes of dynamic shared memory";
+}
+
+/// One line on the CPU partial kernel, for the header.
+std::string kernelInfo(const CPUDecodeConfig &c) {
+  std::string s = "partial kernel: " + std::to_string(c.rowsPerGroup) +
+                  " query rows and " + std::to_string(c.tileTokens) +
+                  "-token tiles a work item; ";
+  switch (c.prefetch) {
+  case CPUDecodeConfig::Prefetch::Never:
+    return s + "it does not prefetch";
+  case CPUDecodeConfig::Prefetch::OutOfCache:
+    return s + "it prefetches the next tile when a call's cache exceeds half "
+               "the L3 (MLA_CPU_PREFETCH=0/1 overrides)";
+  case CPUDecodeConfig::Prefetch::Always:
+    return s + "it prefetches the next tile on every call "
+               "(MLA_CPU_PREFETCH=0 turns that off)";
+  }
+  llvm_unreachable("unknown prefetch policy");
 }
 
 /// --target=sm_80|sm_90a: the f32 kernels through NVVM to PTX (MLIR's
@@ -522,7 +537,7 @@ LogicalResult run(MLIRContext &ctx) {
   llvm::sys::path::append(obj, kernelName + ".o");
   llvm::sys::path::append(lib, "lib" + kernelName + ".so");
   llvm::sys::path::append(hdr, kernelName + ".h");
-  std::string headerText = header(*request);
+  std::string headerText = header(*request, kernelInfo(*config));
   SmallString<256> layerObj(outputDir), layerSrc(outputDir);
   llvm::sys::path::append(layerObj, kernelName + "_layer.o");
   llvm::sys::path::append(layerSrc, kernelName + "_layer.cpp");

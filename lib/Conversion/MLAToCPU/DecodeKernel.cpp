@@ -262,7 +262,9 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
         limit = memref::AllocaOp::create(b, MemRefType::get({RGp}, i32Ty)),
         rowM = bufF32(RGp), rowL = bufF32(RGp), alphaBuf = bufF32(RGp),
         acc = bufF32(RG * c.dc), scores = bufF32(TB * RGp),
-        kvOff = bufIdx(TB), nextOff = bufIdx(TB);
+        kvOff = bufIdx(TB);
+  // The next tile's row offsets, for the prefetches.
+  Value nextOff = prefetch ? bufIdx(TB) : Value();
   Value lastRow = idx(R - 1);
   Value seqRowBase = mulc(bIdx, R);
   for (int64_t rr = 0; rr < RG; ++rr) {
