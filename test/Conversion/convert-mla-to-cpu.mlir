@@ -48,15 +48,15 @@
 // CHECK: vector.fma
 // CHECK: return
 
-// The combine kernel: weights exp(m_s - M) over the splits, out = sum / l,
-// lse = M + log(l), or zeros and -inf when no split saw a token.
+// The combine kernel: weights exp(m_s - M) over the splits, lse = M + log(l)
+// and out = sum / l, or -inf and zeros when no split saw a token.
 // CHECK-LABEL: func.func @k_combine(
 // CHECK: arith.constant 0xFF800000 : f32
 // CHECK: arith.maxnumf
 // CHECK: math.exp
 // CHECK: arith.cmpf ogt
-// CHECK: vector.fma
 // CHECK: math.log
+// CHECK: vector.fma
 func.func @attend(%q: tensor<?x2x4x40xf32>, %cache: tensor<?x16x40xf32>,
                   %bt: tensor<?x?xi32>, %lens: tensor<?xi32>) -> tensor<?x2x4x32xf32> {
   %out, %lse = mla.decode_attention %q, %cache[%bt, %lens] {scale = 0.15 : f32, causal} : tensor<?x2x4x40xf32>, tensor<?x16x40xf32>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x2x4x32xf32>, tensor<?x4x2xf32>

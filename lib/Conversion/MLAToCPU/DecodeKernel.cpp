@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "mla/Conversion/MLAToCPU/DecodeKernel.h"
+#include "mla/Conversion/FlashDecode/FlashDecode.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -105,38 +106,41 @@ namespace {
 // lane-by-lane adds.
 constexpr auto kReassoc = arith::FastMathFlags::reassoc;
 
-/// Emits the kernels with an ImplicitLocOpBuilder and a few shorthands.
-class KernelEmitter {
+/// The CPU's elementwise math: math.exp/log (polynomials after
+/// lowering, so they vectorize), arith.maxnumf, and a multiply-add kept as
+/// two ops.
+class CPUTileMath : public flash::TileMath {
 public:
-  KernelEmitter(ModuleOp module, const CPUDecodeConfig &c)
-      : b(module.getLoc(), module.getContext()), c(c),
-        f32(b.getF32Type()), idxTy(b.getIndexType()),
-        vecTy(VectorType::get({c.vectorWidth}, f32)),
-        elemVecTy(VectorType::get({c.vectorWidth}, c.elemType)) {
-    b.setInsertionPointToEnd(module.getBody());
+  explicit CPUTileMath(ImplicitLocOpBuilder &b) : b(b) {}
+  Value exp(Value x) override { return math::ExpOp::create(b, x); }
+  Value exp2(Value x) override { return math::Exp2Op::create(b, x); }
+  Value log(Value x) override { return math::LogOp::create(b, x); }
+  Value max(Value x, Value y) override {
+    return arith::MaxNumFOp::create(b, x, y);
   }
+  Value mulAdd(Value x, Value y, Value z) override {
+    return arith::AddFOp::create(b, arith::MulFOp::create(b, x, y), z);
+  }
+
+private:
+  ImplicitLocOpBuilder &b;
+};
+
+/// The CPU tile math around the skeleton: vector loads of the cache rows,
+/// register-blocked QK^T and PV, the softmax on vectors of rows.
+class KernelEmitter : public flash::KernelBuilder {
+public:
+  KernelEmitter(ImplicitLocOpBuilder &b, const CPUDecodeConfig &c)
+      : KernelBuilder(b), c(c), math(b), f32(b.getF32Type()),
+        idxTy(b.getIndexType()),
+        vecTy(VectorType::get({c.vectorWidth}, f32)),
+        elemVecTy(VectorType::get({c.vectorWidth}, c.elemType)),
+        layout{c.numGroups(), c.rowsPerGroup, c.dc} {}
 
   void emitPartial(StringRef name, bool prefetch);
   void emitCombine(StringRef name);
 
 private:
-  using BodyFn =
-      function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value,
-                                      ValueRange)>;
-
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
-  Value f32c(float v) {
-    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
-  }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
-  Value minIdx(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
-  Value addc(Value x, int64_t v) { return v ? add(x, idx(v)) : x; }
-  Value mulc(Value x, int64_t v) { return v == 1 ? x : mul(x, idx(v)); }
-  Value loadIndex(Value mem, Value i) {
-    Value v = memref::LoadOp::create(b, mem, ValueRange{i});
-    return arith::IndexCastOp::create(b, idxTy, v);
-  }
   /// Loads one f32 vector from element storage, extending bf16/f16.
   Value loadVec(Value mem, Value i) {
     if (c.elemType.isF32())
@@ -147,26 +151,14 @@ private:
   Value loadF32Vec(Value mem, Value i) {
     return vector::LoadOp::create(b, vecTy, mem, ValueRange{i});
   }
-  /// scf.for whose body is built by `fn`, which returns the values to yield.
-  scf::ForOp forLoop(Value lb, Value ub, Value step, ValueRange inits,
-                     BodyFn fn) {
-    return scf::ForOp::create(
-        b, lb, ub, step, inits,
-        [&](OpBuilder &ob, Location loc, Value iv, ValueRange args) {
-          ImplicitLocOpBuilder nb(loc, ob);
-          std::swap(b, nb);
-          SmallVector<Value> yields = fn(b, iv, args);
-          scf::YieldOp::create(b, yields);
-          std::swap(b, nb);
-        });
-  }
   func::FuncOp makeFunc(StringRef name, TypeRange args);
   Value transposeReduce(ValueRange accs);
 
-  ImplicitLocOpBuilder b;
   const CPUDecodeConfig &c;
+  CPUTileMath math;
   Type f32, idxTy;
   VectorType vecTy, elemVecTy;
+  flash::PartialLayout layout;
 };
 
 func::FuncOp KernelEmitter::makeFunc(StringRef name, TypeRange args) {
@@ -232,11 +224,10 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
   Value zeroF = f32c(0.0f);
 
   // The split's tokens [t0, t1), in whole tiles.
-  Value len = loadIndex(lens, bIdx);
-  Value perSplit = arith::CeilDivSIOp::create(b, len, numSplits);
-  Value chunk = mulc(arith::CeilDivSIOp::create(b, perSplit, idx(TB)), TB);
-  Value t0 = minIdx(mul(split, chunk), len);
-  Value t1 = minIdx(add(t0, chunk), len);
+  flash::SplitRange range = flash::splitRange(
+      *this, flash::sequenceLength(*this, c, lens, bIdx, maxBlocks), numSplits,
+      split, TB);
+  Value len = range.len, t0 = range.t0, t1 = range.t1;
   Value rowBase = mulc(group, RG);
 
   // Per-row state: query offsets and visible limits (fixed), then the
@@ -271,13 +262,7 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
     Value r = minIdx(addc(rowBase, rr), lastRow);
     Value rIdx = idx(rr);
     memref::StoreOp::create(b, mulc(add(seqRowBase, r), D), qOff, rIdx);
-    Value lim = len;
-    if (c.causal) {
-      // Query i (r = i * H + h) sees positions < len - qLen + i + 1.
-      Value i = arith::DivUIOp::create(b, r, idx(c.heads));
-      lim = arith::MaxSIOp::create(b, add(arith::SubIOp::create(b, len, idx(c.qLen - 1)), i), zero);
-      lim = minIdx(lim, len);
-    }
+    Value lim = flash::visibleEnd(*this, c, r, len);
     memref::StoreOp::create(b, arith::IndexCastOp::create(b, i32Ty, lim),
                             limit, rIdx);
   }
@@ -291,25 +276,21 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
   Value zeroVec = arith::ConstantOp::create(
       b, vecTy, DenseElementsAttr::get(vecTy, 0.0f));
   forLoop(zero, idx(RG * c.dc), idx(VL), {},
-          [&](ImplicitLocOpBuilder &, Value i, ValueRange) {
+          [&](Value i, ValueRange) {
             vector::StoreOp::create(b, zeroVec, acc, ValueRange{i});
             return SmallVector<Value>{};
           });
 
   Value btBase = mul(bIdx, maxBlocks);
-  Value lastTok = arith::SubIOp::create(b, t1, one);
+  Value lastTok = range.lastTok;
 
-  forLoop(t0, t1, idx(TB), {}, [&](ImplicitLocOpBuilder &, Value t,
+  forLoop(t0, t1, idx(TB), {}, [&](Value t,
                                    ValueRange) {
     // Cache offsets of the tile's rows (and, to prefetch, of the next
     // tile's); past t1 they repeat the last row.
     auto rowOffset = [&](int64_t j) {
       Value tok = minIdx(addc(t, j), lastTok);
-      Value page = loadIndex(
-          bt, add(btBase, arith::DivUIOp::create(b, tok, idx(c.blockSize))));
-      Value row = add(mulc(page, c.blockSize),
-                      arith::RemUIOp::create(b, tok, idx(c.blockSize)));
-      return mulc(row, D);
+      return mulc(flash::cacheRow(*this, c, bt, btBase, tok), D);
     };
     for (int64_t j = 0; j < TB; ++j) {
       memref::StoreOp::create(b, rowOffset(j), kvOff, ValueRange{idx(j)});
@@ -320,12 +301,12 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
 
     // 1. Scores, scoreRows x scoreTokens accumulators over d_c + d_r.
     const int64_t SR = c.scoreRows, ST = c.scoreTokens;
-    forLoop(zero, idx(RG), idx(SR), {}, [&](ImplicitLocOpBuilder &, Value rb,
+    forLoop(zero, idx(RG), idx(SR), {}, [&](Value rb,
                                             ValueRange) {
       SmallVector<Value> qBase, inits(SR * ST, zeroVec);
       for (int64_t r = 0; r < SR; ++r)
         qBase.push_back(memref::LoadOp::create(b, qOff, ValueRange{addc(rb, r)}));
-      forLoop(zero, idx(TB), idx(ST), {}, [&](ImplicitLocOpBuilder &, Value jb,
+      forLoop(zero, idx(TB), idx(ST), {}, [&](Value jb,
                                               ValueRange) {
         SmallVector<Value> kBase;
         for (int64_t j = 0; j < ST; ++j)
@@ -351,7 +332,7 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
         auto pairTy = VectorType::get({2 * VL}, c.elemType);
         auto dot = forLoop(
             zero, idx(D), idx(step), inits,
-            [&](ImplicitLocOpBuilder &, Value d, ValueRange accs) {
+            [&](Value d, ValueRange accs) {
               SmallVector<Value> qv, kvv, next;
               for (Value base : nextBase)
                 memref::PrefetchOp::create(b, kv, ValueRange{add(base, d)},
@@ -415,9 +396,9 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
     // vector exp for the rescale factors of VL rows.
     Value tI32 = arith::IndexCastOp::create(b, i32Ty, t);
     Value t1I32 = arith::IndexCastOp::create(b, i32Ty, t1);
-    Value scaleRows = vector::BroadcastOp::create(b, rowsTy, scale);
-    Value negInfRows = vector::BroadcastOp::create(b, rowsTy, negInf);
-    Value zeroRows = vector::BroadcastOp::create(b, rowsTy, zeroF);
+    flash::OnlineSoftmax softmax(*this, math, flash::OnlineSoftmax::Base::E);
+    Value scaleRows =
+        vector::BroadcastOp::create(b, rowsTy, softmax.scoreScale(scale));
     auto tree = [&](SmallVector<Value> v, auto combine) {
       while (v.size() > 1) {
         SmallVector<Value> next;
@@ -444,25 +425,15 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
                 b, tI32, arith::ConstantOp::create(b, b.getI32IntegerAttr(j))));
         Value visible =
             arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, lim);
-        s.push_back(arith::SelectOp::create(
-            b, visible, arith::MulFOp::create(b, sj, scaleRows), negInfRows));
+        s.push_back(softmax.maskedScore(visible, sj, scaleRows));
       }
-      Value tileMax = tree(s, [&](Value x, Value y) -> Value {
-        return arith::MaxNumFOp::create(b, x, y);
-      });
+      Value tileMax =
+          tree(s, [&](Value x, Value y) { return math.max(x, y); });
       Value mOld = vector::LoadOp::create(b, rowsTy, rowM, ValueRange{rows});
-      Value mNew = arith::MaxNumFOp::create(b, mOld, tileMax);
-      // While a row sees nothing its max stays -inf; subtract 0 instead so
-      // that exp gives 0, never NaN.
-      Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mNew,
-                                         negInfRows);
-      Value mSafe = arith::SelectOp::create(b, none, zeroRows, mNew);
-      Value alpha =
-          math::ExpOp::create(b, arith::SubFOp::create(b, mOld, mSafe));
+      flash::OnlineSoftmax::Step step = softmax.rescale(mOld, tileMax);
       SmallVector<Value> p;
       for (int64_t j = 0; j < TB; ++j) {
-        p.push_back(
-            math::ExpOp::create(b, arith::SubFOp::create(b, s[j], mSafe)));
+        p.push_back(softmax.probability(s[j], step.mSafe));
         vector::StoreOp::create(b, p.back(), scores,
                                 ValueRange{idx(j * RGp + v)});
       }
@@ -470,24 +441,22 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
         return arith::AddFOp::create(b, x, y);
       });
       Value lOld = vector::LoadOp::create(b, rowsTy, rowL, ValueRange{rows});
-      Value lNew = arith::AddFOp::create(
-          b, arith::MulFOp::create(b, lOld, alpha), pSum);
-      vector::StoreOp::create(b, lNew, rowL, ValueRange{rows});
-      vector::StoreOp::create(b, mNew, rowM, ValueRange{rows});
-      vector::StoreOp::create(b, alpha, alphaBuf, ValueRange{rows});
+      vector::StoreOp::create(b, softmax.sum(lOld, step.alpha, pSum), rowL,
+                              ValueRange{rows});
+      vector::StoreOp::create(b, step.mNew, rowM, ValueRange{rows});
+      vector::StoreOp::create(b, step.alpha, alphaBuf, ValueRange{rows});
     }
 
     // 3. acc = alpha * acc + P V, pvRows x pvVectors accumulators.
     const int64_t PR = c.pvRows, PV = c.pvVectors;
-    forLoop(zero, idx(RG), idx(PR), {}, [&](ImplicitLocOpBuilder &, Value rb,
+    forLoop(zero, idx(RG), idx(PR), {}, [&](Value rb,
                                             ValueRange) {
       SmallVector<Value> alphas;
       for (int64_t r = 0; r < PR; ++r)
         alphas.push_back(vector::BroadcastOp::create(
             b, vecTy,
             memref::LoadOp::create(b, alphaBuf, ValueRange{addc(rb, r)})));
-      forLoop(zero, idx(c.dc), idx(VL * PV), {}, [&](ImplicitLocOpBuilder &,
-                                                     Value dch, ValueRange) {
+      forLoop(zero, idx(c.dc), idx(VL * PV), {}, [&](Value dch, ValueRange) {
         SmallVector<Value> accOff, inits;
         for (int64_t r = 0; r < PR; ++r) {
           Value base = add(mulc(addc(rb, r), c.dc), dch);
@@ -500,7 +469,7 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
         }
         auto pv = forLoop(
             zero, idx(TB), one, inits,
-            [&](ImplicitLocOpBuilder &, Value j, ValueRange accs) {
+            [&](Value j, ValueRange accs) {
               Value base =
                   add(memref::LoadOp::create(b, kvOff, ValueRange{j}), dch);
               SmallVector<Value> vv, next;
@@ -527,18 +496,17 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
   });
 
   // Write this item's partial result: [b, group, split, row, ...].
-  Value item = add(mul(add(mulc(bIdx, c.numGroups()), group), numSplits),
-                   split);
-  Value outBase = mulc(item, RG * c.dc), mlBase = mulc(item, RG * 2);
-  forLoop(zero, idx(RG * c.dc), idx(VL), {},
-          [&](ImplicitLocOpBuilder &, Value i, ValueRange) {
-            vector::StoreOp::create(b, loadF32Vec(acc, i), partOut,
-                                    ValueRange{add(outBase, i)});
-            return SmallVector<Value>{};
-          });
-  forLoop(zero, idx(RG), one, {}, [&](ImplicitLocOpBuilder &, Value rr,
-                                      ValueRange) {
-    Value at = add(mlBase, mulc(rr, 2));
+  // The group's rows are contiguous there: one copy of all of them.
+  Value itemRow0 = layout.itemRow(
+      *this, layout.item(*this, bIdx, group, split, numSplits), zero);
+  Value outBase = layout.outAt(*this, itemRow0);
+  forLoop(zero, idx(RG * c.dc), idx(VL), {}, [&](Value i, ValueRange) {
+    vector::StoreOp::create(b, loadF32Vec(acc, i), partOut,
+                            ValueRange{add(outBase, i)});
+    return SmallVector<Value>{};
+  });
+  forLoop(zero, idx(RG), one, {}, [&](Value rr, ValueRange) {
+    Value at = layout.mlAt(*this, add(itemRow0, rr));
     memref::StoreOp::create(b, memref::LoadOp::create(b, rowM, ValueRange{rr}),
                             partML, ValueRange{at});
     memref::StoreOp::create(b, memref::LoadOp::create(b, rowL, ValueRange{rr}),
@@ -560,77 +528,58 @@ void KernelEmitter::emitCombine(StringRef name) {
         bIdx = entry.getArgument(4), numSplits = entry.getArgument(5);
   const int64_t RG = c.rowsPerGroup, VL = c.vectorWidth;
   Value zero = idx(0), one = idx(1);
-  Value negInf = f32c(-std::numeric_limits<float>::infinity());
-  Value zeroF = f32c(0.0f), oneF = f32c(1.0f);
+  Value zeroF = f32c(0.0f);
+  flash::SplitCombine combine(*this, math);
   Value zeroVec = arith::ConstantOp::create(
       b, vecTy, DenseElementsAttr::get(vecTy, 0.0f));
   Value weights = memref::AllocaOp::create(
       b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{numSplits});
 
-  forLoop(zero, idx(c.rows()), one, {}, [&](ImplicitLocOpBuilder &, Value r,
+  forLoop(zero, idx(c.rows()), one, {}, [&](Value r,
                                             ValueRange) {
     Value group = arith::DivUIOp::create(b, r, idx(RG));
     Value rr = arith::RemUIOp::create(b, r, idx(RG));
-    Value itemBase =
-        mul(add(mulc(bIdx, c.numGroups()), group), numSplits);
-    auto mlAt = [&](Value s, int64_t k) {
-      return addc(add(mulc(add(itemBase, s), RG * 2), mulc(rr, 2)), k);
+    Value item0 = layout.item(*this, bIdx, group, zero, numSplits);
+    auto splitRow = [&](Value s) {
+      return layout.itemRow(*this, add(item0, s), rr);
     };
-    // The largest split max, then each split's weight exp(m_s - M).
-    auto maxLoop = forLoop(zero, numSplits, one, {negInf},
-                           [&](ImplicitLocOpBuilder &, Value s, ValueRange m) {
-                             Value ms = memref::LoadOp::create(
-                                 b, partML, ValueRange{mlAt(s, 0)});
-                             return SmallVector<Value>{
-                                 arith::MaxNumFOp::create(b, m[0], ms)};
-                           });
-    Value mMax = maxLoop.getResult(0);
-    Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mMax,
-                                       negInf);
-    Value mSafe = arith::SelectOp::create(b, none, zeroF, mMax);
-    auto sumLoop = forLoop(
-        zero, numSplits, one, {zeroF},
-        [&](ImplicitLocOpBuilder &, Value s, ValueRange l) {
-          Value ms = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
-          Value ls = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 1)});
-          Value w = math::ExpOp::create(b, arith::SubFOp::create(b, ms, mSafe));
-          memref::StoreOp::create(b, w, weights, ValueRange{s});
-          return SmallVector<Value>{arith::AddFOp::create(
-              b, l[0], arith::MulFOp::create(b, w, ls))};
-        });
-    Value total = sumLoop.getResult(0);
-    Value seen = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, total,
-                                       zeroF);
-    Value inv = arith::SelectOp::create(
-        b, seen, arith::DivFOp::create(b, oneF, total), zeroF);
-    Value invVec = vector::BroadcastOp::create(b, vecTy, inv);
-    Value outBase = mulc(add(mulc(bIdx, c.rows()), r), c.dc);
-    forLoop(zero, idx(c.dc), idx(VL), {}, [&](ImplicitLocOpBuilder &, Value d,
-                                              ValueRange) {
-      auto sum = forLoop(
-          zero, numSplits, one, {zeroVec},
-          [&](ImplicitLocOpBuilder &, Value s, ValueRange a) {
-            Value w = vector::BroadcastOp::create(
-                b, vecTy, memref::LoadOp::create(b, weights, ValueRange{s}));
-            Value at = add(mulc(add(itemBase, s), RG * c.dc),
-                           add(mulc(rr, c.dc), d));
-            return SmallVector<Value>{
-                vector::FMAOp::create(b, w, loadF32Vec(partOut, at), a[0])};
-          });
+    auto mlAt = [&](Value s, int64_t k) {
+      return addc(layout.mlAt(*this, splitRow(s)), k);
+    };
+    // The largest split max, then each split's weight, kept for the
+    // columns.
+    Value mSafe = combine.safeMax(numSplits, [&](Value s) -> Value {
+      return memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
+    });
+    auto sumLoop = forLoop(zero, numSplits, one, {zeroF}, [&](Value s,
+                                                              ValueRange l) {
+      Value ms = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
+      Value ls = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 1)});
+      Value w = combine.weight(ms, mSafe);
+      memref::StoreOp::create(b, w, weights, ValueRange{s});
+      return SmallVector<Value>{math.mulAdd(w, ls, l[0])};
+    });
+    flash::SplitCombine::Result res =
+        combine.finish(mSafe, sumLoop.getResult(0));
+    Value invVec = vector::BroadcastOp::create(b, vecTy, res.scale);
+    Value outBase = flash::outputAt(*this, c, bIdx, r);
+    forLoop(zero, idx(c.dc), idx(VL), {}, [&](Value d, ValueRange) {
+      auto sum = forLoop(zero, numSplits, one, {zeroVec}, [&](Value s,
+                                                             ValueRange a) {
+        Value w = vector::BroadcastOp::create(
+            b, vecTy, memref::LoadOp::create(b, weights, ValueRange{s}));
+        Value at = add(layout.outAt(*this, splitRow(s)), d);
+        return SmallVector<Value>{
+            vector::FMAOp::create(b, w, loadF32Vec(partOut, at), a[0])};
+      });
       Value o = arith::MulFOp::create(b, sum.getResult(0), invVec);
       if (!c.elemType.isF32())
         o = arith::TruncFOp::create(b, elemVecTy, o);
       vector::StoreOp::create(b, o, out, ValueRange{add(outBase, d)});
       return SmallVector<Value>{};
     });
-    // lse [b, h, i] with r = i * H + h.
-    Value h = arith::RemUIOp::create(b, r, idx(c.heads));
-    Value i = arith::DivUIOp::create(b, r, idx(c.heads));
-    Value lseAt = add(mulc(add(mulc(bIdx, c.heads), h), c.qLen), i);
-    Value l = arith::SelectOp::create(
-        b, seen, arith::AddFOp::create(b, mSafe, math::LogOp::create(b, total)),
-        negInf);
-    memref::StoreOp::create(b, l, lse, ValueRange{lseAt});
+    memref::StoreOp::create(b, res.lse, lse,
+                            ValueRange{flash::lseAt(*this, c, bIdx, r)});
     return SmallVector<Value>{};
   });
   func::ReturnOp::create(b);
@@ -641,7 +590,9 @@ void KernelEmitter::emitCombine(StringRef name) {
 void mlir::mla::buildCPUDecodeKernels(ModuleOp module,
                                       const CPUDecodeConfig &config,
                                       StringRef name) {
-  KernelEmitter emitter(module, config);
+  ImplicitLocOpBuilder b(module.getLoc(), module.getContext());
+  b.setInsertionPointToEnd(module.getBody());
+  KernelEmitter emitter(b, config);
   emitter.emitPartial(name, /*prefetch=*/false);
   if (config.prefetch != CPUDecodeConfig::Prefetch::Never)
     emitter.emitPartial(name, /*prefetch=*/true);

@@ -171,6 +171,7 @@ void GPUKernelEmitter::emitPartialSIMT() {
       splitRange(lens, seq, maxBlocks, numSplits, split, TT);
   Value len = range.len, t0 = range.t0, t1 = range.t1,
         lastTok = range.lastTok;
+  flash::OnlineSoftmax softmax(*this, math, flash::OnlineSoftmax::Base::E);
 
   // This warp's rows: group row rr = warp + W * k, clamped for loads; a row
   // past the group or past R sees no token and writes nothing.
@@ -183,12 +184,7 @@ void GPUKernelEmitter::emitPartialSIMT() {
         arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, idx(R)));
     Value rc = minIdx(r, idx(R - 1));
     qBase.push_back(mulc(add(mulc(seq, R), rc), D));
-    Value lim = len;
-    if (c.causal) {
-      Value i = arith::DivUIOp::create(b, rc, idx(c.heads));
-      lim = add(arith::SubIOp::create(b, len, idx(c.qLen - 1)), i);
-      lim = minIdx(arith::MaxSIOp::create(b, lim, zero), len);
-    }
+    Value lim = flash::visibleEnd(*this, c, rc, len);
     lim = arith::SelectOp::create(b, valid, minIdx(lim, t1), zero);
     limit.push_back(lim);
     rowValid.push_back(valid);
@@ -217,10 +213,7 @@ void GPUKernelEmitter::emitPartialSIMT() {
       Value j = arith::DivUIOp::create(b, e, idx(D));
       Value d = arith::RemUIOp::create(b, e, idx(D));
       Value tok = minIdx(add(ts, j), lastTok);
-      Value page = loadIndex(
-          bt, add(btBase, arith::DivUIOp::create(b, tok, idx(c.blockSize))));
-      Value row = add(mulc(page, c.blockSize),
-                      arith::RemUIOp::create(b, tok, idx(c.blockSize)));
+      Value row = flash::cacheRow(*this, c, bt, btBase, tok);
       memref::StoreOp::create(b, loadF32(kv, add(mulc(row, D), d)), tile,
                               ValueRange{e});
       return SmallVector<Value>{};
@@ -238,26 +231,20 @@ void GPUKernelEmitter::emitPartialSIMT() {
               b, tile, ValueRange{add(rowAt, addc(lane, i * WS))});
           partial = fma(qv[k][i], kvv, partial);
         }
-        Value s = arith::MulFOp::create(b, warpSum(partial), scale);
         Value visible =
             arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, limit[k]);
-        s = arith::SelectOp::create(b, visible, s, negInf);
+        Value s = softmax.maskedScore(visible, warpSum(partial), scale);
+        // One token a step: the step's max is its score.
         Value mOld = st[k * stride], lOld = st[k * stride + 1];
-        Value mNew = maxf(mOld, s);
-        // exp(-inf - 0) = 0 while a row has seen nothing; never NaN.
-        Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
-                                           mNew, negInf);
-        Value mSafe = arith::SelectOp::create(b, none, zeroF, mNew);
-        Value alpha = exp(arith::SubFOp::create(b, mOld, mSafe));
-        Value p = exp(arith::SubFOp::create(b, s, mSafe));
-        next.push_back(mNew);
-        next.push_back(arith::AddFOp::create(
-            b, arith::MulFOp::create(b, lOld, alpha), p));
+        flash::OnlineSoftmax::Step step = softmax.rescale(mOld, s);
+        Value p = softmax.probability(s, step.mSafe);
+        next.push_back(step.mNew);
+        next.push_back(softmax.sum(lOld, step.alpha, p));
         for (int64_t i = 0; i < cPerLane; ++i) {
           Value v = memref::LoadOp::create(
               b, tile, ValueRange{add(rowAt, addc(lane, i * WS))});
           Value scaled =
-              arith::MulFOp::create(b, st[k * stride + 2 + i], alpha);
+              arith::MulFOp::create(b, st[k * stride + 2 + i], step.alpha);
           next.push_back(fma(p, v, scaled));
         }
       }
@@ -267,20 +254,20 @@ void GPUKernelEmitter::emitPartialSIMT() {
   });
 
   // Partials: [b, group, split, row, ...].
-  Value item = add(mul(add(mulc(seq, c.numGroups()), group), numSplits), split);
+  Value item = layout.item(*this, seq, group, split, numSplits);
   for (int64_t k = 0; k < rowsPerWarp; ++k) {
-    Value rr = addc(warp, W * k);
+    Value itemRow = layout.itemRow(*this, item, addc(warp, W * k));
     auto ifOp = scf::IfOp::create(b, rowValid[k], /*withElse=*/false);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
-    Value outBase = add(mulc(item, RG * c.dc), mulc(rr, c.dc));
+    Value outBase = layout.outAt(*this, itemRow);
     for (int64_t i = 0; i < cPerLane; ++i)
       memref::StoreOp::create(b, tiles.getResult(k * stride + 2 + i), partOut,
                               ValueRange{add(outBase, addc(lane, i * WS))});
     Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, zero);
     auto lane0 = scf::IfOp::create(b, first, /*withElse=*/false);
     b.setInsertionPointToStart(lane0.thenBlock());
-    Value mlAt = add(mulc(item, RG * 2), mulc(rr, 2));
+    Value mlAt = layout.mlAt(*this, itemRow);
     memref::StoreOp::create(b, tiles.getResult(k * stride), partML,
                             ValueRange{mlAt});
     memref::StoreOp::create(b, tiles.getResult(k * stride + 1), partML,
@@ -305,24 +292,20 @@ void GPUKernelEmitter::emitCombine() {
   Value seq = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   Value lane = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value zero = idx(0), one = idx(1);
-  Value negInf = f32c(-std::numeric_limits<float>::infinity());
-  Value zeroF = f32c(0.0f), oneF = f32c(1.0f);
+  Value zeroF = f32c(0.0f);
   Value group = arith::DivUIOp::create(b, r, idx(RG));
   Value rr = arith::RemUIOp::create(b, r, idx(RG));
-  Value itemBase = mul(add(mulc(seq, c.numGroups()), group), numSplits);
-  auto mlAt = [&](Value s, int64_t k) {
-    return addc(add(mulc(add(itemBase, s), RG * 2), mulc(rr, 2)), k);
+  Value item0 = layout.item(*this, seq, group, zero, numSplits);
+  auto splitRow = [&](Value s) {
+    return layout.itemRow(*this, add(item0, s), rr);
   };
-  Value mMax = forLoop(zero, numSplits, one, {negInf},
-                       [&](Value s, ValueRange m) {
-                         return SmallVector<Value>{maxf(
-                             m[0], memref::LoadOp::create(
-                                       b, partML, ValueRange{mlAt(s, 0)}))};
-                       })
-                   .getResult(0);
-  Value none =
-      arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mMax, negInf);
-  Value mSafe = arith::SelectOp::create(b, none, zeroF, mMax);
+  auto mlAt = [&](Value s, int64_t k) {
+    return addc(layout.mlAt(*this, splitRow(s)), k);
+  };
+  flash::SplitCombine combine(*this, math);
+  Value mSafe = combine.safeMax(numSplits, [&](Value s) -> Value {
+    return memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
+  });
   // Columns lane + 32 i; when d_c is not a multiple of 32 (the tensor-core
   // kinds take multiples of 16) the last one is clamped for loads and
   // guarded for stores.
@@ -335,9 +318,9 @@ void GPUKernelEmitter::emitCombine() {
   auto sums = forLoop(zero, numSplits, one, inits, [&](Value s, ValueRange a) {
     Value ms = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
     Value ls = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 1)});
-    Value w = exp(arith::SubFOp::create(b, ms, mSafe));
+    Value w = combine.weight(ms, mSafe);
     SmallVector<Value> next{fma(w, ls, a[0])};
-    Value base = add(mulc(add(itemBase, s), RG * c.dc), mulc(rr, c.dc));
+    Value base = layout.outAt(*this, splitRow(s));
     for (int64_t i = 0; i < cPerLane; ++i)
       next.push_back(fma(w,
                          memref::LoadOp::create(
@@ -345,13 +328,10 @@ void GPUKernelEmitter::emitCombine() {
                          a[1 + i]));
     return next;
   });
-  Value total = sums.getResult(0);
-  Value seen = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, total, zeroF);
-  Value inv = arith::SelectOp::create(
-      b, seen, arith::DivFOp::create(b, oneF, total), zeroF);
-  Value outBase = mulc(add(mulc(seq, c.rows()), r), c.dc);
+  flash::SplitCombine::Result res = combine.finish(mSafe, sums.getResult(0));
+  Value outBase = flash::outputAt(*this, c, seq, r);
   for (int64_t i = 0; i < cPerLane; ++i) {
-    Value o = arith::MulFOp::create(b, sums.getResult(1 + i), inv);
+    Value o = arith::MulFOp::create(b, sums.getResult(1 + i), res.scale);
     if (!c.elemType.isF32())
       o = arith::TruncFOp::create(b, c.elemType, o);
     if ((i + 1) * WS <= c.dc) {
@@ -372,13 +352,8 @@ void GPUKernelEmitter::emitCombine() {
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(lane0.thenBlock());
-    Value h = arith::RemUIOp::create(b, r, idx(c.heads));
-    Value i = arith::DivUIOp::create(b, r, idx(c.heads));
-    Value at = add(mulc(add(mulc(seq, c.heads), h), c.qLen), i);
-    Value l = arith::SelectOp::create(
-        b, seen, arith::AddFOp::create(b, mSafe, log(total)),
-        negInf);
-    memref::StoreOp::create(b, l, lse, ValueRange{at});
+    memref::StoreOp::create(b, res.lse, lse,
+                            ValueRange{flash::lseAt(*this, c, seq, r)});
   }
   gpu::ReturnOp::create(b);
 }

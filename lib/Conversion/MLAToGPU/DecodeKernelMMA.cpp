@@ -64,7 +64,7 @@ void MMAPartialEmitter::emit() {
   Value zero = idx(0), one = idx(1);
   Value negInf = f32c(-std::numeric_limits<float>::infinity());
   Value zeroF = f32c(0.0f);
-  Value scaleLog2 = arith::MulFOp::create(b, scale, f32c(1.4426950408889634f));
+  Value scaleLog2 = baseTwoSoftmax().scoreScale(scale);
 
   SplitRange range =
       splitRange(lens, seq, maxBlocks, numSplits, split, T);
@@ -102,8 +102,7 @@ void MMAPartialEmitter::emit() {
     forChunks(T * CH, [&](Value e) {
       Value j = divc(e, CH), ch = remc(e, CH);
       Value tok = minIdx(add(ts, j), lastTok);
-      Value page = loadIndex(bt, add(btBase, divc(tok, c.blockSize)));
-      Value row = add(mulc(page, c.blockSize), remc(tok, c.blockSize));
+      Value row = flash::cacheRow(*this, c, bt, btBase, tok);
       Value src = globalAt(kvPtr, add(mulc(row, D), mulc(ch, 8)));
       copy16(add(stageAt, mulc(add(mulc(j, Dp), mulc(ch, 8)), eb)), src);
     });
@@ -207,7 +206,7 @@ void MMAPartialEmitter::emit() {
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
 
   // Partials: one column-split warp of each m-tile writes m and l.
-  Value item = add(mul(add(mulc(seq, c.numGroups()), group), numSplits), split);
+  Value item = layout.item(*this, seq, group, split, numSplits);
   Value writesML = arith::AndIOp::create(
       b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t4, zero),
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, cs, zero));

@@ -164,7 +164,7 @@ void WGMMAPartialEmitter::emit() {
   Value zero = idx(0), one = idx(1);
   Value negInf = f32c(-std::numeric_limits<float>::infinity());
   Value zeroF = f32c(0.0f);
-  Value scaleLog2 = arith::MulFOp::create(b, scale, f32c(1.4426950408889634f));
+  Value scaleLog2 = baseTwoSoftmax().scoreScale(scale);
   Value leader = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, zero);
 
   SplitRange range =
@@ -206,8 +206,7 @@ void WGMMAPartialEmitter::emit() {
     for (int64_t sub = 0; sub < T / BR; ++sub) {
       Value tok = minIdx(addc(ts, sub * BR), lastTok);
       tok = arith::SubIOp::create(b, tok, remc(tok, BR));
-      Value page = loadIndex(bt, add(btBase, divc(tok, c.blockSize)));
-      Value row = toI32(add(mulc(page, c.blockSize), remc(tok, c.blockSize)));
+      Value row = toI32(flash::cacheRow(*this, c, bt, btBase, tok));
       for (int64_t bx = 0; bx < NB; ++bx)
         tma(addI32(at, bx * boxBytes + sub * BR * 128), kvMap, bar,
             i32c(64 * bx), row);
@@ -341,7 +340,7 @@ void WGMMAPartialEmitter::emit() {
   });
 
   // Partials: warpgroup 0 writes m and l.
-  Value item = add(mul(add(mulc(seq, c.numGroups()), group), numSplits), split);
+  Value item = layout.item(*this, seq, group, split, numSplits);
   Value writesML = arith::AndIOp::create(
       b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t4, zero),
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, wg, zero));

@@ -1,7 +1,8 @@
 //===- KernelEmitter.h - shared helpers of the GPU kernel builders -*- C++ -*-===//
 //
 // The builder state and small helpers every GPU decode kernel uses: index
-// arithmetic, loops, warp reductions, and exp/log through NVVM intrinsics.
+// arithmetic and loops (the skeleton's KernelBuilder), warp reductions, and
+// the GPU's TileMath (exp/log through NVVM intrinsics).
 // Each kernel kind is emitted by its own file.
 //
 //===----------------------------------------------------------------------===//
@@ -9,6 +10,7 @@
 #ifndef MLA_LIB_CONVERSION_MLATOGPU_KERNELEMITTER_H
 #define MLA_LIB_CONVERSION_MLATOGPU_KERNELEMITTER_H
 
+#include "mla/Conversion/FlashDecode/FlashDecode.h"
 #include "mla/Conversion/MLAToGPU/DecodeKernelGPU.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -20,11 +22,47 @@
 
 namespace mlir::mla::detail {
 
-class GPUKernelEmitter {
+/// The GPU's elementwise math: LLVM and NVVM intrinsics rather than math
+/// ops, which become fma.rn, max and ex2/lg2.approx where
+/// convert-gpu-to-nvvm would call libdevice (which Debian's MLIR does not
+/// link).
+class GPUTileMath : public flash::TileMath {
+public:
+  explicit GPUTileMath(ImplicitLocOpBuilder &b) : b(b) {}
+  Value exp(Value x) override {
+    return exp2(arith::MulFOp::create(
+        b, x,
+        arith::ConstantOp::create(b, b.getF32FloatAttr(1.4426950408889634f))));
+  }
+  Value exp2(Value x) override { return nvvm("llvm.nvvm.ex2.approx.f32", x); }
+  Value log(Value x) override {
+    return arith::MulFOp::create(
+        b, nvvm("llvm.nvvm.lg2.approx.f", x),
+        arith::ConstantOp::create(b, b.getF32FloatAttr(0.6931471805599453f)));
+  }
+  Value max(Value x, Value y) override {
+    return LLVM::MaxNumOp::create(b, x, y);
+  }
+  Value mulAdd(Value x, Value y, Value z) override {
+    return LLVM::FMAOp::create(b, x, y, z);
+  }
+
+private:
+  Value nvvm(StringRef intrinsic, Value x) {
+    return LLVM::CallIntrinsicOp::create(b, x.getType(),
+                                         b.getStringAttr(intrinsic),
+                                         ValueRange{x})
+        .getResult(0);
+  }
+  ImplicitLocOpBuilder &b;
+};
+
+class GPUKernelEmitter : public flash::KernelBuilder {
 public:
   GPUKernelEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
-      : b(b), c(c), f32(b.getF32Type()), i32(b.getI32Type()),
-        idxTy(b.getIndexType()) {}
+      : KernelBuilder(b), c(c), math(b), f32(b.getF32Type()),
+        i32(b.getI32Type()), idxTy(b.getIndexType()),
+        layout{c.numGroups(), c.rowsPerGroup, c.dc} {}
 
   /// The partial kernel of each kind and the shared combine kernel.
   void emitPartialSIMT();
@@ -33,42 +71,14 @@ public:
   void emitCombine();
 
 protected:
-  using BodyFn =
-      function_ref<SmallVector<Value>(Value, ValueRange)>;
+  using SplitRange = flash::SplitRange;
 
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
-  Value f32c(float v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(v)); }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
-  Value addc(Value x, int64_t v) { return v ? add(x, idx(v)) : x; }
-  Value mulc(Value x, int64_t v) { return v == 1 ? x : mul(x, idx(v)); }
-  Value minIdx(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
-  Value loadIndex(Value mem, Value i) {
-    return arith::IndexCastOp::create(
-        b, idxTy, memref::LoadOp::create(b, mem, ValueRange{i}));
-  }
   Value loadF32(Value mem, Value i) {
     Value v = memref::LoadOp::create(b, mem, ValueRange{i});
     return v.getType() == f32 ? v : arith::ExtFOp::create(b, f32, v);
   }
-  // LLVM and NVVM intrinsics rather than math ops: they become fma.rn,
-  // max and ex2/lg2.approx, where convert-gpu-to-nvvm would call libdevice
-  // (which Debian's MLIR does not link).
-  Value fma(Value x, Value y, Value z) { return LLVM::FMAOp::create(b, x, y, z); }
-  Value maxf(Value x, Value y) { return LLVM::MaxNumOp::create(b, x, y); }
-  Value nvvm(StringRef intrinsic, Value x) {
-    return LLVM::CallIntrinsicOp::create(b, f32, b.getStringAttr(intrinsic),
-                                         ValueRange{x})
-        .getResult(0);
-  }
-  Value exp(Value x) {
-    return nvvm("llvm.nvvm.ex2.approx.f32",
-                arith::MulFOp::create(b, x, f32c(1.4426950408889634f)));
-  }
-  Value log(Value x) {
-    return arith::MulFOp::create(b, nvvm("llvm.nvvm.lg2.approx.f", x),
-                                 f32c(0.6931471805599453f));
-  }
+  Value fma(Value x, Value y, Value z) { return math.mulAdd(x, y, z); }
+  Value maxf(Value x, Value y) { return math.max(x, y); }
 
   /// Sum over the 32 lanes of a warp, in every lane.
   Value warpSum(Value v) {
@@ -80,34 +90,16 @@ protected:
     }
     return v;
   }
-  /// The tokens [t0, t1) of a split, in whole tiles of `tileTokens`, and its
-  /// last token; `len` is the sequence's length clamped to the block
-  /// table's capacity (the host cannot read device-side lengths).
-  struct SplitRange {
-    Value len, t0, t1, lastTok;
-  };
-  SplitRange splitRange(Value lens, Value seq, Value maxBlocks,
-                        Value numSplits, Value split, int64_t tileTokens) {
-    SplitRange r;
-    r.len = minIdx(loadIndex(lens, seq), mulc(maxBlocks, c.blockSize));
-    Value perSplit = arith::CeilDivSIOp::create(b, r.len, numSplits);
-    Value chunk = mulc(arith::CeilDivSIOp::create(b, perSplit, idx(tileTokens)),
-                       tileTokens);
-    r.t0 = minIdx(mul(split, chunk), r.len);
-    r.t1 = minIdx(add(r.t0, chunk), r.len);
-    r.lastTok = arith::SubIOp::create(b, r.t1, idx(1));
-    return r;
-  }
-  scf::ForOp forLoop(Value lb, Value ub, Value step, ValueRange inits,
-                     BodyFn fn) {
-    return scf::ForOp::create(
-        b, lb, ub, step, inits,
-        [&](OpBuilder &ob, Location loc, Value iv, ValueRange args) {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(ob.getInsertionBlock(), ob.getInsertionPoint());
-          SmallVector<Value> yields = fn(iv, args);
-          scf::YieldOp::create(b, yields);
-        });
+  /// The split of sequence `seq` that this CTA computes, in whole tiles of
+  /// `tileTokens` (the skeleton's split range; lengths are clamped to the
+  /// block table's capacity because the host cannot read device-side
+  /// lengths).
+  flash::SplitRange splitRange(Value lens, Value seq, Value maxBlocks,
+                               Value numSplits, Value split,
+                               int64_t tileTokens) {
+    return flash::splitRange(
+        *this, flash::sequenceLength(*this, c, lens, seq, maxBlocks),
+        numSplits, split, tileTokens);
   }
   gpu::GPUFuncOp makeKernel(StringRef name, TypeRange args,
                             TypeRange workgroup = {}) {
@@ -117,9 +109,10 @@ protected:
     return fn;
   }
 
-  ImplicitLocOpBuilder &b;
   const GPUDecodeConfig &c;
+  GPUTileMath math;
   Type f32, i32, idxTy;
+  flash::PartialLayout layout;
 };
 
 } // namespace mlir::mla::detail

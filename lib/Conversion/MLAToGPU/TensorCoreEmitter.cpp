@@ -46,13 +46,8 @@ TensorCoreEmitter::fragmentRows(Value rowBase, Value g, Value group, Value len,
     Value r = add(mulc(group, c.rowsPerGroup), rr);
     Value valid =
         arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, idx(c.rows()));
-    Value lim = len;
-    if (c.causal) {
-      // Query i (r = i * H + h) sees positions < len - qLen + i + 1.
-      Value i = divc(minIdx(r, idx(c.rows() - 1)), c.heads);
-      lim = add(arith::SubIOp::create(b, len, idx(c.qLen - 1)), i);
-      lim = minIdx(arith::MaxSIOp::create(b, lim, zero), len);
-    }
+    Value lim =
+        flash::visibleEnd(*this, c, minIdx(r, idx(c.rows() - 1)), len);
     rows.limit.push_back(
         arith::SelectOp::create(b, valid, minIdx(lim, t1), zero));
     rows.row.push_back(rr);
@@ -65,40 +60,35 @@ SmallVector<Value>
 TensorCoreEmitter::onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
                                  int64_t nAcc, Value ts, Value t4,
                                  ArrayRef<Value> limit, Value scaleLog2) {
-  Value negInf = f32c(-std::numeric_limits<float>::infinity());
+  flash::OnlineSoftmax softmax = baseTwoSoftmax();
   Value zeroF = f32c(0.0f);
-  SmallVector<Value> rowMax(2, negInf);
+  SmallVector<Value> rowMax(2, f32c(-std::numeric_limits<float>::infinity()));
   for (int64_t v = 0; v < int64_t(s.size()); ++v) {
     int64_t k = (v / 2) % 2;
     Value tok = addc(add(ts, mulc(t4, 2)), 8 * (v / 4) + v % 2);
     Value visible =
         arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, limit[k]);
-    s[v] = arith::SelectOp::create(
-        b, visible, arith::MulFOp::create(b, s[v], scaleLog2), negInf);
+    s[v] = softmax.maskedScore(visible, s[v], scaleLog2);
     rowMax[k] = maxf(rowMax[k], s[v]);
   }
   SmallVector<Value> next(state.begin(), state.end());
-  SmallVector<Value, 2> mSafe, alpha;
+  SmallVector<flash::OnlineSoftmax::Step, 2> steps;
   for (int64_t k = 0; k < 2; ++k) {
-    Value mOld = state[nAcc + k];
-    Value mNew = maxf(mOld, quadReduce(rowMax[k], /*max=*/true));
-    // Nothing seen yet: subtract 0, so that exp2(-inf) = 0, never NaN.
-    Value none =
-        arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mNew, negInf);
-    mSafe.push_back(arith::SelectOp::create(b, none, zeroF, mNew));
-    alpha.push_back(ex2(arith::SubFOp::create(b, mOld, mSafe[k])));
-    next[nAcc + k] = mNew;
+    steps.push_back(softmax.rescale(state[nAcc + k],
+                                    quadReduce(rowMax[k], /*max=*/true)));
+    next[nAcc + k] = steps[k].mNew;
   }
   SmallVector<Value> rowSum(2, zeroF);
   for (int64_t v = 0; v < int64_t(s.size()); ++v) {
     int64_t k = (v / 2) % 2;
-    s[v] = ex2(arith::SubFOp::create(b, s[v], mSafe[k]));
+    s[v] = softmax.probability(s[v], steps[k].mSafe);
     rowSum[k] = arith::AddFOp::create(b, rowSum[k], s[v]);
   }
   for (int64_t k = 0; k < 2; ++k)
-    next[nAcc + 2 + k] = fma(state[nAcc + 2 + k], alpha[k], rowSum[k]);
+    next[nAcc + 2 + k] =
+        softmax.sum(state[nAcc + 2 + k], steps[k].alpha, rowSum[k]);
   for (int64_t v = 0; v < nAcc; ++v)
-    next[v] = arith::MulFOp::create(b, state[v], alpha[(v / 2) % 2]);
+    next[v] = arith::MulFOp::create(b, state[v], steps[(v / 2) % 2].alpha);
   return next;
 }
 
@@ -106,23 +96,22 @@ void TensorCoreEmitter::storePartials(ValueRange state, int64_t nAcc,
                                       Value item, const FragmentRows &rows,
                                       Value colBase, Value t4, Value writesML,
                                       Value partOut, Value partML) {
-  const int64_t RG = c.rowsPerGroup;
   for (int64_t k = 0; k < 2; ++k) {
     Value l = quadReduce(state[nAcc + 2 + k], /*max=*/false);
     auto ifOp = scf::IfOp::create(b, rows.valid[k], /*withElse=*/false);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
-    Value rowAt = add(mulc(item, RG), rows.row[k]);
-    Value outBase = add(mulc(rowAt, c.dc), add(colBase, mulc(t4, 2)));
+    Value rowAt = layout.itemRow(*this, item, rows.row[k]);
+    Value outBase =
+        add(layout.outAt(*this, rowAt), add(colBase, mulc(t4, 2)));
     for (int64_t jn = 0; jn < nAcc / 4; ++jn)
       for (int64_t v = 0; v < 2; ++v)
         memref::StoreOp::create(b, state[4 * jn + 2 * k + v], partOut,
                                 ValueRange{addc(outBase, 8 * jn + v)});
     auto first = scf::IfOp::create(b, writesML, /*withElse=*/false);
     b.setInsertionPointToStart(first.thenBlock());
-    Value mlAt = mulc(rowAt, 2);
-    Value m =
-        arith::MulFOp::create(b, state[nAcc + k], f32c(0.6931471805599453f));
+    Value mlAt = layout.mlAt(*this, rowAt);
+    Value m = baseTwoSoftmax().naturalMax(state[nAcc + k]);
     memref::StoreOp::create(b, m, partML, ValueRange{mlAt});
     memref::StoreOp::create(b, l, partML, ValueRange{addc(mlAt, 1)});
   }

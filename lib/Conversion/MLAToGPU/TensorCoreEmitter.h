@@ -116,7 +116,11 @@ protected:
     }
     return v;
   }
-  Value ex2(Value x) { return nvvm("llvm.nvvm.ex2.approx.f32", x); }
+  /// The tensor-core kernels keep the softmax in base 2 (ex2.approx on the
+  /// raw scores times scale * log2 e).
+  flash::OnlineSoftmax baseTwoSoftmax() {
+    return flash::OnlineSoftmax(*this, math, flash::OnlineSoftmax::Base::Two);
+  }
 
   /// Declares dynamic shared memory (`alignment` bytes aligned) and the
   /// partial kernel with the contract's arguments (q, kv, block_table,

@@ -1,0 +1,196 @@
+//===- FlashDecode.h - the flash-decoding skeleton --------------*- C++ -*-===//
+//
+// What every decode kernel of mla.decode_attention computes, written once:
+// the work decomposition (sequence, row group, KV split) and the split's
+// token range, which positions a query row sees, the page gather, the
+// online-softmax state (running max, sum, rescale, the -inf guard, in base e
+// or 2), the layout of the split partials and the combine of the splits.
+// Each target (CPU vectors, SIMT, mma.sync, wgmma) supplies only its tile
+// math: how a tile is loaded and multiplied, and the elementwise primitives
+// of `TileMath` (exp, log, max, multiply-add), and calls these pieces on
+// scalars or vectors alike (the arithmetic is elementwise).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MLA_CONVERSION_FLASHDECODE_FLASHDECODE_H
+#define MLA_CONVERSION_FLASHDECODE_FLASHDECODE_H
+
+#include "mla/Conversion/DecodeParams.h"
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::mla::flash {
+
+/// Index arithmetic and loops on an ImplicitLocOpBuilder: the shorthands
+/// every kernel emitter uses.
+class KernelBuilder {
+public:
+  explicit KernelBuilder(ImplicitLocOpBuilder &b) : b(b) {}
+
+  Value idx(int64_t v);
+  Value f32c(float v);
+  Value add(Value x, Value y);
+  Value mul(Value x, Value y);
+  Value addc(Value x, int64_t v) { return v ? add(x, idx(v)) : x; }
+  Value mulc(Value x, int64_t v) { return v == 1 ? x : mul(x, idx(v)); }
+  Value minIdx(Value x, Value y);
+  /// An i32 element of `mem` as an index.
+  Value loadIndex(Value mem, Value i);
+
+  using BodyFn = function_ref<SmallVector<Value>(Value, ValueRange)>;
+  /// scf.for whose body is built by `fn` (given the induction variable and
+  /// the iteration arguments), which returns the values to yield.
+  scf::ForOp forLoop(Value lb, Value ub, Value step, ValueRange inits,
+                     BodyFn fn);
+
+  ImplicitLocOpBuilder &builder() { return b; }
+
+protected:
+  ImplicitLocOpBuilder &b;
+};
+
+/// The elementwise primitives a target gives the softmax and the combine;
+/// each works on f32 scalars and on vectors of f32.
+class TileMath {
+public:
+  virtual ~TileMath();
+  /// e^x.
+  virtual Value exp(Value x) = 0;
+  /// 2^x.
+  virtual Value exp2(Value x) = 0;
+  /// The natural logarithm.
+  virtual Value log(Value x) = 0;
+  /// The larger of two values (a NaN loses).
+  virtual Value max(Value x, Value y) = 0;
+  /// x * y + z, fused where the target's lowering keeps it fused.
+  virtual Value mulAdd(Value x, Value y, Value z) = 0;
+};
+
+/// The length of sequence `seq` (seq_lens[seq]), clamped to what its row of
+/// the block table can hold, so that no kernel reads past it.
+Value sequenceLength(KernelBuilder &kb, const DecodeParams &p, Value lens,
+                     Value seq, Value maxBlocksPerSeq);
+
+/// The tokens [t0, t1) of one KV split of a sequence of `len` tokens: the
+/// sequence cut into `numSplits` chunks of whole tiles of `tileTokens`
+/// (the last splits may be empty); `lastTok` = t1 - 1, the row that loads
+/// past t1 repeat so that they stay in bounds and finite.
+struct SplitRange {
+  Value len, t0, t1, lastTok;
+};
+SplitRange splitRange(KernelBuilder &kb, Value len, Value numSplits,
+                      Value split, int64_t tileTokens);
+
+/// Visibility: the end (exclusive) of the cache positions that query row
+/// `row` (row = i * H + h, 0 <= row < H * q_len) of a sequence of `len`
+/// tokens sees, from position 0: len when not causal; when causal, query i
+/// sees positions < len - q_len + 1 + i (0 for a sequence shorter than
+/// q_len). A position at or past it never joins the row's softmax.
+Value visibleEnd(KernelBuilder &kb, const DecodeParams &p, Value row,
+                 Value len);
+
+/// The page gather: the cache row of token `tok` of the sequence whose
+/// block-table row starts at `tableBase`: block_table[tableBase + tok / BS]
+/// * BS + tok % BS.
+Value cacheRow(KernelBuilder &kb, const DecodeParams &p, Value blockTable,
+               Value tableBase, Value tok);
+
+/// The split partials, f32, indexed by work item (sequence, row group,
+/// split): out [batch, groups, splits, rowsPerGroup, d_c] (unnormalized),
+/// ml [batch, groups, splits, rowsPerGroup, 2] (running max in natural-log
+/// units, sum of exp). The combine reads what the partial kernels write.
+struct PartialLayout {
+  int64_t groups, rowsPerGroup, dc;
+
+  /// The work item of (seq, group, split).
+  Value item(KernelBuilder &kb, Value seq, Value group, Value split,
+             Value numSplits) const;
+  /// Row `row` of the group of work item `item`, counted over all items.
+  Value itemRow(KernelBuilder &kb, Value item, Value row) const {
+    return kb.add(kb.mulc(item, rowsPerGroup), row);
+  }
+  /// Where that row's d_c outputs start.
+  Value outAt(KernelBuilder &kb, Value itemRow) const {
+    return kb.mulc(itemRow, dc);
+  }
+  /// Where that row's (max, sum) pair starts.
+  Value mlAt(KernelBuilder &kb, Value itemRow) const {
+    return kb.mulc(itemRow, 2);
+  }
+};
+
+/// The contract's outputs of query row `row` (row = i * H + h) of sequence
+/// `seq`: where its d_c values start in out [batch, q_len, H, d_c], and its
+/// element of lse [batch, H, q_len].
+Value outputAt(KernelBuilder &kb, const DecodeParams &p, Value seq, Value row);
+Value lseAt(KernelBuilder &kb, const DecodeParams &p, Value seq, Value row);
+
+/// The online softmax of one query row (or of a vector of rows), in base e
+/// or 2: scores are scaled by `scale` (times log2 e in base 2), so that the
+/// state (running max m, running sum l of exp(s - m)) is kept in the
+/// kernel's base; `naturalMax` converts m for the partials.
+class OnlineSoftmax {
+public:
+  enum class Base { E, Two };
+  OnlineSoftmax(KernelBuilder &kb, TileMath &math, Base base)
+      : kb(kb), math(math), base(base) {}
+
+  /// The factor raw dot products are multiplied by: scale, or scale * log2 e.
+  Value scoreScale(Value scale);
+  /// The score of a position: raw * scale where `visible`, else -inf (the
+  /// masked position then adds exp(-inf) = 0 to the row).
+  Value maskedScore(Value visible, Value raw, Value scale);
+
+  /// One step of the running max: mNew = max(mOld, tileMax); mSafe, the max
+  /// the step subtracts (0 while the row has seen nothing, so that
+  /// exp(-inf - mSafe) = 0, never NaN); alpha = exp(mOld - mSafe), the
+  /// rescale of what was accumulated before.
+  struct Step {
+    Value mNew, mSafe, alpha;
+  };
+  Step rescale(Value mOld, Value tileMax);
+  /// exp(s - mSafe) in the kernel's base: a probability up to the row sum.
+  Value probability(Value s, Value mSafe);
+  /// The running sum after a step: lOld * alpha + pSum.
+  Value sum(Value lOld, Value alpha, Value pSum);
+  /// The running max in natural-log units.
+  Value naturalMax(Value m);
+
+private:
+  Value pow(Value x) { return base == Base::E ? math.exp(x) : math.exp2(x); }
+
+  KernelBuilder &kb;
+  TileMath &math;
+  Base base;
+};
+
+/// The combine of one query row's splits (natural-log units): with
+/// M = max_s m_s (0 if no split saw a token), each split weighs
+/// w_s = exp(m_s - M); total = sum_s w_s l_s; out = sum_s w_s o_s / total
+/// and lse = M + log(total), or zeros and -inf when total is 0.
+class SplitCombine {
+public:
+  SplitCombine(KernelBuilder &kb, TileMath &math) : kb(kb), math(math) {}
+
+  /// M over the splits, with `maxOf(s)` loading split s's max; returns the
+  /// max the weights subtract (0 when every split is empty).
+  Value safeMax(Value numSplits, function_ref<Value(Value)> maxOf);
+  /// exp(m_s - M).
+  Value weight(Value ms, Value safeMax) {
+    return math.exp(arith::SubFOp::create(kb.builder(), ms, safeMax));
+  }
+  /// What the row's outputs are multiplied by (1 / total, or 0) and its lse.
+  struct Result {
+    Value scale, lse;
+  };
+  Result finish(Value safeMax, Value total);
+
+private:
+  KernelBuilder &kb;
+  TileMath &math;
+};
+
+} // namespace mlir::mla::flash
+
+#endif // MLA_CONVERSION_FLASHDECODE_FLASHDECODE_H

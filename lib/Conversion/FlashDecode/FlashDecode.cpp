@@ -1,0 +1,197 @@
+//===- FlashDecode.cpp - the flash-decoding skeleton ------------*- C++ -*-===//
+
+#include "mla/Conversion/FlashDecode/FlashDecode.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::mla;
+using namespace mlir::mla::flash;
+
+//===----------------------------------------------------------------------===//
+// KernelBuilder
+//===----------------------------------------------------------------------===//
+
+Value KernelBuilder::idx(int64_t v) {
+  return arith::ConstantIndexOp::create(b, v);
+}
+Value KernelBuilder::f32c(float v) {
+  return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+}
+Value KernelBuilder::add(Value x, Value y) {
+  return arith::AddIOp::create(b, x, y);
+}
+Value KernelBuilder::mul(Value x, Value y) {
+  return arith::MulIOp::create(b, x, y);
+}
+Value KernelBuilder::minIdx(Value x, Value y) {
+  return arith::MinSIOp::create(b, x, y);
+}
+Value KernelBuilder::loadIndex(Value mem, Value i) {
+  return arith::IndexCastOp::create(
+      b, b.getIndexType(), memref::LoadOp::create(b, mem, ValueRange{i}));
+}
+
+scf::ForOp KernelBuilder::forLoop(Value lb, Value ub, Value step,
+                                  ValueRange inits, BodyFn fn) {
+  return scf::ForOp::create(
+      b, lb, ub, step, inits,
+      [&](OpBuilder &ob, Location loc, Value iv, ValueRange args) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(ob.getInsertionBlock(), ob.getInsertionPoint());
+        SmallVector<Value> yields = fn(iv, args);
+        scf::YieldOp::create(b, yields);
+      });
+}
+
+TileMath::~TileMath() = default;
+
+//===----------------------------------------------------------------------===//
+// Work decomposition, visibility, page gather
+//===----------------------------------------------------------------------===//
+
+Value flash::sequenceLength(KernelBuilder &kb, const DecodeParams &p,
+                            Value lens, Value seq, Value maxBlocksPerSeq) {
+  return kb.minIdx(kb.loadIndex(lens, seq),
+                   kb.mulc(maxBlocksPerSeq, p.blockSize));
+}
+
+SplitRange flash::splitRange(KernelBuilder &kb, Value len, Value numSplits,
+                             Value split, int64_t tileTokens) {
+  ImplicitLocOpBuilder &b = kb.builder();
+  SplitRange r;
+  r.len = len;
+  Value perSplit = arith::CeilDivSIOp::create(b, len, numSplits);
+  Value chunk = kb.mulc(
+      arith::CeilDivSIOp::create(b, perSplit, kb.idx(tileTokens)), tileTokens);
+  r.t0 = kb.minIdx(kb.mul(split, chunk), len);
+  r.t1 = kb.minIdx(kb.add(r.t0, chunk), len);
+  r.lastTok = arith::SubIOp::create(b, r.t1, kb.idx(1));
+  return r;
+}
+
+Value flash::visibleEnd(KernelBuilder &kb, const DecodeParams &p, Value row,
+                        Value len) {
+  if (!p.causal)
+    return len;
+  ImplicitLocOpBuilder &b = kb.builder();
+  Value i = arith::DivUIOp::create(b, row, kb.idx(p.heads));
+  Value end = kb.add(arith::SubIOp::create(b, len, kb.idx(p.qLen - 1)), i);
+  end = arith::MaxSIOp::create(b, end, kb.idx(0));
+  return kb.minIdx(end, len);
+}
+
+Value flash::cacheRow(KernelBuilder &kb, const DecodeParams &p,
+                      Value blockTable, Value tableBase, Value tok) {
+  ImplicitLocOpBuilder &b = kb.builder();
+  Value bs = kb.idx(p.blockSize);
+  Value page = kb.loadIndex(
+      blockTable, kb.add(tableBase, arith::DivUIOp::create(b, tok, bs)));
+  return kb.add(kb.mulc(page, p.blockSize), arith::RemUIOp::create(b, tok, bs));
+}
+
+Value PartialLayout::item(KernelBuilder &kb, Value seq, Value group,
+                          Value split, Value numSplits) const {
+  return kb.add(kb.mul(kb.add(kb.mulc(seq, groups), group), numSplits), split);
+}
+
+Value flash::outputAt(KernelBuilder &kb, const DecodeParams &p, Value seq,
+                      Value row) {
+  return kb.mulc(kb.add(kb.mulc(seq, p.rows()), row), p.dc);
+}
+
+Value flash::lseAt(KernelBuilder &kb, const DecodeParams &p, Value seq,
+                   Value row) {
+  ImplicitLocOpBuilder &b = kb.builder();
+  Value h = arith::RemUIOp::create(b, row, kb.idx(p.heads));
+  Value i = arith::DivUIOp::create(b, row, kb.idx(p.heads));
+  return kb.add(kb.mulc(kb.add(kb.mulc(seq, p.heads), h), p.qLen), i);
+}
+
+//===----------------------------------------------------------------------===//
+// Online softmax and the combine
+//===----------------------------------------------------------------------===//
+
+/// A constant of `type` (f32 or a vector of f32) holding `v` in every lane.
+static Value splat(KernelBuilder &kb, Type type, float v) {
+  Value s = kb.f32c(v);
+  if (auto vecTy = dyn_cast<VectorType>(type))
+    return vector::BroadcastOp::create(kb.builder(), vecTy, s);
+  return s;
+}
+
+static constexpr float kLog2E = 1.4426950408889634f;
+static constexpr float kLn2 = 0.6931471805599453f;
+static constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+Value OnlineSoftmax::scoreScale(Value scale) {
+  if (base == Base::E)
+    return scale;
+  return arith::MulFOp::create(kb.builder(), scale,
+                               splat(kb, scale.getType(), kLog2E));
+}
+
+Value OnlineSoftmax::maskedScore(Value visible, Value raw, Value scale) {
+  ImplicitLocOpBuilder &b = kb.builder();
+  return arith::SelectOp::create(b, visible,
+                                 arith::MulFOp::create(b, raw, scale),
+                                 splat(kb, raw.getType(), kNegInf));
+}
+
+OnlineSoftmax::Step OnlineSoftmax::rescale(Value mOld, Value tileMax) {
+  ImplicitLocOpBuilder &b = kb.builder();
+  Step s;
+  s.mNew = math.max(mOld, tileMax);
+  Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, s.mNew,
+                                     splat(kb, mOld.getType(), kNegInf));
+  s.mSafe = arith::SelectOp::create(b, none, splat(kb, mOld.getType(), 0.0f),
+                                    s.mNew);
+  s.alpha = pow(arith::SubFOp::create(b, mOld, s.mSafe));
+  return s;
+}
+
+Value OnlineSoftmax::probability(Value s, Value mSafe) {
+  return pow(arith::SubFOp::create(kb.builder(), s, mSafe));
+}
+
+Value OnlineSoftmax::sum(Value lOld, Value alpha, Value pSum) {
+  return math.mulAdd(lOld, alpha, pSum);
+}
+
+Value OnlineSoftmax::naturalMax(Value m) {
+  if (base == Base::E)
+    return m;
+  return arith::MulFOp::create(kb.builder(), m, splat(kb, m.getType(), kLn2));
+}
+
+Value SplitCombine::safeMax(Value numSplits, function_ref<Value(Value)> maxOf) {
+  ImplicitLocOpBuilder &b = kb.builder();
+  Value negInf = kb.f32c(kNegInf);
+  Value mMax =
+      kb.forLoop(kb.idx(0), numSplits, kb.idx(1), {negInf},
+                 [&](Value s, ValueRange m) {
+                   return SmallVector<Value>{math.max(m[0], maxOf(s))};
+                 })
+          .getResult(0);
+  Value none =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mMax, negInf);
+  return arith::SelectOp::create(b, none, kb.f32c(0.0f), mMax);
+}
+
+SplitCombine::Result SplitCombine::finish(Value safeMax, Value total) {
+  ImplicitLocOpBuilder &b = kb.builder();
+  Value zero = kb.f32c(0.0f);
+  Value seen =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, total, zero);
+  Result r;
+  r.scale = arith::SelectOp::create(
+      b, seen, arith::DivFOp::create(b, kb.f32c(1.0f), total), zero);
+  r.lse = arith::SelectOp::create(
+      b, seen, arith::AddFOp::create(b, safeMax, math.log(total)),
+      kb.f32c(kNegInf));
+  return r;
+}
