@@ -31,24 +31,6 @@ using namespace mlir::mla;
 
 namespace {
 
-/// Upstream math ops, as a target without its own intrinsics would use.
-class MathTileMath : public flash::TileMath {
-public:
-  explicit MathTileMath(ImplicitLocOpBuilder &b) : b(b) {}
-  Value exp(Value x) override { return math::ExpOp::create(b, x); }
-  Value exp2(Value x) override { return math::Exp2Op::create(b, x); }
-  Value log(Value x) override { return math::LogOp::create(b, x); }
-  Value max(Value x, Value y) override {
-    return arith::MaxNumFOp::create(b, x, y);
-  }
-  Value mulAdd(Value x, Value y, Value z) override {
-    return math::FmaOp::create(b, x, y, z);
-  }
-
-private:
-  ImplicitLocOpBuilder &b;
-};
-
 struct TestFlashDecodePass
     : public PassWrapper<TestFlashDecodePass, OperationPass<ModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(TestFlashDecodePass)
@@ -68,7 +50,7 @@ struct TestFlashDecodePass
     ImplicitLocOpBuilder b(module.getLoc(), module.getContext());
     b.setInsertionPointToEnd(module.getBody());
     flash::KernelBuilder kb(b);
-    MathTileMath math(b);
+    flash::UpstreamTileMath math(b);
     Type f32 = b.getF32Type(), idx = b.getIndexType();
     DecodeParams p;
     p.heads = 2;

@@ -3,6 +3,7 @@
 #include "mla/Conversion/FlashDecode/FlashDecode.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
@@ -49,6 +50,16 @@ scf::ForOp KernelBuilder::forLoop(Value lb, Value ub, Value step,
 }
 
 TileMath::~TileMath() = default;
+
+Value UpstreamTileMath::exp(Value x) { return math::ExpOp::create(b, x); }
+Value UpstreamTileMath::exp2(Value x) { return math::Exp2Op::create(b, x); }
+Value UpstreamTileMath::log(Value x) { return math::LogOp::create(b, x); }
+Value UpstreamTileMath::max(Value x, Value y) {
+  return arith::MaxNumFOp::create(b, x, y);
+}
+Value UpstreamTileMath::mulAdd(Value x, Value y, Value z) {
+  return math::FmaOp::create(b, x, y, z);
+}
 
 //===----------------------------------------------------------------------===//
 // Work decomposition, visibility, page gather
@@ -97,6 +108,17 @@ Value flash::cacheRow(KernelBuilder &kb, const DecodeParams &p,
 Value PartialLayout::item(KernelBuilder &kb, Value seq, Value group,
                           Value split, Value numSplits) const {
   return kb.add(kb.mul(kb.add(kb.mulc(seq, groups), group), numSplits), split);
+}
+
+PartialLayout::RowPartials
+PartialLayout::rowPartials(KernelBuilder &kb, Value seq, Value row,
+                           Value numSplits) const {
+  ImplicitLocOpBuilder &b = kb.builder();
+  Value group = arith::DivUIOp::create(b, row, kb.idx(rowsPerGroup));
+  RowPartials rp;
+  rp.rowInGroup = arith::RemUIOp::create(b, row, kb.idx(rowsPerGroup));
+  rp.firstItem = item(kb, seq, group, kb.idx(0), numSplits);
+  return rp;
 }
 
 Value flash::outputAt(KernelBuilder &kb, const DecodeParams &p, Value seq,

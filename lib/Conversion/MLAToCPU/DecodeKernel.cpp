@@ -106,24 +106,15 @@ namespace {
 // lane-by-lane adds.
 constexpr auto kReassoc = arith::FastMathFlags::reassoc;
 
-/// The CPU's elementwise math: math.exp/log (polynomials after
-/// lowering, so they vectorize), arith.maxnumf, and a multiply-add kept as
-/// two ops.
-class CPUTileMath : public flash::TileMath {
+/// The CPU's elementwise math: the upstream ops (math.exp/log become
+/// polynomials, so they vectorize), with the softmax's multiply-add kept as
+/// two ops, as the kernels were measured with.
+class CPUTileMath : public flash::UpstreamTileMath {
 public:
-  explicit CPUTileMath(ImplicitLocOpBuilder &b) : b(b) {}
-  Value exp(Value x) override { return math::ExpOp::create(b, x); }
-  Value exp2(Value x) override { return math::Exp2Op::create(b, x); }
-  Value log(Value x) override { return math::LogOp::create(b, x); }
-  Value max(Value x, Value y) override {
-    return arith::MaxNumFOp::create(b, x, y);
-  }
+  using UpstreamTileMath::UpstreamTileMath;
   Value mulAdd(Value x, Value y, Value z) override {
     return arith::AddFOp::create(b, arith::MulFOp::create(b, x, y), z);
   }
-
-private:
-  ImplicitLocOpBuilder &b;
 };
 
 /// The CPU tile math around the skeleton: vector loads of the cache rows,
@@ -526,7 +517,7 @@ void KernelEmitter::emitCombine(StringRef name) {
   Value partOut = entry.getArgument(0), partML = entry.getArgument(1),
         out = entry.getArgument(2), lse = entry.getArgument(3),
         bIdx = entry.getArgument(4), numSplits = entry.getArgument(5);
-  const int64_t RG = c.rowsPerGroup, VL = c.vectorWidth;
+  const int64_t VL = c.vectorWidth;
   Value zero = idx(0), one = idx(1);
   Value zeroF = f32c(0.0f);
   flash::SplitCombine combine(*this, math);
@@ -537,14 +528,10 @@ void KernelEmitter::emitCombine(StringRef name) {
 
   forLoop(zero, idx(c.rows()), one, {}, [&](Value r,
                                             ValueRange) {
-    Value group = arith::DivUIOp::create(b, r, idx(RG));
-    Value rr = arith::RemUIOp::create(b, r, idx(RG));
-    Value item0 = layout.item(*this, bIdx, group, zero, numSplits);
-    auto splitRow = [&](Value s) {
-      return layout.itemRow(*this, add(item0, s), rr);
-    };
+    flash::PartialLayout::RowPartials rp =
+        layout.rowPartials(*this, bIdx, r, numSplits);
     auto mlAt = [&](Value s, int64_t k) {
-      return addc(layout.mlAt(*this, splitRow(s)), k);
+      return addc(layout.mlAt(*this, layout.splitRow(*this, rp, s)), k);
     };
     // The largest split max, then each split's weight, kept for the
     // columns.
@@ -568,7 +555,7 @@ void KernelEmitter::emitCombine(StringRef name) {
                                                              ValueRange a) {
         Value w = vector::BroadcastOp::create(
             b, vecTy, memref::LoadOp::create(b, weights, ValueRange{s}));
-        Value at = add(layout.outAt(*this, splitRow(s)), d);
+        Value at = add(layout.outAt(*this, layout.splitRow(*this, rp, s)), d);
         return SmallVector<Value>{
             vector::FMAOp::create(b, w, loadF32Vec(partOut, at), a[0])};
       });

@@ -287,20 +287,16 @@ void GPUKernelEmitter::emitCombine() {
   Value partOut = fn.getArgument(0), partML = fn.getArgument(1),
         out = fn.getArgument(2), lse = fn.getArgument(3),
         numSplits = fn.getArgument(4);
-  const int64_t RG = c.rowsPerGroup, WS = c.kWarpSize;
+  const int64_t WS = c.kWarpSize;
   Value r = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value seq = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   Value lane = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value zero = idx(0), one = idx(1);
   Value zeroF = f32c(0.0f);
-  Value group = arith::DivUIOp::create(b, r, idx(RG));
-  Value rr = arith::RemUIOp::create(b, r, idx(RG));
-  Value item0 = layout.item(*this, seq, group, zero, numSplits);
-  auto splitRow = [&](Value s) {
-    return layout.itemRow(*this, add(item0, s), rr);
-  };
+  flash::PartialLayout::RowPartials rp =
+      layout.rowPartials(*this, seq, r, numSplits);
   auto mlAt = [&](Value s, int64_t k) {
-    return addc(layout.mlAt(*this, splitRow(s)), k);
+    return addc(layout.mlAt(*this, layout.splitRow(*this, rp, s)), k);
   };
   flash::SplitCombine combine(*this, math);
   Value mSafe = combine.safeMax(numSplits, [&](Value s) -> Value {
@@ -320,7 +316,7 @@ void GPUKernelEmitter::emitCombine() {
     Value ls = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 1)});
     Value w = combine.weight(ms, mSafe);
     SmallVector<Value> next{fma(w, ls, a[0])};
-    Value base = layout.outAt(*this, splitRow(s));
+    Value base = layout.outAt(*this, layout.splitRow(*this, rp, s));
     for (int64_t i = 0; i < cPerLane; ++i)
       next.push_back(fma(w,
                          memref::LoadOp::create(

@@ -67,6 +67,21 @@ public:
   virtual Value mulAdd(Value x, Value y, Value z) = 0;
 };
 
+/// TileMath on upstream ops (math.exp/exp2/log, arith.maxnumf, math.fma),
+/// for targets whose lowering of the math dialect is what they want.
+class UpstreamTileMath : public TileMath {
+public:
+  explicit UpstreamTileMath(ImplicitLocOpBuilder &b) : b(b) {}
+  Value exp(Value x) override;
+  Value exp2(Value x) override;
+  Value log(Value x) override;
+  Value max(Value x, Value y) override;
+  Value mulAdd(Value x, Value y, Value z) override;
+
+protected:
+  ImplicitLocOpBuilder &b;
+};
+
 /// The length of sequence `seq` (seq_lens[seq]), clamped to what its row of
 /// the block table can hold, so that no kernel reads past it.
 Value sequenceLength(KernelBuilder &kb, const DecodeParams &p, Value lens,
@@ -117,6 +132,18 @@ struct PartialLayout {
   /// Where that row's (max, sum) pair starts.
   Value mlAt(KernelBuilder &kb, Value itemRow) const {
     return kb.mulc(itemRow, 2);
+  }
+
+  /// The partials of query row `row` of sequence `seq` over the splits, as
+  /// the combine reads them.
+  struct RowPartials {
+    Value firstItem, rowInGroup;
+  };
+  RowPartials rowPartials(KernelBuilder &kb, Value seq, Value row,
+                          Value numSplits) const;
+  /// The item row of split `split` of those.
+  Value splitRow(KernelBuilder &kb, const RowPartials &rp, Value split) const {
+    return itemRow(kb, kb.add(rp.firstItem, split), rp.rowInGroup);
   }
 };
 
