@@ -3,6 +3,7 @@
 #ifndef MLA_CONVERSION_DECODEPARAMS_H
 #define MLA_CONVERSION_DECODEPARAMS_H
 
+#include "mla/Dialect/MLA/IR/MLAAttrs.h"
 #include "mla/Dialect/MLA/IR/MLAOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Types.h"
@@ -17,6 +18,14 @@ struct DecodeParams {
   int64_t heads = 0, qLen = 0, dc = 0, dr = 0, blockSize = 0;
   Type elemType; // f32, bf16 or f16 storage of q, cache and out
   bool causal = true;
+  // The variant (#mla.decode_variant, sinks); the defaults are FlashMLA's
+  // dense decode, which is what every target generates today.
+  KeySource keys = KeySource::pages;
+  CacheScales scales = CacheScales::none;
+  int64_t scaleGroup = 128;
+  ValueWidth value = ValueWidth::latent;
+  std::optional<int64_t> window;
+  bool sinks = false;
 
   /// The parameters of an mla.decode_attention op.
   static DecodeParams of(DecodeAttentionOp op) {
@@ -28,6 +37,13 @@ struct DecodeParams {
     p.blockSize = op.getBlockSize();
     p.elemType = op.getQuery().getType().getElementType();
     p.causal = op.getCausal();
+    DecodeVariantAttr v = op.getVariantOrDefault();
+    p.keys = v.getKeys();
+    p.scales = v.getScales();
+    p.scaleGroup = v.getScaleGroup();
+    p.value = v.getValue();
+    p.window = v.getWindow();
+    p.sinks = bool(op.getSinks());
     return p;
   }
 
@@ -35,28 +51,40 @@ struct DecodeParams {
   int64_t rowWidth() const { return dc + dr; }
 
   /// Checks what every target needs: positive heads, q_len and block size,
-  /// f32/bf16/f16 storage, and d_c, d_r multiples of the target's `granule`
-  /// (described as `granuleName`). A refused value is named, with why.
+  /// f32/bf16/f16 storage, d_c, d_r multiples of the target's `granule`
+  /// (described as `granuleName`), and a variant that the kernels implement
+  /// (the dense one). A refused value is named, with why.
   LogicalResult verify(StringRef target, int64_t granule,
                        StringRef granuleName,
                        function_ref<InFlightDiagnostic()> emitError) const {
-    auto refuse = [&](StringRef what, int64_t v, const Twine &why) {
+    auto refuse = [&](StringRef what, const Twine &v, const Twine &why) {
       emitError() << "cannot generate a " << target
                   << " decode kernel: " << what << " = " << v << " (" << why
                   << ")";
       return failure();
     };
+    StringRef notYet = "not implemented by the kernels yet";
+    if (keys != KeySource::pages)
+      return refuse("keys", stringifyKeySource(keys), notYet);
+    if (scales != CacheScales::none)
+      return refuse("scales", stringifyCacheScales(scales), notYet);
+    if (value != ValueWidth::latent)
+      return refuse("value", stringifyValueWidth(value), notYet);
+    if (window)
+      return refuse("window", Twine(*window), notYet);
+    if (sinks)
+      return refuse("sinks", "present", notYet);
     if (heads <= 0)
-      return refuse("num_heads", heads, "must be positive");
+      return refuse("num_heads", Twine(heads), "must be positive");
     if (qLen <= 0)
-      return refuse("q_len", qLen, "must be positive");
+      return refuse("q_len", Twine(qLen), "must be positive");
     if (blockSize <= 0)
-      return refuse("block_size", blockSize, "must be positive");
+      return refuse("block_size", Twine(blockSize), "must be positive");
     if (dc <= 0 || dc % granule != 0)
-      return refuse("kv_lora_rank", dc,
+      return refuse("kv_lora_rank", Twine(dc),
                     "must be a positive multiple of the " + granuleName);
     if (dr < 0 || dr % granule != 0)
-      return refuse("qk_rope_head_dim", dr,
+      return refuse("qk_rope_head_dim", Twine(dr),
                     "must be 0 or a multiple of the " + granuleName);
     if (!elemType ||
         !(elemType.isF32() || elemType.isBF16() || elemType.isF16())) {

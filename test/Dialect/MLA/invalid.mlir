@@ -1116,8 +1116,172 @@ func.func @da_i64(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor
 // -----
 
 func.func @da_elem(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xbf16>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
-  // expected-error @+1 {{all of {query, cache, result} have same element type}}
+  // expected-error @+1 {{cache element type 'bf16' must match the query's ('f32') when the cache has no scales}}
   %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xbf16>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_result_elem(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{all of {query, result} have same element type}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xbf16>, tensor<2x4x1xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// mla.decode_attention variants (#mla.decode_variant, sinks, cache_scale)
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @da_cache_width_dyn(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x?xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{cache row width (dimension 2 of 'cache') must be static}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x?xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_indices_rank(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'block_table' must have rank 3, got rank 2}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<keys = indices>} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_indices_tokens(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x3x64xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{indices tokens (3) does not match query length (1)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<keys = indices>} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x3x64xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_indices_topk(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x1x?xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{topk (dimension 2 of 'block_table') must be static}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<keys = indices>} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x1x?xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_value_row(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{result width (32) does not match query row width (value = row) (40)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<value = row>} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_fp8_no_scales(%q: tensor<2x1x4x40xbf16>, %c: tensor<8x16x40xf8E4M3FN>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{cache element type 'f8E4M3FN' must match the query's ('bf16') when the cache has no scales}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x4x40xbf16>, tensor<8x16x40xf8E4M3FN>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xbf16>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_per_tensor_elem(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>, %s: tensor<f32>) {
+  // expected-error @+1 {{cache element type 'f32' must be f8E4M3FN with per_tensor scales}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] cache_scale(%s : tensor<f32>) {scale = 0.25 : f32, variant = #mla.decode_variant<scales = per_tensor>} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_per_tensor_scale(%q: tensor<2x1x4x40xbf16>, %c: tensor<8x16x40xf8E4M3FN>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{per_tensor scales need the cache_scale operand}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<scales = per_tensor>} : tensor<2x1x4x40xbf16>, tensor<8x16x40xf8E4M3FN>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xbf16>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_scale_unused(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>, %s: tensor<f32>) {
+  // expected-error @+1 {{cache_scale is only read with per_tensor scales}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] cache_scale(%s : tensor<f32>) {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_scale_rank(%q: tensor<2x1x4x40xbf16>, %c: tensor<8x16x40xf8E4M3FN>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>, %s: tensor<1xf32>) {
+  // expected-error @+1 {{operand #4 must be 0D tensor of 32-bit float values}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] cache_scale(%s : tensor<1xf32>) {scale = 0.25 : f32, variant = #mla.decode_variant<scales = per_tensor>} : tensor<2x1x4x40xbf16>, tensor<8x16x40xf8E4M3FN>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xbf16>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_row_groups_elem(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{cache element type 'f32' must be i8 (bytes) with row_groups scales}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<scales = row_groups>} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_row_groups_value(%q: tensor<2x1x4x576xbf16>, %c: tensor<8x64x656xi8>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{row_groups scales need value = latent (the rope part is stored apart from the quantized values)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<scales = row_groups, value = row>} : tensor<2x1x4x576xbf16>, tensor<8x64x656xi8>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x576xbf16>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_row_groups_multiple(%q: tensor<2x1x4x576xbf16>, %c: tensor<8x64x656xi8>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{kv_lora_rank (512) must be a multiple of scale_group (96) with row_groups scales}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<scales = row_groups, scale_group = 96>} : tensor<2x1x4x576xbf16>, tensor<8x64x656xi8>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x512xbf16>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_row_groups_bytes(%q: tensor<2x1x4x576xbf16>, %c: tensor<8x64x640xi8>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{cache row bytes (640) does not match d_c + 4 d_c / scale_group + 2 d_r (656)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<scales = row_groups>} : tensor<2x1x4x576xbf16>, tensor<8x64x640xi8>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x512xbf16>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_sinks_heads(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>, %s: tensor<3xf32>) {
+  // expected-error @+1 {{sinks (3) does not match query heads (4)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] sinks(%s : tensor<3xf32>) {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_sinks_rank(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>, %s: tensor<1x4xf32>) {
+  // expected-error @+1 {{'sinks' must have rank 1, got rank 2}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] sinks(%s : tensor<1x4xf32>) {scale = 0.25 : f32} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @dv_window(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{window must be positive, got 0}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<window = 0>} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @dv_group(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{scale_group must be positive, got -4}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<scales = row_groups, scale_group = -4>} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @dv_group_unused(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{scale_group (64) applies to scales = row_groups only}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<scale_group = 64>} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
   return
 }
 

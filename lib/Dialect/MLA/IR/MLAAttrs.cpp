@@ -120,3 +120,17 @@ LayerConfigAttr mlir::mla::getEnclosingLayerConfig(Operation *op) {
       return cfg;
   return {};
 }
+
+LogicalResult DecodeVariantAttr::verify(
+    function_ref<InFlightDiagnostic()> emitError, KeySource keys,
+    CacheScales scales, int64_t scaleGroup, ValueWidth value,
+    std::optional<int64_t> window) {
+  if (scaleGroup <= 0)
+    return emitError() << "scale_group must be positive, got " << scaleGroup;
+  if (scaleGroup != 128 && scales != CacheScales::row_groups)
+    return emitError() << "scale_group (" << scaleGroup
+                       << ") applies to scales = row_groups only";
+  if (window && *window <= 0)
+    return emitError() << "window must be positive, got " << *window;
+  return success();
+}

@@ -399,14 +399,72 @@ LogicalResult HeadLinearOp::verify() {
 // DecodeAttentionOp
 //===----------------------------------------------------------------------===//
 
+DecodeVariantAttr DecodeAttentionOp::getVariantOrDefault() {
+  if (DecodeVariantAttr v = getVariantAttr())
+    return v;
+  return DecodeVariantAttr::get(getContext(), KeySource::pages,
+                                CacheScales::none, 128, ValueWidth::latent,
+                                std::nullopt);
+}
+
+/// The cache's element type and row width for the variant's encoding:
+/// the query's type (no scales), f8E4M3FN (one scale), or bytes holding
+/// d_c fp8 values, a f32 scale per group and d_r bf16 values.
+static LogicalResult verifyCacheEncoding(DecodeAttentionOp op,
+                                         DecodeVariantAttr variant,
+                                         int64_t width, int64_t dc) {
+  auto q = op.getQuery().getType(), cache = op.getCache().getType();
+  Type qElem = q.getElementType(), cElem = cache.getElementType();
+  int64_t rowWidth = cache.getDimSize(2);
+  switch (variant.getScales()) {
+  case CacheScales::none:
+    if (cElem != qElem)
+      return op.emitOpError() << "cache element type " << cElem
+                              << " must match the query's (" << qElem
+                              << ") when the cache has no scales";
+    return checkDim(op, "cache row width", rowWidth, "query row width",
+                    width);
+  case CacheScales::per_tensor:
+    if (!isa<Float8E4M3FNType>(cElem))
+      return op.emitOpError() << "cache element type " << cElem
+                              << " must be f8E4M3FN with per_tensor scales";
+    if (!op.getCacheScale())
+      return op.emitOpError()
+             << "per_tensor scales need the cache_scale operand";
+    return checkDim(op, "cache row width", rowWidth, "query row width",
+                    width);
+  case CacheScales::row_groups: {
+    int64_t group = variant.getScaleGroup();
+    if (!cElem.isInteger(8))
+      return op.emitOpError() << "cache element type " << cElem
+                              << " must be i8 (bytes) with row_groups scales";
+    if (variant.getValue() != ValueWidth::latent)
+      return op.emitOpError()
+             << "row_groups scales need value = latent (the rope part is "
+                "stored apart from the quantized values)";
+    if (dc % group != 0)
+      return op.emitOpError() << "kv_lora_rank (" << dc
+                              << ") must be a multiple of scale_group ("
+                              << group << ") with row_groups scales";
+    int64_t dr = width - dc;
+    return checkDim(op, "cache row bytes", rowWidth,
+                    "d_c + 4 d_c / scale_group + 2 d_r",
+                    dc + 4 * (dc / group) + 2 * dr);
+  }
+  }
+  llvm_unreachable("unknown cache scales");
+}
+
 LogicalResult DecodeAttentionOp::verify() {
   Operation *op = getOperation();
+  DecodeVariantAttr variant = getVariantOrDefault();
+  bool indices = variant.getKeys() == KeySource::indices;
   auto q = getQuery().getType(), cache = getCache().getType(),
        res = getResult().getType(), lse = getLse().getType(),
        bt = getBlockTable().getType(), lens = getSeqLens().getType();
   if (failed(checkRank(op, "query", q, 4)) ||
       failed(checkRank(op, "cache", cache, 3)) ||
-      failed(checkRank(op, "block_table", bt, 2)) ||
+      failed(checkRank(op, "block_table", bt, indices ? 3 : 2)) ||
       failed(checkRank(op, "seq_lens", lens, 1)) ||
       failed(checkRank(op, "result", res, 4)) ||
       failed(checkRank(op, "lse", lse, 3)) ||
@@ -414,14 +472,17 @@ LogicalResult DecodeAttentionOp::verify() {
       failed(checkFeatureDim(op, "query", q, 2, "query heads")) ||
       failed(checkFeatureDim(op, "query", q, 3, "query row width")) ||
       failed(checkFeatureDim(op, "cache", cache, 1, "block size")) ||
+      failed(checkFeatureDim(op, "cache", cache, 2, "cache row width")) ||
       failed(checkFeatureDim(op, "result", res, 3, "kv_lora_rank")))
+    return failure();
+  if (indices && failed(checkFeatureDim(op, "block_table", bt, 2, "topk")))
     return failure();
   int64_t b = q.getDimSize(0), s = q.getDimSize(1), h = q.getDimSize(2),
           width = q.getDimSize(3), dc = res.getDimSize(3);
-  if (failed(checkDim(op, "cache row width", cache.getDimSize(2),
-                      "query row width", width)) ||
-      failed(checkDim(op, "block_table batch", bt.getDimSize(0),
+  if (failed(checkDim(op, "block_table batch", bt.getDimSize(0),
                       "query batch", b)) ||
+      (indices && failed(checkDim(op, "indices tokens", bt.getDimSize(1),
+                                  "query length", s))) ||
       failed(checkDim(op, "seq_lens batch", lens.getDimSize(0), "query batch",
                       b)) ||
       failed(checkDim(op, "result batch", res.getDimSize(0), "query batch",
@@ -437,6 +498,20 @@ LogicalResult DecodeAttentionOp::verify() {
   if (dc > width)
     return emitOpError() << "kv_lora_rank (" << dc
                          << ") exceeds the query row width (" << width << ")";
+  if (variant.getValue() == ValueWidth::row &&
+      failed(checkDim(op, "result width", dc,
+                      "query row width (value = row)", width)))
+    return failure();
+  if (failed(verifyCacheEncoding(*this, variant, width, dc)))
+    return failure();
+  if (getCacheScale() && variant.getScales() != CacheScales::per_tensor)
+    return emitOpError() << "cache_scale is only read with per_tensor scales";
+  if (Value sinks = getSinks()) {
+    auto t = cast<RankedTensorType>(sinks.getType());
+    if (failed(checkRank(op, "sinks", t, 1)) ||
+        failed(checkDim(op, "sinks", t.getDimSize(0), "query heads", h)))
+      return failure();
+  }
   return checkPositiveFinite(op, "scale", getScale().convertToDouble());
 }
 

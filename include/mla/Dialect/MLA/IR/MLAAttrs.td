@@ -82,4 +82,86 @@ def MLA_LayerConfigAttr : AttrDef<MLA_Dialect, "LayerConfig"> {
   }];
 }
 
+
+//===----------------------------------------------------------------------===//
+// The variant of mla.decode_attention
+//===----------------------------------------------------------------------===//
+
+// An enum parameter of an attribute with a default, omitted when printed.
+class MLA_DefaultedEnum<EnumAttrInfo info, string value>
+    : EnumParameter<info> {
+  let defaultValue = value;
+}
+
+def MLA_KeySourcePages : I32EnumAttrCase<"pages", 0>;
+def MLA_KeySourceIndices : I32EnumAttrCase<"indices", 1>;
+def MLA_KeySource : I32EnumAttr<"KeySource",
+    "where a query's keys come from",
+    [MLA_KeySourcePages, MLA_KeySourceIndices]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::mla";
+}
+
+def MLA_CacheScalesNone : I32EnumAttrCase<"none", 0>;
+def MLA_CacheScalesPerTensor : I32EnumAttrCase<"per_tensor", 1>;
+def MLA_CacheScalesRowGroups : I32EnumAttrCase<"row_groups", 2>;
+def MLA_CacheScales : I32EnumAttr<"CacheScales",
+    "how the values of a quantized cache are scaled",
+    [MLA_CacheScalesNone, MLA_CacheScalesPerTensor,
+     MLA_CacheScalesRowGroups]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::mla";
+}
+
+def MLA_ValueWidthLatent : I32EnumAttrCase<"latent", 0>;
+def MLA_ValueWidthRow : I32EnumAttrCase<"row", 1>;
+def MLA_ValueWidth : I32EnumAttr<"ValueWidth",
+    "which columns of a cache row are the value",
+    [MLA_ValueWidthLatent, MLA_ValueWidthRow]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::mla";
+}
+
+def MLA_DecodeVariantAttr : AttrDef<MLA_Dialect, "DecodeVariant"> {
+  let mnemonic = "decode_variant";
+  let summary = "what distinguishes one decode attention from another";
+  let description = [{
+    The variant of an `mla.decode_attention`, beside its shapes, `causal`
+    and its optional `sinks` operand. Every field has a default (FlashMLA's
+    dense decode), omitted when printed:
+    - `keys`: `pages` (default): the op's third operand is the block table
+      `[B, max_blocks]`; `indices`: it holds per-query token indices
+      `[B, S, topk]` (i32), each `page * block_size + offset`, -1 for a slot
+      that holds no token (FlashMLA's sparse decode, DeepSeek-V3.2).
+    - `scales`: `none` (default): the cache holds the query's element type;
+      `per_tensor`: f8E4M3FN values times the op's `cache_scale` operand;
+      `row_groups`: each cache row is bytes (i8): d_c f8E4M3FN values, then
+      d_c / `scale_group` f32 scales (one a group of `scale_group` values),
+      then d_r rope values in bf16, unquantized (FlashMLA's 656-byte row for
+      512/64 with groups of 128).
+    - `scale_group`: values per scale in `row_groups` (default 128).
+    - `value`: `latent` (default): the value is the first d_c columns of a
+      row (MLA); `row`: the whole row (key = value), the result as wide as
+      the query.
+    - `window`: a sliding window of W tokens: query i, at position
+      p = seq_len - S + i, sees no position before p - W + 1 (with `causal`,
+      p - W + 1 .. p).
+
+    ```mlir
+    #mla.decode_variant<keys = indices, scales = row_groups, window = 128>
+    ```
+  }];
+  let parameters = (ins
+    MLA_DefaultedEnum<MLA_KeySource, "::mlir::mla::KeySource::pages">:$keys,
+    MLA_DefaultedEnum<MLA_CacheScales,
+                      "::mlir::mla::CacheScales::none">:$scales,
+    DefaultValuedParameter<"int64_t", "128">:$scale_group,
+    MLA_DefaultedEnum<MLA_ValueWidth,
+                      "::mlir::mla::ValueWidth::latent">:$value,
+    OptionalParameter<"std::optional<int64_t>">:$window
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 #endif // MLA_DIALECT_MLA_IR_MLAATTRS_TD

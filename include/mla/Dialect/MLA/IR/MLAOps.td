@@ -216,7 +216,8 @@ def MLA_HeadLinearOp : MLA_Op<"head_linear", [Pure,
 }
 
 def MLA_DecodeAttentionOp : MLA_Op<"decode_attention", [Pure,
-    AllElementTypesMatch<["query", "cache", "result"]>,
+    AttrSizedOperandSegments,
+    AllElementTypesMatch<["query", "result"]>,
     AllElementTypesMatch<["block_table", "seq_lens"]>]> {
   let summary = "fused flash-decoding attention over a paged latent cache";
   let description = [{
@@ -230,26 +231,56 @@ def MLA_DecodeAttentionOp : MLA_Op<"decode_attention", [Pure,
     sum_t p_t row_t[0:d_c]; lse [B, H, S] (f32) the natural log of
     sum_t exp(score_t). A query with no visible position gets zeros and -inf.
     Accumulation is in f32. d_c is the result's last dimension.
+
+    The `variant` attribute (#mla.decode_variant, see there; absent: the
+    defaults above) changes what a query sees (a sliding `window`), where
+    its keys come from (per-query token `indices` in place of the block
+    table), how the cache is encoded (fp8 with a `cache_scale` operand or
+    per-row group scales) and which columns are the value (the whole
+    `row`). `sinks` [H] (f32), when present, is a per-head logit that joins
+    each row's softmax denominator (and its lse) without a value.
   }];
-  let arguments = (ins MLA_FloatTensor:$query, MLA_FloatTensor:$cache,
+  let arguments = (ins MLA_FloatTensor:$query,
+                   RankedTensorOf<[F32, BF16, F16, F8E4M3FN, I8]>:$cache,
                    RankedTensorOf<[I32]>:$block_table,
-                   RankedTensorOf<[I32]>:$seq_lens, F32Attr:$scale,
-                   UnitAttr:$causal);
+                   RankedTensorOf<[I32]>:$seq_lens,
+                   Optional<RankedTensorOf<[F32]>>:$sinks,
+                   Optional<0DTensorOf<[F32]>>:$cache_scale,
+                   F32Attr:$scale, UnitAttr:$causal,
+                   OptionalAttr<MLA_DecodeVariantAttr>:$variant);
   let results = (outs MLA_FloatTensor:$result, RankedTensorOf<[F32]>:$lse);
   let assemblyFormat = [{
-    $query `,` $cache `[` $block_table `,` $seq_lens `]` attr-dict `:`
+    $query `,` $cache `[` $block_table `,` $seq_lens `]`
+    (`sinks` `(` $sinks^ `:` type($sinks) `)`)?
+    (`cache_scale` `(` $cache_scale^ `:` type($cache_scale) `)`)?
+    attr-dict `:`
     type($query) `,` type($cache) `[` type($block_table) `,` type($seq_lens)
     `]` `->` type($result) `,` type($lse)
   }];
   let hasVerifier = 1;
+  let builders = [
+    // The dense variant, without sinks: FlashMLA's decode.
+    OpBuilder<(ins "Type":$result, "Type":$lse, "Value":$query,
+                   "Value":$cache, "Value":$block_table, "Value":$seq_lens,
+                   "FloatAttr":$scale, "UnitAttr":$causal), [{
+      build($_builder, $_state, result, lse, query, cache, block_table,
+            seq_lens, /*sinks=*/Value(), /*cache_scale=*/Value(), scale,
+            causal, DecodeVariantAttr());
+    }]>
+  ];
   let extraClassDeclaration = [{
     int64_t getNumHeads() { return getQuery().getType().getDimSize(2); }
     int64_t getQueryLen() { return getQuery().getType().getDimSize(1); }
+    /// The value width: d_c (the latent part), or the whole row.
     int64_t getLatentDim() { return getResult().getType().getDimSize(3); }
+    /// d_r: the query's columns past the value (0 when the value is the
+    /// whole row).
     int64_t getRopeDim() {
       return getQuery().getType().getDimSize(3) - getLatentDim();
     }
     int64_t getBlockSize() { return getCache().getType().getDimSize(1); }
+    /// The variant, with the defaults where the attribute is absent.
+    DecodeVariantAttr getVariantOrDefault();
   }];
 }
 
