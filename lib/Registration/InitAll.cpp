@@ -8,6 +8,7 @@
 #include "mla/InitAll.h"
 #include "mla/Dialect/MLA/IR/MLADialect.h"
 #include "mla/Conversion/Passes.h"
+#include "mla/Conversion/Pipelines.h"
 #include "mla/Dialect/MLA/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -28,4 +29,5 @@ void mlir::mla::registerAllPasses() {
   mlir::registerAllPasses();
   mlir::mla::registerMLAPasses();
   mlir::mla::registerMLAConversionPasses();
+  mlir::mla::registerMLAPipelines();
 }

@@ -1,5 +1,5 @@
 // RUN: mla-opt %s --convert-mla-to-gpu="kernel-name=k num-splits=2" | FileCheck %s
-// RUN: mla-opt %s --pass-pipeline="builtin.module(convert-mla-to-gpu{arch=sm_80}, nvvm-attach-target{chip=sm_80 features=+ptx80 O=3}, gpu.module(convert-scf-to-cf, convert-gpu-to-nvvm, canonicalize, cse, reconcile-unrealized-casts), gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefix=PTX
+// RUN: mla-opt %s --pass-pipeline="builtin.module(mla-lower-to-nvvm{arch=sm_80}, gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefix=PTX
 // RUN: not mla-opt %s --convert-mla-to-gpu="arch=sm_75" 2>&1 >/dev/null | FileCheck %s --check-prefix=ARCH
 // ARCH: cannot generate a GPU decode kernel for 'sm_75' (expected sm_80 or sm_90a)
 

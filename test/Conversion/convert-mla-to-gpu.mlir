@@ -1,5 +1,5 @@
 // RUN: mla-opt %s --convert-mla-to-gpu="kernel-name=k num-splits=2" | FileCheck %s
-// RUN: mla-opt %s --pass-pipeline="builtin.module(convert-mla-to-gpu, nvvm-attach-target{chip=sm_90a features=+ptx80 O=3}, gpu.module(convert-scf-to-cf, convert-gpu-to-nvvm, canonicalize, cse, reconcile-unrealized-casts), gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefix=PTX
+// RUN: mla-opt %s --pass-pipeline="builtin.module(mla-lower-to-nvvm{arch=sm_90a}, gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefix=PTX
 // RUN: not mla-opt %s --convert-mla-to-gpu="num-splits=0" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADSPLIT
 // BADSPLIT: convert-mla-to-gpu: num-splits must be positive, got 0
 

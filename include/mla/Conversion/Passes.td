@@ -69,4 +69,18 @@ def ConvertMLAToGPUPass : Pass<"convert-mla-to-gpu", "ModuleOp"> {
   ];
 }
 
+def MLAApproximateMathPass : Pass<"mla-approximate-math", "ModuleOp"> {
+  let summary = "math.exp, log, ... as polynomials that vectorize on the CPU";
+  let description = [{
+    Applies MLIR's polynomial approximations of the math dialect (the
+    patterns of populateMathPolynomialApproximationPatterns, without the
+    AVX2-only rsqrt) to the whole module, so that the CPU kernels' vector
+    exp and log become vector arithmetic rather than scalar libm calls. Part
+    of the `mla-lower-to-cpu` and `mla-lower-cpu-kernels-to-llvm` pipelines.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 #endif // MLA_CONVERSION_PASSES_TD

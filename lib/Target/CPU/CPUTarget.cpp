@@ -1,15 +1,13 @@
 //===- CPUTarget.cpp - from the LLVM dialect to a shared library -*- C++ -*-===//
 
 #include "mla/Target/CPU/CPUTarget.h"
+#include "mla/Conversion/Pipelines.h"
 
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
@@ -64,27 +62,8 @@ FailureOr<cpu::HostTarget> cpu::getHostTarget(StringRef cpuName) {
 }
 
 LogicalResult cpu::lowerToLLVMDialect(ModuleOp module) {
-  MLIRContext *ctx = module.getContext();
-  {
-    // exp/log as polynomials: they vectorize, where libm calls would not.
-    RewritePatternSet patterns(ctx);
-    MathPolynomialApproximationOptions opts;
-    opts.enableAvx2 = false;
-    populateMathPolynomialApproximationPatterns(patterns, opts);
-    if (failed(applyPatternsGreedily(module, std::move(patterns))))
-      return module.emitError("polynomial approximation of math ops failed");
-  }
-  PassManager pm(ctx);
-  std::string pipeline =
-      "canonicalize, cse, convert-bufferization-to-memref, "
-      "convert-vector-to-scf, expand-strided-metadata, lower-affine, "
-      "convert-scf-to-cf, "
-      "convert-math-to-llvm, convert-vector-to-llvm{enable-x86vector}, "
-      "finalize-memref-to-llvm, convert-arith-to-llvm, "
-      "convert-func-to-llvm, convert-cf-to-llvm, "
-      "reconcile-unrealized-casts";
-  if (failed(parsePassPipeline(pipeline, pm)))
-    return module.emitError("cannot parse the CPU lowering pipeline");
+  PassManager pm(module.getContext());
+  buildCPUKernelsToLLVMPipeline(pm);
   return pm.run(module);
 }
 
