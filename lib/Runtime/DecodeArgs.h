@@ -1,12 +1,15 @@
 //===- DecodeArgs.h - shared by the C entries of generated kernels -*- C++ -*-===//
 //
 // Header-only: compiled into every kernel library by mla-codegen, for the
-// CPU (DecodeEntry.cpp) and the CUDA (DecodeEntryCUDA.cpp) entries.
+// CPU (DecodeEntry.cpp) and the CUDA (DecodeEntryCUDA.cpp) entries, with the
+// project's include directory on the path for the ABI's return codes.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef MLA_RUNTIME_DECODEARGS_H
 #define MLA_RUNTIME_DECODEARGS_H
+
+#include "mla/Runtime/KernelABI.h"
 
 #include <algorithm>
 #include <cmath>
@@ -15,24 +18,23 @@
 
 namespace mla_runtime {
 
-/// What a call's host-visible arguments say: -1 to go on, 0 for an empty
-/// batch (nothing to do), or the contract's code: 1 a null pointer,
-/// 2 batch < 0, 3 max_blocks_per_seq < 0, 6 a non-finite scale.
+/// What a call's host-visible arguments say: -1 to go on, Ok for an empty
+/// batch (nothing to do), or the code of the first bad argument.
 inline int32_t checkArguments(const void *q, const void *kvCache,
                               const int32_t *blockTable,
                               const int32_t *seqLens, const void *out,
                               const float *lse, int32_t batch,
                               int32_t maxBlocksPerSeq, float softmaxScale) {
   if (batch < 0)
-    return 2;
+    return mla_abi::ErrBatch;
   if (batch == 0)
-    return 0;
+    return mla_abi::Ok;
   if (!q || !kvCache || !blockTable || !seqLens || !out || !lse)
-    return 1;
+    return mla_abi::ErrNullPointer;
   if (maxBlocksPerSeq < 0)
-    return 3;
+    return mla_abi::ErrMaxBlocks;
   if (!std::isfinite(softmaxScale))
-    return 6;
+    return mla_abi::ErrScale;
   return -1;
 }
 

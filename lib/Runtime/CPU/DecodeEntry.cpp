@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #define MLA_CAT_(a, b) a##b
@@ -143,12 +144,12 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
   for (int32_t b = 0; b < batch; ++b) {
     int32_t len = seqLens[b];
     if (len < 0 || len > capacity)
-      return 4;
+      return mla_abi::ErrSeqLen;
     if (MLA_CAUSAL && len < MLA_QLEN)
-      return 5;
+      return mla_abi::ErrSeqLenShort;
     for (int64_t p = 0; p < (len + MLA_BLOCK_SIZE - 1) / MLA_BLOCK_SIZE; ++p)
       if (blockTable[int64_t(b) * maxBlocksPerSeq + p] < 0)
-        return 7;
+        return mla_abi::ErrBlockId;
     maxLen = std::max(maxLen, len);
     tokens += len;
   }
@@ -199,6 +200,12 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
       MLA_COMBINE(&poi, &pmi, &oi, &lsei, b, splits);
     }
   }
-  return 0;
+  return mla_abi::Ok;
 }
+
+// The signatures NAME.h declares, from the ABI's tables.
+static_assert(
+    std::is_same_v<decltype(&MLA_NAME), mla_abi::KernelFn> &&
+        std::is_same_v<decltype(&MLA_NUM_SPLITS), mla_abi::NumSplitsFn>,
+    "the C signatures of the ABI");
 } // extern "C"

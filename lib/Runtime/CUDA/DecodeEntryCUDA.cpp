@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
+#include <type_traits>
 
 #define MLA_CAT_(a, b) a##b
 #define MLA_CAT(a, b) MLA_CAT_(a, b)
@@ -150,13 +151,13 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
       code >= 0)
     return code;
   if (batch > 65535)
-    return 2; // the grid's z dimension
+    return mla_abi::ErrBatch; // the grid's z dimension
   // The tensor-core kernels copy query and cache rows 16 bytes at a time.
   if (MLA_TENSOR_CORES && (uintptr_t(q) | uintptr_t(kvCache)) % 16 != 0)
-    return 10;
+    return mla_abi::ErrAlignment;
   std::lock_guard<std::mutex> lock(state.mutex);
   if (ensureLoaded() != CUDA_SUCCESS)
-    return 8;
+    return mla_abi::ErrCudaLoad;
   int64_t capacity = int64_t(maxBlocksPerSeq) * MLA_BLOCK_SIZE;
   int64_t splits = MLA_NUM_SPLITS(
       batch, int32_t(std::min<int64_t>(capacity, INT32_MAX)), state.sms);
@@ -168,7 +169,7 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
     state.scratch = 0;
     state.scratchBytes = 0;
     if (cuMemAlloc(&state.scratch, need) != CUDA_SUCCESS)
-      return 9;
+      return mla_abi::ErrCudaLaunch;
     state.scratchBytes = need;
   }
   int64_t items = int64_t(batch) * kGroups * splits;
@@ -208,11 +209,13 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
     // Encoded per call (the pointers and the batch change); the copy is
     // staged before cuMemcpyHtoDAsync returns, and ordered on the stream.
     CUtensorMap maps[2];
+    // With aligned pointers (checked above), only the batch's rows can
+    // exceed what a tensor map encodes.
     if (encodeTensorMaps(maps, q, kvCache, batch) != CUDA_SUCCESS)
-      return 2;
+      return mla_abi::ErrBatch;
     if (cuMemcpyHtoDAsync(state.tensorMaps, maps, sizeof(maps), s) !=
         CUDA_SUCCESS)
-      return 9;
+      return mla_abi::ErrCudaLaunch;
     push(p1, n1, mapsv);
   }
   void *p2[21];
@@ -225,7 +228,13 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
                      nullptr) != CUDA_SUCCESS ||
       cuLaunchKernel(state.combine, unsigned(kRows), unsigned(batch), 1, 32, 1,
                      1, 0, s, p2, nullptr) != CUDA_SUCCESS)
-    return 9;
-  return 0;
+    return mla_abi::ErrCudaLaunch;
+  return mla_abi::Ok;
 }
+
+// The signatures NAME.h declares, from the ABI's tables.
+static_assert(
+    std::is_same_v<decltype(&MLA_NAME), mla_abi::KernelFn> &&
+        std::is_same_v<decltype(&MLA_NUM_SPLITS), mla_abi::NumSplitsFn>,
+    "the C signatures of the ABI");
 } // extern "C"

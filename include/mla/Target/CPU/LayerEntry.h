@@ -3,6 +3,8 @@
 #ifndef MLA_TARGET_CPU_LAYERENTRY_H
 #define MLA_TARGET_CPU_LAYERENTRY_H
 
+#include "mla/Runtime/KernelABI.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
 
@@ -10,17 +12,22 @@
 
 namespace mlir::mla::cpu {
 
-/// The C side of a generated layer function.
+/// The C side of a generated layer function, `<name>_layer` with the
+/// arguments of mla_abi::kLayerArgs.
 struct LayerEntry {
   std::string source; // C++ wrapper: checks arguments, calls the layer
   std::string header; // its documented declaration
+  mla_abi::Sizes sizes;  // the layer's fixed dimensions
+  Type elemType;         // of hidden, kv_cache, out and the weights
+  SmallVector<RankedTensorType> weights; // in the order of `weights`
 };
 
 /// Turns the absorbed, fused layer of `module` (as `python -m mla.layer`
 /// writes it, after mla-absorb-weights and mla-fuse-decode-attention) into
 /// `<name>_layer_impl` on memrefs and loops (the cache updated in place, the
 /// output an out-parameter), ready for lowerToLLVMDialect, and returns the C
-/// entry `<name>_layer` around it.
+/// entry `<name>_layer` around it. The wrapper includes
+/// "mla/Runtime/KernelABI.h" for its return codes.
 FailureOr<LayerEntry> buildLayerEntry(ModuleOp module, StringRef name,
                                       int64_t vectorWidth);
 

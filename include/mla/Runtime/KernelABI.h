@@ -1,0 +1,464 @@
+//===- KernelABI.h - the C ABI of generated kernels -------------*- C++ -*-===//
+//
+// The one description of the C ABI that mla-codegen's libraries keep: the
+// return codes, the decode kernel's arguments, NAME_num_splits' and the layer
+// function's. mla-codegen prints NAME.h, NAME.json and the layer's C wrapper
+// from it; the runtime entries compiled into each libNAME.so return its
+// constants. Header-only C++17 without MLIR or LLVM, since mla-codegen
+// compiles those entries with clang and only this include directory.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MLA_RUNTIME_KERNELABI_H
+#define MLA_RUNTIME_KERNELABI_H
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace mla_abi {
+
+/// NAME.json's `abi_version`: raised when a change breaks its readers (a
+/// renamed or removed key, a different meaning); new keys keep it.
+inline constexpr int kVersion = 1;
+
+/// The functions that can return a code: a bit set.
+enum Returner : unsigned {
+  kCPUKernel = 1u << 0,
+  kGPUKernel = 1u << 1,
+  kLayer = 1u << 2,
+};
+
+/// Which decode kernels of the targets in a code's `returnedBy` return it.
+enum class KernelCondition {
+  Always,
+  Causal,     // kernels generated causal
+  TensorCores // GPU kernels on tensor cores (not the f32 SIMT form)
+};
+
+// The return codes: X(enumerator, value, C macro suffix, returned by, the
+// kernels' condition, meaning). Nothing is written when a code is nonzero.
+// Values are ABI: never renumber one, append new codes.
+#define MLA_ABI_RETURN_CODES(X)                                                \
+  X(Ok, 0, "OK", kCPUKernel | kGPUKernel | kLayer, Always,                     \
+    "success (an empty batch is a successful no-op)")                          \
+  X(ErrNullPointer, 1, "ERR_NULL_POINTER", kCPUKernel | kGPUKernel | kLayer,   \
+    Always, "a null pointer argument (the layer: also a null weight)")         \
+  X(ErrBatch, 2, "ERR_BATCH", kCPUKernel | kGPUKernel | kLayer, Always,        \
+    "batch < 0 (GPU: also batch > 65535, the grid's limit)")                   \
+  X(ErrMaxBlocks, 3, "ERR_MAX_BLOCKS", kCPUKernel | kGPUKernel | kLayer,       \
+    Always, "max_blocks_per_seq < 0 (the layer: also num_blocks < 0)")         \
+  X(ErrSeqLen, 4, "ERR_SEQ_LEN", kCPUKernel | kLayer, Always,                  \
+    "a seq_len < 0 or above max_blocks_per_seq * block_size")                  \
+  X(ErrSeqLenShort, 5, "ERR_SEQ_LEN_SHORT", kCPUKernel | kLayer, Causal,       \
+    "a seq_len < q_len (the kernel: only when causal)")                        \
+  X(ErrScale, 6, "ERR_SCALE", kCPUKernel | kGPUKernel, Always,                 \
+    "softmax_scale is not finite")                                             \
+  X(ErrBlockId, 7, "ERR_BLOCK_ID", kCPUKernel | kLayer, Always,                \
+    "a negative page id in a used slot of block_table (the layer: also one "   \
+    ">= num_blocks)")                                                          \
+  X(ErrCudaLoad, 8, "ERR_CUDA_LOAD", kGPUKernel, Always,                       \
+    "no current CUDA context, or the cubin did not load into it")              \
+  X(ErrCudaLaunch, 9, "ERR_CUDA_LAUNCH", kGPUKernel, Always,                   \
+    "a device allocation, copy or kernel launch failed")                       \
+  X(ErrAlignment, 10, "ERR_ALIGNMENT", kGPUKernel, TensorCores,                \
+    "q or kv_cache not 16-byte aligned (tensor-core kernels)")
+
+enum ReturnCode : int32_t {
+#define MLA_ABI_ENUMERATOR(id, value, name, returners, condition, meaning)     \
+  id = value,
+  MLA_ABI_RETURN_CODES(MLA_ABI_ENUMERATOR)
+#undef MLA_ABI_ENUMERATOR
+};
+
+struct ReturnCodeInfo {
+  int32_t value;
+  const char *name; // the C macro is NAME_<name>
+  unsigned returnedBy;
+  KernelCondition condition;
+  const char *meaning;
+};
+
+inline constexpr ReturnCodeInfo kReturnCodes[] = {
+#define MLA_ABI_INFO(id, value, name, returners, condition, meaning)           \
+  {value, name, returners, KernelCondition::condition, meaning},
+    MLA_ABI_RETURN_CODES(MLA_ABI_INFO)
+#undef MLA_ABI_INFO
+};
+
+/// What decides which codes a library's functions return.
+struct Library {
+  Returner kernel;  // kCPUKernel or kGPUKernel
+  bool causal;      // the kernel is causal
+  bool tensorCores; // the GPU kernel runs on tensor cores
+  bool layer;       // the library has NAME_layer
+};
+
+/// Whether the library's decode kernel can return `c`.
+constexpr bool kernelReturns(const ReturnCodeInfo &c, const Library &lib) {
+  if (!(c.returnedBy & lib.kernel))
+    return false;
+  switch (c.condition) {
+  case KernelCondition::Always:
+    return true;
+  case KernelCondition::Causal:
+    return lib.causal;
+  case KernelCondition::TensorCores:
+    return lib.tensorCores;
+  }
+  return false;
+}
+
+/// Whether any function of the library (kernel or layer) can return `c`.
+constexpr bool libraryReturns(const ReturnCodeInfo &c, const Library &lib) {
+  return kernelReturns(c, lib) || (lib.layer && (c.returnedBy & kLayer));
+}
+
+/// The dimensions that shapes are written in. The fixed ones are options of
+/// the generated kernel (or of its dialect file); the others vary per call.
+enum class Dim {
+  Batch,           // runtime: the `batch` argument
+  QLen,            // fixed: new tokens per sequence
+  NumHeads,        // fixed: query heads
+  KvLoraRank,      // fixed: d_c
+  RowWidth,        // fixed: d_c + d_r, one cache row or query row
+  BlockSize,       // fixed: tokens per cache page
+  NumBlocks,       // runtime: pages in the cache (an argument of the layer)
+  MaxBlocksPerSeq, // runtime: the `max_blocks_per_seq` argument
+  HiddenSize,      // fixed: the layer's model width
+};
+
+inline constexpr Dim kDims[] = {
+    Dim::Batch,     Dim::QLen,      Dim::NumHeads,  Dim::KvLoraRank,
+    Dim::RowWidth,  Dim::BlockSize, Dim::NumBlocks, Dim::MaxBlocksPerSeq,
+    Dim::HiddenSize};
+
+constexpr const char *dimName(Dim d) {
+  switch (d) {
+  case Dim::Batch:
+    return "batch";
+  case Dim::QLen:
+    return "q_len";
+  case Dim::NumHeads:
+    return "num_heads";
+  case Dim::KvLoraRank:
+    return "kv_lora_rank";
+  case Dim::RowWidth:
+    return "row_width";
+  case Dim::BlockSize:
+    return "block_size";
+  case Dim::NumBlocks:
+    return "num_blocks";
+  case Dim::MaxBlocksPerSeq:
+    return "max_blocks_per_seq";
+  case Dim::HiddenSize:
+    return "hidden_size";
+  }
+  return "";
+}
+
+/// The fixed sizes of one generated library.
+struct Sizes {
+  int64_t qLen = 0, numHeads = 0, kvLoraRank = 0, ropeDim = 0, blockSize = 0;
+  int64_t hiddenSize = 0; // 0 without a layer function
+};
+
+/// The size of `d` in a library with `s`, or -1 for a runtime dimension.
+constexpr int64_t fixedSize(Dim d, const Sizes &s) {
+  switch (d) {
+  case Dim::QLen:
+    return s.qLen;
+  case Dim::NumHeads:
+    return s.numHeads;
+  case Dim::KvLoraRank:
+    return s.kvLoraRank;
+  case Dim::RowWidth:
+    return s.kvLoraRank + s.ropeDim;
+  case Dim::BlockSize:
+    return s.blockSize;
+  case Dim::HiddenSize:
+    return s.hiddenSize;
+  case Dim::Batch:
+  case Dim::NumBlocks:
+  case Dim::MaxBlocksPerSeq:
+    return -1;
+  }
+  return -1;
+}
+
+/// What an argument's data are: the kernel's element type (f32, bf16 or f16
+/// storage, fixed when generated), f32, i32, or none (a handle).
+enum class DType { Elem, F32, I32, None };
+
+constexpr const char *dtypeName(DType t, const char *elemName) {
+  switch (t) {
+  case DType::Elem:
+    return elemName;
+  case DType::F32:
+    return "f32";
+  case DType::I32:
+    return "i32";
+  case DType::None:
+    return "";
+  }
+  return "";
+}
+
+enum class ArgKind {
+  Array,    // a pointer to a row-major, contiguous array of `shape`
+  Scalar,   // passed by value
+  Handle,   // an opaque pointer (the CUDA stream)
+  ArrayList // a pointer to pointers to arrays (the layer's weights)
+};
+enum class Direction { In, Out, InOut };
+
+constexpr const char *kindName(ArgKind k) {
+  switch (k) {
+  case ArgKind::Array:
+    return "array";
+  case ArgKind::Scalar:
+    return "scalar";
+  case ArgKind::Handle:
+    return "handle";
+  case ArgKind::ArrayList:
+    return "array_list";
+  }
+  return "";
+}
+
+constexpr const char *directionName(Direction d) {
+  switch (d) {
+  case Direction::In:
+    return "in";
+  case Direction::Out:
+    return "out";
+  case Direction::InOut:
+    return "inout";
+  }
+  return "";
+}
+
+struct Arg {
+  const char *name;
+  const char *cType;
+  ArgKind kind;
+  DType dtype;
+  Direction direction;
+  int rank; // of `shape`, for arrays
+  Dim shape[4];
+  const char *meaning;
+};
+
+/// An array argument of `dims`, outermost first.
+template <typename... Dims>
+constexpr Arg array(const char *name, const char *cType, DType dtype,
+                    Direction dir, const char *meaning, Dims... dims) {
+  static_assert(sizeof...(Dims) >= 1 && sizeof...(Dims) <= 4, "rank 1 to 4");
+  return {name,      cType,  ArgKind::Array, dtype, dir, int(sizeof...(Dims)),
+          {dims...}, meaning};
+}
+constexpr Arg scalar(const char *name, const char *cType, DType dtype,
+                     const char *meaning) {
+  return {name, cType, ArgKind::Scalar, dtype, Direction::In, 0, {}, meaning};
+}
+
+/// int32_t NAME(...): the DESIGN's kernel contract, in argument order. On
+/// the GPU targets the arrays are device memory.
+inline constexpr Arg kKernelArgs[] = {
+    array("q", "const void *", DType::Elem, Direction::In,
+          "q_lat followed by the rotated q_rope", Dim::Batch, Dim::QLen,
+          Dim::NumHeads, Dim::RowWidth),
+    array("kv_cache", "const void *", DType::Elem, Direction::In,
+          "rows [c_kv ; k_rope], one per token", Dim::NumBlocks, Dim::BlockSize,
+          Dim::RowWidth),
+    array("block_table", "const int32_t *", DType::I32, Direction::In,
+          "page ids of each sequence, in order", Dim::Batch,
+          Dim::MaxBlocksPerSeq),
+    array("seq_lens", "const int32_t *", DType::I32, Direction::In,
+          "tokens in the cache, the new ones included", Dim::Batch),
+    array("out", "void *", DType::Elem, Direction::Out, "o_lat", Dim::Batch,
+          Dim::QLen, Dim::NumHeads, Dim::KvLoraRank),
+    array("lse", "float *", DType::F32, Direction::Out,
+          "natural-log sum of exp of the scaled scores, -inf if none",
+          Dim::Batch, Dim::NumHeads, Dim::QLen),
+    scalar("batch", "int32_t", DType::I32, "sequences in the call"),
+    scalar("max_blocks_per_seq", "int32_t", DType::I32,
+           "columns of block_table"),
+    scalar("softmax_scale", "float", DType::F32, "scale of the scores"),
+    {"stream",
+     "void *",
+     ArgKind::Handle,
+     DType::None,
+     Direction::In,
+     0,
+     {},
+     "CUstream on the GPU targets (NULL: the default stream); NULL on the "
+     "CPU"},
+};
+
+/// int32_t NAME_num_splits(...): the KV splits a call with these sizes uses.
+/// The last argument is the parallelism the split count aims at.
+inline constexpr Arg kNumSplitsArgsCPU[] = {
+    scalar("batch", "int32_t", DType::I32, "sequences in the call"),
+    scalar("max_seq_len", "int32_t", DType::I32, "the longest seq_len"),
+    scalar("threads", "int32_t", DType::I32, "OpenMP threads"),
+};
+inline constexpr Arg kNumSplitsArgsGPU[] = {
+    scalar("batch", "int32_t", DType::I32, "sequences in the call"),
+    scalar("max_seq_len", "int32_t", DType::I32, "the longest seq_len"),
+    scalar("sms", "int32_t", DType::I32, "streaming multiprocessors"),
+};
+
+/// int32_t NAME_layer(...): one decode step of a whole layer (CPU, from a
+/// dialect file). `weights` points to the layer's weights in the order that
+/// the header and NAME.json list, each of the kernel's element type.
+inline constexpr Arg kLayerArgs[] = {
+    array("hidden", "const void *", DType::Elem, Direction::In,
+          "hidden states of the new tokens", Dim::Batch, Dim::QLen,
+          Dim::HiddenSize),
+    array("positions", "const int32_t *", DType::I32, Direction::In,
+          "RoPE positions of the new tokens", Dim::Batch, Dim::QLen),
+    array("kv_cache", "void *", DType::Elem, Direction::InOut,
+          "rows [c_kv ; k_rope]; the new tokens' rows are written in place",
+          Dim::NumBlocks, Dim::BlockSize, Dim::RowWidth),
+    scalar("num_blocks", "int32_t", DType::I32, "pages in kv_cache"),
+    array("block_table", "const int32_t *", DType::I32, Direction::In,
+          "page ids of each sequence, in order", Dim::Batch,
+          Dim::MaxBlocksPerSeq),
+    array("seq_lens", "const int32_t *", DType::I32, Direction::In,
+          "tokens after this step, the new ones included", Dim::Batch),
+    {"weights",
+     "const void *const *",
+     ArgKind::ArrayList,
+     DType::Elem,
+     Direction::In,
+     0,
+     {},
+     "the layer's weights, in the listed order"},
+    array("out", "void *", DType::Elem, Direction::Out, "the layer's output",
+          Dim::Batch, Dim::QLen, Dim::HiddenSize),
+    scalar("batch", "int32_t", DType::I32, "sequences in the call"),
+    scalar("max_blocks_per_seq", "int32_t", DType::I32,
+           "columns of block_table"),
+};
+
+template <typename T, size_t N> constexpr size_t size(const T (&)[N]) {
+  return N;
+}
+
+/// The C functions, as the runtime entries define them and callers load
+/// them; checked against the tables below.
+using KernelFn = int32_t (*)(const void *, const void *, const int32_t *,
+                             const int32_t *, void *, float *, int32_t, int32_t,
+                             float, void *);
+using NumSplitsFn = int32_t (*)(int32_t, int32_t, int32_t);
+using LayerFn = int32_t (*)(const void *, const int32_t *, void *, int32_t,
+                            const int32_t *, const int32_t *,
+                            const void *const *, void *, int32_t, int32_t);
+
+namespace detail {
+template <typename T> struct CType;
+#define MLA_ABI_CTYPE(type)                                                    \
+  template <> struct CType<type> { static constexpr const char *name = #type; };
+MLA_ABI_CTYPE(int32_t)
+MLA_ABI_CTYPE(float)
+MLA_ABI_CTYPE(void *)
+MLA_ABI_CTYPE(float *)
+#undef MLA_ABI_CTYPE
+// Spelled as the tables spell them (the macro would write `const void*`).
+template <> struct CType<const void *> {
+  static constexpr const char *name = "const void *";
+};
+template <> struct CType<const int32_t *> {
+  static constexpr const char *name = "const int32_t *";
+};
+template <> struct CType<const void *const *> {
+  static constexpr const char *name = "const void *const *";
+};
+
+constexpr bool equal(const char *a, const char *b) {
+  while (*a && *a == *b)
+    ++a, ++b;
+  return *a == *b;
+}
+
+/// Whether `args` lists the parameters of the function type `Fn`, in order,
+/// with the same C types.
+template <typename R, typename... Params, size_t N>
+constexpr bool describes(R (*)(Params...), const Arg (&args)[N]) {
+  if (sizeof...(Params) != N)
+    return false;
+  const char *types[] = {CType<Params>::name...};
+  for (size_t i = 0; i < N; ++i)
+    if (!equal(types[i], args[i].cType))
+      return false;
+  return true;
+}
+} // namespace detail
+
+static_assert(detail::describes(KernelFn(), kKernelArgs),
+              "kKernelArgs must describe KernelFn");
+static_assert(detail::describes(NumSplitsFn(), kNumSplitsArgsCPU) &&
+                  detail::describes(NumSplitsFn(), kNumSplitsArgsGPU),
+              "kNumSplitsArgs must describe NumSplitsFn");
+static_assert(detail::describes(LayerFn(), kLayerArgs),
+              "kLayerArgs must describe LayerFn");
+
+/// The shape of array `a` in a library of sizes `s`: "[batch, 1, 16, 576]",
+/// fixed dimensions as numbers, runtime ones by name.
+inline std::string shapeText(const Arg &a, const Sizes &s) {
+  std::string text = "[";
+  for (int i = 0; i < a.rank; ++i) {
+    int64_t n = fixedSize(a.shape[i], s);
+    text += (i ? ", " : "") +
+            (n < 0 ? std::string(dimName(a.shape[i])) : std::to_string(n));
+  }
+  return text + "]";
+}
+
+/// One argument for a header's comment: "q           [batch, 1, 16, 576]
+/// q_lat followed by the rotated q_rope (bf16)".
+inline std::string describe(const Arg &a, const Sizes &s,
+                            const char *elemName) {
+  std::string text = a.name;
+  text.resize(std::max<size_t>(text.size() + 1, 12), ' ');
+  if (a.kind == ArgKind::Array)
+    text += shapeText(a, s) + " ";
+  text += a.meaning;
+  if (a.kind == ArgKind::Array || a.kind == ArgKind::ArrayList)
+    text += std::string(" (") + dtypeName(a.dtype, elemName) + ")";
+  return text;
+}
+
+/// "const void *q", "int32_t batch": one C parameter.
+inline std::string parameter(const Arg &a) {
+  std::string type = a.cType;
+  return type + (type.back() == '*' ? "" : " ") + a.name;
+}
+
+/// The C declaration "int32_t name(parameters" followed by `end` (");" or
+/// ") {"), wrapped before 80 columns with continuation lines indented by 4.
+template <size_t N>
+std::string declaration(const std::string &name, const Arg (&args)[N],
+                        const char *end = ");") {
+  std::string text = "int32_t " + name + "(", line;
+  size_t column = text.size();
+  for (size_t i = 0; i < N; ++i) {
+    std::string p = parameter(args[i]) + (i + 1 < N ? "," : end);
+    if (i && column + 1 + p.size() > 79) {
+      text += "\n    ";
+      column = 4;
+    } else if (i) {
+      text += " ";
+      ++column;
+    }
+    text += p;
+    column += p.size();
+  }
+  return text;
+}
+
+} // namespace mla_abi
+
+#endif // MLA_RUNTIME_KERNELABI_H
