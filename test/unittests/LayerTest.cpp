@@ -12,26 +12,32 @@
 // rounded to bf16 for both sides and intermediate results are rounded by
 // the generated code only, so the bound is 3e-2 * max|ref|.
 //
+// The bad-argument calls return the codes of the ABI's table
+// (include/mla/Runtime/KernelABI.h), and the generated header defines exactly
+// the table's codes of a CPU kernel and a layer, with the table's values.
+//
 //===----------------------------------------------------------------------===//
 
 #include "mla/Reference/Reference.h"
+#include "mla/Runtime/KernelABI.h"
 
 #include "gtest/gtest.h"
 
 #include <cmath>
 #include <cstdlib>
 #include <dlfcn.h>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <random>
+#include <regex>
 #include <string>
 #include <vector>
 
 namespace {
 
-using LayerFn = int32_t (*)(const void *, const int32_t *, void *, int32_t,
-                            const int32_t *, const int32_t *,
-                            const void *const *, void *, int32_t, int32_t);
+using LayerFn = mla_abi::LayerFn;
 
 struct Model {
   std::string name;
@@ -50,9 +56,31 @@ struct Case {
   }
 };
 
+std::string kernelName(const Case &c) { return "layer_" + c.name(); }
+
+/// The `#define <NAME>_<code> <value>` lines of the generated header, by
+/// code name (OK, ERR_...).
+std::map<std::string, int> headerCodes(const Case &c) {
+  std::string name = kernelName(c), upper;
+  for (char ch : name)
+    upper += char(std::toupper(static_cast<unsigned char>(ch)));
+  std::ifstream f(std::string(MLA_TEST_WORK_DIR) + "/" + c.name() + "/" + name +
+                  ".h");
+  std::regex define("#define " + upper + "_((?:OK|ERR_\\w+)) (-?\\d+)\\b.*");
+  std::map<std::string, int> codes;
+  std::smatch m;
+  for (std::string line; std::getline(f, line);)
+    if (std::regex_match(line, m, define))
+      codes[m[1]] = std::stoi(m[2]);
+  return codes;
+}
+
 LayerFn build(const Case &c, std::string &error) {
   std::string dir = std::string(MLA_TEST_WORK_DIR) + "/" + c.name();
   std::string cfg = dir + ".json", mlir = dir + ".mlir";
+  // The config is written before the generator runs: the directory first
+  // (a fresh build has none when this test runs alone).
+  std::filesystem::create_directories(MLA_TEST_WORK_DIR);
   {
     std::ofstream f(cfg);
     f << "{\"hidden_size\": " << c.m.hidden
@@ -77,7 +105,7 @@ LayerFn build(const Case &c, std::string &error) {
     error = "generator failed: " + gen;
     return nullptr;
   }
-  std::string name = "layer_" + c.name();
+  std::string name = kernelName(c);
   std::string cmd = std::string(MLA_CODEGEN) + " " + mlir + " --name=" +
                     name + " -o " + dir + " 2>&1";
   if (std::system(cmd.c_str()) != 0) {
@@ -228,23 +256,51 @@ TEST_P(LayerTest, MatchesTrainingForm) {
         << "cache value " << i;
   }
 
-  // Bad arguments: nothing written.
+  // The header defines the codes of a causal CPU kernel and a layer, with
+  // the table's values, and no other.
+  std::map<std::string, int> codes = headerCodes(c), expected;
+  mla_abi::Library lib{mla_abi::kCPUKernel, /*causal=*/true,
+                       /*tensorCores=*/false, /*layer=*/true};
+  for (const mla_abi::ReturnCodeInfo &info : mla_abi::kReturnCodes)
+    if (mla_abi::libraryReturns(info, lib))
+      expected[info.name] = info.value;
+  ASSERT_EQ(codes, expected);
+
+  // Bad arguments: the table's code, as the header defines it; nothing
+  // written.
   std::vector<float> before = outF;
+  auto call = [&](const int32_t *table, const int32_t *seqLens,
+                  const void *const *ws, int32_t b, int32_t mb) {
+    return fn(hidden.data(c.bf16), positions.data(), cachePtr,
+              int32_t(numBlocks), table, seqLens, ws, out, b, mb);
+  };
   std::vector<int32_t> badTable = blockTable;
   badTable[0] = int32_t(numBlocks);
-  EXPECT_EQ(fn(hidden.data(c.bf16), positions.data(), cachePtr,
-               int32_t(numBlocks), badTable.data(), lens.data(), wptrs.data(),
-               out, int32_t(batch), int32_t(maxBlocks)),
-            7);
+  int32_t code = call(badTable.data(), lens.data(), wptrs.data(),
+                      int32_t(batch), int32_t(maxBlocks));
+  EXPECT_EQ(code, mla_abi::ErrBlockId);
+  EXPECT_EQ(code, codes["ERR_BLOCK_ID"]);
   std::vector<int32_t> shortLens = {int32_t(c.qLen - 1), 70};
-  EXPECT_EQ(fn(hidden.data(c.bf16), positions.data(), cachePtr,
-               int32_t(numBlocks), blockTable.data(), shortLens.data(),
-               wptrs.data(), out, int32_t(batch), int32_t(maxBlocks)),
-            4);
-  EXPECT_EQ(fn(hidden.data(c.bf16), positions.data(), cachePtr,
-               int32_t(numBlocks), blockTable.data(), lens.data(), nullptr,
-               out, int32_t(batch), int32_t(maxBlocks)),
-            1);
+  code = call(blockTable.data(), shortLens.data(), wptrs.data(), int32_t(batch),
+              int32_t(maxBlocks));
+  EXPECT_EQ(code, mla_abi::ErrSeqLenShort);
+  EXPECT_EQ(code, codes["ERR_SEQ_LEN_SHORT"]);
+  std::vector<int32_t> longLens = {int32_t(maxBlocks * c.blockSize + 1), 70};
+  code = call(blockTable.data(), longLens.data(), wptrs.data(), int32_t(batch),
+              int32_t(maxBlocks));
+  EXPECT_EQ(code, mla_abi::ErrSeqLen);
+  EXPECT_EQ(code, codes["ERR_SEQ_LEN"]);
+  code = call(blockTable.data(), lens.data(), nullptr, int32_t(batch),
+              int32_t(maxBlocks));
+  EXPECT_EQ(code, mla_abi::ErrNullPointer);
+  EXPECT_EQ(code, codes["ERR_NULL_POINTER"]);
+  code = call(blockTable.data(), lens.data(), wptrs.data(), -1,
+              int32_t(maxBlocks));
+  EXPECT_EQ(code, mla_abi::ErrBatch);
+  EXPECT_EQ(code, codes["ERR_BATCH"]);
+  code = call(blockTable.data(), lens.data(), wptrs.data(), int32_t(batch), -1);
+  EXPECT_EQ(code, mla_abi::ErrMaxBlocks);
+  EXPECT_EQ(code, codes["ERR_MAX_BLOCKS"]);
   EXPECT_EQ(before, outF);
 }
 

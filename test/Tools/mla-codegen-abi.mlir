@@ -1,0 +1,186 @@
+// NAME.h and NAME.json of CPU libraries, both printed from the ABI's one
+// description (include/mla/Runtime/KernelABI.h). json-lines.py prints one
+// `path = value` line per JSON value, keys sorted.
+
+// A kernel from options: f16, not causal, so ERR_SEQ_LEN_SHORT (5) is not
+// among its codes.
+// RUN: rm -rf %t && mla-codegen --target=cpu --num-heads=3 --kv-lora-rank=64 --qk-rope-head-dim=16 --q-len=2 --block-size=16 --dtype=f16 --causal=false --vector-width=8 --name=abi_cpu -o %t/cpu
+// RUN: python3 %S/Inputs/json-lines.py %t/cpu/abi_cpu.json | FileCheck %s --check-prefix=CPU
+// CPU: abi_version = 1{{$}}
+// CPU-NEXT: args[0].c_type = "const void *"
+// CPU-NEXT: args[0].dims = ["batch", "q_len", "num_heads", "row_width"]
+// CPU-NEXT: args[0].direction = "in"
+// CPU-NEXT: args[0].dtype = "f16"
+// CPU-NEXT: args[0].kind = "array"
+// CPU-NEXT: args[0].meaning = "q_lat followed by the rotated q_rope"
+// CPU-NEXT: args[0].name = "q"
+// CPU-NEXT: args[0].shape = ["batch", 2, 3, 80]
+// CPU: args[1].dtype = "f16"
+// CPU: args[1].name = "kv_cache"
+// CPU-NEXT: args[1].shape = ["num_blocks", 16, 80]
+// CPU: args[2].c_type = "const int32_t *"
+// CPU: args[2].dtype = "i32"
+// CPU: args[2].name = "block_table"
+// CPU-NEXT: args[2].shape = ["batch", "max_blocks_per_seq"]
+// CPU: args[3].name = "seq_lens"
+// CPU-NEXT: args[3].shape = ["batch"]
+// CPU: args[4].c_type = "void *"
+// CPU: args[4].direction = "out"
+// CPU-NEXT: args[4].dtype = "f16"
+// CPU: args[4].name = "out"
+// CPU-NEXT: args[4].shape = ["batch", 2, 3, 64]
+// CPU: args[5].c_type = "float *"
+// CPU: args[5].direction = "out"
+// CPU-NEXT: args[5].dtype = "f32"
+// CPU: args[5].name = "lse"
+// CPU-NEXT: args[5].shape = ["batch", 3, 2]
+// CPU: args[6].c_type = "int32_t"
+// CPU: args[6].kind = "scalar"
+// CPU: args[6].name = "batch"
+// CPU-NEXT: args[6].shape = null
+// CPU: args[7].name = "max_blocks_per_seq"
+// CPU: args[8].c_type = "float"
+// CPU: args[8].name = "softmax_scale"
+// CPU: args[9].c_type = "void *"
+// CPU: args[9].dtype = null
+// CPU-NEXT: args[9].kind = "handle"
+// CPU: args[9].name = "stream"
+// CPU-NOT: args[10]
+// CPU: dims.block_size = 16{{$}}
+// CPU-NEXT: dims.hidden_size = null
+// CPU-NEXT: dims.kv_lora_rank = 64{{$}}
+// CPU-NEXT: dims.num_heads = 3{{$}}
+// CPU-NEXT: dims.q_len = 2{{$}}
+// CPU-NEXT: dims.row_width = 80{{$}}
+// CPU-NEXT: header = "abi_cpu.h"
+// CPU: kernel.form = "cpu_vector"
+// CPU-NEXT: kernel.prefetch = "never"
+// CPU-NEXT: kernel.rows_per_group = 6{{$}}
+// CPU-NEXT: kernel.tile_tokens = 16{{$}}
+// CPU-NEXT: kernel.vector_width = 8{{$}}
+// CPU-NEXT: layer = null
+// CPU-NEXT: library = "libabi_cpu.so"
+// CPU-NEXT: memory = "host"
+// CPU: num_splits.args[2].name = "threads"
+// CPU: num_splits.env = "MLA_CPU_NUM_SPLITS"
+// CPU-NEXT: num_splits.returns = "int32_t"
+// CPU-NEXT: num_splits.symbol = "abi_cpu_num_splits"
+// CPU-NEXT: params.block_size = 16{{$}}
+// CPU-NEXT: params.causal = false
+// CPU-NEXT: params.dtype = "f16"
+// CPU-NEXT: params.kv_lora_rank = 64{{$}}
+// CPU-NEXT: params.num_heads = 3{{$}}
+// CPU-NEXT: params.q_len = 2{{$}}
+// CPU-NEXT: params.qk_rope_head_dim = 16{{$}}
+// CPU-NEXT: return_codes[0].macro = "ABI_CPU_OK"
+// CPU: return_codes[0].value = 0{{$}}
+// CPU: return_codes[1].name = "ERR_NULL_POINTER"
+// CPU-NEXT: return_codes[1].value = 1{{$}}
+// CPU: return_codes[2].name = "ERR_BATCH"
+// CPU-NEXT: return_codes[2].value = 2{{$}}
+// CPU: return_codes[3].name = "ERR_MAX_BLOCKS"
+// CPU-NEXT: return_codes[3].value = 3{{$}}
+// CPU: return_codes[4].macro = "ABI_CPU_ERR_SEQ_LEN"
+// CPU-NEXT: return_codes[4].meaning = "a seq_len < 0 or above max_blocks_per_seq * block_size"
+// CPU-NEXT: return_codes[4].name = "ERR_SEQ_LEN"
+// CPU-NEXT: return_codes[4].value = 4{{$}}
+// CPU: return_codes[5].name = "ERR_SCALE"
+// CPU-NEXT: return_codes[5].value = 6{{$}}
+// CPU: return_codes[6].name = "ERR_BLOCK_ID"
+// CPU-NEXT: return_codes[6].value = 7{{$}}
+// CPU-NEXT: returns = "int32_t"
+// CPU-NEXT: symbol = "abi_cpu"
+// CPU-NEXT: target = "cpu"
+
+// The header: the same codes, the kernel's element type, the table's
+// arguments and C declarations.
+// RUN: FileCheck %s --check-prefix=CPU-H --input-file=%t/cpu/abi_cpu.h
+// CPU-H: #define ABI_CPU_CAUSAL 0{{$}}
+// CPU-H-NEXT: #define ABI_CPU_DTYPE "f16"
+// CPU-H: #define ABI_CPU_OK 0 {{ *}}/* success
+// CPU-H-NEXT: #define ABI_CPU_ERR_NULL_POINTER 1 {{ *}}/*
+// CPU-H-NEXT: #define ABI_CPU_ERR_BATCH 2 {{ *}}/*
+// CPU-H-NEXT: #define ABI_CPU_ERR_MAX_BLOCKS 3 {{ *}}/*
+// CPU-H-NEXT: #define ABI_CPU_ERR_SEQ_LEN 4 {{ *}}/* a seq_len < 0 or above max_blocks_per_seq * block_size */
+// CPU-H-NEXT: #define ABI_CPU_ERR_SCALE 6 {{ *}}/*
+// CPU-H-NEXT: #define ABI_CPU_ERR_BLOCK_ID 7 {{ *}}/*
+// CPU-H-NEXT: {{^$}}
+// CPU-H:  *   q           [batch, 2, 3, 80] q_lat followed by the rotated q_rope (f16)
+// CPU-H-NEXT:  *   kv_cache    [num_blocks, 16, 80] rows [c_kv ; k_rope], one per token (f16)
+// CPU-H:  *   out         [batch, 2, 3, 64] o_lat (f16)
+// CPU-H-NEXT:  *   lse         [batch, 3, 2] natural-log sum of exp of the scaled scores, -inf if none (f32)
+// CPU-H: int32_t abi_cpu(const void *q, const void *kv_cache,
+// CPU-H-NEXT:     const int32_t *block_table, const int32_t *seq_lens, void *out, float *lse,
+// CPU-H-NEXT:     int32_t batch, int32_t max_blocks_per_seq, float softmax_scale,
+// CPU-H-NEXT:     void *stream);
+// CPU-H: int32_t abi_cpu_num_splits(int32_t batch, int32_t max_seq_len,
+// CPU-H-NEXT:     int32_t threads);
+
+// NAME.json only for a library that was built: the runtime entry does not
+// compile without the ABI's header, and the earlier NAME.json is gone.
+// RUN: not mla-codegen --target=cpu --num-heads=3 --kv-lora-rank=64 --qk-rope-head-dim=16 --q-len=2 --block-size=16 --dtype=f16 --causal=false --vector-width=8 --name=abi_cpu -o %t/cpu --include-dir=%t/none 2>&1 | FileCheck %s --check-prefix=NOLIB
+// NOLIB: linking {{.*}}libabi_cpu.so failed
+// NOLIB: 'mla/Runtime/KernelABI.h' file not found
+// RUN: not test -e %t/cpu/abi_cpu.json
+
+// A dialect file in f32 (DeepSeek-V2-Lite's layer with f32 types): the
+// kernel's element type, not --dtype, in NAME.h and NAME.json, and the
+// layer function with its weights and codes (5 for seq_len < q_len).
+// RUN: sed 's/bf16/f32/g' %examples/deepseek-v2-lite.mlir > %t/v2lite-f32.mlir
+// RUN: mla-codegen %t/v2lite-f32.mlir --dtype=f16 --vector-width=16 --name=v2l -o %t/layer
+// RUN: FileCheck %s --check-prefix=LAYER-H --input-file=%t/layer/v2l.h
+// LAYER-H: #define V2L_DTYPE "f32"
+// LAYER-H: #define V2L_ERR_SEQ_LEN_SHORT 5 {{ *}}/* a seq_len < q_len (the kernel: only when causal) */
+// LAYER-H:  *   hidden      [batch, 1, 2048] hidden states of the new tokens (f32)
+// LAYER-H:  *   kv_cache    [num_blocks, 64, 576] rows [c_kv ; k_rope]; the new tokens' rows are written in place (f32)
+// LAYER-H:  *     [7] [2048, 2048]
+// LAYER-H:  * Returns V2L_OK, or with nothing written:
+// LAYER-H:  *   V2L_ERR_SEQ_LEN_SHORT
+// LAYER-H: int32_t v2l_layer(const void *hidden, const int32_t *positions, void *kv_cache,
+// LAYER-H-NEXT:     int32_t num_blocks, const int32_t *block_table, const int32_t *seq_lens,
+// LAYER-H-NEXT:     const void *const *weights, void *out, int32_t batch,
+// LAYER-H-NEXT:     int32_t max_blocks_per_seq);
+// RUN: python3 %S/Inputs/json-lines.py %t/layer/v2l.json | FileCheck %s --check-prefix=LAYER
+// LAYER: args[0].dtype = "f32"
+// LAYER: args[0].shape = ["batch", 1, 16, 576]
+// LAYER: dims.hidden_size = 2048{{$}}
+// LAYER: layer.args[0].dtype = "f32"
+// LAYER: layer.args[0].name = "hidden"
+// LAYER-NEXT: layer.args[0].shape = ["batch", 1, 2048]
+// LAYER: layer.args[1].name = "positions"
+// LAYER-NEXT: layer.args[1].shape = ["batch", 1]
+// LAYER: layer.args[2].direction = "inout"
+// LAYER: layer.args[2].name = "kv_cache"
+// LAYER-NEXT: layer.args[2].shape = ["num_blocks", 64, 576]
+// LAYER: layer.args[3].kind = "scalar"
+// LAYER: layer.args[3].name = "num_blocks"
+// LAYER: layer.args[4].name = "block_table"
+// LAYER: layer.args[5].name = "seq_lens"
+// LAYER: layer.args[6].c_type = "const void *const *"
+// LAYER: layer.args[6].kind = "array_list"
+// LAYER: layer.args[6].name = "weights"
+// LAYER: layer.args[7].direction = "out"
+// LAYER: layer.args[7].name = "out"
+// LAYER-NEXT: layer.args[7].shape = ["batch", 1, 2048]
+// LAYER: layer.args[8].name = "batch"
+// LAYER: layer.args[9].name = "max_blocks_per_seq"
+// LAYER-NOT: layer.args[10]
+// LAYER: layer.return_codes[4].name = "ERR_SEQ_LEN"
+// LAYER-NEXT: layer.return_codes[4].value = 4{{$}}
+// LAYER: layer.return_codes[5].macro = "V2L_ERR_SEQ_LEN_SHORT"
+// LAYER: layer.return_codes[5].value = 5{{$}}
+// LAYER: layer.return_codes[6].name = "ERR_BLOCK_ID"
+// LAYER-NEXT: layer.return_codes[6].value = 7{{$}}
+// LAYER-NOT: layer.return_codes[7]
+// LAYER: layer.symbol = "v2l_layer"
+// LAYER-NEXT: layer.weights[0].dtype = "f32"
+// LAYER-NEXT: layer.weights[0].index = 0{{$}}
+// LAYER-NEXT: layer.weights[0].shape = [16, 2048, 128]
+// LAYER: layer.weights[3].shape = [512]
+// LAYER: layer.weights[7].index = 7{{$}}
+// LAYER-NEXT: layer.weights[7].shape = [2048, 2048]
+// LAYER-NOT: layer.weights[8]
+// LAYER: params.dtype = "f32"
+// LAYER: return_codes[5].name = "ERR_SEQ_LEN_SHORT"
+// LAYER-NEXT: return_codes[5].value = 5{{$}}
+// LAYER: symbol = "v2l"
