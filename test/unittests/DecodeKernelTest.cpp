@@ -36,11 +36,15 @@ using KernelFn = int32_t (*)(const void *, const void *, const int32_t *,
 struct Config {
   int64_t dc, dr, heads, qLen, blockSize;
   bool bf16, causal;
+  /// The CPU to generate for (mla-codegen --mcpu); empty: this host's.
+  std::string mcpu = "";
   std::string name() const {
+    std::string cpu = mcpu;
+    std::replace(cpu.begin(), cpu.end(), '-', '_');
     return "dc" + std::to_string(dc) + "_dr" + std::to_string(dr) + "_h" +
            std::to_string(heads) + "_q" + std::to_string(qLen) + "_bs" +
            std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
-           (causal ? "" : "_noncausal");
+           (causal ? "" : "_noncausal") + (cpu.empty() ? "" : "_" + cpu);
   }
 };
 
@@ -55,6 +59,7 @@ KernelFn buildKernel(const Config &c, std::string &error) {
                     " --block-size=" + std::to_string(c.blockSize) +
                     " --dtype=" + (c.bf16 ? "bf16" : "f32") +
                     " --causal=" + (c.causal ? "true" : "false") +
+                    (c.mcpu.empty() ? "" : " --mcpu=" + c.mcpu) +
                     " --name=" + c.name() + " -o " + dir + " 2>&1";
   if (std::system(cmd.c_str()) != 0) {
     error = "mla-codegen failed: " + cmd;
@@ -293,6 +298,27 @@ std::vector<Config> grid() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Grid, DecodeKernelTest, ::testing::ValuesIn(grid()),
+                         [](const auto &info) { return info.param.name(); });
+
+/// Kernels generated for older CPUs than this one, loaded and run here: 8-lane
+/// AVX2 vectors (haswell, x86-64-v3) and AVX-512 without AVX512-BF16
+/// (skylake-avx512), whose bf16 output conversion must not call libgcc's
+/// missing __truncsfbf2 (the library would not load).
+std::vector<Config> olderCPUs() {
+  std::vector<Config> g;
+  for (const char *cpu : {"haswell", "x86-64-v3", "skylake-avx512"})
+    for (Config c : {Config{512, 64, 16, 1, 64, true, true},
+                     Config{256, 32, 40, 2, 16, true, true},
+                     Config{64, 0, 1, 1, 1, true, false},
+                     Config{128, 64, 3, 4, 16, false, true}}) {
+      c.mcpu = cpu;
+      g.push_back(c);
+    }
+  return g;
+}
+
+INSTANTIATE_TEST_SUITE_P(OlderCPU, DecodeKernelTest,
+                         ::testing::ValuesIn(olderCPUs()),
                          [](const auto &info) { return info.param.name(); });
 
 std::vector<Config> grid16() {

@@ -710,7 +710,7 @@ LogicalResult run(MLIRContext &ctx) {
                  << "// -----// kernels: scf, vector, memref //----- //\n"
                  << *kernels << "\n";
   }
-  if (failed(cpu::lowerToLLVMDialect(*kernels)))
+  if (failed(cpu::lowerToLLVMDialect(*kernels, host->bf16Dot)))
     return failure();
 
   // The whole-layer decode step, from a dialect file.
@@ -724,7 +724,7 @@ LogicalResult run(MLIRContext &ctx) {
     if (printIR)
       llvm::outs() << "// -----// layer: loops and buffers //----- //\n"
                    << *input << "\n";
-    if (failed(cpu::lowerToLLVMDialect(*input)))
+    if (failed(cpu::lowerToLLVMDialect(*input, host->bf16Dot)))
       return failure();
   }
   if (printIR) {

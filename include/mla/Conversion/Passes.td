@@ -83,4 +83,20 @@ def MLAApproximateMathPass : Pass<"mla-approximate-math", "ModuleOp"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def MLAExpandBF16Pass : Pass<"mla-expand-bf16", "ModuleOp"> {
+  let summary = "f32 -> bf16 conversions as integer ops, for CPUs without "
+                "AVX512-BF16";
+  let description = [{
+    Rewrites every arith.truncf from f32 to bf16 (scalar or vector) into
+    integer arithmetic without a select: round to nearest even, NaNs kept
+    quiet. Without AVX512-BF16, LLVM's x86 backend lowers the conversion,
+    and any select of bf16 values (which LLVM forms from arith-expand's NaN
+    select), through f32 and a call of __truncsfbf2, which GCC 12's libgcc
+    does not have: the kernel library would not load. Part of
+    mla-lower-cpu-kernels-to-llvm unless the target converts natively
+    (`native-bf16`).
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 #endif // MLA_CONVERSION_PASSES_TD

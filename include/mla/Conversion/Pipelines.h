@@ -30,6 +30,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   Option<bool> bf16Dot{*this, "bf16-dot",
                        llvm::cl::desc("QK^T of bf16 with vdpbf16ps"),
                        llvm::cl::init(false)};
+  Option<bool> nativeBF16{
+      *this, "native-bf16",
+      llvm::cl::desc("The target converts f32 to bf16 itself (AVX512-BF16); "
+                     "otherwise the conversion is lowered to integer ops"),
+      llvm::cl::init(false)};
 };
 
 struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
@@ -45,8 +50,11 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
 };
 
 /// mla-lower-cpu-kernels-to-llvm: scf/vector/memref/math kernels (what
-/// convert-mla-to-cpu emits, once bufferized) to the LLVM dialect.
-void buildCPUKernelsToLLVMPipeline(OpPassManager &pm);
+/// convert-mla-to-cpu emits, once bufferized) to the LLVM dialect. Unless
+/// `nativeBF16`, f32 -> bf16 conversions become integer ops
+/// (mla-expand-bf16) rather than calls of __truncsfbf2, which GCC 12's
+/// libgcc lacks.
+void buildCPUKernelsToLLVMPipeline(OpPassManager &pm, bool nativeBF16);
 
 /// mla-lower-to-cpu: a module of mla ops on tensors (a layer, or a function
 /// around mla.decode_attention) to the LLVM dialect: the other mla ops

@@ -17,8 +17,10 @@ static void addPasses(OpPassManager &pm, StringRef pipeline) {
     llvm::report_fatal_error("mla: a built-in pipeline does not parse");
 }
 
-void mla::buildCPUKernelsToLLVMPipeline(OpPassManager &pm) {
+void mla::buildCPUKernelsToLLVMPipeline(OpPassManager &pm, bool nativeBF16) {
   pm.addPass(createMLAApproximateMathPass());
+  if (!nativeBF16)
+    pm.addPass(createMLAExpandBF16Pass());
   addPasses(pm, "canonicalize, cse, convert-bufferization-to-memref, "
                 "convert-vector-to-scf, expand-strided-metadata, lower-affine, "
                 "convert-scf-to-cf, convert-math-to-llvm, "
@@ -42,7 +44,7 @@ void mla::buildLowerToCPUPipeline(OpPassManager &pm,
                 "function-boundary-type-conversion=identity-layout-map}, "
                 "buffer-deallocation-pipeline, convert-linalg-to-loops, "
                 "canonicalize, cse");
-  buildCPUKernelsToLLVMPipeline(pm);
+  buildCPUKernelsToLLVMPipeline(pm, options.nativeBF16);
 }
 
 void mla::buildGPUKernelsToNVVMPipeline(OpPassManager &pm, StringRef arch) {
@@ -64,6 +66,12 @@ void mla::buildLowerToNVVMPipeline(OpPassManager &pm,
 }
 
 namespace {
+struct NativeBF16Option : public PassPipelineOptions<NativeBF16Option> {
+  Option<bool> nativeBF16{
+      *this, "native-bf16",
+      llvm::cl::desc("The target converts f32 to bf16 itself (AVX512-BF16)"),
+      llvm::cl::init(false)};
+};
 struct ArchOption : public PassPipelineOptions<ArchOption> {
   Option<std::string> arch{*this, "arch", llvm::cl::desc("sm_80 or sm_90a"),
                            llvm::cl::init("sm_80")};
@@ -71,10 +79,12 @@ struct ArchOption : public PassPipelineOptions<ArchOption> {
 } // namespace
 
 void mla::registerMLAPipelines() {
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<NativeBF16Option>(
       "mla-lower-cpu-kernels-to-llvm",
       "The CPU decode kernels (scf, vector, memref, math) to the LLVM dialect",
-      buildCPUKernelsToLLVMPipeline);
+      [](OpPassManager &pm, const NativeBF16Option &o) {
+        buildCPUKernelsToLLVMPipeline(pm, o.nativeBF16);
+      });
   PassPipelineRegistration<CPUPipelineOptions>(
       "mla-lower-to-cpu",
       "mla ops on tensors to the LLVM dialect, the attention through the CPU "

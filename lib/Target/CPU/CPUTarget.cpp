@@ -61,9 +61,9 @@ FailureOr<cpu::HostTarget> cpu::getHostTarget(StringRef cpuName) {
   return t;
 }
 
-LogicalResult cpu::lowerToLLVMDialect(ModuleOp module) {
+LogicalResult cpu::lowerToLLVMDialect(ModuleOp module, bool nativeBF16) {
   PassManager pm(module.getContext());
-  buildCPUKernelsToLLVMPipeline(pm);
+  buildCPUKernelsToLLVMPipeline(pm, nativeBF16);
   return pm.run(module);
 }
 

@@ -23,9 +23,12 @@ struct HostTarget {
 /// (its features then come from LLVM's knowledge of that CPU).
 FailureOr<HostTarget> getHostTarget(StringRef cpu = "");
 
-/// Rewrites math ops into polynomial approximations (vectorizable exp/log)
-/// and lowers func/scf/vector/memref/arith/math to the LLVM dialect.
-LogicalResult lowerToLLVMDialect(ModuleOp module);
+/// Lowers the kernels (func/scf/vector/memref/arith/math) to the LLVM
+/// dialect with the mla-lower-cpu-kernels-to-llvm pipeline: math ops as
+/// vectorizable polynomials; f32 -> bf16 conversions inline unless the
+/// target has them (`nativeBF16`, AVX512-BF16), since a libgcc without
+/// __truncsfbf2 would leave the library unloadable.
+LogicalResult lowerToLLVMDialect(ModuleOp module, bool nativeBF16 = false);
 
 /// Translates an LLVM-dialect module to LLVM IR, optimizes it at O3 for
 /// `target` and writes an object file. `llvmIR`, if given, receives the
