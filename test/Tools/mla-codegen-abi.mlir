@@ -116,11 +116,11 @@
 // CPU-H: int32_t abi_cpu_num_splits(int32_t batch, int32_t max_seq_len,
 // CPU-H-NEXT:     int32_t threads);
 
-// NAME.json only for a library that was built: the runtime entry does not
-// compile without the ABI's header, and the earlier NAME.json is gone.
-// RUN: not mla-codegen --target=cpu --num-heads=3 --kv-lora-rank=64 --qk-rope-head-dim=16 --q-len=2 --block-size=16 --dtype=f16 --causal=false --vector-width=8 --name=abi_cpu -o %t/cpu --include-dir=%t/none 2>&1 | FileCheck %s --check-prefix=NOLIB
+// NAME.json only for a library that was built: the library does not link
+// without the prebuilt CPU runtime, and the earlier NAME.json is gone.
+// RUN: not mla-codegen --target=cpu --num-heads=3 --kv-lora-rank=64 --qk-rope-head-dim=16 --q-len=2 --block-size=16 --dtype=f16 --causal=false --vector-width=8 --name=abi_cpu -o %t/cpu --runtime-lib-dir=%t/none 2>&1 | FileCheck %s --check-prefix=NOLIB
 // NOLIB: linking {{.*}}libabi_cpu.so failed
-// NOLIB: 'mla/Runtime/KernelABI.h' file not found
+// NOLIB: -lmla_cpu_runtime
 // RUN: not test -e %t/cpu/abi_cpu.json
 
 // A dialect file in f32 (DeepSeek-V2-Lite's layer with f32 types): the

@@ -14,6 +14,7 @@
 #include "mla/InitAll.h"
 #include "mla/Runtime/KernelABI.h"
 #include "mla/Target/CPU/CPUTarget.h"
+#include "mla/Target/CPU/KernelEntry.h"
 #include "mla/Target/CPU/LayerEntry.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -103,18 +104,67 @@ cl::list<int64_t> tileBlocks("tile-blocks", cl::CommaSeparated, cl::Hidden,
                              cl::desc("rows-per-group,score-rows,"
                                       "score-tokens,pv-rows,pv-vectors"),
                              cl::cat(category));
-cl::opt<std::string> runtimeDir("runtime-dir", cl::init(MLA_RUNTIME_DIR),
-                                cl::desc("directory of the runtime sources"),
+// Where the runtime is: by default next to this executable (an installed
+// prefix: PREFIX/lib, PREFIX/include, PREFIX/share/mla/runtime), else in the
+// build and source trees it was built from.
+cl::opt<std::string> runtimeDir("runtime-dir", cl::init(""),
+                                cl::desc("directory of the runtime sources "
+                                         "(the GPU host library's entry)"),
                                 cl::cat(category));
-cl::opt<std::string> includeDir("include-dir", cl::init(MLA_INCLUDE_DIR),
+cl::opt<std::string> includeDir("include-dir", cl::init(""),
                                 cl::desc("directory holding "
                                          "mla/Runtime/KernelABI.h"),
                                 cl::cat(category));
+cl::opt<std::string> runtimeLibDir(
+    "runtime-lib-dir", cl::init(""),
+    cl::desc("directory holding libmla_cpu_runtime.so, which CPU kernel "
+             "libraries link against"),
+    cl::cat(category));
 cl::opt<std::string> cxx("cxx", cl::init(MLA_CXX),
                          cl::desc("C++ compiler driver that links the library"),
                          cl::cat(category));
 
 bool isGPU() { return target == "sm_80" || target == "sm_90a"; }
+
+/// Where the runtime's pieces are: the options, else an installed prefix
+/// around this executable (PREFIX/bin/mla-codegen), else the build and source
+/// trees it was built from.
+struct RuntimePaths {
+  std::string runtimeLib; // libmla_cpu_runtime.so
+  std::string include;    // mla/Runtime/KernelABI.h
+  std::string runtimeSrc; // CUDA/DecodeEntryCUDA.cpp, DecodeArgs.h
+};
+const RuntimePaths &paths() {
+  static const RuntimePaths p = [] {
+    std::string exe = llvm::sys::fs::getMainExecutable(
+        nullptr, reinterpret_cast<void *>(&paths));
+    StringRef prefix =
+        llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe));
+    auto under = [&](StringRef rel) {
+      SmallString<256> path(prefix);
+      llvm::sys::path::append(path, rel);
+      return std::string(path);
+    };
+    auto choose = [&](const std::string &option, StringRef rel,
+                      StringRef probe, const char *built) {
+      if (!option.empty())
+        return option;
+      SmallString<256> probed(under(rel));
+      llvm::sys::path::append(probed, probe);
+      return llvm::sys::fs::exists(probed) ? under(rel) : std::string(built);
+    };
+    RuntimePaths r;
+    // The build tree puts the runtime in build/lib, next to build/bin, as an
+    // install puts it in PREFIX/lib.
+    r.runtimeLib = runtimeLibDir.empty() ? under("lib") : runtimeLibDir;
+    r.include = choose(includeDir, "include", "mla/Runtime/KernelABI.h",
+                       MLA_INCLUDE_DIR);
+    r.runtimeSrc = choose(runtimeDir, "share/mla/runtime",
+                          "CUDA/DecodeEntryCUDA.cpp", MLA_RUNTIME_DIR);
+    return r;
+  }();
+  return p;
+}
 
 bool isIdentifier(StringRef s) {
   if (s.empty() || !(llvm::isAlpha(s[0]) || s[0] == '_'))
@@ -593,14 +643,15 @@ LogicalResult runGPU(MLIRContext &ctx, const DecodeParams &r) {
       failed(writeFile(path(kernelName + ".h"),
                        header(r, kernelInfo(*config), lib))))
     return failure();
-  SmallString<256> entry(runtimeDir), include(cudaPath), stubs(cudaPath);
+  SmallString<256> entry(paths().runtimeSrc), include(cudaPath),
+      stubs(cudaPath);
   llvm::sys::path::append(entry, "CUDA", "DecodeEntryCUDA.cpp");
   llvm::sys::path::append(include, "include");
   llvm::sys::path::append(stubs, "lib64", "stubs");
   Type et = r.elemType;
   std::vector<std::string> args = {
       "-shared", "-fPIC", "-O2", "-std=c++17", "-I" + std::string(include),
-      "-I" + includeDir.getValue(),
+      "-I" + paths().include,
       "-DMLA_NAME=" + kernelName.getValue(),
       "-DMLA_HEADS=" + std::to_string(r.heads),
       "-DMLA_QLEN=" + std::to_string(r.qLen),
@@ -710,7 +761,8 @@ LogicalResult run(MLIRContext &ctx) {
                  << "// -----// kernels: scf, vector, memref //----- //\n"
                  << *kernels << "\n";
   }
-  if (failed(cpu::lowerToLLVMDialect(*kernels, host->bf16Dot)))
+  if (failed(cpu::lowerToLLVMDialect(*kernels, host->bf16Dot)) ||
+      failed(cpu::addKernelEntry(*kernels, *config, kernelName)))
     return failure();
 
   // The whole-layer decode step, from a dialect file.
@@ -763,25 +815,23 @@ LogicalResult run(MLIRContext &ctx) {
       failed(writeFile(hdr, headerText)))
     return failure();
 
-  SmallString<256> entry(runtimeDir);
-  llvm::sys::path::append(entry, "CPU", "DecodeEntry.cpp");
-  Type et = request->elemType;
-  std::vector<std::string> args = {
-      "-shared", "-fPIC", "-O2", "-std=c++17", "-fopenmp",
-      "-I" + includeDir.getValue(),
-      "-DMLA_NAME=" + kernelName.getValue(),
-      "-DMLA_HEADS=" + std::to_string(request->heads),
-      "-DMLA_QLEN=" + std::to_string(request->qLen),
-      "-DMLA_DC=" + std::to_string(request->dc),
-      "-DMLA_DR=" + std::to_string(request->dr),
-      "-DMLA_BLOCK_SIZE=" + std::to_string(request->blockSize),
-      "-DMLA_ROWS_PER_GROUP=" + std::to_string(config->rowsPerGroup),
-      "-DMLA_CAUSAL=" + std::to_string(request->causal ? 1 : 0),
-      "-DMLA_ELEM_BYTES=" + std::to_string(et.getIntOrFloatBitWidth() / 8),
-      "-DMLA_PREFETCH=" + std::to_string(int(config->prefetch)),
-      std::string(entry), std::string(obj), "-o", std::string(lib),
-      "-Wl,-rpath," MLA_OPENMP_LIBDIR};
+  // The kernels and their entry points (addKernelEntry) are all in the
+  // object: the library is linked against the prebuilt runtime, with no C++
+  // compiled unless a layer function's wrapper is.
+  std::string libDir = paths().runtimeLib;
+  std::vector<std::string> args = {"-shared",
+                                   "-fPIC",
+                                   std::string(obj),
+                                   "-o",
+                                   std::string(lib),
+                                   "-L" + libDir,
+                                   "-lmla_cpu_runtime",
+                                   "-Wl,-rpath," + libDir};
   if (layer) {
+    args.push_back("-O2");
+    args.push_back("-std=c++17");
+    args.push_back("-I" + paths().include);
+    args.push_back("-Wl,-rpath," MLA_OPENMP_LIBDIR);
     args.push_back(std::string(layerSrc));
     args.push_back(std::string(layerObj));
     args.push_back("-lm");

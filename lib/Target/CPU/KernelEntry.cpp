@@ -1,0 +1,107 @@
+//===- KernelEntry.cpp - the C entry of a generated CPU kernel --*- C++ -*-===//
+//
+// The entry points of a CPU kernel library are two calls, written here in
+// the LLVM dialect, of the runtime that is built once with the project
+// (lib/Runtime/CPU/CPURuntime.cpp): no C++ is compiled per kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mla/Target/CPU/KernelEntry.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/Builders.h"
+
+using namespace mlir;
+using namespace mlir::mla;
+
+LogicalResult cpu::addKernelEntry(ModuleOp module,
+                                  const CPUDecodeConfig &config,
+                                  StringRef name) {
+  MLIRContext *ctx = module.getContext();
+  Location loc = module.getLoc();
+  OpBuilder b(ctx);
+  b.setInsertionPointToEnd(module.getBody());
+  Type ptr = LLVM::LLVMPointerType::get(ctx), i32 = b.getI32Type(),
+       i64 = b.getI64Type(), f32 = b.getF32Type();
+
+  auto kernel = [&](StringRef suffix) -> FailureOr<std::string> {
+    std::string sym = ("_mlir_ciface_" + name + suffix).str();
+    if (!module.lookupSymbol<LLVM::LLVMFuncOp>(sym))
+      return module.emitError("mla-codegen: the kernel module has no ") << sym;
+    return sym;
+  };
+  FailureOr<std::string> partial = kernel("_partial"),
+                         combine = kernel("_combine");
+  if (failed(partial) || failed(combine))
+    return failure();
+  std::optional<std::string> prefetch;
+  if (config.prefetch != CPUDecodeConfig::Prefetch::Never) {
+    FailureOr<std::string> p = kernel("_partial_prefetch");
+    if (failed(p))
+      return failure();
+    prefetch = *p;
+  }
+
+  // The constant mla_cpu_kernel (CPUKernel.h): nine i64, three pointers.
+  const int64_t fields[] = {config.heads,
+                            config.qLen,
+                            config.dc,
+                            config.dr,
+                            config.blockSize,
+                            config.causal ? 1 : 0,
+                            config.elemType.getIntOrFloatBitWidth() / 8,
+                            config.rowsPerGroup,
+                            int64_t(config.prefetch)};
+  SmallVector<Type> fieldTypes(std::size(fields), i64);
+  fieldTypes.append(3, ptr);
+  auto descTy = LLVM::LLVMStructType::getLiteral(ctx, fieldTypes);
+  std::string descName = (name + "_kernel").str();
+  auto global = LLVM::GlobalOp::create(b, loc, descTy, /*isConstant=*/true,
+                                       LLVM::Linkage::Internal, descName,
+                                       Attribute());
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.createBlock(&global.getInitializerRegion());
+    Value desc = LLVM::PoisonOp::create(b, loc, descTy);
+    int64_t pos = 0;
+    for (int64_t v : fields)
+      desc = LLVM::InsertValueOp::create(
+          b, loc, desc, LLVM::ConstantOp::create(b, loc, i64, v), pos++);
+    for (const std::optional<std::string> &sym :
+         {std::optional<std::string>(*partial), prefetch,
+          std::optional<std::string>(*combine)}) {
+      Value p = sym ? LLVM::AddressOfOp::create(b, loc, ptr, *sym).getResult()
+                    : LLVM::ZeroOp::create(b, loc, ptr).getResult();
+      desc = LLVM::InsertValueOp::create(b, loc, desc, p, pos++);
+    }
+    LLVM::ReturnOp::create(b, loc, desc);
+  }
+
+  // `name`(args...) { return runtime(&`name`_kernel, args...); }
+  auto forward = [&](StringRef entry, StringRef runtime,
+                     ArrayRef<Type> args) {
+    SmallVector<Type> runtimeArgs = {ptr};
+    runtimeArgs.append(args.begin(), args.end());
+    auto runtimeTy = LLVM::LLVMFunctionType::get(i32, runtimeArgs);
+    if (!module.lookupSymbol(runtime))
+      LLVM::LLVMFuncOp::create(b, loc, runtime, runtimeTy);
+    auto fn = LLVM::LLVMFuncOp::create(
+        b, loc, entry, LLVM::LLVMFunctionType::get(i32, args));
+    OpBuilder::InsertionGuard guard(b);
+    Block *body = fn.addEntryBlock(b);
+    b.setInsertionPointToStart(body);
+    SmallVector<Value> operands = {
+        LLVM::AddressOfOp::create(b, loc, ptr, descName)};
+    operands.append(body->args_begin(), body->args_end());
+    Value r = LLVM::CallOp::create(b, loc, runtimeTy, runtime, operands)
+                  .getResult();
+    LLVM::ReturnOp::create(b, loc, r);
+  };
+  // The contract's signature (KernelABI.h's kKernelArgs) and
+  // NAME_num_splits(batch, max_seq_len, threads).
+  forward(name, "mla_cpu_decode_v1",
+          {ptr, ptr, ptr, ptr, ptr, ptr, i32, i32, f32, ptr});
+  forward((name + "_num_splits").str(), "mla_cpu_num_splits_v1",
+          {i32, i32, i32});
+  return success();
+}
