@@ -10,6 +10,7 @@
 
 #include "mla/Conversion/MLAToCPU/DecodeKernel.h"
 #include "mla/Conversion/MLAToGPU/DecodeKernelGPU.h"
+#include "mla/Conversion/Pipelines.h"
 #include "mla/Dialect/MLA/IR/MLAOps.h"
 #include "mla/InitAll.h"
 #include "mla/Runtime/KernelABI.h"
@@ -574,11 +575,8 @@ LogicalResult runGPU(MLIRContext &ctx, const DecodeParams &r) {
                  << "// -----// kernels: gpu, scf, memref //----- //\n"
                  << *kernels << "\n";
   PassManager pm(&ctx);
-  std::string toNVVM = "nvvm-attach-target{chip=" + target.getValue() +
-                       " features=+ptx80 O=3}, gpu.module(convert-scf-to-cf, "
-                       "convert-gpu-to-nvvm, convert-nvvm-to-llvm, canonicalize, "
-                       "cse, reconcile-unrealized-casts)";
-  if (failed(parsePassPipeline(toNVVM, pm)) || failed(pm.run(*kernels)))
+  buildGPUKernelsToNVVMPipeline(pm, target);
+  if (failed(pm.run(*kernels)))
     return failure();
   if (printIR)
     llvm::outs() << "// -----// NVVM //----- //\n" << *kernels << "\n";

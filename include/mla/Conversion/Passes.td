@@ -31,7 +31,11 @@ def ConvertMLAToCPUPass : Pass<"convert-mla-to-cpu", "ModuleOp"> {
     Option<"numSplits", "num-splits", "int64_t", "1",
            "KV splits per sequence">,
     Option<"bf16Dot", "bf16-dot", "bool", "false",
-           "QK^T of bf16 storage with AVX512-BF16 dot products (vdpbf16ps)">
+           "QK^T of bf16 storage with AVX512-BF16 dot products (vdpbf16ps)">,
+    Option<"prefetch", "prefetch", "bool", "false",
+           "Also emit <kernel-name>_partial_prefetch (the partial kernel that "
+           "prefetches the next tile, for groups of 8 or more rows) and "
+           "launch it; mla-codegen's libraries choose it per call">
   ];
 }
 

@@ -30,6 +30,10 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   Option<bool> bf16Dot{*this, "bf16-dot",
                        llvm::cl::desc("QK^T of bf16 with vdpbf16ps"),
                        llvm::cl::init(false)};
+  Option<bool> prefetch{
+      *this, "prefetch",
+      llvm::cl::desc("Launch the partial kernel that prefetches the next tile"),
+      llvm::cl::init(false)};
   Option<bool> nativeBF16{
       *this, "native-bf16",
       llvm::cl::desc("The target converts f32 to bf16 itself (AVX512-BF16); "

@@ -47,8 +47,10 @@ struct ConvertMLAToCPUPass
                                [&]() { return op.emitOpError(); });
       if (failed(config))
         return signalPassFailure();
-      // The launches below call the plain partial kernel.
-      config->prefetch = CPUDecodeConfig::Prefetch::Never;
+      // The launches below call one partial kernel: the prefetching one
+      // when asked for and the configuration has one.
+      if (!prefetch)
+        config->prefetch = CPUDecodeConfig::Prefetch::Never;
       std::string name = kernelName;
       if (i > 0)
         name += "_" + std::to_string(i);
@@ -86,7 +88,11 @@ struct ConvertMLAToCPUPass
     Value scale = arith::ConstantOp::create(b, op.getScaleAttr());
     Value zero = cst(0), one = cst(1);
     Value outFlat = flatBuffer(b, out), lseFlat = flatBuffer(b, lse);
-    std::string partial = (name + "_partial").str(),
+    std::string partial =
+                    (name + (c.prefetch != CPUDecodeConfig::Prefetch::Never
+                                 ? "_partial_prefetch"
+                                 : "_partial"))
+                        .str(),
                 combine = (name + "_combine").str();
     scf::ForOp::create(
         b, zero, items, one, ValueRange{},

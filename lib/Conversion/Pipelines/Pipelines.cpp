@@ -38,6 +38,7 @@ void mla::buildLowerToCPUPipeline(OpPassManager &pm,
   cpu.vectorWidth = options.vectorWidth;
   cpu.numSplits = options.numSplits;
   cpu.bf16Dot = options.bf16Dot;
+  cpu.prefetch = options.prefetch;
   pm.addPass(createConvertMLAToCPUPass(cpu));
   addPasses(pm, "canonicalize, cse, "
                 "one-shot-bufferize{bufferize-function-boundaries "
