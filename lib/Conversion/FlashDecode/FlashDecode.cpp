@@ -13,6 +13,24 @@ using namespace mlir;
 using namespace mlir::mla;
 using namespace mlir::mla::flash;
 
+LogicalResult flash::forEachDecodeOp(
+    ModuleOp module, StringRef pass, StringRef kernelName, int64_t numSplits,
+    function_ref<LogicalResult(DecodeAttentionOp, StringRef)> lower) {
+  if (numSplits < 1)
+    return emitError(module.getLoc())
+           << pass << ": num-splits must be positive, got " << numSplits;
+  SmallVector<DecodeAttentionOp> ops;
+  module.walk([&](DecodeAttentionOp op) { ops.push_back(op); });
+  for (auto [i, op] : llvm::enumerate(ops)) {
+    std::string name = kernelName.str();
+    if (i > 0)
+      name += "_" + std::to_string(i);
+    if (failed(lower(op, name)))
+      return failure();
+  }
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // KernelBuilder
 //===----------------------------------------------------------------------===//

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "mla/Conversion/BufferUtils.h"
+#include "mla/Conversion/FlashDecode/FlashDecode.h"
 #include "mla/Conversion/MLAToCPU/DecodeKernel.h"
 #include "mla/Conversion/Passes.h"
 #include "mla/Dialect/MLA/IR/MLAOps.h"
@@ -30,33 +31,25 @@ struct ConvertMLAToCPUPass
   using Base::Base;
 
   void runOnOperation() override {
+    // The kernels of each op, then its launches.
     ModuleOp module = getOperation();
-    if (numSplits < 1) {
-      emitError(module.getLoc()) << "convert-mla-to-cpu: num-splits must be "
-                                    "positive, got "
-                                 << static_cast<int64_t>(numSplits);
-      return signalPassFailure();
-    }
-    SmallVector<DecodeAttentionOp> ops;
-    module.walk([&](DecodeAttentionOp op) { ops.push_back(op); });
-    // One pair of kernels per distinct configuration.
-    llvm::StringMap<CPUDecodeConfig> built;
-    for (auto [i, op] : llvm::enumerate(ops)) {
+    auto lowerOne = [&](DecodeAttentionOp op, StringRef name) {
       FailureOr<CPUDecodeConfig> config =
           CPUDecodeConfig::get(DecodeParams::of(op), vectorWidth, bf16Dot,
                                [&]() { return op.emitOpError(); });
       if (failed(config))
-        return signalPassFailure();
+        return failure();
       // The launches below call one partial kernel: the prefetching one
       // when asked for and the configuration has one.
       if (!prefetch)
         config->prefetch = CPUDecodeConfig::Prefetch::Never;
-      std::string name = kernelName;
-      if (i > 0)
-        name += "_" + std::to_string(i);
       buildCPUDecodeKernels(module, *config, name);
       lower(op, *config, name);
-    }
+      return success();
+    };
+    if (failed(flash::forEachDecodeOp(module, getArgument(), kernelName,
+                                      numSplits, lowerOne)))
+      signalPassFailure();
   }
 
   void lower(DecodeAttentionOp op, const CPUDecodeConfig &c, StringRef name) {

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "mla/Conversion/BufferUtils.h"
+#include "mla/Conversion/FlashDecode/FlashDecode.h"
 #include "mla/Conversion/MLAToGPU/DecodeKernelGPU.h"
 #include "mla/Conversion/Passes.h"
 #include "mla/Dialect/MLA/IR/MLAOps.h"
@@ -29,29 +30,23 @@ struct ConvertMLAToGPUPass
   using Base::Base;
 
   void runOnOperation() override {
+    // The gpu.module of each op, then its launches.
     ModuleOp module = getOperation();
-    if (numSplits < 1) {
-      emitError(module.getLoc()) << "convert-mla-to-gpu: num-splits must be "
-                                    "positive, got "
-                                 << static_cast<int64_t>(numSplits);
-      return signalPassFailure();
-    }
-    SmallVector<DecodeAttentionOp> ops;
-    module.walk([&](DecodeAttentionOp op) { ops.push_back(op); });
-    for (auto [i, op] : llvm::enumerate(ops)) {
+    auto lowerOne = [&](DecodeAttentionOp op, StringRef name) {
       // The wgmma kernel reads TMA descriptors that only a host library
       // (mla-codegen's) encodes; these launches use mma.sync on sm_90a too.
       FailureOr<GPUDecodeConfig> config = GPUDecodeConfig::get(
           DecodeParams::of(op), arch, [&]() { return op.emitOpError(); },
           /*allowTMA=*/false);
       if (failed(config))
-        return signalPassFailure();
-      std::string name = kernelName;
-      if (i > 0)
-        name += "_" + std::to_string(i);
+        return failure();
       buildGPUDecodeKernels(module, *config, name);
-      lower(op, *config, name + "_kernels");
-    }
+      lower(op, *config, (name + "_kernels").str());
+      return success();
+    };
+    if (failed(flash::forEachDecodeOp(module, getArgument(), kernelName,
+                                      numSplits, lowerOne)))
+      signalPassFailure();
   }
 
   void lower(DecodeAttentionOp op, const GPUDecodeConfig &c,

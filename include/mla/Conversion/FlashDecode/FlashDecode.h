@@ -22,6 +22,13 @@
 
 namespace mlir::mla::flash {
 
+/// The driver of every lowering of mla.decode_attention: checks the pass's
+/// `numSplits` (naming `pass`), then calls `lower(op, name)` for each op of
+/// `module` in order, its kernels named `kernelName`, `kernelName`_1, ...
+LogicalResult forEachDecodeOp(
+    ModuleOp module, StringRef pass, StringRef kernelName, int64_t numSplits,
+    function_ref<LogicalResult(DecodeAttentionOp, StringRef)> lower);
+
 /// Index arithmetic and loops on an ImplicitLocOpBuilder: the shorthands
 /// every kernel emitter uses.
 class KernelBuilder {
