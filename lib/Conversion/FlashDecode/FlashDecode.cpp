@@ -2,7 +2,11 @@
 
 #include "mla/Conversion/FlashDecode/FlashDecode.h"
 
+#include "mla/Conversion/BufferUtils.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -150,6 +154,48 @@ Value flash::lseAt(KernelBuilder &kb, const DecodeParams &p, Value seq,
   Value h = arith::RemUIOp::create(b, row, kb.idx(p.heads));
   Value i = arith::DivUIOp::create(b, row, kb.idx(p.heads));
   return kb.add(kb.mulc(kb.add(kb.mulc(seq, p.heads), h), p.qLen), i);
+}
+
+LaunchBuffers flash::makeLaunchBuffers(ImplicitLocOpBuilder &b,
+                                      DecodeAttentionOp op,
+                                      const PartialLayout &layout,
+                                      int64_t numSplits) {
+  auto cst = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
+  LaunchBuffers l;
+  l.q = flatBuffer(b, op.getQuery());
+  l.kv = flatBuffer(b, op.getCache());
+  l.blockTable = flatBuffer(b, op.getBlockTable());
+  l.seqLens = flatBuffer(b, op.getSeqLens());
+  l.batch = tensor::DimOp::create(b, op.getQuery(), 0);
+  l.maxBlocks = tensor::DimOp::create(b, op.getBlockTable(), 1);
+  auto outTy = op.getResult().getType(), lseTy = op.getLse().getType();
+  l.out = memref::AllocOp::create(
+      b, MemRefType::get(outTy.getShape(), outTy.getElementType()),
+      ValueRange{l.batch});
+  l.lse = memref::AllocOp::create(
+      b, MemRefType::get(lseTy.getShape(), b.getF32Type()),
+      ValueRange{l.batch});
+  l.splits = cst(numSplits);
+  l.items = arith::MulIOp::create(b, l.batch, cst(layout.groups * numSplits));
+  auto scratch = [&](int64_t perItem) {
+    return memref::AllocOp::create(
+        b, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
+        ValueRange{arith::MulIOp::create(b, l.items, cst(perItem))});
+  };
+  l.partOut = scratch(layout.rowsPerGroup * layout.dc);
+  l.partML = scratch(layout.rowsPerGroup * 2);
+  l.scale = arith::ConstantOp::create(b, op.getScaleAttr());
+  return l;
+}
+
+void LaunchBuffers::replace(ImplicitLocOpBuilder &b,
+                            DecodeAttentionOp op) const {
+  Value outT = bufferization::ToTensorOp::create(
+      b, op.getResult().getType(), out, /*restrict=*/true, /*writable=*/true);
+  Value lseT = bufferization::ToTensorOp::create(
+      b, op.getLse().getType(), lse, /*restrict=*/true, /*writable=*/true);
+  op.replaceAllUsesWith(ValueRange{outT, lseT});
+  op.erase();
 }
 
 //===----------------------------------------------------------------------===//

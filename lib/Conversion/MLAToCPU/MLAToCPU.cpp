@@ -54,72 +54,45 @@ struct ConvertMLAToCPUPass
 
   void lower(DecodeAttentionOp op, const CPUDecodeConfig &c, StringRef name) {
     ImplicitLocOpBuilder b(op.getLoc(), op);
-    auto cst = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
-    Value q = flatBuffer(b, op.getQuery());
-    Value kv = flatBuffer(b, op.getCache());
-    Value bt = flatBuffer(b, op.getBlockTable());
-    Value lens = flatBuffer(b, op.getSeqLens());
-    Value batch = tensor::DimOp::create(b, op.getQuery(), 0);
-    Value maxBlocks = tensor::DimOp::create(b, op.getBlockTable(), 1);
-    auto outTy = op.getResult().getType(), lseTy = op.getLse().getType();
-    Value out = memref::AllocOp::create(
-        b, MemRefType::get(outTy.getShape(), outTy.getElementType()),
-        ValueRange{batch});
-    Value lse = memref::AllocOp::create(
-        b, MemRefType::get(lseTy.getShape(), b.getF32Type()),
-        ValueRange{batch});
-    Value splits = cst(numSplits);
-    Value items = arith::MulIOp::create(
-        b, batch, cst(c.numGroups() * numSplits));
-    auto scratch = [&](int64_t perItem) {
-      return memref::AllocOp::create(
-          b, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
-          ValueRange{arith::MulIOp::create(b, items, cst(perItem))});
-    };
-    Value partOut = scratch(c.rowsPerGroup * c.dc);
-    Value partML = scratch(c.rowsPerGroup * 2);
-    Value scale = arith::ConstantOp::create(b, op.getScaleAttr());
-    Value zero = cst(0), one = cst(1);
-    Value outFlat = flatBuffer(b, out), lseFlat = flatBuffer(b, lse);
+    flash::LaunchBuffers l = flash::makeLaunchBuffers(
+        b, op, {c.numGroups(), c.rowsPerGroup, c.dc}, numSplits);
+    Value zero = arith::ConstantIndexOp::create(b, 0),
+          one = arith::ConstantIndexOp::create(b, 1),
+          groups = arith::ConstantIndexOp::create(b, c.numGroups());
+    Value outFlat = flatBuffer(b, l.out), lseFlat = flatBuffer(b, l.lse);
     std::string partial =
                     (name + (c.prefetch != CPUDecodeConfig::Prefetch::Never
                                  ? "_partial_prefetch"
                                  : "_partial"))
                         .str(),
                 combine = (name + "_combine").str();
+    // Work items (sequence, group, split) in the order the runtime's
+    // threads take them, then one combine per sequence.
     scf::ForOp::create(
-        b, zero, items, one, ValueRange{},
+        b, zero, l.items, one, ValueRange{},
         [&](OpBuilder &ob, Location loc, Value item, ValueRange) {
           ImplicitLocOpBuilder ib(loc, ob);
-          Value split = arith::RemUIOp::create(ib, item, splits);
-          Value rest = arith::DivUIOp::create(ib, item, splits);
-          Value group = arith::RemUIOp::create(
-              ib, rest, arith::ConstantIndexOp::create(ib, c.numGroups()));
-          Value seq = arith::DivUIOp::create(
-              ib, rest, arith::ConstantIndexOp::create(ib, c.numGroups()));
+          Value split = arith::RemUIOp::create(ib, item, l.splits);
+          Value rest = arith::DivUIOp::create(ib, item, l.splits);
+          Value group = arith::RemUIOp::create(ib, rest, groups);
+          Value seq = arith::DivUIOp::create(ib, rest, groups);
           func::CallOp::create(ib, partial, TypeRange{},
-                               ValueRange{q, kv, bt, lens, partOut, partML,
-                                          seq, group, split, splits,
-                                          maxBlocks, scale});
+                               ValueRange{l.q, l.kv, l.blockTable, l.seqLens,
+                                          l.partOut, l.partML, seq, group,
+                                          split, l.splits, l.maxBlocks,
+                                          l.scale});
           scf::YieldOp::create(ib);
         });
     scf::ForOp::create(
-        b, zero, batch, one, ValueRange{},
+        b, zero, l.batch, one, ValueRange{},
         [&](OpBuilder &ob, Location loc, Value seq, ValueRange) {
           ImplicitLocOpBuilder ib(loc, ob);
           func::CallOp::create(ib, combine, TypeRange{},
-                               ValueRange{partOut, partML, outFlat, lseFlat,
-                                          seq, splits});
+                               ValueRange{l.partOut, l.partML, outFlat,
+                                          lseFlat, seq, l.splits});
           scf::YieldOp::create(ib);
         });
-    // No deallocs here: the buffer-deallocation pipeline that follows
-    // bufferization frees these with the rest.
-    Value outT = bufferization::ToTensorOp::create(
-        b, outTy, out, /*restrict=*/true, /*writable=*/true);
-    Value lseT = bufferization::ToTensorOp::create(
-        b, lseTy, lse, /*restrict=*/true, /*writable=*/true);
-    op.replaceAllUsesWith(ValueRange{outT, lseT});
-    op.erase();
+    l.replace(b, op);
   }
 };
 } // namespace

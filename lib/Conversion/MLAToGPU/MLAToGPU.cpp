@@ -53,54 +53,32 @@ struct ConvertMLAToGPUPass
              StringRef moduleName) {
     ImplicitLocOpBuilder b(op.getLoc(), op);
     auto cst = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
-    Value q = flatBuffer(b, op.getQuery());
-    Value kv = flatBuffer(b, op.getCache());
-    Value bt = flatBuffer(b, op.getBlockTable());
-    Value lens = flatBuffer(b, op.getSeqLens());
-    Value batch = tensor::DimOp::create(b, op.getQuery(), 0);
-    Value maxBlocks = tensor::DimOp::create(b, op.getBlockTable(), 1);
-    auto outTy = op.getResult().getType(), lseTy = op.getLse().getType();
-    Value out = memref::AllocOp::create(
-        b, MemRefType::get(outTy.getShape(), outTy.getElementType()),
-        ValueRange{batch});
-    Value lse = memref::AllocOp::create(
-        b, MemRefType::get(lseTy.getShape(), b.getF32Type()),
-        ValueRange{batch});
-    Value splits = cst(numSplits), groups = cst(c.numGroups());
-    Value items = arith::MulIOp::create(
-        b, batch, cst(c.numGroups() * numSplits));
-    auto scratch = [&](int64_t perItem) {
-      return memref::AllocOp::create(
-          b, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
-          ValueRange{arith::MulIOp::create(b, items, cst(perItem))});
-    };
-    Value partOut = scratch(c.rowsPerGroup * c.dc);
-    Value partML = scratch(c.rowsPerGroup * 2);
-    Value scale = arith::ConstantOp::create(b, op.getScaleAttr());
+    flash::LaunchBuffers l = flash::makeLaunchBuffers(
+        b, op, {c.numGroups(), c.rowsPerGroup, c.dc}, numSplits);
     Value one = cst(1);
     auto kernel = [&](StringRef fn) {
       return SymbolRefAttr::get(
           b.getStringAttr(moduleName),
           {SymbolRefAttr::get(b.getContext(), fn)});
     };
+    // Partials over a (split, group, sequence) grid, then the combine over
+    // (row, sequence).
     gpu::LaunchFuncOp::create(
-        b, kernel("partial"), gpu::KernelDim3{splits, groups, batch},
+        b, kernel("partial"),
+        gpu::KernelDim3{l.splits, cst(c.numGroups()), l.batch},
         gpu::KernelDim3{cst(c.threads()), one, one},
         c.dynamicSharedBytes
             ? arith::ConstantIntOp::create(b, c.dynamicSharedBytes, 32)
                   .getResult()
             : Value(),
-        ValueRange{q, kv, bt, lens, partOut, partML, splits, maxBlocks,
-                   scale});
+        ValueRange{l.q, l.kv, l.blockTable, l.seqLens, l.partOut, l.partML,
+                   l.splits, l.maxBlocks, l.scale});
     gpu::LaunchFuncOp::create(
-        b, kernel("combine"), gpu::KernelDim3{cst(c.rows()), batch, one},
+        b, kernel("combine"), gpu::KernelDim3{cst(c.rows()), l.batch, one},
         gpu::KernelDim3{cst(c.kWarpSize), one, one}, Value(),
-        ValueRange{partOut, partML, flatBuffer(b, out),
-                   flatBuffer(b, lse), splits});
-    Value outT = bufferization::ToTensorOp::create(b, outTy, out, true, true);
-    Value lseT = bufferization::ToTensorOp::create(b, lseTy, lse, true, true);
-    op.replaceAllUsesWith(ValueRange{outT, lseT});
-    op.erase();
+        ValueRange{l.partOut, l.partML, flatBuffer(b, l.out),
+                   flatBuffer(b, l.lse), l.splits});
+    l.replace(b, op);
   }
 };
 } // namespace

@@ -160,6 +160,21 @@ struct PartialLayout {
 Value outputAt(KernelBuilder &kb, const DecodeParams &p, Value seq, Value row);
 Value lseAt(KernelBuilder &kb, const DecodeParams &p, Value seq, Value row);
 
+/// What a pass's lowering of one mla.decode_attention launches its kernels
+/// on: the operands as flat buffers, the batch and max_blocks_per_seq, the
+/// buffers of out and lse, and the split partials for `numSplits` splits
+/// (`layout`'s shapes).
+struct LaunchBuffers {
+  Value q, kv, blockTable, seqLens, batch, maxBlocks, out, lse, partOut,
+      partML, splits, items, scale;
+  /// Replaces `op`'s results by out and lse as tensors. No deallocations:
+  /// the buffer-deallocation pipeline after bufferization frees the buffers.
+  void replace(ImplicitLocOpBuilder &b, DecodeAttentionOp op) const;
+};
+LaunchBuffers makeLaunchBuffers(ImplicitLocOpBuilder &b, DecodeAttentionOp op,
+                                const PartialLayout &layout,
+                                int64_t numSplits);
+
 /// The online softmax of one query row (or of a vector of rows), in base e
 /// or 2: scores are scaled by `scale` (times log2 e in base 2), so that the
 /// state (running max m, running sum l of exp(s - m)) is kept in the
