@@ -132,6 +132,39 @@ public:
   void emitCombine(StringRef name);
 
 private:
+  /// What the pieces of one partial kernel share: its arguments, the
+  /// split's range, and the per-row state on the stack. Row state is padded
+  /// to whole vectors of `rowVector` rows (`paddedRows`) so that the softmax
+  /// works on vectors of rows; padded rows see no token.
+  struct PartialKernel {
+    bool prefetch = false;
+    Value q, kv, bt, lens, partOut, partML, bIdx, group, split, numSplits,
+        maxBlocks, scale;
+    flash::SplitRange range;
+    Value zero, one, negInf, zeroF, zeroVec, btBase;
+    int64_t rowVector = 0, paddedRows = 0;
+    // Query offsets and visible ends (fixed), running max, sum and rescale
+    // of each row, f32 output accumulators, the tile's scores (token-major),
+    // its cache row offsets and the next tile's (to prefetch).
+    Value qOff, limit, rowM, rowL, alphaBuf, acc, scores, kvOff, nextOff;
+  };
+  /// The partial kernel's function, arguments and split range.
+  PartialKernel declarePartial(StringRef name, bool prefetch);
+  /// Allocates the per-row state and sets each row's query offset, visible
+  /// end, running max (-inf), sum and accumulators (0).
+  void initRowState(PartialKernel &kern);
+  /// The cache row offsets of the tile starting at token `t` (and of the
+  /// next tile's when prefetching).
+  void storeTileOffsets(PartialKernel &kern, Value t);
+  /// S = Q K^T of the tile, register-blocked, stored token-major.
+  void emitScores(PartialKernel &kern);
+  /// The online-softmax step of the tile on vectors of rows: S becomes P.
+  void emitSoftmax(PartialKernel &kern, Value t);
+  /// acc = alpha acc + P V, register-blocked.
+  void emitPV(PartialKernel &kern);
+  /// The work item's unnormalized outputs and (max, sum) pairs.
+  void storePartials(PartialKernel &kern);
+
   /// Loads one f32 vector from element storage, extending bf16/f16.
   Value loadVec(Value mem, Value i) {
     if (c.elemType.isF32())
@@ -193,6 +226,22 @@ Value KernelEmitter::transposeReduce(ValueRange accs) {
 
 void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
   OpBuilder::InsertionGuard guard(b);
+  PartialKernel kern = declarePartial(name, prefetch);
+  initRowState(kern);
+  forLoop(kern.range.t0, kern.range.t1, idx(c.tileTokens), {},
+          [&](Value t, ValueRange) {
+            storeTileOffsets(kern, t);
+            emitScores(kern);
+            emitSoftmax(kern, t);
+            emitPV(kern);
+            return SmallVector<Value>{};
+          });
+  storePartials(kern);
+  func::ReturnOp::create(b);
+}
+
+KernelEmitter::PartialKernel
+KernelEmitter::declarePartial(StringRef name, bool prefetch) {
   auto elemMem = MemRefType::get({ShapedType::kDynamic}, c.elemType);
   auto i32Mem = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
   auto f32Mem = MemRefType::get({ShapedType::kDynamic}, f32);
@@ -200,26 +249,40 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
       (name + (prefetch ? "_partial_prefetch" : "_partial")).str(),
       {elemMem, elemMem, i32Mem, i32Mem, f32Mem, f32Mem, idxTy, idxTy, idxTy,
        idxTy, idxTy, f32});
+  PartialKernel kern;
+  kern.prefetch = prefetch;
   Block &entry = fn.getBody().front();
-  Value q = entry.getArgument(0), kv = entry.getArgument(1),
-        bt = entry.getArgument(2), lens = entry.getArgument(3),
-        partOut = entry.getArgument(4), partML = entry.getArgument(5),
-        bIdx = entry.getArgument(6), group = entry.getArgument(7),
-        split = entry.getArgument(8), numSplits = entry.getArgument(9),
-        maxBlocks = entry.getArgument(10), scale = entry.getArgument(11);
-
-  const int64_t D = c.rowWidth(), R = c.rows(), RG = c.rowsPerGroup,
-                TB = c.tileTokens, VL = c.vectorWidth;
-  Value zero = idx(0), one = idx(1);
-  Value negInf = f32c(-std::numeric_limits<float>::infinity());
-  Value zeroF = f32c(0.0f);
+  kern.q = entry.getArgument(0);
+  kern.kv = entry.getArgument(1);
+  kern.bt = entry.getArgument(2);
+  kern.lens = entry.getArgument(3);
+  kern.partOut = entry.getArgument(4);
+  kern.partML = entry.getArgument(5);
+  kern.bIdx = entry.getArgument(6);
+  kern.group = entry.getArgument(7);
+  kern.split = entry.getArgument(8);
+  kern.numSplits = entry.getArgument(9);
+  kern.maxBlocks = entry.getArgument(10);
+  kern.scale = entry.getArgument(11);
+  kern.zero = idx(0);
+  kern.one = idx(1);
+  kern.negInf = f32c(-std::numeric_limits<float>::infinity());
+  kern.zeroF = f32c(0.0f);
 
   // The split's tokens [t0, t1), in whole tiles.
-  flash::SplitRange range = flash::splitRange(
-      *this, flash::sequenceLength(*this, c, lens, bIdx, maxBlocks), numSplits,
-      split, TB);
-  Value len = range.len, t0 = range.t0, t1 = range.t1;
-  Value rowBase = mulc(group, RG);
+  kern.range = flash::splitRange(
+      *this,
+      flash::sequenceLength(*this, c, kern.lens, kern.bIdx, kern.maxBlocks),
+      kern.numSplits, kern.split, c.tileTokens);
+  return kern;
+
+}
+
+void KernelEmitter::initRowState(PartialKernel &kern) {
+  const int64_t D = c.rowWidth(), R = c.rows(), RG = c.rowsPerGroup,
+                TB = c.tileTokens, VL = c.vectorWidth;
+  Value bIdx = kern.bIdx, len = kern.range.len, zero = kern.zero;
+  Value rowBase = mulc(kern.group, RG);
 
   // Per-row state: query offsets and visible limits (fixed), then the
   // running max, sum and f32 output accumulators.
@@ -233,20 +296,25 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
   // works on vectors of rows; padded rows see no token.
   // Few rows (1 head, q_len 1) use short vectors rather than mostly
   // padding.
-  int64_t RV = 4;
+  int64_t &RV = kern.rowVector, &RGp = kern.paddedRows;
+  RV = 4;
   while (RV < RG && RV < VL)
     RV *= 2;
-  const int64_t RGp = (RG + RV - 1) / RV * RV;
+  RGp = (RG + RV - 1) / RV * RV;
   auto i32Ty = b.getI32Type();
-  auto rowsI32Ty = VectorType::get({RV}, i32Ty);
-  auto rowsTy = VectorType::get({RV}, f32);
-  Value qOff = bufIdx(RG),
-        limit = memref::AllocaOp::create(b, MemRefType::get({RGp}, i32Ty)),
-        rowM = bufF32(RGp), rowL = bufF32(RGp), alphaBuf = bufF32(RGp),
-        acc = bufF32(RG * c.dc), scores = bufF32(TB * RGp),
-        kvOff = bufIdx(TB);
+  kern.qOff = bufIdx(RG);
+  kern.limit = memref::AllocaOp::create(b, MemRefType::get({RGp}, i32Ty));
+  kern.rowM = bufF32(RGp);
+  kern.rowL = bufF32(RGp);
+  kern.alphaBuf = bufF32(RGp);
+  kern.acc = bufF32(RG * c.dc);
+  kern.scores = bufF32(TB * RGp);
+  kern.kvOff = bufIdx(TB);
   // The next tile's row offsets, for the prefetches.
-  Value nextOff = prefetch ? bufIdx(TB) : Value();
+  if (kern.prefetch)
+    kern.nextOff = bufIdx(TB);
+  Value qOff = kern.qOff, limit = kern.limit, rowM = kern.rowM,
+        rowL = kern.rowL, acc = kern.acc;
   Value lastRow = idx(R - 1);
   Value seqRowBase = mulc(bIdx, R);
   for (int64_t rr = 0; rr < RG; ++rr) {
@@ -261,10 +329,10 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
   for (int64_t rr = RG; rr < RGp; ++rr)
     memref::StoreOp::create(b, zeroI32, limit, ValueRange{idx(rr)});
   for (int64_t rr = 0; rr < RGp; ++rr) {
-    memref::StoreOp::create(b, negInf, rowM, ValueRange{idx(rr)});
-    memref::StoreOp::create(b, zeroF, rowL, ValueRange{idx(rr)});
+    memref::StoreOp::create(b, kern.negInf, rowM, ValueRange{idx(rr)});
+    memref::StoreOp::create(b, kern.zeroF, rowL, ValueRange{idx(rr)});
   }
-  Value zeroVec = arith::ConstantOp::create(
+  Value zeroVec = kern.zeroVec = arith::ConstantOp::create(
       b, vecTy, DenseElementsAttr::get(vecTy, 0.0f));
   forLoop(zero, idx(RG * c.dc), idx(VL), {},
           [&](Value i, ValueRange) {
@@ -272,239 +340,267 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
             return SmallVector<Value>{};
           });
 
-  Value btBase = mul(bIdx, maxBlocks);
-  Value lastTok = range.lastTok;
+  kern.btBase = mul(bIdx, kern.maxBlocks);
+}
 
-  forLoop(t0, t1, idx(TB), {}, [&](Value t,
-                                   ValueRange) {
-    // Cache offsets of the tile's rows (and, to prefetch, of the next
-    // tile's); past t1 they repeat the last row.
-    auto rowOffset = [&](int64_t j) {
-      Value tok = minIdx(addc(t, j), lastTok);
-      return mulc(flash::cacheRow(*this, c, bt, btBase, tok), D);
-    };
-    for (int64_t j = 0; j < TB; ++j) {
-      memref::StoreOp::create(b, rowOffset(j), kvOff, ValueRange{idx(j)});
-      if (prefetch)
-        memref::StoreOp::create(b, rowOffset(TB + j), nextOff,
-                                ValueRange{idx(j)});
-    }
+void KernelEmitter::storeTileOffsets(PartialKernel &kern, Value t) {
+  const int64_t D = c.rowWidth(), TB = c.tileTokens;
+  Value lastTok = kern.range.lastTok;
+  // Cache offsets of the tile's rows (and, to prefetch, of the next
+  // tile's); past t1 they repeat the last row.
+  auto rowOffset = [&](int64_t j) {
+    Value tok = minIdx(addc(t, j), lastTok);
+    return mulc(flash::cacheRow(*this, c, kern.bt, kern.btBase, tok), D);
+  };
+  for (int64_t j = 0; j < TB; ++j) {
+    memref::StoreOp::create(b, rowOffset(j), kern.kvOff, ValueRange{idx(j)});
+    if (kern.prefetch)
+      memref::StoreOp::create(b, rowOffset(TB + j), kern.nextOff,
+                              ValueRange{idx(j)});
+  }
+}
 
-    // 1. Scores, scoreRows x scoreTokens accumulators over d_c + d_r.
-    const int64_t SR = c.scoreRows, ST = c.scoreTokens;
-    forLoop(zero, idx(RG), idx(SR), {}, [&](Value rb,
+void KernelEmitter::emitScores(PartialKernel &kern) {
+  const int64_t D = c.rowWidth(), RG = c.rowsPerGroup, TB = c.tileTokens,
+                VL = c.vectorWidth, RGp = kern.paddedRows;
+  const bool prefetch = kern.prefetch;
+  Value q = kern.q, kv = kern.kv, zero = kern.zero, zeroVec = kern.zeroVec,
+        qOff = kern.qOff, kvOff = kern.kvOff, nextOff = kern.nextOff,
+        scores = kern.scores;
+  // 1. Scores, scoreRows x scoreTokens accumulators over d_c + d_r.
+  const int64_t SR = c.scoreRows, ST = c.scoreTokens;
+  forLoop(zero, idx(RG), idx(SR), {}, [&](Value rb,
+                                          ValueRange) {
+    SmallVector<Value> qBase, inits(SR * ST, zeroVec);
+    for (int64_t r = 0; r < SR; ++r)
+      qBase.push_back(memref::LoadOp::create(b, qOff, ValueRange{addc(rb, r)}));
+    forLoop(zero, idx(TB), idx(ST), {}, [&](Value jb,
                                             ValueRange) {
-      SmallVector<Value> qBase, inits(SR * ST, zeroVec);
-      for (int64_t r = 0; r < SR; ++r)
-        qBase.push_back(memref::LoadOp::create(b, qOff, ValueRange{addc(rb, r)}));
-      forLoop(zero, idx(TB), idx(ST), {}, [&](Value jb,
-                                              ValueRange) {
-        SmallVector<Value> kBase;
-        for (int64_t j = 0; j < ST; ++j)
-          kBase.push_back(
-              memref::LoadOp::create(b, kvOff, ValueRange{addc(jb, j)}));
-        // With AVX512-BF16, pairs of bf16 products are summed straight into
-        // f32 lanes (vdpbf16ps), 2 * VL values a step and no widening.
-        const int64_t step = c.bf16Dot ? 2 * VL : VL;
-        // The next tile's rows are prefetched a line per step, spread over
-        // the (row block, token block) passes: block k takes rows k,
-        // k + blocks, ... so that the tile's passes cover every row once.
-        SmallVector<Value> nextBase;
-        if (prefetch) {
-          const int64_t tokenBlocks = TB / ST, blocks = RG / SR * tokenBlocks;
-          Value k = add(mulc(arith::DivUIOp::create(b, rb, idx(SR)),
-                             tokenBlocks),
-                        arith::DivUIOp::create(b, jb, idx(ST)));
-          for (int64_t i = 0; i < (TB + blocks - 1) / blocks; ++i)
-            nextBase.push_back(memref::LoadOp::create(
-                b, nextOff, ValueRange{minIdx(addc(k, i * blocks),
-                                              idx(TB - 1))}));
-        }
-        auto pairTy = VectorType::get({2 * VL}, c.elemType);
-        auto dot = forLoop(
-            zero, idx(D), idx(step), inits,
-            [&](Value d, ValueRange accs) {
-              SmallVector<Value> qv, kvv, next;
-              for (Value base : nextBase)
-                memref::PrefetchOp::create(b, kv, ValueRange{add(base, d)},
-                                           /*isWrite=*/false,
-                                           /*localityHint=*/3,
-                                           /*isDataCache=*/true);
-              auto load = [&](Value mem, Value at) -> Value {
-                if (c.bf16Dot)
-                  return vector::LoadOp::create(b, pairTy, mem, ValueRange{at});
-                return loadVec(mem, at);
-              };
-              for (int64_t r = 0; r < SR; ++r)
-                qv.push_back(load(q, add(qBase[r], d)));
-              for (int64_t j = 0; j < ST; ++j)
-                kvv.push_back(load(kv, add(kBase[j], d)));
-              for (int64_t r = 0; r < SR; ++r)
-                for (int64_t j = 0; j < ST; ++j)
-                  next.push_back(
-                      c.bf16Dot
-                          ? x86vector::DotBF16Op::create(b, accs[r * ST + j],
-                                                         qv[r], kvv[j])
-                                .getResult()
-                          : vector::FMAOp::create(b, qv[r], kvv[j],
-                                                  accs[r * ST + j])
-                                .getResult());
-              return next;
-            });
-        // Scores are stored token-major, S^T[j][row], for the softmax over
-        // vectors of rows.
-        if (SR * ST == VL) {
-          // One vector of all SR x ST sums, lane j * SR + r.
-          SmallVector<Value> byToken;
-          for (int64_t j = 0; j < ST; ++j)
+      SmallVector<Value> kBase;
+      for (int64_t j = 0; j < ST; ++j)
+        kBase.push_back(
+            memref::LoadOp::create(b, kvOff, ValueRange{addc(jb, j)}));
+      // With AVX512-BF16, pairs of bf16 products are summed straight into
+      // f32 lanes (vdpbf16ps), 2 * VL values a step and no widening.
+      const int64_t step = c.bf16Dot ? 2 * VL : VL;
+      // The next tile's rows are prefetched a line per step, spread over
+      // the (row block, token block) passes: block k takes rows k,
+      // k + blocks, ... so that the tile's passes cover every row once.
+      SmallVector<Value> nextBase;
+      if (prefetch) {
+        const int64_t tokenBlocks = TB / ST, blocks = RG / SR * tokenBlocks;
+        Value k = add(mulc(arith::DivUIOp::create(b, rb, idx(SR)),
+                           tokenBlocks),
+                      arith::DivUIOp::create(b, jb, idx(ST)));
+        for (int64_t i = 0; i < (TB + blocks - 1) / blocks; ++i)
+          nextBase.push_back(memref::LoadOp::create(
+              b, nextOff, ValueRange{minIdx(addc(k, i * blocks),
+                                            idx(TB - 1))}));
+      }
+      auto pairTy = VectorType::get({2 * VL}, c.elemType);
+      auto dot = forLoop(
+          zero, idx(D), idx(step), inits,
+          [&](Value d, ValueRange accs) {
+            SmallVector<Value> qv, kvv, next;
+            for (Value base : nextBase)
+              memref::PrefetchOp::create(b, kv, ValueRange{add(base, d)},
+                                         /*isWrite=*/false,
+                                         /*localityHint=*/3,
+                                         /*isDataCache=*/true);
+            auto load = [&](Value mem, Value at) -> Value {
+              if (c.bf16Dot)
+                return vector::LoadOp::create(b, pairTy, mem, ValueRange{at});
+              return loadVec(mem, at);
+            };
             for (int64_t r = 0; r < SR; ++r)
-              byToken.push_back(dot.getResult(r * ST + j));
-          Value sums = transposeReduce(byToken);
-          for (int64_t j = 0; j < ST; ++j) {
-            Value part = vector::ExtractStridedSliceOp::create(
-                b, sums, ArrayRef<int64_t>{j * SR}, ArrayRef<int64_t>{SR},
-                ArrayRef<int64_t>{1});
-            vector::StoreOp::create(b, part, scores,
-                                    ValueRange{add(mulc(addc(jb, j), RGp), rb)});
-          }
-        } else {
+              qv.push_back(load(q, add(qBase[r], d)));
+            for (int64_t j = 0; j < ST; ++j)
+              kvv.push_back(load(kv, add(kBase[j], d)));
+            for (int64_t r = 0; r < SR; ++r)
+              for (int64_t j = 0; j < ST; ++j)
+                next.push_back(
+                    c.bf16Dot
+                        ? x86vector::DotBF16Op::create(b, accs[r * ST + j],
+                                                       qv[r], kvv[j])
+                              .getResult()
+                        : vector::FMAOp::create(b, qv[r], kvv[j],
+                                                accs[r * ST + j])
+                              .getResult());
+            return next;
+          });
+      // Scores are stored token-major, S^T[j][row], for the softmax over
+      // vectors of rows.
+      if (SR * ST == VL) {
+        // One vector of all SR x ST sums, lane j * SR + r.
+        SmallVector<Value> byToken;
+        for (int64_t j = 0; j < ST; ++j)
           for (int64_t r = 0; r < SR; ++r)
-            for (int64_t j = 0; j < ST; ++j) {
-              Value s = vector::ReductionOp::create(
-                  b, vector::CombiningKind::ADD, dot.getResult(r * ST + j),
-                  kReassoc);
-              Value at = add(mulc(addc(jb, j), RGp), addc(rb, r));
-              memref::StoreOp::create(b, s, scores, ValueRange{at});
-            }
+            byToken.push_back(dot.getResult(r * ST + j));
+        Value sums = transposeReduce(byToken);
+        for (int64_t j = 0; j < ST; ++j) {
+          Value part = vector::ExtractStridedSliceOp::create(
+              b, sums, ArrayRef<int64_t>{j * SR}, ArrayRef<int64_t>{SR},
+              ArrayRef<int64_t>{1});
+          vector::StoreOp::create(b, part, scores,
+                                  ValueRange{add(mulc(addc(jb, j), RGp), rb)});
         }
-        return SmallVector<Value>{};
-      });
-      return SmallVector<Value>{};
-    });
-
-    // 2. Online softmax on vectors of RV rows: per token a vector of the
-    // rows' scores, maxima and sums elementwise over the tile's tokens, one
-    // vector exp for the rescale factors of VL rows.
-    Value tI32 = arith::IndexCastOp::create(b, i32Ty, t);
-    Value t1I32 = arith::IndexCastOp::create(b, i32Ty, t1);
-    flash::OnlineSoftmax softmax(*this, math, flash::OnlineSoftmax::Base::E);
-    Value scaleRows =
-        vector::BroadcastOp::create(b, rowsTy, softmax.scoreScale(scale));
-    auto tree = [&](SmallVector<Value> v, auto combine) {
-      while (v.size() > 1) {
-        SmallVector<Value> next;
-        for (size_t i = 0; i + 1 < v.size(); i += 2)
-          next.push_back(combine(v[i], v[i + 1]));
-        if (v.size() % 2)
-          next.push_back(v.back());
-        v = next;
-      }
-      return v.front();
-    };
-    for (int64_t v = 0; v < RGp; v += RV) {
-      Value rows = idx(v);
-      Value lim = vector::LoadOp::create(b, rowsI32Ty, limit, ValueRange{rows});
-      lim = arith::MinSIOp::create(
-          b, lim, vector::BroadcastOp::create(b, rowsI32Ty, t1I32));
-      SmallVector<Value> s;
-      for (int64_t j = 0; j < TB; ++j) {
-        Value sj = vector::LoadOp::create(b, rowsTy, scores,
-                                          ValueRange{idx(j * RGp + v)});
-        Value tok = vector::BroadcastOp::create(
-            b, rowsI32Ty,
-            arith::AddIOp::create(
-                b, tI32, arith::ConstantOp::create(b, b.getI32IntegerAttr(j))));
-        Value visible =
-            arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, lim);
-        s.push_back(softmax.maskedScore(visible, sj, scaleRows));
-      }
-      Value tileMax =
-          tree(s, [&](Value x, Value y) { return math.max(x, y); });
-      Value mOld = vector::LoadOp::create(b, rowsTy, rowM, ValueRange{rows});
-      flash::OnlineSoftmax::Step step = softmax.rescale(mOld, tileMax);
-      SmallVector<Value> p;
-      for (int64_t j = 0; j < TB; ++j) {
-        p.push_back(softmax.probability(s[j], step.mSafe));
-        vector::StoreOp::create(b, p.back(), scores,
-                                ValueRange{idx(j * RGp + v)});
-      }
-      Value pSum = tree(p, [&](Value x, Value y) -> Value {
-        return arith::AddFOp::create(b, x, y);
-      });
-      Value lOld = vector::LoadOp::create(b, rowsTy, rowL, ValueRange{rows});
-      vector::StoreOp::create(b, softmax.sum(lOld, step.alpha, pSum), rowL,
-                              ValueRange{rows});
-      vector::StoreOp::create(b, step.mNew, rowM, ValueRange{rows});
-      vector::StoreOp::create(b, step.alpha, alphaBuf, ValueRange{rows});
-    }
-
-    // 3. acc = alpha * acc + P V, pvRows x pvVectors accumulators.
-    const int64_t PR = c.pvRows, PV = c.pvVectors;
-    forLoop(zero, idx(RG), idx(PR), {}, [&](Value rb,
-                                            ValueRange) {
-      SmallVector<Value> alphas;
-      for (int64_t r = 0; r < PR; ++r)
-        alphas.push_back(vector::BroadcastOp::create(
-            b, vecTy,
-            memref::LoadOp::create(b, alphaBuf, ValueRange{addc(rb, r)})));
-      forLoop(zero, idx(c.dc), idx(VL * PV), {}, [&](Value dch, ValueRange) {
-        SmallVector<Value> accOff, inits;
-        for (int64_t r = 0; r < PR; ++r) {
-          Value base = add(mulc(addc(rb, r), c.dc), dch);
-          for (int64_t v = 0; v < PV; ++v) {
-            Value off = addc(base, v * VL);
-            accOff.push_back(off);
-            inits.push_back(arith::MulFOp::create(
-                b, loadF32Vec(acc, off), alphas[r]));
+      } else {
+        for (int64_t r = 0; r < SR; ++r)
+          for (int64_t j = 0; j < ST; ++j) {
+            Value s = vector::ReductionOp::create(
+                b, vector::CombiningKind::ADD, dot.getResult(r * ST + j),
+                kReassoc);
+            Value at = add(mulc(addc(jb, j), RGp), addc(rb, r));
+            memref::StoreOp::create(b, s, scores, ValueRange{at});
           }
-        }
-        auto pv = forLoop(
-            zero, idx(TB), one, inits,
-            [&](Value j, ValueRange accs) {
-              Value base =
-                  add(memref::LoadOp::create(b, kvOff, ValueRange{j}), dch);
-              SmallVector<Value> vv, next;
-              for (int64_t v = 0; v < PV; ++v)
-                vv.push_back(loadVec(kv, addc(base, v * VL)));
-              for (int64_t r = 0; r < PR; ++r) {
-                Value pj = memref::LoadOp::create(
-                    b, scores, ValueRange{add(mulc(j, RGp), addc(rb, r))});
-                Value pb = vector::BroadcastOp::create(b, vecTy, pj);
-                for (int64_t v = 0; v < PV; ++v)
-                  next.push_back(vector::FMAOp::create(b, pb, vv[v],
-                                                       accs[r * PV + v]));
-              }
-              return next;
-            });
-        for (unsigned k = 0; k < accOff.size(); ++k)
-          vector::StoreOp::create(b, pv.getResult(k), acc,
-                                  ValueRange{accOff[k]});
-        return SmallVector<Value>{};
-      });
+      }
       return SmallVector<Value>{};
     });
     return SmallVector<Value>{};
   });
 
+}
+
+void KernelEmitter::emitSoftmax(PartialKernel &kern, Value t) {
+  const int64_t TB = c.tileTokens, RV = kern.rowVector, RGp = kern.paddedRows;
+  auto i32Ty = b.getI32Type();
+  auto rowsI32Ty = VectorType::get({RV}, i32Ty);
+  auto rowsTy = VectorType::get({RV}, f32);
+  Value t1 = kern.range.t1, scale = kern.scale, limit = kern.limit,
+        scores = kern.scores, rowM = kern.rowM, rowL = kern.rowL,
+        alphaBuf = kern.alphaBuf;
+  // 2. Online softmax on vectors of RV rows: per token a vector of the
+  // rows' scores, maxima and sums elementwise over the tile's tokens, one
+  // vector exp for the rescale factors of VL rows.
+  Value tI32 = arith::IndexCastOp::create(b, i32Ty, t);
+  Value t1I32 = arith::IndexCastOp::create(b, i32Ty, t1);
+  flash::OnlineSoftmax softmax(*this, math, flash::OnlineSoftmax::Base::E);
+  Value scaleRows =
+      vector::BroadcastOp::create(b, rowsTy, softmax.scoreScale(scale));
+  auto tree = [&](SmallVector<Value> v, auto combine) {
+    while (v.size() > 1) {
+      SmallVector<Value> next;
+      for (size_t i = 0; i + 1 < v.size(); i += 2)
+        next.push_back(combine(v[i], v[i + 1]));
+      if (v.size() % 2)
+        next.push_back(v.back());
+      v = next;
+    }
+    return v.front();
+  };
+  for (int64_t v = 0; v < RGp; v += RV) {
+    Value rows = idx(v);
+    Value lim = vector::LoadOp::create(b, rowsI32Ty, limit, ValueRange{rows});
+    lim = arith::MinSIOp::create(
+        b, lim, vector::BroadcastOp::create(b, rowsI32Ty, t1I32));
+    SmallVector<Value> s;
+    for (int64_t j = 0; j < TB; ++j) {
+      Value sj = vector::LoadOp::create(b, rowsTy, scores,
+                                        ValueRange{idx(j * RGp + v)});
+      Value tok = vector::BroadcastOp::create(
+          b, rowsI32Ty,
+          arith::AddIOp::create(
+              b, tI32, arith::ConstantOp::create(b, b.getI32IntegerAttr(j))));
+      Value visible =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, lim);
+      s.push_back(softmax.maskedScore(visible, sj, scaleRows));
+    }
+    Value tileMax =
+        tree(s, [&](Value x, Value y) { return math.max(x, y); });
+    Value mOld = vector::LoadOp::create(b, rowsTy, rowM, ValueRange{rows});
+    flash::OnlineSoftmax::Step step = softmax.rescale(mOld, tileMax);
+    SmallVector<Value> p;
+    for (int64_t j = 0; j < TB; ++j) {
+      p.push_back(softmax.probability(s[j], step.mSafe));
+      vector::StoreOp::create(b, p.back(), scores,
+                              ValueRange{idx(j * RGp + v)});
+    }
+    Value pSum = tree(p, [&](Value x, Value y) -> Value {
+      return arith::AddFOp::create(b, x, y);
+    });
+    Value lOld = vector::LoadOp::create(b, rowsTy, rowL, ValueRange{rows});
+    vector::StoreOp::create(b, softmax.sum(lOld, step.alpha, pSum), rowL,
+                            ValueRange{rows});
+    vector::StoreOp::create(b, step.mNew, rowM, ValueRange{rows});
+    vector::StoreOp::create(b, step.alpha, alphaBuf, ValueRange{rows});
+  }
+
+}
+
+void KernelEmitter::emitPV(PartialKernel &kern) {
+  const int64_t RG = c.rowsPerGroup, TB = c.tileTokens, VL = c.vectorWidth,
+                RGp = kern.paddedRows;
+  Value kv = kern.kv, zero = kern.zero, one = kern.one, acc = kern.acc,
+        alphaBuf = kern.alphaBuf, kvOff = kern.kvOff, scores = kern.scores;
+  // 3. acc = alpha * acc + P V, pvRows x pvVectors accumulators.
+  const int64_t PR = c.pvRows, PV = c.pvVectors;
+  forLoop(zero, idx(RG), idx(PR), {}, [&](Value rb,
+                                          ValueRange) {
+    SmallVector<Value> alphas;
+    for (int64_t r = 0; r < PR; ++r)
+      alphas.push_back(vector::BroadcastOp::create(
+          b, vecTy,
+          memref::LoadOp::create(b, alphaBuf, ValueRange{addc(rb, r)})));
+    forLoop(zero, idx(c.dc), idx(VL * PV), {}, [&](Value dch, ValueRange) {
+      SmallVector<Value> accOff, inits;
+      for (int64_t r = 0; r < PR; ++r) {
+        Value base = add(mulc(addc(rb, r), c.dc), dch);
+        for (int64_t v = 0; v < PV; ++v) {
+          Value off = addc(base, v * VL);
+          accOff.push_back(off);
+          inits.push_back(arith::MulFOp::create(
+              b, loadF32Vec(acc, off), alphas[r]));
+        }
+      }
+      auto pv = forLoop(
+          zero, idx(TB), one, inits,
+          [&](Value j, ValueRange accs) {
+            Value base =
+                add(memref::LoadOp::create(b, kvOff, ValueRange{j}), dch);
+            SmallVector<Value> vv, next;
+            for (int64_t v = 0; v < PV; ++v)
+              vv.push_back(loadVec(kv, addc(base, v * VL)));
+            for (int64_t r = 0; r < PR; ++r) {
+              Value pj = memref::LoadOp::create(
+                  b, scores, ValueRange{add(mulc(j, RGp), addc(rb, r))});
+              Value pb = vector::BroadcastOp::create(b, vecTy, pj);
+              for (int64_t v = 0; v < PV; ++v)
+                next.push_back(vector::FMAOp::create(b, pb, vv[v],
+                                                     accs[r * PV + v]));
+            }
+            return next;
+          });
+      for (unsigned k = 0; k < accOff.size(); ++k)
+        vector::StoreOp::create(b, pv.getResult(k), acc,
+                                ValueRange{accOff[k]});
+      return SmallVector<Value>{};
+    });
+    return SmallVector<Value>{};
+  });
+}
+
+void KernelEmitter::storePartials(PartialKernel &kern) {
+  const int64_t RG = c.rowsPerGroup, VL = c.vectorWidth;
+  Value zero = kern.zero, one = kern.one, acc = kern.acc;
   // Write this item's partial result: [b, group, split, row, ...].
   // The group's rows are contiguous there: one copy of all of them.
   Value itemRow0 = layout.itemRow(
-      *this, layout.item(*this, bIdx, group, split, numSplits), zero);
+      *this, layout.item(*this, kern.bIdx, kern.group, kern.split,
+                  kern.numSplits), zero);
   Value outBase = layout.outAt(*this, itemRow0);
   forLoop(zero, idx(RG * c.dc), idx(VL), {}, [&](Value i, ValueRange) {
-    vector::StoreOp::create(b, loadF32Vec(acc, i), partOut,
+    vector::StoreOp::create(b, loadF32Vec(acc, i), kern.partOut,
                             ValueRange{add(outBase, i)});
     return SmallVector<Value>{};
   });
   forLoop(zero, idx(RG), one, {}, [&](Value rr, ValueRange) {
     Value at = layout.mlAt(*this, add(itemRow0, rr));
-    memref::StoreOp::create(b, memref::LoadOp::create(b, rowM, ValueRange{rr}),
-                            partML, ValueRange{at});
-    memref::StoreOp::create(b, memref::LoadOp::create(b, rowL, ValueRange{rr}),
-                            partML, ValueRange{addc(at, 1)});
+    memref::StoreOp::create(b, memref::LoadOp::create(b, kern.rowM, ValueRange{rr}),
+                            kern.partML, ValueRange{at});
+    memref::StoreOp::create(b, memref::LoadOp::create(b, kern.rowL, ValueRange{rr}),
+                            kern.partML, ValueRange{addc(at, 1)});
     return SmallVector<Value>{};
   });
-  func::ReturnOp::create(b);
 }
 
 void KernelEmitter::emitCombine(StringRef name) {
