@@ -2,8 +2,8 @@
 // description (include/mla/Runtime/KernelABI.h). json-lines.py prints one
 // `path = value` line per JSON value, keys sorted.
 
-// A kernel from options: f16, not causal, so ERR_SEQ_LEN_SHORT (5) is not
-// among its codes.
+// A kernel from options: f16, not causal. ERR_SEQ_LEN_SHORT (5) is not among
+// a kernel's codes: it serves slots shorter than q_len (padded batches).
 // RUN: rm -rf %t && mla-codegen --target=cpu --num-heads=3 --kv-lora-rank=64 --qk-rope-head-dim=16 --q-len=2 --block-size=16 --dtype=f16 --causal=false --vector-width=8 --name=abi_cpu -o %t/cpu
 // RUN: python3 %S/Inputs/json-lines.py %t/cpu/abi_cpu.json | FileCheck %s --check-prefix=CPU
 // CPU: abi_version = 1{{$}}
@@ -130,7 +130,7 @@
 // RUN: mla-codegen %t/v2lite-f32.mlir --dtype=f16 --vector-width=16 --name=v2l -o %t/layer
 // RUN: FileCheck %s --check-prefix=LAYER-H --input-file=%t/layer/v2l.h
 // LAYER-H: #define V2L_DTYPE "f32"
-// LAYER-H: #define V2L_ERR_SEQ_LEN_SHORT 5 {{ *}}/* a seq_len < q_len (the kernel: only when causal) */
+// LAYER-H: #define V2L_ERR_SEQ_LEN_SHORT 5 {{ *}}/* a seq_len < q_len (the layer: its new tokens need positions; the kernels serve such padded slots) */
 // LAYER-H:  *   hidden      [batch, 1, 2048] hidden states of the new tokens (f32)
 // LAYER-H:  *   kv_cache    [num_blocks, 64, 576] rows [c_kv ; k_rope]; the new tokens' rows are written in place (f32)
 // LAYER-H:  *     [7] [2048, 2048]
@@ -181,6 +181,10 @@
 // LAYER-NEXT: layer.weights[7].shape = [2048, 2048]
 // LAYER-NOT: layer.weights[8]
 // LAYER: params.dtype = "f32"
-// LAYER: return_codes[5].name = "ERR_SEQ_LEN_SHORT"
-// LAYER-NEXT: return_codes[5].value = 5{{$}}
+// The (causal) kernel serves slots shorter than q_len: 5 is the layer's
+// code only.
+// LAYER: return_codes[4].name = "ERR_SEQ_LEN"
+// LAYER-NOT: "ERR_SEQ_LEN_SHORT"
+// LAYER: return_codes[5].name = "ERR_SCALE"
+// LAYER-NEXT: return_codes[5].value = 6{{$}}
 // LAYER: symbol = "v2l"

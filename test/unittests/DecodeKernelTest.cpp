@@ -122,6 +122,19 @@ Batch makeBatch(const Config &c, std::vector<int32_t> lens, uint32_t seed) {
   };
   fill(in.q, in.qBf, in.batch * c.qLen * c.heads * width);
   fill(in.kv, in.kvBf, in.numBlocks * c.blockSize * width);
+  // Cache rows no query may see hold NaN: page tails past a sequence's end
+  // and the pages no sequence uses. The kernel must never compute with them.
+  std::vector<bool> seen(in.numBlocks * c.blockSize, false);
+  for (int64_t b = 0; b < in.batch; ++b)
+    for (int64_t t = 0; t < lens[b]; ++t)
+      seen[in.blockTable[b * in.maxBlocks + t / c.blockSize] * c.blockSize +
+           t % c.blockSize] = true;
+  for (size_t row = 0; row < seen.size(); ++row)
+    if (!seen[row])
+      for (int64_t d = 0; d < width; ++d) {
+        in.kv[row * width + d] = std::numeric_limits<float>::quiet_NaN();
+        in.kvBf[row * width + d] = 0x7fc0;
+      }
   in.out.assign(in.batch * c.qLen * c.heads * c.dc + 2 * kGuard, kSentinel);
   in.outBf.assign(in.out.size(), mla::ref::floatToBF16(kSentinel));
   in.lse.assign(in.batch * c.heads * c.qLen + 2 * kGuard, kSentinel);
@@ -163,14 +176,15 @@ TEST_P(DecodeKernelTest, MatchesReference) {
   const double scale = 1.0 / std::sqrt(double(c.dc + c.dr));
 
   // Lengths: one ending mid-page, exactly q_len, a page boundary, a long one
-  // (several splits), and an empty sequence when not causal.
+  // (several splits), and the slots of a padded batch: empty, and (causal,
+  // q_len > 1) shorter than q_len, where query i sees only i positions.
   std::vector<int32_t> lens = {int32_t(3 * c.blockSize / 2 + c.qLen),
                                int32_t(c.qLen),
                                int32_t(c.blockSize *
                                        std::max<int64_t>(2, c.qLen)),
-                               int32_t(300 + c.qLen)};
-  if (!c.causal)
-    lens.push_back(0);
+                               int32_t(300 + c.qLen), 0};
+  if (c.qLen > 1)
+    lens.push_back(int32_t(c.qLen - 1));
   // Split counts, and the prefetching partial kernel (where the
   // configuration has one) forced on and off; "" leaves the entry's choice.
   const std::pair<const char *, const char *> runs[] = {
@@ -265,10 +279,6 @@ TEST_P(DecodeKernelArgsTest, RejectsBadArgumentsWithoutWriting) {
   EXPECT_EQ(call(fn, c, in, 0.1f), 4);
   in.seqLens[1] = -3;
   EXPECT_EQ(call(fn, c, in, 0.1f), 4);
-  if (c.causal) {
-    in.seqLens[1] = int32_t(c.qLen - 1);
-    EXPECT_EQ(call(fn, c, in, 0.1f), 5);
-  }
   in.seqLens = lens;
   in.blockTable[0] = -1;
   EXPECT_EQ(call(fn, c, in, 0.1f), 7);
@@ -276,6 +286,11 @@ TEST_P(DecodeKernelArgsTest, RejectsBadArgumentsWithoutWriting) {
   // An empty batch is a successful no-op, even with null pointers.
   EXPECT_EQ(fn(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0, 0,
                0.1f, nullptr), 0);
+  // A slot shorter than q_len, causal or not, is served (a padded batch),
+  // not refused (MatchesReference checks its values).
+  in.blockTable = makeBatch(c, lens, 7).blockTable;
+  in.seqLens[1] = int32_t(c.qLen - 1);
+  EXPECT_EQ(call(fn, c, in, 0.1f), 0);
 }
 
 /// Every (d_c, d_r, heads, dtype) of the grid, with q_len, block size and

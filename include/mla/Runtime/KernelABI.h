@@ -51,8 +51,9 @@ enum class KernelCondition {
     Always, "max_blocks_per_seq < 0 (the layer: also num_blocks < 0)")         \
   X(ErrSeqLen, 4, "ERR_SEQ_LEN", kCPUKernel | kLayer, Always,                  \
     "a seq_len < 0 or above max_blocks_per_seq * block_size")                  \
-  X(ErrSeqLenShort, 5, "ERR_SEQ_LEN_SHORT", kCPUKernel | kLayer, Causal,       \
-    "a seq_len < q_len (the kernel: only when causal)")                        \
+  X(ErrSeqLenShort, 5, "ERR_SEQ_LEN_SHORT", kLayer, Always,                   \
+    "a seq_len < q_len (the layer: its new tokens need positions; the "        \
+    "kernels serve such padded slots)")                                        \
   X(ErrScale, 6, "ERR_SCALE", kCPUKernel | kGPUKernel, Always,                 \
     "softmax_scale is not finite")                                             \
   X(ErrBlockId, 7, "ERR_BLOCK_ID", kCPUKernel | kLayer, Always,                \

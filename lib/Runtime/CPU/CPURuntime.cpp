@@ -122,10 +122,10 @@ int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,
   int64_t tokens = 0;
   for (int32_t b = 0; b < batch; ++b) {
     int32_t len = seqLens[b];
+    // A causal slot shorter than q_len (a padded batch's, seq_len 0 too) is
+    // served: rows that see nothing get zeros and -inf (visibleEnd).
     if (len < 0 || len > capacity)
       return mla_abi::ErrSeqLen;
-    if (k->causal && len < k->q_len)
-      return mla_abi::ErrSeqLenShort;
     for (int64_t p = 0; p < (len + bs - 1) / bs; ++p)
       if (blockTable[int64_t(b) * maxBlocksPerSeq + p] < 0)
         return mla_abi::ErrBlockId;
