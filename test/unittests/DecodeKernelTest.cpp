@@ -246,6 +246,60 @@ TEST_P(DecodeKernelTest, MatchesReference) {
   unsetenv("MLA_CPU_PREFETCH");
 }
 
+/// A NaN in a cache row that only later queries see (causal, q_len > 1)
+/// stays out of the earlier queries' rows: their probability of it is 0, and
+/// 0 * NaN must not reach their sums. The last query sees it, so its rows are
+/// NaN, as in the reference.
+class DecodeKernelNaNTest : public ::testing::TestWithParam<Config> {};
+
+TEST_P(DecodeKernelNaNTest, NaNSeenOnlyByLaterQueries) {
+  const Config &c = GetParam();
+  std::string error;
+  KernelFn fn = buildKernel(c, error);
+  ASSERT_NE(fn, nullptr) << error;
+  const double scale = 1.0 / std::sqrt(double(c.dc + c.dr));
+  std::vector<int32_t> lens = {int32_t(3 * c.blockSize / 2 + c.qLen),
+                               int32_t(c.qLen + 40), int32_t(c.qLen)};
+  for (const char *splits : {"1", "3", ""}) {
+    SCOPED_TRACE(std::string("MLA_CPU_NUM_SPLITS=") + splits);
+    if (*splits)
+      setenv("MLA_CPU_NUM_SPLITS", splits, 1);
+    else
+      unsetenv("MLA_CPU_NUM_SPLITS");
+    Batch in = makeBatch(c, lens, 4321);
+    const int64_t width = c.dc + c.dr;
+    for (int64_t b = 0; b < in.batch; ++b) {
+      int64_t row = mla::ref::cacheRowIndex(in.blockTable.data(), in.maxBlocks,
+                                            c.blockSize, b, lens[b] - 1);
+      for (int64_t d = 0; d < width; ++d) {
+        in.kv[row * width + d] = std::numeric_limits<float>::quiet_NaN();
+        in.kvBf[row * width + d] = 0x7fc0;
+      }
+    }
+    ASSERT_EQ(call(fn, c, in, float(scale)), 0);
+    mla::ref::DecodeShape shape{c.heads, c.dc, c.dr, c.qLen, c.blockSize,
+                                c.causal};
+    std::vector<double> refOut(in.batch * c.qLen * c.heads * c.dc),
+        refLse(in.batch * c.heads * c.qLen);
+    mla::ref::decodeAttention(shape, in.q.data(), in.kv.data(),
+                              in.blockTable.data(), in.seqLens.data(),
+                              in.batch, in.maxBlocks, scale, refOut.data(),
+                              refLse.data());
+    for (size_t i = 0; i < refOut.size(); ++i) {
+      int64_t query = (i / (c.heads * c.dc)) % c.qLen;
+      double got = outAt(c, in, kGuard + i), want = refOut[i];
+      if (query == c.qLen - 1) {
+        ASSERT_TRUE(std::isnan(got) && std::isnan(want)) << "out[" << i << "]";
+        continue;
+      }
+      double tol = c.bf16 ? 1e-3 + std::ldexp(std::abs(want), -8) : 2e-5;
+      ASSERT_LE(std::abs(got - want), tol) << "out[" << i << "] of query "
+                                           << query;
+    }
+  }
+  unsetenv("MLA_CPU_NUM_SPLITS");
+}
+
 /// The argument checks are the same code for every configuration: they run
 /// on the 16-head ones with a rope part (grid16()).
 class DecodeKernelArgsTest : public ::testing::TestWithParam<Config> {};
@@ -334,6 +388,19 @@ std::vector<Config> olderCPUs() {
 
 INSTANTIATE_TEST_SUITE_P(OlderCPU, DecodeKernelTest,
                          ::testing::ValuesIn(olderCPUs()),
+                         [](const auto &info) { return info.param.name(); });
+
+/// The causal configurations of the grid with several queries.
+std::vector<Config> causalMultiQuery() {
+  std::vector<Config> g;
+  for (const Config &c : grid())
+    if (c.causal && c.qLen > 1)
+      g.push_back(c);
+  return g;
+}
+
+INSTANTIATE_TEST_SUITE_P(Grid, DecodeKernelNaNTest,
+                         ::testing::ValuesIn(causalMultiQuery()),
                          [](const auto &info) { return info.param.name(); });
 
 std::vector<Config> grid16() {

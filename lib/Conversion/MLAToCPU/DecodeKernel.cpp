@@ -160,8 +160,11 @@ private:
   void emitScores(PartialKernel &kern);
   /// The online-softmax step of the tile on vectors of rows: S becomes P.
   void emitSoftmax(PartialKernel &kern, Value t);
-  /// acc = alpha acc + P V, register-blocked.
-  void emitPV(PartialKernel &kern);
+  /// acc = alpha acc + P V, register-blocked, for the tile at token `t`.
+  void emitPV(PartialKernel &kern, Value t);
+  /// The loops of emitPV; `masked`: a product only where its probability is
+  /// not zero.
+  void emitPVLoops(PartialKernel &kern, bool masked);
   /// The work item's unnormalized outputs and (max, sum) pairs.
   void storePartials(PartialKernel &kern);
 
@@ -233,7 +236,7 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
             storeTileOffsets(kern, t);
             emitScores(kern);
             emitSoftmax(kern, t);
-            emitPV(kern);
+            emitPV(kern, t);
             return SmallVector<Value>{};
           });
   storePartials(kern);
@@ -527,7 +530,26 @@ void KernelEmitter::emitSoftmax(PartialKernel &kern, Value t) {
 
 }
 
-void KernelEmitter::emitPV(PartialKernel &kern) {
+void KernelEmitter::emitPV(PartialKernel &kern, Value t) {
+  if (!c.causal || c.qLen == 1)
+    return emitPVLoops(kern, /*masked=*/false);
+  // Causal with several queries: from the first query's visible end on, a
+  // tile holds positions that some rows of the group must not see. There a
+  // row's zero probability keeps the value row out of its sum (0 * NaN would
+  // be NaN), at the cost of a select per product, paid on the last tile or
+  // two of a sequence only.
+  Value firstEnd = arith::SubIOp::create(b, kern.range.len, idx(c.qLen - 1));
+  Value tail = arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
+                                     addc(t, c.tileTokens), firstEnd);
+  auto ifOp = scf::IfOp::create(b, tail, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  emitPVLoops(kern, /*masked=*/true);
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  emitPVLoops(kern, /*masked=*/false);
+}
+
+void KernelEmitter::emitPVLoops(PartialKernel &kern, bool masked) {
   const int64_t RG = c.rowsPerGroup, TB = c.tileTokens, VL = c.vectorWidth,
                 RGp = kern.paddedRows;
   Value kv = kern.kv, zero = kern.zero, one = kern.one, acc = kern.acc,
@@ -564,9 +586,20 @@ void KernelEmitter::emitPV(PartialKernel &kern) {
               Value pj = memref::LoadOp::create(
                   b, scores, ValueRange{add(mulc(j, RGp), addc(rb, r))});
               Value pb = vector::BroadcastOp::create(b, vecTy, pj);
-              for (int64_t v = 0; v < PV; ++v)
-                next.push_back(vector::FMAOp::create(b, pb, vv[v],
-                                                     accs[r * PV + v]));
+              // Masked: only a nonzero (or NaN) probability adds its row.
+              Value adds =
+                  masked ? arith::CmpFOp::create(b, arith::CmpFPredicate::UNE,
+                                                 pj, f32c(0.0f))
+                               .getResult()
+                         : Value();
+              for (int64_t v = 0; v < PV; ++v) {
+                Value sum = vector::FMAOp::create(b, pb, vv[v],
+                                                  accs[r * PV + v]);
+                next.push_back(masked ? arith::SelectOp::create(
+                                            b, adds, sum, accs[r * PV + v])
+                                            .getResult()
+                                      : sum);
+              }
             }
             return next;
           });
