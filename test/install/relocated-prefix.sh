@@ -4,7 +4,7 @@
 # its mla-codegen generates a CPU kernel (linked against the prefix's
 # runtime, not the build tree's), a C program built against NAME.h calls it
 # and checks the result, its mla-opt runs a named pipeline, and (with a CUDA
-# toolkit) a GPU host library is built from the prefix's runtime sources.
+# toolkit) a GPU host library is linked against the prefix's CUDA runtime.
 # Usage: relocated-prefix.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:?usage: relocated-prefix.sh BUILD_DIR}" && pwd)
@@ -70,7 +70,10 @@ grep -q -- "--mla-lower-to-cpu" <<<"$help" ||
 if [ -x /usr/local/cuda/bin/ptxas ]; then
   "$prefix/bin/mla-codegen" --target=sm_80 --num-heads=4 --kv-lora-rank=64 \
     --qk-rope-head-dim=16 --dtype=bf16 --name=g -o gout
-  test -f gout/libg.so
+  runpath=$(readelf -d gout/libg.so | sed -n 's/.*RUNPATH.*\[\(.*\)\]/\1/p')
+  if [ "$runpath" != "$prefix/lib" ] || [ ! -f "$prefix/lib/libmla_cuda_runtime.so" ]; then
+    echo "FAIL: libg.so's RUNPATH is '$runpath', not $prefix/lib"; exit 1
+  fi
   echo "GPU host library from the relocated prefix: ok"
 fi
 echo "relocated prefix: ok"

@@ -1,8 +1,10 @@
-//===- KernelEntry.cpp - the C entry of a generated CPU kernel --*- C++ -*-===//
+//===- KernelEntry.cpp - the C entry of a generated kernel ------*- C++ -*-===//
 //
-// The entry points of a CPU kernel library are two calls, written here in
-// the LLVM dialect, of the runtime that is built once with the project
-// (lib/Runtime/CPU/CPURuntime.cpp): no C++ is compiled per kernel.
+// The entry points of a kernel library are two calls, written here in the
+// LLVM dialect, of a runtime that is built once with the project
+// (lib/Runtime/CPU/CPURuntime.cpp, lib/Runtime/CUDA/CUDARuntime.cpp) with a
+// constant description of the library's kernels: no C++ is compiled per
+// kernel.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,9 +16,19 @@
 using namespace mlir;
 using namespace mlir::mla;
 
-LogicalResult cpu::addKernelEntry(ModuleOp module,
-                                  const CPUDecodeConfig &config,
-                                  StringRef name) {
+namespace {
+/// One pointer field of a kernel description: the address of a symbol of
+/// the module, or null.
+using PointerField = std::optional<std::string>;
+
+/// Adds `name`_kernel, a constant struct of the i64 `fields` then the
+/// pointer fields, and the entry points `name`(args...) and
+/// `name`_num_splits(batch, max_seq_len, threads or SMs), each returning
+/// `runtime`(&`name`_kernel, args...), to `module`.
+void addRuntimeEntry(ModuleOp module, StringRef name,
+                     ArrayRef<int64_t> fields,
+                     ArrayRef<PointerField> pointers, StringRef decodeFn,
+                     StringRef splitsFn) {
   MLIRContext *ctx = module.getContext();
   Location loc = module.getLoc();
   OpBuilder b(ctx);
@@ -24,36 +36,8 @@ LogicalResult cpu::addKernelEntry(ModuleOp module,
   Type ptr = LLVM::LLVMPointerType::get(ctx), i32 = b.getI32Type(),
        i64 = b.getI64Type(), f32 = b.getF32Type();
 
-  auto kernel = [&](StringRef suffix) -> FailureOr<std::string> {
-    std::string sym = ("_mlir_ciface_" + name + suffix).str();
-    if (!module.lookupSymbol<LLVM::LLVMFuncOp>(sym))
-      return module.emitError("mla-codegen: the kernel module has no ") << sym;
-    return sym;
-  };
-  FailureOr<std::string> partial = kernel("_partial"),
-                         combine = kernel("_combine");
-  if (failed(partial) || failed(combine))
-    return failure();
-  std::optional<std::string> prefetch;
-  if (config.prefetch != CPUDecodeConfig::Prefetch::Never) {
-    FailureOr<std::string> p = kernel("_partial_prefetch");
-    if (failed(p))
-      return failure();
-    prefetch = *p;
-  }
-
-  // The constant mla_cpu_kernel (CPUKernel.h): nine i64, three pointers.
-  const int64_t fields[] = {config.heads,
-                            config.qLen,
-                            config.dc,
-                            config.dr,
-                            config.blockSize,
-                            config.causal ? 1 : 0,
-                            config.elemType.getIntOrFloatBitWidth() / 8,
-                            config.rowsPerGroup,
-                            int64_t(config.prefetch)};
-  SmallVector<Type> fieldTypes(std::size(fields), i64);
-  fieldTypes.append(3, ptr);
+  SmallVector<Type> fieldTypes(fields.size(), i64);
+  fieldTypes.append(pointers.size(), ptr);
   auto descTy = LLVM::LLVMStructType::getLiteral(ctx, fieldTypes);
   std::string descName = (name + "_kernel").str();
   auto global = LLVM::GlobalOp::create(b, loc, descTy, /*isConstant=*/true,
@@ -67,9 +51,7 @@ LogicalResult cpu::addKernelEntry(ModuleOp module,
     for (int64_t v : fields)
       desc = LLVM::InsertValueOp::create(
           b, loc, desc, LLVM::ConstantOp::create(b, loc, i64, v), pos++);
-    for (const std::optional<std::string> &sym :
-         {std::optional<std::string>(*partial), prefetch,
-          std::optional<std::string>(*combine)}) {
+    for (const PointerField &sym : pointers) {
       Value p = sym ? LLVM::AddressOfOp::create(b, loc, ptr, *sym).getResult()
                     : LLVM::ZeroOp::create(b, loc, ptr).getResult();
       desc = LLVM::InsertValueOp::create(b, loc, desc, p, pos++);
@@ -77,7 +59,7 @@ LogicalResult cpu::addKernelEntry(ModuleOp module,
     LLVM::ReturnOp::create(b, loc, desc);
   }
 
-  // `name`(args...) { return runtime(&`name`_kernel, args...); }
+  // `entry`(args...) { return runtime(&`name`_kernel, args...); }
   auto forward = [&](StringRef entry, StringRef runtime,
                      ArrayRef<Type> args) {
     SmallVector<Type> runtimeArgs = {ptr};
@@ -98,10 +80,61 @@ LogicalResult cpu::addKernelEntry(ModuleOp module,
     LLVM::ReturnOp::create(b, loc, r);
   };
   // The contract's signature (KernelABI.h's kKernelArgs) and
-  // NAME_num_splits(batch, max_seq_len, threads).
-  forward(name, "mla_cpu_decode_v1",
-          {ptr, ptr, ptr, ptr, ptr, ptr, i32, i32, f32, ptr});
-  forward((name + "_num_splits").str(), "mla_cpu_num_splits_v1",
-          {i32, i32, i32});
+  // NAME_num_splits(batch, max_seq_len, threads or SMs).
+  forward(name, decodeFn, {ptr, ptr, ptr, ptr, ptr, ptr, i32, i32, f32, ptr});
+  forward((name + "_num_splits").str(), splitsFn, {i32, i32, i32});
+}
+} // namespace
+
+LogicalResult cpu::addKernelEntry(ModuleOp module,
+                                  const CPUDecodeConfig &config,
+                                  StringRef name) {
+  auto kernel = [&](StringRef suffix) -> FailureOr<std::string> {
+    std::string sym = ("_mlir_ciface_" + name + suffix).str();
+    if (!module.lookupSymbol<LLVM::LLVMFuncOp>(sym))
+      return module.emitError("mla-codegen: the kernel module has no ") << sym;
+    return sym;
+  };
+  FailureOr<std::string> partial = kernel("_partial"),
+                         combine = kernel("_combine");
+  if (failed(partial) || failed(combine))
+    return failure();
+  PointerField prefetch;
+  if (config.prefetch != CPUDecodeConfig::Prefetch::Never) {
+    FailureOr<std::string> p = kernel("_partial_prefetch");
+    if (failed(p))
+      return failure();
+    prefetch = *p;
+  }
+  // mla_cpu_kernel (CPUKernel.h): nine i64, three pointers.
+  addRuntimeEntry(module, name,
+                  {config.heads, config.qLen, config.dc, config.dr,
+                   config.blockSize, config.causal ? 1 : 0,
+                   config.elemType.getIntOrFloatBitWidth() / 8,
+                   config.rowsPerGroup, int64_t(config.prefetch)},
+                  {*partial, prefetch, *combine}, "mla_cpu_decode_v1",
+                  "mla_cpu_num_splits_v1");
   return success();
+}
+
+void cpu::addCUDAKernelEntry(ModuleOp module, const GPUDecodeConfig &config,
+                             StringRef name, StringRef cubin) {
+  OpBuilder b(module.getContext());
+  b.setInsertionPointToEnd(module.getBody());
+  std::string cubinName = (name + "_cubin").str();
+  LLVM::GlobalOp::create(
+      b, module.getLoc(),
+      LLVM::LLVMArrayType::get(b.getI8Type(), cubin.size()),
+      /*isConstant=*/true, LLVM::Linkage::Internal, cubinName,
+      b.getStringAttr(cubin), /*alignment=*/16);
+  // mla_cuda_kernel (CUDAKernel.h): thirteen i64, the cubin.
+  addRuntimeEntry(
+      module, name,
+      {config.heads, config.qLen, config.dc, config.dr, config.blockSize,
+       config.rowsPerGroup, config.threads(), config.dynamicSharedBytes,
+       config.kind != GPUKernelKind::SIMT ? 1 : 0,
+       config.elemType.getIntOrFloatBitWidth() / 8,
+       config.elemType.isBF16() ? 1 : 0, config.tmaBoxRows,
+       int64_t(cubin.size())},
+      {cubinName}, "mla_cuda_decode_v1", "mla_cuda_num_splits_v1");
 }

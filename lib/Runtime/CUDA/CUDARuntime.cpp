@@ -1,20 +1,18 @@
-//===- DecodeEntryCUDA.cpp - C entry of a generated GPU kernel --*- C++ -*-===//
+//===- CUDARuntime.cpp - the host side of every generated GPU kernel -*- C++ -*-===//
 //
-// Compiled by mla-codegen once per kernel with its parameters as macros and
-// linked with the kernel's cubin (an array) into libNAME.so. It keeps the
-// contract's C signature on the CUDA driver API: checks the arguments it can
-// see on the host, loads the cubin into the current context once, keeps one
-// scratch buffer for the split partials (grown, never reallocated per call),
-// chooses the number of KV splits from the SM count, and launches the
-// partial and combine kernels on `stream`.
-//
-// Required macros: MLA_NAME, MLA_HEADS, MLA_QLEN, MLA_DC, MLA_DR,
-// MLA_BLOCK_SIZE, MLA_ROWS_PER_GROUP, MLA_THREADS, MLA_SHARED_BYTES (dynamic
-// shared memory of the partial kernel), MLA_TENSOR_CORES, MLA_ELEM_BYTES,
-// MLA_ELEM_BF16 (bf16, else f16 when 2 bytes), MLA_TMA_BOX_ROWS (the wgmma
-// kernel's cache rows per TMA box; 0 for the kernels without TMA).
+// libmla_cuda_runtime: built once with the project, on the CUDA driver API.
+// A generated libNAME.so calls it with the constant description of its
+// kernels and cubin (CUDAKernel.h). It keeps the contract's C signature:
+// checks the arguments it can see on the host, loads the cubin into the
+// current context once (per kernel and context), keeps one scratch buffer
+// for the split partials per kernel (grown, never reallocated per call),
+// chooses the number of KV splits from the SM count, encodes the wgmma
+// kernel's tensor maps, and launches the partial and combine kernels on
+// `stream`.
 //
 //===----------------------------------------------------------------------===//
+
+#include "mla/Runtime/CUDAKernel.h"
 
 #include "../DecodeArgs.h"
 
@@ -24,21 +22,19 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <mutex>
-#include <type_traits>
-
-#define MLA_CAT_(a, b) a##b
-#define MLA_CAT(a, b) MLA_CAT_(a, b)
-#define MLA_CUBIN MLA_CAT(MLA_NAME, _cubin)
-#define MLA_NUM_SPLITS MLA_CAT(MLA_NAME, _num_splits)
-
-extern "C" const unsigned char MLA_CUBIN[];
 
 namespace {
-constexpr int64_t kRows = int64_t(MLA_HEADS) * MLA_QLEN;
-constexpr int64_t kWidth = int64_t(MLA_DC) + MLA_DR;
-constexpr int64_t kGroups = (kRows + MLA_ROWS_PER_GROUP - 1) / MLA_ROWS_PER_GROUP;
 constexpr int64_t kMinTokensPerSplit = 256;
+
+int64_t rows(const mla_cuda_kernel &k) { return k.num_heads * k.q_len; }
+int64_t width(const mla_cuda_kernel &k) {
+  return k.kv_lora_rank + k.qk_rope_head_dim;
+}
+int64_t groups(const mla_cuda_kernel &k) {
+  return (rows(k) + k.rows_per_group - 1) / k.rows_per_group;
+}
 
 /// The kernels' memref<?xT> arguments, as the lowered kernels take them.
 struct MemRef1D {
@@ -47,6 +43,7 @@ struct MemRef1D {
 };
 MemRef1D view(CUdeviceptr p, int64_t n) { return {p, p, 0, n, 1}; }
 
+/// What the runtime keeps for one generated kernel.
 struct State {
   std::mutex mutex;
   CUcontext context = nullptr;
@@ -57,10 +54,17 @@ struct State {
   size_t scratchBytes = 0;
   CUdeviceptr tensorMaps = 0; // the wgmma kernel's two CUtensorMaps
 };
-State state;
+/// The state of each kernel that has been called, by its description (a
+/// library's constant, alive while the library is loaded).
+State &stateOf(const mla_cuda_kernel *k) {
+  static std::mutex mapMutex;
+  static std::map<const mla_cuda_kernel *, State> states;
+  std::lock_guard<std::mutex> lock(mapMutex);
+  return states[k];
+}
 
 /// Loads the cubin into the current context the first time it is seen.
-CUresult ensureLoaded() {
+CUresult ensureLoaded(const mla_cuda_kernel &k, State &state) {
   CUcontext ctx = nullptr;
   if (CUresult r = cuCtxGetCurrent(&ctx); r != CUDA_SUCCESS)
     return r;
@@ -69,24 +73,24 @@ CUresult ensureLoaded() {
   if (ctx == state.context)
     return CUDA_SUCCESS;
   CUmodule module;
-  if (CUresult r = cuModuleLoadData(&module, MLA_CUBIN); r != CUDA_SUCCESS)
+  if (CUresult r = cuModuleLoadData(&module, k.cubin); r != CUDA_SUCCESS)
     return r;
   CUdevice dev;
   CUresult r = cuModuleGetFunction(&state.partial, module, "partial");
   if (r == CUDA_SUCCESS)
     r = cuModuleGetFunction(&state.combine, module, "combine");
   // Above 48 KB, dynamic shared memory must be asked for.
-  if (r == CUDA_SUCCESS && MLA_SHARED_BYTES > 48 * 1024)
+  if (r == CUDA_SUCCESS && k.shared_bytes > 48 * 1024)
     r = cuFuncSetAttribute(state.partial,
                            CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                           MLA_SHARED_BYTES);
+                           int(k.shared_bytes));
   if (r == CUDA_SUCCESS)
     r = cuCtxGetDevice(&dev);
   if (r == CUDA_SUCCESS)
     r = cuDeviceGetAttribute(&state.sms,
                              CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
   CUdeviceptr maps = 0;
-  if (r == CUDA_SUCCESS && MLA_TMA_BOX_ROWS > 0)
+  if (r == CUDA_SUCCESS && k.tma_box_rows > 0)
     r = cuMemAlloc(&maps, 2 * sizeof(CUtensorMap));
   if (r != CUDA_SUCCESS)
     return r;
@@ -101,16 +105,16 @@ CUresult ensureLoaded() {
 
 /// The wgmma kernel's TMA descriptors, 128-byte swizzle, 64-column boxes:
 /// the queries as [batch * rows, width] (64-row boxes; rows past the batch
-/// read as zeros) and the cache as [rows, width] (MLA_TMA_BOX_ROWS-row boxes;
+/// read as zeros) and the cache as [rows, width] (tma_box_rows-row boxes;
 /// the contract does not give the cache's length, and the kernel only reads
 /// rows of pages in the block table).
-CUresult encodeTensorMaps(CUtensorMap maps[2], const void *q,
-                          const void *kvCache, int32_t batch) {
-  CUtensorMapDataType type = MLA_ELEM_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
-                                           : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  cuuint64_t rowBytes = cuuint64_t(kWidth) * MLA_ELEM_BYTES;
+CUresult encodeTensorMaps(const mla_cuda_kernel &k, CUtensorMap maps[2],
+                          const void *q, const void *kvCache, int32_t batch) {
+  CUtensorMapDataType type = k.elem_bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                         : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  cuuint64_t rowBytes = cuuint64_t(width(k)) * k.elem_bytes;
   cuuint32_t unit[2] = {1, 1};
-  cuuint64_t qDims[2] = {cuuint64_t(kWidth), cuuint64_t(batch) * kRows};
+  cuuint64_t qDims[2] = {cuuint64_t(width(k)), cuuint64_t(batch) * rows(k)};
   cuuint32_t qBox[2] = {64, 64};
   CUresult r = cuTensorMapEncodeTiled(
       &maps[0], type, 2, const_cast<void *>(q), qDims, &rowBytes, qBox, unit,
@@ -122,8 +126,8 @@ CUresult encodeTensorMaps(CUtensorMap maps[2], const void *q,
   // dimension below 2^32, the tensor's extent below 2^40 bytes).
   cuuint64_t rows = std::min<cuuint64_t>(cuuint64_t(1) << 31,
                                          ((cuuint64_t(1) << 40) - 1) / rowBytes);
-  cuuint64_t kvDims[2] = {cuuint64_t(kWidth), rows};
-  cuuint32_t kvBox[2] = {64, cuuint32_t(MLA_TMA_BOX_ROWS > 0 ? MLA_TMA_BOX_ROWS : 1)};
+  cuuint64_t kvDims[2] = {cuuint64_t(width(k)), rows};
+  cuuint32_t kvBox[2] = {64, cuuint32_t(std::max<int64_t>(k.tma_box_rows, 1))};
   return cuTensorMapEncodeTiled(
       &maps[1], type, 2, const_cast<void *>(kvCache), kvDims, &rowBytes, kvBox,
       unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
@@ -136,15 +140,18 @@ extern "C" {
 /// KV splits for a call: enough CTAs for about two waves over the SMs, each
 /// split at least kMinTokensPerSplit of the longest possible sequence.
 /// MLA_GPU_NUM_SPLITS overrides it.
-int32_t MLA_NUM_SPLITS(int32_t batch, int32_t maxSeqLen, int32_t sms) {
+int32_t mla_cuda_num_splits_v1(const mla_cuda_kernel *k, int32_t batch,
+                               int32_t maxSeqLen, int32_t sms) {
   return int32_t(mla_runtime::chooseSplits("MLA_GPU_NUM_SPLITS",
-                                           int64_t(batch) * kGroups, maxSeqLen,
-                                           sms, kMinTokensPerSplit));
+                                           int64_t(batch) * groups(*k),
+                                           maxSeqLen, sms, kMinTokensPerSplit));
 }
 
-int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
-                 const int32_t *seqLens, void *out, float *lse, int32_t batch,
-                 int32_t maxBlocksPerSeq, float softmaxScale, void *stream) {
+int32_t mla_cuda_decode_v1(const mla_cuda_kernel *k, const void *q,
+                           const void *kvCache, const int32_t *blockTable,
+                           const int32_t *seqLens, void *out, float *lse,
+                           int32_t batch, int32_t maxBlocksPerSeq,
+                           float softmaxScale, void *stream) {
   if (int32_t code = mla_runtime::checkArguments(q, kvCache, blockTable,
                                                  seqLens, out, lse, batch,
                                                  maxBlocksPerSeq, softmaxScale);
@@ -153,15 +160,18 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
   if (batch > 65535)
     return mla_abi::ErrBatch; // the grid's z dimension
   // The tensor-core kernels copy query and cache rows 16 bytes at a time.
-  if (MLA_TENSOR_CORES && (uintptr_t(q) | uintptr_t(kvCache)) % 16 != 0)
+  if (k->tensor_cores && (uintptr_t(q) | uintptr_t(kvCache)) % 16 != 0)
     return mla_abi::ErrAlignment;
+  const int64_t kRows = rows(*k), kWidth = width(*k), kGroups = groups(*k),
+                rowsPerGroup = k->rows_per_group, dc = k->kv_lora_rank;
+  State &state = stateOf(k);
   std::lock_guard<std::mutex> lock(state.mutex);
-  if (ensureLoaded() != CUDA_SUCCESS)
+  if (ensureLoaded(*k, state) != CUDA_SUCCESS)
     return mla_abi::ErrCudaLoad;
-  int64_t capacity = int64_t(maxBlocksPerSeq) * MLA_BLOCK_SIZE;
-  int64_t splits = MLA_NUM_SPLITS(
-      batch, int32_t(std::min<int64_t>(capacity, INT32_MAX)), state.sms);
-  size_t perItem = size_t(MLA_ROWS_PER_GROUP) * (MLA_DC + 2) * sizeof(float);
+  int64_t capacity = int64_t(maxBlocksPerSeq) * k->block_size;
+  int64_t splits = mla_cuda_num_splits_v1(
+      k, batch, int32_t(std::min<int64_t>(capacity, INT32_MAX)), state.sms);
+  size_t perItem = size_t(rowsPerGroup) * (dc + 2) * sizeof(float);
   size_t need = size_t(batch) * kGroups * splits * perItem;
   if (need > state.scratchBytes) {
     if (state.scratch)
@@ -175,15 +185,15 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
   int64_t items = int64_t(batch) * kGroups * splits;
   CUdeviceptr partOut = state.scratch;
   CUdeviceptr partML =
-      state.scratch + size_t(items) * MLA_ROWS_PER_GROUP * MLA_DC * sizeof(float);
+      state.scratch + size_t(items) * rowsPerGroup * dc * sizeof(float);
   auto ptr = [](const void *p) { return CUdeviceptr(uintptr_t(p)); };
   MemRef1D qv = view(ptr(q), int64_t(batch) * kRows * kWidth),
            kvv = view(ptr(kvCache), INT64_MAX),
            btv = view(ptr(blockTable), int64_t(batch) * maxBlocksPerSeq),
            lv = view(ptr(seqLens), batch),
-           pov = view(partOut, items * MLA_ROWS_PER_GROUP * MLA_DC),
-           pmv = view(partML, items * MLA_ROWS_PER_GROUP * 2),
-           ov = view(ptr(out), int64_t(batch) * kRows * MLA_DC),
+           pov = view(partOut, items * rowsPerGroup * dc),
+           pmv = view(partML, items * rowsPerGroup * 2),
+           ov = view(ptr(out), int64_t(batch) * kRows * dc),
            lsev = view(ptr(lse), int64_t(batch) * kRows);
   int64_t numSplits = splits, maxBlocks = maxBlocksPerSeq;
   float scale = softmaxScale;
@@ -205,13 +215,13 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
   p1[n1++] = &scale;
   CUstream s = static_cast<CUstream>(stream);
   MemRef1D mapsv = view(state.tensorMaps, 2 * sizeof(CUtensorMap) / 8);
-  if (MLA_TMA_BOX_ROWS > 0) {
+  if (k->tma_box_rows > 0) {
     // Encoded per call (the pointers and the batch change); the copy is
     // staged before cuMemcpyHtoDAsync returns, and ordered on the stream.
     CUtensorMap maps[2];
     // With aligned pointers (checked above), only the batch's rows can
     // exceed what a tensor map encodes.
-    if (encodeTensorMaps(maps, q, kvCache, batch) != CUDA_SUCCESS)
+    if (encodeTensorMaps(*k, maps, q, kvCache, batch) != CUDA_SUCCESS)
       return mla_abi::ErrBatch;
     if (cuMemcpyHtoDAsync(state.tensorMaps, maps, sizeof(maps), s) !=
         CUDA_SUCCESS)
@@ -224,17 +234,26 @@ int32_t MLA_NAME(const void *q, const void *kvCache, const int32_t *blockTable,
     push(p2, n2, *m);
   p2[n2++] = &numSplits;
   if (cuLaunchKernel(state.partial, unsigned(splits), unsigned(kGroups),
-                     unsigned(batch), MLA_THREADS, 1, 1, MLA_SHARED_BYTES, s, p1,
-                     nullptr) != CUDA_SUCCESS ||
+                     unsigned(batch), unsigned(k->threads), 1, 1,
+                     unsigned(k->shared_bytes), s, p1, nullptr) != CUDA_SUCCESS ||
       cuLaunchKernel(state.combine, unsigned(kRows), unsigned(batch), 1, 32, 1,
                      1, 0, s, p2, nullptr) != CUDA_SUCCESS)
     return mla_abi::ErrCudaLaunch;
   return mla_abi::Ok;
 }
 
-// The signatures NAME.h declares, from the ABI's tables.
-static_assert(
-    std::is_same_v<decltype(&MLA_NAME), mla_abi::KernelFn> &&
-        std::is_same_v<decltype(&MLA_NUM_SPLITS), mla_abi::NumSplitsFn>,
-    "the C signatures of the ABI");
 } // extern "C"
+
+// What NAME and NAME_num_splits pass on, after the kernel's description, is
+// the contract's arguments as the ABI's tables describe them.
+template <typename R, typename... Args>
+constexpr auto dropFirst(R (*)(const mla_cuda_kernel *, Args...))
+    -> R (*)(Args...) {
+  return nullptr;
+}
+static_assert(
+    std::is_same_v<decltype(dropFirst(&mla_cuda_decode_v1)),
+                   mla_abi::KernelFn> &&
+        std::is_same_v<decltype(dropFirst(&mla_cuda_num_splits_v1)),
+                       mla_abi::NumSplitsFn>,
+    "the runtime's entries take the C signatures of the ABI");
