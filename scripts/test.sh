@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 cd build
-ctest --output-on-failure "$@"
+# One test per core: the kernel tests spend their time in mla-codegen.
+ctest --output-on-failure -j"$(nproc)" "$@"
