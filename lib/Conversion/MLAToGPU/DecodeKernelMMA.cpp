@@ -3,9 +3,10 @@
 // The tensor-core partial kernel for sm_80 and later. A CTA serves a group
 // of 16 * mTiles query rows of one sequence over one KV split; its warps are
 // (m-tile, column split) pairs. The group's queries stay in shared memory
-// for the whole split; cache tiles of T tokens stream through a double
-// buffer filled by 16-byte cp.async (one tile in flight while the other is
-// computed). Rows are padded by 16 bytes so that ldmatrix is conflict-free.
+// for the whole split; cache tiles of tileTokens tokens stream through a
+// double buffer filled by 16-byte cp.async (one tile in flight while the
+// other is computed). Rows are padded by 16 bytes so that ldmatrix is
+// conflict-free.
 // Per tile, each warp
 //   - computes its share (every colSplits-th k-step) of S = Q K^T for its
 //     16 rows with ldmatrix + mma.sync m16n8k16 (f32 accumulation); the
@@ -31,188 +32,327 @@ using mlir::mla::detail::GPUKernelEmitter;
 
 namespace {
 
+/// The shapes of the mma.sync kernel (elements, unless named bytes).
+struct MMATileShape {
+  explicit MMATileShape(const GPUDecodeConfig &c)
+      : rowWidth(c.rowWidth()), paddedWidth(c.paddedWidth()), rows(c.rows()),
+        groupRows(c.rowsPerGroup), tileTokens(c.tileTokens), mTiles(c.mTiles),
+        colSplits(c.colSplits), threads(c.threads()), kSteps(rowWidth / 16),
+        scoreTiles(tileTokens / 8), warpColumns(c.dc / colSplits),
+        outTiles(warpColumns / 8), rowChunks(rowWidth / 8),
+        elemBytes(c.elemType.getIntOrFloatBitWidth() / 8),
+        stageBytes(tileTokens * paddedWidth * elemBytes),
+        cacheOffset(groupRows * paddedWidth * elemBytes),
+        scoreOffset((groupRows + 2 * tileTokens) * paddedWidth * elemBytes) {}
+
+  /// A query or cache row (d_c + d_r), and the same row in shared memory,
+  /// padded so that ldmatrix is conflict-free.
+  int64_t rowWidth, paddedWidth;
+  /// The query rows of a sequence, and those of a CTA (16 per m-tile).
+  int64_t rows, groupRows;
+  /// Cache rows (tokens) of a tile.
+  int64_t tileTokens;
+  /// The warps: m-tiles x column splits of each.
+  int64_t mTiles, colSplits, threads;
+  /// The k16 steps of QK^T, and the n8 tiles of a tile's scores.
+  int64_t kSteps, scoreTiles;
+  /// The output columns of a warp (PV), and their n8 tiles.
+  int64_t warpColumns, outTiles;
+  /// The 16-byte chunks (cp.async copies) of a row; bytes of an element.
+  int64_t rowChunks, elemBytes;
+  /// Shared memory, in bytes: the queries at 0, two cache stages of
+  /// `stageBytes` at `cacheOffset`, the column splits' score shares at
+  /// `scoreOffset`.
+  static constexpr int64_t queryOffset = 0;
+  int64_t stageBytes, cacheOffset, scoreOffset;
+};
+
 class MMAPartialEmitter : public mla::detail::TensorCoreEmitter {
 public:
-  using TensorCoreEmitter::TensorCoreEmitter;
+  MMAPartialEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
+      : TensorCoreEmitter(b, c), shape(c) {}
   void emit();
+
+private:
+  /// The kernel, its arguments and the global pointers of q and kv.
+  void declareKernel();
+  /// The CTA's work item and split, this thread's place in it, and the
+  /// constants the loop shares.
+  void locateThread();
+  /// Distributes `count` 16-byte chunks over the CTA's threads.
+  void forChunks(int64_t count, function_ref<void(Value)> body);
+  void ifLess(Value x, Value y, function_ref<void()> body);
+  /// cp.async of the group's query rows (clamped to the last row).
+  void loadQueries();
+  /// Where cache stage `stage` starts in shared memory.
+  Value stageOffset(Value stage) {
+    return addc(mulc(stage, shape.stageBytes), shape.cacheOffset);
+  }
+  /// cp.async of the tile of tokens [ts, ts + tileTokens) into `stage`.
+  void loadTile(Value ts, Value stage);
+  /// One iteration of the tile loop: `state` is the loop state (see emit).
+  SmallVector<Value> tileStep(Value ts, ValueRange state);
+  /// ldmatrix .x4 at `sharedBytes` as four mma.sync operands.
+  SmallVector<Value> loadOperands(Value sharedBytes, bool transpose);
+  /// acc's n8 tiles `tile` and `tile` + 1 += a x the two n8 tiles of `bFrag`
+  /// (an ldmatrix .x4).
+  void mmaPair(ArrayRef<Value> a, ArrayRef<Value> bFrag,
+               MutableArrayRef<Value> acc, int64_t tile);
+  /// This warp's share of the tile's scores S = Q K^T, accumulator layout.
+  SmallVector<Value> scores(Value tileAt);
+  /// Adds the shares of the m-tile's column-split warps into each of them.
+  void sumScoreShares(MutableArrayRef<Value> s);
+  /// acc += P V over this warp's output columns.
+  void accumulatePV(ArrayRef<Value> p, MutableArrayRef<Value> acc,
+                    Value tileAt);
+  /// The partials of the final loop state.
+  void storeOutputs(ValueRange state);
+
+  const MMATileShape shape;
+  Value q, kv, bt, lens, partOut, partML, numSplits, maxBlocks, scale;
+  Value qPtr, kvPtr;
+  /// The work item (split, group, seq); the warp's m-tile `mt` and column
+  /// split `cs`; the lane's fragment row `g` and column pair `t4`.
+  Value split, group, seq, tid, warp, lane, mt, cs, g, t4;
+  Value zero, one, negInf, zeroF, scaleLog2;
+  SplitRange range;
+  /// Where the sequence's row of the block table starts.
+  Value btBase;
+  FragmentRows rows;
 };
 
 void MMAPartialEmitter::emit() {
   OpBuilder::InsertionGuard guard(b);
-  gpu::GPUFuncOp fn = makePartialKernel(/*alignment=*/128);
-  Value q = fn.getArgument(0), kv = fn.getArgument(1), bt = fn.getArgument(2),
-        lens = fn.getArgument(3), partOut = fn.getArgument(4),
-        partML = fn.getArgument(5), numSplits = fn.getArgument(6),
-        maxBlocks = fn.getArgument(7), scale = fn.getArgument(8);
-
-  const int64_t D = c.rowWidth(), Dp = c.paddedWidth(), R = c.rows(),
-                RG = c.rowsPerGroup, T = c.tileTokens, MT = c.mTiles,
-                CS = c.colSplits, NT = c.threads(), KS = D / 16, NJ = T / 8,
-                CW = c.dc / CS, NO = CW / 8, CH = D / 8,
-                eb = c.elemType.getIntOrFloatBitWidth() / 8;
-  const int64_t qOff = 0, kvOff = RG * Dp * eb, stageBytes = T * Dp * eb,
-                redOff = (RG + 2 * T) * Dp * eb;
-
-  Value qPtr = globalPtr(q), kvPtr = globalPtr(kv);
-  Value split = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  Value group = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-  Value seq = gpu::BlockIdOp::create(b, gpu::Dimension::z);
-  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value warp = divc(tid, 32), lane = remc(tid, 32);
-  Value mt = remc(warp, MT), cs = divc(warp, MT);
-  Value g = divc(lane, 4), t4 = remc(lane, 4);
-  Value zero = idx(0), one = idx(1);
-  Value negInf = f32c(-std::numeric_limits<float>::infinity());
-  Value zeroF = f32c(0.0f);
-  Value scaleLog2 = baseTwoSoftmax().scoreScale(scale);
-
-  SplitRange range =
-      splitRange(lens, seq, maxBlocks, numSplits, split, T);
-  Value len = range.len, t0 = range.t0, t1 = range.t1,
-        lastTok = range.lastTok;
-  Value btBase = mul(seq, maxBlocks);
-
-  /// Distributes `count` 16-byte chunks over the CTA's threads.
-  auto forChunks = [&](int64_t count, function_ref<void(Value)> body) {
-    for (int64_t base = 0; base < count; base += NT) {
-      Value e = addc(tid, base);
-      if (base + NT <= count) {
-        body(e);
-        continue;
-      }
-      auto inRange = scf::IfOp::create(
-          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, e, idx(count)),
-          /*withElse=*/false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(inRange.thenBlock());
-      body(e);
-    }
-  };
-  // The group's query rows (clamped to the last row) into shared memory.
-  forChunks(RG * CH, [&](Value e) {
-    Value row = divc(e, CH), ch = remc(e, CH);
-    Value r = minIdx(add(mulc(group, RG), row), idx(R - 1));
-    Value src = globalAt(qPtr, add(mulc(add(mulc(seq, R), r), D), mulc(ch, 8)));
-    copy16(addc(mulc(add(mulc(row, Dp), mulc(ch, 8)), eb), qOff), src);
-  });
-  // The tile of tokens [ts, ts + T) into `stage`, through the block table;
-  // tokens past the split repeat its last one (their scores are masked).
-  auto loadTile = [&](Value ts, Value stage) {
-    Value stageAt = addc(mulc(stage, stageBytes), kvOff);
-    forChunks(T * CH, [&](Value e) {
-      Value j = divc(e, CH), ch = remc(e, CH);
-      Value tok = minIdx(add(ts, j), lastTok);
-      Value row = flash::cacheRow(*this, c, bt, btBase, tok);
-      Value src = globalAt(kvPtr, add(mulc(row, D), mulc(ch, 8)));
-      copy16(add(stageAt, mulc(add(mulc(j, Dp), mulc(ch, 8)), eb)), src);
-    });
-  };
-  auto ifLess = [&](Value x, Value y, function_ref<void()> body) {
-    auto op = scf::IfOp::create(
-        b, arith::CmpIOp::create(b, arith::CmpIPredicate::slt, x, y),
-        /*withElse=*/false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(op.thenBlock());
-    body();
-  };
-  ifLess(t0, t1, [&] { loadTile(t0, zero); });
+  declareKernel();
+  locateThread();
+  loadQueries();
+  ifLess(range.t0, range.t1, [&] { loadTile(range.t0, zero); });
   NVVM::CpAsyncCommitGroupOp::create(b);
 
   // The two rows of this lane (g and g + 8 of the m-tile).
-  FragmentRows rows = fragmentRows(mulc(mt, 16), g, group, len, t1);
+  rows = fragmentRows(mulc(mt, 16), g, group, range.len, range.t1);
 
-  // Loop state: the output accumulators (NO n-tiles x 4), then the running
+  // Loop state: the output accumulators (outTiles x 4), then the running
   // max (base 2) and the lane's partial sum of each of its two rows.
-  SmallVector<Value> inits(NO * 4, zeroF);
+  SmallVector<Value> inits(shape.outTiles * 4, zeroF);
   inits.append({negInf, negInf, zeroF, zeroF});
-  auto tiles = forLoop(t0, t1, idx(T), inits, [&](Value ts, ValueRange st) {
-    Value stage = remc(divc(arith::SubIOp::create(b, ts, t0), T), 2);
-    Value nextTs = addc(ts, T);
-    ifLess(nextTs, t1,
-           [&] { loadTile(nextTs, arith::SubIOp::create(b, one, stage)); });
-    NVVM::CpAsyncCommitGroupOp::create(b);
-    NVVM::CpAsyncWaitGroupOp::create(b, 1);
-    gpu::BarrierOp::create(b);
-    Value tileAt = addc(mulc(stage, stageBytes), kvOff);
-
-    // This warp's k-steps of S = Q K^T.
-    Value aRow = add(mulc(mt, 16), remc(lane, 16));
-    Value aCol = mulc(divc(lane, 16), 8);
-    Value bTok = remc(lane, 8), bCol = mulc(remc(divc(lane, 8), 2), 8);
-    Value bHalf = divc(lane, 16);
-    SmallVector<Value> sInit(NJ * 4, zeroF);
-    auto kLoop = forLoop(cs, idx(KS), idx(CS), sInit, [&](Value ks,
-                                                          ValueRange acc) {
-      Value k0 = mulc(ks, 16);
-      SmallVector<Value> a = ldmatrix4(
-          addc(mulc(add(mulc(aRow, Dp), add(k0, aCol)), eb), qOff), false);
-      for (Value &v : a)
-        v = operand(v);
-      SmallVector<Value> s(acc);
-      for (int64_t jp = 0; jp < NJ / 2; ++jp) {
-        Value tok = add(mulc(addc(bHalf, 2 * jp), 8), bTok);
-        SmallVector<Value> bb = ldmatrix4(
-            add(tileAt, mulc(add(mulc(tok, Dp), add(k0, bCol)), eb)), false);
-        for (Value &v : bb)
-          v = operand(v);
-        mma(a, {bb[0], bb[1]}, MutableArrayRef<Value>(s).slice(8 * jp, 4));
-        mma(a, {bb[2], bb[3]}, MutableArrayRef<Value>(s).slice(8 * jp + 4, 4));
-      }
-      return s;
-    });
-    SmallVector<Value> s(kLoop.getResults());
-    if (CS > 1) {
-      // Every warp of the m-tile publishes its share; each adds them all.
-      auto slot = [&](Value w, int64_t v) {
-        return addc(mulc(add(mulc(addc(mulc(w, NJ * 4), v), 32), lane), 4),
-                    redOff);
-      };
-      for (int64_t v = 0; v < NJ * 4; ++v)
-        LLVM::StoreOp::create(b, s[v], shared(slot(warp, v)));
-      gpu::BarrierOp::create(b);
-      for (int64_t v = 0; v < NJ * 4; ++v) {
-        Value sum = zeroF;
-        for (int64_t w = 0; w < CS; ++w)
-          sum = arith::AddFOp::create(
-              b, sum,
-              LLVM::LoadOp::create(b, f32, shared(slot(addc(mt, w * MT), v))));
-        s[v] = sum;
-      }
-    }
-
-    SmallVector<Value> next = onlineSoftmax(s, st, NO * 4, ts, t4,
-                                            rows.limit, scaleLog2);
-
-    // O += P V over this warp's columns [cs * CW, (cs + 1) * CW).
-    Value vTok = add(remc(lane, 8), mulc(remc(divc(lane, 8), 2), 8));
-    Value vCol = add(mulc(cs, CW), mulc(divc(lane, 16), 8));
-    for (int64_t kk = 0; kk < T / 16; ++kk) {
-      SmallVector<Value> a = pFragments(s, kk);
-      Value rowAt = mulc(addc(vTok, 16 * kk), Dp);
-      for (int64_t np = 0; np < NO / 2; ++np) {
-        SmallVector<Value> bb = ldmatrix4(
-            add(tileAt, mulc(add(rowAt, addc(vCol, 16 * np)), eb)), true);
-        for (Value &v : bb)
-          v = operand(v);
-        mma(a, {bb[0], bb[1]}, MutableArrayRef<Value>(next).slice(8 * np, 4));
-        mma(a, {bb[2], bb[3]},
-            MutableArrayRef<Value>(next).slice(8 * np + 4, 4));
-      }
-    }
-    // The tile's stage and the score slots are free for the next tile.
-    gpu::BarrierOp::create(b);
-    return next;
-  });
+  auto tiles = forLoop(range.t0, range.t1, idx(shape.tileTokens), inits,
+                       [&](Value ts, ValueRange state) {
+                         return tileStep(ts, state);
+                       });
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
+  storeOutputs(tiles.getResults());
+  gpu::ReturnOp::create(b);
+}
 
-  // Partials: one column-split warp of each m-tile writes m and l.
+void MMAPartialEmitter::declareKernel() {
+  gpu::GPUFuncOp fn = makePartialKernel(/*alignment=*/128);
+  q = fn.getArgument(0);
+  kv = fn.getArgument(1);
+  bt = fn.getArgument(2);
+  lens = fn.getArgument(3);
+  partOut = fn.getArgument(4);
+  partML = fn.getArgument(5);
+  numSplits = fn.getArgument(6);
+  maxBlocks = fn.getArgument(7);
+  scale = fn.getArgument(8);
+  qPtr = globalPtr(q);
+  kvPtr = globalPtr(kv);
+}
+
+void MMAPartialEmitter::locateThread() {
+  split = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  group = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  seq = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+  tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  warp = divc(tid, 32);
+  lane = remc(tid, 32);
+  mt = remc(warp, shape.mTiles);
+  cs = divc(warp, shape.mTiles);
+  g = divc(lane, 4);
+  t4 = remc(lane, 4);
+  zero = idx(0);
+  one = idx(1);
+  negInf = f32c(-std::numeric_limits<float>::infinity());
+  zeroF = f32c(0.0f);
+  scaleLog2 = baseTwoSoftmax().scoreScale(scale);
+  range = splitRange(lens, seq, maxBlocks, numSplits, split, shape.tileTokens);
+  btBase = mul(seq, maxBlocks);
+}
+
+void MMAPartialEmitter::forChunks(int64_t count,
+                                  function_ref<void(Value)> body) {
+  for (int64_t base = 0; base < count; base += shape.threads) {
+    Value e = addc(tid, base);
+    if (base + shape.threads <= count) {
+      body(e);
+      continue;
+    }
+    auto inRange = scf::IfOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, e, idx(count)),
+        /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(inRange.thenBlock());
+    body(e);
+  }
+}
+
+void MMAPartialEmitter::ifLess(Value x, Value y, function_ref<void()> body) {
+  auto op = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::slt, x, y),
+      /*withElse=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(op.thenBlock());
+  body();
+}
+
+void MMAPartialEmitter::loadQueries() {
+  const int64_t chunks = shape.rowChunks;
+  forChunks(shape.groupRows * chunks, [&](Value e) {
+    Value row = divc(e, chunks), ch = remc(e, chunks);
+    Value r = minIdx(add(mulc(group, shape.groupRows), row),
+                     idx(shape.rows - 1));
+    Value src = globalAt(qPtr, add(mulc(add(mulc(seq, shape.rows), r),
+                                        shape.rowWidth),
+                                   mulc(ch, 8)));
+    copy16(addc(mulc(add(mulc(row, shape.paddedWidth), mulc(ch, 8)),
+                     shape.elemBytes),
+                shape.queryOffset),
+           src);
+  });
+}
+
+// Tokens past the split repeat its last one (their scores are masked).
+void MMAPartialEmitter::loadTile(Value ts, Value stage) {
+  const int64_t chunks = shape.rowChunks;
+  Value stageAt = stageOffset(stage);
+  forChunks(shape.tileTokens * chunks, [&](Value e) {
+    Value j = divc(e, chunks), ch = remc(e, chunks);
+    Value tok = minIdx(add(ts, j), range.lastTok);
+    Value row = flash::cacheRow(*this, c, bt, btBase, tok);
+    Value src = globalAt(kvPtr, add(mulc(row, shape.rowWidth), mulc(ch, 8)));
+    copy16(add(stageAt, mulc(add(mulc(j, shape.paddedWidth), mulc(ch, 8)),
+                             shape.elemBytes)),
+           src);
+  });
+}
+
+SmallVector<Value> MMAPartialEmitter::tileStep(Value ts, ValueRange state) {
+  // Double buffering: the next tile is issued before this one is waited for.
+  Value stage = remc(
+      divc(arith::SubIOp::create(b, ts, range.t0), shape.tileTokens), 2);
+  Value nextTs = addc(ts, shape.tileTokens);
+  ifLess(nextTs, range.t1,
+         [&] { loadTile(nextTs, arith::SubIOp::create(b, one, stage)); });
+  NVVM::CpAsyncCommitGroupOp::create(b);
+  NVVM::CpAsyncWaitGroupOp::create(b, 1);
+  gpu::BarrierOp::create(b);
+  Value tileAt = stageOffset(stage);
+
+  SmallVector<Value> s = scores(tileAt);
+  if (shape.colSplits > 1)
+    sumScoreShares(s);
+  SmallVector<Value> next = onlineSoftmax(s, state, shape.outTiles * 4, ts,
+                                          t4, rows.limit, scaleLog2);
+  accumulatePV(s, next, tileAt);
+  // The tile's stage and the score slots are free for the next tile.
+  gpu::BarrierOp::create(b);
+  return next;
+}
+
+SmallVector<Value> MMAPartialEmitter::loadOperands(Value sharedBytes,
+                                                   bool transpose) {
+  SmallVector<Value> regs = ldmatrix4(sharedBytes, transpose);
+  for (Value &v : regs)
+    v = operand(v);
+  return regs;
+}
+
+void MMAPartialEmitter::mmaPair(ArrayRef<Value> a, ArrayRef<Value> bFrag,
+                                MutableArrayRef<Value> acc, int64_t tile) {
+  mma(a, {bFrag[0], bFrag[1]}, acc.slice(4 * tile, 4));
+  mma(a, {bFrag[2], bFrag[3]}, acc.slice(4 * tile + 4, 4));
+}
+
+// This warp's k-steps are cs, cs + colSplits, ...; the lanes' ldmatrix
+// addresses follow the m16n8k16 A (16 x 16) and B (two 16 x 8) fragments.
+SmallVector<Value> MMAPartialEmitter::scores(Value tileAt) {
+  const int64_t width = shape.paddedWidth, eb = shape.elemBytes;
+  Value aRow = add(mulc(mt, 16), remc(lane, 16));
+  Value aCol = mulc(divc(lane, 16), 8);
+  Value bTok = remc(lane, 8), bCol = mulc(remc(divc(lane, 8), 2), 8);
+  Value bHalf = divc(lane, 16);
+  SmallVector<Value> sInit(shape.scoreTiles * 4, zeroF);
+  auto kLoop = forLoop(
+      cs, idx(shape.kSteps), idx(shape.colSplits), sInit,
+      [&](Value ks, ValueRange acc) {
+        Value k0 = mulc(ks, 16);
+        SmallVector<Value> a = loadOperands(
+            addc(mulc(add(mulc(aRow, width), add(k0, aCol)), eb),
+                 shape.queryOffset),
+            /*transpose=*/false);
+        SmallVector<Value> s(acc);
+        for (int64_t jp = 0; jp < shape.scoreTiles / 2; ++jp) {
+          Value tok = add(mulc(addc(bHalf, 2 * jp), 8), bTok);
+          SmallVector<Value> bFrag = loadOperands(
+              add(tileAt, mulc(add(mulc(tok, width), add(k0, bCol)), eb)),
+              /*transpose=*/false);
+          mmaPair(a, bFrag, s, 2 * jp);
+        }
+        return s;
+      });
+  return SmallVector<Value>(kLoop.getResults());
+}
+
+// Every warp of the m-tile publishes its share; each adds them all.
+void MMAPartialEmitter::sumScoreShares(MutableArrayRef<Value> s) {
+  const int64_t values = shape.scoreTiles * 4;
+  auto slot = [&](Value w, int64_t v) {
+    return addc(mulc(add(mulc(addc(mulc(w, values), v), 32), lane), 4),
+                shape.scoreOffset);
+  };
+  for (int64_t v = 0; v < values; ++v)
+    LLVM::StoreOp::create(b, s[v], shared(slot(warp, v)));
+  gpu::BarrierOp::create(b);
+  for (int64_t v = 0; v < values; ++v) {
+    Value sum = zeroF;
+    for (int64_t w = 0; w < shape.colSplits; ++w)
+      sum = arith::AddFOp::create(
+          b, sum,
+          LLVM::LoadOp::create(
+              b, f32, shared(slot(addc(mt, w * shape.mTiles), v))));
+    s[v] = sum;
+  }
+}
+
+// The columns [cs * warpColumns, (cs + 1) * warpColumns); V is read with
+// ldmatrix.trans from the same shared tile as K.
+void MMAPartialEmitter::accumulatePV(ArrayRef<Value> p,
+                                     MutableArrayRef<Value> acc,
+                                     Value tileAt) {
+  Value vTok = add(remc(lane, 8), mulc(remc(divc(lane, 8), 2), 8));
+  Value vCol = add(mulc(cs, shape.warpColumns), mulc(divc(lane, 16), 8));
+  for (int64_t kk = 0; kk < shape.tileTokens / 16; ++kk) {
+    SmallVector<Value> a = pFragments(p, kk);
+    Value rowAt = mulc(addc(vTok, 16 * kk), shape.paddedWidth);
+    for (int64_t np = 0; np < shape.outTiles / 2; ++np) {
+      SmallVector<Value> bFrag = loadOperands(
+          add(tileAt,
+              mulc(add(rowAt, addc(vCol, 16 * np)), shape.elemBytes)),
+          /*transpose=*/true);
+      mmaPair(a, bFrag, acc, 2 * np);
+    }
+  }
+}
+
+// One column-split warp of each m-tile writes m and l.
+void MMAPartialEmitter::storeOutputs(ValueRange state) {
   Value item = layout.item(*this, seq, group, split, numSplits);
   Value writesML = arith::AndIOp::create(
       b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t4, zero),
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, cs, zero));
-  storePartials(tiles.getResults(), NO * 4, item, rows, mulc(cs, CW), t4,
-                writesML, partOut, partML);
-  gpu::ReturnOp::create(b);
+  storePartials(state, shape.outTiles * 4, item, rows,
+                mulc(cs, shape.warpColumns), t4, writesML, partOut, partML);
 }
 
 } // namespace
