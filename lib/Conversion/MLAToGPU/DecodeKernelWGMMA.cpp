@@ -47,9 +47,46 @@ constexpr uint64_t descriptorHigh(uint64_t lboBytes) {
 }
 constexpr uint64_t kDescKMajor = descriptorHigh(16);
 
+/// The shapes of the wgmma kernel (elements, unless named bytes).
+struct WGMMATileShape {
+  explicit WGMMATileShape(const GPUDecodeConfig &c)
+      : rowWidth(c.rowWidth()), rows(c.rows()), groupRows(c.rowsPerGroup),
+        tileTokens(c.tileTokens), warpgroups(c.colSplits),
+        kSteps(rowWidth / 16), scoreRegs(tileTokens / 2),
+        columns(c.dc / warpgroups), outRegs(columns / 2),
+        boxes((rowWidth + 63) / 64), boxRows(c.tmaBoxRows),
+        queryBytes(boxes * 64 * 128), boxBytes(tileTokens * 128),
+        stageBytes(boxes * boxBytes), scoreOffset(queryBytes + 2 * stageBytes),
+        barrierOffset(scoreOffset +
+                      (warpgroups > 1
+                           ? warpgroups * 128 * scoreRegs * 4
+                           : 0)) {}
+
+  /// A query or cache row (d_c + d_r); the query rows of a sequence and of
+  /// a CTA (one m64 tile).
+  int64_t rowWidth, rows, groupRows;
+  /// Cache rows (tokens) of a tile: the N of QK^T (m64n32k16).
+  int64_t tileTokens;
+  /// The warpgroups; each takes every warpgroups-th k16 step of QK^T.
+  int64_t warpgroups, kSteps;
+  /// A thread's f32 scores of a tile (the m64nTk16 accumulator).
+  int64_t scoreRegs;
+  /// The output columns of a warpgroup (the N of P V), and a thread's
+  /// accumulators of them.
+  int64_t columns, outRegs;
+  /// The 64-column (128-byte swizzle) boxes of a row; cache rows of a box.
+  int64_t boxes, boxRows;
+  /// Shared memory, in bytes from its 1024-byte aligned base: the queries
+  /// (`queryBytes`, `boxes` boxes of 64 rows), two cache stages
+  /// (`stageBytes`, `boxes` boxes of `boxBytes`), the warpgroups' score
+  /// shares at `scoreOffset`, the stages' mbarriers at `barrierOffset`.
+  int64_t queryBytes, boxBytes, stageBytes, scoreOffset, barrierOffset;
+};
+
 class WGMMAPartialEmitter : public mla::detail::TensorCoreEmitter {
 public:
-  using TensorCoreEmitter::TensorCoreEmitter;
+  WGMMAPartialEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
+      : TensorCoreEmitter(b, c), shape(c) {}
   void emit();
 
 private:
@@ -61,7 +98,18 @@ private:
   Value mulI32(Value x, int64_t v) {
     return arith::MulIOp::create(b, x, i32c(v));
   }
-  Value ptrAt(Value addrI32) { return LLVM::IntToPtrOp::create(b, ptr3, addrI32); }
+  Value ptrAt(Value addrI32) {
+    return LLVM::IntToPtrOp::create(b, ptr3, addrI32);
+  }
+  Value less(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::slt, x, y);
+  }
+  void ifThen(Value cond, function_ref<void()> body) {
+    auto op = scf::IfOp::create(b, cond, /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(op.thenBlock());
+    body();
+  }
   /// The descriptor of the swizzled matrix starting at shared address
   /// `addrI32`.
   Value descriptor(Value addrI32, uint64_t high) {
@@ -74,279 +122,367 @@ private:
   /// acc (m64n`n`, n / 2 f32 a thread) += P (registers) x V (descriptor),
   /// V transposed; inline PTX, MLIR 22 has no register-A wgmma.
   void wgmmaRegisterA(MutableArrayRef<Value> acc, ArrayRef<Value> a,
-                      Value descB, int64_t n) {
-    const int64_t outs = n / 2;
-    SmallVector<Value> operands(acc.begin(), acc.end());
-    SmallVector<std::string> constraints(outs, "=f");
-    for (int64_t i = 0; i < outs; ++i)
-      constraints.push_back(std::to_string(i));
-    operands.append(a.begin(), a.end());
-    constraints.append(4, "r");
-    operands.push_back(descB);
-    constraints.push_back("l");
-    operands.push_back(i32c(1));
-    constraints.push_back("n");
-    SmallVector<std::string> d;
-    for (int64_t i = 0; i < outs; ++i)
-      d.push_back("$" + std::to_string(i));
-    std::string type = c.elemType.isBF16() ? "bf16" : "f16";
-    std::string text =
-        "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(2 * outs + 5) +
-        ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) +
-        "k16.f32." + type + "." + type + " {" + llvm::join(d, ", ") + "}, {$" +
-        std::to_string(2 * outs) + ", $" + std::to_string(2 * outs + 1) +
-        ", $" + std::to_string(2 * outs + 2) + ", $" +
-        std::to_string(2 * outs + 3) + "}, $" + std::to_string(2 * outs + 4) +
-        ", p, 1, 1, 1;\n}\n";
-    auto resTy = LLVM::LLVMStructType::getLiteral(
-        b.getContext(), SmallVector<Type>(outs, f32));
-    Value res = LLVM::InlineAsmOp::create(
-                    b, resTy, operands, text, llvm::join(constraints, ","),
-                    /*has_side_effects=*/true, /*is_align_stack=*/false,
-                    LLVM::tailcallkind::TailCallKind::None,
-                    LLVM::AsmDialectAttr::get(b.getContext(),
-                                              LLVM::AsmDialect::AD_ATT),
-                    /*operand_attrs=*/ArrayAttr())
-                    .getResult(0);
-    for (int64_t i = 0; i < outs; ++i)
-      acc[i] = LLVM::ExtractValueOp::create(b, res, i);
+                      Value descB, int64_t n);
+
+  /// The kernel, its arguments, the aligned shared-memory base and the
+  /// tensor maps.
+  void declareKernel();
+  /// The CTA's work item and split, this thread's place in it, and the
+  /// constants the loop shares.
+  void locateThread();
+  /// Thread 0 initializes the stages' mbarriers.
+  void initBarriers();
+  /// Where cache stage `stage` starts in shared memory (i32), and its
+  /// mbarrier.
+  Value stageAt(Value stage) {
+    return addI32(stageAt0, arith::MulIOp::create(b, toI32(stage),
+                                                  i32c(shape.stageBytes)));
   }
+  Value barrierAt(Value stage) {
+    return ptrAt(addI32(addI32(base, shape.barrierOffset),
+                        arith::MulIOp::create(b, toI32(stage), i32c(8))));
+  }
+  /// One TMA box of `map` at (col, row) to shared address `dstI32`,
+  /// completing on mbarrier `bar`.
+  void tma(Value dstI32, Value map, Value bar, Value col, Value row);
+  /// Thread 0: the TMA copies of the tile of tokens [ts, ts + tileTokens)
+  /// into `stage` (and of the group's queries, `withQueries`).
+  void loadTile(Value ts, Value stage, bool withQueries);
+  /// One iteration of the tile loop: `state` is the loop state (see emit).
+  SmallVector<Value> tileStep(Value ts, ValueRange state);
+  /// On the split's last tile, zeroes the V rows of tokens past it.
+  void zeroTailTile(Value ts, Value tile);
+  /// This warpgroup's share of the tile's scores S = Q K^T, accumulator
+  /// layout.
+  SmallVector<Value> scores(Value tile);
+  /// Adds the warpgroups' shares into each of them.
+  void sumScoreShares(MutableArrayRef<Value> s);
+  /// acc += P V over this warpgroup's output columns.
+  void accumulatePV(ArrayRef<Value> p, MutableArrayRef<Value> acc,
+                    Value tile);
+  /// The partials of the final loop state.
+  void storeOutputs(ValueRange state);
+
+  const WGMMATileShape shape;
+  Value bt, lens, partOut, partML, numSplits, maxBlocks, scale, maps;
+  /// The aligned shared-memory base and the first stage (i32 addresses);
+  /// the tensor maps of the queries and of the cache.
+  Value base, stageAt0, qMap, kvMap;
+  /// The work item (split, group, seq); the thread's warpgroup `wg`, its
+  /// index `tw` in it, its warp in the warpgroup; the lane's fragment row
+  /// `g` and column pair `t4`; `leader`, thread 0.
+  Value split, group, seq, tid, wg, tw, warp, lane, g, t4;
+  Value zero, one, negInf, zeroF, scaleLog2, leader;
+  SplitRange range;
+  /// Where the sequence's row of the block table starts.
+  Value btBase;
+  FragmentRows rows;
 };
+
+void WGMMAPartialEmitter::wgmmaRegisterA(MutableArrayRef<Value> acc,
+                                         ArrayRef<Value> a, Value descB,
+                                         int64_t n) {
+  const int64_t outs = n / 2;
+  SmallVector<Value> operands(acc.begin(), acc.end());
+  SmallVector<std::string> constraints(outs, "=f");
+  for (int64_t i = 0; i < outs; ++i)
+    constraints.push_back(std::to_string(i));
+  operands.append(a.begin(), a.end());
+  constraints.append(4, "r");
+  operands.push_back(descB);
+  constraints.push_back("l");
+  operands.push_back(i32c(1));
+  constraints.push_back("n");
+  SmallVector<std::string> d;
+  for (int64_t i = 0; i < outs; ++i)
+    d.push_back("$" + std::to_string(i));
+  std::string type = c.elemType.isBF16() ? "bf16" : "f16";
+  std::string text =
+      "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(2 * outs + 5) +
+      ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) +
+      "k16.f32." + type + "." + type + " {" + llvm::join(d, ", ") + "}, {$" +
+      std::to_string(2 * outs) + ", $" + std::to_string(2 * outs + 1) +
+      ", $" + std::to_string(2 * outs + 2) + ", $" +
+      std::to_string(2 * outs + 3) + "}, $" + std::to_string(2 * outs + 4) +
+      ", p, 1, 1, 1;\n}\n";
+  auto resTy = LLVM::LLVMStructType::getLiteral(
+      b.getContext(), SmallVector<Type>(outs, f32));
+  Value res = LLVM::InlineAsmOp::create(
+                  b, resTy, operands, text, llvm::join(constraints, ","),
+                  /*has_side_effects=*/true, /*is_align_stack=*/false,
+                  LLVM::tailcallkind::TailCallKind::None,
+                  LLVM::AsmDialectAttr::get(b.getContext(),
+                                            LLVM::AsmDialect::AD_ATT),
+                  /*operand_attrs=*/ArrayAttr())
+                  .getResult(0);
+  for (int64_t i = 0; i < outs; ++i)
+    acc[i] = LLVM::ExtractValueOp::create(b, res, i);
+}
 
 void WGMMAPartialEmitter::emit() {
   OpBuilder::InsertionGuard guard(b);
-  MLIRContext *ctx = b.getContext();
-  Type ptr0 = LLVM::LLVMPointerType::get(ctx);
-  Type ptr7 = LLVM::LLVMPointerType::get(ctx, 7);
+  declareKernel();
+  locateThread();
+  initBarriers();
+  ifThen(arith::AndIOp::create(b, leader, less(range.t0, range.t1)),
+         [&] { loadTile(range.t0, zero, /*withQueries=*/true); });
+
+  // This thread's rows: 16 warp + g (+ 8) of the warpgroup's 64.
+  rows = fragmentRows(mulc(warp, 16), g, group, range.len, range.t1);
+
+  // Loop state: the output accumulators (outRegs), then the running max
+  // (base 2) and the lane's partial sum of each of its two rows.
+  SmallVector<Value> inits(shape.outRegs, zeroF);
+  inits.append({negInf, negInf, zeroF, zeroF});
+  auto tiles = forLoop(range.t0, range.t1, idx(shape.tileTokens), inits,
+                       [&](Value ts, ValueRange state) {
+                         return tileStep(ts, state);
+                       });
+  storeOutputs(tiles.getResults());
+  gpu::ReturnOp::create(b);
+}
+
+void WGMMAPartialEmitter::declareKernel() {
   // The tensor maps follow the contract's arguments.
   gpu::GPUFuncOp fn = makePartialKernel(
       /*alignment=*/1024,
       {MemRefType::get({ShapedType::kDynamic}, b.getI64Type())});
-  Value lens = fn.getArgument(3), bt = fn.getArgument(2),
-        partOut = fn.getArgument(4), partML = fn.getArgument(5),
-        numSplits = fn.getArgument(6), maxBlocks = fn.getArgument(7),
-        scale = fn.getArgument(8), maps = fn.getArgument(9);
-
-  const int64_t D = c.rowWidth(), R = c.rows(), RG = c.rowsPerGroup,
-                T = c.tileTokens, CS = c.colSplits, KS = D / 16,
-                N = c.dc / CS, NV = N / 2, NB = (D + 63) / 64,
-                BR = c.tmaBoxRows;
-  const int64_t qBytes = NB * 64 * 128, boxBytes = T * 128,
-                stageBytes = NB * boxBytes,
-                exOff = qBytes + 2 * stageBytes,
-                barOff = exOff + (CS > 1 ? CS * 128 * (T / 2) * 4 : 0);
+  bt = fn.getArgument(2);
+  lens = fn.getArgument(3);
+  partOut = fn.getArgument(4);
+  partML = fn.getArgument(5);
+  numSplits = fn.getArgument(6);
+  maxBlocks = fn.getArgument(7);
+  scale = fn.getArgument(8);
+  maps = fn.getArgument(9);
 
   // The 1024-byte aligned base of dynamic shared memory (the swizzle
   // pattern repeats every 1024 bytes; descriptors assume it starts there).
   Value raw = LLVM::PtrToIntOp::create(b, i32, smemBase);
-  Value base = arith::AndIOp::create(b, addI32(raw, 1023), i32c(-1024));
-  Value stageAt0 = addI32(base, qBytes);
-  auto stageAt = [&](Value stage) {
-    return addI32(stageAt0, arith::MulIOp::create(b, toI32(stage),
-                                                  i32c(stageBytes)));
-  };
-  auto barrierAt = [&](Value stage) {
-    return ptrAt(addI32(addI32(base, barOff),
-                        arith::MulIOp::create(b, toI32(stage), i32c(8))));
-  };
+  base = arith::AndIOp::create(b, addI32(raw, 1023), i32c(-1024));
+  stageAt0 = addI32(base, shape.queryBytes);
+  Type ptr0 = LLVM::LLVMPointerType::get(b.getContext());
   Value maps0 = LLVM::AddrSpaceCastOp::create(b, ptr0, globalPtr(maps));
-  Value qMap = maps0;
-  Value kvMap = LLVM::GEPOp::create(b, ptr0, b.getI8Type(), maps0,
-                                    ArrayRef<LLVM::GEPArg>{128});
+  qMap = maps0;
+  kvMap = LLVM::GEPOp::create(b, ptr0, b.getI8Type(), maps0,
+                              ArrayRef<LLVM::GEPArg>{128});
+}
 
-  Value split = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  Value group = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-  Value seq = gpu::BlockIdOp::create(b, gpu::Dimension::z);
-  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value wg = divc(tid, 128), tw = remc(tid, 128);
-  Value warp = divc(tw, 32), lane = remc(tid, 32);
-  Value g = divc(lane, 4), t4 = remc(lane, 4);
-  Value zero = idx(0), one = idx(1);
-  Value negInf = f32c(-std::numeric_limits<float>::infinity());
-  Value zeroF = f32c(0.0f);
-  Value scaleLog2 = baseTwoSoftmax().scoreScale(scale);
-  Value leader = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, zero);
+void WGMMAPartialEmitter::locateThread() {
+  split = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  group = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  seq = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+  tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  wg = divc(tid, 128);
+  tw = remc(tid, 128);
+  warp = divc(tw, 32);
+  lane = remc(tid, 32);
+  g = divc(lane, 4);
+  t4 = remc(lane, 4);
+  zero = idx(0);
+  one = idx(1);
+  negInf = f32c(-std::numeric_limits<float>::infinity());
+  zeroF = f32c(0.0f);
+  scaleLog2 = baseTwoSoftmax().scoreScale(scale);
+  leader = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, zero);
+  range = splitRange(lens, seq, maxBlocks, numSplits, split, shape.tileTokens);
+  btBase = mul(seq, maxBlocks);
+}
 
-  SplitRange range =
-      splitRange(lens, seq, maxBlocks, numSplits, split, T);
-  Value len = range.len, t0 = range.t0, t1 = range.t1,
-        lastTok = range.lastTok;
-  Value btBase = mul(seq, maxBlocks);
-
-  auto ifThen = [&](Value cond, function_ref<void()> body) {
-    auto op = scf::IfOp::create(b, cond, /*withElse=*/false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(op.thenBlock());
-    body();
-  };
-  auto less = [&](Value x, Value y) {
-    return arith::CmpIOp::create(b, arith::CmpIPredicate::slt, x, y);
-  };
-  auto tma = [&](Value dstI32, Value map, Value bar, Value col, Value row) {
-    NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
-        b, LLVM::AddrSpaceCastOp::create(b, ptr7, ptrAt(dstI32)), map,
-        ValueRange{col, row}, bar, /*im2colOffsets=*/ValueRange{},
-        /*multicastMask=*/Value(), /*l2CacheHint=*/Value(),
-        NVVM::TMALoadMode::TILE, /*isCTAOnly=*/false, /*group=*/nullptr,
-        /*predicate=*/Value());
-  };
-  // Thread 0: the tile of tokens [ts, ts + T) into `stage`, box by box;
-  // boxes past the split repeat the page of its last token (masked).
-  auto loadTile = [&](Value ts, Value stage, bool withQueries) {
-    Value bar = barrierAt(stage);
-    NVVM::MBarrierArriveExpectTxOp::create(
-        b, Type(), bar, i32c(stageBytes + (withQueries ? qBytes : 0)),
-        NVVM::MemScopeKind::CTA, /*relaxed=*/false, /*predicate=*/Value());
-    if (withQueries) {
-      Value row = toI32(add(mulc(seq, R), mulc(group, RG)));
-      for (int64_t bx = 0; bx < NB; ++bx)
-        tma(addI32(base, bx * 64 * 128), qMap, bar, i32c(64 * bx), row);
-    }
-    Value at = stageAt(stage);
-    for (int64_t sub = 0; sub < T / BR; ++sub) {
-      Value tok = minIdx(addc(ts, sub * BR), lastTok);
-      tok = arith::SubIOp::create(b, tok, remc(tok, BR));
-      Value row = toI32(flash::cacheRow(*this, c, bt, btBase, tok));
-      for (int64_t bx = 0; bx < NB; ++bx)
-        tma(addI32(at, bx * boxBytes + sub * BR * 128), kvMap, bar,
-            i32c(64 * bx), row);
-    }
-  };
-
+void WGMMAPartialEmitter::initBarriers() {
   ifThen(leader, [&] {
     for (int64_t s = 0; s < 2; ++s)
       NVVM::MBarrierInitOp::create(b, barrierAt(idx(s)), i32c(1), Value());
     NVVM::FenceMbarrierInitOp::create(b);
   });
   gpu::BarrierOp::create(b);
-  ifThen(arith::AndIOp::create(b, leader, less(t0, t1)),
-         [&] { loadTile(t0, zero, /*withQueries=*/true); });
+}
 
-  // This thread's rows: 16 warp + g (+ 8) of the warpgroup's 64.
-  FragmentRows rows = fragmentRows(mulc(warp, 16), g, group, len, t1);
+void WGMMAPartialEmitter::tma(Value dstI32, Value map, Value bar, Value col,
+                              Value row) {
+  Type ptr7 = LLVM::LLVMPointerType::get(b.getContext(), 7);
+  NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+      b, LLVM::AddrSpaceCastOp::create(b, ptr7, ptrAt(dstI32)), map,
+      ValueRange{col, row}, bar, /*im2colOffsets=*/ValueRange{},
+      /*multicastMask=*/Value(), /*l2CacheHint=*/Value(),
+      NVVM::TMALoadMode::TILE, /*isCTAOnly=*/false, /*group=*/nullptr,
+      /*predicate=*/Value());
+}
 
-  auto sTy = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(T / 2, f32));
-  SmallVector<Value> inits(NV, zeroF);
-  inits.append({negInf, negInf, zeroF, zeroF});
-  auto tiles = forLoop(t0, t1, idx(T), inits, [&](Value ts, ValueRange st) {
-    Value i = divc(arith::SubIOp::create(b, ts, t0), T);
-    Value stage = remc(i, 2);
-    Value parity = toI32(remc(divc(i, 2), 2));
-    Value nextTs = addc(ts, T);
-    ifThen(arith::AndIOp::create(b, leader, less(nextTs, t1)), [&] {
-      loadTile(nextTs, arith::SubIOp::create(b, one, stage), false);
-    });
-    NVVM::MBarrierTryWaitParityOp::create(b, barrierAt(stage), parity,
-                                          i32c(0x989680));
-    Value tile = stageAt(stage);
+// Box by box: one box per 64 columns and per boxRows rows of a page; boxes
+// past the split repeat the page of its last token (masked).
+void WGMMAPartialEmitter::loadTile(Value ts, Value stage, bool withQueries) {
+  const int64_t boxRows = shape.boxRows;
+  Value bar = barrierAt(stage);
+  NVVM::MBarrierArriveExpectTxOp::create(
+      b, Type(), bar,
+      i32c(shape.stageBytes + (withQueries ? shape.queryBytes : 0)),
+      NVVM::MemScopeKind::CTA, /*relaxed=*/false, /*predicate=*/Value());
+  if (withQueries) {
+    Value row =
+        toI32(add(mulc(seq, shape.rows), mulc(group, shape.groupRows)));
+    for (int64_t bx = 0; bx < shape.boxes; ++bx)
+      tma(addI32(base, bx * 64 * 128), qMap, bar, i32c(64 * bx), row);
+  }
+  Value at = stageAt(stage);
+  for (int64_t sub = 0; sub < shape.tileTokens / boxRows; ++sub) {
+    Value tok = minIdx(addc(ts, sub * boxRows), range.lastTok);
+    tok = arith::SubIOp::create(b, tok, remc(tok, boxRows));
+    Value row = toI32(flash::cacheRow(*this, c, bt, btBase, tok));
+    for (int64_t bx = 0; bx < shape.boxes; ++bx)
+      tma(addI32(at, bx * shape.boxBytes + sub * boxRows * 128), kvMap, bar,
+          i32c(64 * bx), row);
+  }
+}
 
-    // The split's last tile: V rows of tokens past t1 came with their TMA
-    // boxes (the rest of the page, possibly never written: NaN * 0 would
-    // be NaN); they are zeroed before P V reads them, through the generic
-    // proxy, then fenced for wgmma's async proxy.
-    ifThen(less(t1, addc(ts, T)), [&] {
-      const int64_t vBoxes = c.dc / 64, count = T * vBoxes * 8;
-      auto zero16 = arith::ConstantOp::create(
-          b, DenseElementsAttr::get(VectorType::get({4}, i32),
-                                    b.getI32IntegerAttr(0)));
-      Value tEnd = arith::SubIOp::create(b, t1, ts);
-      // A loop rather than unrolled stores: its per-thread index math must
-      // not be hoisted into registers that the accumulators need.
-      forLoop(tid, idx(count), idx(c.threads()), {}, [&](Value e, ValueRange) {
-        Value j = divc(e, vBoxes * 8);
-        ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::sge, j, tEnd),
-               [&] {
-                 Value bx = remc(divc(e, 8), vBoxes), chunk = remc(e, 8);
-                 Value at = addI32(
-                     tile, toI32(add(add(mulc(bx, boxBytes), mulc(j, 128)),
-                                     mulc(chunk, 16))));
-                 LLVM::StoreOp::create(b, zero16, ptrAt(at), /*alignment=*/16);
-               });
-        return SmallVector<Value>{};
-      });
-      NVVM::FenceProxyOp::create(
-          b, NVVM::ProxyKind::async_shared,
-          NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-      gpu::BarrierOp::create(b);
-    });
-
-    // This warpgroup's k-steps of S = Q K^T: k = wg + CS j, unrolled (the
-    // same count for every warpgroup) so that the wgmma chain stays
-    // asynchronous.
-    NVVM::WgmmaFenceAlignedOp::create(b);
-    Value acc = LLVM::ZeroOp::create(b, sTy);
-    Value wg32 = toI32(wg);
-    for (int64_t j = 0; j < KS / CS; ++j) {
-      Value k = addI32(wg32, CS * j);
-      Value inBox = mulI32(arith::RemUIOp::create(b, k, i32c(4)), 32);
-      Value box = arith::DivUIOp::create(b, k, i32c(4));
-      Value a = descriptor(addI32(addI32(base, mulI32(box, 64 * 128)), inBox),
-                           kDescKMajor);
-      Value bDesc = descriptor(
-          addI32(addI32(tile, mulI32(box, boxBytes)), inBox), kDescKMajor);
-      NVVM::WGMMATypes t = c.elemType.isBF16() ? NVVM::WGMMATypes::bf16
-                                               : NVVM::WGMMATypes::f16;
-      acc = NVVM::WgmmaMmaAsyncOp::create(
-          b, sTy, acc, a, bDesc, NVVM::MMAShapeAttr::get(ctx, 64, T, 16), t, t,
-          NVVM::WGMMATypes::f32, NVVM::WGMMAScaleOut::one,
-          NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one,
-          NVVM::MMALayout::row, NVVM::MMALayout::col, /*satfinite=*/nullptr);
-    }
-    NVVM::WgmmaGroupSyncAlignedOp::create(b);
-    NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
-    SmallVector<Value> s;
-    for (int64_t v = 0; v < T / 2; ++v)
-      s.push_back(LLVM::ExtractValueOp::create(b, acc, v));
-    if (CS > 1) {
-      auto slot = [&](Value w, int64_t v) {
-        Value at = addI32(mulI32(toI32(w), (T / 2) * 128 * 4),
-                          (v * 128) * 4 + exOff);
-        return ptrAt(addI32(addI32(base, at), mulI32(toI32(tw), 4)));
-      };
-      for (int64_t v = 0; v < T / 2; ++v)
-        LLVM::StoreOp::create(b, s[v], slot(wg, v));
-      gpu::BarrierOp::create(b);
-      for (int64_t v = 0; v < T / 2; ++v) {
-        Value sum = zeroF;
-        for (int64_t w = 0; w < CS; ++w)
-          sum = arith::AddFOp::create(b, sum,
-                                      LLVM::LoadOp::create(b, f32, slot(idx(w), v)));
-        s[v] = sum;
-      }
-    }
-
-    SmallVector<Value> next =
-        onlineSoftmax(s, st, NV, ts, t4, rows.limit, scaleLog2);
-
-    // O += P V: V is this warpgroup's N columns of the tile, MN-major.
-    Value vAt = addI32(tile, arith::MulIOp::create(b, toI32(wg),
-                                                   i32c((N / 64) * boxBytes)));
-    NVVM::WgmmaFenceAlignedOp::create(b);
-    for (int64_t kk = 0; kk < T / 16; ++kk) {
-      SmallVector<Value> a = pFragments(s, kk);
-      for (Value &v : a)
-        if (!v.getType().isInteger(32))
-          v = LLVM::BitcastOp::create(b, i32, v);
-      wgmmaRegisterA(MutableArrayRef<Value>(next).take_front(NV), a,
-                     descriptor(addI32(vAt, kk * 16 * 128),
-                                descriptorHigh(boxBytes)),
-                     N);
-    }
-    NVVM::WgmmaGroupSyncAlignedOp::create(b);
-    NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
-    // The stage and the score slots are free for the next tile.
-    gpu::BarrierOp::create(b);
-    return next;
+SmallVector<Value> WGMMAPartialEmitter::tileStep(Value ts, ValueRange state) {
+  // Double buffering: thread 0 issues the next tile before the CTA waits
+  // for this one (the stage's mbarrier, its phase flipping every 2 tiles).
+  Value i = divc(arith::SubIOp::create(b, ts, range.t0), shape.tileTokens);
+  Value stage = remc(i, 2);
+  Value parity = toI32(remc(divc(i, 2), 2));
+  Value nextTs = addc(ts, shape.tileTokens);
+  ifThen(arith::AndIOp::create(b, leader, less(nextTs, range.t1)), [&] {
+    loadTile(nextTs, arith::SubIOp::create(b, one, stage), false);
   });
+  NVVM::MBarrierTryWaitParityOp::create(b, barrierAt(stage), parity,
+                                        i32c(0x989680));
+  Value tile = stageAt(stage);
+  zeroTailTile(ts, tile);
 
-  // Partials: warpgroup 0 writes m and l.
+  SmallVector<Value> s = scores(tile);
+  if (shape.warpgroups > 1)
+    sumScoreShares(s);
+  SmallVector<Value> next =
+      onlineSoftmax(s, state, shape.outRegs, ts, t4, rows.limit, scaleLog2);
+  accumulatePV(s, next, tile);
+  // The stage and the score slots are free for the next tile.
+  gpu::BarrierOp::create(b);
+  return next;
+}
+
+// V rows of tokens past t1 came with their TMA boxes (the rest of the page,
+// possibly never written: NaN * 0 would be NaN); they are zeroed before P V
+// reads them, through the generic proxy, then fenced for wgmma's async
+// proxy.
+void WGMMAPartialEmitter::zeroTailTile(Value ts, Value tile) {
+  ifThen(less(range.t1, addc(ts, shape.tileTokens)), [&] {
+    // V's boxes, each of 8 16-byte chunks a row.
+    const int64_t vBoxes = c.dc / 64,
+                  count = shape.tileTokens * vBoxes * 8;
+    auto zero16 = arith::ConstantOp::create(
+        b, DenseElementsAttr::get(VectorType::get({4}, i32),
+                                  b.getI32IntegerAttr(0)));
+    Value tEnd = arith::SubIOp::create(b, range.t1, ts);
+    // A loop rather than unrolled stores: its per-thread index math must
+    // not be hoisted into registers that the accumulators need.
+    forLoop(tid, idx(count), idx(c.threads()), {}, [&](Value e, ValueRange) {
+      Value j = divc(e, vBoxes * 8);
+      ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::sge, j, tEnd),
+             [&] {
+               Value bx = remc(divc(e, 8), vBoxes), chunk = remc(e, 8);
+               Value at = addI32(
+                   tile, toI32(add(add(mulc(bx, shape.boxBytes), mulc(j, 128)),
+                                   mulc(chunk, 16))));
+               LLVM::StoreOp::create(b, zero16, ptrAt(at), /*alignment=*/16);
+             });
+      return SmallVector<Value>{};
+    });
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
+    gpu::BarrierOp::create(b);
+  });
+}
+
+// The k-steps k = wg + warpgroups * j, unrolled (the same count for every
+// warpgroup) so that the wgmma chain stays asynchronous; A (the queries) and
+// B (the tile) are K-major in shared memory, 4 k16 steps a 64-column box.
+SmallVector<Value> WGMMAPartialEmitter::scores(Value tile) {
+  MLIRContext *ctx = b.getContext();
+  const int64_t tokens = shape.tileTokens;
+  auto sTy = LLVM::LLVMStructType::getLiteral(
+      ctx, SmallVector<Type>(shape.scoreRegs, f32));
+  NVVM::WgmmaFenceAlignedOp::create(b);
+  Value acc = LLVM::ZeroOp::create(b, sTy);
+  Value wg32 = toI32(wg);
+  for (int64_t j = 0; j < shape.kSteps / shape.warpgroups; ++j) {
+    Value k = addI32(wg32, shape.warpgroups * j);
+    Value inBox = mulI32(arith::RemUIOp::create(b, k, i32c(4)), 32);
+    Value box = arith::DivUIOp::create(b, k, i32c(4));
+    Value a = descriptor(addI32(addI32(base, mulI32(box, 64 * 128)), inBox),
+                         kDescKMajor);
+    Value bDesc = descriptor(
+        addI32(addI32(tile, mulI32(box, shape.boxBytes)), inBox), kDescKMajor);
+    NVVM::WGMMATypes t = c.elemType.isBF16() ? NVVM::WGMMATypes::bf16
+                                             : NVVM::WGMMATypes::f16;
+    acc = NVVM::WgmmaMmaAsyncOp::create(
+        b, sTy, acc, a, bDesc, NVVM::MMAShapeAttr::get(ctx, 64, tokens, 16), t,
+        t, NVVM::WGMMATypes::f32, NVVM::WGMMAScaleOut::one,
+        NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row,
+        NVVM::MMALayout::col, /*satfinite=*/nullptr);
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+  SmallVector<Value> s;
+  for (int64_t v = 0; v < shape.scoreRegs; ++v)
+    s.push_back(LLVM::ExtractValueOp::create(b, acc, v));
+  return s;
+}
+
+// Every warpgroup publishes its share; each adds them all.
+void WGMMAPartialEmitter::sumScoreShares(MutableArrayRef<Value> s) {
+  const int64_t regs = shape.scoreRegs;
+  auto slot = [&](Value w, int64_t v) {
+    Value at = addI32(mulI32(toI32(w), regs * 128 * 4),
+                      (v * 128) * 4 + shape.scoreOffset);
+    return ptrAt(addI32(addI32(base, at), mulI32(toI32(tw), 4)));
+  };
+  for (int64_t v = 0; v < regs; ++v)
+    LLVM::StoreOp::create(b, s[v], slot(wg, v));
+  gpu::BarrierOp::create(b);
+  for (int64_t v = 0; v < regs; ++v) {
+    Value sum = zeroF;
+    for (int64_t w = 0; w < shape.warpgroups; ++w)
+      sum = arith::AddFOp::create(
+          b, sum, LLVM::LoadOp::create(b, f32, slot(idx(w), v)));
+    s[v] = sum;
+  }
+}
+
+// V is this warpgroup's columns of the tile, MN-major (transposed), one
+// k16 step of tokens at a time.
+void WGMMAPartialEmitter::accumulatePV(ArrayRef<Value> p,
+                                       MutableArrayRef<Value> acc,
+                                       Value tile) {
+  const int64_t columns = shape.columns;
+  Value vAt = addI32(
+      tile, arith::MulIOp::create(b, toI32(wg),
+                                  i32c((columns / 64) * shape.boxBytes)));
+  NVVM::WgmmaFenceAlignedOp::create(b);
+  for (int64_t kk = 0; kk < shape.tileTokens / 16; ++kk) {
+    SmallVector<Value> a = pFragments(p, kk);
+    for (Value &v : a)
+      if (!v.getType().isInteger(32))
+        v = LLVM::BitcastOp::create(b, i32, v);
+    wgmmaRegisterA(acc.take_front(shape.outRegs), a,
+                   descriptor(addI32(vAt, kk * 16 * 128),
+                              descriptorHigh(shape.boxBytes)),
+                   columns);
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+}
+
+// Warpgroup 0 writes m and l.
+void WGMMAPartialEmitter::storeOutputs(ValueRange state) {
   Value item = layout.item(*this, seq, group, split, numSplits);
   Value writesML = arith::AndIOp::create(
       b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t4, zero),
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, wg, zero));
-  storePartials(tiles.getResults(), NV, item, rows, mulc(wg, N), t4, writesML,
-                partOut, partML);
-  gpu::ReturnOp::create(b);
+  storePartials(state, shape.outRegs, item, rows, mulc(wg, shape.columns), t4,
+                writesML, partOut, partML);
 }
 
 } // namespace
