@@ -131,228 +131,387 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
   return failure();
 }
 
-void GPUKernelEmitter::emitPartialSIMT() {
+namespace {
+
+/// The shapes of the SIMT kernel (f32 elements).
+struct SIMTTileShape {
+  explicit SIMTTileShape(const GPUDecodeConfig &c)
+      : rowWidth(c.rowWidth()), rows(c.rows()), groupRows(c.rowsPerGroup),
+        tileTokens(c.tileTokens), warps(c.warps), warpSize(c.kWarpSize),
+        rowsPerWarp((groupRows + warps - 1) / warps),
+        rowElemsPerLane(rowWidth / warpSize), outPerLane(c.dc / warpSize),
+        rowState(2 + outPerLane) {}
+
+  /// A query or cache row (d_c + d_r); the query rows of a sequence and of
+  /// a CTA.
+  int64_t rowWidth, rows, groupRows;
+  /// Cache rows (tokens) of a tile.
+  int64_t tileTokens;
+  /// The warps of a CTA, their lanes, and the query rows of each warp.
+  int64_t warps, warpSize, rowsPerWarp;
+  /// A lane's elements of a row (lane + 32 i), and of the d_c outputs.
+  int64_t rowElemsPerLane, outPerLane;
+  /// The loop state of one query row: m, l, then the lane's outputs.
+  int64_t rowState;
+};
+
+class SIMTPartialEmitter : public GPUKernelEmitter {
+public:
+  SIMTPartialEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
+      : GPUKernelEmitter(b, c), shape(c),
+        softmax(*this, math, flash::OnlineSoftmax::Base::E) {}
+  void emit();
+
+private:
+  /// The kernel, its arguments and its workgroup tile.
+  void declareKernel();
+  /// The CTA's work item and split, and this thread's warp and lane.
+  void locateThread();
+  /// This warp's query rows: whether each exists and how many of the
+  /// split's tokens it sees; returns where each (clamped) row starts in q.
+  SmallVector<Value> warpRows();
+  /// This lane's query values of each row, kept in registers.
+  void loadQueries(ArrayRef<Value> queryAt);
+  /// The CTA loads the tile of tokens [ts, ts + tileTokens), widened to f32.
+  void loadTile(Value ts);
+  /// One iteration of the tile loop, and of its token loop: `state` is the
+  /// loop state (see emit).
+  SmallVector<Value> tileStep(Value ts, ValueRange state);
+  SmallVector<Value> tokenStep(Value tok, Value rowAt, ValueRange state);
+  /// This lane's share of the dot product of query row k and the tile row
+  /// starting at `rowAt`.
+  Value laneDot(int64_t k, Value rowAt);
+  /// The partials of the final loop state.
+  void storeOutputs(ValueRange state);
+
+  const SIMTTileShape shape;
+  flash::OnlineSoftmax softmax;
+  Value q, kv, bt, lens, partOut, partML, numSplits, maxBlocks, scale, tile;
+  Value split, group, seq, tid, warp, lane;
+  Value zero, one, negInf, zeroF;
+  SplitRange range;
+  /// Where the sequence's row of the block table starts.
+  Value btBase;
+  /// Per row of this warp: the end (exclusive) of the tokens it sees,
+  /// whether it exists, and the lane's query values.
+  SmallVector<Value> limit, rowValid;
+  SmallVector<SmallVector<Value>> queries;
+};
+
+void SIMTPartialEmitter::emit() {
   OpBuilder::InsertionGuard guard(b);
-  MLIRContext *ctx = b.getContext();
+  declareKernel();
+  locateThread();
+  loadQueries(warpRows());
+
+  // Loop state: per row m, l, then d_c / 32 accumulators.
+  SmallVector<Value> inits;
+  for (int64_t k = 0; k < shape.rowsPerWarp; ++k) {
+    inits.push_back(negInf);
+    inits.push_back(zeroF);
+    for (int64_t i = 0; i < shape.outPerLane; ++i)
+      inits.push_back(zeroF);
+  }
+  btBase = mul(seq, maxBlocks);
+  auto tiles = forLoop(range.t0, range.t1, idx(shape.tileTokens), inits,
+                       [&](Value ts, ValueRange state) {
+                         return tileStep(ts, state);
+                       });
+  storeOutputs(tiles.getResults());
+  gpu::ReturnOp::create(b);
+}
+
+void SIMTPartialEmitter::declareKernel() {
   auto dyn = ShapedType::kDynamic;
   auto elemMem = MemRefType::get({dyn}, c.elemType);
   auto i32Mem = MemRefType::get({dyn}, i32);
   auto f32Mem = MemRefType::get({dyn}, f32);
-  const int64_t D = c.rowWidth(), R = c.rows(), RG = c.rowsPerGroup,
-                TT = c.tileTokens, W = c.warps, WS = c.kWarpSize;
-  const int64_t rowsPerWarp = (RG + W - 1) / W, dPerLane = D / WS,
-                cPerLane = c.dc / WS;
   auto tileTy = MemRefType::get(
-      {TT * D}, f32, AffineMap(),
-      gpu::AddressSpaceAttr::get(ctx, gpu::GPUDialect::getWorkgroupAddressSpace()));
+      {shape.tileTokens * shape.rowWidth}, f32, AffineMap(),
+      gpu::AddressSpaceAttr::get(b.getContext(),
+                                 gpu::GPUDialect::getWorkgroupAddressSpace()));
   gpu::GPUFuncOp fn =
       makeKernel("partial",
                  {elemMem, elemMem, i32Mem, i32Mem, f32Mem, f32Mem, idxTy,
                   idxTy, f32},
                  {tileTy});
   b.setInsertionPointToStart(&fn.getBody().front());
-  Value q = fn.getArgument(0), kv = fn.getArgument(1), bt = fn.getArgument(2),
-        lens = fn.getArgument(3), partOut = fn.getArgument(4),
-        partML = fn.getArgument(5), numSplits = fn.getArgument(6),
-        maxBlocks = fn.getArgument(7), scale = fn.getArgument(8);
-  Value tile = fn.getWorkgroupAttributions().front();
+  q = fn.getArgument(0);
+  kv = fn.getArgument(1);
+  bt = fn.getArgument(2);
+  lens = fn.getArgument(3);
+  partOut = fn.getArgument(4);
+  partML = fn.getArgument(5);
+  numSplits = fn.getArgument(6);
+  maxBlocks = fn.getArgument(7);
+  scale = fn.getArgument(8);
+  tile = fn.getWorkgroupAttributions().front();
+}
 
-  Value split = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  Value group = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-  Value seq = gpu::BlockIdOp::create(b, gpu::Dimension::z);
-  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value warp = arith::DivUIOp::create(b, tid, idx(WS));
-  Value lane = arith::RemUIOp::create(b, tid, idx(WS));
-  Value zero = idx(0), one = idx(1);
-  Value negInf = f32c(-std::numeric_limits<float>::infinity());
-  Value zeroF = f32c(0.0f);
+void SIMTPartialEmitter::locateThread() {
+  split = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  group = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  seq = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+  tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  warp = arith::DivUIOp::create(b, tid, idx(shape.warpSize));
+  lane = arith::RemUIOp::create(b, tid, idx(shape.warpSize));
+  zero = idx(0);
+  one = idx(1);
+  negInf = f32c(-std::numeric_limits<float>::infinity());
+  zeroF = f32c(0.0f);
+  range = splitRange(lens, seq, maxBlocks, numSplits, split, shape.tileTokens);
+}
 
-  SplitRange range =
-      splitRange(lens, seq, maxBlocks, numSplits, split, TT);
-  Value len = range.len, t0 = range.t0, t1 = range.t1,
-        lastTok = range.lastTok;
-  flash::OnlineSoftmax softmax(*this, math, flash::OnlineSoftmax::Base::E);
-
-  // This warp's rows: group row rr = warp + W * k, clamped for loads; a row
-  // past the group or past R sees no token and writes nothing.
-  SmallVector<Value> qBase, limit, rowValid;
-  for (int64_t k = 0; k < rowsPerWarp; ++k) {
-    Value rr = addc(warp, W * k);
-    Value r = add(mulc(group, RG), rr);
+// Group row rr = warp + warps * k, clamped for loads; a row past the group
+// or past the sequence's rows sees no token and writes nothing.
+SmallVector<Value> SIMTPartialEmitter::warpRows() {
+  const int64_t rows = shape.rows, groupRows = shape.groupRows;
+  SmallVector<Value> queryAt;
+  for (int64_t k = 0; k < shape.rowsPerWarp; ++k) {
+    Value rr = addc(warp, shape.warps * k);
+    Value r = add(mulc(group, groupRows), rr);
     Value valid = arith::AndIOp::create(
-        b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, rr, idx(RG)),
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, idx(R)));
-    Value rc = minIdx(r, idx(R - 1));
-    qBase.push_back(mulc(add(mulc(seq, R), rc), D));
-    Value lim = flash::visibleEnd(*this, c, rc, len);
-    lim = arith::SelectOp::create(b, valid, minIdx(lim, t1), zero);
+        b,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, rr,
+                              idx(groupRows)),
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, idx(rows)));
+    Value rc = minIdx(r, idx(rows - 1));
+    queryAt.push_back(mulc(add(mulc(seq, rows), rc), shape.rowWidth));
+    Value lim = flash::visibleEnd(*this, c, rc, range.len);
+    lim = arith::SelectOp::create(b, valid, minIdx(lim, range.t1), zero);
     limit.push_back(lim);
     rowValid.push_back(valid);
   }
-  // The query values of this lane, kept in registers.
-  SmallVector<SmallVector<Value>> qv(rowsPerWarp);
-  for (int64_t k = 0; k < rowsPerWarp; ++k)
-    for (int64_t i = 0; i < dPerLane; ++i)
-      qv[k].push_back(loadF32(q, add(qBase[k], addc(lane, i * WS))));
+  return queryAt;
+}
 
-  // Loop state: per row m, l, then d_c / 32 accumulators.
-  SmallVector<Value> inits;
-  for (int64_t k = 0; k < rowsPerWarp; ++k) {
-    inits.push_back(negInf);
-    inits.push_back(zeroF);
-    for (int64_t i = 0; i < cPerLane; ++i)
-      inits.push_back(zeroF);
+void SIMTPartialEmitter::loadQueries(ArrayRef<Value> queryAt) {
+  queries.resize(shape.rowsPerWarp);
+  for (int64_t k = 0; k < shape.rowsPerWarp; ++k)
+    for (int64_t i = 0; i < shape.rowElemsPerLane; ++i)
+      queries[k].push_back(
+          loadF32(q, add(queryAt[k], addc(lane, i * shape.warpSize))));
+}
+
+// Tokens past the split clamp to its last row, which stays in bounds.
+void SIMTPartialEmitter::loadTile(Value ts) {
+  const int64_t width = shape.rowWidth;
+  gpu::BarrierOp::create(b);
+  forLoop(tid, idx(shape.tileTokens * width), idx(c.threads()), {},
+          [&](Value e, ValueRange) {
+            Value j = arith::DivUIOp::create(b, e, idx(width));
+            Value d = arith::RemUIOp::create(b, e, idx(width));
+            Value tok = minIdx(add(ts, j), range.lastTok);
+            Value row = flash::cacheRow(*this, c, bt, btBase, tok);
+            memref::StoreOp::create(b, loadF32(kv, add(mulc(row, width), d)),
+                                    tile, ValueRange{e});
+            return SmallVector<Value>{};
+          });
+  gpu::BarrierOp::create(b);
+}
+
+SmallVector<Value> SIMTPartialEmitter::tileStep(Value ts, ValueRange state) {
+  loadTile(ts);
+  auto tokens = forLoop(zero, idx(shape.tileTokens), one, state,
+                        [&](Value j, ValueRange st) {
+                          Value tok = add(ts, j);
+                          Value rowAt = mulc(j, shape.rowWidth);
+                          return tokenStep(tok, rowAt, st);
+                        });
+  return SmallVector<Value>(tokens.getResults());
+}
+
+// One token a step: the step's max is its score.
+SmallVector<Value> SIMTPartialEmitter::tokenStep(Value tok, Value rowAt,
+                                                 ValueRange state) {
+  const int64_t stride = shape.rowState;
+  SmallVector<Value> next;
+  for (int64_t k = 0; k < shape.rowsPerWarp; ++k) {
+    Value partial = laneDot(k, rowAt);
+    Value visible =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, limit[k]);
+    Value s = softmax.maskedScore(visible, warpSum(partial), scale);
+    Value mOld = state[k * stride], lOld = state[k * stride + 1];
+    flash::OnlineSoftmax::Step step = softmax.rescale(mOld, s);
+    Value p = softmax.probability(s, step.mSafe);
+    next.push_back(step.mNew);
+    next.push_back(softmax.sum(lOld, step.alpha, p));
+    for (int64_t i = 0; i < shape.outPerLane; ++i) {
+      Value v = memref::LoadOp::create(
+          b, tile, ValueRange{add(rowAt, addc(lane, i * shape.warpSize))});
+      Value scaled =
+          arith::MulFOp::create(b, state[k * stride + 2 + i], step.alpha);
+      next.push_back(fma(p, v, scaled));
+    }
   }
-  const int64_t stride = 2 + cPerLane;
-  Value btBase = mul(seq, maxBlocks);
-  auto tiles = forLoop(t0, t1, idx(TT), inits, [&](Value ts,
-                                                   ValueRange state) {
-    // The CTA loads the tile, widened to f32; clamped rows stay in bounds.
-    gpu::BarrierOp::create(b);
-    forLoop(tid, idx(TT * D), idx(c.threads()), {}, [&](Value e, ValueRange) {
-      Value j = arith::DivUIOp::create(b, e, idx(D));
-      Value d = arith::RemUIOp::create(b, e, idx(D));
-      Value tok = minIdx(add(ts, j), lastTok);
-      Value row = flash::cacheRow(*this, c, bt, btBase, tok);
-      memref::StoreOp::create(b, loadF32(kv, add(mulc(row, D), d)), tile,
-                              ValueRange{e});
-      return SmallVector<Value>{};
-    });
-    gpu::BarrierOp::create(b);
-    auto tokens = forLoop(zero, idx(TT), one, state, [&](Value j,
-                                                         ValueRange st) {
-      Value tok = add(ts, j);
-      Value rowAt = mulc(j, D);
-      SmallVector<Value> next;
-      for (int64_t k = 0; k < rowsPerWarp; ++k) {
-        Value partial = zeroF;
-        for (int64_t i = 0; i < dPerLane; ++i) {
-          Value kvv = memref::LoadOp::create(
-              b, tile, ValueRange{add(rowAt, addc(lane, i * WS))});
-          partial = fma(qv[k][i], kvv, partial);
-        }
-        Value visible =
-            arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, limit[k]);
-        Value s = softmax.maskedScore(visible, warpSum(partial), scale);
-        // One token a step: the step's max is its score.
-        Value mOld = st[k * stride], lOld = st[k * stride + 1];
-        flash::OnlineSoftmax::Step step = softmax.rescale(mOld, s);
-        Value p = softmax.probability(s, step.mSafe);
-        next.push_back(step.mNew);
-        next.push_back(softmax.sum(lOld, step.alpha, p));
-        for (int64_t i = 0; i < cPerLane; ++i) {
-          Value v = memref::LoadOp::create(
-              b, tile, ValueRange{add(rowAt, addc(lane, i * WS))});
-          Value scaled =
-              arith::MulFOp::create(b, st[k * stride + 2 + i], step.alpha);
-          next.push_back(fma(p, v, scaled));
-        }
-      }
-      return next;
-    });
-    return SmallVector<Value>(tokens.getResults());
-  });
+  return next;
+}
 
-  // Partials: [b, group, split, row, ...].
+Value SIMTPartialEmitter::laneDot(int64_t k, Value rowAt) {
+  Value partial = zeroF;
+  for (int64_t i = 0; i < shape.rowElemsPerLane; ++i) {
+    Value kvv = memref::LoadOp::create(
+        b, tile, ValueRange{add(rowAt, addc(lane, i * shape.warpSize))});
+    partial = fma(queries[k][i], kvv, partial);
+  }
+  return partial;
+}
+
+// Lane 0 of each row writes m and l.
+void SIMTPartialEmitter::storeOutputs(ValueRange state) {
+  const int64_t stride = shape.rowState;
   Value item = layout.item(*this, seq, group, split, numSplits);
-  for (int64_t k = 0; k < rowsPerWarp; ++k) {
-    Value itemRow = layout.itemRow(*this, item, addc(warp, W * k));
+  for (int64_t k = 0; k < shape.rowsPerWarp; ++k) {
+    Value itemRow = layout.itemRow(*this, item, addc(warp, shape.warps * k));
     auto ifOp = scf::IfOp::create(b, rowValid[k], /*withElse=*/false);
-    OpBuilder::InsertionGuard g(b);
+    OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
     Value outBase = layout.outAt(*this, itemRow);
-    for (int64_t i = 0; i < cPerLane; ++i)
-      memref::StoreOp::create(b, tiles.getResult(k * stride + 2 + i), partOut,
-                              ValueRange{add(outBase, addc(lane, i * WS))});
-    Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, zero);
+    for (int64_t i = 0; i < shape.outPerLane; ++i)
+      memref::StoreOp::create(
+          b, state[k * stride + 2 + i], partOut,
+          ValueRange{add(outBase, addc(lane, i * shape.warpSize))});
+    Value first =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, zero);
     auto lane0 = scf::IfOp::create(b, first, /*withElse=*/false);
     b.setInsertionPointToStart(lane0.thenBlock());
     Value mlAt = layout.mlAt(*this, itemRow);
-    memref::StoreOp::create(b, tiles.getResult(k * stride), partML,
-                            ValueRange{mlAt});
-    memref::StoreOp::create(b, tiles.getResult(k * stride + 1), partML,
+    memref::StoreOp::create(b, state[k * stride], partML, ValueRange{mlAt});
+    memref::StoreOp::create(b, state[k * stride + 1], partML,
                             ValueRange{addc(mlAt, 1)});
   }
+}
+
+} // namespace
+
+void GPUKernelEmitter::emitPartialSIMT() {
+  SIMTPartialEmitter(b, c).emit();
+}
+
+namespace {
+
+/// The combine kernel: a warp per (query row, sequence), its lanes over d_c.
+class CombineEmitter : public GPUKernelEmitter {
+public:
+  CombineEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
+      : GPUKernelEmitter(b, c),
+        columnsPerLane((c.dc + c.kWarpSize - 1) / c.kWarpSize) {}
+  void emit();
+
+private:
+  /// The kernel and its arguments; the row, its sequence and the lane.
+  void declareKernel();
+  /// Where split `split`'s max (k = 0) or sum (k = 1) of the row is.
+  Value mlAt(Value split, int64_t k) {
+    return addc(layout.mlAt(*this, layout.splitRow(*this, partials, split)),
+                k);
+  }
+  /// Column lane + 32 i; when d_c is not a multiple of 32 (the tensor-core
+  /// kinds take multiples of 16) the last one is clamped for loads and
+  /// guarded for stores.
+  Value column(int64_t i) {
+    const int64_t warpSize = c.kWarpSize;
+    Value col = addc(lane, i * warpSize);
+    return (i + 1) * warpSize > c.dc ? minIdx(col, idx(c.dc - 1)) : col;
+  }
+  /// Loop over the splits: [sum of w_s l_s, then per column sum of w_s o_s].
+  scf::ForOp weighSplits(flash::SplitCombine &combine, Value mSafe);
+  /// The row's outputs (`sums` [total, columns...] times `res.scale`) and
+  /// its lse.
+  void storeOutputs(ValueRange sums, const flash::SplitCombine::Result &res);
+
+  const int64_t columnsPerLane;
+  Value partOut, partML, out, lse, numSplits;
+  /// The query row (r = i * H + h) and its sequence; this thread's lane.
+  Value row, seq, lane;
+  Value zero, one, zeroF;
+  flash::PartialLayout::RowPartials partials;
+};
+
+void CombineEmitter::emit() {
+  OpBuilder::InsertionGuard guard(b);
+  declareKernel();
+  partials = layout.rowPartials(*this, seq, row, numSplits);
+  flash::SplitCombine combine(*this, math);
+  Value mSafe = combine.safeMax(numSplits, [&](Value s) -> Value {
+    return memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
+  });
+  scf::ForOp sums = weighSplits(combine, mSafe);
+  flash::SplitCombine::Result res = combine.finish(mSafe, sums.getResult(0));
+  storeOutputs(sums.getResults(), res);
   gpu::ReturnOp::create(b);
 }
 
-void GPUKernelEmitter::emitCombine() {
-  OpBuilder::InsertionGuard guard(b);
+void CombineEmitter::declareKernel() {
   auto dyn = ShapedType::kDynamic;
   auto elemMem = MemRefType::get({dyn}, c.elemType);
   auto f32Mem = MemRefType::get({dyn}, f32);
   gpu::GPUFuncOp fn =
       makeKernel("combine", {f32Mem, f32Mem, elemMem, f32Mem, idxTy});
   b.setInsertionPointToStart(&fn.getBody().front());
-  Value partOut = fn.getArgument(0), partML = fn.getArgument(1),
-        out = fn.getArgument(2), lse = fn.getArgument(3),
-        numSplits = fn.getArgument(4);
-  const int64_t WS = c.kWarpSize;
-  Value r = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  Value seq = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-  Value lane = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value zero = idx(0), one = idx(1);
-  Value zeroF = f32c(0.0f);
-  flash::PartialLayout::RowPartials rp =
-      layout.rowPartials(*this, seq, r, numSplits);
-  auto mlAt = [&](Value s, int64_t k) {
-    return addc(layout.mlAt(*this, layout.splitRow(*this, rp, s)), k);
-  };
-  flash::SplitCombine combine(*this, math);
-  Value mSafe = combine.safeMax(numSplits, [&](Value s) -> Value {
-    return memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
-  });
-  // Columns lane + 32 i; when d_c is not a multiple of 32 (the tensor-core
-  // kinds take multiples of 16) the last one is clamped for loads and
-  // guarded for stores.
-  const int64_t cPerLane = (c.dc + WS - 1) / WS;
-  auto column = [&](int64_t i) {
-    Value col = addc(lane, i * WS);
-    return (i + 1) * WS > c.dc ? minIdx(col, idx(c.dc - 1)) : col;
-  };
-  SmallVector<Value> inits(cPerLane + 1, zeroF);
-  auto sums = forLoop(zero, numSplits, one, inits, [&](Value s, ValueRange a) {
+  partOut = fn.getArgument(0);
+  partML = fn.getArgument(1);
+  out = fn.getArgument(2);
+  lse = fn.getArgument(3);
+  numSplits = fn.getArgument(4);
+  row = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  seq = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  lane = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  zero = idx(0);
+  one = idx(1);
+  zeroF = f32c(0.0f);
+}
+
+scf::ForOp CombineEmitter::weighSplits(flash::SplitCombine &combine,
+                                       Value mSafe) {
+  SmallVector<Value> inits(columnsPerLane + 1, zeroF);
+  return forLoop(zero, numSplits, one, inits, [&](Value s, ValueRange a) {
     Value ms = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
     Value ls = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 1)});
     Value w = combine.weight(ms, mSafe);
     SmallVector<Value> next{fma(w, ls, a[0])};
-    Value base = layout.outAt(*this, layout.splitRow(*this, rp, s));
-    for (int64_t i = 0; i < cPerLane; ++i)
+    Value base = layout.outAt(*this, layout.splitRow(*this, partials, s));
+    for (int64_t i = 0; i < columnsPerLane; ++i)
       next.push_back(fma(w,
                          memref::LoadOp::create(
                              b, partOut, ValueRange{add(base, column(i))}),
                          a[1 + i]));
     return next;
   });
-  flash::SplitCombine::Result res = combine.finish(mSafe, sums.getResult(0));
-  Value outBase = flash::outputAt(*this, c, seq, r);
-  for (int64_t i = 0; i < cPerLane; ++i) {
-    Value o = arith::MulFOp::create(b, sums.getResult(1 + i), res.scale);
+}
+
+void CombineEmitter::storeOutputs(ValueRange sums,
+                                  const flash::SplitCombine::Result &res) {
+  const int64_t warpSize = c.kWarpSize;
+  Value outBase = flash::outputAt(*this, c, seq, row);
+  for (int64_t i = 0; i < columnsPerLane; ++i) {
+    Value o = arith::MulFOp::create(b, sums[1 + i], res.scale);
     if (!c.elemType.isF32())
       o = arith::TruncFOp::create(b, c.elemType, o);
-    if ((i + 1) * WS <= c.dc) {
+    if ((i + 1) * warpSize <= c.dc) {
       memref::StoreOp::create(b, o, out, ValueRange{add(outBase, column(i))});
       continue;
     }
-    Value col = addc(lane, i * WS);
+    Value col = addc(lane, i * warpSize);
     auto inside = scf::IfOp::create(
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, col, idx(c.dc)),
         /*withElse=*/false);
-    OpBuilder::InsertionGuard g(b);
+    OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(inside.thenBlock());
     memref::StoreOp::create(b, o, out, ValueRange{add(outBase, col)});
   }
   // lse [b, h, i] with r = i * H + h, written by lane 0.
   Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, zero);
   auto lane0 = scf::IfOp::create(b, first, /*withElse=*/false);
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(lane0.thenBlock());
-    memref::StoreOp::create(b, res.lse, lse,
-                            ValueRange{flash::lseAt(*this, c, seq, r)});
-  }
-  gpu::ReturnOp::create(b);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(lane0.thenBlock());
+  memref::StoreOp::create(b, res.lse, lse,
+                          ValueRange{flash::lseAt(*this, c, seq, row)});
 }
+
+} // namespace
+
+void GPUKernelEmitter::emitCombine() { CombineEmitter(b, c).emit(); }
 
 void mlir::mla::buildGPUDecodeKernels(ModuleOp module,
                                       const GPUDecodeConfig &config,
