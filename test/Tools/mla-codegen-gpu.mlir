@@ -35,13 +35,15 @@
 // then P V on its 256 columns with P in registers (inline PTX).
 // RUN: mla-codegen --target=sm_90a --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=bf16 --block-size=64 --name=w --emit=mlir | FileCheck %s --check-prefix=WGMMA
 // WGMMA: llvm.mlir.global external @mla_partial_smem() {addr_space = 3 : i32, alignment = 1024 : i64}
-// WGMMA: gpu.func @partial({{.*}}, %{{.*}}: memref<?xi64>) kernel
+// The tensor maps of the queries and of the cache are the last parameters.
+// WGMMA: gpu.func @partial({{.*}}, %{{.*}}: f32, %[[QMAP:.*]]: !llvm.ptr, %[[KVMAP:.*]]: !llvm.ptr) kernel
 // WGMMA: nvvm.mbarrier.init
 // WGMMA: nvvm.mbarrier.init
 // WGMMA: nvvm.fence.mbarrier.init
 // WGMMA: gpu.barrier
 // WGMMA: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c110592_i32
-// WGMMA-COUNT-18: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %{{.*}}, %{{.*}}, box[%{{.*}}, %{{.*}}] : !llvm.ptr<7>, !llvm.ptr
+// WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[QMAP]], %{{.*}}, box[%{{.*}}, %{{.*}}] : !llvm.ptr<7>, !llvm.ptr
+// WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KVMAP]], %{{.*}}, box[%{{.*}}, %{{.*}}] : !llvm.ptr<7>, !llvm.ptr
 // WGMMA: scf.for
 // WGMMA: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c36864_i32
 // WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global

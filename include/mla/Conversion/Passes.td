@@ -60,6 +60,7 @@ def ConvertMLAToGPUPass : Pass<"convert-mla-to-gpu", "ModuleOp"> {
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect", "::mlir::LLVM::LLVMDialect",
     "::mlir::math::MathDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::nvgpu::NVGPUDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect"];
   let options = [
     Option<"kernelName", "kernel-name", "std::string", "\"mla_decode\"",
@@ -67,9 +68,12 @@ def ConvertMLAToGPUPass : Pass<"convert-mla-to-gpu", "ModuleOp"> {
     Option<"numSplits", "num-splits", "int64_t", "1",
            "KV splits per sequence">,
     Option<"arch", "arch", "std::string", "\"sm_80\"",
-           "Target architecture (sm_80 or sm_90a); the launches it emits "
-           "use the mma.sync kernel for bf16/f16 on both (the wgmma kernel "
-           "needs the TMA descriptors of mla-codegen's host library)">
+           "Target architecture (sm_80 or sm_90a)">,
+    Option<"tma", "tma", "bool", "false",
+           "On sm_90a, the wgmma + TMA kernel for bf16/f16 where it applies "
+           "(pages of 8 or more rows, d_c a multiple of 64), its two tensor "
+           "maps created on the host with nvgpu.tma.create.descriptor; "
+           "otherwise mma.sync">
   ];
 }
 

@@ -51,6 +51,9 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
   Option<int64_t> numSplits{*this, "num-splits",
                             llvm::cl::desc("KV splits per sequence"),
                             llvm::cl::init(1)};
+  Option<bool> tma{*this, "tma",
+                   llvm::cl::desc("The wgmma + TMA kernel on sm_90a"),
+                   llvm::cl::init(false)};
 };
 
 /// mla-lower-cpu-kernels-to-llvm: scf/vector/memref/math kernels (what

@@ -164,7 +164,7 @@ private:
   void storeOutputs(ValueRange state);
 
   const WGMMATileShape shape;
-  Value bt, lens, partOut, partML, numSplits, maxBlocks, scale, maps;
+  Value bt, lens, partOut, partML, numSplits, maxBlocks, scale;
   /// The aligned shared-memory base and the first stage (i32 addresses);
   /// the tensor maps of the queries and of the cache.
   Value base, stageAt0, qMap, kvMap;
@@ -243,10 +243,11 @@ void WGMMAPartialEmitter::emit() {
 }
 
 void WGMMAPartialEmitter::declareKernel() {
-  // The tensor maps follow the contract's arguments.
-  gpu::GPUFuncOp fn = makePartialKernel(
-      /*alignment=*/1024,
-      {MemRefType::get({ShapedType::kDynamic}, b.getI64Type())});
+  // The tensor maps of the queries and of the cache (generic pointers to
+  // CUtensorMaps in device memory) follow the contract's arguments.
+  Type ptr0 = LLVM::LLVMPointerType::get(b.getContext());
+  gpu::GPUFuncOp fn =
+      makePartialKernel(/*alignment=*/1024, {ptr0, ptr0});
   bt = fn.getArgument(2);
   lens = fn.getArgument(3);
   partOut = fn.getArgument(4);
@@ -254,18 +255,14 @@ void WGMMAPartialEmitter::declareKernel() {
   numSplits = fn.getArgument(6);
   maxBlocks = fn.getArgument(7);
   scale = fn.getArgument(8);
-  maps = fn.getArgument(9);
+  qMap = fn.getArgument(9);
+  kvMap = fn.getArgument(10);
 
   // The 1024-byte aligned base of dynamic shared memory (the swizzle
   // pattern repeats every 1024 bytes; descriptors assume it starts there).
   Value raw = LLVM::PtrToIntOp::create(b, i32, smemBase);
   base = arith::AndIOp::create(b, addI32(raw, 1023), i32c(-1024));
   stageAt0 = addI32(base, shape.queryBytes);
-  Type ptr0 = LLVM::LLVMPointerType::get(b.getContext());
-  Value maps0 = LLVM::AddrSpaceCastOp::create(b, ptr0, globalPtr(maps));
-  qMap = maps0;
-  kvMap = LLVM::GEPOp::create(b, ptr0, b.getI8Type(), maps0,
-                              ArrayRef<LLVM::GEPArg>{128});
 }
 
 void WGMMAPartialEmitter::locateThread() {

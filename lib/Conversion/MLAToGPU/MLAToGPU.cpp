@@ -12,6 +12,7 @@
 #include "mla/Conversion/Passes.h"
 #include "mla/Dialect/MLA/IR/MLAOps.h"
 
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
@@ -33,11 +34,12 @@ struct ConvertMLAToGPUPass
     // The gpu.module of each op, then its launches.
     ModuleOp module = getOperation();
     auto lowerOne = [&](DecodeAttentionOp op, StringRef name) {
-      // The wgmma kernel reads TMA descriptors that only a host library
-      // (mla-codegen's) encodes; these launches use mma.sync on sm_90a too.
+      // The wgmma kernel only with tma: its launch creates tensor maps
+      // through MLIR's CUDA runtime wrappers (mgpu*), which mla-codegen's
+      // libraries replace by their own host runtime.
       FailureOr<GPUDecodeConfig> config = GPUDecodeConfig::get(
           DecodeParams::of(op), arch, [&]() { return op.emitOpError(); },
-          /*allowTMA=*/false);
+          /*allowTMA=*/tma);
       if (failed(config))
         return failure();
       buildGPUDecodeKernels(module, *config, name);
@@ -47,6 +49,50 @@ struct ConvertMLAToGPUPass
     if (failed(flash::forEachDecodeOp(module, getArgument(), kernelName,
                                       numSplits, lowerOne)))
       signalPassFailure();
+  }
+
+  /// The partial kernel's operands; the wgmma kernel's end with the tensor
+  /// maps of the queries ([batch * rows, d_c + d_r], 64 x 64 boxes) and of
+  /// the cache ([blocks * block_size, d_c + d_r], tmaBoxRows x 64 boxes),
+  /// 128-byte swizzle, as DecodeKernelGPU.h describes them.
+  SmallVector<Value> partialOperands(ImplicitLocOpBuilder &b,
+                                     DecodeAttentionOp op,
+                                     const GPUDecodeConfig &c,
+                                     const flash::LaunchBuffers &l) {
+    SmallVector<Value> operands = {l.q,       l.kv,     l.blockTable,
+                                   l.seqLens, l.partOut, l.partML,
+                                   l.splits,  l.maxBlocks, l.scale};
+    if (c.kind != GPUKernelKind::WGMMA)
+      return operands;
+    auto tensorMap = [&](Value tensor, ArrayRef<ReassociationIndices> rows,
+                         int64_t boxRows) -> Value {
+      auto shaped = cast<ShapedType>(tensor.getType());
+      Value mem = bufferization::ToBufferOp::create(
+          b, MemRefType::get(shaped.getShape(), shaped.getElementType()),
+          tensor, /*read_only=*/true);
+      mem = memref::CollapseShapeOp::create(b, mem, rows);
+      Value unranked = memref::CastOp::create(
+          b, UnrankedMemRefType::get(shaped.getElementType(), 0), mem);
+      auto box = MemRefType::get({boxRows, 64}, shaped.getElementType(),
+                                 AffineMap(), b.getI64IntegerAttr(3));
+      auto mapTy = nvgpu::TensorMapDescriptorType::get(
+          b.getContext(), box, nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
+          nvgpu::TensorMapL2PromoKind::L2PROMO_128B,
+          nvgpu::TensorMapOOBKind::OOB_ZERO,
+          nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+      Value map = nvgpu::TmaCreateDescriptorOp::create(
+          b, mapTy, unranked,
+          ValueRange{arith::ConstantIndexOp::create(b, boxRows),
+                     arith::ConstantIndexOp::create(b, 64)});
+      // The kernel takes a generic pointer to the map in device memory,
+      // which is what the descriptor lowers to.
+      return UnrealizedConversionCastOp::create(
+                 b, LLVM::LLVMPointerType::get(b.getContext()), map)
+          .getResult(0);
+    };
+    operands.push_back(tensorMap(op.getQuery(), {{0, 1, 2}, {3}}, 64));
+    operands.push_back(tensorMap(op.getCache(), {{0, 1}, {2}}, c.tmaBoxRows));
+    return operands;
   }
 
   void lower(DecodeAttentionOp op, const GPUDecodeConfig &c,
@@ -71,8 +117,7 @@ struct ConvertMLAToGPUPass
             ? arith::ConstantIntOp::create(b, c.dynamicSharedBytes, 32)
                   .getResult()
             : Value(),
-        ValueRange{l.q, l.kv, l.blockTable, l.seqLens, l.partOut, l.partML,
-                   l.splits, l.maxBlocks, l.scale});
+        partialOperands(b, op, c, l));
     gpu::LaunchFuncOp::create(
         b, kernel("combine"), gpu::KernelDim3{cst(c.rows()), l.batch, one},
         gpu::KernelDim3{cst(c.kWarpSize), one, one}, Value(),

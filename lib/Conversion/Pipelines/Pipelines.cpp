@@ -62,6 +62,7 @@ void mla::buildLowerToNVVMPipeline(OpPassManager &pm,
   gpu.arch = options.arch;
   gpu.kernelName = options.kernelName;
   gpu.numSplits = options.numSplits;
+  gpu.tma = options.tma;
   pm.addPass(createConvertMLAToGPUPass(gpu));
   buildGPUKernelsToNVVMPipeline(pm, options.arch);
 }

@@ -214,7 +214,8 @@ int32_t mla_cuda_decode_v1(const mla_cuda_kernel *k, const void *q,
   p1[n1++] = &maxBlocks;
   p1[n1++] = &scale;
   CUstream s = static_cast<CUstream>(stream);
-  MemRef1D mapsv = view(state.tensorMaps, 2 * sizeof(CUtensorMap) / 8);
+  CUdeviceptr qMap = state.tensorMaps,
+              kvMap = state.tensorMaps + sizeof(CUtensorMap);
   if (k->tma_box_rows > 0) {
     // Encoded per call (the pointers and the batch change); the copy is
     // staged before cuMemcpyHtoDAsync returns, and ordered on the stream.
@@ -226,7 +227,8 @@ int32_t mla_cuda_decode_v1(const mla_cuda_kernel *k, const void *q,
     if (cuMemcpyHtoDAsync(state.tensorMaps, maps, sizeof(maps), s) !=
         CUDA_SUCCESS)
       return mla_abi::ErrCudaLaunch;
-    push(p1, n1, mapsv);
+    p1[n1++] = &qMap;
+    p1[n1++] = &kvMap;
   }
   void *p2[21];
   int n2 = 0;

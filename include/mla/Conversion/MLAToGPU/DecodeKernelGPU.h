@@ -59,17 +59,17 @@ struct GPUDecodeConfig : DecodeParams {
 /// Adds `gpu.module @<name>_kernels` to `module`, holding
 ///   gpu.func @partial(q, kv, block_table, seq_lens, part_out, part_ml,
 ///                     num_splits, max_blocks_per_seq, scale
-///                     [, tensor_maps (WGMMA)]) kernel
+///                     [, q_map, kv_map (WGMMA)]) kernel
 ///     grid (num_splits, groups, batch), block (threads()),
 ///     dynamicSharedBytes of dynamic shared memory
 ///   gpu.func @combine(part_out, part_ml, out, lse, num_splits) kernel
 ///     grid (rows, batch), block (32)
 /// with the layouts of the CPU kernels (flat memrefs; partials
 /// [b, group, split, row, dc] and [b, group, split, row, 2]). The WGMMA
-/// kernel's tensor_maps (memref<?xi64>, 64-byte aligned) holds two
-/// CUtensorMaps, bf16/f16, 2D, 128-byte swizzle: at 0 the queries
-/// (dims {d_c + d_r, batch * rows}, box {64, 64}), at 128 bytes the cache
-/// (dims {d_c + d_r, cache rows}, box {64, tmaBoxRows}).
+/// kernel's q_map and kv_map (!llvm.ptr) point at CUtensorMaps in device
+/// memory (64-byte aligned), bf16/f16, 2D, 128-byte swizzle: the queries
+/// (dims {d_c + d_r, batch * rows}, box {64, 64}) and the cache (dims
+/// {d_c + d_r, cache rows}, box {64, tmaBoxRows}).
 void buildGPUDecodeKernels(ModuleOp module, const GPUDecodeConfig &config,
                            StringRef name);
 
