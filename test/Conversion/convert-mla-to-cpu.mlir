@@ -3,6 +3,15 @@
 // RUN: not mla-opt %s --convert-mla-to-cpu="num-splits=0" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADSPLIT
 // BADVW: cannot generate a CPU decode kernel: vector width = 6 (expected 4, 8 or 16)
 // BADSPLIT: convert-mla-to-cpu: num-splits must be positive, got 0
+// RUN: not mla-opt %s --convert-mla-to-cpu="launch=threads" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADLAUNCH
+// BADLAUNCH: convert-mla-to-cpu: launch = 'threads' (expected loops or none)
+// RUN: mla-opt %s --convert-mla-to-cpu="kernel-name=k vector-width=8 launch=none" | FileCheck %s --check-prefix=NONE
+// With launch=none (mla-codegen's use) the kernels are emitted and the op
+// stays for a host runtime to launch them.
+// NONE-LABEL: func.func @attend
+// NONE-NEXT: mla.decode_attention
+// NONE: func.func @k_partial(
+// NONE: func.func @k_combine(
 
 // 4 heads x q_len 2 = 8 query rows in one group; d_c = 32, d_r = 8 with
 // 8-lane vectors: 5 vectors per cache row.

@@ -56,6 +56,14 @@
 // QLEN: q_len = 0 (must be positive)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --vector-width=6 --emit=mlir 2>&1 | FileCheck %s --check-prefix=VW
 // VW: vector width = 6 (expected 4, 8 or 16)
+// The hidden tuning overrides are checked like the other options (they used
+// to be applied as given: 7 segfaulted the kernel, 0 divided by zero).
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=f32 --vector-width=16 --tile-tokens=7 --emit=mlir 2>&1 | FileCheck %s --check-prefix=TILE
+// TILE: cannot generate a CPU decode kernel: tile-tokens = 7 (must be a multiple of score-tokens (4) in 1..256)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=f32 --vector-width=16 --tile-blocks=3,5,7,9,11 --emit=mlir 2>&1 | FileCheck %s --check-prefix=BLOCKS
+// BLOCKS: cannot generate a CPU decode kernel: score-rows = 5 (must divide rows-per-group)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=f32 --vector-width=16 --tile-blocks=0,0,0,0,0 --emit=mlir 2>&1 | FileCheck %s --check-prefix=BLOCKS0
+// BLOCKS0: cannot generate a CPU decode kernel: rows-per-group = 0 (must be in 1..16)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --dtype=fp8 2>&1 | FileCheck %s --check-prefix=DTYPE
 // DTYPE: --dtype=fp8 is not supported (expected f32, bf16 or f16)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --name="a b" 2>&1 | FileCheck %s --check-prefix=NAME

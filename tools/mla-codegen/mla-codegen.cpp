@@ -10,6 +10,7 @@
 
 #include "mla/Conversion/MLAToCPU/DecodeKernel.h"
 #include "mla/Conversion/MLAToGPU/DecodeKernelGPU.h"
+#include "mla/Conversion/Passes.h"
 #include "mla/Conversion/Pipelines.h"
 #include "mla/Dialect/MLA/IR/MLAOps.h"
 #include "mla/InitAll.h"
@@ -537,25 +538,52 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
   return s;
 }
 
+/// The kernels of the contract: `lowering` (convert-mla-to-cpu or
+/// convert-mla-to-gpu with launch=none) on the contract module, whose
+/// function around mla.decode_attention then goes, leaving the kernels for
+/// the runtime to launch.
+FailureOr<OwningOpRef<ModuleOp>> kernelsOf(MLIRContext &ctx,
+                                           const DecodeParams &r,
+                                           std::unique_ptr<Pass> lowering,
+                                           bool printIR, StringRef stage) {
+  OwningOpRef<ModuleOp> module = buildContractModule(ctx, r);
+  if (printIR)
+    llvm::outs() << "// -----// mla.decode_attention (the contract) //----- //\n"
+                 << *module << "\n";
+  PassManager pm(&ctx);
+  pm.addPass(std::move(lowering));
+  if (failed(pm.run(*module)))
+    return failure();
+  if (auto contract = module->lookupSymbol<func::FuncOp>(kernelName))
+    contract.erase();
+  if (printIR)
+    llvm::outs() << "// -----// " << stage << " //----- //\n" << *module
+                 << "\n";
+  return module;
+}
+
 /// --target=sm_80|sm_90a: the f32 kernels through NVVM to PTX (MLIR's
 /// gpu-module-to-binary), a cubin (ptxas, whose resource report is kept in
 /// NAME.ptxas.log), and the host library on the CUDA driver API.
 LogicalResult runGPU(MLIRContext &ctx, const DecodeParams &r) {
+  // The configuration the pass below derives too: it describes the kernels
+  // in NAME.h, NAME.json and the host library.
   FailureOr<GPUDecodeConfig> config = GPUDecodeConfig::get(
       r, target, [&]() { return mlir::emitError(UnknownLoc::get(&ctx)); });
   if (failed(config))
     return failure();
-  OwningOpRef<ModuleOp> contract = buildContractModule(ctx, r);
-  OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(&ctx));
-  buildGPUDecodeKernels(*kernels, *config, kernelName);
-  if (failed(verify(*kernels)))
-    return failure();
   bool printIR = emit == "mlir";
-  if (printIR)
-    llvm::outs() << "// -----// mla.decode_attention (the contract) //----- //\n"
-                 << *contract << "\n"
-                 << "// -----// kernels: gpu, scf, memref //----- //\n"
-                 << *kernels << "\n";
+  ConvertMLAToGPUPassOptions options;
+  options.kernelName = kernelName;
+  options.arch = target;
+  options.tma = true;
+  options.launch = "none";
+  FailureOr<OwningOpRef<ModuleOp>> kernelsOr =
+      kernelsOf(ctx, r, createConvertMLAToGPUPass(options), printIR,
+                "kernels: gpu, scf, memref");
+  if (failed(kernelsOr))
+    return failure();
+  OwningOpRef<ModuleOp> kernels = std::move(*kernelsOr);
   PassManager pm(&ctx);
   buildGPUKernelsToNVVMPipeline(pm, target);
   if (failed(pm.run(*kernels)))
@@ -707,32 +735,29 @@ LogicalResult run(MLIRContext &ctx) {
   }
   int64_t lanes = vectorWidth ? vectorWidth.getValue() : host->vectorWidth;
   auto emitError = [&]() { return mlir::emitError(UnknownLoc::get(&ctx)); };
-  FailureOr<CPUDecodeConfig> config = CPUDecodeConfig::get(
-      *request, lanes, host->bf16Dot && !vectorWidth, emitError);
-  if (failed(config))
-    return failure();
-  if (tileTokens)
-    config->tileTokens = tileTokens;
-  if (tileBlocks.size() == 5) {
-    config->rowsPerGroup = tileBlocks[0];
-    config->scoreRows = tileBlocks[1];
-    config->scoreTokens = tileBlocks[2];
-    config->pvRows = tileBlocks[3];
-    config->pvVectors = tileBlocks[4];
-  }
-
-  OwningOpRef<ModuleOp> contract = buildContractModule(ctx, *request);
-  OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(&ctx));
-  buildCPUDecodeKernels(*kernels, *config, kernelName);
-  if (failed(verify(*kernels)))
+  // The configuration the pass below derives too: it describes the kernels
+  // in NAME.h, NAME.json and the runtime's mla_cpu_kernel.
+  bool bf16Dot = host->bf16Dot && !vectorWidth;
+  FailureOr<CPUDecodeConfig> config =
+      CPUDecodeConfig::get(*request, lanes, bf16Dot, emitError);
+  if (failed(config) ||
+      failed(config->overrideTiling(tileTokens, tileBlocks, emitError)))
     return failure();
   bool printIR = emit == "mlir";
-  if (printIR) {
-    llvm::outs() << "// -----// mla.decode_attention (the contract) //----- //\n"
-                 << *contract << "\n"
-                 << "// -----// kernels: scf, vector, memref //----- //\n"
-                 << *kernels << "\n";
-  }
+  ConvertMLAToCPUPassOptions options;
+  options.kernelName = kernelName;
+  options.vectorWidth = lanes;
+  options.bf16Dot = bf16Dot;
+  options.prefetch = true; // the runtime chooses per call
+  options.launch = "none";
+  options.tileTokens = tileTokens;
+  options.tileBlocks.assign(tileBlocks.begin(), tileBlocks.end());
+  FailureOr<OwningOpRef<ModuleOp>> kernelsOr =
+      kernelsOf(ctx, *request, createConvertMLAToCPUPass(options), printIR,
+                "kernels: scf, vector, memref");
+  if (failed(kernelsOr))
+    return failure();
+  OwningOpRef<ModuleOp> kernels = std::move(*kernelsOr);
   if (failed(cpu::lowerToLLVMDialect(*kernels, host->bf16Dot)) ||
       failed(cpu::addKernelEntry(*kernels, *config, kernelName)))
     return failure();

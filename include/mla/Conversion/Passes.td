@@ -35,7 +35,17 @@ def ConvertMLAToCPUPass : Pass<"convert-mla-to-cpu", "ModuleOp"> {
     Option<"prefetch", "prefetch", "bool", "false",
            "Also emit <kernel-name>_partial_prefetch (the partial kernel that "
            "prefetches the next tile, for groups of 8 or more rows) and "
-           "launch it; mla-codegen's libraries choose it per call">
+           "launch it; mla-codegen's libraries choose it per call">,
+    Option<"launch", "launch", "std::string", "\"loops\"",
+           "loops: replace the op by calls of the kernels over (sequence, "
+           "group, split); none: only emit the kernels, leaving the op (for "
+           "a host runtime that launches them, as mla-codegen's libraries "
+           "do)">,
+    Option<"tileTokens", "tile-tokens", "int64_t", "0",
+           "Tuning: tokens per softmax step (0: derived)">,
+    ListOption<"tileBlocks", "tile-blocks", "int64_t",
+               "Tuning: rows-per-group, score-rows, score-tokens, pv-rows, "
+               "pv-vectors (empty: derived)">
   ];
 }
 
@@ -73,7 +83,11 @@ def ConvertMLAToGPUPass : Pass<"convert-mla-to-gpu", "ModuleOp"> {
            "On sm_90a, the wgmma + TMA kernel for bf16/f16 where it applies "
            "(pages of 8 or more rows, d_c a multiple of 64), its two tensor "
            "maps created on the host with nvgpu.tma.create.descriptor; "
-           "otherwise mma.sync">
+           "otherwise mma.sync">,
+    Option<"launch", "launch", "std::string", "\"launches\"",
+           "launches: replace the op by gpu.launch_func of the kernels; "
+           "none: only emit the gpu.module, leaving the op (for a host "
+           "runtime, as mla-codegen's libraries do)">
   ];
 }
 

@@ -100,6 +100,53 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
   return c;
 }
 
+LogicalResult
+CPUDecodeConfig::overrideTiling(int64_t tokens, ArrayRef<int64_t> blocks,
+                                function_ref<InFlightDiagnostic()> emitError) {
+  auto refuse = [&](StringRef what, int64_t v, const Twine &rule) {
+    emitError() << "cannot generate a CPU decode kernel: " << what << " = "
+                << v << " (" << rule << ")";
+    return failure();
+  };
+  if (!blocks.empty()) {
+    if (blocks.size() != 5) {
+      emitError() << "cannot generate a CPU decode kernel: tile-blocks has "
+                  << blocks.size()
+                  << " values (expected rows-per-group, score-rows, "
+                     "score-tokens, pv-rows, pv-vectors)";
+      return failure();
+    }
+    if (blocks[0] < 1 || blocks[0] > std::min<int64_t>(rows(), 64))
+      return refuse("rows-per-group", blocks[0],
+                    "must be in 1.." + Twine(std::min<int64_t>(rows(), 64)));
+    rowsPerGroup = blocks[0];
+    if (blocks[1] < 1 || rowsPerGroup % blocks[1] != 0)
+      return refuse("score-rows", blocks[1], "must divide rows-per-group");
+    scoreRows = blocks[1];
+    if (blocks[2] < 1 || blocks[2] > 16)
+      return refuse("score-tokens", blocks[2], "must be in 1..16");
+    scoreTokens = blocks[2];
+    if (blocks[3] < 1 || rowsPerGroup % blocks[3] != 0)
+      return refuse("pv-rows", blocks[3], "must divide rows-per-group");
+    pvRows = blocks[3];
+    if (blocks[4] < 1 || (dc / vectorWidth) % blocks[4] != 0)
+      return refuse("pv-vectors", blocks[4],
+                    "must divide the " + Twine(dc / vectorWidth) +
+                        " vectors of d_c");
+    pvVectors = blocks[4];
+    // The prefetching kernel spreads its lines over 8 or more rows a group.
+    if (rowsPerGroup < 8)
+      prefetch = Prefetch::Never;
+  }
+  if (tokens)
+    tileTokens = tokens;
+  if (tileTokens < 1 || tileTokens > 256 || tileTokens % scoreTokens != 0)
+    return refuse("tile-tokens", tileTokens,
+                  "must be a multiple of score-tokens (" + Twine(scoreTokens) +
+                      ") in 1..256");
+  return success();
+}
+
 namespace {
 
 // Horizontal sums in any order: a tree of shuffles instead of a chain of

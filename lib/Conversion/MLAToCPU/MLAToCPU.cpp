@@ -31,20 +31,28 @@ struct ConvertMLAToCPUPass
   using Base::Base;
 
   void runOnOperation() override {
+    if (launch != "loops" && launch != "none") {
+      emitError(getOperation().getLoc())
+          << getArgument() << ": launch = '" << launch
+          << "' (expected loops or none)";
+      return signalPassFailure();
+    }
     // The kernels of each op, then its launches.
     ModuleOp module = getOperation();
     auto lowerOne = [&](DecodeAttentionOp op, StringRef name) {
-      FailureOr<CPUDecodeConfig> config =
-          CPUDecodeConfig::get(DecodeParams::of(op), vectorWidth, bf16Dot,
-                               [&]() { return op.emitOpError(); });
-      if (failed(config))
+      auto emitError = [&]() { return op.emitOpError(); };
+      FailureOr<CPUDecodeConfig> config = CPUDecodeConfig::get(
+          DecodeParams::of(op), vectorWidth, bf16Dot, emitError);
+      if (failed(config) ||
+          failed(config->overrideTiling(tileTokens, tileBlocks, emitError)))
         return failure();
       // The launches below call one partial kernel: the prefetching one
       // when asked for and the configuration has one.
       if (!prefetch)
         config->prefetch = CPUDecodeConfig::Prefetch::Never;
       buildCPUDecodeKernels(module, *config, name);
-      lower(op, *config, name);
+      if (launch == "loops")
+        lower(op, *config, name);
       return success();
     };
     if (failed(flash::forEachDecodeOp(module, getArgument(), kernelName,

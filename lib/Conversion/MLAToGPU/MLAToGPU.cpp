@@ -31,6 +31,12 @@ struct ConvertMLAToGPUPass
   using Base::Base;
 
   void runOnOperation() override {
+    if (launch != "launches" && launch != "none") {
+      emitError(getOperation().getLoc())
+          << getArgument() << ": launch = '" << launch
+          << "' (expected launches or none)";
+      return signalPassFailure();
+    }
     // The gpu.module of each op, then its launches.
     ModuleOp module = getOperation();
     auto lowerOne = [&](DecodeAttentionOp op, StringRef name) {
@@ -43,7 +49,8 @@ struct ConvertMLAToGPUPass
       if (failed(config))
         return failure();
       buildGPUDecodeKernels(module, *config, name);
-      lower(op, *config, (name + "_kernels").str());
+      if (launch == "launches")
+        lower(op, *config, (name + "_kernels").str());
       return success();
     };
     if (failed(flash::forEachDecodeOp(module, getArgument(), kernelName,

@@ -44,6 +44,13 @@ struct CPUDecodeConfig : DecodeParams {
   static FailureOr<CPUDecodeConfig>
   get(const DecodeParams &params, int64_t vectorWidth, bool bf16Dot,
       function_ref<InFlightDiagnostic()> emitError);
+
+  /// Tuning overrides of the derived tiling: `tileTokens` (0 keeps it) and
+  /// `blocks` (empty keeps them, else rows-per-group, score-rows,
+  /// score-tokens, pv-rows, pv-vectors). Refused, naming the value and the
+  /// rule, unless every block divides what it blocks.
+  LogicalResult overrideTiling(int64_t tileTokens, ArrayRef<int64_t> blocks,
+                               function_ref<InFlightDiagnostic()> emitError);
 };
 
 /// Adds `<name>_partial` and `<name>_combine` to `module` (both with
