@@ -1,8 +1,8 @@
 //===- DecodeArgs.h - shared by the C entries of generated kernels -*- C++ -*-===//
 //
-// Header-only: compiled into every kernel library by mla-codegen, for the
-// CPU (DecodeEntry.cpp) and the CUDA (DecodeEntryCUDA.cpp) entries, with the
-// project's include directory on the path for the ABI's return codes.
+// Header-only: what the CPU (CPU/CPURuntime.cpp) and the CUDA
+// (CUDA/CUDARuntime.cpp) runtimes share, the argument checks returning the
+// ABI's codes (mla/Runtime/KernelABI.h) and the split count.
 //
 //===----------------------------------------------------------------------===//
 

@@ -22,6 +22,7 @@
 #include <fstream>
 #include <string>
 #include <vector>
+#include <type_traits>
 
 namespace {
 /// The descriptor of a memref<?xT> as the kernels' C interfaces take it (the

@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <type_traits>
 
 namespace {
 constexpr int64_t kMinTokensPerSplit = 256;
