@@ -3,9 +3,9 @@
 // The one description of the C ABI that mla-codegen's libraries keep: the
 // return codes, the decode kernel's arguments, NAME_num_splits' and the layer
 // function's. mla-codegen prints NAME.h, NAME.json and the layer's C wrapper
-// from it; the runtime entries compiled into each libNAME.so return its
-// constants. Header-only C++17 without MLIR or LLVM, since mla-codegen
-// compiles those entries with clang and only this include directory.
+// from it; the runtimes (libmla_cpu_runtime, libmla_cuda_runtime) return its
+// constants. Header-only C++17 without MLIR or LLVM: the runtimes and the
+// layer wrapper that mla-codegen compiles include it from PREFIX/include.
 //
 //===----------------------------------------------------------------------===//
 
