@@ -118,6 +118,11 @@ Value flash::visibleEnd(KernelBuilder &kb, const DecodeParams &p, Value row,
   return kb.minIdx(end, len);
 }
 
+Value flash::commonVisibleEnd(KernelBuilder &kb, const DecodeParams &p,
+                              Value len) {
+  return visibleEnd(kb, p, kb.idx(0), len);
+}
+
 Value flash::cacheRow(KernelBuilder &kb, const DecodeParams &p,
                       Value blockTable, Value tableBase, Value tok) {
   ImplicitLocOpBuilder &b = kb.builder();

@@ -585,9 +585,9 @@ void KernelEmitter::emitPV(PartialKernel &kern, Value t) {
   // row's zero probability keeps the value row out of its sum (0 * NaN would
   // be NaN), at the cost of a select per product, paid on the last tile or
   // two of a sequence only.
-  Value firstEnd = arith::SubIOp::create(b, kern.range.len, idx(c.qLen - 1));
-  Value tail = arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
-                                     addc(t, c.tileTokens), firstEnd);
+  Value tail = arith::CmpIOp::create(
+      b, arith::CmpIPredicate::sgt, addc(t, c.tileTokens),
+      flash::commonVisibleEnd(*this, c, kern.range.len));
   auto ifOp = scf::IfOp::create(b, tail, /*withElseRegion=*/true);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifOp.thenBlock());

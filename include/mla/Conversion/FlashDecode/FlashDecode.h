@@ -112,6 +112,11 @@ SplitRange splitRange(KernelBuilder &kb, Value len, Value numSplits,
 Value visibleEnd(KernelBuilder &kb, const DecodeParams &p, Value row,
                  Value len);
 
+/// The end (exclusive) of the positions that every query row sees: the
+/// first query's visible end (all len when not causal). Past it, a tile
+/// holds positions that some rows must not see.
+Value commonVisibleEnd(KernelBuilder &kb, const DecodeParams &p, Value len);
+
 /// The page gather: the cache row of token `tok` of the sequence whose
 /// block-table row starts at `tableBase`: block_table[tableBase + tok / BS]
 /// * BS + tok % BS.
