@@ -54,8 +54,8 @@ cl::opt<std::string> target("target", cl::init("cpu"),
                             cl::desc("cpu, sm_80 or sm_90a"),
                             cl::cat(category));
 cl::opt<std::string> cudaPath("cuda-path", cl::init(MLA_CUDA_PATH),
-                              cl::desc("CUDA toolkit (ptxas, cuda.h, the "
-                                       "libcuda stub to link against)"),
+                              cl::desc("CUDA toolkit, whose ptxas assembles "
+                                       "the PTX"),
                               cl::cat(category));
 cl::opt<int64_t> numHeads("num-heads", cl::init(0),
                           cl::desc("query heads H"), cl::cat(category));
