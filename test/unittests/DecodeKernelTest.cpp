@@ -329,6 +329,10 @@ TEST_P(DecodeKernelArgsTest, RejectsBadArgumentsWithoutWriting) {
                -1, 0.1f, nullptr), 3);
   EXPECT_EQ(fn(q, kv, in.blockTable.data(), in.seqLens.data(), out, lse, 2,
                mb, std::numeric_limits<float>::quiet_NaN(), nullptr), 6);
+  // The CPU kernels have no stream: one given is refused.
+  int token = 0;
+  EXPECT_EQ(fn(q, kv, in.blockTable.data(), in.seqLens.data(), out, lse, 2,
+               mb, 0.1f, &token), 11);
   in.seqLens[1] = int32_t(mb * c.blockSize + 1);
   EXPECT_EQ(call(fn, c, in, 0.1f), 4);
   in.seqLens[1] = -3;

@@ -64,7 +64,9 @@ enum class KernelCondition {
   X(ErrCudaLaunch, 9, "ERR_CUDA_LAUNCH", kGPUKernel, Always,                   \
     "a device allocation, copy or kernel launch failed")                       \
   X(ErrAlignment, 10, "ERR_ALIGNMENT", kGPUKernel, TensorCores,                \
-    "q or kv_cache not 16-byte aligned (tensor-core kernels)")
+    "q or kv_cache not 16-byte aligned (tensor-core kernels)")                 \
+  X(ErrStream, 11, "ERR_STREAM", kCPUKernel, Always,                           \
+    "a non-NULL stream (the CPU kernels run on the calling thread)")
 
 enum ReturnCode : int32_t {
 #define MLA_ABI_ENUMERATOR(id, value, name, returners, condition, meaning)     \

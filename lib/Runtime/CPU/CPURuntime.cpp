@@ -111,12 +111,13 @@ int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,
                           const int32_t *seqLens, void *out, float *lse,
                           int32_t batch, int32_t maxBlocksPerSeq,
                           float softmaxScale, void *stream) {
-  (void)stream;
   if (int32_t code = mla_runtime::checkArguments(q, kvCache, blockTable,
                                                  seqLens, out, lse, batch,
                                                  maxBlocksPerSeq, softmaxScale);
       code >= 0)
     return code;
+  if (stream)
+    return mla_abi::ErrStream;
   const int64_t bs = k->block_size, width = k->kv_lora_rank + k->qk_rope_head_dim;
   int64_t capacity = int64_t(maxBlocksPerSeq) * bs;
   int32_t maxLen = 0;
