@@ -187,8 +187,10 @@ TEST_P(DecodeKernelTest, MatchesReference) {
     lens.push_back(int32_t(c.qLen - 1));
   // Split counts, and the prefetching partial kernel (where the
   // configuration has one) forced on and off; "" leaves the entry's choice.
+  // A split count far beyond the tokens is capped (it used to size the
+  // scratch: 10^9 splits asked for terabytes).
   const std::pair<const char *, const char *> runs[] = {
-      {"1", "0"}, {"1", "1"}, {"3", "1"}, {"", ""}};
+      {"1", "0"}, {"1", "1"}, {"3", "1"}, {"", ""}, {"1000000000", ""}};
   for (auto [splits, prefetch] : runs) {
     SCOPED_TRACE(std::string("MLA_CPU_NUM_SPLITS=") + splits +
                  " MLA_CPU_PREFETCH=" + prefetch);

@@ -324,9 +324,11 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
                " * needed and reused: serialize calls made on different streams.\n"
                " * seq_lens are not checked on the host (device memory); lengths\n"
                " * past max_blocks_per_seq * block_size are clamped.\n"
-               " * MLA_GPU_NUM_SPLITS overrides the KV split count. */\n"
+               " * MLA_GPU_NUM_SPLITS overrides the KV split count (at most\n"
+               " * 256 and max_blocks_per_seq * block_size). */\n"
              : " * f32 accumulation; threads from LLVM's OpenMP runtime\n"
-               " * (OMP_NUM_THREADS); MLA_CPU_NUM_SPLITS overrides the KV split count.\n"
+               " * (OMP_NUM_THREADS); MLA_CPU_NUM_SPLITS overrides the KV split count\n"
+               " * (at most 256 and the longest sequence's length).\n"
                " * stream must be NULL on the CPU. */\n")
      << mla_abi::declaration(name, mla_abi::kKernelArgs) << "\n\n"
      << "/* The KV splits a call uses for these sizes. */\n"
