@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <type_traits>
 
 namespace mla_runtime {
 
@@ -57,6 +58,24 @@ inline int64_t chooseSplits(const char *envVar, int64_t itemsPerSplit,
   int64_t want = (2 * parallelism + items - 1) / items;
   int64_t cap = std::max<int64_t>(1, maxSeqLen / minTokens);
   return std::clamp<int64_t>(want, 1, cap);
+}
+
+/// A runtime entry's function type without its first parameter (the
+/// kernel's description): what a generated NAME or NAME_num_splits forwards.
+template <typename R, typename Description, typename... Args>
+constexpr auto withoutDescription(R (*)(const Description *, Args...))
+    -> R (*)(Args...) {
+  return nullptr;
+}
+
+/// Whether a runtime's entries take the contract's arguments, as the ABI's
+/// tables describe them, after the kernel's description.
+template <typename Decode, typename Splits>
+constexpr bool forwardsABI(Decode decode, Splits splits) {
+  return std::is_same_v<decltype(withoutDescription(decode)),
+                        mla_abi::KernelFn> &&
+         std::is_same_v<decltype(withoutDescription(splits)),
+                        mla_abi::NumSplitsFn>;
 }
 
 } // namespace mla_runtime

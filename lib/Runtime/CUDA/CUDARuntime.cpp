@@ -247,16 +247,5 @@ int32_t mla_cuda_decode_v1(const mla_cuda_kernel *k, const void *q,
 
 } // extern "C"
 
-// What NAME and NAME_num_splits pass on, after the kernel's description, is
-// the contract's arguments as the ABI's tables describe them.
-template <typename R, typename... Args>
-constexpr auto dropFirst(R (*)(const mla_cuda_kernel *, Args...))
-    -> R (*)(Args...) {
-  return nullptr;
-}
-static_assert(
-    std::is_same_v<decltype(dropFirst(&mla_cuda_decode_v1)),
-                   mla_abi::KernelFn> &&
-        std::is_same_v<decltype(dropFirst(&mla_cuda_num_splits_v1)),
-                       mla_abi::NumSplitsFn>,
-    "the runtime's entries take the C signatures of the ABI");
+static_assert(mla_runtime::forwardsABI(&mla_cuda_decode_v1, &mla_cuda_num_splits_v1),
+              "the runtime's entries take the C signatures of the ABI");
