@@ -155,7 +155,8 @@ struct SIMTTileShape {
   int64_t rowState;
 };
 
-class SIMTPartialEmitter : public GPUKernelEmitter {
+class SIMTPartialEmitter : public GPUKernelEmitter,
+                           private mla::detail::PartialKernelArgs {
 public:
   SIMTPartialEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
       : GPUKernelEmitter(b, c), shape(c),
@@ -186,7 +187,7 @@ private:
 
   const SIMTTileShape shape;
   flash::OnlineSoftmax softmax;
-  Value q, kv, bt, lens, partOut, partML, numSplits, maxBlocks, scale, tile;
+  Value tile;
   Value split, group, seq, tid, warp, lane;
   Value zero, one, negInf, zeroF;
   SplitRange range;
@@ -236,15 +237,7 @@ void SIMTPartialEmitter::declareKernel() {
                   idxTy, f32},
                  {tileTy});
   b.setInsertionPointToStart(&fn.getBody().front());
-  q = fn.getArgument(0);
-  kv = fn.getArgument(1);
-  bt = fn.getArgument(2);
-  lens = fn.getArgument(3);
-  partOut = fn.getArgument(4);
-  partML = fn.getArgument(5);
-  numSplits = fn.getArgument(6);
-  maxBlocks = fn.getArgument(7);
-  scale = fn.getArgument(8);
+  readArgs(fn);
   tile = fn.getWorkgroupAttributions().front();
 }
 

@@ -67,7 +67,8 @@ struct MMATileShape {
   int64_t stageBytes, cacheOffset, scoreOffset;
 };
 
-class MMAPartialEmitter : public mla::detail::TensorCoreEmitter {
+class MMAPartialEmitter : public mla::detail::TensorCoreEmitter,
+                          private mla::detail::PartialKernelArgs {
 public:
   MMAPartialEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
       : TensorCoreEmitter(b, c), shape(c) {}
@@ -109,7 +110,6 @@ private:
   void storeOutputs(ValueRange state);
 
   const MMATileShape shape;
-  Value q, kv, bt, lens, partOut, partML, numSplits, maxBlocks, scale;
   Value qPtr, kvPtr;
   /// The work item (split, group, seq); the warp's m-tile `mt` and column
   /// split `cs`; the lane's fragment row `g` and column pair `t4`.
@@ -147,15 +147,7 @@ void MMAPartialEmitter::emit() {
 
 void MMAPartialEmitter::declareKernel() {
   gpu::GPUFuncOp fn = makePartialKernel(/*alignment=*/128);
-  q = fn.getArgument(0);
-  kv = fn.getArgument(1);
-  bt = fn.getArgument(2);
-  lens = fn.getArgument(3);
-  partOut = fn.getArgument(4);
-  partML = fn.getArgument(5);
-  numSplits = fn.getArgument(6);
-  maxBlocks = fn.getArgument(7);
-  scale = fn.getArgument(8);
+  readArgs(fn);
   qPtr = globalPtr(q);
   kvPtr = globalPtr(kv);
 }

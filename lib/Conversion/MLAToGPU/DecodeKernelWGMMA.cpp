@@ -83,7 +83,8 @@ struct WGMMATileShape {
   int64_t queryBytes, boxBytes, stageBytes, scoreOffset, barrierOffset;
 };
 
-class WGMMAPartialEmitter : public mla::detail::TensorCoreEmitter {
+class WGMMAPartialEmitter : public mla::detail::TensorCoreEmitter,
+                            private mla::detail::PartialKernelArgs {
 public:
   WGMMAPartialEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
       : TensorCoreEmitter(b, c), shape(c) {}
@@ -164,7 +165,6 @@ private:
   void storeOutputs(ValueRange state);
 
   const WGMMATileShape shape;
-  Value bt, lens, partOut, partML, numSplits, maxBlocks, scale;
   /// The aligned shared-memory base and the first stage (i32 addresses);
   /// the tensor maps of the queries and of the cache.
   Value base, stageAt0, qMap, kvMap;
@@ -248,13 +248,7 @@ void WGMMAPartialEmitter::declareKernel() {
   Type ptr0 = LLVM::LLVMPointerType::get(b.getContext());
   gpu::GPUFuncOp fn =
       makePartialKernel(/*alignment=*/1024, {ptr0, ptr0});
-  bt = fn.getArgument(2);
-  lens = fn.getArgument(3);
-  partOut = fn.getArgument(4);
-  partML = fn.getArgument(5);
-  numSplits = fn.getArgument(6);
-  maxBlocks = fn.getArgument(7);
-  scale = fn.getArgument(8);
+  readArgs(fn);
   qMap = fn.getArgument(9);
   kvMap = fn.getArgument(10);
 

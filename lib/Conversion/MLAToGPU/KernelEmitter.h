@@ -57,6 +57,25 @@ private:
   ImplicitLocOpBuilder &b;
 };
 
+/// The arguments every partial kernel form starts with, in order: the
+/// contract's buffers, the split partials, the split count,
+/// max_blocks_per_seq and the scale. An emitter inherits them as members.
+struct PartialKernelArgs {
+  Value q, kv, bt, lens, partOut, partML, numSplits, maxBlocks, scale;
+
+  void readArgs(gpu::GPUFuncOp fn) {
+    q = fn.getArgument(0);
+    kv = fn.getArgument(1);
+    bt = fn.getArgument(2);
+    lens = fn.getArgument(3);
+    partOut = fn.getArgument(4);
+    partML = fn.getArgument(5);
+    numSplits = fn.getArgument(6);
+    maxBlocks = fn.getArgument(7);
+    scale = fn.getArgument(8);
+  }
+};
+
 class GPUKernelEmitter : public flash::KernelBuilder {
 public:
   GPUKernelEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
