@@ -39,24 +39,26 @@ inline int32_t checkArguments(const void *q, const void *kvCache,
   return -1;
 }
 
+/// Below this many tokens per split the combine costs more than it saves.
+inline constexpr int64_t kMinTokensPerSplit = 256;
+
 /// The most KV splits a call uses: the split partials' scratch grows with
 /// the split count, and more splits than this never pay for their combine.
 inline constexpr int64_t kMaxSplits = 256;
 
 /// KV splits: enough work items for about twice `parallelism` (threads or
-/// SMs), each split at least `minTokens` of the longest sequence; the
+/// SMs), each split at least kMinTokensPerSplit of the longest sequence; the
 /// environment variable `envVar` overrides it, within 1 .. min(kMaxSplits,
 /// the longest sequence), since a split without tokens is only scratch.
 inline int64_t chooseSplits(const char *envVar, int64_t itemsPerSplit,
-                            int64_t maxSeqLen, int64_t parallelism,
-                            int64_t minTokens) {
+                            int64_t maxSeqLen, int64_t parallelism) {
   if (const char *env = std::getenv(envVar))
     if (long v = std::atol(env); v > 0)
       return std::clamp<int64_t>(
           v, 1, std::max<int64_t>(1, std::min(kMaxSplits, maxSeqLen)));
   int64_t items = std::max<int64_t>(1, itemsPerSplit);
   int64_t want = (2 * parallelism + items - 1) / items;
-  int64_t cap = std::max<int64_t>(1, maxSeqLen / minTokens);
+  int64_t cap = std::max<int64_t>(1, maxSeqLen / kMinTokensPerSplit);
   return std::clamp<int64_t>(want, 1, cap);
 }
 

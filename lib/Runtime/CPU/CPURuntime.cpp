@@ -45,8 +45,6 @@ using CombineFn = void (*)(MemRef1D *partOut, MemRef1D *partML,
                            MemRef1D *out, MemRef1D *lse, int64_t b,
                            int64_t numSplits);
 
-// Below this many tokens per split the combine costs more than it saves.
-constexpr int64_t kMinTokensPerSplit = 256;
 
 int64_t rows(const mla_cpu_kernel &k) { return k.num_heads * k.q_len; }
 int64_t groups(const mla_cpu_kernel &k) {
@@ -102,8 +100,7 @@ extern "C" {
 int32_t mla_cpu_num_splits_v1(const mla_cpu_kernel *k, int32_t batch,
                               int32_t maxSeqLen, int32_t threads) {
   return int32_t(mla_runtime::chooseSplits(
-      "MLA_CPU_NUM_SPLITS", int64_t(batch) * groups(*k), maxSeqLen, threads,
-      kMinTokensPerSplit));
+      "MLA_CPU_NUM_SPLITS", int64_t(batch) * groups(*k), maxSeqLen, threads));
 }
 
 int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,

@@ -27,8 +27,6 @@
 #include <type_traits>
 
 namespace {
-constexpr int64_t kMinTokensPerSplit = 256;
-
 int64_t rows(const mla_cuda_kernel &k) { return k.num_heads * k.q_len; }
 int64_t width(const mla_cuda_kernel &k) {
   return k.kv_lora_rank + k.qk_rope_head_dim;
@@ -139,13 +137,14 @@ CUresult encodeTensorMaps(const mla_cuda_kernel &k, CUtensorMap maps[2],
 extern "C" {
 
 /// KV splits for a call: enough CTAs for about two waves over the SMs, each
-/// split at least kMinTokensPerSplit of the longest possible sequence.
+/// split at least mla_runtime::kMinTokensPerSplit of the longest possible
+/// sequence.
 /// MLA_GPU_NUM_SPLITS overrides it.
 int32_t mla_cuda_num_splits_v1(const mla_cuda_kernel *k, int32_t batch,
                                int32_t maxSeqLen, int32_t sms) {
   return int32_t(mla_runtime::chooseSplits("MLA_GPU_NUM_SPLITS",
                                            int64_t(batch) * groups(*k),
-                                           maxSeqLen, sms, kMinTokensPerSplit));
+                                           maxSeqLen, sms));
 }
 
 int32_t mla_cuda_decode_v1(const mla_cuda_kernel *k, const void *q,
