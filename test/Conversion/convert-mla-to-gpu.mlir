@@ -2,6 +2,14 @@
 // RUN: mla-opt %s --pass-pipeline="builtin.module(mla-lower-to-nvvm{arch=sm_90a}, gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefix=PTX
 // RUN: not mla-opt %s --convert-mla-to-gpu="num-splits=0" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADSPLIT
 // BADSPLIT: convert-mla-to-gpu: num-splits must be positive, got 0
+// RUN: not mla-opt %s --convert-mla-to-gpu="launch=x" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADLAUNCH
+// BADLAUNCH: convert-mla-to-gpu: launch = 'x' (expected launches or none)
+// RUN: mla-opt %s --convert-mla-to-gpu="kernel-name=k launch=none" | FileCheck %s --check-prefix=NONE
+// With launch=none (mla-codegen's use) the gpu.module is emitted and the op
+// stays for a host runtime to launch the kernels.
+// NONE: mla.decode_attention
+// NONE-NOT: gpu.launch_func
+// NONE: gpu.module @k_kernels
 
 // 4 heads x q_len 2 = 8 rows, one group; d_c = 64, d_r = 32 (3 values a
 // lane), f32 storage: the SIMT kernel (bf16/f16 storage gets the tensor-core

@@ -64,6 +64,14 @@
 // BLOCKS: cannot generate a CPU decode kernel: score-rows = 5 (must divide rows-per-group)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=f32 --vector-width=16 --tile-blocks=0,0,0,0,0 --emit=mlir 2>&1 | FileCheck %s --check-prefix=BLOCKS0
 // BLOCKS0: cannot generate a CPU decode kernel: rows-per-group = 0 (must be in 1..16)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=f32 --vector-width=16 --tile-blocks=16,4 --emit=mlir 2>&1 | FileCheck %s --check-prefix=BLOCKS2
+// BLOCKS2: cannot generate a CPU decode kernel: tile-blocks has 2 values (expected rows-per-group, score-rows, score-tokens, pv-rows, pv-vectors)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=f32 --vector-width=16 --tile-blocks=16,4,17,8,2 --emit=mlir 2>&1 | FileCheck %s --check-prefix=BLOCKST
+// BLOCKST: cannot generate a CPU decode kernel: score-tokens = 17 (must be in 1..16)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=f32 --vector-width=16 --tile-blocks=16,4,4,5,2 --emit=mlir 2>&1 | FileCheck %s --check-prefix=BLOCKSPR
+// BLOCKSPR: cannot generate a CPU decode kernel: pv-rows = 5 (must divide rows-per-group)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=f32 --vector-width=16 --tile-blocks=16,4,4,8,3 --emit=mlir 2>&1 | FileCheck %s --check-prefix=BLOCKSPV
+// BLOCKSPV: cannot generate a CPU decode kernel: pv-vectors = 3 (must divide the 32 vectors of d_c)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --dtype=fp8 2>&1 | FileCheck %s --check-prefix=DTYPE
 // DTYPE: --dtype=fp8 is not supported (expected f32, bf16 or f16)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --name="a b" 2>&1 | FileCheck %s --check-prefix=NAME

@@ -38,13 +38,16 @@ struct Config {
   bool bf16, causal;
   /// The CPU to generate for (mla-codegen --mcpu); empty: this host's.
   std::string mcpu = "";
+  /// Tuning overrides (--tile-tokens, --tile-blocks) and a name for them.
+  std::string tuning = "", tuningTag = "";
   std::string name() const {
     std::string cpu = mcpu;
     std::replace(cpu.begin(), cpu.end(), '-', '_');
     return "dc" + std::to_string(dc) + "_dr" + std::to_string(dr) + "_h" +
            std::to_string(heads) + "_q" + std::to_string(qLen) + "_bs" +
            std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
-           (causal ? "" : "_noncausal") + (cpu.empty() ? "" : "_" + cpu);
+           (causal ? "" : "_noncausal") + (cpu.empty() ? "" : "_" + cpu) +
+           (tuningTag.empty() ? "" : "_" + tuningTag);
   }
 };
 
@@ -59,7 +62,8 @@ KernelFn buildKernel(const Config &c, std::string &error) {
                     " --block-size=" + std::to_string(c.blockSize) +
                     " --dtype=" + (c.bf16 ? "bf16" : "f32") +
                     " --causal=" + (c.causal ? "true" : "false") +
-                    (c.mcpu.empty() ? "" : " --mcpu=" + c.mcpu) +
+                    (c.mcpu.empty() ? "" : " --mcpu=" + c.mcpu) + " " +
+                    c.tuning +
                     " --name=" + c.name() + " -o " + dir + " 2>&1";
   if (std::system(cmd.c_str()) != 0) {
     error = "mla-codegen failed: " + cmd;
@@ -391,6 +395,27 @@ std::vector<Config> olderCPUs() {
     }
   return g;
 }
+
+/// Kernels with the tuning overrides (pass options of convert-mla-to-cpu)
+/// other than the derived tiling: other group sizes, register blocks and
+/// tile lengths compute the same attention.
+std::vector<Config> tuned() {
+  std::vector<Config> g;
+  for (bool bf16 : {false, true}) {
+    Config a{512, 64, 16, 1, 64, bf16, true};
+    a.tuning = "--tile-tokens=32 --tile-blocks=8,4,2,4,2";
+    a.tuningTag = "t32_b8_4_2_4_2";
+    Config b{256, 32, 40, 2, 16, bf16, true};
+    b.tuning = "--tile-tokens=8 --tile-blocks=5,1,8,5,1";
+    b.tuningTag = "t8_b5_1_8_5_1";
+    g.push_back(a);
+    g.push_back(b);
+  }
+  return g;
+}
+
+INSTANTIATE_TEST_SUITE_P(Tuned, DecodeKernelTest, ::testing::ValuesIn(tuned()),
+                         [](const auto &info) { return info.param.name(); });
 
 INSTANTIATE_TEST_SUITE_P(OlderCPU, DecodeKernelTest,
                          ::testing::ValuesIn(olderCPUs()),
