@@ -110,6 +110,72 @@ func.func @rope_rotate_half(%x: tensor<?x3x8xbf16>, %p: tensor<?x3xi64>) -> tens
 
 // -----
 
+// YaRN (d = 8, theta = 1e4, factor 40, L = 4096): base f_i = 1e4^(-i/4); the
+// correction range [floor 1.31, ceil 2.81] = [1, 3] keeps pairs 0-1, divides
+// pair 3 by 40 and ramps pair 2 halfway: f_2 = 0.01 (0.5/40 + 0.5). mscale =
+// mscale_all_dim: the attention factor is 1, so cos/sin are not scaled.
+// CHECK-LABEL: func.func @rope_yarn
+// CHECK: %[[F:.+]] = arith.constant dense<[1.000000e+00, 1.000000e-01, 5.125000e-03, 2.500000e-05]> : tensor<4xf64>
+// CHECK: linalg.generic
+// CHECK: %[[FREQ:.+]] = tensor.extract %[[F]][%{{.+}}] : tensor<4xf64>
+// CHECK: arith.mulf %{{.+}}, %[[FREQ]] : f64
+// CHECK-NOT: arith.constant {{.*}} : f64
+// CHECK: math.cos
+// CHECK-NEXT: math.sin
+// CHECK-NEXT: tensor.extract %arg0
+func.func @rope_yarn(%x: tensor<?x1x2x8xf32>, %p: tensor<?x1xi32>) -> tensor<?x1x2x8xf32> {
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = yarn, factor = 40.0, original_max_position_embeddings = 4096, mscale = 1.0, mscale_all_dim = 1.0>} : tensor<?x1x2x8xf32>, tensor<?x1xi32>
+  return %0 : tensor<?x1x2x8xf32>
+}
+
+// -----
+
+// YaRN without mscale: cos and sin times m(40) = 1 + 0.1 ln 40.
+// CHECK-LABEL: func.func @rope_yarn_mscale
+// CHECK: %[[C:.+]] = math.cos
+// CHECK-NEXT: %[[S:.+]] = math.sin
+// CHECK-NEXT: %[[M:.+]] = arith.constant 1.3688879454113936 : f64
+// CHECK-NEXT: arith.mulf %[[C]], %[[M]] : f64
+// CHECK-NEXT: arith.mulf %[[S]], %[[M]] : f64
+func.func @rope_yarn_mscale(%x: tensor<?x1x8xf32>, %p: tensor<?x1xi32>) -> tensor<?x1x8xf32> {
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = yarn, factor = 40.0, original_max_position_embeddings = 4096>} : tensor<?x1x8xf32>, tensor<?x1xi32>
+  return %0 : tensor<?x1x8xf32>
+}
+
+// -----
+
+// Longrope (d = 4, L = 32): f_i / short_factor[i] below position 32,
+// f_i / long_factor[i] from 32 on; cos and sin times sqrt(1 + ln 4 / ln 32).
+// CHECK-LABEL: func.func @rope_longrope
+// CHECK-DAG: %[[SHORT:.+]] = arith.constant dense<[1.000000e+00, 0.0066666666666666671]> : tensor<2xf64>
+// CHECK-DAG: %[[LONG:.+]] = arith.constant dense<[5.000000e-01, 0.0033333333333333335]> : tensor<2xf64>
+// CHECK: linalg.generic
+// CHECK: ^bb0(%[[POS:.+]]: i32,
+// CHECK: %[[FS:.+]] = tensor.extract %[[SHORT]]
+// CHECK: %[[IS_LONG:.+]] = arith.cmpi sge, %[[POS]], %c32_i32 : i32
+// CHECK: %[[FL:.+]] = tensor.extract %[[LONG]]
+// CHECK: arith.select %[[IS_LONG]], %[[FL]], %[[FS]] : f64
+// CHECK: arith.constant 1.1832159566199232 : f64
+func.func @rope_longrope(%x: tensor<?x3x4xf32>, %p: tensor<?x3xi32>) -> tensor<?x3x4xf32> {
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<rotate_half>, scaling = #mla.rope_scaling<rope_type = longrope, factor = 4.0, original_max_position_embeddings = 32, short_factor = [1.0, 1.5], long_factor = [2.0, 3.0]>} : tensor<?x3x4xf32>, tensor<?x3xi32>
+  return %0 : tensor<?x3x4xf32>
+}
+
+// -----
+
+// Llama 3 (d = 8, theta = 1e4, factor 8, L = 64, low/high 1/4): wavelengths
+// 2 pi / f_i = 6.28, 62.8, 628, 6283; above L / 1 = 64 divided by 8, below
+// L / 4 = 16 kept, f_1 = 0.1 smoothed: s = (64 / 62.8 - 1) / 3 = 0.0062,
+// f_1 = 0.1 ((1 - s) / 8 + s).
+// CHECK-LABEL: func.func @rope_llama3
+// CHECK: arith.constant dense<[1.000000e+00, 0.013042256043820465, 1.250000e-03, 1.250000e-04]> : tensor<4xf64>
+func.func @rope_llama3(%x: tensor<?x1x8xf32>, %p: tensor<?x1xi32>) -> tensor<?x1x8xf32> {
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<rotate_half>, scaling = #mla.rope_scaling<rope_type = llama3, factor = 8.0, original_max_position_embeddings = 64>} : tensor<?x1x8xf32>, tensor<?x1xi32>
+  return %0 : tensor<?x1x8xf32>
+}
+
+// -----
+
 // Token s of sequence b goes to position p = lens[b] - S + s, row p mod BS of
 // page bt[b, p / BS], as [latent ; key_rope].
 // CHECK-LABEL: func.func @append

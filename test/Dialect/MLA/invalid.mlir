@@ -359,6 +359,94 @@ func.func @rope_bad_style(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
 
 // -----
 
+func.func @rope_scaling_factor(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{rope_scaling: factor must be positive and finite, got -1}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = linear, factor = -1.0>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling_foreign(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{rope_scaling: beta_fast is not a parameter of linear scaling}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = linear, factor = 2.0, beta_fast = 16.0>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling_llama3_attention(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{rope_scaling: attention_factor is not a parameter of llama3 scaling}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = llama3, factor = 8.0, original_max_position_embeddings = 8192, attention_factor = 2.0>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling_context(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{rope_scaling: yarn needs original_max_position_embeddings > 0, got 0}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = yarn, factor = 40.0>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling_attention_factor(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{rope_scaling: attention_factor must be finite and non-negative (0: derived), got -1}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = yarn, factor = 40.0, original_max_position_embeddings = 4096, attention_factor = -1.0>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling_beta(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{rope_scaling: beta_slow must be positive and finite, got 0}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = yarn, factor = 40.0, original_max_position_embeddings = 4096, beta_slow = 0.0>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling_mscale(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{rope_scaling: mscale and mscale_all_dim must be finite and non-negative (0: unset)}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = yarn, factor = 40.0, original_max_position_embeddings = 4096, mscale = -0.5>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling_longrope_lengths(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{rope_scaling: longrope needs short_factor and long_factor of one length (a value per pair), got 4 and 3}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = longrope, factor = 4.0, original_max_position_embeddings = 32, short_factor = [1.0, 1.0, 1.0, 1.0], long_factor = [2.0, 2.0, 2.0]>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling_longrope_value(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{rope_scaling: every short_factor and long_factor value must be positive and finite, got 0}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = longrope, factor = 4.0, original_max_position_embeddings = 32, short_factor = [1.0, 1.0, 1.0, 1.0], long_factor = [2.0, 0.0, 2.0, 2.0]>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling_llama3_order(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{rope_scaling: low_freq_factor (4.000000e+00) must be below high_freq_factor (1.000000e+00)}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = llama3, factor = 8.0, original_max_position_embeddings = 8192, low_freq_factor = 4.0, high_freq_factor = 1.0>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling_longrope_pairs(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{longrope scaling has 2 factors per set, expected one per rotated pair (4)}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = longrope, factor = 4.0, original_max_position_embeddings = 32, short_factor = [1.0, 1.0], long_factor = [2.0, 2.0]>} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
 func.func @rope_layer_dim(%x: tensor<2x1x32xf32>, %p: tensor<2x1xi32>) attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 8, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved>} {
   // expected-error @+1 {{rotated dimension (32) does not match the layer's qk_rope_head_dim (8)}}
   %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x1x32xf32>, tensor<2x1xi32>

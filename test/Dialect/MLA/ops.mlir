@@ -36,6 +36,20 @@ func.func @norm_and_rope(%x: tensor<2x?x32xf16>, %g: tensor<32xf16>,
   return %r, %n2, %r2 : tensor<2x?x32xf16>, tensor<2x?x32xf16>, tensor<2x?x4x8xf16>
 }
 
+// RoPE scaling: every type, defaults omitted when printed.
+// CHECK-LABEL: func.func @rope_scaling
+// CHECK: scaling = #mla.rope_scaling<rope_type = yarn, factor = 4.000000e+01, original_max_position_embeddings = 4096, mscale = 1.000000e+00, mscale_all_dim = 1.000000e+00>
+// CHECK: scaling = #mla.rope_scaling<rope_type = longrope, factor = 4.000000e+00, original_max_position_embeddings = 32, short_factor = [1.000000e+00, 1.500000e+00], long_factor = [2.000000e+00, 3.000000e+00]>
+// CHECK: scaling = #mla.rope_scaling<rope_type = llama3, factor = 8.000000e+00, original_max_position_embeddings = 8192, high_freq_factor = 2.000000e+00>
+// CHECK: scaling = #mla.rope_scaling<rope_type = linear, factor = 2.000000e+00>
+func.func @rope_scaling(%x: tensor<2x?x4xf32>, %p: tensor<2x?xi32>) -> (tensor<2x?x4xf32>, tensor<2x?x4xf32>, tensor<2x?x4xf32>, tensor<2x?x4xf32>) {
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, scaling = #mla.rope_scaling<rope_type = yarn, factor = 40.0, original_max_position_embeddings = 4096, beta_fast = 32.0, mscale = 1.0, mscale_all_dim = 1.0>} : tensor<2x?x4xf32>, tensor<2x?xi32>
+  %1 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<rotate_half>, scaling = #mla.rope_scaling<rope_type = longrope, factor = 4.0, original_max_position_embeddings = 32, short_factor = [1.0, 1.5], long_factor = [2.0, 3.0]>} : tensor<2x?x4xf32>, tensor<2x?xi32>
+  %2 = mla.rope %x, %p {theta = 500000.0 : f64, style = #mla.rope_style<rotate_half>, scaling = #mla.rope_scaling<rope_type = llama3, factor = 8.0, original_max_position_embeddings = 8192, low_freq_factor = 1.0, high_freq_factor = 2.0>} : tensor<2x?x4xf32>, tensor<2x?xi32>
+  %3 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<rotate_half>, scaling = #mla.rope_scaling<rope_type = linear, factor = 2.0>} : tensor<2x?x4xf32>, tensor<2x?xi32>
+  return %0, %1, %2, %3 : tensor<2x?x4xf32>, tensor<2x?x4xf32>, tensor<2x?x4xf32>, tensor<2x?x4xf32>
+}
+
 // CHECK-LABEL: func.func @cache
 // CHECK: mla.kv_cache_append %{{.*}}, %{{.*}} into %{{.*}}[%{{.*}}, %{{.*}}] : tensor<?x2x32xbf16>, tensor<?x2x8xbf16> into tensor<?x16x40xbf16>[tensor<?x?xi32>, tensor<?xi32>]
 // CHECK: mla.kv_cache_gather %{{.*}}[%{{.*}}] : tensor<?x16x40xbf16>[tensor<?x?xi32>] -> tensor<?x?x32xbf16>, tensor<?x?x8xbf16>

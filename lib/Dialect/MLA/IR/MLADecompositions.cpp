@@ -249,7 +249,24 @@ FailureOr<SmallVector<Value>> RopeOp::decomposeOperation(OpBuilder &b) {
   SmallVector<unsigned> all;
   for (unsigned i = 0; i < r; ++i)
     all.push_back(i);
-  double logTheta = std::log(getTheta().convertToDouble());
+  double theta = getTheta().convertToDouble(), logTheta = std::log(theta);
+  // With a scaling, the frequencies are a table of the d/2 pairs (two for
+  // longrope, chosen by position) and cos/sin carry the attention factor.
+  RopeScalingAttr scaling = getScalingAttr();
+  auto table = [&](bool longFactors) {
+    SmallVector<double> f =
+        scaling.getInverseFrequencies(theta, d, longFactors);
+    auto t = RankedTensorType::get({half}, f64);
+    return arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(t, ArrayRef<double>(f)));
+  };
+  Value shortTable, longTable;
+  if (scaling) {
+    shortTable = table(false);
+    if (scaling.getRopeType() == RopeScalingType::longrope)
+      longTable = table(true);
+  }
+  double cosSinFactor = scaling ? scaling.getCosSinFactor() : 1.0;
   Value out =
       linalg::GenericOp::create(
           b, loc, TypeRange{ty}, ValueRange{getPositions()}, ValueRange{init},
@@ -282,20 +299,43 @@ FailureOr<SmallVector<Value>> RopeOp::decomposeOperation(OpBuilder &b) {
                   nb, nl, second, arith::SubIOp::create(nb, nl, j, cst(half)),
                   arith::AddIOp::create(nb, nl, j, cst(half)));
             }
-            // angle = pos * theta^(-2i/d), in f64.
-            Value pairF = arith::SIToFPOp::create(
-                nb, nl, f64,
-                arith::IndexCastOp::create(nb, nl, nb.getI64Type(), pair));
-            Value freq = math::ExpOp::create(
-                nb, nl,
-                arith::MulFOp::create(
-                    nb, nl, pairF,
-                    arith::ConstantOp::create(
-                        nb, nl, nb.getF64FloatAttr(-2.0 * logTheta / d))));
+            // angle = pos * theta^(-2i/d) (or the scaling's table), in f64.
+            Value freq;
+            if (shortTable) {
+              freq = tensor::ExtractOp::create(nb, nl, shortTable, pair);
+              if (longTable) {
+                Value origMax = arith::ConstantOp::create(
+                    nb, nl,
+                    nb.getIntegerAttr(
+                        a[0].getType(),
+                        scaling.getOriginalMaxPositionEmbeddings()));
+                Value isLong = arith::CmpIOp::create(
+                    nb, nl, arith::CmpIPredicate::sge, a[0], origMax);
+                freq = arith::SelectOp::create(
+                    nb, nl, isLong,
+                    tensor::ExtractOp::create(nb, nl, longTable, pair), freq);
+              }
+            } else {
+              Value pairF = arith::SIToFPOp::create(
+                  nb, nl, f64,
+                  arith::IndexCastOp::create(nb, nl, nb.getI64Type(), pair));
+              freq = math::ExpOp::create(
+                  nb, nl,
+                  arith::MulFOp::create(
+                      nb, nl, pairF,
+                      arith::ConstantOp::create(
+                          nb, nl, nb.getF64FloatAttr(-2.0 * logTheta / d))));
+            }
             Value pos = arith::SIToFPOp::create(nb, nl, f64, a[0]);
             Value angle = arith::MulFOp::create(nb, nl, pos, freq);
             Value c = math::CosOp::create(nb, nl, angle);
             Value s = math::SinOp::create(nb, nl, angle);
+            if (cosSinFactor != 1.0) {
+              Value m = arith::ConstantOp::create(
+                  nb, nl, nb.getF64FloatAttr(cosSinFactor));
+              c = arith::MulFOp::create(nb, nl, c, m);
+              s = arith::MulFOp::create(nb, nl, s, m);
+            }
             SmallVector<Value> pidx(idx);
             pidx.back() = partner;
             Value self = castTo(nb, nl, f64, tensor::ExtractOp::create(nb, nl, x, idx));

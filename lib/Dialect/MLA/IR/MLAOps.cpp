@@ -191,6 +191,13 @@ LogicalResult RopeOp::verify() {
     return emitOpError() << "rotated dimension (" << d << ") must be even";
   if (failed(checkPositiveFinite(op, "theta", getTheta().convertToDouble())))
     return failure();
+  if (RopeScalingAttr scaling = getScalingAttr();
+      scaling && scaling.getRopeType() == RopeScalingType::longrope &&
+      scaling.getShortFactor().size() != d / 2)
+    return emitOpError() << "longrope scaling has "
+                         << scaling.getShortFactor().size()
+                         << " factors per set, expected one per rotated pair ("
+                         << d / 2 << ")";
   LayerConfigAttr cfg = getEnclosingLayerConfig(op);
   if (!cfg)
     return success();

@@ -164,4 +164,87 @@ def MLA_DecodeVariantAttr : AttrDef<MLA_Dialect, "DecodeVariant"> {
   let genVerifyDecl = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// RoPE scaling (context extension) of mla.rope
+//===----------------------------------------------------------------------===//
+
+def MLA_RopeScalingLinear : I32EnumAttrCase<"linear", 0>;
+def MLA_RopeScalingYarn : I32EnumAttrCase<"yarn", 1>;
+def MLA_RopeScalingLongrope : I32EnumAttrCase<"longrope", 2>;
+def MLA_RopeScalingLlama3 : I32EnumAttrCase<"llama3", 3>;
+
+// Hugging Face's `rope_type` values whose frequencies depend on the
+// configuration only (dynamic NTK depends on the sequence and is refused).
+def MLA_RopeScalingType : I32EnumAttr<"RopeScalingType",
+    "how the rotary frequencies are rescaled for a longer context",
+    [MLA_RopeScalingLinear, MLA_RopeScalingYarn, MLA_RopeScalingLongrope,
+     MLA_RopeScalingLlama3]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::mla";
+}
+
+// A double with a default, omitted when printed at its default.
+class MLA_F64DefaultParameter<string desc, string default>
+    : MLA_F64Parameter<desc> {
+  let defaultValue = "::llvm::APFloat(" # default # ")";
+}
+
+def MLA_RopeScalingAttr : AttrDef<MLA_Dialect, "RopeScaling"> {
+  let mnemonic = "rope_scaling";
+  let summary = "context-extension scaling of rotary frequencies";
+  let description = [{
+    The `rope_scaling` (transformers 5: `rope_parameters`) of a Hugging Face
+    config, under its names. With base frequencies f_i = theta^(-2i/d) and
+    L = `original_max_position_embeddings`:
+    - `linear`: f_i / factor.
+    - `yarn` (DeepSeek-V2/V3, Kimi K2): f_i / factor below the correction
+      range of `beta_fast`/`beta_slow` rotations in L positions, f_i above
+      it, a linear ramp between (the range truncated to whole pairs); cos and
+      sin times the attention factor: `attention_factor` when set, else
+      m(factor, mscale) / m(factor, mscale_all_dim) when both are set, else
+      m(factor, 1), with m(s, a) = 1 + 0.1 a ln s for s > 1 and 1 otherwise.
+    - `longrope` (MiniCPM3, Phi-3): f_i / `short_factor`[i] at positions
+      below L, f_i / `long_factor`[i] from L on; cos and sin times
+      `attention_factor`, else sqrt(1 + ln(factor) / ln L) for factor > 1.
+    - `llama3`: f_i / factor for wavelengths above L / `low_freq_factor`, f_i
+      below L / `high_freq_factor`, smoothly interpolated between.
+    The softmax-scale change of YaRN (mscale(factor, mscale_all_dim)^2) is
+    the attention's `scale`, not part of this attribute.
+
+    ```mlir
+    #mla.rope_scaling<rope_type = yarn, factor = 40.0,
+        original_max_position_embeddings = 4096, mscale = 1.0,
+        mscale_all_dim = 1.0>
+    ```
+  }];
+  let parameters = (ins
+    EnumParameter<MLA_RopeScalingType>:$rope_type,
+    MLA_F64DefaultParameter<"frequency divisor or context ratio", "1.0">:$factor,
+    DefaultValuedParameter<"int64_t", "0">:$original_max_position_embeddings,
+    MLA_F64DefaultParameter<"cos/sin multiplier; 0: derived", "0.0">:$attention_factor,
+    MLA_F64DefaultParameter<"yarn: rotations at the fast end", "32.0">:$beta_fast,
+    MLA_F64DefaultParameter<"yarn: rotations at the slow end", "1.0">:$beta_slow,
+    MLA_F64DefaultParameter<"yarn: numerator mscale; 0: unset", "0.0">:$mscale,
+    MLA_F64DefaultParameter<"yarn: denominator mscale; 0: unset", "0.0">:$mscale_all_dim,
+    OptionalParameter<"::mlir::DenseF64ArrayAttr",
+                      "longrope: per-pair divisors below L">:$short_factor,
+    OptionalParameter<"::mlir::DenseF64ArrayAttr",
+                      "longrope: per-pair divisors from L on">:$long_factor,
+    MLA_F64DefaultParameter<"llama3: low-frequency boundary", "1.0">:$low_freq_factor,
+    MLA_F64DefaultParameter<"llama3: high-frequency boundary", "4.0">:$high_freq_factor
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    double factor() const { return getFactor().convertToDouble(); }
+    /// The multiplier of cos and sin (the attention factor), derived when
+    /// not given.
+    double getCosSinFactor() const;
+    /// The inverse frequencies of the d/2 pairs of a d-wide rotation with
+    /// base `theta`; `longFactors` picks longrope's set for positions from L.
+    ::llvm::SmallVector<double> getInverseFrequencies(double theta, int64_t d,
+                                                      bool longFactors) const;
+  }];
+}
+
 #endif // MLA_DIALECT_MLA_IR_MLAATTRS_TD

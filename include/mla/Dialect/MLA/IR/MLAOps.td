@@ -99,9 +99,14 @@ def MLA_RopeOp : MLA_Op<"rope", [Pure,
     (x0 cos a - x1 sin a, x0 sin a + x1 cos a), where the pair is
     (x[2i], x[2i+1]) for `interleaved` and (x[i], x[i + d/2]) for
     `rotate_half`. Positions are broadcast over heads.
+
+    An optional `scaling` (#mla.rope_scaling) replaces the frequencies
+    theta^(-2i/d) by those of a context-extension method (YaRN, longrope,
+    Llama 3, linear) and multiplies cos and sin by its attention factor.
   }];
   let arguments = (ins MLA_FloatTensor:$input, MLA_IndexTensor:$positions,
-                   F64Attr:$theta, MLA_RopeStyleAttr:$style);
+                   F64Attr:$theta, MLA_RopeStyleAttr:$style,
+                   OptionalAttr<MLA_RopeScalingAttr>:$scaling);
   let results = (outs MLA_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $positions attr-dict `:` type($input) `,` type($positions)
