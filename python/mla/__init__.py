@@ -1,5 +1,27 @@
-"""Plain-Python helpers over the mla tools.
+"""Python side of the mla compiler: layers in, callable kernels out.
 
 `python -m mla.layer CONFIG.json` writes an `mla` dialect file for a Hugging
 Face config (`mla.layer.emit_layer` from Python).
+
+Kernels: `mla.compile_decode(num_heads, ...)` generates the decode-attention
+kernel of DESIGN.md's contract with mla-codegen (cached on disk) and returns
+a `DecodeKernel`, callable on numpy arrays or torch tensors; `mla.compile(
+source)` does the same for a layer in the dialect (`.decode`, and `.layer`,
+the whole decode step, with layer=True). Signatures, shapes and return
+codes come from the NAME.json each kernel ships with. FlashMLA call sites
+work unchanged with `mla.flash_mla_with_kvcache` / `mla.get_mla_metadata`.
+torch is optional and imported only when a kernel is called with tensors.
 """
+
+from ._abi import ABIError, KernelABI, load_abi
+from ._dtypes import from_bf16, to_bf16
+from .compiler import (CompiledKernels, CompileError, cache_dir, compile, compile_decode,
+                       find_codegen, load)
+from .flash_mla import flash_mla_with_kvcache, get_mla_metadata
+from .kernel import DecodeKernel, KernelError, LayerKernel
+
+__all__ = [
+    "ABIError", "CompileError", "CompiledKernels", "DecodeKernel", "KernelABI", "KernelError",
+    "LayerKernel", "cache_dir", "compile", "compile_decode", "find_codegen",
+    "flash_mla_with_kvcache", "from_bf16", "get_mla_metadata", "load", "load_abi", "to_bf16",
+]

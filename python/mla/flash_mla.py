@@ -1,0 +1,122 @@
+"""FlashMLA's Python entry points over generated kernels.
+
+Code written against FlashMLA (`get_mla_metadata` then
+`flash_mla_with_kvcache`) runs unchanged with `from mla import
+flash_mla_with_kvcache, get_mla_metadata`: the kernel for the call's sizes
+(H = h_q, d_c = head_dim_v, d_r = d - head_dim_v, page size, dtype,
+causal, and the target of the tensors' device) is generated on first use,
+memoized per process and kept in the compile cache.
+
+Differences from FlashMLA, both deliberate:
+- a query row that sees no cache position gets lse = -inf (FlashMLA: +inf);
+  `out` is zeros in both;
+- the tile scheduler metadata is not needed (the kernels choose their KV
+  splits per call), so `get_mla_metadata` returns placeholders and
+  `flash_mla_with_kvcache` ignores what it is given.
+fp8 caches and sparse (indices) attention are not served yet.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Dict, Optional, Tuple
+
+from . import _arrays
+from .compiler import compile_decode
+from .kernel import DecodeKernel
+
+_kernels: Dict[tuple, DecodeKernel] = {}
+_lock = threading.Lock()
+
+
+def get_mla_metadata(cache_seqlens=None, num_q_tokens_per_head_k=None, num_heads_k=None,
+                     *args, **kwargs) -> Tuple[None, None]:
+    """FlashMLA's scheduler metadata: (tile_scheduler_metadata, num_splits).
+    The generated kernels split the KV range per call, so both are None."""
+    return None, None
+
+
+def _dtype_name(x) -> str:
+    s = str(x.dtype)
+    for abi, names in (("bf16", ("bfloat16", "uint16")), ("f16", ("float16",)),
+                       ("f32", ("float32",))):
+        if any(s.endswith(n) for n in names):
+            return abi
+    raise TypeError(f"q: dtype {x.dtype} is not supported (expected bfloat16, float16 "
+                    "or float32)")
+
+
+def _target(x) -> str:
+    """The kernel target for the device holding `x`."""
+    where = _arrays.device_of(x)
+    if where == "cpu":
+        return "cpu"
+    import torch
+    major, minor = torch.cuda.get_device_capability(x.device)
+    if major == 9 and minor == 0:
+        return "sm_90a"
+    if major == 8:
+        return "sm_80"  # an sm_80 cubin runs on every 8.x device
+    raise NotImplementedError(f"no kernel target for {where} (compute capability "
+                              f"{major}.{minor}); mla-codegen generates sm_80 and sm_90a")
+
+
+def kernel_for(q, k_cache, head_dim_v: int, causal: bool = False) -> DecodeKernel:
+    """The (memoized) kernel flash_mla_with_kvcache uses for these tensors.
+    q [batch, s_q, h_q, d], k_cache [num_blocks, page_block_size, (1,) d]."""
+    batch, s_q, h_q, d = _arrays.shape_of(q)
+    block_size = _arrays.shape_of(k_cache)[1]
+    dtype = _dtype_name(q)
+    target = _target(q)
+    causal = bool(causal) and s_q > 1  # one query row: the same kernel either way
+    key = (h_q, s_q, head_dim_v, d - head_dim_v, block_size, dtype, causal, target)
+    with _lock:
+        kernel = _kernels.get(key)
+        if kernel is None:
+            kernel = compile_decode(h_q, kv_lora_rank=head_dim_v,
+                                    qk_rope_head_dim=d - head_dim_v, q_len=s_q,
+                                    block_size=block_size, dtype=dtype, causal=causal,
+                                    target=target)
+            _kernels[key] = kernel
+    return kernel
+
+
+def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v: int,
+                           tile_scheduler_metadata=None, num_splits=None,
+                           softmax_scale: Optional[float] = None, causal: bool = False,
+                           is_fp8_kvcache: bool = False, indices=None):
+    """FlashMLA-compatible decode attention.
+
+    q [batch, s_q, h_q, d]; k_cache [num_blocks, page_block_size, h_kv = 1, d]
+    (or without the h_kv axis); block_table int32 [batch, max_blocks];
+    cache_seqlens int32 [batch]; head_dim_v = d_c, the value width (512 for
+    DeepSeek). softmax_scale defaults to d ** -0.5 as in FlashMLA. Returns
+    (out [batch, s_q, h_q, head_dim_v], lse float32 [batch, h_q, s_q]);
+    rows with nothing visible: zeros and lse -inf (FlashMLA: +inf).
+    """
+    if is_fp8_kvcache:
+        raise NotImplementedError("flash_mla_with_kvcache: fp8 KV caches are not served yet")
+    if indices is not None:
+        raise NotImplementedError("flash_mla_with_kvcache: sparse attention (indices) is not "
+                                  "served yet")
+    _arrays.framework(q, "q")
+    _arrays.framework(k_cache, "k_cache")
+    qs, ks = _arrays.shape_of(q), _arrays.shape_of(k_cache)
+    if len(qs) != 4:
+        raise ValueError(f"q: expected shape [batch, s_q, h_q, d], got {qs}")
+    d = qs[3]
+    if len(ks) == 4:
+        if ks[2] != 1:
+            raise ValueError(f"k_cache: h_kv = {ks[2]}; MLA has one latent KV head (h_kv = 1)")
+        if not _arrays.is_contiguous(k_cache):
+            raise ValueError("k_cache: must be contiguous (row-major)")
+        k_cache = k_cache.reshape(ks[0], ks[1], ks[3])
+    elif len(ks) != 3:
+        raise ValueError(f"k_cache: expected shape [num_blocks, page_block_size, 1, d] or "
+                         f"[num_blocks, page_block_size, d], got {ks}")
+    if not 0 < head_dim_v <= d:
+        raise ValueError(f"head_dim_v = {head_dim_v} must be in 1 .. d = {d}")
+    kernel = kernel_for(q, k_cache, head_dim_v, causal)
+    if softmax_scale is None:
+        softmax_scale = d ** -0.5
+    return kernel(q, k_cache, block_table, cache_seqlens, softmax_scale=softmax_scale)

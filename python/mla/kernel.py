@@ -1,0 +1,420 @@
+"""Calling generated kernels on numpy arrays and torch tensors.
+
+`DecodeKernel` wraps `NAME` (decode attention over the paged latent cache)
+and `LayerKernel` wraps `NAME_layer` (one whole decode step of a layer).
+Both are thin: `_Entry` reads the C function's arguments from NAME.json and
+does every check there is a description for (framework, device, dtype,
+shape against the fixed and named dimensions, contiguity, writability),
+fills the scalar arguments that are dimensions (batch, max_blocks_per_seq,
+num_blocks) from the arrays, and maps a nonzero return code to KernelError
+with the name and meaning NAME.json gives it. Checking in Python first
+matters because the C side cannot see shapes: a wrong one would read or
+write out of bounds instead of failing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+from . import _arrays
+from ._abi import ABIError, Arg, Function, KernelABI
+
+_INT32_MAX = 2 ** 31 - 1
+
+
+class KernelError(RuntimeError):
+    """A kernel returned a nonzero code: `code`, `name` and `meaning` are
+    NAME.json's entry for it (nothing was written to the outputs)."""
+
+    def __init__(self, symbol: str, code: int, name: str, meaning: str):
+        self.symbol, self.code, self.name, self.meaning = symbol, code, name, meaning
+        super().__init__(f"{symbol} returned {code} ({name}): {meaning}")
+
+
+# --- loading -----------------------------------------------------------------
+
+_libraries: Dict[str, ctypes.CDLL] = {}
+_libraries_lock = threading.Lock()
+
+
+def _load_library(abi: KernelABI) -> ctypes.CDLL:
+    """libNAME.so, loaded once per process. Loading is deferred to the first
+    call so that a GPU kernel can be generated, inspected and refused with a
+    clear argument error on a machine without the CUDA driver."""
+    with _libraries_lock:
+        lib = _libraries.get(abi.library)
+        if lib is None:
+            try:
+                lib = ctypes.CDLL(abi.library)
+            except OSError as e:
+                hint = (" (GPU kernels need the CUDA driver, libcuda.so.1)"
+                        if abi.is_gpu else "")
+                raise OSError(f"cannot load {abi.library}{hint}: {e}") from e
+            _libraries[abi.library] = lib
+        return lib
+
+
+# --- one C entry point ---------------------------------------------------------
+
+class _Entry:
+    """One C function of a kernel library, called as NAME.json describes it."""
+
+    def __init__(self, abi: KernelABI, fn: Function):
+        self.abi, self.fn = abi, fn
+        self._cfn = None
+
+    def arrays(self, direction: Optional[str] = None) -> Tuple[Arg, ...]:
+        return tuple(a for a in self.fn.args if a.kind == "array"
+                     and (direction is None or a.direction == direction))
+
+    def require_arrays(self, names: Sequence[str]) -> None:
+        """ABIError unless the function's arrays are exactly `names`, the
+        ones the Python signature supplies (a differently named NAME.json
+        is refused when loaded, not at the first call)."""
+        have = {a.name for a in self.arrays()}
+        if have != set(names):
+            raise ABIError(f"{self.fn.symbol}: NAME.json lists arrays {sorted(have)}, "
+                           f"this package passes {sorted(names)}")
+
+    # checks -------------------------------------------------------------------
+
+    def _check_device(self, name: str, x, first: Optional[Tuple[str, str]]) -> str:
+        where = _arrays.device_of(x)
+        abi = self.abi
+        if abi.is_gpu:
+            if where == "cpu":
+                got = "a numpy array" if not _arrays.is_torch(x) else "a CPU tensor"
+                raise ValueError(
+                    f"{name}: the {abi.symbol} kernel ({abi.target}) reads device memory: "
+                    f"expected a CUDA torch tensor, got {got}")
+            if not where.startswith("cuda"):
+                raise ValueError(f"{name}: expected a CUDA tensor, got one on {where}")
+        elif where != "cpu":
+            raise ValueError(
+                f"{name}: the {abi.symbol} kernel ({abi.target}) reads host memory: "
+                f"expected a numpy array or a CPU tensor, got a tensor on {where}")
+        if first is not None and first[1] != where:
+            raise ValueError(f"{name} is on {where}, {first[0]} on {first[1]}: "
+                             "all arrays of a call must be on one device")
+        return where
+
+    def check(self, arrays: Mapping[str, Any], skip: Sequence[str] = ()) -> Dict[str, int]:
+        """Check every array argument given (by name) against NAME.json and
+        return the named dimensions' sizes. Arrays in `skip` may be absent
+        (outputs to allocate)."""
+        bindings: Dict[str, int] = {}
+        source: Dict[str, str] = {}
+        first = None
+        for arg in self.arrays():
+            if arg.name not in arrays or arrays[arg.name] is None:
+                if arg.name in skip:
+                    continue
+                raise TypeError(f"{self.fn.symbol}: argument {arg.name} is missing")
+            x = arrays[arg.name]
+            _arrays.framework(x, arg.name)
+            where = self._check_device(arg.name, x, first)
+            first = first or (arg.name, where)
+            self._check_dtype(arg.name, x, arg.dtype)
+            self._check_shape(arg, x, bindings, source)
+            if not _arrays.is_contiguous(x):
+                raise ValueError(
+                    f"{arg.name}: must be contiguous (row-major), got strides "
+                    f"{tuple(x.strides)} for shape {tuple(x.shape)}; use "
+                    "np.ascontiguousarray(...) or .contiguous()")
+            if arg.direction in ("out", "inout") and not _arrays.is_writeable(x):
+                raise ValueError(f"{arg.name}: the kernel writes it, but the array is read-only")
+        for dim, value in bindings.items():
+            if value > _INT32_MAX:
+                raise ValueError(f"{source[dim]}: {dim} = {value} exceeds the C ABI's int32_t")
+        return bindings
+
+    def _check_dtype(self, name: str, x, abi_dtype: str) -> None:
+        if not _arrays.dtype_matches(x, abi_dtype):
+            raise TypeError(f"{name}: expected dtype {_arrays.expected_dtype(x, abi_dtype)}, "
+                            f"got {_arrays.describe(x)}")
+
+    def _check_shape(self, arg: Arg, x, bindings: Dict[str, int], source: Dict[str, str]) -> None:
+        got = _arrays.shape_of(x)
+        dims = arg.dims or tuple(str(s) for s in arg.shape)
+        want = f"{arg.describe_shape()} ({', '.join(dims)})"
+        if len(got) != len(arg.shape):
+            raise ValueError(f"{arg.name}: expected shape {want}, got {got} "
+                             f"({len(got)} dimensions instead of {len(arg.shape)})")
+        for i, (size, dim, n) in enumerate(zip(arg.shape, dims, got)):
+            if isinstance(size, int):
+                if n != size:
+                    raise ValueError(f"{arg.name}: expected shape {want}, got {got}: "
+                                     f"dimension {i} ({dim}) must be {size}, is {n}")
+            elif size in bindings and bindings[size] != n:
+                raise ValueError(f"{arg.name}: expected shape {want}, got {got}: "
+                                 f"dimension {i} ({size}) is {n}, but {source[size]} has "
+                                 f"{size} = {bindings[size]}")
+            elif size not in bindings:
+                bindings[size], source[size] = n, arg.name
+
+    def shape(self, arg: Arg, bindings: Mapping[str, int]) -> Tuple[int, ...]:
+        """An array's shape with its named dimensions resolved."""
+        return tuple(s if isinstance(s, int) else bindings[s] for s in arg.shape)
+
+    def allocate(self, arrays: Dict[str, Any], bindings: Mapping[str, int], like) -> None:
+        """Allocate the missing outputs next to `like` (same framework, device)."""
+        for arg in self.arrays("out"):
+            if arrays.get(arg.name) is None:
+                arrays[arg.name] = _arrays.empty_like_framework(
+                    like, self.shape(arg, bindings), arg.dtype)
+
+    # the call -----------------------------------------------------------------
+
+    def _function(self):
+        if self._cfn is None:
+            self._cfn = self.fn.bind(_load_library(self.abi))
+        return self._cfn
+
+    def call(self, arrays: Mapping[str, Any], bindings: Mapping[str, int],
+             scalars: Mapping[str, Any] = {}, lists: Mapping[str, Sequence[Any]] = {},
+             stream: Optional[int] = None) -> None:
+        """Call the C function; KernelError for a nonzero return code."""
+        keep = []  # ctypes arrays that must outlive the call
+        values = []
+        for arg in self.fn.args:
+            if arg.kind == "array":
+                values.append(_arrays.data_ptr(arrays[arg.name]))
+            elif arg.kind == "array_list":
+                ptrs = (ctypes.c_void_p * max(1, len(lists[arg.name])))(
+                    *[_arrays.data_ptr(x) for x in lists[arg.name]])
+                keep.append(ptrs)
+                values.append(ctypes.addressof(ptrs))
+            elif arg.kind == "scalar":
+                if arg.name in scalars:
+                    values.append(scalars[arg.name])
+                elif arg.name in bindings:
+                    values.append(bindings[arg.name])
+                else:
+                    raise ABIError(f"{self.fn.symbol}: no value for argument {arg.name} "
+                                   f"({arg.meaning}); this package does not know it")
+            elif arg.kind == "handle" and arg.name == "stream":
+                values.append(stream)
+            else:
+                raise ABIError(f"{self.fn.symbol}: argument {arg.name} of kind {arg.kind} "
+                               "is not known to this package")
+        code = self._function()(*values)
+        if code != 0:
+            rc = self.fn.return_codes.get(code)
+            if rc is None:
+                raise KernelError(self.fn.symbol, code, "UNKNOWN",
+                                  "a code NAME.json does not list")
+            raise KernelError(self.fn.symbol, code, rc.name, rc.meaning)
+
+
+def _stream_and_device(abi: KernelABI, like):
+    """(stream handle, device context manager) for a call: NULL and nothing
+    on the CPU; the current torch stream of the tensors' device on a GPU."""
+    if not abi.is_gpu:
+        return None, _NullContext()
+    import torch
+    device = like.device
+    return torch.cuda.current_stream(device).cuda_stream, torch.cuda.device(device)
+
+
+class _NullContext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# --- decode attention ----------------------------------------------------------
+
+class DecodeKernel:
+    """Decode attention over a paged latent cache (DESIGN.md's contract).
+
+    `kernel(q, kv_cache, block_table, seq_lens)` returns `(out, lse)`:
+    q [batch, q_len, num_heads, d_c + d_r], kv_cache [num_blocks, block_size,
+    d_c + d_r], block_table int32 [batch, max_blocks_per_seq], seq_lens int32
+    [batch] (the new tokens included); out [batch, q_len, num_heads, d_c] in
+    the kernel's dtype and lse float32 [batch, num_heads, q_len] (natural log;
+    -inf and zeros in `out` for a query row that sees no position).
+
+    numpy arrays or CPU tensors for CPU kernels, CUDA tensors for sm_* ones
+    (launched on the current torch stream). bf16 numpy arrays are
+    ml_dtypes.bfloat16 or uint16 bit patterns (`mla.to_bf16`).
+    """
+
+    _INPUTS = ("q", "kv_cache", "block_table", "seq_lens")
+    _OUTPUTS = ("out", "lse")
+
+    def __init__(self, abi: KernelABI, key: Optional[str] = None):
+        self.abi = abi
+        self._entry = _Entry(abi, abi.decode)
+        self._entry.require_arrays(self._INPUTS + self._OUTPUTS)
+        self._splits = _Entry(abi, abi.num_splits) if abi.num_splits else None
+        #: Identifies the kernel in this process (the compile cache key, or
+        #: the directory); the torch op refers to kernels by it.
+        self.key = key or abi.directory
+        p = abi.params
+        self.symbol: str = abi.symbol
+        self.target: str = abi.target
+        self.num_heads: int = p["num_heads"]
+        self.q_len: int = p["q_len"]
+        self.kv_lora_rank: int = p["kv_lora_rank"]
+        self.qk_rope_head_dim: int = p["qk_rope_head_dim"]
+        self.block_size: int = p["block_size"]
+        self.dtype: str = p["dtype"]
+        self.causal: bool = bool(p["causal"])
+        if _arrays.torch_module() is not None:
+            # Registered with the torch op up front, so that torch.compile
+            # finds it without tracing the registration.
+            from . import torch_ops
+            torch_ops.register(self)
+
+    @property
+    def head_dim(self) -> int:
+        """d_c + d_r: the width of q and of a cache row."""
+        return self.kv_lora_rank + self.qk_rope_head_dim
+
+    @property
+    def default_softmax_scale(self) -> float:
+        """The scale used when none is given: NAME.json's `softmax_scale`
+        when it has one, else FlashMLA's default q.shape[-1] ** -0.5, i.e.
+        1/sqrt(d_c + d_r). A layer's real scale (1/sqrt(qk_nope + d_r), YaRN
+        mscale) differs: pass it explicitly for model outputs."""
+        given = self.abi.params.get("softmax_scale")
+        return float(given) if given is not None else self.head_dim ** -0.5
+
+    def __repr__(self) -> str:
+        return (f"DecodeKernel({self.symbol}: target={self.target}, heads={self.num_heads}, "
+                f"q_len={self.q_len}, d_c={self.kv_lora_rank}, d_r={self.qk_rope_head_dim}, "
+                f"block_size={self.block_size}, dtype={self.dtype}, causal={self.causal})")
+
+    def __call__(self, q, kv_cache, block_table, seq_lens, softmax_scale: Optional[float] = None,
+                 out=None, lse=None):
+        """(out, lse) of decode attention; see the class docstring. With torch
+        tensors and no `out`/`lse`, this goes through the `mla::decode` custom
+        op, so torch.compile traces it; with `out`/`lse` it writes them."""
+        if out is None and lse is None and _arrays.is_torch(q):
+            from . import torch_ops
+            return torch_ops.decode(self, q, kv_cache, block_table, seq_lens, softmax_scale)
+        return self.run(q, kv_cache, block_table, seq_lens, softmax_scale, out, lse)
+
+    def prepare(self, q, kv_cache, block_table, seq_lens, out=None, lse=None):
+        """Check the arguments and allocate missing outputs; returns the
+        arrays by name and the named dimensions. Touches no data, so it
+        also runs on torch.compile's fake tensors."""
+        arrays = dict(q=q, kv_cache=kv_cache, block_table=block_table, seq_lens=seq_lens,
+                      out=out, lse=lse)
+        bindings = self._entry.check(arrays, skip=self._OUTPUTS)
+        self._entry.allocate(arrays, bindings, like=q)
+        return arrays, bindings
+
+    def run(self, q, kv_cache, block_table, seq_lens, softmax_scale=None, out=None, lse=None):
+        """The eager call: check, allocate, run, return (out, lse)."""
+        arrays, bindings = self.prepare(q, kv_cache, block_table, seq_lens, out, lse)
+        scale = self.default_softmax_scale if softmax_scale is None else float(softmax_scale)
+        if bindings["batch"] > 0:  # an empty batch is a no-op (outputs may be NULL-sized)
+            stream, device = _stream_and_device(self.abi, q)
+            with device:
+                self._entry.call(arrays, bindings, scalars={"softmax_scale": scale},
+                                 stream=stream)
+        return arrays["out"], arrays["lse"]
+
+    def num_splits(self, *args: int, **kwargs: int) -> int:
+        """The KV split count the kernel would use (NAME_num_splits): its
+        arguments by position or name as NAME.json lists them, e.g.
+        (batch, max_seq_len, threads) on the CPU, (batch, max_seq_len, sms)
+        on a GPU."""
+        if self._splits is None:
+            raise ABIError(f"{self.symbol}: NAME.json has no num_splits entry")
+        fn = self._splits.fn
+        names = [a.name for a in fn.args]
+        if len(args) > len(names):
+            raise TypeError(f"{fn.symbol} takes {len(names)} arguments ({', '.join(names)})")
+        values = dict(zip(names, args))
+        for k, v in kwargs.items():
+            if k not in names or k in values:
+                raise TypeError(f"{fn.symbol}: unexpected or repeated argument {k!r} "
+                                f"(takes {', '.join(names)})")
+            values[k] = v
+        missing = [n for n in names if n not in values]
+        if missing:
+            raise TypeError(f"{fn.symbol}: missing {', '.join(missing)}")
+        return int(self._splits._function()(*[values[n] for n in names]))
+
+
+# --- one layer's decode step ---------------------------------------------------
+
+class LayerKernel:
+    """One decode step of a whole layer (NAME_layer, CPU only): projections,
+    norms, RoPE, the cache append IN PLACE, latent attention, W_UV and W_O.
+
+    `layer(hidden, positions, kv_cache, block_table, seq_lens, weights)`
+    returns `out` [batch, q_len, hidden_size]; seq_lens count the tokens after
+    this step. `weights` is a sequence in NAME.json's order (`.weights` lists
+    index, shape and dtype), or a mapping by name when NAME.json names them.
+    """
+
+    _INPUTS = ("hidden", "positions", "kv_cache", "block_table", "seq_lens")
+    _OUTPUTS = ("out",)
+
+    def __init__(self, abi: KernelABI, key: Optional[str] = None):
+        if abi.layer is None:
+            raise ABIError(f"{abi.symbol}: NAME.json has no layer entry")
+        self.abi = abi
+        self._entry = _Entry(abi, abi.layer)
+        self._entry.require_arrays(self._INPUTS + self._OUTPUTS)
+        lists = [a.name for a in abi.layer.args if a.kind == "array_list"]
+        if lists != ["weights"]:
+            raise ABIError(f"{abi.layer.symbol}: expected one array list 'weights', "
+                           f"NAME.json has {lists}")
+        self.key = key or abi.directory
+        self.symbol: str = abi.layer.symbol
+        self.weights = abi.weights
+        self.hidden_size: int = abi.dims.get("hidden_size")
+
+    def __repr__(self) -> str:
+        return (f"LayerKernel({self.symbol}: hidden_size={self.hidden_size}, "
+                f"{len(self.weights)} weights)")
+
+    def _weight_list(self, weights) -> list:
+        specs = self.weights
+        if isinstance(weights, Mapping):
+            names = [w.name for w in specs]
+            if None in names:
+                raise TypeError(f"{self.symbol}: NAME.json does not name the weights; "
+                                "pass them as a sequence in the order of .weights")
+            unknown = set(weights) - set(names)
+            missing = [n for n in names if n not in weights]
+            if unknown or missing:
+                raise ValueError(f"weights: missing {missing}, unknown {sorted(unknown)}")
+            return [weights[n] for n in names]
+        weights = list(weights)
+        if len(weights) != len(specs):
+            raise ValueError(f"weights: expected {len(specs)} arrays, got {len(weights)}")
+        return weights
+
+    def _check_weights(self, weights: list, like) -> None:
+        first = ("hidden", _arrays.device_of(like))
+        for w, spec in zip(weights, self.weights):
+            label = f"weights[{spec.index}]" + (f" ({spec.name})" if spec.name else "")
+            _arrays.framework(w, label)
+            self._entry._check_device(label, w, first)
+            self._entry._check_dtype(label, w, spec.dtype)
+            if _arrays.shape_of(w) != tuple(spec.shape):
+                raise ValueError(f"{label}: expected shape {list(spec.shape)}, got "
+                                 f"{_arrays.shape_of(w)}")
+            if not _arrays.is_contiguous(w):
+                raise ValueError(f"{label}: must be contiguous (row-major)")
+
+    def __call__(self, hidden, positions, kv_cache, block_table, seq_lens, weights, out=None):
+        arrays = dict(hidden=hidden, positions=positions, kv_cache=kv_cache,
+                      block_table=block_table, seq_lens=seq_lens, out=out)
+        bindings = self._entry.check(arrays, skip=self._OUTPUTS)
+        weights = self._weight_list(weights)
+        self._check_weights(weights, hidden)
+        self._entry.allocate(arrays, bindings, like=hidden)
+        if bindings["batch"] > 0:
+            self._entry.call(arrays, bindings, lists={"weights": weights})
+        return arrays["out"]
+

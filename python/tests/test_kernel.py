@@ -1,0 +1,375 @@
+"""Generated kernels called from numpy: results against the float64
+reference, argument checks and their messages, return codes, the compile
+cache, dialect sources and the layer function."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mla
+import mla.compiler
+from conftest import GRID, Case, assert_matches, grid_id, make_case
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "deepseek-v2-lite.mlir"
+HAVE_PTXAS = os.path.exists("/usr/local/cuda/bin/ptxas") or shutil.which("ptxas") is not None
+
+
+def f32_kernel():
+    return mla.compile_decode(**GRID[1])
+
+
+# --- results ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("params", GRID, ids=grid_id)
+def test_matches_reference(codegen, rng, params):
+    kernel = mla.compile_decode(**params)
+    case = make_case(rng, kernel)
+    scale = 0.7 * kernel.head_dim ** -0.5
+    out, lse = kernel(*case.arrays(), softmax_scale=scale)
+    batch = len(case.seq_lens)
+    assert out.shape == (batch, kernel.q_len, kernel.num_heads, kernel.kv_lora_rank)
+    assert out.dtype == case.q.dtype
+    assert lse.shape == (batch, kernel.num_heads, kernel.q_len) and lse.dtype == np.float32
+    assert_matches(out, lse, *case.reference(scale, kernel.causal), kernel.dtype)
+
+
+def test_rows_that_see_nothing(codegen, rng):
+    """seq_len 0, and a causal row of a sequence shorter than q_len: zeros
+    and lse -inf (FlashMLA would write +inf)."""
+    kernel = mla.compile_decode(**GRID[2])  # q_len 2, causal
+    case = make_case(rng, kernel)
+    out, lse = kernel(*case.arrays())
+    assert np.all(out[0] == 0) and np.all(np.isneginf(lse[0]))
+    assert np.all(out[1, 0] == 0) and np.all(np.isneginf(lse[1, :, 0]))  # seq_len 1
+    assert np.all(np.isfinite(lse[1, :, 1]))
+
+
+def test_default_scale_is_flashmla(codegen, rng):
+    kernel = f32_kernel()
+    assert kernel.default_softmax_scale == pytest.approx(576 ** -0.5)
+    case = make_case(rng, kernel)
+    out, lse = kernel(*case.arrays())
+    assert_matches(out, lse, *case.reference(576 ** -0.5, False), "f32")
+
+
+def test_outputs_given_are_written(codegen, rng):
+    kernel = f32_kernel()
+    case = make_case(rng, kernel)
+    batch = len(case.seq_lens)
+    out = np.full((batch, 1, 16, 512), 7.0, np.float32)
+    lse = np.full((batch, 16, 1), 7.0, np.float32)
+    got_out, got_lse = kernel(*case.arrays(), out=out, lse=lse)
+    assert got_out is out and got_lse is lse
+    assert_matches(out, lse, *case.reference(kernel.default_softmax_scale, False), "f32")
+
+
+def test_empty_batch(codegen):
+    kernel = f32_kernel()
+    q = np.zeros((0, 1, 16, 576), np.float32)
+    out, lse = kernel(q, np.zeros((1, 64, 576), np.float32), np.zeros((0, 1), np.int32),
+                      np.zeros((0,), np.int32))
+    assert out.shape == (0, 1, 16, 512) and lse.shape == (0, 16, 1)
+
+
+def test_num_splits(codegen):
+    kernel = f32_kernel()
+    names = [a.name for a in kernel.abi.num_splits.args]
+    assert names == ["batch", "max_seq_len", "threads"]
+    assert kernel.num_splits(1, 1, 1) == 1
+    assert kernel.num_splits(batch=1, max_seq_len=4096, threads=8) >= 1
+    with pytest.raises(TypeError, match="missing threads"):
+        kernel.num_splits(1, 2)
+
+
+# --- bf16 helpers -------------------------------------------------------------------
+
+def test_bf16_round_to_nearest_even():
+    one = 1.0
+    values = np.array([one, one + 2 ** -8, one + 3 * 2 ** -8, -2.5, 0.0, -0.0, np.inf, -np.inf,
+                       3.4e38, 1e-40], np.float32)
+    bits = mla.to_bf16(values)
+    assert bits.dtype == np.uint16
+    # 1 + 2^-8 is halfway between 1 and 1 + 2^-7: to even (1); 1 + 3*2^-8 up.
+    assert list(bits[:6]) == [0x3F80, 0x3F80, 0x3F82, 0xC020, 0x0000, 0x8000]
+    assert list(bits[6:8]) == [0x7F80, 0xFF80]
+    assert bits[8] == 0x7F80  # beyond the bf16 range: infinity
+    assert np.isnan(mla.from_bf16(mla.to_bf16(np.float32(np.nan))))
+    back = mla.from_bf16(bits)
+    assert back.dtype == np.float32 and back[2] == one + 2 ** -6
+    x = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+    assert np.all(mla.from_bf16(mla.to_bf16(mla.from_bf16(mla.to_bf16(x)))) ==
+                  mla.from_bf16(mla.to_bf16(x)))
+    assert np.max(np.abs(mla.from_bf16(mla.to_bf16(x)) - x) / np.abs(x)) <= 2 ** -8
+
+
+# --- argument checks --------------------------------------------------------------------
+
+@pytest.fixture
+def f32_case(codegen, rng):
+    kernel = f32_kernel()
+    return kernel, make_case(rng, kernel)
+
+
+def test_wrong_shape(f32_case):
+    kernel, c = f32_case
+    q = np.zeros(c.q.shape[:-1] + (512,), np.float32)
+    with pytest.raises(ValueError, match=r"q: expected shape \[batch, 1, 16, 576\] "
+                       r"\(batch, q_len, num_heads, row_width\), got .*dimension 3 "
+                       r"\(row_width\) must be 576, is 512"):
+        kernel(q, c.kv_cache, c.block_table, c.seq_lens)
+    with pytest.raises(ValueError, match=r"kv_cache: expected shape \[num_blocks, 64, 576\].*"
+                       r"2 dimensions instead of 3"):
+        kernel(c.q, c.kv_cache[0], c.block_table, c.seq_lens)
+    with pytest.raises(ValueError, match=r"seq_lens: .*dimension 0 \(batch\) is 3, but q has "
+                       r"batch = 7"):
+        kernel(c.q, c.kv_cache, c.block_table, c.seq_lens[:3])
+    with pytest.raises(ValueError, match=r"out: .*dimension 2 \(num_heads\) must be 16"):
+        kernel(*c.arrays(), out=np.zeros((7, 1, 8, 512), np.float32))
+
+
+def test_wrong_dtype(f32_case, codegen):
+    kernel, c = f32_case
+    with pytest.raises(TypeError, match=r"q: expected dtype f32 \(float32\), got numpy float64"):
+        kernel(c.q.astype(np.float64), c.kv_cache, c.block_table, c.seq_lens)
+    with pytest.raises(TypeError, match=r"block_table: expected dtype i32 \(int32\), got numpy "
+                       r"int64"):
+        kernel(c.q, c.kv_cache, c.block_table.astype(np.int64), c.seq_lens)
+    with pytest.raises(TypeError, match=r"lse: expected dtype f32"):
+        kernel(*c.arrays(), lse=np.zeros((7, 16, 1), np.float64))
+    bf16 = mla.compile_decode(**GRID[0])
+    with pytest.raises(TypeError, match=r"q: expected dtype bf16 \(numpy: .*uint16.*\), got "
+                       r"numpy float32"):
+        bf16(c.q, c.kv_cache, c.block_table, c.seq_lens)
+
+
+def test_not_an_array(f32_case):
+    kernel, c = f32_case
+    with pytest.raises(TypeError, match="seq_lens: expected a numpy array or a torch tensor, "
+                       "got list"):
+        kernel(c.q, c.kv_cache, c.block_table, [1, 2, 3, 4, 5, 6, 7])
+
+
+def test_non_contiguous(f32_case):
+    kernel, c = f32_case
+    spaced = np.repeat(c.kv_cache, 2, axis=0)[::2]
+    assert spaced.shape == c.kv_cache.shape
+    with pytest.raises(ValueError, match=r"kv_cache: must be contiguous \(row-major\)"):
+        kernel(c.q, spaced, c.block_table, c.seq_lens)
+
+
+def test_read_only_output(f32_case):
+    kernel, c = f32_case
+    out = np.zeros((7, 1, 16, 512), np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out: the kernel writes it, but the array is read-only"):
+        kernel(*c.arrays(), out=out)
+
+
+# --- return codes -------------------------------------------------------------------------
+
+def _codes(kernel):
+    return {rc.name: rc for rc in kernel.abi.decode.return_codes.values()}
+
+
+def test_seq_len_beyond_table(f32_case):
+    kernel, c = f32_case
+    lens = c.seq_lens.copy()
+    lens[-1] = c.block_table.shape[1] * kernel.block_size + 1
+    out = np.full((7, 1, 16, 512), 3.0, np.float32)
+    with pytest.raises(mla.KernelError) as e:
+        kernel(c.q, c.kv_cache, c.block_table, lens, out=out)
+    rc = _codes(kernel)["ERR_SEQ_LEN"]
+    assert (e.value.code, e.value.name, e.value.meaning) == (rc.value, "ERR_SEQ_LEN", rc.meaning)
+    assert f"returned {rc.value} (ERR_SEQ_LEN): {rc.meaning}" in str(e.value)
+    assert np.all(out == 3.0), "the kernel wrote although it refused the call"
+
+
+def test_negative_page_and_scale(f32_case):
+    kernel, c = f32_case
+    table = c.block_table.copy()
+    table[1, 0] = -1  # sequence 1 has one token: a used slot
+    with pytest.raises(mla.KernelError, match="ERR_BLOCK_ID"):
+        kernel(c.q, c.kv_cache, table, c.seq_lens)
+    with pytest.raises(mla.KernelError, match="ERR_SCALE"):
+        kernel(*c.arrays(), softmax_scale=float("nan"))
+
+
+# --- GPU kernels without a GPU ------------------------------------------------------------
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas (CUDA toolkit) to assemble GPU kernels")
+def test_gpu_kernel_refuses_host_arrays(codegen, rng):
+    kernel = mla.compile_decode(16, dtype="bf16", target="sm_90a")
+    assert kernel.abi.memory == "device" and kernel.target == "sm_90a"
+    c = make_case(rng, kernel)
+    with pytest.raises(ValueError, match=r"q: the \w+ kernel \(sm_90a\) reads device memory: "
+                       r"expected a CUDA torch tensor, got a numpy array"):
+        kernel(*c.arrays())
+
+
+# --- the compile cache --------------------------------------------------------------------
+
+SMALL = dict(num_heads=1, kv_lora_rank=256, qk_rope_head_dim=32, block_size=16, dtype="f32")
+
+
+def _count_codegen_runs(monkeypatch):
+    runs = []
+    real = subprocess.run
+
+    def counting(cmd, *args, **kwargs):
+        if "-o" in cmd:
+            runs.append(cmd)
+        return real(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(mla.compiler.subprocess, "run", counting)
+    return runs
+
+
+def test_cache_reuse(codegen, tmp_path, monkeypatch, rng):
+    runs = _count_codegen_runs(monkeypatch)
+    first = mla.compile_decode(**SMALL, cache_dir=tmp_path)
+    assert len(runs) == 1
+    monkeypatch.setattr(mla.compiler, "_memo", {})  # as a new process would
+    again = mla.compile_decode(**SMALL, cache_dir=tmp_path)
+    assert len(runs) == 1, "the cached kernel was generated again"
+    assert again.abi.directory == first.abi.directory
+    entries = os.listdir(tmp_path)
+    assert len(entries) == 1 and not entries[0].startswith(".tmp")
+    meta = json.loads((Path(first.abi.directory) / ".mla-cache.json").read_text())
+    assert {"codegen", "host", "options", "source"} <= set(meta)
+    assert "--block-size=16" in meta["options"]
+    mla.compile_decode(**{**SMALL, "block_size": 32}, cache_dir=tmp_path)
+    assert len(runs) == 2 and len(os.listdir(tmp_path)) == 2
+    c = make_case(rng, again)
+    assert_matches(*again(*c.arrays()), *c.reference(again.default_softmax_scale, False), "f32")
+
+
+def test_concurrent_processes(codegen, tmp_path):
+    """Two processes generating one kernel into one cache at once: both get
+    it, one entry remains, no temporary directory is left."""
+    script = textwrap.dedent("""
+        import sys, mla
+        k = mla.compile_decode(1, kv_lora_rank=256, qk_rope_head_dim=32, dtype="f32",
+                               q_len=3, cache_dir=sys.argv[1])
+        print(k.abi.directory)
+    """)
+    env = dict(os.environ, MLA_CODEGEN=codegen,
+               PYTHONPATH=os.pathsep.join([str(REPO / "python"), os.environ.get("PYTHONPATH", "")]))
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, results):
+        assert p.returncode == 0, err
+    assert results[0][0] == results[1][0]
+    assert os.listdir(tmp_path) == [os.path.basename(results[0][0].strip())]
+
+
+def test_compile_error(codegen, tmp_path):
+    with pytest.raises(mla.CompileError, match=r"kv_lora_rank = 100") as e:
+        mla.compile_decode(1, kv_lora_rank=100, qk_rope_head_dim=64, dtype="f32",
+                           cache_dir=tmp_path)
+    assert "kv_lora_rank = 100" in e.value.stderr and e.value.returncode != 0
+    assert os.listdir(tmp_path) == []
+
+
+def test_bad_parameters_refused_before_codegen():
+    with pytest.raises(ValueError, match="dtype 'f64' is not supported"):
+        mla.compile_decode(16, dtype="f64")
+    with pytest.raises(ValueError, match="target 'sm_70'"):
+        mla.compile_decode(16, target="sm_70")
+    with pytest.raises(ValueError, match="tensor_parallel = 3 does not divide num_heads = 16"):
+        mla.compile_decode(16, tensor_parallel=3)
+
+
+def test_find_codegen(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLA_CODEGEN", str(tmp_path / "nothing"))
+    with pytest.raises(mla.CompileError, match="MLA_CODEGEN=.*nothing is not an executable"):
+        mla.find_codegen()
+    monkeypatch.delenv("MLA_CODEGEN")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(mla.compiler, "_dev_tree_codegen", lambda: str(tmp_path / "build/x"))
+    with pytest.raises(mla.CompileError) as e:
+        mla.find_codegen()
+    for where in ("MLA_CODEGEN", "PATH", str(tmp_path / "build/x")):
+        assert where in str(e.value)
+
+
+# --- dialect sources and the layer function -----------------------------------------------
+
+class FakeLayer:
+    """What the config side's Layer objects offer compile()."""
+    name = "deepseek_v2_lite_decode"
+
+    def to_mlir(self):
+        return EXAMPLE.read_text()
+
+
+def test_compile_text_and_objects(codegen, monkeypatch):
+    compiled = mla.compile(FakeLayer(), tensor_parallel=2)
+    assert compiled.layer is None
+    assert compiled.decode.num_heads == 8 and compiled.decode.causal
+    assert (compiled.decode.kv_lora_rank, compiled.decode.qk_rope_head_dim) == (512, 64)
+    runs = _count_codegen_runs(monkeypatch)
+    again = mla.compile(EXAMPLE.read_text(), tensor_parallel=2)  # the same text and name
+    assert again.directory == compiled.directory and runs == []
+
+
+def test_compile_errors_from_dialect(codegen):
+    with pytest.raises(mla.CompileError, match="expected one mla.decode_attention") as e:
+        mla.compile("func.func @nothing() {\n  return\n}\n")
+    assert "<mlir source>" in e.value.stderr and ".tmp-" not in e.value.stderr
+    with pytest.raises(ValueError, match="CPU only"):
+        mla.compile(EXAMPLE, target="sm_90a", layer=True)
+    with pytest.raises(FileNotFoundError):
+        mla.compile("no/such/file.mlir")
+
+
+def test_layer(codegen, rng):
+    compiled = mla.compile(EXAMPLE, layer=True)
+    layer, decode = compiled.layer, compiled.decode
+    assert layer.hidden_size == 2048 and len(layer.weights) == 8
+    assert decode.num_heads == 16 and decode.dtype == "bf16"
+    batch, block_size, width = 2, 64, 576
+    seq_lens = np.array([5, 70], np.int32)  # after this step
+    table = np.array([[3, -1], [0, 2]], np.int32)
+    cache = mla.to_bf16(rng.standard_normal((4, block_size, width)).astype(np.float32) * 0.5)
+    before = cache.copy()
+    weights = [mla.to_bf16(rng.standard_normal(w.shape).astype(np.float32) * 0.02)
+               for w in layer.weights]
+    hidden = mla.to_bf16(rng.standard_normal((batch, 1, 2048)).astype(np.float32))
+    positions = (seq_lens - 1).reshape(batch, 1).astype(np.int32)
+    out = layer(hidden, positions, cache, table, seq_lens, weights)
+    assert out.shape == (batch, 1, 2048) and out.dtype == np.uint16
+    assert np.all(np.isfinite(mla.from_bf16(out)))
+    # The new tokens' rows were appended in place, nothing else changed.
+    written = [(3, 4), (2, 5)]  # (page, row) of positions 4 and 69
+    changed = np.argwhere(np.any(cache != before, axis=-1))
+    assert sorted(map(tuple, changed)) == sorted(written)
+    with pytest.raises(ValueError, match="weights: expected 8 arrays, got 7"):
+        layer(hidden, positions, cache, table, seq_lens, weights[:7])
+    bad = list(weights)
+    bad[7] = weights[7][:1024]
+    with pytest.raises(ValueError, match=r"weights\[7\]: expected shape \[2048, 2048\], got "
+                       r"\(1024, 2048\)"):
+        layer(hidden, positions, cache, table, seq_lens, bad)
+    with pytest.raises(mla.KernelError, match="ERR_BLOCK_ID"):
+        layer(hidden, positions, cache, np.array([[3, -1], [0, 9]], np.int32), seq_lens,
+              weights)
+
+
+def test_load_existing_directory(codegen):
+    kernel = f32_kernel()
+    loaded = mla.load(kernel.abi.directory)
+    assert loaded.decode.symbol == kernel.symbol and loaded.layer is None
+    abi = mla.load_abi(Path(kernel.abi.directory) / f"{kernel.symbol}.json")
+    assert abi.decode.args[0].name == "q" and abi.dims["row_width"] == 576
