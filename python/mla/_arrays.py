@@ -79,6 +79,13 @@ def shape_of(x) -> tuple:
     return tuple(x.shape)
 
 
+def strides_of(x) -> tuple:
+    """Strides in elements (numpy counts bytes, torch elements)."""
+    if isinstance(x, np.ndarray):
+        return tuple(s // x.itemsize for s in x.strides)
+    return tuple(x.stride())
+
+
 def empty_like_framework(like, shape, abi_dtype: str):
     """An uninitialized array of `shape` in the framework and on the device
     of `like`. bf16 numpy outputs use the representation of `like` when it

@@ -69,8 +69,8 @@ def find_codegen() -> str:
     if os.path.isfile(dev) and os.access(dev, os.X_OK):
         return dev
     raise CompileError(
-        "mla-codegen not found: set MLA_CODEGEN to its path, put it on PATH, or build "
-        f"the project so that {dev} exists")
+        "mla-codegen not found: set MLA_CODEGEN to its path, put it on PATH, or (in a "
+        f"source checkout) build the project so that {dev} exists")
 
 
 # --- the cache key ---------------------------------------------------------------

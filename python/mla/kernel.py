@@ -121,7 +121,7 @@ class _Entry:
             if not _arrays.is_contiguous(x):
                 raise ValueError(
                     f"{arg.name}: must be contiguous (row-major), got strides "
-                    f"{tuple(x.strides)} for shape {tuple(x.shape)}; use "
+                    f"{_arrays.strides_of(x)} (elements) for shape {tuple(x.shape)}; use "
                     "np.ascontiguousarray(...) or .contiguous()")
             if arg.direction in ("out", "inout") and not _arrays.is_writeable(x):
                 raise ValueError(f"{arg.name}: the kernel writes it, but the array is read-only")
@@ -294,7 +294,8 @@ class DecodeKernel:
         """(out, lse) of decode attention; see the class docstring. With torch
         tensors and no `out`/`lse`, this goes through the `mla::decode` custom
         op, so torch.compile traces it; with `out`/`lse` it writes them."""
-        if out is None and lse is None and _arrays.is_torch(q):
+        if (out is None and lse is None and _arrays.is_torch(q) and _arrays.is_torch(kv_cache)
+                and _arrays.is_torch(block_table) and _arrays.is_torch(seq_lens)):
             from . import torch_ops
             return torch_ops.decode(self, q, kv_cache, block_table, seq_lens, softmax_scale)
         return self.run(q, kv_cache, block_table, seq_lens, softmax_scale, out, lse)

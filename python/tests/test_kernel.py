@@ -373,3 +373,26 @@ def test_load_existing_directory(codegen):
     assert loaded.decode.symbol == kernel.symbol and loaded.layer is None
     abi = mla.load_abi(Path(kernel.abi.directory) / f"{kernel.symbol}.json")
     assert abi.decode.args[0].name == "q" and abi.dims["row_width"] == 576
+
+
+def test_import_without_torch():
+    """The package and the numpy path never import torch."""
+    code = ("import sys, mla, mla.compiler, mla.kernel, mla.flash_mla; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_ml_dtypes_bf16(codegen, rng):
+    """With ml_dtypes, bf16 numpy arrays can be real bfloat16 arrays; the
+    outputs then are too."""
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="ml_dtypes is not installed")
+    kernel = mla.compile_decode(**GRID[0])
+    c = make_case(rng, kernel)
+    q = c.q.view(ml_dtypes.bfloat16)
+    out, lse = kernel(q, c.kv_cache.view(ml_dtypes.bfloat16), c.block_table, c.seq_lens)
+    assert out.dtype == ml_dtypes.bfloat16
+    np.testing.assert_array_equal(mla.to_bf16(q.astype(np.float32)), c.q)
+    assert_matches(out.view(np.uint16), lse, *c.reference(kernel.default_softmax_scale, False),
+                   "bf16")
