@@ -176,6 +176,25 @@ func.func @rope_llama3(%x: tensor<?x1x8xf32>, %p: tensor<?x1xi32>) -> tensor<?x1
 
 // -----
 
+// Llama 4's query scale: x * (1 + beta ln(1 + floor(pos / L))), the factor in
+// f32, applied in the element type.
+// CHECK-LABEL: func.func @position_scale
+// CHECK: linalg.generic
+// CHECK: ^bb0(%[[X:.+]]: bf16, %[[POS:.+]]: i32, %{{.+}}: bf16):
+// CHECK: %[[W:.+]] = arith.floordivsi %[[POS]], %c8192_i32 : i32
+// CHECK: %[[WF:.+]] = arith.sitofp %[[W]] : i32 to f32
+// CHECK: %[[LOG:.+]] = math.log1p %[[WF]] : f32
+// CHECK: %[[BL:.+]] = arith.mulf %[[LOG]], %cst{{.*}} : f32
+// CHECK: %[[F:.+]] = arith.addf %[[BL]], %cst{{.*}} : f32
+// CHECK: %[[FB:.+]] = arith.truncf %[[F]] : f32 to bf16
+// CHECK: arith.mulf %[[X]], %[[FB]] : bf16
+func.func @position_scale(%x: tensor<?x2x4x8xbf16>, %p: tensor<?x2xi32>) -> tensor<?x2x4x8xbf16> {
+  %0 = mla.position_scale %x, %p {beta = 0.1 : f64, original_max_position_embeddings = 8192 : i64} : tensor<?x2x4x8xbf16>, tensor<?x2xi32>
+  return %0 : tensor<?x2x4x8xbf16>
+}
+
+// -----
+
 // Token s of sequence b goes to position p = lens[b] - S + s, row p mod BS of
 // page bt[b, p / BS], as [latent ; key_rope].
 // CHECK-LABEL: func.func @append

@@ -447,6 +447,38 @@ func.func @rope_scaling_longrope_pairs(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32
 
 // -----
 
+func.func @position_scale_rank(%x: tensor<8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{'mla.position_scale' op 'input' must have rank at least 2 [B, S, ...], got rank 1}}
+  %0 = mla.position_scale %x, %p {beta = 0.1 : f64, original_max_position_embeddings = 8192 : i64} : tensor<8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @position_scale_tokens(%x: tensor<2x1x8xf32>, %p: tensor<2x2xi32>) {
+  // expected-error @+1 {{positions tokens (2) does not match input tokens (1)}}
+  %0 = mla.position_scale %x, %p {beta = 0.1 : f64, original_max_position_embeddings = 8192 : i64} : tensor<2x1x8xf32>, tensor<2x2xi32>
+  return
+}
+
+// -----
+
+func.func @position_scale_beta(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{'beta' must be finite, got INF}}
+  %0 = mla.position_scale %x, %p {beta = 0x7FF0000000000000 : f64, original_max_position_embeddings = 8192 : i64} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+func.func @position_scale_context(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) {
+  // expected-error @+1 {{'original_max_position_embeddings' must be positive, got 0}}
+  %0 = mla.position_scale %x, %p {beta = 0.1 : f64, original_max_position_embeddings = 0 : i64} : tensor<2x1x8xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
 func.func @rope_layer_dim(%x: tensor<2x1x32xf32>, %p: tensor<2x1xi32>) attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 8, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved>} {
   // expected-error @+1 {{rotated dimension (32) does not match the layer's qk_rope_head_dim (8)}}
   %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x1x32xf32>, tensor<2x1xi32>

@@ -50,6 +50,13 @@ func.func @rope_scaling(%x: tensor<2x?x4xf32>, %p: tensor<2x?xi32>) -> (tensor<2
   return %0, %1, %2, %3 : tensor<2x?x4xf32>, tensor<2x?x4xf32>, tensor<2x?x4xf32>, tensor<2x?x4xf32>
 }
 
+// CHECK-LABEL: func.func @position_scale
+// CHECK: mla.position_scale %{{.*}}, %{{.*}} {beta = 1.000000e-01 : f64, original_max_position_embeddings = 8192 : i64} : tensor<2x?x24xbf16>, tensor<2x?xi64>
+func.func @position_scale(%x: tensor<2x?x24xbf16>, %p: tensor<2x?xi64>) -> tensor<2x?x24xbf16> {
+  %0 = mla.position_scale %x, %p {beta = 0.1 : f64, original_max_position_embeddings = 8192 : i64} : tensor<2x?x24xbf16>, tensor<2x?xi64>
+  return %0 : tensor<2x?x24xbf16>
+}
+
 // CHECK-LABEL: func.func @cache
 // CHECK: mla.kv_cache_append %{{.*}}, %{{.*}} into %{{.*}}[%{{.*}}, %{{.*}}] : tensor<?x2x32xbf16>, tensor<?x2x8xbf16> into tensor<?x16x40xbf16>[tensor<?x?xi32>, tensor<?xi32>]
 // CHECK: mla.kv_cache_gather %{{.*}}[%{{.*}}] : tensor<?x16x40xbf16>[tensor<?x?xi32>] -> tensor<?x?x32xbf16>, tensor<?x?x8xbf16>

@@ -232,6 +232,51 @@ FailureOr<SmallVector<Value>> RMSNormOp::decomposeOperation(OpBuilder &b) {
   return SmallVector<Value>{out};
 }
 
+FailureOr<SmallVector<Value>>
+PositionScaleOp::decomposeOperation(OpBuilder &b) {
+  // y = x * (1 + beta * log1p(floor(pos / L))), the factor in f32 (as the
+  // reference model computes it) and applied in the element type.
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto ty = getResult().getType();
+  unsigned r = ty.getRank();
+  Type f32 = b.getF32Type(), et = ty.getElementType();
+  SmallVector<std::pair<Value, int64_t>> src;
+  for (unsigned i = 0; i < r; ++i)
+    src.push_back({getInput(), i});
+  Value init = tensor::EmptyOp::create(b, loc, ty, dynamicSizes(b, loc, ty, src));
+  SmallVector<unsigned> all;
+  for (unsigned i = 0; i < r; ++i)
+    all.push_back(i);
+  int64_t context = getOriginalMaxPositionEmbeddings();
+  float beta = getBeta().convertToDouble();
+  Value out =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{ty}, ValueRange{getInput(), getPositions()},
+          ValueRange{init}, {map(ctx, r, all), map(ctx, r, {0, 1}),
+                             map(ctx, r, all)},
+          iterators(r, 0), "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Type pt = a[1].getType();
+            Value windows = arith::FloorDivSIOp::create(
+                nb, nl, a[1],
+                arith::ConstantOp::create(nb, nl,
+                                          nb.getIntegerAttr(pt, context)));
+            Value wf = arith::SIToFPOp::create(nb, nl, f32, windows);
+            Value factor = arith::AddFOp::create(
+                nb, nl,
+                arith::MulFOp::create(
+                    nb, nl, math::Log1pOp::create(nb, nl, wf),
+                    arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(beta))),
+                arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(1.0f)));
+            Value y = arith::MulFOp::create(nb, nl, a[0],
+                                            castTo(nb, nl, et, factor));
+            linalg::YieldOp::create(nb, nl, ValueRange{y});
+          })
+          .getResult(0);
+  return SmallVector<Value>{out};
+}
+
 FailureOr<SmallVector<Value>> RopeOp::decomposeOperation(OpBuilder &b) {
   Location loc = getLoc();
   MLIRContext *ctx = b.getContext();

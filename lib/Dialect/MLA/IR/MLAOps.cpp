@@ -168,6 +168,33 @@ LogicalResult RMSNormOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// PositionScaleOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult PositionScaleOp::verify() {
+  Operation *op = getOperation();
+  auto in = getInput().getType(), pos = getPositions().getType();
+  if (in.getRank() < 2)
+    return emitOpError() << "'input' must have rank at least 2 [B, S, ...], "
+                            "got rank "
+                         << in.getRank();
+  if (failed(checkRank(op, "positions", pos, 2)) ||
+      failed(checkDim(op, "positions batch", pos.getDimSize(0), "input batch",
+                      in.getDimSize(0))) ||
+      failed(checkDim(op, "positions tokens", pos.getDimSize(1),
+                      "input tokens", in.getDimSize(1))))
+    return failure();
+  double beta = getBeta().convertToDouble();
+  if (!std::isfinite(beta))
+    return emitOpError() << "'beta' must be finite, got " << beta;
+  if (getOriginalMaxPositionEmbeddings() <= 0)
+    return emitOpError() << "'original_max_position_embeddings' must be "
+                            "positive, got "
+                         << getOriginalMaxPositionEmbeddings();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // RopeOp
 //===----------------------------------------------------------------------===//
 

@@ -114,6 +114,27 @@ def MLA_RopeOp : MLA_Op<"rope", [Pure,
   let hasVerifier = 1;
 }
 
+def MLA_PositionScaleOp : MLA_Op<"position_scale", [Pure,
+    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "scale each token's features by a function of its position";
+  let description = [{
+    Input [B, S, ...], positions [B, S]:
+    `result[b, s, ...] = input[b, s, ...] * (1 + beta * ln(1 + floor(pos /
+    original_max_position_embeddings)))`, the query scale of Llama 4's
+    attention temperature tuning that Mistral Small 4 applies to its queries
+    (`llama_4_scaling_beta`). Applied to the query latent c_q, it scales
+    q_nope and q_rope alike and commutes with the weight absorption.
+  }];
+  let arguments = (ins MLA_FloatTensor:$input, MLA_IndexTensor:$positions,
+                   F64Attr:$beta, I64Attr:$original_max_position_embeddings);
+  let results = (outs MLA_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $positions attr-dict `:` type($input) `,` type($positions)
+  }];
+  let hasVerifier = 1;
+}
+
 def MLA_KVCacheAppendOp : MLA_Op<"kv_cache_append", [NoMemoryEffect,
     DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
     AllTypesMatch<["cache", "result"]>,
