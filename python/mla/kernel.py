@@ -373,6 +373,9 @@ class LayerKernel:
         self.symbol: str = abi.layer.symbol
         self.weights = abi.weights
         self.hidden_size: int = abi.dims.get("hidden_size")
+        if _arrays.torch_module() is not None:
+            from . import torch_ops
+            torch_ops.register(self)
 
     def __repr__(self) -> str:
         return (f"LayerKernel({self.symbol}: hidden_size={self.hidden_size}, "
@@ -409,13 +412,34 @@ class LayerKernel:
                 raise ValueError(f"{label}: must be contiguous (row-major)")
 
     def __call__(self, hidden, positions, kv_cache, block_table, seq_lens, weights, out=None):
+        """The layer's output; kv_cache gets the new tokens' rows in place.
+        With torch tensors and no `out`, through the `mla::layer` custom op
+        (torch.compile traces it)."""
+        if out is None and not isinstance(weights, Mapping):
+            weights = list(weights)
+            tensors = [hidden, positions, kv_cache, block_table, seq_lens, *weights]
+            if all(_arrays.is_torch(t) for t in tensors):
+                from . import torch_ops
+                return torch_ops.layer(self, hidden, positions, kv_cache, block_table,
+                                       seq_lens, weights)
+        return self.run(hidden, positions, kv_cache, block_table, seq_lens, weights, out)
+
+    def prepare(self, hidden, positions, kv_cache, block_table, seq_lens, weights, out=None):
+        """Check the arguments and allocate `out` if missing; returns the
+        arrays by name and the named dimensions (no data touched)."""
         arrays = dict(hidden=hidden, positions=positions, kv_cache=kv_cache,
                       block_table=block_table, seq_lens=seq_lens, out=out)
         bindings = self._entry.check(arrays, skip=self._OUTPUTS)
-        weights = self._weight_list(weights)
-        self._check_weights(weights, hidden)
+        arrays["weights"] = self._weight_list(weights)
+        self._check_weights(arrays["weights"], hidden)
         self._entry.allocate(arrays, bindings, like=hidden)
+        return arrays, bindings
+
+    def run(self, hidden, positions, kv_cache, block_table, seq_lens, weights, out=None):
+        """The eager call: check, allocate, run, return out."""
+        arrays, bindings = self.prepare(hidden, positions, kv_cache, block_table, seq_lens,
+                                        weights, out)
         if bindings["batch"] > 0:
-            self._entry.call(arrays, bindings, lists={"weights": weights})
+            self._entry.call(arrays, bindings, lists={"weights": arrays["weights"]})
         return arrays["out"]
 

@@ -1,42 +1,48 @@
-"""The decode kernels as a torch custom op, `torch.ops.mla.decode`.
+"""The kernels as torch custom ops, `torch.ops.mla.decode` and `mla.layer`.
 
 torch.compile cannot trace a ctypes call, but it can treat a custom op as
 one opaque node if it knows the op's output shapes: `register_fake` gives
 them (from NAME.json, through DecodeKernel.prepare, on fake tensors). The op
 must be a function of tensors, ints, floats and strings, so kernels are
 registered here under their key (`DecodeKernel.key`) and the op takes that
-string. It returns new tensors and mutates nothing, so functionalization
-and CUDA graphs need nothing special.
+string. `mla::decode` returns new tensors and mutates nothing, so
+functionalization and CUDA graphs need nothing special; `mla::layer`
+declares that it writes kv_cache (the new tokens' rows, in place, as the C
+function does) and returns the layer's output.
 
 Importing this module imports torch; `mla` itself does so only when a
 kernel is called with tensors.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: custom_op reads the annotations
+# to infer the op's schema.
 import threading
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .kernel import DecodeKernel
+from .kernel import DecodeKernel, LayerKernel
 
 _kernels: Dict[str, DecodeKernel] = {}
+_layers: Dict[str, LayerKernel] = {}
 _lock = threading.Lock()
 
 
-def register(kernel: DecodeKernel) -> str:
-    """Make `kernel` reachable from the op by its key; returns the key."""
+def register(kernel: Union[DecodeKernel, LayerKernel]) -> str:
+    """Make `kernel` reachable from its op by its key; returns the key."""
+    table = _layers if isinstance(kernel, LayerKernel) else _kernels
     with _lock:
-        _kernels.setdefault(kernel.key, kernel)
+        table.setdefault(kernel.key, kernel)
     return kernel.key
 
 
-def _lookup(key: str) -> DecodeKernel:
+def _lookup(key: str, table=None):
+    table = _kernels if table is None else table
     try:
-        return _kernels[key]
+        return table[key]
     except KeyError:
-        raise RuntimeError(f"mla::decode: no kernel registered under {key!r} in this process "
+        op = "mla::layer" if table is _layers else "mla::decode"
+        raise RuntimeError(f"{op}: no kernel registered under {key!r} in this process "
                            "(compile it first: mla.compile_decode / mla.compile)") from None
 
 
@@ -64,3 +70,28 @@ def decode(kernel: DecodeKernel, q: torch.Tensor, kv_cache: torch.Tensor,
         register(kernel)
     return torch.ops.mla.decode(q, kv_cache, block_table, seq_lens, kernel.key,
                                 float(softmax_scale))
+
+
+@torch.library.custom_op("mla::layer", mutates_args=("kv_cache",))
+def _layer_op(hidden: torch.Tensor, positions: torch.Tensor, kv_cache: torch.Tensor,
+              block_table: torch.Tensor, seq_lens: torch.Tensor, weights: List[torch.Tensor],
+              kernel: str) -> torch.Tensor:
+    return _lookup(kernel, _layers).run(hidden, positions, kv_cache, block_table, seq_lens,
+                                        weights)
+
+
+@_layer_op.register_fake
+def _layer_fake(hidden, positions, kv_cache, block_table, seq_lens, weights, kernel):
+    arrays, _ = _lookup(kernel, _layers).prepare(hidden, positions, kv_cache, block_table,
+                                                 seq_lens, weights)
+    return arrays["out"]
+
+
+def layer(kernel: LayerKernel, hidden: torch.Tensor, positions: torch.Tensor,
+          kv_cache: torch.Tensor, block_table: torch.Tensor, seq_lens: torch.Tensor,
+          weights: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The layer's output through the custom op; kv_cache is updated in place."""
+    if kernel.key not in _layers:
+        register(kernel)
+    return torch.ops.mla.layer(hidden, positions, kv_cache, block_table, seq_lens,
+                               list(weights), kernel.key)

@@ -180,6 +180,22 @@ def grid_id(p):
             f"{p['kv_lora_rank']}x{p['qk_rope_head_dim']}-b{p['block_size']}-{p['dtype']}")
 
 
+def layer_inputs(rng, layer):
+    """Arguments of a DeepSeek-V2-Lite layer step (bf16 bits): two sequences
+    of 5 and 70 tokens after the step, on pages [3] and [0, 2] of 4; small
+    random weights in NAME.json's order. The new tokens land on (page 3,
+    row 4) and (page 2, row 5)."""
+    block_size, width = 64, 576
+    seq_lens = np.array([5, 70], np.int32)
+    table = np.array([[3, -1], [0, 2]], np.int32)
+    cache = mla.to_bf16(rng.standard_normal((4, block_size, width)).astype(np.float32) * 0.5)
+    weights = [mla.to_bf16(rng.standard_normal(w.shape).astype(np.float32) * 0.02)
+               for w in layer.weights]
+    hidden = mla.to_bf16(rng.standard_normal((2, 1, layer.hidden_size)).astype(np.float32))
+    positions = (seq_lens - 1).reshape(2, 1).astype(np.int32)
+    return hidden, positions, cache, table, seq_lens, weights
+
+
 def make_case(rng, kernel):
     return Case(rng, kernel.num_heads, kernel.q_len, kernel.kv_lora_rank,
                 kernel.qk_rope_head_dim, kernel.block_size,

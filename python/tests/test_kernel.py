@@ -17,7 +17,7 @@ import pytest
 
 import mla
 import mla.compiler
-from conftest import GRID, Case, assert_matches, grid_id, make_case
+from conftest import GRID, assert_matches, grid_id, layer_inputs, make_case
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "deepseek-v2-lite.mlir"
@@ -339,15 +339,9 @@ def test_layer(codegen, rng):
     layer, decode = compiled.layer, compiled.decode
     assert layer.hidden_size == 2048 and len(layer.weights) == 8
     assert decode.num_heads == 16 and decode.dtype == "bf16"
-    batch, block_size, width = 2, 64, 576
-    seq_lens = np.array([5, 70], np.int32)  # after this step
-    table = np.array([[3, -1], [0, 2]], np.int32)
-    cache = mla.to_bf16(rng.standard_normal((4, block_size, width)).astype(np.float32) * 0.5)
+    hidden, positions, cache, table, seq_lens, weights = layer_inputs(rng, layer)
+    batch = len(seq_lens)
     before = cache.copy()
-    weights = [mla.to_bf16(rng.standard_normal(w.shape).astype(np.float32) * 0.02)
-               for w in layer.weights]
-    hidden = mla.to_bf16(rng.standard_normal((batch, 1, 2048)).astype(np.float32))
-    positions = (seq_lens - 1).reshape(batch, 1).astype(np.int32)
     out = layer(hidden, positions, cache, table, seq_lens, weights)
     assert out.shape == (batch, 1, 2048) and out.dtype == np.uint16
     assert np.all(np.isfinite(mla.from_bf16(out)))

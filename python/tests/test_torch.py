@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch", reason="torch is not installed (the mla pac
                             "without it; these tests need it)")
 
 import mla  # noqa: E402
-from conftest import GRID, assert_matches, grid_id, make_case, to_torch  # noqa: E402
+from conftest import GRID, assert_matches, grid_id, layer_inputs, make_case, to_torch  # noqa: E402
+from test_kernel import EXAMPLE  # noqa: E402
 
 HAVE_PTXAS = os.path.exists("/usr/local/cuda/bin/ptxas") or shutil.which("ptxas") is not None
 
@@ -101,9 +102,7 @@ def test_custom_op_fake_shapes(codegen, rng):
 def test_opcheck(codegen, rng):
     kernel = mla.compile_decode(**GRID[3])  # bf16, q_len 2 causal
     q, kv, table, lens = make_case(rng, kernel).tensors()
-    torch.library.opcheck(torch.ops.mla.decode.default,
-                          (q, kv, table, lens, kernel.key, 0.05),
-                          test_utils=("test_schema", "test_faketensor"))
+    torch.library.opcheck(torch.ops.mla.decode.default, (q, kv, table, lens, kernel.key, 0.05))
 
 
 def test_torch_compile_fullgraph(codegen, rng):
@@ -138,3 +137,27 @@ def test_torch_compile_dynamic_batch(codegen, rng):
     for batch in (7, 3):
         torch.testing.assert_close(compiled(q[:batch], kv, table[:batch], lens[:batch]),
                                    kernel(q[:batch], kv, table[:batch], lens[:batch])[0])
+
+
+def test_layer_op(codegen, rng):
+    """NAME_layer through mla::layer: eager and under torch.compile it
+    returns the ctypes call's output and writes the same cache rows."""
+    layer = mla.compile(EXAMPLE, layer=True).layer
+    args = [to_torch(a) for a in layer_inputs(rng, layer)[:5]]
+    weights = [to_torch(w) for w in layer_inputs(rng, layer)[5]]
+    hidden, positions, cache, table, lens = args
+    want_cache = cache.clone()
+    want = layer.run(hidden, positions, want_cache, table, lens, weights)
+    assert not torch.equal(want_cache, cache)
+
+    eager_cache = cache.clone()
+    torch.testing.assert_close(layer(hidden, positions, eager_cache, table, lens, weights), want,
+                               rtol=0, atol=0)
+    assert torch.equal(eager_cache, want_cache)
+
+    step = torch.compile(lambda h, p, c, t, n, *w: layer(h, p, c, t, n, w).float() * 2,
+                         fullgraph=True, backend="aot_eager")
+    compiled_cache = cache.clone()
+    got = step(hidden, positions, compiled_cache, table, lens, *weights)
+    torch.testing.assert_close(got, want.float() * 2, rtol=0, atol=0)
+    assert torch.equal(compiled_cache, want_cache)
