@@ -46,39 +46,50 @@ def _dtype_name(x) -> str:
                     "or float32)")
 
 
-def _target(x) -> str:
-    """The kernel target for the device holding `x`."""
-    where = _arrays.device_of(x)
-    if where == "cpu":
+def _target(device: str) -> str:
+    """The kernel target for a device ('cpu', 'cuda:0')."""
+    if device == "cpu":
         return "cpu"
     import torch
-    major, minor = torch.cuda.get_device_capability(x.device)
+    major, minor = torch.cuda.get_device_capability(torch.device(device))
     if major == 9 and minor == 0:
         return "sm_90a"
     if major == 8:
         return "sm_80"  # an sm_80 cubin runs on every 8.x device
-    raise NotImplementedError(f"no kernel target for {where} (compute capability "
+    raise NotImplementedError(f"no kernel target for {device} (compute capability "
                               f"{major}.{minor}); mla-codegen generates sm_80 and sm_90a")
 
 
-def kernel_for(q, k_cache, head_dim_v: int, causal: bool = False) -> DecodeKernel:
-    """The (memoized) kernel flash_mla_with_kvcache uses for these tensors.
-    q [batch, s_q, h_q, d], k_cache [num_blocks, page_block_size, (1,) d]."""
-    batch, s_q, h_q, d = _arrays.shape_of(q)
+def _config(q, k_cache, head_dim_v: int, causal: bool) -> tuple:
+    """What selects the kernel: (h_q, s_q, d_c, d_r, page size, dtype,
+    causal, device)."""
+    _, s_q, h_q, d = _arrays.shape_of(q)
     block_size = _arrays.shape_of(k_cache)[1]
-    dtype = _dtype_name(q)
-    target = _target(q)
     causal = bool(causal) and s_q > 1  # one query row: the same kernel either way
-    key = (h_q, s_q, head_dim_v, d - head_dim_v, block_size, dtype, causal, target)
-    with _lock:
-        kernel = _kernels.get(key)
-        if kernel is None:
-            kernel = compile_decode(h_q, kv_lora_rank=head_dim_v,
-                                    qk_rope_head_dim=d - head_dim_v, q_len=s_q,
-                                    block_size=block_size, dtype=dtype, causal=causal,
-                                    target=target)
-            _kernels[key] = kernel
+    return (h_q, s_q, head_dim_v, d - head_dim_v, block_size, _dtype_name(q), causal,
+            _arrays.device_of(q))
+
+
+def _compiled(config: tuple) -> DecodeKernel:
+    """The kernel of a `_config`, generated (or read from the cache) once per
+    process."""
+    kernel = _kernels.get(config)
+    if kernel is None:
+        with _lock:
+            kernel = _kernels.get(config)
+            if kernel is None:
+                h_q, s_q, dv, dr, block_size, dtype, causal, device = config
+                kernel = compile_decode(h_q, kv_lora_rank=dv, qk_rope_head_dim=dr, q_len=s_q,
+                                        block_size=block_size, dtype=dtype, causal=causal,
+                                        target=_target(device))
+                _kernels[config] = kernel
     return kernel
+
+
+def kernel_for(q, k_cache, head_dim_v: int, causal: bool = False) -> DecodeKernel:
+    """The kernel flash_mla_with_kvcache uses for these arguments.
+    q [batch, s_q, h_q, d], k_cache [num_blocks, page_block_size, (1,) d]."""
+    return _compiled(_config(q, k_cache, head_dim_v, causal))
 
 
 def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v: int,
@@ -116,7 +127,13 @@ def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v: i
                          f"[num_blocks, page_block_size, d], got {ks}")
     if not 0 < head_dim_v <= d:
         raise ValueError(f"head_dim_v = {head_dim_v} must be in 1 .. d = {d}")
-    kernel = kernel_for(q, k_cache, head_dim_v, causal)
     if softmax_scale is None:
         softmax_scale = d ** -0.5
+    if all(_arrays.is_torch(x) for x in (q, k_cache, block_table, cache_seqlens)):
+        # An op that picks the kernel when it runs, so that torch.compile
+        # traces it without generating anything (and with dynamic shapes).
+        from . import torch_ops
+        return torch_ops.flash_decode(q, k_cache, block_table, cache_seqlens, head_dim_v,
+                                      softmax_scale, causal)
+    kernel = kernel_for(q, k_cache, head_dim_v, causal)
     return kernel(q, k_cache, block_table, cache_seqlens, softmax_scale=softmax_scale)

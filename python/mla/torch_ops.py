@@ -1,14 +1,17 @@
-"""The kernels as torch custom ops, `torch.ops.mla.decode` and `mla.layer`.
+"""The kernels as torch custom ops: `mla::decode`, `mla::layer` and
+`mla::flash_decode`.
 
 torch.compile cannot trace a ctypes call, but it can treat a custom op as
 one opaque node if it knows the op's output shapes: `register_fake` gives
-them (from NAME.json, through DecodeKernel.prepare, on fake tensors). The op
-must be a function of tensors, ints, floats and strings, so kernels are
-registered here under their key (`DecodeKernel.key`) and the op takes that
-string. `mla::decode` returns new tensors and mutates nothing, so
-functionalization and CUDA graphs need nothing special; `mla::layer`
+them (from NAME.json, through DecodeKernel.prepare / LayerKernel.prepare,
+on fake tensors). An op must be a function of tensors, ints, floats and
+strings, so kernels are registered here under their key (`.key`) and the op
+takes that string. `mla::decode` returns new tensors and mutates nothing,
+so functionalization and CUDA graphs need nothing special; `mla::layer`
 declares that it writes kv_cache (the new tokens' rows, in place, as the C
-function does) and returns the layer's output.
+function does) and returns the layer's output. `mla::flash_decode` serves
+flash_mla_with_kvcache: it picks (and on first use generates) its kernel
+from the shapes when it runs, so tracing never generates one.
 
 Importing this module imports torch; `mla` itself does so only when a
 kernel is called with tensors.
@@ -70,6 +73,33 @@ def decode(kernel: DecodeKernel, q: torch.Tensor, kv_cache: torch.Tensor,
         register(kernel)
     return torch.ops.mla.decode(q, kv_cache, block_table, seq_lens, kernel.key,
                                 float(softmax_scale))
+
+
+@torch.library.custom_op("mla::flash_decode", mutates_args=())
+def _flash_op(q: torch.Tensor, k_cache: torch.Tensor, block_table: torch.Tensor,
+              cache_seqlens: torch.Tensor, head_dim_v: int, softmax_scale: float,
+              causal: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    from .flash_mla import kernel_for
+    return kernel_for(q, k_cache, head_dim_v, causal).run(q, k_cache, block_table,
+                                                          cache_seqlens, softmax_scale)
+
+
+@_flash_op.register_fake
+def _flash_fake(q, k_cache, block_table, cache_seqlens, head_dim_v, softmax_scale, causal):
+    # FlashMLA's shapes; the kernel checks the rest when it runs.
+    batch, s_q, h_q, _ = q.shape
+    return (q.new_empty((batch, s_q, h_q, head_dim_v)),
+            q.new_empty((batch, h_q, s_q), dtype=torch.float32))
+
+
+def flash_decode(q: torch.Tensor, k_cache: torch.Tensor, block_table: torch.Tensor,
+                 cache_seqlens: torch.Tensor, head_dim_v: int, softmax_scale: float,
+                 causal: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    """flash_mla_with_kvcache on tensors (k_cache 3-d): `mla::flash_decode`,
+    which compiles its kernel (once per process) when it first runs rather
+    than when torch.compile traces it, so no kernel key is needed."""
+    return torch.ops.mla.flash_decode(q, k_cache, block_table, cache_seqlens, int(head_dim_v),
+                                      float(softmax_scale), bool(causal))
 
 
 @torch.library.custom_op("mla::layer", mutates_args=("kv_cache",))

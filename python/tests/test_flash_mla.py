@@ -71,3 +71,24 @@ def test_torch(codegen, rng, h_q, s_q, dv, dr, page, dtype, causal):
                                           causal=causal)
     assert isinstance(out, torch.Tensor) and out.dtype == q.dtype
     assert_matches(out, lse, *c.reference((dv + dr) ** -0.5, causal), dtype)
+
+
+def test_torch_compile(codegen, rng):
+    """A FlashMLA call site under torch.compile (fullgraph, dynamic batch):
+    the op compiles its kernel when it runs, not while being traced."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    h_q, s_q, dv, dr, page, dtype, causal = CONFIGS[1]
+    c = _case(rng, h_q, s_q, dv, dr, page, dtype)
+    q, kv, table, lens = c.tensors()
+
+    def attend(q, kv, table, lens):
+        meta, splits = mla.get_mla_metadata(lens, s_q * h_q, 1)
+        return mla.flash_mla_with_kvcache(q, kv.unsqueeze(2), table, lens, dv, meta, splits,
+                                          causal=causal)
+
+    step = torch.compile(attend, fullgraph=True, backend="aot_eager", dynamic=True)
+    for batch in (7, 4):
+        got = step(q[:batch], kv, table[:batch], lens[:batch])
+        torch.testing.assert_close(got, attend(q[:batch], kv, table[:batch], lens[:batch]))
+    ref = c.reference((dv + dr) ** -0.5, causal)
+    assert_matches(*got, ref[0][:4], ref[1][:4], dtype)
