@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import ctypes
 import threading
+
+import numpy as np
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from . import _arrays
@@ -226,6 +228,28 @@ class _NullContext:
         return False
 
 
+def _check_pages(block_table, seq_lens, num_blocks: int, block_size: int) -> None:
+    """ValueError for a page id beyond kv_cache in a used slot of block_table.
+
+    The kernel cannot check this (the cache size is not one of its
+    arguments) and would read outside the cache; here the cache's shape is
+    known. Host memory only: on a GPU it would cost a copy and a sync.
+    Invalid seq_lens are left to the kernel's own check (ERR_SEQ_LEN).
+    """
+    table = block_table if isinstance(block_table, np.ndarray) else block_table.numpy()
+    lens = seq_lens if isinstance(seq_lens, np.ndarray) else seq_lens.numpy()
+    if table.size == 0:
+        return
+    pages = (np.clip(lens, 0, table.shape[1] * block_size) + block_size - 1) // block_size
+    used = np.arange(table.shape[1])[None, :] < pages[:, None]
+    bad = np.argwhere(used & (table >= num_blocks))
+    if len(bad):
+        b, j = bad[0]
+        raise ValueError(f"block_table[{b}, {j}] = {table[b, j]} is not a page of kv_cache "
+                         f"(num_blocks = {num_blocks}); sequence {b} uses {pages[b]} pages "
+                         f"for seq_len {lens[b]}")
+
+
 # --- decode attention ----------------------------------------------------------
 
 class DecodeKernel:
@@ -314,6 +338,8 @@ class DecodeKernel:
         """The eager call: check, allocate, run, return (out, lse)."""
         arrays, bindings = self.prepare(q, kv_cache, block_table, seq_lens, out, lse)
         scale = self.default_softmax_scale if softmax_scale is None else float(softmax_scale)
+        if not self.abi.is_gpu:
+            _check_pages(block_table, seq_lens, bindings["num_blocks"], self.block_size)
         if bindings["batch"] > 0:  # an empty batch is a no-op (outputs may be NULL-sized)
             stream, device = _stream_and_device(self.abi, q)
             with device:

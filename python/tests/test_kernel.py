@@ -204,6 +204,20 @@ def test_negative_page_and_scale(f32_case):
         kernel(*c.arrays(), softmax_scale=float("nan"))
 
 
+def test_page_beyond_cache(f32_case):
+    """The kernel cannot see the cache's size; the call checks page ids
+    against kv_cache.shape[0] in the slots a sequence uses."""
+    kernel, c = f32_case
+    table = c.block_table.copy()
+    pages = len(c.kv_cache)
+    table[6, 2] = pages  # sequence 6 has 2 * 64 + 7 tokens: three pages
+    with pytest.raises(ValueError, match=rf"block_table\[6, 2\] = {pages} is not a page of "
+                       rf"kv_cache \(num_blocks = {pages}\); sequence 6 uses 3 pages"):
+        kernel(c.q, c.kv_cache, table, c.seq_lens)
+    table[6, 2], table[0, 0] = c.block_table[6, 2], 10 ** 6  # sequence 0 is empty: unused
+    kernel(c.q, c.kv_cache, table, c.seq_lens)
+
+
 # --- GPU kernels without a GPU ------------------------------------------------------------
 
 @pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas (CUDA toolkit) to assemble GPU kernels")
