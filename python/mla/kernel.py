@@ -250,6 +250,19 @@ def _check_pages(block_table, seq_lens, num_blocks: int, block_size: int) -> Non
                          f"for seq_len {lens[b]}")
 
 
+def _register_with_torch(kernel) -> None:
+    """Register a new kernel with its torch op when torch is in use, so that
+    torch.compile finds it without tracing the registration. A torch too old
+    for custom ops is no reason to refuse the kernel (run() still works)."""
+    if _arrays.torch_module() is None:
+        return
+    try:
+        from . import torch_ops
+    except ImportError:
+        return
+    torch_ops.register(kernel)
+
+
 # --- decode attention ----------------------------------------------------------
 
 class DecodeKernel:
@@ -288,11 +301,7 @@ class DecodeKernel:
         self.block_size: int = p["block_size"]
         self.dtype: str = p["dtype"]
         self.causal: bool = bool(p["causal"])
-        if _arrays.torch_module() is not None:
-            # Registered with the torch op up front, so that torch.compile
-            # finds it without tracing the registration.
-            from . import torch_ops
-            torch_ops.register(self)
+        _register_with_torch(self)
 
     @property
     def head_dim(self) -> int:
@@ -399,9 +408,7 @@ class LayerKernel:
         self.symbol: str = abi.layer.symbol
         self.weights = abi.weights
         self.hidden_size: int = abi.dims.get("hidden_size")
-        if _arrays.torch_module() is not None:
-            from . import torch_ops
-            torch_ops.register(self)
+        _register_with_torch(self)
 
     def __repr__(self) -> str:
         return (f"LayerKernel({self.symbol}: hidden_size={self.hidden_size}, "

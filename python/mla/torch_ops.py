@@ -26,6 +26,11 @@ import torch
 
 from .kernel import DecodeKernel, LayerKernel
 
+if not hasattr(torch.library, "custom_op"):
+    raise ImportError(f"mla's torch ops need torch >= 2.4 (torch.library.custom_op), this is "
+                      f"torch {torch.__version__}; DecodeKernel.run / LayerKernel.run call "
+                      "the kernels on tensors without them")
+
 _kernels: Dict[str, DecodeKernel] = {}
 _layers: Dict[str, LayerKernel] = {}
 _lock = threading.Lock()
