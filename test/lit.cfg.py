@@ -15,6 +15,8 @@ config.substitutions.append(("%mla_src", config.mla_src_dir))
 # MLIR's runtime of vector.print, for tests that run IR with mlir-runner.
 config.substitutions.append(("%mlir_c_runner_utils", os.path.join(
     config.llvm_lib_dir, "libmlir_c_runner_utils.so")))
+# The project's venv Python, which has the package's dependencies.
+config.substitutions.append(("%python", config.mla_python))
 config.substitutions.append(("%examples", os.path.join(config.mla_src_dir, "examples")))
 
 llvm_config.use_default_substitutions()

@@ -10,86 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-from dataclasses import dataclass
 from typing import Optional
 
+from .config import ConfigError, LayerConfig, load_config, read_config  # noqa: F401
 
-@dataclass
-class LayerConfig:
-    hidden_size: int
-    num_attention_heads: int
-    num_key_value_heads: int
-    rope_theta: float = 10000.0
-    rope_style: str = "interleaved"
-    q_lora_rank: Optional[int] = None
-    kv_lora_rank: Optional[int] = None
-    qk_nope_head_dim: Optional[int] = None
-    qk_rope_head_dim: Optional[int] = None
-    v_head_dim: Optional[int] = None
-    head_dim: Optional[int] = None
-    rms_norm_eps: float = 1e-6
 
-    @classmethod
-    def from_hf(cls, cfg: dict, rope_style: Optional[str] = None) -> "LayerConfig":
-        latent = cfg.get("kv_lora_rank") is not None
-        heads = cfg["num_attention_heads"]
-        kw = dict(
-            hidden_size=cfg["hidden_size"],
-            num_attention_heads=heads,
-            num_key_value_heads=cfg.get("num_key_value_heads") or heads,
-            rope_theta=float(cfg.get("rope_theta", 10000.0)),
-            rms_norm_eps=float(cfg.get("rms_norm_eps", 1e-6)),
-        )
-        if latent:
-            kw.update(
-                q_lora_rank=cfg.get("q_lora_rank"),
-                kv_lora_rank=cfg["kv_lora_rank"],
-                qk_nope_head_dim=cfg["qk_nope_head_dim"],
-                qk_rope_head_dim=cfg["qk_rope_head_dim"],
-                v_head_dim=cfg["v_head_dim"],
-            )
-            # DeepSeek's reference code pairs (2i, 2i+1); Hugging Face ports
-            # of other MLA models use rotate_half.
-            kw["rope_style"] = rope_style or "interleaved"
-        else:
-            kw["head_dim"] = cfg.get("head_dim") or cfg["hidden_size"] // heads
-            kw["rope_style"] = rope_style or "rotate_half"
-        return cls(**kw)
-
-    @property
-    def latent(self) -> bool:
-        return self.kv_lora_rank is not None
-
-    @property
-    def attention_kind(self) -> str:
-        if self.latent:
-            return "MLA"
-        g, h = self.num_key_value_heads, self.num_attention_heads
-        return "MHA" if g == h else ("MQA" if g == 1 else "GQA")
-
-    @property
-    def qk_head_dim(self) -> int:
-        if self.latent:
-            return self.qk_nope_head_dim + self.qk_rope_head_dim
-        return self.head_dim
-
-    def attr(self) -> str:
-        fields = [
-            ("hidden_size", self.hidden_size),
-            ("num_attention_heads", self.num_attention_heads),
-            ("num_key_value_heads", self.num_key_value_heads),
-            ("q_lora_rank", self.q_lora_rank),
-            ("kv_lora_rank", self.kv_lora_rank),
-            ("qk_nope_head_dim", self.qk_nope_head_dim),
-            ("qk_rope_head_dim", self.qk_rope_head_dim),
-            ("v_head_dim", self.v_head_dim),
-            ("head_dim", self.head_dim),
-        ]
-        body = ", ".join(f"{k} = {v}" for k, v in fields if v is not None)
-        return (f"#mla.layer_config<{body}, rope_theta = {self.rope_theta!r}, "
-                f"rope_style = {self.rope_style}>")
+def _f(v) -> str:
+    from .config import _f as f
+    return f(v)
 
 
 def _t(*dims, dtype: str) -> str:
@@ -109,9 +38,12 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
     S = q_len if mode == "decode" else None
     T = None if max_blocks is None else max_blocks * block_size
     t = lambda *d: _t(*d, dtype=dtype)  # noqa: E731
-    rope_attrs = (f"{{theta = {cfg.rope_theta!r} : f64, "
-                  f"style = #mla.rope_style<{cfg.rope_style}>}}")
-    scale = 1.0 / math.sqrt(cfg.qk_head_dim)
+    rope_attrs = None
+    if cfg.rope_style:
+        scaling = f", scaling = {cfg.rope_scaling.attr()}" if cfg.rope_scaling else ""
+        rope_attrs = (f"{{theta = {_f(cfg.rope_theta)} : f64, "
+                      f"style = #mla.rope_style<{cfg.rope_style}>{scaling}}}")
+    scale = cfg.softmax_scale
     args, body = [], []
 
     def arg(name_, ty):
@@ -128,7 +60,7 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
     if cfg.latent:
         dc, dr, dn, dv = (cfg.kv_lora_rank, cfg.qk_rope_head_dim,
                           cfg.qk_nope_head_dim, cfg.v_head_dim)
-        eps = f"{{epsilon = {cfg.rms_norm_eps:e} : f32}}"
+        eps = f"{{epsilon = {cfg.latent_norm_eps:e} : f32}}"
         if mode == "decode":
             cache = arg("kv_cache", t(num_blocks, block_size, dc + dr))
             bt = arg("block_table", _t(B, max_blocks, dtype="i32"))
@@ -140,6 +72,12 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
             op("%c_q", f"mla.linear {h}, {w_dq} : {t(B, S, D)}, {t(D, cfg.q_lora_rank)} -> {t(B, S, cfg.q_lora_rank)}")
             q_in = op("%c_q_n", f"mla.rms_norm %c_q, {g_q} {eps} : {t(B, S, cfg.q_lora_rank)}, {t(cfg.q_lora_rank)}")
             q_in_dim = cfg.q_lora_rank
+            if cfg.query_scale:
+                # Llama 4's query scale on c_q scales q_nope and q_rope alike.
+                beta, orig = cfg.query_scale
+                q_in = op("%c_q_s", f"mla.position_scale {q_in}, {pos} {{beta = {_f(beta)} : f64, "
+                          f"original_max_position_embeddings = {orig} : i64}} : "
+                          f"{t(B, S, q_in_dim)}, {_t(B, S, dtype='i32')}")
         w_uq = arg("w_uq", t(H, q_in_dim, dn))
         w_qr = arg("w_qr", t(H, q_in_dim, dr))
         w_dkv = arg("w_dkv", t(D, dc))
@@ -150,25 +88,29 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
         w_o = arg("w_o", t(H * dv, D))
         op("%q_nope", f"mla.head_proj {q_in}, {w_uq} : {t(B, S, q_in_dim)}, {t(H, q_in_dim, dn)} -> {t(B, S, H, dn)}")
         op("%q_pe", f"mla.head_proj {q_in}, {w_qr} : {t(B, S, q_in_dim)}, {t(H, q_in_dim, dr)} -> {t(B, S, H, dr)}")
-        op("%q_rope", f"mla.rope %q_pe, {pos} {rope_attrs} : {t(B, S, H, dr)}, {_t(B, S, dtype='i32')}")
+        q_rope = "%q_pe"
+        if rope_attrs:
+            q_rope = op("%q_rope", f"mla.rope %q_pe, {pos} {rope_attrs} : {t(B, S, H, dr)}, {_t(B, S, dtype='i32')}")
         op("%c_kv", f"mla.linear {h}, {w_dkv} : {t(B, S, D)}, {t(D, dc)} -> {t(B, S, dc)}")
         op("%c_kv_n", f"mla.rms_norm %c_kv, {g_kv} {eps} : {t(B, S, dc)}, {t(dc)}")
         op("%k_pe", f"mla.linear {h}, {w_kr} : {t(B, S, D)}, {t(D, dr)} -> {t(B, S, dr)}")
-        op("%k_rope", f"mla.rope %k_pe, {pos} {rope_attrs} : {t(B, S, dr)}, {_t(B, S, dtype='i32')}")
+        k_rope = "%k_pe"
+        if rope_attrs:
+            k_rope = op("%k_rope", f"mla.rope %k_pe, {pos} {rope_attrs} : {t(B, S, dr)}, {_t(B, S, dtype='i32')}")
         if mode == "decode":
             cache_t = t(num_blocks, block_size, dc + dr)
             bt_t = _t(B, max_blocks, dtype="i32")
-            op("%cache_new", f"mla.kv_cache_append %c_kv_n, %k_rope into {cache}[{bt}, {lens}] : "
+            op("%cache_new", f"mla.kv_cache_append %c_kv_n, {k_rope} into {cache}[{bt}, {lens}] : "
                f"{t(B, S, dc)}, {t(B, S, dr)} into {cache_t}[{bt_t}, {_t(B, dtype='i32')}]")
             body.append(f"  %c_all, %k_rope_all = mla.kv_cache_gather %cache_new[{bt}] : "
                         f"{cache_t}[{bt_t}] -> {t(B, T, dc)}, {t(B, T, dr)}")
             c_all, kr_all, kv_lens, T_ = "%c_all", "%k_rope_all", f" kv_lens({lens})", T
             lens_t = f" kv_lens({_t(B, dtype='i32')})"
         else:
-            c_all, kr_all, kv_lens, lens_t, T_ = "%c_kv_n", "%k_rope", "", "", S
+            c_all, kr_all, kv_lens, lens_t, T_ = "%c_kv_n", k_rope, "", "", S
         op("%k_nope", f"mla.head_proj {c_all}, {w_uk} : {t(B, T_, dc)}, {t(H, dc, dn)} -> {t(B, T_, H, dn)}")
         op("%v", f"mla.head_proj {c_all}, {w_uv} : {t(B, T_, dc)}, {t(H, dc, dv)} -> {t(B, T_, H, dv)}")
-        op("%o", f"mla.attention %q_nope, %k_nope, %v rope(%q_rope, {kr_all}){kv_lens} "
+        op("%o", f"mla.attention %q_nope, %k_nope, %v rope({q_rope}, {kr_all}){kv_lens} "
            f"{{scale = {scale!r} : f32, causal}} : {t(B, S, H, dn)}, {t(B, T_, H, dn)}, {t(B, T_, H, dv)} "
            f"rope({t(B, S, H, dr)}, {t(B, T_, dr)}){lens_t} -> {t(B, S, H, dv)}")
         op("%out", f"mla.out_proj %o, {w_o} : {t(B, S, H, dv)}, {t(H * dv, D)} -> {t(B, S, D)}")
@@ -184,17 +126,20 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
         op("%q0", f"mla.head_proj {h}, {w_q} : {t(B, S, D)}, {t(H, D, hd)} -> {t(B, S, H, hd)}")
         op("%k0", f"mla.head_proj {h}, {w_k} : {t(B, S, D)}, {t(G, D, hd)} -> {t(B, S, G, hd)}")
         op("%v", f"mla.head_proj {h}, {w_v} : {t(B, S, D)}, {t(G, D, hd)} -> {t(B, S, G, hd)}")
-        op("%q", f"mla.rope %q0, {pos} {rope_attrs} : {t(B, S, H, hd)}, {_t(B, S, dtype='i32')}")
-        op("%k", f"mla.rope %k0, {pos} {rope_attrs} : {t(B, S, G, hd)}, {_t(B, S, dtype='i32')}")
-        op("%o", f"mla.attention %q, %k, %v {{scale = {scale!r} : f32, causal}} : "
+        q, k = "%q0", "%k0"
+        if rope_attrs:
+            q = op("%q", f"mla.rope %q0, {pos} {rope_attrs} : {t(B, S, H, hd)}, {_t(B, S, dtype='i32')}")
+            k = op("%k", f"mla.rope %k0, {pos} {rope_attrs} : {t(B, S, G, hd)}, {_t(B, S, dtype='i32')}")
+        op("%o", f"mla.attention {q}, {k}, %v {{scale = {scale!r} : f32, causal}} : "
            f"{t(B, S, H, hd)}, {t(B, S, G, hd)}, {t(B, S, G, hd)} -> {t(B, S, H, hd)}")
         op("%out", f"mla.out_proj %o, {w_o} : {t(B, S, H, hd)}, {t(H * hd, D)} -> {t(B, S, D)}")
         results.append(("%out", t(B, S, D)))
 
     sig = ",\n    ".join(f"%{n}: {ty}" for n, ty in args)
     res_types = ", ".join(ty for _, ty in results)
+    mscale = f" * {cfg.softmax_mscale!r} (YaRN mscale^2)" if cfg.softmax_mscale != 1.0 else ""
     lines = [f"// {cfg.attention_kind} layer, {mode}, generated by python -m mla.layer.\n"
-             f"// scale = 1/sqrt({cfg.qk_head_dim}) (no YaRN mscale).\n"
+             f"// scale = 1/sqrt({cfg.qk_head_dim}){mscale}.\n"
              f"func.func @{name}(\n    {sig})\n    -> ({res_types})\n"
              f"    attributes {{mla.layer = {cfg.attr()}}} {{"]
     lines += body
@@ -211,10 +156,18 @@ def main(argv=None) -> int:
     p.add_argument("--dtype", default="bf16", choices=["f32", "f16", "bf16"])
     p.add_argument("--q-len", type=int, default=1)
     p.add_argument("--block-size", type=int, default=64)
-    p.add_argument("--rope-style", choices=["interleaved", "rotate_half"])
+    p.add_argument("--rope-style", choices=["interleaved", "rotate_half", "none"],
+                   help="override the rotary pairing the config implies")
+    p.add_argument("--tensor-parallel", type=int, default=1, metavar="N",
+                   help="the layer of one rank of N (heads split)")
     a = p.parse_args(argv)
-    with open(a.config) as f:
-        cfg = LayerConfig.from_hf(json.load(f), a.rope_style)
+    try:
+        with open(a.config) as f:
+            cfg = read_config(json.load(f), a.rope_style)
+        cfg = cfg.shard(0, a.tensor_parallel)
+    except (OSError, ValueError) as e:
+        sys.stderr.write(f"mla.layer: {a.config}: {e}\n")
+        return 1
     sys.stdout.write(emit_layer(cfg, a.name, a.mode, a.dtype, a.q_len, a.block_size))
     return 0
 

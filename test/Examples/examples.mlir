@@ -13,7 +13,7 @@
 // V3: mla.kv_cache_append
 // V3: mla.kv_cache_gather
 // V3-COUNT-2: mla.head_proj
-// V3: mla.attention {{.*}} rope({{.*}}) kv_lens({{.*}}) {causal, scale = 0.0721687824 : f32} : tensor<?x1x128x128xbf16>, tensor<?x?x128x128xbf16>, tensor<?x?x128x128xbf16> rope(tensor<?x1x128x64xbf16>, tensor<?x?x64xbf16>)
+// V3: mla.attention {{.*}} rope({{.*}}) kv_lens({{.*}}) {causal, scale = 0.135233775 : f32} : tensor<?x1x128x128xbf16>, tensor<?x?x128x128xbf16>, tensor<?x?x128x128xbf16> rope(tensor<?x1x128x64xbf16>, tensor<?x?x64xbf16>)
 // V3: mla.out_proj {{.*}} : tensor<?x1x128x128xbf16>, tensor<16384x7168xbf16> -> tensor<?x1x7168xbf16>
 
 // RUN: mla-opt %examples/deepseek-v2-lite.mlir | mla-opt | FileCheck %s --check-prefix=LITE
@@ -31,12 +31,39 @@
 // LLAMA: mla.attention {{.*}} : tensor<?x?x64x128xbf16>, tensor<?x?x8x128xbf16>, tensor<?x?x8x128xbf16> -> tensor<?x?x64x128xbf16>
 
 // The committed examples are what the generator writes from the configs.
-// RUN: env PYTHONPATH=%mla_src/python python3 -m mla.layer %examples/configs/minicpm3-4b.json --name minicpm3_4b_decode --rope-style rotate_half | diff - %examples/minicpm3-4b.mlir
-// RUN: env PYTHONPATH=%mla_src/python python3 -m mla.layer %examples/configs/deepseek-v3.json --name deepseek_v3_decode | diff - %examples/deepseek-v3.mlir
+// RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/minicpm3-4b.json --name minicpm3_4b_decode | diff - %examples/minicpm3-4b.mlir
+// RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/deepseek-v3.json --name deepseek_v3_decode | diff - %examples/deepseek-v3.mlir
+// RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/deepseek-v2-lite.json --name deepseek_v2_lite_decode | diff - %examples/deepseek-v2-lite.mlir
+// RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/kimi-k2.json --name kimi_k2_decode | diff - %examples/kimi-k2.mlir
+// RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/mistral-small-4.json --name mistral_small_4_decode | diff - %examples/mistral-small-4.mlir
+
+// What the real configs' RoPE settings become. DeepSeek-V3: YaRN (factor 40
+// over 4096 positions, mscale = mscale_all_dim = 1), the softmax scale
+// 1/sqrt(192) * (1 + 0.1 ln 40)^2.
+// RUN: mla-opt %examples/deepseek-v3.mlir | FileCheck %s --check-prefix=V3ROPE
+// V3ROPE: mla.rope {{.*}}scaling = #mla.rope_scaling<rope_type = yarn, factor = 4.000000e+01, original_max_position_embeddings = 4096, mscale = 1.000000e+00, mscale_all_dim = 1.000000e+00>
+// V3ROPE: mla.attention {{.*}}scale = 0.135233775 : f32
+// DeepSeek-V2-Lite: mscale = mscale_all_dim = 0.707, scale 1/sqrt(192) (1 + 0.0707 ln 40)^2.
+// RUN: mla-opt %examples/deepseek-v2-lite.mlir | FileCheck %s --check-prefix=LITEROPE
+// LITEROPE: mla.rope {{.*}}mscale = 7.070000e-01, mscale_all_dim = 7.070000e-01>
+// LITEROPE: mla.attention {{.*}}scale = 0.114721388 : f32
+// MiniCPM3: longrope with its 16 per-pair factors, rotate_half pairs
+// (model_type minicpm3), factor 32768 / 32768 = 1 (the default, not printed).
+// RUN: mla-opt %examples/minicpm3-4b.mlir | FileCheck %s --check-prefix=CPMROPE
+// CPMROPE: mla.rope {{.*}}scaling = #mla.rope_scaling<rope_type = longrope, original_max_position_embeddings = 32768, short_factor = [1.0591234137867171, {{.*}}, 16.940876586213285], long_factor = [1.0591234137867171, {{.*}}]>, style = #mla.rope_style<rotate_half>
+// Mistral Small 4 (transformers 5 rope_parameters): Llama 4's query scale on
+// c_q, YaRN over the 64 rope dims of the 128 query dims.
+// RUN: mla-opt %examples/mistral-small-4.mlir | FileCheck %s --check-prefix=MISTRAL
+// MISTRAL: %[[CQ:.+]] = mla.rms_norm
+// MISTRAL: %[[CQS:.+]] = mla.position_scale %[[CQ]], %arg1 {beta = 1.000000e-01 : f64, original_max_position_embeddings = 8192 : i64}
+// MISTRAL: mla.head_proj %[[CQS]]
+// MISTRAL: mla.head_proj %[[CQS]]
+// MISTRAL: mla.rope {{.*}}factor = 1.280000e+02, original_max_position_embeddings = 8192
+// MISTRAL: mla.attention {{.*}}scale = 0.19496949 : f32
 
 // The generator's other modes give valid IR too: an MLA prefill layer in f32
 // with q_len 4 and page size 16.
-// RUN: env PYTHONPATH=%mla_src/python python3 -m mla.layer %examples/configs/deepseek-v2-lite.json --mode prefill --dtype f32 | mla-opt | FileCheck %s --check-prefix=PREFILL
+// RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/deepseek-v2-lite.json --mode prefill --dtype f32 | mla-opt | FileCheck %s --check-prefix=PREFILL
 // PREFILL: mla.attention %{{.*}}, %{{.*}}, %{{.*}} rope(%{{.*}}, %{{.*}}) {causal, {{.*}}} : tensor<?x?x16x128xf32>, tensor<?x?x16x128xf32>
-// RUN: env PYTHONPATH=%mla_src/python python3 -m mla.layer %examples/configs/minicpm3-4b.json --q-len 4 --block-size 16 --dtype f32 | mla-opt | FileCheck %s --check-prefix=Q4
+// RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/minicpm3-4b.json --q-len 4 --block-size 16 --dtype f32 | mla-opt | FileCheck %s --check-prefix=Q4
 // Q4: mla.kv_cache_append {{.*}} : tensor<?x4x256xf32>, tensor<?x4x32xf32> into tensor<?x16x288xf32>

@@ -70,7 +70,7 @@ func.func @no_lengths(%q: tensor<2x1x8x64xf32>, %cache: tensor<9x4x64xf32>, %bt:
 // V3: %[[CACHE:.+]] = mla.kv_cache_append
 // V3: %[[QL:.+]] = mla.head_linear %[[QN]], %{{.*}} {transpose_weight} : tensor<?x1x128x128xbf16>, tensor<128x512x128xbf16> -> tensor<?x1x128x512xbf16>
 // V3: %[[Q:.+]] = tensor.concat dim(3) %[[QL]]
-// V3: %[[O:.+]], %{{.+}} = mla.decode_attention %[[Q]], %[[CACHE]][%arg3, %arg4] {causal, scale = 0.0721687824 : f32} : tensor<?x1x128x576xbf16>, tensor<?x64x576xbf16>
+// V3: %[[O:.+]], %{{.+}} = mla.decode_attention %[[Q]], %[[CACHE]][%arg3, %arg4] {causal, scale = 0.135233775 : f32} : tensor<?x1x128x576xbf16>, tensor<?x64x576xbf16>
 // V3: %[[OH:.+]] = mla.head_linear %[[O]], %{{.*}} : tensor<?x1x128x512xbf16>, tensor<128x512x128xbf16> -> tensor<?x1x128x128xbf16>
 // V3: mla.out_proj %[[OH]]
 // V3-NOT: mla.attention

@@ -141,6 +141,27 @@ LogicalResult DecodeVariantAttr::verify(
 // RopeScalingAttr
 //===----------------------------------------------------------------------===//
 
+FailureOr<DenseF64ArrayAttr> mla::parseF64Array(AsmParser &parser) {
+  SmallVector<double> values;
+  if (failed(parser.parseCommaSeparatedList(
+          AsmParser::Delimiter::Square, [&]() -> ParseResult {
+            double v;
+            if (parser.parseFloat(v))
+              return failure();
+            values.push_back(v);
+            return success();
+          })))
+    return failure();
+  return DenseF64ArrayAttr::get(parser.getContext(), values);
+}
+
+void mla::printF64Array(AsmPrinter &printer, DenseF64ArrayAttr values) {
+  printer << '[';
+  llvm::interleaveComma(values.asArrayRef(), printer,
+                        [&](double v) { printer.printFloat(APFloat(v)); });
+  printer << ']';
+}
+
 namespace {
 /// YaRN's attention-scale term m(s, a) = 1 + 0.1 a ln s (1 for s <= 1).
 double yarnMscale(double scale, double a) {

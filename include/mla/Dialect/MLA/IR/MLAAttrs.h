@@ -11,6 +11,12 @@
 
 #include "mla/Dialect/MLA/IR/MLAEnums.h.inc"
 
+namespace mlir::mla {
+/// `[a, b, ...]` of doubles, printed to parse back exactly.
+FailureOr<DenseF64ArrayAttr> parseF64Array(AsmParser &parser);
+void printF64Array(AsmPrinter &printer, DenseF64ArrayAttr values);
+} // namespace mlir::mla
+
 #define GET_ATTRDEF_CLASSES
 #include "mla/Dialect/MLA/IR/MLAAttrs.h.inc"
 

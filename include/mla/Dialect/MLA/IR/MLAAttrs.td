@@ -189,6 +189,14 @@ class MLA_F64DefaultParameter<string desc, string default>
   let defaultValue = "::llvm::APFloat(" # default # ")";
 }
 
+// `[1.0, 1.25, ...]`, every value printed so that it parses back exactly
+// (DenseF64ArrayAttr's own syntax rounds to 7 digits).
+class MLA_F64ArrayParameter<string desc>
+    : OptionalParameter<"::mlir::DenseF64ArrayAttr", desc> {
+  let parser = [{ ::mlir::mla::parseF64Array($_parser) }];
+  let printer = [{ ::mlir::mla::printF64Array($_printer, $_self) }];
+}
+
 def MLA_RopeScalingAttr : AttrDef<MLA_Dialect, "RopeScaling"> {
   let mnemonic = "rope_scaling";
   let summary = "context-extension scaling of rotary frequencies";
@@ -226,10 +234,8 @@ def MLA_RopeScalingAttr : AttrDef<MLA_Dialect, "RopeScaling"> {
     MLA_F64DefaultParameter<"yarn: rotations at the slow end", "1.0">:$beta_slow,
     MLA_F64DefaultParameter<"yarn: numerator mscale; 0: unset", "0.0">:$mscale,
     MLA_F64DefaultParameter<"yarn: denominator mscale; 0: unset", "0.0">:$mscale_all_dim,
-    OptionalParameter<"::mlir::DenseF64ArrayAttr",
-                      "longrope: per-pair divisors below L">:$short_factor,
-    OptionalParameter<"::mlir::DenseF64ArrayAttr",
-                      "longrope: per-pair divisors from L on">:$long_factor,
+    MLA_F64ArrayParameter<"longrope: per-pair divisors below L">:$short_factor,
+    MLA_F64ArrayParameter<"longrope: per-pair divisors from L on">:$long_factor,
     MLA_F64DefaultParameter<"llama3: low-frequency boundary", "1.0">:$low_freq_factor,
     MLA_F64DefaultParameter<"llama3: high-frequency boundary", "4.0">:$high_freq_factor
   );
