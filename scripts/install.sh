@@ -4,6 +4,7 @@ set -euo pipefail
 
 PACKAGES=(
   cmake ninja-build g++ python3           # build
+  python3-venv                             # the project venv (.venv)
   llvm-22-dev llvm-22-tools                # LLVM 22 (libLLVM, FileCheck, lit)
   libmlir-22-dev mlir-22-tools             # MLIR 22 (libMLIR.so, mlir-tblgen)
   clang-22                                 # the CPU kernels' host compiler
@@ -33,4 +34,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 else
   echo "install.sh: all packages present"
+fi
+
+# The Python package's venv: python/requirements.txt (pinned), then the
+# package itself, editable, so that `import mla` follows the checkout. Skipped
+# when the requirements have not changed since the last run.
+cd "$(dirname "$0")/.."
+stamp=.venv/.requirements.sha256
+want=$(sha256sum python/requirements.txt python/pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "install.sh: creating the Python venv .venv (python/requirements.txt)"
+  python3 -m venv .venv
+  .venv/bin/python -m pip install -q -r python/requirements.txt
+  .venv/bin/python -m pip install -q --no-deps -e ./python
+  echo "$want" > "$stamp"
+else
+  echo "install.sh: .venv up to date"
 fi

@@ -95,7 +95,8 @@ LayerFn build(const Case &c, std::string &error) {
   }
   std::string gen = "mkdir -p " + std::string(MLA_TEST_WORK_DIR) +
                     " && PYTHONPATH=" MLA_PYTHON_DIR
-                    " python3 -m mla.layer " + cfg + " --name layer --dtype " +
+                    " " MLA_PYTHON " -m mla.layer " + cfg +
+                    " --name layer --dtype " +
                     (c.bf16 ? "bf16" : "f32") +
                     " --q-len " + std::to_string(c.qLen) + " --block-size " +
                     std::to_string(c.blockSize) + " --rope-style " +
