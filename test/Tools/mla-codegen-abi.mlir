@@ -72,6 +72,8 @@
 // CPU-NEXT: params.num_heads = 3{{$}}
 // CPU-NEXT: params.q_len = 2{{$}}
 // CPU-NEXT: params.qk_rope_head_dim = 16{{$}}
+// Generated from options, not a layer: no scale to report.
+// CPU-NOT: params.softmax_scale
 // CPU-NEXT: return_codes[0].macro = "ABI_CPU_OK"
 // CPU: return_codes[0].value = 0{{$}}
 // CPU: return_codes[1].name = "ERR_NULL_POINTER"
@@ -184,6 +186,8 @@
 // LAYER-NEXT: layer.weights[7].shape = [2048, 2048]
 // LAYER-NOT: layer.weights[8]
 // LAYER: params.dtype = "f32"
+// The layer's softmax scale, 1/sqrt(192) times YaRN's (1 + 0.0707 ln 40)^2.
+// LAYER: params.softmax_scale = 0.1147213{{[0-9]*$}}
 // The (causal) kernel serves slots shorter than q_len: 5 is the layer's
 // code only.
 // LAYER: return_codes[4].name = "ERR_SEQ_LEN"

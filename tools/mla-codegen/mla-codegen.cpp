@@ -510,6 +510,17 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
                                 : mla_abi::kNumSplitsArgsCPU,
                         sizes, dtype)},
       {"env", isGPU() ? "MLA_GPU_NUM_SPLITS" : "MLA_CPU_NUM_SPLITS"}};
+  llvm::json::Object params{{"num_heads", r.heads},
+                            {"q_len", r.qLen},
+                            {"kv_lora_rank", r.dc},
+                            {"qk_rope_head_dim", r.dr},
+                            {"block_size", r.blockSize},
+                            {"dtype", dtype},
+                            {"causal", r.causal}};
+  // A kernel from a dialect file: the layer's scale (YaRN's mscale included),
+  // which callers pass as softmax_scale.
+  if (r.layerScale)
+    params["softmax_scale"] = *r.layerScale;
   llvm::json::Object root{
       {"abi_version", mla_abi::kVersion},
       {"symbol", name},
@@ -517,13 +528,7 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
       {"header", name + ".h"},
       {"library", "lib" + name + ".so"},
       {"memory", isGPU() ? "device" : "host"},
-      {"params", llvm::json::Object{{"num_heads", r.heads},
-                                    {"q_len", r.qLen},
-                                    {"kv_lora_rank", r.dc},
-                                    {"qk_rope_head_dim", r.dr},
-                                    {"block_size", r.blockSize},
-                                    {"dtype", dtype},
-                                    {"causal", r.causal}}},
+      {"params", std::move(params)},
       {"dims", std::move(dims)},
       {"kernel", std::move(kernel)},
       {"returns", "int32_t"},

@@ -26,6 +26,9 @@ struct DecodeParams {
   ValueWidth value = ValueWidth::latent;
   std::optional<int64_t> window;
   bool sinks = false;
+  // The op's softmax scale, when the kernel comes from a layer (the kernels
+  // take the scale as an argument; NAME.json tells callers the layer's).
+  std::optional<double> layerScale;
 
   /// The parameters of an mla.decode_attention op.
   static DecodeParams of(DecodeAttentionOp op) {
@@ -44,6 +47,7 @@ struct DecodeParams {
     p.value = v.getValue();
     p.window = v.getWindow();
     p.sinks = bool(op.getSinks());
+    p.layerScale = op.getScale().convertToDouble();
     return p;
   }
 
