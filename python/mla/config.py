@@ -122,12 +122,15 @@ class LayerConfig:
         if h % world:
             raise ConfigError(f"tensor parallel: num_attention_heads ({h}) is not a "
                               f"multiple of {world}")
-        if not self.latent and g % world:
+        # MLA configs say num_key_value_heads = H; standard attention splits
+        # its KV heads with the query heads.
+        if self.latent and g != h:
+            return dataclasses.replace(self, num_attention_heads=h // world)
+        if g % world:
             raise ConfigError(f"tensor parallel: num_key_value_heads ({g}) is not a "
                               f"multiple of {world}")
         return dataclasses.replace(
-            self, num_attention_heads=h // world,
-            num_key_value_heads=g if self.latent else g // world)
+            self, num_attention_heads=h // world, num_key_value_heads=g // world)
 
     def attr(self) -> str:
         fields = [
