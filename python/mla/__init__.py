@@ -19,9 +19,13 @@ from .compiler import (CompiledKernels, CompileError, cache_dir, compile, compil
                        find_codegen, load)
 from .flash_mla import flash_mla_with_kvcache, get_mla_metadata
 from .kernel import DecodeKernel, KernelError, LayerKernel
+from .config import ConfigError, load_config, read_config
+from .layer import Layer
+from .weights import from_state_dict
 
 __all__ = [
     "ABIError", "CompileError", "CompiledKernels", "DecodeKernel", "KernelABI", "KernelError",
     "LayerKernel", "cache_dir", "compile", "compile_decode", "find_codegen",
     "flash_mla_with_kvcache", "from_bf16", "get_mla_metadata", "load", "load_abi", "to_bf16",
+    "ConfigError", "Layer", "from_state_dict", "load_config", "read_config",
 ]

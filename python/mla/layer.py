@@ -174,3 +174,56 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+class Layer:
+    """One decode (or prefill) layer of a config, for `mla.compile`:
+    `to_mlir()` is the dialect text of `emit_layer(config.shard(rank, world),
+    ...)` and `name` the function's name. `weights(state_dict)` gives the
+    weight arguments from a transformers attention module's state dict."""
+
+    def __init__(self, config: LayerConfig, name: str = "layer", dtype: str = "f32",
+                 q_len: int = 1, block_size: int = 16, rank: int = 0, world: int = 1,
+                 mode: str = "decode"):
+        from ._dtypes import normalize
+        if not isinstance(config, LayerConfig):
+            raise TypeError(f"config: expected a LayerConfig, got {type(config).__name__} "
+                            "(use Layer.from_config for a path, dict or PretrainedConfig)")
+        self.config = config
+        self.name = name
+        self.dtype = normalize(dtype)
+        self.q_len = q_len
+        self.block_size = block_size
+        self.rank = rank
+        self.world = world
+        self.mode = mode
+        self.local  # a rank that does not divide the heads is a ConfigError here
+
+    @property
+    def local(self) -> LayerConfig:
+        """The config of this rank's share (the whole layer when world = 1)."""
+        return self.config.shard(self.rank, self.world)
+
+    @classmethod
+    def from_config(cls, source, **kw) -> "Layer":
+        """From a config.json path, a config dict or a PretrainedConfig."""
+        return cls(load_config(source), **kw)
+
+    def to_mlir(self) -> str:
+        return emit_layer(self.local, self.name, self.mode, self.dtype, self.q_len,
+                          self.block_size)
+
+    def weights(self, state_dict, prefix: str = "", **kw) -> list:
+        """The weight arguments of this layer (this rank's share), in order,
+        in this layer's dtype (see mla.weights.from_state_dict)."""
+        from .weights import from_state_dict
+        return from_state_dict(self.config, state_dict, dtype=self.dtype, rank=self.rank,
+                               world=self.world, prefix=prefix, **kw)
+
+    def __repr__(self) -> str:
+        tp = f", rank={self.rank}, world={self.world}" if self.world != 1 else ""
+        return (f"Layer({self.name!r}, {self.local.attention_kind}, {self.mode}, {self.dtype}, "
+                f"q_len={self.q_len}, block_size={self.block_size}{tp})")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Layer) and vars(self) == vars(other)

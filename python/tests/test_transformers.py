@@ -1,0 +1,638 @@
+"""Layers read from Hugging Face configs against transformers' own attention
+classes: small random configs built with transformers' config classes (and
+serialized the way config.json files are), random weights, a sequence run
+through the transformers module at once (causal mask) and through our
+compiled layer token by token over a paged latent cache (shuffled pages,
+two sequences of different lengths in one batch). Every step's output must
+match transformers' row for that position.
+
+Also: tensor parallelism (the ranks' outputs sum to the whole layer's),
+DeepSeek-V3 FP8 block-quantized weights, weight loading errors and
+read_config's refusals.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed")
+transformers = pytest.importorskip("transformers", reason="transformers is not installed")
+
+import mla  # noqa: E402
+from mla import ConfigError, Layer, from_state_dict, read_config  # noqa: E402
+from mla.layer import emit_layer  # noqa: E402
+
+F32_TOL = 1e-4
+# bf16 kernels round inputs, weights, cache and intermediates to 8 bits of
+# mantissa (relative step 2^-8 = 3.9e-3); errors accumulate over the
+# projections, so 3e-2 of the largest output.
+BF16_TOL = 3e-2
+BLOCK = 4
+# qk_rope_head_dim is 16, not 8: CPU kernels need d_r to be a multiple of
+# the f32 vector width (16 lanes with AVX-512).
+
+DIMS = dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=4, kv_lora_rank=32,
+            qk_rope_head_dim=16, qk_nope_head_dim=16, v_head_dim=16, num_hidden_layers=1,
+            vocab_size=128, intermediate_size=64, pad_token_id=0, bos_token_id=1,
+            eos_token_id=2)
+
+# q_lora_rank 48, not smaller: below d_nope * d_c / (d_c - d_nope) = 32 the
+# compiler merges W_UQ W_UK^T into a prepared weight, which the whole-layer
+# entry does not support yet (real checkpoints are far from that bound).
+Q_LORA = 48
+
+# A DeepSeek-V3 config.json of these sizes.
+MLA_DICT = dict(DIMS, model_type="deepseek_v3", q_lora_rank=Q_LORA, rope_theta=10000.0)
+
+# Largest relative error per case, printed at the end of the module (-s).
+ERRORS = {}
+
+
+def _models(name):
+    import importlib
+    return importlib.import_module(f"transformers.models.{name}.modeling_{name}")
+
+
+# --- building transformers modules ---------------------------------------------------------
+
+class Model:
+    """A transformers attention module with random weights, its rotary
+    embedding, and the config dict our reader sees."""
+
+    def __init__(self, config, attention_cls, rotary_cls=None, seed=0):
+        config._attn_implementation = "eager"
+        self.config = config
+        torch.manual_seed(seed)
+        self.attn = attention_cls(config, layer_idx=0).float().eval()
+        with torch.no_grad():
+            for name, p in self.attn.named_parameters():
+                if p.ndim == 2:
+                    p.normal_(0.0, 1.0 / math.sqrt(p.shape[1]))
+                else:  # RMSNorm gains
+                    p.copy_(1.0 + 0.2 * torch.randn_like(p))
+        self.rotary = rotary_cls(config) if rotary_cls is not None else None
+        self.cfg = read_config(config.to_dict())
+
+    def state_dict(self):
+        return {k: v.detach().clone() for k, v in self.attn.state_dict().items()}
+
+    def _call(self, x, pids, mask, cache=None):
+        kw = dict(hidden_states=x, attention_mask=mask, position_ids=pids)
+        if self.rotary is not None:
+            kw["position_embeddings"] = self.rotary(x, pids)
+        if cache is not None:
+            kw["cache"] = cache
+        return self.attn(**kw)[0]
+
+    @torch.no_grad()
+    def reference(self, hidden, positions):
+        """transformers' output [T, D] for one sequence run at once with an
+        explicit additive causal mask."""
+        x = torch.from_numpy(np.asarray(hidden, np.float32))[None]
+        pids = torch.tensor(np.asarray(positions), dtype=torch.long)[None]
+        T = x.shape[1]
+        mask = torch.full((T, T), torch.finfo(torch.float32).min).triu(1)[None, None]
+        return self._call(x, pids, mask)[0].double().numpy()
+
+    @torch.no_grad()
+    def reference_incremental(self, hidden, positions):
+        """transformers' output [T, D] decoding one token at a time through
+        its DynamicCache, as generate() does after a one-token prompt."""
+        from transformers import DynamicCache
+        cache = DynamicCache(config=self.config)
+        x = torch.from_numpy(np.asarray(hidden, np.float32))[None]
+        rows = []
+        for t, p in enumerate(positions):
+            pids = torch.tensor([[int(p)]], dtype=torch.long)
+            rows.append(self._call(x[:, t:t + 1], pids, None, cache)[0, 0])
+        return torch.stack(rows).double().numpy()
+
+
+def deepseek_v3(seed=0, **kw):
+    from transformers import DeepseekV3Config
+    m = _models("deepseek_v3")
+    args = dict(DIMS, q_lora_rank=Q_LORA, moe_intermediate_size=32, n_routed_experts=4,
+                num_experts_per_tok=2, n_group=1, topk_group=1, max_position_embeddings=163840)
+    args.update(kw)
+    return Model(DeepseekV3Config(**args), m.DeepseekV3Attention, m.DeepseekV3RotaryEmbedding,
+                 seed)
+
+
+YARN = dict(type="yarn", factor=40.0, original_max_position_embeddings=4096, beta_fast=32,
+            beta_slow=1, mscale=1.0, mscale_all_dim=0.8)
+
+
+def yarn_v3(seed=0, **kw):
+    """DeepSeek-V3's rope_scaling, with mscale != mscale_all_dim so that the
+    cos/sin factor (mscale/mscale_all_dim) and the softmax factor
+    (mscale_all_dim^2) both matter."""
+    return deepseek_v3(seed, rope_scaling=dict(YARN), rope_theta=10000.0, **kw)
+
+
+# --- running our layer ---------------------------------------------------------------------
+
+def to_kernel(x, dtype):
+    return mla.to_bf16(x) if dtype == "bf16" else np.ascontiguousarray(x, np.float32)
+
+
+def kernel_values(x):
+    """float64 values of kernel data (bf16 bits or float32)."""
+    x = np.asarray(x)
+    return (mla.from_bf16(x) if x.dtype == np.uint16 else x).astype(np.float64)
+
+
+def run_layer(kernel, weights, seqs, width, dtype="f32", seed=0, block_size=BLOCK):
+    """Decode each sequence token by token through `kernel`.
+
+    seqs: (hidden [T, D], positions [T], first step) per sequence; a
+    sequence joins the batch at its first step, so lengths differ in every
+    batch. Pages come in shuffled order, unused block-table slots are -1
+    and every cache row not yet written is NaN. Returns [T, D] per
+    sequence."""
+    rng = np.random.default_rng(seed)
+    pages = [math.ceil(len(p) / block_size) for _, p, _ in seqs]
+    num_blocks = sum(pages) + 2
+    order = rng.permutation(num_blocks).astype(np.int32)
+    tables, used = [], 0
+    for n in pages:
+        tables.append(order[used:used + n])
+        used += n
+    max_pages = max(pages) + 1
+    cache = to_kernel(np.full((num_blocks, block_size, width), np.nan, np.float32), dtype)
+    outs = [np.zeros((len(p), h.shape[1])) for h, p, _ in seqs]
+    steps = max(first + len(p) for _, p, first in seqs)
+    for s in range(steps):
+        active = [i for i, (_, p, first) in enumerate(seqs) if first <= s < first + len(p)]
+        ts = [s - seqs[i][2] for i in active]
+        hidden = np.stack([seqs[i][0][t] for i, t in zip(active, ts)])[:, None, :]
+        positions = np.array([[seqs[i][1][t]] for i, t in zip(active, ts)], np.int32)
+        table = np.full((len(active), max_pages), -1, np.int32)
+        for row, i in enumerate(active):
+            table[row, :pages[i]] = tables[i]
+        seq_lens = np.array([t + 1 for t in ts], np.int32)
+        out = kernel(to_kernel(hidden, dtype), positions, cache, table, seq_lens, weights)
+        out = kernel_values(out)
+        for row, (i, t) in enumerate(zip(active, ts)):
+            outs[i][t] = out[row, 0]
+    return outs
+
+
+def rel_err(got, ref):
+    return float(np.max(np.abs(np.asarray(got) - ref)) / np.max(np.abs(ref)))
+
+
+_compiled = {}
+
+
+def compiled(layer: Layer):
+    """The layer kernel of `layer` (compiled once per module; mla.compile
+    also caches by source text)."""
+    text = layer.to_mlir()
+    if text not in _compiled:
+        _compiled[text] = mla.compile(layer, layer=True).layer
+    return _compiled[text]
+
+
+def inputs(model, lengths, positions=None, seed=1, scale=1.0):
+    rng = np.random.default_rng(seed)
+    D = model.cfg.hidden_size
+    hidden = [rng.standard_normal((n, D)).astype(np.float32) * scale for n in lengths]
+    if positions is None:
+        positions = [np.arange(n) for n in lengths]
+    return hidden, [np.asarray(p) for p in positions]
+
+
+def check(label, model, lengths=(10, 6), positions=None, starts=None, dtype="f32",
+          tol=F32_TOL, incremental=False, seed=1):
+    """Our layer against transformers for sequences of `lengths` (batched,
+    joining at `starts`); returns the largest relative error."""
+    hidden, positions = inputs(model, lengths, positions, seed)
+    if starts is None:  # all sequences end at the last step
+        starts = [max(lengths) - n for n in lengths]
+    layer = Layer(model.cfg, dtype=dtype, q_len=1, block_size=BLOCK)
+    kernel = compiled(layer)
+    weights = layer.weights(model.state_dict())
+    width = model.cfg.kv_lora_rank + model.cfg.qk_rope_head_dim
+    if dtype == "bf16":  # the reference sees the same rounded inputs and weights
+        hidden = [kernel_values(mla.to_bf16(h)).astype(np.float32) for h in hidden]
+        model.attn.load_state_dict({k: v.to(torch.bfloat16).float()
+                                    for k, v in model.state_dict().items()})
+    outs = run_layer(kernel, weights, list(zip(hidden, positions, starts)), width, dtype)
+    ref = model.reference_incremental if incremental else model.reference
+    err = max(rel_err(o, ref(h, p)) for o, h, p in zip(outs, hidden, positions))
+    ERRORS[label] = err
+    assert not any(np.isnan(o).any() for o in outs), f"{label}: NaN in the output"
+    assert err <= tol, f"{label}: max relative error {err:.3g} > {tol}"
+    return err
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report():
+    yield
+    if ERRORS:
+        print("\nmax relative error vs transformers:")
+        for k, v in ERRORS.items():
+            print(f"  {k:48s} {v:.2e}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _codegen(codegen):
+    return codegen
+
+
+# --- the models ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def v3():
+    return yarn_v3()
+
+
+def test_deepseek_v3_yarn(v3):
+    cfg = v3.cfg
+    assert cfg.rope_style == "interleaved" and cfg.rope_scaling.rope_type == "yarn"
+    assert cfg.softmax_mscale == pytest.approx((0.1 * 0.8 * math.log(40.0) + 1.0) ** 2)
+    assert cfg.softmax_scale == pytest.approx(v3.attn.scaling, rel=1e-12)
+    # One sequence from 0, one from position 40 (YaRN's ramp moves the
+    # frequencies of the low pairs; small positions keep transformers'
+    # float32 angles exact enough for 1e-4).
+    check("deepseek_v3 yarn (mscale != mscale_all_dim)", v3, lengths=(10, 7),
+          positions=[np.arange(10), 40 + np.arange(7)])
+
+
+def test_deepseek_v3_raw_config_json(v3):
+    """The config.json spelling (rope_scaling with `type`, top-level
+    rope_theta) reads to the same layer as transformers' to_dict()."""
+    raw = dict(DIMS, model_type="deepseek_v3", q_lora_rank=Q_LORA, rope_theta=10000,
+               max_position_embeddings=163840, rope_scaling=dict(YARN), attention_bias=False)
+    assert read_config(raw) == v3.cfg
+
+
+def test_deepseek_v3_rotate_half():
+    model = deepseek_v3(seed=3, rope_interleave=False)
+    assert model.cfg.rope_style == "rotate_half"
+    check("deepseek_v3 rope_interleave=false", model)
+
+
+def test_transformers5_rope_parameters():
+    """A transformers 5 config.json: rope_theta only inside rope_parameters,
+    no rope_interleave (deepseek_v3's default pairing, interleaved)."""
+    from transformers import DeepseekV3Config
+    raw = dict(DIMS, model_type="deepseek_v3", q_lora_rank=None, max_position_embeddings=4096,
+               rope_parameters={"rope_type": "default", "rope_theta": 50000.0},
+               moe_intermediate_size=32, n_routed_experts=4, num_experts_per_tok=2, n_group=1,
+               topk_group=1)
+    cfg = read_config(raw)
+    assert cfg.rope_theta == 50000.0 and cfg.rope_style == "interleaved"
+    assert cfg.rope_scaling is None and cfg.softmax_mscale == 1.0
+    m = _models("deepseek_v3")
+    config = DeepseekV3Config(**{k: v for k, v in raw.items() if k != "model_type"})
+    assert config.rope_parameters["rope_theta"] == 50000.0
+    model = Model(config, m.DeepseekV3Attention, m.DeepseekV3RotaryEmbedding, seed=4)
+    assert model.cfg == cfg
+    check("deepseek_v3 rope_parameters theta 50000", model,
+          positions=[np.arange(10), 25 + np.arange(6)])
+
+
+@pytest.mark.parametrize("q_lora_rank", [None, Q_LORA])
+def test_deepseek_v2(q_lora_rank):
+    from transformers import DeepseekV2Config
+    m = _models("deepseek_v2")
+    config = DeepseekV2Config(**DIMS, q_lora_rank=q_lora_rank, moe_intermediate_size=32,
+                              n_routed_experts=4, num_experts_per_tok=2, n_group=1, topk_group=1)
+    model = Model(config, m.DeepseekV2Attention, m.DeepseekV2RotaryEmbedding, seed=5)
+    assert model.cfg.rope_style == "interleaved" and model.cfg.q_lora_rank == q_lora_rank
+    check(f"deepseek_v2 q_lora_rank={q_lora_rank}", model)
+
+
+LONGROPE_L = 16
+
+
+@pytest.fixture(scope="module")
+def minicpm3():
+    """longrope with different short and long factors (dr/2 = 8 each);
+    max_position_embeddings / original = 4, so the cos/sin factor is
+    sqrt(1 + ln 4 / ln 16)."""
+    from transformers import MiniCPM3Config
+    m = _models("minicpm3")
+    config = MiniCPM3Config(
+        **DIMS, q_lora_rank=Q_LORA, max_position_embeddings=4 * LONGROPE_L,
+        rope_scaling=dict(type="longrope",
+                          short_factor=[1.0, 1.05, 1.1, 1.2, 1.4, 1.7, 2.0, 2.5],
+                          long_factor=[1.0, 1.5, 2.5, 4.0, 6.0, 9.0, 13.0, 20.0],
+                          original_max_position_embeddings=LONGROPE_L))
+    model = Model(config, m.MiniCPM3Attention, m.MiniCPM3RotaryEmbedding, seed=6)
+    assert model.cfg.rope_style == "rotate_half"
+    assert model.cfg.rope_scaling.rope_type == "longrope"
+    return model
+
+
+def test_minicpm3_longrope_short(minicpm3):
+    """All positions below original_max_position_embeddings: both the
+    package and transformers use short_factor."""
+    check("minicpm3 longrope, positions < L (short)", minicpm3, lengths=(12, 5),
+          positions=[np.arange(12), 3 + np.arange(5)])
+
+
+def test_minicpm3_longrope_beyond(minicpm3):
+    """Every position at or beyond L: both use long_factor (transformers
+    switches for the whole sequence when its largest position + 1 > L, the
+    package per position from L on; here they agree)."""
+    check("minicpm3 longrope, positions >= L (long)", minicpm3, lengths=(10, 6),
+          positions=[LONGROPE_L + np.arange(10), LONGROPE_L + 30 + np.arange(6)])
+
+
+def test_minicpm3_longrope_crossing(minicpm3):
+    """A sequence crossing L. transformers run at once uses long_factor for
+    all its positions (even those below L); the package picks per position,
+    which is what transformers does when it decodes token by token
+    (DynamicCache, one-token steps: the keys below L were rotated with
+    short_factor when they were appended). Compared with the latter."""
+    n = LONGROPE_L + 6
+    check("minicpm3 longrope, crossing L (incremental)", minicpm3, lengths=(n, 9),
+          positions=[np.arange(n), LONGROPE_L - 4 + np.arange(9)], incremental=True)
+
+
+def test_mistral4_llama4_query_scale():
+    """Mistral 4: YaRN in rope_parameters, partial_rotary_factor, and Llama
+    4's query scale 1 + beta ln(1 + floor(pos / original_max)), != 1 past
+    original_max_position_embeddings = 8."""
+    from transformers import Mistral4Config
+    m = _models("mistral4")
+    rope = dict(type="yarn", rope_theta=10000.0, factor=16.0, original_max_position_embeddings=8,
+                max_position_embeddings=128, beta_fast=32.0, beta_slow=1.0, mscale=1.0,
+                mscale_all_dim=1.0, llama_4_scaling_beta=0.1)
+    config = Mistral4Config(**DIMS, q_lora_rank=Q_LORA, moe_intermediate_size=32, n_routed_experts=4,
+                            num_experts_per_tok=2, n_group=1, topk_group=1,
+                            max_position_embeddings=128, rope_parameters=rope)
+    model = Model(config, m.Mistral4Attention, m.Mistral4RotaryEmbedding, seed=7)
+    assert model.cfg.query_scale == (0.1, 8)
+    assert model.cfg.softmax_scale == pytest.approx(model.attn.scaling, rel=1e-12)
+    check("mistral4 yarn + llama_4_scaling_beta", model, lengths=(20, 8),
+          positions=[np.arange(20), 30 + np.arange(8)])
+
+
+def test_kimi_linear_no_rope():
+    """Kimi Linear's MLA layers: no rotation at all (the rope part of q and
+    k is used as is)."""
+    from transformers import KimiLinearConfig
+    m = _models("kimi_linear")
+    config = KimiLinearConfig(**DIMS, q_lora_rank=None, moe_intermediate_size=32)
+    model = Model(config, m.KimiLinearAttention, None, seed=8)
+    assert model.cfg.rope_style is None
+    check("kimi_linear (no RoPE)", model, positions=[np.arange(10), 100 + np.arange(6)])
+
+
+def test_bf16(v3):
+    """The same DeepSeek-V3 layer in bf16; the reference runs in float32 on
+    the bf16-rounded inputs and weights."""
+    check("deepseek_v3 yarn, bf16", yarn_v3(), lengths=(10, 7),
+          positions=[np.arange(10), 40 + np.arange(7)], dtype="bf16", tol=BF16_TOL)
+
+
+# --- tensor parallelism --------------------------------------------------------------------
+
+def test_tensor_parallel(v3):
+    """The TP-2 layers (heads 0-1 and 2-3, each with its own copy of the
+    latent cache) sum to the whole layer's output."""
+    hidden, positions = inputs(v3, (9, 5), [np.arange(9), 12 + np.arange(5)], seed=9)
+    seqs = list(zip(hidden, positions, [0, 4]))
+    width = v3.cfg.kv_lora_rank + v3.cfg.qk_rope_head_dim
+    sd = v3.state_dict()
+    full_layer = Layer(v3.cfg, block_size=BLOCK)
+    full = run_layer(compiled(full_layer), full_layer.weights(sd), seqs, width)
+    total = [np.zeros_like(f) for f in full]
+    for rank in range(2):
+        layer = Layer(v3.cfg, block_size=BLOCK, rank=rank, world=2)
+        # num_key_value_heads (= H in DeepSeek configs) is split with the heads.
+        assert layer.local.num_attention_heads == layer.local.num_key_value_heads == 2
+        weights = layer.weights(sd)
+        assert weights[-1].shape == (2 * v3.cfg.v_head_dim, v3.cfg.hidden_size)
+        part = run_layer(compiled(layer), weights, seqs, width)
+        for t, p in zip(total, part):
+            t += p
+    err = max(rel_err(t, f) for t, f in zip(total, full))
+    ERRORS["deepseek_v3 TP-2 sum vs full layer"] = err
+    assert err <= F32_TOL
+    ref = max(rel_err(t, v3.reference(h, p)) for t, h, p in zip(total, hidden, positions))
+    ERRORS["deepseek_v3 TP-2 sum vs transformers"] = ref
+    assert ref <= F32_TOL
+
+
+def test_tensor_parallel_slices(v3):
+    """Rank r's weights are exactly heads r*H/N.. of the whole layer's."""
+    sd = v3.state_dict()
+    full = from_state_dict(v3.cfg, sd)
+    for rank in range(2):
+        part = from_state_dict(v3.cfg, sd, rank=rank, world=2)
+        heads = slice(2 * rank, 2 * rank + 2)
+        dv = v3.cfg.v_head_dim
+        np.testing.assert_array_equal(part[0], full[0])  # w_dq
+        np.testing.assert_array_equal(part[1], full[1])  # q_norm
+        for i in (2, 3, 7, 8):  # w_uq, w_qr, w_uk, w_uv
+            np.testing.assert_array_equal(part[i], full[i][heads])
+        for i in (4, 5, 6):  # w_dkv, kv_norm, w_kr
+            np.testing.assert_array_equal(part[i], full[i])
+        np.testing.assert_array_equal(part[9], full[9][2 * rank * dv:(2 * rank + 2) * dv])
+    with pytest.raises(ConfigError, match="num_attention_heads"):
+        from_state_dict(v3.cfg, sd, rank=0, world=3)
+
+
+# --- FP8 -----------------------------------------------------------------------------------
+
+def quantize_fp8(w, block=128):
+    """DeepSeek-V3 style: float8_e4m3fn weight and per-128x128-block
+    scale_inv (amax / 448) of a float32 [out, in] tensor."""
+    out_f, in_f = w.shape
+    bo, bi = math.ceil(out_f / block), math.ceil(in_f / block)
+    scale = torch.empty(bo, bi)
+    q = torch.empty(out_f, in_f, dtype=torch.float8_e4m3fn)
+    for i in range(bo):
+        for j in range(bi):
+            blk = w[i * block:(i + 1) * block, j * block:(j + 1) * block]
+            s = blk.abs().max().clamp(min=1e-12) / 448.0
+            scale[i, j] = s
+            q[i * block:(i + 1) * block, j * block:(j + 1) * block] = \
+                (blk / s).to(torch.float8_e4m3fn)
+    return q, scale
+
+
+def dequantize_fp8(q, scale, block=128):
+    full = scale.repeat_interleave(block, 0).repeat_interleave(block, 1)
+    return q.float() * full[:q.shape[0], :q.shape[1]]
+
+
+@pytest.fixture(scope="module")
+def fp8_model():
+    """A DeepSeek-V3 layer of hidden size 256 (so that q_a_proj,
+    kv_a_proj_with_mqa and o_proj span several 128-blocks, with partial
+    edge blocks) with FP8 weights; the module holds the dequantized ones."""
+    if not hasattr(torch, "float8_e4m3fn"):
+        pytest.skip("this torch has no float8_e4m3fn")
+    model = yarn_v3(seed=11, hidden_size=256)
+    quantized, dequantized = {}, {}
+    for k, v in model.state_dict().items():
+        if v.ndim == 2:
+            q, s = quantize_fp8(v)
+            quantized[k], quantized[k + "_scale_inv"] = q, s
+            dequantized[k] = dequantize_fp8(q, s)
+        else:
+            quantized[k] = dequantized[k] = v
+    model.attn.load_state_dict(dequantized)
+    return model, quantized, dequantized
+
+
+def test_fp8_dequantize(fp8_model):
+    model, quantized, dequantized = fp8_model
+    assert quantized["o_proj.weight_scale_inv"].shape == (2, 1)
+    assert quantized["kv_a_proj_with_mqa.weight_scale_inv"].shape == (1, 2)
+    got = from_state_dict(model.cfg, quantized)
+    want = from_state_dict(model.cfg, dequantized)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    # The same from numpy: uint8 arrays of e4m3fn bits.
+    as_numpy = {k: (v.view(torch.uint8).numpy() if v.dtype == torch.float8_e4m3fn
+                    else v.numpy()) for k, v in quantized.items()}
+    for g, w in zip(from_state_dict(model.cfg, as_numpy), want):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_fp8_bits_table():
+    """All 256 e4m3fn bit patterns given as uint8 decode as torch does."""
+    if not hasattr(torch, "float8_e4m3fn"):
+        pytest.skip("this torch has no float8_e4m3fn")
+    from mla.weights import _e4m3fn_table
+    bits = torch.arange(256, dtype=torch.uint8)
+    np.testing.assert_array_equal(_e4m3fn_table(), bits.view(torch.float8_e4m3fn).float().numpy())
+
+
+def test_fp8_layer(fp8_model):
+    model, quantized, _ = fp8_model
+    hidden, positions = inputs(model, (8, 5), [np.arange(8), 20 + np.arange(5)], seed=12)
+    layer = Layer(model.cfg, block_size=BLOCK)
+    width = model.cfg.kv_lora_rank + model.cfg.qk_rope_head_dim
+    outs = run_layer(compiled(layer), layer.weights(quantized),
+                     list(zip(hidden, positions, [0, 3])), width)
+    err = max(rel_err(o, model.reference(h, p)) for o, h, p in zip(outs, hidden, positions))
+    ERRORS["deepseek_v3 fp8 checkpoint (hidden 256)"] = err
+    assert err <= F32_TOL
+
+
+def test_fp8_errors(fp8_model):
+    model, quantized, _ = fp8_model
+    sd = dict(quantized)
+    del sd["kv_b_proj.weight_scale_inv"]
+    with pytest.raises(KeyError, match="kv_b_proj.weight_scale_inv"):
+        from_state_dict(model.cfg, sd)
+    sd = dict(quantized)
+    sd["o_proj.weight_scale_inv"] = torch.ones(1, 1)
+    with pytest.raises(ValueError, match="o_proj.weight_scale_inv"):
+        from_state_dict(model.cfg, sd)
+
+
+# --- weight loading ------------------------------------------------------------------------
+
+def test_state_dict_prefix_dtypes_and_errors(v3):
+    sd = v3.state_dict()
+    plain = from_state_dict(v3.cfg, sd)
+    names = ["w_dq", "q_norm", "w_uq", "w_qr", "w_dkv", "kv_norm", "w_kr", "w_uk", "w_uv", "w_o"]
+    # Shapes and order of the layer function's weight arguments.
+    text = emit_layer(v3.cfg, "layer", dtype="f32", block_size=BLOCK)
+    for name, w in zip(names, plain):
+        dims = "x".join(str(d) for d in w.shape)
+        assert f"%{name}: tensor<{dims}xf32>" in text, name
+        assert w.dtype == np.float32 and w.flags.c_contiguous
+    prefixed = {f"model.layers.0.self_attn.{k}": v.numpy() for k, v in sd.items()}
+    for a, b in zip(from_state_dict(v3.cfg, prefixed, prefix="model.layers.0.self_attn."),
+                    plain):
+        np.testing.assert_array_equal(a, b)
+    bf16 = from_state_dict(v3.cfg, sd, dtype="bf16")
+    assert all(w.dtype == np.uint16 for w in bf16)
+    np.testing.assert_array_equal(bf16[2], mla.to_bf16(plain[2]))
+    assert all(w.dtype == np.float16 for w in from_state_dict(v3.cfg, sd, dtype=np.float16))
+    # The same weights as torch bf16 tensors read to the same bf16 bits.
+    as_bf16 = {k: v.to(torch.bfloat16) for k, v in sd.items()}
+    for a, b in zip(from_state_dict(v3.cfg, as_bf16, dtype="bf16"), bf16):
+        np.testing.assert_array_equal(a, b)
+
+    missing = dict(prefixed)
+    del missing["model.layers.0.self_attn.kv_a_layernorm.weight"]
+    with pytest.raises(KeyError, match=r"model\.layers\.0\.self_attn\.kv_a_layernorm\.weight"):
+        from_state_dict(v3.cfg, missing, prefix="model.layers.0.self_attn.")
+    wrong = dict(sd)
+    wrong["kv_b_proj.weight"] = sd["kv_b_proj.weight"][:-1]
+    with pytest.raises(ValueError, match=r"kv_b_proj\.weight: expected shape \[128, 32\]"):
+        from_state_dict(v3.cfg, wrong)
+    biased = dict(sd)
+    biased["o_proj.bias"] = torch.zeros(v3.cfg.hidden_size)
+    with pytest.raises(ValueError, match=r"o_proj\.bias"):
+        from_state_dict(v3.cfg, biased)
+
+
+def test_standard_attention_weights():
+    """Llama-style GQA: w_q [H, D, hd], w_k/w_v [G, D, hd] project like
+    q_proj/k_proj/v_proj per head; TP ranks take whole KV groups."""
+    from transformers import LlamaConfig
+    m = _models("llama")
+    config = LlamaConfig(hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                         num_hidden_layers=1, vocab_size=128, intermediate_size=64)
+    torch.manual_seed(13)
+    attn = m.LlamaAttention(config, layer_idx=0).float().eval()
+    sd = attn.state_dict()
+    cfg = read_config(config.to_dict())
+    assert cfg.attention_kind == "GQA"
+    w_q, w_k, w_v, w_o = from_state_dict(cfg, sd)
+    text = emit_layer(cfg, "layer", mode="prefill", dtype="f32")
+    for name, w in zip(("w_q", "w_k", "w_v", "w_o"), (w_q, w_k, w_v, w_o)):
+        assert f"%{name}: tensor<{'x'.join(map(str, w.shape))}xf32>" in text, name
+    x = torch.randn(5, 64)
+    with torch.no_grad():
+        for w, proj, heads in ((w_q, attn.q_proj, 4), (w_k, attn.k_proj, 2),
+                               (w_v, attn.v_proj, 2)):
+            want = proj(x).view(5, heads, 16).numpy()
+            np.testing.assert_allclose(np.einsum("sd,hde->she", x.numpy(), w), want,
+                                       rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(w_o, sd["o_proj.weight"].numpy().T)
+    r1 = from_state_dict(cfg, sd, rank=1, world=2)
+    np.testing.assert_array_equal(r1[0], w_q[2:])
+    np.testing.assert_array_equal(r1[1], w_k[1:])
+    np.testing.assert_array_equal(r1[3], w_o[32:])
+
+
+def test_layer_class(v3, tmp_path):
+    import json
+    layer = Layer(v3.cfg, name="ds3", dtype="bf16", block_size=64, rank=1, world=2)
+    assert layer.name == "ds3" and "func.func @ds3(" in layer.to_mlir()
+    assert layer.to_mlir() == emit_layer(v3.cfg.shard(1, 2), "ds3", "decode", "bf16", 1, 64)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(v3.config.to_dict()))
+    for source in (str(path), v3.config.to_dict(), v3.config):
+        assert Layer.from_config(source, name="ds3", dtype="bf16", block_size=64, rank=1,
+                                 world=2) == layer
+    with pytest.raises(ConfigError, match="num_attention_heads"):
+        Layer(v3.cfg, world=3)
+
+
+# --- read_config refusals ------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, field", [
+    (dict(attention_bias=True), "attention_bias"),
+    (dict(rope_scaling=dict(type="dynamic", factor=2.0)), "rope_type"),
+    (dict(model_type="my_mla"), "model_type"),
+    (dict(model_type="minicpm3", max_position_embeddings=64,
+          rope_scaling=dict(type="longrope", short_factor=[1.0] * 7, long_factor=[1.0] * 8,
+                            original_max_position_embeddings=16)), "short_factor"),
+    (dict(model_type="minicpm3", max_position_embeddings=64,
+          rope_scaling=dict(type="longrope", short_factor=[1.0] * 8, long_factor=[1.0] * 16,
+                            original_max_position_embeddings=16)), "long_factor"),
+])
+def test_read_config_refuses(change, field):
+    with pytest.raises(ConfigError, match=field):
+        read_config(dict(MLA_DICT, **change))
+
+
+def test_read_config_unknown_model_with_rope_interleave():
+    assert read_config(dict(MLA_DICT, model_type="my_mla", rope_interleave=False)).rope_style \
+        == "rotate_half"
