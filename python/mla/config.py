@@ -30,6 +30,8 @@ _MLA_ROPE_STYLE = {
     "kimi_linear": None,              # its MLA layers use no RoPE
 }
 
+_IGNORE_ROPE_INTERLEAVE = ("deepseek_v2", "minicpm3", "kimi_linear")
+
 # rope_type values whose frequencies depend on the config only.
 _SCALINGS = ("linear", "yarn", "longrope", "llama3")
 
@@ -271,7 +273,9 @@ def read_config(cfg: dict, rope_style: Optional[str] = None) -> LayerConfig:
             raise ConfigError(f"partial_rotary_factor: {prf} rotates {int((dn + dr) * prf)} of "
                               f"the {dn + dr} query dims, not qk_rope_head_dim ({dr})")
         if rope_style is None:
-            if "rope_interleave" in cfg:
+            # Only the classes that read rope_interleave follow it; the others
+            # (DeepSeek-V2, MiniCPM3, Kimi-Linear) ignore the field.
+            if "rope_interleave" in cfg and model_type not in _IGNORE_ROPE_INTERLEAVE:
                 rope_style = "interleaved" if cfg["rope_interleave"] else "rotate_half"
             elif model_type in _MLA_ROPE_STYLE:
                 rope_style = _MLA_ROPE_STYLE[model_type] or "none"

@@ -636,3 +636,14 @@ def test_read_config_refuses(change, field):
 def test_read_config_unknown_model_with_rope_interleave():
     assert read_config(dict(MLA_DICT, model_type="my_mla", rope_interleave=False)).rope_style \
         == "rotate_half"
+
+
+def test_rope_interleave_only_where_the_class_reads_it():
+    # DeepSeek-V2, MiniCPM3 and Kimi-Linear ignore rope_interleave; V3 follows it.
+    base = dict(hidden_size=64, num_attention_heads=4, kv_lora_rank=32, qk_nope_head_dim=16,
+                qk_rope_head_dim=16, v_head_dim=16, rope_interleave=False)
+    assert mla.read_config(dict(base, model_type="deepseek_v3")).rope_style == "rotate_half"
+    assert mla.read_config(dict(base, model_type="deepseek_v2")).rope_style == "interleaved"
+    assert mla.read_config(dict(base, model_type="minicpm3")).rope_style == "rotate_half"
+    assert mla.read_config(dict(base, model_type="kimi_linear")).rope_style is None
+    assert mla.read_config(dict(base, model_type="some_new_mla")).rope_style == "rotate_half"
