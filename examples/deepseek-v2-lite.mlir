@@ -6,14 +6,14 @@ func.func @deepseek_v2_lite_decode(
     %kv_cache: tensor<?x64x576xbf16>,
     %block_table: tensor<?x?xi32>,
     %seq_lens: tensor<?xi32>,
-    %w_uq: tensor<16x2048x128xbf16>,
-    %w_qr: tensor<16x2048x64xbf16>,
-    %w_dkv: tensor<2048x512xbf16>,
-    %kv_norm: tensor<512xbf16>,
-    %w_kr: tensor<2048x64xbf16>,
-    %w_uk: tensor<16x512x128xbf16>,
-    %w_uv: tensor<16x512x128xbf16>,
-    %w_o: tensor<2048x2048xbf16>)
+    %w_uq: tensor<16x2048x128xbf16> {mla.name = "w_uq"},
+    %w_qr: tensor<16x2048x64xbf16> {mla.name = "w_qr"},
+    %w_dkv: tensor<2048x512xbf16> {mla.name = "w_dkv"},
+    %kv_norm: tensor<512xbf16> {mla.name = "kv_norm"},
+    %w_kr: tensor<2048x64xbf16> {mla.name = "w_kr"},
+    %w_uk: tensor<16x512x128xbf16> {mla.name = "w_uk"},
+    %w_uv: tensor<16x512x128xbf16> {mla.name = "w_uv"},
+    %w_o: tensor<2048x2048xbf16> {mla.name = "w_o"})
     -> (tensor<?x1x2048xbf16>, tensor<?x64x576xbf16>)
     attributes {mla.layer = #mla.layer_config<hidden_size = 2048, num_attention_heads = 16, num_key_value_heads = 16, kv_lora_rank = 512, qk_nope_head_dim = 128, qk_rope_head_dim = 64, v_head_dim = 128, rope_theta = 10000.0, rope_style = interleaved>} {
   %q_nope = mla.head_proj %h, %w_uq : tensor<?x1x2048xbf16>, tensor<16x2048x128xbf16> -> tensor<?x1x16x128xbf16>

@@ -6,16 +6,16 @@ func.func @kimi_k2_decode(
     %kv_cache: tensor<?x64x576xbf16>,
     %block_table: tensor<?x?xi32>,
     %seq_lens: tensor<?xi32>,
-    %w_dq: tensor<7168x1536xbf16>,
-    %q_norm: tensor<1536xbf16>,
-    %w_uq: tensor<64x1536x128xbf16>,
-    %w_qr: tensor<64x1536x64xbf16>,
-    %w_dkv: tensor<7168x512xbf16>,
-    %kv_norm: tensor<512xbf16>,
-    %w_kr: tensor<7168x64xbf16>,
-    %w_uk: tensor<64x512x128xbf16>,
-    %w_uv: tensor<64x512x128xbf16>,
-    %w_o: tensor<8192x7168xbf16>)
+    %w_dq: tensor<7168x1536xbf16> {mla.name = "w_dq"},
+    %q_norm: tensor<1536xbf16> {mla.name = "q_norm"},
+    %w_uq: tensor<64x1536x128xbf16> {mla.name = "w_uq"},
+    %w_qr: tensor<64x1536x64xbf16> {mla.name = "w_qr"},
+    %w_dkv: tensor<7168x512xbf16> {mla.name = "w_dkv"},
+    %kv_norm: tensor<512xbf16> {mla.name = "kv_norm"},
+    %w_kr: tensor<7168x64xbf16> {mla.name = "w_kr"},
+    %w_uk: tensor<64x512x128xbf16> {mla.name = "w_uk"},
+    %w_uv: tensor<64x512x128xbf16> {mla.name = "w_uv"},
+    %w_o: tensor<8192x7168xbf16> {mla.name = "w_o"})
     -> (tensor<?x1x7168xbf16>, tensor<?x64x576xbf16>)
     attributes {mla.layer = #mla.layer_config<hidden_size = 7168, num_attention_heads = 64, num_key_value_heads = 64, q_lora_rank = 1536, kv_lora_rank = 512, qk_nope_head_dim = 128, qk_rope_head_dim = 64, v_head_dim = 128, rope_theta = 50000.0, rope_style = interleaved>} {
   %c_q = mla.linear %h, %w_dq : tensor<?x1x7168xbf16>, tensor<7168x1536xbf16> -> tensor<?x1x1536xbf16>

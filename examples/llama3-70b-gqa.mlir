@@ -3,10 +3,10 @@
 func.func @llama3_70b_prefill(
     %h: tensor<?x?x8192xbf16>,
     %positions: tensor<?x?xi32>,
-    %w_q: tensor<64x8192x128xbf16>,
-    %w_k: tensor<8x8192x128xbf16>,
-    %w_v: tensor<8x8192x128xbf16>,
-    %w_o: tensor<8192x8192xbf16>)
+    %w_q: tensor<64x8192x128xbf16> {mla.name = "w_q"},
+    %w_k: tensor<8x8192x128xbf16> {mla.name = "w_k"},
+    %w_v: tensor<8x8192x128xbf16> {mla.name = "w_v"},
+    %w_o: tensor<8192x8192xbf16> {mla.name = "w_o"})
     -> (tensor<?x?x8192xbf16>)
     attributes {mla.layer = #mla.layer_config<hidden_size = 8192, num_attention_heads = 64, num_key_value_heads = 8, head_dim = 128, rope_theta = 500000.0, rope_style = rotate_half>} {
   %q0 = mla.head_proj %h, %w_q : tensor<?x?x8192xbf16>, tensor<64x8192x128xbf16> -> tensor<?x?x64x128xbf16>

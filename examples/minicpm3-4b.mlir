@@ -6,16 +6,16 @@ func.func @minicpm3_4b_decode(
     %kv_cache: tensor<?x64x288xbf16>,
     %block_table: tensor<?x?xi32>,
     %seq_lens: tensor<?xi32>,
-    %w_dq: tensor<2560x768xbf16>,
-    %q_norm: tensor<768xbf16>,
-    %w_uq: tensor<40x768x64xbf16>,
-    %w_qr: tensor<40x768x32xbf16>,
-    %w_dkv: tensor<2560x256xbf16>,
-    %kv_norm: tensor<256xbf16>,
-    %w_kr: tensor<2560x32xbf16>,
-    %w_uk: tensor<40x256x64xbf16>,
-    %w_uv: tensor<40x256x64xbf16>,
-    %w_o: tensor<2560x2560xbf16>)
+    %w_dq: tensor<2560x768xbf16> {mla.name = "w_dq"},
+    %q_norm: tensor<768xbf16> {mla.name = "q_norm"},
+    %w_uq: tensor<40x768x64xbf16> {mla.name = "w_uq"},
+    %w_qr: tensor<40x768x32xbf16> {mla.name = "w_qr"},
+    %w_dkv: tensor<2560x256xbf16> {mla.name = "w_dkv"},
+    %kv_norm: tensor<256xbf16> {mla.name = "kv_norm"},
+    %w_kr: tensor<2560x32xbf16> {mla.name = "w_kr"},
+    %w_uk: tensor<40x256x64xbf16> {mla.name = "w_uk"},
+    %w_uv: tensor<40x256x64xbf16> {mla.name = "w_uv"},
+    %w_o: tensor<2560x2560xbf16> {mla.name = "w_o"})
     -> (tensor<?x1x2560xbf16>, tensor<?x64x288xbf16>)
     attributes {mla.layer = #mla.layer_config<hidden_size = 2560, num_attention_heads = 40, num_key_value_heads = 40, q_lora_rank = 768, kv_lora_rank = 256, qk_nope_head_dim = 64, qk_rope_head_dim = 32, v_head_dim = 64, rope_theta = 10000.0, rope_style = rotate_half>} {
   %c_q = mla.linear %h, %w_dq : tensor<?x1x2560xbf16>, tensor<2560x768xbf16> -> tensor<?x1x768xbf16>

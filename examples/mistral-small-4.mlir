@@ -6,16 +6,16 @@ func.func @mistral_small_4_decode(
     %kv_cache: tensor<?x64x320xbf16>,
     %block_table: tensor<?x?xi32>,
     %seq_lens: tensor<?xi32>,
-    %w_dq: tensor<4096x1024xbf16>,
-    %q_norm: tensor<1024xbf16>,
-    %w_uq: tensor<32x1024x64xbf16>,
-    %w_qr: tensor<32x1024x64xbf16>,
-    %w_dkv: tensor<4096x256xbf16>,
-    %kv_norm: tensor<256xbf16>,
-    %w_kr: tensor<4096x64xbf16>,
-    %w_uk: tensor<32x256x64xbf16>,
-    %w_uv: tensor<32x256x128xbf16>,
-    %w_o: tensor<4096x4096xbf16>)
+    %w_dq: tensor<4096x1024xbf16> {mla.name = "w_dq"},
+    %q_norm: tensor<1024xbf16> {mla.name = "q_norm"},
+    %w_uq: tensor<32x1024x64xbf16> {mla.name = "w_uq"},
+    %w_qr: tensor<32x1024x64xbf16> {mla.name = "w_qr"},
+    %w_dkv: tensor<4096x256xbf16> {mla.name = "w_dkv"},
+    %kv_norm: tensor<256xbf16> {mla.name = "kv_norm"},
+    %w_kr: tensor<4096x64xbf16> {mla.name = "w_kr"},
+    %w_uk: tensor<32x256x64xbf16> {mla.name = "w_uk"},
+    %w_uv: tensor<32x256x128xbf16> {mla.name = "w_uv"},
+    %w_o: tensor<4096x4096xbf16> {mla.name = "w_o"})
     -> (tensor<?x1x4096xbf16>, tensor<?x64x320xbf16>)
     attributes {mla.layer = #mla.layer_config<hidden_size = 4096, num_attention_heads = 32, num_key_value_heads = 32, q_lora_rank = 1024, kv_lora_rank = 256, qk_nope_head_dim = 64, qk_rope_head_dim = 64, v_head_dim = 128, rope_theta = 10000.0, rope_style = interleaved>} {
   %c_q = mla.linear %h, %w_dq : tensor<?x1x4096xbf16>, tensor<4096x1024xbf16> -> tensor<?x1x1024xbf16>

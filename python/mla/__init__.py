@@ -20,7 +20,6 @@ from .compiler import (CompiledKernels, CompileError, cache_dir, compile, compil
 from .flash_mla import flash_mla_with_kvcache, get_mla_metadata
 from .kernel import DecodeKernel, KernelError, LayerKernel
 from .config import ConfigError, load_config, read_config
-from .layer import Layer
 from .weights import from_state_dict
 
 __all__ = [
@@ -29,3 +28,12 @@ __all__ = [
     "flash_mla_with_kvcache", "from_bf16", "get_mla_metadata", "load", "load_abi", "to_bf16",
     "ConfigError", "Layer", "from_state_dict", "load_config", "read_config",
 ]
+
+
+def __getattr__(name):
+    # mla.layer is also a script (python -m mla.layer): importing it here
+    # would have runpy warn that it is imported twice.
+    if name == "Layer":
+        from .layer import Layer
+        return Layer
+    raise AttributeError(f"module 'mla' has no attribute {name!r}")

@@ -77,6 +77,9 @@ class Weight:
     shape: Tuple[int, ...]
     dtype: str
     name: Optional[str] = None
+    # Merged by the compiler: computed by the layer's prepare_weights from
+    # the others, not given by the caller.
+    prepared: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,7 @@ def load_abi(path: str) -> KernelABI:
         layer = _function(layer_raw, layer_raw.get("return_codes")) if layer_raw else None
         weights = tuple(
             Weight(index=int(w["index"]), shape=tuple(w["shape"]), dtype=w["dtype"],
-                   name=w.get("name"))
+                   name=w.get("name"), prepared=bool(w.get("prepared", False)))
             for w in (layer_raw or {}).get("weights") or ())
         return KernelABI(
             directory=directory, raw=raw, symbol=raw["symbol"], target=raw["target"],

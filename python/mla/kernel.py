@@ -407,15 +407,49 @@ class LayerKernel:
         self.key = key or abi.directory
         self.symbol: str = abi.layer.symbol
         self.weights = abi.weights
+        # The weights a caller gives; the rest (merged by mla-absorb-weights)
+        # come from prepare_weights.
+        self.given_weights = tuple(w for w in abi.weights if not w.prepared)
+        self._prepare_fn = None
+        self._prepared_for = None  # (identity of the given weights, full list)
+        raw = (abi.raw.get("layer") or {}).get("prepare_weights")
+        if raw:
+            fn = getattr(_load_library(abi), raw["symbol"])
+            fn.restype = ctypes.c_int32
+            fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+            self._prepare_fn = (fn, tuple(raw["inputs"]), tuple(raw["outputs"]))
         self.hidden_size: int = abi.dims.get("hidden_size")
         _register_with_torch(self)
 
-    def __repr__(self) -> str:
-        return (f"LayerKernel({self.symbol}: hidden_size={self.hidden_size}, "
-                f"{len(self.weights)} weights)")
+    def prepare_weights(self, weights) -> list:
+        """The full weight list the layer takes: `weights` (the given ones,
+        in order or by name) followed by the merged weights the compiler
+        chose (NAME.json's `prepared`), computed once here. Calls with the
+        same weight objects reuse the result; pass the returned list to avoid
+        even that lookup."""
+        given = self._given_list(weights)
+        if self._prepare_fn is None:
+            return given
+        ident = tuple((id(w), _arrays.data_ptr(w)) for w in given)
+        if self._prepared_for is not None and self._prepared_for[0] == ident:
+            return self._prepared_for[1]
+        self._check_weights(given, given[0], self.given_weights)
+        fn, _, outputs = self._prepare_fn
+        prepared = [_arrays.empty_like_framework(given[0], self.weights[i].shape,
+                                                 self.weights[i].dtype) for i in outputs]
+        ins = (ctypes.c_void_p * len(given))(*[_arrays.data_ptr(w) for w in given])
+        outs = (ctypes.c_void_p * len(prepared))(*[_arrays.data_ptr(w) for w in prepared])
+        code = fn(ctypes.addressof(ins), ctypes.addressof(outs))
+        if code != 0:
+            rc = self.abi.layer.return_codes.get(code)
+            raise KernelError(self.symbol + "_prepare_weights", code,
+                              rc.name if rc else "UNKNOWN", rc.meaning if rc else "")
+        full = list(given) + prepared
+        self._prepared_for = (ident, full)
+        return full
 
-    def _weight_list(self, weights) -> list:
-        specs = self.weights
+    def _given_list(self, weights) -> list:
+        specs = self.given_weights
         if isinstance(weights, Mapping):
             names = [w.name for w in specs]
             if None in names:
@@ -431,9 +465,33 @@ class LayerKernel:
             raise ValueError(f"weights: expected {len(specs)} arrays, got {len(weights)}")
         return weights
 
-    def _check_weights(self, weights: list, like) -> None:
+    def __repr__(self) -> str:
+        return (f"LayerKernel({self.symbol}: hidden_size={self.hidden_size}, "
+                f"{len(self.weights)} weights)")
+
+    def _weight_list(self, weights) -> list:
+        specs = self.weights
+        if self._prepare_fn is not None and (
+                isinstance(weights, Mapping) or len(list(weights)) == len(self.given_weights)):
+            return self.prepare_weights(weights)
+        if isinstance(weights, Mapping):
+            names = [w.name for w in specs]
+            if None in names:
+                raise TypeError(f"{self.symbol}: NAME.json does not name the weights; "
+                                "pass them as a sequence in the order of .weights")
+            unknown = set(weights) - set(names)
+            missing = [n for n in names if n not in weights]
+            if unknown or missing:
+                raise ValueError(f"weights: missing {missing}, unknown {sorted(unknown)}")
+            return [weights[n] for n in names]
+        weights = list(weights)
+        if len(weights) != len(specs):
+            raise ValueError(f"weights: expected {len(specs)} arrays, got {len(weights)}")
+        return weights
+
+    def _check_weights(self, weights: list, like, specs=None) -> None:
         first = ("hidden", _arrays.device_of(like))
-        for w, spec in zip(weights, self.weights):
+        for w, spec in zip(weights, specs or self.weights):
             label = f"weights[{spec.index}]" + (f" ({spec.name})" if spec.name else "")
             _arrays.framework(w, label)
             self._entry._check_device(label, w, first)
@@ -448,6 +506,8 @@ class LayerKernel:
         """The layer's output; kv_cache gets the new tokens' rows in place.
         With torch tensors and no `out`, through the `mla::layer` custom op
         (torch.compile traces it)."""
+        if self._prepare_fn is not None:
+            weights = self._weight_list(weights)
         if out is None and not isinstance(weights, Mapping):
             weights = list(weights)
             tensors = [hidden, positions, kv_cache, block_table, seq_lens, *weights]

@@ -39,9 +39,8 @@ DIMS = dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=4, kv_lor
             vocab_size=128, intermediate_size=64, pad_token_id=0, bos_token_id=1,
             eos_token_id=2)
 
-# q_lora_rank 48, not smaller: below d_nope * d_c / (d_c - d_nope) = 32 the
-# compiler merges W_UQ W_UK^T into a prepared weight, which the whole-layer
-# entry does not support yet (real checkpoints are far from that bound).
+# q_lora_rank 48: above d_nope * d_c / (d_c - d_nope) = 32, so the compiler
+# keeps W_UQ and W_UK^T apart (test_merged_weights covers the merged form).
 Q_LORA = 48
 
 # A DeepSeek-V3 config.json of these sizes.
@@ -647,3 +646,26 @@ def test_rope_interleave_only_where_the_class_reads_it():
     assert mla.read_config(dict(base, model_type="minicpm3")).rope_style == "rotate_half"
     assert mla.read_config(dict(base, model_type="kimi_linear")).rope_style is None
     assert mla.read_config(dict(base, model_type="some_new_mla")).rope_style == "rotate_half"
+
+
+def test_merged_weights():
+    # q_lora_rank 16 < 32: mla-absorb-weights merges W_UQ W_UK^T per head
+    # (q_in * d_c < d_nope * (q_in + d_c) multiply-adds per token), so the
+    # layer takes one more weight, which prepare_weights computes from the
+    # given ones once; the result must still be transformers' layer.
+    model = yarn_v3(q_lora_rank=16)
+    layer = Layer(model.cfg, dtype="f32", q_len=1, block_size=BLOCK)
+    kernel = compiled(layer)
+    prepared = [w for w in kernel.weights if w.prepared]
+    assert [w.name for w in prepared] == ["w_uq_uk"]
+    assert len(kernel.given_weights) == len(kernel.weights) - 1
+    given = layer.weights(model.state_dict())
+    full = kernel.prepare_weights(given)
+    assert len(full) == len(kernel.weights)
+    assert kernel.prepare_weights(given) is full  # once per set of weights
+    # The merged weight is W_UQ,h W_UK,h^T: [H, q_lora, d_c].
+    names = [w.name for w in kernel.given_weights]
+    w_uq, w_uk = given[names.index("w_uq")], given[names.index("w_uk")]
+    np.testing.assert_allclose(full[-1], np.einsum("hqn,hcn->hqc", w_uq, w_uk),
+                               rtol=1e-5, atol=1e-6)
+    check("deepseek_v3 merged W_UQ W_UK^T (q_lora 16)", model, lengths=(9, 5))

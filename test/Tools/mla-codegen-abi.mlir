@@ -170,6 +170,8 @@
 // LAYER: layer.args[8].name = "batch"
 // LAYER: layer.args[9].name = "max_blocks_per_seq"
 // LAYER-NOT: layer.args[10]
+// V2-Lite merges nothing (merging is costlier per token at its sizes).
+// LAYER: layer.prepare_weights = null
 // LAYER: layer.return_codes[4].name = "ERR_SEQ_LEN"
 // LAYER-NEXT: layer.return_codes[4].value = 4{{$}}
 // LAYER: layer.return_codes[5].macro = "V2L_ERR_SEQ_LEN_SHORT"
@@ -178,11 +180,17 @@
 // LAYER-NEXT: layer.return_codes[6].value = 7{{$}}
 // LAYER-NOT: layer.return_codes[7]
 // LAYER: layer.symbol = "v2l_layer"
+// Each weight with the name the dialect file gives it.
 // LAYER-NEXT: layer.weights[0].dtype = "f32"
 // LAYER-NEXT: layer.weights[0].index = 0{{$}}
+// LAYER-NEXT: layer.weights[0].name = "w_uq"
+// LAYER-NEXT: layer.weights[0].prepared = false
 // LAYER-NEXT: layer.weights[0].shape = [16, 2048, 128]
+// LAYER: layer.weights[3].name = "kv_norm"
 // LAYER: layer.weights[3].shape = [512]
 // LAYER: layer.weights[7].index = 7{{$}}
+// LAYER-NEXT: layer.weights[7].name = "w_o"
+// LAYER-NEXT: layer.weights[7].prepared = false
 // LAYER-NEXT: layer.weights[7].shape = [2048, 2048]
 // LAYER-NOT: layer.weights[8]
 // LAYER: params.dtype = "f32"

@@ -472,13 +472,34 @@ returnCodesJSON(StringRef upper,
 llvm::json::Value layerJSON(const cpu::LayerEntry &layer) {
   std::string dtype = dtypeName(layer.elemType);
   llvm::json::Array weights;
-  for (auto [i, w] : llvm::enumerate(layer.weights))
-    weights.push_back(llvm::json::Object{
-        {"index", int64_t(i)},
-        {"shape", llvm::json::Array(w.getShape())},
-        {"dtype", dtypeName(w.getElementType())}});
+  unsigned first = layer.weights.size() - layer.numPrepared;
+  for (auto [i, w] : llvm::enumerate(layer.weights)) {
+    llvm::json::Object o{{"index", int64_t(i)},
+                         {"shape", llvm::json::Array(w.getShape())},
+                         {"dtype", dtypeName(w.getElementType())},
+                         {"prepared", i >= first}};
+    if (!layer.weightNames[i].empty())
+      o["name"] = layer.weightNames[i];
+    weights.push_back(std::move(o));
+  }
+  // Merged weights: computed once by the prepare function from `inputs`
+  // (indices into weights) into the caller's buffers for `outputs`.
+  llvm::json::Value prepare = nullptr;
+  if (layer.numPrepared) {
+    llvm::json::Array inputs, outputs;
+    for (unsigned i : layer.prepareInputs)
+      inputs.push_back(int64_t(i));
+    for (unsigned i = first; i < layer.weights.size(); ++i)
+      outputs.push_back(int64_t(i));
+    prepare = llvm::json::Object{
+        {"symbol", kernelName + "_layer_prepare_weights"},
+        {"returns", "int32_t"},
+        {"inputs", std::move(inputs)},
+        {"outputs", std::move(outputs)}};
+  }
   return llvm::json::Object{
       {"symbol", kernelName + "_layer"},
+      {"prepare_weights", std::move(prepare)},
       {"returns", "int32_t"},
       {"args", argsJSON(mla_abi::kLayerArgs, layer.sizes, dtype)},
       {"weights", std::move(weights)},

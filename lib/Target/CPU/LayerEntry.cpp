@@ -156,8 +156,11 @@ std::string wrapperSource(StringRef name, StringRef impl,
 
 /// The documented declaration, for NAME.h: the table's arguments with the
 /// layer's sizes, the weights' shapes, the codes it returns.
-std::string headerText(StringRef name, ArrayRef<RankedTensorType> weights,
-                       const mla_abi::Sizes &sizes, Type elemType) {
+std::string headerText(StringRef name, const cpu::LayerEntry &entry) {
+  ArrayRef<RankedTensorType> weights = entry.weights;
+  const mla_abi::Sizes &sizes = entry.sizes;
+  Type elemType = entry.elemType;
+  unsigned first = weights.size() - entry.numPrepared;
   std::string text, upper = name.upper(), dtype = typeName(elemType);
   llvm::raw_string_ostream hs(text);
   hs << "/* One decode step of the whole layer, in the absorbed form:\n"
@@ -170,7 +173,12 @@ std::string headerText(StringRef name, ArrayRef<RankedTensorType> weights,
       for (auto [i, w] : llvm::enumerate(weights)) {
         hs << " *     [" << i << "] [";
         llvm::interleaveComma(w.getShape(), hs);
-        hs << "]\n";
+        hs << "]";
+        if (!entry.weightNames[i].empty())
+          hs << " " << entry.weightNames[i];
+        if (i >= first)
+          hs << " (merged: from " << name << "_layer_prepare_weights)";
+        hs << "\n";
       }
   }
   hs << " * Returns " << upper << "_OK, or with nothing written:";
@@ -180,7 +188,95 @@ std::string headerText(StringRef name, ArrayRef<RankedTensorType> weights,
   hs << "\n * Single-threaded. */\n"
      << mla_abi::declaration((name + "_layer").str(), mla_abi::kLayerArgs)
      << "\n\n";
+  if (entry.numPrepared) {
+    hs << "/* The merged weights " << first << ".." << weights.size() - 1
+       << " of " << name << "_layer (mla-absorb-weights found merging\n"
+       << " * cheaper per token), computed from `weights` (the first " << first
+       << ")\n * into the caller's buffers `prepared`, once per set of "
+          "weights.\n * Returns "
+       << upper << "_OK or " << upper << "_ERR_NULL_POINTER. */\n"
+       << "int32_t " << name
+       << "_layer_prepare_weights(const void *const *weights,\n"
+       << "                                  void *const *prepared);\n\n";
+  }
   return text;
+}
+/// Records which weights the prepare-weights function of absorption reads
+/// (its arguments' `mla.weight`: the layer argument each one is), and checks
+/// that it returns the merged weights, in the order the layer takes them.
+template <typename Fail>
+LogicalResult checkPrepare(func::FuncOp prepare, cpu::LayerEntry &entry,
+                           Fail fail) {
+  if (!entry.numPrepared)
+    return success();
+  unsigned first = entry.weights.size() - entry.numPrepared;
+  unsigned numArrays = irArrays().size();
+  if (!prepare || prepare.getNumResults() != entry.numPrepared)
+    return fail("its merged weights have no prepare-weights function "
+                "returning them");
+  for (unsigned j = 0; j < prepare.getNumArguments(); ++j) {
+    auto index = prepare.getArgAttrOfType<IntegerAttr>(j, "mla.weight");
+    if (!index || index.getInt() < int64_t(numArrays) ||
+        index.getInt() >= int64_t(numArrays + first))
+      return fail("prepare-weights argument " + Twine(j) +
+                  " is not one of the layer's weights");
+    entry.prepareInputs.push_back(index.getInt() - numArrays);
+  }
+  for (unsigned k = 0; k < entry.numPrepared; ++k)
+    if (prepare.getResultTypes()[k] != entry.weights[first + k])
+      return fail("prepare-weights result " + Twine(k) +
+                  " does not have the type of the merged weight");
+  return success();
+}
+
+/// `<name>_layer_prepare_weights(weights, prepared)`: the merged weights
+/// from the caller's weights into the caller's buffers, once per weights.
+std::string prepareSource(StringRef name, const cpu::LayerEntry &entry) {
+  unsigned first = entry.weights.size() - entry.numPrepared;
+  auto memref = [&](RankedTensorType t) {
+    return "MemRef<" + cType(t.getElementType()) + ", " +
+           std::to_string(t.getRank()) + ">";
+  };
+  std::string source;
+  llvm::raw_string_ostream os(source);
+  std::string impl = (name + "_layer_prepare_weights_impl").str();
+  // Several results come back as one struct of descriptors, one alone as
+  // its descriptor; both through the first parameter.
+  os << "\nnamespace {\nstruct " << impl << "_results {\n";
+  for (unsigned k = 0; k < entry.numPrepared; ++k)
+    os << "  " << memref(entry.weights[first + k]) << " r" << k << ";\n";
+  os << "};\n} // namespace\n\n"
+     << "extern \"C\" void _mlir_ciface_" << impl << "(" << impl
+     << "_results *";
+  for (unsigned idx : entry.prepareInputs)
+    os << ", " << memref(entry.weights[idx]) << " *";
+  os << ");\n\n"
+     << "extern \"C\" int32_t " << name
+     << "_layer_prepare_weights(const void *const *weights,\n"
+     << "                                  void *const *prepared) {\n"
+     << "  if (!weights || !prepared)\n    return mla_abi::ErrNullPointer;\n"
+     << "  for (int i = 0; i < " << first << "; ++i)\n"
+     << "    if (!weights[i])\n      return mla_abi::ErrNullPointer;\n"
+     << "  for (int i = 0; i < " << entry.numPrepared << "; ++i)\n"
+     << "    if (!prepared[i])\n      return mla_abi::ErrNullPointer;\n";
+  for (auto [j, idx] : llvm::enumerate(entry.prepareInputs)) {
+    RankedTensorType t = entry.weights[idx];
+    os << "  auto in" << j << " = view<" << cType(t.getElementType()) << ", "
+       << t.getRank() << ">(weights[" << idx << "], {";
+    llvm::interleaveComma(t.getShape(), os);
+    os << "});\n";
+  }
+  os << "  " << impl << "_results res;\n  _mlir_ciface_" << impl << "(&res";
+  for (unsigned j = 0; j < entry.prepareInputs.size(); ++j)
+    os << ", &in" << j;
+  os << ");\n";
+  for (unsigned k = 0; k < entry.numPrepared; ++k)
+    os << "  std::memcpy(prepared[" << k << "], res.r" << k
+       << ".aligned + res.r" << k << ".offset, sizeof(*res.r" << k
+       << ".aligned) * " << entry.weights[first + k].getNumElements()
+       << ");\n  std::free(res.r" << k << ".allocated);\n";
+  os << "  return mla_abi::Ok;\n}\n";
+  return source;
 }
 } // namespace
 
@@ -197,9 +293,8 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   if (!attention)
     return fail("no mla.decode_attention after absorption and fusion");
   auto layer = attention->getParentOfType<func::FuncOp>();
-  if (module.lookupSymbol((layer.getSymName() + "_prepare_weights").str()))
-    return fail("merged weights (a prepare-weights function) are not "
-                "supported by the layer entry yet");
+  auto prepare = module.lookupSymbol<func::FuncOp>(
+      (layer.getSymName() + "_prepare_weights").str());
   // Expected arguments, as python -m mla.layer writes them: the inputs of
   // mla_abi::kLayerArgs (hidden, positions, kv_cache, block_table,
   // seq_lens), then weights of static shape; results: out and the cache.
@@ -234,7 +329,18 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
     if (!args[i].hasStaticShape())
       return fail("weight argument " + Twine(i) + " has a dynamic shape");
     entry.weights.push_back(args[i]);
+    auto absorbed = layer.getArgAttrOfType<StringAttr>(i, "mla.absorbed");
+    auto named = layer.getArgAttrOfType<StringAttr>(i, "mla.name");
+    entry.weightNames.push_back(absorbed ? absorbed.str()
+                                         : named ? named.str() : "");
+    if (absorbed)
+      ++entry.numPrepared;
+    else if (entry.numPrepared)
+      return fail("weight argument " + Twine(i) +
+                  " follows a merged weight (merged weights come last)");
   }
+  if (failed(checkPrepare(prepare, entry, fail)))
+    return failure();
   auto ret = cast<func::ReturnOp>(layer.getBody().front().getTerminator());
   auto append = ret.getOperand(1).getDefiningOp<KVCacheAppendOp>();
   if (!append || append.getCache() != layer.getArgument(2))
@@ -254,6 +360,11 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   std::string impl = (name + "_layer_impl").str();
   layer.setSymName(impl);
   layer->setAttr("llvm.emit_c_interface", UnitAttr::get(module.getContext()));
+  if (entry.numPrepared) {
+    prepare.setSymName((name + "_layer_prepare_weights_impl").str());
+    prepare->setAttr("llvm.emit_c_interface",
+                     UnitAttr::get(module.getContext()));
+  }
 
   PassManager pm(module.getContext());
   std::string pipeline =
@@ -268,6 +379,8 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
     return fail("lowering the layer to loops failed");
 
   entry.source = wrapperSource(name, impl, args, sizes, entry.elemType);
-  entry.header = headerText(name, entry.weights, sizes, entry.elemType);
+  if (entry.numPrepared)
+    entry.source += prepareSource(name, entry);
+  entry.header = headerText(name, entry);
   return entry;
 }

@@ -20,6 +20,14 @@ struct LayerEntry {
   mla_abi::Sizes sizes;  // the layer's fixed dimensions
   Type elemType;         // of hidden, kv_cache, out and the weights
   SmallVector<RankedTensorType> weights; // in the order of `weights`
+  // Each weight's name (the dialect file's `mla.name` argument attribute, or
+  // the merged weight's `mla.absorbed` name; empty when it has none).
+  SmallVector<std::string> weightNames;
+  // Weights merged by mla-absorb-weights come last: `<name>_layer_prepare_
+  // weights` computes them from the weights at `prepareInputs` (indices into
+  // `weights`), once, into the caller's buffers.
+  unsigned numPrepared = 0;
+  SmallVector<unsigned> prepareInputs;
 };
 
 /// Turns the absorbed, fused layer of `module` (as `python -m mla.layer`
