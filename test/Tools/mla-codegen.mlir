@@ -94,3 +94,15 @@
 // RUN: mla-codegen --target=cpu --num-heads=3 --kv-lora-rank=64 --qk-rope-head-dim=16 --dtype=f32 --vector-width=16 --name=hs -o %t/few
 // RUN: FileCheck %s --check-prefix=HDR-FEW --input-file=%t/few/hs.h
 // HDR-FEW: /* partial kernel: 3 query rows and 16-token tiles a work item; it does not prefetch */
+
+// A rank's layer comes from the rank's dialect file, not from slicing the
+// whole layer's: --layer with --tensor-parallel > 1 says so.
+// RUN: not mla-codegen %examples/deepseek-v3.mlir --layer --tensor-parallel=8 -o %t/tp 2>&1 | FileCheck %s --check-prefix=TPLAYER
+// TPLAYER: mla-codegen: --layer with --tensor-parallel=8: the layer of one rank is generated from that rank's dialect file (python -m mla.layer CONFIG --tensor-parallel 8) at --tensor-parallel=1
+// RUN: mkdir -p %t && env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/deepseek-v3.json --tensor-parallel 8 --name v3r > %t/v3-rank.mlir
+// RUN: mla-codegen %t/v3-rank.mlir --name=v3r --vector-width=16 -o %t/v3r
+// RUN: FileCheck %s --check-prefix=TPRANK --input-file=%t/v3r/v3r.h
+// TPRANK: #define V3R_NUM_HEADS 16
+// TPRANK: [16, 1536, 128] w_uq
+// TPRANK: [2048, 7168] w_o
+// TPRANK: int32_t v3r_layer(

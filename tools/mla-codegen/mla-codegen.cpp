@@ -86,12 +86,15 @@ cl::opt<std::string> emit("emit", cl::init("lib"),
 cl::opt<int64_t> tensorParallel(
     "tensor-parallel", cl::init(1),
     cl::desc("with a dialect file: generate the kernel for heads / N (the "
-             "heads of one GPU of N); the layer function needs N = 1"),
+             "heads of one GPU of N); a rank's layer function comes from "
+             "its own dialect file (python -m mla.layer --tensor-parallel "
+             "N)"),
     cl::cat(category));
 cl::opt<bool> emitLayer("layer", cl::init(true),
-                        cl::desc("with a dialect file and --target=cpu: also "
-                                 "emit the whole-layer decode step "
-                                 "NAME_layer"),
+                        cl::desc("with a dialect file, --target=cpu and "
+                                 "--tensor-parallel=1: also emit the "
+                                 "whole-layer decode step NAME_layer "
+                                 "(default: on; --layer=false skips it)"),
                         cl::cat(category));
 cl::opt<std::string> mcpu("mcpu", cl::init("native"),
                           cl::desc("CPU to compile for"), cl::cat(category));
@@ -792,6 +795,17 @@ LogicalResult run(MLIRContext &ctx) {
 
   // The whole-layer decode step, from a dialect file.
   std::optional<cpu::LayerEntry> layer;
+  // The layer of one rank takes that rank's weights: its dialect file is
+  // the shard (python -m mla.layer --tensor-parallel N), generated at N = 1.
+  if (input && emitLayer.getNumOccurrences() && emitLayer &&
+      tensorParallel > 1) {
+    llvm::errs() << "mla-codegen: --layer with --tensor-parallel="
+                 << tensorParallel.getValue()
+                 << ": the layer of one rank is generated from that rank's "
+                    "dialect file (python -m mla.layer CONFIG --tensor-parallel "
+                 << tensorParallel.getValue() << ") at --tensor-parallel=1\n";
+    return failure();
+  }
   if (input && emitLayer && tensorParallel == 1) {
     FailureOr<cpu::LayerEntry> entry =
         cpu::buildLayerEntry(*input, kernelName, lanes);
