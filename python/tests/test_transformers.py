@@ -14,6 +14,7 @@ read_config's refusals.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -669,3 +670,55 @@ def test_merged_weights():
     np.testing.assert_allclose(full[-1], np.einsum("hqn,hcn->hqc", w_uq, w_uk),
                                rtol=1e-5, atol=1e-6)
     check("deepseek_v3 merged W_UQ W_UK^T (q_lora 16)", model, lengths=(9, 5))
+
+
+# --- the real configs -----------------------------------------------------------------------
+
+_EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "configs")
+
+# model_type -> (transformers module, config class, attention, rotary embedding)
+_CLASSES = {
+    "deepseek_v3": ("deepseek_v3", "DeepseekV3Config", "DeepseekV3Attention",
+                    "DeepseekV3RotaryEmbedding"),
+    # Kimi K2 checkpoints are a DeepseekV3ForCausalLM architecture.
+    "kimi_k2": ("deepseek_v3", "DeepseekV3Config", "DeepseekV3Attention",
+                "DeepseekV3RotaryEmbedding"),
+    "deepseek_v2": ("deepseek_v2", "DeepseekV2Config", "DeepseekV2Attention",
+                    "DeepseekV2RotaryEmbedding"),
+    "minicpm3": ("minicpm3", "MiniCPM3Config", "MiniCPM3Attention", "MiniCPM3RotaryEmbedding"),
+    "mistral4": ("mistral4", "Mistral4Config", "Mistral4Attention", "Mistral4RotaryEmbedding"),
+}
+
+
+@pytest.mark.parametrize("name", ["deepseek-v3", "deepseek-v2-lite", "kimi-k2", "minicpm3-4b",
+                                  "mistral-small-4"])
+def test_real_config(name):
+    """examples/configs/NAME.json with every attention and RoPE field as the
+    checkpoint writes it (rope_scaling / rope_parameters, theta, head dims,
+    d_c, model_type, rope_interleave), only hidden_size, the head count and
+    q_lora_rank made small: our layer against transformers' class for it."""
+    import json
+    with open(os.path.join(_EXAMPLES, name + ".json")) as f:
+        real = json.load(f)
+    cfg = {k: v for k, v in real.items() if k not in ("architectures", "model_type")}
+    cfg.update(hidden_size=64, num_attention_heads=2, num_key_value_heads=2,
+               num_hidden_layers=1, vocab_size=128, intermediate_size=64,
+               pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    if real.get("q_lora_rank") is not None:
+        cfg["q_lora_rank"] = Q_LORA
+    mod, config_cls, attn_cls, rotary_cls = _CLASSES[real["model_type"]]
+    m = _models(mod)
+    import transformers
+    config = getattr(transformers, config_cls)(**cfg)
+    if real["model_type"] in ("deepseek_v3", "kimi_k2", "deepseek_v2", "mistral4"):
+        config.moe_intermediate_size, config.n_routed_experts = 32, 4
+    model = Model(config, getattr(m, attn_cls), getattr(m, rotary_cls), seed=11)
+    # The reader sees the real file (model_type included), not transformers'
+    # re-serialization of it.
+    ours = read_config(dict(real, hidden_size=64, num_attention_heads=2,
+                            num_key_value_heads=2,
+                            q_lora_rank=cfg.get("q_lora_rank")))
+    assert ours.softmax_scale == pytest.approx(model.attn.scaling, rel=1e-12)
+    model.cfg = ours
+    check(f"{name} (real RoPE settings)", model, lengths=(9, 6),
+          positions=[np.arange(9), 50 + np.arange(6)])
