@@ -33,7 +33,7 @@
 // the TMA copies, and every thread waits on the barrier's phase. Each of the
 // 2 warpgroups runs 18 of the 36 k-steps of QK^T (m64n32k16, descriptors),
 // then P V on its 256 columns with P in registers (inline PTX).
-// RUN: mla-codegen --target=sm_90a --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=bf16 --block-size=64 --name=w --emit=mlir | FileCheck %s --check-prefix=WGMMA
+// RUN: mla-codegen --target=sm_90a --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=bf16 --block-size=64 --name=wg --emit=mlir | FileCheck %s --check-prefix=WGMMA
 // WGMMA: llvm.mlir.global external @mla_partial_smem() {addr_space = 3 : i32, alignment = 1024 : i64}
 // The tensor maps of the queries and of the cache are the last parameters.
 // WGMMA: gpu.func @partial({{.*}}, %{{.*}}: f32, %[[QMAP:.*]]: !llvm.ptr, %[[KVMAP:.*]]: !llvm.ptr) kernel

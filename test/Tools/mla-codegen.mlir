@@ -76,6 +76,20 @@
 // DTYPE: --dtype=fp8 is not supported (expected f32, bf16 or f16)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --name="a b" 2>&1 | FileCheck %s --check-prefix=NAME
 // NAME: --name=a b is not a C identifier
+// Names whose symbols or macros would clash with what a program already has.
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --name=memcpy 2>&1 | FileCheck %s --check-prefix=LIBC
+// LIBC: --name=memcpy makes the symbol memcpy, which a loaded library (libc, libm, libstdc++, LLVM, ...) already defines; choose another name
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --name=x 2>&1 | FileCheck %s --check-prefix=UNISTD
+// UNISTD: --name=x makes the macro X_OK of <unistd.h>; choose another name
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --name=int 2>&1 | FileCheck %s --check-prefix=KEYWORD
+// KEYWORD: --name=int is a C or C++ keyword
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --name=errno 2>&1 | FileCheck %s --check-prefix=MACRO
+// MACRO: --name=errno is a macro of the C standard headers
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --name=_Kernel 2>&1 | FileCheck %s --check-prefix=RESERVED
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --name=__k 2>&1 | FileCheck %s --check-prefix=RESERVED
+// RESERVED: is an identifier reserved for the implementation
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --name=exp 2>&1 | FileCheck %s --check-prefix=LIBM
+// LIBM: --name=exp makes the symbol exp,
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --emit=asm 2>&1 | FileCheck %s --check-prefix=EMIT
 // EMIT: --emit=asm is not supported (expected lib or mlir)
 // RUN: not mla-codegen %examples/deepseek-v3.mlir --tensor-parallel=3 --emit=mlir 2>&1 >/dev/null | FileCheck %s --check-prefix=TP

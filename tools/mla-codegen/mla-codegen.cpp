@@ -42,6 +42,8 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <dlfcn.h>
+
 using namespace mlir;
 using namespace mlir::mla;
 namespace cl = llvm::cl;
@@ -162,6 +164,59 @@ const RuntimePaths &paths() {
     return r;
   }();
   return p;
+}
+
+/// Why `name` cannot name a kernel library's symbols and macros (NAME,
+/// NAME_layer, NAME_OK, ...), or an empty string: a C or C++ keyword, a
+/// reserved identifier, a macro of the standard headers, or a symbol some
+/// loaded library (libc, libm, libstdc++, ...) already defines, which the
+/// kernel would replace in every program that loads it.
+std::string reservedName(StringRef name) {
+  static const char *const keywords[] = {
+      "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand",
+      "bitor", "bool", "break", "case", "catch", "char", "char16_t",
+      "char32_t", "class", "compl", "const", "const_cast", "constexpr",
+      "continue", "decltype", "default", "delete", "do", "double",
+      "dynamic_cast", "else", "enum", "explicit", "export", "extern",
+      "false", "float", "for", "friend", "goto", "if", "inline", "int",
+      "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq",
+      "nullptr", "operator", "or", "or_eq", "private", "protected", "public",
+      "register", "reinterpret_cast", "restrict", "return", "short",
+      "signed", "sizeof", "static", "static_assert", "static_cast",
+      "struct", "switch", "template", "this", "thread_local", "throw",
+      "true", "try", "typedef", "typeid", "typename", "union", "unsigned",
+      "using", "virtual", "void", "volatile", "wchar_t", "while", "xor",
+      "xor_eq", "_Alignas", "_Alignof", "_Atomic", "_Bool", "_Complex",
+      "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
+      "_Thread_local"};
+  static const char *const macros[] = {
+      "assert", "errno", "offsetof", "setjmp", "va_start", "va_arg",
+      "va_end", "va_copy", "stdin", "stdout", "stderr", "NULL", "EOF",
+      "complex", "imaginary", "I", "noreturn", "alignas", "alignof",
+      "static_assert", "thread_local", "bool"};
+  for (const char *k : keywords)
+    if (name == k)
+      return "is a C or C++ keyword";
+  for (const char *m : macros)
+    if (name == m)
+      return "is a macro of the C standard headers";
+  if (name.starts_with("__") ||
+      (name.size() > 1 && name[0] == '_' && llvm::isUpper(name[1])))
+    return "is an identifier reserved for the implementation";
+  // NAME_OK, NAME_ERR_..., NAME_NUM_HEADS: <unistd.h> defines F_OK, R_OK,
+  // W_OK and X_OK.
+  std::string upper = name.upper();
+  if (upper == "F" || upper == "R" || upper == "W" || upper == "X")
+    return "makes the macro " + upper + "_OK of <unistd.h>";
+  for (const char *suffix :
+       {"", "_num_splits", "_layer", "_layer_prepare_weights"}) {
+    std::string symbol = (name + suffix).str();
+    if (::dlsym(RTLD_DEFAULT, symbol.c_str()))
+      return "makes the symbol " + symbol +
+             ", which a loaded library (libc, libm, libstdc++, LLVM, ...) "
+             "already defines";
+  }
+  return "";
 }
 
 bool isIdentifier(StringRef s) {
@@ -717,6 +772,11 @@ LogicalResult run(MLIRContext &ctx) {
   if (!isIdentifier(kernelName)) {
     llvm::errs() << "mla-codegen: --name=" << kernelName
                  << " is not a C identifier\n";
+    return failure();
+  }
+  if (std::string why = reservedName(kernelName); !why.empty()) {
+    llvm::errs() << "mla-codegen: --name=" << kernelName << " " << why
+                 << "; choose another name\n";
     return failure();
   }
   if (emit != "lib" && emit != "mlir") {
