@@ -21,4 +21,4 @@ config.substitutions.append(("%examples", os.path.join(config.mla_src_dir, "exam
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
-llvm_config.add_tool_substitutions(["mla-opt", "mla-codegen"], [config.mla_tools_dir])
+llvm_config.add_tool_substitutions(["mla-opt", "mla-codegen", "mla-kernel-check"], [config.mla_tools_dir])

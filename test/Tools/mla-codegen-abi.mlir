@@ -121,12 +121,31 @@
 // CPU-H: int32_t abi_cpu_num_splits(int32_t batch, int32_t max_seq_len,
 // CPU-H-NEXT:     int32_t threads);
 
-// NAME.json only for a library that was built: the library does not link
-// without the prebuilt CPU runtime, and the earlier NAME.json is gone.
-// RUN: not mla-codegen --target=cpu --num-heads=3 --kv-lora-rank=64 --qk-rope-head-dim=16 --q-len=2 --block-size=16 --dtype=f16 --causal=false --vector-width=8 --name=abi_cpu -o %t/cpu --runtime-lib-dir=%t/none 2>&1 | FileCheck %s --check-prefix=NOLIB
+// A failed generation changes nothing in the output directory: here the
+// library (4 heads now) does not link without the prebuilt CPU runtime; the
+// earlier library, NAME.h and NAME.json stay as they were, together, and no
+// staging directory is left behind.
+// RUN: cp %t/cpu/abi_cpu.h %t/abi_cpu.h.before && cp %t/cpu/abi_cpu.json %t/abi_cpu.json.before
+// RUN: not mla-codegen --target=cpu --num-heads=4 --kv-lora-rank=64 --qk-rope-head-dim=16 --q-len=2 --block-size=16 --dtype=f16 --causal=false --vector-width=8 --name=abi_cpu -o %t/cpu --runtime-lib-dir=%t/none 2>&1 | FileCheck %s --check-prefix=NOLIB
 // NOLIB: linking {{.*}}libabi_cpu.so failed
 // NOLIB: -lmla_cpu_runtime
-// RUN: not test -e %t/cpu/abi_cpu.json
+// RUN: diff %t/cpu/abi_cpu.h %t/abi_cpu.h.before && diff %t/cpu/abi_cpu.json %t/abi_cpu.json.before
+// RUN: ls -A %t/cpu | FileCheck %s --check-prefix=CLEAN
+// CLEAN-NOT: tmp
+
+// Each library is loaded and called once, in mla-kernel-check, before
+// mla-codegen reports success. The check itself: it passes on the library
+// above, and fails when NAME.json names a symbol the library lacks or
+// describes a kernel the library is not (causal where it is not: lse of the
+// first query is then ln 4 instead of ln 5).
+// RUN: mla-kernel-check %t/cpu/abi_cpu.json
+// RUN: mkdir -p %t/lie && cp %t/cpu/libabi_cpu.so %t/lie/
+// RUN: sed 's/"symbol": "abi_cpu_num_splits"/"symbol": "abi_cpu_splits"/' %t/cpu/abi_cpu.json > %t/lie/abi_cpu.json
+// RUN: not mla-kernel-check %t/lie/abi_cpu.json 2>&1 | FileCheck %s --check-prefix=NOSYM
+// NOSYM: mla-kernel-check: the library does not export abi_cpu_splits
+// RUN: sed 's/"causal": false/"causal": true/' %t/cpu/abi_cpu.json > %t/lie/abi_cpu.json
+// RUN: not mla-kernel-check %t/lie/abi_cpu.json 2>&1 | FileCheck %s --check-prefix=WRONG
+// WRONG: mla-kernel-check: lse[0, 0] is 1.6094{{[0-9]*}}, expected ln(4)
 
 // A dialect file in f32 (DeepSeek-V2-Lite's layer with f32 types): the
 // kernel's element type, not --dtype, in NAME.h and NAME.json, and the

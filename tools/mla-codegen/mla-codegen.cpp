@@ -651,6 +651,77 @@ FailureOr<OwningOpRef<ModuleOp>> kernelsOf(MLIRContext &ctx,
 /// --target=sm_80|sm_90a: the f32 kernels through NVVM to PTX (MLIR's
 /// gpu-module-to-binary), a cubin (ptxas, whose resource report is kept in
 /// NAME.ptxas.log), and the host library on the CUDA driver API.
+/// The files of one generation, written into a fresh directory inside the
+/// output directory and moved into it only when all of them exist and the
+/// library passed its check: a failure leaves the output directory as it
+/// was, never a new NAME.h beside an old libNAME.so.
+class Staging {
+public:
+  LogicalResult create() {
+    if (std::error_code ec = llvm::sys::fs::create_directories(outputDir)) {
+      llvm::errs() << "mla-codegen: cannot create " << outputDir << ": "
+                   << ec.message() << "\n";
+      return failure();
+    }
+    SmallString<256> prefix(outputDir);
+    llvm::sys::path::append(prefix, "." + kernelName + ".tmp");
+    SmallString<256> made;
+    if (std::error_code ec =
+            llvm::sys::fs::createUniqueDirectory(prefix, made)) {
+      llvm::errs() << "mla-codegen: cannot create a directory in "
+                   << outputDir << ": " << ec.message() << "\n";
+      return failure();
+    }
+    dir = std::string(made);
+    return success();
+  }
+  ~Staging() {
+    if (!dir.empty())
+      llvm::sys::fs::remove_directories(dir);
+  }
+  std::string path(const Twine &file) const {
+    SmallString<256> p(dir);
+    llvm::sys::path::append(p, file);
+    return std::string(p);
+  }
+  /// Moves `files` into the output directory, in order (NAME.json, which
+  /// says a library is there, last).
+  LogicalResult commit(ArrayRef<std::string> files) {
+    for (const std::string &f : files) {
+      SmallString<256> to(outputDir);
+      llvm::sys::path::append(to, f);
+      if (std::error_code ec = llvm::sys::fs::rename(path(f), to)) {
+        llvm::errs() << "mla-codegen: cannot move " << f << " into "
+                     << outputDir << ": " << ec.message() << "\n";
+        return failure();
+      }
+    }
+    return success();
+  }
+
+private:
+  std::string dir;
+};
+
+/// Runs mla-kernel-check (next to this program) on the staged NAME.json: the
+/// library loads with every symbol resolved and its kernel answers a tiny
+/// problem correctly, in a separate process.
+LogicalResult checkLibrary(const Staging &stage) {
+  std::string self =
+      llvm::sys::fs::getMainExecutable(nullptr, (void *)&checkLibrary);
+  SmallString<256> checker(llvm::sys::path::parent_path(self));
+  llvm::sys::path::append(checker, "mla-kernel-check");
+  std::string err, log;
+  if (failed(cpu::runCompiler(checker, {stage.path(kernelName + ".json")},
+                              err, &log))) {
+    llvm::errs() << "mla-codegen: the generated library failed its check, "
+                    "so nothing was written to "
+                 << outputDir << ": " << err << "\n";
+    return failure();
+  }
+  return success();
+}
+
 LogicalResult runGPU(MLIRContext &ctx, const DecodeParams &r) {
   // The configuration the pass below derives too: it describes the kernels
   // in NAME.h, NAME.json and the host library.
@@ -695,16 +766,10 @@ LogicalResult runGPU(MLIRContext &ctx, const DecodeParams &r) {
     return success();
   }
 
-  if (std::error_code ec = llvm::sys::fs::create_directories(outputDir)) {
-    llvm::errs() << "mla-codegen: cannot create " << outputDir << ": "
-                 << ec.message() << "\n";
+  Staging stage;
+  if (failed(stage.create()))
     return failure();
-  }
-  auto path = [&](const Twine &file) {
-    SmallString<256> p(outputDir);
-    llvm::sys::path::append(p, file);
-    return std::string(p);
-  };
+  auto path = [&](const Twine &file) { return stage.path(file); };
   mla_abi::Library lib = abiLibrary(r, config->kind != GPUKernelKind::SIMT,
                                     /*withLayer=*/false);
   std::string ptxPath = path(kernelName + ".ptx"),
@@ -712,9 +777,6 @@ LogicalResult runGPU(MLIRContext &ctx, const DecodeParams &r) {
               logPath = path(kernelName + ".ptxas.log"),
               objPath = path(kernelName + "_host.o"),
               libPath = path("lib" + kernelName + ".so");
-  // NAME.json says a library was built: none from an earlier run survives
-  // a failure.
-  llvm::sys::fs::remove(path(kernelName + ".json"));
   if (failed(writeFile(ptxPath, ptx)))
     return failure();
   std::string err, report;
@@ -759,8 +821,14 @@ LogicalResult runGPU(MLIRContext &ctx, const DecodeParams &r) {
     return failure();
   }
   llvm::sys::fs::remove(objPath);
-  return writeFile(path(kernelName + ".json"),
-                   abiJSON(r, kernelJSON(*config), lib));
+  // The library needs a CUDA driver to load: it is checked by the GPU tests
+  // on a machine with one, not here.
+  if (failed(writeFile(path(kernelName + ".json"),
+                       abiJSON(r, kernelJSON(*config), lib))))
+    return failure();
+  return stage.commit({kernelName + ".ptx", kernelName + ".cubin",
+                       kernelName + ".ptxas.log", "lib" + kernelName + ".so",
+                       kernelName + ".h", kernelName + ".json"});
 }
 
 LogicalResult run(MLIRContext &ctx) {
@@ -883,26 +951,18 @@ LogicalResult run(MLIRContext &ctx) {
     return success();
   }
 
-  if (std::error_code ec = llvm::sys::fs::create_directories(outputDir)) {
-    llvm::errs() << "mla-codegen: cannot create " << outputDir << ": "
-                 << ec.message() << "\n";
+  Staging stage;
+  if (failed(stage.create()))
     return failure();
-  }
-  SmallString<256> obj(outputDir), lib(outputDir), hdr(outputDir),
-      json(outputDir);
-  llvm::sys::path::append(obj, kernelName + ".o");
-  llvm::sys::path::append(lib, "lib" + kernelName + ".so");
-  llvm::sys::path::append(hdr, kernelName + ".h");
-  llvm::sys::path::append(json, kernelName + ".json");
-  // NAME.json says a library was built: none from an earlier run survives
-  // a failure.
-  llvm::sys::fs::remove(json);
+  std::string obj = stage.path(kernelName + ".o"),
+              lib = stage.path("lib" + kernelName + ".so"),
+              hdr = stage.path(kernelName + ".h"),
+              json = stage.path(kernelName + ".json");
   mla_abi::Library abiLib =
       abiLibrary(*request, /*tensorCores=*/false, layer.has_value());
   std::string headerText = header(*request, kernelInfo(*config), abiLib);
-  SmallString<256> layerObj(outputDir), layerSrc(outputDir);
-  llvm::sys::path::append(layerObj, kernelName + "_layer.o");
-  llvm::sys::path::append(layerSrc, kernelName + "_layer.cpp");
+  std::string layerObj = stage.path(kernelName + "_layer.o"),
+              layerSrc = stage.path(kernelName + "_layer.cpp");
   if (layer) {
     size_t at = headerText.rfind("#ifdef __cplusplus\n}");
     headerText.insert(at, layer->header);
@@ -949,8 +1009,12 @@ LogicalResult run(MLIRContext &ctx) {
     llvm::sys::fs::remove(layerObj);
     llvm::sys::fs::remove(layerSrc);
   }
-  return writeFile(json, abiJSON(*request, kernelJSON(*config), abiLib,
-                                 layer ? &*layer : nullptr));
+  if (failed(writeFile(json, abiJSON(*request, kernelJSON(*config), abiLib,
+                                      layer ? &*layer : nullptr))) ||
+      failed(checkLibrary(stage)))
+    return failure();
+  return stage.commit({"lib" + kernelName + ".so", kernelName + ".h",
+                       kernelName + ".json"});
 }
 } // namespace
 

@@ -1,0 +1,114 @@
+//===- mla-kernel-check.cpp - load a generated CPU library, call it once --===//
+//
+// mla-codegen runs this on the library it just linked, in a separate
+// process, before reporting success: the library must load with every
+// symbol resolved (RTLD_NOW), export what NAME.json lists, and its decode
+// kernel must return 0 and the right values on a tiny problem with a known
+// answer (zero queries and cache: out = 0, lse = ln(visible positions)).
+// A crash here is a failed generation, not a crash of the caller's program.
+//
+//===----------------------------------------------------------------------===//
+
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <cstdint>
+#include <dlfcn.h>
+#include <string>
+#include <vector>
+
+namespace {
+using DecodeFn = int32_t (*)(const void *, const void *, const int32_t *,
+                             const int32_t *, void *, float *, int32_t,
+                             int32_t, float, void *);
+
+int fail(const llvm::Twine &why) {
+  llvm::errs() << "mla-kernel-check: " << why << "\n";
+  return 1;
+}
+
+int64_t param(const llvm::json::Object &params, llvm::StringRef key) {
+  std::optional<int64_t> v = params.getInteger(key);
+  return v ? *v : -1;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  if (argc != 2)
+    return fail("usage: mla-kernel-check NAME.json (beside libNAME.so)");
+  std::string jsonPath = argv[1];
+  auto text = llvm::MemoryBuffer::getFile(jsonPath);
+  if (!text)
+    return fail("cannot read " + jsonPath);
+  llvm::Expected<llvm::json::Value> parsed =
+      llvm::json::parse((*text)->getBuffer());
+  if (!parsed)
+    return fail(jsonPath + ": " + llvm::toString(parsed.takeError()));
+  const llvm::json::Object *root = parsed->getAsObject();
+  const llvm::json::Object *params = root ? root->getObject("params") : nullptr;
+  if (!params)
+    return fail(jsonPath + ": no params");
+  std::string dir = jsonPath.substr(0, jsonPath.find_last_of('/') + 1);
+  std::string lib = dir + root->getString("library").value_or("").str();
+
+  void *handle = ::dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle)
+    return fail(llvm::Twine("the library does not load: ") + ::dlerror());
+  std::vector<std::string> symbols;
+  symbols.push_back(root->getString("symbol").value_or("").str());
+  if (const llvm::json::Object *splits = root->getObject("num_splits"))
+    symbols.push_back(splits->getString("symbol").value_or("").str());
+  if (const llvm::json::Object *layer = root->getObject("layer")) {
+    symbols.push_back(layer->getString("symbol").value_or("").str());
+    if (const llvm::json::Object *prep = layer->getObject("prepare_weights"))
+      symbols.push_back(prep->getString("symbol").value_or("").str());
+  }
+  for (const std::string &s : symbols)
+    if (!::dlsym(handle, s.c_str()))
+      return fail("the library does not export " + s);
+
+  int64_t heads = param(*params, "num_heads"), qLen = param(*params, "q_len"),
+          dc = param(*params, "kv_lora_rank"),
+          dr = param(*params, "qk_rope_head_dim"),
+          blockSize = param(*params, "block_size");
+  bool causal = params->getBoolean("causal").value_or(true);
+  std::string dtype = params->getString("dtype").value_or("").str();
+  int64_t elem = dtype == "f32" ? 4 : 2;
+  if (heads <= 0 || qLen <= 0 || dc <= 0 || dr < 0 || blockSize <= 0)
+    return fail(jsonPath + ": params out of range");
+
+  // One sequence of q_len + 3 tokens over enough pages.
+  int32_t seqLen = int32_t(qLen + 3);
+  int32_t pages = int32_t((seqLen + blockSize - 1) / blockSize);
+  int64_t width = dc + dr;
+  std::vector<uint8_t> q(size_t(qLen * heads * width * elem), 0),
+      cache(size_t(pages * blockSize * width * elem), 0),
+      out(size_t(qLen * heads * dc * elem), 0xff);
+  std::vector<float> lse(size_t(heads * qLen), -1.0f);
+  std::vector<int32_t> table(static_cast<size_t>(pages));
+  for (int32_t p = 0; p < pages; ++p)
+    table[p] = p;
+  auto decode = reinterpret_cast<DecodeFn>(::dlsym(handle, symbols[0].c_str()));
+  int32_t rc = decode(q.data(), cache.data(), table.data(), &seqLen, out.data(),
+                      lse.data(), 1, pages, 1.0f, nullptr);
+  if (rc != 0)
+    return fail("the kernel returned " + llvm::Twine(rc) +
+                " on a valid one-sequence call");
+  for (uint8_t b : out)
+    if (b != 0)
+      return fail("the kernel's out is not 0 for zero inputs");
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < qLen; ++i) {
+      int64_t visible = causal ? seqLen - qLen + i + 1 : seqLen;
+      float want = std::log(float(visible)), got = lse[h * qLen + i];
+      if (!(std::fabs(got - want) <= 1e-4f * std::fabs(want) + 1e-5f))
+        return fail("lse[" + llvm::Twine(h) + ", " + llvm::Twine(i) + "] is " +
+                    std::to_string(got) + ", expected ln(" +
+                    llvm::Twine(visible) + ")");
+    }
+  return 0;
+}
