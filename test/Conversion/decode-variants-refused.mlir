@@ -48,3 +48,13 @@ func.func @row(%q: tensor<?x1x4x48xbf16>, %c: tensor<?x16x48xbf16>, %bt: tensor<
   %o, %lse = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<value = row>} : tensor<?x1x4x48xbf16>, tensor<?x16x48xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x4x48xbf16>, tensor<?x4x1xf32>
   return %o : tensor<?x1x4x48xbf16>
 }
+
+// -----
+
+// Sizes beyond the generators' bounds are refused before any is computed
+// from them: 2048 heads.
+func.func @too_many_heads(%q: tensor<?x1x2048x48xbf16>, %c: tensor<?x16x48xbf16>, %bt: tensor<?x?xi32>, %l: tensor<?xi32>) -> tensor<?x1x2048x32xbf16> {
+  // expected-error @+1 {{decode kernel: num_heads = 2048 (must be in 1..1024)}}
+  %o, %lse = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32} : tensor<?x1x2048x48xbf16>, tensor<?x16x48xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x2048x32xbf16>, tensor<?x2048x1xf32>
+  return %o : tensor<?x1x2048x32xbf16>
+}

@@ -44,16 +44,24 @@
 // LAYER: call @cpm_layer_attention_partial
 
 // Refused configurations name the value and the reason.
+// Sizes are bounded before anything is computed from them (4294967296 heads
+// used to overflow into a division by zero).
 // RUN: not mla-codegen --num-heads=0 --kv-lora-rank=512 --emit=mlir 2>&1 | FileCheck %s --check-prefix=HEADS
-// HEADS: cannot generate a CPU decode kernel: num_heads = 0 (must be positive)
+// HEADS: mla-codegen: --num-heads=0 must be in 1..1024
+// RUN: not mla-codegen --num-heads=4294967296 --q-len=4294967296 --kv-lora-rank=512 --emit=mlir 2>&1 | FileCheck %s --check-prefix=HUGE
+// HUGE: mla-codegen: --num-heads=4294967296 must be in 1..1024
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=1099511627776 --emit=mlir 2>&1 | FileCheck %s --check-prefix=HUGEDC
+// HUGEDC: mla-codegen: --kv-lora-rank=1099511627776 must be in 1..8192
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=-16 --emit=mlir 2>&1 | FileCheck %s --check-prefix=NEGDR
+// NEGDR: mla-codegen: --qk-rope-head-dim=-16 must be in 0..1024
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=100 --vector-width=16 --emit=mlir 2>&1 | FileCheck %s --check-prefix=DC
 // DC: cannot generate a CPU decode kernel: kv_lora_rank = 100 (must be a positive multiple of the 16-lane f32 vectors)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=36 --vector-width=8 --emit=mlir 2>&1 | FileCheck %s --check-prefix=DR
 // DR: qk_rope_head_dim = 36 (must be 0 or a multiple of the 8-lane f32 vectors)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --block-size=0 --emit=mlir 2>&1 | FileCheck %s --check-prefix=BS
-// BS: block_size = 0 (must be positive)
+// BS: mla-codegen: --block-size=0 must be in 1..65536
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --q-len=0 --emit=mlir 2>&1 | FileCheck %s --check-prefix=QLEN
-// QLEN: q_len = 0 (must be positive)
+// QLEN: mla-codegen: --q-len=0 must be in 1..256
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --vector-width=6 --emit=mlir 2>&1 | FileCheck %s --check-prefix=VW
 // VW: vector width = 6 (expected 4, 8 or 16)
 // The hidden tuning overrides are checked like the other options (they used

@@ -31,6 +31,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Support/FileUtilities.h"
 
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -234,6 +235,18 @@ FailureOr<DecodeParams> requestFromOptions(MLIRContext &ctx) {
   r.dr = ropeDim;
   r.blockSize = blockSize;
   r.causal = causal;
+  // Sizes are bounded before anything is computed from them.
+  auto refuse = [&](StringRef what, const Twine &v, const Twine &why) {
+    static const llvm::StringMap<const char *> flags = {
+        {"num_heads", "--num-heads"}, {"q_len", "--q-len"},
+        {"block_size", "--block-size"}, {"kv_lora_rank", "--kv-lora-rank"},
+        {"qk_rope_head_dim", "--qk-rope-head-dim"}};
+    llvm::errs() << "mla-codegen: " << flags.lookup(what) << "=" << v << " "
+                 << why << "\n";
+    return failure();
+  };
+  if (failed(r.verifyBounds(refuse)))
+    return failure();
   if (dtype == "f32")
     r.elemType = Float32Type::get(&ctx);
   else if (dtype == "bf16")

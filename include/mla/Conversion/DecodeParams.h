@@ -54,6 +54,32 @@ struct DecodeParams {
   int64_t rows() const { return heads * qLen; }
   int64_t rowWidth() const { return dc + dr; }
 
+  // Bounds on what a kernel is generated for: far above every model (128
+  // heads, q_len <= 8 with speculative decoding, d_c 512, d_r 64, pages of
+  // 64), low enough that no size computed from them overflows.
+  static constexpr int64_t kMaxHeads = 1024, kMaxQueryLen = 256,
+                           kMaxLatentDim = 8192, kMaxRopeDim = 1024,
+                           kMaxBlockSize = 65536;
+
+  /// Positive heads, q_len and block size and d_c, non-negative d_r, each
+  /// within its bound; `refuse(what, value, why)` reports one.
+  template <typename Refuse>
+  LogicalResult verifyBounds(Refuse refuse) const {
+    auto check = [&](StringRef what, int64_t v, int64_t lo, int64_t hi) {
+      if (v >= lo && v <= hi)
+        return success();
+      return refuse(what, Twine(v),
+                    "must be in " + Twine(lo) + ".." + Twine(hi));
+    };
+    if (failed(check("num_heads", heads, 1, kMaxHeads)) ||
+        failed(check("q_len", qLen, 1, kMaxQueryLen)) ||
+        failed(check("block_size", blockSize, 1, kMaxBlockSize)) ||
+        failed(check("kv_lora_rank", dc, 1, kMaxLatentDim)) ||
+        failed(check("qk_rope_head_dim", dr, 0, kMaxRopeDim)))
+      return failure();
+    return success();
+  }
+
   /// Checks what every target needs: positive heads, q_len and block size,
   /// f32/bf16/f16 storage, d_c, d_r multiples of the target's `granule`
   /// (described as `granuleName`), and a variant that the kernels implement
@@ -78,12 +104,8 @@ struct DecodeParams {
       return refuse("window", Twine(*window), notYet);
     if (sinks)
       return refuse("sinks", "present", notYet);
-    if (heads <= 0)
-      return refuse("num_heads", Twine(heads), "must be positive");
-    if (qLen <= 0)
-      return refuse("q_len", Twine(qLen), "must be positive");
-    if (blockSize <= 0)
-      return refuse("block_size", Twine(blockSize), "must be positive");
+    if (failed(verifyBounds(refuse)))
+      return failure();
     if (dc <= 0 || dc % granule != 0)
       return refuse("kv_lora_rank", Twine(dc),
                     "must be a positive multiple of the " + granuleName);
