@@ -367,8 +367,10 @@ def test_layer(codegen, rng):
         layer(hidden, positions, cache, table, seq_lens, weights[:7])
     bad = list(weights)
     bad[7] = weights[7][:1024]
-    with pytest.raises(ValueError, match=r"weights\[7\]: expected shape \[2048, 2048\], got "
-                       r"\(1024, 2048\)"):
+    # NAME.json names the weights (the dialect file's mla.name).
+    assert [w.name for w in layer.weights][-1] == "w_o"
+    with pytest.raises(ValueError, match=r"weights\[7\] \(w_o\): expected shape \[2048, 2048\], "
+                       r"got \(1024, 2048\)"):
         layer(hidden, positions, cache, table, seq_lens, bad)
     with pytest.raises(mla.KernelError, match="ERR_BLOCK_ID"):
         layer(hidden, positions, cache, np.array([[3, -1], [0, 9]], np.int32), seq_lens,
