@@ -676,7 +676,9 @@ public:
                    << ec.message() << "\n";
       return failure();
     }
+    // Absolute: a relative model would be made in the system's temp dir.
     SmallString<256> prefix(outputDir);
+    llvm::sys::fs::make_absolute(prefix);
     llvm::sys::path::append(prefix, "." + kernelName + ".tmp");
     SmallString<256> made;
     if (std::error_code ec =
