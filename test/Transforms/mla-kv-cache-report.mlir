@@ -89,3 +89,9 @@ func.func @no_config(%q: tensor<1x?x4x16xf32>) -> tensor<1x?x4x16xf32> {
 // A layer with no attention op to take the element type from needs dtype.
 // CHECK: error: mla-kv-cache-report: cannot size cache elements of type ''; pass dtype=f32|f16|bf16|fp8
 func.func private @decl() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, head_dim = 16, rope_theta = 10000.0, rope_style = rotate_half>}
+
+// Totals past 64 bits are an error, not a wrapped number.
+// RUN: not mla-opt %examples/deepseek-v3.mlir -o /dev/null \
+// RUN:   --mla-kv-cache-report="batch=4294967296 context=9223372036854775807 layers=61" 2>&1 \
+// RUN:   | FileCheck %s --check-prefix=OVERFLOW
+// OVERFLOW: error: mla-kv-cache-report: the footprint of batch 4294967296, context 9223372036854775807, 61 layers does not fit in 64 bits (over 9.2e18 bytes)

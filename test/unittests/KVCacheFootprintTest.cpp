@@ -38,14 +38,14 @@ protected:
 
 TEST_F(KVCacheFootprintTest, Llama3_70BMHAAndGQA) {
   KVCacheFootprint mha =
-      computeKVCacheFootprint(standard(8192, 64, 64, 128), 2, 8, 1000, 80);
+      *computeKVCacheFootprint(standard(8192, 64, 64, 128), 2, 8, 1000, 80);
   EXPECT_EQ(mha.bytesPerToken, 2 * 64 * 128 * 2);
   EXPECT_EQ(mha.totalBytes, 20971520000);
   EXPECT_NEAR(mha.totalBytes / 1e9, 20.97, 0.005);
   EXPECT_DOUBLE_EQ(mha.ratioToMHA(), 1.0);
 
   KVCacheFootprint gqa =
-      computeKVCacheFootprint(standard(8192, 64, 8, 128), 2, 8, 1000, 80);
+      *computeKVCacheFootprint(standard(8192, 64, 8, 128), 2, 8, 1000, 80);
   EXPECT_EQ(gqa.valuesPerToken, 2 * 8 * 128);
   EXPECT_EQ(gqa.totalBytes, 2621440000);
   EXPECT_NEAR(gqa.totalBytes / 1e9, 2.62, 0.005);
@@ -55,14 +55,14 @@ TEST_F(KVCacheFootprintTest, Llama3_70BMHAAndGQA) {
 
 TEST_F(KVCacheFootprintTest, MQAIsTwoHeadDims) {
   KVCacheFootprint mqa =
-      computeKVCacheFootprint(standard(4096, 32, 1, 128), 4, 1, 1, 1);
+      *computeKVCacheFootprint(standard(4096, 32, 1, 128), 4, 1, 1, 1);
   EXPECT_EQ(mqa.valuesPerToken, 2 * 128);
   EXPECT_EQ(mqa.bytesPerToken, 2 * 128 * 4);
 }
 
 TEST_F(KVCacheFootprintTest, DeepSeekV2IsAbout1Over25OfMHA) {
   KVCacheFootprint f =
-      computeKVCacheFootprint(latent(7168, 128, 512, 64), 2, 1, 1, 1);
+      *computeKVCacheFootprint(latent(7168, 128, 512, 64), 2, 1, 1, 1);
   EXPECT_EQ(f.valuesPerToken, 576);
   EXPECT_EQ(f.mhaValuesPerToken, 14336);
   EXPECT_NEAR(1.0 / f.ratioToMHA(), 24.9, 0.05);
@@ -87,3 +87,18 @@ TEST_F(KVCacheFootprintTest, ConfigDerivedDims) {
   EXPECT_EQ(llama.getQueryKeyHeadDim(), 128);
 }
 } // namespace
+
+TEST_F(KVCacheFootprintTest, OverflowIsNotATotal) {
+  // 2^62 tokens of 576 two-byte values: past int64, reported as no total
+  // rather than a wrapped (negative or small) one.
+  EXPECT_FALSE(computeKVCacheFootprint(latent(7168, 128, 512, 64), 2,
+                                       int64_t(1) << 31, int64_t(1) << 31, 1)
+                   .has_value());
+  EXPECT_FALSE(computeKVCacheFootprint(latent(7168, 128, 512, 64), 2,
+                                       INT64_MAX, 1, 1)
+                   .has_value());
+  // The largest that fits still does.
+  EXPECT_TRUE(computeKVCacheFootprint(latent(7168, 128, 512, 64), 1,
+                                      INT64_MAX / (2 * 7168), 1, 1)
+                  .has_value());
+}

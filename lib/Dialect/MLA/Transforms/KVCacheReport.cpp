@@ -6,6 +6,7 @@
 
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/CheckedArithmetic.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -25,20 +26,41 @@ std::optional<int64_t> mlir::mla::getCacheElementBytes(StringRef dtype) {
       .Default(std::nullopt);
 }
 
-KVCacheFootprint mlir::mla::computeKVCacheFootprint(LayerConfigAttr config,
-                                                    int64_t elementBytes,
-                                                    int64_t batch,
-                                                    int64_t context,
-                                                    int64_t layers) {
-  KVCacheFootprint f;
-  f.valuesPerToken = config.getCacheValuesPerToken();
-  f.mhaValuesPerToken = config.getMHACacheValuesPerToken();
-  f.bytesPerToken = f.valuesPerToken * elementBytes;
-  f.mhaBytesPerToken = f.mhaValuesPerToken * elementBytes;
-  int64_t tokens = batch * context * layers;
-  f.totalBytes = f.bytesPerToken * tokens;
-  f.mhaTotalBytes = f.mhaBytesPerToken * tokens;
-  return f;
+std::optional<KVCacheFootprint>
+mlir::mla::computeKVCacheFootprint(LayerConfigAttr config, int64_t elementBytes,
+                                   int64_t batch, int64_t context,
+                                   int64_t layers) {
+  // Each product checked: a value may come from an option or a dialect file.
+  auto mul = [](std::optional<int64_t> a,
+                std::optional<int64_t> b) -> std::optional<int64_t> {
+    if (!a || !b)
+      return std::nullopt;
+    return llvm::checkedMul(*a, *b);
+  };
+  auto add = [](std::optional<int64_t> a,
+                std::optional<int64_t> b) -> std::optional<int64_t> {
+    if (!a || !b)
+      return std::nullopt;
+    return llvm::checkedAdd(*a, *b);
+  };
+  std::optional<int64_t> values, mhaValues;
+  if (config.isLatent()) {
+    values = add(*config.getKvLoraRank(), *config.getQkRopeHeadDim());
+    mhaValues = mul(2, config.getHiddenSize());
+  } else {
+    values = mul(mul(2, config.getNumKeyValueHeads()), *config.getHeadDim());
+    mhaValues =
+        mul(mul(2, config.getNumAttentionHeads()), *config.getHeadDim());
+  }
+  std::optional<int64_t> tokens = mul(mul(batch, context), layers);
+  std::optional<int64_t> bytes = mul(values, elementBytes),
+                         mhaBytes = mul(mhaValues, elementBytes),
+                         total = mul(bytes, tokens),
+                         mhaTotal = mul(mhaBytes, tokens);
+  if (!total || !mhaTotal)
+    return std::nullopt;
+  return KVCacheFootprint{*values, *mhaValues, *bytes,
+                          *mhaBytes, *total,   *mhaTotal};
 }
 
 namespace {
@@ -120,8 +142,15 @@ struct MLAKVCacheReportPass
       return layer->emitError()
              << "mla-kv-cache-report: cannot size cache elements of type '"
              << ty << "'; pass dtype=f32|f16|bf16|fp8";
-    KVCacheFootprint f =
+    std::optional<KVCacheFootprint> fp =
         computeKVCacheFootprint(cfg, *bytes, batch, context, layers);
+    if (!fp)
+      return layer->emitError()
+             << "mla-kv-cache-report: the footprint of batch "
+             << static_cast<int64_t>(batch) << ", context "
+             << static_cast<int64_t>(context) << ", "
+             << static_cast<int64_t>(layers) << " layers does not fit in 64 bits (over 9.2e18 bytes)";
+    const KVCacheFootprint &f = *fp;
     // Flushed per layer so that the report and diagnostics interleave in
     // order when both go to one pipe.
     llvm::raw_ostream &os = llvm::outs();

@@ -26,10 +26,11 @@ struct KVCacheFootprint {
 /// Bytes of one cache element of `dtype` (f32, f16, bf16, fp8), or nullopt.
 std::optional<int64_t> getCacheElementBytes(llvm::StringRef dtype);
 
-/// The footprint of `config` with `elementBytes`-byte values.
-KVCacheFootprint computeKVCacheFootprint(LayerConfigAttr config,
-                                         int64_t elementBytes, int64_t batch,
-                                         int64_t context, int64_t layers);
+/// The footprint of `config` with `elementBytes`-byte values, or nullopt
+/// when a count or total does not fit in 64 bits (every product is checked).
+std::optional<KVCacheFootprint>
+computeKVCacheFootprint(LayerConfigAttr config, int64_t elementBytes,
+                        int64_t batch, int64_t context, int64_t layers);
 
 } // namespace mlir::mla
 
