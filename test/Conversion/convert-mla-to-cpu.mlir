@@ -2,7 +2,13 @@
 // RUN: not mla-opt %s --convert-mla-to-cpu="vector-width=6" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADVW
 // RUN: not mla-opt %s --convert-mla-to-cpu="num-splits=0" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADSPLIT
 // BADVW: cannot generate a CPU decode kernel: vector width = 6 (expected 4, 8 or 16)
-// BADSPLIT: convert-mla-to-cpu: num-splits must be positive, got 0
+// BADSPLIT: convert-mla-to-cpu: num-splits must be in 1..256, got 0
+// RUN: not mla-opt %s --convert-mla-to-cpu="num-splits=9223372036854775807" 2>&1 >/dev/null | FileCheck %s --check-prefix=HUGESPLIT
+// HUGESPLIT: convert-mla-to-cpu: num-splits must be in 1..256, got 9223372036854775807
+// RUN: not mla-opt %s --convert-mla-to-cpu="kernel-name=" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADNAME
+// BADNAME: convert-mla-to-cpu: kernel-name '' is not a C identifier
+// RUN: not mla-opt %s --convert-mla-to-cpu="kernel-name=a-b" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADNAME2
+// BADNAME2: convert-mla-to-cpu: kernel-name 'a-b' is not a C identifier
 // RUN: not mla-opt %s --convert-mla-to-cpu="launch=threads" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADLAUNCH
 // BADLAUNCH: convert-mla-to-cpu: launch = 'threads' (expected loops or none)
 // RUN: mla-opt %s --convert-mla-to-cpu="kernel-name=k vector-width=8 launch=none" | FileCheck %s --check-prefix=NONE

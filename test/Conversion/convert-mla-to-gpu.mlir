@@ -1,7 +1,11 @@
 // RUN: mla-opt %s --convert-mla-to-gpu="kernel-name=k num-splits=2" | FileCheck %s
 // RUN: mla-opt %s --pass-pipeline="builtin.module(mla-lower-to-nvvm{arch=sm_90a}, gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefix=PTX
 // RUN: not mla-opt %s --convert-mla-to-gpu="num-splits=0" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADSPLIT
-// BADSPLIT: convert-mla-to-gpu: num-splits must be positive, got 0
+// BADSPLIT: convert-mla-to-gpu: num-splits must be in 1..256, got 0
+// RUN: not mla-opt %s --convert-mla-to-gpu="num-splits=257" 2>&1 >/dev/null | FileCheck %s --check-prefix=HUGESPLIT
+// HUGESPLIT: convert-mla-to-gpu: num-splits must be in 1..256, got 257
+// RUN: not mla-opt %s --convert-mla-to-gpu="kernel-name=" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADNAME
+// BADNAME: convert-mla-to-gpu: kernel-name '' is not a C identifier
 // RUN: not mla-opt %s --convert-mla-to-gpu="launch=x" 2>&1 >/dev/null | FileCheck %s --check-prefix=BADLAUNCH
 // BADLAUNCH: convert-mla-to-gpu: launch = 'x' (expected launches or none)
 // RUN: mla-opt %s --convert-mla-to-gpu="kernel-name=k launch=none" | FileCheck %s --check-prefix=NONE

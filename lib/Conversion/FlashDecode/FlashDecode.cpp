@@ -20,9 +20,22 @@ using namespace mlir::mla::flash;
 LogicalResult flash::forEachDecodeOp(
     ModuleOp module, StringRef pass, StringRef kernelName, int64_t numSplits,
     function_ref<LogicalResult(DecodeAttentionOp, StringRef)> lower) {
-  if (numSplits < 1)
+  // The runtimes cap a forced split count at the same bound.
+  constexpr int64_t kMaxSplits = 256;
+  if (numSplits < 1 || numSplits > kMaxSplits)
     return emitError(module.getLoc())
-           << pass << ": num-splits must be positive, got " << numSplits;
+           << pass << ": num-splits must be in 1.." << kMaxSplits << ", got "
+           << numSplits;
+  // The kernel name becomes C symbols (NAME, NAME_partial, ...).
+  bool identifier =
+      !kernelName.empty() &&
+      (llvm::isAlpha(kernelName[0]) || kernelName[0] == '_') &&
+      llvm::all_of(kernelName,
+                   [](char c) { return llvm::isAlnum(c) || c == '_'; });
+  if (!identifier)
+    return emitError(module.getLoc())
+           << pass << ": kernel-name '" << kernelName
+           << "' is not a C identifier";
   SmallVector<DecodeAttentionOp> ops;
   module.walk([&](DecodeAttentionOp op) { ops.push_back(op); });
   for (auto [i, op] : llvm::enumerate(ops)) {
