@@ -406,3 +406,38 @@ def test_ml_dtypes_bf16(codegen, rng):
     np.testing.assert_array_equal(mla.to_bf16(q.astype(np.float32)), c.q)
     assert_matches(out.view(np.uint16), lse, *c.reference(kernel.default_softmax_scale, False),
                    "bf16")
+
+
+def test_scratch_allocation_failure_is_a_code(codegen, tmp_path):
+    """A split scratch that cannot be allocated is ERR_ALLOC (12), not an
+    exception through the C entry that ends the process: 1000 sequences of
+    4096 tokens (sharing 64 pages) forced to 256 splits need 8.4 GB of
+    partials, in a process limited to 3 GiB of address space. The next,
+    smaller call still works."""
+    import subprocess
+    import sys
+    import textwrap
+    kernel = mla.compile_decode(num_heads=16, kv_lora_rank=512, qk_rope_head_dim=64,
+                                dtype="f32", block_size=64)
+    script = textwrap.dedent(f"""
+        import resource, numpy as np, mla
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+        k = mla.load({kernel.abi.directory!r}).decode
+        batch = 1000
+        q = np.zeros((batch, 1, 16, 576), np.float32)
+        cache = np.zeros((64, 64, 576), np.float32)
+        table = np.tile(np.arange(64, dtype=np.int32), (batch, 1))
+        lens = np.full(batch, 4096, np.int32)
+        try:
+            k(q, cache, table, lens)
+            print("no error")
+        except mla.KernelError as e:
+            print(e.name, e.code)
+        out, lse = k(q[:2], cache, table[:2], lens[:2])
+        print("small call", np.allclose(lse, np.log(4096)))
+    """)
+    env = dict(os.environ, MLA_CPU_NUM_SPLITS="256", OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split("\n")[:2] == ["ERR_ALLOC 12", "small call True"], r.stdout

@@ -92,6 +92,8 @@
 // CPU-NEXT: return_codes[6].value = 7{{$}}
 // CPU: return_codes[7].name = "ERR_STREAM"
 // CPU-NEXT: return_codes[7].value = 11{{$}}
+// CPU: return_codes[8].name = "ERR_ALLOC"
+// CPU-NEXT: return_codes[8].value = 12{{$}}
 // CPU-NEXT: returns = "int32_t"
 // CPU-NEXT: symbol = "abi_cpu"
 // CPU-NEXT: target = "cpu"
@@ -109,6 +111,7 @@
 // CPU-H-NEXT: #define ABI_CPU_ERR_SCALE 6 {{ *}}/*
 // CPU-H-NEXT: #define ABI_CPU_ERR_BLOCK_ID 7 {{ *}}/*
 // CPU-H-NEXT: #define ABI_CPU_ERR_STREAM 11 {{ *}}/* a non-NULL stream (the CPU kernels run
+// CPU-H-NEXT: #define ABI_CPU_ERR_ALLOC 12 {{ *}}/* the split scratch could not be allocated
 // CPU-H-NEXT: {{^$}}
 // CPU-H:  *   q           [batch, 2, 3, 80] q_lat followed by the rotated q_rope (f16)
 // CPU-H-NEXT:  *   kv_cache    [num_blocks, 16, 80] rows [c_kv ; k_rope], one per token (f16)

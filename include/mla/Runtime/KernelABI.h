@@ -66,7 +66,9 @@ enum class KernelCondition {
   X(ErrAlignment, 10, "ERR_ALIGNMENT", kGPUKernel, TensorCores,                \
     "q or kv_cache not 16-byte aligned (tensor-core kernels)")                 \
   X(ErrStream, 11, "ERR_STREAM", kCPUKernel, Always,                           \
-    "a non-NULL stream (the CPU kernels run on the calling thread)")
+    "a non-NULL stream (the CPU kernels run on the calling thread)")           \
+  X(ErrAlloc, 12, "ERR_ALLOC", kCPUKernel, Always,                             \
+    "the split scratch could not be allocated (host memory)")
 
 enum ReturnCode : int32_t {
 #define MLA_ABI_ENUMERATOR(id, value, name, returners, condition, meaning)     \

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <new>
 #include <string>
 #include <vector>
 #include <type_traits>
@@ -93,6 +94,22 @@ struct Scratch {
   std::vector<float> out, ml;
 };
 thread_local Scratch scratch;
+
+/// Grows `v` to at least `n` floats; gives memory back when a call needs a
+/// quarter of what an earlier, larger one left (and that is over 64 MiB).
+/// An allocation failure is a return code, never an exception through C.
+bool reserve(std::vector<float> &v, int64_t n) {
+  size_t need = size_t(n);
+  try {
+    if (v.size() > 4 * need && v.size() * sizeof(float) > (size_t(64) << 20))
+      std::vector<float>(need).swap(v);
+    else if (v.size() < need)
+      v.resize(need);
+  } catch (const std::bad_alloc &) {
+    return false;
+  }
+  return true;
+}
 } // namespace
 
 extern "C" {
@@ -140,10 +157,10 @@ int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,
   int64_t splits =
       mla_cpu_num_splits_v1(k, batch, maxLen, omp_get_max_threads());
   int64_t items = int64_t(batch) * kGroups * splits;
+  if (!reserve(scratch.out, items * k->rows_per_group * k->kv_lora_rank) ||
+      !reserve(scratch.ml, items * k->rows_per_group * 2))
+    return mla_abi::ErrAlloc;
   Scratch &s = scratch;
-  s.out.resize(std::max<size_t>(
-      s.out.size(), items * k->rows_per_group * k->kv_lora_rank));
-  s.ml.resize(std::max<size_t>(s.ml.size(), items * k->rows_per_group * 2));
 
   // Sizes of the views only bound what the kernels may touch; the cache's
   // page count is not part of the contract, so its view is unbounded.
