@@ -400,6 +400,8 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
              : " * f32 accumulation; threads from LLVM's OpenMP runtime\n"
                " * (OMP_NUM_THREADS); MLA_CPU_NUM_SPLITS overrides the KV split count\n"
                " * (at most 256 and the longest sequence's length).\n"
+               " * Thread-safe: calls from several threads at once each use their\n"
+               " * own split scratch (kept per thread, reused across calls).\n"
                " * stream must be NULL on the CPU. */\n")
      << mla_abi::declaration(name, mla_abi::kKernelArgs) << "\n\n"
      << "/* The KV splits a call uses for these sizes. */\n"
