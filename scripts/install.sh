@@ -8,6 +8,7 @@ PACKAGES=(
   llvm-22-dev llvm-22-tools                # LLVM 22 (libLLVM, FileCheck, lit)
   libmlir-22-dev mlir-22-tools             # MLIR 22 (libMLIR.so, mlir-tblgen)
   clang-22                                 # the CPU kernels' host compiler
+  libclang-rt-22-dev                       # ASan/UBSan/libFuzzer (scripts/sanitize.sh)
   libgtest-dev                             # unit tests
   libbenchmark-dev libopenblas-dev         # mla-bench and its BLAS baseline
   libomp-22-dev                            # threads of the CPU kernels

@@ -240,10 +240,12 @@ Value OnlineSoftmax::scoreScale(Value scale) {
 }
 
 Value OnlineSoftmax::maskedScore(Value visible, Value raw, Value scale) {
+  // Ops are created one statement each: the order of a call's arguments is
+  // the compiler's choice, and the IR must not depend on it.
   ImplicitLocOpBuilder &b = kb.builder();
-  return arith::SelectOp::create(b, visible,
-                                 arith::MulFOp::create(b, raw, scale),
-                                 splat(kb, raw.getType(), kNegInf));
+  Value negInf = splat(kb, raw.getType(), kNegInf);
+  Value scaled = arith::MulFOp::create(b, raw, scale);
+  return arith::SelectOp::create(b, visible, scaled, negInf);
 }
 
 OnlineSoftmax::Step OnlineSoftmax::rescale(Value mOld, Value tileMax) {
@@ -294,8 +296,9 @@ SplitCombine::Result SplitCombine::finish(Value safeMax, Value total) {
   Result r;
   r.scale = arith::SelectOp::create(
       b, seen, arith::DivFOp::create(b, kb.f32c(1.0f), total), zero);
+  Value negInf = kb.f32c(kNegInf);
+  Value logTotal = math.log(total);
   r.lse = arith::SelectOp::create(
-      b, seen, arith::AddFOp::create(b, safeMax, math.log(total)),
-      kb.f32c(kNegInf));
+      b, seen, arith::AddFOp::create(b, safeMax, logTotal), negInf);
   return r;
 }

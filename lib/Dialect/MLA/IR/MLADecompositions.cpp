@@ -263,12 +263,13 @@ PositionScaleOp::decomposeOperation(OpBuilder &b) {
                 arith::ConstantOp::create(nb, nl,
                                           nb.getIntegerAttr(pt, context)));
             Value wf = arith::SIToFPOp::create(nb, nl, f32, windows);
-            Value factor = arith::AddFOp::create(
-                nb, nl,
-                arith::MulFOp::create(
-                    nb, nl, math::Log1pOp::create(nb, nl, wf),
-                    arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(beta))),
-                arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(1.0f)));
+            Value log = math::Log1pOp::create(nb, nl, wf);
+            Value betaC =
+                arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(beta));
+            Value scaled = arith::MulFOp::create(nb, nl, log, betaC);
+            Value one =
+                arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(1.0f));
+            Value factor = arith::AddFOp::create(nb, nl, scaled, one);
             Value y = arith::MulFOp::create(nb, nl, a[0],
                                             castTo(nb, nl, et, factor));
             linalg::YieldOp::create(nb, nl, ValueRange{y});
@@ -340,9 +341,10 @@ FailureOr<SmallVector<Value>> RopeOp::decomposeOperation(OpBuilder &b) {
               pair = arith::SelectOp::create(
                   nb, nl, second, arith::SubIOp::create(nb, nl, j, cst(half)),
                   j);
-              partner = arith::SelectOp::create(
-                  nb, nl, second, arith::SubIOp::create(nb, nl, j, cst(half)),
-                  arith::AddIOp::create(nb, nl, j, cst(half)));
+              // One op a statement: argument order is the compiler's.
+              Value up = arith::AddIOp::create(nb, nl, j, cst(half));
+              Value down = arith::SubIOp::create(nb, nl, j, cst(half));
+              partner = arith::SelectOp::create(nb, nl, second, down, up);
             }
             // angle = pos * theta^(-2i/d) (or the scaling's table), in f64.
             Value freq;
@@ -389,9 +391,9 @@ FailureOr<SmallVector<Value>> RopeOp::decomposeOperation(OpBuilder &b) {
             // first: x0 c - x1 s; second: x1 c + x0 s (self = x1, other = x0).
             Value sc = arith::MulFOp::create(nb, nl, self, c);
             Value os = arith::MulFOp::create(nb, nl, other, s);
-            Value y = arith::SelectOp::create(
-                nb, nl, second, arith::AddFOp::create(nb, nl, sc, os),
-                arith::SubFOp::create(nb, nl, sc, os));
+            Value diff = arith::SubFOp::create(nb, nl, sc, os);
+            Value sum = arith::AddFOp::create(nb, nl, sc, os);
+            Value y = arith::SelectOp::create(nb, nl, second, sum, diff);
             linalg::YieldOp::create(nb, nl, ValueRange{castTo(nb, nl, et, y)});
           })
           .getResult(0);
