@@ -421,17 +421,19 @@ class LayerKernel:
         self.hidden_size: int = abi.dims.get("hidden_size")
         _register_with_torch(self)
 
-    def prepare_weights(self, weights) -> list:
+    def prepare_weights(self, weights, refresh: bool = False) -> list:
         """The full weight list the layer takes: `weights` (the given ones,
         in order or by name) followed by the merged weights the compiler
         chose (NAME.json's `prepared`), computed once here. Calls with the
-        same weight objects reuse the result; pass the returned list to avoid
-        even that lookup."""
+        same weight objects reuse the result (it holds them, so they stay
+        the same objects); after changing a weight's contents in place, pass
+        refresh=True. Passing the returned list skips even that lookup."""
         given = self._given_list(weights)
         if self._prepare_fn is None:
             return given
         ident = tuple((id(w), _arrays.data_ptr(w)) for w in given)
-        if self._prepared_for is not None and self._prepared_for[0] == ident:
+        if (not refresh and self._prepared_for is not None
+                and self._prepared_for[0] == ident):
             return self._prepared_for[1]
         self._check_weights(given, given[0], self.given_weights)
         fn, _, outputs = self._prepare_fn
@@ -471,8 +473,10 @@ class LayerKernel:
 
     def _weight_list(self, weights) -> list:
         specs = self.weights
+        if not isinstance(weights, Mapping):
+            weights = list(weights)  # once: it may be an iterator
         if self._prepare_fn is not None and (
-                isinstance(weights, Mapping) or len(list(weights)) == len(self.given_weights)):
+                isinstance(weights, Mapping) or len(weights) == len(self.given_weights)):
             return self.prepare_weights(weights)
         if isinstance(weights, Mapping):
             names = [w.name for w in specs]

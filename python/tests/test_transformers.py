@@ -669,6 +669,14 @@ def test_merged_weights():
     w_uq, w_uk = given[names.index("w_uq")], given[names.index("w_uk")]
     np.testing.assert_allclose(full[-1], np.einsum("hqn,hcn->hqc", w_uq, w_uk),
                                rtol=1e-5, atol=1e-6)
+    # Contents changed in place: the cached merge is stale until refreshed.
+    saved = w_uq.copy()
+    w_uq *= 2.0
+    assert kernel.prepare_weights(given) is full
+    np.testing.assert_allclose(kernel.prepare_weights(given, refresh=True)[-1],
+                               np.einsum("hqn,hcn->hqc", w_uq, w_uk), rtol=1e-5, atol=1e-6)
+    w_uq[...] = saved
+    kernel.prepare_weights(given, refresh=True)
     check("deepseek_v3 merged W_UQ W_UK^T (q_lora 16)", model, lengths=(9, 5))
 
 
