@@ -482,3 +482,46 @@ def test_concurrent_calls_match_serial(codegen):
             np.testing.assert_array_equal(l, lse)
     header = Path(kernel.abi.directory, kernel.abi.raw["header"]).read_text()
     assert "Thread-safe" in header
+
+
+def test_layer_allocation_failure_is_a_code(codegen, tmp_path):
+    """The layer function's own buffers come from the generated code's
+    mallocs, routed through NAME_layer_malloc: a failed one returns
+    ERR_ALLOC (12) from NAME_layer instead of a null pointer written through.
+    100000 one-token sequences need ~20 MB per intermediate; the process may
+    grow by 16 MB. A small call afterwards still works."""
+    import subprocess
+    import sys
+    import textwrap
+    cfg = mla.read_config(dict(model_type="deepseek_v3", hidden_size=64, num_attention_heads=4,
+                               q_lora_rank=48, kv_lora_rank=32, qk_nope_head_dim=16,
+                               qk_rope_head_dim=16, v_head_dim=16))
+    layer = mla.compile(mla.Layer(cfg, dtype="f32", q_len=1, block_size=4), layer=True).layer
+    script = textwrap.dedent(f"""
+        import resource, numpy as np, mla
+        k = mla.load({layer.abi.directory!r}).layer
+        rng = np.random.default_rng(0)
+        weights = [rng.standard_normal(w.shape).astype(np.float32) * 0.1 for w in k.weights]
+        def inputs(batch):
+            return (np.ones((batch, 1, 64), np.float32), np.zeros((batch, 1), np.int32),
+                    np.zeros((1, 4, 48), np.float32), np.zeros((batch, 1), np.int32),
+                    np.ones(batch, np.int32), weights)
+        k(*inputs(2))  # loads the library (and what it links) before the limit
+        big = 100000
+        args = inputs(big)  # the inputs and the output exist before the limit
+        out = np.zeros((big, 1, 64), np.float32)
+        vm = int([l for l in open("/proc/self/status") if l.startswith("VmSize")][0].split()[1])
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        resource.setrlimit(resource.RLIMIT_AS, ((vm << 10) + (16 << 20), hard))
+        try:
+            k(*args, out=out)
+            print("no error")
+        except mla.KernelError as e:
+            print(e.name, e.code)
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+        print("small call", bool(np.all(np.isfinite(k(*inputs(2))))))
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split("\n")[:2] == ["ERR_ALLOC 12", "small call True"], r.stdout

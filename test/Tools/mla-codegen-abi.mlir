@@ -111,7 +111,7 @@
 // CPU-H-NEXT: #define ABI_CPU_ERR_SCALE 6 {{ *}}/*
 // CPU-H-NEXT: #define ABI_CPU_ERR_BLOCK_ID 7 {{ *}}/*
 // CPU-H-NEXT: #define ABI_CPU_ERR_STREAM 11 {{ *}}/* a non-NULL stream (the CPU kernels run
-// CPU-H-NEXT: #define ABI_CPU_ERR_ALLOC 12 {{ *}}/* the split scratch could not be allocated
+// CPU-H-NEXT: #define ABI_CPU_ERR_ALLOC 12 {{ *}}/* host memory could not be allocated
 // CPU-H-NEXT: {{^$}}
 // CPU-H:  *   q           [batch, 2, 3, 80] q_lat followed by the rotated q_rope (f16)
 // CPU-H-NEXT:  *   kv_cache    [num_blocks, 16, 80] rows [c_kv ; k_rope], one per token (f16)
@@ -200,7 +200,10 @@
 // LAYER: layer.return_codes[5].value = 5{{$}}
 // LAYER: layer.return_codes[6].name = "ERR_BLOCK_ID"
 // LAYER-NEXT: layer.return_codes[6].value = 7{{$}}
-// LAYER-NOT: layer.return_codes[7]
+// The layer's own buffers: a failed allocation is a code, not a crash.
+// LAYER: layer.return_codes[7].name = "ERR_ALLOC"
+// LAYER-NEXT: layer.return_codes[7].value = 12{{$}}
+// LAYER-NOT: layer.return_codes[8]
 // LAYER: layer.symbol = "v2l_layer"
 // Each weight with the name the dialect file gives it.
 // LAYER-NEXT: layer.weights[0].dtype = "f32"

@@ -962,6 +962,7 @@ LogicalResult run(MLIRContext &ctx) {
                    << *input << "\n";
     if (failed(cpu::lowerToLLVMDialect(*input, host->bf16Dot)))
       return failure();
+    cpu::routeLayerAllocations(*input, kernelName);
   }
   if (printIR) {
     llvm::outs() << "// -----// LLVM dialect //----- //\n" << *kernels << "\n";

@@ -67,8 +67,9 @@ enum class KernelCondition {
     "q or kv_cache not 16-byte aligned (tensor-core kernels)")                 \
   X(ErrStream, 11, "ERR_STREAM", kCPUKernel, Always,                           \
     "a non-NULL stream (the CPU kernels run on the calling thread)")           \
-  X(ErrAlloc, 12, "ERR_ALLOC", kCPUKernel, Always,                             \
-    "the split scratch could not be allocated (host memory)")
+  X(ErrAlloc, 12, "ERR_ALLOC", kCPUKernel | kLayer, Always,                   \
+    "host memory could not be allocated (the split scratch; the layer's "     \
+    "buffers)")
 
 enum ReturnCode : int32_t {
 #define MLA_ABI_ENUMERATOR(id, value, name, returners, condition, meaning)     \

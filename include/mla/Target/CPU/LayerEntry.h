@@ -39,6 +39,13 @@ struct LayerEntry {
 FailureOr<LayerEntry> buildLayerEntry(ModuleOp module, StringRef name,
                                       int64_t vectorWidth);
 
+/// In the layer's module lowered to the LLVM dialect, routes the heap
+/// allocations of the generated code (malloc, aligned_alloc) through
+/// `<name>_layer_malloc` / `<name>_layer_aligned_alloc`, which the entry's
+/// wrapper defines: an allocation that fails returns ERR_ALLOC from the
+/// entry instead of a null pointer the code would write through.
+void routeLayerAllocations(ModuleOp llvmModule, StringRef name);
+
 } // namespace mlir::mla::cpu
 
 #endif // MLA_TARGET_CPU_LAYERENTRY_H
