@@ -152,6 +152,9 @@ class KernelABI:
     num_splits: Optional[Function]
     layer: Optional[Function]
     weights: Tuple[Weight, ...]
+    # NAME_checked (CPU): the decode entry with num_blocks, which checks page
+    # ids against the cache's size.
+    checked: Optional[Function] = None
 
     @property
     def is_gpu(self) -> bool:
@@ -194,6 +197,8 @@ def load_abi(path: str) -> KernelABI:
             params=dict(raw.get("params") or {}), dims=dict(raw.get("dims") or {}),
             kernel=dict(raw.get("kernel") or {}), decode=decode,
             num_splits=_function(splits) if splits else None,
-            layer=layer, weights=weights)
+            layer=layer, weights=weights,
+            checked=(_function(raw["checked"], raw.get("return_codes"))
+                     if raw.get("checked") else None))
     except (KeyError, TypeError) as e:
         raise ABIError(f"{path}: malformed NAME.json ({type(e).__name__}: {e})") from e

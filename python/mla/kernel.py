@@ -288,6 +288,8 @@ class DecodeKernel:
         self._entry = _Entry(abi, abi.decode)
         self._entry.require_arrays(self._INPUTS + self._OUTPUTS)
         self._splits = _Entry(abi, abi.num_splits) if abi.num_splits else None
+        # With the cache's page count, the C entry checks page ids itself.
+        self._checked = _Entry(abi, abi.checked) if abi.checked else None
         #: Identifies the kernel in this process (the compile cache key, or
         #: the directory); the torch op refers to kernels by it.
         self.key = key or abi.directory
@@ -347,13 +349,21 @@ class DecodeKernel:
         """The eager call: check, allocate, run, return (out, lse)."""
         arrays, bindings = self.prepare(q, kv_cache, block_table, seq_lens, out, lse)
         scale = self.default_softmax_scale if softmax_scale is None else float(softmax_scale)
-        if not self.abi.is_gpu:
+        if not self.abi.is_gpu and self._checked is None:
             _check_pages(block_table, seq_lens, bindings["num_blocks"], self.block_size)
         if bindings["batch"] > 0:  # an empty batch is a no-op (outputs may be NULL-sized)
             stream, device = _stream_and_device(self.abi, q)
+            entry = self._checked or self._entry
             with device:
-                self._entry.call(arrays, bindings, scalars={"softmax_scale": scale},
-                                 stream=stream)
+                try:
+                    entry.call(arrays, bindings, scalars={"softmax_scale": scale},
+                               stream=stream)
+                except KernelError as e:
+                    # Say which slot, when it is a page beyond the cache.
+                    if e.name == "ERR_BLOCK_ID" and self._checked is not None:
+                        _check_pages(block_table, seq_lens, bindings["num_blocks"],
+                                     self.block_size)
+                    raise
         return arrays["out"], arrays["lse"]
 
     def num_splits(self, *args: int, **kwargs: int) -> int:

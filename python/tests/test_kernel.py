@@ -525,3 +525,50 @@ def test_layer_allocation_failure_is_a_code(codegen, tmp_path):
                        timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split("\n")[:2] == ["ERR_ALLOC 12", "small call True"], r.stdout
+
+
+def test_checked_entry_refuses_pages_beyond_the_cache(codegen, rng):
+    """NAME_checked (CPU) takes the cache's page count: a used page id at or
+    beyond it is ERR_BLOCK_ID before anything is read, num_blocks < 0 is
+    ERR_MAX_BLOCKS, and a valid call gives NAME's results."""
+    import ctypes
+    kernel = f32_kernel()
+    assert kernel.abi.checked is not None
+    lib = ctypes.CDLL(kernel.abi.library)
+    checked = getattr(lib, kernel.abi.checked.symbol)
+    plain = getattr(lib, kernel.abi.symbol)
+    for fn, with_pages in ((checked, True), (plain, False)):
+        fn.restype = ctypes.c_int32
+        args = [ctypes.c_void_p, ctypes.c_void_p] + ([ctypes.c_int32] if with_pages else [])
+        fn.argtypes = args + [ctypes.c_void_p] * 4 + [ctypes.c_int32, ctypes.c_int32,
+                                                     ctypes.c_float, ctypes.c_void_p]
+    p = kernel.abi.params
+    H, q_len, dc, dr, bs = (p["num_heads"], p["q_len"], p["kv_lora_rank"],
+                            p["qk_rope_head_dim"], p["block_size"])
+    q = rng.standard_normal((2, q_len, H, dc + dr)).astype(np.float32)
+    cache = rng.standard_normal((6, bs, dc + dr)).astype(np.float32)
+    table = np.array([[0, 5, 2], [3, 1, 4]], np.int32)
+    lens = np.array([2 * bs + 1, 3 * bs], np.int32)
+
+    def call(fn, num_blocks=None, table=table):
+        out = np.full((2, q_len, H, dc), 7.0, np.float32)
+        lse = np.full((2, H, q_len), 7.0, np.float32)
+        ptrs = [a.ctypes.data for a in (q, cache)]
+        rest = [a.ctypes.data for a in (table, lens, out, lse)]
+        extra = [num_blocks] if num_blocks is not None else []
+        code = fn(*ptrs, *extra, *rest, 2, 3, 0.1, None)
+        return code, out, lse
+
+    code, out, lse = call(checked, 6)
+    ref_code, ref_out, ref_lse = call(plain)
+    assert code == ref_code == 0
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(lse, ref_lse)
+    code, out, _ = call(checked, 5)  # page 5 of sequence 0 is beyond 5 pages
+    assert code == 7 and np.all(out == 7.0)  # nothing written
+    assert call(checked, -1)[0] == 3
+    # An unused slot may hold anything.
+    assert call(checked, 6, np.array([[0, 5, 2], [3, 1, 4000]], np.int32))[0] == 7
+    lens[1] = 2 * bs
+    assert call(checked, 6, np.array([[0, 5, 2], [3, 1, 4000]], np.int32))[0] == 0
+    lens[1] = 3 * bs

@@ -16,6 +16,8 @@
 // SM80: args[5].name = "lse"
 // SM80-NEXT: args[5].shape = ["batch", 40, 2]
 // SM80: args[9].name = "stream"
+// No NAME_checked on the GPU (block_table is device memory).
+// SM80: {{^}}checked = null
 // SM80: dims.row_width = 288{{$}}
 // SM80: kernel.dynamic_shared_bytes = 92160{{$}}
 // SM80-NEXT: kernel.form = "mma_sync"

@@ -45,7 +45,14 @@
 // CPU: args[9].dtype = null
 // CPU-NEXT: args[9].kind = "handle"
 // CPU: args[9].name = "stream"
-// CPU-NOT: args[10]
+// CPU-NOT: {{^}}args[10]
+// NAME_checked: the contract's arguments with num_blocks after kv_cache.
+// CPU: checked.args[1].name = "kv_cache"
+// CPU: checked.args[2].c_type = "int32_t"
+// CPU: checked.args[2].name = "num_blocks"
+// CPU: checked.args[3].name = "block_table"
+// CPU: checked.args[10].name = "stream"
+// CPU: checked.symbol = "abi_cpu_checked"
 // CPU: dims.block_size = 16{{$}}
 // CPU-NEXT: dims.hidden_size = null
 // CPU-NEXT: dims.kv_lora_rank = 64{{$}}

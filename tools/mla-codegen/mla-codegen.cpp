@@ -210,7 +210,7 @@ std::string reservedName(StringRef name) {
   if (upper == "F" || upper == "R" || upper == "W" || upper == "X")
     return "makes the macro " + upper + "_OK of <unistd.h>";
   for (const char *suffix :
-       {"", "_num_splits", "_layer", "_layer_prepare_weights"}) {
+       {"", "_checked", "_num_splits", "_layer", "_layer_prepare_weights"}) {
     std::string symbol = (name + suffix).str();
     if (::dlsym(RTLD_DEFAULT, symbol.c_str()))
       return "makes the symbol " + symbol +
@@ -403,8 +403,16 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
                " * Thread-safe: calls from several threads at once each use their\n"
                " * own split scratch (kept per thread, reused across calls).\n"
                " * stream must be NULL on the CPU. */\n")
-     << mla_abi::declaration(name, mla_abi::kKernelArgs) << "\n\n"
-     << "/* The KV splits a call uses for these sizes. */\n"
+     << mla_abi::declaration(name, mla_abi::kKernelArgs) << "\n\n";
+  if (!isGPU())
+    os << "/* " << name
+       << " with the cache's page count: page ids at or beyond num_blocks\n"
+       << " * in used slots are refused (" << upper
+       << "_ERR_BLOCK_ID) before any is read,\n"
+       << " * num_blocks < 0 is " << upper << "_ERR_MAX_BLOCKS. */\n"
+       << mla_abi::declaration(name + "_checked", mla_abi::kCheckedKernelArgs)
+       << "\n\n";
+  os << "/* The KV splits a call uses for these sizes. */\n"
      << mla_abi::declaration(name + "_num_splits",
                              isGPU() ? mla_abi::kNumSplitsArgsGPU
                                      : mla_abi::kNumSplitsArgsCPU)
@@ -632,6 +640,13 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
                                          return mla_abi::kernelReturns(c, lib);
                                        })},
       {"num_splits", std::move(numSplits)},
+      {"checked",
+       isGPU() ? llvm::json::Value(nullptr)
+               : llvm::json::Object{
+                     {"symbol", name + "_checked"},
+                     {"returns", "int32_t"},
+                     {"args",
+                      argsJSON(mla_abi::kCheckedKernelArgs, sizes, dtype)}}},
       {"layer", layer ? layerJSON(*layer) : llvm::json::Value(nullptr)}};
   std::string s;
   llvm::raw_string_ostream os(s);

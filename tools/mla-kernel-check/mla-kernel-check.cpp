@@ -62,6 +62,11 @@ int main(int argc, char **argv) {
   symbols.push_back(root->getString("symbol").value_or("").str());
   if (const llvm::json::Object *splits = root->getObject("num_splits"))
     symbols.push_back(splits->getString("symbol").value_or("").str());
+  std::string checkedSymbol;
+  if (const llvm::json::Object *checked = root->getObject("checked")) {
+    checkedSymbol = checked->getString("symbol").value_or("").str();
+    symbols.push_back(checkedSymbol);
+  }
   if (const llvm::json::Object *layer = root->getObject("layer")) {
     symbols.push_back(layer->getString("symbol").value_or("").str());
     if (const llvm::json::Object *prep = layer->getObject("prepare_weights"))
@@ -110,5 +115,22 @@ int main(int argc, char **argv) {
                     std::to_string(got) + ", expected ln(" +
                     llvm::Twine(visible) + ")");
     }
+  // The checked entry: the same call passes with the cache's page count
+  // and is refused with one page fewer (a page id beyond the cache).
+  if (!checkedSymbol.empty()) {
+    using CheckedFn = int32_t (*)(const void *, const void *, int32_t,
+                                  const int32_t *, const int32_t *, void *,
+                                  float *, int32_t, int32_t, float, void *);
+    auto checked =
+        reinterpret_cast<CheckedFn>(::dlsym(handle, checkedSymbol.c_str()));
+    if (int32_t rc = checked(q.data(), cache.data(), pages, table.data(),
+                             &seqLen, out.data(), lse.data(), 1, pages, 1.0f,
+                             nullptr))
+      return fail(checkedSymbol + " returned " + llvm::Twine(rc) +
+                  " on a valid call");
+    if (checked(q.data(), cache.data(), pages - 1, table.data(), &seqLen,
+                out.data(), lse.data(), 1, pages, 1.0f, nullptr) != 7)
+      return fail(checkedSymbol + " did not refuse a page beyond the cache");
+  }
   return 0;
 }

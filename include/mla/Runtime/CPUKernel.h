@@ -39,6 +39,16 @@ int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,
                           int32_t batch, int32_t max_blocks_per_seq,
                           float softmax_scale, void *stream);
 
+/* NAME_checked(...) for kernel `k`: page ids checked against num_blocks,
+   then NAME(...). */
+int32_t mla_cpu_decode_checked_v1(const mla_cpu_kernel *k, const void *q,
+                                  const void *kv_cache, int32_t num_blocks,
+                                  const int32_t *block_table,
+                                  const int32_t *seq_lens, void *out,
+                                  float *lse, int32_t batch,
+                                  int32_t max_blocks_per_seq,
+                                  float softmax_scale, void *stream);
+
 /* NAME_num_splits(...) for kernel `k`. */
 int32_t mla_cpu_num_splits_v1(const mla_cpu_kernel *k, int32_t batch,
                               int32_t max_seq_len, int32_t threads);

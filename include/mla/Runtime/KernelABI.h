@@ -48,7 +48,9 @@ enum class KernelCondition {
   X(ErrBatch, 2, "ERR_BATCH", kCPUKernel | kGPUKernel | kLayer, Always,        \
     "batch < 0 (GPU: also batch > 65535, the grid's limit)")                   \
   X(ErrMaxBlocks, 3, "ERR_MAX_BLOCKS", kCPUKernel | kGPUKernel | kLayer,       \
-    Always, "max_blocks_per_seq < 0 (the layer: also num_blocks < 0)")         \
+    Always,                                                                    \
+    "max_blocks_per_seq < 0 (NAME_checked and the layer: also num_blocks < "  \
+    "0)")                                                                      \
   X(ErrSeqLen, 4, "ERR_SEQ_LEN", kCPUKernel | kLayer, Always,                  \
     "a seq_len < 0 or above max_blocks_per_seq * block_size")                  \
   X(ErrSeqLenShort, 5, "ERR_SEQ_LEN_SHORT", kLayer, Always,                   \
@@ -57,8 +59,8 @@ enum class KernelCondition {
   X(ErrScale, 6, "ERR_SCALE", kCPUKernel | kGPUKernel, Always,                 \
     "softmax_scale is not finite")                                             \
   X(ErrBlockId, 7, "ERR_BLOCK_ID", kCPUKernel | kLayer, Always,                \
-    "a negative page id in a used slot of block_table (the layer: also one "   \
-    ">= num_blocks)")                                                          \
+    "a negative page id in a used slot of block_table (NAME_checked and the "  \
+    "layer: also one >= num_blocks)")                                          \
   X(ErrCudaLoad, 8, "ERR_CUDA_LOAD", kGPUKernel, Always,                       \
     "no current CUDA context, or the cubin did not load into it")              \
   X(ErrCudaLaunch, 9, "ERR_CUDA_LAUNCH", kGPUKernel, Always,                   \
@@ -303,6 +305,22 @@ inline constexpr Arg kKernelArgs[] = {
      "CPU"},
 };
 
+/// int32_t NAME_checked(...) (CPU): NAME with the cache's page count, so that
+/// page ids at or beyond it are refused (ERR_BLOCK_ID) before any is read.
+inline constexpr Arg kCheckedKernelArgs[] = {
+    kKernelArgs[0],
+    kKernelArgs[1],
+    scalar("num_blocks", "int32_t", DType::I32, "pages in kv_cache"),
+    kKernelArgs[2],
+    kKernelArgs[3],
+    kKernelArgs[4],
+    kKernelArgs[5],
+    kKernelArgs[6],
+    kKernelArgs[7],
+    kKernelArgs[8],
+    kKernelArgs[9],
+};
+
 /// int32_t NAME_num_splits(...): the KV splits a call with these sizes uses.
 /// The last argument is the parallelism the split count aims at.
 inline constexpr Arg kNumSplitsArgsCPU[] = {
@@ -358,6 +376,9 @@ template <typename T, size_t N> constexpr size_t size(const T (&)[N]) {
 using KernelFn = int32_t (*)(const void *, const void *, const int32_t *,
                              const int32_t *, void *, float *, int32_t, int32_t,
                              float, void *);
+using CheckedKernelFn = int32_t (*)(const void *, const void *, int32_t,
+                                    const int32_t *, const int32_t *, void *,
+                                    float *, int32_t, int32_t, float, void *);
 using NumSplitsFn = int32_t (*)(int32_t, int32_t, int32_t);
 using LayerFn = int32_t (*)(const void *, const int32_t *, void *, int32_t,
                             const int32_t *, const int32_t *,
@@ -405,6 +426,8 @@ constexpr bool describes(R (*)(Params...), const Arg (&args)[N]) {
 
 static_assert(detail::describes(KernelFn(), kKernelArgs),
               "kKernelArgs must describe KernelFn");
+static_assert(detail::describes(CheckedKernelFn(), kCheckedKernelArgs),
+              "kCheckedKernelArgs must describe CheckedKernelFn");
 static_assert(detail::describes(NumSplitsFn(), kNumSplitsArgsCPU) &&
                   detail::describes(NumSplitsFn(), kNumSplitsArgsGPU),
               "kNumSplitsArgs must describe NumSplitsFn");

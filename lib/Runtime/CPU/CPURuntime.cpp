@@ -114,6 +114,38 @@ bool reserve(std::vector<float> &v, int64_t n) {
 
 extern "C" {
 
+int32_t mla_cpu_decode_checked_v1(const mla_cpu_kernel *k, const void *q,
+                                  const void *kvCache, int32_t numBlocks,
+                                  const int32_t *blockTable,
+                                  const int32_t *seqLens, void *out,
+                                  float *lse, int32_t batch,
+                                  int32_t maxBlocksPerSeq, float softmaxScale,
+                                  void *stream) {
+  if (int32_t code = mla_runtime::checkArguments(q, kvCache, blockTable,
+                                                 seqLens, out, lse, batch,
+                                                 maxBlocksPerSeq, softmaxScale);
+      code >= 0)
+    return code;
+  if (numBlocks < 0)
+    return mla_abi::ErrMaxBlocks;
+  // The pages each sequence uses, against the cache's size (NAME alone
+  // cannot see it); the rest is NAME's.
+  const int64_t bs = k->block_size;
+  const int64_t capacity = int64_t(maxBlocksPerSeq) * bs;
+  for (int32_t b = 0; b < batch; ++b) {
+    int32_t len = seqLens[b];
+    if (len < 0 || len > capacity)
+      return mla_abi::ErrSeqLen;
+    for (int64_t p = 0; p < (len + bs - 1) / bs; ++p) {
+      int32_t page = blockTable[int64_t(b) * maxBlocksPerSeq + p];
+      if (page < 0 || page >= numBlocks)
+        return mla_abi::ErrBlockId;
+    }
+  }
+  return mla_cpu_decode_v1(k, q, kvCache, blockTable, seqLens, out, lse,
+                           batch, maxBlocksPerSeq, softmaxScale, stream);
+}
+
 int32_t mla_cpu_num_splits_v1(const mla_cpu_kernel *k, int32_t batch,
                               int32_t maxSeqLen, int32_t threads) {
   return int32_t(mla_runtime::chooseSplits(
@@ -197,5 +229,9 @@ int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,
 
 } // extern "C"
 
+static_assert(std::is_same_v<decltype(mla_runtime::withoutDescription(
+                                 &mla_cpu_decode_checked_v1)),
+                             mla_abi::CheckedKernelFn>,
+              "mla_cpu_decode_checked_v1 must forward NAME_checked");
 static_assert(mla_runtime::forwardsABI(&mla_cpu_decode_v1, &mla_cpu_num_splits_v1),
               "the runtime's entries take the C signatures of the ABI");

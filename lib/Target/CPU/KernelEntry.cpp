@@ -28,7 +28,7 @@ using PointerField = std::optional<std::string>;
 void addRuntimeEntry(ModuleOp module, StringRef name,
                      ArrayRef<int64_t> fields,
                      ArrayRef<PointerField> pointers, StringRef decodeFn,
-                     StringRef splitsFn) {
+                     StringRef splitsFn, StringRef checkedFn = "") {
   MLIRContext *ctx = module.getContext();
   Location loc = module.getLoc();
   OpBuilder b(ctx);
@@ -83,6 +83,10 @@ void addRuntimeEntry(ModuleOp module, StringRef name,
   // NAME_num_splits(batch, max_seq_len, threads or SMs).
   forward(name, decodeFn, {ptr, ptr, ptr, ptr, ptr, ptr, i32, i32, f32, ptr});
   forward((name + "_num_splits").str(), splitsFn, {i32, i32, i32});
+  // NAME_checked: kKernelArgs with num_blocks after kv_cache.
+  if (!checkedFn.empty())
+    forward((name + "_checked").str(), checkedFn,
+            {ptr, ptr, i32, ptr, ptr, ptr, ptr, i32, i32, f32, ptr});
 }
 } // namespace
 
@@ -113,7 +117,7 @@ LogicalResult cpu::addKernelEntry(ModuleOp module,
                    config.elemType.getIntOrFloatBitWidth() / 8,
                    config.rowsPerGroup, int64_t(config.prefetch)},
                   {*partial, prefetch, *combine}, "mla_cpu_decode_v1",
-                  "mla_cpu_num_splits_v1");
+                  "mla_cpu_num_splits_v1", "mla_cpu_decode_checked_v1");
   return success();
 }
 
