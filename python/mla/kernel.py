@@ -461,7 +461,11 @@ class LayerKernel:
         return full
 
     def _given_list(self, weights) -> list:
-        specs = self.given_weights
+        return self._in_order(weights, self.given_weights)
+
+    def _in_order(self, weights, specs) -> list:
+        """`weights` as a list in the order of `specs`: a sequence of that
+        length, or a mapping by NAME.json's names."""
         if isinstance(weights, Mapping):
             names = [w.name for w in specs]
             if None in names:
@@ -482,26 +486,12 @@ class LayerKernel:
                 f"{len(self.weights)} weights)")
 
     def _weight_list(self, weights) -> list:
-        specs = self.weights
         if not isinstance(weights, Mapping):
             weights = list(weights)  # once: it may be an iterator
         if self._prepare_fn is not None and (
                 isinstance(weights, Mapping) or len(weights) == len(self.given_weights)):
             return self.prepare_weights(weights)
-        if isinstance(weights, Mapping):
-            names = [w.name for w in specs]
-            if None in names:
-                raise TypeError(f"{self.symbol}: NAME.json does not name the weights; "
-                                "pass them as a sequence in the order of .weights")
-            unknown = set(weights) - set(names)
-            missing = [n for n in names if n not in weights]
-            if unknown or missing:
-                raise ValueError(f"weights: missing {missing}, unknown {sorted(unknown)}")
-            return [weights[n] for n in names]
-        weights = list(weights)
-        if len(weights) != len(specs):
-            raise ValueError(f"weights: expected {len(specs)} arrays, got {len(weights)}")
-        return weights
+        return self._in_order(weights, self.weights)
 
     def _check_weights(self, weights: list, like, specs=None) -> None:
         first = ("hidden", _arrays.device_of(like))

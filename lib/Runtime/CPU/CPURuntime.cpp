@@ -114,13 +114,20 @@ bool reserve(std::vector<float> &v, int64_t n) {
 
 extern "C" {
 
-int32_t mla_cpu_decode_checked_v1(const mla_cpu_kernel *k, const void *q,
-                                  const void *kvCache, int32_t numBlocks,
-                                  const int32_t *blockTable,
-                                  const int32_t *seqLens, void *out,
-                                  float *lse, int32_t batch,
-                                  int32_t maxBlocksPerSeq, float softmaxScale,
-                                  void *stream) {
+int32_t mla_cpu_num_splits_v1(const mla_cpu_kernel *k, int32_t batch,
+                              int32_t maxSeqLen, int32_t threads) {
+  return int32_t(mla_runtime::chooseSplits(
+      "MLA_CPU_NUM_SPLITS", int64_t(batch) * groups(*k), maxSeqLen, threads));
+}
+
+/// NAME and NAME_checked: the same checks and call; page ids are checked
+/// against `numBlocks` (INT64_MAX when the caller did not give it).
+static int32_t decode(const mla_cpu_kernel *k, const void *q,
+                      const void *kvCache, int64_t numBlocks,
+                      const int32_t *blockTable, const int32_t *seqLens,
+                      void *out, float *lse, int32_t batch,
+                      int32_t maxBlocksPerSeq, float softmaxScale,
+                      void *stream) {
   if (int32_t code = mla_runtime::checkArguments(q, kvCache, blockTable,
                                                  seqLens, out, lse, batch,
                                                  maxBlocksPerSeq, softmaxScale);
@@ -128,40 +135,6 @@ int32_t mla_cpu_decode_checked_v1(const mla_cpu_kernel *k, const void *q,
     return code;
   if (numBlocks < 0)
     return mla_abi::ErrMaxBlocks;
-  // The pages each sequence uses, against the cache's size (NAME alone
-  // cannot see it); the rest is NAME's.
-  const int64_t bs = k->block_size;
-  const int64_t capacity = int64_t(maxBlocksPerSeq) * bs;
-  for (int32_t b = 0; b < batch; ++b) {
-    int32_t len = seqLens[b];
-    if (len < 0 || len > capacity)
-      return mla_abi::ErrSeqLen;
-    for (int64_t p = 0; p < (len + bs - 1) / bs; ++p) {
-      int32_t page = blockTable[int64_t(b) * maxBlocksPerSeq + p];
-      if (page < 0 || page >= numBlocks)
-        return mla_abi::ErrBlockId;
-    }
-  }
-  return mla_cpu_decode_v1(k, q, kvCache, blockTable, seqLens, out, lse,
-                           batch, maxBlocksPerSeq, softmaxScale, stream);
-}
-
-int32_t mla_cpu_num_splits_v1(const mla_cpu_kernel *k, int32_t batch,
-                              int32_t maxSeqLen, int32_t threads) {
-  return int32_t(mla_runtime::chooseSplits(
-      "MLA_CPU_NUM_SPLITS", int64_t(batch) * groups(*k), maxSeqLen, threads));
-}
-
-int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,
-                          const void *kvCache, const int32_t *blockTable,
-                          const int32_t *seqLens, void *out, float *lse,
-                          int32_t batch, int32_t maxBlocksPerSeq,
-                          float softmaxScale, void *stream) {
-  if (int32_t code = mla_runtime::checkArguments(q, kvCache, blockTable,
-                                                 seqLens, out, lse, batch,
-                                                 maxBlocksPerSeq, softmaxScale);
-      code >= 0)
-    return code;
   if (stream)
     return mla_abi::ErrStream;
   const int64_t bs = k->block_size, width = k->kv_lora_rank + k->qk_rope_head_dim;
@@ -174,9 +147,11 @@ int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,
     // served: rows that see nothing get zeros and -inf (visibleEnd).
     if (len < 0 || len > capacity)
       return mla_abi::ErrSeqLen;
-    for (int64_t p = 0; p < (len + bs - 1) / bs; ++p)
-      if (blockTable[int64_t(b) * maxBlocksPerSeq + p] < 0)
+    for (int64_t p = 0; p < (len + bs - 1) / bs; ++p) {
+      int32_t page = blockTable[int64_t(b) * maxBlocksPerSeq + p];
+      if (page < 0 || page >= numBlocks)
         return mla_abi::ErrBlockId;
+    }
     maxLen = std::max(maxLen, len);
     tokens += len;
   }
@@ -225,6 +200,26 @@ int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,
     }
   }
   return mla_abi::Ok;
+}
+
+int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,
+                          const void *kvCache, const int32_t *blockTable,
+                          const int32_t *seqLens, void *out, float *lse,
+                          int32_t batch, int32_t maxBlocksPerSeq,
+                          float softmaxScale, void *stream) {
+  return decode(k, q, kvCache, INT64_MAX, blockTable, seqLens, out, lse,
+                batch, maxBlocksPerSeq, softmaxScale, stream);
+}
+
+int32_t mla_cpu_decode_checked_v1(const mla_cpu_kernel *k, const void *q,
+                                  const void *kvCache, int32_t numBlocks,
+                                  const int32_t *blockTable,
+                                  const int32_t *seqLens, void *out,
+                                  float *lse, int32_t batch,
+                                  int32_t maxBlocksPerSeq, float softmaxScale,
+                                  void *stream) {
+  return decode(k, q, kvCache, numBlocks, blockTable, seqLens, out, lse,
+                batch, maxBlocksPerSeq, softmaxScale, stream);
 }
 
 } // extern "C"
