@@ -46,6 +46,16 @@
 // PV: P rounded to bf16 and packed in registers, V through ldmatrix.trans.
 // CHECK: arith.truncf %{{.*}} : f32 to bf16
 // CHECK: llvm.bitcast %{{.*}} : vector<2xbf16> to i32
+// Causal with 2 queries: one turn of P V for all rows, or, on a tile past
+// the first query's visible end, one a query, last first, each after the V
+// rows past its visible end are zeroed and with the other rows' P zeroed.
+// CHECK: %[[TURNS:.*]] = arith.select %{{.*}}, %{{.*}}, %c1{{.*}} : index
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %[[TURNS]] step %c1{{.*}} iter_args
+// CHECK: scf.if
+// CHECK: gpu.barrier
+// CHECK: llvm.store %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
+// CHECK: gpu.barrier
+// CHECK: arith.select %{{.*}} : i32
 // CHECK: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
 // CHECK-COUNT-2: nvvm.mma.sync
 // CHECK: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
@@ -59,17 +69,21 @@
 // CHECK: memref.store %{{.*}} : memref<?xf32>
 // CHECK: gpu.func @combine
 
-// PTX (the blocks come out in another order than the IR's).
+// PTX.
 // PTX: gpu.binary @mla_decode_kernels
 // PTX-SAME: .target sm_80
 // PTX-NOT: __nv_
 // PTX-SAME: .extern .shared .align 128 .b8 mla_partial_smem[]
 // PTX-SAME: cp.async.cg.shared.global
+// PTX-SAME: cp.async.wait_group
+// PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // PTX-SAME: ex2.approx
 // PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
 // PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
-// PTX-SAME: cp.async.wait_group
-// PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// On a tile past the first query's visible end, V rows are zeroed (16-byte
+// shared stores, placed after the loop body) before a query's turn of P V.
+// PTX-SAME: st.shared.v4.b32 {{.*}}, {0, 0, 0, 0};
 func.func @attend(%q: tensor<?x2x4x96xbf16>, %cache: tensor<?x16x96xbf16>,
                   %bt: tensor<?x?xi32>, %lens: tensor<?xi32>) -> tensor<?x2x4x64xbf16> {
   %out, %lse = mla.decode_attention %q, %cache[%bt, %lens] {scale = 0.15 : f32, causal} : tensor<?x2x4x96xbf16>, tensor<?x16x96xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x2x4x64xbf16>, tensor<?x4x2xf32>

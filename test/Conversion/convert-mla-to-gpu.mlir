@@ -44,9 +44,16 @@
 // CHECK: gpu.shuffle  xor %{{.*}}, %c4_i32
 // CHECK: gpu.shuffle  xor %{{.*}}, %c2_i32
 // CHECK: gpu.shuffle  xor %{{.*}}, %c1_i32
+// CHECK: arith.select %[[VISIBLE:.*]], %{{.*}}, %cst{{.*}} : f32
 // CHECK: llvm.intr.maxnum
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
+// Causal with 2 queries: a position the row does not see leaves its
+// accumulators as they were (a NaN there that a later query sees must not
+// reach this row as 0 * NaN).
+// CHECK: %[[SCALED:.*]] = arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK-NEXT: %[[SUM:.*]] = llvm.intr.fma(%{{.*}}, %{{.*}}, %[[SCALED]])
+// CHECK-NEXT: arith.select %[[VISIBLE]], %[[SUM]], %[[SCALED]] : f32
 // CHECK: gpu.func @combine({{.*}}) kernel
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.f"
 

@@ -11,6 +11,8 @@
 // and FlashMLA do), at most 2^-9 max|v| = 2^-9 here, and the output to bf16,
 // 2^-9 |ref|; lse within 1e-4 * max(1, |ref|). Guard zones around out and
 // lse must come back untouched, and bad arguments get the contract's codes.
+// NaN fills every cache row no query may see, and, causal with several
+// queries, each sequence's last position, which only the last query sees.
 //
 //===----------------------------------------------------------------------===//
 
@@ -115,6 +117,22 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
         kvBf[row * width + d] = 0x7fc0;
       }
     }
+  // Causal with several queries, NaN in each sequence's last position: only
+  // its last query sees it, and 0 * NaN must not reach the others' sums (the
+  // tensor-core kernels multiply whole tiles of P and V).
+  const bool lastNaN = c.causal && c.qLen > 1;
+  if (lastNaN)
+    for (int64_t b = 0; b < batch; ++b) {
+      if (lens[b] == 0)
+        continue;
+      size_t row = size_t(mla::ref::cacheRowIndex(table.data(), maxBlocks,
+                                                  c.blockSize, b,
+                                                  lens[b] - 1));
+      for (int64_t d = 0; d < width; ++d) {
+        kv[row * width + d] = std::numeric_limits<float>::quiet_NaN();
+        kvBf[row * width + d] = 0x7fc0;
+      }
+    }
   size_t es = c.bf16 ? 2 : 4, outN = batch * c.qLen * c.heads * c.dc,
          lseN = batch * c.heads * c.qLen;
   mla::CudaDriver::DevPtr dq, dkv, dbt, dlens, dout, dlse;
@@ -182,10 +200,19 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
                             refOut.data(), refLse.data());
   for (size_t i = 0; i < outN; ++i) {
     double got = c.bf16 ? mla::ref::bf16ToFloat(outBf[i]) : out[i];
+    int64_t seqOf = i / (c.qLen * c.heads * c.dc),
+            query = (i / (c.heads * c.dc)) % c.qLen;
+    if (lastNaN && query == c.qLen - 1 && lens[seqOf] > 0) {
+      ASSERT_TRUE(std::isnan(got) && std::isnan(refOut[i]))
+          << "out[" << i << "] of the query that sees the NaN";
+      continue;
+    }
     double tol = c.bf16 ? 2.5e-3 + std::ldexp(std::abs(refOut[i]), -8) : 1e-4;
     ASSERT_NEAR(got, refOut[i], tol) << "out[" << i << "]";
   }
   for (size_t i = 0; i < lseN; ++i) {
+    if (std::isnan(refLse[i]))
+      continue; // the rows that see the NaN (their out is checked)
     if (std::isinf(refLse[i])) {
       ASSERT_TRUE(std::isinf(lse[i]) && lse[i] < 0) << "lse[" << i << "]";
       continue;

@@ -334,7 +334,12 @@ SmallVector<Value> SIMTPartialEmitter::tokenStep(Value tok, Value rowAt,
           b, tile, ValueRange{add(rowAt, addc(lane, i * shape.warpSize))});
       Value scaled =
           arith::MulFOp::create(b, state[k * stride + 2 + i], step.alpha);
-      next.push_back(fma(p, v, scaled));
+      Value sum = fma(p, v, scaled);
+      // Causal with several queries, a row this one may not see can be one a
+      // later query sees, NaN or inf included (0 * NaN is NaN): skipped.
+      if (c.causal && c.qLen > 1)
+        sum = arith::SelectOp::create(b, visible, sum, scaled);
+      next.push_back(sum);
     }
   }
   return next;

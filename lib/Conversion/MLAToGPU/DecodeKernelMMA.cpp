@@ -103,8 +103,11 @@ private:
   SmallVector<Value> scores(Value tileAt);
   /// Adds the shares of the m-tile's column-split warps into each of them.
   void sumScoreShares(MutableArrayRef<Value> s);
-  /// acc += P V over this warp's output columns.
-  void accumulatePV(ArrayRef<Value> p, MutableArrayRef<Value> acc,
+  /// Zeroes the V columns of the tile's rows from `from` on (see
+  /// visiblePV), between two CTA barriers.
+  void zeroVFrom(Value tileAt, Value from);
+  /// acc += P V over this warp's output columns (P as A fragments).
+  void accumulatePV(const PFragments &p, MutableArrayRef<Value> acc,
                     Value tileAt);
   /// The partials of the final loop state.
   void storeOutputs(ValueRange state);
@@ -246,7 +249,15 @@ SmallVector<Value> MMAPartialEmitter::tileStep(Value ts, ValueRange state) {
     sumScoreShares(s);
   SmallVector<Value> next = onlineSoftmax(s, state, shape.outTiles * 4, ts,
                                           t4, rows.limit, scaleLog2);
-  accumulatePV(s, next, tileAt);
+  const int64_t nAcc = shape.outTiles * 4;
+  SmallVector<Value> acc = visiblePV(
+      s, ValueRange(next).take_front(nAcc), ts, shape.tileTokens, range.len,
+      group, rows,
+      [&](const PFragments &p, MutableArrayRef<Value> a) {
+        accumulatePV(p, a, tileAt);
+      },
+      [&](Value from) { zeroVFrom(tileAt, from); });
+  llvm::copy(acc, next.begin());
   // The tile's stage and the score slots are free for the next tile.
   gpu::BarrierOp::create(b);
   return next;
@@ -319,13 +330,13 @@ void MMAPartialEmitter::sumScoreShares(MutableArrayRef<Value> s) {
 
 // The columns [cs * warpColumns, (cs + 1) * warpColumns); V is read with
 // ldmatrix.trans from the same shared tile as K.
-void MMAPartialEmitter::accumulatePV(ArrayRef<Value> p,
+void MMAPartialEmitter::accumulatePV(const PFragments &p,
                                      MutableArrayRef<Value> acc,
                                      Value tileAt) {
   Value vTok = add(remc(lane, 8), mulc(remc(divc(lane, 8), 2), 8));
   Value vCol = add(mulc(cs, shape.warpColumns), mulc(divc(lane, 16), 8));
   for (int64_t kk = 0; kk < shape.tileTokens / 16; ++kk) {
-    SmallVector<Value> a = pFragments(p, kk);
+    SmallVector<Value> a = pStep(p, kk);
     Value rowAt = mulc(addc(vTok, 16 * kk), shape.paddedWidth);
     for (int64_t np = 0; np < shape.outTiles / 2; ++np) {
       SmallVector<Value> bFrag = loadOperands(
@@ -335,6 +346,32 @@ void MMAPartialEmitter::accumulatePV(ArrayRef<Value> p,
       mmaPair(a, bFrag, acc, 2 * np);
     }
   }
+}
+
+// A loop rather than unrolled stores, as in the wgmma kernel: its index
+// math must not take registers from the accumulators.
+void MMAPartialEmitter::zeroVFrom(Value tileAt, Value from) {
+  const int64_t chunks = c.dc / 8;
+  gpu::BarrierOp::create(b);
+  Value zero16 = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(VectorType::get({4}, i32),
+                                b.getI32IntegerAttr(0)));
+  forLoop(tid, idx(shape.tileTokens * chunks), idx(shape.threads), {},
+          [&](Value e, ValueRange) {
+            Value j = divc(e, chunks);
+            auto past = scf::IfOp::create(
+                b,
+                arith::CmpIOp::create(b, arith::CmpIPredicate::uge, j, from),
+                /*withElse=*/false);
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPointToStart(past.thenBlock());
+            Value at = add(tileAt, mulc(add(mulc(j, shape.paddedWidth),
+                                            mulc(remc(e, chunks), 8)),
+                                        shape.elemBytes));
+            LLVM::StoreOp::create(b, zero16, shared(at), /*alignment=*/16);
+            return SmallVector<Value>{};
+          });
+  gpu::BarrierOp::create(b);
 }
 
 // One column-split warp of each m-tile writes m and l.

@@ -153,13 +153,16 @@ private:
   SmallVector<Value> tileStep(Value ts, ValueRange state);
   /// On the split's last tile, zeroes the V rows of tokens past it.
   void zeroTailTile(Value ts, Value tile);
+  /// Zeroes the V columns of the tile's rows from `from` on, between two
+  /// CTA barriers.
+  void zeroVFrom(Value tile, Value from);
   /// This warpgroup's share of the tile's scores S = Q K^T, accumulator
   /// layout.
   SmallVector<Value> scores(Value tile);
   /// Adds the warpgroups' shares into each of them.
   void sumScoreShares(MutableArrayRef<Value> s);
-  /// acc += P V over this warpgroup's output columns.
-  void accumulatePV(ArrayRef<Value> p, MutableArrayRef<Value> acc,
+  /// acc += P V over this warpgroup's output columns (P as A fragments).
+  void accumulatePV(const PFragments &p, MutableArrayRef<Value> acc,
                     Value tile);
   /// The partials of the final loop state.
   void storeOutputs(ValueRange state);
@@ -346,7 +349,14 @@ SmallVector<Value> WGMMAPartialEmitter::tileStep(Value ts, ValueRange state) {
     sumScoreShares(s);
   SmallVector<Value> next =
       onlineSoftmax(s, state, shape.outRegs, ts, t4, rows.limit, scaleLog2);
-  accumulatePV(s, next, tile);
+  SmallVector<Value> acc = visiblePV(
+      s, ValueRange(next).take_front(shape.outRegs), ts, shape.tileTokens,
+      range.len, group, rows,
+      [&](const PFragments &p, MutableArrayRef<Value> a) {
+        accumulatePV(p, a, tile);
+      },
+      [&](Value from) { zeroVFrom(tile, from); });
+  llvm::copy(acc, next.begin());
   // The stage and the score slots are free for the next tile.
   gpu::BarrierOp::create(b);
   return next;
@@ -354,37 +364,39 @@ SmallVector<Value> WGMMAPartialEmitter::tileStep(Value ts, ValueRange state) {
 
 // V rows of tokens past t1 came with their TMA boxes (the rest of the page,
 // possibly never written: NaN * 0 would be NaN); they are zeroed before P V
-// reads them, through the generic proxy, then fenced for wgmma's async
-// proxy.
+// reads them.
 void WGMMAPartialEmitter::zeroTailTile(Value ts, Value tile) {
   ifThen(less(range.t1, addc(ts, shape.tileTokens)), [&] {
-    // V's boxes, each of 8 16-byte chunks a row.
-    const int64_t vBoxes = c.dc / 64,
-                  count = shape.tileTokens * vBoxes * 8;
-    auto zero16 = arith::ConstantOp::create(
-        b, DenseElementsAttr::get(VectorType::get({4}, i32),
-                                  b.getI32IntegerAttr(0)));
-    Value tEnd = arith::SubIOp::create(b, range.t1, ts);
-    // A loop rather than unrolled stores: its per-thread index math must
-    // not be hoisted into registers that the accumulators need.
-    forLoop(tid, idx(count), idx(c.threads()), {}, [&](Value e, ValueRange) {
-      Value j = divc(e, vBoxes * 8);
-      ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::sge, j, tEnd),
-             [&] {
-               Value bx = remc(divc(e, 8), vBoxes), chunk = remc(e, 8);
-               Value at = addI32(
-                   tile, toI32(add(add(mulc(bx, shape.boxBytes), mulc(j, 128)),
-                                   mulc(chunk, 16))));
-               LLVM::StoreOp::create(b, zero16, ptrAt(at), /*alignment=*/16);
-             });
-      return SmallVector<Value>{};
-    });
-    NVVM::FenceProxyOp::create(
-        b, NVVM::ProxyKind::async_shared,
-        NVVM::SharedSpaceAttr::get(b.getContext(),
-                                   NVVM::SharedSpace::shared_cta));
-    gpu::BarrierOp::create(b);
+    zeroVFrom(tile, arith::SubIOp::create(b, range.t1, ts));
   });
+}
+
+// Through the generic proxy, then fenced for wgmma's async proxy.
+void WGMMAPartialEmitter::zeroVFrom(Value tile, Value from) {
+  // V's boxes, each of 8 16-byte chunks a row.
+  const int64_t vBoxes = c.dc / 64, count = shape.tileTokens * vBoxes * 8;
+  gpu::BarrierOp::create(b);
+  auto zero16 = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(VectorType::get({4}, i32),
+                                b.getI32IntegerAttr(0)));
+  // A loop rather than unrolled stores: its per-thread index math must not
+  // be hoisted into registers that the accumulators need.
+  forLoop(tid, idx(count), idx(c.threads()), {}, [&](Value e, ValueRange) {
+    Value j = divc(e, vBoxes * 8);
+    ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::uge, j, from), [&] {
+      Value bx = remc(divc(e, 8), vBoxes), chunk = remc(e, 8);
+      Value at = addI32(
+          tile, toI32(add(add(mulc(bx, shape.boxBytes), mulc(j, 128)),
+                          mulc(chunk, 16))));
+      LLVM::StoreOp::create(b, zero16, ptrAt(at), /*alignment=*/16);
+    });
+    return SmallVector<Value>{};
+  });
+  NVVM::FenceProxyOp::create(
+      b, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(),
+                                 NVVM::SharedSpace::shared_cta));
+  gpu::BarrierOp::create(b);
 }
 
 // The k-steps k = wg + warpgroups * j, unrolled (the same count for every
@@ -444,7 +456,7 @@ void WGMMAPartialEmitter::sumScoreShares(MutableArrayRef<Value> s) {
 
 // V is this warpgroup's columns of the tile, MN-major (transposed), one
 // k16 step of tokens at a time.
-void WGMMAPartialEmitter::accumulatePV(ArrayRef<Value> p,
+void WGMMAPartialEmitter::accumulatePV(const PFragments &p,
                                        MutableArrayRef<Value> acc,
                                        Value tile) {
   const int64_t columns = shape.columns;
@@ -453,7 +465,7 @@ void WGMMAPartialEmitter::accumulatePV(ArrayRef<Value> p,
                                   i32c((columns / 64) * shape.boxBytes)));
   NVVM::WgmmaFenceAlignedOp::create(b);
   for (int64_t kk = 0; kk < shape.tileTokens / 16; ++kk) {
-    SmallVector<Value> a = pFragments(p, kk);
+    SmallVector<Value> a = pStep(p, kk);
     for (Value &v : a)
       if (!v.getType().isInteger(32))
         v = LLVM::BitcastOp::create(b, i32, v);

@@ -92,6 +92,78 @@ TensorCoreEmitter::onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
   return next;
 }
 
+SmallVector<Value> TensorCoreEmitter::visiblePV(
+    ArrayRef<Value> p, ValueRange acc, Value ts, int64_t tileTokens,
+    Value len, Value group, const FragmentRows &rows,
+    function_ref<void(const PFragments &, MutableArrayRef<Value>)> pv,
+    function_ref<void(Value)> zeroVFrom) {
+  // P packed to the A fragments of the k16 steps once: a turn keeps them.
+  SmallVector<Value> frags;
+  for (int64_t kk = 0; kk < tileTokens / 16; ++kk)
+    llvm::append_range(frags, pFragments(p, kk));
+  SmallVector<Value> sum(acc.begin(), acc.end());
+  if (!c.causal || c.qLen == 1) {
+    pv(PFragments{frags, {}}, sum);
+    return sum;
+  }
+  // One loop, one P V in the code (a second copy costs registers): a single
+  // turn for all rows unless the tile straddles.
+  Value tileEnd = addc(ts, tileTokens);
+  Value straddles = arith::CmpIOp::create(
+      b, arith::CmpIPredicate::slt, flash::commonVisibleEnd(*this, c, len),
+      tileEnd);
+  Value whole = arith::XOrIOp::create(
+      b, straddles, arith::ConstantOp::create(b, b.getBoolAttr(true)));
+  // The group's queries qLo..qHi (row = query * heads + head), last first.
+  Value first = mulc(group, c.rowsPerGroup);
+  Value qLo = arith::DivUIOp::create(b, first, idx(c.heads));
+  Value qHi = arith::DivUIOp::create(
+      b, minIdx(addc(first, c.rowsPerGroup - 1), idx(c.rows() - 1)),
+      idx(c.heads));
+  Value turns = arith::SelectOp::create(
+      b, straddles, addc(arith::SubIOp::create(b, qHi, qLo), 1), idx(1));
+  SmallVector<Value, 2> rowQuery;
+  for (Value rr : rows.row)
+    rowQuery.push_back(arith::DivUIOp::create(b, add(first, rr), idx(c.heads)));
+  auto loop = forLoop(idx(0), turns, idx(1), acc, [&](Value k, ValueRange a) {
+    Value query = arith::SubIOp::create(b, qHi, k);
+    // A query that sees none of the tile takes its turn too: its P is 0
+    // and V is all zeroed for it (no branch whose results would cost
+    // copies of the accumulators).
+    Value end = flash::visibleEnd(*this, c, mulc(query, c.heads), len);
+    auto zeroing = scf::IfOp::create(b, straddles, /*withElse=*/false);
+    {
+      OpBuilder::InsertionGuard z(b);
+      b.setInsertionPointToStart(zeroing.thenBlock());
+      zeroVFrom(arith::SubIOp::create(
+          b, minIdx(arith::MaxUIOp::create(b, end, ts), tileEnd), ts));
+    }
+    // Fragment register i of a k-step holds a pair of row g + 8 (i % 2).
+    Value mine[2];
+    for (int64_t r = 0; r < 2; ++r)
+      mine[r] = arith::OrIOp::create(
+          b, whole,
+          arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rowQuery[r],
+                                query));
+    SmallVector<Value> next(a.begin(), a.end());
+    pv(PFragments{frags, {mine[0], mine[1]}}, next);
+    return next;
+  });
+  return SmallVector<Value>(loop.getResults());
+}
+
+SmallVector<Value> TensorCoreEmitter::pStep(const PFragments &p,
+                                            int64_t kk) {
+  SmallVector<Value> a(ArrayRef<Value>(p.frags).slice(4 * kk, 4));
+  if (p.rowMask.empty())
+    return a;
+  Value zero = LLVM::ZeroOp::create(b, a.front().getType());
+  // Fragment register i holds a pair of row g + 8 (i % 2).
+  for (int64_t i = 0; i < 4; ++i)
+    a[i] = arith::SelectOp::create(b, p.rowMask[i % 2], a[i], zero);
+  return a;
+}
+
 void TensorCoreEmitter::storePartials(ValueRange state, int64_t nAcc,
                                       Value item, const FragmentRows &rows,
                                       Value colBase, Value t4, Value writesML,

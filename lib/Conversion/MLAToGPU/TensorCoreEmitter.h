@@ -159,6 +159,29 @@ protected:
     return a;
   }
 
+  /// P as the A fragments of its k16 steps (4 a step), and, where not
+  /// empty, whether each of the thread's two rows takes part.
+  struct PFragments {
+    SmallVector<Value> frags;
+    SmallVector<Value, 2> rowMask;
+  };
+  /// The A fragments of k-step kk, rows not taking part zeroed.
+  SmallVector<Value> pStep(const PFragments &p, int64_t kk);
+
+  /// acc += P V for the tile of tokens [ts, ts + tileTokens), through `pv`
+  /// (which adds P to acc). Causal with q_len >
+  /// 1, a tile past the first query's visible end holds rows that some of
+  /// the group's queries may not see, and they may be NaN or inf (0 * NaN is
+  /// NaN): there the group's queries take turns, last first, each adding its
+  /// own rows' P after `zeroVFrom(j)` has zeroed the tile's V rows from j on
+  /// (j only decreases, so what a later query saw is not needed again).
+  /// `zeroVFrom` synchronizes the CTA before and after its stores.
+  SmallVector<Value>
+  visiblePV(ArrayRef<Value> p, ValueRange acc, Value ts, int64_t tileTokens,
+            Value len, Value group, const FragmentRows &rows,
+            function_ref<void(const PFragments &, MutableArrayRef<Value>)> pv,
+            function_ref<void(Value)> zeroVFrom);
+
   /// Writes a CTA's partials [b, group, split, row, ...]: the unnormalized
   /// output (final loop state as onlineSoftmax keeps it) at columns
   /// `colBase` + 8 j + 2 (lane % 4), and, where `writesML`, the max in
