@@ -4,7 +4,8 @@
 // compares them with the double-precision reference of the kernel contract,
 // on batches with variable lengths (ends mid-page, exactly q_len, empty when
 // not causal), shuffled pages, 1 and several KV splits. Also checks the
-// contract's error codes and that nothing is written outside out and lse.
+// contract's error codes, that nothing is written outside out and lse, and,
+// under guard pages, that nothing is read or written outside any buffer.
 //
 // Tolerances (outputs are convex combinations of values in [-1, 1]):
 //   f32:  |out - ref| <= 2e-5,  |lse - ref| <= 2e-5 * max(1, |ref|)
@@ -12,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GuardedBuffer.h"
 #include "mla/Reference/Reference.h"
 
 #include "gtest/gtest.h"
@@ -20,6 +22,7 @@
 #include <array>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <dlfcn.h>
 #include <limits>
 #include <numeric>
@@ -32,6 +35,10 @@ namespace {
 using KernelFn = int32_t (*)(const void *, const void *, const int32_t *,
                              const int32_t *, void *, float *, int32_t,
                              int32_t, float, void *);
+/// NAME_checked: NAME with the cache's page count after kv_cache.
+using CheckedKernelFn = int32_t (*)(const void *, const void *, int32_t,
+                                    const int32_t *, const int32_t *, void *,
+                                    float *, int32_t, int32_t, float, void *);
 
 struct Config {
   int64_t dc, dr, heads, qLen, blockSize;
@@ -306,6 +313,78 @@ TEST_P(DecodeKernelNaNTest, NaNSeenOnlyByLaterQueries) {
   unsetenv("MLA_CPU_NUM_SPLITS");
 }
 
+/// The generated code under guard pages (it is not instrumented by the
+/// sanitizers): each buffer of the call (q, kv, block_table, seq_lens, out,
+/// lse) against an inaccessible page, after its end and then before its
+/// start, through NAME and NAME_checked, with 1, 3 and the entry's own
+/// splits; the results are bit for bit those of the same call on ordinary
+/// buffers.
+class DecodeKernelGuardTest : public ::testing::TestWithParam<Config> {};
+
+TEST_P(DecodeKernelGuardTest, StaysInsideItsBuffers) {
+  using mla::test::GuardedBuffer;
+  const Config &c = GetParam();
+  std::string error;
+  KernelFn fn = buildKernel(c, error);
+  ASSERT_NE(fn, nullptr) << error;
+  std::string lib = std::string(MLA_TEST_WORK_DIR) + "/" + c.name() + "/lib" +
+                    c.name() + ".so";
+  void *h = dlopen(lib.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(h, nullptr) << dlerror();
+  auto checked = reinterpret_cast<CheckedKernelFn>(
+      dlsym(h, (c.name() + "_checked").c_str()));
+  ASSERT_NE(checked, nullptr);
+  const float scale = float(1.0 / std::sqrt(double(c.dc + c.dr)));
+  std::vector<int32_t> lens = {int32_t(3 * c.blockSize / 2 + c.qLen),
+                               int32_t(c.qLen), int32_t(300 + c.qLen), 0};
+  if (c.qLen > 1)
+    lens.push_back(int32_t(c.qLen - 1));
+  Batch in = makeBatch(c, lens, 77 + c.heads);
+  const size_t es = c.bf16 ? 2 : 4;
+  const size_t outBytes = in.batch * c.qLen * c.heads * c.dc * es,
+               lseBytes = in.batch * c.heads * c.qLen * 4;
+  const void *q = c.bf16 ? (const void *)in.qBf.data() : in.q.data();
+  const void *kv = c.bf16 ? (const void *)in.kvBf.data() : in.kv.data();
+  for (const char *splits : {"1", "3", ""}) {
+    SCOPED_TRACE(std::string("MLA_CPU_NUM_SPLITS=") + splits);
+    if (*splits)
+      setenv("MLA_CPU_NUM_SPLITS", splits, 1);
+    else
+      unsetenv("MLA_CPU_NUM_SPLITS");
+    ASSERT_EQ(call(fn, c, in, scale), 0);
+    const uint8_t *wantOut =
+        c.bf16 ? (const uint8_t *)(in.outBf.data() + kGuard)
+               : (const uint8_t *)(in.out.data() + kGuard);
+    const uint8_t *wantLse = (const uint8_t *)(in.lse.data() + kGuard);
+    for (GuardedBuffer::Side side :
+         {GuardedBuffer::Side::Tail, GuardedBuffer::Side::Head})
+      for (bool viaChecked : {false, true}) {
+        SCOPED_TRACE(std::string(side == GuardedBuffer::Side::Tail
+                                     ? "guard after each buffer"
+                                     : "guard before each buffer") +
+                     (viaChecked ? ", NAME_checked" : ", NAME"));
+        GuardedBuffer gq(q, in.q.size() * es, side),
+            gkv(kv, in.kv.size() * es, side), gbt(in.blockTable, side),
+            glens(in.seqLens, side), gout(nullptr, outBytes, side),
+            glse(nullptr, lseBytes, side);
+        int32_t rc =
+            viaChecked
+                ? checked(gq.as(), gkv.as(), int32_t(in.numBlocks),
+                          gbt.as<int32_t>(), glens.as<int32_t>(), gout.as(),
+                          glse.as<float>(), int32_t(in.batch),
+                          int32_t(in.maxBlocks), scale, nullptr)
+                : fn(gq.as(), gkv.as(), gbt.as<int32_t>(),
+                     glens.as<int32_t>(), gout.as(), glse.as<float>(),
+                     int32_t(in.batch), int32_t(in.maxBlocks), scale,
+                     nullptr);
+        ASSERT_EQ(rc, 0);
+        ASSERT_EQ(std::memcmp(gout.as(), wantOut, outBytes), 0) << "out";
+        ASSERT_EQ(std::memcmp(glse.as(), wantLse, lseBytes), 0) << "lse";
+      }
+  }
+  unsetenv("MLA_CPU_NUM_SPLITS");
+}
+
 /// The argument checks are the same code for every configuration: they run
 /// on the 16-head ones with a rope part (grid16()).
 class DecodeKernelArgsTest : public ::testing::TestWithParam<Config> {};
@@ -443,6 +522,10 @@ std::vector<Config> grid16() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Grid, DecodeKernelArgsTest,
+                         ::testing::ValuesIn(grid16()),
+                         [](const auto &info) { return info.param.name(); });
+
+INSTANTIATE_TEST_SUITE_P(Grid, DecodeKernelGuardTest,
                          ::testing::ValuesIn(grid16()),
                          [](const auto &info) { return info.param.name(); });
 

@@ -12,12 +12,16 @@
 // rounded to bf16 for both sides and intermediate results are rounded by
 // the generated code only, so the bound is 3e-2 * max|ref|.
 //
+// The step is run again with every buffer against a guard page (after its
+// end, then before its start) and must give the same bits.
+//
 // The bad-argument calls return the codes of the ABI's table
 // (include/mla/Runtime/KernelABI.h), and the generated header defines exactly
 // the table's codes of a CPU kernel and a layer, with the table's values.
 //
 //===----------------------------------------------------------------------===//
 
+#include "GuardedBuffer.h"
 #include "mla/Reference/Reference.h"
 #include "mla/Runtime/KernelABI.h"
 
@@ -25,7 +29,9 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <dlfcn.h>
+#include <memory>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -132,6 +138,7 @@ struct Tensor {
   const void *data(bool bf16) const {
     return bf16 ? (const void *)bf.data() : (const void *)f.data();
   }
+  size_t bytes(bool bf16) const { return bf16 ? bf.size() * 2 : f.size() * 4; }
 };
 
 Tensor random(std::mt19937 &rng, size_t n, float lo, float hi, bool bf16) {
@@ -209,6 +216,39 @@ TEST_P(LayerTest, MatchesTrainingForm) {
                int32_t(numBlocks), blockTable.data(), lens.data(), wptrs.data(),
                out, int32_t(batch), int32_t(maxBlocks)),
             0);
+
+  // The same step with every buffer (the weights and their pointer array
+  // too) against an inaccessible page, after its end and then before its
+  // start: the generated code is not instrumented by the sanitizers. Nothing
+  // is touched out of bounds and the same bits come out.
+  for (auto side : {mla::test::GuardedBuffer::Side::Tail,
+                    mla::test::GuardedBuffer::Side::Head}) {
+    using mla::test::GuardedBuffer;
+    SCOPED_TRACE(side == GuardedBuffer::Side::Tail ? "guard after each buffer"
+                                                   : "guard before each buffer");
+    std::vector<std::unique_ptr<GuardedBuffer>> gw;
+    std::vector<const void *> gwPtrs;
+    for (const Tensor &t : weights) {
+      gw.push_back(std::make_unique<GuardedBuffer>(t.data(c.bf16),
+                                                   t.bytes(c.bf16), side));
+      gwPtrs.push_back(gw.back()->as());
+    }
+    GuardedBuffer gPtrs(gwPtrs, side),
+        gHidden(hidden.data(c.bf16), hidden.bytes(c.bf16), side),
+        gPositions(positions, side),
+        gCache(cache.data(c.bf16), cache.bytes(c.bf16), side),
+        gTable(blockTable, side), gLens(lens, side),
+        gOut(nullptr, outF.size() * (c.bf16 ? 2 : 4), side);
+    ASSERT_EQ(fn(gHidden.as(), gPositions.as<int32_t>(), gCache.as(),
+                 int32_t(numBlocks), gTable.as<int32_t>(), gLens.as<int32_t>(),
+                 gPtrs.as<const void *>(), gOut.as(), int32_t(batch),
+                 int32_t(maxBlocks)),
+              0);
+    ASSERT_EQ(std::memcmp(gOut.as(), out, outF.size() * (c.bf16 ? 2 : 4)), 0)
+        << "out";
+    ASSERT_EQ(std::memcmp(gCache.as(), cachePtr, cacheRun.bytes(c.bf16)), 0)
+        << "cache";
+  }
 
   // Reference: the training form in double.
   mla::ref::LayerShape shape{m.hidden, m.heads, m.qLora, m.dc, m.dr, m.dNope,
