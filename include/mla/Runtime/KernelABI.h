@@ -293,7 +293,10 @@ inline constexpr Arg kKernelArgs[] = {
     scalar("batch", "int32_t", DType::I32, "sequences in the call"),
     scalar("max_blocks_per_seq", "int32_t", DType::I32,
            "columns of block_table"),
-    scalar("softmax_scale", "float", DType::F32, "scale of the scores"),
+    scalar("softmax_scale", "float", DType::F32,
+           "scale of the scores; finite, and small enough that the scaled "
+           "scores stay within float's range (rows whose scores overflow "
+           "are NaN)"),
     {"stream",
      "void *",
      ArgKind::Handle,
