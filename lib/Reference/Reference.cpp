@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <vector>
 
 using namespace mla::ref;
@@ -19,11 +20,14 @@ namespace {
 /// Turns scores[0:n] into softmax probabilities in place and returns the
 /// log-sum-exp of the original scores. Subtracting the maximum first keeps
 /// exp from overflowing on large scores; n == 0 gives -inf.
-double softmaxInPlace(double *scores, int64_t n) {
-  if (n <= 0)
+double softmaxInPlace(double *scores, int64_t n,
+                      std::optional<double> sink = std::nullopt) {
+  if (n <= 0 && !sink)
     return -std::numeric_limits<double>::infinity();
-  double maxScore = *std::max_element(scores, scores + n);
-  double sum = 0.0;
+  double maxScore = n > 0 ? *std::max_element(scores, scores + n) : *sink;
+  if (sink)
+    maxScore = std::max(maxScore, *sink);
+  double sum = sink ? std::exp(*sink - maxScore) : 0.0;
   for (int64_t j = 0; j < n; ++j) {
     scores[j] = std::exp(scores[j] - maxScore);
     sum += scores[j];
@@ -53,6 +57,13 @@ int64_t mla::ref::visiblePositions(int64_t seqLen, int64_t qLen,
   return std::max<int64_t>(0, std::min(n, seqLen));
 }
 
+int64_t mla::ref::firstVisiblePosition(int64_t seqLen, int64_t qLen,
+                                       int64_t queryIdx, int64_t window) {
+  if (window <= 0)
+    return 0;
+  return std::max<int64_t>(0, seqLen - qLen + queryIdx - window + 1);
+}
+
 int64_t mla::ref::cacheRowIndex(const int32_t *blockTable,
                                 int64_t maxBlocksPerSeq, int64_t blockSize,
                                 int64_t b, int64_t pos) {
@@ -70,25 +81,33 @@ void mla::ref::decodeAttention(const DecodeShape &s, const float *q,
   for (int64_t b = 0; b < batch; ++b) {
     const int64_t seqLen = seqLens[b];
     for (int64_t i = 0; i < s.qLen; ++i) {
-      const int64_t n = visiblePositions(seqLen, s.qLen, i, s.causal);
+      // Positions first .. end - 1.
+      const int64_t end = visiblePositions(seqLen, s.qLen, i, s.causal);
+      const int64_t first = std::min(
+          end, firstVisiblePosition(seqLen, s.qLen, i, s.window));
+      const int64_t n = end - first;
       for (int64_t hd = 0; hd < s.heads; ++hd) {
         const float *qv = q + ((b * s.qLen + i) * s.heads + hd) * rowLen;
         p.assign(n, 0.0);
         for (int64_t j = 0; j < n; ++j) {
           const float *row = cacheRow(kvCache, rowLen, blockTable,
-                                      maxBlocksPerSeq, s.blockSize, b, j);
+                                      maxBlocksPerSeq, s.blockSize, b,
+                                      first + j);
           double dot = 0.0;
           for (int64_t k = 0; k < rowLen; ++k)
             dot += double(qv[k]) * double(row[k]);
           p[j] = scale * dot;
         }
-        double l = softmaxInPlace(p.data(), n);
+        double l = softmaxInPlace(
+            p.data(), n,
+            s.sinks ? std::optional<double>(s.sinks[hd]) : std::nullopt);
 
         double *o = out + ((b * s.qLen + i) * s.heads + hd) * s.dc;
         std::fill(o, o + s.dc, 0.0);
         for (int64_t j = 0; j < n; ++j) {
           const float *row = cacheRow(kvCache, rowLen, blockTable,
-                                      maxBlocksPerSeq, s.blockSize, b, j);
+                                      maxBlocksPerSeq, s.blockSize, b,
+                                      first + j);
           for (int64_t k = 0; k < s.dc; ++k)
             o[k] += p[j] * double(row[k]);
         }

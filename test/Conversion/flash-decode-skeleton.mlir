@@ -82,11 +82,27 @@
 // CHECK: %[[T1:.+]] = arith.minsi
 // CHECK: return %[[T0]], %[[T1]]
 
+// A window of 20: row r (query r / 2, at position len - 3 + r / 2) sees
+// from max(len - 22 + r / 2, 0); the splits start at the first query's
+// start rounded down to a tile.
+// CHECK-LABEL: func.func @visible_start_window(
+// CHECK: arith.divui %arg0, %c2
+// CHECK: arith.subi %arg1, %c22
+// CHECK: arith.maxsi
+// CHECK-LABEL: func.func @split_range_window(
+// CHECK: arith.divui %{{.*}}, %c16
+// CHECK: %[[FIRST:.+]] = arith.muli %{{.*}}, %c16
+// CHECK: %[[SPAN:.+]] = arith.subi %arg0, %[[FIRST]]
+// CHECK: arith.ceildivsi %[[SPAN]], %arg1
+// CHECK: arith.addi %[[FIRST]]
+
 func.func private @softmax_step_e(f32, f32, f32, i1, f32) -> (f32, f32, f32, f32)
 func.func private @softmax_step_2(f32, f32, f32, i1, f32) -> (f32, f32, f32, f32)
 func.func private @combine_row(memref<?xf32>, memref<?xf32>, index) -> (f32, f32)
 func.func private @visible_end_causal(index, index) -> index
 func.func private @split_range(index, index, index) -> (index, index)
+func.func private @visible_start_window(index, index) -> index
+func.func private @split_range_window(index, index, index) -> (index, index)
 
 func.func @print4(%a: f32, %b: f32, %c: f32, %d: f32) {
   %v0 = vector.broadcast %a : f32 to vector<4xf32>
@@ -163,5 +179,19 @@ func.func @main() {
   %s2:2 = func.call @split_range(%c40, %c3, %c2) : (index, index, index) -> (index, index)
   %iv = vector.from_elements %v0, %v1, %v2, %s1#0, %s1#1, %s2#0, %s2#1 : vector<7xindex>
   vector.print %iv : vector<7xindex>
+
+  // Window 20, len 100: query 0 (rows 0-1, position 97) sees from 78,
+  // query 2 (rows 4-5) from 80; len 10: from 0. The splits of len 100 cut
+  // [64, 100) (78 rounded down to 16): 1 of 2 is [64, 96), 2 of 2 [96, 100).
+  // VAL: ( 78, 80, 0, 64, 96, 96, 100 )
+  %c100 = arith.constant 100 : index
+  %c2i = arith.constant 2 : index
+  %w0 = func.call @visible_start_window(%c0, %c100) : (index, index) -> index
+  %w1 = func.call @visible_start_window(%c4, %c100) : (index, index) -> index
+  %w2 = func.call @visible_start_window(%c0, %c10) : (index, index) -> index
+  %ws0:2 = func.call @split_range_window(%c100, %c2i, %c0) : (index, index, index) -> (index, index)
+  %ws1:2 = func.call @split_range_window(%c100, %c2i, %c1) : (index, index, index) -> (index, index)
+  %wv = vector.from_elements %w0, %w1, %w2, %ws0#0, %ws0#1, %ws1#0, %ws1#1 : vector<7xindex>
+  vector.print %wv : vector<7xindex>
   return
 }

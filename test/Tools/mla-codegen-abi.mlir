@@ -79,8 +79,9 @@
 // CPU-NEXT: params.num_heads = 3{{$}}
 // CPU-NEXT: params.q_len = 2{{$}}
 // CPU-NEXT: params.qk_rope_head_dim = 16{{$}}
-// Generated from options, not a layer: no scale to report.
+// Generated from options, not a layer: no scale to report; no window.
 // CPU-NOT: params.softmax_scale
+// CPU-NEXT: params.window = null
 // CPU-NEXT: return_codes[0].macro = "ABI_CPU_OK"
 // CPU: return_codes[0].value = 0{{$}}
 // CPU: return_codes[1].name = "ERR_NULL_POINTER"
@@ -109,6 +110,7 @@
 // arguments and C declarations.
 // RUN: FileCheck %s --check-prefix=CPU-H --input-file=%t/cpu/abi_cpu.h
 // CPU-H: #define ABI_CPU_CAUSAL 0{{$}}
+// CPU-H-NEXT: #define ABI_CPU_WINDOW 0{{$}}
 // CPU-H-NEXT: #define ABI_CPU_DTYPE "f16"
 // CPU-H: #define ABI_CPU_OK 0 {{ *}}/* success
 // CPU-H-NEXT: #define ABI_CPU_ERR_NULL_POINTER 1 {{ *}}/*

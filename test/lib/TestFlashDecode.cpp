@@ -8,7 +8,9 @@
 //   @combine_row: the combine of one row's splits from memrefs of the
 //     splits' (max, sum) -> (the outputs' scale, lse);
 //   @visible_end_causal / @visible_end: the visibility of a row;
-//   @split_range: (len, num_splits, split) -> (t0, t1) with 16-token tiles.
+//   @split_range: (len, num_splits, split) -> (t0, t1) with 16-token tiles;
+//   @visible_start_window / @split_range_window: the same under a sliding
+//     window of 20 positions.
 // The configuration: 2 heads, q_len 3, block size 16, causal or not. A
 // declaration of one of these names in the input is replaced by the
 // definition, so that a test can call them.
@@ -115,10 +117,24 @@ struct TestFlashDecodePass
       done({flash::visibleEnd(kb, p, args[0], args[1])});
     }
 
+    p.causal = true;
     {
       auto args = makeFunc("split_range", {idx, idx, idx}, {idx, idx});
-      flash::SplitRange r = flash::splitRange(kb, args[0], args[1], args[2],
-                                              /*tileTokens=*/16);
+      flash::SplitRange r = flash::splitRange(kb, p, args[0], args[1],
+                                              args[2], /*tileTokens=*/16);
+      done({r.t0, r.t1});
+    }
+
+    // A sliding window of 20 positions.
+    p.window = 20;
+    {
+      auto args = makeFunc("visible_start_window", {idx, idx}, {idx});
+      done({flash::visibleStart(kb, p, args[0], args[1])});
+    }
+    {
+      auto args = makeFunc("split_range_window", {idx, idx, idx}, {idx, idx});
+      flash::SplitRange r = flash::splitRange(kb, p, args[0], args[1],
+                                              args[2], /*tileTokens=*/16);
       done({r.t0, r.t1});
     }
   }

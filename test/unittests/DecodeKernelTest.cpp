@@ -47,13 +47,17 @@ struct Config {
   std::string mcpu = "";
   /// Tuning overrides (--tile-tokens, --tile-blocks) and a name for them.
   std::string tuning = "", tuningTag = "";
+  /// A sliding window (mla-codegen --window; 0: none).
+  int64_t window = 0;
   std::string name() const {
     std::string cpu = mcpu;
     std::replace(cpu.begin(), cpu.end(), '-', '_');
     return "dc" + std::to_string(dc) + "_dr" + std::to_string(dr) + "_h" +
            std::to_string(heads) + "_q" + std::to_string(qLen) + "_bs" +
            std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
-           (causal ? "" : "_noncausal") + (cpu.empty() ? "" : "_" + cpu) +
+           (causal ? "" : "_noncausal") +
+           (window ? "_w" + std::to_string(window) : "") +
+           (cpu.empty() ? "" : "_" + cpu) +
            (tuningTag.empty() ? "" : "_" + tuningTag);
   }
 };
@@ -69,6 +73,7 @@ KernelFn buildKernel(const Config &c, std::string &error) {
                     " --block-size=" + std::to_string(c.blockSize) +
                     " --dtype=" + (c.bf16 ? "bf16" : "f32") +
                     " --causal=" + (c.causal ? "true" : "false") +
+                    " --window=" + std::to_string(c.window) +
                     (c.mcpu.empty() ? "" : " --mcpu=" + c.mcpu) + " " +
                     c.tuning +
                     " --name=" + c.name() + " -o " + dir + " 2>&1";
@@ -86,6 +91,13 @@ KernelFn buildKernel(const Config &c, std::string &error) {
   if (!fn)
     error = "missing symbol " + c.name();
   return fn;
+}
+
+/// The reference's description of a configuration.
+mla::ref::DecodeShape refShape(const Config &c) {
+  mla::ref::DecodeShape s{c.heads, c.dc, c.dr, c.qLen, c.blockSize, c.causal};
+  s.window = c.window;
+  return s;
 }
 
 /// One batch of inputs in both the kernel's storage and the reference's f32.
@@ -133,11 +145,14 @@ Batch makeBatch(const Config &c, std::vector<int32_t> lens, uint32_t seed) {
   };
   fill(in.q, in.qBf, in.batch * c.qLen * c.heads * width);
   fill(in.kv, in.kvBf, in.numBlocks * c.blockSize * width);
-  // Cache rows no query may see hold NaN: page tails past a sequence's end
-  // and the pages no sequence uses. The kernel must never compute with them.
+  // Cache rows no query may see hold NaN: page tails past a sequence's end,
+  // the pages no sequence uses and the positions before every query's
+  // window. The kernel must never compute with them.
   std::vector<bool> seen(in.numBlocks * c.blockSize, false);
   for (int64_t b = 0; b < in.batch; ++b)
-    for (int64_t t = 0; t < lens[b]; ++t)
+    for (int64_t t = mla::ref::firstVisiblePosition(lens[b], c.qLen, 0,
+                                                    c.window);
+         t < lens[b]; ++t)
       seen[in.blockTable[b * in.maxBlocks + t / c.blockSize] * c.blockSize +
            t % c.blockSize] = true;
   for (size_t row = 0; row < seen.size(); ++row)
@@ -216,8 +231,7 @@ TEST_P(DecodeKernelTest, MatchesReference) {
     Batch in = makeBatch(c, lens, 1234 + c.heads);
     ASSERT_EQ(call(fn, c, in, float(scale)), 0);
 
-    mla::ref::DecodeShape shape{c.heads, c.dc, c.dr, c.qLen, c.blockSize,
-                                c.causal};
+    mla::ref::DecodeShape shape = refShape(c);
     std::vector<double> refOut(in.batch * c.qLen * c.heads * c.dc),
         refLse(in.batch * c.heads * c.qLen);
     mla::ref::decodeAttention(shape, in.q.data(), in.kv.data(),
@@ -290,8 +304,7 @@ TEST_P(DecodeKernelNaNTest, NaNSeenOnlyByLaterQueries) {
       }
     }
     ASSERT_EQ(call(fn, c, in, float(scale)), 0);
-    mla::ref::DecodeShape shape{c.heads, c.dc, c.dr, c.qLen, c.blockSize,
-                                c.causal};
+    mla::ref::DecodeShape shape = refShape(c);
     std::vector<double> refOut(in.batch * c.qLen * c.heads * c.dc),
         refLse(in.batch * c.heads * c.qLen);
     mla::ref::decodeAttention(shape, in.q.data(), in.kv.data(),
@@ -493,6 +506,33 @@ std::vector<Config> tuned() {
   return g;
 }
 
+/// Sliding windows: of 1 (a query sees itself), shorter than a tile, and
+/// longer than some sequences, with several queries, causal or not, over
+/// the dtypes, page sizes and head counts.
+std::vector<Config> windowed() {
+  std::vector<Config> g;
+  int64_t k = 0;
+  for (bool bf16 : {false, true})
+    for (int64_t qLen : {1, 2, 4})
+      for (int64_t window : {1, 5, 37, 100}) {
+        Config c{std::array<int64_t, 3>{64, 128, 512}[k % 3],
+                 std::array<int64_t, 3>{0, 32, 64}[(k / 3) % 3],
+                 std::array<int64_t, 4>{1, 3, 16, 40}[k % 4],
+                 qLen,
+                 std::array<int64_t, 3>{1, 16, 64}[(k / 2) % 3],
+                 bf16,
+                 (k % 5) != 2};
+        c.window = window;
+        g.push_back(c);
+        ++k;
+      }
+  return g;
+}
+
+INSTANTIATE_TEST_SUITE_P(Window, DecodeKernelTest,
+                         ::testing::ValuesIn(windowed()),
+                         [](const auto &info) { return info.param.name(); });
+
 INSTANTIATE_TEST_SUITE_P(Tuned, DecodeKernelTest, ::testing::ValuesIn(tuned()),
                          [](const auto &info) { return info.param.name(); });
 
@@ -513,6 +553,19 @@ INSTANTIATE_TEST_SUITE_P(Grid, DecodeKernelNaNTest,
                          ::testing::ValuesIn(causalMultiQuery()),
                          [](const auto &info) { return info.param.name(); });
 
+/// The windowed configurations with several queries, causal.
+std::vector<Config> windowedMultiQuery() {
+  std::vector<Config> g;
+  for (const Config &c : windowed())
+    if (c.causal && c.qLen > 1)
+      g.push_back(c);
+  return g;
+}
+
+INSTANTIATE_TEST_SUITE_P(Window, DecodeKernelNaNTest,
+                         ::testing::ValuesIn(windowedMultiQuery()),
+                         [](const auto &info) { return info.param.name(); });
+
 std::vector<Config> grid16() {
   std::vector<Config> g;
   for (const Config &c : grid())
@@ -527,6 +580,10 @@ INSTANTIATE_TEST_SUITE_P(Grid, DecodeKernelArgsTest,
 
 INSTANTIATE_TEST_SUITE_P(Grid, DecodeKernelGuardTest,
                          ::testing::ValuesIn(grid16()),
+                         [](const auto &info) { return info.param.name(); });
+
+INSTANTIATE_TEST_SUITE_P(Window, DecodeKernelGuardTest,
+                         ::testing::ValuesIn(windowedMultiQuery()),
                          [](const auto &info) { return info.param.name(); });
 
 } // namespace

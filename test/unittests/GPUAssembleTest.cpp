@@ -28,10 +28,13 @@ struct Config {
   int64_t dc, dr, heads, qLen, blockSize;
   bool bf16;
   std::string arch;
+  /// A sliding window (--window; 0: none).
+  int64_t window = 0;
   std::string name() const {
     return arch + "_dc" + std::to_string(dc) + "_dr" + std::to_string(dr) +
            "_h" + std::to_string(heads) + "_q" + std::to_string(qLen) +
-           "_bs" + std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32");
+           "_bs" + std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
+           (window ? "_w" + std::to_string(window) : "");
   }
 };
 
@@ -53,7 +56,8 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
                     " --qk-rope-head-dim=" + std::to_string(c.dr) +
                     " --q-len=" + std::to_string(c.qLen) +
                     " --block-size=" + std::to_string(c.blockSize) +
-                    " --dtype=" + (c.bf16 ? "bf16" : "f32") + " --name=" +
+                    " --dtype=" + (c.bf16 ? "bf16" : "f32") +
+                    " --window=" + std::to_string(c.window) + " --name=" +
                     name + " -o " + dir + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream log(dir + "/" + name + ".ptxas.log");
@@ -136,6 +140,13 @@ std::vector<Config> grid() {
   // d_c not a multiple of 32 (tensor cores take multiples of 16).
   for (const char *arch : {"sm_80", "sm_90a"})
     g.push_back({48, 16, 3, 2, 16, true, arch});
+  // Sliding windows (the tensor-core kernels need tile + q_len at least).
+  for (const char *arch : {"sm_80", "sm_90a"}) {
+    g.push_back({512, 64, 16, 2, 64, true, arch, 128});
+    g.push_back({512, 64, 128, 4, 64, true, arch, 36});
+    g.push_back({256, 32, 40, 1, 16, false, arch, 5});
+    g.push_back({64, 0, 3, 3, 1, true, arch, 100});
+  }
   return g;
 }
 

@@ -40,11 +40,14 @@ using KernelFn = int32_t (*)(const void *, const void *, const int32_t *,
 struct Config {
   int64_t dc, dr, heads, qLen, blockSize;
   bool bf16, causal;
+  /// A sliding window (--window; 0: none).
+  int64_t window = 0;
   std::string name() const {
     return "dc" + std::to_string(dc) + "_dr" + std::to_string(dr) + "_h" +
            std::to_string(heads) + "_q" + std::to_string(qLen) + "_bs" +
            std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
-           (causal ? "" : "_noncausal");
+           (causal ? "" : "_noncausal") +
+           (window ? "_w" + std::to_string(window) : "");
   }
 };
 
@@ -69,6 +72,7 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
                     " --block-size=" + std::to_string(c.blockSize) +
                     " --dtype=" + (c.bf16 ? "bf16" : "f32") +
                     " --causal=" + (c.causal ? "true" : "false") +
+                    " --window=" + std::to_string(c.window) +
                     " --name=" + name + " -o " + dir + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   void *lib = dlopen((dir + "/lib" + name + ".so").c_str(), RTLD_NOW);
@@ -107,9 +111,13 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
       kv[i] = mla::ref::bf16ToFloat(kvBf[i]);
   }
   // NaN in every cache row past a sequence's end (the page tails, which the
-  // wgmma kernel's TMA boxes load whole): no query may see them.
+  // wgmma kernel's TMA boxes load whole) and before every query's window:
+  // no query may see them.
   for (int64_t b = 0; b < batch; ++b)
-    for (int64_t t = lens[b]; t < maxBlocks * c.blockSize; ++t) {
+    for (int64_t t = 0; t < maxBlocks * c.blockSize; ++t) {
+      if (t < lens[b] &&
+          t >= mla::ref::firstVisiblePosition(lens[b], c.qLen, 0, c.window))
+        continue;
       size_t row = size_t(table[b * maxBlocks + t / c.blockSize]) *
                        c.blockSize + t % c.blockSize;
       for (int64_t d = 0; d < width; ++d) {
@@ -194,6 +202,7 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
 
   mla::ref::DecodeShape shape{c.heads, c.dc, c.dr, c.qLen, c.blockSize,
                               c.causal};
+  shape.window = c.window;
   std::vector<double> refOut(outN), refLse(lseN);
   mla::ref::decodeAttention(shape, q.data(), kv.data(), table.data(),
                             lens.data(), batch, maxBlocks, scale,
@@ -236,6 +245,17 @@ std::vector<Config> grid() {
         }
   // d_c not a multiple of 32 (tensor cores take multiples of 16).
   g.push_back({48, 16, 3, 2, 16, true, true});
+  // Sliding windows (the tensor-core kernels need tile + q_len at least):
+  // tiles before the last query's start, and with several queries after
+  // the first one's end.
+  for (Config c : {Config{512, 64, 16, 2, 64, true, true},
+                   Config{512, 64, 128, 4, 64, true, true},
+                   Config{256, 32, 40, 1, 16, false, true},
+                   Config{64, 0, 3, 3, 1, true, false},
+                   Config{128, 64, 64, 2, 16, false, true}}) {
+    c.window = c.bf16 ? 36 + 64 * (c.heads % 3) : 5;
+    g.push_back(c);
+  }
   return g;
 }
 

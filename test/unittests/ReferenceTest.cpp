@@ -118,6 +118,69 @@ TEST(ReferenceDecodeTest, CausalMaskHidesLaterTokens) {
   EXPECT_NEAR(l(0, 0), std::log(3.0), 1e-12);
 }
 
+// A window of 2 over the causal example's three rows: query 0 (position 1)
+// sees rows 0..1, query 1 (position 2) rows 1..2; head 0's zero scores
+// average them. Not causal, query 0 sees rows 0..2 (the window only cuts
+// the past).
+TEST(ReferenceDecodeTest, WindowHidesOlderTokens) {
+  DecodeShape s{2, 2, 1, 2, 4, true};
+  s.window = 2;
+  const double ln2 = std::log(2.0);
+  std::vector<float> cache = {1, 2, 0, /**/ 3, 4, 0, /**/ 8, 10, float(ln2)};
+  cache.resize(4 * 3, 0.0f);
+  std::vector<float> q(2 * 2 * 3, 0.0f);
+  q[(1 * 2 + 1) * 3 + 2] = 1; // query 1, head 1, rope column
+  int32_t blockTable[] = {0};
+  int32_t seqLens[] = {3};
+  std::vector<double> out(2 * 2 * 2), lse(2 * 2);
+  auto o = [&](int i, int h, int k) { return out[(i * 2 + h) * 2 + k]; };
+  auto l = [&](int h, int i) { return lse[h * 2 + i]; };
+  decodeAttention(s, q.data(), cache.data(), blockTable, seqLens, 1, 1, 1.0,
+                  out.data(), lse.data());
+  EXPECT_DOUBLE_EQ(o(0, 0, 0), 2.0);
+  EXPECT_DOUBLE_EQ(o(0, 0, 1), 3.0);
+  EXPECT_DOUBLE_EQ(o(1, 0, 0), 5.5);
+  EXPECT_DOUBLE_EQ(o(1, 0, 1), 7.0);
+  // Head 1 of query 1: scores 0 and ln 2 over rows 1, 2: weights 1/3, 2/3.
+  EXPECT_NEAR(o(1, 1, 0), 1.0 + 16.0 / 3.0, 1e-7);
+  EXPECT_NEAR(l(1, 1), std::log(3.0), 1e-7);
+  EXPECT_NEAR(l(0, 0), ln2, 1e-12);
+  s.causal = false;
+  decodeAttention(s, q.data(), cache.data(), blockTable, seqLens, 1, 1, 1.0,
+                  out.data(), lse.data());
+  EXPECT_NEAR(o(0, 0, 0), 4.0, 1e-12);
+  EXPECT_NEAR(o(1, 0, 0), 5.5, 1e-12);
+  EXPECT_EQ(firstVisiblePosition(10, 3, 0, 4), 4);
+  EXPECT_EQ(firstVisiblePosition(10, 3, 2, 4), 6);
+  EXPECT_EQ(firstVisiblePosition(2, 3, 0, 4), 0);
+  EXPECT_EQ(firstVisiblePosition(10, 3, 0, 0), 0);
+}
+
+// A sink logit joins the denominator without a value: one row of score 0
+// and a sink of ln 3 give the row weight 1/4 and lse ln 4; with nothing
+// visible, zeros and lse = the sink.
+TEST(ReferenceDecodeTest, SinkJoinsTheDenominator) {
+  DecodeShape s{1, 2, 1, 1, 2, true};
+  float sink = float(std::log(3.0));
+  s.sinks = &sink;
+  std::vector<float> cache = {4, 8, 0, /**/ 0, 0, 0};
+  std::vector<float> q = {0, 0, 1};
+  int32_t blockTable[] = {0};
+  int32_t seqLens[] = {1};
+  std::vector<double> out(2), lse(1);
+  decodeAttention(s, q.data(), cache.data(), blockTable, seqLens, 1, 1, 1.0,
+                  out.data(), lse.data());
+  EXPECT_NEAR(out[0], 1.0, 1e-7);
+  EXPECT_NEAR(out[1], 2.0, 1e-7);
+  EXPECT_NEAR(lse[0], std::log(4.0), 1e-7);
+  seqLens[0] = 0;
+  decodeAttention(s, q.data(), cache.data(), blockTable, seqLens, 1, 1, 1.0,
+                  out.data(), lse.data());
+  EXPECT_EQ(out[0], 0.0);
+  EXPECT_EQ(out[1], 0.0);
+  EXPECT_DOUBLE_EQ(lse[0], double(sink));
+}
+
 // Nothing visible -> zeros and -inf, never NaN: an empty sequence, and the
 // first query of a causal qLen = 2 step over a single cached token.
 TEST(ReferenceDecodeTest, NoVisiblePositionGivesZerosAndMinusInf) {

@@ -76,6 +76,11 @@ cl::opt<std::string> dtype("dtype", cl::init("bf16"),
 cl::opt<bool> causal("causal", cl::init(true),
                      cl::desc("causal mask among the q_len new tokens"),
                      cl::cat(category));
+cl::opt<int64_t> window("window", cl::init(0),
+                        cl::desc("sliding window: query i at position p sees "
+                                 "no position before p - window + 1 "
+                                 "(0: none)"),
+                        cl::cat(category));
 cl::opt<std::string> kernelName("name", cl::init("mla_decode"),
                                 cl::desc("C symbol of the kernel"),
                                 cl::cat(category));
@@ -235,12 +240,14 @@ FailureOr<DecodeParams> requestFromOptions(MLIRContext &ctx) {
   r.dr = ropeDim;
   r.blockSize = blockSize;
   r.causal = causal;
+  if (window != 0)
+    r.window = window;
   // Sizes are bounded before anything is computed from them.
   auto refuse = [&](StringRef what, const Twine &v, const Twine &why) {
     static const llvm::StringMap<const char *> flags = {
         {"num_heads", "--num-heads"}, {"q_len", "--q-len"},
         {"block_size", "--block-size"}, {"kv_lora_rank", "--kv-lora-rank"},
-        {"qk_rope_head_dim", "--qk-rope-head-dim"}};
+        {"qk_rope_head_dim", "--qk-rope-head-dim"}, {"window", "--window"}};
     llvm::errs() << "mla-codegen: " << flags.lookup(what) << "=" << v << " "
                  << why << "\n";
     return failure();
@@ -305,10 +312,16 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
   // The kernel takes its scale at run time; the op's attribute documents the
   // default 1/sqrt(d_c + d_r) of an absorbed layer.
   float scale = 1.0f / std::sqrt(float(width));
+  DecodeVariantAttr variant;
+  if (r.window)
+    variant = DecodeVariantAttr::get(&ctx, KeySource::pages, CacheScales::none,
+                                     /*scale_group=*/128, ValueWidth::latent,
+                                     r.window);
   auto op = DecodeAttentionOp::create(
       b, loc, outTy, lseTy, body->getArgument(0), body->getArgument(1),
-      body->getArgument(2), body->getArgument(3), b.getF32FloatAttr(scale),
-      r.causal ? b.getUnitAttr() : UnitAttr());
+      body->getArgument(2), body->getArgument(3), /*sinks=*/Value(),
+      /*cache_scale=*/Value(), b.getF32FloatAttr(scale),
+      r.causal ? b.getUnitAttr() : UnitAttr(), variant);
   func::ReturnOp::create(b, loc, op.getResults());
   return module;
 }
@@ -378,6 +391,7 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
      << "#define " << upper << "_QK_ROPE_HEAD_DIM " << r.dr << "\n"
      << "#define " << upper << "_BLOCK_SIZE " << r.blockSize << "\n"
      << "#define " << upper << "_CAUSAL " << (r.causal ? 1 : 0) << "\n"
+     << "#define " << upper << "_WINDOW " << r.window.value_or(0) << "\n"
      << "#define " << upper << "_DTYPE \"" << dtype << "\"\n\n"
      << returnCodeMacros(upper, lib) << "\n"
      << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
@@ -385,7 +399,11 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
   for (const mla_abi::Arg &a : mla_abi::kKernelArgs)
     os << " *   " << mla_abi::describe(a, sizes, dtype.c_str()) << "\n";
   os << " * Query i sees positions 0 .. seq_len - " << r.qLen << " + i"
-     << (r.causal ? "" : " (not causal: all seq_len positions)") << ".\n"
+     << (r.causal ? "" : " (not causal: all seq_len positions)");
+  if (r.window)
+    os << ",\n * from seq_len - " << r.qLen << " + i - " << *r.window - 1
+       << " on (a sliding window of " << *r.window << ")";
+  os << ".\n"
      << (isGPU()
              ? " * All pointers are device pointers; stream is a CUstream (NULL:\n"
                " * the default stream). f32 accumulation; bf16/f16 on tensor cores\n"
@@ -618,7 +636,9 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
                             {"qk_rope_head_dim", r.dr},
                             {"block_size", r.blockSize},
                             {"dtype", dtype},
-                            {"causal", r.causal}};
+                            {"causal", r.causal},
+                            {"window", r.window ? llvm::json::Value(*r.window)
+                                                : llvm::json::Value(nullptr)}};
   // A kernel from a dialect file: the layer's scale (YaRN's mscale included),
   // which callers pass as softmax_scale.
   if (r.layerScale)

@@ -4,7 +4,8 @@
 // process, before reporting success: the library must load with every
 // symbol resolved (RTLD_NOW), export what NAME.json lists, and its decode
 // kernel must return 0 and the right values on a tiny problem with a known
-// answer (zero queries and cache: out = 0, lse = ln(visible positions)).
+// answer (zero queries and cache: out = 0, lse = ln(visible positions), the
+// window's included).
 // A crash here is a failed generation, not a crash of the caller's program.
 //
 //===----------------------------------------------------------------------===//
@@ -14,6 +15,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <dlfcn.h>
@@ -81,6 +83,7 @@ int main(int argc, char **argv) {
           dr = param(*params, "qk_rope_head_dim"),
           blockSize = param(*params, "block_size");
   bool causal = params->getBoolean("causal").value_or(true);
+  int64_t window = params->getInteger("window").value_or(0);
   std::string dtype = params->getString("dtype").value_or("").str();
   int64_t elem = dtype == "f32" ? 4 : 2;
   if (heads <= 0 || qLen <= 0 || dc <= 0 || dr < 0 || blockSize <= 0)
@@ -108,7 +111,10 @@ int main(int argc, char **argv) {
       return fail("the kernel's out is not 0 for zero inputs");
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < qLen; ++i) {
-      int64_t visible = causal ? seqLen - qLen + i + 1 : seqLen;
+      int64_t end = causal ? seqLen - qLen + i + 1 : seqLen;
+      int64_t start =
+          window > 0 ? std::max<int64_t>(0, seqLen - qLen + i - window + 1) : 0;
+      int64_t visible = end - std::min(start, end);
       float want = std::log(float(visible)), got = lse[h * qLen + i];
       if (!(std::fabs(got - want) <= 1e-4f * std::fabs(want) + 1e-5f))
         return fail("lse[" + llvm::Twine(h) + ", " + llvm::Twine(i) + "] is " +

@@ -19,7 +19,7 @@ struct DecodeParams {
   Type elemType; // f32, bf16 or f16 storage of q, cache and out
   bool causal = true;
   // The variant (#mla.decode_variant, sinks); the defaults are FlashMLA's
-  // dense decode, which is what every target generates today.
+  // dense decode. The kernels implement the dense decode and a `window`.
   KeySource keys = KeySource::pages;
   CacheScales scales = CacheScales::none;
   int64_t scaleGroup = 128;
@@ -59,10 +59,12 @@ struct DecodeParams {
   // 64), low enough that no size computed from them overflows.
   static constexpr int64_t kMaxHeads = 1024, kMaxQueryLen = 256,
                            kMaxLatentDim = 8192, kMaxRopeDim = 1024,
-                           kMaxBlockSize = 65536;
+                           kMaxBlockSize = 65536,
+                           kMaxWindow = (int64_t(1) << 31) - 1;
 
-  /// Positive heads, q_len and block size and d_c, non-negative d_r, each
-  /// within its bound; `refuse(what, value, why)` reports one.
+  /// Positive heads, q_len and block size and d_c, non-negative d_r, a
+  /// positive window if any, each within its bound; `refuse(what, value,
+  /// why)` reports one.
   template <typename Refuse>
   LogicalResult verifyBounds(Refuse refuse) const {
     auto check = [&](StringRef what, int64_t v, int64_t lo, int64_t hi) {
@@ -77,13 +79,16 @@ struct DecodeParams {
         failed(check("kv_lora_rank", dc, 1, kMaxLatentDim)) ||
         failed(check("qk_rope_head_dim", dr, 0, kMaxRopeDim)))
       return failure();
+    // seq_lens are int32: a longer window is no window.
+    if (window && failed(check("window", *window, 1, kMaxWindow)))
+      return failure();
     return success();
   }
 
   /// Checks what every target needs: positive heads, q_len and block size,
   /// f32/bf16/f16 storage, d_c, d_r multiples of the target's `granule`
   /// (described as `granuleName`), and a variant that the kernels implement
-  /// (the dense one). A refused value is named, with why.
+  /// (dense, with or without a window). A refused value is named, with why.
   LogicalResult verify(StringRef target, int64_t granule,
                        StringRef granuleName,
                        function_ref<InFlightDiagnostic()> emitError) const {
@@ -100,8 +105,6 @@ struct DecodeParams {
       return refuse("scales", stringifyCacheScales(scales), notYet);
     if (value != ValueWidth::latent)
       return refuse("value", stringifyValueWidth(value), notYet);
-    if (window)
-      return refuse("window", Twine(*window), notYet);
     if (sinks)
       return refuse("sinks", "present", notYet);
     if (failed(verifyBounds(refuse)))

@@ -25,6 +25,12 @@ namespace ref {
 struct DecodeShape {
   int64_t heads, dc, dr, qLen, blockSize;
   bool causal;
+  /// A sliding window of `window` positions (0: none): query i, at position
+  /// p = seqLen - qLen + i, sees no position before p - window + 1.
+  int64_t window = 0;
+  /// Per-head logits [heads] that join each row's softmax denominator (and
+  /// its lse) without a value; null: none.
+  const float *sinks = nullptr;
 };
 
 /// The DESIGN's kernel contract computed naively in double.
@@ -35,8 +41,9 @@ struct DecodeShape {
 ///   out        [batch, qLen, heads, dc]
 ///   lse        [batch, heads, qLen]   (may be null when not wanted)
 /// Query i of sequence b sees cache positions 0 .. seqLens[b]-qLen+i when
-/// causal, all seqLens[b] otherwise. A query with no visible position gets
-/// zeros in out and -inf in lse. Scores = scale * (q . row) over all dc+dr
+/// causal, all seqLens[b] otherwise, from firstVisiblePosition on (the
+/// window). A query with no visible position gets zeros in out and -inf in
+/// lse (the sink's logit with sinks). Scores = scale * (q . row) over all dc+dr
 /// values; out = sum_j softmax_j * row_j[0:dc]; lse = log(sum_j exp(score_j))
 /// (natural log of the scaled scores).
 /// Precondition: seqLens[b] <= maxBlocksPerSeq * blockSize and every page id
@@ -51,6 +58,10 @@ void decodeAttention(const DecodeShape &s, const float *q, const float *kvCache,
 int64_t visiblePositions(int64_t seqLen, int64_t qLen, int64_t queryIdx,
                          bool causal);
 
+/// The first cache position that query `queryIdx` of a sequence of `seqLen`
+/// tokens sees under a sliding window of `window` positions (0: none).
+int64_t firstVisiblePosition(int64_t seqLen, int64_t qLen, int64_t queryIdx,
+                             int64_t window);
 /// Index of the cache row (in units of rows, i.e. page * blockSize + offset)
 /// that holds position `pos` of sequence `b`.
 int64_t cacheRowIndex(const int32_t *blockTable, int64_t maxBlocksPerSeq,

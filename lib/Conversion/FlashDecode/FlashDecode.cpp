@@ -106,18 +106,47 @@ Value flash::sequenceLength(KernelBuilder &kb, const DecodeParams &p,
                    kb.mulc(maxBlocksPerSeq, p.blockSize));
 }
 
-SplitRange flash::splitRange(KernelBuilder &kb, Value len, Value numSplits,
-                             Value split, int64_t tileTokens) {
+SplitRange flash::splitRange(KernelBuilder &kb, const DecodeParams &p,
+                             Value len, Value numSplits, Value split,
+                             int64_t tileTokens) {
   ImplicitLocOpBuilder &b = kb.builder();
   SplitRange r;
   r.len = len;
-  Value perSplit = arith::CeilDivSIOp::create(b, len, numSplits);
+  // A window leaves the positions before the first query's start unseen:
+  // the splits cut the rest, from a whole tile (so that tiles stay aligned
+  // as the tensor-core kernels' loads want).
+  Value first, span = len;
+  if (p.window) {
+    Value start = visibleStart(kb, p, kb.idx(0), len);
+    Value tiles = arith::DivUIOp::create(b, start, kb.idx(tileTokens));
+    first = kb.mulc(tiles, tileTokens);
+    span = arith::SubIOp::create(b, len, first);
+  }
+  Value perSplit = arith::CeilDivSIOp::create(b, span, numSplits);
   Value chunk = kb.mulc(
       arith::CeilDivSIOp::create(b, perSplit, kb.idx(tileTokens)), tileTokens);
-  r.t0 = kb.minIdx(kb.mul(split, chunk), len);
+  Value t0 = kb.mul(split, chunk);
+  r.t0 = kb.minIdx(first ? kb.add(first, t0) : t0, len);
   r.t1 = kb.minIdx(kb.add(r.t0, chunk), len);
   r.lastTok = arith::SubIOp::create(b, r.t1, kb.idx(1));
   return r;
+}
+
+Value flash::visibleStart(KernelBuilder &kb, const DecodeParams &p, Value row,
+                          Value len) {
+  if (!p.window)
+    return kb.idx(0);
+  ImplicitLocOpBuilder &b = kb.builder();
+  // Position of query i: len - q_len + i; it sees from that - W + 1 on.
+  Value i = arith::DivUIOp::create(b, row, kb.idx(p.heads));
+  Value start = kb.add(
+      arith::SubIOp::create(b, len, kb.idx(p.qLen + *p.window - 1)), i);
+  return arith::MaxSIOp::create(b, start, kb.idx(0));
+}
+
+Value flash::commonVisibleStart(KernelBuilder &kb, const DecodeParams &p,
+                                Value len) {
+  return visibleStart(kb, p, kb.idx(p.rows() - 1), len);
 }
 
 Value flash::visibleEnd(KernelBuilder &kb, const DecodeParams &p, Value row,

@@ -193,7 +193,9 @@ private:
     // Query offsets and visible ends (fixed), running max, sum and rescale
     // of each row, f32 output accumulators, the tile's scores (token-major),
     // its cache row offsets and the next tile's (to prefetch).
-    Value qOff, limit, rowM, rowL, alphaBuf, acc, scores, kvOff, nextOff;
+    // `start` (a window only): the rows' first visible positions.
+    Value qOff, limit, start, rowM, rowL, alphaBuf, acc, scores, kvOff,
+        nextOff;
   };
   /// The partial kernel's function, arguments and split range.
   PartialKernel declarePartial(StringRef name, bool prefetch);
@@ -321,7 +323,7 @@ KernelEmitter::declarePartial(StringRef name, bool prefetch) {
 
   // The split's tokens [t0, t1), in whole tiles.
   kern.range = flash::splitRange(
-      *this,
+      *this, c,
       flash::sequenceLength(*this, c, kern.lens, kern.bIdx, kern.maxBlocks),
       kern.numSplits, kern.split, c.tileTokens);
   return kern;
@@ -354,6 +356,8 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   auto i32Ty = b.getI32Type();
   kern.qOff = bufIdx(RG);
   kern.limit = memref::AllocaOp::create(b, MemRefType::get({RGp}, i32Ty));
+  if (c.window)
+    kern.start = memref::AllocaOp::create(b, MemRefType::get({RGp}, i32Ty));
   kern.rowM = bufF32(RGp);
   kern.rowL = bufF32(RGp);
   kern.alphaBuf = bufF32(RGp);
@@ -374,10 +378,19 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
     Value lim = flash::visibleEnd(*this, c, r, len);
     memref::StoreOp::create(b, arith::IndexCastOp::create(b, i32Ty, lim),
                             limit, rIdx);
+    if (c.window)
+      memref::StoreOp::create(
+          b,
+          arith::IndexCastOp::create(b, i32Ty,
+                                     flash::visibleStart(*this, c, r, len)),
+          kern.start, rIdx);
   }
   Value zeroI32 = arith::ConstantOp::create(b, b.getI32IntegerAttr(0));
   for (int64_t rr = RG; rr < RGp; ++rr)
     memref::StoreOp::create(b, zeroI32, limit, ValueRange{idx(rr)});
+  if (c.window)
+    for (int64_t rr = RG; rr < RGp; ++rr)
+      memref::StoreOp::create(b, zeroI32, kern.start, ValueRange{idx(rr)});
   for (int64_t rr = 0; rr < RGp; ++rr) {
     memref::StoreOp::create(b, kern.negInf, rowM, ValueRange{idx(rr)});
     memref::StoreOp::create(b, kern.zeroF, rowL, ValueRange{idx(rr)});
@@ -543,6 +556,11 @@ void KernelEmitter::emitSoftmax(PartialKernel &kern, Value t) {
     Value lim = vector::LoadOp::create(b, rowsI32Ty, limit, ValueRange{rows});
     lim = arith::MinSIOp::create(
         b, lim, vector::BroadcastOp::create(b, rowsI32Ty, t1I32));
+    Value first =
+        c.window ? vector::LoadOp::create(b, rowsI32Ty, kern.start,
+                                          ValueRange{rows})
+                       .getResult()
+                 : Value();
     SmallVector<Value> s;
     for (int64_t j = 0; j < TB; ++j) {
       Value sj = vector::LoadOp::create(b, rowsTy, scores,
@@ -553,6 +571,10 @@ void KernelEmitter::emitSoftmax(PartialKernel &kern, Value t) {
               b, tI32, arith::ConstantOp::create(b, b.getI32IntegerAttr(j))));
       Value visible =
           arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, lim);
+      if (first)
+        visible = arith::AndIOp::create(
+            b, visible,
+            arith::CmpIOp::create(b, arith::CmpIPredicate::sge, tok, first));
       s.push_back(softmax.maskedScore(visible, sj, scaleRows));
     }
     Value tileMax =
@@ -578,16 +600,22 @@ void KernelEmitter::emitSoftmax(PartialKernel &kern, Value t) {
 }
 
 void KernelEmitter::emitPV(PartialKernel &kern, Value t) {
-  if (!c.causal || c.qLen == 1)
+  if ((!c.causal || c.qLen == 1) && !c.window)
     return emitPVLoops(kern, /*masked=*/false);
-  // Causal with several queries: from the first query's visible end on, a
-  // tile holds positions that some rows of the group must not see. There a
-  // row's zero probability keeps the value row out of its sum (0 * NaN would
-  // be NaN), at the cost of a select per product, paid on the last tile or
-  // two of a sequence only.
+  // Causal with several queries, from the first query's visible end on, and
+  // with a window, before the last query's visible start, a tile holds
+  // positions that some rows of the group must not see. There a row's zero
+  // probability keeps the value row out of its sum (0 * NaN would be NaN),
+  // at the cost of a select per product, paid on a few tiles of a sequence.
   Value tail = arith::CmpIOp::create(
       b, arith::CmpIPredicate::sgt, addc(t, c.tileTokens),
       flash::commonVisibleEnd(*this, c, kern.range.len));
+  if (c.window)
+    tail = arith::OrIOp::create(
+        b, tail,
+        arith::CmpIOp::create(
+            b, arith::CmpIPredicate::slt, t,
+            flash::commonVisibleStart(*this, c, kern.range.len)));
   auto ifOp = scf::IfOp::create(b, tail, /*withElseRegion=*/true);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifOp.thenBlock());

@@ -65,6 +65,18 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
                       emitError)))
     return failure();
   const int64_t eb = c.elemType.getIntOrFloatBitWidth() / 8;
+  // The tensor-core kernels' tiles straddle either the first query's visible
+  // end or the last query's visible start, never both (visiblePV).
+  auto tensorCoreWindow = [&]() -> FailureOr<GPUDecodeConfig> {
+    if (c.window && *c.window < c.tileTokens + c.qLen) {
+      emitError() << "cannot generate a GPU decode kernel: window = "
+                  << *c.window << " (the tensor-core kernels need at least "
+                  << c.tileTokens << "-token tile + q_len = "
+                  << c.tileTokens + c.qLen << ")";
+      return failure();
+    }
+    return c;
+  };
   if (arch == "sm_90a" && allowTMA) {
     // One 64-row m-tile per warpgroup (wgmma's M), the warpgroups splitting
     // d_c in 64-column swizzle atoms of at most 256 (wgmma's largest N);
@@ -86,7 +98,7 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
       c.tileTokens = tokens;
       c.tmaBoxRows = boxRows;
       c.dynamicSharedBytes = bytes;
-      return c;
+      return tensorCoreWindow();
     }
     // Otherwise (pages of fewer than 8 rows, ...) mma.sync serves sm_90a.
   }
@@ -121,7 +133,7 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
       c.rowsPerGroup = 16 * mTiles;
       c.tileTokens = tokens;
       c.dynamicSharedBytes = bytes;
-      return c;
+      return tensorCoreWindow();
     }
   }
   emitError() << "cannot generate a GPU decode kernel: kv_lora_rank = " << c.dc
@@ -193,9 +205,10 @@ private:
   SplitRange range;
   /// Where the sequence's row of the block table starts.
   Value btBase;
-  /// Per row of this warp: the end (exclusive) of the tokens it sees,
-  /// whether it exists, and the lane's query values.
-  SmallVector<Value> limit, rowValid;
+  /// Per row of this warp: the end (exclusive) of the tokens it sees, the
+  /// first it sees (a window only), whether it exists, and the lane's query
+  /// values.
+  SmallVector<Value> limit, start, rowValid;
   SmallVector<SmallVector<Value>> queries;
 };
 
@@ -273,6 +286,8 @@ SmallVector<Value> SIMTPartialEmitter::warpRows() {
     Value lim = flash::visibleEnd(*this, c, rc, range.len);
     lim = arith::SelectOp::create(b, valid, minIdx(lim, range.t1), zero);
     limit.push_back(lim);
+    if (c.window)
+      start.push_back(flash::visibleStart(*this, c, rc, range.len));
     rowValid.push_back(valid);
   }
   return queryAt;
@@ -323,6 +338,10 @@ SmallVector<Value> SIMTPartialEmitter::tokenStep(Value tok, Value rowAt,
     Value partial = laneDot(k, rowAt);
     Value visible =
         arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, limit[k]);
+    if (c.window)
+      visible = arith::AndIOp::create(
+          b, visible,
+          arith::CmpIOp::create(b, arith::CmpIPredicate::sge, tok, start[k]));
     Value s = softmax.maskedScore(visible, warpSum(partial), scale);
     Value mOld = state[k * stride], lOld = state[k * stride + 1];
     flash::OnlineSoftmax::Step step = softmax.rescale(mOld, s);
@@ -335,9 +354,10 @@ SmallVector<Value> SIMTPartialEmitter::tokenStep(Value tok, Value rowAt,
       Value scaled =
           arith::MulFOp::create(b, state[k * stride + 2 + i], step.alpha);
       Value sum = fma(p, v, scaled);
-      // Causal with several queries, a row this one may not see can be one a
-      // later query sees, NaN or inf included (0 * NaN is NaN): skipped.
-      if (c.causal && c.qLen > 1)
+      // Causal with several queries or with a window, a row this one may
+      // not see can be one another query sees, NaN or inf included (0 * NaN
+      // is NaN): skipped.
+      if ((c.causal && c.qLen > 1) || c.window)
         sum = arith::SelectOp::create(b, visible, sum, scaled);
       next.push_back(sum);
     }

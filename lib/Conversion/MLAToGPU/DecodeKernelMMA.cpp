@@ -103,9 +103,9 @@ private:
   SmallVector<Value> scores(Value tileAt);
   /// Adds the shares of the m-tile's column-split warps into each of them.
   void sumScoreShares(MutableArrayRef<Value> s);
-  /// Zeroes the V columns of the tile's rows from `from` on (see
+  /// Zeroes the V columns of the tile's rows outside [lo, hi) (see
   /// visiblePV), between two CTA barriers.
-  void zeroVFrom(Value tileAt, Value from);
+  void zeroVOutside(Value tileAt, Value lo, Value hi);
   /// acc += P V over this warp's output columns (P as A fragments).
   void accumulatePV(const PFragments &p, MutableArrayRef<Value> acc,
                     Value tileAt);
@@ -248,7 +248,7 @@ SmallVector<Value> MMAPartialEmitter::tileStep(Value ts, ValueRange state) {
   if (shape.colSplits > 1)
     sumScoreShares(s);
   SmallVector<Value> next = onlineSoftmax(s, state, shape.outTiles * 4, ts,
-                                          t4, rows.limit, scaleLog2);
+                                          t4, rows, scaleLog2);
   const int64_t nAcc = shape.outTiles * 4;
   SmallVector<Value> acc = visiblePV(
       s, ValueRange(next).take_front(nAcc), ts, shape.tileTokens, range.len,
@@ -256,7 +256,7 @@ SmallVector<Value> MMAPartialEmitter::tileStep(Value ts, ValueRange state) {
       [&](const PFragments &p, MutableArrayRef<Value> a) {
         accumulatePV(p, a, tileAt);
       },
-      [&](Value from) { zeroVFrom(tileAt, from); });
+      [&](Value lo, Value hi) { zeroVOutside(tileAt, lo, hi); });
   llvm::copy(acc, next.begin());
   // The tile's stage and the score slots are free for the next tile.
   gpu::BarrierOp::create(b);
@@ -350,7 +350,7 @@ void MMAPartialEmitter::accumulatePV(const PFragments &p,
 
 // A loop rather than unrolled stores, as in the wgmma kernel: its index
 // math must not take registers from the accumulators.
-void MMAPartialEmitter::zeroVFrom(Value tileAt, Value from) {
+void MMAPartialEmitter::zeroVOutside(Value tileAt, Value lo, Value hi) {
   const int64_t chunks = c.dc / 8;
   gpu::BarrierOp::create(b);
   Value zero16 = arith::ConstantOp::create(
@@ -359,10 +359,12 @@ void MMAPartialEmitter::zeroVFrom(Value tileAt, Value from) {
   forLoop(tid, idx(shape.tileTokens * chunks), idx(shape.threads), {},
           [&](Value e, ValueRange) {
             Value j = divc(e, chunks);
+            Value before =
+                arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, lo);
+            Value after =
+                arith::CmpIOp::create(b, arith::CmpIPredicate::uge, j, hi);
             auto past = scf::IfOp::create(
-                b,
-                arith::CmpIOp::create(b, arith::CmpIPredicate::uge, j, from),
-                /*withElse=*/false);
+                b, arith::OrIOp::create(b, before, after), /*withElse=*/false);
             OpBuilder::InsertionGuard guard(b);
             b.setInsertionPointToStart(past.thenBlock());
             Value at = add(tileAt, mulc(add(mulc(j, shape.paddedWidth),

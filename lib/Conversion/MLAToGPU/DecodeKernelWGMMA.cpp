@@ -153,9 +153,9 @@ private:
   SmallVector<Value> tileStep(Value ts, ValueRange state);
   /// On the split's last tile, zeroes the V rows of tokens past it.
   void zeroTailTile(Value ts, Value tile);
-  /// Zeroes the V columns of the tile's rows from `from` on, between two
+  /// Zeroes the V columns of the tile's rows outside [lo, hi), between two
   /// CTA barriers.
-  void zeroVFrom(Value tile, Value from);
+  void zeroVOutside(Value tile, Value lo, Value hi);
   /// This warpgroup's share of the tile's scores S = Q K^T, accumulator
   /// layout.
   SmallVector<Value> scores(Value tile);
@@ -348,14 +348,14 @@ SmallVector<Value> WGMMAPartialEmitter::tileStep(Value ts, ValueRange state) {
   if (shape.warpgroups > 1)
     sumScoreShares(s);
   SmallVector<Value> next =
-      onlineSoftmax(s, state, shape.outRegs, ts, t4, rows.limit, scaleLog2);
+      onlineSoftmax(s, state, shape.outRegs, ts, t4, rows, scaleLog2);
   SmallVector<Value> acc = visiblePV(
       s, ValueRange(next).take_front(shape.outRegs), ts, shape.tileTokens,
       range.len, group, rows,
       [&](const PFragments &p, MutableArrayRef<Value> a) {
         accumulatePV(p, a, tile);
       },
-      [&](Value from) { zeroVFrom(tile, from); });
+      [&](Value lo, Value hi) { zeroVOutside(tile, lo, hi); });
   llvm::copy(acc, next.begin());
   // The stage and the score slots are free for the next tile.
   gpu::BarrierOp::create(b);
@@ -367,12 +367,12 @@ SmallVector<Value> WGMMAPartialEmitter::tileStep(Value ts, ValueRange state) {
 // reads them.
 void WGMMAPartialEmitter::zeroTailTile(Value ts, Value tile) {
   ifThen(less(range.t1, addc(ts, shape.tileTokens)), [&] {
-    zeroVFrom(tile, arith::SubIOp::create(b, range.t1, ts));
+    zeroVOutside(tile, zero, arith::SubIOp::create(b, range.t1, ts));
   });
 }
 
 // Through the generic proxy, then fenced for wgmma's async proxy.
-void WGMMAPartialEmitter::zeroVFrom(Value tile, Value from) {
+void WGMMAPartialEmitter::zeroVOutside(Value tile, Value lo, Value hi) {
   // V's boxes, each of 8 16-byte chunks a row.
   const int64_t vBoxes = c.dc / 64, count = shape.tileTokens * vBoxes * 8;
   gpu::BarrierOp::create(b);
@@ -383,7 +383,10 @@ void WGMMAPartialEmitter::zeroVFrom(Value tile, Value from) {
   // be hoisted into registers that the accumulators need.
   forLoop(tid, idx(count), idx(c.threads()), {}, [&](Value e, ValueRange) {
     Value j = divc(e, vBoxes * 8);
-    ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::uge, j, from), [&] {
+    Value before = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, lo);
+    Value after = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, j, hi);
+    Value outside = arith::OrIOp::create(b, before, after);
+    ifThen(outside, [&] {
       Value bx = remc(divc(e, 8), vBoxes), chunk = remc(e, 8);
       Value at = addI32(
           tile, toI32(add(add(mulc(bx, shape.boxBytes), mulc(j, 128)),

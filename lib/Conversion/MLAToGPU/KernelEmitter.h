@@ -117,7 +117,7 @@ protected:
                                Value numSplits, Value split,
                                int64_t tileTokens) {
     return flash::splitRange(
-        *this, flash::sequenceLength(*this, c, lens, seq, maxBlocks),
+        *this, c, flash::sequenceLength(*this, c, lens, seq, maxBlocks),
         numSplits, split, tileTokens);
   }
   gpu::GPUFuncOp makeKernel(StringRef name, TypeRange args,

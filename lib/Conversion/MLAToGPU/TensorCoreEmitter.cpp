@@ -50,6 +50,9 @@ TensorCoreEmitter::fragmentRows(Value rowBase, Value g, Value group, Value len,
         flash::visibleEnd(*this, c, minIdx(r, idx(c.rows() - 1)), len);
     rows.limit.push_back(
         arith::SelectOp::create(b, valid, minIdx(lim, t1), zero));
+    if (c.window)
+      rows.start.push_back(
+          flash::visibleStart(*this, c, minIdx(r, idx(c.rows() - 1)), len));
     rows.row.push_back(rr);
     rows.valid.push_back(valid);
   }
@@ -59,7 +62,7 @@ TensorCoreEmitter::fragmentRows(Value rowBase, Value g, Value group, Value len,
 SmallVector<Value>
 TensorCoreEmitter::onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
                                  int64_t nAcc, Value ts, Value t4,
-                                 ArrayRef<Value> limit, Value scaleLog2) {
+                                 const FragmentRows &rows, Value scaleLog2) {
   flash::OnlineSoftmax softmax = baseTwoSoftmax();
   Value zeroF = f32c(0.0f);
   SmallVector<Value> rowMax(2, f32c(-std::numeric_limits<float>::infinity()));
@@ -67,7 +70,12 @@ TensorCoreEmitter::onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
     int64_t k = (v / 2) % 2;
     Value tok = addc(add(ts, mulc(t4, 2)), 8 * (v / 4) + v % 2);
     Value visible =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, limit[k]);
+        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, rows.limit[k]);
+    if (!rows.start.empty())
+      visible = arith::AndIOp::create(
+          b, visible,
+          arith::CmpIOp::create(b, arith::CmpIPredicate::sge, tok,
+                                rows.start[k]));
     s[v] = softmax.maskedScore(visible, s[v], scaleLog2);
     rowMax[k] = maxf(rowMax[k], s[v]);
   }
@@ -96,47 +104,68 @@ SmallVector<Value> TensorCoreEmitter::visiblePV(
     ArrayRef<Value> p, ValueRange acc, Value ts, int64_t tileTokens,
     Value len, Value group, const FragmentRows &rows,
     function_ref<void(const PFragments &, MutableArrayRef<Value>)> pv,
-    function_ref<void(Value)> zeroVFrom) {
+    function_ref<void(Value, Value)> zeroVOutside) {
   // P packed to the A fragments of the k16 steps once: a turn keeps them.
   SmallVector<Value> frags;
   for (int64_t kk = 0; kk < tileTokens / 16; ++kk)
     llvm::append_range(frags, pFragments(p, kk));
   SmallVector<Value> sum(acc.begin(), acc.end());
-  if (!c.causal || c.qLen == 1) {
+  const bool endsDiffer = c.causal && c.qLen > 1;
+  if (!endsDiffer && !c.window) {
     pv(PFragments{frags, {}}, sum);
     return sum;
   }
   // One loop, one P V in the code (a second copy costs registers): a single
   // turn for all rows unless the tile straddles.
   Value tileEnd = addc(ts, tileTokens);
-  Value straddles = arith::CmpIOp::create(
-      b, arith::CmpIPredicate::slt, flash::commonVisibleEnd(*this, c, len),
-      tileEnd);
+  Value pastEnd, beforeStart;
+  if (endsDiffer)
+    pastEnd = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
+                                    flash::commonVisibleEnd(*this, c, len),
+                                    tileEnd);
+  if (c.window)
+    beforeStart = arith::CmpIOp::create(
+        b, arith::CmpIPredicate::slt, ts,
+        flash::commonVisibleStart(*this, c, len));
+  Value straddles = pastEnd ? pastEnd : beforeStart;
+  if (pastEnd && beforeStart)
+    straddles = arith::OrIOp::create(b, pastEnd, beforeStart);
   Value whole = arith::XOrIOp::create(
       b, straddles, arith::ConstantOp::create(b, b.getBoolAttr(true)));
-  // The group's queries qLo..qHi (row = query * heads + head), last first.
+  // The group's queries qLo..qHi (row = query * heads + head).
   Value first = mulc(group, c.rowsPerGroup);
-  Value qLo = arith::DivUIOp::create(b, first, idx(c.heads));
-  Value qHi = arith::DivUIOp::create(
-      b, minIdx(addc(first, c.rowsPerGroup - 1), idx(c.rows() - 1)),
-      idx(c.heads));
-  Value turns = arith::SelectOp::create(
-      b, straddles, addc(arith::SubIOp::create(b, qHi, qLo), 1), idx(1));
+  // (Operands that create ops are built one statement each: C++ leaves the
+  // order of arguments' evaluation open, and the IR should not depend on it.)
+  Value heads = idx(c.heads);
+  Value qLo = arith::DivUIOp::create(b, first, heads);
+  Value lastRow = minIdx(addc(first, c.rowsPerGroup - 1), idx(c.rows() - 1));
+  Value qHi = arith::DivUIOp::create(b, lastRow, heads);
+  Value queries = addc(arith::SubIOp::create(b, qHi, qLo), 1);
+  Value turns = arith::SelectOp::create(b, straddles, queries, idx(1));
   SmallVector<Value, 2> rowQuery;
   for (Value rr : rows.row)
-    rowQuery.push_back(arith::DivUIOp::create(b, add(first, rr), idx(c.heads)));
+    rowQuery.push_back(arith::DivUIOp::create(b, add(first, rr), heads));
   auto loop = forLoop(idx(0), turns, idx(1), acc, [&](Value k, ValueRange a) {
+    // Before the start the first query goes first, otherwise the last.
     Value query = arith::SubIOp::create(b, qHi, k);
+    if (beforeStart)
+      query = arith::SelectOp::create(b, beforeStart, add(qLo, k), query)
+                  .getResult();
     // A query that sees none of the tile takes its turn too: its P is 0
     // and V is all zeroed for it (no branch whose results would cost
     // copies of the accumulators).
-    Value end = flash::visibleEnd(*this, c, mulc(query, c.heads), len);
     auto zeroing = scf::IfOp::create(b, straddles, /*withElse=*/false);
     {
       OpBuilder::InsertionGuard z(b);
       b.setInsertionPointToStart(zeroing.thenBlock());
-      zeroVFrom(arith::SubIOp::create(
-          b, minIdx(arith::MaxUIOp::create(b, end, ts), tileEnd), ts));
+      Value row = mulc(query, c.heads);
+      auto inTile = [&](Value pos) -> Value {
+        return arith::SubIOp::create(
+            b, minIdx(arith::MaxUIOp::create(b, pos, ts), tileEnd), ts);
+      };
+      Value lo = c.window ? inTile(flash::visibleStart(*this, c, row, len))
+                          : idx(0);
+      zeroVOutside(lo, inTile(flash::visibleEnd(*this, c, row, len)));
     }
     // Fragment register i of a k-step holds a pair of row g + 8 (i % 2).
     Value mine[2];

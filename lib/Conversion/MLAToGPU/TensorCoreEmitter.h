@@ -135,20 +135,22 @@ protected:
   // column 8 j + 2 (lane % 4) + v % 2.
 
   /// A thread's two rows, `rowBase` + g (+ 8) of the group: whether they
-  /// exist and how many of the split's tokens they see (0 if none).
+  /// exist, the end of the split's tokens they see (0 if none) and, with a
+  /// window, the first they see.
   struct FragmentRows {
-    SmallVector<Value, 2> row, valid, limit;
+    SmallVector<Value, 2> row, valid, limit, start;
   };
   FragmentRows fragmentRows(Value rowBase, Value g, Value group, Value len,
                             Value t1);
 
   /// One tile of online softmax in base 2. `s` holds the tile's raw scores
-  /// of tokens ts.. in the accumulator layout and becomes P; `state` is
-  /// [accumulators (nAcc), max of both rows (base 2), lane sums of both
-  /// rows]; returns it with the accumulators rescaled.
+  /// of tokens ts.. in the accumulator layout and becomes P (tokens of a row
+  /// outside [rows.start, rows.limit) masked); `state` is [accumulators
+  /// (nAcc), max of both rows (base 2), lane sums of both rows]; returns it
+  /// with the accumulators rescaled.
   SmallVector<Value> onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
                                    int64_t nAcc, Value ts, Value t4,
-                                   ArrayRef<Value> limit, Value scaleLog2);
+                                   const FragmentRows &rows, Value scaleLog2);
 
   /// The P fragments of PV k-step kk (tokens 16 kk..): the accumulator
   /// layout of two n8 tiles is the A layout of one k16 step.
@@ -169,18 +171,22 @@ protected:
   SmallVector<Value> pStep(const PFragments &p, int64_t kk);
 
   /// acc += P V for the tile of tokens [ts, ts + tileTokens), through `pv`
-  /// (which adds P to acc). Causal with q_len >
-  /// 1, a tile past the first query's visible end holds rows that some of
-  /// the group's queries may not see, and they may be NaN or inf (0 * NaN is
-  /// NaN): there the group's queries take turns, last first, each adding its
-  /// own rows' P after `zeroVFrom(j)` has zeroed the tile's V rows from j on
-  /// (j only decreases, so what a later query saw is not needed again).
-  /// `zeroVFrom` synchronizes the CTA before and after its stores.
+  /// (which adds P to acc). A tile past the first query's visible end
+  /// (causal, q_len > 1) or before the last query's visible start (a
+  /// window) holds rows that some of the group's queries may not see, and
+  /// they may be NaN or inf (0 * NaN is NaN): there the group's queries take
+  /// turns, each adding its own rows' P after `zeroVOutside(lo, hi)` has
+  /// zeroed the tile's V rows outside [lo, hi), the rows it sees: last query
+  /// first past the end (hi only decreases), first query first before the
+  /// start (lo only increases), so that what an earlier turn needed is not
+  /// needed again. A tile is never both (GPUDecodeConfig: window >= tile +
+  /// q_len). `zeroVOutside` synchronizes the CTA before and after its
+  /// stores.
   SmallVector<Value>
   visiblePV(ArrayRef<Value> p, ValueRange acc, Value ts, int64_t tileTokens,
             Value len, Value group, const FragmentRows &rows,
             function_ref<void(const PFragments &, MutableArrayRef<Value>)> pv,
-            function_ref<void(Value)> zeroVFrom);
+            function_ref<void(Value, Value)> zeroVOutside);
 
   /// Writes a CTA's partials [b, group, split, row, ...]: the unnormalized
   /// output (final loop state as onlineSoftmax keeps it) at columns

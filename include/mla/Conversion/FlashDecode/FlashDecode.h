@@ -95,14 +95,15 @@ Value sequenceLength(KernelBuilder &kb, const DecodeParams &p, Value lens,
                      Value seq, Value maxBlocksPerSeq);
 
 /// The tokens [t0, t1) of one KV split of a sequence of `len` tokens: the
-/// sequence cut into `numSplits` chunks of whole tiles of `tileTokens`
-/// (the last splits may be empty); `lastTok` = t1 - 1, the row that loads
-/// past t1 repeat so that they stay in bounds and finite.
+/// positions that some query sees (from the first query's visibleStart,
+/// rounded down to a whole tile) cut into `numSplits` chunks of whole tiles
+/// of `tileTokens` (the last splits may be empty); `lastTok` = t1 - 1, the
+/// row that loads past t1 repeat so that they stay in bounds and finite.
 struct SplitRange {
   Value len, t0, t1, lastTok;
 };
-SplitRange splitRange(KernelBuilder &kb, Value len, Value numSplits,
-                      Value split, int64_t tileTokens);
+SplitRange splitRange(KernelBuilder &kb, const DecodeParams &p, Value len,
+                      Value numSplits, Value split, int64_t tileTokens);
 
 /// Visibility: the end (exclusive) of the cache positions that query row
 /// `row` (row = i * H + h, 0 <= row < H * q_len) of a sequence of `len`
@@ -111,6 +112,18 @@ SplitRange splitRange(KernelBuilder &kb, Value len, Value numSplits,
 /// q_len). A position at or past it never joins the row's softmax.
 Value visibleEnd(KernelBuilder &kb, const DecodeParams &p, Value row,
                  Value len);
+
+/// Visibility: the first cache position that query row `row` of a
+/// sequence of `len` tokens sees: 0, or under a sliding window of W, query
+/// i at position len - q_len + i sees from len - q_len + i - W + 1 (at
+/// least 0). Before it, a position never joins the row's softmax.
+Value visibleStart(KernelBuilder &kb, const DecodeParams &p, Value row,
+                   Value len);
+
+/// The first position that every query row sees: the last query's
+/// visibleStart. Before it, a tile holds positions that some rows must not
+/// see.
+Value commonVisibleStart(KernelBuilder &kb, const DecodeParams &p, Value len);
 
 /// The end (exclusive) of the positions that every query row sees: the
 /// first query's visible end (all len when not causal). Past it, a tile
