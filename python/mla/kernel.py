@@ -303,6 +303,8 @@ class DecodeKernel:
         self.block_size: int = p["block_size"]
         self.dtype: str = p["dtype"]
         self.causal: bool = bool(p["causal"])
+        # A sliding window of positions, or None (older NAME.json: none).
+        self.window: Optional[int] = p.get("window")
         _register_with_torch(self)
 
     @property
@@ -322,7 +324,8 @@ class DecodeKernel:
     def __repr__(self) -> str:
         return (f"DecodeKernel({self.symbol}: target={self.target}, heads={self.num_heads}, "
                 f"q_len={self.q_len}, d_c={self.kv_lora_rank}, d_r={self.qk_rope_head_dim}, "
-                f"block_size={self.block_size}, dtype={self.dtype}, causal={self.causal})")
+                f"block_size={self.block_size}, dtype={self.dtype}, causal={self.causal}"
+                + (f", window={self.window}" if self.window else "") + ")")
 
     def __call__(self, q, kv_cache, block_table, seq_lens, softmax_scale: Optional[float] = None,
                  out=None, lse=None):

@@ -39,12 +39,13 @@ def codegen():
         pytest.skip(f"no mla-codegen: {e}")
 
 
-def reference_decode(q, kv_cache, block_table, seq_lens, softmax_scale, d_c, causal):
+def reference_decode(q, kv_cache, block_table, seq_lens, softmax_scale, d_c, causal,
+                     window=None):
     """DESIGN.md's contract, naively in float64: gather each sequence's rows
     through its pages; query i of s_q sees positions 0 .. seq_len - s_q + i
-    when causal, all seq_len otherwise; a row that sees nothing gets zeros
-    and lse -inf; lse is the natural log of the sum of exp of the scaled
-    scores."""
+    when causal, all seq_len otherwise, and with a window W none before
+    seq_len - s_q + i - W + 1; a row that sees nothing gets zeros and lse
+    -inf; lse is the natural log of the sum of exp of the scaled scores."""
     q = np.asarray(q, np.float64)
     cache = np.asarray(kv_cache, np.float64)
     batch, s_q, heads, width = q.shape
@@ -57,13 +58,15 @@ def reference_decode(q, kv_cache, block_table, seq_lens, softmax_scale, d_c, cau
         rows = cache[pages].reshape(-1, width)[:length]
         for i in range(s_q):
             end = length - s_q + i + 1 if causal else length
-            if end <= 0:
+            start = max(0, length - s_q + i - window + 1) if window else 0
+            if end <= start:
                 continue
-            scores = q[b, i] @ rows[:end].T * softmax_scale  # [heads, end]
+            seen = rows[start:end]
+            scores = q[b, i] @ seen.T * softmax_scale  # [heads, end - start]
             top = scores.max(axis=1, keepdims=True)
             p = np.exp(scores - top)
             total = p.sum(axis=1)
-            out[b, i] = (p @ rows[:end, :d_c]) / total[:, None]
+            out[b, i] = (p @ seen[:, :d_c]) / total[:, None]
             lse[b, :, i] = top[:, 0] + np.log(total)
     return out, lse
 
@@ -71,9 +74,11 @@ def reference_decode(q, kv_cache, block_table, seq_lens, softmax_scale, d_c, cau
 class Case:
     """A random decode call: pages in shuffled order, -1 in unused
     block-table slots, NaN in every cache row no query may see (page
-    tails, spare pages), so reading one shows up as NaN in the output."""
+    tails, spare pages, positions before every query's window), so reading
+    one shows up as NaN in the output."""
 
-    def __init__(self, rng, num_heads, q_len, d_c, d_r, block_size, seq_lens, dtype):
+    def __init__(self, rng, num_heads, q_len, d_c, d_r, block_size, seq_lens, dtype,
+                 window=None):
         self.dtype, self.d_c = dtype, d_c
         width = d_c + d_r
         batch = len(seq_lens)
@@ -86,7 +91,8 @@ class Case:
         for b, n in enumerate(seq_lens):
             table[b, :pages[b]] = order[used:used + pages[b]]
             used += pages[b]
-            for t in range(n):
+            first = max(0, n - q_len - window + 1) if window else 0
+            for t in range(first, n):
                 cache[table[b, t // block_size], t % block_size] = rng.standard_normal(width)
         q = rng.standard_normal((batch, q_len, num_heads, width)).astype(np.float32)
         self.q, self.kv_cache = to_kernel(q, dtype), to_kernel(cache, dtype)
@@ -100,9 +106,9 @@ class Case:
     def tensors(self):
         return tuple(to_torch(a) for a in self.arrays())
 
-    def reference(self, softmax_scale, causal):
+    def reference(self, softmax_scale, causal, window=None):
         return reference_decode(self.ref_q, self.ref_cache, self.block_table, self.seq_lens,
-                                softmax_scale, self.d_c, causal)
+                                softmax_scale, self.d_c, causal, window)
 
 
 def to_kernel(x, dtype):
@@ -199,4 +205,5 @@ def layer_inputs(rng, layer):
 def make_case(rng, kernel):
     return Case(rng, kernel.num_heads, kernel.q_len, kernel.kv_lora_rank,
                 kernel.qk_rope_head_dim, kernel.block_size,
-                seq_lens_for(kernel.q_len, kernel.block_size), kernel.dtype)
+                seq_lens_for(kernel.q_len, kernel.block_size), kernel.dtype,
+                getattr(kernel, "window", None))

@@ -43,6 +43,26 @@ def test_matches_reference(codegen, rng, params):
     assert_matches(out, lse, *case.reference(scale, kernel.causal), kernel.dtype)
 
 
+@pytest.mark.parametrize("params", [
+    dict(num_heads=16, q_len=1, kv_lora_rank=512, qk_rope_head_dim=64, block_size=64,
+         dtype="bf16", window=40),
+    dict(num_heads=3, q_len=2, kv_lora_rank=256, qk_rope_head_dim=32, block_size=16,
+         dtype="f32", causal=True, window=5),
+    dict(num_heads=1, q_len=2, kv_lora_rank=256, qk_rope_head_dim=32, block_size=16,
+         dtype="f32", causal=False, window=1),
+], ids=lambda p: grid_id(p) + f"-w{p['window']}")
+def test_window_matches_reference(codegen, rng, params):
+    """A sliding window: the kernel against the float64 reference, and the
+    positions before every query's window set to NaN, which must not show."""
+    kernel = mla.compile_decode(**params)
+    assert kernel.window == params["window"]
+    case = make_case(rng, kernel)  # NaN before every query's window
+    scale = 0.7 * kernel.head_dim ** -0.5
+    out, lse = kernel(*case.arrays(), softmax_scale=scale)
+    assert_matches(out, lse, *case.reference(scale, kernel.causal, kernel.window),
+                   kernel.dtype)
+
+
 def test_rows_that_see_nothing(codegen, rng):
     """seq_len 0, and a causal row of a sequence shorter than q_len: zeros
     and lse -inf (FlashMLA would write +inf)."""
