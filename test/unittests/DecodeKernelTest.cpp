@@ -128,9 +128,14 @@ Batch makeBatch(const Config &c, std::vector<int32_t> lens, uint32_t seed) {
   std::iota(pages.begin(), pages.end(), 0);
   std::shuffle(pages.begin(), pages.end(), rng);
   in.blockTable.assign(in.numBlocks, -1);
+  // With a window, the pages wholly before the first query's window are
+  // -1 too, as an engine that freed them leaves them.
   for (int64_t b = 0; b < in.batch; ++b) {
     int64_t used = (lens[b] + c.blockSize - 1) / c.blockSize;
-    for (int64_t p = 0; p < used; ++p)
+    int64_t freed =
+        mla::ref::firstVisiblePosition(lens[b], c.qLen, 0, c.window) /
+        c.blockSize;
+    for (int64_t p = freed; p < used; ++p)
       in.blockTable[b * in.maxBlocks + p] = pages[b * in.maxBlocks + p];
   }
   int64_t width = c.dc + c.dr;

@@ -27,13 +27,14 @@ typedef struct mla_cpu_kernel {
   int64_t rows_per_group; /* query rows of one work item */
   int64_t prefetch;       /* 0: no prefetching kernel; 1: used when a call's
                              cache exceeds half the L3; 2: on every call */
+  int64_t window;         /* a sliding window of positions; 0: none */
   /* The kernels' C interfaces (_mlir_ciface_NAME_partial, ...), each taking
      its memref arguments as pointers to 1-D descriptors. */
   void *partial, *partial_prefetch, *combine;
 } mla_cpu_kernel;
 
 /* The contract's NAME(...) for kernel `k` (see NAME.h). */
-int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,
+int32_t mla_cpu_decode_v2(const mla_cpu_kernel *k, const void *q,
                           const void *kv_cache, const int32_t *block_table,
                           const int32_t *seq_lens, void *out, float *lse,
                           int32_t batch, int32_t max_blocks_per_seq,
@@ -41,7 +42,7 @@ int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,
 
 /* NAME_checked(...) for kernel `k`: page ids checked against num_blocks,
    then NAME(...). */
-int32_t mla_cpu_decode_checked_v1(const mla_cpu_kernel *k, const void *q,
+int32_t mla_cpu_decode_checked_v2(const mla_cpu_kernel *k, const void *q,
                                   const void *kv_cache, int32_t num_blocks,
                                   const int32_t *block_table,
                                   const int32_t *seq_lens, void *out,
@@ -50,7 +51,7 @@ int32_t mla_cpu_decode_checked_v1(const mla_cpu_kernel *k, const void *q,
                                   float softmax_scale, void *stream);
 
 /* NAME_num_splits(...) for kernel `k`. */
-int32_t mla_cpu_num_splits_v1(const mla_cpu_kernel *k, int32_t batch,
+int32_t mla_cpu_num_splits_v2(const mla_cpu_kernel *k, int32_t batch,
                               int32_t max_seq_len, int32_t threads);
 
 #ifdef __cplusplus

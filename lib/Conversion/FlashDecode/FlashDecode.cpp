@@ -121,6 +121,7 @@ SplitRange flash::splitRange(KernelBuilder &kb, const DecodeParams &p,
     Value tiles = arith::DivUIOp::create(b, start, kb.idx(tileTokens));
     first = kb.mulc(tiles, tileTokens);
     span = arith::SubIOp::create(b, len, first);
+    r.firstTok = start;
   }
   Value perSplit = arith::CeilDivSIOp::create(b, span, numSplits);
   Value chunk = kb.mulc(
@@ -130,6 +131,13 @@ SplitRange flash::splitRange(KernelBuilder &kb, const DecodeParams &p,
   r.t1 = kb.minIdx(kb.add(r.t0, chunk), len);
   r.lastTok = arith::SubIOp::create(b, r.t1, kb.idx(1));
   return r;
+}
+
+Value flash::loadedToken(KernelBuilder &kb, const SplitRange &r, Value tok) {
+  Value t = kb.minIdx(tok, r.lastTok);
+  if (!r.firstTok)
+    return t;
+  return arith::MaxSIOp::create(kb.builder(), t, r.firstTok);
 }
 
 Value flash::visibleStart(KernelBuilder &kb, const DecodeParams &p, Value row,

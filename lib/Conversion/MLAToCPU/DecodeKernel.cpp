@@ -408,11 +408,11 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
 
 void KernelEmitter::storeTileOffsets(PartialKernel &kern, Value t) {
   const int64_t D = c.rowWidth(), TB = c.tileTokens;
-  Value lastTok = kern.range.lastTok;
   // Cache offsets of the tile's rows (and, to prefetch, of the next
-  // tile's); past t1 they repeat the last row.
+  // tile's); past t1 they repeat the last row, before a window's first
+  // visible position its row (flash::loadedToken).
   auto rowOffset = [&](int64_t j) {
-    Value tok = minIdx(addc(t, j), lastTok);
+    Value tok = flash::loadedToken(*this, kern.range, addc(t, j));
     return mulc(flash::cacheRow(*this, c, kern.bt, kern.btBase, tok), D);
   };
   for (int64_t j = 0; j < TB; ++j) {

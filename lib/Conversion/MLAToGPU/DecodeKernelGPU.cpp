@@ -301,7 +301,8 @@ void SIMTPartialEmitter::loadQueries(ArrayRef<Value> queryAt) {
           loadF32(q, add(queryAt[k], addc(lane, i * shape.warpSize))));
 }
 
-// Tokens past the split clamp to its last row, which stays in bounds.
+// Tokens past the split clamp to its last row (before a window, to its
+// first visible one), which stays in bounds.
 void SIMTPartialEmitter::loadTile(Value ts) {
   const int64_t width = shape.rowWidth;
   gpu::BarrierOp::create(b);
@@ -309,7 +310,7 @@ void SIMTPartialEmitter::loadTile(Value ts) {
           [&](Value e, ValueRange) {
             Value j = arith::DivUIOp::create(b, e, idx(width));
             Value d = arith::RemUIOp::create(b, e, idx(width));
-            Value tok = minIdx(add(ts, j), range.lastTok);
+            Value tok = flash::loadedToken(*this, range, add(ts, j));
             Value row = flash::cacheRow(*this, c, bt, btBase, tok);
             memref::StoreOp::create(b, loadF32(kv, add(mulc(row, width), d)),
                                     tile, ValueRange{e});

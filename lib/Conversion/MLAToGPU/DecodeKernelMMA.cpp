@@ -217,13 +217,14 @@ void MMAPartialEmitter::loadQueries() {
   });
 }
 
-// Tokens past the split repeat its last one (their scores are masked).
+// Tokens past the split repeat its last one, before a window its first
+// visible one (their scores are masked).
 void MMAPartialEmitter::loadTile(Value ts, Value stage) {
   const int64_t chunks = shape.rowChunks;
   Value stageAt = stageOffset(stage);
   forChunks(shape.tileTokens * chunks, [&](Value e) {
     Value j = divc(e, chunks), ch = remc(e, chunks);
-    Value tok = minIdx(add(ts, j), range.lastTok);
+    Value tok = flash::loadedToken(*this, range, add(ts, j));
     Value row = flash::cacheRow(*this, c, bt, btBase, tok);
     Value src = globalAt(kvPtr, add(mulc(row, shape.rowWidth), mulc(ch, 8)));
     copy16(add(stageAt, mulc(add(mulc(j, shape.paddedWidth), mulc(ch, 8)),

@@ -304,7 +304,9 @@ void WGMMAPartialEmitter::tma(Value dstI32, Value map, Value bar, Value col,
 }
 
 // Box by box: one box per 64 columns and per boxRows rows of a page; boxes
-// past the split repeat the page of its last token (masked).
+// past the split repeat the box of its last token, boxes before a window's
+// first visible position the box that holds it (masked; a box lies in one
+// page).
 void WGMMAPartialEmitter::loadTile(Value ts, Value stage, bool withQueries) {
   const int64_t boxRows = shape.boxRows;
   Value bar = barrierAt(stage);
@@ -320,7 +322,7 @@ void WGMMAPartialEmitter::loadTile(Value ts, Value stage, bool withQueries) {
   }
   Value at = stageAt(stage);
   for (int64_t sub = 0; sub < shape.tileTokens / boxRows; ++sub) {
-    Value tok = minIdx(addc(ts, sub * boxRows), range.lastTok);
+    Value tok = flash::loadedToken(*this, range, addc(ts, sub * boxRows));
     tok = arith::SubIOp::create(b, tok, remc(tok, boxRows));
     Value row = toI32(flash::cacheRow(*this, c, bt, btBase, tok));
     for (int64_t bx = 0; bx < shape.boxes; ++bx)

@@ -114,7 +114,7 @@ bool reserve(std::vector<float> &v, int64_t n) {
 
 extern "C" {
 
-int32_t mla_cpu_num_splits_v1(const mla_cpu_kernel *k, int32_t batch,
+int32_t mla_cpu_num_splits_v2(const mla_cpu_kernel *k, int32_t batch,
                               int32_t maxSeqLen, int32_t threads) {
   return int32_t(mla_runtime::chooseSplits(
       "MLA_CPU_NUM_SPLITS", int64_t(batch) * groups(*k), maxSeqLen, threads));
@@ -139,6 +139,9 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
     return mla_abi::ErrStream;
   const int64_t bs = k->block_size, width = k->kv_lora_rank + k->qk_rope_head_dim;
   int64_t capacity = int64_t(maxBlocksPerSeq) * bs;
+  // The positions the kernels read: all of a sequence's, or from the first
+  // query's window start on (pages before it are never read, so an engine
+  // may have freed them: their ids are not checked).
   int32_t maxLen = 0;
   int64_t tokens = 0;
   for (int32_t b = 0; b < batch; ++b) {
@@ -147,13 +150,17 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
     // served: rows that see nothing get zeros and -inf (visibleEnd).
     if (len < 0 || len > capacity)
       return mla_abi::ErrSeqLen;
-    for (int64_t p = 0; p < (len + bs - 1) / bs; ++p) {
+    int64_t first =
+        k->window > 0
+            ? std::max<int64_t>(0, int64_t(len) - k->q_len - k->window + 1)
+            : 0;
+    for (int64_t p = first / bs; p < (len + bs - 1) / bs; ++p) {
       int32_t page = blockTable[int64_t(b) * maxBlocksPerSeq + p];
       if (page < 0 || page >= numBlocks)
         return mla_abi::ErrBlockId;
     }
-    maxLen = std::max(maxLen, len);
-    tokens += len;
+    maxLen = std::max(maxLen, int32_t(len - first));
+    tokens += len - first;
   }
   auto partial = reinterpret_cast<PartialFn>(
       usePrefetch(*k, tokens * width * k->elem_bytes) ? k->partial_prefetch
@@ -162,7 +169,7 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
 
   const int64_t kRows = rows(*k), kGroups = groups(*k);
   int64_t splits =
-      mla_cpu_num_splits_v1(k, batch, maxLen, omp_get_max_threads());
+      mla_cpu_num_splits_v2(k, batch, maxLen, omp_get_max_threads());
   int64_t items = int64_t(batch) * kGroups * splits;
   if (!reserve(scratch.out, items * k->rows_per_group * k->kv_lora_rank) ||
       !reserve(scratch.ml, items * k->rows_per_group * 2))
@@ -202,7 +209,7 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
   return mla_abi::Ok;
 }
 
-int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,
+int32_t mla_cpu_decode_v2(const mla_cpu_kernel *k, const void *q,
                           const void *kvCache, const int32_t *blockTable,
                           const int32_t *seqLens, void *out, float *lse,
                           int32_t batch, int32_t maxBlocksPerSeq,
@@ -211,7 +218,7 @@ int32_t mla_cpu_decode_v1(const mla_cpu_kernel *k, const void *q,
                 batch, maxBlocksPerSeq, softmaxScale, stream);
 }
 
-int32_t mla_cpu_decode_checked_v1(const mla_cpu_kernel *k, const void *q,
+int32_t mla_cpu_decode_checked_v2(const mla_cpu_kernel *k, const void *q,
                                   const void *kvCache, int32_t numBlocks,
                                   const int32_t *blockTable,
                                   const int32_t *seqLens, void *out,
@@ -225,8 +232,8 @@ int32_t mla_cpu_decode_checked_v1(const mla_cpu_kernel *k, const void *q,
 } // extern "C"
 
 static_assert(std::is_same_v<decltype(mla_runtime::withoutDescription(
-                                 &mla_cpu_decode_checked_v1)),
+                                 &mla_cpu_decode_checked_v2)),
                              mla_abi::CheckedKernelFn>,
-              "mla_cpu_decode_checked_v1 must forward NAME_checked");
-static_assert(mla_runtime::forwardsABI(&mla_cpu_decode_v1, &mla_cpu_num_splits_v1),
+              "mla_cpu_decode_checked_v2 must forward NAME_checked");
+static_assert(mla_runtime::forwardsABI(&mla_cpu_decode_v2, &mla_cpu_num_splits_v2),
               "the runtime's entries take the C signatures of the ABI");

@@ -110,14 +110,15 @@ LogicalResult cpu::addKernelEntry(ModuleOp module,
       return failure();
     prefetch = *p;
   }
-  // mla_cpu_kernel (CPUKernel.h): nine i64, three pointers.
+  // mla_cpu_kernel (CPUKernel.h): ten i64, three pointers.
   addRuntimeEntry(module, name,
                   {config.heads, config.qLen, config.dc, config.dr,
                    config.blockSize, config.causal ? 1 : 0,
                    config.elemType.getIntOrFloatBitWidth() / 8,
-                   config.rowsPerGroup, int64_t(config.prefetch)},
-                  {*partial, prefetch, *combine}, "mla_cpu_decode_v1",
-                  "mla_cpu_num_splits_v1", "mla_cpu_decode_checked_v1");
+                   config.rowsPerGroup, int64_t(config.prefetch),
+                   config.window.value_or(0)},
+                  {*partial, prefetch, *combine}, "mla_cpu_decode_v2",
+                  "mla_cpu_num_splits_v2", "mla_cpu_decode_checked_v2");
   return success();
 }
 

@@ -98,12 +98,18 @@ Value sequenceLength(KernelBuilder &kb, const DecodeParams &p, Value lens,
 /// positions that some query sees (from the first query's visibleStart,
 /// rounded down to a whole tile) cut into `numSplits` chunks of whole tiles
 /// of `tileTokens` (the last splits may be empty); `lastTok` = t1 - 1, the
-/// row that loads past t1 repeat so that they stay in bounds and finite.
+/// row that loads past t1 repeat so that they stay in bounds and finite;
+/// with a window, `firstTok`, the first position any query sees, which
+/// loads before it repeat (the pages before it need not be valid).
 struct SplitRange {
-  Value len, t0, t1, lastTok;
+  Value len, t0, t1, lastTok, firstTok;
 };
 SplitRange splitRange(KernelBuilder &kb, const DecodeParams &p, Value len,
                       Value numSplits, Value split, int64_t tileTokens);
+
+/// The position whose cache row a tile loads for token `tok` of `r`: `tok`
+/// clamped into [firstTok, lastTok], a row that the sequence's pages hold.
+Value loadedToken(KernelBuilder &kb, const SplitRange &r, Value tok);
 
 /// Visibility: the end (exclusive) of the cache positions that query row
 /// `row` (row = i * H + h, 0 <= row < H * q_len) of a sequence of `len`
