@@ -1,20 +1,13 @@
 // The variants of mla.decode_attention that no target's kernels implement
 // yet are refused by both lowerings, naming the variant; the dense variant,
-// spelled out, is lowered as when the attribute is absent (and a window:
-// mla-lower-to-cpu-window.mlir, convert-mla-to-gpu-window.mlir).
+// spelled out, is lowered as when the attribute is absent (and a window and
+// sinks: mla-lower-to-cpu-window.mlir, convert-mla-to-gpu-window.mlir,
+// mla-lower-to-cpu-sinks.mlir).
 // RUN: mla-opt %s -split-input-file -verify-diagnostics --convert-mla-to-cpu
 // RUN: mla-opt %s -split-input-file -verify-diagnostics --convert-mla-to-gpu
 
 func.func @dense(%q: tensor<?x1x4x48xbf16>, %c: tensor<?x16x48xbf16>, %bt: tensor<?x?xi32>, %l: tensor<?xi32>) -> tensor<?x1x4x32xbf16> {
   %o, %lse = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<keys = pages, scales = none, value = latent>} : tensor<?x1x4x48xbf16>, tensor<?x16x48xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x4x32xbf16>, tensor<?x4x1xf32>
-  return %o : tensor<?x1x4x32xbf16>
-}
-
-// -----
-
-func.func @sinks(%q: tensor<?x1x4x48xbf16>, %c: tensor<?x16x48xbf16>, %bt: tensor<?x?xi32>, %l: tensor<?xi32>, %s: tensor<4xf32>) -> tensor<?x1x4x32xbf16> {
-  // expected-error @+1 {{decode kernel: sinks = present (not implemented by the kernels yet)}}
-  %o, %lse = mla.decode_attention %q, %c[%bt, %l] sinks(%s : tensor<4xf32>) {scale = 0.25 : f32} : tensor<?x1x4x48xbf16>, tensor<?x16x48xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x4x32xbf16>, tensor<?x4x1xf32>
   return %o : tensor<?x1x4x32xbf16>
 }
 

@@ -21,8 +21,15 @@ inline Value flatBuffer(ImplicitLocOpBuilder &b, Value v) {
   ReassociationIndices all;
   for (int64_t d = 0; d < shaped.getRank(); ++d)
     all.push_back(d);
-  return memref::CollapseShapeOp::create(b, m,
-                                         ArrayRef<ReassociationIndices>{all});
+  Value flat = memref::CollapseShapeOp::create(
+      b, m, ArrayRef<ReassociationIndices>{all});
+  // A static shape (sinks [H]) is cast to the kernels' dynamic one.
+  auto flatTy = cast<MemRefType>(flat.getType());
+  if (flatTy.hasStaticShape())
+    flat = memref::CastOp::create(
+        b, MemRefType::get({ShapedType::kDynamic}, flatTy.getElementType()),
+        flat);
+  return flat;
 }
 
 } // namespace mlir::mla

@@ -240,6 +240,8 @@ LaunchBuffers flash::makeLaunchBuffers(ImplicitLocOpBuilder &b,
   l.partOut = scratch(layout.rowsPerGroup * layout.dc);
   l.partML = scratch(layout.rowsPerGroup * 2);
   l.scale = arith::ConstantOp::create(b, op.getScaleAttr());
+  if (op.getSinks())
+    l.sinks = flatBuffer(b, op.getSinks());
   return l;
 }
 
@@ -311,11 +313,12 @@ Value OnlineSoftmax::naturalMax(Value m) {
   return arith::MulFOp::create(kb.builder(), m, splat(kb, m.getType(), kLn2));
 }
 
-Value SplitCombine::safeMax(Value numSplits, function_ref<Value(Value)> maxOf) {
+Value SplitCombine::safeMax(Value numSplits, function_ref<Value(Value)> maxOf,
+                            Value sink) {
   ImplicitLocOpBuilder &b = kb.builder();
   Value negInf = kb.f32c(kNegInf);
   Value mMax =
-      kb.forLoop(kb.idx(0), numSplits, kb.idx(1), {negInf},
+      kb.forLoop(kb.idx(0), numSplits, kb.idx(1), {sink ? sink : negInf},
                  [&](Value s, ValueRange m) {
                    return SmallVector<Value>{math.max(m[0], maxOf(s))};
                  })
@@ -323,6 +326,10 @@ Value SplitCombine::safeMax(Value numSplits, function_ref<Value(Value)> maxOf) {
   Value none =
       arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mMax, negInf);
   return arith::SelectOp::create(b, none, kb.f32c(0.0f), mMax);
+}
+
+Value SplitCombine::initialTotal(Value safeMax, Value sink) {
+  return sink ? weight(sink, safeMax) : kb.f32c(0.0f);
 }
 
 SplitCombine::Result SplitCombine::finish(Value safeMax, Value total) {

@@ -715,15 +715,18 @@ void KernelEmitter::emitCombine(StringRef name) {
   OpBuilder::InsertionGuard guard(b);
   auto elemMem = MemRefType::get({ShapedType::kDynamic}, c.elemType);
   auto f32Mem = MemRefType::get({ShapedType::kDynamic}, f32);
-  func::FuncOp fn = makeFunc((name + "_combine").str(),
-                             {f32Mem, f32Mem, elemMem, f32Mem, idxTy, idxTy});
+  // With sinks, their buffer [H] follows the contract's.
+  SmallVector<Type> args = {f32Mem, f32Mem, elemMem, f32Mem, idxTy, idxTy};
+  if (c.sinks)
+    args.push_back(f32Mem);
+  func::FuncOp fn = makeFunc((name + "_combine").str(), args);
   Block &entry = fn.getBody().front();
   Value partOut = entry.getArgument(0), partML = entry.getArgument(1),
         out = entry.getArgument(2), lse = entry.getArgument(3),
         bIdx = entry.getArgument(4), numSplits = entry.getArgument(5);
+  Value sinks = c.sinks ? entry.getArgument(6) : Value();
   const int64_t VL = c.vectorWidth;
   Value zero = idx(0), one = idx(1);
-  Value zeroF = f32c(0.0f);
   flash::SplitCombine combine(*this, math);
   Value zeroVec = arith::ConstantOp::create(
       b, vecTy, DenseElementsAttr::get(vecTy, 0.0f));
@@ -738,12 +741,21 @@ void KernelEmitter::emitCombine(StringRef name) {
       return addc(layout.mlAt(*this, layout.splitRow(*this, rp, s)), k);
     };
     // The largest split max, then each split's weight, kept for the
-    // columns.
-    Value mSafe = combine.safeMax(numSplits, [&](Value s) -> Value {
-      return memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
-    });
-    auto sumLoop = forLoop(zero, numSplits, one, {zeroF}, [&](Value s,
-                                                              ValueRange l) {
+    // columns; row r's head is r % H.
+    Value sink;
+    if (sinks) {
+      Value head = arith::RemUIOp::create(b, r, idx(c.heads));
+      sink = memref::LoadOp::create(b, sinks, ValueRange{head});
+    }
+    Value mSafe = combine.safeMax(
+        numSplits,
+        [&](Value s) -> Value {
+          return memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
+        },
+        sink);
+    Value total0 = combine.initialTotal(mSafe, sink);
+    auto sumLoop = forLoop(zero, numSplits, one, {total0}, [&](Value s,
+                                                               ValueRange l) {
       Value ms = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
       Value ls = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 1)});
       Value w = combine.weight(ms, mSafe);

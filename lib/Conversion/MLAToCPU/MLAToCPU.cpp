@@ -95,9 +95,11 @@ struct ConvertMLAToCPUPass
         b, zero, l.batch, one, ValueRange{},
         [&](OpBuilder &ob, Location loc, Value seq, ValueRange) {
           ImplicitLocOpBuilder ib(loc, ob);
-          func::CallOp::create(ib, combine, TypeRange{},
-                               ValueRange{l.partOut, l.partML, outFlat,
-                                          lseFlat, seq, l.splits});
+          SmallVector<Value> args = {l.partOut, l.partML, outFlat,
+                                     lseFlat, seq, l.splits};
+          if (l.sinks)
+            args.push_back(l.sinks);
+          func::CallOp::create(ib, combine, TypeRange{}, args);
           scf::YieldOp::create(ib);
         });
     l.replace(b, op);

@@ -433,14 +433,16 @@ private:
     Value col = addc(lane, i * warpSize);
     return (i + 1) * warpSize > c.dc ? minIdx(col, idx(c.dc - 1)) : col;
   }
-  /// Loop over the splits: [sum of w_s l_s, then per column sum of w_s o_s].
-  scf::ForOp weighSplits(flash::SplitCombine &combine, Value mSafe);
+  /// Loop over the splits: [`total0` + sum of w_s l_s, then per column sum
+  /// of w_s o_s].
+  scf::ForOp weighSplits(flash::SplitCombine &combine, Value mSafe,
+                         Value total0);
   /// The row's outputs (`sums` [total, columns...] times `res.scale`) and
   /// its lse.
   void storeOutputs(ValueRange sums, const flash::SplitCombine::Result &res);
 
   const int64_t columnsPerLane;
-  Value partOut, partML, out, lse, numSplits;
+  Value partOut, partML, out, lse, numSplits, sinks;
   /// The query row (r = i * H + h) and its sequence; this thread's lane.
   Value row, seq, lane;
   Value zero, one, zeroF;
@@ -452,10 +454,20 @@ void CombineEmitter::emit() {
   declareKernel();
   partials = layout.rowPartials(*this, seq, row, numSplits);
   flash::SplitCombine combine(*this, math);
-  Value mSafe = combine.safeMax(numSplits, [&](Value s) -> Value {
-    return memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
-  });
-  scf::ForOp sums = weighSplits(combine, mSafe);
+  // Row r's sink, if any, is its head's: r % H.
+  Value sink;
+  if (sinks) {
+    Value head = arith::RemUIOp::create(b, row, idx(c.heads));
+    sink = memref::LoadOp::create(b, sinks, ValueRange{head});
+  }
+  Value mSafe = combine.safeMax(
+      numSplits,
+      [&](Value s) -> Value {
+        return memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
+      },
+      sink);
+  scf::ForOp sums =
+      weighSplits(combine, mSafe, combine.initialTotal(mSafe, sink));
   flash::SplitCombine::Result res = combine.finish(mSafe, sums.getResult(0));
   storeOutputs(sums.getResults(), res);
   gpu::ReturnOp::create(b);
@@ -465,14 +477,19 @@ void CombineEmitter::declareKernel() {
   auto dyn = ShapedType::kDynamic;
   auto elemMem = MemRefType::get({dyn}, c.elemType);
   auto f32Mem = MemRefType::get({dyn}, f32);
-  gpu::GPUFuncOp fn =
-      makeKernel("combine", {f32Mem, f32Mem, elemMem, f32Mem, idxTy});
+  // With sinks, their buffer [H] follows.
+  SmallVector<Type> args = {f32Mem, f32Mem, elemMem, f32Mem, idxTy};
+  if (c.sinks)
+    args.push_back(f32Mem);
+  gpu::GPUFuncOp fn = makeKernel("combine", args);
   b.setInsertionPointToStart(&fn.getBody().front());
   partOut = fn.getArgument(0);
   partML = fn.getArgument(1);
   out = fn.getArgument(2);
   lse = fn.getArgument(3);
   numSplits = fn.getArgument(4);
+  if (c.sinks)
+    sinks = fn.getArgument(5);
   row = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   seq = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   lane = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
@@ -482,8 +499,9 @@ void CombineEmitter::declareKernel() {
 }
 
 scf::ForOp CombineEmitter::weighSplits(flash::SplitCombine &combine,
-                                       Value mSafe) {
+                                       Value mSafe, Value total0) {
   SmallVector<Value> inits(columnsPerLane + 1, zeroF);
+  inits[0] = total0;
   return forLoop(zero, numSplits, one, inits, [&](Value s, ValueRange a) {
     Value ms = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 0)});
     Value ls = memref::LoadOp::create(b, partML, ValueRange{mlAt(s, 1)});

@@ -125,11 +125,15 @@ struct ConvertMLAToGPUPass
                   .getResult()
             : Value(),
         partialOperands(b, op, c, l));
+    Value outFlat = flatBuffer(b, l.out);
+    Value lseFlat = flatBuffer(b, l.lse);
+    SmallVector<Value> combineArgs = {l.partOut, l.partML, outFlat, lseFlat,
+                                      l.splits};
+    if (l.sinks)
+      combineArgs.push_back(l.sinks);
     gpu::LaunchFuncOp::create(
         b, kernel("combine"), gpu::KernelDim3{cst(c.rows()), l.batch, one},
-        gpu::KernelDim3{cst(c.kWarpSize), one, one}, Value(),
-        ValueRange{l.partOut, l.partML, flatBuffer(b, l.out),
-                   flatBuffer(b, l.lse), l.splits});
+        gpu::KernelDim3{cst(c.kWarpSize), one, one}, Value(), combineArgs);
     l.replace(b, op);
   }
 };

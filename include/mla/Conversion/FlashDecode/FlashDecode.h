@@ -191,6 +191,8 @@ Value lseAt(KernelBuilder &kb, const DecodeParams &p, Value seq, Value row);
 struct LaunchBuffers {
   Value q, kv, blockTable, seqLens, batch, maxBlocks, out, lse, partOut,
       partML, splits, items, scale;
+  /// The op's sinks [H] (f32) as a flat buffer, or null without them.
+  Value sinks;
   /// Replaces `op`'s results by out and lse as tensors. No deallocations:
   /// the buffer-deallocation pipeline after bufferization frees the buffers.
   void replace(ImplicitLocOpBuilder &b, DecodeAttentionOp op) const;
@@ -241,14 +243,20 @@ private:
 /// The combine of one query row's splits (natural-log units): with
 /// M = max_s m_s (0 if no split saw a token), each split weighs
 /// w_s = exp(m_s - M); total = sum_s w_s l_s; out = sum_s w_s o_s / total
-/// and lse = M + log(total), or zeros and -inf when total is 0.
+/// and lse = M + log(total), or zeros and -inf when total is 0. A per-head
+/// sink logit joins M and adds exp(sink - M) to the total.
 class SplitCombine {
 public:
   SplitCombine(KernelBuilder &kb, TileMath &math) : kb(kb), math(math) {}
 
-  /// M over the splits, with `maxOf(s)` loading split s's max; returns the
-  /// max the weights subtract (0 when every split is empty).
-  Value safeMax(Value numSplits, function_ref<Value(Value)> maxOf);
+  /// M over the splits, with `maxOf(s)` loading split s's max, and over the
+  /// row's `sink` logit if it has one; returns the max the weights subtract
+  /// (0 when every split is empty and there is no sink).
+  Value safeMax(Value numSplits, function_ref<Value(Value)> maxOf,
+                Value sink = Value());
+  /// Where the total starts: the sink's exp(sink - M), or 0 without one
+  /// (the sink joins the denominator and lse, never the outputs).
+  Value initialTotal(Value safeMax, Value sink);
   /// exp(m_s - M).
   Value weight(Value ms, Value safeMax) {
     return math.exp(arith::SubFOp::create(kb.builder(), ms, safeMax));
