@@ -248,7 +248,7 @@ def compile_decode(num_heads: int, kv_lora_rank: int = 512, qk_rope_head_dim: in
                    causal: bool = False, target: str = "cpu", tensor_parallel: int = 1,
                    name: Optional[str] = None, cache_dir: Optional[str] = None,
                    extra_args: Sequence[str] = (),
-                   window: Optional[int] = None) -> DecodeKernel:
+                   window: Optional[int] = None, sinks: bool = False) -> DecodeKernel:
     """The decode-attention kernel for these sizes (DESIGN.md's contract).
 
     num_heads are the query heads of the whole layer; with tensor_parallel N
@@ -256,7 +256,8 @@ def compile_decode(num_heads: int, kv_lora_rank: int = 512, qk_rope_head_dim: in
     q_len > 1 (FlashMLA's default is False, and so is this one; mla-codegen's
     own default is causal). `window` W (a sliding window; None: none): query
     i, at position p = seq_len - q_len + i, sees no position before
-    p - W + 1. `extra_args` go to mla-codegen verbatim
+    p - W + 1. `sinks`: calls take per-head sink logits (float32 [heads])
+    that join each row's softmax denominator. `extra_args` go to mla-codegen verbatim
     (e.g. ["--vector-width=8"]) and into the cache key.
     """
     num_heads = _positive("num_heads", num_heads)
@@ -276,12 +277,14 @@ def compile_decode(num_heads: int, kv_lora_rank: int = 512, qk_rope_head_dim: in
         window = _positive("window", window)
     if name is None:
         name = (f"mla_decode_h{heads}_q{q_len}_c{dc}_r{dr}_b{block_size}_{dtype}"
-                + ("_causal" if causal else "") + (f"_w{window}" if window else ""))
+                + ("_causal" if causal else "") + (f"_w{window}" if window else "")
+                + ("_sinks" if sinks else ""))
     name = _identifier(name)
     options = [f"--target={target}", f"--num-heads={heads}", f"--kv-lora-rank={dc}",
                f"--qk-rope-head-dim={dr}", f"--q-len={q_len}", f"--block-size={block_size}",
                f"--dtype={dtype}", f"--causal={'true' if causal else 'false'}",
                *([f"--window={window}"] if window else []),
+               *(["--sinks"] if sinks else []),
                f"--name={name}", *extra_args]
     return _build(find_codegen(), options, name, None, None, target, cache_dir).decode
 

@@ -278,6 +278,11 @@ class DecodeKernel:
     numpy arrays or CPU tensors for CPU kernels, CUDA tensors for sm_* ones
     (launched on the current torch stream). bf16 numpy arrays are
     ml_dtypes.bfloat16 or uint16 bit patterns (`mla.to_bf16`).
+
+    A kernel generated with sinks (`kernel.sinks`) takes `sinks`, float32
+    [num_heads]: head h's logit joins the softmax denominator of its rows and
+    their lse, without a value (a row that sees nothing: zeros, lse = the
+    sink). Such calls with torch tensors run eagerly (not the custom op).
     """
 
     _INPUTS = ("q", "kv_cache", "block_table", "seq_lens")
@@ -286,7 +291,8 @@ class DecodeKernel:
     def __init__(self, abi: KernelABI, key: Optional[str] = None):
         self.abi = abi
         self._entry = _Entry(abi, abi.decode)
-        self._entry.require_arrays(self._INPUTS + self._OUTPUTS)
+        with_sinks = ("sinks",) if abi.params.get("sinks") else ()
+        self._entry.require_arrays(self._INPUTS + with_sinks + self._OUTPUTS)
         self._splits = _Entry(abi, abi.num_splits) if abi.num_splits else None
         # With the cache's page count, the C entry checks page ids itself.
         self._checked = _Entry(abi, abi.checked) if abi.checked else None
@@ -305,6 +311,8 @@ class DecodeKernel:
         self.causal: bool = bool(p["causal"])
         # A sliding window of positions, or None (older NAME.json: none).
         self.window: Optional[int] = p.get("window")
+        # Whether calls take per-head sink logits (`sinks`, float32 [H]).
+        self.sinks: bool = bool(p.get("sinks", False))
         _register_with_torch(self)
 
     @property
@@ -325,32 +333,43 @@ class DecodeKernel:
         return (f"DecodeKernel({self.symbol}: target={self.target}, heads={self.num_heads}, "
                 f"q_len={self.q_len}, d_c={self.kv_lora_rank}, d_r={self.qk_rope_head_dim}, "
                 f"block_size={self.block_size}, dtype={self.dtype}, causal={self.causal}"
-                + (f", window={self.window}" if self.window else "") + ")")
+                + (f", window={self.window}" if self.window else "")
+                + (", sinks" if self.sinks else "") + ")")
 
     def __call__(self, q, kv_cache, block_table, seq_lens, softmax_scale: Optional[float] = None,
-                 out=None, lse=None):
+                 out=None, lse=None, sinks=None):
         """(out, lse) of decode attention; see the class docstring. With torch
         tensors and no `out`/`lse`, this goes through the `mla::decode` custom
         op, so torch.compile traces it; with `out`/`lse` it writes them."""
-        if (out is None and lse is None and _arrays.is_torch(q) and _arrays.is_torch(kv_cache)
-                and _arrays.is_torch(block_table) and _arrays.is_torch(seq_lens)):
+        if (out is None and lse is None and not self.sinks and _arrays.is_torch(q)
+                and _arrays.is_torch(kv_cache) and _arrays.is_torch(block_table)
+                and _arrays.is_torch(seq_lens)):
             from . import torch_ops
             return torch_ops.decode(self, q, kv_cache, block_table, seq_lens, softmax_scale)
-        return self.run(q, kv_cache, block_table, seq_lens, softmax_scale, out, lse)
+        return self.run(q, kv_cache, block_table, seq_lens, softmax_scale, out, lse, sinks)
 
-    def prepare(self, q, kv_cache, block_table, seq_lens, out=None, lse=None):
+    def prepare(self, q, kv_cache, block_table, seq_lens, out=None, lse=None, sinks=None):
         """Check the arguments and allocate missing outputs; returns the
         arrays by name and the named dimensions. Touches no data, so it
         also runs on torch.compile's fake tensors."""
         arrays = dict(q=q, kv_cache=kv_cache, block_table=block_table, seq_lens=seq_lens,
                       out=out, lse=lse)
+        if self.sinks:
+            if sinks is None:
+                raise ValueError(f"{self.symbol} was generated with sinks: pass sinks, "
+                                 f"float32 [{self.num_heads}]")
+            arrays["sinks"] = sinks
+        elif sinks is not None:
+            raise ValueError(f"{self.symbol} was generated without sinks "
+                             "(mla.compile_decode(..., sinks=True) makes one with them)")
         bindings = self._entry.check(arrays, skip=self._OUTPUTS)
         self._entry.allocate(arrays, bindings, like=q)
         return arrays, bindings
 
-    def run(self, q, kv_cache, block_table, seq_lens, softmax_scale=None, out=None, lse=None):
+    def run(self, q, kv_cache, block_table, seq_lens, softmax_scale=None, out=None, lse=None,
+            sinks=None):
         """The eager call: check, allocate, run, return (out, lse)."""
-        arrays, bindings = self.prepare(q, kv_cache, block_table, seq_lens, out, lse)
+        arrays, bindings = self.prepare(q, kv_cache, block_table, seq_lens, out, lse, sinks)
         scale = self.default_softmax_scale if softmax_scale is None else float(softmax_scale)
         if not self.abi.is_gpu and self._checked is None:
             _check_pages(block_table, seq_lens, bindings["num_blocks"], self.block_size)

@@ -40,12 +40,13 @@ def codegen():
 
 
 def reference_decode(q, kv_cache, block_table, seq_lens, softmax_scale, d_c, causal,
-                     window=None):
+                     window=None, sinks=None):
     """DESIGN.md's contract, naively in float64: gather each sequence's rows
     through its pages; query i of s_q sees positions 0 .. seq_len - s_q + i
     when causal, all seq_len otherwise, and with a window W none before
     seq_len - s_q + i - W + 1; a row that sees nothing gets zeros and lse
-    -inf; lse is the natural log of the sum of exp of the scaled scores."""
+    -inf; lse is the natural log of the sum of exp of the scaled scores.
+    sinks [heads] join each row's denominator (and lse) without a value."""
     q = np.asarray(q, np.float64)
     cache = np.asarray(kv_cache, np.float64)
     batch, s_q, heads, width = q.shape
@@ -59,13 +60,15 @@ def reference_decode(q, kv_cache, block_table, seq_lens, softmax_scale, d_c, cau
         for i in range(s_q):
             end = length - s_q + i + 1 if causal else length
             start = max(0, length - s_q + i - window + 1) if window else 0
-            if end <= start:
-                continue
-            seen = rows[start:end]
+            seen = rows[start:max(start, end)]
             scores = q[b, i] @ seen.T * softmax_scale  # [heads, end - start]
-            top = scores.max(axis=1, keepdims=True)
+            if sinks is None and not len(seen):
+                continue
+            extra = np.zeros((heads, 0)) if sinks is None else np.asarray(
+                sinks, np.float64)[:, None]
+            top = np.concatenate([scores, extra], axis=1).max(axis=1, keepdims=True)
             p = np.exp(scores - top)
-            total = p.sum(axis=1)
+            total = p.sum(axis=1) + (0 if sinks is None else np.exp(extra - top)[:, 0])
             out[b, i] = (p @ seen[:, :d_c]) / total[:, None]
             lse[b, :, i] = top[:, 0] + np.log(total)
     return out, lse
@@ -106,9 +109,9 @@ class Case:
     def tensors(self):
         return tuple(to_torch(a) for a in self.arrays())
 
-    def reference(self, softmax_scale, causal, window=None):
+    def reference(self, softmax_scale, causal, window=None, sinks=None):
         return reference_decode(self.ref_q, self.ref_cache, self.block_table, self.seq_lens,
-                                softmax_scale, self.d_c, causal, window)
+                                softmax_scale, self.d_c, causal, window, sinks)
 
 
 def to_kernel(x, dtype):

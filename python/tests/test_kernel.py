@@ -63,6 +63,32 @@ def test_window_matches_reference(codegen, rng, params):
                    kernel.dtype)
 
 
+@pytest.mark.parametrize("params", [
+    dict(num_heads=16, q_len=1, kv_lora_rank=512, qk_rope_head_dim=64, block_size=64,
+         dtype="bf16"),
+    dict(num_heads=3, q_len=2, kv_lora_rank=256, qk_rope_head_dim=32, block_size=16,
+         dtype="f32", causal=True, window=5),
+], ids=grid_id)
+def test_sinks_match_reference(codegen, rng, params):
+    """Per-head sinks: each joins its rows' denominators and lse (rows that
+    see nothing: zeros, lse = the sink); a call without them is refused."""
+    kernel = mla.compile_decode(**params, sinks=True)
+    assert kernel.sinks
+    case = make_case(rng, kernel)
+    sinks = np.linspace(-2.0, 3.0, kernel.num_heads).astype(np.float32)
+    scale = 0.7 * kernel.head_dim ** -0.5
+    out, lse = kernel(*case.arrays(), softmax_scale=scale, sinks=sinks)
+    assert_matches(out, lse, *case.reference(scale, kernel.causal, kernel.window, sinks),
+                   kernel.dtype)
+    with pytest.raises(ValueError, match="generated with sinks"):
+        kernel(*case.arrays())
+    with pytest.raises(ValueError, match="sinks: expected shape"):
+        kernel(*case.arrays(), sinks=sinks[:-1] if kernel.num_heads > 1 else sinks[:0])
+    plain = mla.compile_decode(**params)
+    with pytest.raises(ValueError, match="without sinks"):
+        plain(*case.arrays(), sinks=sinks)
+
+
 def test_rows_that_see_nothing(codegen, rng):
     """seq_len 0, and a causal row of a sequence shorter than q_len: zeros
     and lse -inf (FlashMLA would write +inf)."""

@@ -81,6 +81,7 @@
 // CPU-NEXT: params.qk_rope_head_dim = 16{{$}}
 // Generated from options, not a layer: no scale to report; no window.
 // CPU-NOT: params.softmax_scale
+// CPU-NEXT: params.sinks = false
 // CPU-NEXT: params.window = null
 // CPU-NEXT: return_codes[0].macro = "ABI_CPU_OK"
 // CPU: return_codes[0].value = 0{{$}}
@@ -111,6 +112,7 @@
 // RUN: FileCheck %s --check-prefix=CPU-H --input-file=%t/cpu/abi_cpu.h
 // CPU-H: #define ABI_CPU_CAUSAL 0{{$}}
 // CPU-H-NEXT: #define ABI_CPU_WINDOW 0{{$}}
+// CPU-H-NEXT: #define ABI_CPU_SINKS 0{{$}}
 // CPU-H-NEXT: #define ABI_CPU_DTYPE "f16"
 // CPU-H: #define ABI_CPU_OK 0 {{ *}}/* success
 // CPU-H-NEXT: #define ABI_CPU_ERR_NULL_POINTER 1 {{ *}}/*
@@ -237,3 +239,26 @@
 // LAYER: return_codes[5].name = "ERR_SCALE"
 // LAYER-NEXT: return_codes[5].value = 6{{$}}
 // LAYER: symbol = "v2l"
+
+// With a window and sinks: the header and NAME.json say so, and the sinks
+// [num_heads] (f32) follow seq_lens in NAME and NAME_checked.
+// RUN: mla-codegen --target=cpu --num-heads=3 --kv-lora-rank=64 --qk-rope-head-dim=16 --q-len=2 --block-size=16 --dtype=f32 --window=40 --sinks --name=abi_sinks -o %t/sinks
+// RUN: FileCheck %s --check-prefix=SINKS-H < %t/sinks/abi_sinks.h
+// RUN: python3 %S/Inputs/json-lines.py %t/sinks/abi_sinks.json | FileCheck %s --check-prefix=SINKS
+// SINKS-H: #define ABI_SINKS_WINDOW 40{{$}}
+// SINKS-H-NEXT: #define ABI_SINKS_SINKS 1{{$}}
+// SINKS-H:  *   sinks       [3] per-head logits that join each row's softmax denominator and lse without a value (f32)
+// SINKS-H: from seq_len - 2 + i - 39 on (a sliding window of 40).
+// SINKS-H-NEXT:  * sinks[h] joins the softmax denominator of head h's rows and their
+// SINKS-H: int32_t abi_sinks(const void *q, const void *kv_cache,
+// SINKS-H-NEXT:     const int32_t *block_table, const int32_t *seq_lens, const float *sinks,
+// SINKS-H: int32_t abi_sinks_checked(const void *q, const void *kv_cache,
+// SINKS-H-NEXT:     int32_t num_blocks, const int32_t *block_table, const int32_t *seq_lens,
+// SINKS-H-NEXT:     const float *sinks,
+// SINKS: args[4].c_type = "const float *"
+// SINKS: args[4].name = "sinks"
+// SINKS-NEXT: args[4].shape = [3]
+// SINKS: args[5].name = "out"
+// SINKS: checked.args[5].name = "sinks"
+// SINKS: params.sinks = true
+// SINKS-NEXT: params.window = 40{{$}}

@@ -15,6 +15,7 @@
 
 #include "GuardedBuffer.h"
 #include "mla/Reference/Reference.h"
+#include "mla/Runtime/KernelABI.h"
 
 #include "gtest/gtest.h"
 
@@ -49,6 +50,8 @@ struct Config {
   std::string tuning = "", tuningTag = "";
   /// A sliding window (mla-codegen --window; 0: none).
   int64_t window = 0;
+  /// Per-head sink logits (mla-codegen --sinks).
+  bool sinks = false;
   std::string name() const {
     std::string cpu = mcpu;
     std::replace(cpu.begin(), cpu.end(), '-', '_');
@@ -57,6 +60,7 @@ struct Config {
            std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
            (causal ? "" : "_noncausal") +
            (window ? "_w" + std::to_string(window) : "") +
+           (sinks ? "_sinks" : "") +
            (cpu.empty() ? "" : "_" + cpu) +
            (tuningTag.empty() ? "" : "_" + tuningTag);
   }
@@ -74,6 +78,7 @@ KernelFn buildKernel(const Config &c, std::string &error) {
                     " --dtype=" + (c.bf16 ? "bf16" : "f32") +
                     " --causal=" + (c.causal ? "true" : "false") +
                     " --window=" + std::to_string(c.window) +
+                    (c.sinks ? " --sinks" : "") +
                     (c.mcpu.empty() ? "" : " --mcpu=" + c.mcpu) + " " +
                     c.tuning +
                     " --name=" + c.name() + " -o " + dir + " 2>&1";
@@ -108,6 +113,7 @@ struct Batch {
   std::vector<uint16_t> qBf, kvBf;   // bf16 storage
   std::vector<float> out, lse;       // with guard zones
   std::vector<uint16_t> outBf;
+  std::vector<float> sinks;          // per head, with --sinks
 };
 
 constexpr int64_t kGuard = 64;
@@ -169,6 +175,10 @@ Batch makeBatch(const Config &c, std::vector<int32_t> lens, uint32_t seed) {
   in.out.assign(in.batch * c.qLen * c.heads * c.dc + 2 * kGuard, kSentinel);
   in.outBf.assign(in.out.size(), mla::ref::floatToBF16(kSentinel));
   in.lse.assign(in.batch * c.heads * c.qLen + 2 * kGuard, kSentinel);
+  // Sinks from well below to well above the scores (|score| < ~1 here).
+  if (c.sinks)
+    for (int64_t h = 0; h < c.heads; ++h)
+      in.sinks.push_back(-2.0f + 5.0f * float(h % 5) / 4.0f);
   return in;
 }
 
@@ -178,6 +188,11 @@ int32_t call(KernelFn fn, const Config &c, Batch &in, float scale,
   const void *kv = c.bf16 ? (const void *)in.kvBf.data() : in.kv.data();
   void *out = c.bf16 ? (void *)(in.outBf.data() + kGuard)
                      : (void *)(in.out.data() + kGuard);
+  if (c.sinks)
+    return reinterpret_cast<mla_abi::SinksKernelFn>(fn)(
+        q, kv, in.blockTable.data(), in.seqLens.data(), in.sinks.data(), out,
+        in.lse.data() + kGuard, batch < 0 ? in.batch : batch, in.maxBlocks,
+        scale, nullptr);
   return fn(q, kv, in.blockTable.data(), in.seqLens.data(), out,
             in.lse.data() + kGuard, batch < 0 ? in.batch : batch,
             in.maxBlocks, scale, nullptr);
@@ -237,6 +252,7 @@ TEST_P(DecodeKernelTest, MatchesReference) {
     ASSERT_EQ(call(fn, c, in, float(scale)), 0);
 
     mla::ref::DecodeShape shape = refShape(c);
+    shape.sinks = c.sinks ? in.sinks.data() : nullptr;
     std::vector<double> refOut(in.batch * c.qLen * c.heads * c.dc),
         refLse(in.batch * c.heads * c.qLen);
     mla::ref::decodeAttention(shape, in.q.data(), in.kv.data(),
@@ -310,6 +326,7 @@ TEST_P(DecodeKernelNaNTest, NaNSeenOnlyByLaterQueries) {
     }
     ASSERT_EQ(call(fn, c, in, float(scale)), 0);
     mla::ref::DecodeShape shape = refShape(c);
+    shape.sinks = c.sinks ? in.sinks.data() : nullptr;
     std::vector<double> refOut(in.batch * c.qLen * c.heads * c.dc),
         refLse(in.batch * c.heads * c.qLen);
     mla::ref::decodeAttention(shape, in.q.data(), in.kv.data(),
@@ -537,6 +554,73 @@ std::vector<Config> windowed() {
 INSTANTIATE_TEST_SUITE_P(Window, DecodeKernelTest,
                          ::testing::ValuesIn(windowed()),
                          [](const auto &info) { return info.param.name(); });
+
+/// Per-head sinks, alone and with a window, over dtypes, heads, q_len and
+/// page sizes (rows that see nothing: zeros and lse = the sink).
+std::vector<Config> withSinks() {
+  std::vector<Config> g;
+  int64_t k = 0;
+  for (bool bf16 : {false, true})
+    for (int64_t qLen : {1, 2, 4})
+      for (int64_t window : {0, 37}) {
+        Config c{std::array<int64_t, 3>{64, 256, 512}[k % 3],
+                 std::array<int64_t, 3>{0, 32, 64}[(k / 3) % 3],
+                 std::array<int64_t, 4>{1, 3, 16, 40}[k % 4],
+                 qLen,
+                 std::array<int64_t, 3>{1, 16, 64}[(k / 2) % 3],
+                 bf16,
+                 (k % 5) != 2};
+        c.window = window;
+        c.sinks = true;
+        g.push_back(c);
+        ++k;
+      }
+  return g;
+}
+
+INSTANTIATE_TEST_SUITE_P(Sinks, DecodeKernelTest,
+                         ::testing::ValuesIn(withSinks()),
+                         [](const auto &info) { return info.param.name(); });
+
+/// A kernel generated with sinks refuses a call without them (and
+/// NAME_checked too), writing nothing.
+TEST(DecodeKernelSinksTest, NullSinksRefused) {
+  Config c{128, 32, 3, 2, 16, false, true};
+  c.sinks = true;
+  std::string error;
+  KernelFn fn = buildKernel(c, error);
+  ASSERT_NE(fn, nullptr) << error;
+  Batch in = makeBatch(c, {40, 2}, 5);
+  auto sinksFn = reinterpret_cast<mla_abi::SinksKernelFn>(fn);
+  EXPECT_EQ(sinksFn(in.q.data(), in.kv.data(), in.blockTable.data(),
+                    in.seqLens.data(), nullptr, in.out.data() + kGuard,
+                    in.lse.data() + kGuard, 2, int32_t(in.maxBlocks), 0.1f,
+                    nullptr),
+            mla_abi::ErrNullPointer);
+  std::string lib = std::string(MLA_TEST_WORK_DIR) + "/" + c.name() + "/lib" +
+                    c.name() + ".so";
+  void *h = dlopen(lib.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(h, nullptr);
+  auto checked = reinterpret_cast<mla_abi::SinksCheckedKernelFn>(
+      dlsym(h, (c.name() + "_checked").c_str()));
+  ASSERT_NE(checked, nullptr);
+  EXPECT_EQ(checked(in.q.data(), in.kv.data(), int32_t(in.numBlocks),
+                    in.blockTable.data(), in.seqLens.data(), nullptr,
+                    in.out.data() + kGuard, in.lse.data() + kGuard, 2,
+                    int32_t(in.maxBlocks), 0.1f, nullptr),
+            mla_abi::ErrNullPointer);
+  EXPECT_TRUE(untouched(c, in));
+  // With them, both entries agree.
+  ASSERT_EQ(call(fn, c, in, 0.1f), 0);
+  std::vector<float> out = in.out, lse = in.lse;
+  ASSERT_EQ(checked(in.q.data(), in.kv.data(), int32_t(in.numBlocks),
+                    in.blockTable.data(), in.seqLens.data(), in.sinks.data(),
+                    in.out.data() + kGuard, in.lse.data() + kGuard, 2,
+                    int32_t(in.maxBlocks), 0.1f, nullptr),
+            0);
+  EXPECT_EQ(out, in.out);
+  EXPECT_EQ(lse, in.lse);
+}
 
 INSTANTIATE_TEST_SUITE_P(Tuned, DecodeKernelTest, ::testing::ValuesIn(tuned()),
                          [](const auto &info) { return info.param.name(); });

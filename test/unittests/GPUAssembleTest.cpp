@@ -28,13 +28,15 @@ struct Config {
   int64_t dc, dr, heads, qLen, blockSize;
   bool bf16;
   std::string arch;
-  /// A sliding window (--window; 0: none).
+  /// A sliding window (--window; 0: none), per-head sinks (--sinks).
   int64_t window = 0;
+  bool sinks = false;
   std::string name() const {
     return arch + "_dc" + std::to_string(dc) + "_dr" + std::to_string(dr) +
            "_h" + std::to_string(heads) + "_q" + std::to_string(qLen) +
            "_bs" + std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
-           (window ? "_w" + std::to_string(window) : "");
+           (window ? "_w" + std::to_string(window) : "") +
+           (sinks ? "_sinks" : "");
   }
 };
 
@@ -57,7 +59,8 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
                     " --q-len=" + std::to_string(c.qLen) +
                     " --block-size=" + std::to_string(c.blockSize) +
                     " --dtype=" + (c.bf16 ? "bf16" : "f32") +
-                    " --window=" + std::to_string(c.window) + " --name=" +
+                    " --window=" + std::to_string(c.window) +
+                    (c.sinks ? " --sinks" : "") + " --name=" +
                     name + " -o " + dir + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream log(dir + "/" + name + ".ptxas.log");
@@ -146,6 +149,9 @@ std::vector<Config> grid() {
     g.push_back({512, 64, 128, 4, 64, true, arch, 36});
     g.push_back({256, 32, 40, 1, 16, false, arch, 5});
     g.push_back({64, 0, 3, 3, 1, true, arch, 100});
+    // Sinks, alone and with a window.
+    g.push_back({512, 64, 64, 1, 64, true, arch, 0, true});
+    g.push_back({256, 32, 16, 2, 16, false, arch, 64, true});
   }
   return g;
 }

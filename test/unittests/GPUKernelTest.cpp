@@ -18,6 +18,7 @@
 
 #include "CudaDriver.h"
 #include "mla/Reference/Reference.h"
+#include "mla/Runtime/KernelABI.h"
 
 #include "gtest/gtest.h"
 
@@ -40,14 +41,16 @@ using KernelFn = int32_t (*)(const void *, const void *, const int32_t *,
 struct Config {
   int64_t dc, dr, heads, qLen, blockSize;
   bool bf16, causal;
-  /// A sliding window (--window; 0: none).
+  /// A sliding window (--window; 0: none), per-head sinks (--sinks).
   int64_t window = 0;
+  bool sinks = false;
   std::string name() const {
     return "dc" + std::to_string(dc) + "_dr" + std::to_string(dr) + "_h" +
            std::to_string(heads) + "_q" + std::to_string(qLen) + "_bs" +
            std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
            (causal ? "" : "_noncausal") +
-           (window ? "_w" + std::to_string(window) : "");
+           (window ? "_w" + std::to_string(window) : "") +
+           (sinks ? "_sinks" : "");
   }
 };
 
@@ -73,6 +76,7 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
                     " --dtype=" + (c.bf16 ? "bf16" : "f32") +
                     " --causal=" + (c.causal ? "true" : "false") +
                     " --window=" + std::to_string(c.window) +
+                    (c.sinks ? " --sinks" : "") +
                     " --name=" + name + " -o " + dir + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   void *lib = dlopen((dir + "/lib" + name + ".so").c_str(), RTLD_NOW);
@@ -158,6 +162,13 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
   ASSERT_EQ(cu->memAlloc(&dkv, kvN * es), 0);
   ASSERT_EQ(cu->memAlloc(&dbt, table.size() * 4), 0);
   ASSERT_EQ(cu->memAlloc(&dlens, lens.size() * 4), 0);
+  // Sinks from below to above the scores, one a head.
+  std::vector<float> sinks;
+  for (int64_t h = 0; h < c.heads; ++h)
+    sinks.push_back(-2.0f + 5.0f * float(h % 5) / 4.0f);
+  mla::CudaDriver::DevPtr dsinks;
+  ASSERT_EQ(cu->memAlloc(&dsinks, sinks.size() * 4), 0);
+  cu->memcpyHtoD(dsinks, sinks.data(), sinks.size() * 4);
   // out and lse sit between guard zones of kGuard bytes of 0x7f.
   constexpr size_t kGuard = 256;
   mla::CudaDriver::DevPtr doutAll, dlseAll;
@@ -175,24 +186,27 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
   cu->memcpyHtoD(dlens, lens.data(), lens.size() * 4);
   double scale = 1.0 / std::sqrt(double(width));
   auto dev = [](mla::CudaDriver::DevPtr p) { return (void *)(uintptr_t)p; };
+  // The kernel on q at `qAt` for `b` sequences (with the sinks if it has
+  // them, or `sinksAt`).
+  auto run = [&](mla::CudaDriver::DevPtr qAt, int32_t b,
+                 mla::CudaDriver::DevPtr sinksAt) {
+    if (c.sinks)
+      return reinterpret_cast<mla_abi::SinksKernelFn>(fn)(
+          qAt ? dev(qAt) : nullptr, dev(dkv), (const int32_t *)dev(dbt),
+          (const int32_t *)dev(dlens), (const float *)dev(sinksAt), dev(dout),
+          (float *)dev(dlse), b, int32_t(maxBlocks), float(scale), nullptr);
+    return fn(qAt ? dev(qAt) : nullptr, dev(dkv), (const int32_t *)dev(dbt),
+              (const int32_t *)dev(dlens), dev(dout), (float *)dev(dlse), b,
+              int32_t(maxBlocks), float(scale), nullptr);
+  };
   // Bad arguments: the contract's codes, nothing launched.
-  EXPECT_EQ(fn(nullptr, dev(dkv), (const int32_t *)dev(dbt),
-               (const int32_t *)dev(dlens), dev(dout), (float *)dev(dlse),
-               int32_t(batch), int32_t(maxBlocks), float(scale), nullptr),
-            1);
-  EXPECT_EQ(fn(dev(dq), dev(dkv), (const int32_t *)dev(dbt),
-               (const int32_t *)dev(dlens), dev(dout), (float *)dev(dlse), -1,
-               int32_t(maxBlocks), float(scale), nullptr),
-            2);
+  EXPECT_EQ(run(0, int32_t(batch), dsinks), 1);
+  EXPECT_EQ(run(dq, -1, dsinks), 2);
   if (c.bf16) // the tensor-core kernels copy 16-byte chunks
-    EXPECT_EQ(fn(dev(dq + 2), dev(dkv), (const int32_t *)dev(dbt),
-                 (const int32_t *)dev(dlens), dev(dout), (float *)dev(dlse),
-                 int32_t(batch), int32_t(maxBlocks), float(scale), nullptr),
-              10);
-  ASSERT_EQ(fn(dev(dq), dev(dkv), (const int32_t *)dev(dbt),
-               (const int32_t *)dev(dlens), dev(dout), (float *)dev(dlse),
-               int32_t(batch), int32_t(maxBlocks), float(scale), nullptr),
-            0);
+    EXPECT_EQ(run(dq + 2, int32_t(batch), dsinks), 10);
+  if (c.sinks)
+    EXPECT_EQ(run(dq, int32_t(batch), 0), 1);
+  ASSERT_EQ(run(dq, int32_t(batch), dsinks), 0);
   ASSERT_EQ(cu->ctxSynchronize(), 0);
   std::vector<uint8_t> afterOut(guardOut.size()), afterLse(guardLse.size());
   cu->memcpyDtoH(afterOut.data(), doutAll, afterOut.size());
@@ -207,12 +221,14 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
   std::vector<uint16_t> outBf(outN);
   cu->memcpyDtoH(c.bf16 ? (void *)outBf.data() : out.data(), dout, outN * es);
   cu->memcpyDtoH(lse.data(), dlse, lseN * 4);
-  for (mla::CudaDriver::DevPtr p : {dq, dkv, dbt, dlens, doutAll, dlseAll})
+  for (mla::CudaDriver::DevPtr p :
+       {dq, dkv, dbt, dlens, doutAll, dlseAll, dsinks})
     cu->memFree(p);
 
   mla::ref::DecodeShape shape{c.heads, c.dc, c.dr, c.qLen, c.blockSize,
                               c.causal};
   shape.window = c.window;
+  shape.sinks = c.sinks ? sinks.data() : nullptr;
   std::vector<double> refOut(outN), refLse(lseN);
   mla::ref::decodeAttention(shape, q.data(), kv.data(), table.data(),
                             lens.data(), batch, maxBlocks, scale,
@@ -264,6 +280,14 @@ std::vector<Config> grid() {
                    Config{64, 0, 3, 3, 1, true, false},
                    Config{128, 64, 64, 2, 16, false, true}}) {
     c.window = c.bf16 ? 36 + 64 * (c.heads % 3) : 5;
+    g.push_back(c);
+  }
+  // Sinks, alone and with a window.
+  for (Config c : {Config{512, 64, 64, 1, 64, true, true},
+                   Config{256, 32, 16, 2, 16, false, true},
+                   Config{512, 64, 128, 2, 64, true, true}}) {
+    c.sinks = true;
+    c.window = c.heads == 128 ? 100 : 0;
     g.push_back(c);
   }
   return g;

@@ -81,6 +81,10 @@ cl::opt<int64_t> window("window", cl::init(0),
                                  "no position before p - window + 1 "
                                  "(0: none)"),
                         cl::cat(category));
+cl::opt<bool> sinks("sinks", cl::init(false),
+                    cl::desc("per-head sink logits (an argument after "
+                             "seq_lens) join each row's softmax denominator"),
+                    cl::cat(category));
 cl::opt<std::string> kernelName("name", cl::init("mla_decode"),
                                 cl::desc("C symbol of the kernel"),
                                 cl::cat(category));
@@ -242,6 +246,7 @@ FailureOr<DecodeParams> requestFromOptions(MLIRContext &ctx) {
   r.causal = causal;
   if (window != 0)
     r.window = window;
+  r.sinks = sinks;
   // Sizes are bounded before anything is computed from them.
   auto refuse = [&](StringRef what, const Twine &v, const Twine &why) {
     static const llvm::StringMap<const char *> flags = {
@@ -303,10 +308,11 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
   auto lensTy = RankedTensorType::get({dyn}, b.getI32Type());
   auto outTy = RankedTensorType::get({dyn, r.qLen, r.heads, r.dc}, r.elemType);
   auto lseTy = RankedTensorType::get({dyn, r.heads, r.qLen}, b.getF32Type());
-  auto fn = func::FuncOp::create(
-      b, loc, kernelName,
-      b.getFunctionType({qTy, cacheTy, btTy, lensTy, b.getF32Type()},
-                        {outTy, lseTy}));
+  SmallVector<Type> argTypes = {qTy, cacheTy, btTy, lensTy, b.getF32Type()};
+  if (r.sinks)
+    argTypes.push_back(RankedTensorType::get({r.heads}, b.getF32Type()));
+  auto fn = func::FuncOp::create(b, loc, kernelName,
+                                 b.getFunctionType(argTypes, {outTy, lseTy}));
   Block *body = fn.addEntryBlock();
   b.setInsertionPointToStart(body);
   // The kernel takes its scale at run time; the op's attribute documents the
@@ -319,7 +325,8 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
                                      r.window);
   auto op = DecodeAttentionOp::create(
       b, loc, outTy, lseTy, body->getArgument(0), body->getArgument(1),
-      body->getArgument(2), body->getArgument(3), /*sinks=*/Value(),
+      body->getArgument(2), body->getArgument(3),
+      r.sinks ? body->getArgument(5) : Value(),
       /*cache_scale=*/Value(), b.getF32FloatAttr(scale),
       r.causal ? b.getUnitAttr() : UnitAttr(), variant);
   func::ReturnOp::create(b, loc, op.getResults());
@@ -392,19 +399,23 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
      << "#define " << upper << "_BLOCK_SIZE " << r.blockSize << "\n"
      << "#define " << upper << "_CAUSAL " << (r.causal ? 1 : 0) << "\n"
      << "#define " << upper << "_WINDOW " << r.window.value_or(0) << "\n"
+     << "#define " << upper << "_SINKS " << (r.sinks ? 1 : 0) << "\n"
      << "#define " << upper << "_DTYPE \"" << dtype << "\"\n\n"
      << returnCodeMacros(upper, lib) << "\n"
      << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
      << "/* Decode attention over a paged latent cache (FlashMLA semantics).\n";
-  for (const mla_abi::Arg &a : mla_abi::kKernelArgs)
+  for (const mla_abi::Arg &a : mla_abi::kernelArgs(r.sinks))
     os << " *   " << mla_abi::describe(a, sizes, dtype.c_str()) << "\n";
   os << " * Query i sees positions 0 .. seq_len - " << r.qLen << " + i"
      << (r.causal ? "" : " (not causal: all seq_len positions)");
   if (r.window)
     os << ",\n * from seq_len - " << r.qLen << " + i - " << *r.window - 1
        << " on (a sliding window of " << *r.window << ")";
-  os << ".\n"
-     << (isGPU()
+  os << ".\n";
+  if (r.sinks)
+    os << " * sinks[h] joins the softmax denominator of head h's rows and their\n"
+          " * lse (a row that sees nothing: zeros, lse = sinks[h]).\n";
+  os << (isGPU()
              ? " * All pointers are device pointers; stream is a CUstream (NULL:\n"
                " * the default stream). f32 accumulation; bf16/f16 on tensor cores\n"
                " * (q and kv_cache 16-byte aligned), f32 without.\n"
@@ -421,14 +432,15 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
                " * Thread-safe: calls from several threads at once each use their\n"
                " * own split scratch (kept per thread, reused across calls).\n"
                " * stream must be NULL on the CPU. */\n")
-     << mla_abi::declaration(name, mla_abi::kKernelArgs) << "\n\n";
+     << mla_abi::declaration(name, mla_abi::kernelArgs(r.sinks)) << "\n\n";
   if (!isGPU())
     os << "/* " << name
        << " with the cache's page count: page ids at or beyond num_blocks\n"
        << " * in used slots are refused (" << upper
        << "_ERR_BLOCK_ID) before any is read,\n"
        << " * num_blocks < 0 is " << upper << "_ERR_MAX_BLOCKS. */\n"
-       << mla_abi::declaration(name + "_checked", mla_abi::kCheckedKernelArgs)
+       << mla_abi::declaration(name + "_checked",
+                               mla_abi::checkedKernelArgs(r.sinks))
        << "\n\n";
   os << "/* The KV splits a call uses for these sizes. */\n"
      << mla_abi::declaration(name + "_num_splits",
@@ -518,8 +530,8 @@ llvm::json::Object kernelJSON(const GPUDecodeConfig &c) {
 /// An argument table as NAME.json lists it: every entry has the same keys,
 /// null where one does not apply (shape and dims are for arrays; a shape
 /// holds the fixed dimensions as numbers and the runtime ones by name).
-llvm::json::Array argsJSON(ArrayRef<mla_abi::Arg> args,
-                           const mla_abi::Sizes &sizes, StringRef dtype) {
+llvm::json::Array argsJSON(mla_abi::ArgList args, const mla_abi::Sizes &sizes,
+                           StringRef dtype) {
   llvm::json::Array out;
   std::string elem = dtype.str();
   for (const mla_abi::Arg &a : args) {
@@ -638,7 +650,8 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
                             {"dtype", dtype},
                             {"causal", r.causal},
                             {"window", r.window ? llvm::json::Value(*r.window)
-                                                : llvm::json::Value(nullptr)}};
+                                                : llvm::json::Value(nullptr)},
+                            {"sinks", r.sinks}};
   // A kernel from a dialect file: the layer's scale (YaRN's mscale included),
   // which callers pass as softmax_scale.
   if (r.layerScale)
@@ -654,7 +667,7 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
       {"dims", std::move(dims)},
       {"kernel", std::move(kernel)},
       {"returns", "int32_t"},
-      {"args", argsJSON(mla_abi::kKernelArgs, sizes, dtype)},
+      {"args", argsJSON(mla_abi::kernelArgs(r.sinks), sizes, dtype)},
       {"return_codes", returnCodesJSON(upper,
                                        [&](const mla_abi::ReturnCodeInfo &c) {
                                          return mla_abi::kernelReturns(c, lib);
@@ -665,8 +678,8 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
                : llvm::json::Object{
                      {"symbol", name + "_checked"},
                      {"returns", "int32_t"},
-                     {"args",
-                      argsJSON(mla_abi::kCheckedKernelArgs, sizes, dtype)}}},
+                     {"args", argsJSON(mla_abi::checkedKernelArgs(r.sinks),
+                                       sizes, dtype)}}},
       {"layer", layer ? layerJSON(*layer) : llvm::json::Value(nullptr)}};
   std::string s;
   llvm::raw_string_ostream os(s);

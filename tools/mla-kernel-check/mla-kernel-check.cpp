@@ -5,10 +5,12 @@
 // symbol resolved (RTLD_NOW), export what NAME.json lists, and its decode
 // kernel must return 0 and the right values on a tiny problem with a known
 // answer (zero queries and cache: out = 0, lse = ln(visible positions), the
-// window's included).
+// window's included; with sinks, all 0, ln(visible positions + 1)).
 // A crash here is a failed generation, not a crash of the caller's program.
 //
 //===----------------------------------------------------------------------===//
+
+#include "mla/Runtime/KernelABI.h"
 
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
@@ -23,9 +25,6 @@
 #include <vector>
 
 namespace {
-using DecodeFn = int32_t (*)(const void *, const void *, const int32_t *,
-                             const int32_t *, void *, float *, int32_t,
-                             int32_t, float, void *);
 
 int fail(const llvm::Twine &why) {
   llvm::errs() << "mla-kernel-check: " << why << "\n";
@@ -84,6 +83,8 @@ int main(int argc, char **argv) {
           blockSize = param(*params, "block_size");
   bool causal = params->getBoolean("causal").value_or(true);
   int64_t window = params->getInteger("window").value_or(0);
+  // With sinks, all 0: each row's denominator gains exp(0 - 0) = 1.
+  bool withSinks = params->getBoolean("sinks").value_or(false);
   std::string dtype = params->getString("dtype").value_or("").str();
   int64_t elem = dtype == "f32" ? 4 : 2;
   if (heads <= 0 || qLen <= 0 || dc <= 0 || dr < 0 || blockSize <= 0)
@@ -100,9 +101,16 @@ int main(int argc, char **argv) {
   std::vector<int32_t> table(static_cast<size_t>(pages));
   for (int32_t p = 0; p < pages; ++p)
     table[p] = p;
-  auto decode = reinterpret_cast<DecodeFn>(::dlsym(handle, symbols[0].c_str()));
-  int32_t rc = decode(q.data(), cache.data(), table.data(), &seqLen, out.data(),
-                      lse.data(), 1, pages, 1.0f, nullptr);
+  std::vector<float> sinks(size_t(heads), 0.0f);
+  void *decodeSym = ::dlsym(handle, symbols[0].c_str());
+  int32_t rc =
+      withSinks
+          ? reinterpret_cast<mla_abi::SinksKernelFn>(decodeSym)(
+                q.data(), cache.data(), table.data(), &seqLen, sinks.data(),
+                out.data(), lse.data(), 1, pages, 1.0f, nullptr)
+          : reinterpret_cast<mla_abi::KernelFn>(decodeSym)(
+                q.data(), cache.data(), table.data(), &seqLen, out.data(),
+                lse.data(), 1, pages, 1.0f, nullptr);
   if (rc != 0)
     return fail("the kernel returned " + llvm::Twine(rc) +
                 " on a valid one-sequence call");
@@ -114,7 +122,7 @@ int main(int argc, char **argv) {
       int64_t end = causal ? seqLen - qLen + i + 1 : seqLen;
       int64_t start =
           window > 0 ? std::max<int64_t>(0, seqLen - qLen + i - window + 1) : 0;
-      int64_t visible = end - std::min(start, end);
+      int64_t visible = end - std::min(start, end) + (withSinks ? 1 : 0);
       float want = std::log(float(visible)), got = lse[h * qLen + i];
       if (!(std::fabs(got - want) <= 1e-4f * std::fabs(want) + 1e-5f))
         return fail("lse[" + llvm::Twine(h) + ", " + llvm::Twine(i) + "] is " +
@@ -124,18 +132,21 @@ int main(int argc, char **argv) {
   // The checked entry: the same call passes with the cache's page count
   // and is refused with one page fewer (a page id beyond the cache).
   if (!checkedSymbol.empty()) {
-    using CheckedFn = int32_t (*)(const void *, const void *, int32_t,
-                                  const int32_t *, const int32_t *, void *,
-                                  float *, int32_t, int32_t, float, void *);
-    auto checked =
-        reinterpret_cast<CheckedFn>(::dlsym(handle, checkedSymbol.c_str()));
-    if (int32_t rc = checked(q.data(), cache.data(), pages, table.data(),
-                             &seqLen, out.data(), lse.data(), 1, pages, 1.0f,
-                             nullptr))
+    void *checkedSym = ::dlsym(handle, checkedSymbol.c_str());
+    auto checked = [&](int32_t numBlocks) {
+      return withSinks
+                 ? reinterpret_cast<mla_abi::SinksCheckedKernelFn>(checkedSym)(
+                       q.data(), cache.data(), numBlocks, table.data(), &seqLen,
+                       sinks.data(), out.data(), lse.data(), 1, pages, 1.0f,
+                       nullptr)
+                 : reinterpret_cast<mla_abi::CheckedKernelFn>(checkedSym)(
+                       q.data(), cache.data(), numBlocks, table.data(), &seqLen,
+                       out.data(), lse.data(), 1, pages, 1.0f, nullptr);
+    };
+    if (int32_t rc = checked(pages))
       return fail(checkedSymbol + " returned " + llvm::Twine(rc) +
                   " on a valid call");
-    if (checked(q.data(), cache.data(), pages - 1, table.data(), &seqLen,
-                out.data(), lse.data(), 1, pages, 1.0f, nullptr) != 7)
+    if (checked(pages - 1) != 7)
       return fail(checkedSymbol + " did not refuse a page beyond the cache");
   }
   return 0;

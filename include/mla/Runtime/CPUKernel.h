@@ -28,25 +28,28 @@ typedef struct mla_cpu_kernel {
   int64_t prefetch;       /* 0: no prefetching kernel; 1: used when a call's
                              cache exceeds half the L3; 2: on every call */
   int64_t window;         /* a sliding window of positions; 0: none */
+  int64_t sinks;          /* 1: the combine takes per-head sink logits */
   /* The kernels' C interfaces (_mlir_ciface_NAME_partial, ...), each taking
      its memref arguments as pointers to 1-D descriptors. */
   void *partial, *partial_prefetch, *combine;
 } mla_cpu_kernel;
 
-/* The contract's NAME(...) for kernel `k` (see NAME.h). */
+/* The contract's NAME(...) for kernel `k` (see NAME.h), with the sinks
+   after seq_lens: a library without sinks passes NULL. */
 int32_t mla_cpu_decode_v2(const mla_cpu_kernel *k, const void *q,
                           const void *kv_cache, const int32_t *block_table,
-                          const int32_t *seq_lens, void *out, float *lse,
-                          int32_t batch, int32_t max_blocks_per_seq,
-                          float softmax_scale, void *stream);
+                          const int32_t *seq_lens, const float *sinks,
+                          void *out, float *lse, int32_t batch,
+                          int32_t max_blocks_per_seq, float softmax_scale,
+                          void *stream);
 
 /* NAME_checked(...) for kernel `k`: page ids checked against num_blocks,
    then NAME(...). */
 int32_t mla_cpu_decode_checked_v2(const mla_cpu_kernel *k, const void *q,
                                   const void *kv_cache, int32_t num_blocks,
                                   const int32_t *block_table,
-                                  const int32_t *seq_lens, void *out,
-                                  float *lse, int32_t batch,
+                                  const int32_t *seq_lens, const float *sinks,
+                                  void *out, float *lse, int32_t batch,
                                   int32_t max_blocks_per_seq,
                                   float softmax_scale, void *stream);
 

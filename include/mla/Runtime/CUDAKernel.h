@@ -29,17 +29,19 @@ typedef struct mla_cuda_kernel {
   int64_t elem_bf16;      /* 1: bf16, else f16 when 2 bytes */
   int64_t tma_box_rows;   /* the wgmma kernel's cache rows per TMA box; 0:
                              the kernel takes no tensor maps */
+  int64_t sinks;          /* 1: the combine takes per-head sink logits */
   int64_t cubin_size;
   const void *cubin;
 } mla_cuda_kernel;
 
-int32_t mla_cuda_decode_v1(const mla_cuda_kernel *k, const void *q,
+int32_t mla_cuda_decode_v2(const mla_cuda_kernel *k, const void *q,
                            const void *kv_cache, const int32_t *block_table,
-                           const int32_t *seq_lens, void *out, float *lse,
-                           int32_t batch, int32_t max_blocks_per_seq,
-                           float softmax_scale, void *stream);
+                           const int32_t *seq_lens, const float *sinks,
+                           void *out, float *lse, int32_t batch,
+                           int32_t max_blocks_per_seq, float softmax_scale,
+                           void *stream);
 
-int32_t mla_cuda_num_splits_v1(const mla_cuda_kernel *k, int32_t batch,
+int32_t mla_cuda_num_splits_v2(const mla_cuda_kernel *k, int32_t batch,
                                int32_t max_seq_len, int32_t sms);
 
 #ifdef __cplusplus

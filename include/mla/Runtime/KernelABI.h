@@ -324,6 +324,51 @@ inline constexpr Arg kCheckedKernelArgs[] = {
     kKernelArgs[9],
 };
 
+/// The per-head sink logits of a library generated with sinks; its NAME and
+/// NAME_checked take them after seq_lens.
+inline constexpr Arg kSinksArg =
+    array("sinks", "const float *", DType::F32, Direction::In,
+          "per-head logits that join each row's softmax denominator and lse "
+          "without a value",
+          Dim::NumHeads);
+
+/// int32_t NAME(...) with sinks.
+inline constexpr Arg kSinksKernelArgs[] = {
+    kKernelArgs[0], kKernelArgs[1], kKernelArgs[2], kKernelArgs[3],
+    kSinksArg,      kKernelArgs[4], kKernelArgs[5], kKernelArgs[6],
+    kKernelArgs[7], kKernelArgs[8], kKernelArgs[9],
+};
+
+/// int32_t NAME_checked(...) with sinks.
+inline constexpr Arg kSinksCheckedKernelArgs[] = {
+    kCheckedKernelArgs[0], kCheckedKernelArgs[1], kCheckedKernelArgs[2],
+    kCheckedKernelArgs[3], kCheckedKernelArgs[4], kSinksArg,
+    kCheckedKernelArgs[5], kCheckedKernelArgs[6], kCheckedKernelArgs[7],
+    kCheckedKernelArgs[8], kCheckedKernelArgs[9], kCheckedKernelArgs[10],
+};
+
+/// A table of arguments, whichever its length.
+struct ArgList {
+  const Arg *first;
+  size_t count;
+  template <size_t N>
+  constexpr ArgList(const Arg (&args)[N]) : first(args), count(N) {}
+  constexpr const Arg *begin() const { return first; }
+  constexpr const Arg *end() const { return first + count; }
+  constexpr size_t size() const { return count; }
+  constexpr const Arg &operator[](size_t i) const { return first[i]; }
+};
+
+/// The decode entry's and NAME_checked's arguments of a library with or
+/// without sinks.
+constexpr ArgList kernelArgs(bool sinks) {
+  return sinks ? ArgList(kSinksKernelArgs) : ArgList(kKernelArgs);
+}
+constexpr ArgList checkedKernelArgs(bool sinks) {
+  return sinks ? ArgList(kSinksCheckedKernelArgs)
+               : ArgList(kCheckedKernelArgs);
+}
+
 /// int32_t NAME_num_splits(...): the KV splits a call with these sizes uses.
 /// The last argument is the parallelism the split count aims at.
 inline constexpr Arg kNumSplitsArgsCPU[] = {
@@ -382,6 +427,14 @@ using KernelFn = int32_t (*)(const void *, const void *, const int32_t *,
 using CheckedKernelFn = int32_t (*)(const void *, const void *, int32_t,
                                     const int32_t *, const int32_t *, void *,
                                     float *, int32_t, int32_t, float, void *);
+using SinksKernelFn = int32_t (*)(const void *, const void *,
+                                  const int32_t *, const int32_t *,
+                                  const float *, void *, float *, int32_t,
+                                  int32_t, float, void *);
+using SinksCheckedKernelFn = int32_t (*)(const void *, const void *, int32_t,
+                                         const int32_t *, const int32_t *,
+                                         const float *, void *, float *,
+                                         int32_t, int32_t, float, void *);
 using NumSplitsFn = int32_t (*)(int32_t, int32_t, int32_t);
 using LayerFn = int32_t (*)(const void *, const int32_t *, void *, int32_t,
                             const int32_t *, const int32_t *,
@@ -402,6 +455,9 @@ template <> struct CType<const void *> {
 };
 template <> struct CType<const int32_t *> {
   static constexpr const char *name = "const int32_t *";
+};
+template <> struct CType<const float *> {
+  static constexpr const char *name = "const float *";
 };
 template <> struct CType<const void *const *> {
   static constexpr const char *name = "const void *const *";
@@ -431,6 +487,10 @@ static_assert(detail::describes(KernelFn(), kKernelArgs),
               "kKernelArgs must describe KernelFn");
 static_assert(detail::describes(CheckedKernelFn(), kCheckedKernelArgs),
               "kCheckedKernelArgs must describe CheckedKernelFn");
+static_assert(detail::describes(SinksKernelFn(), kSinksKernelArgs) &&
+                  detail::describes(SinksCheckedKernelFn(),
+                                    kSinksCheckedKernelArgs),
+              "kSinks*Args must describe Sinks*Fn");
 static_assert(detail::describes(NumSplitsFn(), kNumSplitsArgsCPU) &&
                   detail::describes(NumSplitsFn(), kNumSplitsArgsGPU),
               "kNumSplitsArgs must describe NumSplitsFn");
@@ -471,9 +531,9 @@ inline std::string parameter(const Arg &a) {
 
 /// The C declaration "int32_t name(parameters" followed by `end` (");" or
 /// ") {"), wrapped before 80 columns with continuation lines indented by 4.
-template <size_t N>
-std::string declaration(const std::string &name, const Arg (&args)[N],
-                        const char *end = ");") {
+inline std::string declaration(const std::string &name, ArgList args,
+                               const char *end = ");") {
+  const size_t N = args.size();
   std::string text = "int32_t " + name + "(", line;
   size_t column = text.size();
   for (size_t i = 0; i < N; ++i) {

@@ -45,6 +45,10 @@ using PartialFn = void (*)(MemRef1D *q, MemRef1D *kv, MemRef1D *bt,
 using CombineFn = void (*)(MemRef1D *partOut, MemRef1D *partML,
                            MemRef1D *out, MemRef1D *lse, int64_t b,
                            int64_t numSplits);
+/// The combine of a kernel with sinks: their [H] buffer follows.
+using SinksCombineFn = void (*)(MemRef1D *partOut, MemRef1D *partML,
+                                MemRef1D *out, MemRef1D *lse, int64_t b,
+                                int64_t numSplits, MemRef1D *sinks);
 
 
 int64_t rows(const mla_cpu_kernel &k) { return k.num_heads * k.q_len; }
@@ -125,14 +129,16 @@ int32_t mla_cpu_num_splits_v2(const mla_cpu_kernel *k, int32_t batch,
 static int32_t decode(const mla_cpu_kernel *k, const void *q,
                       const void *kvCache, int64_t numBlocks,
                       const int32_t *blockTable, const int32_t *seqLens,
-                      void *out, float *lse, int32_t batch,
-                      int32_t maxBlocksPerSeq, float softmaxScale,
-                      void *stream) {
+                      const float *sinks, void *out, float *lse,
+                      int32_t batch, int32_t maxBlocksPerSeq,
+                      float softmaxScale, void *stream) {
   if (int32_t code = mla_runtime::checkArguments(q, kvCache, blockTable,
                                                  seqLens, out, lse, batch,
                                                  maxBlocksPerSeq, softmaxScale);
       code >= 0)
     return code;
+  if (k->sinks && !sinks)
+    return mla_abi::ErrNullPointer;
   if (numBlocks < 0)
     return mla_abi::ErrMaxBlocks;
   if (stream)
@@ -166,6 +172,7 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
       usePrefetch(*k, tokens * width * k->elem_bytes) ? k->partial_prefetch
                                                       : k->partial);
   auto combine = reinterpret_cast<CombineFn>(k->combine);
+  auto sinksCombine = reinterpret_cast<SinksCombineFn>(k->combine);
 
   const int64_t kRows = rows(*k), kGroups = groups(*k);
   int64_t splits =
@@ -186,6 +193,7 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
   MemRef1D pmv = view(s.ml.data(), int64_t(s.ml.size()));
   MemRef1D ov = view(out, int64_t(batch) * kRows * k->kv_lora_rank);
   MemRef1D lsev = view(lse, int64_t(batch) * kRows);
+  MemRef1D sv = view(sinks, k->num_heads);
 
 #pragma omp parallel
   {
@@ -202,8 +210,11 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
     }
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < batch; ++b) {
-      MemRef1D poi = pov, pmi = pmv, lsei = lsev, oi = ov;
-      combine(&poi, &pmi, &oi, &lsei, b, splits);
+      MemRef1D poi = pov, pmi = pmv, lsei = lsev, oi = ov, si = sv;
+      if (k->sinks)
+        sinksCombine(&poi, &pmi, &oi, &lsei, b, splits, &si);
+      else
+        combine(&poi, &pmi, &oi, &lsei, b, splits);
     }
   }
   return mla_abi::Ok;
@@ -211,29 +222,30 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
 
 int32_t mla_cpu_decode_v2(const mla_cpu_kernel *k, const void *q,
                           const void *kvCache, const int32_t *blockTable,
-                          const int32_t *seqLens, void *out, float *lse,
-                          int32_t batch, int32_t maxBlocksPerSeq,
-                          float softmaxScale, void *stream) {
-  return decode(k, q, kvCache, INT64_MAX, blockTable, seqLens, out, lse,
-                batch, maxBlocksPerSeq, softmaxScale, stream);
+                          const int32_t *seqLens, const float *sinks,
+                          void *out, float *lse, int32_t batch,
+                          int32_t maxBlocksPerSeq, float softmaxScale,
+                          void *stream) {
+  return decode(k, q, kvCache, INT64_MAX, blockTable, seqLens, sinks, out,
+                lse, batch, maxBlocksPerSeq, softmaxScale, stream);
 }
 
 int32_t mla_cpu_decode_checked_v2(const mla_cpu_kernel *k, const void *q,
                                   const void *kvCache, int32_t numBlocks,
                                   const int32_t *blockTable,
-                                  const int32_t *seqLens, void *out,
-                                  float *lse, int32_t batch,
+                                  const int32_t *seqLens, const float *sinks,
+                                  void *out, float *lse, int32_t batch,
                                   int32_t maxBlocksPerSeq, float softmaxScale,
                                   void *stream) {
-  return decode(k, q, kvCache, numBlocks, blockTable, seqLens, out, lse,
-                batch, maxBlocksPerSeq, softmaxScale, stream);
+  return decode(k, q, kvCache, numBlocks, blockTable, seqLens, sinks, out,
+                lse, batch, maxBlocksPerSeq, softmaxScale, stream);
 }
 
 } // extern "C"
 
 static_assert(std::is_same_v<decltype(mla_runtime::withoutDescription(
                                  &mla_cpu_decode_checked_v2)),
-                             mla_abi::CheckedKernelFn>,
+                             mla_abi::SinksCheckedKernelFn>,
               "mla_cpu_decode_checked_v2 must forward NAME_checked");
 static_assert(mla_runtime::forwardsABI(&mla_cpu_decode_v2, &mla_cpu_num_splits_v2),
               "the runtime's entries take the C signatures of the ABI");

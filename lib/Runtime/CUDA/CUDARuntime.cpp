@@ -140,23 +140,26 @@ extern "C" {
 /// split at least mla_runtime::kMinTokensPerSplit of the longest possible
 /// sequence.
 /// MLA_GPU_NUM_SPLITS overrides it.
-int32_t mla_cuda_num_splits_v1(const mla_cuda_kernel *k, int32_t batch,
+int32_t mla_cuda_num_splits_v2(const mla_cuda_kernel *k, int32_t batch,
                                int32_t maxSeqLen, int32_t sms) {
   return int32_t(mla_runtime::chooseSplits("MLA_GPU_NUM_SPLITS",
                                            int64_t(batch) * groups(*k),
                                            maxSeqLen, sms));
 }
 
-int32_t mla_cuda_decode_v1(const mla_cuda_kernel *k, const void *q,
+int32_t mla_cuda_decode_v2(const mla_cuda_kernel *k, const void *q,
                            const void *kvCache, const int32_t *blockTable,
-                           const int32_t *seqLens, void *out, float *lse,
-                           int32_t batch, int32_t maxBlocksPerSeq,
-                           float softmaxScale, void *stream) {
+                           const int32_t *seqLens, const float *sinks,
+                           void *out, float *lse, int32_t batch,
+                           int32_t maxBlocksPerSeq, float softmaxScale,
+                           void *stream) {
   if (int32_t code = mla_runtime::checkArguments(q, kvCache, blockTable,
                                                  seqLens, out, lse, batch,
                                                  maxBlocksPerSeq, softmaxScale);
       code >= 0)
     return code;
+  if (k->sinks && !sinks)
+    return mla_abi::ErrNullPointer;
   if (batch > 65535)
     return mla_abi::ErrBatch; // the grid's z dimension
   // The tensor-core kernels copy query and cache rows 16 bytes at a time.
@@ -169,7 +172,7 @@ int32_t mla_cuda_decode_v1(const mla_cuda_kernel *k, const void *q,
   if (ensureLoaded(*k, state) != CUDA_SUCCESS)
     return mla_abi::ErrCudaLoad;
   int64_t capacity = int64_t(maxBlocksPerSeq) * k->block_size;
-  int64_t splits = mla_cuda_num_splits_v1(
+  int64_t splits = mla_cuda_num_splits_v2(
       k, batch, int32_t(std::min<int64_t>(capacity, INT32_MAX)), state.sms);
   size_t perItem = size_t(rowsPerGroup) * (dc + 2) * sizeof(float);
   size_t need = size_t(batch) * kGroups * splits * perItem;
@@ -194,7 +197,8 @@ int32_t mla_cuda_decode_v1(const mla_cuda_kernel *k, const void *q,
            pov = view(partOut, items * rowsPerGroup * dc),
            pmv = view(partML, items * rowsPerGroup * 2),
            ov = view(ptr(out), int64_t(batch) * kRows * dc),
-           lsev = view(ptr(lse), int64_t(batch) * kRows);
+           lsev = view(ptr(lse), int64_t(batch) * kRows),
+           sv = view(ptr(sinks), k->num_heads);
   int64_t numSplits = splits, maxBlocks = maxBlocksPerSeq;
   float scale = softmaxScale;
   // Each memref is five kernel parameters: both pointers, offset, size,
@@ -230,11 +234,13 @@ int32_t mla_cuda_decode_v1(const mla_cuda_kernel *k, const void *q,
     p1[n1++] = &qMap;
     p1[n1++] = &kvMap;
   }
-  void *p2[21];
+  void *p2[26];
   int n2 = 0;
   for (MemRef1D *m : {&pov, &pmv, &ov, &lsev})
     push(p2, n2, *m);
   p2[n2++] = &numSplits;
+  if (k->sinks)
+    push(p2, n2, sv);
   if (cuLaunchKernel(state.partial, unsigned(splits), unsigned(kGroups),
                      unsigned(batch), unsigned(k->threads), 1, 1,
                      unsigned(k->shared_bytes), s, p1, nullptr) != CUDA_SUCCESS ||
@@ -246,5 +252,5 @@ int32_t mla_cuda_decode_v1(const mla_cuda_kernel *k, const void *q,
 
 } // extern "C"
 
-static_assert(mla_runtime::forwardsABI(&mla_cuda_decode_v1, &mla_cuda_num_splits_v1),
+static_assert(mla_runtime::forwardsABI(&mla_cuda_decode_v2, &mla_cuda_num_splits_v2),
               "the runtime's entries take the C signatures of the ABI");

@@ -13,6 +13,8 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
 
+#include <optional>
+
 using namespace mlir;
 using namespace mlir::mla;
 
@@ -27,8 +29,9 @@ using PointerField = std::optional<std::string>;
 /// `runtime`(&`name`_kernel, args...), to `module`.
 void addRuntimeEntry(ModuleOp module, StringRef name,
                      ArrayRef<int64_t> fields,
-                     ArrayRef<PointerField> pointers, StringRef decodeFn,
-                     StringRef splitsFn, StringRef checkedFn = "") {
+                     ArrayRef<PointerField> pointers, bool sinks,
+                     StringRef decodeFn, StringRef splitsFn,
+                     StringRef checkedFn = "") {
   MLIRContext *ctx = module.getContext();
   Location loc = module.getLoc();
   OpBuilder b(ctx);
@@ -59,11 +62,14 @@ void addRuntimeEntry(ModuleOp module, StringRef name,
     LLVM::ReturnOp::create(b, loc, desc);
   }
 
-  // `entry`(args...) { return runtime(&`name`_kernel, args...); }
-  auto forward = [&](StringRef entry, StringRef runtime,
-                     ArrayRef<Type> args) {
+  // `entry`(args...) { return runtime(&`name`_kernel, args...); }, with a
+  // null pointer inserted as the runtime's argument `nullAt` (if any).
+  auto forward = [&](StringRef entry, StringRef runtime, ArrayRef<Type> args,
+                     std::optional<unsigned> nullAt = std::nullopt) {
     SmallVector<Type> runtimeArgs = {ptr};
     runtimeArgs.append(args.begin(), args.end());
+    if (nullAt)
+      runtimeArgs.insert(runtimeArgs.begin() + 1 + *nullAt, ptr);
     auto runtimeTy = LLVM::LLVMFunctionType::get(i32, runtimeArgs);
     if (!module.lookupSymbol(runtime))
       LLVM::LLVMFuncOp::create(b, loc, runtime, runtimeTy);
@@ -75,18 +81,32 @@ void addRuntimeEntry(ModuleOp module, StringRef name,
     SmallVector<Value> operands = {
         LLVM::AddressOfOp::create(b, loc, ptr, descName)};
     operands.append(body->args_begin(), body->args_end());
+    if (nullAt)
+      operands.insert(operands.begin() + 1 + *nullAt,
+                      LLVM::ZeroOp::create(b, loc, ptr));
     Value r = LLVM::CallOp::create(b, loc, runtimeTy, runtime, operands)
                   .getResult();
     LLVM::ReturnOp::create(b, loc, r);
   };
-  // The contract's signature (KernelABI.h's kKernelArgs) and
+  // The contract's signature (KernelABI.h's kernelArgs(sinks)): the
+  // runtime takes the sinks after seq_lens, null for a library without.
+  SmallVector<Type> decodeArgs = {ptr, ptr, ptr, ptr, ptr,
+                                  ptr, i32, i32, f32, ptr};
+  std::optional<unsigned> sinksAt;
+  if (sinks)
+    decodeArgs.insert(decodeArgs.begin() + 4, ptr);
+  else
+    sinksAt = 4;
+  forward(name, decodeFn, decodeArgs, sinksAt);
   // NAME_num_splits(batch, max_seq_len, threads or SMs).
-  forward(name, decodeFn, {ptr, ptr, ptr, ptr, ptr, ptr, i32, i32, f32, ptr});
   forward((name + "_num_splits").str(), splitsFn, {i32, i32, i32});
-  // NAME_checked: kKernelArgs with num_blocks after kv_cache.
-  if (!checkedFn.empty())
-    forward((name + "_checked").str(), checkedFn,
-            {ptr, ptr, i32, ptr, ptr, ptr, ptr, i32, i32, f32, ptr});
+  // NAME_checked: the decode entry with num_blocks after kv_cache.
+  if (!checkedFn.empty()) {
+    SmallVector<Type> checkedArgs(decodeArgs);
+    checkedArgs.insert(checkedArgs.begin() + 2, i32);
+    forward((name + "_checked").str(), checkedFn, checkedArgs,
+            sinksAt ? std::optional<unsigned>(*sinksAt + 1) : std::nullopt);
+  }
 }
 } // namespace
 
@@ -110,15 +130,16 @@ LogicalResult cpu::addKernelEntry(ModuleOp module,
       return failure();
     prefetch = *p;
   }
-  // mla_cpu_kernel (CPUKernel.h): ten i64, three pointers.
+  // mla_cpu_kernel (CPUKernel.h): eleven i64, three pointers.
   addRuntimeEntry(module, name,
                   {config.heads, config.qLen, config.dc, config.dr,
                    config.blockSize, config.causal ? 1 : 0,
                    config.elemType.getIntOrFloatBitWidth() / 8,
                    config.rowsPerGroup, int64_t(config.prefetch),
-                   config.window.value_or(0)},
-                  {*partial, prefetch, *combine}, "mla_cpu_decode_v2",
-                  "mla_cpu_num_splits_v2", "mla_cpu_decode_checked_v2");
+                   config.window.value_or(0), config.sinks ? 1 : 0},
+                  {*partial, prefetch, *combine}, config.sinks,
+                  "mla_cpu_decode_v2", "mla_cpu_num_splits_v2",
+                  "mla_cpu_decode_checked_v2");
   return success();
 }
 
@@ -132,7 +153,7 @@ void cpu::addCUDAKernelEntry(ModuleOp module, const GPUDecodeConfig &config,
       LLVM::LLVMArrayType::get(b.getI8Type(), cubin.size()),
       /*isConstant=*/true, LLVM::Linkage::Internal, cubinName,
       b.getStringAttr(cubin), /*alignment=*/16);
-  // mla_cuda_kernel (CUDAKernel.h): thirteen i64, the cubin.
+  // mla_cuda_kernel (CUDAKernel.h): fourteen i64, the cubin.
   addRuntimeEntry(
       module, name,
       {config.heads, config.qLen, config.dc, config.dr, config.blockSize,
@@ -140,6 +161,7 @@ void cpu::addCUDAKernelEntry(ModuleOp module, const GPUDecodeConfig &config,
        config.kind != GPUKernelKind::SIMT ? 1 : 0,
        config.elemType.getIntOrFloatBitWidth() / 8,
        config.elemType.isBF16() ? 1 : 0, config.tmaBoxRows,
-       int64_t(cubin.size())},
-      {cubinName}, "mla_cuda_decode_v1", "mla_cuda_num_splits_v1");
+       config.sinks ? 1 : 0, int64_t(cubin.size())},
+      {cubinName}, config.sinks, "mla_cuda_decode_v2",
+      "mla_cuda_num_splits_v2");
 }
