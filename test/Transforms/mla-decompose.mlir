@@ -98,6 +98,18 @@ func.func @rope_interleaved(%x: tensor<?x1x2x8xf32>, %p: tensor<?x1xi32>) -> ten
 
 // -----
 
+// Conjugate: the same rotation with sin negated (by -a).
+// CHECK-LABEL: func.func @rope_conjugate
+// CHECK: %[[S:.+]] = math.sin
+// CHECK-NEXT: %[[NS:.+]] = arith.negf %[[S]] : f64
+// CHECK: arith.mulf %{{.+}}, %[[NS]] : f64
+func.func @rope_conjugate(%x: tensor<?x1x2x8xf32>, %p: tensor<?x1xi32>) -> tensor<?x1x2x8xf32> {
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>, conjugate} : tensor<?x1x2x8xf32>, tensor<?x1xi32>
+  return %0 : tensor<?x1x2x8xf32>
+}
+
+// -----
+
 // Rotate-half: pair i = j mod d/2, partner j +- d/2.
 // CHECK-LABEL: func.func @rope_rotate_half
 // CHECK: %[[J:.+]] = linalg.index 2 : index

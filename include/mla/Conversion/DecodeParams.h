@@ -19,8 +19,9 @@ struct DecodeParams {
   Type elemType; // f32, bf16 or f16 storage of q, cache and out
   bool causal = true;
   // The variant (#mla.decode_variant, sinks); the defaults are FlashMLA's
-  // dense decode. The kernels implement the dense decode, a `window` and
-  // sinks.
+  // dense decode. The kernels implement the dense decode, a `window`,
+  // sinks and `value = row` (then dc is the whole row and dr 0: the
+  // kernels' value, the first dc columns, is the row).
   KeySource keys = KeySource::pages;
   CacheScales scales = CacheScales::none;
   int64_t scaleGroup = 128;
@@ -89,7 +90,8 @@ struct DecodeParams {
   /// Checks what every target needs: positive heads, q_len and block size,
   /// f32/bf16/f16 storage, d_c, d_r multiples of the target's `granule`
   /// (described as `granuleName`), and a variant that the kernels implement
-  /// (dense, with or without a window and sinks). A refused value is named, with why.
+  /// (dense, with or without a window, sinks and key = value). A refused
+  /// value is named, with why.
   LogicalResult verify(StringRef target, int64_t granule,
                        StringRef granuleName,
                        function_ref<InFlightDiagnostic()> emitError) const {
@@ -104,8 +106,6 @@ struct DecodeParams {
       return refuse("keys", stringifyKeySource(keys), notYet);
     if (scales != CacheScales::none)
       return refuse("scales", stringifyCacheScales(scales), notYet);
-    if (value != ValueWidth::latent)
-      return refuse("value", stringifyValueWidth(value), notYet);
     if (failed(verifyBounds(refuse)))
       return failure();
     if (dc <= 0 || dc % granule != 0)

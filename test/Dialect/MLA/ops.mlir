@@ -25,6 +25,7 @@ func.func @projections(%h: tensor<?x3x64xf32>, %w: tensor<64x32xf32>,
 // CHECK: mla.rms_norm %{{.*}}, %{{.*}} {epsilon = 9.99999974E-6 : f32} : tensor<2x?x32xf16>, tensor<32xf16>
 // CHECK: mla.rope %{{.*}}, %{{.*}} {style = #mla.rope_style<interleaved>, theta = 1.000000e+04 : f64} : tensor<2x?x32xf16>, tensor<2x?xi64>
 // CHECK: mla.rope %{{.*}}, %{{.*}} {style = #mla.rope_style<rotate_half>, theta = 5.000000e+05 : f64} : tensor<2x?x4x8xf16>, tensor<2x?xi32>
+// CHECK: mla.rope %{{.*}}, %{{.*}} {conjugate, style = #mla.rope_style<rotate_half>, theta = 5.000000e+05 : f64} : tensor<2x?x4x8xf16>, tensor<2x?xi32>
 func.func @norm_and_rope(%x: tensor<2x?x32xf16>, %g: tensor<32xf16>,
                          %p: tensor<2x?xi64>, %q: tensor<2x?x4x8xf16>,
                          %p32: tensor<2x?xi32>)
@@ -33,7 +34,8 @@ func.func @norm_and_rope(%x: tensor<2x?x32xf16>, %g: tensor<32xf16>,
   %n2 = mla.rms_norm %x, %g {epsilon = 1.0e-5 : f32} : tensor<2x?x32xf16>, tensor<32xf16>
   %r = mla.rope %n, %p {theta = 10000.0 : f64, style = #mla.rope_style<interleaved>} : tensor<2x?x32xf16>, tensor<2x?xi64>
   %r2 = mla.rope %q, %p32 {theta = 500000.0 : f64, style = #mla.rope_style<rotate_half>} : tensor<2x?x4x8xf16>, tensor<2x?xi32>
-  return %r, %n2, %r2 : tensor<2x?x32xf16>, tensor<2x?x32xf16>, tensor<2x?x4x8xf16>
+  %r3 = mla.rope %r2, %p32 {theta = 500000.0 : f64, style = #mla.rope_style<rotate_half>, conjugate} : tensor<2x?x4x8xf16>, tensor<2x?xi32>
+  return %r, %n2, %r3 : tensor<2x?x32xf16>, tensor<2x?x32xf16>, tensor<2x?x4x8xf16>
 }
 
 // RoPE scaling: every type, defaults omitted when printed.

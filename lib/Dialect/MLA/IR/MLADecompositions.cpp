@@ -383,6 +383,9 @@ FailureOr<SmallVector<Value>> RopeOp::decomposeOperation(OpBuilder &b) {
               c = arith::MulFOp::create(nb, nl, c, m);
               s = arith::MulFOp::create(nb, nl, s, m);
             }
+            // The conjugate rotation: by -a, sin a negated.
+            if (getConjugate())
+              s = arith::NegFOp::create(nb, nl, s);
             SmallVector<Value> pidx(idx);
             pidx.back() = partner;
             Value self = castTo(nb, nl, f64, tensor::ExtractOp::create(nb, nl, x, idx));

@@ -103,10 +103,17 @@ def MLA_RopeOp : MLA_Op<"rope", [Pure,
     An optional `scaling` (#mla.rope_scaling) replaces the frequencies
     theta^(-2i/d) by those of a context-extension method (YaRN, longrope,
     Llama 3, linear) and multiplies cos and sin by its attention factor.
+
+    `conjugate` rotates by -a instead: (x0 cos a + x1 sin a,
+    -x0 sin a + x1 cos a). Layers whose cached row is both key and value
+    (`#mla.decode_variant<value = row>`) carry the keys' rotation into the
+    attention output; the conjugate rotation at the query's position turns
+    its rope part back into relative terms.
   }];
   let arguments = (ins MLA_FloatTensor:$input, MLA_IndexTensor:$positions,
                    F64Attr:$theta, MLA_RopeStyleAttr:$style,
-                   OptionalAttr<MLA_RopeScalingAttr>:$scaling);
+                   OptionalAttr<MLA_RopeScalingAttr>:$scaling,
+                   UnitAttr:$conjugate);
   let results = (outs MLA_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $positions attr-dict `:` type($input) `,` type($positions)
