@@ -20,9 +20,10 @@ using namespace mla::bench;
 namespace {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-/// Positions 0 .. visible-1 of a sequence of \p seqLen tokens are visible to
-/// query \p i of \p qLen (DESIGN.md: causal for qLen > 1).
-int64_t visibleTokens(const AttentionShape &shape, int64_t seqLen, int64_t i) {
+/// Positions before the end (exclusive) of a sequence of \p seqLen tokens
+/// are visible to query \p i of \p qLen (DESIGN.md: causal for qLen > 1),
+/// from shape.firstVisible on (a window).
+int64_t visibleEnd(const AttentionShape &shape, int64_t seqLen, int64_t i) {
   int64_t visible = shape.causal() ? seqLen - shape.qLen + i + 1 : seqLen;
   return std::max<int64_t>(0, std::min(visible, seqLen));
 }
@@ -65,7 +66,9 @@ void naiveTyped(const AttentionInputs &in, T *out, float *lse) {
         const int32_t *pages = in.blockTable.data() + b * maxBlocks;
         const int64_t seqLen = in.seqLens[size_t(b)];
         for (int64_t i = 0; i < qLen; ++i) {
-          const int64_t visible = visibleTokens(shape, seqLen, i);
+          const int64_t end = visibleEnd(shape, seqLen, i);
+          const int64_t first = std::min(end, shape.firstVisible(seqLen, i));
+          const int64_t visible = end - first;
           const size_t rowIndex = size_t((b * qLen + i) * numHeads + h);
           const size_t lseIndex = size_t((b * numHeads + h) * qLen + i);
           T *outRow = out + rowIndex * size_t(dc);
@@ -78,7 +81,9 @@ void naiveTyped(const AttentionInputs &in, T *out, float *lse) {
           for (int64_t d = 0; d < headDim; ++d)
             query[size_t(d)] = loadElem(q, rowIndex * size_t(headDim) + d);
 
+          // Token first + t.
           auto cacheRow = [&](int64_t t) {
+            t += first;
             return cache + (size_t(pages[t / blockSize]) * blockSize +
                             size_t(t % blockSize)) *
                                size_t(headDim);
@@ -169,38 +174,48 @@ void OpenBlasAttention::runTyped(const AttentionInputs &in, T *out,
       qRows = queries.data();
     }
 
-    // Gather the sequence's pages into contiguous rows of K.
-    for (int64_t t0 = 0; t0 < seqLen; t0 += blockSize) {
+    // Gather the pages that hold positions some query sees (from the page
+    // of the first query's window start) into contiguous rows of K: token
+    // base + t is row t.
+    const int64_t base =
+        shape.firstVisible(seqLen, 0) / blockSize * blockSize;
+    const int64_t span = seqLen - base;
+    for (int64_t t0 = base; t0 < seqLen; t0 += blockSize) {
       int64_t count = std::min(blockSize, seqLen - t0);
       const T *page =
           cache + size_t(pages[t0 / blockSize]) * size_t(blockSize * headDim);
-      toFloat(page, keys.data() + t0 * headDim, size_t(count * headDim));
+      toFloat(page, keys.data() + (t0 - base) * headDim,
+              size_t(count * headDim));
     }
 
-    // S = scale * Q K^T, [rows, seqLen].
-    if (seqLen > 0)
+    // S = scale * Q K^T, [rows, span].
+    if (span > 0)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows),
-                  int(seqLen), int(headDim), in.softmaxScale, qRows,
+                  int(span), int(headDim), in.softmaxScale, qRows,
                   int(headDim), keys.data(), int(headDim), 0.0f, scores.data(),
-                  int(seqLen));
+                  int(span));
 
     // Mask, softmax; P is normalised here so the second GEMM yields O.
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i = r / numHeads, h = r % numHeads;
-      const int64_t visible = visibleTokens(shape, seqLen, i);
-      float *row = scores.data() + r * seqLen;
+      const int64_t end = visibleEnd(shape, seqLen, i) - base;
+      const int64_t first =
+          std::min(end, shape.firstVisible(seqLen, i) - base);
+      const int64_t visible = end - first;
+      float *row = scores.data() + r * span;
       float maxScore = kNegInf;
-      for (int64_t t = 0; t < visible; ++t)
+      for (int64_t t = first; t < end; ++t)
         maxScore = std::max(maxScore, row[t]);
       float sum = 0.0f;
-      for (int64_t t = 0; t < visible; ++t) {
+      for (int64_t t = first; t < end; ++t) {
         row[t] = std::exp(row[t] - maxScore);
         sum += row[t];
       }
       const float inv = visible ? 1.0f / sum : 0.0f;
-      for (int64_t t = 0; t < visible; ++t)
+      for (int64_t t = first; t < end; ++t)
         row[t] *= inv;
-      std::fill(row + visible, row + seqLen, 0.0f);
+      std::fill(row, row + first, 0.0f);
+      std::fill(row + end, row + span, 0.0f);
       lse[(b * numHeads + h) * qLen + i] =
           visible ? maxScore + std::log(sum) : kNegInf;
     }
@@ -211,9 +226,9 @@ void OpenBlasAttention::runTyped(const AttentionInputs &in, T *out,
       oRows = outSeq;
     else
       oRows = values.data();
-    if (seqLen > 0)
+    if (span > 0)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dc),
-                  int(seqLen), 1.0f, scores.data(), int(seqLen), keys.data(),
+                  int(span), 1.0f, scores.data(), int(span), keys.data(),
                   int(headDim), 0.0f, oRows, int(dc));
     else
       std::fill(oRows, oRows + rows * dc, 0.0f);

@@ -103,7 +103,8 @@ std::string checkHeader(const std::string &libraryPath,
       {"QK_ROPE_HEAD_DIM", {"--dr", std::to_string(config.dr)}},
       {"BLOCK_SIZE", {"--block-size", std::to_string(config.blockSize)}},
       {"DTYPE",
-       {"--dtype", std::string("\"") + elemTypeName(config.type) + "\""}}};
+       {"--dtype", std::string("\"") + elemTypeName(config.type) + "\""}},
+      {"WINDOW", {"--window", std::to_string(config.window)}}};
   // The bench (like the contract's default) masks causally when q_len > 1.
   if (config.qLen > 1)
     expected["CAUSAL"] = {"causal (q_len > 1)", "1"};
@@ -128,27 +129,28 @@ std::string checkHeader(const std::string &libraryPath,
 
 KernelConfig KernelConfig::forShape(const AttentionShape &shape,
                                     ElemType type) {
-  return {shape.numHeads, shape.dc,        shape.dr,
-          shape.qLen,     shape.blockSize, type};
+  return {shape.numHeads, shape.dc,        shape.dr,          shape.qLen,
+          shape.blockSize, type, shape.window};
 }
 
 bool KernelConfig::operator==(const KernelConfig &other) const {
   return numHeads == other.numHeads && dc == other.dc && dr == other.dr &&
          qLen == other.qLen && blockSize == other.blockSize &&
-         type == other.type;
+         type == other.type && window == other.window;
 }
 
 std::string KernelConfig::describe() const {
   return "H=" + std::to_string(numHeads) + " dc=" + std::to_string(dc) +
          " dr=" + std::to_string(dr) + " q_len=" + std::to_string(qLen) +
-         " block_size=" + std::to_string(blockSize) + " " + elemTypeName(type);
+         " block_size=" + std::to_string(blockSize) + " " + elemTypeName(type) +
+         (window ? " window=" + std::to_string(window) : "");
 }
 
 std::string KernelConfig::symbolName() const {
   return "mla_decode_h" + std::to_string(numHeads) + "_dc" +
          std::to_string(dc) + "_dr" + std::to_string(dr) + "_q" +
          std::to_string(qLen) + "_bs" + std::to_string(blockSize) + "_" +
-         elemTypeName(type);
+         elemTypeName(type) + (window ? "_w" + std::to_string(window) : "");
 }
 
 KernelLoader::KernelLoader(std::string codegenPath, std::string workDir)
@@ -231,6 +233,7 @@ LoadedKernel KernelLoader::generateAndLoad(const KernelConfig &config) {
       "--q-len=" + std::to_string(config.qLen),
       "--block-size=" + std::to_string(config.blockSize),
       std::string("--dtype=") + elemTypeName(config.type),
+      "--window=" + std::to_string(config.window),
       "--name=" + name,
       "-o",
       workDir};

@@ -33,6 +33,7 @@ using DecodeAttentionFn = int32_t (*)(const void *q, const void *kvCache,
 struct KernelConfig {
   int64_t numHeads, dc, dr, qLen, blockSize;
   ElemType type;
+  int64_t window = 0; // mla-codegen --window; 0: none
 
   static KernelConfig forShape(const AttentionShape &shape, ElemType type);
   /// A C identifier unique to the configuration, used as --name.

@@ -153,6 +153,7 @@ ReferenceOutputs mla::bench::computeReference(const AttentionInputs &in) {
   mla::ref::DecodeShape one{/*heads=*/1,     shape.dc,
                             shape.dr,        qLen,
                             shape.blockSize, shape.causal()};
+  one.window = shape.window;
   const double scale = double(in.softmaxScale);
 #pragma omp parallel
   {

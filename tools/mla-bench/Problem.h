@@ -9,6 +9,7 @@
 #ifndef MLA_BENCH_PROBLEM_H
 #define MLA_BENCH_PROBLEM_H
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -63,9 +64,18 @@ struct AttentionShape {
   int64_t dr = 64;
   int64_t blockSize = 64;
   int64_t seqLen = 1024;
+  /// A sliding window of positions (mla-codegen --window); 0: none.
+  int64_t window = 0;
 
   int64_t headDim() const { return dc + dr; }
   bool causal() const { return qLen > 1; }
+  /// The first position query \p i of a sequence of \p len tokens sees.
+  int64_t firstVisible(int64_t len, int64_t i) const {
+    return window ? std::max<int64_t>(0, len - qLen + i - window + 1) : 0;
+  }
+  /// The tokens of a sequence that some query sees: all of them, or from
+  /// the first query's window start on.
+  int64_t seenTokens() const { return seqLen - firstVisible(seqLen, 0); }
   int64_t maxBlocksPerSeq() const {
     return (seqLen + blockSize - 1) / blockSize;
   }
@@ -75,14 +85,15 @@ struct AttentionShape {
   int64_t outElems() const { return batch * qLen * numHeads * dc; }
   int64_t lseElems() const { return batch * numHeads * qLen; }
   /// The FLOP count of DESIGN.md: QK^T over d_c + d_r, PV over d_c, every
-  /// query against every token (causal masking is not discounted).
+  /// query against every token some query sees (causal masking is not
+  /// discounted; a window is).
   double flops() const {
     return 2.0 * double(batch) * double(qLen) * double(numHeads) *
-           double(seqLen) * double(dc + dr + dc);
+           double(seenTokens()) * double(dc + dr + dc);
   }
-  /// Bytes of cache rows read, once per call.
+  /// Bytes of the cache rows that some query sees, read once per call.
   double cacheBytes(ElemType type) const {
-    return double(batch) * double(seqLen) * double(headDim()) *
+    return double(batch) * double(seenTokens()) * double(headDim()) *
            double(elemSize(type));
   }
 };

@@ -60,6 +60,7 @@ struct Options {
   std::vector<int64_t> seqLens = {1024, 4096};
   std::vector<int64_t> heads = {1, 16, 128};
   std::vector<int64_t> qLens = {1, 2};
+  std::vector<int64_t> windows = {0}; // sliding windows; 0: none
   std::vector<ElemType> types = {ElemType::F32, ElemType::BF16};
   int64_t dc = 512, dr = 64, blockSize = 64;
   std::string threads = "both";
@@ -89,6 +90,8 @@ Grid (comma-separated lists):
   --dtype=LIST        f32, bf16                        (default f32,bf16)
   --dc=N --dr=N       kv_lora_rank, qk_rope_head_dim   (default 512, 64)
   --block-size=N      page size of the cache           (default 64)
+  --window=LIST       sliding windows, 0 for none      (default 0); FLOP and
+                      bytes count the tokens some query sees
   --quick             small grid: batch 1, seq-len 1024, heads 1,16, 3 reps
 Measurement:
   --threads=MODE      1, all, both or a thread count   (default both)
@@ -147,7 +150,8 @@ bool parseInt(const std::string &text, int64_t &value) {
   return true;
 }
 
-bool parsePositiveList(const std::string &text, std::vector<int64_t> &values) {
+bool parseList(const std::string &text, std::vector<int64_t> &values,
+               int64_t minimum) {
   values.clear();
   size_t start = 0;
   while (start <= text.size()) {
@@ -155,12 +159,16 @@ bool parsePositiveList(const std::string &text, std::vector<int64_t> &values) {
     if (comma == std::string::npos)
       comma = text.size();
     int64_t value;
-    if (!parseInt(text.substr(start, comma - start), value) || value <= 0)
+    if (!parseInt(text.substr(start, comma - start), value) || value < minimum)
       return false;
     values.push_back(value);
     start = comma + 1;
   }
   return !values.empty();
+}
+
+bool parsePositiveList(const std::string &text, std::vector<int64_t> &values) {
+  return parseList(text, values, 1);
 }
 
 std::vector<std::string> splitList(const std::string &text) {
@@ -223,7 +231,7 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
         "--dc",          "--dr",         "--block-size", "--reps",
         "--max-seconds", "--seed",       "--stream-mib", "--codegen",
         "--work-dir",    "--threads",    "--dtype",      "--impl",
-        "--kernel-lib",  "--kernel-name"};
+        "--kernel-lib",  "--kernel-name", "--window"};
     if (std::none_of(std::begin(kValueFlags), std::end(kValueFlags), flag)) {
       std::fprintf(stderr, "mla-bench: unknown option %s (see --help)\n",
                    name.c_str());
@@ -246,6 +254,8 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
       ok = parsePositiveList(value, opts.heads);
     else if (flag("--q-len"))
       ok = parsePositiveList(value, opts.qLens);
+    else if (flag("--window"))
+      ok = parseList(value, opts.windows, 0);
     else if (flag("--dc"))
       ok = parseInt(value, opts.dc) && opts.dc > 0;
     else if (flag("--dr"))
@@ -455,7 +465,8 @@ double tolerance(ElemType type) { return type == ElemType::F32 ? 1e-2 : 5e-2; }
 std::string describe(const AttentionShape &shape, ElemType type) {
   return format("%s b=%lld L=%lld H=%lld s_q=%lld", elemTypeName(type),
                 (long long)shape.batch, (long long)shape.seqLen,
-                (long long)shape.numHeads, (long long)shape.qLen);
+                (long long)shape.numHeads, (long long)shape.qLen) +
+         (shape.window ? format(" W=%lld", (long long)shape.window) : "");
 }
 
 class Bench {
@@ -675,6 +686,7 @@ void printTables(const std::vector<ConfigResult> &results,
                      {"seq_len"},
                      {"heads"},
                      {"q_len"},
+                     {"window"},
                      {"impl", true},
                      {"ms"},
                      {"GFLOP/s"},
@@ -694,7 +706,9 @@ void printTables(const std::vector<ConfigResult> &results,
         RowCells c = rowCells(config, impl, t, peaks[t]);
         table.addRow({elemTypeName(config.type), std::to_string(s.batch),
                       std::to_string(s.seqLen), std::to_string(s.numHeads),
-                      std::to_string(s.qLen), kImplNames[impl], c.ms, c.gflops,
+                      std::to_string(s.qLen),
+                      s.window ? std::to_string(s.window) : "-",
+                      kImplNames[impl], c.ms, c.gflops,
                       c.gbs, c.pctFma, c.pctBw, c.vsBlas, c.vsNaive, c.err,
                       shortNote(r.note)});
       }
@@ -743,7 +757,8 @@ void printCsv(const std::vector<ConfigResult> &results,
                        "speedup_vs_openblas",
                        "speedup_vs_naive",
                        "max_abs_err",
-                       "note"});
+                       "note",
+                       "window"});
   auto strip = [](std::string s) {
     s.erase(std::remove(s.begin(), s.end(), '%'), s.end());
     s.erase(std::remove(s.begin(), s.end(), 'x'), s.end());
@@ -780,7 +795,8 @@ void printCsv(const std::vector<ConfigResult> &results,
                              strip(c.vsBlas),
                              strip(c.vsNaive),
                              c.err,
-                             r.note});
+                             r.note,
+                             std::to_string(s.window)});
       }
     }
   }
@@ -927,8 +943,9 @@ int main(int argc, char **argv) {
   if (!opts.kernelLib.empty() && !opts.impls.count("kernel"))
     std::fprintf(info, "  --kernel-lib ignored: --impl has no kernel\n");
   if (opts.impls.count("kernel") && !opts.kernelLib.empty()) {
-    KernelConfig config{opts.heads[0], opts.dc,        opts.dr,
-                        opts.qLens[0], opts.blockSize, opts.types[0]};
+    KernelConfig config{opts.heads[0],   opts.dc,        opts.dr,
+                        opts.qLens[0],   opts.blockSize, opts.types[0],
+                        opts.windows[0]};
     loader = KernelLoader::prebuilt(opts.kernelLib, opts.kernelName, config);
     kernelExpected = true;
     std::fprintf(info,
@@ -967,23 +984,25 @@ int main(int argc, char **argv) {
     for (int64_t batch : opts.batches)
       for (int64_t seqLen : opts.seqLens)
         for (int64_t numHeads : opts.heads)
-          for (int64_t qLen : opts.qLens) {
-            AttentionShape shape;
-            shape.batch = batch;
-            shape.seqLen = seqLen;
-            shape.numHeads = numHeads;
-            shape.qLen = qLen;
-            shape.dc = opts.dc;
-            shape.dr = opts.dr;
-            shape.blockSize = opts.blockSize;
-            if (seqLen < qLen) {
-              std::fprintf(stderr, "skipping %s: seq_len < q_len\n",
-                           describe(shape, type).c_str());
-              continue;
+          for (int64_t qLen : opts.qLens)
+            for (int64_t window : opts.windows) {
+              AttentionShape shape;
+              shape.window = window;
+              shape.batch = batch;
+              shape.seqLen = seqLen;
+              shape.numHeads = numHeads;
+              shape.qLen = qLen;
+              shape.dc = opts.dc;
+              shape.dr = opts.dr;
+              shape.blockSize = opts.blockSize;
+              if (seqLen < qLen) {
+                std::fprintf(stderr, "skipping %s: seq_len < q_len\n",
+                             describe(shape, type).c_str());
+                continue;
+              }
+              shapes.push_back(shape);
+              shapeTypes.push_back(type);
             }
-            shapes.push_back(shape);
-            shapeTypes.push_back(type);
-          }
 
   std::vector<ConfigResult> results;
   bool anyWrong = false;     // An implementation disagreed or misbehaved.
