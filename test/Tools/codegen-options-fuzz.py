@@ -28,6 +28,8 @@ OPTIONS = {
     "--tile-tokens": (["4", "16", "32"], ["7", "256", "1000000"] + BAD),
     "--tile-blocks": (["16,4,4,4,2", "8,4,4,4,2"], ["0,0,0,0,0", "3,5,7,9,11", "16,4,4", "a,b"]),
     "--causal": (["true", "false"], ["maybe"]),
+    "--window": (["0", "1", "5", "128"], ["2147483648"] + BAD[1:]),
+    "--sinks": (["true", "false"], ["maybe"]),
     "--mcpu": (["native", "haswell", "x86-64-v3", "skylake-avx512"], ["nonsense"]),
     "--name": (["k", "kernel_1"], ["memcpy", "x", "int", "a b", "_Z"]),
     "--target": (["cpu"], ["sm_70", "gpu"]),
