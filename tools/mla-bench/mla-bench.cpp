@@ -66,7 +66,12 @@ struct Options {
   std::string threads = "both";
   int reps = 7;
   double maxSeconds = 2.0;
-  std::set<std::string> impls = {"naive", "openblas", "kernel"};
+  std::set<std::string> impls = {"naive", "openblas", "kernel", "torch"};
+  /// The Python that runs torch_mla_cpu.py (PyTorch with oneDNN); empty:
+  /// the project's .venv, else python3.
+  std::string python;
+  /// Why the torch rows cannot run (no PyTorch); empty when they can.
+  std::string torchUnavailable;
   std::string codegen;
   std::string workDir;
   bool keepWorkDir = false;
@@ -97,7 +102,12 @@ Measurement:
   --threads=MODE      1, all, both or a thread count   (default both)
   --reps=N            timed runs per row, after 0.2 s of warm-up calls (default 7)
   --max-seconds=S     stop an impl's runs after S seconds (at least 3 runs)
-  --impl=LIST         naive, openblas, kernel          (default all three)
+  --impl=LIST         naive, openblas, kernel, torch   (default all four)
+                      torch: PyTorch's absorbed decode (two matmuls, oneDNN,
+                      AMX for bf16 where the CPU has it), timed in a child
+                      process call by call against the kernel on the same
+                      tensors (torch_mla_cpu.py); skipped without PyTorch
+  --python=PATH       the Python with torch (default: .venv, else python3)
   --flush-cache       evict caches before every timed run
   --stream-mib=N      stream-bandwidth buffer size     (default 512)
   --seed=N            data seed                        (default 42)
@@ -231,7 +241,7 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
         "--dc",          "--dr",         "--block-size", "--reps",
         "--max-seconds", "--seed",       "--stream-mib", "--codegen",
         "--work-dir",    "--threads",    "--dtype",      "--impl",
-        "--kernel-lib",  "--kernel-name", "--window"};
+        "--kernel-lib",  "--kernel-name", "--window",    "--python"};
     if (std::none_of(std::begin(kValueFlags), std::end(kValueFlags), flag)) {
       std::fprintf(stderr, "mla-bench: unknown option %s (see --help)\n",
                    name.c_str());
@@ -256,6 +266,8 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
       ok = parsePositiveList(value, opts.qLens);
     else if (flag("--window"))
       ok = parseList(value, opts.windows, 0);
+    else if (flag("--python"))
+      opts.python = value;
     else if (flag("--dc"))
       ok = parseInt(value, opts.dc) && opts.dc > 0;
     else if (flag("--dr"))
@@ -300,7 +312,8 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
     } else if (flag("--impl")) {
       opts.impls.clear();
       for (const std::string &item : splitList(value)) {
-        ok &= item == "naive" || item == "openblas" || item == "kernel";
+        ok &= item == "naive" || item == "openblas" || item == "kernel" ||
+              item == "torch";
         opts.impls.insert(item);
       }
     }
@@ -390,8 +403,9 @@ void removeTree(const std::string &dir) {
 // Measurement
 //===----------------------------------------------------------------------===//
 
-enum Impl { Naive, OpenBlas, Kernel, NumImpls };
-const char *const kImplNames[NumImpls] = {"naive", "openblas", "kernel"};
+enum Impl { Naive, OpenBlas, Kernel, Torch, NumImpls };
+const char *const kImplNames[NumImpls] = {"naive", "openblas", "kernel",
+                                          "torch"};
 
 struct Timing {
   bool ran = false;
@@ -412,6 +426,9 @@ struct ConfigResult {
   ElemType type;
   ImplResult impls[NumImpls];
   std::string kernelName; // Its symbol, when the kernel is selected.
+  /// Per thread count: PyTorch's time over the kernel's, the median of
+  /// call-by-call pairs in torch_mla_cpu.py; <= 0 when not measured.
+  std::vector<double> torchOverKernel;
 };
 
 /// Median (and minimum) of up to \p reps timed calls after a warm-up; stops
@@ -469,6 +486,85 @@ std::string describe(const AttentionShape &shape, ElemType type) {
          (shape.window ? format(" W=%lld", (long long)shape.window) : "");
 }
 
+/// What torch_mla_cpu.py measured in one process, or why it could not.
+struct TorchRun {
+  double torchMs = -1, kernelMs = -1, torchErr = -1, kernelErr = -1,
+         ratio = -1;
+  std::string error;
+};
+
+std::string shellQuote(const std::string &s) {
+  std::string q = "'";
+  for (char c : s)
+    q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+/// Runs torch_mla_cpu.py with \p args; its last output line must hold
+/// \p count numbers.
+std::vector<double> runTorchScript(const Options &opts,
+                                   const std::string &args, size_t count,
+                                   std::string &error) {
+  std::string cmd = shellQuote(opts.python) + " " +
+                    shellQuote(std::string(MLA_BENCH_SOURCE_DIR) +
+                               "/torch_mla_cpu.py") +
+                    args + " 2>&1";
+  std::FILE *p = ::popen(cmd.c_str(), "r");
+  if (!p) {
+    error = "cannot run " + opts.python;
+    return {};
+  }
+  std::string last, line;
+  char buf[4096];
+  while (std::fgets(buf, sizeof(buf), p)) {
+    line = buf;
+    if (!line.empty() && line.back() == '\n')
+      line.pop_back();
+    if (!line.empty())
+      last = line;
+  }
+  int status = ::pclose(p);
+  std::vector<double> values;
+  const char *at = last.c_str();
+  char *end = nullptr;
+  for (double v = std::strtod(at, &end); end != at;
+       v = std::strtod(at, &end)) {
+    values.push_back(v);
+    at = end;
+  }
+  if (status != 0 || values.size() != count) {
+    error = "torch_mla_cpu.py failed: " + last;
+    return {};
+  }
+  return values;
+}
+
+TorchRun runTorch(const Options &opts, const AttentionShape &s, ElemType type,
+                  int threads, const std::string &lib,
+                  const std::string &symbol) {
+  TorchRun run;
+  std::string args =
+      format(" --batch=%lld --seq-len=%lld --heads=%lld --q-len=%lld "
+             "--dc=%lld --dr=%lld --block-size=%lld --window=%lld --dtype=%s "
+             "--threads=%d --reps=%d --seed=%llu",
+             (long long)s.batch, (long long)s.seqLen, (long long)s.numHeads,
+             (long long)s.qLen, (long long)s.dc, (long long)s.dr,
+             (long long)s.blockSize, (long long)s.window, elemTypeName(type),
+             threads, opts.reps, (unsigned long long)opts.seed);
+  if (!lib.empty())
+    args += " --kernel-lib=" + shellQuote(lib) +
+            " --kernel-name=" + shellQuote(symbol);
+  std::vector<double> v = runTorchScript(opts, args, 5, run.error);
+  if (v.size() == 5) {
+    run.torchMs = v[0];
+    run.kernelMs = v[1];
+    run.torchErr = v[2];
+    run.kernelErr = v[3];
+    run.ratio = v[4];
+  }
+  return run;
+}
+
 class Bench {
 public:
   Bench(const Options &opts, std::vector<int> threadCounts,
@@ -498,11 +594,13 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
   AttentionInputs in = AttentionInputs::create(shape, type, opts.seed);
   OpenBlasAttention blas(shape);
   DecodeAttentionFn kernelFn = nullptr;
+  std::string kernelLibrary;
   ImplResult &kernelResult = result.impls[Kernel];
   if (kernelResult.selected) {
     const LoadedKernel &kernel =
         loader->get(KernelConfig::forShape(shape, type));
     kernelFn = kernel.fn;
+    kernelLibrary = kernel.libraryPath;
     result.kernelName = kernel.symbol;
     if (!kernel)
       kernelResult.note = "not available (" + kernel.error + ")";
@@ -570,9 +668,10 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
 
   // Verify on all cores: first the benchmarked inputs, ...
   setThreads(threadCounts.back());
+  // (PyTorch runs in its own process, below.)
   for (int impl = 0; impl < NumImpls; ++impl)
-    result.impls[impl].verified =
-        result.impls[impl].selected && (impl != Kernel || kernelFn);
+    result.impls[impl].verified = result.impls[impl].selected &&
+                                  impl != Torch && (impl != Kernel || kernelFn);
   ReferenceOutputs reference = verify(in, blas, "");
 
   // ... then ragged sequences (partial pages, the shortest causal length)
@@ -603,7 +702,7 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
     setThreads(threadCounts[t]);
     for (int impl = 0; impl < NumImpls; ++impl) {
       ImplResult &r = result.impls[impl];
-      if (!r.selected || !r.verified)
+      if (!r.selected || !r.verified || impl == Torch)
         continue;
       settle(threadCounts[t]);
       scratch.poison();
@@ -630,6 +729,43 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
       }
     }
   }
+
+  // PyTorch in a child process, timed call by call against the kernel (when
+  // it passed here) on the same tensors; its own result is checked against
+  // float64 math there.
+  result.torchOverKernel.assign(threadCounts.size(), -1.0);
+  ImplResult &torchResult = result.impls[Torch];
+  if (torchResult.selected && !opts.torchUnavailable.empty())
+    torchResult.note = "not available (" + opts.torchUnavailable + ")";
+  else if (torchResult.selected) {
+    bool withKernel = kernelFn && kernelResult.verified;
+    for (size_t t = 0; t < threadCounts.size(); ++t) {
+      TorchRun run =
+          runTorch(opts, shape, type, threadCounts[t],
+                   withKernel ? kernelLibrary : "", result.kernelName);
+      if (!run.error.empty()) {
+        torchResult.note = run.error;
+        break;
+      }
+      torchResult.maxErr = std::isnan(torchResult.maxErr)
+                               ? run.torchErr
+                               : std::max(torchResult.maxErr, run.torchErr);
+      if (!(run.torchErr <= tolerance(type))) {
+        torchResult.note = format("WRONG: max abs error vs float64 %.3g",
+                                  run.torchErr);
+        torchResult.verified = false;
+        break;
+      }
+      torchResult.verified = true;
+      torchResult.timings[t].ran = true;
+      torchResult.timings[t].reps = opts.reps;
+      torchResult.timings[t].medianMs = torchResult.timings[t].minMs =
+          run.torchMs;
+      if (withKernel && run.ratio > 0 && run.kernelErr >= 0 &&
+          run.kernelErr <= tolerance(type))
+        result.torchOverKernel[t] = run.ratio;
+    }
+  }
   return result;
 }
 
@@ -639,11 +775,14 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
 
 struct Peaks {
   double fmaGflops, streamGBs;
+  /// A 4096^3 bf16 matmul through PyTorch (oneDNN; AMX where the CPU has
+  /// it); <= 0 without PyTorch.
+  double gemmBf16Gflops = -1;
 };
 
 /// Rates and ratios of one implementation in one row, as table cells.
 struct RowCells {
-  std::string ms, gflops, gbs, pctFma, pctBw, vsBlas, vsNaive, err;
+  std::string ms, gflops, gbs, pctFma, pctBw, vsBlas, vsNaive, vsTorch, err;
 };
 
 RowCells rowCells(const ConfigResult &config, int impl, size_t t,
@@ -669,6 +808,14 @@ RowCells rowCells(const ConfigResult &config, int impl, size_t t,
   };
   cells.vsBlas = speedup(OpenBlas);
   cells.vsNaive = speedup(Naive);
+  // The kernel against PyTorch: the paired ratio measured in one process.
+  if (impl == Kernel)
+    cells.vsTorch = config.torchOverKernel.size() > t &&
+                            config.torchOverKernel[t] > 0
+                        ? format("%.2fx", config.torchOverKernel[t])
+                        : "";
+  else
+    cells.vsTorch = speedup(Torch);
   return cells;
 }
 
@@ -695,6 +842,7 @@ void printTables(const std::vector<ConfigResult> &results,
                      {"%BW"},
                      {"vs blas"},
                      {"vs naive"},
+                     {"vs torch"},
                      {"max err"},
                      {"note", true}});
     for (const ConfigResult &config : results) {
@@ -709,15 +857,21 @@ void printTables(const std::vector<ConfigResult> &results,
                       std::to_string(s.qLen),
                       s.window ? std::to_string(s.window) : "-",
                       kImplNames[impl], c.ms, c.gflops,
-                      c.gbs, c.pctFma, c.pctBw, c.vsBlas, c.vsNaive, c.err,
-                      shortNote(r.note)});
+                      c.gbs, c.pctFma, c.pctBw, c.vsBlas, c.vsNaive,
+                      c.vsTorch, c.err, shortNote(r.note)});
       }
       table.addGap();
     }
-    std::printf("\n== %d thread%s: FMA peak %.1f GFLOP/s, stream %.2f GB/s; "
-                "median ms; vs = speedup over that baseline ==\n",
+    std::printf("\n== %d thread%s: FMA peak %.1f GFLOP/s, stream %.2f GB/s%s; "
+                "median ms; vs = speedup over that baseline (vs torch: "
+                "paired calls in one process) ==\n",
                 threadCounts[t], threadCounts[t] == 1 ? "" : "s",
-                peaks[t].fmaGflops, peaks[t].streamGBs);
+                peaks[t].fmaGflops, peaks[t].streamGBs,
+                peaks[t].gemmBf16Gflops > 0
+                    ? format(", bf16 GEMM (oneDNN) %.0f GFLOP/s",
+                             peaks[t].gemmBf16Gflops)
+                          .c_str()
+                    : "");
     table.print(stdout);
   }
   std::set<std::string> notes;
@@ -758,7 +912,9 @@ void printCsv(const std::vector<ConfigResult> &results,
                        "speedup_vs_naive",
                        "max_abs_err",
                        "note",
-                       "window"});
+                       "window",
+                       "speedup_vs_torch",
+                       "bf16_gemm_peak_gflops"});
   auto strip = [](std::string s) {
     s.erase(std::remove(s.begin(), s.end(), '%'), s.end());
     s.erase(std::remove(s.begin(), s.end(), 'x'), s.end());
@@ -796,7 +952,11 @@ void printCsv(const std::vector<ConfigResult> &results,
                              strip(c.vsNaive),
                              c.err,
                              r.note,
-                             std::to_string(s.window)});
+                             std::to_string(s.window),
+                             strip(c.vsTorch),
+                             peaks[t].gemmBf16Gflops > 0
+                                 ? format("%.0f", peaks[t].gemmBf16Gflops)
+                                 : ""});
       }
     }
   }
@@ -845,6 +1005,11 @@ void printSummary(std::FILE *f, const std::vector<ConfigResult> &results,
         const Timing &blas = config.impls[OpenBlas].timings[t];
         if (blas.ran)
           rate += format(", %.2fx openblas", blas.medianMs / timing.medianMs);
+        if (config.torchOverKernel.size() > t && config.torchOverKernel[t] > 0)
+          rate += format(", %.2fx torch (paired)", config.torchOverKernel[t]);
+        if (config.type == ElemType::BF16 && peaks[t].gemmBf16Gflops > 0)
+          rate += format(", %.0f%% of the bf16 GEMM peak",
+                         100.0 * gflops / peaks[t].gemmBf16Gflops);
       }
       std::fprintf(f, "  %s threads=%d: %sPASS, %s\n", name.c_str(),
                    threadCounts[t], err.c_str(), rate.c_str());
@@ -899,12 +1064,47 @@ int main(int argc, char **argv) {
                        "kernels may not follow the bench's thread count\n");
   std::fprintf(info, "  BLAS: %s\n", blasDescription().c_str());
 
+  // PyTorch for the torch rows and the bf16 GEMM peak: the project's venv
+  // unless --python names another.
+  if (opts.impls.count("torch")) {
+    if (opts.python.empty()) {
+      std::string venv =
+          std::string(MLA_BENCH_SOURCE_DIR) + "/../../.venv/bin/python";
+      opts.python = ::access(venv.c_str(), X_OK) == 0 ? venv : "python3";
+    }
+    std::string check =
+        shellQuote(opts.python) + " -c 'import torch' >/dev/null 2>&1";
+    if (std::system(check.c_str()) != 0)
+      opts.torchUnavailable = opts.python + " cannot import torch";
+    std::fprintf(info, "  torch: %s%s\n",
+                 opts.torchUnavailable.empty() ? "" : "not available: ",
+                 opts.torchUnavailable.empty()
+                     ? opts.python.c_str()
+                     : opts.torchUnavailable.c_str());
+  }
+
   // Peaks, per thread count.
   std::vector<Peaks> peaks;
   auto stream = std::make_unique<StreamBenchmark>(size_t(opts.streamMiB) << 20,
                                                   allThreads);
   for (int numThreads : threadCounts) {
     peaks.push_back({measureFmaPeak(numThreads), stream->measure(numThreads)});
+    if (opts.impls.count("torch") && opts.torchUnavailable.empty()) {
+      std::string error;
+      std::vector<double> v = runTorchScript(
+          opts, format(" --gemm-peak --dtype=bf16 --threads=%d --reps=3",
+                       numThreads),
+          1, error);
+      if (v.size() == 1) {
+        peaks.back().gemmBf16Gflops = v[0];
+        std::fprintf(info,
+                     "  bf16 GEMM on %d thread%s (torch.matmul 4096^3, oneDNN; "
+                     "AMX where the CPU has it): %.0f GFLOP/s\n",
+                     numThreads, numThreads == 1 ? "" : "s", v[0]);
+      } else {
+        std::fprintf(info, "  bf16 GEMM peak: %s\n", error.c_str());
+      }
+    }
     std::fprintf(info,
                  "  peak on %d thread%s: FMA %.1f GFLOP/s (f32), stream read "
                  "%.2f GB/s (%lld MiB)\n",

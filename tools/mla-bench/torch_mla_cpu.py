@@ -1,0 +1,144 @@
+"""The absorbed decode in PyTorch on the CPU, timed next to the generated
+kernel, call by call in one process.
+
+What a PyTorch user writes for MLA decode over a paged latent cache: gather
+each sequence's pages, S = q K^T as a batched matmul (K = [c_kv ; k_rope]),
+the causal and window masks, softmax in float32, O = P c_kv as a second
+matmul. bf16 matmuls go to oneDNN (AMX on CPUs that have it), f32 to MKL or
+oneDNN. With --kernel-lib/--kernel-name the generated kernel (the contract's C
+symbol, through ctypes) runs on the same tensors; the two are timed
+alternately, a call each, so that a loaded machine slows both alike. Both
+are checked against the same math in float64. Called by `mla-bench
+--impl=torch`; prints one line: PyTorch's median ms, the kernel's median ms
+(-1 without one), PyTorch's and the kernel's max |err| against float64, and
+the median of the per-pair ratios torch / kernel (-1 without a kernel).
+
+With --gemm-peak it prints instead the GFLOP/s of a 4096^3 matmul in
+--dtype (oneDNN's bf16 GEMM: AMX where the CPU has it), median of --reps.
+"""
+
+import argparse
+import ctypes
+import time
+
+import torch
+
+
+def gemm_peak(dtype, reps):
+    n = 4096
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    torch.matmul(a, b)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.matmul(a, b)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return 2.0 * n ** 3 / times[len(times) // 2] * 1e-9
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--seq-len", type=int, default=4096)
+    p.add_argument("--heads", type=int, default=16)
+    p.add_argument("--q-len", type=int, default=1)
+    p.add_argument("--dc", type=int, default=512)
+    p.add_argument("--dr", type=int, default=64)
+    p.add_argument("--block-size", type=int, default=64)
+    p.add_argument("--window", type=int, default=0)
+    p.add_argument("--dtype", default="bf16")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--reps", type=int, default=7)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--kernel-lib", default="")
+    p.add_argument("--kernel-name", default="")
+    p.add_argument("--gemm-peak", action="store_true")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    dt = torch.bfloat16 if a.dtype == "bf16" else torch.float32
+    if a.gemm_peak:
+        print(f"{gemm_peak(dt, a.reps):.1f}")
+        return
+
+    torch.manual_seed(a.seed)
+    dc, dr, bs, w = a.dc, a.dr, a.block_size, a.dc + a.dr
+    pages = (a.seq_len + bs - 1) // bs
+    q = torch.rand(a.batch, a.q_len, a.heads, w).mul(2).sub(1).to(dt)
+    cache = torch.rand(a.batch * pages, bs, w).mul(2).sub(1).to(dt)
+    table = torch.randperm(a.batch * pages).view(a.batch, pages)
+    scale = w ** -0.5
+    # Positions some query sees: from the first query's window start, whole
+    # pages (the rest is never read, as in the kernel).
+    first = max(0, a.seq_len - a.q_len - a.window + 1) if a.window else 0
+    page0 = first // bs
+    pos = torch.arange(page0 * bs, pages * bs)
+    ends = a.seq_len - a.q_len + torch.arange(a.q_len)  # last position seen
+    mask = pos[None, :] > ends[:, None]
+    if a.window:
+        mask |= pos[None, :] < (ends - a.window + 1)[:, None]
+    mask = mask[None, :, None, :].expand(a.batch, a.q_len, a.heads, -1)
+    mask = mask.reshape(a.batch, a.q_len * a.heads, -1)
+
+    def step(qq, cc, out_dtype):
+        kv = cc[table[:, page0:]].reshape(a.batch, -1, w)  # [b, T, w]
+        s = torch.matmul(qq.reshape(a.batch, a.q_len * a.heads, w),
+                         kv.transpose(1, 2)).float() * scale
+        s = s.masked_fill(mask, float("-inf"))
+        lse = torch.logsumexp(s, dim=-1)
+        prob = torch.softmax(s, dim=-1).to(out_dtype)
+        o = torch.matmul(prob, kv[..., :dc])
+        return o.reshape(a.batch, a.q_len, a.heads, dc), lse
+
+    ref_out, _ = step(q.double(), cache.double(), torch.float64)
+    out_t, _ = step(q, cache, dt)
+    torch_err = (out_t.double() - ref_out).abs().max().item()
+
+    kernel = None
+    if a.kernel_lib:
+        fn = getattr(ctypes.CDLL(a.kernel_lib), a.kernel_name)
+        fn.restype = ctypes.c_int32
+        fn.argtypes = [ctypes.c_void_p] * 6 + [
+            ctypes.c_int32, ctypes.c_int32, ctypes.c_float, ctypes.c_void_p]
+        table32 = table.to(torch.int32).contiguous()
+        lens = torch.full((a.batch,), a.seq_len, dtype=torch.int32)
+        out = torch.empty(a.batch, a.q_len, a.heads, dc, dtype=dt)
+        lse = torch.empty(a.batch, a.heads, a.q_len, dtype=torch.float32)
+
+        def kernel():
+            rc = fn(q.data_ptr(), cache.data_ptr(), table32.data_ptr(),
+                    lens.data_ptr(), out.data_ptr(), lse.data_ptr(), a.batch,
+                    pages, scale, None)
+            if rc != 0:
+                raise SystemExit(f"the kernel returned {rc}")
+
+    def timed(fn):
+        t0 = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t0) * 1e3
+
+    torch_fn = lambda: step(q, cache, dt)
+    torch_fn()
+    if kernel:
+        kernel()
+    torch_ms, kernel_ms, ratios = [], [], []
+    for _ in range(a.reps):
+        t = timed(torch_fn)
+        torch_ms.append(t)
+        if kernel:
+            k = timed(kernel)
+            kernel_ms.append(k)
+            ratios.append(t / k)
+    kernel_err = (out.double() - ref_out).abs().max().item() if kernel else -1.0
+
+    def median(v):
+        v = sorted(v)
+        return v[len(v) // 2] if v else -1.0
+
+    print(f"{median(torch_ms):.4f} {median(kernel_ms):.4f} {torch_err:.3e} "
+          f"{kernel_err:.3e} {median(ratios):.4f}")
+
+
+if __name__ == "__main__":
+    main()
