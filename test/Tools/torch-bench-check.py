@@ -1,0 +1,43 @@
+"""mla-bench's CPU PyTorch baseline (tools/mla-bench/torch_mla_cpu.py) runs
+against a generated kernel: one line of five numbers (PyTorch's and the
+kernel's median ms, their max |err| against float64, the paired ratio), both
+errors within f32 rounding; and its bf16 GEMM peak is one positive number.
+Not a lit test: the sanitizer build's libraries cannot load into Python.
+
+usage: torch-bench-check.py PYTHON MLA_CODEGEN WORK_DIR
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                      "tools", "mla-bench", "torch_mla_cpu.py")
+
+
+def main() -> int:
+    python, codegen, work = sys.argv[1:4]
+    shutil.rmtree(work, ignore_errors=True)
+    subprocess.run([codegen, "--target=cpu", "--num-heads=2", "--kv-lora-rank=64",
+                    "--qk-rope-head-dim=16", "--q-len=2", "--block-size=16",
+                    "--dtype=f32", "--window=40", "--name=tcpu", "-o", work],
+                   check=True)
+    out = subprocess.run(
+        [python, SCRIPT, "--batch=2", "--seq-len=100", "--heads=2", "--q-len=2",
+         "--dc=64", "--dr=16", "--block-size=16", "--window=40", "--dtype=f32",
+         "--reps=3", f"--kernel-lib={work}/libtcpu.so", "--kernel-name=tcpu"],
+        check=True, capture_output=True, text=True).stdout.split()
+    torch_ms, kernel_ms, torch_err, kernel_err, ratio = map(float, out)
+    assert torch_ms > 0 and kernel_ms > 0 and ratio > 0, out
+    assert 0 <= torch_err < 1e-5 and 0 <= kernel_err < 1e-5, out
+    peak = subprocess.run([python, SCRIPT, "--gemm-peak", "--dtype=bf16", "--reps=1"],
+                          check=True, capture_output=True, text=True).stdout.split()
+    assert len(peak) == 1 and float(peak[0]) > 0, peak
+    print(f"torch {torch_ms} ms, kernel {kernel_ms} ms, errors {torch_err:.1e} / "
+          f"{kernel_err:.1e}; bf16 GEMM {peak[0]} GFLOP/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
