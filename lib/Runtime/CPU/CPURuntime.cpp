@@ -120,8 +120,12 @@ extern "C" {
 
 int32_t mla_cpu_num_splits_v2(const mla_cpu_kernel *k, int32_t batch,
                               int32_t maxSeqLen, int32_t threads) {
+  // With a window, a sequence's kernels read at most W + q_len - 1 tokens.
+  int64_t read = maxSeqLen;
+  if (k->window > 0)
+    read = std::min<int64_t>(read, k->window + k->q_len - 1);
   return int32_t(mla_runtime::chooseSplits(
-      "MLA_CPU_NUM_SPLITS", int64_t(batch) * groups(*k), maxSeqLen, threads));
+      "MLA_CPU_NUM_SPLITS", int64_t(batch) * groups(*k), read, threads));
 }
 
 /// NAME and NAME_checked: the same checks and call; page ids are checked
