@@ -528,16 +528,17 @@ std::vector<Config> tuned() {
   return g;
 }
 
-/// Sliding windows: of 1 (a query sees itself), shorter than a tile, and
-/// longer than some sequences, with several queries, causal or not, over
-/// the dtypes, page sizes and head counts.
-std::vector<Config> windowed() {
+/// The variant grids: every dtype, q_len 1/2/4 and window of `windows`,
+/// with d_c from `dcs`, d_r, heads, page size and causality cycling.
+std::vector<Config> variantGrid(std::array<int64_t, 3> dcs,
+                                std::initializer_list<int64_t> windows,
+                                bool sinks) {
   std::vector<Config> g;
   int64_t k = 0;
   for (bool bf16 : {false, true})
     for (int64_t qLen : {1, 2, 4})
-      for (int64_t window : {1, 5, 37, 100}) {
-        Config c{std::array<int64_t, 3>{64, 128, 512}[k % 3],
+      for (int64_t window : windows) {
+        Config c{dcs[k % 3],
                  std::array<int64_t, 3>{0, 32, 64}[(k / 3) % 3],
                  std::array<int64_t, 4>{1, 3, 16, 40}[k % 4],
                  qLen,
@@ -545,10 +546,18 @@ std::vector<Config> windowed() {
                  bf16,
                  (k % 5) != 2};
         c.window = window;
+        c.sinks = sinks;
         g.push_back(c);
         ++k;
       }
   return g;
+}
+
+/// Sliding windows: of 1 (a query sees itself), shorter than a tile, and
+/// longer than some sequences, with several queries, causal or not, over
+/// the dtypes, page sizes and head counts.
+std::vector<Config> windowed() {
+  return variantGrid({64, 128, 512}, {1, 5, 37, 100}, /*sinks=*/false);
 }
 
 INSTANTIATE_TEST_SUITE_P(Window, DecodeKernelTest,
@@ -558,24 +567,7 @@ INSTANTIATE_TEST_SUITE_P(Window, DecodeKernelTest,
 /// Per-head sinks, alone and with a window, over dtypes, heads, q_len and
 /// page sizes (rows that see nothing: zeros and lse = the sink).
 std::vector<Config> withSinks() {
-  std::vector<Config> g;
-  int64_t k = 0;
-  for (bool bf16 : {false, true})
-    for (int64_t qLen : {1, 2, 4})
-      for (int64_t window : {0, 37}) {
-        Config c{std::array<int64_t, 3>{64, 256, 512}[k % 3],
-                 std::array<int64_t, 3>{0, 32, 64}[(k / 3) % 3],
-                 std::array<int64_t, 4>{1, 3, 16, 40}[k % 4],
-                 qLen,
-                 std::array<int64_t, 3>{1, 16, 64}[(k / 2) % 3],
-                 bf16,
-                 (k % 5) != 2};
-        c.window = window;
-        c.sinks = true;
-        g.push_back(c);
-        ++k;
-      }
-  return g;
+  return variantGrid({64, 256, 512}, {0, 37}, /*sinks=*/true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Sinks, DecodeKernelTest,

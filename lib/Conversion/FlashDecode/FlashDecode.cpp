@@ -328,6 +328,15 @@ Value SplitCombine::safeMax(Value numSplits, function_ref<Value(Value)> maxOf,
   return arith::SelectOp::create(b, none, kb.f32c(0.0f), mMax);
 }
 
+Value flash::rowSink(KernelBuilder &kb, const DecodeParams &p, Value sinks,
+                     Value row) {
+  if (!sinks)
+    return Value();
+  ImplicitLocOpBuilder &b = kb.builder();
+  Value head = arith::RemUIOp::create(b, row, kb.idx(p.heads));
+  return memref::LoadOp::create(b, sinks, ValueRange{head});
+}
+
 Value SplitCombine::initialTotal(Value safeMax, Value sink) {
   return sink ? weight(sink, safeMax) : kb.f32c(0.0f);
 }

@@ -741,12 +741,8 @@ void KernelEmitter::emitCombine(StringRef name) {
       return addc(layout.mlAt(*this, layout.splitRow(*this, rp, s)), k);
     };
     // The largest split max, then each split's weight, kept for the
-    // columns; row r's head is r % H.
-    Value sink;
-    if (sinks) {
-      Value head = arith::RemUIOp::create(b, r, idx(c.heads));
-      sink = memref::LoadOp::create(b, sinks, ValueRange{head});
-    }
+    // columns.
+    Value sink = flash::rowSink(*this, c, sinks, r);
     Value mSafe = combine.safeMax(
         numSplits,
         [&](Value s) -> Value {

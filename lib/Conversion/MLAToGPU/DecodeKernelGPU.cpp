@@ -454,12 +454,7 @@ void CombineEmitter::emit() {
   declareKernel();
   partials = layout.rowPartials(*this, seq, row, numSplits);
   flash::SplitCombine combine(*this, math);
-  // Row r's sink, if any, is its head's: r % H.
-  Value sink;
-  if (sinks) {
-    Value head = arith::RemUIOp::create(b, row, idx(c.heads));
-    sink = memref::LoadOp::create(b, sinks, ValueRange{head});
-  }
+  Value sink = flash::rowSink(*this, c, sinks, row);
   Value mSafe = combine.safeMax(
       numSplits,
       [&](Value s) -> Value {

@@ -240,6 +240,11 @@ private:
   Base base;
 };
 
+/// The sink logit of query row `row` (row = i * H + h): sinks[h] from the
+/// buffer `sinks` [H]; null when `sinks` is (no sinks).
+Value rowSink(KernelBuilder &kb, const DecodeParams &p, Value sinks,
+              Value row);
+
 /// The combine of one query row's splits (natural-log units): with
 /// M = max_s m_s (0 if no split saw a token), each split weighs
 /// w_s = exp(m_s - M); total = sum_s w_s l_s; out = sum_s w_s o_s / total
