@@ -1513,3 +1513,108 @@ func.func private @unknown_dialect_attr() attributes {mla.layers = 1}
 
 // expected-error @+1 {{unknown attribute `layer_cfg` in dialect `mla`}}
 func.func private @unknown_attr() attributes {mla.layer = #mla.layer_cfg<>}
+
+// -----
+
+// Decode attention over head caches (GQA).
+func.func @da_heads_cache_rank(%q: tensor<2x1x8x64xf32>, %k: tensor<4x16x64xf32>, %v: tensor<4x16x2x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'cache' must have rank 4, got rank 3}}
+  %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x8x64xf32>, tensor<4x16x64xf32>, tensor<4x16x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x64xf32>, tensor<2x8x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_heads_value_rank(%q: tensor<2x1x8x64xf32>, %k: tensor<4x16x2x64xf32>, %v: tensor<4x16x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'value_cache' must have rank 4, got rank 3}}
+  %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x8x64xf32>, tensor<4x16x2x64xf32>, tensor<4x16x64xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x64xf32>, tensor<2x8x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_heads_dynamic(%q: tensor<2x1x8x64xf32>, %k: tensor<4x16x?x64xf32>, %v: tensor<4x16x2x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{KV heads (dimension 2 of 'cache') must be static}}
+  %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x8x64xf32>, tensor<4x16x?x64xf32>, tensor<4x16x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x64xf32>, tensor<2x8x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_heads_value_dim(%q: tensor<2x1x8x64xf32>, %k: tensor<4x16x2x64xf32>, %v: tensor<4x16x2x?xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{value head dim (dimension 3 of 'value_cache') must be static}}
+  %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x8x64xf32>, tensor<4x16x2x64xf32>, tensor<4x16x2x?xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x64xf32>, tensor<2x8x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_heads_divide(%q: tensor<2x1x6x64xf32>, %k: tensor<4x16x4x64xf32>, %v: tensor<4x16x4x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{query heads (6) must be a multiple of the KV heads (4)}}
+  %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x6x64xf32>, tensor<4x16x4x64xf32>, tensor<4x16x4x64xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x6x64xf32>, tensor<2x6x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_heads_variant(%q: tensor<2x1x8x64xf32>, %k: tensor<4x16x2x64xf32>, %v: tensor<4x16x2x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{a value_cache needs keys = pages, scales = none and value = latent}}
+  %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<value = row>} : tensor<2x1x8x64xf32>, tensor<4x16x2x64xf32>, tensor<4x16x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x64xf32>, tensor<2x8x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_heads_cache_scale(%q: tensor<2x1x8x64xf32>, %k: tensor<4x16x2x64xf32>, %v: tensor<4x16x2x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>, %cs: tensor<f32>) {
+  // expected-error @+1 {{cache_scale is only read with per_tensor scales}}
+  %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] cache_scale(%cs : tensor<f32>) {scale = 0.25 : f32} : tensor<2x1x8x64xf32>, tensor<4x16x2x64xf32>, tensor<4x16x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x64xf32>, tensor<2x8x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_heads_elem(%q: tensor<2x1x8x64xf32>, %k: tensor<4x16x2x64xf32>, %v: tensor<4x16x2x64xbf16>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{cache and value_cache element types must match the query's ('f32')}}
+  %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x8x64xf32>, tensor<4x16x2x64xf32>, tensor<4x16x2x64xbf16>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x64xf32>, tensor<2x8x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_heads_pages(%q: tensor<2x1x8x64xf32>, %k: tensor<4x16x2x64xf32>, %v: tensor<5x16x2x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{value_cache pages (5) does not match cache pages (4)}}
+  %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x8x64xf32>, tensor<4x16x2x64xf32>, tensor<5x16x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x64xf32>, tensor<2x8x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_heads_block(%q: tensor<2x1x8x64xf32>, %k: tensor<4x16x2x64xf32>, %v: tensor<4x32x2x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{value_cache block size (32) does not match cache block size (16)}}
+  %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x8x64xf32>, tensor<4x16x2x64xf32>, tensor<4x32x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x64xf32>, tensor<2x8x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_heads_heads(%q: tensor<2x1x8x64xf32>, %k: tensor<4x16x2x64xf32>, %v: tensor<4x16x4x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{value_cache heads (4) does not match cache heads (2)}}
+  %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x8x64xf32>, tensor<4x16x2x64xf32>, tensor<4x16x4x64xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x64xf32>, tensor<2x8x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_heads_key_dim(%q: tensor<2x1x8x64xf32>, %k: tensor<4x16x2x128xf32>, %v: tensor<4x16x2x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{cache head dim (128) does not match query head dim (64)}}
+  %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x8x64xf32>, tensor<4x16x2x128xf32>, tensor<4x16x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x64xf32>, tensor<2x8x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_heads_value_width(%q: tensor<2x1x8x64xf32>, %k: tensor<4x16x2x64xf32>, %v: tensor<4x16x2x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{value_cache head dim (64) does not match result head dim (32)}}
+  %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x8x64xf32>, tensor<4x16x2x64xf32>, tensor<4x16x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x32xf32>, tensor<2x8x1xf32>
+  return
+}

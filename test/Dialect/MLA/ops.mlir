@@ -143,3 +143,14 @@ func.func @decode_variants(%q: tensor<?x2x4x576xbf16>, %c: tensor<?x64x656xi8>,
   %o2, %lse2 = mla.decode_attention %q2, %c2[%bt, %l] {scale = 0.1 : f32, variant = #mla.decode_variant<scales = row_groups, scale_group = 64>} : tensor<?x1x4x288xbf16>, tensor<?x16x336xi8>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x4x256xbf16>, tensor<?x4x1xf32>
   return
 }
+
+// Decode attention over paged head caches (GQA: 8 query heads, 2 KV heads),
+// with a window and sinks.
+// CHECK-LABEL: func.func @decode_gqa
+// CHECK: mla.decode_attention %{{.*}}, %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] sinks(%{{.*}} : tensor<8xf32>) {causal, scale = 1.250000e-01 : f32, variant = #mla.decode_variant<window = 64>} : tensor<?x2x8x64xbf16>, tensor<?x16x2x64xbf16>, tensor<?x16x2x64xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x2x8x64xbf16>, tensor<?x8x2xf32>
+func.func @decode_gqa(%q: tensor<?x2x8x64xbf16>, %k: tensor<?x16x2x64xbf16>,
+                      %v: tensor<?x16x2x64xbf16>, %bt: tensor<?x?xi32>,
+                      %l: tensor<?xi32>, %s: tensor<8xf32>) {
+  %o, %lse = mla.decode_attention %q, %k, %v[%bt, %l] sinks(%s : tensor<8xf32>) {scale = 0.125 : f32, causal, variant = #mla.decode_variant<window = 64>} : tensor<?x2x8x64xbf16>, tensor<?x16x2x64xbf16>, tensor<?x16x2x64xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x2x8x64xbf16>, tensor<?x8x2xf32>
+  return
+}

@@ -489,6 +489,56 @@ static LogicalResult verifyCacheEncoding(DecodeAttentionOp op,
   llvm_unreachable("unknown cache scales");
 }
 
+/// The rest of the verifier of an op on head caches (GQA/MQA/MHA): key and
+/// value caches of G heads each, G dividing the query heads, the dense
+/// variant's encoding.
+static LogicalResult verifyHeadCaches(DecodeAttentionOp op,
+                                      DecodeVariantAttr variant) {
+  Operation *o = op.getOperation();
+  auto q = op.getQuery().getType(), k = op.getCache().getType(),
+       res = op.getResult().getType();
+  auto v = cast<RankedTensorType>(op.getValueCache().getType());
+  if (failed(checkRank(o, "value_cache", v, 4)) ||
+      failed(checkFeatureDim(o, "cache", k, 2, "KV heads")) ||
+      failed(checkFeatureDim(o, "value_cache", v, 3, "value head dim")))
+    return failure();
+  int64_t h = q.getDimSize(2), g = k.getDimSize(2);
+  if (h % g != 0)
+    return op.emitOpError() << "query heads (" << h
+                            << ") must be a multiple of the KV heads (" << g
+                            << ")";
+  if (variant.getKeys() != KeySource::pages ||
+      variant.getScales() != CacheScales::none ||
+      variant.getValue() != ValueWidth::latent)
+    return op.emitOpError()
+           << "a value_cache needs keys = pages, scales = none and value = "
+              "latent";
+  if (op.getCacheScale())
+    return op.emitOpError() << "cache_scale is only read with per_tensor "
+                               "scales";
+  Type qElem = q.getElementType();
+  if (k.getElementType() != qElem || v.getElementType() != qElem)
+    return op.emitOpError() << "cache and value_cache element types must "
+                               "match the query's ("
+                            << qElem << ")";
+  if (failed(checkDim(o, "value_cache pages", v.getDimSize(0), "cache pages",
+                      k.getDimSize(0))) ||
+      failed(checkDim(o, "value_cache block size", v.getDimSize(1),
+                      "cache block size", k.getDimSize(1))) ||
+      failed(checkDim(o, "value_cache heads", v.getDimSize(2), "cache heads",
+                      g)) ||
+      failed(checkDim(o, "cache head dim", k.getDimSize(3), "query head dim",
+                      q.getDimSize(3))) ||
+      failed(checkDim(o, "value_cache head dim", v.getDimSize(3),
+                      "result head dim", res.getDimSize(3))))
+    return failure();
+  return success();
+}
+
+static LogicalResult verifyLatentCache(DecodeAttentionOp op,
+                                       DecodeVariantAttr variant,
+                                       int64_t width, int64_t dc);
+
 LogicalResult DecodeAttentionOp::verify() {
   Operation *op = getOperation();
   DecodeVariantAttr variant = getVariantOrDefault();
@@ -496,8 +546,9 @@ LogicalResult DecodeAttentionOp::verify() {
   auto q = getQuery().getType(), cache = getCache().getType(),
        res = getResult().getType(), lse = getLse().getType(),
        bt = getBlockTable().getType(), lens = getSeqLens().getType();
+  bool heads = bool(getValueCache());
   if (failed(checkRank(op, "query", q, 4)) ||
-      failed(checkRank(op, "cache", cache, 3)) ||
+      failed(checkRank(op, "cache", cache, heads ? 4 : 3)) ||
       failed(checkRank(op, "block_table", bt, indices ? 3 : 2)) ||
       failed(checkRank(op, "seq_lens", lens, 1)) ||
       failed(checkRank(op, "result", res, 4)) ||
@@ -506,7 +557,8 @@ LogicalResult DecodeAttentionOp::verify() {
       failed(checkFeatureDim(op, "query", q, 2, "query heads")) ||
       failed(checkFeatureDim(op, "query", q, 3, "query row width")) ||
       failed(checkFeatureDim(op, "cache", cache, 1, "block size")) ||
-      failed(checkFeatureDim(op, "cache", cache, 2, "cache row width")) ||
+      failed(checkFeatureDim(op, "cache", cache, cache.getRank() - 1,
+                             "cache row width")) ||
       failed(checkFeatureDim(op, "result", res, 3, "kv_lora_rank")))
     return failure();
   if (indices && failed(checkFeatureDim(op, "block_table", bt, 2, "topk")))
@@ -529,17 +581,12 @@ LogicalResult DecodeAttentionOp::verify() {
       failed(checkDim(op, "lse heads", lse.getDimSize(1), "query heads", h)) ||
       failed(checkDim(op, "lse tokens", lse.getDimSize(2), "query length", s)))
     return failure();
-  if (dc > width)
-    return emitOpError() << "kv_lora_rank (" << dc
-                         << ") exceeds the query row width (" << width << ")";
-  if (variant.getValue() == ValueWidth::row &&
-      failed(checkDim(op, "result width", dc,
-                      "query row width (value = row)", width)))
+  if (heads) {
+    if (failed(verifyHeadCaches(*this, variant)))
+      return failure();
+  } else if (failed(verifyLatentCache(*this, variant, width, dc))) {
     return failure();
-  if (failed(verifyCacheEncoding(*this, variant, width, dc)))
-    return failure();
-  if (getCacheScale() && variant.getScales() != CacheScales::per_tensor)
-    return emitOpError() << "cache_scale is only read with per_tensor scales";
+  }
   if (Value sinks = getSinks()) {
     auto t = cast<RankedTensorType>(sinks.getType());
     if (failed(checkRank(op, "sinks", t, 1)) ||
@@ -547,6 +594,27 @@ LogicalResult DecodeAttentionOp::verify() {
       return failure();
   }
   return checkPositiveFinite(op, "scale", getScale().convertToDouble());
+}
+
+/// The rest of the verifier of an op on a latent cache: the value is the
+/// row's first d_c values (or the whole row), in the variant's encoding.
+static LogicalResult verifyLatentCache(DecodeAttentionOp op,
+                                       DecodeVariantAttr variant,
+                                       int64_t width, int64_t dc) {
+  auto emitOpError = [&]() { return op.emitOpError(); };
+  Operation *o = op.getOperation();
+  if (dc > width)
+    return emitOpError() << "kv_lora_rank (" << dc
+                         << ") exceeds the query row width (" << width << ")";
+  if (variant.getValue() == ValueWidth::row &&
+      failed(checkDim(o, "result width", dc,
+                      "query row width (value = row)", width)))
+    return failure();
+  if (failed(verifyCacheEncoding(op, variant, width, dc)))
+    return failure();
+  if (op.getCacheScale() && variant.getScales() != CacheScales::per_tensor)
+    return emitOpError() << "cache_scale is only read with per_tensor scales";
+  return success();
 }
 
 #define GET_OP_CLASSES

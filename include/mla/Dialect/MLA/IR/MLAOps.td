@@ -272,9 +272,17 @@ def MLA_DecodeAttentionOp : MLA_Op<"decode_attention", [Pure,
     per-row group scales) and which columns are the value (the whole
     `row`). `sinks` [H] (f32), when present, is a per-head logit that joins
     each row's softmax denominator (and its lse) without a value.
+
+    With `value_cache`, the caches hold attention heads (GQA; MQA with one
+    KV head, MHA with H): cache [NB, BS, G, d_qk] the keys and value_cache
+    [NB, BS, G, d_v] the values of G KV heads, H a multiple of G, query
+    [B, S, H, d_qk] and result [B, S, H, d_v]; query head h attends to KV
+    head h / (H / G), scores over all d_qk values, and the pages, lengths,
+    visibility and variant are as above.
   }];
   let arguments = (ins MLA_FloatTensor:$query,
                    RankedTensorOf<[F32, BF16, F16, F8E4M3FN, I8]>:$cache,
+                   Optional<MLA_FloatTensor>:$value_cache,
                    RankedTensorOf<[I32]>:$block_table,
                    RankedTensorOf<[I32]>:$seq_lens,
                    Optional<RankedTensorOf<[F32]>>:$sinks,
@@ -283,12 +291,13 @@ def MLA_DecodeAttentionOp : MLA_Op<"decode_attention", [Pure,
                    OptionalAttr<MLA_DecodeVariantAttr>:$variant);
   let results = (outs MLA_FloatTensor:$result, RankedTensorOf<[F32]>:$lse);
   let assemblyFormat = [{
-    $query `,` $cache `[` $block_table `,` $seq_lens `]`
+    $query `,` $cache (`,` $value_cache^)? `[` $block_table `,` $seq_lens `]`
     (`sinks` `(` $sinks^ `:` type($sinks) `)`)?
     (`cache_scale` `(` $cache_scale^ `:` type($cache_scale) `)`)?
     attr-dict `:`
-    type($query) `,` type($cache) `[` type($block_table) `,` type($seq_lens)
-    `]` `->` type($result) `,` type($lse)
+    type($query) `,` type($cache) (`,` type($value_cache)^)? `[`
+    type($block_table) `,` type($seq_lens) `]` `->` type($result) `,`
+    type($lse)
   }];
   let hasVerifier = 1;
   let builders = [
@@ -296,8 +305,8 @@ def MLA_DecodeAttentionOp : MLA_Op<"decode_attention", [Pure,
     OpBuilder<(ins "Type":$result, "Type":$lse, "Value":$query,
                    "Value":$cache, "Value":$block_table, "Value":$seq_lens,
                    "FloatAttr":$scale, "UnitAttr":$causal), [{
-      build($_builder, $_state, result, lse, query, cache, block_table,
-            seq_lens, /*sinks=*/Value(), /*cache_scale=*/Value(), scale,
+      build($_builder, $_state, result, lse, query, cache,
+            /*value_cache=*/Value(), block_table, seq_lens, /*sinks=*/Value(), /*cache_scale=*/Value(), scale,
             causal, DecodeVariantAttr());
     }]>
   ];
@@ -312,6 +321,10 @@ def MLA_DecodeAttentionOp : MLA_Op<"decode_attention", [Pure,
       return getQuery().getType().getDimSize(3) - getLatentDim();
     }
     int64_t getBlockSize() { return getCache().getType().getDimSize(1); }
+    /// G, the KV heads: 1 for a latent cache (every head reads its rows).
+    int64_t getNumKVHeads() {
+      return getValueCache() ? getCache().getType().getDimSize(2) : 1;
+    }
     /// The variant, with the defaults where the attribute is absent.
     DecodeVariantAttr getVariantOrDefault();
   }];
