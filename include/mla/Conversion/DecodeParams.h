@@ -28,6 +28,12 @@ struct DecodeParams {
   ValueWidth value = ValueWidth::latent;
   std::optional<int64_t> window;
   bool sinks = false;
+  // Head caches (GQA/MQA/MHA): keys and values in separate paged caches of
+  // kvHeads heads each ([NB, BS, kvHeads, dc]; then dr is 0), query head h
+  // reading KV head h / (heads / kvHeads). A latent cache is one KV head
+  // whose rows hold both.
+  bool headCaches = false;
+  int64_t kvHeads = 1;
   // The op's softmax scale, when the kernel comes from a layer (the kernels
   // take the scale as an argument; NAME.json tells callers the layer's).
   std::optional<double> layerScale;
@@ -49,11 +55,16 @@ struct DecodeParams {
     p.value = v.getValue();
     p.window = v.getWindow();
     p.sinks = bool(op.getSinks());
+    p.headCaches = bool(op.getValueCache());
+    p.kvHeads = op.getNumKVHeads();
     p.layerScale = op.getScale().convertToDouble();
     return p;
   }
 
   int64_t rows() const { return heads * qLen; }
+  /// Query heads per KV head, and the query rows that read one KV head.
+  int64_t headsPerKvHead() const { return heads / kvHeads; }
+  int64_t kvHeadRows() const { return headsPerKvHead() * qLen; }
   int64_t rowWidth() const { return dc + dr; }
 
   // Bounds on what a kernel is generated for: far above every model (128
@@ -108,8 +119,14 @@ struct DecodeParams {
       return refuse("scales", stringifyCacheScales(scales), notYet);
     if (failed(verifyBounds(refuse)))
       return failure();
+    if (headCaches && (kvHeads < 1 || heads % kvHeads != 0))
+      return refuse("num_kv_heads", Twine(kvHeads),
+                    "must divide num_heads = " + Twine(heads));
+    if (headCaches && dr != 0)
+      return refuse("key head dim", Twine(dc + dr),
+                    "must equal the value head dim " + Twine(dc));
     if (dc <= 0 || dc % granule != 0)
-      return refuse("kv_lora_rank", Twine(dc),
+      return refuse(headCaches ? "head_dim" : "kv_lora_rank", Twine(dc),
                     "must be a positive multiple of the " + granuleName);
     if (dr < 0 || dr % granule != 0)
       return refuse("qk_rope_head_dim", Twine(dr),

@@ -187,15 +187,66 @@ Value PartialLayout::item(KernelBuilder &kb, Value seq, Value group,
   return kb.add(kb.mul(kb.add(kb.mulc(seq, groups), group), numSplits), split);
 }
 
+PartialLayout PartialLayout::of(const DecodeParams &p, int64_t rowsPerGroup) {
+  int64_t perKvHead = (p.kvHeadRows() + rowsPerGroup - 1) / rowsPerGroup;
+  return {p.kvHeads * perKvHead, rowsPerGroup, p.dc, p.kvHeads, p.heads,
+          p.qLen};
+}
+
+Value PartialLayout::kvHead(KernelBuilder &kb, Value group) const {
+  if (kvHeads == 1)
+    return kb.idx(0);
+  return arith::DivUIOp::create(kb.builder(), group,
+                                kb.idx(groupsPerKvHead()));
+}
+
+Value PartialLayout::groupRow(KernelBuilder &kb, Value group,
+                              Value rr) const {
+  ImplicitLocOpBuilder &b = kb.builder();
+  if (kvHeads == 1)
+    return kb.minIdx(kb.add(kb.mulc(group, rowsPerGroup), rr),
+                     kb.idx(heads * qLen - 1));
+  int64_t perHead = heads / kvHeads;
+  Value g = kvHead(kb, group);
+  Value first = kb.mulc(
+      arith::RemUIOp::create(b, group, kb.idx(groupsPerKvHead())),
+      rowsPerGroup);
+  Value local = kb.minIdx(kb.add(first, rr), kb.idx(perHead * qLen - 1));
+  Value i = arith::DivUIOp::create(b, local, kb.idx(perHead));
+  Value j = arith::RemUIOp::create(b, local, kb.idx(perHead));
+  Value head = kb.add(kb.mulc(g, perHead), j);
+  return kb.add(kb.mulc(i, heads), head);
+}
+
 PartialLayout::RowPartials
 PartialLayout::rowPartials(KernelBuilder &kb, Value seq, Value row,
                            Value numSplits) const {
   ImplicitLocOpBuilder &b = kb.builder();
-  Value group = arith::DivUIOp::create(b, row, kb.idx(rowsPerGroup));
+  Value local = row, groupBase;
+  if (kvHeads > 1) {
+    // The inverse of groupRow.
+    int64_t perHead = heads / kvHeads;
+    Value i = arith::DivUIOp::create(b, row, kb.idx(heads));
+    Value h = arith::RemUIOp::create(b, row, kb.idx(heads));
+    Value g = arith::DivUIOp::create(b, h, kb.idx(perHead));
+    Value j = arith::RemUIOp::create(b, h, kb.idx(perHead));
+    local = kb.add(kb.mulc(i, perHead), j);
+    groupBase = kb.mulc(g, groupsPerKvHead());
+  }
+  Value group = arith::DivUIOp::create(b, local, kb.idx(rowsPerGroup));
+  if (groupBase)
+    group = kb.add(groupBase, group);
   RowPartials rp;
-  rp.rowInGroup = arith::RemUIOp::create(b, row, kb.idx(rowsPerGroup));
+  rp.rowInGroup = arith::RemUIOp::create(b, local, kb.idx(rowsPerGroup));
   rp.firstItem = item(kb, seq, group, kb.idx(0), numSplits);
   return rp;
+}
+
+Value flash::cacheRowStart(KernelBuilder &kb, const DecodeParams &p,
+                           Value row, Value kvHead) {
+  if (!p.headCaches)
+    return kb.mulc(row, p.rowWidth());
+  return kb.mulc(kb.add(kb.mulc(row, p.kvHeads), kvHead), p.rowWidth());
 }
 
 Value flash::outputAt(KernelBuilder &kb, const DecodeParams &p, Value seq,
@@ -242,6 +293,8 @@ LaunchBuffers flash::makeLaunchBuffers(ImplicitLocOpBuilder &b,
   l.scale = arith::ConstantOp::create(b, op.getScaleAttr());
   if (op.getSinks())
     l.sinks = flatBuffer(b, op.getSinks());
+  if (op.getValueCache())
+    l.values = flatBuffer(b, op.getValueCache());
   return l;
 }
 

@@ -55,8 +55,9 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
     return failure();
 
   // A group is as many rows as keep their f32 accumulators (rows x d_c) in
-  // L1/L2 while one tile of the cache is reused by all of them.
-  int64_t rows = c.rows();
+  // L1/L2 while one tile of the cache is reused by all of them; its rows
+  // read one KV head.
+  int64_t rows = c.kvHeadRows();
   if (rows <= 16) {
     c.rowsPerGroup = rows;
   } else {
@@ -173,7 +174,7 @@ public:
         idxTy(b.getIndexType()),
         vecTy(VectorType::get({c.vectorWidth}, f32)),
         elemVecTy(VectorType::get({c.vectorWidth}, c.elemType)),
-        layout{c.numGroups(), c.rowsPerGroup, c.dc} {}
+        layout(flash::PartialLayout::of(c, c.rowsPerGroup)) {}
 
   void emitPartial(StringRef name, bool prefetch);
   void emitCombine(StringRef name);
@@ -187,6 +188,9 @@ private:
     bool prefetch = false;
     Value q, kv, bt, lens, partOut, partML, bIdx, group, split, numSplits,
         maxBlocks, scale;
+    // The value cache (head caches; else the rows of `kv`) and the KV head
+    // of the group.
+    Value values, kvHead;
     flash::SplitRange range;
     Value zero, one, negInf, zeroF, zeroVec, btBase;
     int64_t rowVector = 0, paddedRows = 0;
@@ -297,25 +301,30 @@ KernelEmitter::declarePartial(StringRef name, bool prefetch) {
   auto elemMem = MemRefType::get({ShapedType::kDynamic}, c.elemType);
   auto i32Mem = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
   auto f32Mem = MemRefType::get({ShapedType::kDynamic}, f32);
+  // Head caches: the value cache follows the key cache.
+  SmallVector<Type> args = {elemMem, elemMem, i32Mem, i32Mem, f32Mem, f32Mem,
+                            idxTy,   idxTy,   idxTy,  idxTy,  idxTy,  f32};
+  if (c.headCaches)
+    args.insert(args.begin() + 2, elemMem);
   func::FuncOp fn = makeFunc(
-      (name + (prefetch ? "_partial_prefetch" : "_partial")).str(),
-      {elemMem, elemMem, i32Mem, i32Mem, f32Mem, f32Mem, idxTy, idxTy, idxTy,
-       idxTy, idxTy, f32});
+      (name + (prefetch ? "_partial_prefetch" : "_partial")).str(), args);
   PartialKernel kern;
   kern.prefetch = prefetch;
   Block &entry = fn.getBody().front();
-  kern.q = entry.getArgument(0);
-  kern.kv = entry.getArgument(1);
-  kern.bt = entry.getArgument(2);
-  kern.lens = entry.getArgument(3);
-  kern.partOut = entry.getArgument(4);
-  kern.partML = entry.getArgument(5);
-  kern.bIdx = entry.getArgument(6);
-  kern.group = entry.getArgument(7);
-  kern.split = entry.getArgument(8);
-  kern.numSplits = entry.getArgument(9);
-  kern.maxBlocks = entry.getArgument(10);
-  kern.scale = entry.getArgument(11);
+  unsigned a = 0;
+  kern.q = entry.getArgument(a++);
+  kern.kv = entry.getArgument(a++);
+  kern.values = c.headCaches ? entry.getArgument(a++) : kern.kv;
+  kern.bt = entry.getArgument(a++);
+  kern.lens = entry.getArgument(a++);
+  kern.partOut = entry.getArgument(a++);
+  kern.partML = entry.getArgument(a++);
+  kern.bIdx = entry.getArgument(a++);
+  kern.group = entry.getArgument(a++);
+  kern.split = entry.getArgument(a++);
+  kern.numSplits = entry.getArgument(a++);
+  kern.maxBlocks = entry.getArgument(a++);
+  kern.scale = entry.getArgument(a++);
   kern.zero = idx(0);
   kern.one = idx(1);
   kern.negInf = f32c(-std::numeric_limits<float>::infinity());
@@ -334,7 +343,7 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   const int64_t D = c.rowWidth(), R = c.rows(), RG = c.rowsPerGroup,
                 TB = c.tileTokens, VL = c.vectorWidth;
   Value bIdx = kern.bIdx, len = kern.range.len, zero = kern.zero;
-  Value rowBase = mulc(kern.group, RG);
+  kern.kvHead = layout.kvHead(*this, kern.group);
 
   // Per-row state: query offsets and visible limits (fixed), then the
   // running max, sum and f32 output accumulators.
@@ -369,10 +378,9 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
     kern.nextOff = bufIdx(TB);
   Value qOff = kern.qOff, limit = kern.limit, rowM = kern.rowM,
         rowL = kern.rowL, acc = kern.acc;
-  Value lastRow = idx(R - 1);
   Value seqRowBase = mulc(bIdx, R);
   for (int64_t rr = 0; rr < RG; ++rr) {
-    Value r = minIdx(addc(rowBase, rr), lastRow);
+    Value r = layout.groupRow(*this, kern.group, idx(rr));
     Value rIdx = idx(rr);
     memref::StoreOp::create(b, mulc(add(seqRowBase, r), D), qOff, rIdx);
     Value lim = flash::visibleEnd(*this, c, r, len);
@@ -407,13 +415,15 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
 }
 
 void KernelEmitter::storeTileOffsets(PartialKernel &kern, Value t) {
-  const int64_t D = c.rowWidth(), TB = c.tileTokens;
+  const int64_t TB = c.tileTokens;
   // Cache offsets of the tile's rows (and, to prefetch, of the next
   // tile's); past t1 they repeat the last row, before a window's first
   // visible position its row (flash::loadedToken).
   auto rowOffset = [&](int64_t j) {
     Value tok = flash::loadedToken(*this, kern.range, addc(t, j));
-    return mulc(flash::cacheRow(*this, c, kern.bt, kern.btBase, tok), D);
+    return flash::cacheRowStart(
+        *this, c, flash::cacheRow(*this, c, kern.bt, kern.btBase, tok),
+        kern.kvHead);
   };
   for (int64_t j = 0; j < TB; ++j) {
     memref::StoreOp::create(b, rowOffset(j), kern.kvOff, ValueRange{idx(j)});
@@ -627,7 +637,7 @@ void KernelEmitter::emitPV(PartialKernel &kern, Value t) {
 void KernelEmitter::emitPVLoops(PartialKernel &kern, bool masked) {
   const int64_t RG = c.rowsPerGroup, TB = c.tileTokens, VL = c.vectorWidth,
                 RGp = kern.paddedRows;
-  Value kv = kern.kv, zero = kern.zero, one = kern.one, acc = kern.acc,
+  Value kv = kern.values, zero = kern.zero, one = kern.one, acc = kern.acc,
         alphaBuf = kern.alphaBuf, kvOff = kern.kvOff, scores = kern.scores;
   // 3. acc = alpha * acc + P V, pvRows x pvVectors accumulators.
   const int64_t PR = c.pvRows, PV = c.pvVectors;

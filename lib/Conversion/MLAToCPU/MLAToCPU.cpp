@@ -63,7 +63,7 @@ struct ConvertMLAToCPUPass
   void lower(DecodeAttentionOp op, const CPUDecodeConfig &c, StringRef name) {
     ImplicitLocOpBuilder b(op.getLoc(), op);
     flash::LaunchBuffers l = flash::makeLaunchBuffers(
-        b, op, {c.numGroups(), c.rowsPerGroup, c.dc}, numSplits);
+        b, op, flash::PartialLayout::of(c, c.rowsPerGroup), numSplits);
     Value zero = arith::ConstantIndexOp::create(b, 0),
           one = arith::ConstantIndexOp::create(b, 1),
           groups = arith::ConstantIndexOp::create(b, c.numGroups());
@@ -84,11 +84,13 @@ struct ConvertMLAToCPUPass
           Value rest = arith::DivUIOp::create(ib, item, l.splits);
           Value group = arith::RemUIOp::create(ib, rest, groups);
           Value seq = arith::DivUIOp::create(ib, rest, groups);
-          func::CallOp::create(ib, partial, TypeRange{},
-                               ValueRange{l.q, l.kv, l.blockTable, l.seqLens,
-                                          l.partOut, l.partML, seq, group,
-                                          split, l.splits, l.maxBlocks,
-                                          l.scale});
+          SmallVector<Value> args = {l.q,      l.kv,      l.blockTable,
+                                     l.seqLens, l.partOut, l.partML,
+                                     seq,      group,     split,
+                                     l.splits, l.maxBlocks, l.scale};
+          if (l.values)
+            args.insert(args.begin() + 2, l.values);
+          func::CallOp::create(ib, partial, TypeRange{}, args);
           scf::YieldOp::create(ib);
         });
     scf::ForOp::create(

@@ -40,6 +40,12 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
                 << "' (expected sm_80 or sm_90a)";
     return failure();
   }
+  if (c.headCaches) {
+    emitError() << "cannot generate a GPU decode kernel: num_kv_heads = "
+                << c.kvHeads
+                << " (head caches are not implemented by the GPU kernels yet)";
+    return failure();
+  }
   if (!c.elemType || c.elemType.isF32()) {
     if (failed(c.verify("GPU", kWarpSize, "32 lanes of a warp", emitError)))
       return failure();

@@ -146,8 +146,24 @@ Value cacheRow(KernelBuilder &kb, const DecodeParams &p, Value blockTable,
 /// split): out [batch, groups, splits, rowsPerGroup, d_c] (unnormalized),
 /// ml [batch, groups, splits, rowsPerGroup, 2] (running max in natural-log
 /// units, sum of exp). The combine reads what the partial kernels write.
+///
+/// A group's rows read one KV head: with head caches of G KV heads
+/// (`kvHeads`), head g has groups / G groups, and its local row
+/// v = i * (H / G) + j is query row i * H + g * (H / G) + j (query i, head
+/// g * (H / G) + j). With one KV head, local rows are query rows.
 struct PartialLayout {
   int64_t groups, rowsPerGroup, dc;
+  int64_t kvHeads = 1, heads = 1, qLen = 1;
+
+  /// The layout of `p`'s rows in groups of `rowsPerGroup`.
+  static PartialLayout of(const DecodeParams &p, int64_t rowsPerGroup);
+  int64_t groupsPerKvHead() const { return groups / kvHeads; }
+
+  /// The KV head that group `group` reads.
+  Value kvHead(KernelBuilder &kb, Value group) const;
+  /// The query row of row `rr` of group `group`; past the KV head's last
+  /// row (a partial group), its last row.
+  Value groupRow(KernelBuilder &kb, Value group, Value rr) const;
 
   /// The work item of (seq, group, split).
   Value item(KernelBuilder &kb, Value seq, Value group, Value split,
@@ -178,6 +194,12 @@ struct PartialLayout {
   }
 };
 
+/// Where token `row` (a cache row, flash::cacheRow) of KV head `kvHead`
+/// starts in the cache (elements): one row of d_c + d_r in a latent cache,
+/// or [NB * BS, kvHeads, d_c] in head caches (keys and values alike).
+Value cacheRowStart(KernelBuilder &kb, const DecodeParams &p, Value row,
+                    Value kvHead);
+
 /// The contract's outputs of query row `row` (row = i * H + h) of sequence
 /// `seq`: where its d_c values start in out [batch, q_len, H, d_c], and its
 /// element of lse [batch, H, q_len].
@@ -191,6 +213,8 @@ Value lseAt(KernelBuilder &kb, const DecodeParams &p, Value seq, Value row);
 struct LaunchBuffers {
   Value q, kv, blockTable, seqLens, batch, maxBlocks, out, lse, partOut,
       partML, splits, items, scale;
+  /// The value cache of head caches, or null (a latent cache).
+  Value values;
   /// The op's sinks [H] (f32) as a flat buffer, or null without them.
   Value sinks;
   /// Replaces `op`'s results by out and lse as tensors. No deallocations:

@@ -33,8 +33,9 @@ struct CPUDecodeConfig : DecodeParams {
   enum class Prefetch { Never, OutOfCache, Always };
   Prefetch prefetch = Prefetch::Never;
 
+  /// Groups of a sequence: each KV head's rows in groups of rowsPerGroup.
   int64_t numGroups() const {
-    return (rows() + rowsPerGroup - 1) / rowsPerGroup;
+    return kvHeads * ((kvHeadRows() + rowsPerGroup - 1) / rowsPerGroup);
   }
 
   /// Validates the parameters and chooses the tiling; a parameter that
