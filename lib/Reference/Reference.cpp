@@ -71,11 +71,13 @@ int64_t mla::ref::cacheRowIndex(const int32_t *blockTable,
   return page * blockSize + pos % blockSize;
 }
 
-void mla::ref::decodeAttention(const DecodeShape &s, const float *q,
-                               const float *kvCache, const int32_t *blockTable,
-                               const int32_t *seqLens, int64_t batch,
-                               int64_t maxBlocksPerSeq, double scale,
-                               double *out, double *lse) {
+namespace {
+/// The contract's loops, with the key and the value of head `hd` at position
+/// `pos` of sequence `b` from `keyRow(b, pos, hd)` and `valueRow(...)`.
+template <typename KeyRow, typename ValueRow>
+void decodeLoops(const DecodeShape &s, const float *q, int64_t batch,
+                 const int32_t *seqLens, double scale, double *out,
+                 double *lse, KeyRow keyRow, ValueRow valueRow) {
   const int64_t rowLen = s.dc + s.dr;
   std::vector<double> p;
   for (int64_t b = 0; b < batch; ++b) {
@@ -90,9 +92,7 @@ void mla::ref::decodeAttention(const DecodeShape &s, const float *q,
         const float *qv = q + ((b * s.qLen + i) * s.heads + hd) * rowLen;
         p.assign(n, 0.0);
         for (int64_t j = 0; j < n; ++j) {
-          const float *row = cacheRow(kvCache, rowLen, blockTable,
-                                      maxBlocksPerSeq, s.blockSize, b,
-                                      first + j);
+          const float *row = keyRow(b, first + j, hd);
           double dot = 0.0;
           for (int64_t k = 0; k < rowLen; ++k)
             dot += double(qv[k]) * double(row[k]);
@@ -105,9 +105,7 @@ void mla::ref::decodeAttention(const DecodeShape &s, const float *q,
         double *o = out + ((b * s.qLen + i) * s.heads + hd) * s.dc;
         std::fill(o, o + s.dc, 0.0);
         for (int64_t j = 0; j < n; ++j) {
-          const float *row = cacheRow(kvCache, rowLen, blockTable,
-                                      maxBlocksPerSeq, s.blockSize, b,
-                                      first + j);
+          const float *row = valueRow(b, first + j, hd);
           for (int64_t k = 0; k < s.dc; ++k)
             o[k] += p[j] * double(row[k]);
         }
@@ -116,6 +114,40 @@ void mla::ref::decodeAttention(const DecodeShape &s, const float *q,
       }
     }
   }
+}
+} // namespace
+
+void mla::ref::decodeAttention(const DecodeShape &s, const float *q,
+                               const float *kvCache, const int32_t *blockTable,
+                               const int32_t *seqLens, int64_t batch,
+                               int64_t maxBlocksPerSeq, double scale,
+                               double *out, double *lse) {
+  // Every head reads the whole row as its key and its first d_c values as
+  // its value.
+  auto row = [&](int64_t b, int64_t pos, int64_t) {
+    return cacheRow(kvCache, s.dc + s.dr, blockTable, maxBlocksPerSeq,
+                    s.blockSize, b, pos);
+  };
+  decodeLoops(s, q, batch, seqLens, scale, out, lse, row, row);
+}
+
+void mla::ref::decodeAttentionHeads(const DecodeShape &s, int64_t kvHeads,
+                                    const float *q, const float *kCache,
+                                    const float *vCache,
+                                    const int32_t *blockTable,
+                                    const int32_t *seqLens, int64_t batch,
+                                    int64_t maxBlocksPerSeq, double scale,
+                                    double *out, double *lse) {
+  const int64_t d = s.dc, perKvHead = s.heads / kvHeads;
+  auto at = [&](const float *cache, int64_t b, int64_t pos, int64_t hd) {
+    int64_t row = cacheRowIndex(blockTable, maxBlocksPerSeq, s.blockSize, b,
+                                pos);
+    return cache + (row * kvHeads + hd / perKvHead) * d;
+  };
+  decodeLoops(
+      s, q, batch, seqLens, scale, out, lse,
+      [&](int64_t b, int64_t pos, int64_t hd) { return at(kCache, b, pos, hd); },
+      [&](int64_t b, int64_t pos, int64_t hd) { return at(vCache, b, pos, hd); });
 }
 
 //===----------------------------------------------------------------------===//

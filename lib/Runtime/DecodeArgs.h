@@ -71,12 +71,12 @@ constexpr auto withoutDescription(R (*)(const Description *, Args...))
 }
 
 /// Whether a runtime's entries take the contract's arguments, as the ABI's
-/// tables describe them, after the kernel's description (the decode entry
-/// with the sinks, NULL for a library without).
-template <typename Decode, typename Splits>
+/// tables describe them, after the kernel's description: the decode entry
+/// as `DecodeFn` (by default with the sinks, NULL for a library without).
+template <typename DecodeFn = mla_abi::SinksKernelFn, typename Decode,
+          typename Splits>
 constexpr bool forwardsABI(Decode decode, Splits splits) {
-  return std::is_same_v<decltype(withoutDescription(decode)),
-                        mla_abi::SinksKernelFn> &&
+  return std::is_same_v<decltype(withoutDescription(decode)), DecodeFn> &&
          std::is_same_v<decltype(withoutDescription(splits)),
                         mla_abi::NumSplitsFn>;
 }

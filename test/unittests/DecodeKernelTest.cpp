@@ -52,6 +52,9 @@ struct Config {
   int64_t window = 0;
   /// Per-head sink logits (mla-codegen --sinks).
   bool sinks = false;
+  /// Head caches of this many KV heads (GQA/MQA/MHA; mla-codegen
+  /// --num-kv-heads, dc the head dim, dr 0); 0: a latent cache.
+  int64_t kvHeads = 0;
   std::string name() const {
     std::string cpu = mcpu;
     std::replace(cpu.begin(), cpu.end(), '-', '_');
@@ -61,6 +64,7 @@ struct Config {
            (causal ? "" : "_noncausal") +
            (window ? "_w" + std::to_string(window) : "") +
            (sinks ? "_sinks" : "") +
+           (kvHeads ? "_kv" + std::to_string(kvHeads) : "") +
            (cpu.empty() ? "" : "_" + cpu) +
            (tuningTag.empty() ? "" : "_" + tuningTag);
   }
@@ -71,8 +75,11 @@ KernelFn buildKernel(const Config &c, std::string &error) {
   std::string dir = std::string(MLA_TEST_WORK_DIR) + "/" + c.name();
   std::string cmd = std::string(MLA_CODEGEN) +
                     " --target=cpu --num-heads=" + std::to_string(c.heads) +
-                    " --kv-lora-rank=" + std::to_string(c.dc) +
-                    " --qk-rope-head-dim=" + std::to_string(c.dr) +
+                    (c.kvHeads
+                         ? " --num-kv-heads=" + std::to_string(c.kvHeads) +
+                               " --head-dim=" + std::to_string(c.dc)
+                         : " --kv-lora-rank=" + std::to_string(c.dc) +
+                               " --qk-rope-head-dim=" + std::to_string(c.dr)) +
                     " --q-len=" + std::to_string(c.qLen) +
                     " --block-size=" + std::to_string(c.blockSize) +
                     " --dtype=" + (c.bf16 ? "bf16" : "f32") +
@@ -111,6 +118,8 @@ struct Batch {
   std::vector<int32_t> blockTable, seqLens;
   std::vector<float> q, kv;          // values as the reference sees them
   std::vector<uint16_t> qBf, kvBf;   // bf16 storage
+  std::vector<float> v;              // head caches: the values (kv: keys)
+  std::vector<uint16_t> vBf;
   std::vector<float> out, lse;       // with guard zones
   std::vector<uint16_t> outBf;
   std::vector<float> sinks;          // per head, with --sinks
@@ -118,6 +127,20 @@ struct Batch {
 
 constexpr int64_t kGuard = 64;
 constexpr float kSentinel = 12288.0f; // exact in bf16
+
+/// NaN in every value of cache row `row` (a token: all its KV heads, keys
+/// and values).
+void poisonToken(const Config &c, Batch &in, int64_t row) {
+  const int64_t n = (c.dc + c.dr) * std::max<int64_t>(1, c.kvHeads);
+  for (int64_t d = row * n; d < (row + 1) * n; ++d) {
+    in.kv[d] = std::numeric_limits<float>::quiet_NaN();
+    in.kvBf[d] = 0x7fc0;
+    if (c.kvHeads) {
+      in.v[d] = std::numeric_limits<float>::quiet_NaN();
+      in.vBf[d] = 0x7fc0;
+    }
+  }
+}
 
 Batch makeBatch(const Config &c, std::vector<int32_t> lens, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -155,7 +178,11 @@ Batch makeBatch(const Config &c, std::vector<int32_t> lens, uint32_t seed) {
     }
   };
   fill(in.q, in.qBf, in.batch * c.qLen * c.heads * width);
-  fill(in.kv, in.kvBf, in.numBlocks * c.blockSize * width);
+  // A token's row: one of d_c + d_r, or a head dim for each KV head.
+  const int64_t tokenElems = width * std::max<int64_t>(1, c.kvHeads);
+  fill(in.kv, in.kvBf, in.numBlocks * c.blockSize * tokenElems);
+  if (c.kvHeads)
+    fill(in.v, in.vBf, in.kv.size());
   // Cache rows no query may see hold NaN: page tails past a sequence's end,
   // the pages no sequence uses and the positions before every query's
   // window. The kernel must never compute with them.
@@ -168,10 +195,7 @@ Batch makeBatch(const Config &c, std::vector<int32_t> lens, uint32_t seed) {
            t % c.blockSize] = true;
   for (size_t row = 0; row < seen.size(); ++row)
     if (!seen[row])
-      for (int64_t d = 0; d < width; ++d) {
-        in.kv[row * width + d] = std::numeric_limits<float>::quiet_NaN();
-        in.kvBf[row * width + d] = 0x7fc0;
-      }
+      poisonToken(c, in, row);
   in.out.assign(in.batch * c.qLen * c.heads * c.dc + 2 * kGuard, kSentinel);
   in.outBf.assign(in.out.size(), mla::ref::floatToBF16(kSentinel));
   in.lse.assign(in.batch * c.heads * c.qLen + 2 * kGuard, kSentinel);
@@ -188,6 +212,17 @@ int32_t call(KernelFn fn, const Config &c, Batch &in, float scale,
   const void *kv = c.bf16 ? (const void *)in.kvBf.data() : in.kv.data();
   void *out = c.bf16 ? (void *)(in.outBf.data() + kGuard)
                      : (void *)(in.out.data() + kGuard);
+  const void *v = c.bf16 ? (const void *)in.vBf.data() : in.v.data();
+  if (c.kvHeads && c.sinks)
+    return reinterpret_cast<mla_abi::HeadsSinksKernelFn>(fn)(
+        q, kv, v, in.blockTable.data(), in.seqLens.data(), in.sinks.data(),
+        out, in.lse.data() + kGuard, batch < 0 ? in.batch : batch,
+        in.maxBlocks, scale, nullptr);
+  if (c.kvHeads)
+    return reinterpret_cast<mla_abi::HeadsKernelFn>(fn)(
+        q, kv, v, in.blockTable.data(), in.seqLens.data(), out,
+        in.lse.data() + kGuard, batch < 0 ? in.batch : batch, in.maxBlocks,
+        scale, nullptr);
   if (c.sinks)
     return reinterpret_cast<mla_abi::SinksKernelFn>(fn)(
         q, kv, in.blockTable.data(), in.seqLens.data(), in.sinks.data(), out,
@@ -208,6 +243,23 @@ bool untouched(const Config &c, const Batch &in) {
       return false;
   return std::all_of(in.lse.begin(), in.lse.end(),
                      [](float x) { return x == kSentinel; });
+}
+
+/// The double reference of `c`'s contract on `in`.
+void reference(const Config &c, const mla::ref::DecodeShape &shape,
+               const Batch &in, double scale, std::vector<double> &out,
+               std::vector<double> &lse) {
+  if (c.kvHeads)
+    mla::ref::decodeAttentionHeads(shape, c.kvHeads, in.q.data(),
+                                   in.kv.data(), in.v.data(),
+                                   in.blockTable.data(), in.seqLens.data(),
+                                   in.batch, in.maxBlocks, scale, out.data(),
+                                   lse.data());
+  else
+    mla::ref::decodeAttention(shape, in.q.data(), in.kv.data(),
+                              in.blockTable.data(), in.seqLens.data(),
+                              in.batch, in.maxBlocks, scale, out.data(),
+                              lse.data());
 }
 
 void PrintTo(const Config &c, std::ostream *os) { *os << c.name(); }
@@ -255,10 +307,7 @@ TEST_P(DecodeKernelTest, MatchesReference) {
     shape.sinks = c.sinks ? in.sinks.data() : nullptr;
     std::vector<double> refOut(in.batch * c.qLen * c.heads * c.dc),
         refLse(in.batch * c.heads * c.qLen);
-    mla::ref::decodeAttention(shape, in.q.data(), in.kv.data(),
-                              in.blockTable.data(), in.seqLens.data(),
-                              in.batch, in.maxBlocks, scale, refOut.data(),
-                              refLse.data());
+    reference(c, shape, in, scale, refOut, refLse);
 
     double worstOut = 0, worstLse = 0;
     for (size_t i = 0; i < refOut.size(); ++i) {
@@ -315,24 +364,16 @@ TEST_P(DecodeKernelNaNTest, NaNSeenOnlyByLaterQueries) {
     else
       unsetenv("MLA_CPU_NUM_SPLITS");
     Batch in = makeBatch(c, lens, 4321);
-    const int64_t width = c.dc + c.dr;
-    for (int64_t b = 0; b < in.batch; ++b) {
-      int64_t row = mla::ref::cacheRowIndex(in.blockTable.data(), in.maxBlocks,
-                                            c.blockSize, b, lens[b] - 1);
-      for (int64_t d = 0; d < width; ++d) {
-        in.kv[row * width + d] = std::numeric_limits<float>::quiet_NaN();
-        in.kvBf[row * width + d] = 0x7fc0;
-      }
-    }
+    for (int64_t b = 0; b < in.batch; ++b)
+      poisonToken(c, in,
+                  mla::ref::cacheRowIndex(in.blockTable.data(), in.maxBlocks,
+                                          c.blockSize, b, lens[b] - 1));
     ASSERT_EQ(call(fn, c, in, float(scale)), 0);
     mla::ref::DecodeShape shape = refShape(c);
     shape.sinks = c.sinks ? in.sinks.data() : nullptr;
     std::vector<double> refOut(in.batch * c.qLen * c.heads * c.dc),
         refLse(in.batch * c.heads * c.qLen);
-    mla::ref::decodeAttention(shape, in.q.data(), in.kv.data(),
-                              in.blockTable.data(), in.seqLens.data(),
-                              in.batch, in.maxBlocks, scale, refOut.data(),
-                              refLse.data());
+    reference(c, shape, in, scale, refOut, refLse);
     for (size_t i = 0; i < refOut.size(); ++i) {
       int64_t query = (i / (c.heads * c.dc)) % c.qLen;
       double got = outAt(c, in, kGuard + i), want = refOut[i];
@@ -572,6 +613,54 @@ std::vector<Config> withSinks() {
 
 INSTANTIATE_TEST_SUITE_P(Sinks, DecodeKernelTest,
                          ::testing::ValuesIn(withSinks()),
+                         [](const auto &info) { return info.param.name(); });
+
+/// GQA/MQA/MHA decode over head caches: head dims 64-256, KV heads from 1
+/// (MQA) to all heads (MHA), groups that fill a KV head's rows exactly and
+/// not (7 heads a KV head, q_len 4: 28 rows), with GPT-OSS's window and
+/// sinks (64 heads on 8 KV heads, d 64, window 128) among them.
+std::vector<Config> headCaches() {
+  auto make = [](int64_t d, int64_t heads, int64_t kvHeads, int64_t qLen,
+                 int64_t blockSize, bool bf16, bool causal) {
+    Config c{d, 0, heads, qLen, blockSize, bf16, causal};
+    c.kvHeads = kvHeads;
+    return c;
+  };
+  std::vector<Config> g = {
+      make(64, 4, 4, 1, 16, false, true),    // MHA
+      make(128, 8, 1, 2, 64, true, true),    // MQA
+      make(128, 8, 2, 1, 16, true, true),    // GQA 4
+      make(128, 64, 8, 1, 64, true, true),   // Llama-3-70B
+      make(96, 12, 4, 3, 1, false, false),   // 3 heads a KV head, 9 rows
+      make(128, 28, 4, 4, 16, false, true),  // Qwen2-7B, 28 rows a KV head
+      make(256, 16, 8, 2, 16, true, true),   // Gemma-2-9B
+  };
+  Config oss = make(64, 64, 8, 1, 16, true, true); // GPT-OSS
+  oss.window = 128;
+  oss.sinks = true;
+  g.push_back(oss);
+  Config windowed = make(128, 8, 2, 4, 16, false, true);
+  windowed.window = 37;
+  g.push_back(windowed);
+  return g;
+}
+
+INSTANTIATE_TEST_SUITE_P(Heads, DecodeKernelTest,
+                         ::testing::ValuesIn(headCaches()),
+                         [](const auto &info) { return info.param.name(); });
+
+/// A NaN that only the last query sees stays out of the others' rows in
+/// every KV head's groups.
+std::vector<Config> headCachesMultiQuery() {
+  std::vector<Config> g;
+  for (const Config &c : headCaches())
+    if (c.causal && c.qLen > 1)
+      g.push_back(c);
+  return g;
+}
+
+INSTANTIATE_TEST_SUITE_P(Heads, DecodeKernelNaNTest,
+                         ::testing::ValuesIn(headCachesMultiQuery()),
                          [](const auto &info) { return info.param.name(); });
 
 /// A kernel generated with sinks refuses a call without them (and

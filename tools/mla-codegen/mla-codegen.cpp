@@ -66,6 +66,15 @@ cl::opt<int64_t> kvLoraRank("kv-lora-rank", cl::init(0),
                             cl::desc("latent dim d_c"), cl::cat(category));
 cl::opt<int64_t> ropeDim("qk-rope-head-dim", cl::init(0),
                          cl::desc("rope dim d_r"), cl::cat(category));
+cl::opt<int64_t> numKvHeads(
+    "num-kv-heads", cl::init(0),
+    cl::desc("KV heads G of separate paged key and value caches (GQA; MQA "
+             "with 1, MHA with --num-heads; 0: one latent cache)"),
+    cl::cat(category));
+cl::opt<int64_t> headDim("head-dim", cl::init(0),
+                         cl::desc("head dim of the key and value caches "
+                                  "(with --num-kv-heads)"),
+                         cl::cat(category));
 cl::opt<int64_t> qLen("q-len", cl::init(1), cl::desc("new tokens per step"),
                       cl::cat(category));
 cl::opt<int64_t> blockSize("block-size", cl::init(64),
@@ -247,12 +256,31 @@ FailureOr<DecodeParams> requestFromOptions(MLIRContext &ctx) {
   if (window != 0)
     r.window = window;
   r.sinks = sinks;
+  // Head caches: --num-kv-heads and --head-dim in place of the latent dims.
+  if (numKvHeads != 0 || headDim.getNumOccurrences()) {
+    if (kvLoraRank.getNumOccurrences() || ropeDim.getNumOccurrences()) {
+      llvm::errs() << "mla-codegen: --kv-lora-rank and --qk-rope-head-dim "
+                      "describe a latent cache; head caches take "
+                      "--num-kv-heads and --head-dim\n";
+      return failure();
+    }
+    if (numKvHeads <= 0) {
+      llvm::errs() << "mla-codegen: --num-kv-heads=" << numKvHeads.getValue()
+                   << " must be positive with --head-dim\n";
+      return failure();
+    }
+    r.headCaches = true;
+    r.kvHeads = numKvHeads;
+    r.dc = headDim;
+    r.dr = 0;
+  }
   // Sizes are bounded before anything is computed from them.
   auto refuse = [&](StringRef what, const Twine &v, const Twine &why) {
     static const llvm::StringMap<const char *> flags = {
         {"num_heads", "--num-heads"}, {"q_len", "--q-len"},
         {"block_size", "--block-size"}, {"kv_lora_rank", "--kv-lora-rank"},
-        {"qk_rope_head_dim", "--qk-rope-head-dim"}, {"window", "--window"}};
+        {"qk_rope_head_dim", "--qk-rope-head-dim"}, {"window", "--window"},
+        {"num_kv_heads", "--num-kv-heads"}, {"head_dim", "--head-dim"}};
     llvm::errs() << "mla-codegen: " << flags.lookup(what) << "=" << v << " "
                  << why << "\n";
     return failure();
@@ -291,7 +319,15 @@ FailureOr<DecodeParams> requestFromFile(MLIRContext &ctx, ModuleOp module) {
     return failure();
   }
   DecodeParams r = DecodeParams::of(op);
+  if (r.headCaches && r.kvHeads % tensorParallel != 0) {
+    op.emitError() << "mla-codegen: --tensor-parallel="
+                   << tensorParallel.getValue()
+                   << " does not divide the layer's " << r.kvHeads
+                   << " KV heads";
+    return failure();
+  }
   r.heads = heads / tensorParallel;
+  r.kvHeads /= tensorParallel;
   return r;
 }
 
@@ -303,7 +339,11 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
   b.setInsertionPointToEnd(module->getBody());
   int64_t dyn = ShapedType::kDynamic, width = r.dc + r.dr;
   auto qTy = RankedTensorType::get({dyn, r.qLen, r.heads, width}, r.elemType);
-  auto cacheTy = RankedTensorType::get({dyn, r.blockSize, width}, r.elemType);
+  auto cacheTy =
+      r.headCaches
+          ? RankedTensorType::get({dyn, r.blockSize, r.kvHeads, width},
+                                  r.elemType)
+          : RankedTensorType::get({dyn, r.blockSize, width}, r.elemType);
   auto btTy = RankedTensorType::get({dyn, dyn}, b.getI32Type());
   auto lensTy = RankedTensorType::get({dyn}, b.getI32Type());
   auto outTy = RankedTensorType::get({dyn, r.qLen, r.heads, r.dc}, r.elemType);
@@ -311,6 +351,9 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
   SmallVector<Type> argTypes = {qTy, cacheTy, btTy, lensTy, b.getF32Type()};
   if (r.sinks)
     argTypes.push_back(RankedTensorType::get({r.heads}, b.getF32Type()));
+  // Head caches: the value cache last.
+  if (r.headCaches)
+    argTypes.push_back(cacheTy);
   auto fn = func::FuncOp::create(b, loc, kernelName,
                                  b.getFunctionType(argTypes, {outTy, lseTy}));
   Block *body = fn.addEntryBlock();
@@ -323,8 +366,9 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
     variant = DecodeVariantAttr::get(&ctx, KeySource::pages, CacheScales::none,
                                      /*scale_group=*/128, ValueWidth::latent,
                                      r.window);
+  Value values = r.headCaches ? body->getArguments().back() : Value();
   auto op = DecodeAttentionOp::create(
-      b, loc, outTy, lseTy, body->getArgument(0), body->getArgument(1),
+      b, loc, outTy, lseTy, body->getArgument(0), body->getArgument(1), values,
       body->getArgument(2), body->getArgument(3),
       r.sinks ? body->getArgument(5) : Value(),
       /*cache_scale=*/Value(), b.getF32FloatAttr(scale),
@@ -352,6 +396,7 @@ mla_abi::Sizes abiSizes(const DecodeParams &r,
   s.ropeDim = r.dr;
   s.blockSize = r.blockSize;
   s.hiddenSize = layer ? layer->sizes.hiddenSize : 0;
+  s.numKvHeads = r.headCaches ? r.kvHeads : 0;
   return s;
 }
 
@@ -385,7 +430,8 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
   mla_abi::Sizes sizes = abiSizes(r);
   std::string s;
   llvm::raw_string_ostream os(s);
-  os << "/* Generated by mla-codegen: MLA decode attention for "
+  os << "/* Generated by mla-codegen: " << (r.headCaches ? "GQA" : "MLA")
+     << " decode attention for "
      << (isGPU() ? target.getValue() : std::string("the CPU")) << ". */\n";
   if (!kernelInfo.empty())
     os << "/* " << kernelInfo << " */\n";
@@ -399,12 +445,22 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
      << "#define " << upper << "_BLOCK_SIZE " << r.blockSize << "\n"
      << "#define " << upper << "_CAUSAL " << (r.causal ? 1 : 0) << "\n"
      << "#define " << upper << "_WINDOW " << r.window.value_or(0) << "\n"
-     << "#define " << upper << "_SINKS " << (r.sinks ? 1 : 0) << "\n"
+     << "#define " << upper << "_SINKS " << (r.sinks ? 1 : 0) << "\n";
+  if (r.headCaches)
+    os << "#define " << upper << "_NUM_KV_HEADS " << r.kvHeads << "\n"
+       << "#define " << upper << "_HEAD_DIM " << r.dc << "\n";
+  os
      << "#define " << upper << "_DTYPE \"" << dtype << "\"\n\n"
      << returnCodeMacros(upper, lib) << "\n"
      << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
-     << "/* Decode attention over a paged latent cache (FlashMLA semantics).\n";
-  for (const mla_abi::Arg &a : mla_abi::kernelArgs(r.sinks))
+     << (r.headCaches
+             ? "/* Decode attention over paged key and value caches of " +
+                   std::to_string(r.kvHeads) +
+                   " KV heads (query head h reads KV head h / " +
+                   std::to_string(r.headsPerKvHead()) + ").\n"
+             : std::string("/* Decode attention over a paged latent cache "
+                           "(FlashMLA semantics).\n"));
+  for (const mla_abi::Arg &a : mla_abi::kernelArgs(r.sinks, r.headCaches))
     os << " *   " << mla_abi::describe(a, sizes, dtype.c_str()) << "\n";
   os << " * Query i sees positions 0 .. seq_len - " << r.qLen << " + i"
      << (r.causal ? "" : " (not causal: all seq_len positions)");
@@ -432,7 +488,8 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
                " * Thread-safe: calls from several threads at once each use their\n"
                " * own split scratch (kept per thread, reused across calls).\n"
                " * stream must be NULL on the CPU. */\n")
-     << mla_abi::declaration(name, mla_abi::kernelArgs(r.sinks)) << "\n\n";
+     << mla_abi::declaration(name, mla_abi::kernelArgs(r.sinks, r.headCaches))
+     << "\n\n";
   if (!isGPU())
     os << "/* " << name
        << " with the cache's page count: page ids at or beyond num_blocks\n"
@@ -440,7 +497,8 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
        << "_ERR_BLOCK_ID) before any is read,\n"
        << " * num_blocks < 0 is " << upper << "_ERR_MAX_BLOCKS. */\n"
        << mla_abi::declaration(name + "_checked",
-                               mla_abi::checkedKernelArgs(r.sinks))
+                               mla_abi::checkedKernelArgs(r.sinks,
+                                                          r.headCaches))
        << "\n\n";
   os << "/* The KV splits a call uses for these sizes. */\n"
      << mla_abi::declaration(name + "_num_splits",
@@ -652,6 +710,10 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
                             {"window", r.window ? llvm::json::Value(*r.window)
                                                 : llvm::json::Value(nullptr)},
                             {"sinks", r.sinks}};
+  if (r.headCaches) {
+    params["num_kv_heads"] = r.kvHeads;
+    params["head_dim"] = r.dc;
+  }
   // A kernel from a dialect file: the layer's scale (YaRN's mscale included),
   // which callers pass as softmax_scale.
   if (r.layerScale)
@@ -667,7 +729,8 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
       {"dims", std::move(dims)},
       {"kernel", std::move(kernel)},
       {"returns", "int32_t"},
-      {"args", argsJSON(mla_abi::kernelArgs(r.sinks), sizes, dtype)},
+      {"args", argsJSON(mla_abi::kernelArgs(r.sinks, r.headCaches), sizes,
+                        dtype)},
       {"return_codes", returnCodesJSON(upper,
                                        [&](const mla_abi::ReturnCodeInfo &c) {
                                          return mla_abi::kernelReturns(c, lib);
@@ -678,7 +741,8 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
                : llvm::json::Object{
                      {"symbol", name + "_checked"},
                      {"returns", "int32_t"},
-                     {"args", argsJSON(mla_abi::checkedKernelArgs(r.sinks),
+                     {"args", argsJSON(mla_abi::checkedKernelArgs(
+                                           r.sinks, r.headCaches),
                                        sizes, dtype)}}},
       {"layer", layer ? layerJSON(*layer) : llvm::json::Value(nullptr)}};
   std::string s;

@@ -5,7 +5,8 @@
 // symbol resolved (RTLD_NOW), export what NAME.json lists, and its decode
 // kernel must return 0 and the right values on a tiny problem with a known
 // answer (zero queries and cache: out = 0, lse = ln(visible positions), the
-// window's included; with sinks, all 0, ln(visible positions + 1)).
+// window's included; with sinks, all 0, ln(visible positions + 1)), on a
+// latent cache or on head caches, as NAME.json's params say.
 // A crash here is a failed generation, not a crash of the caller's program.
 //
 //===----------------------------------------------------------------------===//
@@ -85,9 +86,12 @@ int main(int argc, char **argv) {
   int64_t window = params->getInteger("window").value_or(0);
   // With sinks, all 0: each row's denominator gains exp(0 - 0) = 1.
   bool withSinks = params->getBoolean("sinks").value_or(false);
+  // Head caches: separate key and value caches of num_kv_heads heads.
+  int64_t kvHeads = params->getInteger("num_kv_heads").value_or(0);
   std::string dtype = params->getString("dtype").value_or("").str();
   int64_t elem = dtype == "f32" ? 4 : 2;
-  if (heads <= 0 || qLen <= 0 || dc <= 0 || dr < 0 || blockSize <= 0)
+  if (heads <= 0 || qLen <= 0 || dc <= 0 || dr < 0 || blockSize <= 0 ||
+      kvHeads < 0)
     return fail(jsonPath + ": params out of range");
 
   // One sequence of q_len + 3 tokens over enough pages.
@@ -95,7 +99,10 @@ int main(int argc, char **argv) {
   int32_t pages = int32_t((seqLen + blockSize - 1) / blockSize);
   int64_t width = dc + dr;
   std::vector<uint8_t> q(size_t(qLen * heads * width * elem), 0),
-      cache(size_t(pages * blockSize * width * elem), 0),
+      cache(size_t(pages * blockSize * std::max<int64_t>(kvHeads, 1) *
+                   width * elem),
+            0),
+      values(kvHeads > 0 ? cache.size() : 0, 0),
       out(size_t(qLen * heads * dc * elem), 0xff);
   std::vector<float> lse(size_t(heads * qLen), -1.0f);
   std::vector<int32_t> table(static_cast<size_t>(pages));
@@ -103,14 +110,28 @@ int main(int argc, char **argv) {
     table[p] = p;
   std::vector<float> sinks(size_t(heads), 0.0f);
   void *decodeSym = ::dlsym(handle, symbols[0].c_str());
-  int32_t rc =
-      withSinks
-          ? reinterpret_cast<mla_abi::SinksKernelFn>(decodeSym)(
-                q.data(), cache.data(), table.data(), &seqLen, sinks.data(),
-                out.data(), lse.data(), 1, pages, 1.0f, nullptr)
-          : reinterpret_cast<mla_abi::KernelFn>(decodeSym)(
-                q.data(), cache.data(), table.data(), &seqLen, out.data(),
-                lse.data(), 1, pages, 1.0f, nullptr);
+  // The entry of this library's signature (KernelABI.h's kernelArgs).
+  auto decode = [&]() -> int32_t {
+    if (kvHeads > 0)
+      return withSinks
+                 ? reinterpret_cast<mla_abi::HeadsSinksKernelFn>(decodeSym)(
+                       q.data(), cache.data(), values.data(), table.data(),
+                       &seqLen, sinks.data(), out.data(), lse.data(), 1, pages,
+                       1.0f, nullptr)
+                 : reinterpret_cast<mla_abi::HeadsKernelFn>(decodeSym)(
+                       q.data(), cache.data(), values.data(), table.data(),
+                       &seqLen, out.data(), lse.data(), 1, pages, 1.0f,
+                       nullptr);
+    return withSinks
+               ? reinterpret_cast<mla_abi::SinksKernelFn>(decodeSym)(
+                     q.data(), cache.data(), table.data(), &seqLen,
+                     sinks.data(), out.data(), lse.data(), 1, pages, 1.0f,
+                     nullptr)
+               : reinterpret_cast<mla_abi::KernelFn>(decodeSym)(
+                     q.data(), cache.data(), table.data(), &seqLen, out.data(),
+                     lse.data(), 1, pages, 1.0f, nullptr);
+  };
+  int32_t rc = decode();
   if (rc != 0)
     return fail("the kernel returned " + llvm::Twine(rc) +
                 " on a valid one-sequence call");
@@ -133,7 +154,19 @@ int main(int argc, char **argv) {
   // and is refused with one page fewer (a page id beyond the cache).
   if (!checkedSymbol.empty()) {
     void *checkedSym = ::dlsym(handle, checkedSymbol.c_str());
-    auto checked = [&](int32_t numBlocks) {
+    auto checked = [&](int32_t numBlocks) -> int32_t {
+      if (kvHeads > 0)
+        return withSinks
+                   ? reinterpret_cast<mla_abi::HeadsSinksCheckedKernelFn>(
+                         checkedSym)(q.data(), cache.data(), values.data(),
+                                     numBlocks, table.data(), &seqLen,
+                                     sinks.data(), out.data(), lse.data(), 1,
+                                     pages, 1.0f, nullptr)
+                   : reinterpret_cast<mla_abi::HeadsCheckedKernelFn>(
+                         checkedSym)(q.data(), cache.data(), values.data(),
+                                     numBlocks, table.data(), &seqLen,
+                                     out.data(), lse.data(), 1, pages, 1.0f,
+                                     nullptr);
       return withSinks
                  ? reinterpret_cast<mla_abi::SinksCheckedKernelFn>(checkedSym)(
                        q.data(), cache.data(), numBlocks, table.data(), &seqLen,

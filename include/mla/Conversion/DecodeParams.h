@@ -89,7 +89,9 @@ struct DecodeParams {
     if (failed(check("num_heads", heads, 1, kMaxHeads)) ||
         failed(check("q_len", qLen, 1, kMaxQueryLen)) ||
         failed(check("block_size", blockSize, 1, kMaxBlockSize)) ||
-        failed(check("kv_lora_rank", dc, 1, kMaxLatentDim)) ||
+        failed(check(headCaches ? "head_dim" : "kv_lora_rank", dc, 1,
+                     kMaxLatentDim)) ||
+        (headCaches && failed(check("num_kv_heads", kvHeads, 1, kMaxHeads))) ||
         failed(check("qk_rope_head_dim", dr, 0, kMaxRopeDim)))
       return failure();
     // seq_lens are int32: a longer window is no window.

@@ -53,6 +53,17 @@ void decodeAttention(const DecodeShape &s, const float *q, const float *kvCache,
                      int64_t batch, int64_t maxBlocksPerSeq, double scale,
                      double *out, double *lse);
 
+/// The same contract on head caches (GQA/MQA/MHA): `s.dc` is the head dim
+/// and `s.dr` 0; kCache and vCache [numBlocks, blockSize, kvHeads, dc]; head
+/// h reads KV head h / (heads / kvHeads), its scores over the key row and
+/// its output from the value row.
+void decodeAttentionHeads(const DecodeShape &s, int64_t kvHeads,
+                          const float *q, const float *kCache,
+                          const float *vCache, const int32_t *blockTable,
+                          const int32_t *seqLens, int64_t batch,
+                          int64_t maxBlocksPerSeq, double scale, double *out,
+                          double *lse);
+
 /// Number of cache positions query `queryIdx` (0-based among the qLen new
 /// tokens) of a sequence of `seqLen` tokens may attend to; 0 if none.
 int64_t visiblePositions(int64_t seqLen, int64_t qLen, int64_t queryIdx,

@@ -29,24 +29,28 @@ typedef struct mla_cpu_kernel {
                              cache exceeds half the L3; 2: on every call */
   int64_t window;         /* a sliding window of positions; 0: none */
   int64_t sinks;          /* 1: the combine takes per-head sink logits */
+  int64_t num_kv_heads;   /* head caches (GQA/MQA/MHA): their KV heads, and
+                             kv_lora_rank is the head dim; 0: a latent cache */
   /* The kernels' C interfaces (_mlir_ciface_NAME_partial, ...), each taking
      its memref arguments as pointers to 1-D descriptors. */
   void *partial, *partial_prefetch, *combine;
 } mla_cpu_kernel;
 
-/* The contract's NAME(...) for kernel `k` (see NAME.h), with the sinks
-   after seq_lens: a library without sinks passes NULL. */
-int32_t mla_cpu_decode_v2(const mla_cpu_kernel *k, const void *q,
-                          const void *kv_cache, const int32_t *block_table,
-                          const int32_t *seq_lens, const float *sinks,
-                          void *out, float *lse, int32_t batch,
-                          int32_t max_blocks_per_seq, float softmax_scale,
-                          void *stream);
+/* The contract's NAME(...) for kernel `k` (see NAME.h), with the value cache
+   after the key cache (NULL for a latent cache, whose rows hold both) and
+   the sinks after seq_lens (NULL for a library without). */
+int32_t mla_cpu_decode_v3(const mla_cpu_kernel *k, const void *q,
+                          const void *kv_cache, const void *v_cache,
+                          const int32_t *block_table, const int32_t *seq_lens,
+                          const float *sinks, void *out, float *lse,
+                          int32_t batch, int32_t max_blocks_per_seq,
+                          float softmax_scale, void *stream);
 
 /* NAME_checked(...) for kernel `k`: page ids checked against num_blocks,
    then NAME(...). */
-int32_t mla_cpu_decode_checked_v2(const mla_cpu_kernel *k, const void *q,
-                                  const void *kv_cache, int32_t num_blocks,
+int32_t mla_cpu_decode_checked_v3(const mla_cpu_kernel *k, const void *q,
+                                  const void *kv_cache, const void *v_cache,
+                                  int32_t num_blocks,
                                   const int32_t *block_table,
                                   const int32_t *seq_lens, const float *sinks,
                                   void *out, float *lse, int32_t batch,
@@ -54,7 +58,7 @@ int32_t mla_cpu_decode_checked_v2(const mla_cpu_kernel *k, const void *q,
                                   float softmax_scale, void *stream);
 
 /* NAME_num_splits(...) for kernel `k`. */
-int32_t mla_cpu_num_splits_v2(const mla_cpu_kernel *k, int32_t batch,
+int32_t mla_cpu_num_splits_v3(const mla_cpu_kernel *k, int32_t batch,
                               int32_t max_seq_len, int32_t threads);
 
 #ifdef __cplusplus

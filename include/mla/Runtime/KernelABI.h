@@ -135,12 +135,14 @@ enum class Dim {
   NumBlocks,       // runtime: pages in the cache (an argument of the layer)
   MaxBlocksPerSeq, // runtime: the `max_blocks_per_seq` argument
   HiddenSize,      // fixed: the layer's model width
+  NumKvHeads,      // fixed: KV heads of head caches (GQA/MQA/MHA)
+  HeadDim,         // fixed: the head dim of head caches
 };
 
 inline constexpr Dim kDims[] = {
     Dim::Batch,     Dim::QLen,      Dim::NumHeads,  Dim::KvLoraRank,
     Dim::RowWidth,  Dim::BlockSize, Dim::NumBlocks, Dim::MaxBlocksPerSeq,
-    Dim::HiddenSize};
+    Dim::HiddenSize, Dim::NumKvHeads, Dim::HeadDim};
 
 constexpr const char *dimName(Dim d) {
   switch (d) {
@@ -162,6 +164,10 @@ constexpr const char *dimName(Dim d) {
     return "max_blocks_per_seq";
   case Dim::HiddenSize:
     return "hidden_size";
+  case Dim::NumKvHeads:
+    return "num_kv_heads";
+  case Dim::HeadDim:
+    return "head_dim";
   }
   return "";
 }
@@ -170,6 +176,8 @@ constexpr const char *dimName(Dim d) {
 struct Sizes {
   int64_t qLen = 0, numHeads = 0, kvLoraRank = 0, ropeDim = 0, blockSize = 0;
   int64_t hiddenSize = 0; // 0 without a layer function
+  int64_t numKvHeads = 0; // head caches: KV heads (then kvLoraRank is the
+                          // head dim); 0: a latent cache
 };
 
 /// The size of `d` in a library with `s`, or -1 for a runtime dimension.
@@ -187,6 +195,10 @@ constexpr int64_t fixedSize(Dim d, const Sizes &s) {
     return s.blockSize;
   case Dim::HiddenSize:
     return s.hiddenSize;
+  case Dim::NumKvHeads:
+    return s.numKvHeads > 0 ? s.numKvHeads : -1;
+  case Dim::HeadDim:
+    return s.numKvHeads > 0 ? s.kvLoraRank : -1;
   case Dim::Batch:
   case Dim::NumBlocks:
   case Dim::MaxBlocksPerSeq:
@@ -347,6 +359,51 @@ inline constexpr Arg kSinksCheckedKernelArgs[] = {
     kCheckedKernelArgs[8], kCheckedKernelArgs[9], kCheckedKernelArgs[10],
 };
 
+/// A library on head caches (GQA/MQA/MHA) takes queries, keys and values
+/// of heads in place of q and kv_cache, and writes heads.
+inline constexpr Arg kHeadsQuery =
+    array("q", "const void *", DType::Elem, Direction::In, "queries",
+          Dim::Batch, Dim::QLen, Dim::NumHeads, Dim::HeadDim);
+inline constexpr Arg kKeyCache =
+    array("k_cache", "const void *", DType::Elem, Direction::In,
+          "keys, one row per token and KV head", Dim::NumBlocks,
+          Dim::BlockSize, Dim::NumKvHeads, Dim::HeadDim);
+inline constexpr Arg kValueCache =
+    array("v_cache", "const void *", DType::Elem, Direction::In,
+          "values, one row per token and KV head", Dim::NumBlocks,
+          Dim::BlockSize, Dim::NumKvHeads, Dim::HeadDim);
+inline constexpr Arg kHeadsOut =
+    array("out", "void *", DType::Elem, Direction::Out,
+          "attention output of each query head", Dim::Batch, Dim::QLen,
+          Dim::NumHeads, Dim::HeadDim);
+inline constexpr Arg kHeadsNumBlocks =
+    scalar("num_blocks", "int32_t", DType::I32,
+           "pages in k_cache (and in v_cache)");
+
+/// int32_t NAME(...) on head caches, without and with sinks.
+inline constexpr Arg kHeadsKernelArgs[] = {
+    kHeadsQuery,    kKeyCache,      kValueCache,    kKernelArgs[2],
+    kKernelArgs[3], kHeadsOut,      kKernelArgs[5], kKernelArgs[6],
+    kKernelArgs[7], kKernelArgs[8], kKernelArgs[9],
+};
+inline constexpr Arg kHeadsSinksKernelArgs[] = {
+    kHeadsQuery,    kKeyCache,      kValueCache,    kKernelArgs[2],
+    kKernelArgs[3], kSinksArg,      kHeadsOut,      kKernelArgs[5],
+    kKernelArgs[6], kKernelArgs[7], kKernelArgs[8], kKernelArgs[9],
+};
+/// int32_t NAME_checked(...) on head caches, without and with sinks.
+inline constexpr Arg kHeadsCheckedKernelArgs[] = {
+    kHeadsQuery,    kKeyCache,      kValueCache,    kHeadsNumBlocks,
+    kKernelArgs[2], kKernelArgs[3], kHeadsOut,      kKernelArgs[5],
+    kKernelArgs[6], kKernelArgs[7], kKernelArgs[8], kKernelArgs[9],
+};
+inline constexpr Arg kHeadsSinksCheckedKernelArgs[] = {
+    kHeadsQuery,    kKeyCache,      kValueCache,    kHeadsNumBlocks,
+    kKernelArgs[2], kKernelArgs[3], kSinksArg,      kHeadsOut,
+    kKernelArgs[5], kKernelArgs[6], kKernelArgs[7], kKernelArgs[8],
+    kKernelArgs[9],
+};
+
 /// A table of arguments, whichever its length.
 struct ArgList {
   const Arg *first;
@@ -360,11 +417,16 @@ struct ArgList {
 };
 
 /// The decode entry's and NAME_checked's arguments of a library with or
-/// without sinks.
-constexpr ArgList kernelArgs(bool sinks) {
+/// without sinks, on a latent cache or on head caches.
+constexpr ArgList kernelArgs(bool sinks, bool heads = false) {
+  if (heads)
+    return sinks ? ArgList(kHeadsSinksKernelArgs) : ArgList(kHeadsKernelArgs);
   return sinks ? ArgList(kSinksKernelArgs) : ArgList(kKernelArgs);
 }
-constexpr ArgList checkedKernelArgs(bool sinks) {
+constexpr ArgList checkedKernelArgs(bool sinks, bool heads = false) {
+  if (heads)
+    return sinks ? ArgList(kHeadsSinksCheckedKernelArgs)
+                 : ArgList(kHeadsCheckedKernelArgs);
   return sinks ? ArgList(kSinksCheckedKernelArgs)
                : ArgList(kCheckedKernelArgs);
 }
@@ -435,6 +497,23 @@ using SinksCheckedKernelFn = int32_t (*)(const void *, const void *, int32_t,
                                          const int32_t *, const int32_t *,
                                          const float *, void *, float *,
                                          int32_t, int32_t, float, void *);
+using HeadsKernelFn = int32_t (*)(const void *, const void *, const void *,
+                                  const int32_t *, const int32_t *, void *,
+                                  float *, int32_t, int32_t, float, void *);
+using HeadsSinksKernelFn = int32_t (*)(const void *, const void *,
+                                       const void *, const int32_t *,
+                                       const int32_t *, const float *, void *,
+                                       float *, int32_t, int32_t, float,
+                                       void *);
+using HeadsCheckedKernelFn = int32_t (*)(const void *, const void *,
+                                         const void *, int32_t,
+                                         const int32_t *, const int32_t *,
+                                         void *, float *, int32_t, int32_t,
+                                         float, void *);
+using HeadsSinksCheckedKernelFn = int32_t (*)(
+    const void *, const void *, const void *, int32_t, const int32_t *,
+    const int32_t *, const float *, void *, float *, int32_t, int32_t, float,
+    void *);
 using NumSplitsFn = int32_t (*)(int32_t, int32_t, int32_t);
 using LayerFn = int32_t (*)(const void *, const int32_t *, void *, int32_t,
                             const int32_t *, const int32_t *,
@@ -491,6 +570,14 @@ static_assert(detail::describes(SinksKernelFn(), kSinksKernelArgs) &&
                   detail::describes(SinksCheckedKernelFn(),
                                     kSinksCheckedKernelArgs),
               "kSinks*Args must describe Sinks*Fn");
+static_assert(detail::describes(HeadsKernelFn(), kHeadsKernelArgs) &&
+                  detail::describes(HeadsSinksKernelFn(),
+                                    kHeadsSinksKernelArgs) &&
+                  detail::describes(HeadsCheckedKernelFn(),
+                                    kHeadsCheckedKernelArgs) &&
+                  detail::describes(HeadsSinksCheckedKernelFn(),
+                                    kHeadsSinksCheckedKernelArgs),
+              "kHeads*Args must describe Heads*Fn");
 static_assert(detail::describes(NumSplitsFn(), kNumSplitsArgsCPU) &&
                   detail::describes(NumSplitsFn(), kNumSplitsArgsGPU),
               "kNumSplitsArgs must describe NumSplitsFn");

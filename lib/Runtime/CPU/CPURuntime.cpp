@@ -45,6 +45,13 @@ using PartialFn = void (*)(MemRef1D *q, MemRef1D *kv, MemRef1D *bt,
 using CombineFn = void (*)(MemRef1D *partOut, MemRef1D *partML,
                            MemRef1D *out, MemRef1D *lse, int64_t b,
                            int64_t numSplits);
+/// The partial kernel on head caches: the value cache follows the keys.
+using HeadsPartialFn = void (*)(MemRef1D *q, MemRef1D *k, MemRef1D *v,
+                                MemRef1D *bt, MemRef1D *lens,
+                                MemRef1D *partOut, MemRef1D *partML,
+                                int64_t b, int64_t group, int64_t split,
+                                int64_t numSplits, int64_t maxBlocks,
+                                float scale);
 /// The combine of a kernel with sinks: their [H] buffer follows.
 using SinksCombineFn = void (*)(MemRef1D *partOut, MemRef1D *partML,
                                 MemRef1D *out, MemRef1D *lse, int64_t b,
@@ -52,8 +59,15 @@ using SinksCombineFn = void (*)(MemRef1D *partOut, MemRef1D *partML,
 
 
 int64_t rows(const mla_cpu_kernel &k) { return k.num_heads * k.q_len; }
+int64_t kvHeads(const mla_cpu_kernel &k) {
+  return k.num_kv_heads > 0 ? k.num_kv_heads : 1;
+}
+/// Groups of a sequence: each KV head's rows in groups of rows_per_group
+/// (flash::PartialLayout).
 int64_t groups(const mla_cpu_kernel &k) {
-  return (rows(k) + k.rows_per_group - 1) / k.rows_per_group;
+  int64_t perKvHead = rows(k) / kvHeads(k);
+  return kvHeads(k) *
+         ((perKvHead + k.rows_per_group - 1) / k.rows_per_group);
 }
 
 /// The size of one L3 instance, as Linux reports it for CPU 0 (glibc's
@@ -118,7 +132,7 @@ bool reserve(std::vector<float> &v, int64_t n) {
 
 extern "C" {
 
-int32_t mla_cpu_num_splits_v2(const mla_cpu_kernel *k, int32_t batch,
+int32_t mla_cpu_num_splits_v3(const mla_cpu_kernel *k, int32_t batch,
                               int32_t maxSeqLen, int32_t threads) {
   // With a window, a sequence's kernels read at most W + q_len - 1 tokens.
   int64_t read = maxSeqLen;
@@ -131,7 +145,8 @@ int32_t mla_cpu_num_splits_v2(const mla_cpu_kernel *k, int32_t batch,
 /// NAME and NAME_checked: the same checks and call; page ids are checked
 /// against `numBlocks` (INT64_MAX when the caller did not give it).
 static int32_t decode(const mla_cpu_kernel *k, const void *q,
-                      const void *kvCache, int64_t numBlocks,
+                      const void *kvCache, const void *vCache,
+                      int64_t numBlocks,
                       const int32_t *blockTable, const int32_t *seqLens,
                       const float *sinks, void *out, float *lse,
                       int32_t batch, int32_t maxBlocksPerSeq,
@@ -141,13 +156,17 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
                                                  maxBlocksPerSeq, softmaxScale);
       code >= 0)
     return code;
-  if (k->sinks && !sinks)
+  if ((k->sinks && !sinks) || (k->num_kv_heads > 0 && !vCache))
     return mla_abi::ErrNullPointer;
   if (numBlocks < 0)
     return mla_abi::ErrMaxBlocks;
   if (stream)
     return mla_abi::ErrStream;
-  const int64_t bs = k->block_size, width = k->kv_lora_rank + k->qk_rope_head_dim;
+  const int64_t bs = k->block_size,
+                width = k->kv_lora_rank + k->qk_rope_head_dim;
+  // What one token's rows hold, all KV heads' keys and values.
+  const int64_t tokenElems =
+      k->num_kv_heads > 0 ? 2 * k->num_kv_heads * width : width;
   int64_t capacity = int64_t(maxBlocksPerSeq) * bs;
   // The positions the kernels read: all of a sequence's, or from the first
   // query's window start on (pages before it are never read, so an engine
@@ -172,15 +191,17 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
     maxLen = std::max(maxLen, int32_t(len - first));
     tokens += len - first;
   }
-  auto partial = reinterpret_cast<PartialFn>(
-      usePrefetch(*k, tokens * width * k->elem_bytes) ? k->partial_prefetch
-                                                      : k->partial);
+  void *partialSym = usePrefetch(*k, tokens * tokenElems * k->elem_bytes)
+                         ? k->partial_prefetch
+                         : k->partial;
+  auto partial = reinterpret_cast<PartialFn>(partialSym);
+  auto headsPartial = reinterpret_cast<HeadsPartialFn>(partialSym);
   auto combine = reinterpret_cast<CombineFn>(k->combine);
   auto sinksCombine = reinterpret_cast<SinksCombineFn>(k->combine);
 
   const int64_t kRows = rows(*k), kGroups = groups(*k);
   int64_t splits =
-      mla_cpu_num_splits_v2(k, batch, maxLen, omp_get_max_threads());
+      mla_cpu_num_splits_v3(k, batch, maxLen, omp_get_max_threads());
   int64_t items = int64_t(batch) * kGroups * splits;
   if (!reserve(scratch.out, items * k->rows_per_group * k->kv_lora_rank) ||
       !reserve(scratch.ml, items * k->rows_per_group * 2))
@@ -190,7 +211,7 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
   // Sizes of the views only bound what the kernels may touch; the cache's
   // page count is not part of the contract, so its view is unbounded.
   MemRef1D qv = view(q, int64_t(batch) * kRows * width);
-  MemRef1D kvv = view(kvCache, INT64_MAX);
+  MemRef1D kvv = view(kvCache, INT64_MAX), vv = view(vCache, INT64_MAX);
   MemRef1D btv = view(blockTable, int64_t(batch) * maxBlocksPerSeq);
   MemRef1D lv = view(seqLens, batch);
   MemRef1D pov = view(s.out.data(), int64_t(s.out.size()));
@@ -208,9 +229,14 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
       int64_t split = item % splits;
       // The kernels take their descriptors by pointer; each call gets its
       // own copies.
-      MemRef1D qi = qv, kvi = kvv, bti = btv, li = lv, poi = pov, pmi = pmv;
-      partial(&qi, &kvi, &bti, &li, &poi, &pmi, b, group, split, splits,
-              maxBlocksPerSeq, softmaxScale);
+      MemRef1D qi = qv, kvi = kvv, vi = vv, bti = btv, li = lv, poi = pov,
+               pmi = pmv;
+      if (k->num_kv_heads > 0)
+        headsPartial(&qi, &kvi, &vi, &bti, &li, &poi, &pmi, b, group, split,
+                     splits, maxBlocksPerSeq, softmaxScale);
+      else
+        partial(&qi, &kvi, &bti, &li, &poi, &pmi, b, group, split, splits,
+                maxBlocksPerSeq, softmaxScale);
     }
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < batch; ++b) {
@@ -224,32 +250,34 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
   return mla_abi::Ok;
 }
 
-int32_t mla_cpu_decode_v2(const mla_cpu_kernel *k, const void *q,
-                          const void *kvCache, const int32_t *blockTable,
-                          const int32_t *seqLens, const float *sinks,
-                          void *out, float *lse, int32_t batch,
-                          int32_t maxBlocksPerSeq, float softmaxScale,
-                          void *stream) {
-  return decode(k, q, kvCache, INT64_MAX, blockTable, seqLens, sinks, out,
-                lse, batch, maxBlocksPerSeq, softmaxScale, stream);
+int32_t mla_cpu_decode_v3(const mla_cpu_kernel *k, const void *q,
+                          const void *kvCache, const void *vCache,
+                          const int32_t *blockTable, const int32_t *seqLens,
+                          const float *sinks, void *out, float *lse,
+                          int32_t batch, int32_t maxBlocksPerSeq,
+                          float softmaxScale, void *stream) {
+  return decode(k, q, kvCache, vCache, INT64_MAX, blockTable, seqLens, sinks,
+                out, lse, batch, maxBlocksPerSeq, softmaxScale, stream);
 }
 
-int32_t mla_cpu_decode_checked_v2(const mla_cpu_kernel *k, const void *q,
-                                  const void *kvCache, int32_t numBlocks,
+int32_t mla_cpu_decode_checked_v3(const mla_cpu_kernel *k, const void *q,
+                                  const void *kvCache, const void *vCache,
+                                  int32_t numBlocks,
                                   const int32_t *blockTable,
                                   const int32_t *seqLens, const float *sinks,
                                   void *out, float *lse, int32_t batch,
                                   int32_t maxBlocksPerSeq, float softmaxScale,
                                   void *stream) {
-  return decode(k, q, kvCache, numBlocks, blockTable, seqLens, sinks, out,
-                lse, batch, maxBlocksPerSeq, softmaxScale, stream);
+  return decode(k, q, kvCache, vCache, numBlocks, blockTable, seqLens, sinks,
+                out, lse, batch, maxBlocksPerSeq, softmaxScale, stream);
 }
 
 } // extern "C"
 
 static_assert(std::is_same_v<decltype(mla_runtime::withoutDescription(
-                                 &mla_cpu_decode_checked_v2)),
-                             mla_abi::SinksCheckedKernelFn>,
-              "mla_cpu_decode_checked_v2 must forward NAME_checked");
-static_assert(mla_runtime::forwardsABI(&mla_cpu_decode_v2, &mla_cpu_num_splits_v2),
+                                 &mla_cpu_decode_checked_v3)),
+                             mla_abi::HeadsSinksCheckedKernelFn>,
+              "mla_cpu_decode_checked_v3 must forward NAME_checked");
+static_assert(mla_runtime::forwardsABI<mla_abi::HeadsSinksKernelFn>(
+                  &mla_cpu_decode_v3, &mla_cpu_num_splits_v3),
               "the runtime's entries take the C signatures of the ABI");

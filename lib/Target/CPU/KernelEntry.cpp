@@ -27,11 +27,14 @@ using PointerField = std::optional<std::string>;
 /// pointer fields, and the entry points `name`(args...) and
 /// `name`_num_splits(batch, max_seq_len, threads or SMs), each returning
 /// `runtime`(&`name`_kernel, args...), to `module`.
+/// `heads`: a library on head caches, whose entries take v_cache after the
+/// keys; `runtimeTakesValues`: the runtime takes v_cache there (NULL for a
+/// latent cache).
 void addRuntimeEntry(ModuleOp module, StringRef name,
                      ArrayRef<int64_t> fields,
-                     ArrayRef<PointerField> pointers, bool sinks,
-                     StringRef decodeFn, StringRef splitsFn,
-                     StringRef checkedFn = "") {
+                     ArrayRef<PointerField> pointers, bool sinks, bool heads,
+                     bool runtimeTakesValues, StringRef decodeFn,
+                     StringRef splitsFn, StringRef checkedFn = "") {
   MLIRContext *ctx = module.getContext();
   Location loc = module.getLoc();
   OpBuilder b(ctx);
@@ -63,13 +66,14 @@ void addRuntimeEntry(ModuleOp module, StringRef name,
   }
 
   // `entry`(args...) { return runtime(&`name`_kernel, args...); }, with a
-  // null pointer inserted as the runtime's argument `nullAt` (if any).
+  // null pointer inserted as each of the runtime's arguments `nullAt`
+  // (ascending positions in the runtime's arguments after the description).
   auto forward = [&](StringRef entry, StringRef runtime, ArrayRef<Type> args,
-                     std::optional<unsigned> nullAt = std::nullopt) {
+                     ArrayRef<unsigned> nullAt = {}) {
     SmallVector<Type> runtimeArgs = {ptr};
     runtimeArgs.append(args.begin(), args.end());
-    if (nullAt)
-      runtimeArgs.insert(runtimeArgs.begin() + 1 + *nullAt, ptr);
+    for (unsigned at : nullAt)
+      runtimeArgs.insert(runtimeArgs.begin() + 1 + at, ptr);
     auto runtimeTy = LLVM::LLVMFunctionType::get(i32, runtimeArgs);
     if (!module.lookupSymbol(runtime))
       LLVM::LLVMFuncOp::create(b, loc, runtime, runtimeTy);
@@ -81,31 +85,40 @@ void addRuntimeEntry(ModuleOp module, StringRef name,
     SmallVector<Value> operands = {
         LLVM::AddressOfOp::create(b, loc, ptr, descName)};
     operands.append(body->args_begin(), body->args_end());
-    if (nullAt)
-      operands.insert(operands.begin() + 1 + *nullAt,
+    for (unsigned at : nullAt)
+      operands.insert(operands.begin() + 1 + at,
                       LLVM::ZeroOp::create(b, loc, ptr));
     Value r = LLVM::CallOp::create(b, loc, runtimeTy, runtime, operands)
                   .getResult();
     LLVM::ReturnOp::create(b, loc, r);
   };
-  // The contract's signature (KernelABI.h's kernelArgs(sinks)): the
-  // runtime takes the sinks after seq_lens, null for a library without.
+  // The contract's signature (KernelABI.h's kernelArgs(sinks, heads)): the
+  // runtime takes the value cache after the keys (if it takes one) and the
+  // sinks after seq_lens, null where the library has none.
   SmallVector<Type> decodeArgs = {ptr, ptr, ptr, ptr, ptr,
                                   ptr, i32, i32, f32, ptr};
-  std::optional<unsigned> sinksAt;
+  SmallVector<unsigned> nullAt, checkedNullAt;
+  unsigned values = 2, sinksAt = runtimeTakesValues ? 5 : 4;
+  if (heads)
+    decodeArgs.insert(decodeArgs.begin() + values, ptr);
+  else if (runtimeTakesValues)
+    nullAt.push_back(values);
   if (sinks)
-    decodeArgs.insert(decodeArgs.begin() + 4, ptr);
+    decodeArgs.insert(decodeArgs.begin() + sinksAt, ptr);
   else
-    sinksAt = 4;
-  forward(name, decodeFn, decodeArgs, sinksAt);
+    nullAt.push_back(sinksAt);
+  forward(name, decodeFn, decodeArgs, nullAt);
   // NAME_num_splits(batch, max_seq_len, threads or SMs).
   forward((name + "_num_splits").str(), splitsFn, {i32, i32, i32});
-  // NAME_checked: the decode entry with num_blocks after kv_cache.
+  // NAME_checked: the decode entry with num_blocks after the caches.
   if (!checkedFn.empty()) {
+    unsigned numBlocksAt = runtimeTakesValues ? 3 : 2;
     SmallVector<Type> checkedArgs(decodeArgs);
-    checkedArgs.insert(checkedArgs.begin() + 2, i32);
+    checkedArgs.insert(checkedArgs.begin() + numBlocksAt, i32);
+    for (unsigned at : nullAt)
+      checkedNullAt.push_back(at >= numBlocksAt ? at + 1 : at);
     forward((name + "_checked").str(), checkedFn, checkedArgs,
-            sinksAt ? std::optional<unsigned>(*sinksAt + 1) : std::nullopt);
+            checkedNullAt);
   }
 }
 } // namespace
@@ -130,16 +143,18 @@ LogicalResult cpu::addKernelEntry(ModuleOp module,
       return failure();
     prefetch = *p;
   }
-  // mla_cpu_kernel (CPUKernel.h): eleven i64, three pointers.
+  // mla_cpu_kernel (CPUKernel.h): twelve i64, three pointers.
   addRuntimeEntry(module, name,
                   {config.heads, config.qLen, config.dc, config.dr,
                    config.blockSize, config.causal ? 1 : 0,
                    config.elemType.getIntOrFloatBitWidth() / 8,
                    config.rowsPerGroup, int64_t(config.prefetch),
-                   config.window.value_or(0), config.sinks ? 1 : 0},
+                   config.window.value_or(0), config.sinks ? 1 : 0,
+                   config.headCaches ? config.kvHeads : 0},
                   {*partial, prefetch, *combine}, config.sinks,
-                  "mla_cpu_decode_v2", "mla_cpu_num_splits_v2",
-                  "mla_cpu_decode_checked_v2");
+                  config.headCaches, /*runtimeTakesValues=*/true,
+                  "mla_cpu_decode_v3", "mla_cpu_num_splits_v3",
+                  "mla_cpu_decode_checked_v3");
   return success();
 }
 
@@ -162,6 +177,7 @@ void cpu::addCUDAKernelEntry(ModuleOp module, const GPUDecodeConfig &config,
        config.elemType.getIntOrFloatBitWidth() / 8,
        config.elemType.isBF16() ? 1 : 0, config.tmaBoxRows,
        config.sinks ? 1 : 0, int64_t(cubin.size())},
-      {cubinName}, config.sinks, "mla_cuda_decode_v2",
+      {cubinName}, config.sinks, /*heads=*/false,
+      /*runtimeTakesValues=*/false, "mla_cuda_decode_v2",
       "mla_cuda_num_splits_v2");
 }
