@@ -31,12 +31,16 @@ struct Config {
   /// A sliding window (--window; 0: none), per-head sinks (--sinks).
   int64_t window = 0;
   bool sinks = false;
+  /// Head caches of this many KV heads (--num-kv-heads, dc the head dim);
+  /// 0: a latent cache.
+  int64_t kvHeads = 0;
   std::string name() const {
     return arch + "_dc" + std::to_string(dc) + "_dr" + std::to_string(dr) +
            "_h" + std::to_string(heads) + "_q" + std::to_string(qLen) +
            "_bs" + std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
            (window ? "_w" + std::to_string(window) : "") +
-           (sinks ? "_sinks" : "");
+           (sinks ? "_sinks" : "") +
+           (kvHeads ? "_kv" + std::to_string(kvHeads) : "");
   }
 };
 
@@ -54,8 +58,11 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
   std::string name = "k_" + c.name();
   std::string cmd = std::string(MLA_CODEGEN) + " --target=" + c.arch +
                     " --num-heads=" + std::to_string(c.heads) +
-                    " --kv-lora-rank=" + std::to_string(c.dc) +
-                    " --qk-rope-head-dim=" + std::to_string(c.dr) +
+                    (c.kvHeads
+                         ? " --num-kv-heads=" + std::to_string(c.kvHeads) +
+                               " --head-dim=" + std::to_string(c.dc)
+                         : " --kv-lora-rank=" + std::to_string(c.dc) +
+                               " --qk-rope-head-dim=" + std::to_string(c.dr)) +
                     " --q-len=" + std::to_string(c.qLen) +
                     " --block-size=" + std::to_string(c.blockSize) +
                     " --dtype=" + (c.bf16 ? "bf16" : "f32") +
@@ -104,8 +111,9 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
     return ptx.str().find(what) != std::string::npos;
   };
   // wgmma + TMA: pages of whole 8-row swizzle groups, d_c in 64-column
-  // boxes; mma.sync otherwise.
-  bool tma = c.arch == "sm_90a" && c.blockSize % 8 == 0 && c.dc % 64 == 0;
+  // boxes, a latent cache; mma.sync otherwise.
+  bool tma = c.arch == "sm_90a" && c.blockSize % 8 == 0 && c.dc % 64 == 0 &&
+             !c.kvHeads;
   if (c.bf16 && !tma)
     EXPECT_TRUE(has("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"))
         << "no bf16 mma.sync in " << name << ".ptx";
@@ -152,6 +160,24 @@ std::vector<Config> grid() {
     // Sinks, alone and with a window.
     g.push_back({512, 64, 64, 1, 64, true, arch, 0, true});
     g.push_back({256, 32, 16, 2, 16, false, arch, 64, true});
+    // Head caches (GQA/MQA/MHA), head dims 64-256: Llama-3-70B (64 heads on
+    // 8), MQA, MHA, 7 heads a KV head with q_len 4, Gemma-2 (d 256), and
+    // GPT-OSS's window and sinks.
+    auto heads = [&](int64_t d, int64_t h, int64_t kv, int64_t qLen,
+                     int64_t bs, bool bf16, int64_t window = 0,
+                     bool sinks = false) {
+      Config c{d, 0, h, qLen, bs, bf16, arch, window, sinks};
+      c.kvHeads = kv;
+      g.push_back(c);
+    };
+    heads(128, 64, 8, 1, 16, true);
+    heads(128, 64, 8, 1, 16, false);
+    heads(128, 8, 1, 2, 64, true);
+    heads(64, 16, 16, 1, 16, true);
+    heads(128, 28, 4, 4, 16, true, 128);
+    heads(256, 16, 8, 2, 64, true);
+    heads(64, 64, 8, 1, 16, true, 128, true);
+    heads(96, 12, 4, 3, 1, false);
   }
   return g;
 }

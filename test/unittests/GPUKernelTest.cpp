@@ -44,13 +44,17 @@ struct Config {
   /// A sliding window (--window; 0: none), per-head sinks (--sinks).
   int64_t window = 0;
   bool sinks = false;
+  /// Head caches of this many KV heads (--num-kv-heads, dc the head dim,
+  /// dr 0); 0: a latent cache.
+  int64_t kvHeads = 0;
   std::string name() const {
     return "dc" + std::to_string(dc) + "_dr" + std::to_string(dr) + "_h" +
            std::to_string(heads) + "_q" + std::to_string(qLen) + "_bs" +
            std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
            (causal ? "" : "_noncausal") +
            (window ? "_w" + std::to_string(window) : "") +
-           (sinks ? "_sinks" : "");
+           (sinks ? "_sinks" : "") +
+           (kvHeads ? "_kv" + std::to_string(kvHeads) : "");
   }
 };
 
@@ -69,8 +73,11 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
   std::string name = "g_" + c.name();
   std::string cmd = std::string(MLA_CODEGEN) + " --target=" + arch +
                     " --num-heads=" + std::to_string(c.heads) +
-                    " --kv-lora-rank=" + std::to_string(c.dc) +
-                    " --qk-rope-head-dim=" + std::to_string(c.dr) +
+                    (c.kvHeads
+                         ? " --num-kv-heads=" + std::to_string(c.kvHeads) +
+                               " --head-dim=" + std::to_string(c.dc)
+                         : " --kv-lora-rank=" + std::to_string(c.dc) +
+                               " --qk-rope-head-dim=" + std::to_string(c.dr)) +
                     " --q-len=" + std::to_string(c.qLen) +
                     " --block-size=" + std::to_string(c.blockSize) +
                     " --dtype=" + (c.bf16 ? "bf16" : "f32") +
@@ -98,10 +105,15 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
   std::vector<int32_t> table(numBlocks);
   std::iota(table.begin(), table.end(), 0);
   std::shuffle(table.begin(), table.end(), rng);
-  size_t qN = batch * c.qLen * c.heads * width, kvN = numBlocks * c.blockSize * width;
-  std::vector<float> q(qN), kv(kvN);
-  std::vector<uint16_t> qBf(qN), kvBf(kvN);
-  for (auto *v : {&q, &kv})
+  // A token's row: d_c + d_r, or a head dim for each KV head (then the
+  // values, in `vals`, too).
+  const int64_t tokenElems = width * std::max<int64_t>(1, c.kvHeads);
+  size_t qN = batch * c.qLen * c.heads * width,
+         kvN = numBlocks * c.blockSize * tokenElems,
+         vN = c.kvHeads ? kvN : 0;
+  std::vector<float> q(qN), kv(kvN), vals(vN);
+  std::vector<uint16_t> qBf(qN), kvBf(kvN), valsBf(vN);
+  for (auto *v : {&q, &kv, &vals})
     for (float &x : *v)
       x = dist(rng);
   for (size_t i = 0; i < qN; ++i) {
@@ -114,6 +126,22 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
     if (c.bf16)
       kv[i] = mla::ref::bf16ToFloat(kvBf[i]);
   }
+  for (size_t i = 0; i < vN; ++i) {
+    valsBf[i] = mla::ref::floatToBF16(vals[i]);
+    if (c.bf16)
+      vals[i] = mla::ref::bf16ToFloat(valsBf[i]);
+  }
+  // NaN in all of a token's row (every KV head's key and value).
+  auto poison = [&](size_t row) {
+    for (int64_t d = 0; d < tokenElems; ++d) {
+      kv[row * tokenElems + d] = std::numeric_limits<float>::quiet_NaN();
+      kvBf[row * tokenElems + d] = 0x7fc0;
+      if (c.kvHeads) {
+        vals[row * tokenElems + d] = std::numeric_limits<float>::quiet_NaN();
+        valsBf[row * tokenElems + d] = 0x7fc0;
+      }
+    }
+  };
   // NaN in every cache row past a sequence's end (the page tails, which the
   // wgmma kernel's TMA boxes load whole) and before every query's window:
   // no query may see them.
@@ -122,12 +150,8 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
       if (t < lens[b] &&
           t >= mla::ref::firstVisiblePosition(lens[b], c.qLen, 0, c.window))
         continue;
-      size_t row = size_t(table[b * maxBlocks + t / c.blockSize]) *
-                       c.blockSize + t % c.blockSize;
-      for (int64_t d = 0; d < width; ++d) {
-        kv[row * width + d] = std::numeric_limits<float>::quiet_NaN();
-        kvBf[row * width + d] = 0x7fc0;
-      }
+      poison(size_t(table[b * maxBlocks + t / c.blockSize]) * c.blockSize +
+             t % c.blockSize);
     }
   // Causal with several queries, NaN in each sequence's last position: only
   // its last query sees it, and 0 * NaN must not reach the others' sums (the
@@ -137,13 +161,8 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
     for (int64_t b = 0; b < batch; ++b) {
       if (lens[b] == 0)
         continue;
-      size_t row = size_t(mla::ref::cacheRowIndex(table.data(), maxBlocks,
-                                                  c.blockSize, b,
-                                                  lens[b] - 1));
-      for (int64_t d = 0; d < width; ++d) {
-        kv[row * width + d] = std::numeric_limits<float>::quiet_NaN();
-        kvBf[row * width + d] = 0x7fc0;
-      }
+      poison(size_t(mla::ref::cacheRowIndex(table.data(), maxBlocks,
+                                            c.blockSize, b, lens[b] - 1)));
     }
   // With a window, the pages wholly before the first query's window are
   // -1, as an engine that freed them leaves them (read after the NaN fill
@@ -157,9 +176,11 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
       kernelTable[b * maxBlocks + p] = -1;
   size_t es = c.bf16 ? 2 : 4, outN = batch * c.qLen * c.heads * c.dc,
          lseN = batch * c.heads * c.qLen;
-  mla::CudaDriver::DevPtr dq, dkv, dbt, dlens, dout, dlse;
+  mla::CudaDriver::DevPtr dq, dkv, dv = 0, dbt, dlens, dout, dlse;
   ASSERT_EQ(cu->memAlloc(&dq, qN * es), 0);
   ASSERT_EQ(cu->memAlloc(&dkv, kvN * es), 0);
+  if (c.kvHeads)
+    ASSERT_EQ(cu->memAlloc(&dv, vN * es), 0);
   ASSERT_EQ(cu->memAlloc(&dbt, table.size() * 4), 0);
   ASSERT_EQ(cu->memAlloc(&dlens, lens.size() * 4), 0);
   // Sinks from below to above the scores, one a head.
@@ -182,6 +203,9 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
   dlse = dlseAll + kGuard;
   cu->memcpyHtoD(dq, c.bf16 ? (const void *)qBf.data() : q.data(), qN * es);
   cu->memcpyHtoD(dkv, c.bf16 ? (const void *)kvBf.data() : kv.data(), kvN * es);
+  if (c.kvHeads)
+    cu->memcpyHtoD(dv, c.bf16 ? (const void *)valsBf.data() : vals.data(),
+                   vN * es);
   cu->memcpyHtoD(dbt, kernelTable.data(), kernelTable.size() * 4);
   cu->memcpyHtoD(dlens, lens.data(), lens.size() * 4);
   double scale = 1.0 / std::sqrt(double(width));
@@ -190,6 +214,17 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
   // them, or `sinksAt`).
   auto run = [&](mla::CudaDriver::DevPtr qAt, int32_t b,
                  mla::CudaDriver::DevPtr sinksAt) {
+    if (c.kvHeads && c.sinks)
+      return reinterpret_cast<mla_abi::HeadsSinksKernelFn>(fn)(
+          qAt ? dev(qAt) : nullptr, dev(dkv), dev(dv),
+          (const int32_t *)dev(dbt), (const int32_t *)dev(dlens),
+          (const float *)dev(sinksAt), dev(dout), (float *)dev(dlse), b,
+          int32_t(maxBlocks), float(scale), nullptr);
+    if (c.kvHeads)
+      return reinterpret_cast<mla_abi::HeadsKernelFn>(fn)(
+          qAt ? dev(qAt) : nullptr, dev(dkv), dev(dv),
+          (const int32_t *)dev(dbt), (const int32_t *)dev(dlens), dev(dout),
+          (float *)dev(dlse), b, int32_t(maxBlocks), float(scale), nullptr);
     if (c.sinks)
       return reinterpret_cast<mla_abi::SinksKernelFn>(fn)(
           qAt ? dev(qAt) : nullptr, dev(dkv), (const int32_t *)dev(dbt),
@@ -224,15 +259,23 @@ TEST_P(GPUKernelTest, MatchesReferenceOnDevice) {
   for (mla::CudaDriver::DevPtr p :
        {dq, dkv, dbt, dlens, doutAll, dlseAll, dsinks})
     cu->memFree(p);
+  if (dv)
+    cu->memFree(dv);
 
   mla::ref::DecodeShape shape{c.heads, c.dc, c.dr, c.qLen, c.blockSize,
                               c.causal};
   shape.window = c.window;
   shape.sinks = c.sinks ? sinks.data() : nullptr;
   std::vector<double> refOut(outN), refLse(lseN);
-  mla::ref::decodeAttention(shape, q.data(), kv.data(), table.data(),
-                            lens.data(), batch, maxBlocks, scale,
-                            refOut.data(), refLse.data());
+  if (c.kvHeads)
+    mla::ref::decodeAttentionHeads(shape, c.kvHeads, q.data(), kv.data(),
+                                   vals.data(), table.data(), lens.data(),
+                                   batch, maxBlocks, scale, refOut.data(),
+                                   refLse.data());
+  else
+    mla::ref::decodeAttention(shape, q.data(), kv.data(), table.data(),
+                              lens.data(), batch, maxBlocks, scale,
+                              refOut.data(), refLse.data());
   for (size_t i = 0; i < outN; ++i) {
     double got = c.bf16 ? mla::ref::bf16ToFloat(outBf[i]) : out[i];
     int64_t seqOf = i / (c.qLen * c.heads * c.dc),
@@ -290,6 +333,24 @@ std::vector<Config> grid() {
     c.window = c.heads == 128 ? 100 : 0;
     g.push_back(c);
   }
+  // Head caches (GQA/MQA/MHA): Llama-3-70B, MQA, MHA, 7 heads a KV head
+  // with q_len 4 and a window, Gemma-2's d 256, GPT-OSS's window and sinks.
+  auto heads = [&](int64_t d, int64_t h, int64_t kv, int64_t qLen,
+                   int64_t bs, bool bf16, int64_t window = 0,
+                   bool sinks = false) {
+    Config c{d, 0, h, qLen, bs, bf16, true};
+    c.kvHeads = kv;
+    c.window = window;
+    c.sinks = sinks;
+    g.push_back(c);
+  };
+  heads(128, 64, 8, 1, 16, true);
+  heads(128, 64, 8, 2, 16, false);
+  heads(128, 8, 1, 2, 64, true);
+  heads(64, 16, 16, 1, 16, true);
+  heads(128, 28, 4, 4, 16, true, 100);
+  heads(256, 16, 8, 2, 64, true);
+  heads(64, 64, 8, 1, 16, true, 128, true);
   return g;
 }
 

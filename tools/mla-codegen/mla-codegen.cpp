@@ -327,7 +327,8 @@ FailureOr<DecodeParams> requestFromFile(MLIRContext &ctx, ModuleOp module) {
     return failure();
   }
   r.heads = heads / tensorParallel;
-  r.kvHeads /= tensorParallel;
+  if (r.headCaches)
+    r.kvHeads /= tensorParallel;
   return r;
 }
 

@@ -30,18 +30,24 @@ typedef struct mla_cuda_kernel {
   int64_t tma_box_rows;   /* the wgmma kernel's cache rows per TMA box; 0:
                              the kernel takes no tensor maps */
   int64_t sinks;          /* 1: the combine takes per-head sink logits */
+  int64_t num_kv_heads;   /* head caches (GQA/MQA/MHA): their KV heads, and
+                             kv_lora_rank is the head dim; 0: a latent cache */
   int64_t cubin_size;
   const void *cubin;
 } mla_cuda_kernel;
 
-int32_t mla_cuda_decode_v2(const mla_cuda_kernel *k, const void *q,
-                           const void *kv_cache, const int32_t *block_table,
+/* The contract's NAME(...) for kernel `k`, with the value cache after the
+   key cache (NULL for a latent cache) and the sinks after seq_lens (NULL for
+   a library without). */
+int32_t mla_cuda_decode_v3(const mla_cuda_kernel *k, const void *q,
+                           const void *kv_cache, const void *v_cache,
+                           const int32_t *block_table,
                            const int32_t *seq_lens, const float *sinks,
                            void *out, float *lse, int32_t batch,
                            int32_t max_blocks_per_seq, float softmax_scale,
                            void *stream);
 
-int32_t mla_cuda_num_splits_v2(const mla_cuda_kernel *k, int32_t batch,
+int32_t mla_cuda_num_splits_v3(const mla_cuda_kernel *k, int32_t batch,
                                int32_t max_seq_len, int32_t sms);
 
 #ifdef __cplusplus

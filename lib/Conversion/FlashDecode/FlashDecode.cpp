@@ -200,22 +200,31 @@ Value PartialLayout::kvHead(KernelBuilder &kb, Value group) const {
                                 kb.idx(groupsPerKvHead()));
 }
 
-Value PartialLayout::groupRow(KernelBuilder &kb, Value group,
-                              Value rr) const {
-  ImplicitLocOpBuilder &b = kb.builder();
+Value PartialLayout::firstLocalRow(KernelBuilder &kb, Value group) const {
   if (kvHeads == 1)
-    return kb.minIdx(kb.add(kb.mulc(group, rowsPerGroup), rr),
-                     kb.idx(heads * qLen - 1));
-  int64_t perHead = heads / kvHeads;
-  Value g = kvHead(kb, group);
-  Value first = kb.mulc(
-      arith::RemUIOp::create(b, group, kb.idx(groupsPerKvHead())),
-      rowsPerGroup);
-  Value local = kb.minIdx(kb.add(first, rr), kb.idx(perHead * qLen - 1));
+    return kb.mulc(group, rowsPerGroup);
+  return kb.mulc(arith::RemUIOp::create(kb.builder(), group,
+                                        kb.idx(groupsPerKvHead())),
+                 rowsPerGroup);
+}
+
+Value PartialLayout::queryRow(KernelBuilder &kb, Value group,
+                              Value local) const {
+  if (kvHeads == 1)
+    return local;
+  ImplicitLocOpBuilder &b = kb.builder();
+  int64_t perHead = headsPerKvHead();
   Value i = arith::DivUIOp::create(b, local, kb.idx(perHead));
   Value j = arith::RemUIOp::create(b, local, kb.idx(perHead));
+  Value g = kvHead(kb, group);
   Value head = kb.add(kb.mulc(g, perHead), j);
   return kb.add(kb.mulc(i, heads), head);
+}
+
+Value PartialLayout::groupRow(KernelBuilder &kb, Value group,
+                              Value rr) const {
+  Value local = kb.add(firstLocalRow(kb, group), rr);
+  return queryRow(kb, group, kb.minIdx(local, kb.idx(kvHeadRows() - 1)));
 }
 
 PartialLayout::RowPartials

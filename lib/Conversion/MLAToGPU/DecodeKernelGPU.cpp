@@ -40,12 +40,6 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
                 << "' (expected sm_80 or sm_90a)";
     return failure();
   }
-  if (c.headCaches) {
-    emitError() << "cannot generate a GPU decode kernel: num_kv_heads = "
-                << c.kvHeads
-                << " (head caches are not implemented by the GPU kernels yet)";
-    return failure();
-  }
   if (!c.elemType || c.elemType.isF32()) {
     if (failed(c.verify("GPU", kWarpSize, "32 lanes of a warp", emitError)))
       return failure();
@@ -53,11 +47,12 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
     // registers.
     c.kind = GPUKernelKind::SIMT;
     c.warps = 4;
-    c.rowsPerGroup = std::min<int64_t>(c.rows(), 4 * c.warps);
+    c.rowsPerGroup = std::min<int64_t>(c.kvHeadRows(), 4 * c.warps);
     c.tileTokens = 16;
-    if (c.tileTokens * c.rowWidth() * 4 > 48 * 1024) {
-      emitError() << "cannot generate a GPU decode kernel: kv_lora_rank + "
-                     "qk_rope_head_dim = "
+    if (c.tileTokens * c.tileWidth() * 4 > 48 * 1024) {
+      emitError() << "cannot generate a GPU decode kernel: "
+                  << (c.headCaches ? "head_dim = "
+                                   : "kv_lora_rank + qk_rope_head_dim = ")
                   << c.rowWidth()
                   << " (a 16-row f32 tile must fit 48 KB of shared memory)";
       return failure();
@@ -83,7 +78,9 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
     }
     return c;
   };
-  if (arch == "sm_90a" && allowTMA) {
+  // Head caches take mma.sync on sm_90a too: a tile holds each token's key
+  // and value rows, which one TMA box of the latent row does not.
+  if (arch == "sm_90a" && allowTMA && !c.headCaches) {
     // One 64-row m-tile per warpgroup (wgmma's M), the warpgroups splitting
     // d_c in 64-column swizzle atoms of at most 256 (wgmma's largest N);
     // 32-token tiles whose TMA boxes cover whole 8-row swizzle groups of
@@ -113,13 +110,14 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
   // the partial scores the column-split warps exchange.
   auto shared = [&](int64_t mTiles, int64_t colSplits, int64_t tokens) {
     int64_t warps = mTiles * colSplits;
-    return (16 * mTiles + 2 * tokens) * c.paddedWidth() * eb +
+    return 16 * mTiles * c.paddedWidth() * eb +
+           2 * tokens * c.paddedTileWidth() * eb +
            (colSplits > 1 ? warps * tokens * 16 * 4 : 0);
   };
   // sm_80's largest dynamic shared memory per CTA is 163 KB; 113 KB lets two
   // CTAs share an H100 SM.
   constexpr int64_t kMaxShared = 160 * 1024, kTwoPerSM = 113 * 1024;
-  for (int64_t mTiles = std::min<int64_t>(4, (c.rows() + 15) / 16);
+  for (int64_t mTiles = std::min<int64_t>(4, (c.kvHeadRows() + 15) / 16);
        mTiles >= 1; --mTiles) {
     // Eight warps where the m-tiles allow, each with at most 256 output
     // columns (128 accumulators a thread); d_c / colSplits a multiple of 16.
@@ -154,15 +152,18 @@ namespace {
 /// The shapes of the SIMT kernel (f32 elements).
 struct SIMTTileShape {
   explicit SIMTTileShape(const GPUDecodeConfig &c)
-      : rowWidth(c.rowWidth()), rows(c.rows()), groupRows(c.rowsPerGroup),
-        tileTokens(c.tileTokens), warps(c.warps), warpSize(c.kWarpSize),
+      : rowWidth(c.rowWidth()), tileWidth(c.tileWidth()),
+        valueColumn(c.valueColumn()), rows(c.rows()),
+        groupRows(c.rowsPerGroup), tileTokens(c.tileTokens), warps(c.warps),
+        warpSize(c.kWarpSize),
         rowsPerWarp((groupRows + warps - 1) / warps),
         rowElemsPerLane(rowWidth / warpSize), outPerLane(c.dc / warpSize),
         rowState(2 + outPerLane) {}
 
-  /// A query or cache row (d_c + d_r); the query rows of a sequence and of
-  /// a CTA.
-  int64_t rowWidth, rows, groupRows;
+  /// A query or cache row (d_c + d_r); a token's row of the tile (its key
+  /// row, then with head caches its value row at valueColumn); the query
+  /// rows of a sequence and of a CTA.
+  int64_t rowWidth, tileWidth, valueColumn, rows, groupRows;
   /// Cache rows (tokens) of a tile.
   int64_t tileTokens;
   /// The warps of a CTA, their lanes, and the query rows of each warp.
@@ -247,16 +248,16 @@ void SIMTPartialEmitter::declareKernel() {
   auto i32Mem = MemRefType::get({dyn}, i32);
   auto f32Mem = MemRefType::get({dyn}, f32);
   auto tileTy = MemRefType::get(
-      {shape.tileTokens * shape.rowWidth}, f32, AffineMap(),
+      {shape.tileTokens * shape.tileWidth}, f32, AffineMap(),
       gpu::AddressSpaceAttr::get(b.getContext(),
                                  gpu::GPUDialect::getWorkgroupAddressSpace()));
-  gpu::GPUFuncOp fn =
-      makeKernel("partial",
-                 {elemMem, elemMem, i32Mem, i32Mem, f32Mem, f32Mem, idxTy,
-                  idxTy, f32},
-                 {tileTy});
+  SmallVector<Type> args = {elemMem, elemMem, i32Mem, i32Mem, f32Mem,
+                            f32Mem,  idxTy,   idxTy,  f32};
+  if (c.headCaches)
+    args.insert(args.begin() + 2, elemMem);
+  gpu::GPUFuncOp fn = makeKernel("partial", args, {tileTy});
   b.setInsertionPointToStart(&fn.getBody().front());
-  readArgs(fn);
+  readArgs(fn, c.headCaches);
   tile = fn.getWorkgroupAttributions().front();
 }
 
@@ -275,19 +276,22 @@ void SIMTPartialEmitter::locateThread() {
 }
 
 // Group row rr = warp + warps * k, clamped for loads; a row past the group
-// or past the sequence's rows sees no token and writes nothing.
+// or past its KV head's rows sees no token and writes nothing.
 SmallVector<Value> SIMTPartialEmitter::warpRows() {
-  const int64_t rows = shape.rows, groupRows = shape.groupRows;
+  const int64_t rows = shape.rows, groupRows = shape.groupRows,
+                headRows = layout.kvHeadRows();
   SmallVector<Value> queryAt;
   for (int64_t k = 0; k < shape.rowsPerWarp; ++k) {
     Value rr = addc(warp, shape.warps * k);
-    Value r = add(mulc(group, groupRows), rr);
+    Value r = add(layout.firstLocalRow(*this, group), rr);
     Value valid = arith::AndIOp::create(
         b,
         arith::CmpIOp::create(b, arith::CmpIPredicate::ult, rr,
                               idx(groupRows)),
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, idx(rows)));
-    Value rc = minIdx(r, idx(rows - 1));
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r,
+                              idx(headRows)));
+    Value rc =
+        layout.queryRow(*this, group, minIdx(r, idx(headRows - 1)));
     queryAt.push_back(mulc(add(mulc(seq, rows), rc), shape.rowWidth));
     Value lim = flash::visibleEnd(*this, c, rc, range.len);
     lim = arith::SelectOp::create(b, valid, minIdx(lim, range.t1), zero);
@@ -308,18 +312,36 @@ void SIMTPartialEmitter::loadQueries(ArrayRef<Value> queryAt) {
 }
 
 // Tokens past the split clamp to its last row (before a window, to its
-// first visible one), which stays in bounds.
+// first visible one), which stays in bounds. With head caches a token's
+// tile row is its key row then its value row, of the group's KV head.
 void SIMTPartialEmitter::loadTile(Value ts) {
-  const int64_t width = shape.rowWidth;
+  const int64_t width = shape.rowWidth, tileWidth = shape.tileWidth;
+  Value kvHead = layout.kvHead(*this, group);
   gpu::BarrierOp::create(b);
-  forLoop(tid, idx(shape.tileTokens * width), idx(c.threads()), {},
+  forLoop(tid, idx(shape.tileTokens * tileWidth), idx(c.threads()), {},
           [&](Value e, ValueRange) {
-            Value j = arith::DivUIOp::create(b, e, idx(width));
-            Value d = arith::RemUIOp::create(b, e, idx(width));
+            Value j = arith::DivUIOp::create(b, e, idx(tileWidth));
+            Value d = arith::RemUIOp::create(b, e, idx(tileWidth));
             Value tok = flash::loadedToken(*this, range, add(ts, j));
             Value row = flash::cacheRow(*this, c, bt, btBase, tok);
-            memref::StoreOp::create(b, loadF32(kv, add(mulc(row, width), d)),
-                                    tile, ValueRange{e});
+            Value rowStart = flash::cacheRowStart(*this, c, row, kvHead);
+            Value x;
+            if (!c.headCaches) {
+              x = loadF32(kv, add(rowStart, d));
+            } else {
+              Value isKey =
+                  arith::CmpIOp::create(b, arith::CmpIPredicate::ult, d,
+                                        idx(width));
+              Value col = arith::RemUIOp::create(b, d, idx(width));
+              auto pick = scf::IfOp::create(b, f32, isKey, /*withElse=*/true);
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPointToStart(pick.thenBlock());
+              scf::YieldOp::create(b, loadF32(kv, add(rowStart, col)));
+              b.setInsertionPointToStart(pick.elseBlock());
+              scf::YieldOp::create(b, loadF32(values, add(rowStart, col)));
+              x = pick.getResult(0);
+            }
+            memref::StoreOp::create(b, x, tile, ValueRange{e});
             return SmallVector<Value>{};
           });
   gpu::BarrierOp::create(b);
@@ -330,7 +352,7 @@ SmallVector<Value> SIMTPartialEmitter::tileStep(Value ts, ValueRange state) {
   auto tokens = forLoop(zero, idx(shape.tileTokens), one, state,
                         [&](Value j, ValueRange st) {
                           Value tok = add(ts, j);
-                          Value rowAt = mulc(j, shape.rowWidth);
+                          Value rowAt = mulc(j, shape.tileWidth);
                           return tokenStep(tok, rowAt, st);
                         });
   return SmallVector<Value>(tokens.getResults());
@@ -357,7 +379,9 @@ SmallVector<Value> SIMTPartialEmitter::tokenStep(Value tok, Value rowAt,
     next.push_back(softmax.sum(lOld, step.alpha, p));
     for (int64_t i = 0; i < shape.outPerLane; ++i) {
       Value v = memref::LoadOp::create(
-          b, tile, ValueRange{add(rowAt, addc(lane, i * shape.warpSize))});
+          b, tile,
+          ValueRange{add(rowAt, addc(lane, shape.valueColumn +
+                                               i * shape.warpSize))});
       Value scaled =
           arith::MulFOp::create(b, state[k * stride + 2 + i], step.alpha);
       Value sum = fma(p, v, scaled);

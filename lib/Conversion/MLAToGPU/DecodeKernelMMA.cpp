@@ -35,19 +35,24 @@ namespace {
 /// The shapes of the mma.sync kernel (elements, unless named bytes).
 struct MMATileShape {
   explicit MMATileShape(const GPUDecodeConfig &c)
-      : rowWidth(c.rowWidth()), paddedWidth(c.paddedWidth()), rows(c.rows()),
+      : rowWidth(c.rowWidth()), paddedWidth(c.paddedWidth()),
+        tileWidth(c.paddedTileWidth()), valueColumn(c.valueColumn()),
+        rows(c.rows()),
         groupRows(c.rowsPerGroup), tileTokens(c.tileTokens), mTiles(c.mTiles),
         colSplits(c.colSplits), threads(c.threads()), kSteps(rowWidth / 16),
         scoreTiles(tileTokens / 8), warpColumns(c.dc / colSplits),
         outTiles(warpColumns / 8), rowChunks(rowWidth / 8),
+        tileChunks(c.tileWidth() / 8),
         elemBytes(c.elemType.getIntOrFloatBitWidth() / 8),
-        stageBytes(tileTokens * paddedWidth * elemBytes),
+        stageBytes(tileTokens * tileWidth * elemBytes),
         cacheOffset(groupRows * paddedWidth * elemBytes),
-        scoreOffset((groupRows + 2 * tileTokens) * paddedWidth * elemBytes) {}
+        scoreOffset(cacheOffset + 2 * stageBytes) {}
 
   /// A query or cache row (d_c + d_r), and the same row in shared memory,
-  /// padded so that ldmatrix is conflict-free.
-  int64_t rowWidth, paddedWidth;
+  /// padded so that ldmatrix is conflict-free; a token's row of a tile in
+  /// shared memory (its key row, then with head caches its value row at
+  /// valueColumn), padded the same way.
+  int64_t rowWidth, paddedWidth, tileWidth, valueColumn;
   /// The query rows of a sequence, and those of a CTA (16 per m-tile).
   int64_t rows, groupRows;
   /// Cache rows (tokens) of a tile.
@@ -58,8 +63,9 @@ struct MMATileShape {
   int64_t kSteps, scoreTiles;
   /// The output columns of a warp (PV), and their n8 tiles.
   int64_t warpColumns, outTiles;
-  /// The 16-byte chunks (cp.async copies) of a row; bytes of an element.
-  int64_t rowChunks, elemBytes;
+  /// The 16-byte chunks (cp.async copies) of a row and of a token's tile
+  /// row (unpadded); bytes of an element.
+  int64_t rowChunks, tileChunks, elemBytes;
   /// Shared memory, in bytes: the queries at 0, two cache stages of
   /// `stageBytes` at `cacheOffset`, the column splits' score shares at
   /// `scoreOffset`.
@@ -113,7 +119,8 @@ private:
   void storeOutputs(ValueRange state);
 
   const MMATileShape shape;
-  Value qPtr, kvPtr;
+  /// Global pointers of q, kv and (head caches) the values.
+  Value qPtr, kvPtr, valuesPtr;
   /// The work item (split, group, seq); the warp's m-tile `mt` and column
   /// split `cs`; the lane's fragment row `g` and column pair `t4`.
   Value split, group, seq, tid, warp, lane, mt, cs, g, t4;
@@ -150,9 +157,11 @@ void MMAPartialEmitter::emit() {
 
 void MMAPartialEmitter::declareKernel() {
   gpu::GPUFuncOp fn = makePartialKernel(/*alignment=*/128);
-  readArgs(fn);
+  readArgs(fn, c.headCaches);
   qPtr = globalPtr(q);
   kvPtr = globalPtr(kv);
+  if (values)
+    valuesPtr = globalPtr(values);
 }
 
 void MMAPartialEmitter::locateThread() {
@@ -205,8 +214,7 @@ void MMAPartialEmitter::loadQueries() {
   const int64_t chunks = shape.rowChunks;
   forChunks(shape.groupRows * chunks, [&](Value e) {
     Value row = divc(e, chunks), ch = remc(e, chunks);
-    Value r = minIdx(add(mulc(group, shape.groupRows), row),
-                     idx(shape.rows - 1));
+    Value r = layout.groupRow(*this, group, row);
     Value src = globalAt(qPtr, add(mulc(add(mulc(seq, shape.rows), r),
                                         shape.rowWidth),
                                    mulc(ch, 8)));
@@ -219,15 +227,27 @@ void MMAPartialEmitter::loadQueries() {
 
 // Tokens past the split repeat its last one, before a window its first
 // visible one (their scores are masked).
+// With head caches a token's tile row is its key row then its value row,
+// of the group's KV head.
 void MMAPartialEmitter::loadTile(Value ts, Value stage) {
-  const int64_t chunks = shape.rowChunks;
+  const int64_t chunks = shape.tileChunks, rowChunks = shape.rowChunks;
   Value stageAt = stageOffset(stage);
+  Value kvHead = layout.kvHead(*this, group);
   forChunks(shape.tileTokens * chunks, [&](Value e) {
     Value j = divc(e, chunks), ch = remc(e, chunks);
     Value tok = flash::loadedToken(*this, range, add(ts, j));
     Value row = flash::cacheRow(*this, c, bt, btBase, tok);
-    Value src = globalAt(kvPtr, add(mulc(row, shape.rowWidth), mulc(ch, 8)));
-    copy16(add(stageAt, mulc(add(mulc(j, shape.paddedWidth), mulc(ch, 8)),
+    Value rowStart = flash::cacheRowStart(*this, c, row, kvHead);
+    Value src;
+    if (!valuesPtr) {
+      src = globalAt(kvPtr, add(rowStart, mulc(ch, 8)));
+    } else {
+      Value isKey = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ch,
+                                          idx(rowChunks));
+      Value base = LLVM::SelectOp::create(b, isKey, kvPtr, valuesPtr);
+      src = globalAt(base, add(rowStart, mulc(remc(ch, rowChunks), 8)));
+    }
+    copy16(add(stageAt, mulc(add(mulc(j, shape.tileWidth), mulc(ch, 8)),
                              shape.elemBytes)),
            src);
   });
@@ -281,7 +301,8 @@ void MMAPartialEmitter::mmaPair(ArrayRef<Value> a, ArrayRef<Value> bFrag,
 // This warp's k-steps are cs, cs + colSplits, ...; the lanes' ldmatrix
 // addresses follow the m16n8k16 A (16 x 16) and B (two 16 x 8) fragments.
 SmallVector<Value> MMAPartialEmitter::scores(Value tileAt) {
-  const int64_t width = shape.paddedWidth, eb = shape.elemBytes;
+  const int64_t width = shape.paddedWidth, tileWidth = shape.tileWidth,
+                eb = shape.elemBytes;
   Value aRow = add(mulc(mt, 16), remc(lane, 16));
   Value aCol = mulc(divc(lane, 16), 8);
   Value bTok = remc(lane, 8), bCol = mulc(remc(divc(lane, 8), 2), 8);
@@ -299,7 +320,8 @@ SmallVector<Value> MMAPartialEmitter::scores(Value tileAt) {
         for (int64_t jp = 0; jp < shape.scoreTiles / 2; ++jp) {
           Value tok = add(mulc(addc(bHalf, 2 * jp), 8), bTok);
           SmallVector<Value> bFrag = loadOperands(
-              add(tileAt, mulc(add(mulc(tok, width), add(k0, bCol)), eb)),
+              add(tileAt,
+                  mulc(add(mulc(tok, tileWidth), add(k0, bCol)), eb)),
               /*transpose=*/false);
           mmaPair(a, bFrag, s, 2 * jp);
         }
@@ -330,15 +352,17 @@ void MMAPartialEmitter::sumScoreShares(MutableArrayRef<Value> s) {
 }
 
 // The columns [cs * warpColumns, (cs + 1) * warpColumns); V is read with
-// ldmatrix.trans from the same shared tile as K.
+// ldmatrix.trans from the same shared tile as K (its rows' first d_c values,
+// or with head caches the value rows after the keys).
 void MMAPartialEmitter::accumulatePV(const PFragments &p,
                                      MutableArrayRef<Value> acc,
                                      Value tileAt) {
   Value vTok = add(remc(lane, 8), mulc(remc(divc(lane, 8), 2), 8));
-  Value vCol = add(mulc(cs, shape.warpColumns), mulc(divc(lane, 16), 8));
+  Value vCol = addc(add(mulc(cs, shape.warpColumns), mulc(divc(lane, 16), 8)),
+                   shape.valueColumn);
   for (int64_t kk = 0; kk < shape.tileTokens / 16; ++kk) {
     SmallVector<Value> a = pStep(p, kk);
-    Value rowAt = mulc(addc(vTok, 16 * kk), shape.paddedWidth);
+    Value rowAt = mulc(addc(vTok, 16 * kk), shape.tileWidth);
     for (int64_t np = 0; np < shape.outTiles / 2; ++np) {
       SmallVector<Value> bFrag = loadOperands(
           add(tileAt,
@@ -368,9 +392,12 @@ void MMAPartialEmitter::zeroVOutside(Value tileAt, Value lo, Value hi) {
                 b, arith::OrIOp::create(b, before, after), /*withElse=*/false);
             OpBuilder::InsertionGuard guard(b);
             b.setInsertionPointToStart(past.thenBlock());
-            Value at = add(tileAt, mulc(add(mulc(j, shape.paddedWidth),
-                                            mulc(remc(e, chunks), 8)),
-                                        shape.elemBytes));
+            Value at = add(
+                tileAt,
+                mulc(addc(add(mulc(j, shape.tileWidth),
+                              mulc(remc(e, chunks), 8)),
+                          shape.valueColumn),
+                     shape.elemBytes));
             LLVM::StoreOp::create(b, zero16, shared(at), /*alignment=*/16);
             return SmallVector<Value>{};
           });

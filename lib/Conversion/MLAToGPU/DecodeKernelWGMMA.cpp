@@ -251,7 +251,7 @@ void WGMMAPartialEmitter::declareKernel() {
   Type ptr0 = LLVM::LLVMPointerType::get(b.getContext());
   gpu::GPUFuncOp fn =
       makePartialKernel(/*alignment=*/1024, {ptr0, ptr0});
-  readArgs(fn);
+  readArgs(fn, c.headCaches);
   qMap = fn.getArgument(9);
   kvMap = fn.getArgument(10);
 

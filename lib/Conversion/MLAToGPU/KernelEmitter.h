@@ -60,19 +60,24 @@ private:
 /// The arguments every partial kernel form starts with, in order: the
 /// contract's buffers, the split partials, the split count,
 /// max_blocks_per_seq and the scale. An emitter inherits them as members.
+/// With head caches, the value cache follows kv (the keys); `values` is
+/// null otherwise.
 struct PartialKernelArgs {
-  Value q, kv, bt, lens, partOut, partML, numSplits, maxBlocks, scale;
+  Value q, kv, values, bt, lens, partOut, partML, numSplits, maxBlocks, scale;
 
-  void readArgs(gpu::GPUFuncOp fn) {
-    q = fn.getArgument(0);
-    kv = fn.getArgument(1);
-    bt = fn.getArgument(2);
-    lens = fn.getArgument(3);
-    partOut = fn.getArgument(4);
-    partML = fn.getArgument(5);
-    numSplits = fn.getArgument(6);
-    maxBlocks = fn.getArgument(7);
-    scale = fn.getArgument(8);
+  void readArgs(gpu::GPUFuncOp fn, bool headCaches) {
+    unsigned a = 0;
+    q = fn.getArgument(a++);
+    kv = fn.getArgument(a++);
+    if (headCaches)
+      values = fn.getArgument(a++);
+    bt = fn.getArgument(a++);
+    lens = fn.getArgument(a++);
+    partOut = fn.getArgument(a++);
+    partML = fn.getArgument(a++);
+    numSplits = fn.getArgument(a++);
+    maxBlocks = fn.getArgument(a++);
+    scale = fn.getArgument(a++);
   }
 };
 
@@ -81,7 +86,7 @@ public:
   GPUKernelEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
       : KernelBuilder(b), c(c), math(b), f32(b.getF32Type()),
         i32(b.getI32Type()), idxTy(b.getIndexType()),
-        layout{c.numGroups(), c.rowsPerGroup, c.dc} {}
+        layout(flash::PartialLayout::of(c, c.rowsPerGroup)) {}
 
   /// The partial kernel of each kind and the shared combine kernel.
   void emitPartialSIMT();

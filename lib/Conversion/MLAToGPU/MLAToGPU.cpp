@@ -69,6 +69,8 @@ struct ConvertMLAToGPUPass
     SmallVector<Value> operands = {l.q,       l.kv,     l.blockTable,
                                    l.seqLens, l.partOut, l.partML,
                                    l.splits,  l.maxBlocks, l.scale};
+    if (l.values)
+      operands.insert(operands.begin() + 2, l.values);
     if (c.kind != GPUKernelKind::WGMMA)
       return operands;
     auto tensorMap = [&](Value tensor, ArrayRef<ReassociationIndices> rows,
@@ -107,7 +109,7 @@ struct ConvertMLAToGPUPass
     ImplicitLocOpBuilder b(op.getLoc(), op);
     auto cst = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
     flash::LaunchBuffers l = flash::makeLaunchBuffers(
-        b, op, {c.numGroups(), c.rowsPerGroup, c.dc}, numSplits);
+        b, op, flash::PartialLayout::of(c, c.rowsPerGroup), numSplits);
     Value one = cst(1);
     auto kernel = [&](StringRef fn) {
       return SymbolRefAttr::get(

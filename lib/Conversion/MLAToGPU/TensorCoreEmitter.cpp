@@ -29,6 +29,8 @@ gpu::GPUFuncOp TensorCoreEmitter::makePartialKernel(uint64_t alignment,
   auto f32Mem = MemRefType::get({dyn}, f32);
   SmallVector<Type> args = {elemMem, elemMem, i32Mem, i32Mem, f32Mem,
                             f32Mem,  idxTy,   idxTy,  f32};
+  if (c.headCaches)
+    args.insert(args.begin() + 2, elemMem);
   args.append(extra.begin(), extra.end());
   gpu::GPUFuncOp fn = makeKernel("partial", args);
   b.setInsertionPointToStart(&fn.getBody().front());
@@ -41,18 +43,19 @@ TensorCoreEmitter::fragmentRows(Value rowBase, Value g, Value group, Value len,
                                 Value t1) {
   FragmentRows rows;
   Value zero = idx(0);
+  // Local rows (of the group's KV head); past its last one, no row.
+  const int64_t headRows = layout.kvHeadRows();
   for (int64_t k = 0; k < 2; ++k) {
     Value rr = addc(add(rowBase, g), 8 * k);
-    Value r = add(mulc(group, c.rowsPerGroup), rr);
+    Value r = add(layout.firstLocalRow(*this, group), rr);
     Value valid =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, idx(c.rows()));
-    Value lim =
-        flash::visibleEnd(*this, c, minIdx(r, idx(c.rows() - 1)), len);
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, idx(headRows));
+    Value row = layout.queryRow(*this, group, minIdx(r, idx(headRows - 1)));
+    Value lim = flash::visibleEnd(*this, c, row, len);
     rows.limit.push_back(
         arith::SelectOp::create(b, valid, minIdx(lim, t1), zero));
     if (c.window)
-      rows.start.push_back(
-          flash::visibleStart(*this, c, minIdx(r, idx(c.rows() - 1)), len));
+      rows.start.push_back(flash::visibleStart(*this, c, row, len));
     rows.row.push_back(rr);
     rows.valid.push_back(valid);
   }
@@ -132,13 +135,15 @@ SmallVector<Value> TensorCoreEmitter::visiblePV(
     straddles = arith::OrIOp::create(b, pastEnd, beforeStart);
   Value whole = arith::XOrIOp::create(
       b, straddles, arith::ConstantOp::create(b, b.getBoolAttr(true)));
-  // The group's queries qLo..qHi (row = query * heads + head).
-  Value first = mulc(group, c.rowsPerGroup);
+  // The group's queries qLo..qHi (local row = query * heads of the KV
+  // head + head).
+  Value first = layout.firstLocalRow(*this, group);
   // (Operands that create ops are built one statement each: C++ leaves the
   // order of arguments' evaluation open, and the IR should not depend on it.)
-  Value heads = idx(c.heads);
+  Value heads = idx(layout.headsPerKvHead());
   Value qLo = arith::DivUIOp::create(b, first, heads);
-  Value lastRow = minIdx(addc(first, c.rowsPerGroup - 1), idx(c.rows() - 1));
+  Value lastRow = minIdx(addc(first, c.rowsPerGroup - 1),
+                         idx(layout.kvHeadRows() - 1));
   Value qHi = arith::DivUIOp::create(b, lastRow, heads);
   Value queries = addc(arith::SubIOp::create(b, qHi, qLo), 1);
   Value turns = arith::SelectOp::create(b, straddles, queries, idx(1));

@@ -31,8 +31,11 @@ int64_t rows(const mla_cuda_kernel &k) { return k.num_heads * k.q_len; }
 int64_t width(const mla_cuda_kernel &k) {
   return k.kv_lora_rank + k.qk_rope_head_dim;
 }
+/// Groups of a sequence: each KV head's rows in groups of rows_per_group.
 int64_t groups(const mla_cuda_kernel &k) {
-  return (rows(k) + k.rows_per_group - 1) / k.rows_per_group;
+  int64_t kvHeads = k.num_kv_heads > 0 ? k.num_kv_heads : 1;
+  int64_t perKvHead = rows(k) / kvHeads;
+  return kvHeads * ((perKvHead + k.rows_per_group - 1) / k.rows_per_group);
 }
 
 /// The kernels' memref<?xT> arguments, as the lowered kernels take them.
@@ -140,15 +143,16 @@ extern "C" {
 /// split at least mla_runtime::kMinTokensPerSplit of the longest possible
 /// sequence.
 /// MLA_GPU_NUM_SPLITS overrides it.
-int32_t mla_cuda_num_splits_v2(const mla_cuda_kernel *k, int32_t batch,
+int32_t mla_cuda_num_splits_v3(const mla_cuda_kernel *k, int32_t batch,
                                int32_t maxSeqLen, int32_t sms) {
   return int32_t(mla_runtime::chooseSplits("MLA_GPU_NUM_SPLITS",
                                            int64_t(batch) * groups(*k),
                                            maxSeqLen, sms));
 }
 
-int32_t mla_cuda_decode_v2(const mla_cuda_kernel *k, const void *q,
-                           const void *kvCache, const int32_t *blockTable,
+int32_t mla_cuda_decode_v3(const mla_cuda_kernel *k, const void *q,
+                           const void *kvCache, const void *vCache,
+                           const int32_t *blockTable,
                            const int32_t *seqLens, const float *sinks,
                            void *out, float *lse, int32_t batch,
                            int32_t maxBlocksPerSeq, float softmaxScale,
@@ -158,12 +162,13 @@ int32_t mla_cuda_decode_v2(const mla_cuda_kernel *k, const void *q,
                                                  maxBlocksPerSeq, softmaxScale);
       code >= 0)
     return code;
-  if (k->sinks && !sinks)
+  if ((k->sinks && !sinks) || (k->num_kv_heads > 0 && !vCache))
     return mla_abi::ErrNullPointer;
   if (batch > 65535)
     return mla_abi::ErrBatch; // the grid's z dimension
   // The tensor-core kernels copy query and cache rows 16 bytes at a time.
-  if (k->tensor_cores && (uintptr_t(q) | uintptr_t(kvCache)) % 16 != 0)
+  if (k->tensor_cores &&
+      (uintptr_t(q) | uintptr_t(kvCache) | uintptr_t(vCache)) % 16 != 0)
     return mla_abi::ErrAlignment;
   const int64_t kRows = rows(*k), kWidth = width(*k), kGroups = groups(*k),
                 rowsPerGroup = k->rows_per_group, dc = k->kv_lora_rank;
@@ -172,7 +177,7 @@ int32_t mla_cuda_decode_v2(const mla_cuda_kernel *k, const void *q,
   if (ensureLoaded(*k, state) != CUDA_SUCCESS)
     return mla_abi::ErrCudaLoad;
   int64_t capacity = int64_t(maxBlocksPerSeq) * k->block_size;
-  int64_t splits = mla_cuda_num_splits_v2(
+  int64_t splits = mla_cuda_num_splits_v3(
       k, batch, int32_t(std::min<int64_t>(capacity, INT32_MAX)), state.sms);
   size_t perItem = size_t(rowsPerGroup) * (dc + 2) * sizeof(float);
   size_t need = size_t(batch) * kGroups * splits * perItem;
@@ -192,6 +197,7 @@ int32_t mla_cuda_decode_v2(const mla_cuda_kernel *k, const void *q,
   auto ptr = [](const void *p) { return CUdeviceptr(uintptr_t(p)); };
   MemRef1D qv = view(ptr(q), int64_t(batch) * kRows * kWidth),
            kvv = view(ptr(kvCache), INT64_MAX),
+           vv = view(ptr(vCache), INT64_MAX),
            btv = view(ptr(blockTable), int64_t(batch) * maxBlocksPerSeq),
            lv = view(ptr(seqLens), batch),
            pov = view(partOut, items * rowsPerGroup * dc),
@@ -210,9 +216,13 @@ int32_t mla_cuda_decode_v2(const mla_cuda_kernel *k, const void *q,
     params[n++] = &m.size;
     params[n++] = &m.stride;
   };
-  void *p1[38];
+  void *p1[43];
   int n1 = 0;
-  for (MemRef1D *m : {&qv, &kvv, &btv, &lv, &pov, &pmv})
+  push(p1, n1, qv);
+  push(p1, n1, kvv);
+  if (k->num_kv_heads > 0)
+    push(p1, n1, vv);
+  for (MemRef1D *m : {&btv, &lv, &pov, &pmv})
     push(p1, n1, *m);
   p1[n1++] = &numSplits;
   p1[n1++] = &maxBlocks;
@@ -252,5 +262,6 @@ int32_t mla_cuda_decode_v2(const mla_cuda_kernel *k, const void *q,
 
 } // extern "C"
 
-static_assert(mla_runtime::forwardsABI(&mla_cuda_decode_v2, &mla_cuda_num_splits_v2),
+static_assert(mla_runtime::forwardsABI<mla_abi::HeadsSinksKernelFn>(
+                  &mla_cuda_decode_v3, &mla_cuda_num_splits_v3),
               "the runtime's entries take the C signatures of the ABI");

@@ -112,11 +112,12 @@ void addRuntimeEntry(ModuleOp module, StringRef name,
   forward((name + "_num_splits").str(), splitsFn, {i32, i32, i32});
   // NAME_checked: the decode entry with num_blocks after the caches.
   if (!checkedFn.empty()) {
-    unsigned numBlocksAt = runtimeTakesValues ? 3 : 2;
+    // After the caches: in the entry's arguments and in the runtime's.
     SmallVector<Type> checkedArgs(decodeArgs);
-    checkedArgs.insert(checkedArgs.begin() + numBlocksAt, i32);
+    checkedArgs.insert(checkedArgs.begin() + (heads ? 3 : 2), i32);
+    unsigned runtimeNumBlocksAt = runtimeTakesValues ? 3 : 2;
     for (unsigned at : nullAt)
-      checkedNullAt.push_back(at >= numBlocksAt ? at + 1 : at);
+      checkedNullAt.push_back(at >= runtimeNumBlocksAt ? at + 1 : at);
     forward((name + "_checked").str(), checkedFn, checkedArgs,
             checkedNullAt);
   }
@@ -168,7 +169,7 @@ void cpu::addCUDAKernelEntry(ModuleOp module, const GPUDecodeConfig &config,
       LLVM::LLVMArrayType::get(b.getI8Type(), cubin.size()),
       /*isConstant=*/true, LLVM::Linkage::Internal, cubinName,
       b.getStringAttr(cubin), /*alignment=*/16);
-  // mla_cuda_kernel (CUDAKernel.h): fourteen i64, the cubin.
+  // mla_cuda_kernel (CUDAKernel.h): fifteen i64, the cubin.
   addRuntimeEntry(
       module, name,
       {config.heads, config.qLen, config.dc, config.dr, config.blockSize,
@@ -176,8 +177,9 @@ void cpu::addCUDAKernelEntry(ModuleOp module, const GPUDecodeConfig &config,
        config.kind != GPUKernelKind::SIMT ? 1 : 0,
        config.elemType.getIntOrFloatBitWidth() / 8,
        config.elemType.isBF16() ? 1 : 0, config.tmaBoxRows,
-       config.sinks ? 1 : 0, int64_t(cubin.size())},
-      {cubinName}, config.sinks, /*heads=*/false,
-      /*runtimeTakesValues=*/false, "mla_cuda_decode_v2",
-      "mla_cuda_num_splits_v2");
+       config.sinks ? 1 : 0, config.headCaches ? config.kvHeads : 0,
+       int64_t(cubin.size())},
+      {cubinName}, config.sinks, config.headCaches,
+      /*runtimeTakesValues=*/true, "mla_cuda_decode_v3",
+      "mla_cuda_num_splits_v3");
 }

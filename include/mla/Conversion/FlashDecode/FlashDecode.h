@@ -159,8 +159,17 @@ struct PartialLayout {
   static PartialLayout of(const DecodeParams &p, int64_t rowsPerGroup);
   int64_t groupsPerKvHead() const { return groups / kvHeads; }
 
+  int64_t headsPerKvHead() const { return heads / kvHeads; }
+  /// The query rows that read one KV head.
+  int64_t kvHeadRows() const { return headsPerKvHead() * qLen; }
+
   /// The KV head that group `group` reads.
   Value kvHead(KernelBuilder &kb, Value group) const;
+  /// The local row (of its KV head's) of group `group`'s first row.
+  Value firstLocalRow(KernelBuilder &kb, Value group) const;
+  /// The query row of local row `local` (< kvHeadRows) of group `group`'s
+  /// KV head.
+  Value queryRow(KernelBuilder &kb, Value group, Value local) const;
   /// The query row of row `rr` of group `group`; past the KV head's last
   /// row (a partial group), its last row.
   Value groupRow(KernelBuilder &kb, Value group, Value rr) const;

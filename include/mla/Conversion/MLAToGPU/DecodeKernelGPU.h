@@ -36,14 +36,24 @@ struct GPUDecodeConfig : DecodeParams {
   // WGMMA: cache rows per TMA box (they divide the page and the tile).
   int64_t tmaBoxRows = 0;
 
+  /// Groups of a sequence: each KV head's rows in groups of rowsPerGroup.
   int64_t numGroups() const {
-    return (rows() + rowsPerGroup - 1) / rowsPerGroup;
+    return kvHeads * ((kvHeadRows() + rowsPerGroup - 1) / rowsPerGroup);
   }
   int64_t threads() const { return warps * kWarpSize; }
-  /// Elements of one cache or query row in shared memory: the row padded by
-  /// 16 bytes so that ldmatrix's eight rows fall in distinct banks.
+  /// Elements of one query row in shared memory: the row padded by 16 bytes
+  /// so that ldmatrix's eight rows fall in distinct banks.
   int64_t paddedWidth() const {
     return rowWidth() + 16 / (elemType.getIntOrFloatBitWidth() / 8);
+  }
+  /// A token's row of a cache tile in shared memory: its key row, then
+  /// (head caches) its value row, at valueColumn(); padded the same way.
+  int64_t tileWidth() const {
+    return headCaches ? 2 * rowWidth() : rowWidth();
+  }
+  int64_t valueColumn() const { return headCaches ? rowWidth() : 0; }
+  int64_t paddedTileWidth() const {
+    return tileWidth() + 16 / (elemType.getIntOrFloatBitWidth() / 8);
   }
 
   /// Validates the parameters and chooses the kernel kind and its tiling
@@ -57,8 +67,9 @@ struct GPUDecodeConfig : DecodeParams {
 };
 
 /// Adds `gpu.module @<name>_kernels` to `module`, holding
-///   gpu.func @partial(q, kv, block_table, seq_lens, part_out, part_ml,
-///                     num_splits, max_blocks_per_seq, scale
+///   gpu.func @partial(q, kv, [v (head caches),] block_table, seq_lens,
+///                     part_out, part_ml, num_splits, max_blocks_per_seq,
+///                     scale
 ///                     [, q_map, kv_map (WGMMA)]) kernel
 ///     grid (num_splits, groups, batch), block (threads()),
 ///     dynamicSharedBytes of dynamic shared memory
