@@ -26,7 +26,7 @@ from typing import Dict, Optional, Sequence
 
 from . import _dtypes
 from ._abi import KernelABI, load_abi
-from .kernel import DecodeKernel, LayerKernel
+from .kernel import DecodeKernel, LayerKernel, decode_kernel
 
 #: Bumped when the cache's layout or key changes.
 _CACHE_FORMAT = 1
@@ -155,7 +155,7 @@ def load(path, key: Optional[str] = None) -> CompiledKernels:
     abi = load_abi(path)
     key = key or abi.directory
     layer = LayerKernel(abi, key) if abi.layer is not None else None
-    return CompiledKernels(abi.directory, abi, DecodeKernel(abi, key), layer, key)
+    return CompiledKernels(abi.directory, abi, decode_kernel(abi, key), layer, key)
 
 
 _memo: Dict[str, CompiledKernels] = {}
@@ -243,22 +243,29 @@ def _positive(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def compile_decode(num_heads: int, kv_lora_rank: int = 512, qk_rope_head_dim: int = 64,
+def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
+                   qk_rope_head_dim: Optional[int] = None,
                    q_len: int = 1, block_size: int = 64, dtype: str = "bf16",
                    causal: bool = False, target: str = "cpu", tensor_parallel: int = 1,
                    name: Optional[str] = None, cache_dir: Optional[str] = None,
                    extra_args: Sequence[str] = (),
-                   window: Optional[int] = None, sinks: bool = False) -> DecodeKernel:
+                   window: Optional[int] = None, sinks: bool = False,
+                   num_kv_heads: Optional[int] = None,
+                   head_dim: Optional[int] = None) -> DecodeKernel:
     """The decode-attention kernel for these sizes (DESIGN.md's contract).
 
-    num_heads are the query heads of the whole layer; with tensor_parallel N
-    the kernel serves one GPU's num_heads / N. `causal` matters only for
-    q_len > 1 (FlashMLA's default is False, and so is this one; mla-codegen's
-    own default is causal). `window` W (a sliding window; None: none): query
-    i, at position p = seq_len - q_len + i, sees no position before
-    p - W + 1. `sinks`: calls take per-head sink logits (float32 [heads])
-    that join each row's softmax denominator. `extra_args` go to mla-codegen verbatim
-    (e.g. ["--vector-width=8"]) and into the cache key.
+    On a latent cache (MLA): kv_lora_rank (default 512) and
+    qk_rope_head_dim (default 64). On paged key and value caches of heads
+    (GQA, MQA, MHA; a HeadsDecodeKernel): num_kv_heads and head_dim instead.
+    num_heads (and num_kv_heads) are those of the whole layer; with
+    tensor_parallel N the kernel serves one GPU's num_heads / N (and
+    num_kv_heads / N). `causal` matters only for q_len > 1 (FlashMLA's
+    default is False, and so is this one; mla-codegen's own default is
+    causal). `window` W (a sliding window; None: none): query i, at position
+    p = seq_len - q_len + i, sees no position before p - W + 1. `sinks`:
+    calls take per-head sink logits (float32 [heads]) that join each row's
+    softmax denominator. `extra_args` go to mla-codegen verbatim (e.g.
+    ["--vector-width=8"]) and into the cache key.
     """
     num_heads = _positive("num_heads", num_heads)
     tensor_parallel = _positive("tensor_parallel", tensor_parallel)
@@ -266,8 +273,6 @@ def compile_decode(num_heads: int, kv_lora_rank: int = 512, qk_rope_head_dim: in
         raise ValueError(f"tensor_parallel = {tensor_parallel} does not divide "
                          f"num_heads = {num_heads}")
     heads = num_heads // tensor_parallel
-    dc = _positive("kv_lora_rank", kv_lora_rank)
-    dr = _positive("qk_rope_head_dim", qk_rope_head_dim, minimum=0)
     q_len = _positive("q_len", q_len)
     block_size = _positive("block_size", block_size)
     dtype = _dtypes.normalize(dtype)
@@ -275,13 +280,32 @@ def compile_decode(num_heads: int, kv_lora_rank: int = 512, qk_rope_head_dim: in
     causal = bool(causal)
     if window is not None:
         window = _positive("window", window)
+    if num_kv_heads is not None or head_dim is not None:
+        if kv_lora_rank is not None or qk_rope_head_dim is not None:
+            raise ValueError("kv_lora_rank and qk_rope_head_dim describe a latent cache; "
+                             "head caches take num_kv_heads and head_dim")
+        if num_kv_heads is None or head_dim is None:
+            raise ValueError("head caches need both num_kv_heads and head_dim")
+        num_kv_heads = _positive("num_kv_heads", num_kv_heads)
+        if num_kv_heads % tensor_parallel:
+            raise ValueError(f"tensor_parallel = {tensor_parallel} does not divide "
+                             f"num_kv_heads = {num_kv_heads}")
+        kv_heads = num_kv_heads // tensor_parallel
+        d = _positive("head_dim", head_dim)
+        sizes = [f"--num-kv-heads={kv_heads}", f"--head-dim={d}"]
+        tag = f"gqa_decode_h{heads}_kv{kv_heads}_q{q_len}_d{d}_b{block_size}_{dtype}"
+    else:
+        dc = _positive("kv_lora_rank", 512 if kv_lora_rank is None else kv_lora_rank)
+        dr = _positive("qk_rope_head_dim", 64 if qk_rope_head_dim is None
+                       else qk_rope_head_dim, minimum=0)
+        sizes = [f"--kv-lora-rank={dc}", f"--qk-rope-head-dim={dr}"]
+        tag = f"mla_decode_h{heads}_q{q_len}_c{dc}_r{dr}_b{block_size}_{dtype}"
     if name is None:
-        name = (f"mla_decode_h{heads}_q{q_len}_c{dc}_r{dr}_b{block_size}_{dtype}"
-                + ("_causal" if causal else "") + (f"_w{window}" if window else "")
+        name = (tag + ("_causal" if causal else "") + (f"_w{window}" if window else "")
                 + ("_sinks" if sinks else ""))
     name = _identifier(name)
-    options = [f"--target={target}", f"--num-heads={heads}", f"--kv-lora-rank={dc}",
-               f"--qk-rope-head-dim={dr}", f"--q-len={q_len}", f"--block-size={block_size}",
+    options = [f"--target={target}", f"--num-heads={heads}", *sizes,
+               f"--q-len={q_len}", f"--block-size={block_size}",
                f"--dtype={dtype}", f"--causal={'true' if causal else 'false'}",
                *([f"--window={window}"] if window else []),
                *(["--sinks"] if sinks else []),

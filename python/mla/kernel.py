@@ -411,6 +411,95 @@ class DecodeKernel:
         return int(self._splits._function()(*[values[n] for n in names]))
 
 
+class HeadsDecodeKernel(DecodeKernel):
+    """Decode attention over paged key and value caches of heads (GQA; MQA
+    with one KV head, MHA with as many as query heads), the layout of vLLM's
+    and FlashInfer's paged caches.
+
+    `kernel(q, k_cache, v_cache, block_table, seq_lens)` returns
+    `(out, lse)`: q [batch, q_len, num_heads, head_dim], k_cache and v_cache
+    [num_blocks, block_size, num_kv_heads, head_dim], block_table int32
+    [batch, max_blocks_per_seq], seq_lens int32 [batch] (the new tokens
+    included); query head h reads KV head h // (num_heads // num_kv_heads).
+    out [batch, q_len, num_heads, head_dim], lse float32 [batch, num_heads,
+    q_len]. Windows and sinks as for DecodeKernel. Calls run eagerly (torch
+    tensors too: no custom op yet).
+    """
+
+    _INPUTS = ("q", "k_cache", "v_cache", "block_table", "seq_lens")
+
+    def __init__(self, abi: KernelABI, key: Optional[str] = None):
+        super().__init__(abi, key)
+        p = abi.params
+        self.num_kv_heads: int = p["num_kv_heads"]
+
+    @property
+    def head_dim(self) -> int:
+        return self.kv_lora_rank
+
+    def __repr__(self) -> str:
+        return (f"HeadsDecodeKernel({self.symbol}: target={self.target}, "
+                f"heads={self.num_heads}, kv_heads={self.num_kv_heads}, "
+                f"head_dim={self.head_dim}, q_len={self.q_len}, "
+                f"block_size={self.block_size}, dtype={self.dtype}, causal={self.causal}"
+                + (f", window={self.window}" if self.window else "")
+                + (", sinks" if self.sinks else "") + ")")
+
+    def __call__(self, q, k_cache, v_cache, block_table, seq_lens,
+                 softmax_scale: Optional[float] = None, out=None, lse=None, sinks=None):
+        """(out, lse); see the class docstring."""
+        return self.run(q, k_cache, v_cache, block_table, seq_lens, softmax_scale, out, lse,
+                        sinks)
+
+    def prepare(self, q, k_cache, v_cache, block_table, seq_lens, out=None, lse=None,
+                sinks=None):
+        """Check the arguments and allocate missing outputs (see
+        DecodeKernel.prepare)."""
+        arrays = dict(q=q, k_cache=k_cache, v_cache=v_cache, block_table=block_table,
+                      seq_lens=seq_lens, out=out, lse=lse)
+        if self.sinks:
+            if sinks is None:
+                raise ValueError(f"{self.symbol} was generated with sinks: pass sinks, "
+                                 f"float32 [{self.num_heads}]")
+            arrays["sinks"] = sinks
+        elif sinks is not None:
+            raise ValueError(f"{self.symbol} was generated without sinks "
+                             "(mla.compile_decode(..., sinks=True) makes one with them)")
+        bindings = self._entry.check(arrays, skip=self._OUTPUTS)
+        self._entry.allocate(arrays, bindings, like=q)
+        return arrays, bindings
+
+    def run(self, q, k_cache, v_cache, block_table, seq_lens, softmax_scale=None, out=None,
+            lse=None, sinks=None):
+        """The eager call: check, allocate, run, return (out, lse)."""
+        arrays, bindings = self.prepare(q, k_cache, v_cache, block_table, seq_lens, out, lse,
+                                        sinks)
+        scale = self.default_softmax_scale if softmax_scale is None else float(softmax_scale)
+        if not self.abi.is_gpu and self._checked is None:
+            _check_pages(block_table, seq_lens, bindings["num_blocks"], self.block_size)
+        if bindings["batch"] > 0:
+            stream, device = _stream_and_device(self.abi, q)
+            entry = self._checked or self._entry
+            with device:
+                try:
+                    entry.call(arrays, bindings, scalars={"softmax_scale": scale},
+                               stream=stream)
+                except KernelError as e:
+                    if e.name == "ERR_BLOCK_ID" and self._checked is not None:
+                        _check_pages(block_table, seq_lens, bindings["num_blocks"],
+                                     self.block_size)
+                    raise
+        return arrays["out"], arrays["lse"]
+
+
+def decode_kernel(abi: KernelABI, key: Optional[str] = None) -> DecodeKernel:
+    """The decode kernel of a library: on head caches (NAME.json's
+    num_kv_heads) or on a latent cache."""
+    if abi.params.get("num_kv_heads"):
+        return HeadsDecodeKernel(abi, key)
+    return DecodeKernel(abi, key)
+
+
 # --- one layer's decode step ---------------------------------------------------
 
 class LayerKernel:

@@ -89,6 +89,88 @@ def test_sinks_match_reference(codegen, rng, params):
         plain(*case.arrays(), sinks=sinks)
 
 
+def _heads_reference(q, k_cache, v_cache, table, lens, scale, causal, window):
+    """GQA decode in float64 from its definition: query head h reads KV head
+    h // (H // G) of the positions its query sees."""
+    batch, q_len, heads, d = q.shape
+    bs, kv_heads = k_cache.shape[1], k_cache.shape[2]
+    out = np.zeros((batch, q_len, heads, d))
+    lse = np.full((batch, heads, q_len), -np.inf)
+    for b in range(batch):
+        n = int(lens[b])
+        rows = [int(table[b, t // bs]) * bs + t % bs for t in range(n)]
+        keys = k_cache.reshape(-1, kv_heads, d)[rows].astype(np.float64)
+        values = v_cache.reshape(-1, kv_heads, d)[rows].astype(np.float64)
+        for i in range(q_len):
+            end = n - q_len + i + 1 if causal else n
+            start = max(0, n - q_len + i - window + 1) if window else 0
+            if end <= start:
+                continue
+            for h in range(heads):
+                g = h // (heads // kv_heads)
+                s = scale * keys[start:end, g] @ q[b, i, h].astype(np.float64)
+                m = s.max()
+                p = np.exp(s - m)
+                out[b, i, h] = p @ values[start:end, g] / p.sum()
+                lse[b, h, i] = m + np.log(p.sum())
+    return out, lse
+
+
+@pytest.mark.parametrize("params", [
+    dict(num_heads=8, num_kv_heads=2, head_dim=128, q_len=1, block_size=16, dtype="bf16"),
+    dict(num_heads=8, num_kv_heads=1, head_dim=64, q_len=2, block_size=64, dtype="f32",
+         causal=True),
+    dict(num_heads=6, num_kv_heads=6, head_dim=64, q_len=1, block_size=1, dtype="f32"),
+    dict(num_heads=12, num_kv_heads=4, head_dim=96, q_len=3, block_size=16, dtype="f32",
+         causal=True, window=20),
+], ids=lambda p: f"h{p['num_heads']}-kv{p['num_kv_heads']}-d{p['head_dim']}-q{p['q_len']}"
+                 f"-b{p['block_size']}-{p['dtype']}" + (f"-w{p['window']}" if "window" in p
+                                                         else ""))
+def test_head_caches_match_reference(codegen, rng, params):
+    """GQA/MQA/MHA over paged key and value caches: the kernel against a
+    float64 evaluation, with NaN in every cache row no query sees."""
+    kernel = mla.compile_decode(**params)
+    assert isinstance(kernel, mla.HeadsDecodeKernel)
+    assert (kernel.num_kv_heads, kernel.head_dim) == (params["num_kv_heads"],
+                                                        params["head_dim"])
+    bs, g, d = kernel.block_size, kernel.num_kv_heads, kernel.head_dim
+    lens = np.array([0, 1, kernel.q_len, bs + 3, 3 * bs + 5], dtype=np.int32)
+    pages_per_seq = (int(lens.max()) + bs - 1) // bs
+    batch = len(lens)
+    table = rng.permutation(batch * pages_per_seq).astype(np.int32).reshape(
+        batch, pages_per_seq)
+    shape = (batch * pages_per_seq, bs, g, d)
+    k = rng.uniform(-1, 1, shape).astype(np.float32)
+    v = rng.uniform(-1, 1, shape).astype(np.float32)
+    q = rng.uniform(-1, 1, (batch, kernel.q_len, kernel.num_heads, d)).astype(np.float32)
+    if kernel.dtype == "bf16":  # the reference sees the values the kernel reads
+        q, k, v = (mla.from_bf16(mla.to_bf16(x)) for x in (q, k, v))
+    seen = np.zeros(shape[:2], dtype=bool)
+    for b in range(batch):
+        first = max(0, lens[b] - kernel.q_len - (kernel.window or 1 << 30) + 1)
+        for t in range(first, lens[b]):
+            seen[table[b, t // bs], t % bs] = True
+    k[~seen], v[~seen] = np.nan, np.nan
+    scale = 0.7 * d ** -0.5
+    store = (lambda x: mla.to_bf16(x)) if kernel.dtype == "bf16" else (lambda x: x)
+    out, lse = kernel(store(q), store(k), store(v), table, lens, softmax_scale=scale)
+    assert out.shape == (batch, kernel.q_len, kernel.num_heads, d)
+    k[~seen], v[~seen] = 0, 0
+    assert_matches(out, lse, *_heads_reference(q, k, v, table, lens, scale, kernel.causal,
+                                               kernel.window), kernel.dtype)
+    with pytest.raises(ValueError, match="v_cache"):
+        kernel(store(q), store(k), store(v)[..., : d // 2], table, lens)
+
+
+def test_head_caches_options_refused(codegen):
+    with pytest.raises(ValueError, match="latent cache"):
+        mla.compile_decode(8, kv_lora_rank=128, num_kv_heads=2, head_dim=128)
+    with pytest.raises(ValueError, match="both num_kv_heads and head_dim"):
+        mla.compile_decode(8, num_kv_heads=2)
+    with pytest.raises(ValueError, match="does not divide num_kv_heads"):
+        mla.compile_decode(8, num_kv_heads=2, head_dim=64, tensor_parallel=4)
+
+
 def test_rows_that_see_nothing(codegen, rng):
     """seq_len 0, and a causal row of a sequence shorter than q_len: zeros
     and lse -inf (FlashMLA would write +inf)."""
