@@ -227,3 +227,21 @@ func.func @append(%c: tensor<?x2x32xf32>, %kr: tensor<?x2x8xf32>, %cache: tensor
   %0 = mla.kv_cache_append %c, %kr into %cache[%bt, %lens] : tensor<?x2x32xf32>, tensor<?x2x8xf32> into tensor<?x16x40xf32>[tensor<?x?xi32>, tensor<?xi32>]
   return %0 : tensor<?x16x40xf32>
 }
+
+// -----
+
+// A head cache takes each new token's [G, D] keys (or values) whole, at the
+// same row of the same page.
+// CHECK-LABEL: func.func @append_heads
+// CHECK: scf.for %[[BI:.+]] = %c0 to %{{.+}} step %c1 iter_args(%[[C0:.+]] = %arg1)
+// CHECK: scf.for %[[SI:.+]] = %c0 to %{{.+}} step %c1 iter_args(%[[C1:.+]] = %[[C0]])
+// CHECK: %[[PG:.+]] = arith.divui %[[P:.+]], %c16
+// CHECK: %[[ROW:.+]] = arith.remui %[[P]], %c16
+// CHECK: %[[K:.+]] = tensor.extract_slice %arg0[%[[BI]], %[[SI]], 0, 0] [1, 1, 2, 64] [1, 1, 1, 1] : tensor<?x1x2x64xbf16> to tensor<1x1x2x64xbf16>
+// CHECK: tensor.insert_slice %[[K]] into %[[C1]][%{{.*}}, %[[ROW]], 0, 0] [1, 1, 2, 64] [1, 1, 1, 1] : tensor<1x1x2x64xbf16> into tensor<?x16x2x64xbf16>
+// CHECK-NOT: tensor.insert_slice
+func.func @append_heads(%k: tensor<?x1x2x64xbf16>, %cache: tensor<?x16x2x64xbf16>,
+                        %bt: tensor<?x?xi32>, %lens: tensor<?xi32>) -> tensor<?x16x2x64xbf16> {
+  %0 = mla.kv_cache_append %k into %cache[%bt, %lens] : tensor<?x1x2x64xbf16> into tensor<?x16x2x64xbf16>[tensor<?x?xi32>, tensor<?xi32>]
+  return %0 : tensor<?x16x2x64xbf16>
+}

@@ -75,3 +75,39 @@ func.func @no_lengths(%q: tensor<2x1x8x64xf32>, %cache: tensor<9x4x64xf32>, %bt:
 // V3: mla.out_proj %[[OH]]
 // V3-NOT: mla.attention
 // V3-NOT: mla.kv_cache_gather
+
+// -----
+
+// GQA over paged head caches (8 query heads on 2 KV heads): keys and values
+// gathered with one block table become one decode op on both caches.
+// CHECK-LABEL: func.func @fuse_heads
+// CHECK-SAME: (%[[Q:[^:]+]]: tensor<?x1x8x64xbf16>, %[[K:[^:]+]]: tensor<?x16x2x64xbf16>, %[[V:[^:]+]]: tensor<?x16x2x64xbf16>, %[[BT:[^:]+]]: tensor<?x?xi32>, %[[L:[^:]+]]: tensor<?xi32>)
+// CHECK-NOT: mla.kv_cache_gather
+// CHECK: %[[O:.+]], %{{.+}} = mla.decode_attention %[[Q]], %[[K]], %[[V]][%[[BT]], %[[L]]] {causal, scale = 1.250000e-01 : f32} : tensor<?x1x8x64xbf16>, tensor<?x16x2x64xbf16>, tensor<?x16x2x64xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x8x64xbf16>, tensor<?x8x1xf32>
+// CHECK-NOT: mla.attention
+// CHECK: return %[[O]]
+func.func @fuse_heads(%q: tensor<?x1x8x64xbf16>, %kc: tensor<?x16x2x64xbf16>,
+                      %vc: tensor<?x16x2x64xbf16>, %bt: tensor<?x?xi32>,
+                      %lens: tensor<?xi32>) -> tensor<?x1x8x64xbf16> {
+  %k = mla.kv_cache_gather %kc[%bt] : tensor<?x16x2x64xbf16>[tensor<?x?xi32>] -> tensor<?x?x2x64xbf16>
+  %v = mla.kv_cache_gather %vc[%bt] : tensor<?x16x2x64xbf16>[tensor<?x?xi32>] -> tensor<?x?x2x64xbf16>
+  %o = mla.attention %q, %k, %v kv_lens(%lens) {scale = 0.125 : f32, causal} : tensor<?x1x8x64xbf16>, tensor<?x?x2x64xbf16>, tensor<?x?x2x64xbf16> kv_lens(tensor<?xi32>) -> tensor<?x1x8x64xbf16>
+  return %o : tensor<?x1x8x64xbf16>
+}
+
+// -----
+
+// Keys and values paged by different block tables are not one cache's
+// pages: left alone.
+// CHECK-LABEL: func.func @heads_two_tables
+// CHECK: mla.attention
+// CHECK-NOT: mla.decode_attention
+func.func @heads_two_tables(%q: tensor<?x1x8x64xbf16>, %kc: tensor<?x16x2x64xbf16>,
+                            %vc: tensor<?x16x2x64xbf16>, %bt: tensor<?x?xi32>,
+                            %bt2: tensor<?x?xi32>,
+                            %lens: tensor<?xi32>) -> tensor<?x1x8x64xbf16> {
+  %k = mla.kv_cache_gather %kc[%bt] : tensor<?x16x2x64xbf16>[tensor<?x?xi32>] -> tensor<?x?x2x64xbf16>
+  %v = mla.kv_cache_gather %vc[%bt2] : tensor<?x16x2x64xbf16>[tensor<?x?xi32>] -> tensor<?x?x2x64xbf16>
+  %o = mla.attention %q, %k, %v kv_lens(%lens) {scale = 0.125 : f32, causal} : tensor<?x1x8x64xbf16>, tensor<?x?x2x64xbf16>, tensor<?x?x2x64xbf16> kv_lens(tensor<?xi32>) -> tensor<?x1x8x64xbf16>
+  return %o : tensor<?x1x8x64xbf16>
+}

@@ -1618,3 +1618,108 @@ func.func @da_heads_value_width(%q: tensor<2x1x8x64xf32>, %k: tensor<4x16x2x64xf
   %0, %1 = mla.decode_attention %q, %k, %v[%bt, %l] {scale = 0.25 : f32} : tensor<2x1x8x64xf32>, tensor<4x16x2x64xf32>, tensor<4x16x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x8x32xf32>, tensor<2x8x1xf32>
   return
 }
+
+// -----
+
+// Paged head caches.
+func.func @append_head_rope(%k: tensor<2x1x2x64xf32>, %r: tensor<2x1x0xf32>, %kc: tensor<4x16x2x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{a head cache [NB, BS, G, D] takes no key_rope}}
+  %0 = mla.kv_cache_append %k, %r into %kc[%bt, %l] : tensor<2x1x2x64xf32>, tensor<2x1x0xf32> into tensor<4x16x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_latent_no_rope(%c: tensor<2x1x64xf32>, %kc: tensor<4x16x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{a latent cache needs key_rope (of width 0 without RoPE)}}
+  %0 = mla.kv_cache_append %c into %kc[%bt, %l] : tensor<2x1x64xf32> into tensor<4x16x64xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_rope_type(%c: tensor<2x1x64xf32>, %r: tensor<2x1x8xbf16>, %kc: tensor<4x16x72xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{key_rope element type 'bf16' must match the latent's}}
+  %0 = mla.kv_cache_append %c, %r into %kc[%bt, %l] : tensor<2x1x64xf32>, tensor<2x1x8xbf16> into tensor<4x16x72xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_head_rank(%k: tensor<2x1x128xf32>, %kc: tensor<4x16x2x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'latent' must have rank 4, got rank 3}}
+  %0 = mla.kv_cache_append %k into %kc[%bt, %l] : tensor<2x1x128xf32> into tensor<4x16x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_head_dynamic(%k: tensor<2x1x?x64xf32>, %kc: tensor<4x16x?x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{KV heads (dimension 2 of 'cache') must be static}}
+  %0 = mla.kv_cache_append %k into %kc[%bt, %l] : tensor<2x1x?x64xf32> into tensor<4x16x?x64xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_head_block(%k: tensor<2x1x2x64xf32>, %kc: tensor<4x?x2x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{block size (dimension 1 of 'cache') must be static}}
+  %0 = mla.kv_cache_append %k into %kc[%bt, %l] : tensor<2x1x2x64xf32> into tensor<4x?x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_head_dim(%k: tensor<2x1x2x64xf32>, %kc: tensor<4x16x2x?xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{head dim (dimension 3 of 'cache') must be static}}
+  %0 = mla.kv_cache_append %k into %kc[%bt, %l] : tensor<2x1x2x64xf32> into tensor<4x16x2x?xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_head_heads(%k: tensor<2x1x4x64xf32>, %kc: tensor<4x16x2x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{latent heads (4) does not match cache heads (2)}}
+  %0 = mla.kv_cache_append %k into %kc[%bt, %l] : tensor<2x1x4x64xf32> into tensor<4x16x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_head_width(%k: tensor<2x1x2x32xf32>, %kc: tensor<4x16x2x64xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{latent head dim (32) does not match cache head dim (64)}}
+  %0 = mla.kv_cache_append %k into %kc[%bt, %l] : tensor<2x1x2x32xf32> into tensor<4x16x2x64xf32>[tensor<2x4xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @gather_head_rope(%kc: tensor<4x16x2x64xf32>, %bt: tensor<2x4xi32>) {
+  // expected-error @+1 {{a head cache [NB, BS, G, D] has no key_rope}}
+  %0, %1 = mla.kv_cache_gather %kc[%bt] : tensor<4x16x2x64xf32>[tensor<2x4xi32>] -> tensor<2x64x2x64xf32>, tensor<2x64x0xf32>
+  return
+}
+
+// -----
+
+func.func @gather_latent_no_rope(%c: tensor<4x16x64xf32>, %bt: tensor<2x4xi32>) {
+  // expected-error @+1 {{a latent cache gives key_rope (of width 0 without RoPE)}}
+  %0 = mla.kv_cache_gather %c[%bt] : tensor<4x16x64xf32>[tensor<2x4xi32>] -> tensor<2x64x64xf32>
+  return
+}
+
+// -----
+
+func.func @gather_rope_type(%c: tensor<4x16x72xf32>, %bt: tensor<2x4xi32>) {
+  // expected-error @+1 {{key_rope element type 'bf16' must match the latent's}}
+  %0, %1 = mla.kv_cache_gather %c[%bt] : tensor<4x16x72xf32>[tensor<2x4xi32>] -> tensor<2x64x64xf32>, tensor<2x64x8xbf16>
+  return
+}
+
+// -----
+
+func.func @gather_head_positions(%kc: tensor<4x16x2x64xf32>, %bt: tensor<2x4xi32>) {
+  // expected-error @+1 {{latent positions (32) does not match pages per sequence * block size (64)}}
+  %0 = mla.kv_cache_gather %kc[%bt] : tensor<4x16x2x64xf32>[tensor<2x4xi32>] -> tensor<2x32x2x64xf32>
+  return
+}

@@ -154,3 +154,14 @@ func.func @decode_gqa(%q: tensor<?x2x8x64xbf16>, %k: tensor<?x16x2x64xbf16>,
   %o, %lse = mla.decode_attention %q, %k, %v[%bt, %l] sinks(%s : tensor<8xf32>) {scale = 0.125 : f32, causal, variant = #mla.decode_variant<window = 64>} : tensor<?x2x8x64xbf16>, tensor<?x16x2x64xbf16>, tensor<?x16x2x64xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x2x8x64xbf16>, tensor<?x8x2xf32>
   return
 }
+
+// Paged head caches: the keys (or values) of G KV heads per token.
+// CHECK-LABEL: func.func @head_cache_ops
+// CHECK: mla.kv_cache_append %{{.*}} into %{{.*}}[%{{.*}}, %{{.*}}] : tensor<?x1x2x64xbf16> into tensor<?x16x2x64xbf16>[tensor<?x?xi32>, tensor<?xi32>]
+// CHECK: mla.kv_cache_gather %{{.*}}[%{{.*}}] : tensor<?x16x2x64xbf16>[tensor<?x?xi32>] -> tensor<?x?x2x64xbf16>
+func.func @head_cache_ops(%k: tensor<?x1x2x64xbf16>, %kc: tensor<?x16x2x64xbf16>,
+                          %bt: tensor<?x?xi32>, %l: tensor<?xi32>) -> tensor<?x?x2x64xbf16> {
+  %c = mla.kv_cache_append %k into %kc[%bt, %l] : tensor<?x1x2x64xbf16> into tensor<?x16x2x64xbf16>[tensor<?x?xi32>, tensor<?xi32>]
+  %g = mla.kv_cache_gather %c[%bt] : tensor<?x16x2x64xbf16>[tensor<?x?xi32>] -> tensor<?x?x2x64xbf16>
+  return %g : tensor<?x?x2x64xbf16>
+}

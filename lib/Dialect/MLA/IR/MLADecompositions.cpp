@@ -407,11 +407,13 @@ FailureOr<SmallVector<Value>>
 KVCacheAppendOp::decomposeOperation(OpBuilder &b) {
   // for b, s: p = lens[b] - S + s; cache[bt[b, p / BS], p % BS, :] =
   // [latent[b, s] ; key_rope[b, s]]
+  // A head cache takes each token's [G, D] rows whole (no key_rope).
   Location loc = getLoc();
   auto latentTy = getLatent().getType();
   auto cacheTy = getCache().getType();
-  int64_t dc = latentTy.getDimSize(2),
-          dr = getKeyRope().getType().getDimSize(2),
+  const bool heads = cacheTy.getRank() == 4;
+  int64_t dc = heads ? latentTy.getDimSize(3) : latentTy.getDimSize(2),
+          dr = heads ? 0 : getKeyRope().getType().getDimSize(2),
           bs = cacheTy.getDimSize(1);
   auto cst = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
   Value zero = cst(0), one = cst(1);
@@ -436,26 +438,29 @@ KVCacheAppendOp::decomposeOperation(OpBuilder &b) {
                                          ib, il, p, cst(bs))}));
               Value row = arith::RemUIOp::create(ib, il, p, cst(bs));
               Value cache = iargs[0];
+              // [b, s, (G,) off : off + width] of the cache row.
               auto slice = [&](Value src, int64_t width, int64_t off) {
-                auto rowTy = RankedTensorType::get({1, 1, width}, et);
+                OpFoldResult z = ib.getIndexAttr(0), o = ib.getIndexAttr(1),
+                             w = ib.getIndexAttr(width);
+                SmallVector<int64_t> rowShape = {1, 1, width};
+                SmallVector<OpFoldResult> srcAt = {bi, si, z},
+                                          dstAt = {page, row,
+                                                   ib.getIndexAttr(off)},
+                                          sizes = {o, o, w},
+                                          ones = {o, o, o};
+                if (heads) {
+                  int64_t g = latentTy.getDimSize(2);
+                  rowShape.insert(rowShape.begin() + 2, g);
+                  srcAt.insert(srcAt.begin() + 2, z);
+                  dstAt.insert(dstAt.begin() + 2, z);
+                  sizes.insert(sizes.begin() + 2, ib.getIndexAttr(g));
+                  ones.push_back(o);
+                }
+                auto rowTy = RankedTensorType::get(rowShape, et);
                 Value piece = tensor::ExtractSliceOp::create(
-                    ib, il, rowTy, src,
-                    ArrayRef<OpFoldResult>{bi, si, ib.getIndexAttr(0)},
-                    ArrayRef<OpFoldResult>{ib.getIndexAttr(1),
-                                           ib.getIndexAttr(1),
-                                           ib.getIndexAttr(width)},
-                    ArrayRef<OpFoldResult>{ib.getIndexAttr(1),
-                                           ib.getIndexAttr(1),
-                                           ib.getIndexAttr(1)});
-                cache = tensor::InsertSliceOp::create(
-                    ib, il, piece, cache,
-                    ArrayRef<OpFoldResult>{page, row, ib.getIndexAttr(off)},
-                    ArrayRef<OpFoldResult>{ib.getIndexAttr(1),
-                                           ib.getIndexAttr(1),
-                                           ib.getIndexAttr(width)},
-                    ArrayRef<OpFoldResult>{ib.getIndexAttr(1),
-                                           ib.getIndexAttr(1),
-                                           ib.getIndexAttr(1)});
+                    ib, il, rowTy, src, srcAt, sizes, ones);
+                cache = tensor::InsertSliceOp::create(ib, il, piece, cache,
+                                                      dstAt, sizes, ones);
               };
               slice(getLatent(), dc, 0);
               if (dr > 0)

@@ -282,13 +282,43 @@ static LogicalResult verifyCacheRow(Operation *op, ShapedType cache,
                          *cfg.getQkRopeHeadDim())));
 }
 
+/// Checks a head cache [NB, BS, G, D] against rows [B, T, G, D].
+static LogicalResult verifyHeadCacheRows(Operation *op, ShapedType cache,
+                                         ShapedType rows) {
+  if (failed(checkRank(op, "latent", rows, 4)) ||
+      failed(checkFeatureDim(op, "cache", cache, 1, "block size")) ||
+      failed(checkFeatureDim(op, "cache", cache, 2, "KV heads")) ||
+      failed(checkFeatureDim(op, "cache", cache, 3, "head dim")) ||
+      failed(checkDim(op, "latent heads", rows.getDimSize(2), "cache heads",
+                      cache.getDimSize(2))) ||
+      failed(checkDim(op, "latent head dim", rows.getDimSize(3),
+                      "cache head dim", cache.getDimSize(3))))
+    return failure();
+  return success();
+}
+
 LogicalResult KVCacheAppendOp::verify() {
   Operation *op = getOperation();
-  auto latent = getLatent().getType(), bt = getBlockTable().getType(),
-       lens = getSeqLens().getType();
-  if (failed(verifyCacheRow(op, getCache().getType(), latent,
-                            getKeyRope().getType())) ||
-      failed(checkRank(op, "block_table", bt, 2)) ||
+  auto cache = getCache().getType(), latent = getLatent().getType(),
+       bt = getBlockTable().getType(), lens = getSeqLens().getType();
+  if (cache.getRank() == 4) {
+    if (getKeyRope())
+      return emitOpError() << "a head cache [NB, BS, G, D] takes no key_rope";
+    if (failed(verifyHeadCacheRows(op, cache, latent)))
+      return failure();
+  } else {
+    if (!getKeyRope())
+      return emitOpError() << "a latent cache needs key_rope (of width 0 "
+                              "without RoPE)";
+    if (failed(verifyCacheRow(op, cache, latent,
+                              cast<ShapedType>(getKeyRope().getType()))))
+      return failure();
+    if (getKeyRope().getType().getElementType() != latent.getElementType())
+      return emitOpError() << "key_rope element type "
+                           << getKeyRope().getType().getElementType()
+                           << " must match the latent's";
+  }
+  if (failed(checkRank(op, "block_table", bt, 2)) ||
       failed(checkRank(op, "seq_lens", lens, 1)) ||
       failed(checkDim(op, "block_table batch", bt.getDimSize(0),
                       "latent batch", latent.getDimSize(0))) ||
@@ -302,8 +332,24 @@ LogicalResult KVCacheGatherOp::verify() {
   Operation *op = getOperation();
   auto cache = getCache().getType(), bt = getBlockTable().getType(),
        latent = getLatent().getType();
-  if (failed(verifyCacheRow(op, cache, latent, getKeyRope().getType())) ||
-      failed(checkRank(op, "block_table", bt, 2)) ||
+  if (cache.getRank() == 4) {
+    if (getKeyRope())
+      return emitOpError() << "a head cache [NB, BS, G, D] has no key_rope";
+    if (failed(verifyHeadCacheRows(op, cache, latent)))
+      return failure();
+  } else {
+    if (!getKeyRope())
+      return emitOpError() << "a latent cache gives key_rope (of width 0 "
+                              "without RoPE)";
+    if (failed(verifyCacheRow(op, cache, latent,
+                              cast<ShapedType>(getKeyRope().getType()))))
+      return failure();
+    if (getKeyRope().getType().getElementType() != latent.getElementType())
+      return emitOpError() << "key_rope element type "
+                           << getKeyRope().getType().getElementType()
+                           << " must match the latent's";
+  }
+  if (failed(checkRank(op, "block_table", bt, 2)) ||
       failed(checkDim(op, "latent batch", latent.getDimSize(0),
                       "block_table batch", bt.getDimSize(0))))
     return failure();

@@ -6,7 +6,9 @@
 //                     kv_lens(seq_lens)
 // by one mla.decode_attention on the cache itself, whose query is
 // [q_lat ; q_rope]: QK^T, scale, mask, softmax and PV become one flash-
-// decoding op that never materializes the gathered latents.
+// decoding op that never materializes the gathered latents. Attention over
+// keys and values gathered from paged head caches (GQA/MQA/MHA) becomes the
+// same op on both caches.
 //
 //===----------------------------------------------------------------------===//
 
@@ -79,6 +81,49 @@ struct FuseLatentAttention : public OpRewritePattern<AttentionOp> {
   }
 };
 
+/// GQA/MQA/MHA decode over paged head caches,
+///   k = mla.kv_cache_gather k_cache[block_table]
+///   v = mla.kv_cache_gather v_cache[block_table]
+///   o = mla.attention q, k, v kv_lens(seq_lens)
+/// becomes mla.decode_attention q, k_cache, v_cache[block_table, seq_lens]
+/// (its lse unused).
+struct FuseHeadAttention : public OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    auto keys = op.getKey().getDefiningOp<KVCacheGatherOp>();
+    auto values = op.getValue().getDefiningOp<KVCacheGatherOp>();
+    if (!keys || !values || keys.getKeyRope() || values.getKeyRope())
+      return rewriter.notifyMatchFailure(op, "keys and values are not "
+                                             "gathered from head caches");
+    if (keys.getBlockTable() != values.getBlockTable())
+      return rewriter.notifyMatchFailure(op, "keys and values use different "
+                                             "block tables");
+    if (op.getQueryRope())
+      return rewriter.notifyMatchFailure(op, "a rope part with head caches");
+    if (!op.getKvLens())
+      return rewriter.notifyMatchFailure(op, "no sequence lengths");
+    auto qTy = op.getQuery().getType();
+    if (qTy.isDynamicDim(1))
+      return rewriter.notifyMatchFailure(op, "dynamic query length");
+    auto lensTy = cast<RankedTensorType>(op.getKvLens().getType());
+    if (!lensTy.getElementType().isInteger(32) ||
+        !keys.getBlockTable().getType().getElementType().isInteger(32))
+      return rewriter.notifyMatchFailure(op, "lengths or pages are not i32");
+    auto lseTy = RankedTensorType::get(
+        {qTy.getDimSize(0), qTy.getDimSize(2), qTy.getDimSize(1)},
+        rewriter.getF32Type());
+    auto fused = DecodeAttentionOp::create(
+        rewriter, op.getLoc(), op.getResult().getType(), lseTy, op.getQuery(),
+        keys.getCache(), values.getCache(), keys.getBlockTable(),
+        op.getKvLens(), /*sinks=*/Value(), /*cache_scale=*/Value(),
+        op.getScaleAttr(), op.getCausalAttr(), DecodeVariantAttr());
+    rewriter.replaceOp(op, fused.getResult());
+    return success();
+  }
+};
+
 struct MLAFuseDecodeAttentionPass
     : public mla::impl::MLAFuseDecodeAttentionPassBase<
           MLAFuseDecodeAttentionPass> {
@@ -86,7 +131,7 @@ struct MLAFuseDecodeAttentionPass
 
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<FuseLatentAttention>(&getContext());
+    patterns.add<FuseLatentAttention, FuseHeadAttention>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

@@ -145,43 +145,49 @@ def MLA_PositionScaleOp : MLA_Op<"position_scale", [Pure,
 def MLA_KVCacheAppendOp : MLA_Op<"kv_cache_append", [NoMemoryEffect,
     DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
     AllTypesMatch<["cache", "result"]>,
-    AllElementTypesMatch<["cache", "latent", "key_rope"]>,
+    AllElementTypesMatch<["cache", "latent"]>,
     AllElementTypesMatch<["block_table", "seq_lens"]>]> {
-  let summary = "write new tokens' latents into a paged latent cache";
+  let summary = "write new tokens' rows into a paged cache";
   let description = [{
-    cache [NB, BS, d_c + d_r] holds one row [c_kv ; k_rope] per token, in
-    pages of BS tokens. New tokens: latent [B, S, d_c], key_rope [B, S, d_r]
-    (already rotated). seq_lens [B] counts the tokens of each sequence with
-    the S new ones included, so token s of sequence b has position
-    p = seq_lens[b] - S + s and goes to row p mod BS of page
-    block_table[b, p / BS]. The result is the updated cache.
+    A latent cache [NB, BS, d_c + d_r] holds one row [c_kv ; k_rope] per
+    token, in pages of BS tokens: new tokens' latent [B, S, d_c] and
+    key_rope [B, S, d_r] (already rotated; d_r may be 0). A head cache
+    [NB, BS, G, D] (the keys or the values of G KV heads) holds one [G, D]
+    row per token: latent [B, S, G, D], no key_rope. seq_lens [B] counts the
+    tokens of each sequence with the S new ones included, so token s of
+    sequence b has position p = seq_lens[b] - S + s and goes to row p mod BS
+    of page block_table[b, p / BS]. The result is the updated cache.
   }];
-  let arguments = (ins MLA_FloatTensor:$latent, MLA_FloatTensor:$key_rope,
+  let arguments = (ins MLA_FloatTensor:$latent,
+                   Optional<MLA_FloatTensor>:$key_rope,
                    MLA_FloatTensor:$cache, MLA_IndexTensor:$block_table,
                    MLA_IndexTensor:$seq_lens);
   let results = (outs MLA_FloatTensor:$result);
   let assemblyFormat = [{
-    $latent `,` $key_rope `into` $cache `[` $block_table `,` $seq_lens `]`
-    attr-dict `:` type($latent) `,` type($key_rope) `into` type($cache)
+    $latent (`,` $key_rope^)? `into` $cache `[` $block_table `,` $seq_lens `]`
+    attr-dict `:` type($latent) (`,` type($key_rope)^)? `into` type($cache)
     `[` type($block_table) `,` type($seq_lens) `]`
   }];
   let hasVerifier = 1;
 }
 
 def MLA_KVCacheGatherOp : MLA_Op<"kv_cache_gather", [NoMemoryEffect,
-    AllElementTypesMatch<["cache", "latent", "key_rope"]>]> {
-  let summary = "read the pages of each sequence from a paged latent cache";
+    AllElementTypesMatch<["cache", "latent"]>]> {
+  let summary = "read the pages of each sequence from a paged cache";
   let description = [{
     latent[b, t, :] and key_rope[b, t, :] are the first d_c and last d_r
-    values of row t mod BS of page block_table[b, t / BS], for t in
-    [0, MB * BS) with block_table [B, MB]. Rows past a sequence's length are
-    whatever its pages hold; attention masks them with its kv_lens.
+    values of row t mod BS of page block_table[b, t / BS] of a latent cache,
+    for t in [0, MB * BS) with block_table [B, MB]; from a head cache
+    [NB, BS, G, D], latent [B, MB * BS, G, D] holds its rows and there is no
+    key_rope. Rows past a sequence's length are whatever its pages hold;
+    attention masks them with its kv_lens.
   }];
   let arguments = (ins MLA_FloatTensor:$cache, MLA_IndexTensor:$block_table);
-  let results = (outs MLA_FloatTensor:$latent, MLA_FloatTensor:$key_rope);
+  let results = (outs MLA_FloatTensor:$latent,
+                 Optional<MLA_FloatTensor>:$key_rope);
   let assemblyFormat = [{
     $cache `[` $block_table `]` attr-dict `:` type($cache) `[`
-    type($block_table) `]` `->` type($latent) `,` type($key_rope)
+    type($block_table) `]` `->` type($latent) (`,` type($key_rope)^)?
   }];
   let hasVerifier = 1;
 }

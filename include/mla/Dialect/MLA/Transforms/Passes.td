@@ -65,7 +65,9 @@ def MLAFuseDecodeAttentionPass
     (key = value = the latents, rope key from the same gather, kv_lens the
     sequence lengths) by one `mla.decode_attention` on the cache, with the
     query [q_lat ; q_rope] concatenated: the kernel contract of DESIGN.md.
-    Other attention (prefill, training form) is left alone.
+    Attention whose keys and values are gathered from paged head caches
+    (GQA/MQA/MHA, the same block table) becomes `mla.decode_attention` on
+    both caches. Other attention (prefill, training form) is left alone.
   }];
   let dependentDialects = ["::mlir::tensor::TensorDialect"];
 }
