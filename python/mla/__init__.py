@@ -18,12 +18,14 @@ from ._dtypes import from_bf16, to_bf16
 from .compiler import (CompiledKernels, CompileError, cache_dir, compile, compile_decode,
                        find_codegen, load)
 from .flash_mla import flash_mla_with_kvcache, get_mla_metadata
-from .kernel import DecodeKernel, HeadsDecodeKernel, KernelError, LayerKernel
+from .kernel import (DecodeKernel, HeadsDecodeKernel, HeadsLayerKernel, KernelError,
+                     LayerKernel)
 from .config import ConfigError, load_config, read_config
 from .weights import from_state_dict
 
 __all__ = [
     "ABIError", "CompileError", "CompiledKernels", "DecodeKernel", "HeadsDecodeKernel",
+    "HeadsLayerKernel",
     "KernelABI", "KernelError",
     "LayerKernel", "cache_dir", "compile", "compile_decode", "find_codegen",
     "flash_mla_with_kvcache", "from_bf16", "get_mla_metadata", "load", "load_abi", "to_bf16",

@@ -26,7 +26,7 @@ from typing import Dict, Optional, Sequence
 
 from . import _dtypes
 from ._abi import KernelABI, load_abi
-from .kernel import DecodeKernel, LayerKernel, decode_kernel
+from .kernel import DecodeKernel, LayerKernel, decode_kernel, layer_kernel
 
 #: Bumped when the cache's layout or key changes.
 _CACHE_FORMAT = 1
@@ -154,7 +154,7 @@ def load(path, key: Optional[str] = None) -> CompiledKernels:
     generating anything, e.g. one built by hand or shipped prebuilt."""
     abi = load_abi(path)
     key = key or abi.directory
-    layer = LayerKernel(abi, key) if abi.layer is not None else None
+    layer = layer_kernel(abi, key) if abi.layer is not None else None
     return CompiledKernels(abi.directory, abi, decode_kernel(abi, key), layer, key)
 
 

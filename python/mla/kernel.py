@@ -651,3 +651,59 @@ class LayerKernel:
             self._entry.call(arrays, bindings, lists={"weights": arrays["weights"]})
         return arrays["out"]
 
+
+class HeadsLayerKernel(LayerKernel):
+    """One decode step of a layer on paged key and value caches of heads
+    (GQA/MQA/MHA; NAME_layer, CPU only): projections, RoPE, the new tokens'
+    keys and values appended to k_cache and v_cache IN PLACE, attention,
+    W_O. `layer(hidden, positions, k_cache, v_cache, block_table, seq_lens,
+    weights)` returns `out` [batch, q_len, hidden_size]; k_cache and v_cache
+    are [num_blocks, block_size, num_kv_heads, head_dim]. Calls run eagerly
+    (torch tensors too: no custom op yet).
+    """
+
+    _INPUTS = ("hidden", "positions", "k_cache", "v_cache", "block_table", "seq_lens")
+
+    def __init__(self, abi: KernelABI, key: Optional[str] = None):
+        super().__init__(abi, key)
+        self.num_kv_heads: int = abi.dims.get("num_kv_heads")
+        self.head_dim: int = abi.dims.get("head_dim")
+
+    def __repr__(self) -> str:
+        return (f"HeadsLayerKernel({self.symbol}: hidden_size={self.hidden_size}, "
+                f"kv_heads={self.num_kv_heads}, head_dim={self.head_dim}, "
+                f"{len(self.weights)} weights)")
+
+    def __call__(self, hidden, positions, k_cache, v_cache, block_table, seq_lens, weights,
+                 out=None):
+        """The layer's output; k_cache and v_cache get the new tokens' rows in
+        place."""
+        return self.run(hidden, positions, k_cache, v_cache, block_table, seq_lens, weights,
+                        out)
+
+    def prepare(self, hidden, positions, k_cache, v_cache, block_table, seq_lens, weights,
+                out=None):
+        arrays = dict(hidden=hidden, positions=positions, k_cache=k_cache, v_cache=v_cache,
+                      block_table=block_table, seq_lens=seq_lens, out=out)
+        bindings = self._entry.check(arrays, skip=self._OUTPUTS)
+        arrays["weights"] = self._weight_list(weights)
+        self._check_weights(arrays["weights"], hidden)
+        self._entry.allocate(arrays, bindings, like=hidden)
+        return arrays, bindings
+
+    def run(self, hidden, positions, k_cache, v_cache, block_table, seq_lens, weights,
+            out=None):
+        """The eager call: check, allocate, run, return out."""
+        arrays, bindings = self.prepare(hidden, positions, k_cache, v_cache, block_table,
+                                        seq_lens, weights, out)
+        if bindings["batch"] > 0:
+            self._entry.call(arrays, bindings, lists={"weights": arrays["weights"]})
+        return arrays["out"]
+
+
+def layer_kernel(abi: KernelABI, key: Optional[str] = None) -> LayerKernel:
+    """The layer function of a library: on head caches or on a latent cache."""
+    if abi.dims.get("num_kv_heads"):
+        return HeadsLayerKernel(abi, key)
+    return LayerKernel(abi, key)
+

@@ -3,7 +3,8 @@
 The IR is the training form of DESIGN.md: per-head K = c_kv W_UK and
 V = c_kv W_UV materialized from the latent cache (MLA), or plain projections
 (MHA/MQA/GQA). `decode` layers append the new tokens to a paged latent cache
-and attend over it; `prefill` layers attend causally over the sequence.
+(MLA) or to paged key and value caches of the KV heads (MHA/MQA/GQA) and
+attend over them; `prefill` layers attend causally over the sequence.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
     """Returns a module holding one layer function in the training form."""
     if mode not in ("decode", "prefill"):
         raise ValueError(f"mode must be decode or prefill, got {mode!r}")
-    if mode == "decode" and not cfg.latent:
-        raise ValueError("decode layers use the latent cache: an MLA config is needed")
     D, H, G = cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads
     B = None
     S = q_len if mode == "decode" else None
@@ -119,6 +118,14 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
             results.append(("%cache_new", t(num_blocks, block_size, dc + dr)))
     else:
         hd = cfg.head_dim
+        if mode == "decode":
+            # Paged key and value caches of the G KV heads (vLLM's layout),
+            # before the weights as the layer function takes them.
+            cache_t = t(num_blocks, block_size, G, hd)
+            k_cache = arg("k_cache", cache_t)
+            v_cache = arg("v_cache", cache_t)
+            bt = arg("block_table", _t(B, max_blocks, dtype="i32"))
+            lens = arg("seq_lens", _t(B, dtype="i32"))
         w_q = arg("w_q", t(H, D, hd))
         w_k = arg("w_k", t(G, D, hd))
         w_v = arg("w_v", t(G, D, hd))
@@ -130,13 +137,29 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
         if rope_attrs:
             q = op("%q", f"mla.rope %q0, {pos} {rope_attrs} : {t(B, S, H, hd)}, {_t(B, S, dtype='i32')}")
             k = op("%k", f"mla.rope %k0, {pos} {rope_attrs} : {t(B, S, G, hd)}, {_t(B, S, dtype='i32')}")
-        op("%o", f"mla.attention {q}, {k}, %v {{scale = {scale!r} : f32, causal}} : "
-           f"{t(B, S, H, hd)}, {t(B, S, G, hd)}, {t(B, S, G, hd)} -> {t(B, S, H, hd)}")
+        if mode == "decode":
+            # The new tokens appended, then attention over each sequence's
+            # pages.
+            bt_t, lens_t = _t(B, max_blocks, dtype="i32"), _t(B, dtype="i32")
+            for name_, new, cache in (("k", k, k_cache), ("v", "%v", v_cache)):
+                op(f"%{name_}_cache_new", f"mla.kv_cache_append {new} into {cache}[{bt}, {lens}] : "
+                   f"{t(B, S, G, hd)} into {cache_t}[{bt_t}, {lens_t}]")
+                op(f"%{name_}_all", f"mla.kv_cache_gather %{name_}_cache_new[{bt}] : "
+                   f"{cache_t}[{bt_t}] -> {t(B, T, G, hd)}")
+            op("%o", f"mla.attention {q}, %k_all, %v_all kv_lens({lens}) "
+               f"{{scale = {scale!r} : f32, causal}} : {t(B, S, H, hd)}, {t(B, T, G, hd)}, "
+               f"{t(B, T, G, hd)} kv_lens({lens_t}) -> {t(B, S, H, hd)}")
+        else:
+            op("%o", f"mla.attention {q}, {k}, %v {{scale = {scale!r} : f32, causal}} : "
+               f"{t(B, S, H, hd)}, {t(B, S, G, hd)}, {t(B, S, G, hd)} -> {t(B, S, H, hd)}")
         op("%out", f"mla.out_proj %o, {w_o} : {t(B, S, H, hd)}, {t(H * hd, D)} -> {t(B, S, D)}")
         results.append(("%out", t(B, S, D)))
+        if mode == "decode":
+            results.append(("%k_cache_new", cache_t))
+            results.append(("%v_cache_new", cache_t))
 
     # Weights carry their names, which NAME.json reports for callers.
-    inputs = ("h", "positions", "kv_cache", "block_table", "seq_lens")
+    inputs = ("h", "positions", "kv_cache", "k_cache", "v_cache", "block_table", "seq_lens")
     sig = ",\n    ".join(f"%{n}: {ty}" + ("" if n in inputs else f' {{mla.name = "{n}"}}')
                           for n, ty in args)
     res_types = ", ".join(ty for _, ty in results)

@@ -161,7 +161,12 @@ def run_layer(kernel, weights, seqs, width, dtype="f32", seed=0, block_size=BLOC
         tables.append(order[used:used + n])
         used += n
     max_pages = max(pages) + 1
-    cache = to_kernel(np.full((num_blocks, block_size, width), np.nan, np.float32), dtype)
+    # A latent cache of rows `width` wide, or (a HeadsLayerKernel) key and
+    # value caches of [num_kv_heads, head_dim] rows.
+    heads = isinstance(kernel, mla.HeadsLayerKernel)
+    row = (kernel.num_kv_heads, kernel.head_dim) if heads else (width,)
+    cache = to_kernel(np.full((num_blocks, block_size, *row), np.nan, np.float32), dtype)
+    values = to_kernel(np.full(cache.shape, np.nan, np.float32), dtype) if heads else None
     outs = [np.zeros((len(p), h.shape[1])) for h, p, _ in seqs]
     steps = max(first + len(p) for _, p, first in seqs)
     for s in range(steps):
@@ -173,7 +178,8 @@ def run_layer(kernel, weights, seqs, width, dtype="f32", seed=0, block_size=BLOC
         for row, i in enumerate(active):
             table[row, :pages[i]] = tables[i]
         seq_lens = np.array([t + 1 for t in ts], np.int32)
-        out = kernel(to_kernel(hidden, dtype), positions, cache, table, seq_lens, weights)
+        caches = (cache, values) if heads else (cache,)
+        out = kernel(to_kernel(hidden, dtype), positions, *caches, table, seq_lens, weights)
         out = kernel_values(out)
         for row, (i, t) in enumerate(zip(active, ts)):
             outs[i][t] = out[row, 0]
@@ -215,7 +221,8 @@ def check(label, model, lengths=(10, 6), positions=None, starts=None, dtype="f32
     layer = Layer(model.cfg, dtype=dtype, q_len=1, block_size=BLOCK)
     kernel = compiled(layer)
     weights = layer.weights(model.state_dict())
-    width = model.cfg.kv_lora_rank + model.cfg.qk_rope_head_dim
+    width = (model.cfg.kv_lora_rank + model.cfg.qk_rope_head_dim if model.cfg.latent
+             else None)
     if dtype == "bf16":  # the reference sees the same rounded inputs and weights
         hidden = [kernel_values(mla.to_bf16(h)).astype(np.float32) for h in hidden]
         model.attn.load_state_dict({k: v.to(torch.bfloat16).float()
@@ -599,6 +606,34 @@ def test_standard_attention_weights():
     np.testing.assert_array_equal(r1[0], w_q[2:])
     np.testing.assert_array_equal(r1[1], w_k[1:])
     np.testing.assert_array_equal(r1[3], w_o[32:])
+
+
+def llama(heads=4, kv_heads=2, head_dim=16, seed=0):
+    from transformers import LlamaConfig
+    m = _models("llama")
+    config = LlamaConfig(hidden_size=64, num_attention_heads=heads,
+                         num_key_value_heads=kv_heads, head_dim=head_dim,
+                         num_hidden_layers=1, vocab_size=128, intermediate_size=64,
+                         rope_theta=500000.0)
+    return Model(config, m.LlamaAttention, m.LlamaRotaryEmbedding, seed)
+
+
+@pytest.mark.parametrize("heads, kv_heads", [(4, 2), (4, 1), (4, 4)],
+                         ids=["gqa", "mqa", "mha"])
+def test_llama_decode_layer(heads, kv_heads):
+    """A Llama decode layer on paged key and value caches (GQA, MQA, MHA):
+    the new tokens' keys and values appended in place, token by token,
+    against transformers' LlamaAttention on whole sequences and through its
+    DynamicCache."""
+    model = llama(heads, kv_heads)
+    assert model.cfg.attention_kind == {4: "MHA", 1: "MQA"}.get(kv_heads, "GQA")
+    check(f"llama {model.cfg.attention_kind} decode", model, lengths=(10, 6))
+    check(f"llama {model.cfg.attention_kind} decode incremental", model, lengths=(7,),
+          incremental=True)
+
+
+def test_llama_decode_layer_bf16():
+    check("llama GQA decode bf16", llama(), lengths=(9, 4), dtype="bf16", tol=BF16_TOL)
 
 
 def test_layer_class(v3, tmp_path):

@@ -27,11 +27,14 @@
 // CPM: mla.kv_cache_append {{.*}} into tensor<?x64x288xbf16>
 
 // RUN: mla-opt %examples/llama3-70b-gqa.mlir | mla-opt | FileCheck %s --check-prefix=LLAMA
-// LLAMA-LABEL: func.func @llama3_70b_prefill
-// LLAMA: mla.attention {{.*}} : tensor<?x?x64x128xbf16>, tensor<?x?x8x128xbf16>, tensor<?x?x8x128xbf16> -> tensor<?x?x64x128xbf16>
+// LLAMA-LABEL: func.func @llama3_70b_decode
+// LLAMA: mla.kv_cache_append %{{.*}} into %{{.*}}[%{{.*}}, %{{.*}}] : tensor<?x1x8x128xbf16> into tensor<?x64x8x128xbf16>
+// LLAMA: mla.kv_cache_gather %{{.*}}[%{{.*}}] : tensor<?x64x8x128xbf16>[tensor<?x?xi32>] -> tensor<?x?x8x128xbf16>
+// LLAMA: mla.attention {{.*}} kv_lens(%{{.*}}) {{.*}} : tensor<?x1x64x128xbf16>, tensor<?x?x8x128xbf16>, tensor<?x?x8x128xbf16> kv_lens(tensor<?xi32>) -> tensor<?x1x64x128xbf16>
 
 // The committed examples are what the generator writes from the configs.
 // RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/minicpm3-4b.json --name minicpm3_4b_decode | diff - %examples/minicpm3-4b.mlir
+// RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/llama3-70b.json --name llama3_70b_decode | diff - %examples/llama3-70b-gqa.mlir
 // RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/deepseek-v3.json --name deepseek_v3_decode | diff - %examples/deepseek-v3.mlir
 // RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/deepseek-v2-lite.json --name deepseek_v2_lite_decode | diff - %examples/deepseek-v2-lite.mlir
 // RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/kimi-k2.json --name kimi_k2_decode | diff - %examples/kimi-k2.mlir

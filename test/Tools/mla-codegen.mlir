@@ -102,8 +102,22 @@
 // EMIT: --emit=asm is not supported (expected lib or mlir)
 // RUN: not mla-codegen %examples/deepseek-v3.mlir --tensor-parallel=3 --emit=mlir 2>&1 >/dev/null | FileCheck %s --check-prefix=TP
 // TP: --tensor-parallel=3 does not divide the layer's 128 heads
-// RUN: not mla-codegen %examples/llama3-70b-gqa.mlir --emit=mlir 2>&1 >/dev/null | FileCheck %s --check-prefix=NOMLA
-// NOMLA: expected one mla.decode_attention in {{.*}}llama3-70b-gqa.mlir, found 0
+// A prefill layer has no decode attention to generate.
+// RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/llama3-70b.json --mode prefill > %t.prefill.mlir
+// RUN: not mla-codegen %t.prefill.mlir --emit=mlir 2>&1 >/dev/null | FileCheck %s --check-prefix=NOMLA
+// NOMLA: expected one mla.decode_attention in {{.*}}.prefill.mlir, found 0
+// The GQA decode layer (Llama-3-70B): kernels on its head caches and the
+// layer function; tensor parallelism splits the KV heads too.
+// RUN: rm -rf %t.llama && mla-codegen %examples/llama3-70b-gqa.mlir --vector-width=16 --name=llama -o %t.llama
+// RUN: FileCheck %s --check-prefix=LLAMA < %t.llama/llama.h
+// LLAMA: GQA decode attention for the CPU
+// LLAMA: #define LLAMA_NUM_KV_HEADS 8
+// LLAMA: #define LLAMA_HEAD_DIM 128
+// LLAMA: int32_t llama(const void *q, const void *k_cache, const void *v_cache,
+// LLAMA: int32_t llama_layer(const void *hidden, const int32_t *positions,
+// LLAMA-NEXT: void *k_cache, void *v_cache, int32_t num_blocks,
+// RUN: not mla-codegen %examples/llama3-70b-gqa.mlir --tensor-parallel=16 --emit=mlir 2>&1 >/dev/null | FileCheck %s --check-prefix=TPKV
+// TPKV: --tensor-parallel=16 does not divide the layer's 8 KV heads
 // RUN: not mla-codegen %t.missing.mlir 2>&1 | FileCheck %s --check-prefix=MISSING
 // MISSING: cannot open input file
 

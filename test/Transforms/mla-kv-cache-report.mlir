@@ -6,7 +6,7 @@
 // RUN: mla-opt %examples/llama3-70b-gqa.mlir \
 // RUN:   --mla-kv-cache-report="batch=8 context=1000 layers=80" -o /dev/null \
 // RUN:   | FileCheck %s --check-prefix=LLAMA
-// LLAMA-LABEL: kv-cache report: @llama3_70b_prefill
+// LLAMA-LABEL: kv-cache report: @llama3_70b_decode
 // LLAMA-NEXT: attention: GQA, 64 heads, 8 kv heads, head_dim 128, dtype bf16 (2 bytes)
 // LLAMA-NEXT: per token per layer: 2048 values, 4096 bytes
 // LLAMA-NEXT: mha with the same heads: 16384 values, 32768 bytes

@@ -671,7 +671,7 @@ llvm::json::Value layerJSON(const cpu::LayerEntry &layer) {
       {"symbol", kernelName + "_layer"},
       {"prepare_weights", std::move(prepare)},
       {"returns", "int32_t"},
-      {"args", argsJSON(mla_abi::kLayerArgs, layer.sizes, dtype)},
+      {"args", argsJSON(mla_abi::layerArgs(layer.heads), layer.sizes, dtype)},
       {"weights", std::move(weights)},
       {"return_codes",
        returnCodesJSON(StringRef(kernelName).upper(),

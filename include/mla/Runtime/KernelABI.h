@@ -477,6 +477,32 @@ inline constexpr Arg kLayerArgs[] = {
            "columns of block_table"),
 };
 
+/// int32_t NAME_layer(...) of a layer on head caches (GQA/MQA/MHA): the
+/// new tokens' keys and values written into k_cache and v_cache in place.
+inline constexpr Arg kHeadsLayerArgs[] = {
+    kLayerArgs[0],
+    kLayerArgs[1],
+    array("k_cache", "void *", DType::Elem, Direction::InOut,
+          "keys of the KV heads; the new tokens' are written in place",
+          Dim::NumBlocks, Dim::BlockSize, Dim::NumKvHeads, Dim::HeadDim),
+    array("v_cache", "void *", DType::Elem, Direction::InOut,
+          "values of the KV heads; the new tokens' are written in place",
+          Dim::NumBlocks, Dim::BlockSize, Dim::NumKvHeads, Dim::HeadDim),
+    scalar("num_blocks", "int32_t", DType::I32,
+           "pages in k_cache (and in v_cache)"),
+    kLayerArgs[4],
+    kLayerArgs[5],
+    kLayerArgs[6],
+    kLayerArgs[7],
+    kLayerArgs[8],
+    kLayerArgs[9],
+};
+
+/// The layer function's arguments on a latent cache or on head caches.
+constexpr ArgList layerArgs(bool heads) {
+  return heads ? ArgList(kHeadsLayerArgs) : ArgList(kLayerArgs);
+}
+
 template <typename T, size_t N> constexpr size_t size(const T (&)[N]) {
   return N;
 }
@@ -518,6 +544,10 @@ using NumSplitsFn = int32_t (*)(int32_t, int32_t, int32_t);
 using LayerFn = int32_t (*)(const void *, const int32_t *, void *, int32_t,
                             const int32_t *, const int32_t *,
                             const void *const *, void *, int32_t, int32_t);
+using HeadsLayerFn = int32_t (*)(const void *, const int32_t *, void *, void *,
+                                 int32_t, const int32_t *, const int32_t *,
+                                 const void *const *, void *, int32_t,
+                                 int32_t);
 
 namespace detail {
 template <typename T> struct CType;
@@ -581,8 +611,9 @@ static_assert(detail::describes(HeadsKernelFn(), kHeadsKernelArgs) &&
 static_assert(detail::describes(NumSplitsFn(), kNumSplitsArgsCPU) &&
                   detail::describes(NumSplitsFn(), kNumSplitsArgsGPU),
               "kNumSplitsArgs must describe NumSplitsFn");
-static_assert(detail::describes(LayerFn(), kLayerArgs),
-              "kLayerArgs must describe LayerFn");
+static_assert(detail::describes(LayerFn(), kLayerArgs) &&
+                  detail::describes(HeadsLayerFn(), kHeadsLayerArgs),
+              "k*LayerArgs must describe *LayerFn");
 
 /// The shape of array `a` in a library of sizes `s`: "[batch, 1, 16, 576]",
 /// fixed dimensions as numbers, runtime ones by name.

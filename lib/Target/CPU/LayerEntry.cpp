@@ -34,11 +34,11 @@ std::string typeName(Type t) {
 }
 
 /// The layer's array arguments that are inputs of the IR function, in its
-/// order: hidden, positions, kv_cache, block_table, seq_lens (the weights
-/// follow them).
-SmallVector<const mla_abi::Arg *> irArrays() {
+/// order: hidden, positions, kv_cache (or k_cache and v_cache: `heads`),
+/// block_table, seq_lens (the weights follow them).
+SmallVector<const mla_abi::Arg *> irArrays(bool heads) {
   SmallVector<const mla_abi::Arg *> args;
-  for (const mla_abi::Arg &a : mla_abi::kLayerArgs)
+  for (const mla_abi::Arg &a : mla_abi::layerArgs(heads))
     if (a.kind == mla_abi::ArgKind::Array &&
         a.direction != mla_abi::Direction::Out)
       args.push_back(&a);
@@ -64,7 +64,9 @@ bool matches(RankedTensorType t, const mla_abi::Arg &a,
 /// the order of the kernel's (mla_abi return codes), the call.
 std::string wrapperSource(StringRef name, StringRef impl,
                           ArrayRef<RankedTensorType> args,
-                          const mla_abi::Sizes &sizes, Type elemType) {
+                          const mla_abi::Sizes &sizes, Type elemType,
+                          bool heads) {
+  mla_abi::ArgList layerArgs = mla_abi::layerArgs(heads);
   auto ranked = [&](RankedTensorType t) {
     return "MemRef<" + cType(t.getElementType()) + ", " +
            std::to_string(t.getRank()) + "> *";
@@ -106,14 +108,13 @@ std::string wrapperSource(StringRef name, StringRef impl,
     os << ", " << ranked(t);
   os << ");\n\n";
 
-  int64_t numWeights = int64_t(args.size()) - int64_t(irArrays().size());
+  int64_t numWeights = int64_t(args.size()) - int64_t(irArrays(heads).size());
   os << "extern \"C\" "
-     << mla_abi::declaration((name + "_layer").str(), mla_abi::kLayerArgs,
-                             ") {")
+     << mla_abi::declaration((name + "_layer").str(), layerArgs, ") {")
      << "\n  if (batch < 0)\n    return mla_abi::ErrBatch;\n"
      << "  if (batch == 0)\n    return mla_abi::Ok;\n  if (";
   bool first = true;
-  for (const mla_abi::Arg &a : mla_abi::kLayerArgs) {
+  for (const mla_abi::Arg &a : layerArgs) {
     if (a.kind != mla_abi::ArgKind::Array &&
         a.kind != mla_abi::ArgKind::ArrayList)
       continue;
@@ -139,7 +140,7 @@ std::string wrapperSource(StringRef name, StringRef impl,
      << "        return mla_abi::ErrBlockId;\n"
      << "    }\n  }\n";
   // Sizes: the ABI's runtime dimensions are the wrapper's parameters.
-  SmallVector<const mla_abi::Arg *> arrays = irArrays();
+  SmallVector<const mla_abi::Arg *> arrays = irArrays(heads);
   for (unsigned i = 0; i < args.size(); ++i) {
     std::string ptr, dims = "{";
     for (int64_t d = 0; d < args[i].getRank(); ++d) {
@@ -167,8 +168,8 @@ std::string wrapperSource(StringRef name, StringRef impl,
      << "              sizeof(*result.aligned) * result.sizes[0] * "
         "result.sizes[1] * result.sizes[2]);\n"
      << "  std::free(result.allocated);\n  return mla_abi::Ok;\n}\n\n"
-     << "static_assert(std::is_same_v<decltype(&" << name
-     << "_layer), mla_abi::LayerFn>);\n";
+     << "static_assert(std::is_same_v<decltype(&" << name << "_layer), "
+     << (heads ? "mla_abi::HeadsLayerFn" : "mla_abi::LayerFn") << ">);\n";
   return source;
 }
 
@@ -181,11 +182,18 @@ std::string headerText(StringRef name, const cpu::LayerEntry &entry) {
   unsigned first = weights.size() - entry.numPrepared;
   std::string text, upper = name.upper(), dtype = typeName(elemType);
   llvm::raw_string_ostream hs(text);
-  hs << "/* One decode step of the whole layer, in the absorbed form:\n"
-     << " * q_lat = (RoPE'd) projections of hidden, the new tokens' [c_kv ;\n"
-     << " * k_rope] appended to kv_cache IN PLACE, latent attention over the\n"
-     << " * cache, o = o_lat W_UV, out = concat(o) W_O.\n";
-  for (const mla_abi::Arg &a : mla_abi::kLayerArgs) {
+  if (entry.heads)
+    hs << "/* One decode step of the whole layer: q, k, v = (RoPE'd)\n"
+       << " * projections of hidden, the new tokens' keys and values appended\n"
+       << " * to k_cache and v_cache IN PLACE, attention of each query head\n"
+       << " * over its KV head's, out = concat(o) W_O.\n";
+  else
+    hs << "/* One decode step of the whole layer, in the absorbed form:\n"
+       << " * q_lat = (RoPE'd) projections of hidden, the new tokens' [c_kv ;\n"
+       << " * k_rope] appended to kv_cache IN PLACE, latent attention over the\n"
+       << " * cache, o = o_lat W_UV, out = concat(o) W_O.\n";
+  mla_abi::ArgList layerArgs = mla_abi::layerArgs(entry.heads);
+  for (const mla_abi::Arg &a : layerArgs) {
     hs << " *   " << mla_abi::describe(a, sizes, dtype.c_str()) << "\n";
     if (a.kind == mla_abi::ArgKind::ArrayList)
       for (auto [i, w] : llvm::enumerate(weights)) {
@@ -204,8 +212,7 @@ std::string headerText(StringRef name, const cpu::LayerEntry &entry) {
     if (c.value != mla_abi::Ok && (c.returnedBy & mla_abi::kLayer))
       hs << "\n *   " << upper << "_" << c.name;
   hs << "\n * Single-threaded. */\n"
-     << mla_abi::declaration((name + "_layer").str(), mla_abi::kLayerArgs)
-     << "\n\n";
+     << mla_abi::declaration((name + "_layer").str(), layerArgs) << "\n\n";
   if (entry.numPrepared) {
     hs << "/* The merged weights " << first << ".." << weights.size() - 1
        << " of " << name << "_layer (mla-absorb-weights found merging\n"
@@ -228,7 +235,7 @@ LogicalResult checkPrepare(func::FuncOp prepare, cpu::LayerEntry &entry,
   if (!entry.numPrepared)
     return success();
   unsigned first = entry.weights.size() - entry.numPrepared;
-  unsigned numArrays = irArrays().size();
+  unsigned numArrays = irArrays(entry.heads).size();
   if (!prepare || prepare.getNumResults() != entry.numPrepared)
     return fail("its merged weights have no prepare-weights function "
                 "returning them");
@@ -314,13 +321,20 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   auto prepare = module.lookupSymbol<func::FuncOp>(
       (layer.getSymName() + "_prepare_weights").str());
   // Expected arguments, as python -m mla.layer writes them: the inputs of
-  // mla_abi::kLayerArgs (hidden, positions, kv_cache, block_table,
-  // seq_lens), then weights of static shape; results: out and the cache.
+  // mla_abi::layerArgs (hidden, positions, kv_cache or k_cache and v_cache,
+  // block_table, seq_lens), then weights of static shape; results: out and
+  // the caches.
+  const bool heads = bool(attention.getValueCache());
+  const unsigned caches = heads ? 2 : 1;
   FunctionType fnTy = layer.getFunctionType();
-  SmallVector<const mla_abi::Arg *> arrays = irArrays();
-  if (fnTy.getNumInputs() <= arrays.size() || fnTy.getNumResults() != 2)
-    return fail("expected (hidden, positions, kv_cache, block_table, "
-                "seq_lens, weights...) -> (out, kv_cache)");
+  SmallVector<const mla_abi::Arg *> arrays = irArrays(heads);
+  if (fnTy.getNumInputs() <= arrays.size() ||
+      fnTy.getNumResults() != 1 + caches)
+    return fail(heads ? "expected (hidden, positions, k_cache, v_cache, "
+                        "block_table, seq_lens, weights...) -> (out, k_cache, "
+                        "v_cache)"
+                      : "expected (hidden, positions, kv_cache, block_table, "
+                        "seq_lens, weights...) -> (out, kv_cache)");
   SmallVector<RankedTensorType> args;
   for (Type t : fnTy.getInputs()) {
     auto rt = dyn_cast<RankedTensorType>(t);
@@ -329,6 +343,7 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
     args.push_back(rt);
   }
   LayerEntry entry;
+  entry.heads = heads;
   entry.elemType = attention.getQuery().getType().getElementType();
   mla_abi::Sizes &sizes = entry.sizes;
   sizes.qLen = attention.getQueryLen();
@@ -337,6 +352,7 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   sizes.ropeDim = attention.getRopeDim();
   sizes.blockSize = attention.getBlockSize();
   sizes.hiddenSize = args[0].getRank() == 3 ? args[0].getDimSize(2) : 0;
+  sizes.numKvHeads = heads ? attention.getNumKVHeads() : 0;
   for (auto [t, a] : llvm::zip(args, arrays))
     if (!matches(t, *a, sizes, entry.elemType))
       return fail(
@@ -360,10 +376,12 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   if (failed(checkPrepare(prepare, entry, fail)))
     return failure();
   auto ret = cast<func::ReturnOp>(layer.getBody().front().getTerminator());
-  auto append = ret.getOperand(1).getDefiningOp<KVCacheAppendOp>();
-  if (!append || append.getCache() != layer.getArgument(2))
-    return fail("the second result must be the cache argument with the new "
-                "tokens appended");
+  for (unsigned k = 0; k < caches; ++k) {
+    auto append = ret.getOperand(1 + k).getDefiningOp<KVCacheAppendOp>();
+    if (!append || append.getCache() != layer.getArgument(2 + k))
+      return fail("result " + Twine(1 + k) + " must be the cache argument " +
+                  Twine(2 + k) + " with the new tokens appended");
+  }
   if (fnTy.getResult(0) != args[0])
     return fail("the first result must have the type of hidden");
 
@@ -396,7 +414,8 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   if (failed(parsePassPipeline(pipeline, pm)) || failed(pm.run(module)))
     return fail("lowering the layer to loops failed");
 
-  entry.source = wrapperSource(name, impl, args, sizes, entry.elemType);
+  entry.source =
+      wrapperSource(name, impl, args, sizes, entry.elemType, heads);
   if (entry.numPrepared)
     entry.source += prepareSource(name, entry);
   entry.header = headerText(name, entry);

@@ -13,11 +13,12 @@
 namespace mlir::mla::cpu {
 
 /// The C side of a generated layer function, `<name>_layer` with the
-/// arguments of mla_abi::kLayerArgs.
+/// arguments of mla_abi::layerArgs(heads).
 struct LayerEntry {
   std::string source; // C++ wrapper: checks arguments, calls the layer
   std::string header; // its documented declaration
   mla_abi::Sizes sizes;  // the layer's fixed dimensions
+  bool heads = false;    // head caches (k_cache, v_cache): layerArgs(true)
   Type elemType;         // of hidden, kv_cache, out and the weights
   SmallVector<RankedTensorType> weights; // in the order of `weights`
   // Each weight's name (the dialect file's `mla.name` argument attribute, or
