@@ -663,6 +663,77 @@ INSTANTIATE_TEST_SUITE_P(Heads, DecodeKernelNaNTest,
                          ::testing::ValuesIn(headCachesMultiQuery()),
                          [](const auto &info) { return info.param.name(); });
 
+/// A kernel on head caches: a null v_cache is refused (NAME and
+/// NAME_checked), NAME_checked refuses a page beyond the caches, and under
+/// guard pages around each of its buffers (the value cache included) it
+/// reads and writes nothing outside them, with the results of the ordinary
+/// call.
+TEST(DecodeKernelHeadsTest, ArgumentsAndGuardPages) {
+  using mla::test::GuardedBuffer;
+  Config c{128, 0, 8, 2, 16, true, true};
+  c.kvHeads = 2;
+  std::string error;
+  KernelFn fn = buildKernel(c, error);
+  ASSERT_NE(fn, nullptr) << error;
+  auto heads = reinterpret_cast<mla_abi::HeadsKernelFn>(fn);
+  std::string lib = std::string(MLA_TEST_WORK_DIR) + "/" + c.name() + "/lib" +
+                    c.name() + ".so";
+  void *h = dlopen(lib.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(h, nullptr) << dlerror();
+  auto checked = reinterpret_cast<mla_abi::HeadsCheckedKernelFn>(
+      dlsym(h, (c.name() + "_checked").c_str()));
+  ASSERT_NE(checked, nullptr);
+  std::vector<int32_t> lens = {40, 2, 0, 1};
+  Batch in = makeBatch(c, lens, 11);
+  const float scale = 0.1f;
+  const size_t outBytes = in.batch * c.qLen * c.heads * c.dc * 2,
+               lseBytes = in.batch * c.heads * c.qLen * 4,
+               cacheBytes = in.kvBf.size() * 2;
+  void *out = in.outBf.data() + kGuard;
+  float *lse = in.lse.data() + kGuard;
+  int32_t batch = int32_t(in.batch), mb = int32_t(in.maxBlocks),
+          nb = int32_t(in.numBlocks);
+  EXPECT_EQ(heads(in.qBf.data(), in.kvBf.data(), nullptr, in.blockTable.data(),
+                  in.seqLens.data(), out, lse, batch, mb, scale, nullptr),
+            1);
+  EXPECT_EQ(checked(in.qBf.data(), in.kvBf.data(), nullptr, nb,
+                    in.blockTable.data(), in.seqLens.data(), out, lse, batch,
+                    mb, scale, nullptr),
+            1);
+  // The largest page id in use, as the page count: that page is beyond.
+  int32_t maxPage =
+      *std::max_element(in.blockTable.begin(), in.blockTable.end());
+  EXPECT_EQ(checked(in.qBf.data(), in.kvBf.data(), in.vBf.data(), maxPage,
+                    in.blockTable.data(), in.seqLens.data(), out, lse, batch,
+                    mb, scale, nullptr),
+            7);
+  EXPECT_TRUE(untouched(c, in));
+  ASSERT_EQ(call(fn, c, in, scale), 0);
+  const uint8_t *wantOut = (const uint8_t *)(in.outBf.data() + kGuard);
+  const uint8_t *wantLse = (const uint8_t *)(in.lse.data() + kGuard);
+  for (GuardedBuffer::Side side :
+       {GuardedBuffer::Side::Tail, GuardedBuffer::Side::Head})
+    for (bool viaChecked : {false, true}) {
+      SCOPED_TRACE(viaChecked ? "NAME_checked" : "NAME");
+      GuardedBuffer gq(in.qBf.data(), in.qBf.size() * 2, side),
+          gk(in.kvBf.data(), cacheBytes, side),
+          gv(in.vBf.data(), cacheBytes, side), gbt(in.blockTable, side),
+          glens(in.seqLens, side), gout(nullptr, outBytes, side),
+          glse(nullptr, lseBytes, side);
+      int32_t rc =
+          viaChecked
+              ? checked(gq.as(), gk.as(), gv.as(), nb, gbt.as<int32_t>(),
+                        glens.as<int32_t>(), gout.as(), glse.as<float>(),
+                        batch, mb, scale, nullptr)
+              : heads(gq.as(), gk.as(), gv.as(), gbt.as<int32_t>(),
+                      glens.as<int32_t>(), gout.as(), glse.as<float>(), batch,
+                      mb, scale, nullptr);
+      ASSERT_EQ(rc, 0);
+      ASSERT_EQ(std::memcmp(gout.as(), wantOut, outBytes), 0) << "out";
+      ASSERT_EQ(std::memcmp(glse.as(), wantLse, lseBytes), 0) << "lse";
+    }
+}
+
 /// A kernel generated with sinks refuses a call without them (and
 /// NAME_checked too), writing nothing.
 TEST(DecodeKernelSinksTest, NullSinksRefused) {
