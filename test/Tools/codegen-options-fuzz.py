@@ -35,6 +35,13 @@ OPTIONS = {
     "--target": (["cpu"], ["sm_70", "gpu"]),
 }
 
+# Head caches (GQA/MQA/MHA) in place of the latent dims, in a quarter of the
+# runs (sometimes with a latent dim left in, which must be refused).
+HEAD_OPTIONS = {
+    "--num-kv-heads": (["1", "2", "8", "16"], ["3", "5"] + BAD),
+    "--head-dim": (["64", "96", "128", "256"], ["100", "8192"] + BAD),
+}
+
 
 def main() -> int:
     codegen, work = sys.argv[1], sys.argv[2]
@@ -45,7 +52,14 @@ def main() -> int:
         opts = {k: rng.choice(bad if rng.random() < 0.2 else good)
                 for k, (good, bad) in OPTIONS.items() if rng.random() < 0.4}
         opts.setdefault("--num-heads", "16")
-        opts.setdefault("--kv-lora-rank", "64")
+        if rng.random() < 0.25:
+            if rng.random() < 0.8:
+                opts.pop("--kv-lora-rank", None)
+                opts.pop("--qk-rope-head-dim", None)
+            for k, (good, bad) in HEAD_OPTIONS.items():
+                opts[k] = rng.choice(bad if rng.random() < 0.2 else good)
+        else:
+            opts.setdefault("--kv-lora-rank", "64")
         out = os.path.join(work, f"run{i}")
         shutil.rmtree(out, ignore_errors=True)
         name = opts.get("--name", "mla_decode")

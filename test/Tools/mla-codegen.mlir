@@ -118,6 +118,17 @@
 // LLAMA-NEXT: void *k_cache, void *v_cache, int32_t num_blocks,
 // RUN: not mla-codegen %examples/llama3-70b-gqa.mlir --tensor-parallel=16 --emit=mlir 2>&1 >/dev/null | FileCheck %s --check-prefix=TPKV
 // TPKV: --tensor-parallel=16 does not divide the layer's 8 KV heads
+// Head caches from the command line: each refusal names the option.
+// RUN: not mla-codegen --num-heads=16 --num-kv-heads=3 --head-dim=64 -o %t.bad 2>&1 | FileCheck %s --check-prefix=KVDIV
+// KVDIV: cannot generate a CPU decode kernel: num_kv_heads = 3 (must divide num_heads = 16)
+// RUN: not mla-codegen --num-heads=16 --head-dim=64 -o %t.bad 2>&1 | FileCheck %s --check-prefix=KVNONE
+// KVNONE: --num-kv-heads=0 must be positive with --head-dim
+// RUN: not mla-codegen --num-heads=16 --num-kv-heads=2 --head-dim=64 --kv-lora-rank=64 -o %t.bad 2>&1 | FileCheck %s --check-prefix=KVMIX
+// KVMIX: --kv-lora-rank and --qk-rope-head-dim describe a latent cache; head caches take --num-kv-heads and --head-dim
+// RUN: not mla-codegen --num-heads=16 --num-kv-heads=2 --head-dim=100 --target=sm_80 -o %t.bad 2>&1 | FileCheck %s --check-prefix=KVDIM
+// KVDIM: cannot generate a GPU decode kernel: head_dim = 100 (must be a positive multiple of the 16-element k-step of the tensor-core MMA)
+// RUN: not mla-codegen --num-heads=16 --num-kv-heads=2000 --head-dim=64 -o %t.bad 2>&1 | FileCheck %s --check-prefix=KVMAX
+// KVMAX: --num-kv-heads=2000 must be in 1..1024
 // RUN: not mla-codegen %t.missing.mlir 2>&1 | FileCheck %s --check-prefix=MISSING
 // MISSING: cannot open input file
 
