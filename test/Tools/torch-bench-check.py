@@ -1,7 +1,9 @@
 """mla-bench's CPU PyTorch baseline (tools/mla-bench/torch_mla_cpu.py) runs
 against a generated kernel: one line of five numbers (PyTorch's and the
 kernel's median ms, their max |err| against float64, the paired ratio), both
-errors within f32 rounding; and its bf16 GEMM peak is one positive number.
+errors within f32 rounding, for the absorbed MLA decode and for GQA over
+paged key and value caches (SDPA); and its bf16 GEMM peak is one positive
+number.
 Not a lit test: the sanitizer build's libraries cannot load into Python.
 
 usage: torch-bench-check.py PYTHON MLA_CODEGEN WORK_DIR
@@ -31,11 +33,26 @@ def main() -> int:
     torch_ms, kernel_ms, torch_err, kernel_err, ratio = map(float, out)
     assert torch_ms > 0 and kernel_ms > 0 and ratio > 0, out
     assert 0 <= torch_err < 1e-5 and 0 <= kernel_err < 1e-5, out
+    # GQA over paged key and value caches: SDPA (enable_gqa) against the
+    # kernel, 6 heads on 2 KV heads.
+    subprocess.run([codegen, "--target=cpu", "--num-heads=6", "--num-kv-heads=2",
+                    "--head-dim=64", "--q-len=2", "--block-size=16", "--dtype=f32",
+                    "--window=40", "--name=tgqa", "-o", work + "/gqa"], check=True)
+    out = subprocess.run(
+        [python, SCRIPT, "--batch=2", "--seq-len=100", "--heads=6", "--kv-heads=2",
+         "--q-len=2", "--dc=64", "--dr=0", "--block-size=16", "--window=40",
+         "--dtype=f32", "--reps=3", f"--kernel-lib={work}/gqa/libtgqa.so",
+         "--kernel-name=tgqa"],
+        check=True, capture_output=True, text=True).stdout.split()
+    g_torch_ms, g_kernel_ms, g_torch_err, g_kernel_err, g_ratio = map(float, out)
+    assert g_torch_ms > 0 and g_kernel_ms > 0 and g_ratio > 0, out
+    assert 0 <= g_torch_err < 1e-5 and 0 <= g_kernel_err < 1e-5, out
     peak = subprocess.run([python, SCRIPT, "--gemm-peak", "--dtype=bf16", "--reps=1"],
                           check=True, capture_output=True, text=True).stdout.split()
     assert len(peak) == 1 and float(peak[0]) > 0, peak
     print(f"torch {torch_ms} ms, kernel {kernel_ms} ms, errors {torch_err:.1e} / "
-          f"{kernel_err:.1e}; bf16 GEMM {peak[0]} GFLOP/s")
+          f"{kernel_err:.1e}; GQA: SDPA {g_torch_ms} ms, kernel {g_kernel_ms} ms, errors "
+          f"{g_torch_err:.1e} / {g_kernel_err:.1e}; bf16 GEMM {peak[0]} GFLOP/s")
     return 0
 
 

@@ -129,28 +129,31 @@ std::string checkHeader(const std::string &libraryPath,
 
 KernelConfig KernelConfig::forShape(const AttentionShape &shape,
                                     ElemType type) {
-  return {shape.numHeads, shape.dc,        shape.dr,          shape.qLen,
-          shape.blockSize, type, shape.window};
+  return {shape.numHeads, shape.dc,     shape.dr,      shape.qLen,
+          shape.blockSize, type,         shape.window,  shape.kvHeads};
 }
 
 bool KernelConfig::operator==(const KernelConfig &other) const {
   return numHeads == other.numHeads && dc == other.dc && dr == other.dr &&
          qLen == other.qLen && blockSize == other.blockSize &&
-         type == other.type && window == other.window;
+         type == other.type && window == other.window &&
+         kvHeads == other.kvHeads;
 }
 
 std::string KernelConfig::describe() const {
   return "H=" + std::to_string(numHeads) + " dc=" + std::to_string(dc) +
          " dr=" + std::to_string(dr) + " q_len=" + std::to_string(qLen) +
          " block_size=" + std::to_string(blockSize) + " " + elemTypeName(type) +
-         (window ? " window=" + std::to_string(window) : "");
+         (window ? " window=" + std::to_string(window) : "") +
+         (kvHeads ? " kv_heads=" + std::to_string(kvHeads) : "");
 }
 
 std::string KernelConfig::symbolName() const {
   return "mla_decode_h" + std::to_string(numHeads) + "_dc" +
          std::to_string(dc) + "_dr" + std::to_string(dr) + "_q" +
          std::to_string(qLen) + "_bs" + std::to_string(blockSize) + "_" +
-         elemTypeName(type) + (window ? "_w" + std::to_string(window) : "");
+         elemTypeName(type) + (window ? "_w" + std::to_string(window) : "") +
+         (kvHeads ? "_kv" + std::to_string(kvHeads) : "");
 }
 
 KernelLoader::KernelLoader(std::string codegenPath, std::string workDir)
@@ -228,8 +231,6 @@ LoadedKernel KernelLoader::generateAndLoad(const KernelConfig &config) {
       codegenPath,
       "--target=cpu",
       "--num-heads=" + std::to_string(config.numHeads),
-      "--kv-lora-rank=" + std::to_string(config.dc),
-      "--qk-rope-head-dim=" + std::to_string(config.dr),
       "--q-len=" + std::to_string(config.qLen),
       "--block-size=" + std::to_string(config.blockSize),
       std::string("--dtype=") + elemTypeName(config.type),
@@ -237,6 +238,16 @@ LoadedKernel KernelLoader::generateAndLoad(const KernelConfig &config) {
       "--name=" + name,
       "-o",
       workDir};
+  // The cache: a latent one, or key and value caches of KV heads.
+  if (config.kvHeads) {
+    argv.insert(argv.begin() + 3,
+                {"--num-kv-heads=" + std::to_string(config.kvHeads),
+                 "--head-dim=" + std::to_string(config.dc)});
+  } else {
+    argv.insert(argv.begin() + 3,
+                {"--kv-lora-rank=" + std::to_string(config.dc),
+                 "--qk-rope-head-dim=" + std::to_string(config.dr)});
+  }
   int status = runProcess(argv, logPath, result.error);
   if (status < 0)
     return result;

@@ -34,6 +34,7 @@ struct KernelConfig {
   int64_t numHeads, dc, dr, qLen, blockSize;
   ElemType type;
   int64_t window = 0; // mla-codegen --window; 0: none
+  int64_t kvHeads = 0; // --num-kv-heads (head dim dc); 0: a latent cache
 
   static KernelConfig forShape(const AttentionShape &shape, ElemType type);
   /// A C identifier unique to the configuration, used as --name.

@@ -66,6 +66,10 @@ struct AttentionShape {
   int64_t seqLen = 1024;
   /// A sliding window of positions (mla-codegen --window); 0: none.
   int64_t window = 0;
+  /// Head caches (GQA/MQA/MHA): KV heads of separate key and value caches
+  /// [numBlocks, blockSize, kvHeads, dc] (dc the head dim, dr 0); 0: a
+  /// latent cache.
+  int64_t kvHeads = 0;
 
   int64_t headDim() const { return dc + dr; }
   bool causal() const { return qLen > 1; }
@@ -91,9 +95,11 @@ struct AttentionShape {
     return 2.0 * double(batch) * double(qLen) * double(numHeads) *
            double(seenTokens()) * double(dc + dr + dc);
   }
-  /// Bytes of the cache rows that some query sees, read once per call.
+  /// Bytes of the cache rows that some query sees, read once per call (a
+  /// key and a value row of every KV head with head caches).
   double cacheBytes(ElemType type) const {
-    return double(batch) * double(seenTokens()) * double(headDim()) *
+    double rows = kvHeads ? 2.0 * double(kvHeads) : 1.0;
+    return double(batch) * double(seenTokens()) * rows * double(headDim()) *
            double(elemSize(type));
   }
 };

@@ -61,6 +61,10 @@ struct Options {
   std::vector<int64_t> heads = {1, 16, 128};
   std::vector<int64_t> qLens = {1, 2};
   std::vector<int64_t> windows = {0}; // sliding windows; 0: none
+  /// GQA/MQA/MHA rows on head caches of these KV heads (head dim headDim)
+  /// in place of the latent cache; empty: MLA.
+  std::vector<int64_t> kvHeads;
+  int64_t headDim = 128;
   std::vector<ElemType> types = {ElemType::F32, ElemType::BF16};
   int64_t dc = 512, dr = 64, blockSize = 64;
   std::string threads = "both";
@@ -97,6 +101,13 @@ Grid (comma-separated lists):
   --block-size=N      page size of the cache           (default 64)
   --window=LIST       sliding windows, 0 for none      (default 0); FLOP and
                       bytes count the tokens some query sees
+  --kv-heads=LIST     GQA/MQA/MHA decode on paged key and value caches of
+                      these KV heads (each dividing --heads) instead of the
+                      latent cache: the kernel and PyTorch's
+                      scaled_dot_product_attention (enable_gqa) on the pages
+                      it gathers, both timed call by call in the PyTorch
+                      child process; bytes count keys and values
+  --head-dim=N        their head dim                   (default 128)
   --quick             small grid: batch 1, seq-len 1024, heads 1,16, 3 reps
 Measurement:
   --threads=MODE      1, all, both or a thread count   (default both)
@@ -241,7 +252,8 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
         "--dc",          "--dr",         "--block-size", "--reps",
         "--max-seconds", "--seed",       "--stream-mib", "--codegen",
         "--work-dir",    "--threads",    "--dtype",      "--impl",
-        "--kernel-lib",  "--kernel-name", "--window",    "--python"};
+        "--kernel-lib",  "--kernel-name", "--window",    "--python",
+        "--kv-heads",    "--head-dim"};
     if (std::none_of(std::begin(kValueFlags), std::end(kValueFlags), flag)) {
       std::fprintf(stderr, "mla-bench: unknown option %s (see --help)\n",
                    name.c_str());
@@ -266,6 +278,10 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
       ok = parsePositiveList(value, opts.qLens);
     else if (flag("--window"))
       ok = parseList(value, opts.windows, 0);
+    else if (flag("--kv-heads"))
+      ok = parsePositiveList(value, opts.kvHeads);
+    else if (flag("--head-dim"))
+      ok = parseInt(value, opts.headDim) && opts.headDim > 0;
     else if (flag("--python"))
       opts.python = value;
     else if (flag("--dc"))
@@ -324,6 +340,12 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
     }
   }
 
+  if (!opts.kernelLib.empty() && !opts.kvHeads.empty()) {
+    std::fprintf(stderr, "mla-bench: --kernel-lib benchmarks a latent-cache "
+                         "library; head-cache rows (--kv-heads) generate "
+                         "their kernels\n");
+    return false;
+  }
   if (opts.kernelLib.empty()) {
     if (!opts.kernelName.empty()) {
       std::fprintf(stderr, "mla-bench: --kernel-name needs --kernel-lib\n");
@@ -483,7 +505,10 @@ std::string describe(const AttentionShape &shape, ElemType type) {
   return format("%s b=%lld L=%lld H=%lld s_q=%lld", elemTypeName(type),
                 (long long)shape.batch, (long long)shape.seqLen,
                 (long long)shape.numHeads, (long long)shape.qLen) +
-         (shape.window ? format(" W=%lld", (long long)shape.window) : "");
+         (shape.window ? format(" W=%lld", (long long)shape.window) : "") +
+         (shape.kvHeads ? format(" G=%lld d=%lld", (long long)shape.kvHeads,
+                                 (long long)shape.dc)
+                        : "");
 }
 
 /// What torch_mla_cpu.py measured in one process, or why it could not.
@@ -551,6 +576,8 @@ TorchRun runTorch(const Options &opts, const AttentionShape &s, ElemType type,
              (long long)s.qLen, (long long)s.dc, (long long)s.dr,
              (long long)s.blockSize, (long long)s.window, elemTypeName(type),
              threads, opts.reps, (unsigned long long)opts.seed);
+  if (s.kvHeads)
+    args += format(" --kv-heads=%lld", (long long)s.kvHeads);
   if (!lib.empty())
     args += " --kernel-lib=" + shellQuote(lib) +
             " --kernel-name=" + shellQuote(symbol);
@@ -575,12 +602,74 @@ public:
   ConfigResult run(const AttentionShape &shape, ElemType type);
 
 private:
+  /// A row on head caches: the kernel and PyTorch's SDPA, both checked
+  /// against float64 and timed call by call in the PyTorch child process.
+  void runHeads(ConfigResult &result);
+
   const Options &opts;
   std::vector<int> threadCounts;
   KernelLoader *loader;     // Null when the kernel is not benchmarked.
   StreamBenchmark *flusher; // Null unless --flush-cache.
   size_t flushBytes;
 };
+
+void Bench::runHeads(ConfigResult &result) {
+  const AttentionShape &shape = result.shape;
+  const ElemType type = result.type;
+  for (Impl impl : {Naive, OpenBlas})
+    if (result.impls[impl].selected)
+      result.impls[impl].note = "not available (latent cache only)";
+  ImplResult &kernelResult = result.impls[Kernel], &torchResult =
+                                                       result.impls[Torch];
+  result.torchOverKernel.assign(threadCounts.size(), -1.0);
+  std::string library;
+  if (kernelResult.selected && loader) {
+    const LoadedKernel &kernel =
+        loader->get(KernelConfig::forShape(shape, type));
+    result.kernelName = kernel.symbol;
+    library = kernel.libraryPath;
+    if (!kernel)
+      kernelResult.note = "not available (" + kernel.error + ")";
+  }
+  if (!opts.torchUnavailable.empty() || !torchResult.selected) {
+    std::string why = !opts.torchUnavailable.empty()
+                          ? opts.torchUnavailable
+                          : "head-cache rows are timed in the PyTorch child "
+                            "process: --impl needs torch";
+    for (ImplResult *r : {&kernelResult, &torchResult})
+      if (r->selected && r->note.empty())
+        r->note = "not available (" + why + ")";
+    return;
+  }
+  bool withKernel = kernelResult.selected && kernelResult.note.empty();
+  for (size_t t = 0; t < threadCounts.size(); ++t) {
+    TorchRun run = runTorch(opts, shape, type, threadCounts[t],
+                            withKernel ? library : "", result.kernelName);
+    if (!run.error.empty()) {
+      torchResult.note = run.error;
+      return;
+    }
+    // Each checked against float64 there; a wrong one is not timed.
+    auto record = [&](ImplResult &r, double err, double ms) {
+      r.maxErr = std::isnan(r.maxErr) ? err : std::max(r.maxErr, err);
+      if (!(err >= 0 && err <= tolerance(type))) {
+        r.note = format("WRONG: max abs error vs float64 %.3g", err);
+        r.verified = false;
+        return false;
+      }
+      r.verified = true;
+      r.timings[t].ran = true;
+      r.timings[t].reps = opts.reps;
+      r.timings[t].medianMs = r.timings[t].minMs = ms;
+      return true;
+    };
+    bool torchOk = record(torchResult, run.torchErr, run.torchMs);
+    bool kernelOk =
+        withKernel && record(kernelResult, run.kernelErr, run.kernelMs);
+    if (torchOk && kernelOk && run.ratio > 0)
+      result.torchOverKernel[t] = run.ratio;
+  }
+}
 
 ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
   ConfigResult result;
@@ -589,6 +678,10 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
   for (int i = 0; i < NumImpls; ++i) {
     result.impls[i].selected = opts.impls.count(kImplNames[i]) != 0;
     result.impls[i].timings.resize(threadCounts.size());
+  }
+  if (shape.kvHeads) {
+    runHeads(result);
+    return result;
   }
 
   AttentionInputs in = AttentionInputs::create(shape, type, opts.seed);
@@ -853,7 +946,10 @@ void printTables(const std::vector<ConfigResult> &results,
           continue;
         RowCells c = rowCells(config, impl, t, peaks[t]);
         table.addRow({elemTypeName(config.type), std::to_string(s.batch),
-                      std::to_string(s.seqLen), std::to_string(s.numHeads),
+                      std::to_string(s.seqLen),
+                      // Head caches: query heads / KV heads.
+                      std::to_string(s.numHeads) +
+                          (s.kvHeads ? "/" + std::to_string(s.kvHeads) : ""),
                       std::to_string(s.qLen),
                       s.window ? std::to_string(s.window) : "-",
                       kImplNames[impl], c.ms, c.gflops,
@@ -914,7 +1010,8 @@ void printCsv(const std::vector<ConfigResult> &results,
                        "note",
                        "window",
                        "speedup_vs_torch",
-                       "bf16_gemm_peak_gflops"});
+                       "bf16_gemm_peak_gflops",
+                       "kv_heads"});
   auto strip = [](std::string s) {
     s.erase(std::remove(s.begin(), s.end(), '%'), s.end());
     s.erase(std::remove(s.begin(), s.end(), 'x'), s.end());
@@ -956,7 +1053,8 @@ void printCsv(const std::vector<ConfigResult> &results,
                              strip(c.vsTorch),
                              peaks[t].gemmBf16Gflops > 0
                                  ? format("%.0f", peaks[t].gemmBf16Gflops)
-                                 : ""});
+                                 : "",
+                             std::to_string(s.kvHeads)});
       }
     }
   }
@@ -980,7 +1078,8 @@ void printSummary(std::FILE *f, const std::vector<ConfigResult> &results,
         format("kernel %s %s b=%lld L=%lld H=%lld q=%lld",
                config.kernelName.empty() ? "?" : config.kernelName.c_str(),
                elemTypeName(config.type), (long long)s.batch,
-               (long long)s.seqLen, (long long)s.numHeads, (long long)s.qLen);
+               (long long)s.seqLen, (long long)s.numHeads, (long long)s.qLen) +
+        (s.kvHeads ? format(" G=%lld", (long long)s.kvHeads) : "");
     std::string err =
         std::isnan(k.maxErr)
             ? std::string()
@@ -1180,29 +1279,41 @@ int main(int argc, char **argv) {
   Bench bench(opts, threadCounts, loader.get(), stream.get(), flushBytes);
   std::vector<AttentionShape> shapes;
   std::vector<ElemType> shapeTypes;
+  // KV heads of head-cache rows; 0 alone: the latent cache.
+  std::vector<int64_t> kvHeadsList =
+      opts.kvHeads.empty() ? std::vector<int64_t>{0} : opts.kvHeads;
   for (ElemType type : opts.types)
     for (int64_t batch : opts.batches)
       for (int64_t seqLen : opts.seqLens)
         for (int64_t numHeads : opts.heads)
-          for (int64_t qLen : opts.qLens)
-            for (int64_t window : opts.windows) {
-              AttentionShape shape;
-              shape.window = window;
-              shape.batch = batch;
-              shape.seqLen = seqLen;
-              shape.numHeads = numHeads;
-              shape.qLen = qLen;
-              shape.dc = opts.dc;
-              shape.dr = opts.dr;
-              shape.blockSize = opts.blockSize;
-              if (seqLen < qLen) {
-                std::fprintf(stderr, "skipping %s: seq_len < q_len\n",
-                             describe(shape, type).c_str());
-                continue;
+          for (int64_t kvHeads : kvHeadsList)
+            for (int64_t qLen : opts.qLens)
+              for (int64_t window : opts.windows) {
+                AttentionShape shape;
+                shape.window = window;
+                shape.batch = batch;
+                shape.seqLen = seqLen;
+                shape.numHeads = numHeads;
+                shape.qLen = qLen;
+                shape.dc = kvHeads ? opts.headDim : opts.dc;
+                shape.dr = kvHeads ? 0 : opts.dr;
+                shape.kvHeads = kvHeads;
+                shape.blockSize = opts.blockSize;
+                if (seqLen < qLen) {
+                  std::fprintf(stderr, "skipping %s: seq_len < q_len\n",
+                               describe(shape, type).c_str());
+                  continue;
+                }
+                if (kvHeads && numHeads % kvHeads != 0) {
+                  std::fprintf(stderr,
+                               "skipping %s: the KV heads do not divide the "
+                               "heads\n",
+                               describe(shape, type).c_str());
+                  continue;
+                }
+                shapes.push_back(shape);
+                shapeTypes.push_back(type);
               }
-              shapes.push_back(shape);
-              shapeTypes.push_back(type);
-            }
 
   std::vector<ConfigResult> results;
   bool anyWrong = false;     // An implementation disagreed or misbehaved.

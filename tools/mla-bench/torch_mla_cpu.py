@@ -13,6 +13,13 @@ are checked against the same math in float64. Called by `mla-bench
 (-1 without one), PyTorch's and the kernel's max |err| against float64, and
 the median of the per-pair ratios torch / kernel (-1 without a kernel).
 
+With --kv-heads=G the problem is GQA/MQA/MHA decode over paged key and
+value caches [pages, block_size, G, --dc] (vLLM's layout) instead, and
+PyTorch's version is what its users write: gather the pages, then
+torch.nn.functional.scaled_dot_product_attention with enable_gqa (the
+flash or math CPU kernel, oneDNN underneath). Its check is math written out
+in float64 (keys and values repeated per query head, two matmuls, softmax).
+
 With --gemm-peak it prints instead the GFLOP/s of a 4096^3 matmul in
 --dtype (oneDNN's bf16 GEMM: AMX where the CPU has it), median of --reps.
 """
@@ -55,6 +62,7 @@ def main():
     p.add_argument("--kernel-lib", default="")
     p.add_argument("--kernel-name", default="")
     p.add_argument("--gemm-peak", action="store_true")
+    p.add_argument("--kv-heads", type=int, default=0)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     dt = torch.bfloat16 if a.dtype == "bf16" else torch.float32
@@ -63,6 +71,8 @@ def main():
         return
 
     torch.manual_seed(a.seed)
+    if a.kv_heads:
+        return heads_main(a, dt)
     dc, dr, bs, w = a.dc, a.dr, a.block_size, a.dc + a.dr
     pages = (a.seq_len + bs - 1) // bs
     q = torch.rand(a.batch, a.q_len, a.heads, w).mul(2).sub(1).to(dt)
@@ -113,12 +123,18 @@ def main():
             if rc != 0:
                 raise SystemExit(f"the kernel returned {rc}")
 
+    report(a, lambda: step(q, cache, dt), kernel, torch_err,
+           lambda: (out.double() - ref_out).abs().max().item())
+
+
+def report(a, torch_fn, kernel, torch_err, kernel_err_fn):
+    """Times torch_fn and kernel alternately, a call each, and prints the
+    line mla-bench reads."""
     def timed(fn):
         t0 = time.perf_counter()
         fn()
         return (time.perf_counter() - t0) * 1e3
 
-    torch_fn = lambda: step(q, cache, dt)
     torch_fn()
     if kernel:
         kernel()
@@ -130,7 +146,7 @@ def main():
             k = timed(kernel)
             kernel_ms.append(k)
             ratios.append(t / k)
-    kernel_err = (out.double() - ref_out).abs().max().item() if kernel else -1.0
+    kernel_err = kernel_err_fn() if kernel else -1.0
 
     def median(v):
         v = sorted(v)
@@ -138,6 +154,66 @@ def main():
 
     print(f"{median(torch_ms):.4f} {median(kernel_ms):.4f} {torch_err:.3e} "
           f"{kernel_err:.3e} {median(ratios):.4f}")
+
+
+def heads_main(a, dt):
+    """GQA/MQA/MHA decode over paged key and value caches: SDPA against the
+    generated kernel (see the module docstring)."""
+    import torch.nn.functional as F
+    heads, g, d, bs = a.heads, a.kv_heads, a.dc, a.block_size
+    pages = (a.seq_len + bs - 1) // bs
+    q = torch.rand(a.batch, a.q_len, heads, d).mul(2).sub(1).to(dt)
+    k_cache = torch.rand(a.batch * pages, bs, g, d).mul(2).sub(1).to(dt)
+    v_cache = torch.rand(a.batch * pages, bs, g, d).mul(2).sub(1).to(dt)
+    table = torch.randperm(a.batch * pages).view(a.batch, pages)
+    scale = d ** -0.5
+    first = max(0, a.seq_len - a.q_len - a.window + 1) if a.window else 0
+    page0 = first // bs
+    pos = torch.arange(page0 * bs, pages * bs)
+    ends = a.seq_len - a.q_len + torch.arange(a.q_len)
+    hidden = pos[None, :] > ends[:, None]
+    if a.window:
+        hidden |= pos[None, :] < (ends - a.window + 1)[:, None]
+    allowed = ~hidden  # [q_len, T]: True where a query attends
+
+    def gather(cache):  # [b, G, T, d]
+        return cache[table[:, page0:]].reshape(a.batch, -1, g, d).transpose(1, 2)
+
+    def sdpa(qq, kc, vc):
+        o = F.scaled_dot_product_attention(qq.transpose(1, 2), gather(kc), gather(vc),
+                                           attn_mask=allowed, scale=scale, enable_gqa=True)
+        return o.transpose(1, 2)  # [b, q_len, H, d]
+
+    def reference():
+        kk = gather(k_cache.double()).repeat_interleave(heads // g, dim=1)
+        vv = gather(v_cache.double()).repeat_interleave(heads // g, dim=1)
+        s = q.double().transpose(1, 2) @ kk.transpose(2, 3) * scale
+        s = s.masked_fill(hidden, float("-inf"))
+        return (torch.softmax(s, dim=-1) @ vv).transpose(1, 2)
+
+    ref_out = reference()
+    torch_err = (sdpa(q, k_cache, v_cache).double() - ref_out).abs().max().item()
+
+    kernel = None
+    out = torch.empty(a.batch, a.q_len, heads, d, dtype=dt)
+    if a.kernel_lib:
+        fn = getattr(ctypes.CDLL(a.kernel_lib), a.kernel_name)
+        fn.restype = ctypes.c_int32
+        fn.argtypes = [ctypes.c_void_p] * 7 + [
+            ctypes.c_int32, ctypes.c_int32, ctypes.c_float, ctypes.c_void_p]
+        table32 = table.to(torch.int32).contiguous()
+        lens = torch.full((a.batch,), a.seq_len, dtype=torch.int32)
+        lse = torch.empty(a.batch, heads, a.q_len, dtype=torch.float32)
+
+        def kernel():
+            rc = fn(q.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(),
+                    table32.data_ptr(), lens.data_ptr(), out.data_ptr(), lse.data_ptr(),
+                    a.batch, pages, scale, None)
+            if rc != 0:
+                raise SystemExit(f"the kernel returned {rc}")
+
+    report(a, lambda: sdpa(q, k_cache, v_cache), kernel, torch_err,
+           lambda: (out.double() - ref_out).abs().max().item())
 
 
 if __name__ == "__main__":
