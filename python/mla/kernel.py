@@ -422,8 +422,8 @@ class HeadsDecodeKernel(DecodeKernel):
     [batch, max_blocks_per_seq], seq_lens int32 [batch] (the new tokens
     included); query head h reads KV head h // (num_heads // num_kv_heads).
     out [batch, q_len, num_heads, head_dim], lse float32 [batch, num_heads,
-    q_len]. Windows and sinks as for DecodeKernel. Calls run eagerly (torch
-    tensors too: no custom op yet).
+    q_len]. Windows and sinks as for DecodeKernel; torch tensors without
+    out/lse go through the `mla::decode_heads` custom op (torch.compile).
     """
 
     _INPUTS = ("q", "k_cache", "v_cache", "block_table", "seq_lens")
@@ -448,6 +448,12 @@ class HeadsDecodeKernel(DecodeKernel):
     def __call__(self, q, k_cache, v_cache, block_table, seq_lens,
                  softmax_scale: Optional[float] = None, out=None, lse=None, sinks=None):
         """(out, lse); see the class docstring."""
+        if (out is None and lse is None and not self.sinks
+                and all(_arrays.is_torch(t) for t in (q, k_cache, v_cache, block_table,
+                                                      seq_lens))):
+            from . import torch_ops
+            return torch_ops.decode_heads(self, q, k_cache, v_cache, block_table, seq_lens,
+                                          softmax_scale)
         return self.run(q, k_cache, v_cache, block_table, seq_lens, softmax_scale, out, lse,
                         sinks)
 
@@ -658,8 +664,8 @@ class HeadsLayerKernel(LayerKernel):
     keys and values appended to k_cache and v_cache IN PLACE, attention,
     W_O. `layer(hidden, positions, k_cache, v_cache, block_table, seq_lens,
     weights)` returns `out` [batch, q_len, hidden_size]; k_cache and v_cache
-    are [num_blocks, block_size, num_kv_heads, head_dim]. Calls run eagerly
-    (torch tensors too: no custom op yet).
+    are [num_blocks, block_size, num_kv_heads, head_dim]. Torch tensors
+    without `out` go through the `mla::layer_heads` custom op.
     """
 
     _INPUTS = ("hidden", "positions", "k_cache", "v_cache", "block_table", "seq_lens")
@@ -678,6 +684,15 @@ class HeadsLayerKernel(LayerKernel):
                  out=None):
         """The layer's output; k_cache and v_cache get the new tokens' rows in
         place."""
+        if self._prepare_fn is not None:
+            weights = self._weight_list(weights)
+        if out is None and not isinstance(weights, Mapping):
+            weights = list(weights)
+            tensors = [hidden, positions, k_cache, v_cache, block_table, seq_lens, *weights]
+            if all(_arrays.is_torch(t) for t in tensors):
+                from . import torch_ops
+                return torch_ops.layer_heads(self, hidden, positions, k_cache, v_cache,
+                                             block_table, seq_lens, weights)
         return self.run(hidden, positions, k_cache, v_cache, block_table, seq_lens, weights,
                         out)
 

@@ -1,5 +1,6 @@
 """The kernels as torch custom ops: `mla::decode`, `mla::layer` and
-`mla::flash_decode`.
+`mla::flash_decode`, and on head caches (GQA/MQA/MHA) `mla::decode_heads`
+and `mla::layer_heads`.
 
 torch.compile cannot trace a ctypes call, but it can treat a custom op as
 one opaque node if it knows the op's output shapes: `register_fake` gives
@@ -120,6 +121,58 @@ def _layer_fake(hidden, positions, kv_cache, block_table, seq_lens, weights, ker
     arrays, _ = _lookup(kernel, _layers).prepare(hidden, positions, kv_cache, block_table,
                                                  seq_lens, weights)
     return arrays["out"]
+
+
+@torch.library.custom_op("mla::decode_heads", mutates_args=())
+def _decode_heads_op(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+                     block_table: torch.Tensor, seq_lens: torch.Tensor, kernel: str,
+                     softmax_scale: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    return _lookup(kernel).run(q, k_cache, v_cache, block_table, seq_lens, softmax_scale)
+
+
+@_decode_heads_op.register_fake
+def _decode_heads_fake(q, k_cache, v_cache, block_table, seq_lens, kernel, softmax_scale):
+    arrays, _ = _lookup(kernel).prepare(q, k_cache, v_cache, block_table, seq_lens)
+    return arrays["out"], arrays["lse"]
+
+
+def decode_heads(kernel: DecodeKernel, q: torch.Tensor, k_cache: torch.Tensor,
+                 v_cache: torch.Tensor, block_table: torch.Tensor, seq_lens: torch.Tensor,
+                 softmax_scale: Optional[float] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(out, lse) of a HeadsDecodeKernel through `mla::decode_heads`."""
+    if softmax_scale is None:
+        softmax_scale = kernel.default_softmax_scale
+    if kernel.key not in _kernels:
+        register(kernel)
+    return torch.ops.mla.decode_heads(q, k_cache, v_cache, block_table, seq_lens, kernel.key,
+                                      float(softmax_scale))
+
+
+@torch.library.custom_op("mla::layer_heads", mutates_args=("k_cache", "v_cache"))
+def _layer_heads_op(hidden: torch.Tensor, positions: torch.Tensor, k_cache: torch.Tensor,
+                    v_cache: torch.Tensor, block_table: torch.Tensor, seq_lens: torch.Tensor,
+                    weights: List[torch.Tensor], kernel: str) -> torch.Tensor:
+    return _lookup(kernel, _layers).run(hidden, positions, k_cache, v_cache, block_table,
+                                        seq_lens, weights)
+
+
+@_layer_heads_op.register_fake
+def _layer_heads_fake(hidden, positions, k_cache, v_cache, block_table, seq_lens, weights,
+                      kernel):
+    arrays, _ = _lookup(kernel, _layers).prepare(hidden, positions, k_cache, v_cache,
+                                                 block_table, seq_lens, weights)
+    return arrays["out"]
+
+
+def layer_heads(kernel: LayerKernel, hidden: torch.Tensor, positions: torch.Tensor,
+                k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
+                seq_lens: torch.Tensor, weights: Sequence[torch.Tensor]) -> torch.Tensor:
+    """A HeadsLayerKernel's output through `mla::layer_heads`; k_cache and
+    v_cache are updated in place."""
+    if kernel.key not in _layers:
+        register(kernel)
+    return torch.ops.mla.layer_heads(hidden, positions, k_cache, v_cache, block_table,
+                                     seq_lens, list(weights), kernel.key)
 
 
 def layer(kernel: LayerKernel, hidden: torch.Tensor, positions: torch.Tensor,

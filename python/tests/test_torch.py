@@ -161,3 +161,55 @@ def test_layer_op(codegen, rng):
     got = step(hidden, positions, compiled_cache, table, lens, *weights)
     torch.testing.assert_close(got, want.float() * 2, rtol=0, atol=0)
     assert torch.equal(compiled_cache, want_cache)
+
+
+def test_head_caches_ops(codegen, rng):
+    """GQA over head caches through mla::decode_heads: opcheck, fake shapes,
+    and torch.compile(fullgraph) giving the eager call's values."""
+    kernel = mla.compile_decode(8, num_kv_heads=2, head_dim=64, q_len=2, block_size=16,
+                                dtype="f32", causal=True)
+    bs, pages = kernel.block_size, 6
+    lens = torch.tensor([0, 3, 40, 90], dtype=torch.int32)
+    table = torch.from_numpy(rng.permutation(4 * pages).astype(np.int32).reshape(4, pages))
+    k = torch.from_numpy(rng.uniform(-1, 1, (4 * pages, bs, 2, 64)).astype(np.float32))
+    v = torch.from_numpy(rng.uniform(-1, 1, (4 * pages, bs, 2, 64)).astype(np.float32))
+    q = torch.from_numpy(rng.uniform(-1, 1, (4, 2, 8, 64)).astype(np.float32))
+    torch.library.opcheck(torch.ops.mla.decode_heads.default,
+                          (q, k, v, table, lens, kernel.key, 0.1))
+    want = kernel.run(q, k, v, table, lens, 0.1)
+    got = kernel(q, k, v, table, lens, softmax_scale=0.1)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    compiled = torch.compile(lambda *a: kernel(*a, softmax_scale=0.1)[0] * 2, fullgraph=True,
+                             backend="aot_eager")
+    torch.testing.assert_close(compiled(q, k, v, table, lens), want[0] * 2, rtol=0, atol=0)
+
+
+def test_head_caches_layer_op(codegen, rng):
+    """A Llama decode layer through mla::layer_heads: eager and compiled, the
+    ctypes call's output and the same rows written to both caches."""
+    from mla.layer import Layer
+    from transformers import LlamaConfig
+    config = LlamaConfig(hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                         head_dim=16, num_hidden_layers=1, vocab_size=128,
+                         intermediate_size=64)
+    layer_def = Layer.from_config(config, dtype="f32", block_size=4)
+    layer = mla.compile(layer_def, layer=True).layer
+    assert isinstance(layer, mla.HeadsLayerKernel)
+    weights = [torch.from_numpy(rng.standard_normal(w.shape).astype(np.float32) * 0.1)
+               for w in layer.weights]
+    hidden = torch.from_numpy(rng.standard_normal((2, 1, 64)).astype(np.float32))
+    positions = torch.tensor([[5], [2]], dtype=torch.int32)
+    lens = torch.tensor([6, 3], dtype=torch.int32)
+    table = torch.tensor([[0, 2], [1, -1]], dtype=torch.int32)
+    k = torch.from_numpy(rng.uniform(-1, 1, (3, 4, 2, 16)).astype(np.float32))
+    v = torch.from_numpy(rng.uniform(-1, 1, (3, 4, 2, 16)).astype(np.float32))
+    want_k, want_v = k.clone(), v.clone()
+    want = layer.run(hidden, positions, want_k, want_v, table, lens, weights)
+    assert not torch.equal(want_k, k) and not torch.equal(want_v, v)
+    for step in (layer, torch.compile(lambda *a: layer(*a[:6], a[6:]), fullgraph=True,
+                                      backend="aot_eager")):
+        kk, vv = k.clone(), v.clone()
+        got = (step(hidden, positions, kk, vv, table, lens, weights) if step is layer
+               else step(hidden, positions, kk, vv, table, lens, *weights))
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+        assert torch.equal(kk, want_k) and torch.equal(vv, want_v)
