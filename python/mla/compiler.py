@@ -30,7 +30,7 @@ from .kernel import DecodeKernel, LayerKernel, decode_kernel, layer_kernel
 
 #: Bumped when the cache's layout or key changes.
 _CACHE_FORMAT = 1
-TARGETS = ("cpu", "sm_80", "sm_90a")
+TARGETS = ("cpu", "sm_80", "sm_86", "sm_89", "sm_90a")
 
 
 class CompileError(RuntimeError):

@@ -55,9 +55,12 @@ def _target(device: str) -> str:
     if major == 9 and minor == 0:
         return "sm_90a"
     if major == 8:
-        return "sm_80"  # an sm_80 cubin runs on every 8.x device
+        # 8.6, 8.7 and 8.9 give a CTA at most 99 KB of shared memory: their
+        # kernels are sized for it (an sm_86 cubin runs on all three).
+        return "sm_80" if minor == 0 else "sm_86"
     raise NotImplementedError(f"no kernel target for {device} (compute capability "
-                              f"{major}.{minor}); mla-codegen generates sm_80 and sm_90a")
+                              f"{major}.{minor}); mla-codegen generates sm_80, sm_86, sm_89 "
+                              "and sm_90a")
 
 
 def _config(q, k_cache, head_dim_v: int, causal: bool) -> tuple:

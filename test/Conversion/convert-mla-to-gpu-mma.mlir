@@ -1,7 +1,7 @@
 // RUN: mla-opt %s --convert-mla-to-gpu="kernel-name=k num-splits=2" | FileCheck %s
 // RUN: mla-opt %s --pass-pipeline="builtin.module(mla-lower-to-nvvm{arch=sm_80}, gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefix=PTX
 // RUN: not mla-opt %s --convert-mla-to-gpu="arch=sm_75" 2>&1 >/dev/null | FileCheck %s --check-prefix=ARCH
-// ARCH: cannot generate a GPU decode kernel for 'sm_75' (expected sm_80 or sm_90a)
+// ARCH: cannot generate a GPU decode kernel for 'sm_75' (expected sm_80, sm_86, sm_89 or sm_90a)
 
 // bf16 storage: the tensor-core partial kernel. 4 heads x q_len 2 = 8 rows
 // in one 16-row m-tile; d_c = 64 splits into 4 column slices of 16, so 4

@@ -98,6 +98,6 @@
 // RUN: not mla-codegen --target=sm_90a --num-heads=16 --kv-lora-rank=1024 --qk-rope-head-dim=64 --dtype=f32 --emit=mlir 2>&1 | FileCheck %s --check-prefix=SMEM
 // SMEM: kv_lora_rank + qk_rope_head_dim = 1088 (a 16-row f32 tile must fit 48 KB of shared memory)
 // RUN: not mla-codegen --target=sm_80 --num-heads=16 --kv-lora-rank=4096 --dtype=bf16 --emit=mlir 2>&1 | FileCheck %s --check-prefix=SMEM16
-// SMEM16: cannot generate a GPU decode kernel: kv_lora_rank = 4096, qk_rope_head_dim = 0 (16 query rows and a double-buffered 16-token tile must fit 160 KB of shared memory, and d_c / 256 warps a CTA)
+// SMEM16: cannot generate a GPU decode kernel: kv_lora_rank = 4096, qk_rope_head_dim = 0 (16 query rows and a double-buffered 16-token tile must fit 160 KB of shared memory on sm_80, and d_c / 256 warps a CTA)
 // RUN: not mla-codegen --target=sm_75 --num-heads=16 --kv-lora-rank=512 2>&1 | FileCheck %s --check-prefix=TARGET
-// TARGET: --target=sm_75 is not supported (expected cpu, sm_80 or sm_90a)
+// TARGET: --target=sm_75 is not supported (expected cpu, sm_80, sm_86, sm_89 or sm_90a)

@@ -97,11 +97,24 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
   }
   EXPECT_EQ(kernels, 2) << report;
   // ptxas does not see dynamic shared memory: the header says it.
+  // It must fit the architecture: 99 KB a CTA on sm_86/sm_89, 227 KB on
+  // sm_90a, 163 KB on sm_80.
   std::ifstream headerFile(dir + "/" + name + ".h");
   std::string line;
+  std::regex dynamicBytes(R"((\d+) bytes of dynamic shared memory)");
+  bool described = false;
   while (std::getline(headerFile, line))
-    if (line.find("partial kernel:") != std::string::npos)
+    if (line.find("partial kernel:") != std::string::npos) {
       std::cout << "  " << c.name() << " " << line << "\n";
+      std::smatch m;
+      ASSERT_TRUE(std::regex_search(line, m, dynamicBytes)) << line;
+      int64_t limit = c.arch == "sm_86" || c.arch == "sm_89" ? 99 * 1024
+                      : c.arch == "sm_90a"                    ? 227 * 1024
+                                                              : 163 * 1024;
+      EXPECT_LE(std::stoll(m[1].str()), limit) << line;
+      described = true;
+    }
+  EXPECT_TRUE(described) << "no partial kernel line in " << name << ".h";
 
   std::ifstream ptxFile(dir + "/" + name + ".ptx");
   ASSERT_TRUE(ptxFile) << "no PTX";
@@ -144,13 +157,16 @@ std::vector<Config> grid() {
         int64_t qLen = std::array<int64_t, 4>{1, 2, 3, 4}[k % 4];
         int64_t bs = std::array<int64_t, 3>{1, 16, 64}[(k / 2) % 3];
         bool bf16 = (k / 3) % 2;
-        for (const char *arch : {"sm_80", "sm_90a"})
+        for (const char *arch : {"sm_80", "sm_90a", "sm_86"})
           g.push_back({dc, dr, heads, qLen, bs, bf16, arch});
         ++k;
       }
   // d_c not a multiple of 32 (tensor cores take multiples of 16).
   for (const char *arch : {"sm_80", "sm_90a"})
     g.push_back({48, 16, 3, 2, 16, true, arch});
+  // Sm_89 shares sm_86's budget; one configuration of each kind.
+  g.push_back({512, 64, 128, 2, 64, true, "sm_89"});
+  g.push_back({128, 0, 16, 1, 16, false, "sm_89"});
   // Sliding windows (the tensor-core kernels need tile + q_len at least).
   for (const char *arch : {"sm_80", "sm_90a"}) {
     g.push_back({512, 64, 16, 2, 64, true, arch, 128});

@@ -59,7 +59,7 @@ TEST(GPUConfigTest, FormAndInvariantsOverTheGrid) {
   Builder b(&ctx);
   int checked = 0;
   for (Type elem : {b.getF32Type(), b.getBF16Type(), b.getF16Type()})
-    for (const char *arch : {"sm_80", "sm_90a"})
+    for (const char *arch : {"sm_80", "sm_90a", "sm_86"})
       for (int64_t dc : {64, 128, 256, 512})
         for (int64_t dr : {0, 32, 64})
           for (int64_t heads : {1, 3, 16, 40, 64, 128})
@@ -89,7 +89,9 @@ TEST(GPUConfigTest, FormAndInvariantsOverTheGrid) {
                   EXPECT_EQ(cols % 16, 0) << "ldmatrix.x4.trans pairs";
                   EXPECT_EQ(c->rowsPerGroup, 16 * c->mTiles);
                   EXPECT_EQ(c->warps, c->mTiles * c->colSplits);
-                  EXPECT_LE(c->dynamicSharedBytes, 160 * 1024);
+                  // sm_86/sm_89 give a CTA 99 KB.
+                  EXPECT_LE(c->dynamicSharedBytes,
+                            (std::string(arch) == "sm_86" ? 99 : 160) * 1024);
                   // Queries and two tiles of padded rows fit what was asked.
                   int64_t eb = 2;
                   EXPECT_GE(c->dynamicSharedBytes,
@@ -116,7 +118,7 @@ TEST(GPUConfigTest, FormAndInvariantsOverTheGrid) {
                 ASSERT_TRUE(succeeded(noTMA)) << err2;
                 EXPECT_EQ(noTMA->kind, GPUKernelKind::MMA);
               }
-  EXPECT_EQ(checked, 3 * 2 * 4 * 3 * 6 * 3 * 3);
+  EXPECT_EQ(checked, 3 * 3 * 4 * 3 * 6 * 3 * 3);
 }
 
 TEST(GPUConfigTest, RefusalsNameTheValue) {
@@ -127,7 +129,10 @@ TEST(GPUConfigTest, RefusalsNameTheValue) {
     const char *expected;
   } cases[] = {
       {{params(ctx, 16, 1, 512, 64, 64, b.getBF16Type()), "sm_75"},
-       "for 'sm_75' (expected sm_80 or sm_90a)"},
+       "for 'sm_75' (expected sm_80, sm_86, sm_89 or sm_90a)"},
+      // Fits sm_80's 160 KB, not the 99 KB of sm_86.
+      {{params(ctx, 16, 1, 1536, 0, 64, b.getBF16Type()), "sm_86"},
+       "must fit 99 KB of shared memory on sm_86"},
       {{params(ctx, 16, 1, 40, 0, 64, b.getBF16Type()), "sm_80"},
        "kv_lora_rank = 40 (must be a positive multiple of the 16-element "
        "k-step"},

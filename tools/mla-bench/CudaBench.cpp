@@ -168,7 +168,10 @@ int mla::runCudaBench(int argc, char **argv) {
                 why.c_str());
     return 0;
   }
-  std::string arch = cu->major >= 9 ? "sm_90a" : "sm_80";
+  // 8.6 / 8.7 / 8.9 have 99 KB of shared memory a CTA: their own kernels.
+  std::string arch = cu->major >= 9 ? "sm_90a"
+                     : cu->minor == 0 ? "sm_80"
+                                      : "sm_86";
   double copyBW = copyBandwidth(*cu);
   std::string torchScript = std::string(MLA_BENCH_SOURCE_DIR) + "/torch_mla.py";
   if (std::system("python3 -c 'import torch; assert torch.cuda.is_available()' "

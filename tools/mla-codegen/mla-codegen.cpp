@@ -54,7 +54,9 @@ cl::OptionCategory category("mla-codegen options");
 cl::opt<std::string> inputFile(cl::Positional, cl::init(""),
                                cl::desc("[dialect file]"), cl::cat(category));
 cl::opt<std::string> target("target", cl::init("cpu"),
-                            cl::desc("cpu, sm_80 or sm_90a"),
+                            cl::desc("cpu, sm_80, sm_86, sm_89 or sm_90a "
+                                     "(sm_86 and sm_89: 99 KB of shared "
+                                     "memory a CTA)"),
                             cl::cat(category));
 cl::opt<std::string> cudaPath("cuda-path", cl::init(MLA_CUDA_PATH),
                               cl::desc("CUDA toolkit, whose ptxas assembles "
@@ -146,7 +148,10 @@ cl::opt<std::string> cxx("cxx", cl::init(MLA_CXX),
                          cl::desc("C++ compiler driver that links the library"),
                          cl::cat(category));
 
-bool isGPU() { return target == "sm_80" || target == "sm_90a"; }
+bool isGPU() {
+  return target == "sm_80" || target == "sm_86" || target == "sm_89" ||
+         target == "sm_90a";
+}
 
 /// Where the runtime's pieces are: the options, else an installed prefix
 /// around this executable (PREFIX/bin/mla-codegen), else the build and source
@@ -964,7 +969,8 @@ LogicalResult runGPU(MLIRContext &ctx, const DecodeParams &r) {
 LogicalResult run(MLIRContext &ctx) {
   if (target != "cpu" && !isGPU()) {
     llvm::errs() << "mla-codegen: --target=" << target
-                 << " is not supported (expected cpu, sm_80 or sm_90a)\n";
+                 << " is not supported (expected cpu, sm_80, sm_86, sm_89 or "
+                    "sm_90a)\n";
     return failure();
   }
   if (!isIdentifier(kernelName)) {

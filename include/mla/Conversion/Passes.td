@@ -78,7 +78,7 @@ def ConvertMLAToGPUPass : Pass<"convert-mla-to-gpu", "ModuleOp"> {
     Option<"numSplits", "num-splits", "int64_t", "1",
            "KV splits per sequence">,
     Option<"arch", "arch", "std::string", "\"sm_80\"",
-           "Target architecture (sm_80 or sm_90a)">,
+           "Target architecture (sm_80, sm_86, sm_89 or sm_90a)">,
     Option<"tma", "tma", "bool", "false",
            "On sm_90a, the wgmma + TMA kernel for bf16/f16 where it applies "
            "(pages of 8 or more rows, d_c a multiple of 64), its two tensor "

@@ -43,7 +43,7 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 
 struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
   Option<std::string> arch{*this, "arch",
-                           llvm::cl::desc("sm_80 or sm_90a"),
+                           llvm::cl::desc("sm_80, sm_86, sm_89 or sm_90a"),
                            llvm::cl::init("sm_80")};
   Option<std::string> kernelName{*this, "kernel-name",
                                  llvm::cl::desc("Prefix of the gpu.module"),

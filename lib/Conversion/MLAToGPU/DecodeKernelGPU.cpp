@@ -35,9 +35,10 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
                      bool allowTMA) {
   GPUDecodeConfig c;
   static_cast<DecodeParams &>(c) = params;
-  if (arch != "sm_80" && arch != "sm_90a") {
+  if (arch != "sm_80" && arch != "sm_86" && arch != "sm_89" &&
+      arch != "sm_90a") {
     emitError() << "cannot generate a GPU decode kernel for '" << arch
-                << "' (expected sm_80 or sm_90a)";
+                << "' (expected sm_80, sm_86, sm_89 or sm_90a)";
     return failure();
   }
   if (!c.elemType || c.elemType.isF32()) {
@@ -115,8 +116,12 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
            (colSplits > 1 ? warps * tokens * 16 * 4 : 0);
   };
   // sm_80's largest dynamic shared memory per CTA is 163 KB; 113 KB lets two
-  // CTAs share an H100 SM.
-  constexpr int64_t kMaxShared = 160 * 1024, kTwoPerSM = 113 * 1024;
+  // CTAs share an H100 SM. sm_86 and sm_89 (GeForce/workstation Ampere, Ada)
+  // give a CTA at most 99 KB of their 100 KB an SM, so two CTAs fit in 49 KB
+  // each (a CTA keeps 1 KB for itself).
+  const bool smallShared = arch == "sm_86" || arch == "sm_89";
+  const int64_t kMaxShared = (smallShared ? 99 : 160) * 1024,
+                kTwoPerSM = (smallShared ? 49 : 113) * 1024;
   for (int64_t mTiles = std::min<int64_t>(4, (c.kvHeadRows() + 15) / 16);
        mTiles >= 1; --mTiles) {
     // Eight warps where the m-tiles allow, each with at most 256 output
@@ -143,7 +148,9 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
   emitError() << "cannot generate a GPU decode kernel: kv_lora_rank = " << c.dc
               << ", qk_rope_head_dim = " << c.dr
               << " (16 query rows and a double-buffered 16-token tile must "
-                 "fit 160 KB of shared memory, and d_c / 256 warps a CTA)";
+                 "fit "
+              << kMaxShared / 1024 << " KB of shared memory on " << arch
+              << ", and d_c / 256 warps a CTA)";
   return failure();
 }
 

@@ -75,7 +75,7 @@ struct NativeBF16Option : public PassPipelineOptions<NativeBF16Option> {
       llvm::cl::init(false)};
 };
 struct ArchOption : public PassPipelineOptions<ArchOption> {
-  Option<std::string> arch{*this, "arch", llvm::cl::desc("sm_80 or sm_90a"),
+  Option<std::string> arch{*this, "arch", llvm::cl::desc("sm_80, sm_86, sm_89 or sm_90a"),
                            llvm::cl::init("sm_80")};
 };
 } // namespace
