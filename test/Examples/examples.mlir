@@ -70,3 +70,21 @@
 // PREFILL: mla.attention %{{.*}}, %{{.*}}, %{{.*}} rope(%{{.*}}, %{{.*}}) {causal, {{.*}}} : tensor<?x?x16x128xf32>, tensor<?x?x16x128xf32>
 // RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/minicpm3-4b.json --q-len 4 --block-size 16 --dtype f32 | mla-opt | FileCheck %s --check-prefix=Q4
 // Q4: mla.kv_cache_append {{.*}} : tensor<?x4x256xf32>, tensor<?x4x32xf32> into tensor<?x16x288xf32>
+
+// Every example generates its decode kernels and its layer function (the
+// library built, loaded and checked by mla-kernel-check; NAME_layer in the
+// header).
+// RUN: rm -rf %t.gen
+// RUN: mla-codegen %examples/deepseek-v3.mlir --vector-width=16 --name=v3 -o %t.gen/v3
+// RUN: mla-codegen %examples/deepseek-v2-lite.mlir --vector-width=16 --name=lite -o %t.gen/lite
+// RUN: mla-codegen %examples/minicpm3-4b.mlir --vector-width=16 --name=cpm -o %t.gen/cpm
+// RUN: mla-codegen %examples/kimi-k2.mlir --vector-width=16 --name=k2 -o %t.gen/k2
+// RUN: mla-codegen %examples/mistral-small-4.mlir --vector-width=16 --name=m4 -o %t.gen/m4
+// RUN: mla-codegen %examples/llama3-70b-gqa.mlir --vector-width=16 --name=llama -o %t.gen/llama
+// RUN: cat %t.gen/*/*.h | FileCheck %s --check-prefix=GEN
+// GEN-DAG: int32_t v3_layer(
+// GEN-DAG: int32_t lite_layer(
+// GEN-DAG: int32_t cpm_layer(
+// GEN-DAG: int32_t k2_layer(
+// GEN-DAG: int32_t m4_layer(
+// GEN-DAG: int32_t llama_layer(
