@@ -26,9 +26,17 @@ With --gemm-peak it prints instead the GFLOP/s of a 4096^3 matmul in
 
 import argparse
 import ctypes
+import os
 import time
 
-import torch
+# Two OpenMP runtimes share the cores in this process, PyTorch's and the
+# generated kernel's (LLVM's libomp), their calls alternating: threads that
+# spin after a parallel region would hold the cores the other needs. Both
+# read these when they start (PyTorch's at the import below).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("KMP_BLOCKTIME", "0")
+
+import torch  # noqa: E402
 
 
 def gemm_peak(dtype, reps):
@@ -64,6 +72,10 @@ def main():
     p.add_argument("--gemm-peak", action="store_true")
     p.add_argument("--kv-heads", type=int, default=0)
     a = p.parse_args()
+    # The generated kernel's OpenMP runtime (LLVM's libomp, loaded with the
+    # library below) reads this when it starts: without it the kernel would
+    # take every core while PyTorch takes --threads.
+    os.environ["OMP_NUM_THREADS"] = str(a.threads)
     torch.set_num_threads(a.threads)
     dt = torch.bfloat16 if a.dtype == "bf16" else torch.float32
     if a.gemm_peak:

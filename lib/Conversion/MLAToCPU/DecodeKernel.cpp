@@ -95,8 +95,12 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
   // with 16 heads on one core: f32 gains 4-12% once the cache is out of L3
   // (37.7 MB) but loses 4-5% while it is in L3 (9.4 MB); bf16 through
   // vdpbf16ps gains 7-37% at every size from 4.7 to 37.7 MB
-  // (docs/benchmarks.md).
-  if (c.rowsPerGroup >= 8)
+  // (docs/benchmarks.md). Head caches stream twice the bytes a row (keys
+  // and values) for 1-8 rows a KV head and gain at any row count, paired
+  // calls on 2 cores with 8 KV heads, d 128, 4096 tokens: bf16 +7% (32
+  // heads) and +34% (64 heads) at batch 4 (67 MB of cache), -2% at batch 1
+  // (17 MB); f32 +13% at batch 4, -5% at batch 1 (hence OutOfCache).
+  if (c.rowsPerGroup >= 8 || c.headCaches)
     c.prefetch = c.bf16Dot ? Prefetch::Always : Prefetch::OutOfCache;
   return c;
 }
@@ -475,11 +479,14 @@ void KernelEmitter::emitScores(PartialKernel &kern) {
           zero, idx(D), idx(step), inits,
           [&](Value d, ValueRange accs) {
             SmallVector<Value> qv, kvv, next;
+            // Head caches: the next tile's value rows too (same offsets).
             for (Value base : nextBase)
-              memref::PrefetchOp::create(b, kv, ValueRange{add(base, d)},
-                                         /*isWrite=*/false,
-                                         /*localityHint=*/3,
-                                         /*isDataCache=*/true);
+              for (Value mem : c.headCaches ? SmallVector<Value>{kv, kern.values}
+                                            : SmallVector<Value>{kv})
+                memref::PrefetchOp::create(b, mem, ValueRange{add(base, d)},
+                                           /*isWrite=*/false,
+                                           /*localityHint=*/3,
+                                           /*isDataCache=*/true);
             auto load = [&](Value mem, Value at) -> Value {
               if (c.bf16Dot)
                 return vector::LoadOp::create(b, pairTy, mem, ValueRange{at});
