@@ -234,7 +234,7 @@ PartialLayout::rowPartials(KernelBuilder &kb, Value seq, Value row,
   Value local = row, groupBase;
   if (kvHeads > 1) {
     // The inverse of groupRow.
-    int64_t perHead = heads / kvHeads;
+    int64_t perHead = headsPerKvHead();
     Value i = arith::DivUIOp::create(b, row, kb.idx(heads));
     Value h = arith::RemUIOp::create(b, row, kb.idx(heads));
     Value g = arith::DivUIOp::create(b, h, kb.idx(perHead));

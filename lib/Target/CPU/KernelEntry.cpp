@@ -28,13 +28,12 @@ using PointerField = std::optional<std::string>;
 /// `name`_num_splits(batch, max_seq_len, threads or SMs), each returning
 /// `runtime`(&`name`_kernel, args...), to `module`.
 /// `heads`: a library on head caches, whose entries take v_cache after the
-/// keys; `runtimeTakesValues`: the runtime takes v_cache there (NULL for a
-/// latent cache).
+/// keys (the runtime takes it there, NULL for a latent cache).
 void addRuntimeEntry(ModuleOp module, StringRef name,
                      ArrayRef<int64_t> fields,
                      ArrayRef<PointerField> pointers, bool sinks, bool heads,
-                     bool runtimeTakesValues, StringRef decodeFn,
-                     StringRef splitsFn, StringRef checkedFn = "") {
+                     StringRef decodeFn, StringRef splitsFn,
+                     StringRef checkedFn = "") {
   MLIRContext *ctx = module.getContext();
   Location loc = module.getLoc();
   OpBuilder b(ctx);
@@ -93,15 +92,15 @@ void addRuntimeEntry(ModuleOp module, StringRef name,
     LLVM::ReturnOp::create(b, loc, r);
   };
   // The contract's signature (KernelABI.h's kernelArgs(sinks, heads)): the
-  // runtime takes the value cache after the keys (if it takes one) and the
-  // sinks after seq_lens, null where the library has none.
+  // runtime takes the value cache after the keys and the sinks after
+  // seq_lens, null where the library has none.
   SmallVector<Type> decodeArgs = {ptr, ptr, ptr, ptr, ptr,
                                   ptr, i32, i32, f32, ptr};
   SmallVector<unsigned> nullAt, checkedNullAt;
-  unsigned values = 2, sinksAt = runtimeTakesValues ? 5 : 4;
+  const unsigned values = 2, sinksAt = 5;
   if (heads)
     decodeArgs.insert(decodeArgs.begin() + values, ptr);
-  else if (runtimeTakesValues)
+  else
     nullAt.push_back(values);
   if (sinks)
     decodeArgs.insert(decodeArgs.begin() + sinksAt, ptr);
@@ -115,7 +114,7 @@ void addRuntimeEntry(ModuleOp module, StringRef name,
     // After the caches: in the entry's arguments and in the runtime's.
     SmallVector<Type> checkedArgs(decodeArgs);
     checkedArgs.insert(checkedArgs.begin() + (heads ? 3 : 2), i32);
-    unsigned runtimeNumBlocksAt = runtimeTakesValues ? 3 : 2;
+    const unsigned runtimeNumBlocksAt = 3;
     for (unsigned at : nullAt)
       checkedNullAt.push_back(at >= runtimeNumBlocksAt ? at + 1 : at);
     forward((name + "_checked").str(), checkedFn, checkedArgs,
@@ -153,8 +152,7 @@ LogicalResult cpu::addKernelEntry(ModuleOp module,
                    config.window.value_or(0), config.sinks ? 1 : 0,
                    config.headCaches ? config.kvHeads : 0},
                   {*partial, prefetch, *combine}, config.sinks,
-                  config.headCaches, /*runtimeTakesValues=*/true,
-                  "mla_cpu_decode_v3", "mla_cpu_num_splits_v3",
+                  config.headCaches, "mla_cpu_decode_v3", "mla_cpu_num_splits_v3",
                   "mla_cpu_decode_checked_v3");
   return success();
 }
@@ -179,7 +177,6 @@ void cpu::addCUDAKernelEntry(ModuleOp module, const GPUDecodeConfig &config,
        config.elemType.isBF16() ? 1 : 0, config.tmaBoxRows,
        config.sinks ? 1 : 0, config.headCaches ? config.kvHeads : 0,
        int64_t(cubin.size())},
-      {cubinName}, config.sinks, config.headCaches,
-      /*runtimeTakesValues=*/true, "mla_cuda_decode_v3",
+      {cubinName}, config.sinks, config.headCaches, "mla_cuda_decode_v3",
       "mla_cuda_num_splits_v3");
 }

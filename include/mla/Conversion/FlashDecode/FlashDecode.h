@@ -165,7 +165,7 @@ struct PartialLayout {
 
   /// The KV head that group `group` reads.
   Value kvHead(KernelBuilder &kb, Value group) const;
-  /// The local row (of its KV head's) of group `group`'s first row.
+  /// Group `group`'s first row, counted among its KV head's rows.
   Value firstLocalRow(KernelBuilder &kb, Value group) const;
   /// The query row of local row `local` (< kvHeadRows) of group `group`'s
   /// KV head.
