@@ -42,3 +42,25 @@ func.func @attend(%q: tensor<?x1x8x64xbf16>, %k: tensor<?x16x2x64xbf16>,
   %out, %lse = mla.decode_attention %q, %k, %v[%bt, %lens] {scale = 0.125 : f32, causal} : tensor<?x1x8x64xbf16>, tensor<?x16x2x64xbf16>, tensor<?x16x2x64xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x8x64xbf16>, tensor<?x8x1xf32>
   return %out, %lse : tensor<?x1x8x64xbf16>, tensor<?x8x1xf32>
 }
+
+// f32 storage: the SIMT kernel stages a token's key row then its value row
+// (2 x 64 floats) in its shared tile, picking the cache per element, and
+// reads V at column 64.
+// RUN: mla-opt %s --convert-mla-to-gpu="kernel-name=s num-splits=2" --split-input-file | FileCheck %s --check-prefix=SIMT
+// SIMT: gpu.func @partial(%{{.*}}: memref<?xf32>, %[[SK:[a-z0-9]+]]: memref<?xf32>, %[[SV:[a-z0-9]+]]: memref<?xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?xi32>, {{.*}} workgroup(%[[TILE:.+]] : memref<2048xf32, #gpu.address_space<workgroup>>)
+// SIMT: %[[ISKEY:.+]] = arith.cmpi ult, %{{.*}}, %c64{{.*}} : index
+// SIMT: arith.remui %{{.*}}, %c64{{.*}} : index
+// SIMT-NEXT: scf.if %[[ISKEY]] -> (f32) {
+// SIMT: memref.load %[[SK]]
+// SIMT: } else {
+// SIMT: memref.load %[[SV]]
+
+// -----
+
+func.func @attend_f32(%q: tensor<?x1x8x64xf32>, %k: tensor<?x16x2x64xf32>,
+                      %v: tensor<?x16x2x64xf32>, %bt: tensor<?x?xi32>,
+                      %lens: tensor<?xi32>)
+    -> (tensor<?x1x8x64xf32>, tensor<?x8x1xf32>) {
+  %out, %lse = mla.decode_attention %q, %k, %v[%bt, %lens] {scale = 0.125 : f32, causal} : tensor<?x1x8x64xf32>, tensor<?x16x2x64xf32>, tensor<?x16x2x64xf32>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x8x64xf32>, tensor<?x8x1xf32>
+  return %out, %lse : tensor<?x1x8x64xf32>, tensor<?x8x1xf32>
+}
