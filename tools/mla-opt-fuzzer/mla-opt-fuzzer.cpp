@@ -52,8 +52,8 @@ MLIRContext &context() {
 // covered by their own tests.
 constexpr const char *kPipelines[] = {
     "builtin.module(mla-decompose)",
-    "builtin.module(func.func(canonicalize), mla-absorb-weights, "
-    "mla-fuse-decode-attention)",
+    ("builtin.module(func.func(canonicalize), mla-absorb-weights, "
+     "mla-fuse-decode-attention)"),
     "builtin.module(mla-kv-cache-report{batch=8 context=4096 layers=61})",
 };
 } // namespace
