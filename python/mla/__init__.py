@@ -17,6 +17,7 @@ from ._abi import ABIError, KernelABI, load_abi
 from ._dtypes import from_bf16, to_bf16
 from .compiler import (CompiledKernels, CompileError, cache_dir, compile, compile_decode,
                        find_codegen, load)
+from .flash_attn import flash_attn_with_kvcache
 from .flash_mla import flash_mla_with_kvcache, get_mla_metadata
 from .kernel import (DecodeKernel, HeadsDecodeKernel, HeadsLayerKernel, KernelError,
                      LayerKernel)
@@ -25,10 +26,9 @@ from .weights import from_state_dict
 
 __all__ = [
     "ABIError", "CompileError", "CompiledKernels", "DecodeKernel", "HeadsDecodeKernel",
-    "HeadsLayerKernel",
-    "KernelABI", "KernelError",
-    "LayerKernel", "cache_dir", "compile", "compile_decode", "find_codegen",
-    "flash_mla_with_kvcache", "from_bf16", "get_mla_metadata", "load", "load_abi", "to_bf16",
+    "HeadsLayerKernel", "KernelABI", "KernelError", "LayerKernel", "cache_dir", "compile",
+    "compile_decode", "find_codegen", "flash_attn_with_kvcache", "flash_mla_with_kvcache",
+    "from_bf16", "get_mla_metadata", "load", "load_abi", "to_bf16",
     "ConfigError", "Layer", "from_state_dict", "load_config", "read_config",
 ]
 
