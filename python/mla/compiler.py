@@ -267,12 +267,17 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
     softmax denominator. `extra_args` go to mla-codegen verbatim (e.g.
     ["--vector-width=8"]) and into the cache key.
     """
-    num_heads = _positive("num_heads", num_heads)
     tensor_parallel = _positive("tensor_parallel", tensor_parallel)
-    if num_heads % tensor_parallel:
-        raise ValueError(f"tensor_parallel = {tensor_parallel} does not divide "
-                         f"num_heads = {num_heads}")
-    heads = num_heads // tensor_parallel
+
+    def shard(name: str, count: int) -> int:
+        """One rank's share of `count` heads."""
+        count = _positive(name, count)
+        if count % tensor_parallel:
+            raise ValueError(f"tensor_parallel = {tensor_parallel} does not divide "
+                             f"{name} = {count}")
+        return count // tensor_parallel
+
+    heads = shard("num_heads", num_heads)
     q_len = _positive("q_len", q_len)
     block_size = _positive("block_size", block_size)
     dtype = _dtypes.normalize(dtype)
@@ -286,11 +291,7 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
                              "head caches take num_kv_heads and head_dim")
         if num_kv_heads is None or head_dim is None:
             raise ValueError("head caches need both num_kv_heads and head_dim")
-        num_kv_heads = _positive("num_kv_heads", num_kv_heads)
-        if num_kv_heads % tensor_parallel:
-            raise ValueError(f"tensor_parallel = {tensor_parallel} does not divide "
-                             f"num_kv_heads = {num_kv_heads}")
-        kv_heads = num_kv_heads // tensor_parallel
+        kv_heads = shard("num_kv_heads", num_kv_heads)
         d = _positive("head_dim", head_dim)
         sizes = [f"--num-kv-heads={kv_heads}", f"--head-dim={d}"]
         tag = f"gqa_decode_h{heads}_kv{kv_heads}_q{q_len}_d{d}_b{block_size}_{dtype}"

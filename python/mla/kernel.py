@@ -352,8 +352,11 @@ class DecodeKernel:
         """Check the arguments and allocate missing outputs; returns the
         arrays by name and the named dimensions. Touches no data, so it
         also runs on torch.compile's fake tensors."""
-        arrays = dict(q=q, kv_cache=kv_cache, block_table=block_table, seq_lens=seq_lens,
-                      out=out, lse=lse)
+        return self._prepare(dict(q=q, kv_cache=kv_cache, block_table=block_table,
+                                  seq_lens=seq_lens, out=out, lse=lse), sinks)
+
+    def _prepare(self, arrays: dict, sinks) -> Tuple[dict, Dict[str, int]]:
+        """prepare() on the arrays by name (the inputs and out/lse or None)."""
         if self.sinks:
             if sinks is None:
                 raise ValueError(f"{self.symbol} was generated with sinks: pass sinks, "
@@ -363,18 +366,23 @@ class DecodeKernel:
             raise ValueError(f"{self.symbol} was generated without sinks "
                              "(mla.compile_decode(..., sinks=True) makes one with them)")
         bindings = self._entry.check(arrays, skip=self._OUTPUTS)
-        self._entry.allocate(arrays, bindings, like=q)
+        self._entry.allocate(arrays, bindings, like=arrays["q"])
         return arrays, bindings
 
     def run(self, q, kv_cache, block_table, seq_lens, softmax_scale=None, out=None, lse=None,
             sinks=None):
         """The eager call: check, allocate, run, return (out, lse)."""
         arrays, bindings = self.prepare(q, kv_cache, block_table, seq_lens, out, lse, sinks)
+        return self._run(arrays, bindings, softmax_scale)
+
+    def _run(self, arrays: dict, bindings: Dict[str, int], softmax_scale):
+        """run() on prepared arrays."""
+        block_table, seq_lens = arrays["block_table"], arrays["seq_lens"]
         scale = self.default_softmax_scale if softmax_scale is None else float(softmax_scale)
         if not self.abi.is_gpu and self._checked is None:
             _check_pages(block_table, seq_lens, bindings["num_blocks"], self.block_size)
         if bindings["batch"] > 0:  # an empty batch is a no-op (outputs may be NULL-sized)
-            stream, device = _stream_and_device(self.abi, q)
+            stream, device = _stream_and_device(self.abi, arrays["q"])
             entry = self._checked or self._entry
             with device:
                 try:
@@ -461,41 +469,16 @@ class HeadsDecodeKernel(DecodeKernel):
                 sinks=None):
         """Check the arguments and allocate missing outputs (see
         DecodeKernel.prepare)."""
-        arrays = dict(q=q, k_cache=k_cache, v_cache=v_cache, block_table=block_table,
-                      seq_lens=seq_lens, out=out, lse=lse)
-        if self.sinks:
-            if sinks is None:
-                raise ValueError(f"{self.symbol} was generated with sinks: pass sinks, "
-                                 f"float32 [{self.num_heads}]")
-            arrays["sinks"] = sinks
-        elif sinks is not None:
-            raise ValueError(f"{self.symbol} was generated without sinks "
-                             "(mla.compile_decode(..., sinks=True) makes one with them)")
-        bindings = self._entry.check(arrays, skip=self._OUTPUTS)
-        self._entry.allocate(arrays, bindings, like=q)
-        return arrays, bindings
+        return self._prepare(dict(q=q, k_cache=k_cache, v_cache=v_cache,
+                                  block_table=block_table, seq_lens=seq_lens, out=out,
+                                  lse=lse), sinks)
 
     def run(self, q, k_cache, v_cache, block_table, seq_lens, softmax_scale=None, out=None,
             lse=None, sinks=None):
         """The eager call: check, allocate, run, return (out, lse)."""
         arrays, bindings = self.prepare(q, k_cache, v_cache, block_table, seq_lens, out, lse,
                                         sinks)
-        scale = self.default_softmax_scale if softmax_scale is None else float(softmax_scale)
-        if not self.abi.is_gpu and self._checked is None:
-            _check_pages(block_table, seq_lens, bindings["num_blocks"], self.block_size)
-        if bindings["batch"] > 0:
-            stream, device = _stream_and_device(self.abi, q)
-            entry = self._checked or self._entry
-            with device:
-                try:
-                    entry.call(arrays, bindings, scalars={"softmax_scale": scale},
-                               stream=stream)
-                except KernelError as e:
-                    if e.name == "ERR_BLOCK_ID" and self._checked is not None:
-                        _check_pages(block_table, seq_lens, bindings["num_blocks"],
-                                     self.block_size)
-                    raise
-        return arrays["out"], arrays["lse"]
+        return self._run(arrays, bindings, softmax_scale)
 
 
 def decode_kernel(abi: KernelABI, key: Optional[str] = None) -> DecodeKernel:
@@ -641,18 +624,26 @@ class LayerKernel:
     def prepare(self, hidden, positions, kv_cache, block_table, seq_lens, weights, out=None):
         """Check the arguments and allocate `out` if missing; returns the
         arrays by name and the named dimensions (no data touched)."""
-        arrays = dict(hidden=hidden, positions=positions, kv_cache=kv_cache,
-                      block_table=block_table, seq_lens=seq_lens, out=out)
+        return self._prepare(dict(hidden=hidden, positions=positions, kv_cache=kv_cache,
+                                  block_table=block_table, seq_lens=seq_lens, out=out),
+                             weights)
+
+    def _prepare(self, arrays: dict, weights) -> Tuple[dict, Dict[str, int]]:
+        """prepare() on the arrays by name (the inputs and out or None)."""
         bindings = self._entry.check(arrays, skip=self._OUTPUTS)
         arrays["weights"] = self._weight_list(weights)
-        self._check_weights(arrays["weights"], hidden)
-        self._entry.allocate(arrays, bindings, like=hidden)
+        self._check_weights(arrays["weights"], arrays["hidden"])
+        self._entry.allocate(arrays, bindings, like=arrays["hidden"])
         return arrays, bindings
 
     def run(self, hidden, positions, kv_cache, block_table, seq_lens, weights, out=None):
         """The eager call: check, allocate, run, return out."""
         arrays, bindings = self.prepare(hidden, positions, kv_cache, block_table, seq_lens,
                                         weights, out)
+        return self._run(arrays, bindings)
+
+    def _run(self, arrays: dict, bindings: Dict[str, int]):
+        """run() on prepared arrays."""
         if bindings["batch"] > 0:
             self._entry.call(arrays, bindings, lists={"weights": arrays["weights"]})
         return arrays["out"]
@@ -698,22 +689,18 @@ class HeadsLayerKernel(LayerKernel):
 
     def prepare(self, hidden, positions, k_cache, v_cache, block_table, seq_lens, weights,
                 out=None):
-        arrays = dict(hidden=hidden, positions=positions, k_cache=k_cache, v_cache=v_cache,
-                      block_table=block_table, seq_lens=seq_lens, out=out)
-        bindings = self._entry.check(arrays, skip=self._OUTPUTS)
-        arrays["weights"] = self._weight_list(weights)
-        self._check_weights(arrays["weights"], hidden)
-        self._entry.allocate(arrays, bindings, like=hidden)
-        return arrays, bindings
+        """Check the arguments and allocate `out` if missing (see
+        LayerKernel.prepare)."""
+        return self._prepare(dict(hidden=hidden, positions=positions, k_cache=k_cache,
+                                  v_cache=v_cache, block_table=block_table,
+                                  seq_lens=seq_lens, out=out), weights)
 
     def run(self, hidden, positions, k_cache, v_cache, block_table, seq_lens, weights,
             out=None):
         """The eager call: check, allocate, run, return out."""
         arrays, bindings = self.prepare(hidden, positions, k_cache, v_cache, block_table,
                                         seq_lens, weights, out)
-        if bindings["batch"] > 0:
-            self._entry.call(arrays, bindings, lists={"weights": arrays["weights"]})
-        return arrays["out"]
+        return self._run(arrays, bindings)
 
 
 def layer_kernel(abi: KernelABI, key: Optional[str] = None) -> LayerKernel:

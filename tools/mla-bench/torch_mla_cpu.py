@@ -117,26 +117,34 @@ def main():
     out_t, _ = step(q, cache, dt)
     torch_err = (out_t.double() - ref_out).abs().max().item()
 
-    kernel = None
-    if a.kernel_lib:
-        fn = getattr(ctypes.CDLL(a.kernel_lib), a.kernel_name)
-        fn.restype = ctypes.c_int32
-        fn.argtypes = [ctypes.c_void_p] * 6 + [
-            ctypes.c_int32, ctypes.c_int32, ctypes.c_float, ctypes.c_void_p]
-        table32 = table.to(torch.int32).contiguous()
-        lens = torch.full((a.batch,), a.seq_len, dtype=torch.int32)
-        out = torch.empty(a.batch, a.q_len, a.heads, dc, dtype=dt)
-        lse = torch.empty(a.batch, a.heads, a.q_len, dtype=torch.float32)
-
-        def kernel():
-            rc = fn(q.data_ptr(), cache.data_ptr(), table32.data_ptr(),
-                    lens.data_ptr(), out.data_ptr(), lse.data_ptr(), a.batch,
-                    pages, scale, None)
-            if rc != 0:
-                raise SystemExit(f"the kernel returned {rc}")
+    out = torch.empty(a.batch, a.q_len, a.heads, dc, dtype=dt)
+    kernel = kernel_call(a, q, [cache], table, pages, out, scale)
 
     report(a, lambda: step(q, cache, dt), kernel, torch_err,
            lambda: (out.double() - ref_out).abs().max().item())
+
+
+def kernel_call(a, q, caches, table, pages, out, scale):
+    """The generated kernel (--kernel-lib) on these tensors as a call, or
+    None without one: its C signature takes q, the `caches` (kv_cache, or
+    k_cache and v_cache), block_table, seq_lens, out and lse."""
+    if not a.kernel_lib:
+        return None
+    fn = getattr(ctypes.CDLL(a.kernel_lib), a.kernel_name)
+    fn.restype = ctypes.c_int32
+    fn.argtypes = [ctypes.c_void_p] * (5 + len(caches)) + [
+        ctypes.c_int32, ctypes.c_int32, ctypes.c_float, ctypes.c_void_p]
+    table32 = table.to(torch.int32).contiguous()
+    lens = torch.full((a.batch,), a.seq_len, dtype=torch.int32)
+    lse = torch.empty(a.batch, a.heads, a.q_len, dtype=torch.float32)
+    # The tensors themselves, so that they live as long as the call.
+    tensors = [q, *caches, table32, lens, out, lse]
+
+    def call():
+        rc = fn(*(t.data_ptr() for t in tensors), a.batch, pages, scale, None)
+        if rc != 0:
+            raise SystemExit(f"the kernel returned {rc}")
+    return call
 
 
 def report(a, torch_fn, kernel, torch_err, kernel_err_fn):
@@ -206,23 +214,8 @@ def heads_main(a, dt):
     ref_out = reference()
     torch_err = (sdpa(q, k_cache, v_cache).double() - ref_out).abs().max().item()
 
-    kernel = None
     out = torch.empty(a.batch, a.q_len, heads, d, dtype=dt)
-    if a.kernel_lib:
-        fn = getattr(ctypes.CDLL(a.kernel_lib), a.kernel_name)
-        fn.restype = ctypes.c_int32
-        fn.argtypes = [ctypes.c_void_p] * 7 + [
-            ctypes.c_int32, ctypes.c_int32, ctypes.c_float, ctypes.c_void_p]
-        table32 = table.to(torch.int32).contiguous()
-        lens = torch.full((a.batch,), a.seq_len, dtype=torch.int32)
-        lse = torch.empty(a.batch, heads, a.q_len, dtype=torch.float32)
-
-        def kernel():
-            rc = fn(q.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(),
-                    table32.data_ptr(), lens.data_ptr(), out.data_ptr(), lse.data_ptr(),
-                    a.batch, pages, scale, None)
-            if rc != 0:
-                raise SystemExit(f"the kernel returned {rc}")
+    kernel = kernel_call(a, q, [k_cache, v_cache], table, pages, out, scale)
 
     report(a, lambda: sdpa(q, k_cache, v_cache), kernel, torch_err,
            lambda: (out.double() - ref_out).abs().max().item())

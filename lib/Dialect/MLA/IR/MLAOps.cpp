@@ -297,28 +297,39 @@ static LogicalResult verifyHeadCacheRows(Operation *op, ShapedType cache,
   return success();
 }
 
+/// The rows of a paged cache: a head cache [NB, BS, G, D] has rows
+/// [B, T, G, D] and no rope part; a latent cache [NB, BS, d_c + d_r] has a
+/// latent part and a `keyRope` part of the same element type. `noRope` and
+/// `needRope` say what is wrong when the rope part is there or missing.
+static LogicalResult verifyPagedRows(Operation *op, ShapedType cache,
+                                     ShapedType latent, Value keyRope,
+                                     StringRef noRope, StringRef needRope) {
+  if (cache.getRank() == 4) {
+    if (keyRope)
+      return op->emitOpError() << noRope;
+    return verifyHeadCacheRows(op, cache, latent);
+  }
+  if (!keyRope)
+    return op->emitOpError() << needRope;
+  auto ropeTy = cast<ShapedType>(keyRope.getType());
+  if (failed(verifyCacheRow(op, cache, latent, ropeTy)))
+    return failure();
+  if (ropeTy.getElementType() != latent.getElementType())
+    return op->emitOpError() << "key_rope element type "
+                             << ropeTy.getElementType()
+                             << " must match the latent's";
+  return success();
+}
+
 LogicalResult KVCacheAppendOp::verify() {
   Operation *op = getOperation();
-  auto cache = getCache().getType(), latent = getLatent().getType(),
-       bt = getBlockTable().getType(), lens = getSeqLens().getType();
-  if (cache.getRank() == 4) {
-    if (getKeyRope())
-      return emitOpError() << "a head cache [NB, BS, G, D] takes no key_rope";
-    if (failed(verifyHeadCacheRows(op, cache, latent)))
-      return failure();
-  } else {
-    if (!getKeyRope())
-      return emitOpError() << "a latent cache needs key_rope (of width 0 "
-                              "without RoPE)";
-    if (failed(verifyCacheRow(op, cache, latent,
-                              cast<ShapedType>(getKeyRope().getType()))))
-      return failure();
-    if (getKeyRope().getType().getElementType() != latent.getElementType())
-      return emitOpError() << "key_rope element type "
-                           << getKeyRope().getType().getElementType()
-                           << " must match the latent's";
-  }
-  if (failed(checkRank(op, "block_table", bt, 2)) ||
+  auto latent = getLatent().getType(), bt = getBlockTable().getType(),
+       lens = getSeqLens().getType();
+  if (failed(verifyPagedRows(
+          op, getCache().getType(), latent, getKeyRope(),
+          "a head cache [NB, BS, G, D] takes no key_rope",
+          "a latent cache needs key_rope (of width 0 without RoPE)")) ||
+      failed(checkRank(op, "block_table", bt, 2)) ||
       failed(checkRank(op, "seq_lens", lens, 1)) ||
       failed(checkDim(op, "block_table batch", bt.getDimSize(0),
                       "latent batch", latent.getDimSize(0))) ||
@@ -332,24 +343,11 @@ LogicalResult KVCacheGatherOp::verify() {
   Operation *op = getOperation();
   auto cache = getCache().getType(), bt = getBlockTable().getType(),
        latent = getLatent().getType();
-  if (cache.getRank() == 4) {
-    if (getKeyRope())
-      return emitOpError() << "a head cache [NB, BS, G, D] has no key_rope";
-    if (failed(verifyHeadCacheRows(op, cache, latent)))
-      return failure();
-  } else {
-    if (!getKeyRope())
-      return emitOpError() << "a latent cache gives key_rope (of width 0 "
-                              "without RoPE)";
-    if (failed(verifyCacheRow(op, cache, latent,
-                              cast<ShapedType>(getKeyRope().getType()))))
-      return failure();
-    if (getKeyRope().getType().getElementType() != latent.getElementType())
-      return emitOpError() << "key_rope element type "
-                           << getKeyRope().getType().getElementType()
-                           << " must match the latent's";
-  }
-  if (failed(checkRank(op, "block_table", bt, 2)) ||
+  if (failed(verifyPagedRows(
+          op, cache, latent, getKeyRope(),
+          "a head cache [NB, BS, G, D] has no key_rope",
+          "a latent cache gives key_rope (of width 0 without RoPE)")) ||
+      failed(checkRank(op, "block_table", bt, 2)) ||
       failed(checkDim(op, "latent batch", latent.getDimSize(0),
                       "block_table batch", bt.getDimSize(0))))
     return failure();

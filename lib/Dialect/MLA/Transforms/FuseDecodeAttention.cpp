@@ -40,6 +40,32 @@ KVCacheGatherOp gatheredLatents(Value kv) {
   return gather;
 }
 
+/// What the decode op needs of any attention it replaces: the sequence
+/// lengths, a static query length, i32 lengths and pages (`blockTable`).
+/// Returns the lse type of the fused op, or null after reporting why not.
+RankedTensorType decodeLseType(AttentionOp op, Value blockTable,
+                               PatternRewriter &rewriter) {
+  if (!op.getKvLens()) {
+    (void)rewriter.notifyMatchFailure(op, "no sequence lengths");
+    return nullptr;
+  }
+  auto qTy = op.getQuery().getType();
+  if (qTy.isDynamicDim(1)) {
+    (void)rewriter.notifyMatchFailure(op, "dynamic query length");
+    return nullptr;
+  }
+  auto lensTy = cast<RankedTensorType>(op.getKvLens().getType());
+  auto btTy = cast<RankedTensorType>(blockTable.getType());
+  if (!lensTy.getElementType().isInteger(32) ||
+      !btTy.getElementType().isInteger(32)) {
+    (void)rewriter.notifyMatchFailure(op, "lengths or pages are not i32");
+    return nullptr;
+  }
+  return RankedTensorType::get(
+      {qTy.getDimSize(0), qTy.getDimSize(2), qTy.getDimSize(1)},
+      rewriter.getF32Type());
+}
+
 struct FuseLatentAttention : public OpRewritePattern<AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -54,24 +80,16 @@ struct FuseLatentAttention : public OpRewritePattern<AttentionOp> {
       return rewriter.notifyMatchFailure(op, "rope keys are not cached");
     if (!op.getKeyRope() && gather.getKeyRope().getType().getDimSize(2) != 0)
       return rewriter.notifyMatchFailure(op, "cached rope part is unused");
-    if (!op.getKvLens())
-      return rewriter.notifyMatchFailure(op, "no sequence lengths");
-    auto qTy = op.getQuery().getType();
-    if (qTy.isDynamicDim(1))
-      return rewriter.notifyMatchFailure(op, "dynamic query length");
-    auto lensTy = cast<RankedTensorType>(op.getKvLens().getType());
-    if (!lensTy.getElementType().isInteger(32) ||
-        !gather.getBlockTable().getType().getElementType().isInteger(32))
-      return rewriter.notifyMatchFailure(op, "lengths or pages are not i32");
+    RankedTensorType lseTy =
+        decodeLseType(op, gather.getBlockTable(), rewriter);
+    if (!lseTy)
+      return failure();
 
     Location loc = op.getLoc();
     Value query = op.getQuery();
     if (Value qRope = op.getQueryRope())
       query = tensor::ConcatOp::create(rewriter, loc, /*dim=*/3,
                                        ValueRange{query, qRope});
-    auto lseTy = RankedTensorType::get(
-        {qTy.getDimSize(0), qTy.getDimSize(2), qTy.getDimSize(1)},
-        rewriter.getF32Type());
     auto fused = DecodeAttentionOp::create(
         rewriter, loc, op.getResult().getType(), lseTy, query,
         gather.getCache(), gather.getBlockTable(), op.getKvLens(),
@@ -102,18 +120,9 @@ struct FuseHeadAttention : public OpRewritePattern<AttentionOp> {
                                              "block tables");
     if (op.getQueryRope())
       return rewriter.notifyMatchFailure(op, "a rope part with head caches");
-    if (!op.getKvLens())
-      return rewriter.notifyMatchFailure(op, "no sequence lengths");
-    auto qTy = op.getQuery().getType();
-    if (qTy.isDynamicDim(1))
-      return rewriter.notifyMatchFailure(op, "dynamic query length");
-    auto lensTy = cast<RankedTensorType>(op.getKvLens().getType());
-    if (!lensTy.getElementType().isInteger(32) ||
-        !keys.getBlockTable().getType().getElementType().isInteger(32))
-      return rewriter.notifyMatchFailure(op, "lengths or pages are not i32");
-    auto lseTy = RankedTensorType::get(
-        {qTy.getDimSize(0), qTy.getDimSize(2), qTy.getDimSize(1)},
-        rewriter.getF32Type());
+    RankedTensorType lseTy = decodeLseType(op, keys.getBlockTable(), rewriter);
+    if (!lseTy)
+      return failure();
     auto fused = DecodeAttentionOp::create(
         rewriter, op.getLoc(), op.getResult().getType(), lseTy, op.getQuery(),
         keys.getCache(), values.getCache(), keys.getBlockTable(),
