@@ -10,6 +10,12 @@
 // Tolerances (outputs are convex combinations of values in [-1, 1]):
 //   f32:  |out - ref| <= 2e-5,  |lse - ref| <= 2e-5 * max(1, |ref|)
 //   bf16: |out - ref| <= 1e-3 + 2^-8 |ref| (out is rounded to bf16), lse 1e-4
+//   bf16 on AMX (MLA_CPU_AMX not 0, on a host with AMX-BF16): P is rounded
+//     to bf16 for P V, each p_j by at most 2^-8 p_j, so the output moves by
+//     at most 2^-8 sum_j p_j |v_j| / l <= 2^-8 max|v| = 2^-8 here: within
+//     1e-3 + 2^-8 (|ref| + 1).
+// Every run is made with MLA_CPU_AMX=0 (the vector kernels) and with the
+// entry's choice (AMX where the library and host have it).
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
+#include <fstream>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -264,6 +271,14 @@ void reference(const Config &c, const mla::ref::DecodeShape &shape,
 
 void PrintTo(const Config &c, std::ostream *os) { *os << c.name(); }
 
+/// The bound on |out - ref| (see the top of the file); `amx`: the AMX
+/// kernel may have run.
+double outTolerance(const Config &c, double want, bool amx) {
+  if (!c.bf16)
+    return 2e-5;
+  return 1e-3 + std::ldexp(std::abs(want) + (amx ? 1.0 : 0.0), -8);
+}
+
 class DecodeKernelTest : public ::testing::TestWithParam<Config> {};
 
 TEST_P(DecodeKernelTest, MatchesReference) {
@@ -286,12 +301,18 @@ TEST_P(DecodeKernelTest, MatchesReference) {
   // Split counts, and the prefetching partial kernel (where the
   // configuration has one) forced on and off; "" leaves the entry's choice.
   // A split count far beyond the tokens is capped (it used to size the
-  // scratch: 10^9 splits asked for terabytes).
-  const std::pair<const char *, const char *> runs[] = {
-      {"1", "0"}, {"1", "1"}, {"3", "1"}, {"", ""}, {"1000000000", ""}};
-  for (auto [splits, prefetch] : runs) {
+  // scratch: 10^9 splits asked for terabytes). MLA_CPU_AMX=0 forces the
+  // vector kernels, "" leaves the AMX kernel to the entry.
+  struct Run {
+    const char *splits, *prefetch, *amx;
+  };
+  const Run runs[] = {{"1", "0", "0"}, {"1", "1", "0"},
+                      {"3", "1", "0"}, {"", "", "0"},
+                      {"1", "", ""},   {"3", "", ""},
+                      {"", "", ""},    {"1000000000", "", ""}};
+  for (auto [splits, prefetch, amx] : runs) {
     SCOPED_TRACE(std::string("MLA_CPU_NUM_SPLITS=") + splits +
-                 " MLA_CPU_PREFETCH=" + prefetch);
+                 " MLA_CPU_PREFETCH=" + prefetch + " MLA_CPU_AMX=" + amx);
     auto setOrUnset = [](const char *var, const char *value) {
       if (*value)
         setenv(var, value, 1);
@@ -300,6 +321,7 @@ TEST_P(DecodeKernelTest, MatchesReference) {
     };
     setOrUnset("MLA_CPU_NUM_SPLITS", splits);
     setOrUnset("MLA_CPU_PREFETCH", prefetch);
+    setOrUnset("MLA_CPU_AMX", amx);
     Batch in = makeBatch(c, lens, 1234 + c.heads);
     ASSERT_EQ(call(fn, c, in, float(scale)), 0);
 
@@ -313,7 +335,7 @@ TEST_P(DecodeKernelTest, MatchesReference) {
     for (size_t i = 0; i < refOut.size(); ++i) {
       double got = outAt(c, in, kGuard + i), want = refOut[i];
       ASSERT_FALSE(std::isnan(got)) << "out[" << i << "] is NaN";
-      double tol = c.bf16 ? 1e-3 + std::ldexp(std::abs(want), -8) : 2e-5;
+      double tol = outTolerance(c, want, /*amx=*/*amx != '0');
       worstOut = std::max(worstOut, std::abs(got - want));
       ASSERT_LE(std::abs(got - want), tol) << "out[" << i << "]";
     }
@@ -335,12 +357,14 @@ TEST_P(DecodeKernelTest, MatchesReference) {
       ASSERT_EQ(in.lse[in.lse.size() - 1 - g], kSentinel) << "write past lse";
     }
     RecordProperty("max_out_error_" + std::string(*splits ? splits : "auto") +
-                       "_prefetch_" + (*prefetch ? prefetch : "auto"),
+                       "_prefetch_" + (*prefetch ? prefetch : "auto") +
+                       "_amx_" + (*amx ? amx : "auto"),
                    std::to_string(worstOut));
     (void)worstLse;
   }
   unsetenv("MLA_CPU_NUM_SPLITS");
   unsetenv("MLA_CPU_PREFETCH");
+  unsetenv("MLA_CPU_AMX");
 }
 
 /// A NaN in a cache row that only later queries see (causal, q_len > 1)
@@ -357,12 +381,18 @@ TEST_P(DecodeKernelNaNTest, NaNSeenOnlyByLaterQueries) {
   const double scale = 1.0 / std::sqrt(double(c.dc + c.dr));
   std::vector<int32_t> lens = {int32_t(3 * c.blockSize / 2 + c.qLen),
                                int32_t(c.qLen + 40), int32_t(c.qLen)};
+  for (const char *amx : {"0", ""})
   for (const char *splits : {"1", "3", ""}) {
-    SCOPED_TRACE(std::string("MLA_CPU_NUM_SPLITS=") + splits);
+    SCOPED_TRACE(std::string("MLA_CPU_NUM_SPLITS=") + splits +
+                 " MLA_CPU_AMX=" + amx);
     if (*splits)
       setenv("MLA_CPU_NUM_SPLITS", splits, 1);
     else
       unsetenv("MLA_CPU_NUM_SPLITS");
+    if (*amx)
+      setenv("MLA_CPU_AMX", amx, 1);
+    else
+      unsetenv("MLA_CPU_AMX");
     Batch in = makeBatch(c, lens, 4321);
     for (int64_t b = 0; b < in.batch; ++b)
       poisonToken(c, in,
@@ -381,12 +411,13 @@ TEST_P(DecodeKernelNaNTest, NaNSeenOnlyByLaterQueries) {
         ASSERT_TRUE(std::isnan(got) && std::isnan(want)) << "out[" << i << "]";
         continue;
       }
-      double tol = c.bf16 ? 1e-3 + std::ldexp(std::abs(want), -8) : 2e-5;
+      double tol = outTolerance(c, want, /*amx=*/!*amx);
       ASSERT_LE(std::abs(got - want), tol) << "out[" << i << "] of query "
                                            << query;
     }
   }
   unsetenv("MLA_CPU_NUM_SPLITS");
+  unsetenv("MLA_CPU_AMX");
 }
 
 /// The generated code under guard pages (it is not instrumented by the
@@ -732,6 +763,59 @@ TEST(DecodeKernelHeadsTest, ArgumentsAndGuardPages) {
       ASSERT_EQ(std::memcmp(gout.as(), wantOut, outBytes), 0) << "out";
       ASSERT_EQ(std::memcmp(glse.as(), wantLse, lseBytes), 0) << "lse";
     }
+}
+
+/// Whether /proc/cpuinfo lists `flag` for this CPU.
+bool cpuHasFlag(const std::string &flag) {
+  std::ifstream info("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(info, line))
+    if (line.rfind("flags", 0) == 0)
+      return (line + " ").find(" " + flag + " ") != std::string::npos;
+  return false;
+}
+
+/// On a host with AMX-BF16 the library of a bf16 configuration with many
+/// heads holds the AMX kernel and the entry calls it: its results differ
+/// from the vector kernels' (P is rounded to bf16 there) while both stay
+/// within their bounds of the reference. Elsewhere the entry falls back to
+/// the vector kernels even when asked for AMX, with the same results.
+TEST(DecodeKernelAMXTest, TileKernelRunsWhereTheHostHasAMX) {
+  Config c{512, 64, 16, 2, 16, /*bf16=*/true, /*causal=*/true};
+  c.tuningTag = "amx_check";
+  std::string error;
+  KernelFn fn = buildKernel(c, error);
+  ASSERT_NE(fn, nullptr) << error;
+  std::ifstream json(std::string(MLA_TEST_WORK_DIR) + "/" + c.name() + "/" +
+                     c.name() + ".json");
+  std::string text((std::istreambuf_iterator<char>(json)),
+                   std::istreambuf_iterator<char>());
+  const bool hostAMX = cpuHasFlag("amx_bf16") && cpuHasFlag("amx_tile");
+  EXPECT_NE(text.find(hostAMX ? "\"amx\": true" : "\"amx\": false"),
+            std::string::npos)
+      << text;
+  std::vector<int32_t> lens = {700, 33, 2};
+  std::vector<float> outs[2];
+  for (int amx = 0; amx < 2; ++amx) {
+    setenv("MLA_CPU_AMX", amx ? "1" : "0", 1);
+    Batch in = makeBatch(c, lens, 99);
+    ASSERT_EQ(call(fn, c, in, 0.05f), 0);
+    mla::ref::DecodeShape shape = refShape(c);
+    std::vector<double> refOut(in.batch * c.qLen * c.heads * c.dc),
+        refLse(in.batch * c.heads * c.qLen);
+    reference(c, shape, in, 0.05, refOut, refLse);
+    for (size_t i = 0; i < refOut.size(); ++i) {
+      double got = outAt(c, in, kGuard + i);
+      outs[amx].push_back(float(got));
+      ASSERT_LE(std::abs(got - refOut[i]), outTolerance(c, refOut[i], amx))
+          << "out[" << i << "] MLA_CPU_AMX=" << amx;
+    }
+  }
+  unsetenv("MLA_CPU_AMX");
+  if (hostAMX)
+    EXPECT_NE(outs[0], outs[1]) << "the AMX kernel did not run";
+  else
+    EXPECT_EQ(outs[0], outs[1]);
 }
 
 /// A kernel generated with sinks refuses a call without them (and

@@ -121,6 +121,13 @@ cl::opt<bool> emitLayer("layer", cl::init(true),
                         cl::cat(category));
 cl::opt<std::string> mcpu("mcpu", cl::init("native"),
                           cl::desc("CPU to compile for"), cl::cat(category));
+cl::opt<bool> useAMX(
+    "amx", cl::init(true),
+    cl::desc("--target=cpu, bf16: also the partial kernel on AMX tiles where "
+             "the CPU has AMX-BF16, called at run time on hosts that grant "
+             "it (MLA_CPU_AMX=0 turns it off); --amx=false: the vector "
+             "kernels only"),
+    cl::cat(category));
 cl::opt<int64_t> vectorWidth("vector-width", cl::init(0),
                              cl::desc("f32 lanes (default: the CPU's)"),
                              cl::cat(category));
@@ -546,6 +553,10 @@ std::string kernelInfo(const CPUDecodeConfig &c) {
   std::string s = "partial kernel: " + std::to_string(c.rowsPerGroup) +
                   " query rows and " + std::to_string(c.tileTokens) +
                   "-token tiles a work item; ";
+  if (c.amx)
+    s += "on hosts with AMX-BF16 the AMX kernel (" +
+         std::to_string(CPUDecodeConfig::kAMXTileTokens) +
+         "-token tiles; P rounded to bf16 for P V), unless MLA_CPU_AMX=0; ";
   switch (c.prefetch) {
   case CPUDecodeConfig::Prefetch::Never:
     return s + "it does not prefetch";
@@ -571,6 +582,7 @@ llvm::json::Object kernelJSON(const CPUDecodeConfig &c) {
       {"form", "cpu_vector"},
       {"vector_width", c.vectorWidth},
       {"bf16_dot", c.bf16Dot},
+      {"amx", c.amx},
       {"rows_per_group", c.rowsPerGroup},
       {"tile_tokens", c.tileTokens},
       {"prefetch", prefetch},
@@ -1033,8 +1045,9 @@ LogicalResult run(MLIRContext &ctx) {
   // The configuration the pass below derives too: it describes the kernels
   // in NAME.h, NAME.json and the runtime's mla_cpu_kernel.
   bool bf16Dot = host->bf16Dot && !vectorWidth;
+  bool amx = host->amx && useAMX && !vectorWidth;
   FailureOr<CPUDecodeConfig> config =
-      CPUDecodeConfig::get(*request, lanes, bf16Dot, emitError);
+      CPUDecodeConfig::get(*request, lanes, bf16Dot, emitError, amx);
   if (failed(config) ||
       failed(config->overrideTiling(tileTokens, tileBlocks, emitError)))
     return failure();
@@ -1043,6 +1056,7 @@ LogicalResult run(MLIRContext &ctx) {
   options.kernelName = kernelName;
   options.vectorWidth = lanes;
   options.bf16Dot = bf16Dot;
+  options.amx = amx;
   options.prefetch = true; // the runtime chooses per call
   options.launch = "none";
   options.tileTokens = tileTokens;

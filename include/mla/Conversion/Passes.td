@@ -22,7 +22,8 @@ def ConvertMLAToCPUPass : Pass<"convert-mla-to-cpu", "ModuleOp"> {
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::func::FuncDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect", "::mlir::x86vector::X86VectorDialect"];
+    "::mlir::vector::VectorDialect", "::mlir::x86vector::X86VectorDialect",
+    "::mlir::amx::AMXDialect"];
   let options = [
     Option<"kernelName", "kernel-name", "std::string", "\"mla_decode\"",
            "Prefix of the generated kernel functions">,
@@ -32,6 +33,11 @@ def ConvertMLAToCPUPass : Pass<"convert-mla-to-cpu", "ModuleOp"> {
            "KV splits per sequence">,
     Option<"bf16Dot", "bf16-dot", "bool", "false",
            "QK^T of bf16 storage with AVX512-BF16 dot products (vdpbf16ps)">,
+    Option<"amx", "amx", "bool", "false",
+           "Also emit <kernel-name>_partial_amx, the partial kernel on AMX "
+           "tiles, for bf16 with 8 or more rows per KV head (groups then "
+           "take up to 128 rows); mla-codegen's libraries call it on hosts "
+           "with AMX-BF16, the loops launch never">,
     Option<"prefetch", "prefetch", "bool", "false",
            "Also emit <kernel-name>_partial_prefetch (the partial kernel that "
            "prefetches the next tile, for groups of 8 or more rows) and "

@@ -15,8 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "mla/Conversion/MLAToCPU/DecodeKernel.h"
-#include "mla/Conversion/FlashDecode/FlashDecode.h"
+#include "KernelEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -36,7 +35,8 @@ using namespace mlir::mla;
 FailureOr<CPUDecodeConfig>
 CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
                      bool bf16Dot,
-                     function_ref<InFlightDiagnostic()> emitError) {
+                     function_ref<InFlightDiagnostic()> emitError,
+                     bool amx) {
   if (vectorWidth != 4 && vectorWidth != 8 && vectorWidth != 16) {
     emitError() << "cannot generate a CPU decode kernel: vector width = "
                 << vectorWidth << " (expected 4, 8 or 16)";
@@ -67,6 +67,22 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
         c.rowsPerGroup = g;
         break;
       }
+  }
+  // AMX (tdpbf16ps, 16 x 32 bf16 tiles): with enough rows a group takes
+  // all rows of its KV head, up to 128, so that the cache is read once per
+  // sequence; its stack (accumulators, Q^T, the tile's keys and V) must
+  // stay well inside a thread's. The vector kernels of the library share
+  // the groups, the AMX kernel being chosen at run time.
+  if (amx && c.bf16Dot && vectorWidth == 16 && c.rowWidth() % 32 == 0 &&
+      c.dc % 32 == 0 && rows >= kAMXMinRows) {
+    auto padded = [](int64_t g) { return (g + 15) / 16 * 16; };
+    int64_t g = std::min<int64_t>(rows, 128);
+    while (g > 16 && c.amxStackBytes(padded(g)) > kAMXStackBytes)
+      g = padded(g) - 16;
+    if (c.amxStackBytes(padded(g)) <= kAMXStackBytes) {
+      c.amx = true;
+      c.rowsPerGroup = g;
+    }
   }
   // Register blocks: 32 vector registers with AVX-512, 16 below.
   bool wide = vectorWidth == 16;
@@ -143,6 +159,9 @@ CPUDecodeConfig::overrideTiling(int64_t tokens, ArrayRef<int64_t> blocks,
     if (rowsPerGroup < 8)
       prefetch = Prefetch::Never;
   }
+  // The AMX kernel takes the groups only while its stack stays bounded.
+  if (amx && amxStackBytes((rowsPerGroup + 15) / 16 * 16) > kAMXStackBytes)
+    amx = false;
   if (tokens)
     tileTokens = tokens;
   if (tileTokens < 1 || tileTokens > 256 || tileTokens % scoreTokens != 0)
@@ -152,98 +171,7 @@ CPUDecodeConfig::overrideTiling(int64_t tokens, ArrayRef<int64_t> blocks,
   return success();
 }
 
-namespace {
-
-// Horizontal sums in any order: a tree of shuffles instead of a chain of
-// lane-by-lane adds.
-constexpr auto kReassoc = arith::FastMathFlags::reassoc;
-
-/// The CPU's elementwise math: the upstream ops (math.exp/log become
-/// polynomials, so they vectorize), with the softmax's multiply-add kept as
-/// two ops, as the kernels were measured with.
-class CPUTileMath : public flash::UpstreamTileMath {
-public:
-  using UpstreamTileMath::UpstreamTileMath;
-  Value mulAdd(Value x, Value y, Value z) override {
-    return arith::AddFOp::create(b, arith::MulFOp::create(b, x, y), z);
-  }
-};
-
-/// The CPU tile math around the skeleton: vector loads of the cache rows,
-/// register-blocked QK^T and PV, the softmax on vectors of rows.
-class KernelEmitter : public flash::KernelBuilder {
-public:
-  KernelEmitter(ImplicitLocOpBuilder &b, const CPUDecodeConfig &c)
-      : KernelBuilder(b), c(c), math(b), f32(b.getF32Type()),
-        idxTy(b.getIndexType()),
-        vecTy(VectorType::get({c.vectorWidth}, f32)),
-        elemVecTy(VectorType::get({c.vectorWidth}, c.elemType)),
-        layout(flash::PartialLayout::of(c, c.rowsPerGroup)) {}
-
-  void emitPartial(StringRef name, bool prefetch);
-  void emitCombine(StringRef name);
-
-private:
-  /// What the pieces of one partial kernel share: its arguments, the
-  /// split's range, and the per-row state on the stack. Row state is padded
-  /// to whole vectors of `rowVector` rows (`paddedRows`) so that the softmax
-  /// works on vectors of rows; padded rows see no token.
-  struct PartialKernel {
-    bool prefetch = false;
-    Value q, kv, bt, lens, partOut, partML, bIdx, group, split, numSplits,
-        maxBlocks, scale;
-    // The value cache (head caches; else the rows of `kv`) and the KV head
-    // of the group.
-    Value values, kvHead;
-    flash::SplitRange range;
-    Value zero, one, negInf, zeroF, zeroVec, btBase;
-    int64_t rowVector = 0, paddedRows = 0;
-    // Query offsets and visible ends (fixed), running max, sum and rescale
-    // of each row, f32 output accumulators, the tile's scores (token-major),
-    // its cache row offsets and the next tile's (to prefetch).
-    // `start` (a window only): the rows' first visible positions.
-    Value qOff, limit, start, rowM, rowL, alphaBuf, acc, scores, kvOff,
-        nextOff;
-  };
-  /// The partial kernel's function, arguments and split range.
-  PartialKernel declarePartial(StringRef name, bool prefetch);
-  /// Allocates the per-row state and sets each row's query offset, visible
-  /// end, running max (-inf), sum and accumulators (0).
-  void initRowState(PartialKernel &kern);
-  /// The cache row offsets of the tile starting at token `t` (and of the
-  /// next tile's when prefetching).
-  void storeTileOffsets(PartialKernel &kern, Value t);
-  /// S = Q K^T of the tile, register-blocked, stored token-major.
-  void emitScores(PartialKernel &kern);
-  /// The online-softmax step of the tile on vectors of rows: S becomes P.
-  void emitSoftmax(PartialKernel &kern, Value t);
-  /// acc = alpha acc + P V, register-blocked, for the tile at token `t`.
-  void emitPV(PartialKernel &kern, Value t);
-  /// The loops of emitPV; `masked`: a product only where its probability is
-  /// not zero.
-  void emitPVLoops(PartialKernel &kern, bool masked);
-  /// The work item's unnormalized outputs and (max, sum) pairs.
-  void storePartials(PartialKernel &kern);
-
-  /// Loads one f32 vector from element storage, extending bf16/f16.
-  Value loadVec(Value mem, Value i) {
-    if (c.elemType.isF32())
-      return vector::LoadOp::create(b, vecTy, mem, ValueRange{i});
-    Value v = vector::LoadOp::create(b, elemVecTy, mem, ValueRange{i});
-    return arith::ExtFOp::create(b, vecTy, v);
-  }
-  Value loadF32Vec(Value mem, Value i) {
-    return vector::LoadOp::create(b, vecTy, mem, ValueRange{i});
-  }
-  func::FuncOp makeFunc(StringRef name, TypeRange args);
-  Value transposeReduce(ValueRange accs);
-
-  const CPUDecodeConfig &c;
-  CPUTileMath math;
-  Type f32, idxTy;
-  VectorType vecTy, elemVecTy;
-  flash::PartialLayout layout;
-};
+using namespace mlir::mla::cpu_kernels;
 
 func::FuncOp KernelEmitter::makeFunc(StringRef name, TypeRange args) {
   auto fn = func::FuncOp::create(b, name, b.getFunctionType(args, {}));
@@ -286,9 +214,12 @@ Value KernelEmitter::transposeReduce(ValueRange accs) {
 
 void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
   OpBuilder::InsertionGuard guard(b);
-  PartialKernel kern = declarePartial(name, prefetch);
+  PartialKernel kern = declarePartial(
+      (name + (prefetch ? "_partial_prefetch" : "_partial")).str(),
+      c.tileTokens);
+  kern.prefetch = prefetch;
   initRowState(kern);
-  forLoop(kern.range.t0, kern.range.t1, idx(c.tileTokens), {},
+  forLoop(kern.range.t0, kern.range.t1, idx(kern.tileTokens), {},
           [&](Value t, ValueRange) {
             storeTileOffsets(kern, t);
             emitScores(kern);
@@ -301,7 +232,7 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
 }
 
 KernelEmitter::PartialKernel
-KernelEmitter::declarePartial(StringRef name, bool prefetch) {
+KernelEmitter::declarePartial(StringRef fnName, int64_t tileTokens) {
   auto elemMem = MemRefType::get({ShapedType::kDynamic}, c.elemType);
   auto i32Mem = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
   auto f32Mem = MemRefType::get({ShapedType::kDynamic}, f32);
@@ -310,10 +241,9 @@ KernelEmitter::declarePartial(StringRef name, bool prefetch) {
                             idxTy,   idxTy,   idxTy,  idxTy,  idxTy,  f32};
   if (c.headCaches)
     args.insert(args.begin() + 2, elemMem);
-  func::FuncOp fn = makeFunc(
-      (name + (prefetch ? "_partial_prefetch" : "_partial")).str(), args);
+  func::FuncOp fn = makeFunc(fnName, args);
   PartialKernel kern;
-  kern.prefetch = prefetch;
+  kern.tileTokens = tileTokens;
   Block &entry = fn.getBody().front();
   unsigned a = 0;
   kern.q = entry.getArgument(a++);
@@ -338,14 +268,14 @@ KernelEmitter::declarePartial(StringRef name, bool prefetch) {
   kern.range = flash::splitRange(
       *this, c,
       flash::sequenceLength(*this, c, kern.lens, kern.bIdx, kern.maxBlocks),
-      kern.numSplits, kern.split, c.tileTokens);
+      kern.numSplits, kern.split, kern.tileTokens);
   return kern;
 
 }
 
 void KernelEmitter::initRowState(PartialKernel &kern) {
   const int64_t D = c.rowWidth(), R = c.rows(), RG = c.rowsPerGroup,
-                TB = c.tileTokens, VL = c.vectorWidth;
+                TB = kern.tileTokens, VL = c.vectorWidth;
   Value bIdx = kern.bIdx, len = kern.range.len, zero = kern.zero;
   kern.kvHead = layout.kvHead(*this, kern.group);
 
@@ -362,7 +292,8 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   // Few rows (1 head, q_len 1) use short vectors rather than mostly
   // padding.
   int64_t &RV = kern.rowVector, &RGp = kern.paddedRows;
-  RV = 4;
+  // The AMX kernel's rows are whole tiles of 16 (its vectors' width).
+  RV = kern.amx ? VL : 4;
   while (RV < RG && RV < VL)
     RV *= 2;
   RGp = (RG + RV - 1) / RV * RV;
@@ -374,7 +305,9 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   kern.rowM = bufF32(RGp);
   kern.rowL = bufF32(RGp);
   kern.alphaBuf = bufF32(RGp);
-  kern.acc = bufF32(RG * c.dc);
+  // AMX: P V stores whole tiles, padded rows too.
+  const int64_t accRows = kern.amx ? RGp : RG;
+  kern.acc = bufF32(accRows * c.dc);
   kern.scores = bufF32(TB * RGp);
   kern.kvOff = bufIdx(TB);
   // The next tile's row offsets, for the prefetches.
@@ -409,7 +342,7 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   }
   Value zeroVec = kern.zeroVec = arith::ConstantOp::create(
       b, vecTy, DenseElementsAttr::get(vecTy, 0.0f));
-  forLoop(zero, idx(RG * c.dc), idx(VL), {},
+  forLoop(zero, idx(accRows * c.dc), idx(VL), {},
           [&](Value i, ValueRange) {
             vector::StoreOp::create(b, zeroVec, acc, ValueRange{i});
             return SmallVector<Value>{};
@@ -419,7 +352,7 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
 }
 
 void KernelEmitter::storeTileOffsets(PartialKernel &kern, Value t) {
-  const int64_t TB = c.tileTokens;
+  const int64_t TB = kern.tileTokens;
   // Cache offsets of the tile's rows (and, to prefetch, of the next
   // tile's); past t1 they repeat the last row, before a window's first
   // visible position its row (flash::loadedToken).
@@ -438,7 +371,7 @@ void KernelEmitter::storeTileOffsets(PartialKernel &kern, Value t) {
 }
 
 void KernelEmitter::emitScores(PartialKernel &kern) {
-  const int64_t D = c.rowWidth(), RG = c.rowsPerGroup, TB = c.tileTokens,
+  const int64_t D = c.rowWidth(), RG = c.rowsPerGroup, TB = kern.tileTokens,
                 VL = c.vectorWidth, RGp = kern.paddedRows;
   const bool prefetch = kern.prefetch;
   Value q = kern.q, kv = kern.kv, zero = kern.zero, zeroVec = kern.zeroVec,
@@ -542,7 +475,8 @@ void KernelEmitter::emitScores(PartialKernel &kern) {
 }
 
 void KernelEmitter::emitSoftmax(PartialKernel &kern, Value t) {
-  const int64_t TB = c.tileTokens, RV = kern.rowVector, RGp = kern.paddedRows;
+  const int64_t TB = kern.tileTokens, RV = kern.rowVector,
+                RGp = kern.paddedRows;
   auto i32Ty = b.getI32Type();
   auto rowsI32Ty = VectorType::get({RV}, i32Ty);
   auto rowsTy = VectorType::get({RV}, f32);
@@ -617,15 +551,20 @@ void KernelEmitter::emitSoftmax(PartialKernel &kern, Value t) {
 }
 
 void KernelEmitter::emitPV(PartialKernel &kern, Value t) {
+  auto unmasked = [&] {
+    if (kern.amx)
+      return emitPVAMX(kern);
+    emitPVLoops(kern, /*masked=*/false);
+  };
   if ((!c.causal || c.qLen == 1) && !c.window)
-    return emitPVLoops(kern, /*masked=*/false);
+    return unmasked();
   // Causal with several queries, from the first query's visible end on, and
   // with a window, before the last query's visible start, a tile holds
   // positions that some rows of the group must not see. There a row's zero
   // probability keeps the value row out of its sum (0 * NaN would be NaN),
   // at the cost of a select per product, paid on a few tiles of a sequence.
   Value tail = arith::CmpIOp::create(
-      b, arith::CmpIPredicate::sgt, addc(t, c.tileTokens),
+      b, arith::CmpIPredicate::sgt, addc(t, kern.tileTokens),
       flash::commonVisibleEnd(*this, c, kern.range.len));
   if (c.window)
     tail = arith::OrIOp::create(
@@ -638,11 +577,11 @@ void KernelEmitter::emitPV(PartialKernel &kern, Value t) {
   b.setInsertionPointToStart(ifOp.thenBlock());
   emitPVLoops(kern, /*masked=*/true);
   b.setInsertionPointToStart(ifOp.elseBlock());
-  emitPVLoops(kern, /*masked=*/false);
+  unmasked();
 }
 
 void KernelEmitter::emitPVLoops(PartialKernel &kern, bool masked) {
-  const int64_t RG = c.rowsPerGroup, TB = c.tileTokens, VL = c.vectorWidth,
+  const int64_t RG = c.rowsPerGroup, TB = kern.tileTokens, VL = c.vectorWidth,
                 RGp = kern.paddedRows;
   Value kv = kern.values, zero = kern.zero, one = kern.one, acc = kern.acc,
         alphaBuf = kern.alphaBuf, kvOff = kern.kvOff, scores = kern.scores;
@@ -801,8 +740,6 @@ void KernelEmitter::emitCombine(StringRef name) {
   func::ReturnOp::create(b);
 }
 
-} // namespace
-
 void mlir::mla::buildCPUDecodeKernels(ModuleOp module,
                                       const CPUDecodeConfig &config,
                                       StringRef name) {
@@ -812,5 +749,7 @@ void mlir::mla::buildCPUDecodeKernels(ModuleOp module,
   emitter.emitPartial(name, /*prefetch=*/false);
   if (config.prefetch != CPUDecodeConfig::Prefetch::Never)
     emitter.emitPartial(name, /*prefetch=*/true);
+  if (config.amx)
+    emitter.emitPartialAMX(name);
   emitter.emitCombine(name);
 }

@@ -42,7 +42,7 @@ struct ConvertMLAToCPUPass
     auto lowerOne = [&](DecodeAttentionOp op, StringRef name) {
       auto emitError = [&]() { return op.emitOpError(); };
       FailureOr<CPUDecodeConfig> config = CPUDecodeConfig::get(
-          DecodeParams::of(op), vectorWidth, bf16Dot, emitError);
+          DecodeParams::of(op), vectorWidth, bf16Dot, emitError, amx);
       if (failed(config) ||
           failed(config->overrideTiling(tileTokens, tileBlocks, emitError)))
         return failure();

@@ -24,7 +24,7 @@ void mla::buildCPUKernelsToLLVMPipeline(OpPassManager &pm, bool nativeBF16) {
   addPasses(pm, "canonicalize, cse, convert-bufferization-to-memref, "
                 "convert-vector-to-scf, expand-strided-metadata, lower-affine, "
                 "convert-scf-to-cf, convert-math-to-llvm, "
-                "convert-vector-to-llvm{enable-x86vector}, "
+                "convert-vector-to-llvm{enable-x86vector enable-amx}, "
                 "finalize-memref-to-llvm, convert-arith-to-llvm, "
                 "convert-func-to-llvm, convert-cf-to-llvm, "
                 "reconcile-unrealized-casts");

@@ -4,7 +4,7 @@
 // calls it with the constant description of its kernels (CPUKernel.h). It
 // keeps the kernel contract: checks the arguments (returning the ABI's code
 // before anything is written), chooses the number of KV splits and the
-// partial kernel (plain or prefetching), and runs the partial kernels over
+// partial kernel (AMX, plain or prefetching), and runs the partial kernels over
 // (sequence, row group, split) and the combine kernel over the batch on
 // LLVM's OpenMP runtime.
 //
@@ -15,6 +15,10 @@
 #include "../DecodeArgs.h"
 
 #include <omp.h>
+
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -107,6 +111,44 @@ bool usePrefetch(const mla_cpu_kernel &k, int64_t cacheBytes) {
   return cacheBytes > llc / 2;
 }
 
+/// Whether this process may run AMX tile code: the CPU has AMX-TILE and
+/// AMX-BF16 (CPUID leaf 7, EDX bits 24 and 22), the OS saves the tile state
+/// (XCR0 bits 17-18, with OSXSAVE), and Linux grants it to the process
+/// (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA; without it the
+/// first tile instruction faults). Asked once per process.
+bool amxGranted() {
+  static const bool granted = [] {
+#if defined(__x86_64__) && defined(SYS_arch_prctl)
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) ||
+        !(d & (1u << 22)))
+      return false;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))
+      return false;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17))
+      return false;
+    constexpr long kReqXcompPerm = 0x1023, kXTileData = 18;
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXTileData) == 0;
+#else
+    return false;
+#endif
+  }();
+  return granted;
+}
+
+/// The AMX partial kernel, where the library has one, the host grants AMX
+/// and MLA_CPU_AMX is not 0.
+bool useAMX(const mla_cpu_kernel &k) {
+  if (!k.partial_amx)
+    return false;
+  if (const char *env = std::getenv("MLA_CPU_AMX"); env && *env &&
+                                                     std::atoi(env) == 0)
+    return false;
+  return amxGranted();
+}
+
 /// Split buffers, grown once per calling thread and reused.
 struct Scratch {
   std::vector<float> out, ml;
@@ -132,7 +174,7 @@ bool reserve(std::vector<float> &v, int64_t n) {
 
 extern "C" {
 
-int32_t mla_cpu_num_splits_v3(const mla_cpu_kernel *k, int32_t batch,
+int32_t mla_cpu_num_splits_v4(const mla_cpu_kernel *k, int32_t batch,
                               int32_t maxSeqLen, int32_t threads) {
   // With a window, a sequence's kernels read at most W + q_len - 1 tokens.
   int64_t read = maxSeqLen;
@@ -191,9 +233,11 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
     maxLen = std::max(maxLen, int32_t(len - first));
     tokens += len - first;
   }
-  void *partialSym = usePrefetch(*k, tokens * tokenElems * k->elem_bytes)
-                         ? k->partial_prefetch
-                         : k->partial;
+  void *partialSym =
+      useAMX(*k) ? k->partial_amx
+      : usePrefetch(*k, tokens * tokenElems * k->elem_bytes)
+          ? k->partial_prefetch
+          : k->partial;
   auto partial = reinterpret_cast<PartialFn>(partialSym);
   auto headsPartial = reinterpret_cast<HeadsPartialFn>(partialSym);
   auto combine = reinterpret_cast<CombineFn>(k->combine);
@@ -201,7 +245,7 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
 
   const int64_t kRows = rows(*k), kGroups = groups(*k);
   int64_t splits =
-      mla_cpu_num_splits_v3(k, batch, maxLen, omp_get_max_threads());
+      mla_cpu_num_splits_v4(k, batch, maxLen, omp_get_max_threads());
   int64_t items = int64_t(batch) * kGroups * splits;
   if (!reserve(scratch.out, items * k->rows_per_group * k->kv_lora_rank) ||
       !reserve(scratch.ml, items * k->rows_per_group * 2))
@@ -250,7 +294,7 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
   return mla_abi::Ok;
 }
 
-int32_t mla_cpu_decode_v3(const mla_cpu_kernel *k, const void *q,
+int32_t mla_cpu_decode_v4(const mla_cpu_kernel *k, const void *q,
                           const void *kvCache, const void *vCache,
                           const int32_t *blockTable, const int32_t *seqLens,
                           const float *sinks, void *out, float *lse,
@@ -260,7 +304,7 @@ int32_t mla_cpu_decode_v3(const mla_cpu_kernel *k, const void *q,
                 out, lse, batch, maxBlocksPerSeq, softmaxScale, stream);
 }
 
-int32_t mla_cpu_decode_checked_v3(const mla_cpu_kernel *k, const void *q,
+int32_t mla_cpu_decode_checked_v4(const mla_cpu_kernel *k, const void *q,
                                   const void *kvCache, const void *vCache,
                                   int32_t numBlocks,
                                   const int32_t *blockTable,
@@ -275,9 +319,9 @@ int32_t mla_cpu_decode_checked_v3(const mla_cpu_kernel *k, const void *q,
 } // extern "C"
 
 static_assert(std::is_same_v<decltype(mla_runtime::withoutDescription(
-                                 &mla_cpu_decode_checked_v3)),
+                                 &mla_cpu_decode_checked_v4)),
                              mla_abi::HeadsSinksCheckedKernelFn>,
-              "mla_cpu_decode_checked_v3 must forward NAME_checked");
+              "mla_cpu_decode_checked_v4 must forward NAME_checked");
 static_assert(mla_runtime::forwardsABI<mla_abi::HeadsSinksKernelFn>(
-                  &mla_cpu_decode_v3, &mla_cpu_num_splits_v3),
+                  &mla_cpu_decode_v4, &mla_cpu_num_splits_v4),
               "the runtime's entries take the C signatures of the ABI");

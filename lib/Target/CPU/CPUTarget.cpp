@@ -58,6 +58,7 @@ FailureOr<cpu::HostTarget> cpu::getHostTarget(StringRef cpuName) {
   else
     t.vectorWidth = 4;
   t.bf16Dot = sti->checkFeatures("+avx512bf16");
+  t.amx = sti->checkFeatures("+amx-tile,+amx-bf16");
   return t;
 }
 

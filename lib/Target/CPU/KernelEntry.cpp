@@ -143,7 +143,14 @@ LogicalResult cpu::addKernelEntry(ModuleOp module,
       return failure();
     prefetch = *p;
   }
-  // mla_cpu_kernel (CPUKernel.h): twelve i64, three pointers.
+  PointerField amx;
+  if (config.amx) {
+    FailureOr<std::string> p = kernel("_partial_amx");
+    if (failed(p))
+      return failure();
+    amx = *p;
+  }
+  // mla_cpu_kernel (CPUKernel.h): twelve i64, four pointers.
   addRuntimeEntry(module, name,
                   {config.heads, config.qLen, config.dc, config.dr,
                    config.blockSize, config.causal ? 1 : 0,
@@ -151,9 +158,9 @@ LogicalResult cpu::addKernelEntry(ModuleOp module,
                    config.rowsPerGroup, int64_t(config.prefetch),
                    config.window.value_or(0), config.sinks ? 1 : 0,
                    config.headCaches ? config.kvHeads : 0},
-                  {*partial, prefetch, *combine}, config.sinks,
-                  config.headCaches, "mla_cpu_decode_v3", "mla_cpu_num_splits_v3",
-                  "mla_cpu_decode_checked_v3");
+                  {*partial, prefetch, amx, *combine}, config.sinks,
+                  config.headCaches, "mla_cpu_decode_v4", "mla_cpu_num_splits_v4",
+                  "mla_cpu_decode_checked_v4");
   return success();
 }
 

@@ -21,6 +21,22 @@ namespace mlir::mla {
 struct CPUDecodeConfig : DecodeParams {
   int64_t vectorWidth = 8; // f32 lanes of one vector register
   bool bf16Dot = false;     // QK^T of bf16 with AVX512-BF16 dot products
+  /// Also a partial kernel on AMX tiles (`<name>_partial_amx`), which the
+  /// runtime calls on hosts that have AMX-BF16 and grant its state.
+  bool amx = false;
+  /// The AMX kernel's tile of tokens (2 A tiles of keys, one K step of P V).
+  static constexpr int64_t kAMXTileTokens = 32;
+  /// Fewer rows per KV head than this stay on the vector kernels: AMX pads
+  /// them to 16-row tiles.
+  static constexpr int64_t kAMXMinRows = 8;
+  /// The AMX kernel's stack (f32 accumulators, packed Q^T, P, the tile's
+  /// keys, values and scores) for `paddedRows` rows, and its bound.
+  int64_t amxStackBytes(int64_t paddedRows) const {
+    const int64_t tb = kAMXTileTokens;
+    return paddedRows * (4 * dc + 2 * rowWidth() + 2 * tb + 4 * tb) +
+           tb * 2 * (rowWidth() + dc);
+  }
+  static constexpr int64_t kAMXStackBytes = 1 << 20;
 
   // Tiling, derived by `get`.
   int64_t rowsPerGroup = 0;   // query rows sharing one pass over the cache
@@ -41,10 +57,11 @@ struct CPUDecodeConfig : DecodeParams {
   /// Validates the parameters and chooses the tiling; a parameter that
   /// cannot be generated is reported through `emitError`, naming it.
   /// `bf16Dot`: the target has AVX512-BF16 (used for bf16 storage when the
-  /// row width allows).
+  /// row width allows); `amx`: it has AMX-BF16 (used for bf16 storage with
+  /// enough rows, d_c and the row width multiples of 32).
   static FailureOr<CPUDecodeConfig>
   get(const DecodeParams &params, int64_t vectorWidth, bool bf16Dot,
-      function_ref<InFlightDiagnostic()> emitError);
+      function_ref<InFlightDiagnostic()> emitError, bool amx = false);
 
   /// Tuning overrides of the derived tiling: `tileTokens` (0 keeps it) and
   /// `blocks` (empty keeps them, else rows-per-group, score-rows,

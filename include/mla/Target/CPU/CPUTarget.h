@@ -17,6 +17,8 @@ struct HostTarget {
   int64_t vectorWidth = 8;
   /// AVX512-BF16 dot products (vdpbf16ps).
   bool bf16Dot = false;
+  /// AMX tiles with bf16 products (tdpbf16ps).
+  bool amx = false;
 };
 
 /// The host's triple, CPU name and features; `cpu` overrides the CPU name

@@ -1,0 +1,135 @@
+//===- KernelEmitter.h - the CPU decode kernels' emitter --------*- C++ -*-===//
+//
+// Private to MLAToCPU: the emitter of the CPU partial and combine kernels,
+// shared by the vector kernels (DecodeKernel.cpp) and the AMX tile kernel
+// (DecodeKernelAMX.cpp), which reuses its row state, softmax and stores.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MLA_LIB_CONVERSION_MLATOCPU_KERNELEMITTER_H
+#define MLA_LIB_CONVERSION_MLATOCPU_KERNELEMITTER_H
+
+#include "mla/Conversion/FlashDecode/FlashDecode.h"
+#include "mla/Conversion/MLAToCPU/DecodeKernel.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::mla::cpu_kernels {
+
+// Horizontal sums in any order: a tree of shuffles instead of a chain of
+// lane-by-lane adds.
+constexpr auto kReassoc = arith::FastMathFlags::reassoc;
+
+/// The CPU's elementwise math: the upstream ops (math.exp/log become
+/// polynomials, so they vectorize), with the softmax's multiply-add kept as
+/// two ops, as the kernels were measured with.
+class CPUTileMath : public flash::UpstreamTileMath {
+public:
+  using UpstreamTileMath::UpstreamTileMath;
+  Value mulAdd(Value x, Value y, Value z) override {
+    return arith::AddFOp::create(b, arith::MulFOp::create(b, x, y), z);
+  }
+};
+
+/// The CPU tile math around the skeleton: vector loads of the cache rows,
+/// register-blocked QK^T and PV, the softmax on vectors of rows.
+class KernelEmitter : public flash::KernelBuilder {
+public:
+  KernelEmitter(ImplicitLocOpBuilder &b, const CPUDecodeConfig &c)
+      : KernelBuilder(b), c(c), math(b), f32(b.getF32Type()),
+        idxTy(b.getIndexType()),
+        vecTy(VectorType::get({c.vectorWidth}, f32)),
+        elemVecTy(VectorType::get({c.vectorWidth}, c.elemType)),
+        layout(flash::PartialLayout::of(c, c.rowsPerGroup)) {}
+
+  void emitPartial(StringRef name, bool prefetch);
+  /// `<name>_partial_amx`: the partial kernel on AMX tiles
+  /// (DecodeKernelAMX.cpp), for configurations with `c.amx`.
+  void emitPartialAMX(StringRef name);
+  void emitCombine(StringRef name);
+
+private:
+  /// What the pieces of one partial kernel share: its arguments, the
+  /// split's range, and the per-row state on the stack. Row state is padded
+  /// to whole vectors of `rowVector` rows (`paddedRows`) so that the softmax
+  /// works on vectors of rows; padded rows see no token.
+  struct PartialKernel {
+    bool prefetch = false;
+    /// The AMX kernel: its tile of tokens, rows padded to whole 16-row
+    /// tiles, P V on tiles outside the masked tiles.
+    bool amx = false;
+    int64_t tileTokens = 0;
+    Value q, kv, bt, lens, partOut, partML, bIdx, group, split, numSplits,
+        maxBlocks, scale;
+    // The value cache (head caches; else the rows of `kv`) and the KV head
+    // of the group.
+    Value values, kvHead;
+    flash::SplitRange range;
+    Value zero, one, negInf, zeroF, zeroVec, btBase;
+    int64_t rowVector = 0, paddedRows = 0;
+    // Query offsets and visible ends (fixed), running max, sum and rescale
+    // of each row, f32 output accumulators, the tile's scores (token-major),
+    // its cache row offsets and the next tile's (to prefetch).
+    // `start` (a window only): the rows' first visible positions.
+    Value qOff, limit, start, rowM, rowL, alphaBuf, acc, scores, kvOff,
+        nextOff;
+    // AMX: Q^T packed as B tiles, the tile's keys where its rows are not
+    // evenly spaced, V pair-interleaved as B tiles, P as A tiles.
+    Value qTiles, keyStage, vTiles, pTiles;
+  };
+  /// The partial kernel's function `fnName`, its arguments and split range,
+  /// walked in tiles of `tileTokens`.
+  PartialKernel declarePartial(StringRef fnName, int64_t tileTokens);
+  /// Allocates the per-row state and sets each row's query offset, visible
+  /// end, running max (-inf), sum and accumulators (0).
+  void initRowState(PartialKernel &kern);
+  /// The cache row offsets of the tile starting at token `t` (and of the
+  /// next tile's when prefetching).
+  void storeTileOffsets(PartialKernel &kern, Value t);
+  /// S = Q K^T of the tile, register-blocked, stored token-major.
+  void emitScores(PartialKernel &kern);
+  /// The online-softmax step of the tile on vectors of rows: S becomes P.
+  void emitSoftmax(PartialKernel &kern, Value t);
+  /// acc = alpha acc + P V, register-blocked, for the tile at token `t`.
+  void emitPV(PartialKernel &kern, Value t);
+  /// The loops of emitPV; `masked`: a product only where its probability is
+  /// not zero.
+  void emitPVLoops(PartialKernel &kern, bool masked);
+  /// The work item's unnormalized outputs and (max, sum) pairs.
+  void storePartials(PartialKernel &kern);
+
+  // The AMX kernel's pieces (DecodeKernelAMX.cpp).
+  /// Q^T of the group as B tiles (VNNI pairs), zero in padded rows.
+  void packQueriesAMX(PartialKernel &kern);
+  /// S^T = K Q^T on tiles, stored token-major into the scores.
+  void emitScoresAMX(PartialKernel &kern);
+  /// acc = alpha acc + P V on tiles.
+  void emitPVAMX(PartialKernel &kern);
+
+  /// Loads one f32 vector from element storage, extending bf16/f16.
+  Value loadVec(Value mem, Value i) {
+    if (c.elemType.isF32())
+      return vector::LoadOp::create(b, vecTy, mem, ValueRange{i});
+    Value v = vector::LoadOp::create(b, elemVecTy, mem, ValueRange{i});
+    return arith::ExtFOp::create(b, vecTy, v);
+  }
+  Value loadF32Vec(Value mem, Value i) {
+    return vector::LoadOp::create(b, vecTy, mem, ValueRange{i});
+  }
+  func::FuncOp makeFunc(StringRef name, TypeRange args);
+  Value transposeReduce(ValueRange accs);
+
+  const CPUDecodeConfig &c;
+  CPUTileMath math;
+  Type f32, idxTy;
+  VectorType vecTy, elemVecTy;
+  flash::PartialLayout layout;
+};
+
+} // namespace mlir::mla::cpu_kernels
+
+#endif // MLA_LIB_CONVERSION_MLATOCPU_KERNELEMITTER_H
