@@ -307,7 +307,8 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   kern.alphaBuf = bufF32(RGp);
   // AMX: P V stores whole tiles, padded rows too.
   const int64_t accRows = kern.amx ? RGp : RG;
-  kern.acc = bufF32(accRows * c.dc);
+  kern.accStride = kern.amx ? c.dc + VL : c.dc;
+  kern.acc = bufF32(accRows * kern.accStride);
   kern.scores = bufF32(TB * RGp);
   kern.kvOff = bufIdx(TB);
   // The next tile's row offsets, for the prefetches.
@@ -342,7 +343,7 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   }
   Value zeroVec = kern.zeroVec = arith::ConstantOp::create(
       b, vecTy, DenseElementsAttr::get(vecTy, 0.0f));
-  forLoop(zero, idx(accRows * c.dc), idx(VL), {},
+  forLoop(zero, idx(accRows * kern.accStride), idx(VL), {},
           [&](Value i, ValueRange) {
             vector::StoreOp::create(b, zeroVec, acc, ValueRange{i});
             return SmallVector<Value>{};
@@ -597,7 +598,7 @@ void KernelEmitter::emitPVLoops(PartialKernel &kern, bool masked) {
     forLoop(zero, idx(c.dc), idx(VL * PV), {}, [&](Value dch, ValueRange) {
       SmallVector<Value> accOff, inits;
       for (int64_t r = 0; r < PR; ++r) {
-        Value base = add(mulc(addc(rb, r), c.dc), dch);
+        Value base = add(mulc(addc(rb, r), kern.accStride), dch);
         for (int64_t v = 0; v < PV; ++v) {
           Value off = addc(base, v * VL);
           accOff.push_back(off);
@@ -647,14 +648,21 @@ void KernelEmitter::storePartials(PartialKernel &kern) {
   const int64_t RG = c.rowsPerGroup, VL = c.vectorWidth;
   Value zero = kern.zero, one = kern.one, acc = kern.acc;
   // Write this item's partial result: [b, group, split, row, ...].
-  // The group's rows are contiguous there: one copy of all of them.
+  // The group's rows are contiguous there: one copy of all of them, or
+  // of each row when the accumulators' rows are padded.
   Value itemRow0 = layout.itemRow(
       *this, layout.item(*this, kern.bIdx, kern.group, kern.split,
                   kern.numSplits), zero);
   Value outBase = layout.outAt(*this, itemRow0);
-  forLoop(zero, idx(RG * c.dc), idx(VL), {}, [&](Value i, ValueRange) {
-    vector::StoreOp::create(b, loadF32Vec(acc, i), kern.partOut,
-                            ValueRange{add(outBase, i)});
+  const int64_t rowsAtOnce = kern.accStride == c.dc ? RG : 1;
+  forLoop(zero, idx(RG / rowsAtOnce), one, {}, [&](Value r, ValueRange) {
+    Value src = mulc(r, kern.accStride), dst = add(outBase, mulc(r, c.dc));
+    forLoop(zero, idx(rowsAtOnce * c.dc), idx(VL), {}, [&](Value i,
+                                                           ValueRange) {
+      vector::StoreOp::create(b, loadF32Vec(acc, add(src, i)), kern.partOut,
+                              ValueRange{add(dst, i)});
+      return SmallVector<Value>{};
+    });
     return SmallVector<Value>{};
   });
   forLoop(zero, idx(RG), one, {}, [&](Value rr, ValueRange) {

@@ -31,6 +31,11 @@ using namespace mlir::mla::cpu_kernels;
 
 namespace {
 constexpr int64_t kTileRows = 16, kTilePairs = 32;
+/// Elements from one row of the V tiles (a pair of tokens, all of d_c) to
+/// the next: padded by a line, as the accumulators' rows are.
+int64_t vTileStride(const CPUDecodeConfig &c) {
+  return 2 * c.dc + kTilePairs;
+}
 } // namespace
 
 void KernelEmitter::emitPartialAMX(StringRef name) {
@@ -48,7 +53,7 @@ void KernelEmitter::emitPartialAMX(StringRef name) {
   };
   kern.qTiles = buffer(D / kTilePairs * RT * kTileRows * kTilePairs);
   kern.keyStage = buffer(TB * D);
-  kern.vTiles = buffer(TB * c.dc);
+  kern.vTiles = buffer(TB / 2 * vTileStride(c));
   kern.pTiles = buffer(RT * kTileRows * TB);
   packQueriesAMX(kern);
   forLoop(kern.range.t0, kern.range.t1, idx(TB), {},
@@ -208,7 +213,8 @@ void KernelEmitter::emitScoresAMX(PartialKernel &kern) {
 
 void KernelEmitter::emitPVAMX(PartialKernel &kern) {
   const int64_t TB = kern.tileTokens, RT = kern.paddedRows / kTileRows,
-                RGp = kern.paddedRows, dc = c.dc, VL = c.vectorWidth;
+                RGp = kern.paddedRows, dc = c.dc, VL = c.vectorWidth,
+                vStride = vTileStride(c);
   Type bf16 = b.getBF16Type(), i32 = b.getI32Type();
   auto aTy = amx::TileType::get({kTileRows, kTilePairs}, bf16);
   auto cTy = amx::TileType::get({kTileRows, kTileRows}, f32);
@@ -226,7 +232,7 @@ void KernelEmitter::emitPVAMX(PartialKernel &kern) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
     Value alphaVec = vector::BroadcastOp::create(b, vecTy, alpha);
-    Value row = mulc(r, dc);
+    Value row = mulc(r, kern.accStride);
     forLoop(kern.zero, idx(dc), idx(VL), {}, [&](Value d, ValueRange) {
       Value at = add(row, d);
       vector::StoreOp::create(
@@ -247,8 +253,9 @@ void KernelEmitter::emitPVAMX(PartialKernel &kern) {
   }
   forLoop(kern.zero, idx(RT), kern.one, {}, [&](Value rt, ValueRange) {
     Value rowBase = mulc(rt, kTileRows);
+    for (int64_t ks = 0; ks < TB / kTilePairs; ++ks) {
     SmallVector<Value> pairs;
-    for (int64_t jp = 0; jp < TB / 2; ++jp) {
+    for (int64_t jp = ks * kTileRows; jp < (ks + 1) * kTileRows; ++jp) {
       Value p[2];
       for (int64_t e = 0; e < 2; ++e) {
         Value s = loadF32Vec(kern.scores,
@@ -278,7 +285,8 @@ void KernelEmitter::emitPVAMX(PartialKernel &kern) {
     for (int64_t n = 0; n < kTileRows; ++n)
       vector::StoreOp::create(
           b, vector::BitCastOp::create(b, chunkTy, pairs[n]), kern.pTiles,
-          ValueRange{addc(tile, n * TB)});
+          ValueRange{addc(tile, n * TB + ks * kTilePairs)});
+    }
     return SmallVector<Value>{};
   });
 
@@ -293,7 +301,7 @@ void KernelEmitter::emitPVAMX(PartialKernel &kern) {
     Value j = mulc(k2, 2);
     Value r0 = memref::LoadOp::create(b, kern.kvOff, ValueRange{j});
     Value r1 = memref::LoadOp::create(b, kern.kvOff, ValueRange{addc(j, 1)});
-    Value dst = mulc(k2, 2 * dc);
+    Value dst = mulc(k2, vStride);
     forLoop(kern.zero, idx(dc), idx(kTilePairs), {}, [&](Value d,
                                                          ValueRange) {
       Value x = vector::LoadOp::create(b, chunkTy, kern.values,
@@ -310,42 +318,53 @@ void KernelEmitter::emitPVAMX(PartialKernel &kern) {
     return SmallVector<Value>{};
   });
 
-  // 4. acc += P V: blocks of 2 row tiles x 2 dc chunks (4 C, 2 A, 2 B).
-  auto block = [&](Value rt0, int64_t rowTiles) {
-    forLoop(kern.zero, idx(dc / kTileRows), idx(2), {}, [&](Value cc,
-                                                            ValueRange) {
-      SmallVector<Value> a, bt, acc, at;
+  // 4. acc += P V: blocks of 2 row tiles x 2 dc chunks (4 C, 2 A, 2 B),
+  // row tiles inner so that a chunk's V tiles and all of P stay in L1 while
+  // the accumulators stream through L2.
+  auto block = [&](Value cc, Value rt0, int64_t rowTiles) {
+    SmallVector<Value> acc, at;
+    for (int64_t r = 0; r < rowTiles; ++r)
+      for (int64_t i = 0; i < 2; ++i) {
+        at.push_back(add(mulc(addc(rt0, r), kTileRows * kern.accStride),
+                         mulc(addc(cc, i), kTileRows)));
+        acc.push_back(amx::TileLoadOp::create(
+            b, cTy, kern.acc, ValueRange{at.back()}, idx(kern.accStride)));
+      }
+    // Every k step of the tile before the accumulators go back: their
+    // loads and stores (L2 at 128 rows) are the bound, not the products.
+    for (int64_t ks = 0; ks < TB / kTilePairs; ++ks) {
+      SmallVector<Value> a, bt;
       for (int64_t r = 0; r < rowTiles; ++r)
         a.push_back(amx::TileLoadOp::create(
             b, aTy, kern.pTiles,
-            ValueRange{mulc(addc(rt0, r), kTileRows * TB)}, idx(TB)));
+            ValueRange{addc(mulc(addc(rt0, r), kTileRows * TB),
+                            ks * kTilePairs)},
+            idx(TB)));
       for (int64_t i = 0; i < 2; ++i)
         bt.push_back(amx::TileLoadOp::create(
-            b, aTy, kern.vTiles, ValueRange{mulc(addc(cc, i), kTilePairs)},
-            idx(2 * dc)));
+            b, aTy, kern.vTiles,
+            ValueRange{addc(mulc(addc(cc, i), kTilePairs),
+                            ks * kTileRows * vStride)},
+            idx(vStride)));
       for (int64_t r = 0; r < rowTiles; ++r)
-        for (int64_t i = 0; i < 2; ++i) {
-          at.push_back(add(mulc(addc(rt0, r), kTileRows * dc),
-                           mulc(addc(cc, i), kTileRows)));
-          acc.push_back(amx::TileLoadOp::create(
-              b, cTy, kern.acc, ValueRange{at.back()}, idx(dc)));
-        }
-      for (int64_t r = 0; r < rowTiles; ++r)
-        for (int64_t i = 0; i < 2; ++i) {
-          Value sum = amx::TileMulFOp::create(b, cTy, a[r], bt[i],
-                                              acc[r * 2 + i]);
-          amx::TileStoreOp::create(b, kern.acc, ValueRange{at[r * 2 + i]},
-                                   sum, idx(dc));
-        }
-      return SmallVector<Value>{};
-    });
+        for (int64_t i = 0; i < 2; ++i)
+          acc[r * 2 + i] = amx::TileMulFOp::create(b, cTy, a[r], bt[i],
+                                                   acc[r * 2 + i]);
+    }
+    for (int64_t k = 0; k < 2 * rowTiles; ++k)
+      amx::TileStoreOp::create(b, kern.acc, ValueRange{at[k]}, acc[k],
+                               idx(kern.accStride));
   };
-  if (RT >= 2)
-    forLoop(kern.zero, idx(RT / 2 * 2), idx(2), {}, [&](Value rt,
-                                                        ValueRange) {
-      block(rt, 2);
-      return SmallVector<Value>{};
-    });
-  if (RT % 2)
-    block(idx(RT - 1), 1);
+  forLoop(kern.zero, idx(dc / kTileRows), idx(2), {}, [&](Value cc,
+                                                          ValueRange) {
+    if (RT >= 2)
+      forLoop(kern.zero, idx(RT / 2 * 2), idx(2), {}, [&](Value rt,
+                                                          ValueRange) {
+        block(cc, rt, 2);
+        return SmallVector<Value>{};
+      });
+    if (RT % 2)
+      block(cc, idx(RT - 1), 1);
+    return SmallVector<Value>{};
+  });
 }

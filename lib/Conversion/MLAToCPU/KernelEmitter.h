@@ -63,6 +63,10 @@ private:
     /// tiles, P V on tiles outside the masked tiles.
     bool amx = false;
     int64_t tileTokens = 0;
+    /// Elements from one row's accumulators to the next: d_c, padded by a
+    /// line on the AMX kernel, whose tiles span 16 rows (at 2 KiB apart
+    /// they would share two L1 sets).
+    int64_t accStride = 0;
     Value q, kv, bt, lens, partOut, partML, bIdx, group, split, numSplits,
         maxBlocks, scale;
     // The value cache (head caches; else the rows of `kv`) and the KV head

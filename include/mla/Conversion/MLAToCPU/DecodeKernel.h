@@ -25,7 +25,7 @@ struct CPUDecodeConfig : DecodeParams {
   /// runtime calls on hosts that have AMX-BF16 and grant its state.
   bool amx = false;
   /// The AMX kernel's tile of tokens (2 A tiles of keys, one K step of P V).
-  static constexpr int64_t kAMXTileTokens = 32;
+  static constexpr int64_t kAMXTileTokens = 128;
   /// Fewer rows per KV head than this stay on the vector kernels: AMX pads
   /// them to 16-row tiles.
   static constexpr int64_t kAMXMinRows = 8;
@@ -33,8 +33,8 @@ struct CPUDecodeConfig : DecodeParams {
   /// keys, values and scores) for `paddedRows` rows, and its bound.
   int64_t amxStackBytes(int64_t paddedRows) const {
     const int64_t tb = kAMXTileTokens;
-    return paddedRows * (4 * dc + 2 * rowWidth() + 2 * tb + 4 * tb) +
-           tb * 2 * (rowWidth() + dc);
+    return paddedRows * (4 * (dc + 16) + 2 * rowWidth() + 2 * tb + 4 * tb) +
+           tb * 2 * (rowWidth() + dc + 16);
   }
   static constexpr int64_t kAMXStackBytes = 1 << 20;
 
