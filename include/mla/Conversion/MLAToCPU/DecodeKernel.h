@@ -24,7 +24,8 @@ struct CPUDecodeConfig : DecodeParams {
   /// Also a partial kernel on AMX tiles (`<name>_partial_amx`), which the
   /// runtime calls on hosts that have AMX-BF16 and grant its state.
   bool amx = false;
-  /// The AMX kernel's tile of tokens (2 A tiles of keys, one K step of P V).
+  /// The AMX kernel's tile of tokens: 8 A tiles of keys in QK^T, 4 k steps
+  /// of P V per load and store of the accumulators (which bound it).
   static constexpr int64_t kAMXTileTokens = 128;
   /// Fewer rows per KV head than this stay on the vector kernels: AMX pads
   /// them to 16-row tiles.
