@@ -72,6 +72,8 @@
 // BLOCKS: cannot generate a CPU decode kernel: score-rows = 5 (must divide rows-per-group)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=f32 --vector-width=16 --tile-blocks=0,0,0,0,0 --emit=mlir 2>&1 | FileCheck %s --check-prefix=BLOCKS0
 // BLOCKS0: cannot generate a CPU decode kernel: rows-per-group = 0 (must be in 1..16)
+// RUN: not mla-codegen --num-heads=128 --kv-lora-rank=4096 --qk-rope-head-dim=64 --dtype=f32 --vector-width=16 --tile-blocks=128,4,4,8,2 --emit=mlir 2>&1 | FileCheck %s --check-prefix=BLOCKSACC
+// BLOCKSACC: cannot generate a CPU decode kernel: rows-per-group = 128 (its f32 accumulators, rows x d_c x 4 bytes, must stay within 1048576 bytes)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=f32 --vector-width=16 --tile-blocks=16,4 --emit=mlir 2>&1 | FileCheck %s --check-prefix=BLOCKS2
 // BLOCKS2: cannot generate a CPU decode kernel: tile-blocks has 2 values (expected rows-per-group, score-rows, score-tokens, pv-rows, pv-vectors)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=f32 --vector-width=16 --tile-blocks=16,4,17,8,2 --emit=mlir 2>&1 | FileCheck %s --check-prefix=BLOCKST

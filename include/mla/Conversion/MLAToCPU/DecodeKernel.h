@@ -38,6 +38,8 @@ struct CPUDecodeConfig : DecodeParams {
            tb * 2 * (rowWidth() + dc + 16);
   }
   static constexpr int64_t kAMXStackBytes = 1 << 20;
+  /// The vector kernels' groups: f32 accumulators up to this size.
+  static constexpr int64_t kGroupAccumulatorBytes = 256 << 10;
 
   // Tiling, derived by `get`.
   int64_t rowsPerGroup = 0;   // query rows sharing one pass over the cache
