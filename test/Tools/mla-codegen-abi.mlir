@@ -61,7 +61,7 @@
 // CPU-NEXT: dims.row_width = 80{{$}}
 // CPU-NEXT: header = "abi_cpu.h"
 // CPU: kernel.form = "cpu_vector"
-// CPU-NEXT: kernel.prefetch = "never"
+// CPU-NEXT: kernel.prefetch = "out_of_cache"
 // CPU-NEXT: kernel.rows_per_group = 6{{$}}
 // CPU-NEXT: kernel.tile_tokens = 16{{$}}
 // CPU-NEXT: kernel.vector_width = 8{{$}}

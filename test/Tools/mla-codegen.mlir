@@ -8,7 +8,9 @@
 // CHECK: // -----// kernels: scf, vector, memref //----- //
 // CHECK: func.func @k_partial(
 // CHECK: vector.fma
-// CHECK-NOT: @k_partial_prefetch
+// CHECK-NOT: memref.prefetch
+// CHECK: func.func @k_partial_prefetch(
+// CHECK: memref.prefetch
 // CHECK: func.func @k_combine(
 // CHECK: // -----// LLVM dialect //----- //
 // CHECK: llvm.func @k_partial(
@@ -135,14 +137,14 @@
 // MISSING: cannot open input file
 
 // The header names the partial kernel's tiling and when it prefetches: f32
-// with many rows by the call's cache size, few rows never. (bf16 through
+// by the call's cache size, with many rows or few. (bf16 through
 // vdpbf16ps, on every call, depends on the host's AVX512-BF16.)
 // RUN: rm -rf %t && mla-codegen --target=cpu --num-heads=16 --kv-lora-rank=64 --qk-rope-head-dim=16 --dtype=f32 --vector-width=16 --name=hf -o %t/f32
 // RUN: FileCheck %s --check-prefix=HDR-F32 --input-file=%t/f32/hf.h
 // HDR-F32: /* partial kernel: 16 query rows and 16-token tiles a work item; it prefetches the next tile when a call's cache exceeds half the L3 (MLA_CPU_PREFETCH=0/1 overrides) */
 // RUN: mla-codegen --target=cpu --num-heads=3 --kv-lora-rank=64 --qk-rope-head-dim=16 --dtype=f32 --vector-width=16 --name=hs -o %t/few
 // RUN: FileCheck %s --check-prefix=HDR-FEW --input-file=%t/few/hs.h
-// HDR-FEW: /* partial kernel: 3 query rows and 16-token tiles a work item; it does not prefetch */
+// HDR-FEW: /* partial kernel: 3 query rows and 16-token tiles a work item; it prefetches the next tile when a call's cache exceeds half the L3 (MLA_CPU_PREFETCH=0/1 overrides) */
 
 // A rank's layer comes from the rank's dialect file, not from slicing the
 // whole layer's: --layer with --tensor-parallel > 1 says so.

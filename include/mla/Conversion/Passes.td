@@ -40,7 +40,7 @@ def ConvertMLAToCPUPass : Pass<"convert-mla-to-cpu", "ModuleOp"> {
            "with AMX-BF16, the loops launch never">,
     Option<"prefetch", "prefetch", "bool", "false",
            "Also emit <kernel-name>_partial_prefetch (the partial kernel that "
-           "prefetches the next tile, for groups of 8 or more rows) and "
+           "prefetches the next tile) and "
            "launch it; mla-codegen's libraries choose it per call">,
     Option<"launch", "launch", "std::string", "\"loops\"",
            "loops: replace the op by calls of the kernels over (sequence, "
