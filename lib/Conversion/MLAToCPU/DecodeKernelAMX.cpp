@@ -43,6 +43,8 @@ void KernelEmitter::emitPartialAMX(StringRef name) {
   const int64_t TB = CPUDecodeConfig::kAMXTileTokens, D = c.rowWidth();
   PartialKernel kern = declarePartial((name + "_partial_amx").str(), TB);
   kern.amx = true;
+  // The next tile's row offsets too: P V prefetches its rows.
+  kern.prefetch = true;
   initRowState(kern);
   const int64_t RT = kern.paddedRows / kTileRows;
   Type bf16 = b.getBF16Type();
@@ -302,6 +304,18 @@ void KernelEmitter::emitPVAMX(PartialKernel &kern) {
     Value r0 = memref::LoadOp::create(b, kern.kvOff, ValueRange{j});
     Value r1 = memref::LoadOp::create(b, kern.kvOff, ValueRange{addc(j, 1)});
     Value dst = mulc(k2, vStride);
+    // The next tile's rows 2 k2 and 2 k2 + 1 into L2, a line at a time, so
+    // that its key tiles (read in place) do not wait on memory.
+    for (int64_t e = 0; e < 2; ++e) {
+      Value next =
+          memref::LoadOp::create(b, kern.nextOff, ValueRange{addc(j, e)});
+      for (Value mem : c.headCaches ? SmallVector<Value>{kern.kv, kern.values}
+                                    : SmallVector<Value>{kern.kv})
+        for (int64_t line = 0; line < c.rowWidth(); line += kTilePairs)
+          memref::PrefetchOp::create(b, mem, ValueRange{addc(next, line)},
+                                     /*isWrite=*/false, /*localityHint=*/2,
+                                     /*isDataCache=*/true);
+    }
     forLoop(kern.zero, idx(dc), idx(kTilePairs), {}, [&](Value d,
                                                          ValueRange) {
       Value x = vector::LoadOp::create(b, chunkTy, kern.values,
