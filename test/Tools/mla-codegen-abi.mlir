@@ -6,6 +6,18 @@
 // a kernel's codes: it serves slots shorter than q_len (padded batches).
 // RUN: rm -rf %t && mla-codegen --target=cpu --num-heads=3 --kv-lora-rank=64 --qk-rope-head-dim=16 --q-len=2 --block-size=16 --dtype=f16 --causal=false --vector-width=8 --name=abi_cpu -o %t/cpu
 // RUN: python3 %S/Inputs/json-lines.py %t/cpu/abi_cpu.json | FileCheck %s --check-prefix=CPU
+// bf16 with 16 heads: --amx=false leaves the AMX kernel out on any host
+// (vector width 16 and AVX512-BF16 from --mcpu=sapphirerapids, which has
+// AMX), and the groups stay the vector kernels' own.
+// RUN: mla-codegen --target=cpu --num-heads=16 --kv-lora-rank=64 --qk-rope-head-dim=32 --dtype=bf16 --mcpu=sapphirerapids --amx=false --name=noamx -o %t/noamx
+// RUN: python3 %S/Inputs/json-lines.py %t/noamx/noamx.json | FileCheck %s --check-prefix=NOAMX
+// NOAMX: kernel.amx = false
+// NOAMX-NEXT: kernel.bf16_dot = true
+// RUN: mla-codegen --target=cpu --num-heads=16 --kv-lora-rank=64 --qk-rope-head-dim=32 --dtype=bf16 --mcpu=sapphirerapids --name=amx -o %t/amx
+// RUN: python3 %S/Inputs/json-lines.py %t/amx/amx.json | FileCheck %s --check-prefix=AMX
+// RUN: nm -D %t/amx/libamx.so | FileCheck %s --check-prefix=AMX-SYM
+// AMX: kernel.amx = true
+// AMX-SYM: _mlir_ciface_amx_partial_amx
 // CPU: abi_version = 1{{$}}
 // CPU-NEXT: args[0].c_type = "const void *"
 // CPU-NEXT: args[0].dims = ["batch", "q_len", "num_heads", "row_width"]
