@@ -15,7 +15,9 @@
 
 // CHECK: gpu.module @k_kernels
 // CHECK: llvm.mlir.global external @mla_partial_smem() {addr_space = 3 : i32, alignment = 128 : i64} : !llvm.array<0 x i8>
-// CHECK: gpu.func @partial({{.*}}) kernel
+// Launch bounds: 128 threads, two CTAs an SM (32-token tiles of 64
+// output columns a warp), which ptxas keeps the registers within.
+// CHECK: gpu.func @partial({{.*}}) kernel attributes {known_block_size = array<i32: 128, 1, 1>, nvvm.minctasm = 2 : i32}
 // The queries and the first tile: 16-byte copies, bypassing L1, one group.
 // CHECK: llvm.mlir.addressof @mla_partial_smem : !llvm.ptr<3>
 // CHECK: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg : !llvm.ptr<3>, !llvm.ptr<1>
@@ -74,6 +76,8 @@
 // PTX-SAME: .target sm_80
 // PTX-NOT: __nv_
 // PTX-SAME: .extern .shared .align 128 .b8 mla_partial_smem[]
+// PTX-SAME: .maxntid 128, 1, 1
+// PTX-SAME: .minnctapersm 2
 // PTX-SAME: cp.async.cg.shared.global
 // PTX-SAME: cp.async.wait_group
 // PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16

@@ -142,6 +142,13 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
       c.rowsPerGroup = 16 * mTiles;
       c.tileTokens = tokens;
       c.dynamicSharedBytes = bytes;
+      // 32-token tiles share an SM two by two where the registers allow:
+      // warps of 128 output columns (d_c 256 with 2 column splits) need
+      // 130-158 registers (ptxas, sm_80), above the 128 of two CTAs of 8
+      // warps (held to it, they spilled 44-92 bytes), so those take an SM
+      // alone.
+      if (tokens == 32 && c.dc / colSplits <= 64)
+        c.ctasPerSM = 2;
       return tensorCoreWindow();
     }
   }

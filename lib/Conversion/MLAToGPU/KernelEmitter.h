@@ -132,6 +132,17 @@ protected:
     fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
     return fn;
   }
+  /// The tensor-core partial kernels' launch bounds: the CTA size
+  /// (nvvm.reqntid) and the CTAs an SM is designed to hold (nvvm.minctasm),
+  /// so that ptxas keeps the registers within that occupancy. (Not the SIMT
+  /// kernel: with reqntid alone ptxas gave one sm_90a configuration an
+  /// 8-byte spill.)
+  void setLaunchBounds(gpu::GPUFuncOp fn) {
+    fn.setKnownBlockSizeAttr(
+        b.getDenseI32ArrayAttr({int32_t(c.threads()), 1, 1}));
+    if (c.ctasPerSM > 1)
+      fn->setAttr("nvvm.minctasm", b.getI32IntegerAttr(c.ctasPerSM));
+  }
 
   const GPUDecodeConfig &c;
   GPUTileMath math;

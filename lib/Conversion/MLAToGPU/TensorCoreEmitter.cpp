@@ -33,6 +33,7 @@ gpu::GPUFuncOp TensorCoreEmitter::makePartialKernel(uint64_t alignment,
     args.insert(args.begin() + 2, elemMem);
   args.append(extra.begin(), extra.end());
   gpu::GPUFuncOp fn = makeKernel("partial", args);
+  setLaunchBounds(fn);
   b.setInsertionPointToStart(&fn.getBody().front());
   smemBase = LLVM::AddressOfOp::create(b, smem);
   return fn;

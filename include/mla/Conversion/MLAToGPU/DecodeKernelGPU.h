@@ -35,6 +35,9 @@ struct GPUDecodeConfig : DecodeParams {
   int64_t dynamicSharedBytes = 0; // MMA and WGMMA: dynamic shared memory
   // WGMMA: cache rows per TMA box (they divide the page and the tile).
   int64_t tmaBoxRows = 0;
+  /// CTAs of the partial kernel an SM is designed to hold: the launch
+  /// bounds (nvvm.minctasm) that ptxas keeps the registers within.
+  int64_t ctasPerSM = 1;
 
   /// Groups of a sequence: each KV head's rows in groups of rowsPerGroup.
   int64_t numGroups() const {
