@@ -85,9 +85,9 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
       c.dc % 32 == 0 && rows >= kAMXMinRows) {
     auto padded = [](int64_t g) { return (g + 15) / 16 * 16; };
     int64_t g = std::min<int64_t>(rows, 128);
-    while (g > 16 && c.amxStackBytes(padded(g)) > kAMXStackBytes)
+    while (g > 16 && c.amxStackBytes(padded(g)) > kStackBytes)
       g = padded(g) - 16;
-    if (c.amxStackBytes(padded(g)) <= kAMXStackBytes) {
+    if (c.amxStackBytes(padded(g)) <= kStackBytes) {
       c.amx = true;
       c.rowsPerGroup = g;
     }
@@ -154,10 +154,10 @@ CPUDecodeConfig::overrideTiling(int64_t tokens, ArrayRef<int64_t> blocks,
       return refuse("rows-per-group", blocks[0],
                     "must be in 1.." + Twine(std::min<int64_t>(rows(), 128)));
     // The group's f32 accumulators live on the stack.
-    if (blocks[0] * dc * 4 > kAMXStackBytes)
+    if (blocks[0] * dc * 4 > kStackBytes)
       return refuse("rows-per-group", blocks[0],
                     "its f32 accumulators, rows x d_c x 4 bytes, must stay "
-                    "within " + Twine(kAMXStackBytes) + " bytes");
+                    "within " + Twine(kStackBytes) + " bytes");
     rowsPerGroup = blocks[0];
     if (blocks[1] < 1 || rowsPerGroup % blocks[1] != 0)
       return refuse("score-rows", blocks[1], "must divide rows-per-group");
@@ -175,7 +175,7 @@ CPUDecodeConfig::overrideTiling(int64_t tokens, ArrayRef<int64_t> blocks,
     pvVectors = blocks[4];
   }
   // The AMX kernel takes the groups only while its stack stays bounded.
-  if (amx && amxStackBytes((rowsPerGroup + 15) / 16 * 16) > kAMXStackBytes)
+  if (amx && amxStackBytes((rowsPerGroup + 15) / 16 * 16) > kStackBytes)
     amx = false;
   if (tokens)
     tileTokens = tokens;

@@ -31,13 +31,14 @@ struct CPUDecodeConfig : DecodeParams {
   /// them to 16-row tiles.
   static constexpr int64_t kAMXMinRows = 8;
   /// The AMX kernel's stack (f32 accumulators, packed Q^T, P, the tile's
-  /// keys, values and scores) for `paddedRows` rows, and its bound.
+  /// keys, values and scores) for `paddedRows` rows.
   int64_t amxStackBytes(int64_t paddedRows) const {
     const int64_t tb = kAMXTileTokens;
     return paddedRows * (4 * (dc + 16) + 2 * rowWidth() + 2 * tb + 4 * tb) +
            tb * 2 * (rowWidth() + dc + 16);
   }
-  static constexpr int64_t kAMXStackBytes = 1 << 20;
+  /// What a partial kernel may keep on its thread's stack.
+  static constexpr int64_t kStackBytes = 1 << 20;
   /// The vector kernels' groups: f32 accumulators up to this size.
   static constexpr int64_t kGroupAccumulatorBytes = 256 << 10;
 
