@@ -2,16 +2,19 @@
 //
 // The partial kernel of bf16 caches on AMX (tdpbf16ps: C[16x16] f32 +=
 // A[16x32] bf16 * B[32x16] bf16, B in pairs of rows), through the upstream
-// amx dialect. Per tile of 32 tokens, for all rows of the group (up to 128,
-// so that a sequence's cache is read once):
+// amx dialect. Per tile of 128 tokens (kAMXTileTokens), for all rows of the
+// group (up to 128, so that a sequence's cache is read once):
 //   1. S^T = K Q^T: A is 16 cache rows read in place (or from a copy when
 //      the 16 rows are not evenly spaced: pages under 16 tokens, clamped
-//      tails), B is Q^T, packed once per call; C lands token-major in the
-//      scores, which the vector kernel's online softmax takes as they are.
+//      tails), B is Q^T, packed once per work item; C lands token-major in
+//      the scores, which the vector kernel's online softmax takes as they
+//      are.
 //   2. P V: P rounded to bf16 (the one place of bf16 rounding beyond the
 //      storage, as in FlashAttention), transposed into A tiles; V
-//      pair-interleaved once into B tiles, shared by all rows; the f32
-//      accumulators in L1/L2, rescaled only for rows whose max moved.
+//      pair-interleaved once into B tiles, shared by all rows, while the
+//      next tile's rows are prefetched into L2; the f32 accumulators in
+//      L2, loaded and stored once per 4 k steps, rescaled only for rows
+//      whose max moved.
 // Tiles where some rows of the group must not see some tokens (causal with
 // several queries, windows) take the vector kernel's masked P V, which keeps
 // 0 * NaN out of the sums. Tile values never cross a block (the amx
