@@ -234,10 +234,17 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
       c.tileTokens);
   kern.prefetch = prefetch;
   initRowState(kern);
+  emitTilesAndPartials(kern);
+}
+
+void KernelEmitter::emitTilesAndPartials(PartialKernel &kern) {
   forLoop(kern.range.t0, kern.range.t1, idx(kern.tileTokens), {},
           [&](Value t, ValueRange) {
             storeTileOffsets(kern, t);
-            emitScores(kern);
+            if (kern.amx)
+              emitScoresAMX(kern);
+            else
+              emitScores(kern);
             emitSoftmax(kern, t);
             emitPV(kern, t);
             return SmallVector<Value>{};

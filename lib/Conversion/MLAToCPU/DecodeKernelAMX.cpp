@@ -61,16 +61,7 @@ void KernelEmitter::emitPartialAMX(StringRef name) {
   kern.vTiles = buffer(TB / 2 * vTileStride(c));
   kern.pTiles = buffer(RT * kTileRows * TB);
   packQueriesAMX(kern);
-  forLoop(kern.range.t0, kern.range.t1, idx(TB), {},
-          [&](Value t, ValueRange) {
-            storeTileOffsets(kern, t);
-            emitScoresAMX(kern);
-            emitSoftmax(kern, t);
-            emitPV(kern, t);
-            return SmallVector<Value>{};
-          });
-  storePartials(kern);
-  func::ReturnOp::create(b);
+  emitTilesAndPartials(kern);
 }
 
 void KernelEmitter::packQueriesAMX(PartialKernel &kern) {

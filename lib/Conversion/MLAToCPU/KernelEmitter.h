@@ -105,6 +105,9 @@ private:
   void emitPVLoops(PartialKernel &kern, bool masked);
   /// The work item's unnormalized outputs and (max, sum) pairs.
   void storePartials(PartialKernel &kern);
+  /// The walk over the split's tiles (offsets, scores, softmax, P V, on
+  /// vectors or AMX tiles), then the partials and the return.
+  void emitTilesAndPartials(PartialKernel &kern);
 
   // The AMX kernel's pieces (DecodeKernelAMX.cpp).
   /// Q^T of the group as B tiles (VNNI pairs), zero in padded rows.
