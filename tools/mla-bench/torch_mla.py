@@ -8,7 +8,8 @@ softmax, out = P c_kv. With --kernel-lib/--kernel-name, the generated kernel
 the same stream, and is checked against the PyTorch result. Called by
 `mla-bench --target=cuda`; prints the median milliseconds of --reps runs
 (CUDA events) of PyTorch, then of the kernel, then the kernel's max |err|
-against PyTorch's float32 math (-1 for both without a kernel).
+against PyTorch's float32 math (-1 for both without a kernel). With --peak,
+prints the bf16 matmul throughput instead (mla-gpu-check's peak).
 """
 
 import argparse
@@ -26,7 +27,34 @@ def main():
     p.add_argument("--reps", type=int, default=20)
     p.add_argument("--kernel-lib", default="")
     p.add_argument("--kernel-name", default="")
+    p.add_argument("--peak", action="store_true",
+                   help="print the bf16 matmul TFLOP/s and exit")
     a = p.parse_args()
+
+    def timed(fn):
+        fn()
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(a.reps):
+            start = torch.cuda.Event(enable_timing=True)
+            stop = torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            stop.record()
+            stop.synchronize()
+            times.append(start.elapsed_time(stop))
+        times.sort()
+        return times[len(times) // 2]
+
+    if a.peak:
+        # The bf16 tensor-core peak a user gets from PyTorch (cuBLAS).
+        n = 8192
+        x = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+        y = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+        ms = timed(lambda: x @ y)
+        print(f"  PyTorch bf16 matmul {n}^3: {2 * n**3 / (ms * 1e-3) / 1e12:.0f}"
+              " TFLOP/s (median of --reps)")
+        return
     dc, dr, bs = 512, 64, 64
     dev, dt = "cuda", torch.bfloat16
     pages = (a.seq_len + bs - 1) // bs
@@ -44,21 +72,6 @@ def main():
         s = s.masked_fill(mask[None, :, None, :], float("-inf"))
         p_ = torch.softmax(s, dim=-1).to(dt)
         return torch.einsum("bsht,btc->bshc", p_, kv[..., :dc])
-
-    def timed(fn):
-        fn()
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(a.reps):
-            start = torch.cuda.Event(enable_timing=True)
-            stop = torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            stop.record()
-            stop.synchronize()
-            times.append(start.elapsed_time(stop))
-        times.sort()
-        return times[len(times) // 2]
 
     torch_ms = timed(step)
     kernel_ms, err = -1.0, -1.0

@@ -1,13 +1,13 @@
 //===- CudaDriver.h - the CUDA driver API, opened at run time ---*- C++ -*-===//
 //
-// The few driver entry points the GPU benchmark and tests use, resolved with
+// The driver entry points the GPU runner uses, resolved with
 // dlopen so that the binaries build and run (reporting "no device") on
 // machines without a CUDA driver.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MLA_BENCH_CUDADRIVER_H
-#define MLA_BENCH_CUDADRIVER_H
+#ifndef MLA_GPU_CHECK_CUDADRIVER_H
+#define MLA_GPU_CHECK_CUDADRIVER_H
 
 #include <cstddef>
 #include <dlfcn.h>
@@ -36,8 +36,25 @@ struct CudaDriver {
   int (*eventRecord)(void *, void *);
   int (*eventSynchronize)(void *);
   int (*eventElapsedTime)(float *, void *, void *);
+  int (*memsetD8)(DevPtr, unsigned char, size_t);
+  int (*streamCreate)(void **, unsigned);
+  int (*streamDestroy)(void *);
+  int (*streamSynchronize)(void *);
+  int (*streamBeginCapture)(void *, int);
+  int (*streamEndCapture)(void *, void **);
+  int (*graphInstantiate)(void **, void *, unsigned long long);
+  int (*graphLaunch)(void *, void *);
+  int (*graphExecDestroy)(void *);
+  int (*graphDestroy)(void *);
+  int (*getErrorName)(int, const char **);
   int major = 0, minor = 0, sms = 0;
   std::string name;
+
+  /// CUresult's name, for messages.
+  std::string errorName(int code) const {
+    const char *n = nullptr;
+    return getErrorName(code, &n) == 0 && n ? n : std::to_string(code);
+  }
 
   /// The driver with a current context on device 0, or null with the reason.
   static const CudaDriver *get(std::string &why) {
@@ -76,6 +93,17 @@ private:
     sym(eventRecord, "cuEventRecord");
     sym(eventSynchronize, "cuEventSynchronize");
     sym(eventElapsedTime, "cuEventElapsedTime");
+    sym(memsetD8, "cuMemsetD8_v2");
+    sym(streamCreate, "cuStreamCreate");
+    sym(streamDestroy, "cuStreamDestroy_v2");
+    sym(streamSynchronize, "cuStreamSynchronize");
+    sym(streamBeginCapture, "cuStreamBeginCapture_v2");
+    sym(streamEndCapture, "cuStreamEndCapture");
+    sym(graphInstantiate, "cuGraphInstantiateWithFlags");
+    sym(graphLaunch, "cuGraphLaunch");
+    sym(graphExecDestroy, "cuGraphExecDestroy");
+    sym(graphDestroy, "cuGraphDestroy");
+    sym(getErrorName, "cuGetErrorName");
     if (!ok)
       return "incomplete CUDA driver";
     int count = 0;
@@ -98,4 +126,4 @@ private:
 
 } // namespace mla
 
-#endif // MLA_BENCH_CUDADRIVER_H
+#endif // MLA_GPU_CHECK_CUDADRIVER_H

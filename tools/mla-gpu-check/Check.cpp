@@ -1,0 +1,445 @@
+//===- Check.cpp - one kernel against the double reference ----------------===//
+//
+// The checks of GPUKernelTest, run from a bundle: a padded batch (a long
+// sequence, one of q_len tokens, one ending mid-page, an empty slot and one
+// shorter than q_len), shuffled pages, NaN in every cache row no query may
+// see (page tails past a sequence's end, rows before a window) and, causal
+// with several queries, in each sequence's last row (only its last query sees
+// it), the pages wholly before a window set to -1 in the table. Each call is
+// checked against the reference with guard zones around out and lse:
+//   - the split count the runtime picks, then forced to 1, 3 and 13;
+//   - a second call on other buffers with another batch (sequences 1..);
+//   - GPU: a call on a created stream, and the call captured into a CUDA
+//     graph and replayed twice;
+//   - bad arguments get the contract's codes.
+// Tolerances: f32 1e-4 on the GPU (the hardware ex2), 2e-5 on the CPU; bf16
+// 2.5e-3 + 2^-8 |ref| on the GPU (P rounded to bf16 for P V, out to bf16),
+// 1e-3 + 2^-8 (|ref| + 1) on the CPU (the AMX kernel rounds P too; |v| <= 1);
+// lse 1e-4 max(1, |ref|).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Check.h"
+
+#include "mla/Reference/Reference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+namespace mla::gpucheck {
+namespace {
+
+constexpr size_t kGuard = 256;
+constexpr uint8_t kGuardByte = 0x7f;
+
+/// The host side of the problem and its reference.
+struct Problem {
+  std::vector<int32_t> lens, table, kernelTable;
+  int64_t batch = 0, maxBlocks = 0;
+  std::vector<float> q, k, v, sinks;
+  std::vector<uint16_t> qBf, kBf, vBf;
+  std::vector<double> refOut, refLse;
+  bool lastNaN = false;
+  double scale = 1;
+};
+
+Problem makeProblem(const Spec &s) {
+  Problem p;
+  std::mt19937 rng(99 + s.heads);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  const int64_t bs = s.blockSize, ql = s.qLen;
+  p.lens = {int32_t(3 * bs / 2 + ql), int32_t(ql), int32_t(700 + ql), 0,
+            int32_t(2 * bs)};
+  if (ql > 1)
+    p.lens.push_back(int32_t(ql - 1));
+  p.batch = p.lens.size();
+  int64_t longest = *std::max_element(p.lens.begin(), p.lens.end());
+  p.maxBlocks = (longest + bs - 1) / bs + 1;
+  int64_t numBlocks = p.batch * p.maxBlocks;
+  p.table.resize(numBlocks);
+  std::iota(p.table.begin(), p.table.end(), 0);
+  std::shuffle(p.table.begin(), p.table.end(), rng);
+  const int64_t tokenElems = s.tokenElems();
+  size_t qN = p.batch * ql * s.heads * s.width(),
+         kN = numBlocks * bs * tokenElems, vN = s.kvHeads ? kN : 0;
+  p.q.resize(qN);
+  p.k.resize(kN);
+  p.v.resize(vN);
+  auto fill = [&](std::vector<float> &f, std::vector<uint16_t> &b) {
+    b.resize(f.size());
+    for (size_t i = 0; i < f.size(); ++i) {
+      b[i] = ref::floatToBF16(dist(rng));
+      f[i] = s.bf16 ? ref::bf16ToFloat(b[i]) : dist(rng);
+    }
+  };
+  fill(p.q, p.qBf);
+  fill(p.k, p.kBf);
+  fill(p.v, p.vBf);
+  auto poison = [&](size_t row) {
+    for (int64_t d = 0; d < tokenElems; ++d) {
+      p.k[row * tokenElems + d] = std::numeric_limits<float>::quiet_NaN();
+      p.kBf[row * tokenElems + d] = 0x7fc0;
+      if (s.kvHeads) {
+        p.v[row * tokenElems + d] = std::numeric_limits<float>::quiet_NaN();
+        p.vBf[row * tokenElems + d] = 0x7fc0;
+      }
+    }
+  };
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t t = 0; t < p.maxBlocks * bs; ++t)
+      if (t >= p.lens[b] ||
+          t < ref::firstVisiblePosition(p.lens[b], ql, 0, s.window))
+        poison(size_t(p.table[b * p.maxBlocks + t / bs]) * bs + t % bs);
+  p.lastNaN = s.causal && ql > 1;
+  if (p.lastNaN)
+    for (int64_t b = 0; b < p.batch; ++b)
+      if (p.lens[b] > 0)
+        poison(size_t(ref::cacheRowIndex(p.table.data(), p.maxBlocks, bs, b,
+                                         p.lens[b] - 1)));
+  p.kernelTable = p.table;
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t pg = 0;
+         pg < ref::firstVisiblePosition(p.lens[b], ql, 0, s.window) / bs; ++pg)
+      p.kernelTable[b * p.maxBlocks + pg] = -1;
+  for (int64_t h = 0; h < s.heads; ++h)
+    p.sinks.push_back(-2.0f + 5.0f * float(h % 5) / 4.0f);
+  p.scale = 1.0 / std::sqrt(double(s.width()));
+  ref::DecodeShape shape{s.heads, s.dc, s.dr, ql, bs, s.causal};
+  shape.window = s.window;
+  shape.sinks = s.sinks ? p.sinks.data() : nullptr;
+  p.refOut.resize(p.batch * ql * s.heads * s.dc);
+  p.refLse.resize(p.batch * ql * s.heads);
+  if (s.kvHeads)
+    ref::decodeAttentionHeads(shape, s.kvHeads, p.q.data(), p.k.data(),
+                              p.v.data(), p.table.data(), p.lens.data(),
+                              p.batch, p.maxBlocks, p.scale, p.refOut.data(),
+                              p.refLse.data());
+  else
+    ref::decodeAttention(shape, p.q.data(), p.k.data(), p.table.data(),
+                         p.lens.data(), p.batch, p.maxBlocks, p.scale,
+                         p.refOut.data(), p.refLse.data());
+  return p;
+}
+
+/// The device buffers of one call: inputs, and out and lse between guards.
+struct Buffers {
+  Buffer q, k, v, table, lens, sinks, out, lse;
+  size_t outBytes = 0, lseBytes = 0;
+};
+
+class Checker {
+public:
+  Checker(const Spec &s, Device &dev, const Kernel &kernel)
+      : s(s), dev(dev), kernel(kernel), p(makeProblem(s)),
+        es(s.bf16 ? 2 : 4) {}
+
+  int run();
+
+private:
+  /// Buffers for sequences [first, batch) of the problem; false when the
+  /// device is out of memory.
+  bool upload(Buffers &b, int64_t first);
+  CallArgs args(const Buffers &b, int64_t first, void *stream) const;
+  /// Compares out and lse of sequences [first, batch) with the reference
+  /// and the guard zones; "" or the first difference.
+  std::string verify(const Buffers &b, int64_t first);
+  /// "" when out and lse hold only the fill byte.
+  std::string untouched(const Buffers &b);
+  bool resetOutputs(const Buffers &b) {
+    return dev.fill(b.out.get(), kGuardByte, b.outBytes + 2 * kGuard) &&
+           dev.fill(b.lse.get(), kGuardByte, b.lseBytes + 2 * kGuard);
+  }
+  void report(const std::string &what, const std::string &error) {
+    std::printf("  %-28s %s\n", what.c_str(),
+                error.empty() ? "ok" : ("FAIL: " + error).c_str());
+    failures += !error.empty();
+  }
+  /// One call and its verification.
+  std::string callAndVerify(const Buffers &b, int64_t first, void *stream);
+  void checkStreamAndGraph(const Buffers &b);
+
+  const Spec &s;
+  Device &dev;
+  const Kernel &kernel;
+  Problem p;
+  size_t es;
+  int failures = 0;
+};
+
+bool Checker::upload(Buffers &b, int64_t first) {
+  const int64_t n = p.batch - first, ql = s.qLen;
+  const size_t qRow = ql * s.heads * s.width();
+  b.outBytes = size_t(n) * ql * s.heads * s.dc * es;
+  b.lseBytes = size_t(n) * ql * s.heads * 4;
+  b.q = Buffer(dev, std::max<size_t>(1, n * qRow * es));
+  b.k = Buffer(dev, p.k.size() * es);
+  b.v = Buffer(dev, std::max<size_t>(1, p.v.size() * es));
+  b.table = Buffer(dev, n * p.maxBlocks * 4);
+  b.lens = Buffer(dev, n * 4);
+  b.sinks = Buffer(dev, p.sinks.size() * 4);
+  b.out = Buffer(dev, b.outBytes + 2 * kGuard);
+  b.lse = Buffer(dev, b.lseBytes + 2 * kGuard);
+  for (const Buffer *x : {&b.q, &b.k, &b.v, &b.table, &b.lens, &b.sinks,
+                          &b.out, &b.lse})
+    if (!x->get())
+      return false;
+  auto data = [&](const std::vector<float> &f,
+                  const std::vector<uint16_t> &bf) -> const void * {
+    return s.bf16 ? (const void *)bf.data() : (const void *)f.data();
+  };
+  bool ok =
+      dev.upload(b.q.get(), (const char *)data(p.q, p.qBf) + first * qRow * es,
+                 n * qRow * es) &&
+      dev.upload(b.k.get(), data(p.k, p.kBf), p.k.size() * es) &&
+      (p.v.empty() ||
+       dev.upload(b.v.get(), data(p.v, p.vBf), p.v.size() * es)) &&
+      dev.upload(b.table.get(), p.kernelTable.data() + first * p.maxBlocks,
+                 n * p.maxBlocks * 4) &&
+      dev.upload(b.lens.get(), p.lens.data() + first, n * 4) &&
+      dev.upload(b.sinks.get(), p.sinks.data(), p.sinks.size() * 4);
+  return ok && resetOutputs(b);
+}
+
+CallArgs Checker::args(const Buffers &b, int64_t first, void *stream) const {
+  CallArgs a;
+  a.q = b.q.get();
+  a.kCache = b.k.get();
+  a.vCache = s.kvHeads ? b.v.get() : nullptr;
+  a.blockTable = static_cast<const int32_t *>(b.table.get());
+  a.seqLens = static_cast<const int32_t *>(b.lens.get());
+  a.sinks = s.sinks ? static_cast<const float *>(b.sinks.get()) : nullptr;
+  a.out = b.out.bytes() + kGuard;
+  a.lse = reinterpret_cast<float *>(b.lse.bytes() + kGuard);
+  a.batch = int32_t(p.batch - first);
+  a.maxBlocks = int32_t(p.maxBlocks);
+  a.scale = float(p.scale);
+  a.stream = stream;
+  return a;
+}
+
+std::string Checker::verify(const Buffers &b, int64_t first) {
+  std::vector<uint8_t> out(b.outBytes + 2 * kGuard),
+      lse(b.lseBytes + 2 * kGuard);
+  if (!dev.download(out.data(), b.out.get(), out.size()) ||
+      !dev.download(lse.data(), b.lse.get(), lse.size()))
+    return "cannot read the outputs back";
+  for (size_t i = 0; i < kGuard; ++i) {
+    if (out[i] != kGuardByte || out[out.size() - 1 - i] != kGuardByte)
+      return "write outside out (guard zone)";
+    if (lse[i] != kGuardByte || lse[lse.size() - 1 - i] != kGuardByte)
+      return "write outside lse (guard zone)";
+  }
+  const int64_t rowElems = s.qLen * s.heads * s.dc;
+  const size_t offset = size_t(first) * rowElems, n = b.outBytes / es;
+  char msg[256];
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t *at = out.data() + kGuard + i * es;
+    double got;
+    if (s.bf16) {
+      uint16_t bits;
+      std::memcpy(&bits, at, 2);
+      got = ref::bf16ToFloat(bits);
+    } else {
+      float f;
+      std::memcpy(&f, at, 4);
+      got = f;
+    }
+    double want = p.refOut[offset + i];
+    int64_t seq = first + int64_t(i) / rowElems,
+            query = (int64_t(i) / (s.heads * s.dc)) % s.qLen;
+    if (p.lastNaN && query == s.qLen - 1 && p.lens[seq] > 0) {
+      if (!std::isnan(got)) {
+        std::snprintf(msg, sizeof msg,
+                      "out[%zu] = %g, the query that sees the NaN row", i,
+                      got);
+        return msg;
+      }
+      continue;
+    }
+    double tol = s.onHost() ? (s.bf16 ? 1e-3 + std::ldexp(std::abs(want) + 1,
+                                                          -8)
+                                      : 2e-5)
+                            : (s.bf16 ? 2.5e-3 + std::ldexp(std::abs(want), -8)
+                                      : 1e-4);
+    if (!(std::abs(got - want) <= tol)) {
+      std::snprintf(msg, sizeof msg,
+                    "out[%zu] (sequence %lld) = %.6g, reference %.6g, "
+                    "tolerance %.2g",
+                    i, (long long)seq, got, want, tol);
+      return msg;
+    }
+  }
+  const size_t lseOffset = size_t(first) * s.qLen * s.heads;
+  for (size_t i = 0; i < b.lseBytes / 4; ++i) {
+    float got;
+    std::memcpy(&got, lse.data() + kGuard + 4 * i, 4);
+    double want = p.refLse[lseOffset + i];
+    if (std::isnan(want))
+      continue; // the rows that see the NaN (their out is checked)
+    bool ok = std::isinf(want)
+                  ? std::isinf(got) && got < 0
+                  : std::abs(got - want) <= 1e-4 * std::max(1.0, std::abs(want));
+    if (!ok) {
+      std::snprintf(msg, sizeof msg, "lse[%zu] = %.7g, reference %.7g", i,
+                    double(got), want);
+      return msg;
+    }
+  }
+  return "";
+}
+
+std::string Checker::untouched(const Buffers &b) {
+  std::vector<uint8_t> out(b.outBytes + 2 * kGuard),
+      lse(b.lseBytes + 2 * kGuard);
+  if (!dev.download(out.data(), b.out.get(), out.size()) ||
+      !dev.download(lse.data(), b.lse.get(), lse.size()))
+    return "cannot read the outputs back";
+  for (const std::vector<uint8_t> *v : {&out, &lse})
+    if (std::any_of(v->begin(), v->end(),
+                    [](uint8_t x) { return x != kGuardByte; }))
+      return v == &out ? "a rejected call wrote out"
+                       : "a rejected call wrote lse";
+  return "";
+}
+
+std::string Checker::callAndVerify(const Buffers &b, int64_t first,
+                                   void *stream) {
+  if (!resetOutputs(b))
+    return "cannot reset the outputs";
+  if (int32_t code = kernel(args(b, first, stream)))
+    return "returned " + std::to_string(code);
+  if (std::string e = dev.sync(stream); !e.empty())
+    return "synchronize: " + e;
+  return verify(b, first);
+}
+
+void Checker::checkStreamAndGraph(const Buffers &b) {
+  const CudaDriver &cu = *dev.cuda();
+  void *stream = nullptr;
+  const unsigned kNonBlocking = 1; // CU_STREAM_NON_BLOCKING
+  if (int r = cu.streamCreate(&stream, kNonBlocking)) {
+    report("another stream", "cuStreamCreate: " + cu.errorName(r));
+    return;
+  }
+  report("another stream", callAndVerify(b, 0, stream));
+  // Captured as torch.cuda.graphs captures (global mode), after a first
+  // call on the stream has loaded the module and sized the scratch.
+  std::string error;
+  void *graph = nullptr, *exec = nullptr;
+  const int kGlobal = 0; // CU_STREAM_CAPTURE_MODE_GLOBAL
+  if (!resetOutputs(b))
+    error = "cannot reset the outputs";
+  else if (int r = cu.streamBeginCapture(stream, kGlobal))
+    error = "cuStreamBeginCapture: " + cu.errorName(r);
+  else {
+    int32_t code = kernel(args(b, 0, stream));
+    int ended = cu.streamEndCapture(stream, &graph);
+    if (code)
+      error = "returned " + std::to_string(code) + " while capturing";
+    else if (ended)
+      error = "cuStreamEndCapture: " + cu.errorName(ended);
+    else if (int r2 = cu.graphInstantiate(&exec, graph, 0))
+      error = "cuGraphInstantiate: " + cu.errorName(r2);
+  }
+  for (int replay = 0; replay < 2 && error.empty(); ++replay) {
+    if (!resetOutputs(b))
+      error = "cannot reset the outputs";
+    else if (int r = cu.graphLaunch(exec, stream))
+      error = "cuGraphLaunch: " + cu.errorName(r);
+    else if (std::string e = dev.sync(stream); !e.empty())
+      error = "synchronize: " + e;
+    else if (std::string e = verify(b, 0); !e.empty())
+      error = "replay " + std::to_string(replay + 1) + ": " + e;
+  }
+  report("CUDA graph capture, replays", error);
+  if (exec)
+    cu.graphExecDestroy(exec);
+  if (graph)
+    cu.graphDestroy(graph);
+  cu.streamDestroy(stream);
+}
+
+int Checker::run() {
+  Buffers b;
+  if (!upload(b, 0)) {
+    report("buffers", "out of device memory");
+    return failures;
+  }
+  // Bad arguments: the contract's codes, and nothing written.
+  {
+    std::ostringstream bad;
+    CallArgs a = args(b, 0, nullptr);
+    auto expect = [&](const char *what, CallArgs call, int32_t want) {
+      if (int32_t got = kernel(call); got != want)
+        bad << what << " returned " << got << " (want " << want << "); ";
+    };
+    CallArgs nullQ = a;
+    nullQ.q = nullptr;
+    expect("null q", nullQ, 1);
+    CallArgs negBatch = a;
+    negBatch.batch = -1;
+    expect("batch -1", negBatch, 2);
+    CallArgs negBlocks = a;
+    negBlocks.maxBlocks = -1;
+    expect("max_blocks_per_seq -1", negBlocks, 3);
+    CallArgs nanScale = a;
+    nanScale.scale = std::numeric_limits<float>::quiet_NaN();
+    expect("NaN scale", nanScale, 6);
+    if (s.tensorCores()) {
+      CallArgs misaligned = a;
+      misaligned.q = b.q.bytes() + 2;
+      expect("q 2 bytes off", misaligned, 10);
+    }
+    if (s.sinks) {
+      CallArgs noSinks = a;
+      noSinks.sinks = nullptr;
+      expect("null sinks", noSinks, 1);
+    }
+    std::string e = bad.str();
+    if (e.empty())
+      e = dev.sync(nullptr);
+    if (e.empty())
+      e = untouched(b);
+    report("bad arguments", e);
+  }
+  const std::string env = s.splitsEnv();
+  for (const char *splits : {"", "1", "3", "13"}) {
+    if (*splits)
+      setenv(env.c_str(), splits, 1);
+    else
+      unsetenv(env.c_str());
+    report(*splits ? "splits " + std::string(splits) : "splits (runtime's)",
+           callAndVerify(b, 0, nullptr));
+  }
+  unsetenv(env.c_str());
+  {
+    Buffers other;
+    report("other buffers, batch - 1",
+           upload(other, 1) ? callAndVerify(other, 1, nullptr)
+                            : "out of device memory");
+  }
+  if (dev.cuda())
+    checkStreamAndGraph(b);
+  return failures;
+}
+
+} // namespace
+
+int runCheck(const std::string &bundle, const Spec &spec, Device &dev) {
+  Kernel kernel;
+  if (std::string e = kernel.load(bundle, spec); !e.empty()) {
+    std::printf("  FAIL: %s\n", e.c_str());
+    return 1;
+  }
+  Checker checker(spec, dev, kernel);
+  return checker.run();
+}
+
+} // namespace mla::gpucheck

@@ -1,0 +1,44 @@
+//===- Spec.h - one kernel of a check bundle ---------------------*- C++ -*-===//
+//
+// A bundle's manifest.txt has one line per generated kernel: the phase that
+// uses it (check or bench), its name, then the mla-codegen options it was
+// generated with and, for the bench, the runner's own --bench-* options.
+// The runner reads the kernel's configuration back from those options, so
+// the bundle script and the runner cannot disagree about what was built.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MLA_GPU_CHECK_SPEC_H
+#define MLA_GPU_CHECK_SPEC_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mla::gpucheck {
+
+struct Spec {
+  std::string phase, name, target;
+  int64_t dc = 0, dr = 0, heads = 0, qLen = 1, blockSize = 16;
+  int64_t window = 0, kvHeads = 0;
+  bool bf16 = false, causal = true, sinks = false;
+  /// --bench-batch, --bench-seq-len: FlashMLA's grid (bench entries).
+  std::vector<int64_t> benchBatch, benchSeqLen;
+
+  bool onHost() const { return target == "cpu"; }
+  /// The GPU kernels on tensor cores (bf16/f16); they copy 16-byte chunks.
+  bool tensorCores() const { return !onHost() && bf16; }
+  int64_t width() const { return dc + dr; }
+  /// Elements of one token's row in the key cache (and the value cache).
+  int64_t tokenElems() const { return width() * (kvHeads ? kvHeads : 1); }
+  std::string splitsEnv() const {
+    return onHost() ? "MLA_CPU_NUM_SPLITS" : "MLA_GPU_NUM_SPLITS";
+  }
+};
+
+/// The spec of one manifest line, or an error naming the bad option.
+bool parseSpec(const std::string &line, Spec &spec, std::string &error);
+
+} // namespace mla::gpucheck
+
+#endif // MLA_GPU_CHECK_SPEC_H
