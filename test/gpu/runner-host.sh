@@ -5,7 +5,8 @@
 # kernels (a non-causal kernel said causal, two windows changed)
 # must fail, naming each of them, while the others still pass. (The lies keep
 # the buffer sizes and the entry's signature, so that the kernels' reads and
-# writes stay within what the runner allocated.)
+# writes stay within what the runner allocated.) Then a bundle with a kernel
+# that hangs and one that crashes, and the phase time limit.
 # Usage: runner-host.sh BUILD_DIR
 set -euo pipefail
 build="$1"
@@ -34,4 +35,45 @@ for name in _noncausal _w5 _sinks; do
 done
 [ "$(grep -c '^PASS ' <<< "$log")" = 3 ] ||
   { echo "runner-host.sh: the three correct kernels did not pass"; exit 1; }
+
+# The watchdog: a kernel that never returns is killed and named TIMEOUT, one
+# that crashes is named CRASH, and the run goes on to the kernels after them.
+faulty="$out-faulty"
+rm -rf "$faulty"
+cp -r "$out" "$faulty"
+opts="--target=cpu --num-heads=3 --kv-lora-rank=64 --qk-rope-head-dim=32 --q-len=2 --block-size=16 --dtype=f32"
+for kind in hang crash; do
+  name="cpu_$kind"
+  mkdir -p "$faulty/kernels/$name"
+  if [ $kind = hang ]; then body="for (;;) pause();"; else body="raise(SIGSEGV);"; fi
+  printf '#include <signal.h>\n#include <unistd.h>\nint %s(void) { %s return 0; }\n' \
+    "$name" "$body" > "$faulty/$name.c"
+  cc -shared -fPIC -o "$faulty/kernels/$name/lib$name.so" "$faulty/$name.c"
+done
+{ echo "check cpu_hang $opts"; echo "check cpu_crash $opts"; cat "$out/manifest.txt"; } \
+  > "$faulty/manifest.txt"
+set +e
+log=$(bash "$root/scripts/gpu-check.sh" run --bundle="$faulty" --host --phase=check \
+  --kernel-timeout=3)
+rc=$?
+set -e
+echo "$log"
+[ "$rc" = 1 ] || { echo "runner-host.sh: the faulty bundle exited $rc, not 1"; exit 1; }
+grep -q "^TIMEOUT  cpu_hang " <<< "$log" || { echo "runner-host.sh: no TIMEOUT for the hang"; exit 1; }
+grep -q "^CRASH (.*) cpu_crash " <<< "$log" || { echo "runner-host.sh: no CRASH for the crash"; exit 1; }
+[ "$(grep -c '^PASS ' <<< "$log")" = 6 ] ||
+  { echo "runner-host.sh: the kernels after the faulty ones did not all pass"; exit 1; }
+echo "runner-host.sh: the watchdog passed"
+
+# The phase's time limit: after the hang spends it, nothing more starts, and
+# what was not run is listed and fails the run.
+set +e
+log=$(bash "$root/scripts/gpu-check.sh" run --bundle="$faulty" --host --phase=check \
+  --kernel-timeout=3 --phase-time=1)
+rc=$?
+set -e
+echo "$log"
+[ "$rc" = 1 ] && [ "$(grep -c '^NOT RUN ' <<< "$log")" = 7 ] &&
+  grep -q "0 passed, 1 failed, 7 not run" <<< "$log" ||
+  { echo "runner-host.sh: the phase limit did not stop the run"; exit 1; }
 echo "runner-host.sh: passed"
