@@ -3,10 +3,12 @@
 // ([batch * rows, 576], 64 x 64 boxes) and of the cache ([blocks * 64, 576],
 // 32 x 64 boxes), 128-byte swizzle, created on the host with
 // nvgpu.tma.create.descriptor; the kernels assemble (ptxas) with wgmma and
-// TMA loads. Without tma, sm_90a launches the mma.sync kernel.
+// TMA loads. Without tma, sm_90a launches the mma.sync kernel. With
+// launch=none (a host runtime's kernels) the maps are parameters by value.
 // RUN: mla-opt %s --convert-mla-to-gpu="arch=sm_90a tma=true kernel-name=w" | FileCheck %s
 // RUN: mla-opt %s --pass-pipeline="builtin.module(mla-lower-to-nvvm{arch=sm_90a tma=true}, gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefix=PTX
 // RUN: mla-opt %s --convert-mla-to-gpu="arch=sm_90a kernel-name=w" | FileCheck %s --check-prefix=MMA
+// RUN: mla-opt %s --convert-mla-to-gpu="arch=sm_90a tma=true kernel-name=w launch=none" | FileCheck %s --check-prefix=BYVALUE
 
 // CHECK-LABEL: func.func @attend(
 // CHECK: %[[Q2:.+]] = memref.collapse_shape %{{.*}} {{\[\[}}0, 1, 2], [3]] : memref<?x1x16x576xbf16> into memref<?x576xbf16>
@@ -33,3 +35,5 @@ func.func @attend(%q: tensor<?x1x16x576xbf16>, %cache: tensor<?x64x576xbf16>,
   %out, %lse = mla.decode_attention %q, %cache[%bt, %lens] {scale = 0.04 : f32, causal} : tensor<?x1x16x576xbf16>, tensor<?x64x576xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x16x512xbf16>, tensor<?x16x1xf32>
   return %out : tensor<?x1x16x512xbf16>
 }
+
+// BYVALUE: gpu.func @partial({{.*}}, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel attributes {known_block_size = array<i32: 256, 1, 1>, mla.tensor_map_params = 2 : i64}

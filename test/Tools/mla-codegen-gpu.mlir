@@ -35,8 +35,11 @@
 // then P V on its 256 columns with P in registers (inline PTX).
 // RUN: mla-codegen --target=sm_90a --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=bf16 --block-size=64 --name=wg --emit=mlir | FileCheck %s --check-prefix=WGMMA
 // WGMMA: llvm.mlir.global external @mla_partial_smem() {addr_space = 3 : i32, alignment = 1024 : i64}
-// The tensor maps of the queries and of the cache are the last parameters.
-// WGMMA: gpu.func @partial({{.*}}, %{{.*}}: f32, %[[QMAP:.*]]: !llvm.ptr, %[[KVMAP:.*]]: !llvm.ptr) kernel
+// The tensor maps of the queries and of the cache are the last parameters,
+// passed by value (mla-codegen's runtime launches them as
+// __grid_constant__ CUtensorMaps): 128 bytes, 64-byte aligned, read through
+// cvta.param.
+// WGMMA: gpu.func @partial({{.*}}, %{{.*}}: f32, %[[QMAP:.*]]: !llvm.ptr, %[[KVMAP:.*]]: !llvm.ptr) kernel attributes {known_block_size = array<i32: 256, 1, 1>, mla.tensor_map_params = 2 : i64}
 // WGMMA: nvvm.mbarrier.init
 // WGMMA: nvvm.mbarrier.init
 // WGMMA: nvvm.fence.mbarrier.init
@@ -64,8 +67,14 @@
 // WGMMA: nvvm.wgmma.commit.group.sync.aligned
 // WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
 // WGMMA: gpu.barrier
+// WGMMA: llvm.func @partial({{.*}}, %{{.*}}: f32, %{{.*}}: !llvm.ptr {llvm.align = 64 : i64, llvm.byval = !llvm.array<128 x i8>, nvvm.grid_constant}, %{{.*}}: !llvm.ptr {llvm.align = 64 : i64, llvm.byval = !llvm.array<128 x i8>, nvvm.grid_constant})
+// WGMMA-NOT: mla.tensor_map_params
 // WGMMA: // -----// PTX //----- //
 // WGMMA: .target sm_90a
+// WGMMA: .param .align 64 .b8 partial_param_33[128],
+// WGMMA-NEXT: .param .align 64 .b8 partial_param_34[128]
+// WGMMA: cvta.param.u64
+// WGMMA: cvta.param.u64
 // WGMMA: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
 // WGMMA: fence.proxy.async.shared::cta
 // WGMMA: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16

@@ -93,7 +93,8 @@ def ConvertMLAToGPUPass : Pass<"convert-mla-to-gpu", "ModuleOp"> {
     Option<"launch", "launch", "std::string", "\"launches\"",
            "launches: replace the op by gpu.launch_func of the kernels; "
            "none: only emit the gpu.module, leaving the op (for a host "
-           "runtime, as mla-codegen's libraries do)">
+           "runtime, as mla-codegen's libraries do; the wgmma kernel then "
+           "takes its tensor maps by value, mla.tensor_map_params)">
   ];
 }
 
@@ -125,6 +126,25 @@ def MLAExpandBF16Pass : Pass<"mla-expand-bf16", "ModuleOp"> {
     (`native-bf16`).
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def MLANVVMTensorMapParamsPass : Pass<"mla-nvvm-tensor-map-params"> {
+  let summary = "The trailing CUtensorMap parameters of NVVM kernels as "
+                "__grid_constant__ parameters";
+  let description = [{
+    On every `llvm.func` with `nvvm.kernel` and `mla.tensor_map_params = N`,
+    makes the last N parameters (pointers) what CUDA makes of a
+    `const __grid_constant__ CUtensorMap` parameter: 128 bytes passed by
+    value (`llvm.byval = !llvm.array<128 x i8>`), 64-byte aligned, and
+    `nvvm.grid_constant`, so that the kernel addresses the parameter itself
+    (cvta.param) rather than a copy. The launch then carries the maps: no
+    per-call copy to device memory, no stale map, nothing that a CUDA graph
+    cannot capture. Runs after convert-gpu-to-nvvm, which does not carry
+    `llvm.byval` from gpu.func arguments (and NVVM accepts grid_constant only
+    on an nvvm.kernel); removes the marker.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::NVVM::NVVMDialect"];
 }
 
 #endif // MLA_CONVERSION_PASSES_TD

@@ -246,11 +246,18 @@ void WGMMAPartialEmitter::emit() {
 }
 
 void WGMMAPartialEmitter::declareKernel() {
-  // The tensor maps of the queries and of the cache (generic pointers to
-  // CUtensorMaps in device memory) follow the contract's arguments.
+  // The tensor maps of the queries and of the cache follow the contract's
+  // arguments: generic pointers to maps in device memory, or, for a host
+  // runtime, CUDA's `const __grid_constant__ CUtensorMap` parameters
+  // (mla-nvvm-tensor-map-params, after the lowering): the launch carries
+  // them, so a call cannot see another call's maps, nothing is copied to
+  // the device first, and a CUDA graph captures the launch alone.
   Type ptr0 = LLVM::LLVMPointerType::get(b.getContext());
   gpu::GPUFuncOp fn =
       makePartialKernel(/*alignment=*/1024, {ptr0, ptr0});
+  if (c.tensorMapsByValue)
+    fn->setAttr(MLADialect::getTensorMapParamsAttrName(),
+                b.getI64IntegerAttr(2));
   readArgs(fn, c.headCaches);
   qMap = fn.getArgument(9);
   kvMap = fn.getArgument(10);

@@ -48,6 +48,9 @@ struct ConvertMLAToGPUPass
           /*allowTMA=*/tma);
       if (failed(config))
         return failure();
+      // A host runtime passes the maps by value; MLIR's launches pass
+      // nvgpu.tma.create.descriptor's device pointers.
+      config->tensorMapsByValue = launch == "none";
       buildGPUDecodeKernels(module, *config, name);
       if (launch == "launches")
         lower(op, *config, (name + "_kernels").str());

@@ -51,7 +51,8 @@ void mla::buildLowerToCPUPipeline(OpPassManager &pm,
 void mla::buildGPUKernelsToNVVMPipeline(OpPassManager &pm, StringRef arch) {
   addPasses(pm, ("nvvm-attach-target{chip=" + arch +
                  " features=+ptx80 O=3}, gpu.module(convert-scf-to-cf, "
-                 "convert-gpu-to-nvvm, convert-nvvm-to-llvm, canonicalize, "
+                 "convert-gpu-to-nvvm, mla-nvvm-tensor-map-params, "
+                 "convert-nvvm-to-llvm, canonicalize, "
                  "cse, reconcile-unrealized-casts)")
                     .str());
 }

@@ -4,11 +4,19 @@
 // A generated libNAME.so calls it with the constant description of its
 // kernels and cubin (CUDAKernel.h). It keeps the contract's C signature:
 // checks the arguments it can see on the host, loads the cubin into the
-// current context once (per kernel and context), keeps one scratch buffer
-// for the split partials per kernel (grown, never reallocated per call),
-// chooses the number of KV splits from the SM count, encodes the wgmma
-// kernel's tensor maps, and launches the partial and combine kernels on
-// `stream`.
+// current context once (per kernel and context), chooses the number of KV
+// splits from the SM count, encodes the wgmma kernel's tensor maps, which
+// the launch passes by value (__grid_constant__ parameters), and launches
+// the partial and combine kernels on `stream`.
+//
+// The split partials live in a workspace allocated for each call on its
+// stream from the runtime's memory pool of the context (stream-ordered,
+// freed on the stream after the combine; the pool keeps its memory, so this
+// costs no device allocation after the first calls): calls on different
+// streams never share one, and a call captured into a CUDA graph becomes
+// memory nodes of the graph. Where the device has no memory pools, one workspace
+// per kernel and context is kept instead, which calls on concurrent streams
+// must not share.
 //
 //===----------------------------------------------------------------------===//
 
@@ -52,9 +60,11 @@ struct State {
   CUmodule module = nullptr;
   CUfunction partial = nullptr, combine = nullptr;
   int sms = 0;
+  /// The context's workspace pool, or null without memory pools (then
+  /// `scratch`).
+  CUmemoryPool pool = nullptr;
   CUdeviceptr scratch = 0;
   size_t scratchBytes = 0;
-  CUdeviceptr tensorMaps = 0; // the wgmma kernel's two CUtensorMaps
 };
 /// The state of each kernel that has been called, by its description (a
 /// library's constant, alive while the library is loaded).
@@ -63,6 +73,41 @@ State &stateOf(const mla_cuda_kernel *k) {
   static std::map<const mla_cuda_kernel *, State> states;
   std::lock_guard<std::mutex> lock(mapMutex);
   return states[k];
+}
+
+/// The pool of the workspaces of every kernel in context `ctx` (null where
+/// the device has no memory pools), created on first use with its release
+/// threshold at the maximum: freed workspaces stay for the next calls
+/// instead of going back to the device at each synchronization.
+CUresult workspacePool(CUcontext ctx, CUdevice dev, CUmemoryPool &pool) {
+  static std::mutex mutex;
+  static std::map<CUcontext, CUmemoryPool> pools;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = pools.find(ctx); it != pools.end()) {
+    pool = it->second;
+    return CUDA_SUCCESS;
+  }
+  int supported = 0;
+  if (CUresult r = cuDeviceGetAttribute(
+          &supported, CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED, dev);
+      r != CUDA_SUCCESS)
+    return r;
+  pool = nullptr;
+  if (supported) {
+    CUmemPoolProps props = {};
+    props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+    props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    props.location.id = dev;
+    if (CUresult r = cuMemPoolCreate(&pool, &props); r != CUDA_SUCCESS)
+      return r;
+    cuuint64_t keep = ~cuuint64_t(0);
+    if (CUresult r = cuMemPoolSetAttribute(
+            pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &keep);
+        r != CUDA_SUCCESS)
+      return r;
+  }
+  pools[ctx] = pool;
+  return CUDA_SUCCESS;
 }
 
 /// Loads the cubin into the current context the first time it is seen.
@@ -91,19 +136,46 @@ CUresult ensureLoaded(const mla_cuda_kernel &k, State &state) {
   if (r == CUDA_SUCCESS)
     r = cuDeviceGetAttribute(&state.sms,
                              CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
-  CUdeviceptr maps = 0;
-  if (r == CUDA_SUCCESS && k.tma_box_rows > 0)
-    r = cuMemAlloc(&maps, 2 * sizeof(CUtensorMap));
+  CUmemoryPool pool = nullptr;
+  if (r == CUDA_SUCCESS)
+    r = workspacePool(ctx, dev, pool);
   if (r != CUDA_SUCCESS)
     return r;
   state.context = ctx;
   state.module = module;
+  state.pool = pool;
   state.scratch = 0; // buffers of another context are not ours to reuse
   state.scratchBytes = 0;
-  state.tensorMaps = maps;
   return CUDA_SUCCESS;
 }
 
+/// The workspace of one call: from the pool on `stream`, else the kernel's
+/// scratch (grown when needed).
+CUresult acquireWorkspace(State &state, size_t bytes, CUstream stream,
+                          CUdeviceptr &at) {
+  if (state.pool) {
+    // While the stream is captured, the allocation becomes a graph memory
+    // node: the documented way is cuMemAllocAsync (graph allocations come
+    // from the graph's own memory, not from a pool).
+    CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+    if (CUresult r = cuStreamIsCapturing(stream, &capture); r != CUDA_SUCCESS)
+      return r;
+    if (capture == CU_STREAM_CAPTURE_STATUS_ACTIVE)
+      return cuMemAllocAsync(&at, bytes, stream);
+    return cuMemAllocFromPoolAsync(&at, bytes, state.pool, stream);
+  }
+  if (bytes > state.scratchBytes) {
+    if (state.scratch)
+      cuMemFree(state.scratch);
+    state.scratch = 0;
+    state.scratchBytes = 0;
+    if (CUresult r = cuMemAlloc(&state.scratch, bytes); r != CUDA_SUCCESS)
+      return r;
+    state.scratchBytes = bytes;
+  }
+  at = state.scratch;
+  return CUDA_SUCCESS;
+}
 
 /// The wgmma kernel's TMA descriptors, 128-byte swizzle, 64-column boxes:
 /// the queries as [batch * rows, width] (64-row boxes; rows past the batch
@@ -181,19 +253,14 @@ int32_t mla_cuda_decode_v3(const mla_cuda_kernel *k, const void *q,
       k, batch, int32_t(std::min<int64_t>(capacity, INT32_MAX)), state.sms);
   size_t perItem = size_t(rowsPerGroup) * (dc + 2) * sizeof(float);
   size_t need = size_t(batch) * kGroups * splits * perItem;
-  if (need > state.scratchBytes) {
-    if (state.scratch)
-      cuMemFree(state.scratch);
-    state.scratch = 0;
-    state.scratchBytes = 0;
-    if (cuMemAlloc(&state.scratch, need) != CUDA_SUCCESS)
-      return mla_abi::ErrCudaLaunch;
-    state.scratchBytes = need;
-  }
+  CUstream s = static_cast<CUstream>(stream);
+  CUdeviceptr workspace = 0;
+  if (acquireWorkspace(state, need, s, workspace) != CUDA_SUCCESS)
+    return mla_abi::ErrCudaLaunch;
   int64_t items = int64_t(batch) * kGroups * splits;
-  CUdeviceptr partOut = state.scratch;
+  CUdeviceptr partOut = workspace;
   CUdeviceptr partML =
-      state.scratch + size_t(items) * rowsPerGroup * dc * sizeof(float);
+      workspace + size_t(items) * rowsPerGroup * dc * sizeof(float);
   auto ptr = [](const void *p) { return CUdeviceptr(uintptr_t(p)); };
   MemRef1D qv = view(ptr(q), int64_t(batch) * kRows * kWidth),
            kvv = view(ptr(kvCache), INT64_MAX),
@@ -227,22 +294,19 @@ int32_t mla_cuda_decode_v3(const mla_cuda_kernel *k, const void *q,
   p1[n1++] = &numSplits;
   p1[n1++] = &maxBlocks;
   p1[n1++] = &scale;
-  CUstream s = static_cast<CUstream>(stream);
-  CUdeviceptr qMap = state.tensorMaps,
-              kvMap = state.tensorMaps + sizeof(CUtensorMap);
+  // The maps go by value with the launch's parameters (64-byte aligned, as
+  // CUtensorMap is declared).
+  CUtensorMap maps[2];
   if (k->tma_box_rows > 0) {
-    // Encoded per call (the pointers and the batch change); the copy is
-    // staged before cuMemcpyHtoDAsync returns, and ordered on the stream.
-    CUtensorMap maps[2];
     // With aligned pointers (checked above), only the batch's rows can
     // exceed what a tensor map encodes.
-    if (encodeTensorMaps(*k, maps, q, kvCache, batch) != CUDA_SUCCESS)
+    if (encodeTensorMaps(*k, maps, q, kvCache, batch) != CUDA_SUCCESS) {
+      if (state.pool)
+        cuMemFreeAsync(workspace, s);
       return mla_abi::ErrBatch;
-    if (cuMemcpyHtoDAsync(state.tensorMaps, maps, sizeof(maps), s) !=
-        CUDA_SUCCESS)
-      return mla_abi::ErrCudaLaunch;
-    p1[n1++] = &qMap;
-    p1[n1++] = &kvMap;
+    }
+    p1[n1++] = &maps[0];
+    p1[n1++] = &maps[1];
   }
   void *p2[26];
   int n2 = 0;
@@ -251,13 +315,17 @@ int32_t mla_cuda_decode_v3(const mla_cuda_kernel *k, const void *q,
   p2[n2++] = &numSplits;
   if (k->sinks)
     push(p2, n2, sv);
-  if (cuLaunchKernel(state.partial, unsigned(splits), unsigned(kGroups),
+  bool launched =
+      cuLaunchKernel(state.partial, unsigned(splits), unsigned(kGroups),
                      unsigned(batch), unsigned(k->threads), 1, 1,
-                     unsigned(k->shared_bytes), s, p1, nullptr) != CUDA_SUCCESS ||
+                     unsigned(k->shared_bytes), s, p1,
+                     nullptr) == CUDA_SUCCESS &&
       cuLaunchKernel(state.combine, unsigned(kRows), unsigned(batch), 1, 32, 1,
-                     1, 0, s, p2, nullptr) != CUDA_SUCCESS)
-    return mla_abi::ErrCudaLaunch;
-  return mla_abi::Ok;
+                     1, 0, s, p2, nullptr) == CUDA_SUCCESS;
+  // Ordered after the combine on the stream (a free node when captured).
+  if (state.pool && cuMemFreeAsync(workspace, s) != CUDA_SUCCESS)
+    launched = false;
+  return launched ? mla_abi::Ok : mla_abi::ErrCudaLaunch;
 }
 
 } // extern "C"

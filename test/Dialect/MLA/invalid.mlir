@@ -1723,3 +1723,23 @@ func.func @gather_head_positions(%kc: tensor<4x16x2x64xf32>, %bt: tensor<2x4xi32
   %0 = mla.kv_cache_gather %kc[%bt] : tensor<4x16x2x64xf32>[tensor<2x4xi32>] -> tensor<2x32x2x64xf32>
   return
 }
+
+// -----
+
+// expected-error @+1 {{'mla.tensor_map_params' must be on a function}}
+module attributes {mla.tensor_map_params = 1 : i64} {
+}
+
+// -----
+
+// expected-error @+1 {{'mla.tensor_map_params' must be an integer between 0 and the function's 1 arguments, got 2 : i64}}
+llvm.func @too_many(%map: !llvm.ptr) attributes {mla.tensor_map_params = 2 : i64} {
+  llvm.return
+}
+
+// -----
+
+// expected-error @+1 {{'mla.tensor_map_params' must be an integer between 0 and the function's 1 arguments, got "two"}}
+llvm.func @not_integer(%map: !llvm.ptr) attributes {mla.tensor_map_params = "two"} {
+  llvm.return
+}

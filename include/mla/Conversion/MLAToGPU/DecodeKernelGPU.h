@@ -35,6 +35,10 @@ struct GPUDecodeConfig : DecodeParams {
   int64_t dynamicSharedBytes = 0; // MMA and WGMMA: dynamic shared memory
   // WGMMA: cache rows per TMA box (they divide the page and the tile).
   int64_t tmaBoxRows = 0;
+  /// WGMMA: the tensor maps are `__grid_constant__` parameters passed by
+  /// value (a host runtime's launch: mla-codegen's), not pointers to maps
+  /// in device memory (nvgpu.tma.create.descriptor's).
+  bool tensorMapsByValue = false;
   /// CTAs of the partial kernel an SM is designed to hold: the launch
   /// bounds (nvvm.minctasm) that ptxas keeps the registers within.
   int64_t ctasPerSM = 1;
@@ -81,7 +85,10 @@ struct GPUDecodeConfig : DecodeParams {
 /// with the layouts of the CPU kernels (flat memrefs; partials
 /// [b, group, split, row, dc] and [b, group, split, row, 2]). The WGMMA
 /// kernel's q_map and kv_map (!llvm.ptr) point at CUtensorMaps in device
-/// memory (64-byte aligned), bf16/f16, 2D, 128-byte swizzle: the queries
+/// memory (64-byte aligned), or, with tensorMapsByValue, are the maps
+/// themselves (`mla.tensor_map_params = 2`, made 128-byte grid-constant
+/// parameters by mla-nvvm-tensor-map-params), bf16/f16, 2D, 128-byte
+/// swizzle: the queries
 /// (dims {d_c + d_r, batch * rows}, box {64, 64}) and the cache (dims
 /// {d_c + d_r, cache rows}, box {64, tmaBoxRows}).
 void buildGPUDecodeKernels(ModuleOp module, const GPUDecodeConfig &config,

@@ -21,6 +21,8 @@ def MLA_Dialect : Dialect {
     scaled-dot-product attention with a decoupled RoPE part. A function that
     holds one layer carries its dimensions in the discardable attribute
     `mla.layer = #mla.layer_config<...>`; ops inside it are checked against it.
+    A GPU kernel whose last N parameters are TMA descriptors passed by value
+    carries `mla.tensor_map_params = N`.
   }];
   let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;
@@ -31,6 +33,12 @@ def MLA_Dialect : Dialect {
     /// Name of the function attribute holding a LayerConfigAttr.
     static constexpr ::llvm::StringLiteral getLayerAttrName() {
       return ::llvm::StringLiteral("mla.layer");
+    }
+
+    /// Name of the GPU kernel attribute counting its trailing parameters
+    /// that are CUtensorMaps passed by value (mla-nvvm-tensor-map-params).
+    static constexpr ::llvm::StringLiteral getTensorMapParamsAttrName() {
+      return ::llvm::StringLiteral("mla.tensor_map_params");
     }
   }];
 }
