@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""A static model of the GPU partial kernels from their SASS (issue 15).
+
+For each configuration, mla-codegen generates the kernel, nvdisasm (the
+venv's nvidia-cuda-nvdisasm) disassembles its cubin, and the tile loop is
+found: the largest loop (a backward branch) that holds the tensor
+instructions (HGMMA for wgmma, HMMA for mma.sync). Its instructions, counted
+once each (conditional blocks included, the one-lane TMA issue loops once),
+are what every warp issues per tile. Per tile and CTA, on one SM:
+
+  issue   = instructions x warps / 4            (4 schedulers, 1 issue/clk)
+  tensor  = 2 x M x tile x (d_c + d_r + d_c) / R (M: rows padded to the
+            instruction's M, 64 for wgmma, 16 for mma.sync; R the SM's
+            dense bf16 rate: 4096 FLOP/clk for wgmma on sm_90, 2/3 of it
+            for mma.sync there, 2048 on sm_80)
+  memory  = tile x (d_c + d_r) x 2 bytes / groups / B  (HBM per SM and
+            clock: H200 4.8 TB/s, A100 2.0 TB/s, at 1.83 / 1.41 GHz over
+            132 / 108 SMs; a tile read by several row groups comes once
+            from HBM, the others from L2)
+
+and the predicted time per tile is max(memory, issue + tensor) for the
+current forms, which wait for their tensor work before the softmax
+(serialized), and max(memory, issue, tensor) for a schedule that overlaps
+them. The prediction is the fraction of the roofline (the larger of the
+useful tensor time, real rows only, and the memory time) over it.
+
+Usage: scripts/sass-model.py [--codegen=build/bin/mla-codegen]
+           [--target=sm_90a] [--heads=16,128] [--q-len=1,2]
+           [--kv-lora-rank=512 --qk-rope-head-dim=64 --block-size=64]
+           [--kv-heads=N --head-dim=D] [--json]
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+# Per SM and clock: dense bf16 FLOPs of wgmma / mma.sync, HBM bytes.
+MACHINES = {
+    "sm_90a": {"name": "H200", "wgmma": 4096, "mma": 4096 * 2 / 3,
+               "hbm": 4.8e12 / 132 / 1.83e9},
+    "sm_80": {"name": "A100", "wgmma": None, "mma": 2048,
+              "hbm": 2.0e12 / 108 / 1.41e9},
+}
+
+CLASSES = [
+    ("tensor", r"^(HGMMA|HMMA)"),
+    ("shared", r"^(LDS|LDSM|STS|STSM)"),
+    ("global", r"^(LDG|STG|LDGSTS|UTMALDG|UTMASTG|RED|ATOM)"),
+    ("fp32", r"^(FFMA|FMUL|FADD|FMNMX|FSETP|FSEL|F2F|F2FP|FCHK)"),
+    ("mufu", r"^MUFU"),
+    ("shuffle", r"^SHFL"),
+    ("sync", r"^(BAR|SYNCS|WARPSYNC|WARPGROUP|DEPBAR|MEMBAR|FENCE)"),
+]
+
+
+def nvdisasm():
+    here = os.path.dirname(os.path.abspath(__file__))
+    found = glob.glob(os.path.join(here, "..", ".venv", "lib", "python3*",
+                                   "site-packages", "nvidia", "cu*", "bin",
+                                   "nvdisasm"))
+    for path in found + ["/usr/local/cuda/bin/nvdisasm"]:
+        if os.path.exists(path):
+            return path
+    sys.exit("sass-model.py: no nvdisasm (bash scripts/install.sh puts one "
+             "in .venv)")
+
+
+def partial_sass(cubin):
+    """The partial kernel's instructions: (address, label or None, text)."""
+    out = subprocess.run([nvdisasm(), "-c", cubin], check=True,
+                         capture_output=True, text=True).stdout
+    body = out.split(".text.partial:", 1)[1]
+    insts, label = [], None
+    for line in body.splitlines():
+        if line.startswith(".L_"):
+            label = line.rstrip(":")
+            continue
+        m = re.match(r"\s*/\*([0-9a-f]+)\*/\s+(.*?)\s*;", line)
+        if m:
+            insts.append((int(m.group(1), 16), label, m.group(2)))
+            label = None
+    return insts
+
+
+def opcode(text):
+    """The opcode of an instruction without its predicate."""
+    words = text.split()
+    if words and words[0].startswith("@"):
+        words = words[1:]
+    return words[0] if words else ""
+
+
+def tile_loop(insts):
+    """The instructions of the largest loop holding tensor instructions."""
+    where = {lab: i for i, (_, lab, _) in enumerate(insts) if lab}
+    best = None
+    for i, (_, _, text) in enumerate(insts):
+        m = re.search(r"BRA(\.U\.ANY)?\s+`\((\.L_x_\d+)\)", text)
+        if not m or m.group(1) or m.group(2) not in where:
+            continue  # forward branches and the one-lane issue loops
+        start = where[m.group(2)]
+        if start >= i:
+            continue
+        span = insts[start:i + 1]
+        if any(re.match(CLASSES[0][1], opcode(t)) for _, _, t in span):
+            if best is None or len(span) > len(best):
+                best = span
+    return best
+
+
+def count(span):
+    counts = {name: 0 for name, _ in CLASSES}
+    counts["other"] = 0
+    total = 0
+    for _, _, text in span:
+        op = opcode(text)
+        if op == "NOP":
+            continue
+        total += 1
+        for name, pattern in CLASSES:
+            if re.match(pattern, op):
+                counts[name] += 1
+                break
+        else:
+            counts["other"] += 1
+    counts["total"] = total
+    return counts
+
+
+def model(cfg, target):
+    info = json.load(open(cfg["json"]))
+    kern = info["kernel"]
+    params = info["params"]
+    form = kern["form"]
+    machine = MACHINES["sm_90a" if target.startswith("sm_9") else "sm_80"]
+    heads, q_len = params["num_heads"], params["q_len"]
+    kv_heads = params.get("num_kv_heads") or 1
+    dc = params["kv_lora_rank"] if "kv_lora_rank" in params else params["head_dim"]
+    width = info["dims"]["row_width"]
+    tile = kern["tile_tokens"]
+    rows = kern["rows_per_group"]
+    warps = kern["threads"] // 32
+    real_rows = min(rows, heads * q_len // kv_heads)
+    groups = -(-(heads * q_len // kv_heads) // rows)
+    m_inst = 64 if form == "wgmma_tma" else 16
+    padded = -(-real_rows // m_inst) * m_inst
+    rate = machine["wgmma"] if form == "wgmma_tma" else machine["mma"]
+    value = width if kv_heads == 1 else dc  # a head cache's V is its own row
+    flops = 2.0 * tile * (width + dc)
+    counts = count(tile_loop(partial_sass(cfg["cubin"])))
+    issue = counts["total"] * warps / 4
+    tensor = flops * padded / rate
+    useful = flops * real_rows / rate
+    elem = 2 if params["dtype"] != "f32" else 4
+    cache_bytes = tile * (width + (value if kv_heads > 1 else 0)) * elem
+    memory = cache_bytes / groups / machine["hbm"]
+    serial = max(memory, issue + tensor)
+    overlap = max(memory, issue, tensor)
+    roof = max(useful, memory)
+    return {
+        "config": cfg["name"], "form": form, "warps": warps, "tile": tile,
+        "rows": real_rows, "instructions": counts, "issue": issue,
+        "tensor": tensor, "memory": memory, "serialized": serial,
+        "overlapped": overlap, "bound": "memory" if memory >= useful
+        else "tensor", "predicted": roof / serial,
+        "predicted_overlapped": roof / overlap, "machine": machine["name"],
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    here = os.path.dirname(os.path.abspath(__file__))
+    p.add_argument("--codegen", default=os.path.join(here, "..", "build",
+                                                     "bin", "mla-codegen"))
+    p.add_argument("--target", default="sm_90a")
+    p.add_argument("--heads", default="16,128")
+    p.add_argument("--q-len", default="1,2")
+    p.add_argument("--kv-lora-rank", type=int, default=512)
+    p.add_argument("--qk-rope-head-dim", type=int, default=64)
+    p.add_argument("--block-size", type=int, default=64)
+    p.add_argument("--kv-heads", type=int, default=0)
+    p.add_argument("--head-dim", type=int, default=128)
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for h in a.heads.split(","):
+            for q in a.q_len.split(","):
+                name = f"h{h}_q{q}"
+                shape = ([f"--num-kv-heads={a.kv_heads}",
+                          f"--head-dim={a.head_dim}"] if a.kv_heads else
+                         [f"--kv-lora-rank={a.kv_lora_rank}",
+                          f"--qk-rope-head-dim={a.qk_rope_head_dim}"])
+                out = os.path.join(tmp, name)
+                gen = subprocess.run([a.codegen, f"--target={a.target}",
+                                      f"--num-heads={h}", f"--q-len={q}",
+                                      f"--block-size={a.block_size}",
+                                      "--dtype=bf16", f"--name={name}", "-o",
+                                      out] + shape, capture_output=True,
+                                     text=True)
+                if gen.returncode != 0:
+                    sys.exit(f"sass-model.py: mla-codegen failed for {name}:"
+                             f"\n{gen.stderr}")
+                rows.append(model({"name": name, "json": os.path.join(
+                    out, name + ".json"), "cubin": os.path.join(
+                        out, name + ".cubin")}, a.target))
+    if a.json:
+        print(json.dumps(rows, indent=1))
+        return
+    print(f"{a.target} ({rows[0]['machine']}), per tile and CTA, in SM "
+          "cycles; instructions each warp issues per tile")
+    print(f"{'config':10} {'form':9} {'warps':>5} {'tile':>4} {'instr':>6} "
+          f"{'tensor':>6} {'shared':>6} {'fp32':>5} {'mufu':>5} {'sync':>5} "
+          f"{'issue':>7} {'tensor':>7} {'HBM':>7} {'bound':>6} "
+          f"{'serial':>7} {'overlap':>7}")
+    for r in rows:
+        c = r["instructions"]
+        print(f"{r['config']:10} {r['form']:9} {r['warps']:5} {r['tile']:4} "
+              f"{c['total']:6} {c['tensor']:6} {c['shared']:6} {c['fp32']:5} "
+              f"{c['mufu']:5} {c['sync']:5} {r['issue']:7.0f} "
+              f"{r['tensor']:7.0f} {r['memory']:7.0f} {r['bound']:>6} "
+              f"{100 * r['predicted']:6.0f}% "
+              f"{100 * r['predicted_overlapped']:6.0f}%")
+
+
+if __name__ == "__main__":
+    main()
