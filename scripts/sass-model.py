@@ -3,10 +3,12 @@
 
 For each configuration, mla-codegen generates the kernel, nvdisasm (the
 venv's nvidia-cuda-nvdisasm) disassembles its cubin, and the tile loop is
-found: the largest loop (a backward branch) that holds the tensor
-instructions (HGMMA for wgmma, HMMA for mma.sync). Its instructions, counted
-once each (conditional blocks included, the one-lane TMA issue loops once),
-are what every warp issues per tile. Per tile and CTA, on one SM:
+found: the largest natural loop of the control-flow graph that holds the
+tensor instructions (HGMMA for wgmma, HMMA for mma.sync). Its instructions,
+counted once each (conditional blocks included, the one-lane TMA issue
+loops once; a loop inside it that holds tensor instructions as many times as
+the tile's tensor work per warp needs), are what every warp issues per
+tile. Per tile and CTA, on one SM:
 
   issue   = instructions x warps / 4            (4 schedulers, 1 issue/clk)
   tensor  = 2 x M x tile x (d_c + d_r + d_c) / R (M: rows padded to the
@@ -95,39 +97,140 @@ def opcode(text):
     return words[0] if words else ""
 
 
-def tile_loop(insts):
-    """The instructions of the largest loop holding tensor instructions."""
+def blocks_of(insts):
+    """Basic blocks (lists of instruction indices) and their successors."""
+    starts = {0}
     where = {lab: i for i, (_, lab, _) in enumerate(insts) if lab}
-    best = None
-    for i, (_, _, text) in enumerate(insts):
-        m = re.search(r"BRA(\.U\.ANY)?\s+`\((\.L_x_\d+)\)", text)
-        if not m or m.group(1) or m.group(2) not in where:
-            continue  # forward branches and the one-lane issue loops
-        start = where[m.group(2)]
-        if start >= i:
-            continue
-        span = insts[start:i + 1]
-        if any(re.match(CLASSES[0][1], opcode(t)) for _, _, t in span):
-            if best is None or len(span) > len(best):
-                best = span
-    return best
+    for i, (_, lab, text) in enumerate(insts):
+        if lab:
+            starts.add(i)
+        if re.search(r"\b(BRA|EXIT|RET|BRX|JMP)\b", text):
+            starts.add(i + 1)
+    order = sorted(x for x in starts if x < len(insts))
+    block_of, blocks = {}, []
+    for n, first in enumerate(order):
+        last = order[n + 1] if n + 1 < len(order) else len(insts)
+        blocks.append(list(range(first, last)))
+        for i in range(first, last):
+            block_of[i] = n
+    succ = []
+    for n, b in enumerate(blocks):
+        text = insts[b[-1]][2]
+        out = set()
+        m = re.search(r"\bBRA(\.[A-Z.]+)?\b[^`]*`\((\.L_x_\d+)\)", text)
+        if m and m.group(2) in where:
+            out.add(block_of[where[m.group(2)]])
+        # BRA.DIV branches only when the warp has diverged.
+        unconditional = (re.search(r"\b(EXIT|RET)\b", text) or
+                         (m and not text.lstrip().startswith("@") and
+                          m.group(1) != ".DIV"))
+        if not unconditional and n + 1 < len(blocks):
+            out.add(n + 1)
+        succ.append(out)
+    return blocks, succ
+
+
+def natural_loops(insts):
+    """The natural loops (a back edge to a block that dominates its source,
+    and every block that reaches it without passing that header), as
+    (header, blocks), with the blocks' instruction indices."""
+    blocks, succ = blocks_of(insts)
+    pred = [set() for _ in blocks]
+    for n, out in enumerate(succ):
+        for t in out:
+            pred[t].add(n)
+    # Dominators (iterative) over the blocks reachable from the entry.
+    reach, work = {0}, [0]
+    while work:
+        for t in succ[work.pop()]:
+            if t not in reach:
+                reach.add(t)
+                work.append(t)
+    pred = [p & reach for p in pred]
+    every = set(range(len(blocks)))
+    dom = [every for _ in blocks]
+    dom[0] = {0}
+    changed = True
+    while changed:
+        changed = False
+        for n in range(1, len(blocks)):
+            new = set.intersection(*(dom[p] for p in pred[n])) if pred[n] \
+                else set()
+            new = new | {n}
+            if new != dom[n]:
+                dom[n], changed = new, True
+    loops = {}
+    for src, out in enumerate(succ):
+        for head in out:
+            if src not in reach or head not in dom[src]:
+                continue  # a jump back into code, not a loop
+            loop, work = {head, src}, [src] if src != head else []
+            while work:
+                for p in pred[work.pop()]:
+                    if p not in loop:
+                        loop.add(p)
+                        work.append(p)
+            loops.setdefault(head, set()).update(loop)
+    return [(h, sorted(i for n in bl for i in blocks[n]))
+            for h, bl in loops.items()]
+
+
+def tensor_flops(text):
+    """FLOPs of one tensor instruction: HGMMA.64xNx16, HMMA.16816/1688."""
+    op = opcode(text)
+    m = re.match(r"HGMMA\.(\d+)x(\d+)x(\d+)", op)
+    if m:
+        return 2 * int(m.group(1)) * int(m.group(2)) * int(m.group(3))
+    m = re.match(r"HMMA\.(\d\d)(\d)(\d+)", op)
+    if m:
+        return 2 * int(m.group(1)) * int(m.group(2)) * int(m.group(3))
+    return 0
+
+
+def tile_loop(insts, tensor_per_warp):
+    """What each warp issues per tile: the instructions of the largest
+    natural loop holding tensor instructions (exit paths placed inside its
+    address range are not in it; the retry loops placed after the function
+    are), each once, except that loops inside it holding tensor
+    instructions count as many times as the tile's tensor work per warp
+    (`tensor_per_warp` FLOPs) needs. Returns [(weight, text)]."""
+    loops = natural_loops(insts)
+    holds = [(h, idx) for h, idx in loops
+             if any(tensor_flops(insts[i][2]) for i in idx)]
+    head, tile = max(holds, key=lambda x: len(x[1]))
+    inner = [set(idx) for h, idx in holds
+             if h != head and set(idx) < set(tile)]
+    # Innermost first: an instruction belongs to its smallest such loop.
+    inner.sort(key=len)
+    owner = {}
+    for n, idx in enumerate(inner):
+        for i in idx:
+            owner.setdefault(i, n)
+    outside = sum(tensor_flops(insts[i][2]) for i in tile if i not in owner)
+    per_iter = [sum(tensor_flops(insts[i][2]) for i in idx
+                    if owner.get(i) == n) for n, idx in enumerate(inner)]
+    left = max(tensor_per_warp - outside, 0)
+    total = sum(per_iter)
+    trips = [max(1, round(left / total)) if total else 1 for _ in inner]
+    return [(trips[owner[i]] if i in owner else 1, insts[i][2]) for i in tile]
 
 
 def count(span):
+    """Instructions by class, each times its weight."""
     counts = {name: 0 for name, _ in CLASSES}
     counts["other"] = 0
     total = 0
-    for _, _, text in span:
+    for weight, text in span:
         op = opcode(text)
         if op == "NOP":
             continue
-        total += 1
+        total += weight
         for name, pattern in CLASSES:
             if re.match(pattern, op):
-                counts[name] += 1
+                counts[name] += weight
                 break
         else:
-            counts["other"] += 1
+            counts["other"] += weight
     counts["total"] = total
     return counts
 
@@ -152,7 +255,8 @@ def model(cfg, target):
     rate = machine["wgmma"] if form == "wgmma_tma" else machine["mma"]
     value = width if kv_heads == 1 else dc  # a head cache's V is its own row
     flops = 2.0 * tile * (width + dc)
-    counts = count(tile_loop(partial_sass(cfg["cubin"])))
+    per_warp = flops * padded / warps
+    counts = count(tile_loop(partial_sass(cfg["cubin"]), per_warp))
     issue = counts["total"] * warps / 4
     tensor = flops * padded / rate
     useful = flops * real_rows / rate
