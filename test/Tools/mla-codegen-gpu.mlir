@@ -110,3 +110,22 @@
 // SMEM16: cannot generate a GPU decode kernel: kv_lora_rank = 4096, qk_rope_head_dim = 0 (16 query rows and a double-buffered 16-token tile must fit 160 KB of shared memory on sm_80, and d_c / 256 warps a CTA)
 // RUN: not mla-codegen --target=sm_75 --num-heads=16 --kv-lora-rank=512 2>&1 | FileCheck %s --check-prefix=TARGET
 // TARGET: --target=sm_75 is not supported (expected cpu, sm_80, sm_86, sm_89 or sm_90a)
+
+// sm_80, 128 heads (64-row CTAs, two column splits of 256): per tile, each
+// thread looks its token up in the block table once and copies its 5 of the
+// token's 72 chunks (16 threads a token, the fifth guarded), and QK^T is
+// unrolled: the warp's 18 k-steps, 2 mma.sync each, no loop.
+// RUN: mla-codegen --target=sm_80 --num-heads=128 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=bf16 --block-size=64 --name=u --emit=mlir | FileCheck %s --check-prefix=UNROLL
+// UNROLL: gpu.func @partial(
+// UNROLL: scf.for %{{.*}} step %c16{{.*}} iter_args(
+// UNROLL: memref.load %{{.*}} : memref<?xi32>
+// UNROLL-NOT: memref.load
+// UNROLL-COUNT-4: nvvm.cp.async.shared.global
+// UNROLL-NOT: memref.load
+// UNROLL: scf.if
+// UNROLL: nvvm.cp.async.shared.global
+// UNROLL: nvvm.cp.async.commit.group
+// UNROLL-NOT: scf.for
+// UNROLL-COUNT-36: nvvm.mma.sync
+// UNROLL-NOT: nvvm.mma.sync
+// UNROLL: gpu.barrier

@@ -229,28 +229,39 @@ void MMAPartialEmitter::loadQueries() {
 // visible one (their scores are masked).
 // With head caches a token's tile row is its key row then its value row,
 // of the group's KV head.
+// Each token's chunks go to threads / tileTokens consecutive threads, so that
+// a thread looks up its token's page in the block table once per tile (not
+// once per chunk) and a token's row is still read in whole 16-byte chunks by
+// neighbouring lanes.
 void MMAPartialEmitter::loadTile(Value ts, Value stage) {
   const int64_t chunks = shape.tileChunks, rowChunks = shape.rowChunks;
+  const int64_t perToken = shape.threads / shape.tileTokens;
   Value stageAt = stageOffset(stage);
   Value kvHead = layout.kvHead(*this, group);
-  forChunks(shape.tileTokens * chunks, [&](Value e) {
-    Value j = divc(e, chunks), ch = remc(e, chunks);
-    Value tok = flash::loadedToken(*this, range, add(ts, j));
-    Value row = flash::cacheRow(*this, c, bt, btBase, tok);
-    Value rowStart = flash::cacheRowStart(*this, c, row, kvHead);
-    Value src;
-    if (!valuesPtr) {
-      src = globalAt(kvPtr, add(rowStart, mulc(ch, 8)));
-    } else {
-      Value isKey = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ch,
-                                          idx(rowChunks));
-      Value base = LLVM::SelectOp::create(b, isKey, kvPtr, valuesPtr);
-      src = globalAt(base, add(rowStart, mulc(remc(ch, rowChunks), 8)));
-    }
-    copy16(add(stageAt, mulc(add(mulc(j, shape.tileWidth), mulc(ch, 8)),
-                             shape.elemBytes)),
-           src);
-  });
+  Value j = divc(tid, perToken), u = remc(tid, perToken);
+  Value tok = flash::loadedToken(*this, range, add(ts, j));
+  Value row = flash::cacheRow(*this, c, bt, btBase, tok);
+  Value rowStart = flash::cacheRowStart(*this, c, row, kvHead);
+  Value dstRow = add(stageAt, mulc(j, shape.tileWidth * shape.elemBytes));
+  for (int64_t k = 0; k * perToken < chunks; ++k) {
+    auto copyChunk = [&] {
+      Value ch = addc(u, k * perToken);
+      Value src;
+      if (!valuesPtr) {
+        src = globalAt(kvPtr, add(rowStart, mulc(ch, 8)));
+      } else {
+        Value isKey = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ch,
+                                            idx(rowChunks));
+        Value base = LLVM::SelectOp::create(b, isKey, kvPtr, valuesPtr);
+        src = globalAt(base, add(rowStart, mulc(remc(ch, rowChunks), 8)));
+      }
+      copy16(add(dstRow, mulc(ch, 8 * shape.elemBytes)), src);
+    };
+    if ((k + 1) * perToken <= chunks)
+      copyChunk();
+    else
+      ifLess(addc(u, k * perToken), idx(chunks), copyChunk);
+  }
 }
 
 SmallVector<Value> MMAPartialEmitter::tileStep(Value ts, ValueRange state) {
@@ -307,26 +318,34 @@ SmallVector<Value> MMAPartialEmitter::scores(Value tileAt) {
   Value aCol = mulc(divc(lane, 16), 8);
   Value bTok = remc(lane, 8), bCol = mulc(remc(divc(lane, 8), 2), 8);
   Value bHalf = divc(lane, 16);
-  SmallVector<Value> sInit(shape.scoreTiles * 4, zeroF);
-  auto kLoop = forLoop(
-      cs, idx(shape.kSteps), idx(shape.colSplits), sInit,
-      [&](Value ks, ValueRange acc) {
-        Value k0 = mulc(ks, 16);
-        SmallVector<Value> a = loadOperands(
-            addc(mulc(add(mulc(aRow, width), add(k0, aCol)), eb),
-                 shape.queryOffset),
-            /*transpose=*/false);
-        SmallVector<Value> s(acc);
-        for (int64_t jp = 0; jp < shape.scoreTiles / 2; ++jp) {
-          Value tok = add(mulc(addc(bHalf, 2 * jp), 8), bTok);
-          SmallVector<Value> bFrag = loadOperands(
-              add(tileAt,
-                  mulc(add(mulc(tok, tileWidth), add(k0, bCol)), eb)),
-              /*transpose=*/false);
-          mmaPair(a, bFrag, s, 2 * jp);
-        }
-        return s;
-      });
+  auto kStep = [&](Value ks, SmallVector<Value> s) {
+    Value k0 = mulc(ks, 16);
+    SmallVector<Value> a = loadOperands(
+        addc(mulc(add(mulc(aRow, width), add(k0, aCol)), eb),
+             shape.queryOffset),
+        /*transpose=*/false);
+    for (int64_t jp = 0; jp < shape.scoreTiles / 2; ++jp) {
+      Value tok = add(mulc(addc(bHalf, 2 * jp), 8), bTok);
+      SmallVector<Value> bFrag = loadOperands(
+          add(tileAt, mulc(add(mulc(tok, tileWidth), add(k0, bCol)), eb)),
+          /*transpose=*/false);
+      mmaPair(a, bFrag, s, 2 * jp);
+    }
+    return s;
+  };
+  SmallVector<Value> s(shape.scoreTiles * 4, zeroF);
+  // Unrolled where every warp has the same count of k-steps: no loop
+  // counter, and ptxas schedules the ldmatrix of the next step under the
+  // mma of this one.
+  if (shape.kSteps % shape.colSplits == 0) {
+    for (int64_t j = 0; j < shape.kSteps / shape.colSplits; ++j)
+      s = kStep(addc(cs, j * shape.colSplits), s);
+    return s;
+  }
+  auto kLoop = forLoop(cs, idx(shape.kSteps), idx(shape.colSplits), s,
+                       [&](Value ks, ValueRange acc) {
+                         return kStep(ks, SmallVector<Value>(acc));
+                       });
   return SmallVector<Value>(kLoop.getResults());
 }
 
