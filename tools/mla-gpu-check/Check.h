@@ -15,9 +15,10 @@ namespace mla::gpucheck {
 int runCheck(const std::string &bundle, const Spec &spec, Device &dev);
 
 /// Times the kernel of a bench entry on FlashMLA's grid (GPU only), printing
-/// one row per batch and sequence length; returns the number of failures.
+/// one row per batch and sequence length, with the fraction of `matmulPeak`
+/// (FLOP/s; 0: not measured); returns the number of failures.
 int runBench(const std::string &bundle, const Spec &spec, Device &dev,
-             const std::string &torchScript);
+             const std::string &torchScript, double matmulPeak);
 
 } // namespace mla::gpucheck
 

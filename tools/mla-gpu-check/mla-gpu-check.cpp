@@ -41,6 +41,8 @@ struct Options {
   std::vector<std::string> phases{"check", "bench"};
   int jobs = 0;
   double kernelTimeout = 120, phaseTime = 240;
+  /// FLOP/s of PyTorch's bf16 matmul, measured before the bench; 0: none.
+  double matmulPeak = 0;
   bool host = false, probe = false, torch = true;
 };
 
@@ -161,7 +163,8 @@ int runChild(const Options &o, const Spec &spec) {
   }
   int failures = spec.phase == "check"
                      ? runCheck(o.bundle, spec, *dev)
-                     : runBench(o.bundle, spec, *dev, o.torchScript);
+                     : runBench(o.bundle, spec, *dev, o.torchScript,
+                                o.matmulPeak);
   std::fflush(stdout);
   return failures ? 1 : 0;
 }
@@ -305,10 +308,20 @@ int main(int argc, char **argv) {
               target.c_str(),
               o.torchScript.empty() ? "not used" : "torch_mla.py",
               o.logDir.c_str());
+  // PyTorch's bf16 matmul throughput: the bench rows' tensor peak.
   if (!o.torchScript.empty()) {
     std::fflush(stdout);
     std::string cmd = "python3 " + o.torchScript + " --peak 2>/dev/null";
-    if (std::system(cmd.c_str()) != 0)
+    if (std::FILE *p = popen(cmd.c_str(), "r")) {
+      char line[256] = {0};
+      if (std::fgets(line, sizeof line, p)) {
+        std::printf("%s", line);
+        if (const char *at = std::strstr(line, ": "))
+          o.matmulPeak = std::atof(at + 2) * 1e12;
+      }
+      pclose(p);
+    }
+    if (o.matmulPeak <= 0)
       std::printf("  (the matmul peak was not measured)\n");
   }
   std::printf("\n");
