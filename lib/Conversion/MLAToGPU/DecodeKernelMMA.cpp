@@ -229,38 +229,50 @@ void MMAPartialEmitter::loadQueries() {
 // visible one (their scores are masked).
 // With head caches a token's tile row is its key row then its value row,
 // of the group's KV head.
-// Each token's chunks go to threads / tileTokens consecutive threads, so that
-// a thread looks up its token's page in the block table once per tile (not
-// once per chunk) and a token's row is still read in whole 16-byte chunks by
-// neighbouring lanes.
+// Each token's chunks go to threads / tileTokens consecutive threads (where
+// that divides), so that a thread looks up its token's page in the block
+// table once per tile (not once per chunk) and a token's row is still read
+// in whole 16-byte chunks by neighbouring lanes.
 void MMAPartialEmitter::loadTile(Value ts, Value stage) {
   const int64_t chunks = shape.tileChunks, rowChunks = shape.rowChunks;
-  const int64_t perToken = shape.threads / shape.tileTokens;
   Value stageAt = stageOffset(stage);
   Value kvHead = layout.kvHead(*this, group);
+  // Chunk `ch` of token `j`, whose row starts at `rowStart` in its cache.
+  auto copyChunk = [&](Value j, Value ch, Value rowStart) {
+    Value src;
+    if (!valuesPtr) {
+      src = globalAt(kvPtr, add(rowStart, mulc(ch, 8)));
+    } else {
+      Value isKey = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ch,
+                                          idx(rowChunks));
+      Value base = LLVM::SelectOp::create(b, isKey, kvPtr, valuesPtr);
+      src = globalAt(base, add(rowStart, mulc(remc(ch, rowChunks), 8)));
+    }
+    copy16(add(stageAt, mulc(add(mulc(j, shape.tileWidth), mulc(ch, 8)),
+                             shape.elemBytes)),
+           src);
+  };
+  auto rowStartOf = [&](Value j) {
+    Value tok = flash::loadedToken(*this, range, add(ts, j));
+    Value row = flash::cacheRow(*this, c, bt, btBase, tok);
+    return flash::cacheRowStart(*this, c, row, kvHead);
+  };
+  if (shape.threads % shape.tileTokens != 0) {
+    forChunks(shape.tileTokens * chunks, [&](Value e) {
+      Value j = divc(e, chunks);
+      copyChunk(j, remc(e, chunks), rowStartOf(j));
+    });
+    return;
+  }
+  const int64_t perToken = shape.threads / shape.tileTokens;
   Value j = divc(tid, perToken), u = remc(tid, perToken);
-  Value tok = flash::loadedToken(*this, range, add(ts, j));
-  Value row = flash::cacheRow(*this, c, bt, btBase, tok);
-  Value rowStart = flash::cacheRowStart(*this, c, row, kvHead);
-  Value dstRow = add(stageAt, mulc(j, shape.tileWidth * shape.elemBytes));
+  Value rowStart = rowStartOf(j);
   for (int64_t k = 0; k * perToken < chunks; ++k) {
-    auto copyChunk = [&] {
-      Value ch = addc(u, k * perToken);
-      Value src;
-      if (!valuesPtr) {
-        src = globalAt(kvPtr, add(rowStart, mulc(ch, 8)));
-      } else {
-        Value isKey = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ch,
-                                            idx(rowChunks));
-        Value base = LLVM::SelectOp::create(b, isKey, kvPtr, valuesPtr);
-        src = globalAt(base, add(rowStart, mulc(remc(ch, rowChunks), 8)));
-      }
-      copy16(add(dstRow, mulc(ch, 8 * shape.elemBytes)), src);
-    };
+    Value ch = addc(u, k * perToken);
     if ((k + 1) * perToken <= chunks)
-      copyChunk();
+      copyChunk(j, ch, rowStart);
     else
-      ifLess(addc(u, k * perToken), idx(chunks), copyChunk);
+      ifLess(ch, idx(chunks), [&] { copyChunk(j, ch, rowStart); });
   }
 }
 
