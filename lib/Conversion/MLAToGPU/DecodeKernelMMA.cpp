@@ -237,8 +237,9 @@ void MMAPartialEmitter::loadTile(Value ts, Value stage) {
   const int64_t chunks = shape.tileChunks, rowChunks = shape.rowChunks;
   Value stageAt = stageOffset(stage);
   Value kvHead = layout.kvHead(*this, group);
-  // Chunk `ch` of token `j`, whose row starts at `rowStart` in its cache.
-  auto copyChunk = [&](Value j, Value ch, Value rowStart) {
+  // Chunk `ch` of a token whose row starts at `rowStart` in its cache and
+  // at `dstRow` in the stage.
+  auto copyChunk = [&](Value dstRow, Value ch, Value rowStart) {
     Value src;
     if (!valuesPtr) {
       src = globalAt(kvPtr, add(rowStart, mulc(ch, 8)));
@@ -248,9 +249,10 @@ void MMAPartialEmitter::loadTile(Value ts, Value stage) {
       Value base = LLVM::SelectOp::create(b, isKey, kvPtr, valuesPtr);
       src = globalAt(base, add(rowStart, mulc(remc(ch, rowChunks), 8)));
     }
-    copy16(add(stageAt, mulc(add(mulc(j, shape.tileWidth), mulc(ch, 8)),
-                             shape.elemBytes)),
-           src);
+    copy16(add(dstRow, mulc(ch, 8 * shape.elemBytes)), src);
+  };
+  auto dstRowOf = [&](Value j) {
+    return add(stageAt, mulc(j, shape.tileWidth * shape.elemBytes));
   };
   auto rowStartOf = [&](Value j) {
     Value tok = flash::loadedToken(*this, range, add(ts, j));
@@ -260,19 +262,20 @@ void MMAPartialEmitter::loadTile(Value ts, Value stage) {
   if (shape.threads % shape.tileTokens != 0) {
     forChunks(shape.tileTokens * chunks, [&](Value e) {
       Value j = divc(e, chunks);
-      copyChunk(j, remc(e, chunks), rowStartOf(j));
+      copyChunk(dstRowOf(j), remc(e, chunks), rowStartOf(j));
     });
     return;
   }
   const int64_t perToken = shape.threads / shape.tileTokens;
   Value j = divc(tid, perToken), u = remc(tid, perToken);
-  Value rowStart = rowStartOf(j);
+  Value rowStart = rowStartOf(j), dstRow = dstRowOf(j);
   for (int64_t k = 0; k * perToken < chunks; ++k) {
-    Value ch = addc(u, k * perToken);
-    if ((k + 1) * perToken <= chunks)
-      copyChunk(j, ch, rowStart);
-    else
-      ifLess(ch, idx(chunks), [&] { copyChunk(j, ch, rowStart); });
+    if ((k + 1) * perToken <= chunks) {
+      copyChunk(dstRow, addc(u, k * perToken), rowStart);
+      continue;
+    }
+    ifLess(addc(u, k * perToken), idx(chunks),
+           [&] { copyChunk(dstRow, addc(u, k * perToken), rowStart); });
   }
 }
 
