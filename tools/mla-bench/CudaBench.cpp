@@ -1,4 +1,4 @@
-//===- CudaBench.cpp - mla-bench --target=cuda -------------------*- C++ -*-===//
+//===- CudaBench.cpp - mla-bench --target=cuda ------------------*- C++ -*-===//
 //
 // The GPU kernels mla-codegen generates (--target=sm_90a on compute
 // capability 9.x, sm_80 / sm_86 below), on FlashMLA's grid: batch 128,
@@ -117,9 +117,10 @@ int mla::runCudaBench(int argc, char **argv) {
   for (const std::string &h : o.heads)
     for (const std::string &q : o.qLen) {
       std::string name = "cuda_h" + h + "_q" + q;
-      std::string opts = "--target=" + target + " --num-heads=" + h +
-                         " --kv-lora-rank=512 --qk-rope-head-dim=64 --q-len=" +
-                         q + " --block-size=64 --dtype=bf16";
+      std::string opts =
+          "--target=" + target + " --num-heads=" + h +
+          " --kv-lora-rank=512 --qk-rope-head-dim=64 --q-len=" + q +
+          " --block-size=64 --dtype=bf16";
       std::string dir = o.workDir + "/kernels/" + name;
       std::string cmd = o.codegen + " " + opts + " --name=" + name + " -o " +
                         dir + " >" + dir + ".log 2>&1";
@@ -128,8 +129,9 @@ int mla::runCudaBench(int argc, char **argv) {
                     dir.c_str());
         return 1;
       }
-      manifest << "bench " << name << " " << opts << " --bench-batch="
-               << o.batch << " --bench-seq-len=" << o.seqLen << "\n";
+      manifest << "bench " << name << " " << opts
+               << " --bench-batch=" << o.batch
+               << " --bench-seq-len=" << o.seqLen << "\n";
     }
   manifest.close();
   std::fflush(stdout);

@@ -83,8 +83,8 @@ TorchRun runTorch(const std::string &script, const std::string &lib,
                     " --kernel-name " + s.name + " 2>/dev/null";
   std::fflush(stdout);
   if (std::FILE *p = popen(cmd.c_str(), "r")) {
-    if (std::fscanf(p, "%lf %lf %lf", &run.torchMs, &run.kernelMs,
-                    &run.err) != 3)
+    if (std::fscanf(p, "%lf %lf %lf", &run.torchMs, &run.kernelMs, &run.err) !=
+        3)
       run = TorchRun();
     pclose(p);
   }
@@ -139,8 +139,8 @@ int runBench(const std::string &bundle, const Spec &s, Device &dev,
                      outN = size_t(b) * q * h * s.dc, lseN = size_t(b) * q * h;
         Buffer dq(dev, qN * 2), dkv(dev, kvN * 2), dt(dev, table.size() * 4),
             dl(dev, lens.size() * 4), dout(dev, outN * 2), dlse(dev, lseN * 4);
-        bool ok = dq.get() && dkv.get() && dt.get() && dl.get() &&
-                  dout.get() && dlse.get();
+        bool ok = dq.get() && dkv.get() && dt.get() && dl.get() && dout.get() &&
+                  dlse.get();
         for (size_t at = 0; ok && at < kvN; at += chunk.size())
           ok = dev.upload(dkv.bytes() + 2 * at, chunk.data(),
                           2 * std::min(chunk.size(), kvN - at));
@@ -219,8 +219,8 @@ int runBench(const std::string &bundle, const Spec &s, Device &dev,
         double tf = flops / (ms * 1e-3), bw = bytes / (ms * 1e-3);
         // Bound by whichever of FlashMLA's figures the row would reach first.
         bool memoryBound = flops / bytes < kFlashMLAFlops / kFlashMLABandwidth;
-        double vsFlash = memoryBound ? bw / kFlashMLABandwidth
-                                     : tf / kFlashMLAFlops;
+        double vsFlash =
+            memoryBound ? bw / kFlashMLABandwidth : tf / kFlashMLAFlops;
         std::printf("%8.3f ms %7.1f TFLOP/s", ms, tf / 1e12);
         if (matmulPeak > 0)
           std::printf(" (%5.1f%% of matmul)", 100 * tf / matmulPeak);

@@ -137,8 +137,7 @@ struct Buffers {
 class Checker {
 public:
   Checker(const Spec &s, Device &dev, const Kernel &kernel)
-      : s(s), dev(dev), kernel(kernel), p(makeProblem(s)),
-        es(s.bf16 ? 2 : 4) {}
+      : s(s), dev(dev), kernel(kernel), p(makeProblem(s)), es(s.bf16 ? 2 : 4) {}
 
   int run();
 
@@ -186,8 +185,8 @@ bool Checker::upload(Buffers &b, int64_t first) {
   b.sinks = Buffer(dev, p.sinks.size() * 4);
   b.out = Buffer(dev, b.outBytes + 2 * kGuard);
   b.lse = Buffer(dev, b.lseBytes + 2 * kGuard);
-  for (const Buffer *x : {&b.q, &b.k, &b.v, &b.table, &b.lens, &b.sinks,
-                          &b.out, &b.lse})
+  for (const Buffer *x :
+       {&b.q, &b.k, &b.v, &b.table, &b.lens, &b.sinks, &b.out, &b.lse})
     if (!x->get())
       return false;
   auto data = [&](const std::vector<float> &f,
@@ -257,17 +256,14 @@ std::string Checker::verify(const Buffers &b, int64_t first) {
     if (p.lastNaN && query == s.qLen - 1 && p.lens[seq] > 0) {
       if (!std::isnan(got)) {
         std::snprintf(msg, sizeof msg,
-                      "out[%zu] = %g, the query that sees the NaN row", i,
-                      got);
+                      "out[%zu] = %g, the query that sees the NaN row", i, got);
         return msg;
       }
       continue;
     }
-    double tol = s.onHost() ? (s.bf16 ? 1e-3 + std::ldexp(std::abs(want) + 1,
-                                                          -8)
-                                      : 2e-5)
-                            : (s.bf16 ? 2.5e-3 + std::ldexp(std::abs(want), -8)
-                                      : 1e-4);
+    double tol =
+        s.onHost() ? (s.bf16 ? 1e-3 + std::ldexp(std::abs(want) + 1, -8) : 2e-5)
+                   : (s.bf16 ? 2.5e-3 + std::ldexp(std::abs(want), -8) : 1e-4);
     if (!(std::abs(got - want) <= tol)) {
       std::snprintf(msg, sizeof msg,
                     "out[%zu] (sequence %lld) = %.6g, reference %.6g, "
@@ -283,9 +279,9 @@ std::string Checker::verify(const Buffers &b, int64_t first) {
     double want = p.refLse[lseOffset + i];
     if (std::isnan(want))
       continue; // the rows that see the NaN (their out is checked)
-    bool ok = std::isinf(want)
-                  ? std::isinf(got) && got < 0
-                  : std::abs(got - want) <= 1e-4 * std::max(1.0, std::abs(want));
+    bool ok = std::isinf(want) ? std::isinf(got) && got < 0
+                               : std::abs(got - want) <=
+                                     1e-4 * std::max(1.0, std::abs(want));
     if (!ok) {
       std::snprintf(msg, sizeof msg, "lse[%zu] = %.7g, reference %.7g", i,
                     double(got), want);
@@ -421,9 +417,9 @@ int Checker::run() {
   unsetenv(env.c_str());
   {
     Buffers other;
-    report("other buffers, batch - 1",
-           upload(other, 1) ? callAndVerify(other, 1, nullptr)
-                            : "out of device memory");
+    report("other buffers, batch - 1", upload(other, 1)
+                                           ? callAndVerify(other, 1, nullptr)
+                                           : "out of device memory");
   }
   if (dev.cuda())
     checkStreamAndGraph(b);

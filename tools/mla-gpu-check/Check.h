@@ -1,4 +1,4 @@
-//===- Check.h - the correctness phase ---------------------------*- C++ -*-===//
+//===- Check.h - the correctness phase --------------------------*- C++ -*-===//
 
 #ifndef MLA_GPU_CHECK_CHECK_H
 #define MLA_GPU_CHECK_CHECK_H

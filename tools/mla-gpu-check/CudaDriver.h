@@ -112,7 +112,8 @@ private:
     int dev;
     void *ctx;
     char buf[256] = {0};
-    const int kMultiprocessorCount = 16; // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
+    // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
+    const int kMultiprocessorCount = 16;
     if (deviceGet(&dev, 0) != 0 ||
         deviceComputeCapability(&major, &minor, dev) != 0 ||
         deviceGetName(buf, sizeof(buf) - 1, dev) != 0 ||

@@ -42,7 +42,7 @@ public:
   void *alloc(size_t bytes) override {
     CudaDriver::DevPtr p = 0;
     return cu.memAlloc(&p, std::max<size_t>(bytes, 1)) ? nullptr
-                                                        : (void *)uintptr_t(p);
+                                                       : (void *)uintptr_t(p);
   }
   void release(void *p) override { cu.memFree(dev(p)); }
   bool upload(void *dst, const void *src, size_t n) override {
@@ -68,7 +68,9 @@ private:
 
 } // namespace
 
-std::unique_ptr<Device> Device::host() { return std::make_unique<HostDevice>(); }
+std::unique_ptr<Device> Device::host() {
+  return std::make_unique<HostDevice>();
+}
 std::unique_ptr<Device> Device::gpu(const CudaDriver &cu) {
   return std::make_unique<CudaDevice>(cu);
 }
@@ -90,16 +92,16 @@ std::string Kernel::load(const std::string &bundle, const Spec &spec) {
 int32_t Kernel::operator()(const CallArgs &a) const {
   if (heads && sinks)
     return reinterpret_cast<mla_abi::HeadsSinksKernelFn>(fn)(
-        a.q, a.kCache, a.vCache, a.blockTable, a.seqLens, a.sinks, a.out,
-        a.lse, a.batch, a.maxBlocks, a.scale, a.stream);
+        a.q, a.kCache, a.vCache, a.blockTable, a.seqLens, a.sinks, a.out, a.lse,
+        a.batch, a.maxBlocks, a.scale, a.stream);
   if (heads)
     return reinterpret_cast<mla_abi::HeadsKernelFn>(fn)(
-        a.q, a.kCache, a.vCache, a.blockTable, a.seqLens, a.out, a.lse,
-        a.batch, a.maxBlocks, a.scale, a.stream);
+        a.q, a.kCache, a.vCache, a.blockTable, a.seqLens, a.out, a.lse, a.batch,
+        a.maxBlocks, a.scale, a.stream);
   if (sinks)
     return reinterpret_cast<mla_abi::SinksKernelFn>(fn)(
-        a.q, a.kCache, a.blockTable, a.seqLens, a.sinks, a.out, a.lse,
-        a.batch, a.maxBlocks, a.scale, a.stream);
+        a.q, a.kCache, a.blockTable, a.seqLens, a.sinks, a.out, a.lse, a.batch,
+        a.maxBlocks, a.scale, a.stream);
   return reinterpret_cast<mla_abi::KernelFn>(fn)(
       a.q, a.kCache, a.blockTable, a.seqLens, a.out, a.lse, a.batch,
       a.maxBlocks, a.scale, a.stream);

@@ -1,4 +1,4 @@
-//===- Device.h - where a kernel's buffers live ------------------*- C++ -*-===//
+//===- Device.h - where a kernel's buffers live -----------------*- C++ -*-===//
 //
 // The runner checks GPU kernels on device memory and, to test the runner
 // itself on machines without a GPU, CPU kernels (the same C ABI) on host
@@ -42,7 +42,9 @@ class Buffer {
 public:
   Buffer() = default;
   Buffer(Device &d, size_t bytes) : device(&d), ptr(d.alloc(bytes)) {}
-  Buffer(Buffer &&o) noexcept : device(o.device), ptr(o.ptr) { o.ptr = nullptr; }
+  Buffer(Buffer &&o) noexcept : device(o.device), ptr(o.ptr) {
+    o.ptr = nullptr;
+  }
   Buffer &operator=(Buffer &&o) noexcept {
     std::swap(device, o.device);
     std::swap(ptr, o.ptr);

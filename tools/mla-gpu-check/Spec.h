@@ -1,4 +1,4 @@
-//===- Spec.h - one kernel of a check bundle ---------------------*- C++ -*-===//
+//===- Spec.h - one kernel of a check bundle --------------------*- C++ -*-===//
 //
 // A bundle's manifest.txt has one line per generated kernel: the phase that
 // uses it (check or bench), its name, then the mla-codegen options it was

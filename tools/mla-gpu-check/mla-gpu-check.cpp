@@ -161,10 +161,9 @@ int runChild(const Options &o, const Spec &spec) {
     }
     dev = Device::gpu(*cu);
   }
-  int failures = spec.phase == "check"
-                     ? runCheck(o.bundle, spec, *dev)
-                     : runBench(o.bundle, spec, *dev, o.torchScript,
-                                o.matmulPeak);
+  int failures = spec.phase == "check" ? runCheck(o.bundle, spec, *dev)
+                                       : runBench(o.bundle, spec, *dev,
+                                                  o.torchScript, o.matmulPeak);
   std::fflush(stdout);
   return failures ? 1 : 0;
 }
@@ -304,8 +303,7 @@ int main(int argc, char **argv) {
                   " >/dev/null 2>&1") == 0)
     o.torchScript = o.bundle + "/torch_mla.py";
   std::printf("mla-gpu-check: %s, kernels for %s; PyTorch: %s; logs in %s\n",
-              o.host ? "host memory, CPU kernels" : why.c_str(),
-              target.c_str(),
+              o.host ? "host memory, CPU kernels" : why.c_str(), target.c_str(),
               o.torchScript.empty() ? "not used" : "torch_mla.py",
               o.logDir.c_str());
   // PyTorch's bf16 matmul throughput: the bench rows' tensor peak.

@@ -42,8 +42,7 @@ struct MLANVVMTensorMapParamsPass
       auto mapType = LLVM::LLVMArrayType::get(b.getI8Type(), kTensorMapBytes);
       for (unsigned i = total - unsigned(count.getInt()); i < total; ++i) {
         if (!isa<LLVM::LLVMPointerType>(fn.getArgument(i).getType())) {
-          fn.emitError() << "tensor map parameter " << i
-                         << " is not a pointer";
+          fn.emitError() << "tensor map parameter " << i << " is not a pointer";
           return WalkResult::interrupt();
         }
         fn.setArgAttr(i, LLVM::LLVMDialect::getByValAttrName(),

@@ -14,9 +14,9 @@
 // freed on the stream after the combine; the pool keeps its memory, so this
 // costs no device allocation after the first calls): calls on different
 // streams never share one, and a call captured into a CUDA graph becomes
-// memory nodes of the graph. Where the device has no memory pools, one workspace
-// per kernel and context is kept instead, which calls on concurrent streams
-// must not share.
+// memory nodes of the graph. Where the device has no memory pools, one
+// workspace per kernel and context is kept instead, which calls on
+// concurrent streams must not share.
 //
 //===----------------------------------------------------------------------===//
 
