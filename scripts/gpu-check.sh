@@ -102,13 +102,17 @@ bundle() {
 }
 
 run() {
-  local dir="$root/build-gpu-check" args=()
+  local dir="$root/build-gpu-check" args=() timed=0
   for a in "$@"; do
     case "$a" in
       --bundle=*) dir="${a#--bundle=}" ;;
+      --phase=*|--phase-time=*) timed=1; args+=("$a") ;;
       *) args+=("$a") ;;
     esac
   done
+  # The check phase, then the bench: 120 + 250 s, each with the runner's 30 s
+  # of grace for the kernels still running, within the 470 s below.
+  if [ "$timed" = 0 ]; then args=(--phase-time=120,250 "${args[@]+"${args[@]}"}"); fi
   if [ ! -f "$dir/manifest.txt" ]; then
     echo "gpu-check.sh run: no bundle at $dir (run \`bash scripts/gpu-check.sh bundle\` where mla-codegen is built)" >&2
     exit 2

@@ -6,7 +6,7 @@
 # must fail, naming each of them, while the others still pass. (The lies keep
 # the buffer sizes and the entry's signature, so that the kernels' reads and
 # writes stay within what the runner allocated.) Then a bundle with a kernel
-# that hangs and one that crashes, and the phase time limit.
+# that hangs and one that crashes, and the phase time limit and its grace.
 # Usage: runner-host.sh BUILD_DIR
 set -euo pipefail
 build="$1"
@@ -79,4 +79,16 @@ echo "$log"
 [ "$rc" = 1 ] && [ "$(grep -c '^NOT RUN ' <<< "$log")" = 7 ] &&
   grep -q "0 passed, 1 failed, 7 not run" <<< "$log" ||
   { echo "runner-host.sh: the phase limit did not stop the run"; exit 1; }
+
+# A kernel still running when its phase's time and grace are spent is killed
+# (TIMEOUT) even within its own --kernel-timeout.
+set +e
+log=$(bash "$root/scripts/gpu-check.sh" run --bundle="$faulty" --host --phase=check \
+  --kernel-timeout=100 --phase-time=1 --grace=2)
+rc=$?
+set -e
+echo "$log"
+[ "$rc" = 1 ] && grep -q "^TIMEOUT  cpu_hang " <<< "$log" &&
+  grep -q "0 passed, 1 failed, 7 not run" <<< "$log" ||
+  { echo "runner-host.sh: the phase's grace did not end the hang"; exit 1; }
 echo "runner-host.sh: passed"

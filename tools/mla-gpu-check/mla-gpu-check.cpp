@@ -10,7 +10,9 @@
 // --kernel-timeout seconds and reported by name, a crash is reported with its
 // signal, and the run goes on. The parent never touches CUDA (a forked child
 // cannot use a context its parent made). A phase stops starting kernels after
-// --phase-time seconds; those it did not run are reported and fail the run.
+// its --phase-time seconds, and kills those still running --grace seconds
+// later (TIMEOUT); those it did not run are reported, and all fail the run.
+// So a run ends within the sum of its phases' times and graces.
 // Exit codes: 0 all passed, 1 a failure, 2 bad usage or bundle, 77 no device
 // (ctest's skip).
 //
@@ -40,7 +42,11 @@ struct Options {
   std::string bundle, filter, logDir, torchScript;
   std::vector<std::string> phases{"check", "bench"};
   int jobs = 0;
-  double kernelTimeout = 120, phaseTime = 240;
+  double kernelTimeout = 120;
+  /// What a kernel still running at the end of its phase's time may take.
+  double grace = 30;
+  /// Seconds for each phase, in the order of `phases` (one value: all).
+  std::vector<double> phaseTimes{150};
   /// FLOP/s of PyTorch's bf16 matmul, measured before the bench; 0: none.
   double matmulPeak = 0;
   bool host = false, probe = false, torch = true;
@@ -51,8 +57,9 @@ void usage() {
       stderr,
       "usage: mla-gpu-check --bundle=DIR [--phase=check,bench] "
       "[--filter=TEXT]\n"
-      "         [--jobs=N] [--kernel-timeout=S] [--phase-time=S] [--host] "
-      "[--no-torch]\n"
+      "         [--jobs=N] [--kernel-timeout=S] [--phase-time=S[,S]] "
+      "[--grace=S]\n"
+      "         [--host] [--no-torch]\n"
       "       mla-gpu-check --probe    (prints the device's kernel target)\n");
 }
 
@@ -82,9 +89,21 @@ bool parseOptions(int argc, char **argv, Options &o) {
       o.jobs = std::atoi(value.c_str());
     else if (key == "--kernel-timeout")
       o.kernelTimeout = std::atof(value.c_str());
-    else if (key == "--phase-time")
-      o.phaseTime = std::atof(value.c_str());
-    else if (a == "--host")
+    else if (key == "--grace")
+      o.grace = std::atof(value.c_str());
+    else if (key == "--phase-time") {
+      o.phaseTimes.clear();
+      for (size_t at = 0; at <= value.size();) {
+        size_t comma = value.find(',', at);
+        if (comma == std::string::npos)
+          comma = value.size();
+        double t = std::atof(value.substr(at, comma - at).c_str());
+        if (t <= 0)
+          return false;
+        o.phaseTimes.push_back(t);
+        at = comma + 1;
+      }
+    } else if (a == "--host")
       o.host = true;
     else if (a == "--probe")
       o.probe = true;
@@ -93,8 +112,10 @@ bool parseOptions(int argc, char **argv, Options &o) {
     else
       return false;
   }
-  return o.probe || (!o.bundle.empty() && o.kernelTimeout > 0 &&
-                     o.phaseTime > 0 && o.jobs >= 0);
+  return o.probe ||
+         (!o.bundle.empty() && o.kernelTimeout > 0 && o.grace >= 0 &&
+          o.jobs >= 0 &&
+          (o.phaseTimes.size() == 1 || o.phaseTimes.size() == o.phases.size()));
 }
 
 /// The target of the device's kernels, or "" with the reason.
@@ -145,6 +166,7 @@ struct Child {
   const Spec *spec;
   std::chrono::steady_clock::time_point start;
   std::string log;
+  bool killed = false; // by the watchdog
 };
 
 /// Runs `spec`'s phase in this (child) process; its exit status.
@@ -177,19 +199,21 @@ void printFile(const std::string &path) {
 
 /// Runs every spec of a phase in children, `jobs` at a time; the number of
 /// kernels that did not pass.
-int runPhase(const Options &o, const std::string &phase,
+int runPhase(const Options &o, const std::string &phase, double phaseTime,
              const std::vector<const Spec *> &specs) {
   using Clock = std::chrono::steady_clock;
   auto seconds = [](Clock::duration d) {
     return std::chrono::duration<double>(d).count();
   };
   const Clock::time_point phaseStart = Clock::now();
-  int jobs = o.jobs ? o.jobs : (phase == "bench" || o.host ? 1 : 4);
+  // The check's children mostly compute the reference on the host.
+  int jobs = o.jobs ? o.jobs : (phase == "bench" || o.host ? 1 : 8);
   size_t next = 0;
   int passed = 0, failed = 0, notRun = 0;
   std::map<pid_t, Child> running;
   while (next < specs.size() || !running.empty()) {
-    bool late = seconds(Clock::now() - phaseStart) > o.phaseTime;
+    double elapsed = seconds(Clock::now() - phaseStart);
+    bool late = elapsed > phaseTime;
     while (!late && next < specs.size() && int(running.size()) < jobs) {
       const Spec &spec = *specs[next++];
       Child c{0, &spec, Clock::now(),
@@ -206,13 +230,16 @@ int runPhase(const Options &o, const std::string &phase,
     }
     for (; late && next < specs.size(); ++next, ++notRun)
       std::printf("NOT RUN  %s (the phase's %.0f s were spent)\n",
-                  specs[next]->name.c_str(), o.phaseTime);
+                  specs[next]->name.c_str(), phaseTime);
     int status;
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid <= 0) {
       for (auto &[p, c] : running)
-        if (seconds(Clock::now() - c.start) > o.kernelTimeout)
-          kill(p, SIGKILL); // reported as TIMEOUT when reaped
+        if (seconds(Clock::now() - c.start) > o.kernelTimeout ||
+            elapsed > phaseTime + o.grace) {
+          c.killed = true; // reported as TIMEOUT when reaped
+          kill(p, SIGKILL);
+        }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       continue;
     }
@@ -225,7 +252,7 @@ int runPhase(const Options &o, const std::string &phase,
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     std::string what = ok ? "PASS" : "FAIL";
     if (WIFSIGNALED(status))
-      what = WTERMSIG(status) == SIGKILL && t > o.kernelTimeout
+      what = c.killed
                  ? "TIMEOUT"
                  : "CRASH (" + std::string(strsignal(WTERMSIG(status))) + ")";
     std::printf("%-8s %s (%.1f s)\n", what.c_str(), c.spec->name.c_str(), t);
@@ -336,7 +363,9 @@ int main(int argc, char **argv) {
       std::printf("== bench: GPU only, skipped\n\n");
       continue;
     }
-    failures += runPhase(o, phase, selected);
+    size_t n = &phase - o.phases.data();
+    failures += runPhase(
+        o, phase, o.phaseTimes[o.phaseTimes.size() == 1 ? 0 : n], selected);
   }
   std::printf("mla-gpu-check: %s\n", failures ? "FAILED" : "all passed");
   return failures ? 1 : 0;
