@@ -5,10 +5,10 @@ For each configuration, mla-codegen generates the kernel, nvdisasm (the
 venv's nvidia-cuda-nvdisasm) disassembles its cubin, and the tile loop is
 found: the largest natural loop of the control-flow graph that holds the
 tensor instructions (HGMMA for wgmma, HMMA for mma.sync). Its instructions,
-counted once each (conditional blocks included, the one-lane TMA issue
-loops once; a loop inside it that holds tensor instructions as many times as
-the tile's tensor work per warp needs), are what every warp issues per
-tile. Per tile and CTA, on one SM:
+counted once each (conditional blocks included; a loop inside it that holds
+tensor instructions as many times as the tile's tensor work per warp needs;
+the TMA issue, which one thread runs for the CTA, once for all warps), are
+what every warp issues per tile. Per tile and CTA, on one SM:
 
   issue   = instructions x warps / 4            (4 schedulers, 1 issue/clk)
   tensor  = 2 x M x tile x (d_c + d_r + d_c) / R (M: rows padded to the
@@ -187,13 +187,15 @@ def tensor_flops(text):
     return 0
 
 
-def tile_loop(insts, tensor_per_warp):
+def tile_loop(insts, tensor_per_warp, warps):
     """What each warp issues per tile: the instructions of the largest
     natural loop holding tensor instructions (exit paths placed inside its
     address range are not in it; the retry loops placed after the function
     are), each once, except that loops inside it holding tensor
     instructions count as many times as the tile's tensor work per warp
-    (`tensor_per_warp` FLOPs) needs. Returns [(weight, text)]."""
+    (`tensor_per_warp` FLOPs) needs, and the TMA issue, which one thread
+    runs for the CTA (a branch's side that holds UTMALDG and comes back to
+    the branch's other side), counts 1 / warps. Returns [(weight, text)]."""
     loops = natural_loops(insts)
     holds = [(h, idx) for h, idx in loops
              if any(tensor_flops(insts[i][2]) for i in idx)]
@@ -212,7 +214,40 @@ def tile_loop(insts, tensor_per_warp):
     left = max(tensor_per_warp - outside, 0)
     total = sum(per_iter)
     trips = [max(1, round(left / total)) if total else 1 for _ in inner]
-    return [(trips[owner[i]] if i in owner else 1, insts[i][2]) for i in tile]
+    weight = {i: (trips[owner[i]] if i in owner else 1) for i in tile}
+    for i in single_warp_regions(insts, set(tile)):
+        weight[i] /= warps
+    return [(weight[i], insts[i][2]) for i in tile]
+
+
+def single_warp_regions(insts, tile):
+    """Instructions of the tile loop's TMA issue: for a conditional branch
+    inside the loop, the blocks reached from one successor without passing
+    the other, when they hold UTMALDG, no tensor instruction, and all come
+    back to that other successor inside the loop."""
+    blocks, succ = blocks_of(insts)
+    in_tile = [n for n, b in enumerate(blocks) if b[0] in tile]
+    out = set()
+    for n in in_tile:
+        if len(succ[n]) != 2:
+            continue
+        for entry, join in (sorted(succ[n]), sorted(succ[n])[::-1]):
+            region, work, ok = {entry}, [entry], entry != join
+            while work and ok:
+                for t in succ[work.pop()]:
+                    if t == join or t in region:
+                        continue
+                    if blocks[t][0] not in tile or t == n:
+                        ok = False
+                        break
+                    region.add(t)
+                    work.append(t)
+            idx = [i for r in region for i in blocks[r]]
+            ops = [opcode(insts[i][2]) for i in idx]
+            if (ok and any(o.startswith("UTMALDG") for o in ops) and
+                    not any(tensor_flops(insts[i][2]) for i in idx)):
+                out.update(idx)
+    return out
 
 
 def count(span):
@@ -231,7 +266,8 @@ def count(span):
                 break
         else:
             counts["other"] += weight
-    counts["total"] = total
+    counts = {k: round(v) for k, v in counts.items()}
+    counts["total"] = round(total)
     return counts
 
 
@@ -256,7 +292,7 @@ def model(cfg, target):
     value = width if kv_heads == 1 else dc  # a head cache's V is its own row
     flops = 2.0 * tile * (width + dc)
     per_warp = flops * padded / warps
-    counts = count(tile_loop(partial_sass(cfg["cubin"]), per_warp))
+    counts = count(tile_loop(partial_sass(cfg["cubin"]), per_warp, warps))
     issue = counts["total"] * warps / 4
     tensor = flops * padded / rate
     useful = flops * real_rows / rate

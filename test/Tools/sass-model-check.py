@@ -5,6 +5,7 @@ prediction is a fraction of the roofline.
 sm_90a, 512/64: each warp issues its warpgroup's 18 wgmma m64n32k16 (QK^T, half
 of the 576-wide reduction in steps of k 16)
 and 2 m64n256k16 (P V, 32 tokens in 2 steps of k 16): 20 HGMMA a warp.
+The TMA issue, one thread's, counts once for the CTA's warps.
 sm_80, 512/64, 16 heads, q_len 1: the mma.sync form's 32-token tile.
 Without the CUDA toolkit (no ptxas) it reports itself skipped (77).
 Usage: sass-model-check.py PYTHON SCRIPT CODEGEN CUDA_PATH
@@ -38,6 +39,11 @@ for r in run("--target=sm_90a", "--heads=16,128", "--q-len=1"):
                         f"{r['predicted']}, {r['predicted_overlapped']}")
     if c["total"] < 200 or c["fp32"] < 128:
         failures.append(f"sm_90a {r['config']}: {c} is not a whole tile")
+    # The 9 TMA copies a tile (one a 64-column box), issued by one thread,
+    # count once for the CTA's 8 warps.
+    if c["global"] > 2:
+        failures.append(f"sm_90a {r['config']}: {c['global']} global "
+                        "instructions a warp: the TMA issue counted per warp")
     want = "memory" if r["config"] == "h16_q1" else "tensor"
     if r["bound"] != want:
         failures.append(f"sm_90a {r['config']}: {r['bound']}-bound")
