@@ -6,10 +6,11 @@
 // scripts/gpu-check.sh builds the bundle where the compiler is and runs it
 // where the GPU is.
 //
-// Each kernel runs in a child process: a kernel that hangs is killed after
-// --kernel-timeout seconds and reported by name, a crash is reported with its
-// signal, and the run goes on. The parent never touches CUDA (a forked child
-// cannot use a context its parent made). A phase stops starting kernels after
+// Each kernel runs in a child process, in its own process group (with the
+// bench's Python): a kernel that hangs is killed after --kernel-timeout
+// seconds and reported by name, a crash is reported with its signal, and the
+// run goes on. The parent never touches CUDA (a forked child cannot use a
+// context its parent made). A phase stops starting kernels after
 // its --phase-time seconds, and kills those still running --grace seconds
 // later (TIMEOUT); those it did not run are reported, and all fail the run.
 // So a run ends within the sum of its phases' times and graces.
@@ -21,6 +22,7 @@
 #include "Check.h"
 #include "CudaDriver.h"
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -220,12 +222,22 @@ int runPhase(const Options &o, const std::string &phase, double phaseTime,
               o.logDir + "/" + phase + "." + spec.name + ".log"};
       std::fflush(nullptr);
       c.pid = fork();
+      if (c.pid < 0) {
+        std::printf("FAIL     %s (fork: %s)\n", spec.name.c_str(),
+                    strerror(errno));
+        ++failed;
+        continue;
+      }
       if (c.pid == 0) {
+        // Its own process group: the watchdog kills what it started too
+        // (the bench's Python).
+        setpgid(0, 0);
         if (!std::freopen(c.log.c_str(), "w", stdout))
           _exit(3);
         dup2(fileno(stdout), STDERR_FILENO);
         _exit(runChild(o, spec));
       }
+      setpgid(c.pid, c.pid); // either side may run first
       running[c.pid] = c;
     }
     for (; late && next < specs.size(); ++next, ++notRun)
@@ -238,7 +250,7 @@ int runPhase(const Options &o, const std::string &phase, double phaseTime,
         if (seconds(Clock::now() - c.start) > o.kernelTimeout ||
             elapsed > phaseTime + o.grace) {
           c.killed = true; // reported as TIMEOUT when reaped
-          kill(p, SIGKILL);
+          kill(-p, SIGKILL);
         }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       continue;
