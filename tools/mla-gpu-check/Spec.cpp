@@ -2,6 +2,7 @@
 
 #include "Spec.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -19,18 +20,26 @@ bool parseInt(const std::string &s, int64_t &v) {
 
 bool parseList(const std::string &s, std::vector<int64_t> &out) {
   out.clear();
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) {
+  for (const std::string &item : splitList(s)) {
     int64_t v;
     if (!parseInt(item, v) || v <= 0)
       return false;
     out.push_back(v);
   }
-  return !out.empty();
+  return true;
 }
 
 } // namespace
+
+std::vector<std::string> splitList(const std::string &s) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at <= s.size();) {
+    size_t comma = std::min(s.find(',', at), s.size());
+    out.push_back(s.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
 
 bool parseSpec(const std::string &line, Spec &spec, std::string &error) {
   std::stringstream in(line);

@@ -36,6 +36,9 @@ struct Spec {
   }
 };
 
+/// The items of a comma-separated list (an empty string is one empty item).
+std::vector<std::string> splitList(const std::string &s);
+
 /// The spec of one manifest line, or an error naming the bad option.
 bool parseSpec(const std::string &line, Spec &spec, std::string &error);
 

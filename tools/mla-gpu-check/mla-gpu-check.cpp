@@ -74,17 +74,10 @@ bool parseOptions(int argc, char **argv, Options &o) {
     if (key == "--bundle")
       o.bundle = value;
     else if (key == "--phase") {
-      o.phases.clear();
-      for (size_t at = 0; at <= value.size();) {
-        size_t comma = value.find(',', at);
-        if (comma == std::string::npos)
-          comma = value.size();
-        std::string p = value.substr(at, comma - at);
+      o.phases = splitList(value);
+      for (const std::string &p : o.phases)
         if (p != "check" && p != "bench")
           return false;
-        o.phases.push_back(p);
-        at = comma + 1;
-      }
     } else if (key == "--filter")
       o.filter = value;
     else if (key == "--jobs")
@@ -95,15 +88,10 @@ bool parseOptions(int argc, char **argv, Options &o) {
       o.grace = std::atof(value.c_str());
     else if (key == "--phase-time") {
       o.phaseTimes.clear();
-      for (size_t at = 0; at <= value.size();) {
-        size_t comma = value.find(',', at);
-        if (comma == std::string::npos)
-          comma = value.size();
-        double t = std::atof(value.substr(at, comma - at).c_str());
-        if (t <= 0)
+      for (const std::string &t : splitList(value)) {
+        o.phaseTimes.push_back(std::atof(t.c_str()));
+        if (o.phaseTimes.back() <= 0)
           return false;
-        o.phaseTimes.push_back(t);
-        at = comma + 1;
       }
     } else if (a == "--host")
       o.host = true;
