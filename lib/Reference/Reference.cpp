@@ -131,6 +131,46 @@ void mla::ref::decodeAttention(const DecodeShape &s, const float *q,
   decodeLoops(s, q, batch, seqLens, scale, out, lse, row, row);
 }
 
+void mla::ref::decodeAttentionSparse(const DecodeShape &s, const float *q,
+                                     const float *kvCache,
+                                     const int32_t *indices,
+                                     const int32_t *validSlots, int64_t batch,
+                                     int64_t topk, double scale, double *out,
+                                     double *lse) {
+  const int64_t rowLen = s.dc + s.dr;
+  std::vector<double> p;
+  std::vector<const float *> rows;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < s.qLen; ++i) {
+      const int32_t *slots = indices + (b * s.qLen + i) * topk;
+      rows.clear();
+      for (int64_t j = 0; j < validSlots[b]; ++j)
+        if (slots[j] >= 0)
+          rows.push_back(kvCache + int64_t(slots[j]) * rowLen);
+      const int64_t n = rows.size();
+      for (int64_t hd = 0; hd < s.heads; ++hd) {
+        const float *qv = q + ((b * s.qLen + i) * s.heads + hd) * rowLen;
+        p.assign(n, 0.0);
+        for (int64_t j = 0; j < n; ++j) {
+          double dot = 0.0;
+          for (int64_t k = 0; k < rowLen; ++k)
+            dot += double(qv[k]) * double(rows[j][k]);
+          p[j] = scale * dot;
+        }
+        double l = softmaxInPlace(
+            p.data(), n,
+            s.sinks ? std::optional<double>(s.sinks[hd]) : std::nullopt);
+        double *o = out + ((b * s.qLen + i) * s.heads + hd) * s.dc;
+        std::fill(o, o + s.dc, 0.0);
+        for (int64_t j = 0; j < n; ++j)
+          for (int64_t k = 0; k < s.dc; ++k)
+            o[k] += p[j] * double(rows[j][k]);
+        if (lse)
+          lse[(b * s.heads + hd) * s.qLen + i] = l;
+      }
+    }
+}
+
 void mla::ref::decodeAttentionHeads(const DecodeShape &s, int64_t kvHeads,
                                     const float *q, const float *kCache,
                                     const float *vCache,

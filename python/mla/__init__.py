@@ -20,13 +20,14 @@ from .compiler import (CompiledKernels, CompileError, cache_dir, compile, compil
 from .flash_attn import flash_attn_with_kvcache
 from .flash_mla import flash_mla_with_kvcache, get_mla_metadata
 from .kernel import (DecodeKernel, HeadsDecodeKernel, HeadsLayerKernel, KernelError,
-                     LayerKernel)
+                     LayerKernel, SparseDecodeKernel)
 from .config import ConfigError, load_config, read_config
 from .weights import from_state_dict
 
 __all__ = [
     "ABIError", "CompileError", "CompiledKernels", "DecodeKernel", "HeadsDecodeKernel",
-    "HeadsLayerKernel", "KernelABI", "KernelError", "LayerKernel", "cache_dir", "compile",
+    "HeadsLayerKernel", "KernelABI", "KernelError", "LayerKernel", "SparseDecodeKernel",
+    "cache_dir", "compile",
     "compile_decode", "find_codegen", "flash_attn_with_kvcache", "flash_mla_with_kvcache",
     "from_bf16", "get_mla_metadata", "load", "load_abi", "to_bf16",
     "ConfigError", "Layer", "from_state_dict", "load_config", "read_config",

@@ -251,7 +251,8 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
                    extra_args: Sequence[str] = (),
                    window: Optional[int] = None, sinks: bool = False,
                    num_kv_heads: Optional[int] = None,
-                   head_dim: Optional[int] = None) -> DecodeKernel:
+                   head_dim: Optional[int] = None,
+                   topk: Optional[int] = None) -> DecodeKernel:
     """The decode-attention kernel for these sizes (DESIGN.md's contract).
 
     On a latent cache (MLA): kv_lora_rank (default 512) and
@@ -264,7 +265,9 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
     causal). `window` W (a sliding window; None: none): query i, at position
     p = seq_len - q_len + i, sees no position before p - W + 1. `sinks`:
     calls take per-head sink logits (float32 [heads]) that join each row's
-    softmax denominator. `extra_args` go to mla-codegen verbatim (e.g.
+    softmax denominator. `topk` N (CPU): sparse decode, a SparseDecodeKernel
+    whose calls take indices [batch, q_len, N] in place of the block table
+    (not causal). `extra_args` go to mla-codegen verbatim (e.g.
     ["--vector-width=8"]) and into the cache key.
     """
     tensor_parallel = _positive("tensor_parallel", tensor_parallel)
@@ -285,6 +288,11 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
     causal = bool(causal)
     if window is not None:
         window = _positive("window", window)
+    if topk is not None:
+        topk = _positive("topk", topk)
+        if causal or window:
+            raise ValueError("topk: sparse decode takes no causal mask or window (each "
+                             "query attends to the rows of its index row)")
     if num_kv_heads is not None or head_dim is not None:
         if kv_lora_rank is not None or qk_rope_head_dim is not None:
             raise ValueError("kv_lora_rank and qk_rope_head_dim describe a latent cache; "
@@ -303,13 +311,14 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
         tag = f"mla_decode_h{heads}_q{q_len}_c{dc}_r{dr}_b{block_size}_{dtype}"
     if name is None:
         name = (tag + ("_causal" if causal else "") + (f"_w{window}" if window else "")
-                + ("_sinks" if sinks else ""))
+                + ("_sinks" if sinks else "") + (f"_topk{topk}" if topk else ""))
     name = _identifier(name)
     options = [f"--target={target}", f"--num-heads={heads}", *sizes,
                f"--q-len={q_len}", f"--block-size={block_size}",
                f"--dtype={dtype}", f"--causal={'true' if causal else 'false'}",
                *([f"--window={window}"] if window else []),
                *(["--sinks"] if sinks else []),
+               *([f"--topk={topk}"] if topk else []),
                f"--name={name}", *extra_args]
     return _build(find_codegen(), options, name, None, None, target, cache_dir).decode
 

@@ -13,7 +13,8 @@ Differences from FlashMLA, both deliberate:
 - the tile scheduler metadata is not needed (the kernels choose their KV
   splits per call), so `get_mla_metadata` returns placeholders and
   `flash_mla_with_kvcache` ignores what it is given.
-fp8 caches and sparse (indices) attention are not served yet.
+Sparse attention (`indices`, DeepSeek-V3.2) is served on the CPU; fp8
+caches are not served yet.
 """
 
 from __future__ import annotations
@@ -73,18 +74,19 @@ def _config(q, k_cache, head_dim_v: int, causal: bool) -> tuple:
             _arrays.device_of(q))
 
 
-def _compiled(config: tuple) -> DecodeKernel:
-    """The kernel of a `_config`, generated (or read from the cache) once per
-    process."""
+def _compiled(config: tuple, topk: Optional[int] = None) -> DecodeKernel:
+    """The kernel of a `_config` (sparse with `topk`), generated (or read
+    from the cache) once per process."""
+    config = config + (topk,)
     kernel = _kernels.get(config)
     if kernel is None:
         with _lock:
             kernel = _kernels.get(config)
             if kernel is None:
-                h_q, s_q, dv, dr, block_size, dtype, causal, device = config
+                h_q, s_q, dv, dr, block_size, dtype, causal, device, _ = config
                 kernel = compile_decode(h_q, kv_lora_rank=dv, qk_rope_head_dim=dr, q_len=s_q,
                                         block_size=block_size, dtype=dtype, causal=causal,
-                                        target=_target(device))
+                                        target=_target(device), topk=topk)
                 _kernels[config] = kernel
     return kernel
 
@@ -98,7 +100,7 @@ def kernel_for(q, k_cache, head_dim_v: int, causal: bool = False) -> DecodeKerne
 def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v: int,
                            tile_scheduler_metadata=None, num_splits=None,
                            softmax_scale: Optional[float] = None, causal: bool = False,
-                           is_fp8_kvcache: bool = False, indices=None):
+                           is_fp8_kvcache: bool = False, indices=None, topk_length=None):
     """FlashMLA-compatible decode attention.
 
     q [batch, s_q, h_q, d]; k_cache [num_blocks, page_block_size, h_kv = 1, d]
@@ -107,12 +109,15 @@ def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v: i
     DeepSeek). softmax_scale defaults to d ** -0.5 as in FlashMLA. Returns
     (out [batch, s_q, h_q, head_dim_v], lse float32 [batch, h_q, s_q]);
     rows with nothing visible: zeros and lse -inf (FlashMLA: +inf).
+
+    Sparse attention (CPU): indices int32 [batch, s_q, topk], each slot a
+    cache row page * page_block_size + offset or -1, in place of the block
+    table (block_table and cache_seqlens are then not read); topk_length
+    int32 [batch] (optional): the valid slots of each sequence's rows. Not
+    causal: each query attends to the rows its index row names.
     """
     if is_fp8_kvcache:
         raise NotImplementedError("flash_mla_with_kvcache: fp8 KV caches are not served yet")
-    if indices is not None:
-        raise NotImplementedError("flash_mla_with_kvcache: sparse attention (indices) is not "
-                                  "served yet")
     _arrays.framework(q, "q")
     _arrays.framework(k_cache, "k_cache")
     qs, ks = _arrays.shape_of(q), _arrays.shape_of(k_cache)
@@ -132,6 +137,12 @@ def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v: i
         raise ValueError(f"head_dim_v = {head_dim_v} must be in 1 .. d = {d}")
     if softmax_scale is None:
         softmax_scale = d ** -0.5
+    if indices is not None:
+        shape = _arrays.shape_of(indices)
+        if len(shape) != 3:
+            raise ValueError(f"indices: expected shape [batch, s_q, topk], got {shape}")
+        kernel = _compiled(_config(q, k_cache, head_dim_v, False), topk=shape[2])
+        return kernel(q, k_cache, indices, topk_length, softmax_scale=softmax_scale)
     if all(_arrays.is_torch(x) for x in (q, k_cache, block_table, cache_seqlens)):
         # An op that picks the kernel when it runs, so that torch.compile
         # traces it without generating anything (and with dynamic shapes).

@@ -481,11 +481,80 @@ class HeadsDecodeKernel(DecodeKernel):
         return self._run(arrays, bindings, softmax_scale)
 
 
+class SparseDecodeKernel(DecodeKernel):
+    """Sparse decode over a latent cache (token indices: FlashMLA's sparse
+    decode, DeepSeek-V3.2's attention after its indexer).
+
+    `kernel(q, kv_cache, indices, seq_lens=None)` returns `(out, lse)`: q and
+    kv_cache as for DecodeKernel, indices int32 [batch, q_len, topk], each
+    slot a cache row page * block_size + offset or -1 for no token; seq_lens
+    int32 [batch], the valid slots of each sequence's index rows (later ones
+    are not read; None: all topk, FlashMLA's topk_length). Query i of
+    sequence b attends to the rows its row indices[b, i] names, once per
+    slot, with no causal mask; a query with no valid slot gets zeros and
+    lse = -inf. On the CPU, indices at or past the cache's rows are refused
+    (ValueError) before anything is read. Eager calls only (no torch op).
+    """
+
+    _INPUTS = ("q", "kv_cache", "indices", "seq_lens")
+
+    def __init__(self, abi: KernelABI, key: Optional[str] = None):
+        super().__init__(abi, key)
+        self.topk: int = abi.params["topk"]
+
+    def __repr__(self) -> str:
+        return (f"SparseDecodeKernel({self.symbol}: target={self.target}, "
+                f"heads={self.num_heads}, q_len={self.q_len}, d_c={self.kv_lora_rank}, "
+                f"d_r={self.qk_rope_head_dim}, block_size={self.block_size}, "
+                f"topk={self.topk}, dtype={self.dtype}"
+                + (", sinks" if self.sinks else "") + ")")
+
+    def __call__(self, q, kv_cache, indices, seq_lens=None,
+                 softmax_scale: Optional[float] = None, out=None, lse=None, sinks=None):
+        """(out, lse); see the class docstring."""
+        return self.run(q, kv_cache, indices, seq_lens, softmax_scale, out, lse, sinks)
+
+    def prepare(self, q, kv_cache, indices, seq_lens=None, out=None, lse=None, sinks=None):
+        """Check the arguments and allocate missing outputs (see
+        DecodeKernel.prepare); seq_lens None becomes topk for every
+        sequence."""
+        if seq_lens is None:
+            batch = _arrays.shape_of(indices)[0] if len(_arrays.shape_of(indices)) else 0
+            seq_lens = _arrays.empty_like_framework(indices, (batch,), "i32")
+            seq_lens[...] = self.topk
+        return self._prepare(dict(q=q, kv_cache=kv_cache, indices=indices,
+                                  seq_lens=seq_lens, out=out, lse=lse), sinks)
+
+    def run(self, q, kv_cache, indices, seq_lens=None, softmax_scale=None, out=None, lse=None,
+            sinks=None):
+        """The eager call: check, allocate, run, return (out, lse)."""
+        arrays, bindings = self.prepare(q, kv_cache, indices, seq_lens, out, lse, sinks)
+        scale = self.default_softmax_scale if softmax_scale is None else float(softmax_scale)
+        if bindings["batch"] > 0:
+            stream, device = _stream_and_device(self.abi, arrays["q"])
+            entry = self._checked or self._entry
+            with device:
+                try:
+                    entry.call(arrays, bindings,
+                               scalars={"softmax_scale": scale, "topk": self.topk},
+                               stream=stream)
+                except KernelError as e:
+                    if e.name == "ERR_BLOCK_ID" and self._checked is not None:
+                        raise ValueError(
+                            f"indices: a valid slot holds an index below -1 or at or past "
+                            f"the cache's {bindings['num_blocks'] * self.block_size} rows "
+                            f"({e})") from e
+                    raise
+        return arrays["out"], arrays["lse"]
+
+
 def decode_kernel(abi: KernelABI, key: Optional[str] = None) -> DecodeKernel:
     """The decode kernel of a library: on head caches (NAME.json's
-    num_kv_heads) or on a latent cache."""
+    num_kv_heads), on token indices (topk) or on a latent cache."""
     if abi.params.get("num_kv_heads"):
         return HeadsDecodeKernel(abi, key)
+    if abi.params.get("topk"):
+        return SparseDecodeKernel(abi, key)
     return DecodeKernel(abi, key)
 
 

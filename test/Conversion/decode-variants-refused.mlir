@@ -3,20 +3,13 @@
 // spelled out, is lowered as when the attribute is absent (and a window,
 // sinks and key = value: mla-lower-to-cpu-window.mlir,
 // convert-mla-to-gpu-window.mlir, mla-lower-to-cpu-sinks.mlir,
-// mla-lower-to-cpu-row.mlir).
+// mla-lower-to-cpu-row.mlir). Token indices, which the CPU kernels have
+// (mla-lower-to-cpu-sparse.mlir): decode-variants-refused-gpu.mlir.
 // RUN: mla-opt %s -split-input-file -verify-diagnostics --convert-mla-to-cpu
 // RUN: mla-opt %s -split-input-file -verify-diagnostics --convert-mla-to-gpu
 
 func.func @dense(%q: tensor<?x1x4x48xbf16>, %c: tensor<?x16x48xbf16>, %bt: tensor<?x?xi32>, %l: tensor<?xi32>) -> tensor<?x1x4x32xbf16> {
   %o, %lse = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<keys = pages, scales = none, value = latent>} : tensor<?x1x4x48xbf16>, tensor<?x16x48xbf16>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x4x32xbf16>, tensor<?x4x1xf32>
-  return %o : tensor<?x1x4x32xbf16>
-}
-
-// -----
-
-func.func @indices(%q: tensor<?x1x4x48xbf16>, %c: tensor<?x16x48xbf16>, %idx: tensor<?x1x64xi32>, %l: tensor<?xi32>) -> tensor<?x1x4x32xbf16> {
-  // expected-error @+1 {{decode kernel: keys = indices (not implemented by the kernels yet)}}
-  %o, %lse = mla.decode_attention %q, %c[%idx, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<keys = indices>} : tensor<?x1x4x48xbf16>, tensor<?x16x48xbf16>[tensor<?x1x64xi32>, tensor<?xi32>] -> tensor<?x1x4x32xbf16>, tensor<?x4x1xf32>
   return %o : tensor<?x1x4x32xbf16>
 }
 

@@ -30,6 +30,7 @@ OPTIONS = {
     "--causal": (["true", "false"], ["maybe"]),
     "--window": (["0", "1", "5", "128"], ["2147483648"] + BAD[1:]),
     "--sinks": (["true", "false"], ["maybe"]),
+    "--topk": (["0", "37", "128", "2048"], ["1048577"] + BAD[1:]),
     "--mcpu": (["native", "haswell", "x86-64-v3", "skylake-avx512"], ["nonsense"]),
     "--name": (["k", "kernel_1"], ["memcpy", "x", "int", "a b", "_Z"]),
     "--target": (["cpu"], ["sm_70", "gpu"]),

@@ -6,6 +6,9 @@
 // not causal), shuffled pages, 1 and several KV splits. Also checks the
 // contract's error codes, that nothing is written outside out and lse, and,
 // under guard pages, that nothing is read or written outside any buffer.
+// Sparse kernels (--topk) get index rows with invalid slots (-1), repeated
+// rows, query rows without a token, and garbage past each sequence's valid
+// slots, over a cache whose rows no valid slot names hold NaN.
 //
 // Tolerances (outputs are convex combinations of values in [-1, 1]):
 //   f32:  |out - ref| <= 2e-5,  |lse - ref| <= 2e-5 * max(1, |ref|)
@@ -62,6 +65,8 @@ struct Config {
   /// Head caches of this many KV heads (GQA/MQA/MHA; mla-codegen
   /// --num-kv-heads, dc the head dim, dr 0); 0: a latent cache.
   int64_t kvHeads = 0;
+  /// Token indices of this many slots (mla-codegen --topk); 0: pages.
+  int64_t topk = 0;
   std::string name() const {
     std::string cpu = mcpu;
     std::replace(cpu.begin(), cpu.end(), '-', '_');
@@ -72,6 +77,7 @@ struct Config {
            (window ? "_w" + std::to_string(window) : "") +
            (sinks ? "_sinks" : "") +
            (kvHeads ? "_kv" + std::to_string(kvHeads) : "") +
+           (topk ? "_topk" + std::to_string(topk) : "") +
            (cpu.empty() ? "" : "_" + cpu) +
            (tuningTag.empty() ? "" : "_" + tuningTag);
   }
@@ -93,6 +99,7 @@ KernelFn buildKernel(const Config &c, std::string &error) {
                     " --causal=" + (c.causal ? "true" : "false") +
                     " --window=" + std::to_string(c.window) +
                     (c.sinks ? " --sinks" : "") +
+                    (c.topk ? " --topk=" + std::to_string(c.topk) : "") +
                     (c.mcpu.empty() ? "" : " --mcpu=" + c.mcpu) + " " +
                     c.tuning +
                     " --name=" + c.name() + " -o " + dir + " 2>&1";
@@ -149,7 +156,12 @@ void poisonToken(const Config &c, Batch &in, int64_t row) {
   }
 }
 
+Batch makeSparseBatch(const Config &c, std::vector<int32_t> lens,
+                      uint32_t seed);
+
 Batch makeBatch(const Config &c, std::vector<int32_t> lens, uint32_t seed) {
+  if (c.topk)
+    return makeSparseBatch(c, lens, seed);
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   Batch in;
@@ -213,6 +225,60 @@ Batch makeBatch(const Config &c, std::vector<int32_t> lens, uint32_t seed) {
   return in;
 }
 
+/// Token indices: `lens` (clamped to topk) are the valid slots of each
+/// sequence's index rows, `maxBlocks` is topk and `blockTable` holds the
+/// indices [batch, q_len, topk]: in valid slots a fifth -1, the others
+/// uniform over the cache's rows (some repeat), every fourth (sequence,
+/// query) all -1; past the valid slots garbage that must not be read.
+Batch makeSparseBatch(const Config &c, std::vector<int32_t> lens,
+                      uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  Batch in;
+  for (int32_t &len : lens)
+    len = std::min<int32_t>(len, int32_t(c.topk));
+  in.batch = lens.size();
+  in.seqLens = lens;
+  in.maxBlocks = c.topk;
+  in.numBlocks = (2 * c.topk + c.blockSize - 1) / c.blockSize + 1;
+  const int64_t rows = in.numBlocks * c.blockSize, width = c.dc + c.dr;
+  std::uniform_int_distribution<int32_t> anyRow(0, int32_t(rows - 1));
+  std::vector<bool> seen(rows, false);
+  in.blockTable.assign(in.batch * c.qLen * c.topk, -1);
+  const int32_t garbage[] = {std::numeric_limits<int32_t>::max(), -7,
+                             int32_t(rows + 5)};
+  for (int64_t b = 0; b < in.batch; ++b)
+    for (int64_t i = 0; i < c.qLen; ++i)
+      for (int64_t j = 0; j < c.topk; ++j) {
+        int32_t &slot = in.blockTable[(b * c.qLen + i) * c.topk + j];
+        if (j >= lens[b])
+          slot = garbage[j % 3];
+        else if ((b + i) % 4 != 3 && rng() % 5 != 0)
+          seen[slot = anyRow(rng)] = true;
+      }
+  auto fill = [&](std::vector<float> &v, std::vector<uint16_t> &bf, size_t n) {
+    v.resize(n);
+    bf.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      float x = dist(rng);
+      bf[i] = mla::ref::floatToBF16(x);
+      v[i] = c.bf16 ? mla::ref::bf16ToFloat(bf[i]) : x;
+    }
+  };
+  fill(in.q, in.qBf, in.batch * c.qLen * c.heads * width);
+  fill(in.kv, in.kvBf, rows * width);
+  for (int64_t row = 0; row < rows; ++row)
+    if (!seen[row])
+      poisonToken(c, in, row);
+  in.out.assign(in.batch * c.qLen * c.heads * c.dc + 2 * kGuard, kSentinel);
+  in.outBf.assign(in.out.size(), mla::ref::floatToBF16(kSentinel));
+  in.lse.assign(in.batch * c.heads * c.qLen + 2 * kGuard, kSentinel);
+  if (c.sinks)
+    for (int64_t h = 0; h < c.heads; ++h)
+      in.sinks.push_back(-2.0f + 5.0f * float(h % 5) / 4.0f);
+  return in;
+}
+
 int32_t call(KernelFn fn, const Config &c, Batch &in, float scale,
              int32_t batch = -1) {
   const void *q = c.bf16 ? (const void *)in.qBf.data() : in.q.data();
@@ -256,7 +322,12 @@ bool untouched(const Config &c, const Batch &in) {
 void reference(const Config &c, const mla::ref::DecodeShape &shape,
                const Batch &in, double scale, std::vector<double> &out,
                std::vector<double> &lse) {
-  if (c.kvHeads)
+  if (c.topk)
+    mla::ref::decodeAttentionSparse(shape, in.q.data(), in.kv.data(),
+                                    in.blockTable.data(), in.seqLens.data(),
+                                    in.batch, c.topk, scale, out.data(),
+                                    lse.data());
+  else if (c.kvHeads)
     mla::ref::decodeAttentionHeads(shape, c.kvHeads, in.q.data(),
                                    in.kv.data(), in.v.data(),
                                    in.blockTable.data(), in.seqLens.data(),
@@ -298,6 +369,10 @@ TEST_P(DecodeKernelTest, MatchesReference) {
                                int32_t(300 + c.qLen), 0};
   if (c.qLen > 1)
     lens.push_back(int32_t(c.qLen - 1));
+  // Token indices: all slots, some, none, one, all but a few.
+  if (c.topk)
+    lens = {int32_t(c.topk), int32_t(c.topk / 2 + 1), 0, 1,
+            int32_t(std::max<int64_t>(0, c.topk - 3))};
   // Split counts, and the prefetching partial kernel (where the
   // configuration has one) forced on and off; "" leaves the entry's choice.
   // A split count far beyond the tokens is capped (it used to size the
@@ -679,6 +754,89 @@ std::vector<Config> headCaches() {
 INSTANTIATE_TEST_SUITE_P(Heads, DecodeKernelTest,
                          ::testing::ValuesIn(headCaches()),
                          [](const auto &info) { return info.param.name(); });
+
+/// Sparse decode (token indices): DeepSeek-V3.2's shape at TP 8 (16 heads,
+/// 2048 slots) and at TP 1 (128 heads, on AMX where the host has it), q_len
+/// up to 4 (each query its own index row), topk below, at and off a tile,
+/// pages of 1, 16 and 64, sinks, both dtypes, and an AVX2 build.
+std::vector<Config> sparse() {
+  auto make = [](int64_t dc, int64_t dr, int64_t heads, int64_t qLen,
+                 int64_t blockSize, bool bf16, int64_t topk) {
+    Config c{dc, dr, heads, qLen, blockSize, bf16, /*causal=*/false};
+    c.topk = topk;
+    return c;
+  };
+  std::vector<Config> g = {
+      make(512, 64, 16, 1, 64, true, 2048), make(512, 64, 128, 1, 1, true, 256),
+      make(512, 64, 16, 2, 16, false, 100), make(64, 0, 1, 1, 1, false, 37),
+      make(128, 64, 3, 4, 16, true, 300),   make(512, 64, 64, 3, 64, false, 130),
+  };
+  Config sinks = make(256, 32, 40, 2, 64, true, 64);
+  sinks.sinks = true;
+  g.push_back(sinks);
+  Config avx2 = make(512, 64, 16, 2, 64, true, 200);
+  avx2.mcpu = "haswell";
+  g.push_back(avx2);
+  return g;
+}
+
+INSTANTIATE_TEST_SUITE_P(Sparse, DecodeKernelTest, ::testing::ValuesIn(sparse()),
+                         [](const auto &info) { return info.param.name(); });
+INSTANTIATE_TEST_SUITE_P(Sparse, DecodeKernelGuardTest,
+                         ::testing::Values(sparse()[2], sparse()[4]),
+                         [](const auto &info) { return info.param.name(); });
+
+/// A sparse kernel's own argument checks: topk other than the generated one
+/// (ERR_MAX_BLOCKS), valid slots above topk or negative (ERR_SEQ_LEN), an
+/// index below -1 in a valid slot (ERR_BLOCK_ID; garbage past the valid
+/// slots is not read), and with NAME_checked an index past the cache's rows;
+/// nothing is written when a call is refused.
+TEST(DecodeKernelSparseTest, ArgumentChecks) {
+  Config c = sparse()[2];
+  std::string error;
+  KernelFn fn = buildKernel(c, error);
+  ASSERT_NE(fn, nullptr) << error;
+  std::string lib = std::string(MLA_TEST_WORK_DIR) + "/" + c.name() + "/lib" +
+                    c.name() + ".so";
+  void *h = dlopen(lib.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(h, nullptr) << dlerror();
+  auto checked = reinterpret_cast<CheckedKernelFn>(
+      dlsym(h, (c.name() + "_checked").c_str()));
+  ASSERT_NE(checked, nullptr);
+  std::vector<int32_t> lens = {int32_t(c.topk), 5};
+  Batch in = makeBatch(c, lens, 11);
+  const int32_t topk = int32_t(c.topk);
+  auto run = [&](int32_t columns) {
+    return fn(in.q.data(), in.kv.data(), in.blockTable.data(),
+              in.seqLens.data(), in.out.data() + kGuard, in.lse.data() + kGuard,
+              2, columns, 0.1f, nullptr);
+  };
+  auto runChecked = [&](int32_t numBlocks) {
+    return checked(in.q.data(), in.kv.data(), numBlocks, in.blockTable.data(),
+                   in.seqLens.data(), in.out.data() + kGuard,
+                   in.lse.data() + kGuard, 2, topk, 0.1f, nullptr);
+  };
+  EXPECT_EQ(run(topk - 1), 3);
+  EXPECT_EQ(run(topk + 1), 3);
+  in.seqLens[1] = topk + 1;
+  EXPECT_EQ(run(topk), 4);
+  in.seqLens[1] = -1;
+  EXPECT_EQ(run(topk), 4);
+  in.seqLens[1] = 5;
+  // Sequence 1's slot 4 is valid, slot 5 is not read.
+  int32_t &valid = in.blockTable[(1 * c.qLen + 1) * c.topk + 4];
+  int32_t saved = valid;
+  valid = -2;
+  EXPECT_EQ(run(topk), 7);
+  valid = int32_t(in.numBlocks * c.blockSize);
+  EXPECT_EQ(runChecked(int32_t(in.numBlocks)), 7);
+  EXPECT_TRUE(untouched(c, in));
+  valid = saved;
+  int32_t past = in.blockTable[(1 * c.qLen + 1) * c.topk + 5];
+  EXPECT_TRUE(past < -1 || past >= in.numBlocks * c.blockSize) << past;
+  EXPECT_EQ(runChecked(int32_t(in.numBlocks)), 0);
+  EXPECT_EQ(run(topk), 0);
+}
 
 /// A NaN that only the last query sees stays out of the others' rows in
 /// every KV head's groups.

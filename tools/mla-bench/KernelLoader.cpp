@@ -105,9 +105,12 @@ std::string checkHeader(const std::string &libraryPath,
       {"DTYPE",
        {"--dtype", std::string("\"") + elemTypeName(config.type) + "\""}},
       {"WINDOW", {"--window", std::to_string(config.window)}}};
-  // The bench (like the contract's default) masks causally when q_len > 1.
-  if (config.qLen > 1)
+  // The bench (like the contract's default) masks causally when q_len > 1,
+  // except sparse rows.
+  if (config.qLen > 1 && !config.topk)
     expected["CAUSAL"] = {"causal (q_len > 1)", "1"};
+  if (config.topk)
+    expected["TOPK"] = {"--topk", std::to_string(config.topk)};
   std::string line, mismatches;
   while (std::getline(header, line)) {
     std::istringstream words(line);
@@ -130,14 +133,15 @@ std::string checkHeader(const std::string &libraryPath,
 KernelConfig KernelConfig::forShape(const AttentionShape &shape,
                                     ElemType type) {
   return {shape.numHeads, shape.dc,     shape.dr,      shape.qLen,
-          shape.blockSize, type,         shape.window,  shape.kvHeads};
+          shape.blockSize, type,         shape.window,  shape.kvHeads,
+          shape.topk};
 }
 
 bool KernelConfig::operator==(const KernelConfig &other) const {
   return numHeads == other.numHeads && dc == other.dc && dr == other.dr &&
          qLen == other.qLen && blockSize == other.blockSize &&
          type == other.type && window == other.window &&
-         kvHeads == other.kvHeads;
+         kvHeads == other.kvHeads && topk == other.topk;
 }
 
 std::string KernelConfig::describe() const {
@@ -145,7 +149,8 @@ std::string KernelConfig::describe() const {
          " dr=" + std::to_string(dr) + " q_len=" + std::to_string(qLen) +
          " block_size=" + std::to_string(blockSize) + " " + elemTypeName(type) +
          (window ? " window=" + std::to_string(window) : "") +
-         (kvHeads ? " kv_heads=" + std::to_string(kvHeads) : "");
+         (kvHeads ? " kv_heads=" + std::to_string(kvHeads) : "") +
+         (topk ? " topk=" + std::to_string(topk) : "");
 }
 
 std::string KernelConfig::symbolName() const {
@@ -153,7 +158,8 @@ std::string KernelConfig::symbolName() const {
          std::to_string(dc) + "_dr" + std::to_string(dr) + "_q" +
          std::to_string(qLen) + "_bs" + std::to_string(blockSize) + "_" +
          elemTypeName(type) + (window ? "_w" + std::to_string(window) : "") +
-         (kvHeads ? "_kv" + std::to_string(kvHeads) : "");
+         (kvHeads ? "_kv" + std::to_string(kvHeads) : "") +
+         (topk ? "_topk" + std::to_string(topk) : "");
 }
 
 KernelLoader::KernelLoader(std::string codegenPath, std::string workDir)
@@ -248,6 +254,8 @@ LoadedKernel KernelLoader::generateAndLoad(const KernelConfig &config) {
                 {"--kv-lora-rank=" + std::to_string(config.dc),
                  "--qk-rope-head-dim=" + std::to_string(config.dr)});
   }
+  if (config.topk)
+    argv.push_back("--topk=" + std::to_string(config.topk));
   int status = runProcess(argv, logPath, result.error);
   if (status < 0)
     return result;

@@ -70,6 +70,10 @@ struct AttentionShape {
   /// [numBlocks, blockSize, kvHeads, dc] (dc the head dim, dr 0); 0: a
   /// latent cache.
   int64_t kvHeads = 0;
+  /// Sparse decode (mla-codegen --topk): each query attends to topk rows
+  /// that its index row names, out of a cache of seqLen tokens a sequence;
+  /// 0: every position.
+  int64_t topk = 0;
 
   int64_t headDim() const { return dc + dr; }
   bool causal() const { return qLen > 1; }
@@ -93,11 +97,15 @@ struct AttentionShape {
   /// discounted; a window is).
   double flops() const {
     return 2.0 * double(batch) * double(qLen) * double(numHeads) *
-           double(seenTokens()) * double(dc + dr + dc);
+           double(topk ? topk : seenTokens()) * double(dc + dr + dc);
   }
   /// Bytes of the cache rows that some query sees, read once per call (a
   /// key and a value row of every KV head with head caches).
   double cacheBytes(ElemType type) const {
+    // Sparse: the rows gathered, topk for each query token.
+    if (topk)
+      return double(batch) * double(qLen) * double(topk) * double(headDim()) *
+             double(elemSize(type));
     double rows = kvHeads ? 2.0 * double(kvHeads) : 1.0;
     return double(batch) * double(seenTokens()) * rows * double(headDim()) *
            double(elemSize(type));

@@ -65,6 +65,8 @@ struct Options {
   /// in place of the latent cache; empty: MLA.
   std::vector<int64_t> kvHeads;
   int64_t headDim = 128;
+  /// Sparse decode rows (token indices) of these topk; empty: dense.
+  std::vector<int64_t> topks;
   std::vector<ElemType> types = {ElemType::F32, ElemType::BF16};
   int64_t dc = 512, dr = 64, blockSize = 64;
   std::string threads = "both";
@@ -108,6 +110,12 @@ Grid (comma-separated lists):
                       it gathers, both timed call by call in the PyTorch
                       child process; bytes count keys and values
   --head-dim=N        their head dim                   (default 128)
+  --topk=LIST         sparse decode (DeepSeek-V3.2's DSA): each query attends
+                      to topk distinct rows of its sequence's seq-len tokens
+                      named by its index row; the kernel (mla-codegen --topk)
+                      and PyTorch's gather + two matmuls, both timed call by
+                      call in the PyTorch child process; FLOP and bytes count
+                      the rows gathered (topk a query token)
   --quick             small grid: batch 1, seq-len 1024, heads 1,16, 3 reps
 Measurement:
   --threads=MODE      1, all, both or a thread count   (default both)
@@ -253,7 +261,7 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
         "--max-seconds", "--seed",       "--stream-mib", "--codegen",
         "--work-dir",    "--threads",    "--dtype",      "--impl",
         "--kernel-lib",  "--kernel-name", "--window",    "--python",
-        "--kv-heads",    "--head-dim"};
+        "--kv-heads",    "--head-dim",   "--topk"};
     if (std::none_of(std::begin(kValueFlags), std::end(kValueFlags), flag)) {
       std::fprintf(stderr, "mla-bench: unknown option %s (see --help)\n",
                    name.c_str());
@@ -280,6 +288,8 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
       ok = parseList(value, opts.windows, 0);
     else if (flag("--kv-heads"))
       ok = parsePositiveList(value, opts.kvHeads);
+    else if (flag("--topk"))
+      ok = parsePositiveList(value, opts.topks);
     else if (flag("--head-dim"))
       ok = parseInt(value, opts.headDim) && opts.headDim > 0;
     else if (flag("--python"))
@@ -340,10 +350,16 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
     }
   }
 
-  if (!opts.kernelLib.empty() && !opts.kvHeads.empty()) {
+  if (!opts.kernelLib.empty() &&
+      (!opts.kvHeads.empty() || !opts.topks.empty())) {
     std::fprintf(stderr, "mla-bench: --kernel-lib benchmarks a latent-cache "
-                         "library; head-cache rows (--kv-heads) generate "
-                         "their kernels\n");
+                         "library; head-cache (--kv-heads) and sparse "
+                         "(--topk) rows generate their kernels\n");
+    return false;
+  }
+  if (!opts.kvHeads.empty() && !opts.topks.empty()) {
+    std::fprintf(stderr, "mla-bench: --topk rows are on a latent cache, "
+                         "not with --kv-heads\n");
     return false;
   }
   if (opts.kernelLib.empty()) {
@@ -508,7 +524,8 @@ std::string describe(const AttentionShape &shape, ElemType type) {
          (shape.window ? format(" W=%lld", (long long)shape.window) : "") +
          (shape.kvHeads ? format(" G=%lld d=%lld", (long long)shape.kvHeads,
                                  (long long)shape.dc)
-                        : "");
+                        : "") +
+         (shape.topk ? format(" topk=%lld", (long long)shape.topk) : "");
 }
 
 /// What torch_mla_cpu.py measured in one process, or why it could not.
@@ -578,6 +595,8 @@ TorchRun runTorch(const Options &opts, const AttentionShape &s, ElemType type,
              threads, opts.reps, (unsigned long long)opts.seed);
   if (s.kvHeads)
     args += format(" --kv-heads=%lld", (long long)s.kvHeads);
+  if (s.topk)
+    args += format(" --topk=%lld", (long long)s.topk);
   if (!lib.empty())
     args += " --kernel-lib=" + shellQuote(lib) +
             " --kernel-name=" + shellQuote(symbol);
@@ -602,9 +621,10 @@ public:
   ConfigResult run(const AttentionShape &shape, ElemType type);
 
 private:
-  /// A row on head caches: the kernel and PyTorch's SDPA, both checked
-  /// against float64 and timed call by call in the PyTorch child process.
-  void runHeads(ConfigResult &result);
+  /// A row on head caches (the kernel and PyTorch's SDPA) or a sparse row
+  /// (the kernel and PyTorch's gather + matmuls), both checked against
+  /// float64 and timed call by call in the PyTorch child process.
+  void runInTorchProcess(ConfigResult &result);
 
   const Options &opts;
   std::vector<int> threadCounts;
@@ -613,12 +633,14 @@ private:
   size_t flushBytes;
 };
 
-void Bench::runHeads(ConfigResult &result) {
+void Bench::runInTorchProcess(ConfigResult &result) {
   const AttentionShape &shape = result.shape;
   const ElemType type = result.type;
   for (Impl impl : {Naive, OpenBlas})
     if (result.impls[impl].selected)
-      result.impls[impl].note = "not available (latent cache only)";
+      result.impls[impl].note = shape.topk
+                                    ? "not available (dense decode only)"
+                                    : "not available (latent cache only)";
   ImplResult &kernelResult = result.impls[Kernel], &torchResult =
                                                        result.impls[Torch];
   result.torchOverKernel.assign(threadCounts.size(), -1.0);
@@ -634,8 +656,8 @@ void Bench::runHeads(ConfigResult &result) {
   if (!opts.torchUnavailable.empty() || !torchResult.selected) {
     std::string why = !opts.torchUnavailable.empty()
                           ? opts.torchUnavailable
-                          : "head-cache rows are timed in the PyTorch child "
-                            "process: --impl needs torch";
+                          : "head-cache and sparse rows are timed in the "
+                            "PyTorch child process: --impl needs torch";
     for (ImplResult *r : {&kernelResult, &torchResult})
       if (r->selected && r->note.empty())
         r->note = "not available (" + why + ")";
@@ -679,8 +701,8 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
     result.impls[i].selected = opts.impls.count(kImplNames[i]) != 0;
     result.impls[i].timings.resize(threadCounts.size());
   }
-  if (shape.kvHeads) {
-    runHeads(result);
+  if (shape.kvHeads || shape.topk) {
+    runInTorchProcess(result);
     return result;
   }
 
@@ -949,7 +971,8 @@ void printTables(const std::vector<ConfigResult> &results,
                       std::to_string(s.seqLen),
                       // Head caches: query heads / KV heads.
                       std::to_string(s.numHeads) +
-                          (s.kvHeads ? "/" + std::to_string(s.kvHeads) : ""),
+                          (s.kvHeads ? "/" + std::to_string(s.kvHeads) : "") +
+                          (s.topk ? " k" + std::to_string(s.topk) : ""),
                       std::to_string(s.qLen),
                       s.window ? std::to_string(s.window) : "-",
                       kImplNames[impl], c.ms, c.gflops,
@@ -1011,7 +1034,8 @@ void printCsv(const std::vector<ConfigResult> &results,
                        "window",
                        "speedup_vs_torch",
                        "bf16_gemm_peak_gflops",
-                       "kv_heads"});
+                       "kv_heads",
+                       "topk"});
   auto strip = [](std::string s) {
     s.erase(std::remove(s.begin(), s.end(), '%'), s.end());
     s.erase(std::remove(s.begin(), s.end(), 'x'), s.end());
@@ -1054,7 +1078,8 @@ void printCsv(const std::vector<ConfigResult> &results,
                              peaks[t].gemmBf16Gflops > 0
                                  ? format("%.0f", peaks[t].gemmBf16Gflops)
                                  : "",
-                             std::to_string(s.kvHeads)});
+                             std::to_string(s.kvHeads),
+                             std::to_string(s.topk)});
       }
     }
   }
@@ -1079,7 +1104,8 @@ void printSummary(std::FILE *f, const std::vector<ConfigResult> &results,
                config.kernelName.empty() ? "?" : config.kernelName.c_str(),
                elemTypeName(config.type), (long long)s.batch,
                (long long)s.seqLen, (long long)s.numHeads, (long long)s.qLen) +
-        (s.kvHeads ? format(" G=%lld", (long long)s.kvHeads) : "");
+        (s.kvHeads ? format(" G=%lld", (long long)s.kvHeads) : "") +
+        (s.topk ? format(" topk=%lld", (long long)s.topk) : "");
     std::string err =
         std::isnan(k.maxErr)
             ? std::string()
@@ -1282,14 +1308,19 @@ int main(int argc, char **argv) {
   // KV heads of head-cache rows; 0 alone: the latent cache.
   std::vector<int64_t> kvHeadsList =
       opts.kvHeads.empty() ? std::vector<int64_t>{0} : opts.kvHeads;
+  // topk of sparse rows; 0 alone: dense.
+  std::vector<int64_t> topkList =
+      opts.topks.empty() ? std::vector<int64_t>{0} : opts.topks;
   for (ElemType type : opts.types)
     for (int64_t batch : opts.batches)
       for (int64_t seqLen : opts.seqLens)
         for (int64_t numHeads : opts.heads)
           for (int64_t kvHeads : kvHeadsList)
             for (int64_t qLen : opts.qLens)
-              for (int64_t window : opts.windows) {
+              for (int64_t window : opts.windows)
+              for (int64_t topk : topkList) {
                 AttentionShape shape;
+                shape.topk = topk;
                 shape.window = window;
                 shape.batch = batch;
                 shape.seqLen = seqLen;
@@ -1301,6 +1332,13 @@ int main(int argc, char **argv) {
                 shape.blockSize = opts.blockSize;
                 if (seqLen < qLen) {
                   std::fprintf(stderr, "skipping %s: seq_len < q_len\n",
+                               describe(shape, type).c_str());
+                  continue;
+                }
+                if (topk && (window || topk > seqLen)) {
+                  std::fprintf(stderr,
+                               "skipping %s: sparse rows take no window and "
+                               "topk <= seq_len\n",
                                describe(shape, type).c_str());
                   continue;
                 }

@@ -20,6 +20,12 @@ torch.nn.functional.scaled_dot_product_attention with enable_gqa (the
 flash or math CPU kernel, oneDNN underneath). Its check is math written out
 in float64 (keys and values repeated per query head, two matmuls, softmax).
 
+With --topk=K the problem is sparse decode (DeepSeek-V3.2's attention after
+its indexer): each query token attends to K distinct positions of its
+sequence's seq_len tokens, named by cache row in indices [batch, q_len, K].
+PyTorch's version gathers the rows (one index_select) and runs the same two
+matmuls and softmax; the kernel is mla-codegen --topk's.
+
 With --gemm-peak it prints instead the GFLOP/s of a 4096^3 matmul in
 --dtype (oneDNN's bf16 GEMM: AMX where the CPU has it), median of --reps.
 """
@@ -71,6 +77,7 @@ def main():
     p.add_argument("--kernel-name", default="")
     p.add_argument("--gemm-peak", action="store_true")
     p.add_argument("--kv-heads", type=int, default=0)
+    p.add_argument("--topk", type=int, default=0)
     a = p.parse_args()
     # The generated kernel's OpenMP runtime (LLVM's libomp, loaded with the
     # library below) reads this when it starts: without it the kernel would
@@ -85,6 +92,8 @@ def main():
     torch.manual_seed(a.seed)
     if a.kv_heads:
         return heads_main(a, dt)
+    if a.topk:
+        return sparse_main(a, dt)
     dc, dr, bs, w = a.dc, a.dr, a.block_size, a.dc + a.dr
     pages = (a.seq_len + bs - 1) // bs
     q = torch.rand(a.batch, a.q_len, a.heads, w).mul(2).sub(1).to(dt)
@@ -124,10 +133,12 @@ def main():
            lambda: (out.double() - ref_out).abs().max().item())
 
 
-def kernel_call(a, q, caches, table, pages, out, scale):
+def kernel_call(a, q, caches, table, pages, out, scale, seq_len=None):
     """The generated kernel (--kernel-lib) on these tensors as a call, or
     None without one: its C signature takes q, the `caches` (kv_cache, or
-    k_cache and v_cache), block_table, seq_lens, out and lse."""
+    k_cache and v_cache), block_table (sparse: indices), seq_lens (each
+    `seq_len`, default --seq-len), out and lse, then batch and `pages`
+    (max_blocks_per_seq; sparse: topk)."""
     if not a.kernel_lib:
         return None
     fn = getattr(ctypes.CDLL(a.kernel_lib), a.kernel_name)
@@ -135,7 +146,8 @@ def kernel_call(a, q, caches, table, pages, out, scale):
     fn.argtypes = [ctypes.c_void_p] * (5 + len(caches)) + [
         ctypes.c_int32, ctypes.c_int32, ctypes.c_float, ctypes.c_void_p]
     table32 = table.to(torch.int32).contiguous()
-    lens = torch.full((a.batch,), a.seq_len, dtype=torch.int32)
+    lens = torch.full((a.batch,), a.seq_len if seq_len is None else seq_len,
+                      dtype=torch.int32)
     lse = torch.empty(a.batch, a.heads, a.q_len, dtype=torch.float32)
     # The tensors themselves, so that they live as long as the call.
     tensors = [q, *caches, table32, lens, out, lse]
@@ -174,6 +186,43 @@ def report(a, torch_fn, kernel, torch_err, kernel_err_fn):
 
     print(f"{median(torch_ms):.4f} {median(kernel_ms):.4f} {torch_err:.3e} "
           f"{kernel_err:.3e} {median(ratios):.4f}")
+
+
+def sparse_main(a, dt):
+    """Sparse decode over a latent cache: PyTorch's gather and matmuls
+    against the generated kernel (see the module docstring)."""
+    dc, bs, w, k = a.dc, a.block_size, a.dc + a.dr, a.topk
+    pages = (a.seq_len + bs - 1) // bs
+    q = torch.rand(a.batch, a.q_len, a.heads, w).mul(2).sub(1).to(dt)
+    cache = torch.rand(a.batch * pages, bs, w).mul(2).sub(1).to(dt)
+    table = torch.randperm(a.batch * pages).view(a.batch, pages)
+    # K distinct positions a query, as the indexer's top-k picks them, as
+    # cache rows page * block_size + offset.
+    pos = torch.stack([torch.randperm(a.seq_len)[:k]
+                       for _ in range(a.batch * a.q_len)]).view(a.batch, a.q_len, k)
+    rows = table.gather(1, (pos // bs).view(a.batch, -1)).view_as(pos) * bs + pos % bs
+    indices = rows.to(torch.int32).contiguous()
+    flat_rows = rows.reshape(-1)
+    scale = w ** -0.5
+    bq = a.batch * a.q_len
+
+    def step(qq, cc, out_dtype):
+        kv = cc.view(-1, w).index_select(0, flat_rows).view(bq, k, w)
+        s = torch.matmul(qq.reshape(bq, a.heads, w), kv.transpose(1, 2)).float() * scale
+        lse = torch.logsumexp(s, dim=-1)
+        prob = torch.softmax(s, dim=-1).to(out_dtype)
+        o = torch.matmul(prob, kv[..., :dc])
+        return o.reshape(a.batch, a.q_len, a.heads, dc), lse
+
+    ref_out, _ = step(q.double(), cache.double(), torch.float64)
+    out_t, _ = step(q, cache, dt)
+    torch_err = (out_t.double() - ref_out).abs().max().item()
+
+    out = torch.empty(a.batch, a.q_len, a.heads, dc, dtype=dt)
+    kernel = kernel_call(a, q, [cache], indices, k, out, scale, seq_len=k)
+
+    report(a, lambda: step(q, cache, dt), kernel, torch_err,
+           lambda: (out.double() - ref_out).abs().max().item())
 
 
 def heads_main(a, dt):

@@ -92,6 +92,12 @@ cl::opt<int64_t> window("window", cl::init(0),
                                  "no position before p - window + 1 "
                                  "(0: none)"),
                         cl::cat(category));
+cl::opt<int64_t> topK(
+    "topk", cl::init(0),
+    cl::desc("sparse decode: each query attends to the cache rows of its "
+             "index row of topk slots (indices [batch, q_len, topk] in place "
+             "of the block table, -1 for no token; not causal); 0: pages"),
+    cl::cat(category));
 cl::opt<bool> sinks("sinks", cl::init(false),
                     cl::desc("per-head sink logits (an argument after "
                              "seq_lens) join each row's softmax denominator"),
@@ -268,6 +274,13 @@ FailureOr<DecodeParams> requestFromOptions(MLIRContext &ctx) {
   if (window != 0)
     r.window = window;
   r.sinks = sinks;
+  // Token indices say what each query sees: not causal unless asked.
+  if (topK != 0) {
+    r.keys = KeySource::indices;
+    r.topk = topK;
+    if (!causal.getNumOccurrences())
+      r.causal = false;
+  }
   // Head caches: --num-kv-heads and --head-dim in place of the latent dims.
   if (numKvHeads != 0 || headDim.getNumOccurrences()) {
     if (kvLoraRank.getNumOccurrences() || ropeDim.getNumOccurrences()) {
@@ -292,7 +305,8 @@ FailureOr<DecodeParams> requestFromOptions(MLIRContext &ctx) {
         {"num_heads", "--num-heads"}, {"q_len", "--q-len"},
         {"block_size", "--block-size"}, {"kv_lora_rank", "--kv-lora-rank"},
         {"qk_rope_head_dim", "--qk-rope-head-dim"}, {"window", "--window"},
-        {"num_kv_heads", "--num-kv-heads"}, {"head_dim", "--head-dim"}};
+        {"num_kv_heads", "--num-kv-heads"}, {"head_dim", "--head-dim"},
+        {"topk", "--topk"}};
     llvm::errs() << "mla-codegen: " << flags.lookup(what) << "=" << v << " "
                  << why << "\n";
     return failure();
@@ -357,7 +371,9 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
           ? RankedTensorType::get({dyn, r.blockSize, r.kvHeads, width},
                                   r.elemType)
           : RankedTensorType::get({dyn, r.blockSize, width}, r.elemType);
-  auto btTy = RankedTensorType::get({dyn, dyn}, b.getI32Type());
+  auto btTy = r.sparse() ? RankedTensorType::get({dyn, r.qLen, r.topk},
+                                                 b.getI32Type())
+                         : RankedTensorType::get({dyn, dyn}, b.getI32Type());
   auto lensTy = RankedTensorType::get({dyn}, b.getI32Type());
   auto outTy = RankedTensorType::get({dyn, r.qLen, r.heads, r.dc}, r.elemType);
   auto lseTy = RankedTensorType::get({dyn, r.heads, r.qLen}, b.getF32Type());
@@ -375,8 +391,8 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
   // default 1/sqrt(d_c + d_r) of an absorbed layer.
   float scale = 1.0f / std::sqrt(float(width));
   DecodeVariantAttr variant;
-  if (r.window)
-    variant = DecodeVariantAttr::get(&ctx, KeySource::pages, CacheScales::none,
+  if (r.window || r.sparse())
+    variant = DecodeVariantAttr::get(&ctx, r.keys, CacheScales::none,
                                      /*scale_group=*/128, ValueWidth::latent,
                                      r.window);
   Value values = r.headCaches ? body->getArguments().back() : Value();
@@ -410,6 +426,7 @@ mla_abi::Sizes abiSizes(const DecodeParams &r,
   s.blockSize = r.blockSize;
   s.hiddenSize = layer ? layer->sizes.hiddenSize : 0;
   s.numKvHeads = r.headCaches ? r.kvHeads : 0;
+  s.topK = r.topk;
   return s;
 }
 
@@ -459,6 +476,8 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
      << "#define " << upper << "_CAUSAL " << (r.causal ? 1 : 0) << "\n"
      << "#define " << upper << "_WINDOW " << r.window.value_or(0) << "\n"
      << "#define " << upper << "_SINKS " << (r.sinks ? 1 : 0) << "\n";
+  if (r.sparse())
+    os << "#define " << upper << "_TOPK " << r.topk << "\n";
   if (r.headCaches)
     os << "#define " << upper << "_NUM_KV_HEADS " << r.kvHeads << "\n"
        << "#define " << upper << "_HEAD_DIM " << r.dc << "\n";
@@ -473,10 +492,25 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
                    std::to_string(r.headsPerKvHead()) + ").\n"
              : std::string("/* Decode attention over a paged latent cache "
                            "(FlashMLA semantics).\n"));
-  for (const mla_abi::Arg &a : mla_abi::kernelArgs(r.sinks, r.headCaches))
+  for (const mla_abi::Arg &a : mla_abi::kernelArgs(r.sinks, r.headCaches, r.sparse()))
     os << " *   " << mla_abi::describe(a, sizes, dtype.c_str()) << "\n";
-  os << " * Query i sees positions 0 .. seq_len - " << r.qLen << " + i"
-     << (r.causal ? "" : " (not causal: all seq_len positions)");
+  if (r.sparse())
+    os << " * Query i of sequence b sees the cache rows of slots 0 .. "
+          "seq_lens[b] - 1\n"
+          " * of its index row indices[b, i], except slots of -1; one that "
+          "sees none\n"
+          " * gets zeros and lse = -inf. A row is counted once per slot "
+          "naming it.\n"
+          " * On token indices the codes mean: ERR_MAX_BLOCKS, topk is not "
+          "the\n"
+          " * generated one; ERR_SEQ_LEN, a seq_len < 0 or above topk; "
+          "ERR_BLOCK_ID,\n"
+          " * an index below -1 in a valid slot (NAME_checked: or at or past "
+          "num_blocks\n"
+          " * * block_size). Indices past the cache cannot be checked by NAME";
+  else
+    os << " * Query i sees positions 0 .. seq_len - " << r.qLen << " + i"
+       << (r.causal ? "" : " (not causal: all seq_len positions)");
   if (r.window)
     os << ",\n * from seq_len - " << r.qLen << " + i - " << *r.window - 1
        << " on (a sliding window of " << *r.window << ")";
@@ -501,7 +535,7 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
                " * Thread-safe: calls from several threads at once each use their\n"
                " * own split scratch (kept per thread, reused across calls).\n"
                " * stream must be NULL on the CPU. */\n")
-     << mla_abi::declaration(name, mla_abi::kernelArgs(r.sinks, r.headCaches))
+     << mla_abi::declaration(name, mla_abi::kernelArgs(r.sinks, r.headCaches, r.sparse()))
      << "\n\n";
   if (!isGPU())
     os << "/* " << name
@@ -510,8 +544,8 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
        << "_ERR_BLOCK_ID) before any is read,\n"
        << " * num_blocks < 0 is " << upper << "_ERR_MAX_BLOCKS. */\n"
        << mla_abi::declaration(name + "_checked",
-                               mla_abi::checkedKernelArgs(r.sinks,
-                                                          r.headCaches))
+                               mla_abi::checkedKernelArgs(
+                                   r.sinks, r.headCaches, r.sparse()))
        << "\n\n";
   os << "/* The KV splits a call uses for these sizes. */\n"
      << mla_abi::declaration(name + "_num_splits",
@@ -732,6 +766,8 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
     params["num_kv_heads"] = r.kvHeads;
     params["head_dim"] = r.dc;
   }
+  if (r.sparse())
+    params["topk"] = r.topk;
   // A kernel from a dialect file: the layer's scale (YaRN's mscale included),
   // which callers pass as softmax_scale.
   if (r.layerScale)
@@ -747,7 +783,7 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
       {"dims", std::move(dims)},
       {"kernel", std::move(kernel)},
       {"returns", "int32_t"},
-      {"args", argsJSON(mla_abi::kernelArgs(r.sinks, r.headCaches), sizes,
+      {"args", argsJSON(mla_abi::kernelArgs(r.sinks, r.headCaches, r.sparse()), sizes,
                         dtype)},
       {"return_codes", returnCodesJSON(upper,
                                        [&](const mla_abi::ReturnCodeInfo &c) {
@@ -760,7 +796,8 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
                      {"symbol", name + "_checked"},
                      {"returns", "int32_t"},
                      {"args", argsJSON(mla_abi::checkedKernelArgs(
-                                           r.sinks, r.headCaches),
+                                           r.sinks, r.headCaches,
+                                           r.sparse()),
                                        sizes, dtype)}}},
       {"layer", layer ? layerJSON(*layer) : llvm::json::Value(nullptr)}};
   std::string s;

@@ -6,7 +6,9 @@
 // kernel must return 0 and the right values on a tiny problem with a known
 // answer (zero queries and cache: out = 0, lse = ln(visible positions), the
 // window's included; with sinks, all 0, ln(visible positions + 1)), on a
-// latent cache or on head caches, as NAME.json's params say.
+// latent cache or on head caches, with a block table or token indices
+// (each query's index row naming the sequence's rows, then -1), as
+// NAME.json's params say.
 // A crash here is a failed generation, not a crash of the caller's program.
 //
 //===----------------------------------------------------------------------===//
@@ -88,14 +90,17 @@ int main(int argc, char **argv) {
   bool withSinks = params->getBoolean("sinks").value_or(false);
   // Head caches: separate key and value caches of num_kv_heads heads.
   int64_t kvHeads = params->getInteger("num_kv_heads").value_or(0);
+  // Token indices: index rows of topk slots in place of the block table.
+  int64_t topk = params->getInteger("topk").value_or(0);
   std::string dtype = params->getString("dtype").value_or("").str();
   int64_t elem = dtype == "f32" ? 4 : 2;
   if (heads <= 0 || qLen <= 0 || dc <= 0 || dr < 0 || blockSize <= 0 ||
-      kvHeads < 0)
+      kvHeads < 0 || topk < 0)
     return fail(jsonPath + ": params out of range");
 
-  // One sequence of q_len + 3 tokens over enough pages.
-  int32_t seqLen = int32_t(qLen + 3);
+  // One sequence of q_len + 3 tokens over enough pages (token indices: of
+  // at most topk tokens, which every query's index row names).
+  int32_t seqLen = int32_t(topk > 0 ? std::min(qLen + 3, topk) : qLen + 3);
   int32_t pages = int32_t((seqLen + blockSize - 1) / blockSize);
   int64_t width = dc + dr;
   std::vector<uint8_t> q(size_t(qLen * heads * width * elem), 0),
@@ -108,6 +113,17 @@ int main(int argc, char **argv) {
   std::vector<int32_t> table(static_cast<size_t>(pages));
   for (int32_t p = 0; p < pages; ++p)
     table[p] = p;
+  // Token indices: query i's row names rows 0 .. seqLen - 1, then -1; all
+  // topk slots are valid, and the call's max_blocks_per_seq is topk.
+  int32_t lens = seqLen, columns = pages;
+  if (topk > 0) {
+    table.assign(size_t(qLen * topk), -1);
+    for (int64_t i = 0; i < qLen; ++i)
+      for (int32_t j = 0; j < seqLen; ++j)
+        table[i * topk + j] = j;
+    lens = int32_t(topk);
+    columns = int32_t(topk);
+  }
   std::vector<float> sinks(size_t(heads), 0.0f);
   void *decodeSym = ::dlsym(handle, symbols[0].c_str());
   // The entry of this library's signature (KernelABI.h's kernelArgs).
@@ -116,20 +132,20 @@ int main(int argc, char **argv) {
       return withSinks
                  ? reinterpret_cast<mla_abi::HeadsSinksKernelFn>(decodeSym)(
                        q.data(), cache.data(), values.data(), table.data(),
-                       &seqLen, sinks.data(), out.data(), lse.data(), 1, pages,
+                       &lens, sinks.data(), out.data(), lse.data(), 1, columns,
                        1.0f, nullptr)
                  : reinterpret_cast<mla_abi::HeadsKernelFn>(decodeSym)(
                        q.data(), cache.data(), values.data(), table.data(),
-                       &seqLen, out.data(), lse.data(), 1, pages, 1.0f,
+                       &lens, out.data(), lse.data(), 1, columns, 1.0f,
                        nullptr);
     return withSinks
                ? reinterpret_cast<mla_abi::SinksKernelFn>(decodeSym)(
-                     q.data(), cache.data(), table.data(), &seqLen,
-                     sinks.data(), out.data(), lse.data(), 1, pages, 1.0f,
+                     q.data(), cache.data(), table.data(), &lens,
+                     sinks.data(), out.data(), lse.data(), 1, columns, 1.0f,
                      nullptr)
                : reinterpret_cast<mla_abi::KernelFn>(decodeSym)(
-                     q.data(), cache.data(), table.data(), &seqLen, out.data(),
-                     lse.data(), 1, pages, 1.0f, nullptr);
+                     q.data(), cache.data(), table.data(), &lens, out.data(),
+                     lse.data(), 1, columns, 1.0f, nullptr);
   };
   int32_t rc = decode();
   if (rc != 0)
@@ -140,7 +156,7 @@ int main(int argc, char **argv) {
       return fail("the kernel's out is not 0 for zero inputs");
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < qLen; ++i) {
-      int64_t end = causal ? seqLen - qLen + i + 1 : seqLen;
+      int64_t end = causal && topk == 0 ? seqLen - qLen + i + 1 : seqLen;
       int64_t start =
           window > 0 ? std::max<int64_t>(0, seqLen - qLen + i - window + 1) : 0;
       int64_t visible = end - std::min(start, end) + (withSinks ? 1 : 0);
@@ -159,22 +175,22 @@ int main(int argc, char **argv) {
         return withSinks
                    ? reinterpret_cast<mla_abi::HeadsSinksCheckedKernelFn>(
                          checkedSym)(q.data(), cache.data(), values.data(),
-                                     numBlocks, table.data(), &seqLen,
+                                     numBlocks, table.data(), &lens,
                                      sinks.data(), out.data(), lse.data(), 1,
-                                     pages, 1.0f, nullptr)
+                                     columns, 1.0f, nullptr)
                    : reinterpret_cast<mla_abi::HeadsCheckedKernelFn>(
                          checkedSym)(q.data(), cache.data(), values.data(),
-                                     numBlocks, table.data(), &seqLen,
-                                     out.data(), lse.data(), 1, pages, 1.0f,
+                                     numBlocks, table.data(), &lens,
+                                     out.data(), lse.data(), 1, columns, 1.0f,
                                      nullptr);
       return withSinks
                  ? reinterpret_cast<mla_abi::SinksCheckedKernelFn>(checkedSym)(
-                       q.data(), cache.data(), numBlocks, table.data(), &seqLen,
-                       sinks.data(), out.data(), lse.data(), 1, pages, 1.0f,
+                       q.data(), cache.data(), numBlocks, table.data(), &lens,
+                       sinks.data(), out.data(), lse.data(), 1, columns, 1.0f,
                        nullptr)
                  : reinterpret_cast<mla_abi::CheckedKernelFn>(checkedSym)(
-                       q.data(), cache.data(), numBlocks, table.data(), &seqLen,
-                       out.data(), lse.data(), 1, pages, 1.0f, nullptr);
+                       q.data(), cache.data(), numBlocks, table.data(), &lens,
+                       out.data(), lse.data(), 1, columns, 1.0f, nullptr);
     };
     if (int32_t rc = checked(pages))
       return fail(checkedSymbol + " returned " + llvm::Twine(rc) +

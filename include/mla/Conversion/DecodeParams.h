@@ -21,8 +21,11 @@ struct DecodeParams {
   // The variant (#mla.decode_variant, sinks); the defaults are FlashMLA's
   // dense decode. The kernels implement the dense decode, a `window`,
   // sinks and `value = row` (then dc is the whole row and dr 0: the
-  // kernels' value, the first dc columns, is the row).
+  // kernels' value, the first dc columns, is the row); the CPU kernels
+  // also token `indices` (sparse decode).
   KeySource keys = KeySource::pages;
+  // keys = indices: the slots of each query's index row.
+  int64_t topk = 0;
   CacheScales scales = CacheScales::none;
   int64_t scaleGroup = 128;
   ValueWidth value = ValueWidth::latent;
@@ -50,6 +53,8 @@ struct DecodeParams {
     p.causal = op.getCausal();
     DecodeVariantAttr v = op.getVariantOrDefault();
     p.keys = v.getKeys();
+    if (p.keys == KeySource::indices)
+      p.topk = op.getBlockTable().getType().getDimSize(2);
     p.scales = v.getScales();
     p.scaleGroup = v.getScaleGroup();
     p.value = v.getValue();
@@ -62,15 +67,24 @@ struct DecodeParams {
   }
 
   int64_t rows() const { return heads * qLen; }
-  /// Query heads per KV head, and the query rows that read one KV head.
+  /// Query heads per KV head.
   int64_t headsPerKvHead() const { return heads / kvHeads; }
-  int64_t kvHeadRows() const { return headsPerKvHead() * qLen; }
+  bool sparse() const { return keys == KeySource::indices; }
+  /// The sets of keys that groups of rows read, each with its own tiles:
+  /// the KV heads of head caches, the query tokens' index rows (each query
+  /// token's H rows read the tokens its row lists), else one.
+  int64_t keySets() const {
+    return headCaches ? kvHeads : sparse() ? qLen : 1;
+  }
+  /// The query rows that read one set of keys.
+  int64_t kvHeadRows() const { return rows() / keySets(); }
   int64_t rowWidth() const { return dc + dr; }
 
   // Bounds on what a kernel is generated for: far above every model (128
   // heads, q_len <= 8 with speculative decoding, d_c 512, d_r 64, pages of
   // 64), low enough that no size computed from them overflows.
   static constexpr int64_t kMaxHeads = 1024, kMaxQueryLen = 256,
+                           kMaxTopK = 1 << 20,
                            kMaxLatentDim = 8192, kMaxRopeDim = 1024,
                            kMaxBlockSize = 65536,
                            kMaxWindow = (int64_t(1) << 31) - 1;
@@ -97,17 +111,21 @@ struct DecodeParams {
     // seq_lens are int32: a longer window is no window.
     if (window && failed(check("window", *window, 1, kMaxWindow)))
       return failure();
+    if (sparse() && failed(check("topk", topk, 1, kMaxTopK)))
+      return failure();
     return success();
   }
 
   /// Checks what every target needs: positive heads, q_len and block size,
   /// f32/bf16/f16 storage, d_c, d_r multiples of the target's `granule`
   /// (described as `granuleName`), and a variant that the kernels implement
-  /// (dense, with or without a window, sinks and key = value). A refused
-  /// value is named, with why.
+  /// (dense, with or without a window, sinks and key = value; token
+  /// indices where `indices` says the target has them). A refused value is
+  /// named, with why.
   LogicalResult verify(StringRef target, int64_t granule,
                        StringRef granuleName,
-                       function_ref<InFlightDiagnostic()> emitError) const {
+                       function_ref<InFlightDiagnostic()> emitError,
+                       bool indices = false) const {
     auto refuse = [&](StringRef what, const Twine &v, const Twine &why) {
       emitError() << "cannot generate a " << target
                   << " decode kernel: " << what << " = " << v << " (" << why
@@ -115,8 +133,11 @@ struct DecodeParams {
       return failure();
     };
     StringRef notYet = "not implemented by the kernels yet";
-    if (keys != KeySource::pages)
+    if (keys != KeySource::pages && !(indices && sparse()))
       return refuse("keys", stringifyKeySource(keys), notYet);
+    if (sparse() && (headCaches || causal || window))
+      return refuse("keys", stringifyKeySource(keys),
+                    "takes a latent cache, no causal and no window");
     if (scales != CacheScales::none)
       return refuse("scales", stringifyCacheScales(scales), notYet);
     if (failed(verifyBounds(refuse)))

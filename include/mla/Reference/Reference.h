@@ -64,6 +64,21 @@ void decodeAttentionHeads(const DecodeShape &s, int64_t kvHeads,
                           int64_t maxBlocksPerSeq, double scale, double *out,
                           double *lse);
 
+/// Sparse decode (token indices, FlashMLA's sparse decode): query i of
+/// sequence b attends to the cache rows indices[b, i, j] (page * blockSize
+/// + offset, in units of rows of kvCache [*, dc+dr]) of the slots
+/// j < validSlots[b] whose index is not negative, a row once per slot that
+/// names it; no causal mask or window (`s.causal`, `s.window` unused).
+/// Scores, out and lse as in decodeAttention; a query with no valid slot
+/// gets zeros and -inf (the sink's logit with sinks).
+///   indices    [batch, qLen, topk]
+///   validSlots [batch], each in 0 .. topk
+void decodeAttentionSparse(const DecodeShape &s, const float *q,
+                           const float *kvCache, const int32_t *indices,
+                           const int32_t *validSlots, int64_t batch,
+                           int64_t topk, double scale, double *out,
+                           double *lse);
+
 /// Number of cache positions query `queryIdx` (0-based among the qLen new
 /// tokens) of a sequence of `seqLen` tokens may attend to; 0 if none.
 int64_t visiblePositions(int64_t seqLen, int64_t qLen, int64_t queryIdx,

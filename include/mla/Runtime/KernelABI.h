@@ -137,12 +137,13 @@ enum class Dim {
   HiddenSize,      // fixed: the layer's model width
   NumKvHeads,      // fixed: KV heads of head caches (GQA/MQA/MHA)
   HeadDim,         // fixed: the head dim of head caches
+  TopK,            // fixed: slots of a query's index row (token indices)
 };
 
 inline constexpr Dim kDims[] = {
     Dim::Batch,     Dim::QLen,      Dim::NumHeads,  Dim::KvLoraRank,
     Dim::RowWidth,  Dim::BlockSize, Dim::NumBlocks, Dim::MaxBlocksPerSeq,
-    Dim::HiddenSize, Dim::NumKvHeads, Dim::HeadDim};
+    Dim::HiddenSize, Dim::NumKvHeads, Dim::HeadDim, Dim::TopK};
 
 constexpr const char *dimName(Dim d) {
   switch (d) {
@@ -168,6 +169,8 @@ constexpr const char *dimName(Dim d) {
     return "num_kv_heads";
   case Dim::HeadDim:
     return "head_dim";
+  case Dim::TopK:
+    return "topk";
   }
   return "";
 }
@@ -178,6 +181,7 @@ struct Sizes {
   int64_t hiddenSize = 0; // 0 without a layer function
   int64_t numKvHeads = 0; // head caches: KV heads (then kvLoraRank is the
                           // head dim); 0: a latent cache
+  int64_t topK = 0;       // token indices: slots of an index row; 0: pages
 };
 
 /// The size of `d` in a library with `s`, or -1 for a runtime dimension.
@@ -199,6 +203,8 @@ constexpr int64_t fixedSize(Dim d, const Sizes &s) {
     return s.numKvHeads > 0 ? s.numKvHeads : -1;
   case Dim::HeadDim:
     return s.numKvHeads > 0 ? s.kvLoraRank : -1;
+  case Dim::TopK:
+    return s.topK > 0 ? s.topK : -1;
   case Dim::Batch:
   case Dim::NumBlocks:
   case Dim::MaxBlocksPerSeq:
@@ -404,6 +410,48 @@ inline constexpr Arg kHeadsSinksCheckedKernelArgs[] = {
     kKernelArgs[9],
 };
 
+/// A library on token indices (sparse decode) takes per-query index rows in
+/// place of the block table, the valid slots of each sequence's rows in
+/// place of its length, and topk in place of max_blocks_per_seq.
+inline constexpr Arg kIndicesArg =
+    array("indices", "const int32_t *", DType::I32, Direction::In,
+          "cache rows (page * block_size + offset) each query attends to, -1 "
+          "for a slot without a token",
+          Dim::Batch, Dim::QLen, Dim::TopK);
+inline constexpr Arg kIndicesLens =
+    array("seq_lens", "const int32_t *", DType::I32, Direction::In,
+          "valid slots of each sequence's index rows (0 .. topk); later "
+          "slots are not read",
+          Dim::Batch);
+inline constexpr Arg kIndicesTopK =
+    scalar("topk", "int32_t", DType::I32,
+           "columns of indices: the topk the library was generated for");
+
+/// int32_t NAME(...) and NAME_checked(...) on token indices, without and
+/// with sinks.
+inline constexpr Arg kIndicesKernelArgs[] = {
+    kKernelArgs[0], kKernelArgs[1], kIndicesArg,    kIndicesLens,
+    kKernelArgs[4], kKernelArgs[5], kKernelArgs[6], kIndicesTopK,
+    kKernelArgs[8], kKernelArgs[9],
+};
+inline constexpr Arg kIndicesSinksKernelArgs[] = {
+    kKernelArgs[0], kKernelArgs[1], kIndicesArg,    kIndicesLens,
+    kSinksArg,      kKernelArgs[4], kKernelArgs[5], kKernelArgs[6],
+    kIndicesTopK,   kKernelArgs[8], kKernelArgs[9],
+};
+inline constexpr Arg kIndicesCheckedKernelArgs[] = {
+    kKernelArgs[0], kKernelArgs[1], kCheckedKernelArgs[2],
+    kIndicesArg,    kIndicesLens,   kKernelArgs[4],
+    kKernelArgs[5], kKernelArgs[6], kIndicesTopK,
+    kKernelArgs[8], kKernelArgs[9],
+};
+inline constexpr Arg kIndicesSinksCheckedKernelArgs[] = {
+    kKernelArgs[0], kKernelArgs[1], kCheckedKernelArgs[2],
+    kIndicesArg,    kIndicesLens,   kSinksArg,
+    kKernelArgs[4], kKernelArgs[5], kKernelArgs[6],
+    kIndicesTopK,   kKernelArgs[8], kKernelArgs[9],
+};
+
 /// A table of arguments, whichever its length.
 struct ArgList {
   const Arg *first;
@@ -417,13 +465,22 @@ struct ArgList {
 };
 
 /// The decode entry's and NAME_checked's arguments of a library with or
-/// without sinks, on a latent cache or on head caches.
-constexpr ArgList kernelArgs(bool sinks, bool heads = false) {
+/// without sinks, on a latent cache or on head caches, with a block table
+/// or token indices.
+constexpr ArgList kernelArgs(bool sinks, bool heads = false,
+                             bool indices = false) {
+  if (indices)
+    return sinks ? ArgList(kIndicesSinksKernelArgs)
+                 : ArgList(kIndicesKernelArgs);
   if (heads)
     return sinks ? ArgList(kHeadsSinksKernelArgs) : ArgList(kHeadsKernelArgs);
   return sinks ? ArgList(kSinksKernelArgs) : ArgList(kKernelArgs);
 }
-constexpr ArgList checkedKernelArgs(bool sinks, bool heads = false) {
+constexpr ArgList checkedKernelArgs(bool sinks, bool heads = false,
+                                    bool indices = false) {
+  if (indices)
+    return sinks ? ArgList(kIndicesSinksCheckedKernelArgs)
+                 : ArgList(kIndicesCheckedKernelArgs);
   if (heads)
     return sinks ? ArgList(kHeadsSinksCheckedKernelArgs)
                  : ArgList(kHeadsCheckedKernelArgs);
@@ -608,6 +665,14 @@ static_assert(detail::describes(HeadsKernelFn(), kHeadsKernelArgs) &&
                   detail::describes(HeadsSinksCheckedKernelFn(),
                                     kHeadsSinksCheckedKernelArgs),
               "kHeads*Args must describe Heads*Fn");
+static_assert(detail::describes(KernelFn(), kIndicesKernelArgs) &&
+                  detail::describes(SinksKernelFn(),
+                                    kIndicesSinksKernelArgs) &&
+                  detail::describes(CheckedKernelFn(),
+                                    kIndicesCheckedKernelArgs) &&
+                  detail::describes(SinksCheckedKernelFn(),
+                                    kIndicesSinksCheckedKernelArgs),
+              "kIndices*Args must describe the latent cache's *KernelFn");
 static_assert(detail::describes(NumSplitsFn(), kNumSplitsArgsCPU) &&
                   detail::describes(NumSplitsFn(), kNumSplitsArgsGPU),
               "kNumSplitsArgs must describe NumSplitsFn");

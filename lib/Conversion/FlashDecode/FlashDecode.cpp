@@ -102,8 +102,42 @@ Value UpstreamTileMath::mulAdd(Value x, Value y, Value z) {
 
 Value flash::sequenceLength(KernelBuilder &kb, const DecodeParams &p,
                             Value lens, Value seq, Value maxBlocksPerSeq) {
+  // Token indices: the valid slots of the sequence's index rows.
+  if (p.sparse())
+    return kb.minIdx(kb.loadIndex(lens, seq), kb.idx(p.topk));
   return kb.minIdx(kb.loadIndex(lens, seq),
                    kb.mulc(maxBlocksPerSeq, p.blockSize));
+}
+
+Value flash::indexRowStart(KernelBuilder &kb, const DecodeParams &p,
+                           Value seq, Value token) {
+  return kb.mulc(kb.add(kb.mulc(seq, p.qLen), token), p.topk);
+}
+
+SparseTile flash::sparseTile(KernelBuilder &kb, Value indices, Value rowStart,
+                             Value t, int64_t n, Value end, Value lastSlot) {
+  ImplicitLocOpBuilder &b = kb.builder();
+  SparseTile tile;
+  Value none = kb.idx(-1), zero = kb.idx(0), largest = none;
+  SmallVector<Value> index;
+  for (int64_t j = 0; j < n; ++j) {
+    Value slot = kb.addc(t, j);
+    Value at = kb.add(rowStart, kb.minIdx(slot, lastSlot));
+    Value inRange =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, slot, end);
+    Value id = arith::SelectOp::create(b, inRange, kb.loadIndex(indices, at),
+                                       none);
+    tile.valid.push_back(
+        arith::CmpIOp::create(b, arith::CmpIPredicate::sge, id, zero));
+    largest = arith::MaxSIOp::create(b, largest, id);
+    index.push_back(id);
+  }
+  for (int64_t j = 0; j < n; ++j)
+    tile.rows.push_back(
+        arith::SelectOp::create(b, tile.valid[j], index[j], largest));
+  tile.anyValid =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::sge, largest, zero);
+  return tile;
 }
 
 SplitRange flash::splitRange(KernelBuilder &kb, const DecodeParams &p,
@@ -189,6 +223,10 @@ Value PartialLayout::item(KernelBuilder &kb, Value seq, Value group,
 
 PartialLayout PartialLayout::of(const DecodeParams &p, int64_t rowsPerGroup) {
   int64_t perKvHead = (p.kvHeadRows() + rowsPerGroup - 1) / rowsPerGroup;
+  // Token indices: query token i's H rows read its index row, as the rows
+  // of KV head i of H * q_len heads would (query row i * H + h).
+  if (p.sparse())
+    return {p.qLen * perKvHead, rowsPerGroup, p.dc, p.qLen, p.rows(), 1};
   return {p.kvHeads * perKvHead, rowsPerGroup, p.dc, p.kvHeads, p.heads,
           p.qLen};
 }

@@ -51,7 +51,7 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
               vectorWidth >= 8 && c.rowWidth() % (2 * vectorWidth) == 0;
   if (failed(c.verify("CPU", vectorWidth,
                       std::to_string(vectorWidth) + "-lane f32 vectors",
-                      emitError)))
+                      emitError, /*indices=*/true)))
     return failure();
 
   // A group is as many rows of one KV head as share each tile of the cache
@@ -240,7 +240,13 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
 void KernelEmitter::emitTilesAndPartials(PartialKernel &kern) {
   forLoop(kern.range.t0, kern.range.t1, idx(kern.tileTokens), {},
           [&](Value t, ValueRange) {
-            storeTileOffsets(kern, t);
+            Value hasKeys = storeTileOffsets(kern, t);
+            // Token indices: a tile of invalid slots adds nothing.
+            OpBuilder::InsertionGuard guard(b);
+            if (hasKeys)
+              b.setInsertionPointToStart(
+                  scf::IfOp::create(b, hasKeys, /*withElseRegion=*/false)
+                      .thenBlock());
             if (kern.amx)
               emitScoresAMX(kern);
             else
@@ -333,6 +339,8 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   kern.acc = bufF32(accRows * kern.accStride);
   kern.scores = bufF32(TB * RGp);
   kern.kvOff = bufIdx(TB);
+  if (c.sparse())
+    kern.slotValid = memref::AllocaOp::create(b, MemRefType::get({TB}, i32Ty));
   // The next tile's row offsets, for the prefetches.
   if (kern.prefetch)
     kern.nextOff = bufIdx(TB);
@@ -371,11 +379,38 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
             return SmallVector<Value>{};
           });
 
-  kern.btBase = mul(bIdx, kern.maxBlocks);
+  // Token indices: the index row of the group's query token.
+  kern.btBase = c.sparse() ? flash::indexRowStart(*this, c, bIdx, kern.kvHead)
+                           : mul(bIdx, kern.maxBlocks);
 }
 
-void KernelEmitter::storeTileOffsets(PartialKernel &kern, Value t) {
+Value KernelEmitter::storeTileOffsets(PartialKernel &kern, Value t) {
   const int64_t TB = kern.tileTokens;
+  if (c.sparse()) {
+    flash::SparseTile tile =
+        flash::sparseTile(*this, kern.bt, kern.btBase, t, TB, kern.range.t1,
+                          kern.range.lastTok);
+    auto i32Ty = b.getI32Type();
+    for (int64_t j = 0; j < TB; ++j) {
+      Value at = idx(j);
+      memref::StoreOp::create(
+          b, flash::cacheRowStart(*this, c, tile.rows[j], kern.kvHead),
+          kern.kvOff, ValueRange{at});
+      memref::StoreOp::create(
+          b, arith::ExtUIOp::create(b, i32Ty, tile.valid[j]), kern.slotValid,
+          ValueRange{at});
+      if (!kern.prefetch)
+        continue;
+      // The next tile's rows, any valid slot's or row 0: prefetches do not
+      // fault.
+      Value slot = minIdx(addc(t, TB + j), kern.range.lastTok);
+      Value id = arith::MaxSIOp::create(
+          b, loadIndex(kern.bt, add(kern.btBase, slot)), idx(0));
+      memref::StoreOp::create(b, flash::cacheRowStart(*this, c, id, kern.kvHead),
+                              kern.nextOff, ValueRange{at});
+    }
+    return tile.anyValid;
+  }
   // Cache offsets of the tile's rows (and, to prefetch, of the next
   // tile's); past t1 they repeat the last row, before a window's first
   // visible position its row (flash::loadedToken).
@@ -391,6 +426,7 @@ void KernelEmitter::storeTileOffsets(PartialKernel &kern, Value t) {
       memref::StoreOp::create(b, rowOffset(TB + j), kern.nextOff,
                               ValueRange{idx(j)});
   }
+  return Value();
 }
 
 void KernelEmitter::emitScores(PartialKernel &kern) {
@@ -549,6 +585,17 @@ void KernelEmitter::emitSoftmax(PartialKernel &kern, Value t) {
         visible = arith::AndIOp::create(
             b, visible,
             arith::CmpIOp::create(b, arith::CmpIPredicate::sge, tok, first));
+      // Token indices: a slot of -1 holds no token.
+      if (kern.slotValid) {
+        Value valid = arith::CmpIOp::create(
+            b, arith::CmpIPredicate::ne,
+            memref::LoadOp::create(b, kern.slotValid, ValueRange{idx(j)}),
+            arith::ConstantOp::create(b, b.getI32IntegerAttr(0)));
+        visible = arith::AndIOp::create(
+            b, visible,
+            vector::BroadcastOp::create(
+                b, VectorType::get({RV}, b.getI1Type()), valid));
+      }
       s.push_back(softmax.maskedScore(visible, sj, scaleRows));
     }
     Value tileMax =

@@ -84,6 +84,8 @@ private:
     // AMX: Q^T packed as B tiles, the tile's keys where its rows are not
     // evenly spaced, V pair-interleaved as B tiles, P as A tiles.
     Value qTiles, keyStage, vTiles, pTiles;
+    // Token indices: whether each slot of the tile holds a token (i32).
+    Value slotValid;
   };
   /// The partial kernel's function `fnName`, its arguments and split range,
   /// walked in tiles of `tileTokens`.
@@ -92,8 +94,9 @@ private:
   /// end, running max (-inf), sum and accumulators (0).
   void initRowState(PartialKernel &kern);
   /// The cache row offsets of the tile starting at token `t` (and of the
-  /// next tile's when prefetching).
-  void storeTileOffsets(PartialKernel &kern, Value t);
+  /// next tile's when prefetching). Token indices: also which slots hold a
+  /// token, and the returned i1 says whether any does (else null).
+  Value storeTileOffsets(PartialKernel &kern, Value t);
   /// S = Q K^T of the tile, register-blocked, stored token-major.
   void emitScores(PartialKernel &kern);
   /// The online-softmax step of the tile on vectors of rows: S becomes P.

@@ -63,15 +63,43 @@ using SinksCombineFn = void (*)(MemRef1D *partOut, MemRef1D *partML,
 
 
 int64_t rows(const mla_cpu_kernel &k) { return k.num_heads * k.q_len; }
-int64_t kvHeads(const mla_cpu_kernel &k) {
-  return k.num_kv_heads > 0 ? k.num_kv_heads : 1;
+/// The sets of keys that groups read: KV heads, the query tokens' index
+/// rows (token indices), or one (DecodeParams::keySets).
+int64_t keySets(const mla_cpu_kernel &k) {
+  if (k.num_kv_heads > 0)
+    return k.num_kv_heads;
+  return k.topk > 0 ? k.q_len : 1;
 }
-/// Groups of a sequence: each KV head's rows in groups of rows_per_group
+/// Groups of a sequence: each key set's rows in groups of rows_per_group
 /// (flash::PartialLayout).
 int64_t groups(const mla_cpu_kernel &k) {
-  int64_t perKvHead = rows(k) / kvHeads(k);
-  return kvHeads(k) *
-         ((perKvHead + k.rows_per_group - 1) / k.rows_per_group);
+  int64_t perSet = rows(k) / keySets(k);
+  return keySets(k) * ((perSet + k.rows_per_group - 1) / k.rows_per_group);
+}
+
+/// Token indices: the code of the first bad argument, or -1. Each sequence
+/// reads the first seq_lens[b] slots of its q_len index rows; a slot holds
+/// -1 (no token) or a cache row page * block_size + offset, below
+/// `numBlocks` pages.
+int32_t checkIndices(const mla_cpu_kernel &k, const int32_t *indices,
+                     const int32_t *seqLens, int32_t batch, int32_t topk,
+                     int64_t numBlocks, int32_t &maxLen, int64_t &tokens) {
+  if (topk != k.topk)
+    return mla_abi::ErrMaxBlocks;
+  for (int32_t b = 0; b < batch; ++b) {
+    int32_t len = seqLens[b];
+    if (len < 0 || len > topk)
+      return mla_abi::ErrSeqLen;
+    for (int64_t i = 0; i < k.q_len; ++i) {
+      const int32_t *row = indices + (int64_t(b) * k.q_len + i) * topk;
+      for (int32_t j = 0; j < len; ++j)
+        if (row[j] < -1 || (row[j] >= 0 && row[j] / k.block_size >= numBlocks))
+          return mla_abi::ErrBlockId;
+    }
+    maxLen = std::max(maxLen, len);
+    tokens += int64_t(len) * k.q_len;
+  }
+  return -1;
 }
 
 /// The size of one L3 instance, as Linux reports it for CPU 0 (glibc's
@@ -174,7 +202,7 @@ bool reserve(std::vector<float> &v, int64_t n) {
 
 extern "C" {
 
-int32_t mla_cpu_num_splits_v4(const mla_cpu_kernel *k, int32_t batch,
+int32_t mla_cpu_num_splits_v5(const mla_cpu_kernel *k, int32_t batch,
                               int32_t maxSeqLen, int32_t threads) {
   // With a window, a sequence's kernels read at most W + q_len - 1 tokens.
   int64_t read = maxSeqLen;
@@ -215,7 +243,13 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
   // may have freed them: their ids are not checked).
   int32_t maxLen = 0;
   int64_t tokens = 0;
-  for (int32_t b = 0; b < batch; ++b) {
+  if (k->topk > 0) {
+    if (int32_t code = checkIndices(*k, blockTable, seqLens, batch,
+                                    maxBlocksPerSeq, numBlocks, maxLen, tokens);
+        code >= 0)
+      return code;
+  }
+  for (int32_t b = 0; k->topk == 0 && b < batch; ++b) {
     int32_t len = seqLens[b];
     // A causal slot shorter than q_len (a padded batch's, seq_len 0 too) is
     // served: rows that see nothing get zeros and -inf (visibleEnd).
@@ -245,7 +279,7 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
 
   const int64_t kRows = rows(*k), kGroups = groups(*k);
   int64_t splits =
-      mla_cpu_num_splits_v4(k, batch, maxLen, omp_get_max_threads());
+      mla_cpu_num_splits_v5(k, batch, maxLen, omp_get_max_threads());
   int64_t items = int64_t(batch) * kGroups * splits;
   if (!reserve(scratch.out, items * k->rows_per_group * k->kv_lora_rank) ||
       !reserve(scratch.ml, items * k->rows_per_group * 2))
@@ -256,7 +290,9 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
   // page count is not part of the contract, so its view is unbounded.
   MemRef1D qv = view(q, int64_t(batch) * kRows * width);
   MemRef1D kvv = view(kvCache, INT64_MAX), vv = view(vCache, INT64_MAX);
-  MemRef1D btv = view(blockTable, int64_t(batch) * maxBlocksPerSeq);
+  // Token indices: [batch, q_len, topk].
+  MemRef1D btv = view(blockTable, int64_t(batch) * maxBlocksPerSeq *
+                                      (k->topk > 0 ? k->q_len : 1));
   MemRef1D lv = view(seqLens, batch);
   MemRef1D pov = view(s.out.data(), int64_t(s.out.size()));
   MemRef1D pmv = view(s.ml.data(), int64_t(s.ml.size()));
@@ -294,7 +330,7 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
   return mla_abi::Ok;
 }
 
-int32_t mla_cpu_decode_v4(const mla_cpu_kernel *k, const void *q,
+int32_t mla_cpu_decode_v5(const mla_cpu_kernel *k, const void *q,
                           const void *kvCache, const void *vCache,
                           const int32_t *blockTable, const int32_t *seqLens,
                           const float *sinks, void *out, float *lse,
@@ -304,7 +340,7 @@ int32_t mla_cpu_decode_v4(const mla_cpu_kernel *k, const void *q,
                 out, lse, batch, maxBlocksPerSeq, softmaxScale, stream);
 }
 
-int32_t mla_cpu_decode_checked_v4(const mla_cpu_kernel *k, const void *q,
+int32_t mla_cpu_decode_checked_v5(const mla_cpu_kernel *k, const void *q,
                                   const void *kvCache, const void *vCache,
                                   int32_t numBlocks,
                                   const int32_t *blockTable,
@@ -319,9 +355,9 @@ int32_t mla_cpu_decode_checked_v4(const mla_cpu_kernel *k, const void *q,
 } // extern "C"
 
 static_assert(std::is_same_v<decltype(mla_runtime::withoutDescription(
-                                 &mla_cpu_decode_checked_v4)),
+                                 &mla_cpu_decode_checked_v5)),
                              mla_abi::HeadsSinksCheckedKernelFn>,
-              "mla_cpu_decode_checked_v4 must forward NAME_checked");
+              "mla_cpu_decode_checked_v5 must forward NAME_checked");
 static_assert(mla_runtime::forwardsABI<mla_abi::HeadsSinksKernelFn>(
-                  &mla_cpu_decode_v4, &mla_cpu_num_splits_v4),
+                  &mla_cpu_decode_v5, &mla_cpu_num_splits_v5),
               "the runtime's entries take the C signatures of the ABI");

@@ -150,17 +150,17 @@ LogicalResult cpu::addKernelEntry(ModuleOp module,
       return failure();
     amx = *p;
   }
-  // mla_cpu_kernel (CPUKernel.h): twelve i64, four pointers.
+  // mla_cpu_kernel (CPUKernel.h): thirteen i64, four pointers.
   addRuntimeEntry(module, name,
                   {config.heads, config.qLen, config.dc, config.dr,
                    config.blockSize, config.causal ? 1 : 0,
                    config.elemType.getIntOrFloatBitWidth() / 8,
                    config.rowsPerGroup, int64_t(config.prefetch),
                    config.window.value_or(0), config.sinks ? 1 : 0,
-                   config.headCaches ? config.kvHeads : 0},
+                   config.headCaches ? config.kvHeads : 0, config.topk},
                   {*partial, prefetch, amx, *combine}, config.sinks,
-                  config.headCaches, "mla_cpu_decode_v4", "mla_cpu_num_splits_v4",
-                  "mla_cpu_decode_checked_v4");
+                  config.headCaches, "mla_cpu_decode_v5", "mla_cpu_num_splits_v5",
+                  "mla_cpu_decode_checked_v5");
   return success();
 }
 

@@ -1287,6 +1287,22 @@ func.func @da_indices_topk(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %b
 
 // -----
 
+func.func @da_indices_causal(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x1x64xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{keys = indices take no causal or window (each query sees the tokens of its index row)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, causal, variant = #mla.decode_variant<keys = indices>} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x1x64xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @da_indices_window(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x1x64xi32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{keys = indices take no causal or window (each query sees the tokens of its index row)}}
+  %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<keys = indices, window = 128>} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x1x64xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>
+  return
+}
+
+// -----
+
 func.func @da_value_row(%q: tensor<2x1x4x40xf32>, %c: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
   // expected-error @+1 {{result width (32) does not match query row width (value = row) (40)}}
   %0, %1 = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<value = row>} : tensor<2x1x4x40xf32>, tensor<8x16x40xf32>[tensor<2x4xi32>, tensor<2xi32>] -> tensor<2x1x4x32xf32>, tensor<2x4x1xf32>

@@ -124,10 +124,10 @@ func.func @absorbed(%qn: tensor<?x1x4x16xf32>, %wuk: tensor<4x32x16xf32>,
 }
 
 // The variants of decode attention: per-query token indices (sparse, with
-// a window and per-head sinks) over FlashMLA's 656-byte fp8 rows, and an fp8
+// per-head sinks) over FlashMLA's 656-byte fp8 rows, and an fp8
 // cache with one scale whose whole row is the value. Defaults are omitted.
 // CHECK-LABEL: func.func @decode_variants
-// CHECK: mla.decode_attention %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] sinks(%{{.*}} : tensor<4xf32>) {causal, scale = 1.000000e-01 : f32, variant = #mla.decode_variant<keys = indices, scales = row_groups, window = 128>} : tensor<?x2x4x576xbf16>, tensor<?x64x656xi8>[tensor<?x2x2048xi32>, tensor<?xi32>] -> tensor<?x2x4x512xbf16>, tensor<?x4x2xf32>
+// CHECK: mla.decode_attention %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] sinks(%{{.*}} : tensor<4xf32>) {scale = 1.000000e-01 : f32, variant = #mla.decode_variant<keys = indices, scales = row_groups>} : tensor<?x2x4x576xbf16>, tensor<?x64x656xi8>[tensor<?x2x2048xi32>, tensor<?xi32>] -> tensor<?x2x4x512xbf16>, tensor<?x4x2xf32>
 // CHECK: mla.decode_attention %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] cache_scale(%{{.*}} : tensor<f32>) {scale = 1.000000e-01 : f32, variant = #mla.decode_variant<scales = per_tensor, value = row>} : tensor<?x1x4x576xbf16>, tensor<?x64x576xf8E4M3FN>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x4x576xbf16>, tensor<?x4x1xf32>
 // CHECK: mla.decode_attention %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {scale = 1.000000e-01 : f32, variant = #mla.decode_variant<scales = row_groups, scale_group = 64>} : tensor<?x1x4x288xbf16>, tensor<?x16x336xi8>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x4x256xbf16>, tensor<?x4x1xf32>
 func.func @decode_variants(%q: tensor<?x2x4x576xbf16>, %c: tensor<?x64x656xi8>,
@@ -136,7 +136,7 @@ func.func @decode_variants(%q: tensor<?x2x4x576xbf16>, %c: tensor<?x64x656xi8>,
                            %c8: tensor<?x64x576xf8E4M3FN>, %bt: tensor<?x?xi32>,
                            %cs: tensor<f32>, %q2: tensor<?x1x4x288xbf16>,
                            %c2: tensor<?x16x336xi8>) {
-  %o, %lse = mla.decode_attention %q, %c[%idx, %l] sinks(%s : tensor<4xf32>) {scale = 0.1 : f32, causal, variant = #mla.decode_variant<keys = indices, scales = row_groups, window = 128>} : tensor<?x2x4x576xbf16>, tensor<?x64x656xi8>[tensor<?x2x2048xi32>, tensor<?xi32>] -> tensor<?x2x4x512xbf16>, tensor<?x4x2xf32>
+  %o, %lse = mla.decode_attention %q, %c[%idx, %l] sinks(%s : tensor<4xf32>) {scale = 0.1 : f32, variant = #mla.decode_variant<keys = indices, scales = row_groups>} : tensor<?x2x4x576xbf16>, tensor<?x64x656xi8>[tensor<?x2x2048xi32>, tensor<?xi32>] -> tensor<?x2x4x512xbf16>, tensor<?x4x2xf32>
   %o1, %lse1 = mla.decode_attention %q1, %c8[%bt, %l] cache_scale(%cs : tensor<f32>) {scale = 0.1 : f32, variant = #mla.decode_variant<scales = per_tensor, value = row>} : tensor<?x1x4x576xbf16>, tensor<?x64x576xf8E4M3FN>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x4x576xbf16>, tensor<?x4x1xf32>
   // 256 fp8 values, 4 f32 scales of 64 values each (16 bytes), 32 bf16 rope
   // values (64 bytes): 336 bytes a row.

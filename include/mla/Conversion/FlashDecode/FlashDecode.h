@@ -142,6 +142,25 @@ Value commonVisibleEnd(KernelBuilder &kb, const DecodeParams &p, Value len);
 Value cacheRow(KernelBuilder &kb, const DecodeParams &p, Value blockTable,
                Value tableBase, Value tok);
 
+/// Token indices (keys = indices): where the index row of query token
+/// `token` of sequence `seq` starts in indices [batch, q_len, topk].
+Value indexRowStart(KernelBuilder &kb, const DecodeParams &p, Value seq,
+                    Value token);
+
+/// Token indices: the slots [t, t + n) of the index row at `rowStart`, of
+/// which those before `end` hold a token where their index is not negative;
+/// `lastSlot` (< end) is where the slots past `end` read, so that every
+/// read stays in the row. An invalid slot's row is the tile's largest
+/// index (a row of a valid slot), so that its loads stay finite and in the
+/// cache; `anyValid` says whether the tile has a valid slot at all (else
+/// it has nothing to load).
+struct SparseTile {
+  SmallVector<Value> rows, valid;
+  Value anyValid;
+};
+SparseTile sparseTile(KernelBuilder &kb, Value indices, Value rowStart,
+                      Value t, int64_t n, Value end, Value lastSlot);
+
 /// The split partials, f32, indexed by work item (sequence, row group,
 /// split): out [batch, groups, splits, rowsPerGroup, d_c] (unnormalized),
 /// ml [batch, groups, splits, rowsPerGroup, 2] (running max in natural-log

@@ -55,7 +55,7 @@ struct CPUDecodeConfig : DecodeParams {
 
   /// Groups of a sequence: each KV head's rows in groups of rowsPerGroup.
   int64_t numGroups() const {
-    return kvHeads * ((kvHeadRows() + rowsPerGroup - 1) / rowsPerGroup);
+    return keySets() * ((kvHeadRows() + rowsPerGroup - 1) / rowsPerGroup);
   }
 
   /// Validates the parameters and chooses the tiling; a parameter that

@@ -45,7 +45,7 @@ struct GPUDecodeConfig : DecodeParams {
 
   /// Groups of a sequence: each KV head's rows in groups of rowsPerGroup.
   int64_t numGroups() const {
-    return kvHeads * ((kvHeadRows() + rowsPerGroup - 1) / rowsPerGroup);
+    return keySets() * ((kvHeadRows() + rowsPerGroup - 1) / rowsPerGroup);
   }
   int64_t threads() const { return warps * kWarpSize; }
   /// Elements of one query row in shared memory: the row padded by 16 bytes

@@ -607,6 +607,10 @@ LogicalResult DecodeAttentionOp::verify() {
     return failure();
   if (indices && failed(checkFeatureDim(op, "block_table", bt, 2, "topk")))
     return failure();
+  // Token indices carry no positions: what a query sees is its index row.
+  if (indices && (getCausal() || variant.getWindow()))
+    return emitOpError() << "keys = indices take no causal or window (each "
+                            "query sees the tokens of its index row)";
   int64_t b = q.getDimSize(0), s = q.getDimSize(1), h = q.getDimSize(2),
           width = q.getDimSize(3), dc = res.getDimSize(3);
   if (failed(checkDim(op, "block_table batch", bt.getDimSize(0),

@@ -1,0 +1,47 @@
+// Sparse decode (token indices) from the command line and from a dialect
+// file: the library takes indices [batch, q_len, topk] in place of the
+// block table and topk in place of max_blocks_per_seq, NAME.h and NAME.json
+// say so, and mla-kernel-check has called it (every query's index row
+// naming the sequence's rows) before mla-codegen reports success.
+// RUN: rm -rf %t && mla-codegen --target=cpu --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --topk=2048 --block-size=64 --dtype=bf16 --vector-width=16 --name=dsa -o %t/cli
+// RUN: FileCheck %s --check-prefix=HDR --input-file=%t/cli/dsa.h
+// HDR: #define DSA_CAUSAL 0
+// HDR: #define DSA_TOPK 2048
+// HDR: indices {{ *}}[batch, 1, 2048] cache rows (page * block_size + offset) each query attends to, -1 for a slot without a token (i32)
+// HDR: seq_lens {{ *}}[batch] valid slots of each sequence's index rows (0 .. topk); later slots are not read (i32)
+// HDR: topk {{ *}}columns of indices: the topk the library was generated for
+// HDR: Query i of sequence b sees the cache rows of slots 0 .. seq_lens[b] - 1
+// HDR: int32_t dsa(const void *q, const void *kv_cache, const int32_t *indices,
+// HDR-NEXT: const int32_t *seq_lens, void *out, float *lse, int32_t batch,
+// HDR-NEXT: int32_t topk, float softmax_scale, void *stream);
+// RUN: python3 %S/Inputs/json-lines.py %t/cli/dsa.json | FileCheck %s --check-prefix=JSON
+// JSON: args[2].name = "indices"
+// JSON: args[2].shape = ["batch", 1, 2048]
+// JSON: args[7].name = "topk"
+// JSON: dims.topk = 2048
+// JSON: params.causal = false
+// JSON: params.topk = 2048
+
+// The dialect file's op: q_len 2, sinks.
+// RUN: mla-codegen %s --layer=false --vector-width=16 --name=dsaf -o %t/file
+// RUN: FileCheck %s --check-prefix=FILE --input-file=%t/file/dsaf.h
+// FILE: #define DSAF_Q_LEN 2
+// FILE: #define DSAF_SINKS 1
+// FILE: #define DSAF_TOPK 128
+// FILE: indices {{ *}}[batch, 2, 128]
+func.func @sparse(%q: tensor<?x2x8x576xbf16>, %c: tensor<?x64x576xbf16>,
+                  %idx: tensor<?x2x128xi32>, %l: tensor<?xi32>,
+                  %s: tensor<8xf32>) -> (tensor<?x2x8x512xbf16>, tensor<?x8x2xf32>) {
+  %o, %lse = mla.decode_attention %q, %c[%idx, %l] sinks(%s : tensor<8xf32>) {scale = 0.0417 : f32, variant = #mla.decode_variant<keys = indices>} : tensor<?x2x8x576xbf16>, tensor<?x64x576xbf16>[tensor<?x2x128xi32>, tensor<?xi32>] -> tensor<?x2x8x512xbf16>, tensor<?x8x2xf32>
+  return %o, %lse : tensor<?x2x8x512xbf16>, tensor<?x8x2xf32>
+}
+
+// Refusals name the option and the rule.
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --topk=-3 -o %t/bad 2>&1 | FileCheck %s --check-prefix=NEG
+// NEG: --topk=-3 must be in 1..1048576
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --topk=64 --causal=true -o %t/bad 2>&1 | FileCheck %s --check-prefix=CAUSAL
+// CAUSAL: cannot generate a CPU decode kernel: keys = indices (takes a latent cache, no causal and no window)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --topk=64 --window=128 -o %t/bad 2>&1 | FileCheck %s --check-prefix=CAUSAL
+// RUN: not mla-codegen --num-heads=16 --num-kv-heads=2 --head-dim=64 --topk=64 -o %t/bad 2>&1 | FileCheck %s --check-prefix=CAUSAL
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --topk=64 --target=sm_90a -o %t/bad 2>&1 | FileCheck %s --check-prefix=GPU
+// GPU: cannot generate a GPU decode kernel: keys = indices (not implemented by the kernels yet)
