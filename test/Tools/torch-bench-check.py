@@ -1,9 +1,9 @@
 """mla-bench's CPU PyTorch baseline (tools/mla-bench/torch_mla_cpu.py) runs
 against a generated kernel: one line of five numbers (PyTorch's and the
 kernel's median ms, their max |err| against float64, the paired ratio), both
-errors within f32 rounding, for the absorbed MLA decode and for GQA over
-paged key and value caches (SDPA); and its bf16 GEMM peak is one positive
-number.
+errors within f32 rounding, for the absorbed MLA decode, for GQA over
+paged key and value caches (SDPA) and for sparse decode (token indices:
+gather and matmuls); and its bf16 GEMM peak is one positive number.
 Not a lit test: the sanitizer build's libraries cannot load into Python.
 
 usage: torch-bench-check.py PYTHON MLA_CODEGEN WORK_DIR
@@ -47,12 +47,27 @@ def main() -> int:
     g_torch_ms, g_kernel_ms, g_torch_err, g_kernel_err, g_ratio = map(float, out)
     assert g_torch_ms > 0 and g_kernel_ms > 0 and g_ratio > 0, out
     assert 0 <= g_torch_err < 1e-5 and 0 <= g_kernel_err < 1e-5, out
+    # Sparse decode: 40 of each sequence's 100 tokens a query.
+    subprocess.run([codegen, "--target=cpu", "--num-heads=4", "--kv-lora-rank=64",
+                    "--qk-rope-head-dim=16", "--q-len=2", "--block-size=16",
+                    "--dtype=f32", "--topk=40", "--name=tsp", "-o", work + "/sp"],
+                   check=True)
+    out = subprocess.run(
+        [python, SCRIPT, "--batch=2", "--seq-len=100", "--heads=4", "--q-len=2",
+         "--dc=64", "--dr=16", "--block-size=16", "--topk=40", "--dtype=f32",
+         "--reps=3", f"--kernel-lib={work}/sp/libtsp.so", "--kernel-name=tsp"],
+        check=True, capture_output=True, text=True).stdout.split()
+    s_torch_ms, s_kernel_ms, s_torch_err, s_kernel_err, s_ratio = map(float, out)
+    assert s_torch_ms > 0 and s_kernel_ms > 0 and s_ratio > 0, out
+    assert 0 <= s_torch_err < 1e-5 and 0 <= s_kernel_err < 1e-5, out
     peak = subprocess.run([python, SCRIPT, "--gemm-peak", "--dtype=bf16", "--reps=1"],
                           check=True, capture_output=True, text=True).stdout.split()
     assert len(peak) == 1 and float(peak[0]) > 0, peak
     print(f"torch {torch_ms} ms, kernel {kernel_ms} ms, errors {torch_err:.1e} / "
           f"{kernel_err:.1e}; GQA: SDPA {g_torch_ms} ms, kernel {g_kernel_ms} ms, errors "
-          f"{g_torch_err:.1e} / {g_kernel_err:.1e}; bf16 GEMM {peak[0]} GFLOP/s")
+          f"{g_torch_err:.1e} / {g_kernel_err:.1e}; sparse: torch {s_torch_ms} ms, kernel "
+          f"{s_kernel_ms} ms, errors {s_torch_err:.1e} / {s_kernel_err:.1e}; bf16 GEMM "
+          f"{peak[0]} GFLOP/s")
     return 0
 
 
