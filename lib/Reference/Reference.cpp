@@ -218,6 +218,73 @@ float mla::ref::bf16ToFloat(uint16_t b) {
 float mla::ref::roundToBF16(float x) { return bf16ToFloat(floatToBF16(x)); }
 
 //===----------------------------------------------------------------------===//
+// fp8 (e4m3fn)
+//===----------------------------------------------------------------------===//
+
+float mla::ref::fp8E4M3ToFloat(uint8_t b) {
+  int sign = b >> 7, e = (b >> 3) & 0xF, m = b & 7;
+  if (e == 0xF && m == 7)
+    return std::numeric_limits<float>::quiet_NaN();
+  double v = e == 0 ? std::ldexp(m / 8.0, -6) : std::ldexp(1.0 + m / 8.0, e - 7);
+  return float(sign ? -v : v);
+}
+
+uint8_t mla::ref::floatToFP8E4M3(float x) {
+  uint8_t sign = std::signbit(x) ? 0x80 : 0;
+  if (std::isnan(x))
+    return sign | 0x7F;
+  double a = std::fabs(double(x));
+  // Codes 0 .. 126 are the finite magnitudes in increasing order.
+  int lo = 0, hi = 126;
+  if (a >= fp8E4M3ToFloat(126))
+    return sign | 126;
+  while (hi - lo > 1) {
+    int mid = (lo + hi) / 2;
+    (fp8E4M3ToFloat(uint8_t(mid)) <= a ? lo : hi) = mid;
+  }
+  double dlo = a - fp8E4M3ToFloat(uint8_t(lo)),
+         dhi = fp8E4M3ToFloat(uint8_t(hi)) - a;
+  // Ties go to the even code (the mantissa's last bit is the code's).
+  int code = dlo < dhi ? lo : dhi < dlo ? hi : (lo % 2 == 0 ? lo : hi);
+  return sign | uint8_t(code);
+}
+
+void mla::ref::encodeFP8Row(const float *row, int64_t dc, int64_t dr,
+                            int64_t group, uint8_t *bytes) {
+  uint8_t *scales = bytes + dc;
+  for (int64_t g = 0; g < dc / group; ++g) {
+    float amax = 0.0f;
+    for (int64_t k = g * group; k < (g + 1) * group; ++k)
+      amax = std::max(amax, std::fabs(row[k]));
+    float scale = amax > 0.0f ? amax / 448.0f : 1.0f;
+    std::memcpy(scales + 4 * g, &scale, 4);
+    for (int64_t k = g * group; k < (g + 1) * group; ++k)
+      bytes[k] = floatToFP8E4M3(row[k] / scale);
+  }
+  uint8_t *rope = scales + 4 * (dc / group);
+  for (int64_t k = 0; k < dr; ++k) {
+    uint16_t h = floatToBF16(row[dc + k]);
+    std::memcpy(rope + 2 * k, &h, 2);
+  }
+}
+
+void mla::ref::decodeFP8Row(const uint8_t *bytes, int64_t dc, int64_t dr,
+                            int64_t group, float *row) {
+  const uint8_t *scales = bytes + dc;
+  for (int64_t k = 0; k < dc; ++k) {
+    float scale;
+    std::memcpy(&scale, scales + 4 * (k / group), 4);
+    row[k] = fp8E4M3ToFloat(bytes[k]) * scale;
+  }
+  const uint8_t *rope = scales + 4 * (dc / group);
+  for (int64_t k = 0; k < dr; ++k) {
+    uint16_t h;
+    std::memcpy(&h, rope + 2 * k, 2);
+    row[dc + k] = bf16ToFloat(h);
+  }
+}
+
+//===----------------------------------------------------------------------===//
 // Layer pieces
 //===----------------------------------------------------------------------===//
 

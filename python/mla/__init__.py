@@ -30,7 +30,7 @@ __all__ = [
     "cache_dir", "compile",
     "compile_decode", "find_codegen", "flash_attn_with_kvcache", "flash_mla_with_kvcache",
     "from_bf16", "get_mla_metadata", "load", "load_abi", "to_bf16",
-    "ConfigError", "Layer", "from_state_dict", "load_config", "read_config",
+    "ConfigError", "Layer", "from_state_dict", "fp8", "load_config", "read_config",
 ]
 
 
@@ -40,4 +40,7 @@ def __getattr__(name):
     if name == "Layer":
         from .layer import Layer
         return Layer
+    if name == "fp8":  # also a script (python -m mla.fp8)
+        import importlib
+        return importlib.import_module(".fp8", __name__)
     raise AttributeError(f"module 'mla' has no attribute {name!r}")

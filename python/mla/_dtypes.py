@@ -44,6 +44,8 @@ def numpy_dtypes(abi_dtype: str) -> tuple:
         return (np.dtype(np.float16),)
     if abi_dtype == "i32":
         return (np.dtype(np.int32),)
+    if abi_dtype == "u8":
+        return (np.dtype(np.uint8),)
     if abi_dtype == "bf16":
         if _ml_dtypes is not None:
             return (np.dtype(_ml_dtypes.bfloat16), np.dtype(np.uint16))
@@ -58,14 +60,14 @@ def numpy_description(abi_dtype: str) -> str:
             return "bf16 (numpy: ml_dtypes.bfloat16, or uint16 holding bf16 bits)"
         return "bf16 (numpy: uint16 holding bf16 bits, see mla.to_bf16)"
     return {"f32": "f32 (float32)", "f16": "f16 (float16)",
-            "i32": "i32 (int32)"}[abi_dtype]
+            "i32": "i32 (int32)", "u8": "u8 (uint8 bytes)"}[abi_dtype]
 
 
 def torch_dtype(abi_dtype: str):
     """The torch dtype of an ABI element type (torch imported here, lazily)."""
     import torch
     return {"f32": torch.float32, "bf16": torch.bfloat16,
-            "f16": torch.float16, "i32": torch.int32}[abi_dtype]
+            "f16": torch.float16, "i32": torch.int32, "u8": torch.uint8}[abi_dtype]
 
 
 def to_bf16(x) -> np.ndarray:

@@ -252,7 +252,8 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
                    window: Optional[int] = None, sinks: bool = False,
                    num_kv_heads: Optional[int] = None,
                    head_dim: Optional[int] = None,
-                   topk: Optional[int] = None) -> DecodeKernel:
+                   topk: Optional[int] = None, cache_scales: Optional[str] = None,
+                   scale_group: int = 128) -> DecodeKernel:
     """The decode-attention kernel for these sizes (DESIGN.md's contract).
 
     On a latent cache (MLA): kv_lora_rank (default 512) and
@@ -267,7 +268,10 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
     calls take per-head sink logits (float32 [heads]) that join each row's
     softmax denominator. `topk` N (CPU): sparse decode, a SparseDecodeKernel
     whose calls take indices [batch, q_len, N] in place of the block table
-    (not causal). `extra_args` go to mla-codegen verbatim (e.g.
+    (not causal). `cache_scales="row_groups"` (CPU): the cache holds fp8 rows
+    with a float32 scale a group of `scale_group` values (mla.fp8; FlashMLA's
+    656-byte row at 512/64), uint8 [num_blocks, block_size, row bytes].
+    `extra_args` go to mla-codegen verbatim (e.g.
     ["--vector-width=8"]) and into the cache key.
     """
     tensor_parallel = _positive("tensor_parallel", tensor_parallel)
@@ -288,6 +292,11 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
     causal = bool(causal)
     if window is not None:
         window = _positive("window", window)
+    if cache_scales not in (None, "none", "row_groups"):
+        raise ValueError(f"cache_scales = {cache_scales!r}: expected None, 'none' or "
+                         "'row_groups'")
+    fp8 = cache_scales == "row_groups"
+    scale_group = _positive("scale_group", scale_group)
     if topk is not None:
         topk = _positive("topk", topk)
         if causal or window:
@@ -311,7 +320,8 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
         tag = f"mla_decode_h{heads}_q{q_len}_c{dc}_r{dr}_b{block_size}_{dtype}"
     if name is None:
         name = (tag + ("_causal" if causal else "") + (f"_w{window}" if window else "")
-                + ("_sinks" if sinks else "") + (f"_topk{topk}" if topk else ""))
+                + ("_sinks" if sinks else "") + (f"_topk{topk}" if topk else "")
+                + (f"_fp8g{scale_group}" if fp8 else ""))
     name = _identifier(name)
     options = [f"--target={target}", f"--num-heads={heads}", *sizes,
                f"--q-len={q_len}", f"--block-size={block_size}",
@@ -319,6 +329,8 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
                *([f"--window={window}"] if window else []),
                *(["--sinks"] if sinks else []),
                *([f"--topk={topk}"] if topk else []),
+               *([f"--cache-scales=row_groups", f"--scale-group={scale_group}"]
+                 if fp8 else []),
                f"--name={name}", *extra_args]
     return _build(find_codegen(), options, name, None, None, target, cache_dir).decode
 

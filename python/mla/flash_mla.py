@@ -13,14 +13,17 @@ Differences from FlashMLA, both deliberate:
 - the tile scheduler metadata is not needed (the kernels choose their KV
   splits per call), so `get_mla_metadata` returns placeholders and
   `flash_mla_with_kvcache` ignores what it is given.
-Sparse attention (`indices`, DeepSeek-V3.2) is served on the CPU; fp8
-caches are not served yet.
+Sparse attention (`indices`) and the "FP8 with scale" cache
+(`is_fp8_kvcache`: rows of d_c e4m3 values, d_c / 128 float32 scales, d_r
+bf16 values; mla.fp8), DeepSeek-V3.2's, are served on the CPU.
 """
 
 from __future__ import annotations
 
 import threading
 from typing import Dict, Optional, Tuple
+
+import numpy as np
 
 from . import _arrays
 from .compiler import compile_decode
@@ -74,19 +77,20 @@ def _config(q, k_cache, head_dim_v: int, causal: bool) -> tuple:
             _arrays.device_of(q))
 
 
-def _compiled(config: tuple, topk: Optional[int] = None) -> DecodeKernel:
-    """The kernel of a `_config` (sparse with `topk`), generated (or read
-    from the cache) once per process."""
-    config = config + (topk,)
+def _compiled(config: tuple, topk: Optional[int] = None, fp8: bool = False) -> DecodeKernel:
+    """The kernel of a `_config` (sparse with `topk`, on fp8 rows with
+    `fp8`), generated (or read from the cache) once per process."""
+    config = config + (topk, fp8)
     kernel = _kernels.get(config)
     if kernel is None:
         with _lock:
             kernel = _kernels.get(config)
             if kernel is None:
-                h_q, s_q, dv, dr, block_size, dtype, causal, device, _ = config
+                h_q, s_q, dv, dr, block_size, dtype, causal, device, _, _ = config
                 kernel = compile_decode(h_q, kv_lora_rank=dv, qk_rope_head_dim=dr, q_len=s_q,
                                         block_size=block_size, dtype=dtype, causal=causal,
-                                        target=_target(device), topk=topk)
+                                        target=_target(device), topk=topk,
+                                        cache_scales="row_groups" if fp8 else None)
                 _kernels[config] = kernel
     return kernel
 
@@ -115,9 +119,11 @@ def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v: i
     table (block_table and cache_seqlens are then not read); topk_length
     int32 [batch] (optional): the valid slots of each sequence's rows. Not
     causal: each query attends to the rows its index row names.
+
+    is_fp8_kvcache (CPU): k_cache holds rows of d_c = head_dim_v e4m3 values,
+    d_c / 128 float32 scales and d_r bf16 values (656 bytes at 512/64,
+    mla.fp8.encode_rows writes them), as uint8 or float8_e4m3fn bytes.
     """
-    if is_fp8_kvcache:
-        raise NotImplementedError("flash_mla_with_kvcache: fp8 KV caches are not served yet")
     _arrays.framework(q, "q")
     _arrays.framework(k_cache, "k_cache")
     qs, ks = _arrays.shape_of(q), _arrays.shape_of(k_cache)
@@ -135,14 +141,30 @@ def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v: i
                          f"[num_blocks, page_block_size, d], got {ks}")
     if not 0 < head_dim_v <= d:
         raise ValueError(f"head_dim_v = {head_dim_v} must be in 1 .. d = {d}")
+    if is_fp8_kvcache:
+        from .fp8 import row_bytes
+        want = row_bytes(head_dim_v, d - head_dim_v)
+        width = _arrays.shape_of(k_cache)[2]
+        if width != want:
+            raise ValueError(f"k_cache: fp8 rows of d_c = {head_dim_v}, d_r = "
+                             f"{d - head_dim_v} are {want} bytes, got {width}")
+        if isinstance(k_cache, np.ndarray):
+            k_cache = k_cache.view(np.uint8)
+        else:
+            import torch
+            k_cache = k_cache.view(torch.uint8)
     if softmax_scale is None:
         softmax_scale = d ** -0.5
     if indices is not None:
         shape = _arrays.shape_of(indices)
         if len(shape) != 3:
             raise ValueError(f"indices: expected shape [batch, s_q, topk], got {shape}")
-        kernel = _compiled(_config(q, k_cache, head_dim_v, False), topk=shape[2])
+        kernel = _compiled(_config(q, k_cache, head_dim_v, False), topk=shape[2],
+                           fp8=is_fp8_kvcache)
         return kernel(q, k_cache, indices, topk_length, softmax_scale=softmax_scale)
+    if is_fp8_kvcache:
+        kernel = _compiled(_config(q, k_cache, head_dim_v, causal), fp8=True)
+        return kernel(q, k_cache, block_table, cache_seqlens, softmax_scale=softmax_scale)
     if all(_arrays.is_torch(x) for x in (q, k_cache, block_table, cache_seqlens)):
         # An op that picks the kernel when it runs, so that torch.compile
         # traces it without generating anything (and with dynamic shapes).

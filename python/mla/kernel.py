@@ -313,6 +313,10 @@ class DecodeKernel:
         self.window: Optional[int] = p.get("window")
         # Whether calls take per-head sink logits (`sinks`, float32 [H]).
         self.sinks: bool = bool(p.get("sinks", False))
+        # fp8 rows with group scales ("row_groups", mla.fp8), or None: the
+        # cache holds `dtype`.
+        self.cache_scales: Optional[str] = p.get("cache_scales")
+        self.scale_group: Optional[int] = p.get("scale_group")
         _register_with_torch(self)
 
     @property
@@ -334,7 +338,8 @@ class DecodeKernel:
                 f"q_len={self.q_len}, d_c={self.kv_lora_rank}, d_r={self.qk_rope_head_dim}, "
                 f"block_size={self.block_size}, dtype={self.dtype}, causal={self.causal}"
                 + (f", window={self.window}" if self.window else "")
-                + (", sinks" if self.sinks else "") + ")")
+                + (", sinks" if self.sinks else "")
+                + (f", fp8 rows / {self.scale_group}" if self.cache_scales else "") + ")")
 
     def __call__(self, q, kv_cache, block_table, seq_lens, softmax_scale: Optional[float] = None,
                  out=None, lse=None, sinks=None):
@@ -507,7 +512,8 @@ class SparseDecodeKernel(DecodeKernel):
                 f"heads={self.num_heads}, q_len={self.q_len}, d_c={self.kv_lora_rank}, "
                 f"d_r={self.qk_rope_head_dim}, block_size={self.block_size}, "
                 f"topk={self.topk}, dtype={self.dtype}"
-                + (", sinks" if self.sinks else "") + ")")
+                + (", sinks" if self.sinks else "")
+                + (f", fp8 rows / {self.scale_group}" if self.cache_scales else "") + ")")
 
     def __call__(self, q, kv_cache, indices, seq_lens=None,
                  softmax_scale: Optional[float] = None, out=None, lse=None, sinks=None):

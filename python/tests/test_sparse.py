@@ -123,3 +123,74 @@ def test_refusals(codegen, rng):
         kernel(q, cache, indices, np.asarray([topk + 1, 0], np.int32))
     with pytest.raises(ValueError, match="no causal mask or window"):
         mla.compile_decode(heads, d_c, d_r, topk=topk, causal=True)
+
+
+# --- fp8 rows with group scales (FlashMLA's "FP8 with scale" cache) ----------
+
+def test_fp8_encoding_matches_ml_dtypes(rng):
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="ml_dtypes is not installed")
+    x = np.concatenate([rng.standard_normal(4096) * 100, [448.0, 500.0, -1e-3, 2.0 ** -10,
+                                                          0.0, -0.0]]).astype(np.float32)
+    ours = mla.fp8.to_e4m3(x)
+    theirs = np.clip(x, -448, 448).astype(ml_dtypes.float8_e4m3fn).view(np.uint8)
+    np.testing.assert_array_equal(ours, theirs)
+    rows = rng.standard_normal((3, 576)).astype(np.float32)
+    data = mla.fp8.encode_rows(rows, 512)
+    assert data.shape == (3, 656)
+    back = mla.fp8.decode_rows(data, 512, 64)
+    scales = data[:, 512:528].copy().view(np.float32)
+    np.testing.assert_allclose(scales, np.abs(rows[:, :512]).reshape(3, 4, 128).max(-1) / 448,
+                               rtol=1e-7)
+    # Within half an e4m3 step (2^-4 relative) of the value, or of the group's
+    # smallest normal step below it.
+    step = np.repeat(scales, 128, axis=-1) * 2.0 ** -9
+    assert np.all(np.abs(back[:, :512] - rows[:, :512])
+                  <= np.abs(rows[:, :512]) * 2.0 ** -4 + step)
+    np.testing.assert_array_equal(back[:, 512:], to_float(mla.to_bf16(rows[:, 512:])))
+
+
+@pytest.mark.parametrize("heads,s_q,topk,dtype", [(16, 1, 256, "bf16"), (4, 2, None, "f32")])
+def test_fp8_rows(codegen, rng, heads, s_q, topk, dtype):
+    """compile_decode(cache_scales="row_groups") and flash_mla's
+    is_fp8_kvcache on encode_rows' bytes, dense and sparse, against float64
+    on the decoded values in the query's type."""
+    d_c, d_r, page = 512, 64, 64
+    if topk:
+        q, cache, indices, lens = make_case(rng, heads, s_q, d_c, d_r, page, topk,
+                                            [topk, topk // 2, 1], "f32")
+    else:
+        num_blocks, lens = 4, np.asarray([100, 0, 256], np.int32)
+        q = rng.standard_normal((3, s_q, heads, d_c + d_r)).astype(np.float32)
+        cache = rng.standard_normal((num_blocks, page, d_c + d_r)).astype(np.float32)
+        table = np.asarray([[2, 0, -1, -1], [-1] * 4, [1, 3, 0, 2]], np.int32)
+    q = to_kernel(q, dtype)
+    rows = np.nan_to_num(cache.reshape(-1, d_c + d_r), nan=0.0)
+    data = mla.fp8.encode_rows(rows, d_c).reshape(-1, page, 656)
+    values = mla.fp8.decode_rows(data, d_c, d_r).reshape(-1, d_c + d_r)
+    # The kernels compute on the rows dequantized to the query's type.
+    values = to_float(to_kernel(values, dtype))
+    scale = (d_c + d_r) ** -0.5
+    kernel = mla.compile_decode(heads, d_c, d_r, q_len=s_q, block_size=page, dtype=dtype,
+                                topk=topk, causal=not topk and s_q > 1,
+                                cache_scales="row_groups")
+    assert kernel.cache_scales == "row_groups" and kernel.scale_group == 128
+    if topk:
+        out, lse = kernel(q, data, indices, lens, softmax_scale=scale)
+        ref = sparse_reference(to_float(q), values.astype(np.float64), indices, lens, scale,
+                               d_c)
+        fl_out, fl_lse = mla.flash_mla_with_kvcache(q, data[:, :, None], None, None, d_c,
+                                                    softmax_scale=scale, is_fp8_kvcache=True,
+                                                    indices=indices, topk_length=lens)
+    else:
+        out, lse = kernel(q, data, table, lens, softmax_scale=scale)
+        from conftest import reference_decode
+        ref = reference_decode(to_float(q), values.reshape(-1, page, d_c + d_r).astype(
+            np.float64), table, lens, scale, d_c, s_q > 1)
+        fl_out, fl_lse = mla.flash_mla_with_kvcache(q, data[:, :, None], table, lens, d_c,
+                                                    softmax_scale=scale, causal=s_q > 1,
+                                                    is_fp8_kvcache=True)
+    assert_matches(out, lse, *ref, dtype)
+    assert_matches(fl_out, fl_lse, *ref, dtype)
+    with pytest.raises(ValueError, match="fp8 rows of d_c = 512, d_r = 64 are 656 bytes"):
+        mla.flash_mla_with_kvcache(q, data[:, :, :600], None, None, d_c, is_fp8_kvcache=True,
+                                   indices=indices if topk else None)

@@ -3,7 +3,8 @@ against a generated kernel: one line of five numbers (PyTorch's and the
 kernel's median ms, their max |err| against float64, the paired ratio), both
 errors within f32 rounding, for the absorbed MLA decode, for GQA over
 paged key and value caches (SDPA) and for sparse decode (token indices:
-gather and matmuls); and its bf16 GEMM peak is one positive number.
+gather and matmuls), also on fp8 rows (dequantized after the gather); and
+its bf16 GEMM peak is one positive number.
 Not a lit test: the sanitizer build's libraries cannot load into Python.
 
 usage: torch-bench-check.py PYTHON MLA_CODEGEN WORK_DIR
@@ -60,6 +61,19 @@ def main() -> int:
     s_torch_ms, s_kernel_ms, s_torch_err, s_kernel_err, s_ratio = map(float, out)
     assert s_torch_ms > 0 and s_kernel_ms > 0 and s_ratio > 0, out
     assert 0 <= s_torch_err < 1e-5 and 0 <= s_kernel_err < 1e-5, out
+    # fp8 rows (row_groups): PyTorch dequantizes what it gathers.
+    subprocess.run([codegen, "--target=cpu", "--num-heads=4", "--kv-lora-rank=128",
+                    "--qk-rope-head-dim=16", "--q-len=1", "--block-size=16",
+                    "--dtype=f32", "--topk=40", "--cache-scales=row_groups", "--name=tf8",
+                    "-o", work + "/f8"], check=True)
+    out = subprocess.run(
+        [python, SCRIPT, "--batch=2", "--seq-len=100", "--heads=4", "--q-len=1",
+         "--dc=128", "--dr=16", "--block-size=16", "--topk=40", "--fp8", "--dtype=f32",
+         "--reps=3", f"--kernel-lib={work}/f8/libtf8.so", "--kernel-name=tf8"],
+        check=True, capture_output=True, text=True).stdout.split()
+    f_torch_ms, f_kernel_ms, f_torch_err, f_kernel_err, f_ratio = map(float, out)
+    assert f_torch_ms > 0 and f_kernel_ms > 0 and f_ratio > 0, out
+    assert 0 <= f_torch_err < 1e-5 and 0 <= f_kernel_err < 1e-5, out
     peak = subprocess.run([python, SCRIPT, "--gemm-peak", "--dtype=bf16", "--reps=1"],
                           check=True, capture_output=True, text=True).stdout.split()
     assert len(peak) == 1 and float(peak[0]) > 0, peak

@@ -8,7 +8,9 @@
 // under guard pages, that nothing is read or written outside any buffer.
 // Sparse kernels (--topk) get index rows with invalid slots (-1), repeated
 // rows, query rows without a token, and garbage past each sequence's valid
-// slots, over a cache whose rows no valid slot names hold NaN.
+// slots, over a cache whose rows no valid slot names hold NaN. fp8 caches
+// (--cache-scales=row_groups) hold the batch's rows quantized
+// (mla::ref::encodeFP8Row), and the reference reads them dequantized.
 //
 // Tolerances (outputs are convex combinations of values in [-1, 1]):
 //   f32:  |out - ref| <= 2e-5,  |lse - ref| <= 2e-5 * max(1, |ref|)
@@ -67,6 +69,9 @@ struct Config {
   int64_t kvHeads = 0;
   /// Token indices of this many slots (mla-codegen --topk); 0: pages.
   int64_t topk = 0;
+  /// fp8 rows with a scale a group of this many values (mla-codegen
+  /// --cache-scales=row_groups --scale-group); 0: the query's type.
+  int64_t fp8Group = 0;
   std::string name() const {
     std::string cpu = mcpu;
     std::replace(cpu.begin(), cpu.end(), '-', '_');
@@ -78,6 +83,7 @@ struct Config {
            (sinks ? "_sinks" : "") +
            (kvHeads ? "_kv" + std::to_string(kvHeads) : "") +
            (topk ? "_topk" + std::to_string(topk) : "") +
+           (fp8Group ? "_fp8g" + std::to_string(fp8Group) : "") +
            (cpu.empty() ? "" : "_" + cpu) +
            (tuningTag.empty() ? "" : "_" + tuningTag);
   }
@@ -100,6 +106,9 @@ KernelFn buildKernel(const Config &c, std::string &error) {
                     " --window=" + std::to_string(c.window) +
                     (c.sinks ? " --sinks" : "") +
                     (c.topk ? " --topk=" + std::to_string(c.topk) : "") +
+                    (c.fp8Group ? " --cache-scales=row_groups --scale-group=" +
+                                      std::to_string(c.fp8Group)
+                                : "") +
                     (c.mcpu.empty() ? "" : " --mcpu=" + c.mcpu) + " " +
                     c.tuning +
                     " --name=" + c.name() + " -o " + dir + " 2>&1";
@@ -137,7 +146,47 @@ struct Batch {
   std::vector<float> out, lse;       // with guard zones
   std::vector<uint16_t> outBf;
   std::vector<float> sinks;          // per head, with --sinks
+  std::vector<uint8_t> kvFP8;        // fp8 rows (kv: their values)
 };
+
+/// The cache as the kernel reads it, and its size in bytes.
+const void *cacheData(const Config &c, const Batch &in) {
+  if (c.fp8Group)
+    return in.kvFP8.data();
+  return c.bf16 ? (const void *)in.kvBf.data() : in.kv.data();
+}
+size_t cacheBytes(const Config &c, const Batch &in) {
+  return c.fp8Group ? in.kvFP8.size() : in.kv.size() * (c.bf16 ? 2 : 4);
+}
+
+/// fp8 rows: each row of `in.kv` encoded, and `in.kv` set to the values the
+/// encoding holds in the query's type (the kernels dequantize a tile's rows
+/// to it, as FlashMLA does to bf16); a row holding NaN (never to be read)
+/// becomes NaN codes, scales and rope values.
+void quantizeCache(const Config &c, Batch &in) {
+  const int64_t width = c.dc + c.dr,
+                rowBytes = c.dc + 4 * (c.dc / c.fp8Group) + 2 * c.dr;
+  const int64_t rows = in.kv.size() / width;
+  in.kvFP8.assign(rows * rowBytes, 0);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t r = 0; r < rows; ++r) {
+    float *row = in.kv.data() + r * width;
+    uint8_t *bytes = in.kvFP8.data() + r * rowBytes;
+    if (std::any_of(row, row + width, [](float x) { return std::isnan(x); })) {
+      std::fill(bytes, bytes + c.dc, 0x7F);
+      for (int64_t k = c.dc; k + 4 <= c.dc + 4 * (c.dc / c.fp8Group); k += 4)
+        std::memcpy(bytes + k, &nan, 4);
+      std::fill(bytes + c.dc + 4 * (c.dc / c.fp8Group), bytes + rowBytes, 0xFF);
+      continue;
+    }
+    mla::ref::encodeFP8Row(row, c.dc, c.dr, c.fp8Group, bytes);
+    mla::ref::decodeFP8Row(bytes, c.dc, c.dr, c.fp8Group, row);
+    // The kernels compute on the rows dequantized to the query's type.
+    if (c.bf16)
+      for (int64_t k = 0; k < width; ++k)
+        row[k] = mla::ref::roundToBF16(row[k]);
+  }
+}
 
 constexpr int64_t kGuard = 64;
 constexpr float kSentinel = 12288.0f; // exact in bf16
@@ -159,9 +208,21 @@ void poisonToken(const Config &c, Batch &in, int64_t row) {
 Batch makeSparseBatch(const Config &c, std::vector<int32_t> lens,
                       uint32_t seed);
 
+Batch makeDenseBatch(const Config &c, std::vector<int32_t> lens,
+                     uint32_t seed);
+
+/// The inputs of a call on `lens`: dense or sparse, the cache quantized for
+/// fp8 rows.
 Batch makeBatch(const Config &c, std::vector<int32_t> lens, uint32_t seed) {
-  if (c.topk)
-    return makeSparseBatch(c, lens, seed);
+  Batch in = c.topk ? makeSparseBatch(c, lens, seed)
+                    : makeDenseBatch(c, lens, seed);
+  if (c.fp8Group)
+    quantizeCache(c, in);
+  return in;
+}
+
+Batch makeDenseBatch(const Config &c, std::vector<int32_t> lens,
+                     uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   Batch in;
@@ -282,7 +343,7 @@ Batch makeSparseBatch(const Config &c, std::vector<int32_t> lens,
 int32_t call(KernelFn fn, const Config &c, Batch &in, float scale,
              int32_t batch = -1) {
   const void *q = c.bf16 ? (const void *)in.qBf.data() : in.q.data();
-  const void *kv = c.bf16 ? (const void *)in.kvBf.data() : in.kv.data();
+  const void *kv = cacheData(c, in);
   void *out = c.bf16 ? (void *)(in.outBf.data() + kGuard)
                      : (void *)(in.out.data() + kGuard);
   const void *v = c.bf16 ? (const void *)in.vBf.data() : in.v.data();
@@ -526,7 +587,7 @@ TEST_P(DecodeKernelGuardTest, StaysInsideItsBuffers) {
   const size_t outBytes = in.batch * c.qLen * c.heads * c.dc * es,
                lseBytes = in.batch * c.heads * c.qLen * 4;
   const void *q = c.bf16 ? (const void *)in.qBf.data() : in.q.data();
-  const void *kv = c.bf16 ? (const void *)in.kvBf.data() : in.kv.data();
+  const void *kv = cacheData(c, in);
   for (const char *splits : {"1", "3", ""}) {
     SCOPED_TRACE(std::string("MLA_CPU_NUM_SPLITS=") + splits);
     if (*splits)
@@ -546,7 +607,7 @@ TEST_P(DecodeKernelGuardTest, StaysInsideItsBuffers) {
                                      : "guard before each buffer") +
                      (viaChecked ? ", NAME_checked" : ", NAME"));
         GuardedBuffer gq(q, in.q.size() * es, side),
-            gkv(kv, in.kv.size() * es, side), gbt(in.blockTable, side),
+            gkv(kv, cacheBytes(c, in), side), gbt(in.blockTable, side),
             glens(in.seqLens, side), gout(nullptr, outBytes, side),
             glse(nullptr, lseBytes, side);
         int32_t rc =
@@ -779,6 +840,43 @@ std::vector<Config> sparse() {
   g.push_back(avx2);
   return g;
 }
+
+/// fp8 rows with group scales (FlashMLA's 656-byte row at 512/64), dense
+/// and sparse (DeepSeek-V3.2's decode: 16 or 128 heads, topk 2048 or 256),
+/// bf16 and f32 queries, groups of 128, 64 and 16, q_len 1-4, pages of
+/// 1/16/64, causal and not, a window, sinks, an AVX2 build.
+std::vector<Config> fp8Rows() {
+  auto make = [](int64_t dc, int64_t dr, int64_t heads, int64_t qLen,
+                 int64_t blockSize, bool bf16, bool causal, int64_t group,
+                 int64_t topk = 0) {
+    Config c{dc, dr, heads, qLen, blockSize, bf16, causal};
+    c.fp8Group = group;
+    c.topk = topk;
+    return c;
+  };
+  std::vector<Config> g = {
+      make(512, 64, 16, 1, 64, true, false, 128, 2048),
+      make(512, 64, 128, 1, 1, true, false, 128, 256),
+      make(512, 64, 16, 2, 64, true, true, 128),
+      make(256, 32, 40, 4, 16, false, true, 64),
+      make(64, 0, 1, 1, 1, false, false, 16),
+      make(128, 64, 3, 3, 16, true, false, 64, 100),
+  };
+  Config windowed = make(512, 64, 16, 2, 16, false, true, 128);
+  windowed.window = 37;
+  windowed.sinks = true;
+  g.push_back(windowed);
+  Config avx2 = make(512, 64, 16, 1, 64, true, false, 128, 300);
+  avx2.mcpu = "haswell";
+  g.push_back(avx2);
+  return g;
+}
+
+INSTANTIATE_TEST_SUITE_P(FP8, DecodeKernelTest, ::testing::ValuesIn(fp8Rows()),
+                         [](const auto &info) { return info.param.name(); });
+INSTANTIATE_TEST_SUITE_P(FP8, DecodeKernelGuardTest,
+                         ::testing::Values(fp8Rows()[3], fp8Rows()[5]),
+                         [](const auto &info) { return info.param.name(); });
 
 INSTANTIATE_TEST_SUITE_P(Sparse, DecodeKernelTest, ::testing::ValuesIn(sparse()),
                          [](const auto &info) { return info.param.name(); });

@@ -15,6 +15,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -303,6 +304,66 @@ TEST(ReferenceBF16Test, RoundsToNearestEven) {
   EXPECT_EQ(floatToBF16(-std::numeric_limits<float>::infinity()), 0xFF80);
   EXPECT_TRUE(std::isnan(
       bf16ToFloat(floatToBF16(std::numeric_limits<float>::quiet_NaN()))));
+}
+
+//===----------------------------------------------------------------------===//
+// fp8 (e4m3fn) and the row_groups encoding
+//===----------------------------------------------------------------------===//
+
+TEST(ReferenceFP8Test, KnownCodes) {
+  EXPECT_EQ(fp8E4M3ToFloat(0x38), 1.0f);       // 0 0111 000
+  EXPECT_EQ(fp8E4M3ToFloat(0xC0), -2.0f);      // 1 1000 000
+  EXPECT_EQ(fp8E4M3ToFloat(0x7E), 448.0f);     // the largest finite value
+  EXPECT_EQ(fp8E4M3ToFloat(0x08), 0x1p-6f);    // the smallest normal
+  EXPECT_EQ(fp8E4M3ToFloat(0x07), 0x1.cp-7f);  // the largest subnormal, 7/8 2^-6
+  EXPECT_EQ(fp8E4M3ToFloat(0x01), 0x1p-9f);    // the smallest subnormal
+  EXPECT_EQ(fp8E4M3ToFloat(0x80), -0.0f);
+  EXPECT_TRUE(std::signbit(fp8E4M3ToFloat(0x80)));
+  EXPECT_TRUE(std::isnan(fp8E4M3ToFloat(0x7F)));
+  EXPECT_TRUE(std::isnan(fp8E4M3ToFloat(0xFF)));
+}
+
+TEST(ReferenceFP8Test, EveryCodeRoundTrips) {
+  for (int code = 0; code < 256; ++code) {
+    if ((code & 0x7F) == 0x7F)
+      continue;
+    EXPECT_EQ(floatToFP8E4M3(fp8E4M3ToFloat(uint8_t(code))), code) << code;
+  }
+}
+
+TEST(ReferenceFP8Test, RoundsToNearestEvenAndSaturates) {
+  EXPECT_EQ(floatToFP8E4M3(1.0625f), 0x38);  // tie between 1 and 1.125 -> even
+  EXPECT_EQ(floatToFP8E4M3(1.1875f), 0x3A);  // tie between 1.125 and 1.25 -> even
+  EXPECT_EQ(floatToFP8E4M3(1.07f), 0x39);    // above half
+  EXPECT_EQ(floatToFP8E4M3(-1.05f), 0xB8);   // below half
+  EXPECT_EQ(floatToFP8E4M3(0x1p-10f), 0x00); // tie between 0 and 2^-9 -> even
+  EXPECT_EQ(floatToFP8E4M3(1000.0f), 0x7E);  // saturates at 448
+  EXPECT_EQ(floatToFP8E4M3(-std::numeric_limits<float>::infinity()), 0xFE);
+  EXPECT_EQ(floatToFP8E4M3(std::numeric_limits<float>::quiet_NaN()) & 0x7F,
+            0x7F);
+}
+
+// A row of 8 values in groups of 4 and 2 rope values: each group's scale is
+// its amax / 448, so its largest value is exact; the rest within half an
+// e4m3 step (2^-4 relative); rope values are bf16.
+TEST(ReferenceFP8Test, RowEncoding) {
+  const float row[] = {1.0f, -0.5f, 0.25f, 0.3f, 0.0f, 0.0f, 0.0f, 0.0f,
+                       1.5f, -3.0f};
+  uint8_t bytes[8 + 4 * 2 + 2 * 2];
+  encodeFP8Row(row, 8, 2, 4, bytes);
+  float scale0, scale1;
+  std::memcpy(&scale0, bytes + 8, 4);
+  std::memcpy(&scale1, bytes + 12, 4);
+  EXPECT_EQ(scale0, 1.0f / 448.0f);
+  EXPECT_EQ(scale1, 1.0f); // an all-zero group
+  EXPECT_EQ(bytes[0], 0x7E);
+  float back[10];
+  decodeFP8Row(bytes, 8, 2, 4, back);
+  for (int k = 0; k < 8; ++k)
+    EXPECT_NEAR(back[k], row[k], std::fabs(row[k]) * 0x1p-4f) << k;
+  EXPECT_FLOAT_EQ(back[0], 1.0f);
+  EXPECT_EQ(back[8], 1.5f);
+  EXPECT_EQ(back[9], -3.0f);
 }
 
 //===----------------------------------------------------------------------===//

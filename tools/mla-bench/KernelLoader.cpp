@@ -111,6 +111,8 @@ std::string checkHeader(const std::string &libraryPath,
     expected["CAUSAL"] = {"causal (q_len > 1)", "1"};
   if (config.topk)
     expected["TOPK"] = {"--topk", std::to_string(config.topk)};
+  if (config.fp8)
+    expected["CACHE_SCALES"] = {"--cache-scales", "\"row_groups\""};
   std::string line, mismatches;
   while (std::getline(header, line)) {
     std::istringstream words(line);
@@ -134,14 +136,14 @@ KernelConfig KernelConfig::forShape(const AttentionShape &shape,
                                     ElemType type) {
   return {shape.numHeads, shape.dc,     shape.dr,      shape.qLen,
           shape.blockSize, type,         shape.window,  shape.kvHeads,
-          shape.topk};
+          shape.topk,      shape.fp8};
 }
 
 bool KernelConfig::operator==(const KernelConfig &other) const {
   return numHeads == other.numHeads && dc == other.dc && dr == other.dr &&
          qLen == other.qLen && blockSize == other.blockSize &&
          type == other.type && window == other.window &&
-         kvHeads == other.kvHeads && topk == other.topk;
+         kvHeads == other.kvHeads && topk == other.topk && fp8 == other.fp8;
 }
 
 std::string KernelConfig::describe() const {
@@ -150,7 +152,8 @@ std::string KernelConfig::describe() const {
          " block_size=" + std::to_string(blockSize) + " " + elemTypeName(type) +
          (window ? " window=" + std::to_string(window) : "") +
          (kvHeads ? " kv_heads=" + std::to_string(kvHeads) : "") +
-         (topk ? " topk=" + std::to_string(topk) : "");
+         (topk ? " topk=" + std::to_string(topk) : "") +
+         (fp8 ? " fp8 rows" : "");
 }
 
 std::string KernelConfig::symbolName() const {
@@ -159,7 +162,7 @@ std::string KernelConfig::symbolName() const {
          std::to_string(qLen) + "_bs" + std::to_string(blockSize) + "_" +
          elemTypeName(type) + (window ? "_w" + std::to_string(window) : "") +
          (kvHeads ? "_kv" + std::to_string(kvHeads) : "") +
-         (topk ? "_topk" + std::to_string(topk) : "");
+         (topk ? "_topk" + std::to_string(topk) : "") + (fp8 ? "_fp8" : "");
 }
 
 KernelLoader::KernelLoader(std::string codegenPath, std::string workDir)
@@ -256,6 +259,8 @@ LoadedKernel KernelLoader::generateAndLoad(const KernelConfig &config) {
   }
   if (config.topk)
     argv.push_back("--topk=" + std::to_string(config.topk));
+  if (config.fp8)
+    argv.push_back("--cache-scales=row_groups");
   int status = runProcess(argv, logPath, result.error);
   if (status < 0)
     return result;

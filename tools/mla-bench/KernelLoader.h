@@ -36,6 +36,7 @@ struct KernelConfig {
   int64_t window = 0; // mla-codegen --window; 0: none
   int64_t kvHeads = 0; // --num-kv-heads (head dim dc); 0: a latent cache
   int64_t topk = 0;    // --topk (sparse decode); 0: pages
+  bool fp8 = false;    // --cache-scales=row_groups
 
   static KernelConfig forShape(const AttentionShape &shape, ElemType type);
   /// A C identifier unique to the configuration, used as --name.

@@ -74,8 +74,16 @@ struct AttentionShape {
   /// that its index row names, out of a cache of seqLen tokens a sequence;
   /// 0: every position.
   int64_t topk = 0;
+  /// fp8 rows with a scale a group of 128 values (mla-codegen
+  /// --cache-scales=row_groups; FlashMLA's 656-byte row at 512/64).
+  bool fp8 = false;
 
   int64_t headDim() const { return dc + dr; }
+  /// Bytes of one cache row as stored.
+  double rowBytes(ElemType type) const {
+    return fp8 ? double(dc + 4 * (dc / 128) + 2 * dr)
+               : double(headDim()) * double(elemSize(type));
+  }
   bool causal() const { return qLen > 1; }
   /// The first position query \p i of a sequence of \p len tokens sees.
   int64_t firstVisible(int64_t len, int64_t i) const {
@@ -104,8 +112,9 @@ struct AttentionShape {
   double cacheBytes(ElemType type) const {
     // Sparse: the rows gathered, topk for each query token.
     if (topk)
-      return double(batch) * double(qLen) * double(topk) * double(headDim()) *
-             double(elemSize(type));
+      return double(batch) * double(qLen) * double(topk) * rowBytes(type);
+    if (fp8)
+      return double(batch) * double(seenTokens()) * rowBytes(type);
     double rows = kvHeads ? 2.0 * double(kvHeads) : 1.0;
     return double(batch) * double(seenTokens()) * rows * double(headDim()) *
            double(elemSize(type));

@@ -67,6 +67,8 @@ struct Options {
   int64_t headDim = 128;
   /// Sparse decode rows (token indices) of these topk; empty: dense.
   std::vector<int64_t> topks;
+  /// Caches of fp8 rows with group scales (--cache-scales=row_groups).
+  bool fp8 = false;
   std::vector<ElemType> types = {ElemType::F32, ElemType::BF16};
   int64_t dc = 512, dr = 64, blockSize = 64;
   std::string threads = "both";
@@ -110,6 +112,11 @@ Grid (comma-separated lists):
                       it gathers, both timed call by call in the PyTorch
                       child process; bytes count keys and values
   --head-dim=N        their head dim                   (default 128)
+  --cache-scales=row_groups
+                      fp8 rows with a scale a group of 128 values (DeepSeek-
+                      V3.2's cache, 656 bytes at 512/64) for the kernel and
+                      PyTorch (which dequantizes the rows it gathers), both
+                      in the PyTorch child process; bytes count the fp8 rows
   --topk=LIST         sparse decode (DeepSeek-V3.2's DSA): each query attends
                       to topk distinct rows of its sequence's seq-len tokens
                       named by its index row; the kernel (mla-codegen --topk)
@@ -261,7 +268,7 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
         "--max-seconds", "--seed",       "--stream-mib", "--codegen",
         "--work-dir",    "--threads",    "--dtype",      "--impl",
         "--kernel-lib",  "--kernel-name", "--window",    "--python",
-        "--kv-heads",    "--head-dim",   "--topk"};
+        "--kv-heads",    "--head-dim",   "--topk",      "--cache-scales"};
     if (std::none_of(std::begin(kValueFlags), std::end(kValueFlags), flag)) {
       std::fprintf(stderr, "mla-bench: unknown option %s (see --help)\n",
                    name.c_str());
@@ -290,6 +297,10 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
       ok = parsePositiveList(value, opts.kvHeads);
     else if (flag("--topk"))
       ok = parsePositiveList(value, opts.topks);
+    else if (flag("--cache-scales")) {
+      ok = value == "row_groups" || value == "none";
+      opts.fp8 = value == "row_groups";
+    }
     else if (flag("--head-dim"))
       ok = parseInt(value, opts.headDim) && opts.headDim > 0;
     else if (flag("--python"))
@@ -357,7 +368,12 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
                          "(--topk) rows generate their kernels\n");
     return false;
   }
-  if (!opts.kvHeads.empty() && !opts.topks.empty()) {
+  if (opts.fp8 && !opts.kernelLib.empty()) {
+    std::fprintf(stderr, "mla-bench: --cache-scales rows generate their "
+                         "kernels (not --kernel-lib)\n");
+    return false;
+  }
+  if (!opts.kvHeads.empty() && (!opts.topks.empty() || opts.fp8)) {
     std::fprintf(stderr, "mla-bench: --topk rows are on a latent cache, "
                          "not with --kv-heads\n");
     return false;
@@ -525,7 +541,8 @@ std::string describe(const AttentionShape &shape, ElemType type) {
          (shape.kvHeads ? format(" G=%lld d=%lld", (long long)shape.kvHeads,
                                  (long long)shape.dc)
                         : "") +
-         (shape.topk ? format(" topk=%lld", (long long)shape.topk) : "");
+         (shape.topk ? format(" topk=%lld", (long long)shape.topk) : "") +
+         (shape.fp8 ? " fp8" : "");
 }
 
 /// What torch_mla_cpu.py measured in one process, or why it could not.
@@ -597,6 +614,8 @@ TorchRun runTorch(const Options &opts, const AttentionShape &s, ElemType type,
     args += format(" --kv-heads=%lld", (long long)s.kvHeads);
   if (s.topk)
     args += format(" --topk=%lld", (long long)s.topk);
+  if (s.fp8)
+    args += " --fp8";
   if (!lib.empty())
     args += " --kernel-lib=" + shellQuote(lib) +
             " --kernel-name=" + shellQuote(symbol);
@@ -638,9 +657,9 @@ void Bench::runInTorchProcess(ConfigResult &result) {
   const ElemType type = result.type;
   for (Impl impl : {Naive, OpenBlas})
     if (result.impls[impl].selected)
-      result.impls[impl].note = shape.topk
-                                    ? "not available (dense decode only)"
-                                    : "not available (latent cache only)";
+      result.impls[impl].note =
+          shape.kvHeads ? "not available (latent cache only)"
+                        : "not available (bf16/f32 dense decode only)";
   ImplResult &kernelResult = result.impls[Kernel], &torchResult =
                                                        result.impls[Torch];
   result.torchOverKernel.assign(threadCounts.size(), -1.0);
@@ -701,7 +720,7 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
     result.impls[i].selected = opts.impls.count(kImplNames[i]) != 0;
     result.impls[i].timings.resize(threadCounts.size());
   }
-  if (shape.kvHeads || shape.topk) {
+  if (shape.kvHeads || shape.topk || shape.fp8) {
     runInTorchProcess(result);
     return result;
   }
@@ -972,7 +991,8 @@ void printTables(const std::vector<ConfigResult> &results,
                       // Head caches: query heads / KV heads.
                       std::to_string(s.numHeads) +
                           (s.kvHeads ? "/" + std::to_string(s.kvHeads) : "") +
-                          (s.topk ? " k" + std::to_string(s.topk) : ""),
+                          (s.topk ? " k" + std::to_string(s.topk) : "") +
+                          (s.fp8 ? " fp8" : ""),
                       std::to_string(s.qLen),
                       s.window ? std::to_string(s.window) : "-",
                       kImplNames[impl], c.ms, c.gflops,
@@ -1105,7 +1125,8 @@ void printSummary(std::FILE *f, const std::vector<ConfigResult> &results,
                elemTypeName(config.type), (long long)s.batch,
                (long long)s.seqLen, (long long)s.numHeads, (long long)s.qLen) +
         (s.kvHeads ? format(" G=%lld", (long long)s.kvHeads) : "") +
-        (s.topk ? format(" topk=%lld", (long long)s.topk) : "");
+        (s.topk ? format(" topk=%lld", (long long)s.topk) : "") +
+        (s.fp8 ? " fp8" : "");
     std::string err =
         std::isnan(k.maxErr)
             ? std::string()
@@ -1321,6 +1342,7 @@ int main(int argc, char **argv) {
               for (int64_t topk : topkList) {
                 AttentionShape shape;
                 shape.topk = topk;
+                shape.fp8 = opts.fp8;
                 shape.window = window;
                 shape.batch = batch;
                 shape.seqLen = seqLen;

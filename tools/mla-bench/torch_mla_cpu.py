@@ -26,6 +26,12 @@ sequence's seq_len tokens, named by cache row in indices [batch, q_len, K].
 PyTorch's version gathers the rows (one index_select) and runs the same two
 matmuls and softmax; the kernel is mla-codegen --topk's.
 
+With --fp8 the latent cache holds fp8 rows with a scale a group of 128
+values (FlashMLA's "FP8 with scale" row, DeepSeek-V3.2's cache; written by
+the mla package's mla.fp8.encode_rows): PyTorch gathers the rows' bytes and
+dequantizes them (float8_e4m3fn to float, times the scales; the rope part
+bf16) before the same matmuls, and float64 reads the same dequantized values.
+
 With --gemm-peak it prints instead the GFLOP/s of a 4096^3 matmul in
 --dtype (oneDNN's bf16 GEMM: AMX where the CPU has it), median of --reps.
 """
@@ -33,6 +39,7 @@ With --gemm-peak it prints instead the GFLOP/s of a 4096^3 matmul in
 import argparse
 import ctypes
 import os
+import sys
 import time
 
 # Two OpenMP runtimes share the cores in this process, PyTorch's and the
@@ -78,6 +85,7 @@ def main():
     p.add_argument("--gemm-peak", action="store_true")
     p.add_argument("--kv-heads", type=int, default=0)
     p.add_argument("--topk", type=int, default=0)
+    p.add_argument("--fp8", action="store_true")
     a = p.parse_args()
     # The generated kernel's OpenMP runtime (LLVM's libomp, loaded with the
     # library below) reads this when it starts: without it the kernel would
@@ -112,8 +120,17 @@ def main():
     mask = mask[None, :, None, :].expand(a.batch, a.q_len, a.heads, -1)
     mask = mask.reshape(a.batch, a.q_len * a.heads, -1)
 
+    if a.fp8:
+        cache = fp8_rows(cache, dc)
+
+    def gathered(cc, out_dtype):  # [b, T, w]
+        if a.fp8:
+            raw = cc[table[:, page0:]].reshape(-1, cc.shape[-1])
+            return dequantize(raw, dc, out_dtype).view(a.batch, -1, w)
+        return cc[table[:, page0:]].reshape(a.batch, -1, w)
+
     def step(qq, cc, out_dtype):
-        kv = cc[table[:, page0:]].reshape(a.batch, -1, w)  # [b, T, w]
+        kv = gathered(cc, out_dtype)
         s = torch.matmul(qq.reshape(a.batch, a.q_len * a.heads, w),
                          kv.transpose(1, 2)).float() * scale
         s = s.masked_fill(mask, float("-inf"))
@@ -122,7 +139,7 @@ def main():
         o = torch.matmul(prob, kv[..., :dc])
         return o.reshape(a.batch, a.q_len, a.heads, dc), lse
 
-    ref_out, _ = step(q.double(), cache.double(), torch.float64)
+    ref_out, _ = step(q.double(), cache if a.fp8 else cache.double(), torch.float64)
     out_t, _ = step(q, cache, dt)
     torch_err = (out_t.double() - ref_out).abs().max().item()
 
@@ -131,6 +148,24 @@ def main():
 
     report(a, lambda: step(q, cache, dt), kernel, torch_err,
            lambda: (out.double() - ref_out).abs().max().item())
+
+
+def fp8_rows(cache, dc):
+    """The uint8 rows [..., row bytes] of a float cache [..., dc + dr]."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "python"))
+    from mla import fp8
+    return torch.from_numpy(fp8.encode_rows(cache.float().numpy(), dc))
+
+
+def dequantize(raw, dc, dtype):
+    """The values [n, dc + dr] in `dtype` of fp8 rows raw [n, row bytes]."""
+    groups = dc // 128
+    vals = raw[:, :dc].contiguous().view(torch.float8_e4m3fn).float()
+    scales = raw[:, dc:dc + 4 * groups].contiguous().view(torch.float32)
+    latent = (vals.view(-1, groups, 128) * scales[:, :, None]).view(-1, dc)
+    rope = raw[:, dc + 4 * groups:].contiguous().view(torch.bfloat16).float()
+    return torch.cat([latent, rope], dim=1).to(dtype)
 
 
 def kernel_call(a, q, caches, table, pages, out, scale, seq_len=None):
@@ -206,15 +241,22 @@ def sparse_main(a, dt):
     scale = w ** -0.5
     bq = a.batch * a.q_len
 
+    if a.fp8:
+        cache = fp8_rows(cache, dc)
+
     def step(qq, cc, out_dtype):
-        kv = cc.view(-1, w).index_select(0, flat_rows).view(bq, k, w)
+        if a.fp8:
+            raw = cc.view(-1, cc.shape[-1]).index_select(0, flat_rows)
+            kv = dequantize(raw, dc, out_dtype).view(bq, k, w)
+        else:
+            kv = cc.view(-1, w).index_select(0, flat_rows).view(bq, k, w)
         s = torch.matmul(qq.reshape(bq, a.heads, w), kv.transpose(1, 2)).float() * scale
         lse = torch.logsumexp(s, dim=-1)
         prob = torch.softmax(s, dim=-1).to(out_dtype)
         o = torch.matmul(prob, kv[..., :dc])
         return o.reshape(a.batch, a.q_len, a.heads, dc), lse
 
-    ref_out, _ = step(q.double(), cache.double(), torch.float64)
+    ref_out, _ = step(q.double(), cache if a.fp8 else cache.double(), torch.float64)
     out_t, _ = step(q, cache, dt)
     torch_err = (out_t.double() - ref_out).abs().max().item()
 

@@ -98,6 +98,16 @@ cl::opt<int64_t> topK(
              "index row of topk slots (indices [batch, q_len, topk] in place "
              "of the block table, -1 for no token; not causal); 0: pages"),
     cl::cat(category));
+cl::opt<std::string> cacheScales(
+    "cache-scales", cl::init("none"),
+    cl::desc("the latent cache's encoding: none (the query's type) or "
+             "row_groups (fp8 rows with group scales: d_c e4m3 values, "
+             "d_c / scale-group f32 scales, d_r bf16 rope values; "
+             "FlashMLA's 656-byte row at 512/64)"),
+    cl::cat(category));
+cl::opt<int64_t> scaleGroup("scale-group", cl::init(128),
+                            cl::desc("values per scale of row_groups"),
+                            cl::cat(category));
 cl::opt<bool> sinks("sinks", cl::init(false),
                     cl::desc("per-head sink logits (an argument after "
                              "seq_lens) join each row's softmax denominator"),
@@ -274,6 +284,14 @@ FailureOr<DecodeParams> requestFromOptions(MLIRContext &ctx) {
   if (window != 0)
     r.window = window;
   r.sinks = sinks;
+  if (cacheScales == "row_groups") {
+    r.scales = CacheScales::row_groups;
+    r.scaleGroup = scaleGroup;
+  } else if (cacheScales != "none") {
+    llvm::errs() << "mla-codegen: --cache-scales=" << cacheScales
+                 << " is not supported (expected none or row_groups)\n";
+    return failure();
+  }
   // Token indices say what each query sees: not causal unless asked.
   if (topK != 0) {
     r.keys = KeySource::indices;
@@ -370,6 +388,9 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
       r.headCaches
           ? RankedTensorType::get({dyn, r.blockSize, r.kvHeads, width},
                                   r.elemType)
+      : r.fp8Rows()
+          ? RankedTensorType::get({dyn, r.blockSize, r.fp8RowBytes()},
+                                  b.getI8Type())
           : RankedTensorType::get({dyn, r.blockSize, width}, r.elemType);
   auto btTy = r.sparse() ? RankedTensorType::get({dyn, r.qLen, r.topk},
                                                  b.getI32Type())
@@ -391,10 +412,9 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
   // default 1/sqrt(d_c + d_r) of an absorbed layer.
   float scale = 1.0f / std::sqrt(float(width));
   DecodeVariantAttr variant;
-  if (r.window || r.sparse())
-    variant = DecodeVariantAttr::get(&ctx, r.keys, CacheScales::none,
-                                     /*scale_group=*/128, ValueWidth::latent,
-                                     r.window);
+  if (r.window || r.sparse() || r.fp8Rows())
+    variant = DecodeVariantAttr::get(&ctx, r.keys, r.scales, r.scaleGroup,
+                                     ValueWidth::latent, r.window);
   Value values = r.headCaches ? body->getArguments().back() : Value();
   auto op = DecodeAttentionOp::create(
       b, loc, outTy, lseTy, body->getArgument(0), body->getArgument(1), values,
@@ -427,7 +447,25 @@ mla_abi::Sizes abiSizes(const DecodeParams &r,
   s.hiddenSize = layer ? layer->sizes.hiddenSize : 0;
   s.numKvHeads = r.headCaches ? r.kvHeads : 0;
   s.topK = r.topk;
+  s.cacheRowBytes = r.fp8Rows() ? r.fp8RowBytes() : 0;
   return s;
+}
+
+/// The decode entry's (or NAME_checked's) arguments: the ABI's table of the
+/// library's kind, with fp8 rows in place of kv_cache.
+std::vector<mla_abi::Arg> decodeArgs(const DecodeParams &r, bool checked) {
+  mla_abi::ArgList table =
+      checked ? mla_abi::checkedKernelArgs(r.sinks, r.headCaches, r.sparse())
+              : mla_abi::kernelArgs(r.sinks, r.headCaches, r.sparse());
+  std::vector<mla_abi::Arg> args(table.begin(), table.end());
+  if (r.fp8Rows())
+    for (mla_abi::Arg &a : args)
+      if (StringRef(a.name) == "kv_cache")
+        a = mla_abi::kFP8RowsCache;
+  return args;
+}
+mla_abi::ArgList argList(const std::vector<mla_abi::Arg> &args) {
+  return {args.data(), args.size()};
 }
 
 /// What decides the codes that this library's functions return.
@@ -478,6 +516,11 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
      << "#define " << upper << "_SINKS " << (r.sinks ? 1 : 0) << "\n";
   if (r.sparse())
     os << "#define " << upper << "_TOPK " << r.topk << "\n";
+  if (r.fp8Rows())
+    os << "#define " << upper << "_CACHE_SCALES \"row_groups\"\n"
+       << "#define " << upper << "_SCALE_GROUP " << r.scaleGroup << "\n"
+       << "#define " << upper << "_CACHE_ROW_BYTES " << r.fp8RowBytes()
+       << "\n";
   if (r.headCaches)
     os << "#define " << upper << "_NUM_KV_HEADS " << r.kvHeads << "\n"
        << "#define " << upper << "_HEAD_DIM " << r.dc << "\n";
@@ -492,7 +535,7 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
                    std::to_string(r.headsPerKvHead()) + ").\n"
              : std::string("/* Decode attention over a paged latent cache "
                            "(FlashMLA semantics).\n"));
-  for (const mla_abi::Arg &a : mla_abi::kernelArgs(r.sinks, r.headCaches, r.sparse()))
+  for (const mla_abi::Arg &a : decodeArgs(r, /*checked=*/false))
     os << " *   " << mla_abi::describe(a, sizes, dtype.c_str()) << "\n";
   if (r.sparse())
     os << " * Query i of sequence b sees the cache rows of slots 0 .. "
@@ -535,7 +578,7 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
                " * Thread-safe: calls from several threads at once each use their\n"
                " * own split scratch (kept per thread, reused across calls).\n"
                " * stream must be NULL on the CPU. */\n")
-     << mla_abi::declaration(name, mla_abi::kernelArgs(r.sinks, r.headCaches, r.sparse()))
+     << mla_abi::declaration(name, argList(decodeArgs(r, /*checked=*/false)))
      << "\n\n";
   if (!isGPU())
     os << "/* " << name
@@ -544,8 +587,7 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
        << "_ERR_BLOCK_ID) before any is read,\n"
        << " * num_blocks < 0 is " << upper << "_ERR_MAX_BLOCKS. */\n"
        << mla_abi::declaration(name + "_checked",
-                               mla_abi::checkedKernelArgs(
-                                   r.sinks, r.headCaches, r.sparse()))
+                               argList(decodeArgs(r, /*checked=*/true)))
        << "\n\n";
   os << "/* The KV splits a call uses for these sizes. */\n"
      << mla_abi::declaration(name + "_num_splits",
@@ -768,6 +810,11 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
   }
   if (r.sparse())
     params["topk"] = r.topk;
+  if (r.fp8Rows()) {
+    params["cache_scales"] = "row_groups";
+    params["scale_group"] = r.scaleGroup;
+    params["cache_row_bytes"] = r.fp8RowBytes();
+  }
   // A kernel from a dialect file: the layer's scale (YaRN's mscale included),
   // which callers pass as softmax_scale.
   if (r.layerScale)
@@ -783,7 +830,7 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
       {"dims", std::move(dims)},
       {"kernel", std::move(kernel)},
       {"returns", "int32_t"},
-      {"args", argsJSON(mla_abi::kernelArgs(r.sinks, r.headCaches, r.sparse()), sizes,
+      {"args", argsJSON(argList(decodeArgs(r, /*checked=*/false)), sizes,
                         dtype)},
       {"return_codes", returnCodesJSON(upper,
                                        [&](const mla_abi::ReturnCodeInfo &c) {
@@ -795,9 +842,8 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
                : llvm::json::Object{
                      {"symbol", name + "_checked"},
                      {"returns", "int32_t"},
-                     {"args", argsJSON(mla_abi::checkedKernelArgs(
-                                           r.sinks, r.headCaches,
-                                           r.sparse()),
+                     {"args", argsJSON(argList(decodeArgs(
+                                           r, /*checked=*/true)),
                                        sizes, dtype)}}},
       {"layer", layer ? layerJSON(*layer) : llvm::json::Value(nullptr)}};
   std::string s;

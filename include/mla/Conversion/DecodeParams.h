@@ -22,7 +22,8 @@ struct DecodeParams {
   // dense decode. The kernels implement the dense decode, a `window`,
   // sinks and `value = row` (then dc is the whole row and dr 0: the
   // kernels' value, the first dc columns, is the row); the CPU kernels
-  // also token `indices` (sparse decode).
+  // also token `indices` (sparse decode) and fp8 rows with group scales
+  // (`scales = row_groups`).
   KeySource keys = KeySource::pages;
   // keys = indices: the slots of each query's index row.
   int64_t topk = 0;
@@ -76,6 +77,10 @@ struct DecodeParams {
   int64_t keySets() const {
     return headCaches ? kvHeads : sparse() ? qLen : 1;
   }
+  /// fp8 rows with group scales: d_c e4m3 values, d_c / scaleGroup f32
+  /// scales, d_r bf16 values, in bytes.
+  bool fp8Rows() const { return scales == CacheScales::row_groups; }
+  int64_t fp8RowBytes() const { return dc + 4 * (dc / scaleGroup) + 2 * dr; }
   /// The query rows that read one set of keys.
   int64_t kvHeadRows() const { return rows() / keySets(); }
   int64_t rowWidth() const { return dc + dr; }
@@ -125,7 +130,7 @@ struct DecodeParams {
   LogicalResult verify(StringRef target, int64_t granule,
                        StringRef granuleName,
                        function_ref<InFlightDiagnostic()> emitError,
-                       bool indices = false) const {
+                       bool indices = false, bool fp8Rows = false) const {
     auto refuse = [&](StringRef what, const Twine &v, const Twine &why) {
       emitError() << "cannot generate a " << target
                   << " decode kernel: " << what << " = " << v << " (" << why
@@ -138,8 +143,19 @@ struct DecodeParams {
     if (sparse() && (headCaches || causal || window))
       return refuse("keys", stringifyKeySource(keys),
                     "takes a latent cache, no causal and no window");
-    if (scales != CacheScales::none)
+    if (scales != CacheScales::none &&
+        !(fp8Rows && scales == CacheScales::row_groups))
       return refuse("scales", stringifyCacheScales(scales), notYet);
+    // The rope part is stored apart from the quantized values.
+    if (this->fp8Rows() && (headCaches || value != ValueWidth::latent))
+      return refuse("scales", stringifyCacheScales(scales),
+                    "takes a latent cache whose value is the first d_c "
+                    "columns");
+    if (this->fp8Rows() &&
+        (scaleGroup <= 0 || dc % scaleGroup != 0 || scaleGroup % granule != 0))
+      return refuse("scale_group", Twine(scaleGroup),
+                    "must divide kv_lora_rank = " + Twine(dc) +
+                        " and be a multiple of the " + granuleName);
     if (failed(verifyBounds(refuse)))
       return failure();
     if (headCaches && (kvHeads < 1 || heads % kvHeads != 0))

@@ -106,6 +106,28 @@ float bf16ToFloat(uint16_t b);
 float roundToBF16(float x);
 
 //===----------------------------------------------------------------------===//
+// fp8 (e4m3fn) and the row_groups cache encoding
+//===----------------------------------------------------------------------===//
+
+/// e4m3fn bits -> float (exact): sign, 4 exponent bits (bias 7), 3 mantissa
+/// bits; exponent 0 is subnormal (m / 8 * 2^-6), s1111111 is NaN, no inf.
+float fp8E4M3ToFloat(uint8_t b);
+/// float -> e4m3fn bits, rounding to nearest, ties to even, saturating at
+/// +-448 (the largest finite value); NaN stays NaN.
+uint8_t floatToFP8E4M3(float x);
+
+/// The bytes of one cache row in the row_groups encoding (FlashMLA's "FP8
+/// with scale" row, 656 bytes at 512/64): row[0:dc] as e4m3 values, each
+/// group of `group` values with the f32 scale amax / 448 (1 for an all-zero
+/// group) so that value = e4m3 * scale, the dc / group scales after them,
+/// then row[dc:dc+dr] as bf16. `bytes` holds dc + 4 dc / group + 2 dr.
+void encodeFP8Row(const float *row, int64_t dc, int64_t dr, int64_t group,
+                  uint8_t *bytes);
+/// The values such a row holds: e4m3 * scale, then the bf16 values.
+void decodeFP8Row(const uint8_t *bytes, int64_t dc, int64_t dr, int64_t group,
+                  float *row);
+
+//===----------------------------------------------------------------------===//
 // Layer pieces
 //===----------------------------------------------------------------------===//
 

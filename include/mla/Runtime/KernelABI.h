@@ -138,12 +138,14 @@ enum class Dim {
   NumKvHeads,      // fixed: KV heads of head caches (GQA/MQA/MHA)
   HeadDim,         // fixed: the head dim of head caches
   TopK,            // fixed: slots of a query's index row (token indices)
+  CacheRowBytes,   // fixed: bytes of an fp8 cache row with its scales
 };
 
 inline constexpr Dim kDims[] = {
     Dim::Batch,     Dim::QLen,      Dim::NumHeads,  Dim::KvLoraRank,
     Dim::RowWidth,  Dim::BlockSize, Dim::NumBlocks, Dim::MaxBlocksPerSeq,
-    Dim::HiddenSize, Dim::NumKvHeads, Dim::HeadDim, Dim::TopK};
+    Dim::HiddenSize, Dim::NumKvHeads, Dim::HeadDim, Dim::TopK,
+    Dim::CacheRowBytes};
 
 constexpr const char *dimName(Dim d) {
   switch (d) {
@@ -171,6 +173,8 @@ constexpr const char *dimName(Dim d) {
     return "head_dim";
   case Dim::TopK:
     return "topk";
+  case Dim::CacheRowBytes:
+    return "cache_row_bytes";
   }
   return "";
 }
@@ -182,6 +186,8 @@ struct Sizes {
   int64_t numKvHeads = 0; // head caches: KV heads (then kvLoraRank is the
                           // head dim); 0: a latent cache
   int64_t topK = 0;       // token indices: slots of an index row; 0: pages
+  int64_t cacheRowBytes = 0; // fp8 rows with group scales: their bytes; 0:
+                             // the cache holds the query's element type
 };
 
 /// The size of `d` in a library with `s`, or -1 for a runtime dimension.
@@ -205,6 +211,8 @@ constexpr int64_t fixedSize(Dim d, const Sizes &s) {
     return s.numKvHeads > 0 ? s.kvLoraRank : -1;
   case Dim::TopK:
     return s.topK > 0 ? s.topK : -1;
+  case Dim::CacheRowBytes:
+    return s.cacheRowBytes > 0 ? s.cacheRowBytes : -1;
   case Dim::Batch:
   case Dim::NumBlocks:
   case Dim::MaxBlocksPerSeq:
@@ -215,7 +223,7 @@ constexpr int64_t fixedSize(Dim d, const Sizes &s) {
 
 /// What an argument's data are: the kernel's element type (f32, bf16 or f16
 /// storage, fixed when generated), f32, i32, or none (a handle).
-enum class DType { Elem, F32, I32, None };
+enum class DType { Elem, F32, I32, U8, None };
 
 constexpr const char *dtypeName(DType t, const char *elemName) {
   switch (t) {
@@ -225,6 +233,8 @@ constexpr const char *dtypeName(DType t, const char *elemName) {
     return "f32";
   case DType::I32:
     return "i32";
+  case DType::U8:
+    return "u8";
   case DType::None:
     return "";
   }
@@ -452,12 +462,23 @@ inline constexpr Arg kIndicesSinksCheckedKernelArgs[] = {
     kIndicesTopK,   kKernelArgs[8], kKernelArgs[9],
 };
 
+/// The cache of a library whose rows are fp8 with group scales (the
+/// variant's scales = row_groups; FlashMLA's "FP8 with scale" row of 656
+/// bytes at 512/64), in place of kv_cache.
+inline constexpr Arg kFP8RowsCache =
+    array("kv_cache", "const void *", DType::U8, Direction::In,
+          "rows of d_c e4m3 values, d_c / scale_group f32 scales (value = "
+          "e4m3 * its group's scale), then d_r bf16 rope values",
+          Dim::NumBlocks, Dim::BlockSize, Dim::CacheRowBytes);
+
 /// A table of arguments, whichever its length.
 struct ArgList {
   const Arg *first;
   size_t count;
   template <size_t N>
   constexpr ArgList(const Arg (&args)[N]) : first(args), count(N) {}
+  constexpr ArgList(const Arg *first, size_t count)
+      : first(first), count(count) {}
   constexpr const Arg *begin() const { return first; }
   constexpr const Arg *end() const { return first + count; }
   constexpr size_t size() const { return count; }

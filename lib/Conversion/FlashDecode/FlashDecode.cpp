@@ -292,7 +292,7 @@ PartialLayout::rowPartials(KernelBuilder &kb, Value seq, Value row,
 Value flash::cacheRowStart(KernelBuilder &kb, const DecodeParams &p,
                            Value row, Value kvHead) {
   if (!p.headCaches)
-    return kb.mulc(row, p.rowWidth());
+    return kb.mulc(row, p.fp8Rows() ? p.fp8RowBytes() : p.rowWidth());
   return kb.mulc(kb.add(kb.mulc(row, p.kvHeads), kvHead), p.rowWidth());
 }
 

@@ -51,8 +51,9 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
               vectorWidth >= 8 && c.rowWidth() % (2 * vectorWidth) == 0;
   if (failed(c.verify("CPU", vectorWidth,
                       std::to_string(vectorWidth) + "-lane f32 vectors",
-                      emitError, /*indices=*/true)))
+                      emitError, /*indices=*/true, /*fp8Rows=*/true)))
     return failure();
+
 
   // A group is as many rows of one KV head as share each tile of the cache
   // (each group reads the whole cache): up to 64 while their f32
@@ -131,6 +132,10 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
   // (2 heads); f32 5.1-5.3 -> 4.2 ms and 5.7-6.1 -> 4.5-5.0 ms; in cache
   // (batch 1 x 4096) bf16 within +-3%. So every row count has it.
   c.prefetch = c.bf16Dot ? Prefetch::Always : Prefetch::OutOfCache;
+  // fp8 rows: the vector kernels' prefetches walk the tile's rows at the
+  // query's width, not the cache's bytes (the AMX kernel's do).
+  if (c.fp8Rows())
+    c.prefetch = Prefetch::Never;
   return c;
 }
 
@@ -247,6 +252,8 @@ void KernelEmitter::emitTilesAndPartials(PartialKernel &kern) {
               b.setInsertionPointToStart(
                   scf::IfOp::create(b, hasKeys, /*withElseRegion=*/false)
                       .thenBlock());
+            if (c.fp8Rows())
+              stageFP8Rows(kern);
             if (kern.amx)
               emitScoresAMX(kern);
             else
@@ -259,14 +266,102 @@ void KernelEmitter::emitTilesAndPartials(PartialKernel &kern) {
   func::ReturnOp::create(b);
 }
 
+Value KernelEmitter::fp8ToF32(Value bytes) {
+  const int64_t VL = c.vectorWidth;
+  auto i32Vec = VectorType::get({VL}, b.getI32Type());
+  auto splat = [&](int32_t v) {
+    return arith::ConstantOp::create(
+        b, i32Vec, DenseElementsAttr::get(i32Vec, b.getI32IntegerAttr(v)));
+  };
+  // e4m3fn: s eeee mmm, bias 7, no infinities, s 1111 111 NaN.
+  Value x = arith::ExtUIOp::create(b, i32Vec, bytes);
+  Value mag = arith::AndIOp::create(b, x, splat(0x7f));
+  Value sign = arith::ShLIOp::create(
+      b, arith::AndIOp::create(b, x, splat(0x80)), splat(24));
+  // Normal: the exponent rebiased by 127 - 7, the mantissa's 3 bits on top.
+  Value normal = arith::AddIOp::create(
+      b, arith::ShLIOp::create(b, mag, splat(20)), splat(120 << 23));
+  // Subnormal (exponent 0): m * 2^-9, exact in f32.
+  Value sub = arith::BitcastOp::create(
+      b, i32Vec,
+      arith::MulFOp::create(
+          b, arith::UIToFPOp::create(b, vecTy, mag),
+          vector::BroadcastOp::create(b, vecTy, f32c(1.0f / 512.0f))));
+  Value isSub =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ult, mag, splat(8));
+  Value isNaN =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, mag, splat(0x7f));
+  Value bits = arith::SelectOp::create(b, isSub, sub, normal);
+  bits = arith::SelectOp::create(b, isNaN, splat(0x7fc00000), bits);
+  return arith::BitcastOp::create(b, vecTy,
+                                  arith::OrIOp::create(b, bits, sign));
+}
+
+Value KernelEmitter::loadFP8Latent(Value kv, Value row, Value col) {
+  const int64_t VL = c.vectorWidth;
+  Value bytes = vector::LoadOp::create(
+      b, VectorType::get({VL}, b.getI8Type()), kv, ValueRange{add(row, col)});
+  // The group's f32 scale, after the row's d_c values.
+  Value group = arith::DivUIOp::create(b, col, idx(c.scaleGroup));
+  Value at = add(addc(row, c.dc), mulc(group, 4));
+  Value raw = vector::LoadOp::create(b, VectorType::get({4}, b.getI8Type()),
+                                     kv, ValueRange{at});
+  Value scale = vector::ExtractOp::create(
+      b,
+      vector::BitCastOp::create(b, VectorType::get({1}, f32), raw).getResult(),
+      ArrayRef<int64_t>{0});
+  return arith::MulFOp::create(b, fp8ToF32(bytes),
+                               vector::BroadcastOp::create(b, vecTy, scale));
+}
+
+Value KernelEmitter::loadFP8Rope(Value kv, Value row, Value col) {
+  const int64_t VL = c.vectorWidth;
+  // After the values and the scales, 2 bytes a column.
+  Value at = add(addc(row, c.dc + 4 * (c.dc / c.scaleGroup) - 2 * c.dc),
+                 mulc(col, 2));
+  Value raw = vector::LoadOp::create(
+      b, VectorType::get({2 * VL}, b.getI8Type()), kv, ValueRange{at});
+  Value bf = vector::BitCastOp::create(
+      b, VectorType::get({VL}, b.getBF16Type()), raw);
+  return arith::ExtFOp::create(b, vecTy, bf);
+}
+
+void KernelEmitter::stageFP8Rows(PartialKernel &kern) {
+  const int64_t D = c.rowWidth(), VL = c.vectorWidth;
+  auto store = [&](Value v, Value at) {
+    if (!c.elemType.isF32())
+      v = arith::TruncFOp::create(b, elemVecTy, v);
+    vector::StoreOp::create(b, v, kern.kv, ValueRange{at});
+  };
+  forLoop(kern.zero, idx(kern.tileTokens), kern.one, {}, [&](Value j,
+                                                             ValueRange) {
+    Value row = memref::LoadOp::create(b, kern.kvOff, ValueRange{j});
+    Value dst = mulc(j, D);
+    forLoop(kern.zero, idx(c.dc), idx(VL), {}, [&](Value d, ValueRange) {
+      store(loadFP8Latent(kern.cache, row, d), add(dst, d));
+      return SmallVector<Value>{};
+    });
+    forLoop(idx(c.dc), idx(D), idx(VL), {}, [&](Value d, ValueRange) {
+      store(loadFP8Rope(kern.cache, row, d), add(dst, d));
+      return SmallVector<Value>{};
+    });
+    memref::StoreOp::create(b, dst, kern.kvOff, ValueRange{j});
+    return SmallVector<Value>{};
+  });
+}
+
 KernelEmitter::PartialKernel
 KernelEmitter::declarePartial(StringRef fnName, int64_t tileTokens) {
   auto elemMem = MemRefType::get({ShapedType::kDynamic}, c.elemType);
+  // fp8 rows: the cache is bytes.
+  auto cacheMem = MemRefType::get({ShapedType::kDynamic},
+                                  c.fp8Rows() ? Type(b.getI8Type())
+                                              : c.elemType);
   auto i32Mem = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
   auto f32Mem = MemRefType::get({ShapedType::kDynamic}, f32);
   // Head caches: the value cache follows the key cache.
-  SmallVector<Type> args = {elemMem, elemMem, i32Mem, i32Mem, f32Mem, f32Mem,
-                            idxTy,   idxTy,   idxTy,  idxTy,  idxTy,  f32};
+  SmallVector<Type> args = {elemMem, cacheMem, i32Mem, i32Mem, f32Mem, f32Mem,
+                            idxTy,   idxTy,    idxTy,  idxTy,  idxTy,  f32};
   if (c.headCaches)
     args.insert(args.begin() + 2, elemMem);
   func::FuncOp fn = makeFunc(fnName, args);
@@ -275,7 +370,7 @@ KernelEmitter::declarePartial(StringRef fnName, int64_t tileTokens) {
   Block &entry = fn.getBody().front();
   unsigned a = 0;
   kern.q = entry.getArgument(a++);
-  kern.kv = entry.getArgument(a++);
+  kern.kv = kern.cache = entry.getArgument(a++);
   kern.values = c.headCaches ? entry.getArgument(a++) : kern.kv;
   kern.bt = entry.getArgument(a++);
   kern.lens = entry.getArgument(a++);
@@ -339,6 +434,14 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   kern.acc = bufF32(accRows * kern.accStride);
   kern.scores = bufF32(TB * RGp);
   kern.kvOff = bufIdx(TB);
+  // fp8 rows: the tile's rows dequantized to the query's type, which the
+  // tile math reads in place of the cache (rows j * D apart).
+  if (c.fp8Rows()) {
+    auto stageTy = MemRefType::get({TB * D}, c.elemType);
+    kern.kv = kern.values = memref::CastOp::create(
+        b, MemRefType::get({ShapedType::kDynamic}, c.elemType),
+        memref::AllocaOp::create(b, stageTy));
+  }
   if (c.sparse())
     kern.slotValid = memref::AllocaOp::create(b, MemRefType::get({TB}, i32Ty));
   // The next tile's row offsets, for the prefetches.

@@ -69,6 +69,9 @@ private:
     int64_t accStride = 0;
     Value q, kv, bt, lens, partOut, partML, bIdx, group, split, numSplits,
         maxBlocks, scale;
+    // The cache argument: `kv` itself, except with fp8 rows, whose tiles
+    // `kv` holds dequantized.
+    Value cache;
     // The value cache (head caches; else the rows of `kv`) and the KV head
     // of the group.
     Value values, kvHead;
@@ -99,6 +102,9 @@ private:
   Value storeTileOffsets(PartialKernel &kern, Value t);
   /// S = Q K^T of the tile, register-blocked, stored token-major.
   void emitScores(PartialKernel &kern);
+  /// fp8 rows: the tile's rows (at the byte offsets in kvOff) dequantized
+  /// into the stage `kv`, each offset becoming its row's there.
+  void stageFP8Rows(PartialKernel &kern);
   /// The online-softmax step of the tile on vectors of rows: S becomes P.
   void emitSoftmax(PartialKernel &kern, Value t);
   /// acc = alpha acc + P V, register-blocked, for the tile at token `t`.
@@ -130,6 +136,16 @@ private:
   Value loadF32Vec(Value mem, Value i) {
     return vector::LoadOp::create(b, vecTy, mem, ValueRange{i});
   }
+  /// fp8 rows (bytes): VL e4m3 values as f32, exactly (integer ops: the
+  /// CPUs have no e4m3 conversion, LLVM no fp8 type).
+  Value fp8ToF32(Value bytes);
+  /// fp8 rows: the VL values of columns [col, col + VL) (col < d_c) of the
+  /// row starting at byte `row`, times their group's scale.
+  Value loadFP8Latent(Value kv, Value row, Value col);
+  /// fp8 rows: the VL bf16 rope values of columns [col, col + VL)
+  /// (col >= d_c) as f32.
+  Value loadFP8Rope(Value kv, Value row, Value col);
+
   func::FuncOp makeFunc(StringRef name, TypeRange args);
   Value transposeReduce(ValueRange accs);
 

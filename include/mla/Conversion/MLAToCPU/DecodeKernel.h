@@ -34,8 +34,9 @@ struct CPUDecodeConfig : DecodeParams {
   /// keys, values and scores) for `paddedRows` rows.
   int64_t amxStackBytes(int64_t paddedRows) const {
     const int64_t tb = kAMXTileTokens;
+    // fp8 rows: the tile's dequantized rows too.
     return paddedRows * (4 * (dc + 16) + 2 * rowWidth() + 2 * tb + 4 * tb) +
-           tb * 2 * (rowWidth() + dc + 16);
+           tb * 2 * (rowWidth() + dc + 16) + (fp8Rows() ? tb * 2 * rowWidth() : 0);
   }
   /// What a partial kernel may keep on its thread's stack.
   static constexpr int64_t kStackBytes = 1 << 20;

@@ -1,5 +1,6 @@
-// Sparse decode (token indices) from the command line and from a dialect
-// file: the library takes indices [batch, q_len, topk] in place of the
+// DeepSeek-V3.2's serving variants from mla-codegen: sparse decode (token
+// indices) and fp8 rows with group scales. Sparse, from the command line and
+// from a dialect file: the library takes indices [batch, q_len, topk] in place of the
 // block table and topk in place of max_blocks_per_seq, NAME.h and NAME.json
 // say so, and mla-kernel-check has called it (every query's index row
 // naming the sequence's rows) before mla-codegen reports success.
@@ -45,3 +46,33 @@ func.func @sparse(%q: tensor<?x2x8x576xbf16>, %c: tensor<?x64x576xbf16>,
 // RUN: not mla-codegen --num-heads=16 --num-kv-heads=2 --head-dim=64 --topk=64 -o %t/bad 2>&1 | FileCheck %s --check-prefix=CAUSAL
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --topk=64 --target=sm_90a -o %t/bad 2>&1 | FileCheck %s --check-prefix=GPU
 // GPU: cannot generate a GPU decode kernel: keys = indices (not implemented by the kernels yet)
+
+// fp8 rows with group scales (FlashMLA's 656-byte row at 512/64), with token
+// indices as DeepSeek-V3.2 serves them: kv_cache is bytes.
+// RUN: mla-codegen --target=cpu --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --topk=2048 --cache-scales=row_groups --block-size=64 --dtype=bf16 --vector-width=16 --name=v32 -o %t/fp8
+// RUN: FileCheck %s --check-prefix=FP8 --input-file=%t/fp8/v32.h
+// FP8: #define V32_TOPK 2048
+// FP8: #define V32_CACHE_SCALES "row_groups"
+// FP8: #define V32_SCALE_GROUP 128
+// FP8: #define V32_CACHE_ROW_BYTES 656
+// FP8: kv_cache {{ *}}[num_blocks, 64, 656] rows of d_c e4m3 values, d_c / scale_group f32 scales (value = e4m3 * its group's scale), then d_r bf16 rope values (u8)
+// RUN: python3 %S/Inputs/json-lines.py %t/fp8/v32.json | FileCheck %s --check-prefix=FP8JSON
+// FP8JSON: args[1].dtype = "u8"
+// FP8JSON: args[1].shape = ["num_blocks", 64, 656]
+// FP8JSON: checked.args[1].dtype = "u8"
+// FP8JSON: dims.cache_row_bytes = 656
+// FP8JSON: params.cache_row_bytes = 656
+// FP8JSON: params.cache_scales = "row_groups"
+// FP8JSON: params.scale_group = 128
+// Groups of 64 over d_c 256 with d_r 32: 256 + 16 + 64 bytes.
+// RUN: mla-codegen --target=cpu --num-heads=4 --kv-lora-rank=256 --qk-rope-head-dim=32 --cache-scales=row_groups --scale-group=64 --dtype=f32 --vector-width=16 --name=g64 -o %t/g64
+// RUN: FileCheck %s --check-prefix=G64 --input-file=%t/g64/g64.h
+// G64: #define G64_CACHE_ROW_BYTES 336
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --cache-scales=per_tensor -o %t/bad 2>&1 | FileCheck %s --check-prefix=SCALES
+// SCALES: --cache-scales=per_tensor is not supported (expected none or row_groups)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --cache-scales=row_groups --scale-group=100 -o %t/bad 2>&1 | FileCheck %s --check-prefix=GROUP
+// GROUP: cannot generate a CPU decode kernel: scale_group = 100 (must divide kv_lora_rank = 512 and be a multiple of the
+// RUN: not mla-codegen --num-heads=16 --num-kv-heads=2 --head-dim=64 --cache-scales=row_groups -o %t/bad 2>&1 | FileCheck %s --check-prefix=FP8HEADS
+// FP8HEADS: cannot generate a CPU decode kernel: scales = row_groups (takes a latent cache whose value is the first d_c columns)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --cache-scales=row_groups --target=sm_90a -o %t/bad 2>&1 | FileCheck %s --check-prefix=FP8GPU
+// FP8GPU: cannot generate a GPU decode kernel: scales = row_groups (not implemented by the kernels yet)
