@@ -72,6 +72,34 @@ int64_t mla::ref::cacheRowIndex(const int32_t *blockTable,
 }
 
 namespace {
+/// One query row `qv` of head `hd` against n rows: scores scale * (q . key
+/// j) over d_c + d_r values, their softmax (with the head's sink), o = sum
+/// p_j value_j[0:dc]; returns the lse. `keyAt(j)` and `valueAt(j)` give the
+/// rows; `p` is scratch.
+template <typename KeyAt, typename ValueAt>
+double attendRow(const DecodeShape &s, const float *qv, int64_t hd, int64_t n,
+                 double scale, KeyAt keyAt, ValueAt valueAt,
+                 std::vector<double> &p, double *o) {
+  const int64_t rowLen = s.dc + s.dr;
+  p.assign(n, 0.0);
+  for (int64_t j = 0; j < n; ++j) {
+    const float *row = keyAt(j);
+    double dot = 0.0;
+    for (int64_t k = 0; k < rowLen; ++k)
+      dot += double(qv[k]) * double(row[k]);
+    p[j] = scale * dot;
+  }
+  double l = softmaxInPlace(
+      p.data(), n, s.sinks ? std::optional<double>(s.sinks[hd]) : std::nullopt);
+  std::fill(o, o + s.dc, 0.0);
+  for (int64_t j = 0; j < n; ++j) {
+    const float *row = valueAt(j);
+    for (int64_t k = 0; k < s.dc; ++k)
+      o[k] += p[j] * double(row[k]);
+  }
+  return l;
+}
+
 /// The contract's loops, with the key and the value of head `hd` at position
 /// `pos` of sequence `b` from `keyRow(b, pos, hd)` and `valueRow(...)`.
 template <typename KeyRow, typename ValueRow>
@@ -87,28 +115,13 @@ void decodeLoops(const DecodeShape &s, const float *q, int64_t batch,
       const int64_t end = visiblePositions(seqLen, s.qLen, i, s.causal);
       const int64_t first = std::min(
           end, firstVisiblePosition(seqLen, s.qLen, i, s.window));
-      const int64_t n = end - first;
       for (int64_t hd = 0; hd < s.heads; ++hd) {
         const float *qv = q + ((b * s.qLen + i) * s.heads + hd) * rowLen;
-        p.assign(n, 0.0);
-        for (int64_t j = 0; j < n; ++j) {
-          const float *row = keyRow(b, first + j, hd);
-          double dot = 0.0;
-          for (int64_t k = 0; k < rowLen; ++k)
-            dot += double(qv[k]) * double(row[k]);
-          p[j] = scale * dot;
-        }
-        double l = softmaxInPlace(
-            p.data(), n,
-            s.sinks ? std::optional<double>(s.sinks[hd]) : std::nullopt);
-
-        double *o = out + ((b * s.qLen + i) * s.heads + hd) * s.dc;
-        std::fill(o, o + s.dc, 0.0);
-        for (int64_t j = 0; j < n; ++j) {
-          const float *row = valueRow(b, first + j, hd);
-          for (int64_t k = 0; k < s.dc; ++k)
-            o[k] += p[j] * double(row[k]);
-        }
+        double l = attendRow(
+            s, qv, hd, end - first, scale,
+            [&](int64_t j) { return keyRow(b, first + j, hd); },
+            [&](int64_t j) { return valueRow(b, first + j, hd); }, p,
+            out + ((b * s.qLen + i) * s.heads + hd) * s.dc);
         if (lse)
           lse[(b * s.heads + hd) * s.qLen + i] = l;
       }
@@ -148,23 +161,12 @@ void mla::ref::decodeAttentionSparse(const DecodeShape &s, const float *q,
         if (slots[j] >= 0)
           rows.push_back(kvCache + int64_t(slots[j]) * rowLen);
       const int64_t n = rows.size();
+      auto rowAt = [&](int64_t j) { return rows[j]; };
       for (int64_t hd = 0; hd < s.heads; ++hd) {
         const float *qv = q + ((b * s.qLen + i) * s.heads + hd) * rowLen;
-        p.assign(n, 0.0);
-        for (int64_t j = 0; j < n; ++j) {
-          double dot = 0.0;
-          for (int64_t k = 0; k < rowLen; ++k)
-            dot += double(qv[k]) * double(rows[j][k]);
-          p[j] = scale * dot;
-        }
-        double l = softmaxInPlace(
-            p.data(), n,
-            s.sinks ? std::optional<double>(s.sinks[hd]) : std::nullopt);
-        double *o = out + ((b * s.qLen + i) * s.heads + hd) * s.dc;
-        std::fill(o, o + s.dc, 0.0);
-        for (int64_t j = 0; j < n; ++j)
-          for (int64_t k = 0; k < s.dc; ++k)
-            o[k] += p[j] * double(rows[j][k]);
+        double l =
+            attendRow(s, qv, hd, n, scale, rowAt, rowAt, p,
+                      out + ((b * s.qLen + i) * s.heads + hd) * s.dc);
         if (lse)
           lse[(b * s.heads + hd) * s.qLen + i] = l;
       }

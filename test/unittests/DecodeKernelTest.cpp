@@ -205,6 +205,31 @@ void poisonToken(const Config &c, Batch &in, int64_t row) {
   }
 }
 
+/// n values uniform in [-1, 1] into `v` (rounded to bf16 for bf16
+/// configurations) and their bf16 bits into `bf`.
+void fillUniform(const Config &c, std::mt19937 &rng, std::vector<float> &v,
+                 std::vector<uint16_t> &bf, size_t n) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  v.resize(n);
+  bf.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    float x = dist(rng);
+    bf[i] = mla::ref::floatToBF16(x);
+    v[i] = c.bf16 ? mla::ref::bf16ToFloat(bf[i]) : x;
+  }
+}
+
+/// The outputs with their guard zones, all kSentinel, and the sinks (from
+/// well below to well above the scores, |score| < ~1 here).
+void initOutputs(const Config &c, Batch &in) {
+  in.out.assign(in.batch * c.qLen * c.heads * c.dc + 2 * kGuard, kSentinel);
+  in.outBf.assign(in.out.size(), mla::ref::floatToBF16(kSentinel));
+  in.lse.assign(in.batch * c.heads * c.qLen + 2 * kGuard, kSentinel);
+  if (c.sinks)
+    for (int64_t h = 0; h < c.heads; ++h)
+      in.sinks.push_back(-2.0f + 5.0f * float(h % 5) / 4.0f);
+}
+
 Batch makeSparseBatch(const Config &c, std::vector<int32_t> lens,
                       uint32_t seed);
 
@@ -224,7 +249,6 @@ Batch makeBatch(const Config &c, std::vector<int32_t> lens, uint32_t seed) {
 Batch makeDenseBatch(const Config &c, std::vector<int32_t> lens,
                      uint32_t seed) {
   std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   Batch in;
   in.batch = lens.size();
   in.seqLens = lens;
@@ -249,13 +273,7 @@ Batch makeDenseBatch(const Config &c, std::vector<int32_t> lens,
   }
   int64_t width = c.dc + c.dr;
   auto fill = [&](std::vector<float> &v, std::vector<uint16_t> &bf, size_t n) {
-    v.resize(n);
-    bf.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-      float x = dist(rng);
-      bf[i] = mla::ref::floatToBF16(x);
-      v[i] = c.bf16 ? mla::ref::bf16ToFloat(bf[i]) : x;
-    }
+    fillUniform(c, rng, v, bf, n);
   };
   fill(in.q, in.qBf, in.batch * c.qLen * c.heads * width);
   // A token's row: one of d_c + d_r, or a head dim for each KV head.
@@ -276,13 +294,7 @@ Batch makeDenseBatch(const Config &c, std::vector<int32_t> lens,
   for (size_t row = 0; row < seen.size(); ++row)
     if (!seen[row])
       poisonToken(c, in, row);
-  in.out.assign(in.batch * c.qLen * c.heads * c.dc + 2 * kGuard, kSentinel);
-  in.outBf.assign(in.out.size(), mla::ref::floatToBF16(kSentinel));
-  in.lse.assign(in.batch * c.heads * c.qLen + 2 * kGuard, kSentinel);
-  // Sinks from well below to well above the scores (|score| < ~1 here).
-  if (c.sinks)
-    for (int64_t h = 0; h < c.heads; ++h)
-      in.sinks.push_back(-2.0f + 5.0f * float(h % 5) / 4.0f);
+  initOutputs(c, in);
   return in;
 }
 
@@ -294,7 +306,6 @@ Batch makeDenseBatch(const Config &c, std::vector<int32_t> lens,
 Batch makeSparseBatch(const Config &c, std::vector<int32_t> lens,
                       uint32_t seed) {
   std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   Batch in;
   for (int32_t &len : lens)
     len = std::min<int32_t>(len, int32_t(c.topk));
@@ -318,25 +329,14 @@ Batch makeSparseBatch(const Config &c, std::vector<int32_t> lens,
           seen[slot = anyRow(rng)] = true;
       }
   auto fill = [&](std::vector<float> &v, std::vector<uint16_t> &bf, size_t n) {
-    v.resize(n);
-    bf.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-      float x = dist(rng);
-      bf[i] = mla::ref::floatToBF16(x);
-      v[i] = c.bf16 ? mla::ref::bf16ToFloat(bf[i]) : x;
-    }
+    fillUniform(c, rng, v, bf, n);
   };
   fill(in.q, in.qBf, in.batch * c.qLen * c.heads * width);
   fill(in.kv, in.kvBf, rows * width);
   for (int64_t row = 0; row < rows; ++row)
     if (!seen[row])
       poisonToken(c, in, row);
-  in.out.assign(in.batch * c.qLen * c.heads * c.dc + 2 * kGuard, kSentinel);
-  in.outBf.assign(in.out.size(), mla::ref::floatToBF16(kSentinel));
-  in.lse.assign(in.batch * c.heads * c.qLen + 2 * kGuard, kSentinel);
-  if (c.sinks)
-    for (int64_t h = 0; h < c.heads; ++h)
-      in.sinks.push_back(-2.0f + 5.0f * float(h % 5) / 4.0f);
+  initOutputs(c, in);
   return in;
 }
 

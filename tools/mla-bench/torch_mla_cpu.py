@@ -139,15 +139,7 @@ def main():
         o = torch.matmul(prob, kv[..., :dc])
         return o.reshape(a.batch, a.q_len, a.heads, dc), lse
 
-    ref_out, _ = step(q.double(), cache if a.fp8 else cache.double(), torch.float64)
-    out_t, _ = step(q, cache, dt)
-    torch_err = (out_t.double() - ref_out).abs().max().item()
-
-    out = torch.empty(a.batch, a.q_len, a.heads, dc, dtype=dt)
-    kernel = kernel_call(a, q, [cache], table, pages, out, scale)
-
-    report(a, lambda: step(q, cache, dt), kernel, torch_err,
-           lambda: (out.double() - ref_out).abs().max().item())
+    check_and_time(a, dt, step, q, cache, table, pages, scale)
 
 
 def fp8_rows(cache, dc):
@@ -166,6 +158,19 @@ def dequantize(raw, dc, dtype):
     latent = (vals.view(-1, groups, 128) * scales[:, :, None]).view(-1, dc)
     rope = raw[:, dc + 4 * groups:].contiguous().view(torch.bfloat16).float()
     return torch.cat([latent, rope], dim=1).to(dtype)
+
+
+def check_and_time(a, dt, step, q, cache, table, pages, scale, seq_len=None):
+    """PyTorch's `step` in `dt` and the kernel (on `table`, `pages`), each
+    checked against `step` in float64 (on the same fp8 bytes with --fp8),
+    then timed; prints the line mla-bench reads."""
+    ref_out, _ = step(q.double(), cache if a.fp8 else cache.double(), torch.float64)
+    out_t, _ = step(q, cache, dt)
+    torch_err = (out_t.double() - ref_out).abs().max().item()
+    out = torch.empty(a.batch, a.q_len, a.heads, a.dc, dtype=dt)
+    kernel = kernel_call(a, q, [cache], table, pages, out, scale, seq_len)
+    report(a, lambda: step(q, cache, dt), kernel, torch_err,
+           lambda: (out.double() - ref_out).abs().max().item())
 
 
 def kernel_call(a, q, caches, table, pages, out, scale, seq_len=None):
@@ -256,15 +261,7 @@ def sparse_main(a, dt):
         o = torch.matmul(prob, kv[..., :dc])
         return o.reshape(a.batch, a.q_len, a.heads, dc), lse
 
-    ref_out, _ = step(q.double(), cache if a.fp8 else cache.double(), torch.float64)
-    out_t, _ = step(q, cache, dt)
-    torch_err = (out_t.double() - ref_out).abs().max().item()
-
-    out = torch.empty(a.batch, a.q_len, a.heads, dc, dtype=dt)
-    kernel = kernel_call(a, q, [cache], indices, k, out, scale, seq_len=k)
-
-    report(a, lambda: step(q, cache, dt), kernel, torch_err,
-           lambda: (out.double() - ref_out).abs().max().item())
+    check_and_time(a, dt, step, q, cache, indices, k, scale, seq_len=k)
 
 
 def heads_main(a, dt):
