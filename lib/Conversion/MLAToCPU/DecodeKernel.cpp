@@ -132,10 +132,6 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
   // (2 heads); f32 5.1-5.3 -> 4.2 ms and 5.7-6.1 -> 4.5-5.0 ms; in cache
   // (batch 1 x 4096) bf16 within +-3%. So every row count has it.
   c.prefetch = c.bf16Dot ? Prefetch::Always : Prefetch::OutOfCache;
-  // fp8 rows: the vector kernels' prefetches walk the tile's rows at the
-  // query's width, not the cache's bytes (the AMX kernel's do).
-  if (c.fp8Rows())
-    c.prefetch = Prefetch::Never;
   return c;
 }
 
@@ -337,6 +333,15 @@ void KernelEmitter::stageFP8Rows(PartialKernel &kern) {
                                                              ValueRange) {
     Value row = memref::LoadOp::create(b, kern.kvOff, ValueRange{j});
     Value dst = mulc(j, D);
+    // The next tile's row j, a line at a time, while this one is staged.
+    // (The AMX kernel prefetches its own, in P V.)
+    if (kern.prefetch && !kern.amx) {
+      Value next = memref::LoadOp::create(b, kern.nextOff, ValueRange{j});
+      for (int64_t line = 0; line < c.fp8RowBytes(); line += 64)
+        memref::PrefetchOp::create(b, kern.cache, ValueRange{addc(next, line)},
+                                   /*isWrite=*/false, /*localityHint=*/3,
+                                   /*isDataCache=*/true);
+    }
     forLoop(kern.zero, idx(c.dc), idx(VL), {}, [&](Value d, ValueRange) {
       store(loadFP8Latent(kern.cache, row, d), add(dst, d));
       return SmallVector<Value>{};
@@ -535,7 +540,9 @@ Value KernelEmitter::storeTileOffsets(PartialKernel &kern, Value t) {
 void KernelEmitter::emitScores(PartialKernel &kern) {
   const int64_t D = c.rowWidth(), RG = c.rowsPerGroup, TB = kern.tileTokens,
                 VL = c.vectorWidth, RGp = kern.paddedRows;
-  const bool prefetch = kern.prefetch;
+  // fp8 rows: the stage is read here; the cache's next rows are prefetched
+  // while the tile is staged.
+  const bool prefetch = kern.prefetch && !c.fp8Rows();
   Value q = kern.q, kv = kern.kv, zero = kern.zero, zeroVec = kern.zeroVec,
         qOff = kern.qOff, kvOff = kern.kvOff, nextOff = kern.nextOff,
         scores = kern.scores;
