@@ -76,3 +76,11 @@ func.func @sparse(%q: tensor<?x2x8x576xbf16>, %c: tensor<?x64x576xbf16>,
 // FP8HEADS: cannot generate a CPU decode kernel: scales = row_groups (takes a latent cache whose value is the first d_c columns)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --cache-scales=row_groups --target=sm_90a -o %t/bad 2>&1 | FileCheck %s --check-prefix=FP8GPU
 // FP8GPU: cannot generate a GPU decode kernel: scales = row_groups (not implemented by the kernels yet)
+
+// Wide fp8 rows stage each tile on the stack: d_c 8192 in f32 takes 8-token
+// tiles, and a tiling that needs more than 1 MiB of stack is refused.
+// RUN: mla-codegen --target=cpu --num-heads=16 --kv-lora-rank=8192 --qk-rope-head-dim=64 --cache-scales=row_groups --dtype=f32 --vector-width=16 --name=wide -o %t/wide
+// RUN: python3 %S/Inputs/json-lines.py %t/wide/wide.json | FileCheck %s --check-prefix=WIDE
+// WIDE: tile_tokens = 8
+// RUN: not mla-codegen --target=cpu --num-heads=16 --kv-lora-rank=8192 --qk-rope-head-dim=64 --cache-scales=row_groups --dtype=f32 --vector-width=16 --tile-tokens=256 -o %t/bad 2>&1 | FileCheck %s --check-prefix=STACK
+// STACK: cannot generate a CPU decode kernel: 16 rows x d_c = 8192 with tiles of 256 tokens (staged from fp8 rows) need 9002496 bytes of stack, more than 1048576

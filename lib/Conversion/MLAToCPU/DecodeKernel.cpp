@@ -132,7 +132,26 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
   // (2 heads); f32 5.1-5.3 -> 4.2 ms and 5.7-6.1 -> 4.5-5.0 ms; in cache
   // (batch 1 x 4096) bf16 within +-3%. So every row count has it.
   c.prefetch = c.bf16Dot ? Prefetch::Always : Prefetch::OutOfCache;
+  // Wide rows (fp8 rows stage the tile; d_c in the thousands) take shorter
+  // tiles rather than more stack than a thread has.
+  while (c.vectorStackBytes() > kStackBytes &&
+         (c.tileTokens / 2) % c.scoreTokens == 0)
+    c.tileTokens /= 2;
+  if (failed(c.checkStack(emitError)))
+    return failure();
   return c;
+}
+
+LogicalResult CPUDecodeConfig::checkStack(
+    function_ref<InFlightDiagnostic()> emitError) const {
+  if (vectorStackBytes() <= kStackBytes)
+    return success();
+  emitError() << "cannot generate a CPU decode kernel: " << rowsPerGroup
+              << " rows x d_c = " << dc << " with tiles of " << tileTokens
+              << " tokens" << (fp8Rows() ? " (staged from fp8 rows)" : "")
+              << " need " << vectorStackBytes() << " bytes of stack, more than "
+              << kStackBytes;
+  return failure();
 }
 
 LogicalResult
@@ -184,7 +203,7 @@ CPUDecodeConfig::overrideTiling(int64_t tokens, ArrayRef<int64_t> blocks,
     return refuse("tile-tokens", tileTokens,
                   "must be a multiple of score-tokens (" + Twine(scoreTokens) +
                       ") in 1..256");
-  return success();
+  return checkStack(emitError);
 }
 
 using namespace mlir::mla::cpu_kernels;

@@ -38,6 +38,18 @@ struct CPUDecodeConfig : DecodeParams {
     return paddedRows * (4 * (dc + 16) + 2 * rowWidth() + 2 * tb + 4 * tb) +
            tb * 2 * (rowWidth() + dc + 16) + (fp8Rows() ? tb * 2 * rowWidth() : 0);
   }
+  /// The vector kernels' stack for the chosen tiling: row state, the f32
+  /// accumulators, the tile's scores and offsets and, with fp8 rows, the
+  /// tile dequantized to the query's type (rows padded to 16 as an upper
+  /// bound of the softmax's vectors).
+  int64_t vectorStackBytes() const {
+    const int64_t padded = (rowsPerGroup + 15) / 16 * 16, tb = tileTokens;
+    const int64_t elemBytes =
+        elemType ? std::max<int64_t>(elemType.getIntOrFloatBitWidth() / 8, 1)
+                 : 4;
+    return padded * (4 * 6 + 8) + rowsPerGroup * 4 * dc + tb * padded * 4 +
+           tb * (3 * 8 + 4) + (fp8Rows() ? tb * rowWidth() * elemBytes : 0);
+  }
   /// What a partial kernel may keep on its thread's stack.
   static constexpr int64_t kStackBytes = 1 << 20;
   /// The vector kernels' groups: f32 accumulators up to this size.
@@ -67,6 +79,10 @@ struct CPUDecodeConfig : DecodeParams {
   static FailureOr<CPUDecodeConfig>
   get(const DecodeParams &params, int64_t vectorWidth, bool bf16Dot,
       function_ref<InFlightDiagnostic()> emitError, bool amx = false);
+
+  /// Refuses, naming the sizes, a tiling whose vector kernels need more
+  /// than kStackBytes of stack.
+  LogicalResult checkStack(function_ref<InFlightDiagnostic()> emitError) const;
 
   /// Tuning overrides of the derived tiling: `tileTokens` (0 keeps it) and
   /// `blocks` (empty keeps them, else rows-per-group, score-rows,
