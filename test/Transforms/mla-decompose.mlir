@@ -245,3 +245,58 @@ func.func @append_heads(%k: tensor<?x1x2x64xbf16>, %cache: tensor<?x16x2x64xbf16
   %0 = mla.kv_cache_append %k into %cache[%bt, %lens] : tensor<?x1x2x64xbf16> into tensor<?x16x2x64xbf16>[tensor<?x?xi32>, tensor<?xi32>]
   return %0 : tensor<?x16x2x64xbf16>
 }
+
+// -----
+
+// layer_norm: the mean, then the variance around it (two reductions), then
+// one elementwise pass with gamma and beta, rounded once to bf16.
+// CHECK-LABEL: func.func @layer_norm
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%arg0 : tensor<?x1x8xbf16>)
+// CHECK: arith.addf
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%arg0, %{{.*}} : tensor<?x1x8xbf16>, tensor<?x1xf32>)
+// CHECK: arith.subf
+// CHECK: arith.mulf
+// CHECK: linalg.generic {{.*}} ins(%arg0, %{{.*}}, %{{.*}}, %arg1, %arg2 : tensor<?x1x8xbf16>, tensor<?x1xf32>, tensor<?x1xf32>, tensor<8xbf16>, tensor<8xbf16>)
+// CHECK: math.rsqrt
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+// CHECK-NOT: mla.layer_norm
+func.func @layer_norm(%x: tensor<?x1x8xbf16>, %g: tensor<8xbf16>, %b: tensor<8xbf16>) -> tensor<?x1x8xbf16> {
+  %0 = mla.layer_norm %x, %g, %b : tensor<?x1x8xbf16>, tensor<8xbf16>, tensor<8xbf16>
+  return %0 : tensor<?x1x8xbf16>
+}
+
+// -----
+
+// index_score: q.k and q_rope.k_rope as f32 contractions into [B, S, H, T],
+// the weighted ReLU summed over the heads, then the scale and the mask.
+// CHECK-LABEL: func.func @index_score
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%arg0, %arg1 : tensor<?x2x4x8xbf16>, tensor<?x?x8xbf16>) outs(%{{.*}} : tensor<?x2x4x?xf32>)
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%arg3, %arg4 : tensor<?x2x4x2xbf16>, tensor<?x?x2xbf16>) outs(%{{.*}} : tensor<?x2x4x?xf32>)
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}}, %arg2 : tensor<?x2x4x?xf32>, tensor<?x2x4x?xf32>, tensor<?x2x4xbf16>) outs(%{{.*}} : tensor<?x2x?xf32>)
+// CHECK: arith.maximumf
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %arg5 : tensor<?x2x?xf32>, tensor<?xi32>) outs(%{{.*}} : tensor<?x2x?xf32>)
+// CHECK: arith.cmpi slt
+// CHECK: arith.cmpi slt
+// CHECK: arith.select %{{.*}}, %{{.*}}, %cst{{.*}} : f32
+// CHECK-NOT: mla.index_score
+func.func @index_score(%q: tensor<?x2x4x8xbf16>, %k: tensor<?x?x8xbf16>, %w: tensor<?x2x4xbf16>,
+                       %qr: tensor<?x2x4x2xbf16>, %kr: tensor<?x?x2xbf16>, %l: tensor<?xi32>) -> tensor<?x2x?xf32> {
+  %0 = mla.index_score %q, %k weights(%w) rope(%qr, %kr) kv_lens(%l) {scale = 0.25 : f32, causal} : tensor<?x2x4x8xbf16>, tensor<?x?x8xbf16> weights(tensor<?x2x4xbf16>) rope(tensor<?x2x4x2xbf16>, tensor<?x?x2xbf16>) kv_lens(tensor<?xi32>) -> tensor<?x2x?xf32>
+  return %0 : tensor<?x2x?xf32>
+}
+
+// -----
+
+// topk: each score's rank (how many scores beat it), then each slot's
+// position (a max over the positions of that rank, -1 when none).
+// CHECK-LABEL: func.func @topk
+// CHECK: %[[RANK:.+]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%arg0, %arg0 : tensor<?x1x?xf32>, tensor<?x1x?xf32>) outs(%{{.*}} : tensor<?x1x?xi32>)
+// CHECK: arith.cmpf ogt
+// CHECK: arith.cmpf oeq
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%arg0, %[[RANK]] : tensor<?x1x?xf32>, tensor<?x1x?xi32>) outs(%{{.*}} : tensor<?x1x16xi32>)
+// CHECK: arith.maxsi
+// CHECK-NOT: mla.topk
+func.func @topk(%s: tensor<?x1x?xf32>) -> tensor<?x1x16xi32> {
+  %0 = mla.topk %s {k = 16} : tensor<?x1x?xf32> -> tensor<?x1x16xi32>
+  return %0 : tensor<?x1x16xi32>
+}

@@ -26,6 +26,7 @@ void mla::buildCPUKernelsToLLVMPipeline(OpPassManager &pm, bool nativeBF16) {
                 "convert-scf-to-cf, convert-math-to-llvm, "
                 "convert-vector-to-llvm{enable-x86vector enable-amx}, "
                 "finalize-memref-to-llvm, convert-arith-to-llvm, "
+                "convert-ub-to-llvm, "
                 "convert-func-to-llvm, convert-cf-to-llvm, "
                 "reconcile-unrealized-casts");
 }

@@ -1759,3 +1759,359 @@ llvm.func @too_many(%map: !llvm.ptr) attributes {mla.tensor_map_params = 2 : i64
 llvm.func @not_integer(%map: !llvm.ptr) attributes {mla.tensor_map_params = "two"} {
   llvm.return
 }
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// mla.layer_norm
+//===----------------------------------------------------------------------===//
+
+func.func @layer_norm_rank0(%x: tensor<f32>, %g: tensor<8xf32>, %b: tensor<8xf32>) {
+  // expected-error @+1 {{'input' must have rank at least 1}}
+  %0 = mla.layer_norm %x, %g, %b : tensor<f32>, tensor<8xf32>, tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_gamma_rank(%x: tensor<2x8xf32>, %g: tensor<1x8xf32>, %b: tensor<8xf32>) {
+  // expected-error @+1 {{'gamma' must have rank 1, got rank 2}}
+  %0 = mla.layer_norm %x, %g, %b : tensor<2x8xf32>, tensor<1x8xf32>, tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_beta_rank(%x: tensor<2x8xf32>, %g: tensor<8xf32>, %b: tensor<f32>) {
+  // expected-error @+1 {{'beta' must have rank 1, got rank 0}}
+  %0 = mla.layer_norm %x, %g, %b : tensor<2x8xf32>, tensor<8xf32>, tensor<f32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_dynamic(%x: tensor<2x?xf32>, %g: tensor<8xf32>, %b: tensor<8xf32>) {
+  // expected-error @+1 {{normalized dimension (dimension 1 of 'input') must be static}}
+  %0 = mla.layer_norm %x, %g, %b : tensor<2x?xf32>, tensor<8xf32>, tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_gamma_size(%x: tensor<2x8xf32>, %g: tensor<4xf32>, %b: tensor<8xf32>) {
+  // expected-error @+1 {{gamma size (4) does not match normalized dimension (8)}}
+  %0 = mla.layer_norm %x, %g, %b : tensor<2x8xf32>, tensor<4xf32>, tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_beta_size(%x: tensor<2x8xf32>, %g: tensor<8xf32>, %b: tensor<16xf32>) {
+  // expected-error @+1 {{beta size (16) does not match normalized dimension (8)}}
+  %0 = mla.layer_norm %x, %g, %b : tensor<2x8xf32>, tensor<8xf32>, tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_epsilon(%x: tensor<2x8xf32>, %g: tensor<8xf32>, %b: tensor<8xf32>) {
+  // expected-error @+1 {{'epsilon' must be positive and finite, got 0}}
+  %0 = mla.layer_norm %x, %g, %b {epsilon = 0.0 : f32} : tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>
+  return
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// mla.index_score
+//===----------------------------------------------------------------------===//
+
+func.func @index_score_query_rank(%q: tensor<?x2x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>) {
+  // expected-error @+1 {{'query' must have rank 4, got rank 3}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<?x2x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_key_rank(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x1x16xf32>, %w: tensor<?x2x4xf32>) {
+  // expected-error @+1 {{'key' must have rank 3, got rank 4}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x1x16xf32> weights(tensor<?x2x4xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_weights_rank(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x4xf32>) {
+  // expected-error @+1 {{'weights' must have rank 3, got rank 2}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x4xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_result_rank(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>) {
+  // expected-error @+1 {{'result' must have rank 3, got rank 4}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) -> tensor<?x2x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_heads_dynamic(%q: tensor<?x2x?x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>) {
+  // expected-error @+1 {{index heads (dimension 2 of 'query') must be static}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<?x2x?x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_dim_zero(%q: tensor<?x2x4x0xf32>, %k: tensor<?x?x0xf32>, %w: tensor<?x2x4xf32>) {
+  // expected-error @+1 {{index head dim (dimension 3 of 'query') must be nonzero}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<?x2x4x0xf32>, tensor<?x?x0xf32> weights(tensor<?x2x4xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_key_batch(%q: tensor<2x2x4x16xf32>, %k: tensor<3x?x16xf32>, %w: tensor<?x2x4xf32>) {
+  // expected-error @+1 {{key batch (3) does not match query batch (2)}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<2x2x4x16xf32>, tensor<3x?x16xf32> weights(tensor<?x2x4xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_key_dim(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x8xf32>, %w: tensor<?x2x4xf32>) {
+  // expected-error @+1 {{key dim (8) does not match query head dim (16)}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x8xf32> weights(tensor<?x2x4xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_weights_batch(%q: tensor<2x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<5x2x4xf32>) {
+  // expected-error @+1 {{weights batch (5) does not match query batch (2)}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<2x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<5x2x4xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_weights_tokens(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x1x4xf32>) {
+  // expected-error @+1 {{weights tokens (1) does not match query tokens (2)}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x1x4xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_weights_heads(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x8xf32>) {
+  // expected-error @+1 {{weights heads (8) does not match index heads (4)}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x8xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_result_batch(%q: tensor<2x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>) {
+  // expected-error @+1 {{result batch (1) does not match query batch (2)}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<2x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) -> tensor<1x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_result_tokens(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>) {
+  // expected-error @+1 {{result tokens (3) does not match query tokens (2)}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) -> tensor<?x3x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_result_positions(%q: tensor<?x2x4x16xf32>, %k: tensor<?x8x16xf32>, %w: tensor<?x2x4xf32>) {
+  // expected-error @+1 {{result positions (9) does not match key positions (8)}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x8x16xf32> weights(tensor<?x2x4xf32>) -> tensor<?x2x9xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_qr_rank(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>, %qr: tensor<?x2x8xf32>, %kr: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{'query_rope' must have rank 4, got rank 3}}
+  %0 = mla.index_score %q, %k weights(%w) rope(%qr, %kr) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) rope(tensor<?x2x8xf32>, tensor<?x?x8xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_kr_rank(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>, %qr: tensor<?x2x4x8xf32>, %kr: tensor<?x8xf32>) {
+  // expected-error @+1 {{'key_rope' must have rank 3, got rank 2}}
+  %0 = mla.index_score %q, %k weights(%w) rope(%qr, %kr) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) rope(tensor<?x2x4x8xf32>, tensor<?x8xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_rope_dynamic(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>, %qr: tensor<?x2x4x?xf32>, %kr: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{rope dim (dimension 3 of 'query_rope') must be static}}
+  %0 = mla.index_score %q, %k weights(%w) rope(%qr, %kr) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) rope(tensor<?x2x4x?xf32>, tensor<?x?x8xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_qr_batch(%q: tensor<2x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>, %qr: tensor<3x2x4x8xf32>, %kr: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{query_rope batch (3) does not match query batch (2)}}
+  %0 = mla.index_score %q, %k weights(%w) rope(%qr, %kr) {scale = 0.5 : f32} : tensor<2x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) rope(tensor<3x2x4x8xf32>, tensor<?x?x8xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_qr_tokens(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>, %qr: tensor<?x1x4x8xf32>, %kr: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{query_rope tokens (1) does not match query tokens (2)}}
+  %0 = mla.index_score %q, %k weights(%w) rope(%qr, %kr) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) rope(tensor<?x1x4x8xf32>, tensor<?x?x8xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_qr_heads(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>, %qr: tensor<?x2x2x8xf32>, %kr: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{query_rope heads (2) does not match index heads (4)}}
+  %0 = mla.index_score %q, %k weights(%w) rope(%qr, %kr) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) rope(tensor<?x2x2x8xf32>, tensor<?x?x8xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_kr_batch(%q: tensor<2x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>, %qr: tensor<?x2x4x8xf32>, %kr: tensor<3x?x8xf32>) {
+  // expected-error @+1 {{key_rope batch (3) does not match query batch (2)}}
+  %0 = mla.index_score %q, %k weights(%w) rope(%qr, %kr) {scale = 0.5 : f32} : tensor<2x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) rope(tensor<?x2x4x8xf32>, tensor<3x?x8xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_kr_positions(%q: tensor<?x2x4x16xf32>, %k: tensor<?x8x16xf32>, %w: tensor<?x2x4xf32>, %qr: tensor<?x2x4x8xf32>, %kr: tensor<?x7x8xf32>) {
+  // expected-error @+1 {{key_rope positions (7) does not match key positions (8)}}
+  %0 = mla.index_score %q, %k weights(%w) rope(%qr, %kr) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x8x16xf32> weights(tensor<?x2x4xf32>) rope(tensor<?x2x4x8xf32>, tensor<?x7x8xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_kr_dim(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>, %qr: tensor<?x2x4x8xf32>, %kr: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{key_rope dim (4) does not match query_rope dim (8)}}
+  %0 = mla.index_score %q, %k weights(%w) rope(%qr, %kr) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) rope(tensor<?x2x4x8xf32>, tensor<?x?x4xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_rope_type(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>, %qr: tensor<?x2x4x8xbf16>, %kr: tensor<?x?x8xbf16>) {
+  // expected-error @+1 {{'query_rope' and 'key_rope' must have the element type of 'query' ('f32')}}
+  %0 = mla.index_score %q, %k weights(%w) rope(%qr, %kr) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) rope(tensor<?x2x4x8xbf16>, tensor<?x?x8xbf16>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_lens_rank(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>, %l: tensor<?x1xi32>) {
+  // expected-error @+1 {{'kv_lens' must have rank 1, got rank 2}}
+  %0 = mla.index_score %q, %k weights(%w) kv_lens(%l) {scale = 0.5 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) kv_lens(tensor<?x1xi32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_lens_batch(%q: tensor<2x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>, %l: tensor<3xi32>) {
+  // expected-error @+1 {{kv_lens batch (3) does not match query batch (2)}}
+  %0 = mla.index_score %q, %k weights(%w) kv_lens(%l) {scale = 0.5 : f32} : tensor<2x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) kv_lens(tensor<3xi32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+func.func @index_score_scale(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>) {
+  // expected-error @+1 {{'scale' must be positive and finite, got -1}}
+  %0 = mla.index_score %q, %k weights(%w) {scale = -1.0 : f32} : tensor<?x2x4x16xf32>, tensor<?x?x16xf32> weights(tensor<?x2x4xf32>) -> tensor<?x2x?xf32>
+  return
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// mla.topk
+//===----------------------------------------------------------------------===//
+
+func.func @topk_k_zero(%s: tensor<?x2x?xf32>) {
+  // expected-error @+1 {{'k' must be in 1..2147483647, got 0}}
+  %0 = mla.topk %s {k = 0} : tensor<?x2x?xf32> -> tensor<?x2x0xi32>
+  return
+}
+
+// -----
+
+func.func @topk_k_large(%s: tensor<?x2x?xf32>) {
+  // expected-error @+1 {{'k' must be in 1..2147483647, got 4294967296}}
+  %0 = mla.topk %s {k = 4294967296} : tensor<?x2x?xf32> -> tensor<?x2x?xi32>
+  return
+}
+
+// -----
+
+func.func @topk_scores_rank(%s: tensor<?x?xf32>) {
+  // expected-error @+1 {{'scores' must have rank 3, got rank 2}}
+  %0 = mla.topk %s {k = 4} : tensor<?x?xf32> -> tensor<?x2x4xi32>
+  return
+}
+
+// -----
+
+func.func @topk_result_rank(%s: tensor<?x2x?xf32>) {
+  // expected-error @+1 {{'result' must have rank 3, got rank 2}}
+  %0 = mla.topk %s {k = 4} : tensor<?x2x?xf32> -> tensor<?x4xi32>
+  return
+}
+
+// -----
+
+func.func @topk_result_batch(%s: tensor<1x2x?xf32>) {
+  // expected-error @+1 {{result batch (2) does not match scores batch (1)}}
+  %0 = mla.topk %s {k = 4} : tensor<1x2x?xf32> -> tensor<2x2x4xi32>
+  return
+}
+
+// -----
+
+func.func @topk_result_tokens(%s: tensor<?x2x?xf32>) {
+  // expected-error @+1 {{result tokens (3) does not match scores tokens (2)}}
+  %0 = mla.topk %s {k = 4} : tensor<?x2x?xf32> -> tensor<?x3x4xi32>
+  return
+}
+
+// -----
+
+func.func @topk_result_slots(%s: tensor<?x2x?xf32>) {
+  // expected-error @+1 {{result slots (dimension 2 of 'result', 8) must be k (4)}}
+  %0 = mla.topk %s {k = 4} : tensor<?x2x?xf32> -> tensor<?x2x8xi32>
+  return
+}
+
+// -----
+
+func.func @topk_result_slots_dynamic(%s: tensor<?x2x?xf32>) {
+  // expected-error @+1 {{result slots (dimension 2 of 'result', ?) must be k (4)}}
+  %0 = mla.topk %s {k = 4} : tensor<?x2x?xf32> -> tensor<?x2x?xi32>
+  return
+}
+
+// -----
+
+func.func @index_score_rope_alone(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf32>, %w: tensor<?x2x4xf32>, %qr: tensor<?x2x4x8xf32>) {
+  // expected-error @+1 {{'query_rope' and 'key_rope' must be given together}}
+  %0 = "mla.index_score"(%q, %k, %w, %qr) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>, scale = 0.5 : f32}> : (tensor<?x2x4x16xf32>, tensor<?x?x16xf32>, tensor<?x2x4xf32>, tensor<?x2x4x8xf32>) -> tensor<?x2x?xf32>
+  return
+}

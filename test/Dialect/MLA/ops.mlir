@@ -165,3 +165,23 @@ func.func @head_cache_ops(%k: tensor<?x1x2x64xbf16>, %kc: tensor<?x16x2x64xbf16>
   %g = mla.kv_cache_gather %c[%bt] : tensor<?x16x2x64xbf16>[tensor<?x?xi32>] -> tensor<?x?x2x64xbf16>
   return %g : tensor<?x?x2x64xbf16>
 }
+
+// DeepSeek-V3.2's indexer: the key norm, the scores (with and without a
+// rope part, lengths and the causal mask) and the top-k selection.
+// CHECK-LABEL: func.func @indexer
+// CHECK: mla.layer_norm %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x1x128xbf16>, tensor<128xbf16>, tensor<128xbf16>
+// CHECK: mla.index_score %{{.*}}, %{{.*}} weights(%{{.*}}) rope(%{{.*}}, %{{.*}}) kv_lens(%{{.*}}) {causal, scale = 7.812500e-03 : f32} : tensor<?x1x64x64xbf16>, tensor<?x?x64xbf16> weights(tensor<?x1x64xbf16>) rope(tensor<?x1x64x64xbf16>, tensor<?x?x64xbf16>) kv_lens(tensor<?xi32>) -> tensor<?x1x?xf32>
+// CHECK: mla.index_score %{{.*}}, %{{.*}} weights(%{{.*}}) {scale = 5.000000e-01 : f32} : tensor<2x3x4x8xf32>, tensor<2x5x8xf32> weights(tensor<2x3x4xf32>) -> tensor<2x3x5xf32>
+// CHECK: mla.topk %{{.*}} {k = 2048 : i64} : tensor<?x1x?xf32> -> tensor<?x1x2048xi32>
+func.func @indexer(%x: tensor<?x1x128xbf16>, %g: tensor<128xbf16>, %b: tensor<128xbf16>,
+                   %q: tensor<?x1x64x64xbf16>, %k: tensor<?x?x64xbf16>,
+                   %w: tensor<?x1x64xbf16>, %qr: tensor<?x1x64x64xbf16>,
+                   %kr: tensor<?x?x64xbf16>, %l: tensor<?xi32>,
+                   %q2: tensor<2x3x4x8xf32>, %k2: tensor<2x5x8xf32>, %w2: tensor<2x3x4xf32>)
+    -> (tensor<?x1x128xbf16>, tensor<?x1x2048xi32>, tensor<2x3x5xf32>) {
+  %n = mla.layer_norm %x, %g, %b {epsilon = 1.0e-06 : f32} : tensor<?x1x128xbf16>, tensor<128xbf16>, tensor<128xbf16>
+  %s = mla.index_score %q, %k weights(%w) rope(%qr, %kr) kv_lens(%l) {scale = 0.0078125 : f32, causal} : tensor<?x1x64x64xbf16>, tensor<?x?x64xbf16> weights(tensor<?x1x64xbf16>) rope(tensor<?x1x64x64xbf16>, tensor<?x?x64xbf16>) kv_lens(tensor<?xi32>) -> tensor<?x1x?xf32>
+  %s2 = mla.index_score %q2, %k2 weights(%w2) {scale = 0.5 : f32} : tensor<2x3x4x8xf32>, tensor<2x5x8xf32> weights(tensor<2x3x4xf32>) -> tensor<2x3x5xf32>
+  %i = mla.topk %s {k = 2048} : tensor<?x1x?xf32> -> tensor<?x1x2048xi32>
+  return %n, %i, %s2 : tensor<?x1x128xbf16>, tensor<?x1x2048xi32>, tensor<2x3x5xf32>
+}

@@ -16,6 +16,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace mlir::mla;
 using utils::IteratorType;
@@ -470,4 +472,283 @@ KVCacheAppendOp::decomposeOperation(OpBuilder &b) {
         scf::YieldOp::create(ob, ol, inner.getResults());
       });
   return SmallVector<Value>{outer.getResult(0)};
+}
+
+FailureOr<SmallVector<Value>> LayerNormOp::decomposeOperation(OpBuilder &b) {
+  // Two passes in f32: the mean, then the variance around it (rather than
+  // E[x^2] - mean^2, which cancels for rows far from zero).
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto ty = getResult().getType();
+  unsigned r = ty.getRank();
+  int64_t n = ty.getDimSize(r - 1);
+  Type f32 = b.getF32Type(), et = ty.getElementType();
+  SmallVector<std::pair<Value, int64_t>> src;
+  for (unsigned d = 0; d < r; ++d)
+    src.push_back({getInput(), d});
+  SmallVector<Value> sizes = dynamicSizes(b, loc, ty, src);
+  auto rowType = RankedTensorType::get(ty.getShape().drop_back(), f32);
+  SmallVector<unsigned> all, lead;
+  for (unsigned d = 0; d < r; ++d)
+    all.push_back(d);
+  lead.assign(all.begin(), all.end() - 1);
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  Value invN = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.0f / n));
+  // sum over the last dimension of f(x, mean) (mean absent in pass one).
+  auto rowSum = [&](Value mean,
+                    function_ref<Value(OpBuilder &, Location, Value, Value)> f) {
+    Value init = tensor::EmptyOp::create(b, loc, rowType, sizes);
+    init = linalg::FillOp::create(b, loc, zero, init).getResult(0);
+    SmallVector<Value> ins = {getInput()};
+    SmallVector<AffineMap> maps = {map(ctx, r, all)};
+    if (mean) {
+      ins.push_back(mean);
+      maps.push_back(map(ctx, r, lead));
+    }
+    maps.push_back(map(ctx, r, lead));
+    Value sum =
+        linalg::GenericOp::create(
+            b, loc, TypeRange{rowType}, ins, ValueRange{init}, maps,
+            iterators(r - 1, 1), "", "",
+            [&](OpBuilder &nb, Location nl, ValueRange a) {
+              Value x = castTo(nb, nl, f32, a[0]);
+              Value term = f(nb, nl, x, mean ? a[1] : Value());
+              linalg::YieldOp::create(
+                  nb, nl, ValueRange{arith::AddFOp::create(nb, nl, a.back(), term)});
+            })
+            .getResult(0);
+    // The mean of f.
+    Value out = tensor::EmptyOp::create(b, loc, rowType, sizes);
+    AffineMap id = b.getMultiDimIdentityMap(r - 1);
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{rowType}, ValueRange{sum}, ValueRange{out},
+               ArrayRef<AffineMap>{id, id}, iterators(r - 1, 0), "", "",
+               [&](OpBuilder &nb, Location nl, ValueRange a) {
+                 linalg::YieldOp::create(
+                     nb, nl, ValueRange{arith::MulFOp::create(nb, nl, a[0], invN)});
+               })
+        .getResult(0);
+  };
+  Value mean = rowSum(Value(), [](OpBuilder &, Location, Value x, Value) {
+    return x;
+  });
+  Value var = rowSum(mean, [](OpBuilder &nb, Location nl, Value x, Value m) {
+    Value d = arith::SubFOp::create(nb, nl, x, m);
+    return arith::MulFOp::create(nb, nl, d, d).getResult();
+  });
+  Value init = tensor::EmptyOp::create(b, loc, ty, sizes);
+  Value eps = arith::ConstantOp::create(b, loc, getEpsilonAttr());
+  Value out =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{ty},
+          ValueRange{getInput(), mean, var, getGamma(), getBeta()},
+          ValueRange{init},
+          {map(ctx, r, all), map(ctx, r, lead), map(ctx, r, lead),
+           map(ctx, r, {r - 1}), map(ctx, r, {r - 1}), map(ctx, r, all)},
+          iterators(r, 0), "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value inv = math::RsqrtOp::create(
+                nb, nl, arith::AddFOp::create(nb, nl, a[2], eps));
+            Value centred = arith::SubFOp::create(
+                nb, nl, castTo(nb, nl, f32, a[0]), a[1]);
+            Value y = arith::AddFOp::create(
+                nb, nl,
+                arith::MulFOp::create(
+                    nb, nl, arith::MulFOp::create(nb, nl, centred, inv),
+                    castTo(nb, nl, f32, a[3])),
+                castTo(nb, nl, f32, a[4]));
+            linalg::YieldOp::create(nb, nl, ValueRange{castTo(nb, nl, et, y)});
+          })
+          .getResult(0);
+  return SmallVector<Value>{out};
+}
+
+FailureOr<SmallVector<Value>> IndexScoreOp::decomposeOperation(OpBuilder &b) {
+  // dots[b, s, h, t] = q . k (+ q_rope . k_rope) in f32; then
+  // score[b, s, t] = scale * sum_h w[b, s, h] relu(dots[b, s, h, t]), or
+  // -inf where t is not visible.
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  Type f32 = b.getF32Type();
+  auto qTy = getQuery().getType();
+  auto resTy = getResult().getType();
+  int64_t h = qTy.getDimSize(2);
+  auto dotsTy = RankedTensorType::get(
+      {resTy.getDimSize(0), resTy.getDimSize(1), h, resTy.getDimSize(2)}, f32);
+  SmallVector<Value> dotSizes = dynamicSizes(
+      b, loc, dotsTy,
+      {{getQuery(), 0}, {getQuery(), 1}, {getQuery(), 2}, {getKey(), 1}});
+  // (b, s, h, t, d): q[b, s, h, d] k[b, t, d] -> dots[b, s, h, t].
+  SmallVector<AffineMap> dotMaps = {map(ctx, 5, {0, 1, 2, 4}),
+                                    map(ctx, 5, {0, 3, 4}),
+                                    map(ctx, 5, {0, 1, 2, 3})};
+  Value dots = buildF32Contraction(b, loc, getQuery(), getKey(), dotMaps,
+                                   iterators(4, 1), dotsTy, dotSizes);
+  Value ropeDots;
+  if (getQueryRope())
+    ropeDots = buildF32Contraction(b, loc, getQueryRope(), getKeyRope(),
+                                   dotMaps, iterators(4, 1), dotsTy, dotSizes);
+  SmallVector<Value> resSizes = dynamicSizes(
+      b, loc, resTy, {{getQuery(), 0}, {getQuery(), 1}, {getKey(), 1}});
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  Value sumInit = tensor::EmptyOp::create(b, loc, resTy, resSizes);
+  sumInit = linalg::FillOp::create(b, loc, zero, sumInit).getResult(0);
+  // (b, s, t, h): the weighted ReLU summed over the heads.
+  SmallVector<Value> ins = {dots};
+  SmallVector<AffineMap> maps = {map(ctx, 4, {0, 1, 3, 2})};
+  if (ropeDots) {
+    ins.push_back(ropeDots);
+    maps.push_back(map(ctx, 4, {0, 1, 3, 2}));
+  }
+  ins.push_back(getWeights());
+  maps.push_back(map(ctx, 4, {0, 1, 3}));
+  maps.push_back(map(ctx, 4, {0, 1, 2}));
+  Value sum =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{resTy}, ins, ValueRange{sumInit}, maps,
+          iterators(3, 1), "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value d = a[0];
+            if (ropeDots)
+              d = arith::AddFOp::create(nb, nl, d, a[1]);
+            Value relu = arith::MaximumFOp::create(
+                nb, nl, d,
+                arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(0.0f)));
+            Value w = castTo(nb, nl, f32, a[a.size() - 2]);
+            Value acc = arith::AddFOp::create(
+                nb, nl, a.back(), arith::MulFOp::create(nb, nl, w, relu));
+            linalg::YieldOp::create(nb, nl, ValueRange{acc});
+          })
+          .getResult(0);
+  // Scale and mask: t visible when t < l[b] (and t <= l[b] - S + s).
+  Value tokens = tensor::DimOp::create(b, loc, getQuery(), 1);
+  Value keys = tensor::DimOp::create(b, loc, getKey(), 1);
+  Value out = tensor::EmptyOp::create(b, loc, resTy, resSizes);
+  AffineMap id = b.getMultiDimIdentityMap(3);
+  SmallVector<Value> maskIns = {sum};
+  SmallVector<AffineMap> maskMaps = {id};
+  if (getKvLens()) {
+    maskIns.push_back(getKvLens());
+    maskMaps.push_back(map(ctx, 3, {0}));
+  }
+  maskMaps.push_back(id);
+  float scale = getScale().convertToDouble();
+  bool causal = getCausal();
+  Value masked =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{resTy}, maskIns, ValueRange{out}, maskMaps,
+          iterators(3, 0), "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value len = getKvLens() ? indexCast(nb, nl, a[1]) : keys;
+            Value s = linalg::IndexOp::create(nb, nl, 1);
+            Value t = linalg::IndexOp::create(nb, nl, 2);
+            Value visible = arith::CmpIOp::create(
+                nb, nl, arith::CmpIPredicate::slt, t, len);
+            if (causal) {
+              // t <= l - S + s, i.e. t + S < l + s + 1.
+              Value lhs = arith::AddIOp::create(nb, nl, t, tokens);
+              Value rhs = arith::AddIOp::create(
+                  nb, nl, arith::AddIOp::create(nb, nl, len, s),
+                  arith::ConstantIndexOp::create(nb, nl, 1));
+              visible = arith::AndIOp::create(
+                  nb, nl, visible,
+                  arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt, lhs,
+                                        rhs));
+            }
+            Value scaled = arith::MulFOp::create(
+                nb, nl, a[0],
+                arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(scale)));
+            Value ninf = arith::ConstantOp::create(
+                nb, nl,
+                nb.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+            linalg::YieldOp::create(
+                nb, nl,
+                ValueRange{arith::SelectOp::create(nb, nl, visible, scaled,
+                                                   ninf)});
+          })
+          .getResult(0);
+  return SmallVector<Value>{masked};
+}
+
+FailureOr<SmallVector<Value>> TopKOp::decomposeOperation(OpBuilder &b) {
+  // As two data-parallel steps (what a reference needs, O(T^2) a row; the
+  // CPU kernel selects instead):
+  //   rank[b, s, t] = #{u : score[u] > score[t] or (equal and u < t)},
+  //                   distinct over the chosen t (scores above -inf; NaN
+  //                   is not), which no other score beats;
+  //   result[b, s, j] = the chosen t of rank j, or -1 (a max over t).
+  Location loc = getLoc();
+  MLIRContext *ctx = b.getContext();
+  Type i32 = b.getI32Type();
+  Value scores = getScores();
+  auto sTy = getScores().getType();
+  auto resTy = getResult().getType();
+  auto rankTy = RankedTensorType::get(sTy.getShape(), i32);
+  SmallVector<Value> rankSizes = dynamicSizes(
+      b, loc, rankTy, {{scores, 0}, {scores, 1}, {scores, 2}});
+  auto ci32 = [&](OpBuilder &nb, Location nl, int64_t v) -> Value {
+    return arith::ConstantOp::create(nb, nl, nb.getI32IntegerAttr(v));
+  };
+  auto chosen = [&](OpBuilder &nb, Location nl, Value x) {
+    return arith::CmpFOp::create(
+        nb, nl, arith::CmpFPredicate::OGT, x,
+        arith::ConstantOp::create(
+            nb, nl,
+            nb.getF32FloatAttr(-std::numeric_limits<float>::infinity())));
+  };
+  Value rankInit = tensor::EmptyOp::create(b, loc, rankTy, rankSizes);
+  rankInit = linalg::FillOp::create(b, loc, ci32(b, loc, 0), rankInit)
+                 .getResult(0);
+  // (b, s, t, u)
+  Value rank =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{rankTy}, ValueRange{scores, scores},
+          ValueRange{rankInit},
+          {map(ctx, 4, {0, 1, 2}), map(ctx, 4, {0, 1, 3}),
+           map(ctx, 4, {0, 1, 2})},
+          iterators(3, 1), "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value t = linalg::IndexOp::create(nb, nl, 2);
+            Value u = linalg::IndexOp::create(nb, nl, 3);
+            Value above = arith::CmpFOp::create(
+                nb, nl, arith::CmpFPredicate::OGT, a[1], a[0]);
+            Value tie = arith::AndIOp::create(
+                nb, nl,
+                arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OEQ, a[1],
+                                      a[0]),
+                arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ult, u, t));
+            Value beats = arith::OrIOp::create(nb, nl, above, tie);
+            Value inc = arith::ExtUIOp::create(nb, nl, i32, beats);
+            linalg::YieldOp::create(
+                nb, nl, ValueRange{arith::AddIOp::create(nb, nl, a[2], inc)});
+          })
+          .getResult(0);
+  SmallVector<Value> resSizes =
+      dynamicSizes(b, loc, resTy, {{scores, 0}, {scores, 1}, {scores, 2}});
+  Value resInit = tensor::EmptyOp::create(b, loc, resTy, resSizes);
+  resInit =
+      linalg::FillOp::create(b, loc, ci32(b, loc, -1), resInit).getResult(0);
+  // (b, s, j, t)
+  Value result =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{resTy}, ValueRange{scores, rank},
+          ValueRange{resInit},
+          {map(ctx, 4, {0, 1, 3}), map(ctx, 4, {0, 1, 3}),
+           map(ctx, 4, {0, 1, 2})},
+          iterators(3, 1), "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value j = arith::IndexCastOp::create(
+                nb, nl, i32, linalg::IndexOp::create(nb, nl, 2));
+            Value t = arith::IndexCastOp::create(
+                nb, nl, i32, linalg::IndexOp::create(nb, nl, 3));
+            Value hit = arith::AndIOp::create(
+                nb, nl, chosen(nb, nl, a[0]),
+                arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::eq, a[1],
+                                      j));
+            Value cand = arith::SelectOp::create(nb, nl, hit, t, ci32(nb, nl, -1));
+            linalg::YieldOp::create(
+                nb, nl, ValueRange{arith::MaxSIOp::create(nb, nl, a[2], cand)});
+          })
+          .getResult(0);
+  return SmallVector<Value>{result};
 }

@@ -13,6 +13,7 @@
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::mla;
@@ -163,6 +164,29 @@ LogicalResult RMSNormOp::verify() {
                              "normalized dimension")) ||
       failed(checkDim(op, "gamma size", g.getDimSize(0),
                       "normalized dimension", in.getDimSize(in.getRank() - 1))))
+    return failure();
+  return checkPositiveFinite(op, "epsilon", getEpsilon().convertToDouble());
+}
+
+//===----------------------------------------------------------------------===//
+// LayerNormOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LayerNormOp::verify() {
+  Operation *op = getOperation();
+  auto in = getInput().getType(), g = getGamma().getType(),
+       beta = getBeta().getType();
+  if (in.getRank() < 1)
+    return emitOpError() << "'input' must have rank at least 1";
+  int64_t n = in.getDimSize(in.getRank() - 1);
+  if (failed(checkRank(op, "gamma", g, 1)) ||
+      failed(checkRank(op, "beta", beta, 1)) ||
+      failed(checkFeatureDim(op, "input", in, in.getRank() - 1,
+                             "normalized dimension")) ||
+      failed(checkDim(op, "gamma size", g.getDimSize(0),
+                      "normalized dimension", n)) ||
+      failed(checkDim(op, "beta size", beta.getDimSize(0),
+                      "normalized dimension", n)))
     return failure();
   return checkPositiveFinite(op, "epsilon", getEpsilon().convertToDouble());
 }
@@ -440,6 +464,106 @@ LogicalResult AttentionOp::verify() {
                              "the layer's num_attention_heads",
                              cfg.getNumAttentionHeads())))
     return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// IndexScoreOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult IndexScoreOp::verify() {
+  Operation *op = getOperation();
+  auto q = getQuery().getType(), k = getKey().getType(),
+       w = getWeights().getType(), res = getResult().getType();
+  if (failed(checkRank(op, "query", q, 4)) ||
+      failed(checkRank(op, "key", k, 3)) ||
+      failed(checkRank(op, "weights", w, 3)) ||
+      failed(checkRank(op, "result", res, 3)) ||
+      failed(checkFeatureDim(op, "query", q, 2, "index heads")) ||
+      failed(checkFeatureDim(op, "query", q, 3, "index head dim")))
+    return failure();
+  int64_t b = q.getDimSize(0), s = q.getDimSize(1), h = q.getDimSize(2),
+          t = k.getDimSize(1);
+  if (failed(checkDim(op, "key batch", k.getDimSize(0), "query batch", b)) ||
+      failed(checkDim(op, "key dim", k.getDimSize(2), "query head dim",
+                      q.getDimSize(3))) ||
+      failed(checkDim(op, "weights batch", w.getDimSize(0), "query batch",
+                      b)) ||
+      failed(checkDim(op, "weights tokens", w.getDimSize(1), "query tokens",
+                      s)) ||
+      failed(checkDim(op, "weights heads", w.getDimSize(2), "index heads",
+                      h)) ||
+      failed(checkDim(op, "result batch", res.getDimSize(0), "query batch",
+                      b)) ||
+      failed(checkDim(op, "result tokens", res.getDimSize(1), "query tokens",
+                      s)) ||
+      failed(checkDim(op, "result positions", res.getDimSize(2),
+                      "key positions", t)))
+    return failure();
+  if (static_cast<bool>(getQueryRope()) != static_cast<bool>(getKeyRope()))
+    return emitOpError() << "'query_rope' and 'key_rope' must be given "
+                            "together";
+  if (auto qr = getQueryRope()) {
+    auto qrT = cast<ShapedType>(qr.getType()),
+         krT = cast<ShapedType>(getKeyRope().getType());
+    if (failed(checkRank(op, "query_rope", qrT, 4)) ||
+        failed(checkRank(op, "key_rope", krT, 3)) ||
+        failed(checkFeatureDim(op, "query_rope", qrT, 3, "rope dim")) ||
+        failed(checkDim(op, "query_rope batch", qrT.getDimSize(0),
+                        "query batch", b)) ||
+        failed(checkDim(op, "query_rope tokens", qrT.getDimSize(1),
+                        "query tokens", s)) ||
+        failed(checkDim(op, "query_rope heads", qrT.getDimSize(2),
+                        "index heads", h)) ||
+        failed(checkDim(op, "key_rope batch", krT.getDimSize(0),
+                        "query batch", b)) ||
+        failed(checkDim(op, "key_rope positions", krT.getDimSize(1),
+                        "key positions", t)) ||
+        failed(checkDim(op, "key_rope dim", krT.getDimSize(2),
+                        "query_rope dim", qrT.getDimSize(3))))
+      return failure();
+    if (qrT.getElementType() != q.getElementType() ||
+        krT.getElementType() != q.getElementType())
+      return emitOpError() << "'query_rope' and 'key_rope' must have the "
+                              "element type of 'query' ("
+                           << q.getElementType() << ")";
+  }
+  if (auto lens = getKvLens()) {
+    auto lensT = cast<ShapedType>(lens.getType());
+    if (failed(checkRank(op, "kv_lens", lensT, 1)) ||
+        failed(checkDim(op, "kv_lens batch", lensT.getDimSize(0),
+                        "query batch", b)))
+      return failure();
+  }
+  return checkPositiveFinite(op, "scale", getScale().convertToDouble());
+}
+
+//===----------------------------------------------------------------------===//
+// TopKOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult TopKOp::verify() {
+  Operation *op = getOperation();
+  auto scores = getScores().getType(), res = getResult().getType();
+  int64_t k = getK();
+  // Positions are i32.
+  if (k < 1 || k > std::numeric_limits<int32_t>::max())
+    return emitOpError() << "'k' must be in 1.."
+                         << std::numeric_limits<int32_t>::max() << ", got "
+                         << k;
+  if (failed(checkRank(op, "scores", scores, 3)) ||
+      failed(checkRank(op, "result", res, 3)) ||
+      failed(checkDim(op, "result batch", res.getDimSize(0), "scores batch",
+                      scores.getDimSize(0))) ||
+      failed(checkDim(op, "result tokens", res.getDimSize(1),
+                      "scores tokens", scores.getDimSize(1))))
+    return failure();
+  if (res.getDimSize(2) != k)
+    return emitOpError() << "result slots (dimension 2 of 'result', "
+                         << (res.isDynamicDim(2) ? std::string("?")
+                                                 : std::to_string(
+                                                       res.getDimSize(2)))
+                         << ") must be k (" << k << ")";
   return success();
 }
 

@@ -90,6 +90,28 @@ def MLA_RMSNormOp : MLA_Op<"rms_norm", [Pure,
   let hasVerifier = 1;
 }
 
+def MLA_LayerNormOp : MLA_Op<"layer_norm", [Pure,
+    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
+    AllTypesMatch<["input", "result"]>,
+    AllElementTypesMatch<["input", "gamma", "beta"]>]> {
+  let summary = "layer normalization over the last dimension";
+  let description = [{
+    `result[..., i] = (input[..., i] - mu) / sqrt(var + epsilon) * gamma[i]
+    + beta[i]` with mu and var the mean and (biased) variance of the last
+    dimension, computed in f32 (torch.nn.LayerNorm). DeepSeek-V3.2's
+    indexer normalizes its keys with it.
+  }];
+  let arguments = (ins MLA_FloatTensor:$input, MLA_FloatTensor:$gamma,
+                   MLA_FloatTensor:$beta,
+                   DefaultValuedAttr<F32Attr, "1.0e-6">:$epsilon);
+  let results = (outs MLA_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $gamma `,` $beta attr-dict `:` type($input) `,` type($gamma)
+    `,` type($beta)
+  }];
+  let hasVerifier = 1;
+}
+
 def MLA_RopeOp : MLA_Op<"rope", [Pure,
     DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>, AllTypesMatch<["input", "result"]>]> {
   let summary = "rotary position embedding of the last dimension";
@@ -231,6 +253,64 @@ def MLA_AttentionOp : MLA_Op<"attention", [Pure, AttrSizedOperandSegments,
     int64_t getNumHeads() { return getQuery().getType().getDimSize(2); }
     int64_t getNumKVHeads() { return getKey().getType().getDimSize(2); }
   }];
+}
+
+def MLA_IndexScoreOp : MLA_Op<"index_score", [Pure,
+    AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
+    AllElementTypesMatch<["query", "key"]>]> {
+  let summary = "the lightning indexer's token scores (DeepSeek Sparse Attention)";
+  let description = [{
+    query [B, S, H, d] (H index heads), key [B, T, d] (one key per position,
+    shared by the heads), weights [B, S, H]; optional `rope(query_rope
+    [B, S, H, d_r], key_rope [B, T, d_r])`, the rotated part kept apart as in
+    mla.attention; optional `kv_lens(l [B])`, the valid positions of each
+    sequence (T when absent). The f32 result [B, S, T] is
+
+      score[b, s, t] = scale * sum_h weights[b, s, h]
+                       * relu(query[b,s,h] . key[b,t] + query_rope[b,s,h] . key_rope[b,t])
+
+    for t visible (t < l[b] and, if `causal`, t <= l[b] - S + s), -inf
+    otherwise. transformers' DeepseekV32Indexer applies head_dim^-0.5 inside
+    the ReLU and n_heads^-0.5 to the weights: both are positive, so `scale`
+    is their product. Dot products and the sum accumulate in f32.
+  }];
+  let arguments = (ins MLA_FloatTensor:$query, MLA_FloatTensor:$key,
+                   MLA_FloatTensor:$weights,
+                   Optional<MLA_FloatTensor>:$query_rope,
+                   Optional<MLA_FloatTensor>:$key_rope,
+                   Optional<MLA_IndexTensor>:$kv_lens,
+                   F32Attr:$scale, UnitAttr:$causal);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $query `,` $key `weights` `(` $weights `)`
+    (`rope` `(` $query_rope^ `,` $key_rope `)`)?
+    (`kv_lens` `(` $kv_lens^ `)`)?
+    attr-dict `:` type($query) `,` type($key) `weights` `(` type($weights) `)`
+    (`rope` `(` type($query_rope)^ `,` type($key_rope) `)`)?
+    (`kv_lens` `(` type($kv_lens)^ `)`)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def MLA_TopKOp : MLA_Op<"topk", [Pure,
+    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>]> {
+  let summary = "positions of the k largest scores of each row";
+  let description = [{
+    scores [B, S, T] f32, result [B, S, k] i32: result[b, s, j] is the
+    position of the j-th largest score of row (b, s), largest first, the
+    lower position first among equal scores; rows with fewer than k finite
+    scores (-inf marks a position the row may not see; NaN is never chosen)
+    fill their last slots with -1. DeepSeek Sparse Attention selects each
+    query's tokens with it (k = index_topk).
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$scores,
+                   I64Attr:$k);
+  let results = (outs RankedTensorOf<[I32]>:$result);
+  let assemblyFormat = [{
+    $scores attr-dict `:` type($scores) `->` type($result)
+  }];
+  let hasVerifier = 1;
 }
 
 def MLA_HeadLinearOp : MLA_Op<"head_linear", [Pure,

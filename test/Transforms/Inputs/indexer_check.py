@@ -1,0 +1,253 @@
+"""Runs mla.index_score, mla.topk and mla.layer_norm through mla-lower-to-cpu
+and mlir-runner over a grid of shapes on random inputs, and compares every
+value with a float64 numpy evaluation of the ops' definitions (MLAOps.td).
+
+Tolerances: scores |got - ref| <= 1e-5 * max|ref| + 1e-6 (f32 accumulation
+of exact inputs: bf16 inputs are rounded before both sides see them);
+top-k exact against the reference order of the scores the kernel computed
+(so that a near-tie decided by rounding is not a failure), and its scores
+must be the reference's top-k within the score tolerance; layer_norm
+1e-5 (f32) or one bf16 rounding, 2^-8 relative, plus 1e-6.
+
+usage: indexer_check.py MLA_OPT MLIR_RUNNER C_RUNNER_UTILS
+"""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+MLA_OPT, RUNNER, UTILS = sys.argv[1:4]
+rng = np.random.default_rng(7)
+
+
+def bf16(x):
+    """x rounded to bfloat16 (nearest even), as float64."""
+    b = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    b = (b + 0x7FFF + ((b >> 16) & 1)) >> 16 << 16
+    return (b.astype(np.uint32)).view(np.float32).astype(np.float64)
+
+
+def lit(a, ety):
+    """A dense literal of a (nested lists, exact decimal of each value)."""
+    def rec(x):
+        if x.ndim == 0:
+            v = float(x) if ety != "i32" else int(x)
+            if isinstance(v, float):
+                if np.isnan(v):
+                    return "0x7FC00000"
+                if np.isinf(v):
+                    return "0xFF800000" if v < 0 else "0x7F800000"
+                return repr(v)
+            return str(v)
+        return "[" + ", ".join(rec(y) for y in x) + "]"
+    return f"dense<{rec(np.asarray(a))}>"
+
+
+def ttype(shape, ety):
+    return "tensor<" + "x".join(str(d) for d in shape) + f"x{ety}>"
+
+
+def dyn(shape, ety, dyn_dims):
+    return "tensor<" + "x".join("?" if i in dyn_dims else str(d)
+                                for i, d in enumerate(shape)) + f"x{ety}>"
+
+
+def run(module):
+    low = subprocess.run([MLA_OPT, "--mla-lower-to-cpu=kernel-name=k"], input=module,
+                         capture_output=True, text=True)
+    if low.returncode:
+        sys.exit("mla-opt failed:\n" + low.stderr + module)
+    out = subprocess.run([RUNNER, "-e", "main", "-entry-point-result=void",
+                          f"-shared-libs={UTILS}"], input=low.stdout,
+                         capture_output=True, text=True)
+    if out.returncode:
+        sys.exit("mlir-runner failed:\n" + out.stderr)
+    return [np.array([float(t) for t in re.findall(r"-?inf|nan|-?[0-9.e+-]+", line)])
+            for line in out.stdout.splitlines() if line.strip()]
+
+
+def printer(name, shape, ety):
+    """IR printing `name` (a dynamic tensor of `shape`) in one vector."""
+    n = len(shape)
+    z = ", ".join(["%c0"] * n)
+    pad = "%pf" if ety == "f32" else "%pi"
+    st = ttype(shape, ety)
+    vt = "vector<" + "x".join(str(d) for d in shape) + f"x{ety}>"
+    return (f"  %{name}_s = tensor.cast %{name} : {{t}} to {st}\n"
+            f"  %{name}_v = vector.transfer_read %{name}_s[{z}], {pad} "
+            f"{{in_bounds = [{', '.join(['true'] * n)}]}} : {st}, {vt}\n"
+            f"  vector.print %{name}_v : {vt}\n")
+
+
+failures = 0
+
+
+def check(what, ok, detail=""):
+    global failures
+    if not ok:
+        failures += 1
+        print(f"FAIL {what} {detail}")
+
+
+def score_ref(q, k, w, qr, kr, lens, scale, causal):
+    B, S, H, _ = q.shape
+    T = k.shape[1]
+    dots = np.einsum("bshd,btd->bsht", q, k)
+    if qr is not None:
+        dots += np.einsum("bshd,btd->bsht", qr, kr)
+    s = scale * np.einsum("bsh,bsht->bst", w, np.maximum(dots, 0.0))
+    for b in range(B):
+        L = T if lens is None else lens[b]
+        for i in range(S):
+            for t in range(T):
+                if t >= L or (causal and t > L - S + i):
+                    s[b, i, t] = -np.inf
+    return s
+
+
+def topk_ref(s, k):
+    """Positions of the k largest finite scores, ties to the lower position."""
+    B, S, T = s.shape
+    out = -np.ones((B, S, k), np.int64)
+    for b in range(B):
+        for i in range(S):
+            cand = [t for t in range(T) if s[b, i, t] > -np.inf]
+            cand.sort(key=lambda t: (-s[b, i, t], t))
+            cand = cand[:k]
+            out[b, i, :len(cand)] = cand
+    return out
+
+
+# (B, S, H, d, d_r, T, K, causal, kv_lens, dtype)
+grid = [
+    (1, 1, 1, 4, 0, 5, 3, False, None, "f32"),
+    (2, 1, 4, 8, 4, 17, 8, True, [17, 9], "f32"),
+    (2, 3, 2, 16, 8, 12, 16, True, [12, 3], "f32"),
+    (3, 2, 8, 32, 0, 33, 5, False, [0, 20, 33], "bf16"),
+    (1, 4, 4, 16, 16, 40, 40, True, [40], "bf16"),
+    (2, 2, 64, 8, 4, 9, 4, True, [9, 1], "f32"),
+]
+for n, (B, S, H, d, dr, T, K, causal, lens, ety) in enumerate(grid):
+    rnd = (lambda *sh: bf16(rng.standard_normal(sh))) if ety == "bf16" else \
+        (lambda *sh: rng.standard_normal(sh).astype(np.float32).astype(np.float64))
+    q, k, w = rnd(B, S, H, d), rnd(B, T, d), rnd(B, S, H)
+    qr = rnd(B, S, H, dr) if dr else None
+    kr = rnd(B, T, dr) if dr else None
+    scale = 0.125
+    args = [("q", q, ety, {0}), ("k", k, ety, {0, 1}), ("w", w, ety, {0})]
+    if dr:
+        args += [("qr", qr, ety, {0}), ("kr", kr, ety, {0, 1})]
+    if lens is not None:
+        args += [("l", np.array(lens), "i32", {0})]
+    sig = ", ".join(f"%{a}: {dyn(v.shape, e, dd)}" for a, v, e, dd in args)
+    rope = f" rope(%qr, %kr)" if dr else ""
+    ropet = (f" rope({dyn(qr.shape, ety, {0})}, {dyn(kr.shape, ety, {0, 1})})"
+             if dr else "")
+    kl = " kv_lens(%l)" if lens is not None else ""
+    klt = f" kv_lens({dyn((B,), 'i32', {0})})" if lens is not None else ""
+    st = dyn((B, S, T), "f32", {0, 2})
+    it = dyn((B, S, K), "i32", {0})
+    fn = (f"func.func @f({sig}) -> ({st}, {it}) {{\n"
+          f"  %s = mla.index_score %q, %k weights(%w){rope}{kl} "
+          f"{{scale = {scale} : f32{', causal' if causal else ''}}} : "
+          f"{dyn(q.shape, ety, {0})}, {dyn(k.shape, ety, {0, 1})} "
+          f"weights({dyn(w.shape, ety, {0})}){ropet}{klt} -> {st}\n"
+          f"  %i = mla.topk %s {{k = {K}}} : {st} -> {it}\n"
+          f"  return %s, %i : {st}, {it}\n}}\n")
+    main = "func.func @main() {\n  %c0 = arith.constant 0 : index\n" \
+           "  %pf = arith.constant 0.0 : f32\n  %pi = arith.constant 0 : i32\n"
+    for a, v, e, dd in args:
+        main += f"  %{a}_c = arith.constant {lit(v, e)} : {ttype(v.shape, e)}\n"
+        main += f"  %{a}_d = tensor.cast %{a}_c : {ttype(v.shape, e)} to {dyn(v.shape, e, dd)}\n"
+    main += (f"  %s, %i = func.call @f({', '.join(f'%{a}_d' for a, *_ in args)}) : "
+             f"({', '.join(dyn(v.shape, e, dd) for _, v, e, dd in args)}) -> ({st}, {it})\n")
+    main += printer("s", (B, S, T), "f32").replace("{t}", st)
+    main += printer("i", (B, S, K), "i32").replace("{t}", it)
+    main += "  return\n}\n"
+    got_s, got_i = run(fn + main)
+    got_s = got_s.reshape(B, S, T)
+    got_i = got_i.reshape(B, S, K).astype(np.int64)
+    ref_s = score_ref(q, k, w, qr, kr, lens, scale, causal)
+    fin = np.isfinite(ref_s)
+    check(f"index_score #{n} mask", np.array_equal(fin, np.isfinite(got_s)))
+    tol = 1e-5 * np.abs(ref_s[fin]).max(initial=0) + 1e-6
+    err = np.abs(got_s[fin] - ref_s[fin]).max(initial=0)
+    check(f"index_score #{n}", err <= tol, f"err {err:.3g} > {tol:.3g}")
+    check(f"topk #{n} order", np.array_equal(got_i, topk_ref(got_s, K)))
+    # The chosen scores are the reference's best K, within the tolerance.
+    ref_i = topk_ref(ref_s, K)
+    for b in range(B):
+        for i in range(S):
+            g = [ref_s[b, i, t] for t in got_i[b, i] if t >= 0]
+            r = [ref_s[b, i, t] for t in ref_i[b, i] if t >= 0]
+            check(f"topk #{n} values", len(g) == len(r) and
+                  np.allclose(sorted(g), sorted(r), rtol=0, atol=2 * tol))
+    print(f"index_score + topk #{n}: B={B} S={S} H={H} d={d} d_r={dr} T={T} k={K} "
+          f"causal={causal} kv_lens={lens} {ety}: max err {err:.2e} (tol {tol:.2e})")
+
+# topk alone: ties, -inf, NaN, k past the finite count.
+s = np.array([[[1.0, 3.0, 3.0, -np.inf, np.nan, 1.0, 2.0],
+               [-np.inf] * 7],
+              [[0.0, -0.0, -1.0, 5.0, np.nan, np.nan, -np.inf],
+               [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]]])
+for K in (1, 4, 9):
+    it = ttype((2, 2, K), "i32")
+    fn = (f"func.func @f(%s: tensor<?x2x?xf32>) -> tensor<?x2x{K}xi32> {{\n"
+          f"  %i = mla.topk %s {{k = {K}}} : tensor<?x2x?xf32> -> tensor<?x2x{K}xi32>\n"
+          f"  return %i : tensor<?x2x{K}xi32>\n}}\n"
+          "func.func @main() {\n  %c0 = arith.constant 0 : index\n"
+          "  %pi = arith.constant 0 : i32\n"
+          f"  %s_c = arith.constant {lit(s, 'f32')} : tensor<2x2x7xf32>\n"
+          "  %s_d = tensor.cast %s_c : tensor<2x2x7xf32> to tensor<?x2x?xf32>\n"
+          f"  %i = func.call @f(%s_d) : (tensor<?x2x?xf32>) -> tensor<?x2x{K}xi32>\n"
+          + printer("i", (2, 2, K), "i32").replace("{t}", f"tensor<?x2x{K}xi32>")
+          + "  return\n}\n")
+    got = run(fn)[0].reshape(2, 2, K).astype(np.int64)
+    ref = topk_ref(np.where(np.isnan(s), -np.inf, s), K)
+    check(f"topk special k={K}", np.array_equal(got, ref), f"{got.tolist()} != {ref.tolist()}")
+    print(f"topk ties/-inf/NaN k={K}: {got.tolist()}")
+
+# layer_norm over the last dimension, rank 2 and 3.
+for n, (shape, ety) in enumerate([((3, 16), "f32"), ((2, 3, 128), "bf16"),
+                                  ((1, 2, 64), "f32")]):
+    r = bf16 if ety == "bf16" else (lambda x: x.astype(np.float32).astype(np.float64))
+    x = r(rng.standard_normal(shape) * 3 + 10)  # far from zero: a one-pass variance would cancel
+    g, be = r(rng.standard_normal(shape[-1])), r(rng.standard_normal(shape[-1]))
+    dd = {0}
+    xt = dyn(shape, ety, dd)
+    vt = ttype((shape[-1],), ety)
+    fn = (f"func.func @f(%x: {xt}, %g: {vt}, %b: {vt}) -> {xt} {{\n"
+          f"  %y = mla.layer_norm %x, %g, %b {{epsilon = 1.0e-06 : f32}} : {xt}, {vt}, {vt}\n"
+          f"  return %y : {xt}\n}}\n")
+    pad = "  %pf = arith.constant 0.0 : f32\n"
+    main = ("func.func @main() {\n  %c0 = arith.constant 0 : index\n"
+            f"  %x_c = arith.constant {lit(x, ety)} : {ttype(shape, ety)}\n"
+            f"  %x_d = tensor.cast %x_c : {ttype(shape, ety)} to {xt}\n"
+            f"  %g = arith.constant {lit(g, ety)} : {vt}\n"
+            f"  %b = arith.constant {lit(be, ety)} : {vt}\n"
+            f"  %y = func.call @f(%x_d, %g, %b) : ({xt}, {vt}, {vt}) -> {xt}\n")
+    if ety == "bf16":
+        st, vt16 = ttype(shape, "bf16"), "vector<" + "x".join(map(str, shape))
+        z = ", ".join(["%c0"] * len(shape))
+        main += (f"  %pb = arith.constant 0.0 : bf16\n"
+                 f"  %y_s = tensor.cast %y : {xt} to {st}\n"
+                 f"  %y_v = vector.transfer_read %y_s[{z}], %pb {{in_bounds = "
+                 f"[{', '.join(['true'] * len(shape))}]}} : {st}, {vt16}xbf16>\n"
+                 f"  %y_w = arith.extf %y_v : {vt16}xbf16> to {vt16}xf32>\n"
+                 f"  vector.print %y_w : {vt16}xf32>\n")
+    else:
+        main += pad + printer("y", shape, "f32").replace("{t}", xt)
+    main += "  return\n}\n"
+    got = run(fn + main)[0].reshape(shape)
+    mu = x.mean(-1, keepdims=True)
+    ref = (x - mu) / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + 1e-6) * g + be
+    rel = 2.0 ** -8 if ety == "bf16" else 1e-5
+    err = np.abs(got - ref) - (rel * np.abs(ref) + 1e-5)
+    check(f"layer_norm #{n}", err.max() <= 0, f"excess {err.max():.3g}")
+    print(f"layer_norm #{n} {shape} {ety}: max err {np.abs(got - ref).max():.2e}")
+
+if failures:
+    sys.exit(f"{failures} check(s) failed")
+print("all indexer checks passed")
