@@ -495,43 +495,45 @@ FailureOr<SmallVector<Value>> LayerNormOp::decomposeOperation(OpBuilder &b) {
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
   Value invN = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.0f / n));
   // sum over the last dimension of f(x, mean) (mean absent in pass one).
-  auto rowSum = [&](Value mean,
-                    function_ref<Value(OpBuilder &, Location, Value, Value)> f) {
-    Value init = tensor::EmptyOp::create(b, loc, rowType, sizes);
-    init = linalg::FillOp::create(b, loc, zero, init).getResult(0);
-    SmallVector<Value> ins = {getInput()};
-    SmallVector<AffineMap> maps = {map(ctx, r, all)};
-    if (mean) {
-      ins.push_back(mean);
-      maps.push_back(map(ctx, r, lead));
-    }
-    maps.push_back(map(ctx, r, lead));
-    Value sum =
-        linalg::GenericOp::create(
-            b, loc, TypeRange{rowType}, ins, ValueRange{init}, maps,
-            iterators(r - 1, 1), "", "",
-            [&](OpBuilder &nb, Location nl, ValueRange a) {
-              Value x = castTo(nb, nl, f32, a[0]);
-              Value term = f(nb, nl, x, mean ? a[1] : Value());
-              linalg::YieldOp::create(
-                  nb, nl, ValueRange{arith::AddFOp::create(nb, nl, a.back(), term)});
-            })
+  auto rowSum =
+      [&](Value mean,
+          function_ref<Value(OpBuilder &, Location, Value, Value)> f) {
+        Value init = tensor::EmptyOp::create(b, loc, rowType, sizes);
+        init = linalg::FillOp::create(b, loc, zero, init).getResult(0);
+        SmallVector<Value> ins = {getInput()};
+        SmallVector<AffineMap> maps = {map(ctx, r, all)};
+        if (mean) {
+          ins.push_back(mean);
+          maps.push_back(map(ctx, r, lead));
+        }
+        maps.push_back(map(ctx, r, lead));
+        Value sum =
+            linalg::GenericOp::create(
+                b, loc, TypeRange{rowType}, ins, ValueRange{init}, maps,
+                iterators(r - 1, 1), "", "",
+                [&](OpBuilder &nb, Location nl, ValueRange a) {
+                  Value x = castTo(nb, nl, f32, a[0]);
+                  Value term = f(nb, nl, x, mean ? a[1] : Value());
+                  linalg::YieldOp::create(nb, nl,
+                                          ValueRange{arith::AddFOp::create(
+                                              nb, nl, a.back(), term)});
+                })
+                .getResult(0);
+        // The mean of f.
+        Value out = tensor::EmptyOp::create(b, loc, rowType, sizes);
+        AffineMap id = b.getMultiDimIdentityMap(r - 1);
+        return linalg::GenericOp::create(
+                   b, loc, TypeRange{rowType}, ValueRange{sum}, ValueRange{out},
+                   ArrayRef<AffineMap>{id, id}, iterators(r - 1, 0), "", "",
+                   [&](OpBuilder &nb, Location nl, ValueRange a) {
+                     linalg::YieldOp::create(
+                         nb, nl,
+                         ValueRange{arith::MulFOp::create(nb, nl, a[0], invN)});
+                   })
             .getResult(0);
-    // The mean of f.
-    Value out = tensor::EmptyOp::create(b, loc, rowType, sizes);
-    AffineMap id = b.getMultiDimIdentityMap(r - 1);
-    return linalg::GenericOp::create(
-               b, loc, TypeRange{rowType}, ValueRange{sum}, ValueRange{out},
-               ArrayRef<AffineMap>{id, id}, iterators(r - 1, 0), "", "",
-               [&](OpBuilder &nb, Location nl, ValueRange a) {
-                 linalg::YieldOp::create(
-                     nb, nl, ValueRange{arith::MulFOp::create(nb, nl, a[0], invN)});
-               })
-        .getResult(0);
-  };
-  Value mean = rowSum(Value(), [](OpBuilder &, Location, Value x, Value) {
-    return x;
-  });
+      };
+  Value mean =
+      rowSum(Value(), [](OpBuilder &, Location, Value x, Value) { return x; });
   Value var = rowSum(mean, [](OpBuilder &nb, Location nl, Value x, Value m) {
     Value d = arith::SubFOp::create(nb, nl, x, m);
     return arith::MulFOp::create(nb, nl, d, d).getResult();
@@ -549,8 +551,8 @@ FailureOr<SmallVector<Value>> LayerNormOp::decomposeOperation(OpBuilder &b) {
           [&](OpBuilder &nb, Location nl, ValueRange a) {
             Value inv = math::RsqrtOp::create(
                 nb, nl, arith::AddFOp::create(nb, nl, a[2], eps));
-            Value centred = arith::SubFOp::create(
-                nb, nl, castTo(nb, nl, f32, a[0]), a[1]);
+            Value centred =
+                arith::SubFOp::create(nb, nl, castTo(nb, nl, f32, a[0]), a[1]);
             Value y = arith::AddFOp::create(
                 nb, nl,
                 arith::MulFOp::create(
@@ -661,10 +663,9 @@ FailureOr<SmallVector<Value>> IndexScoreOp::decomposeOperation(OpBuilder &b) {
             Value ninf = arith::ConstantOp::create(
                 nb, nl,
                 nb.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
-            linalg::YieldOp::create(
-                nb, nl,
-                ValueRange{arith::SelectOp::create(nb, nl, visible, scaled,
-                                                   ninf)});
+            linalg::YieldOp::create(nb, nl,
+                                    ValueRange{arith::SelectOp::create(
+                                        nb, nl, visible, scaled, ninf)});
           })
           .getResult(0);
   return SmallVector<Value>{masked};
@@ -684,8 +685,8 @@ FailureOr<SmallVector<Value>> TopKOp::decomposeOperation(OpBuilder &b) {
   auto sTy = getScores().getType();
   auto resTy = getResult().getType();
   auto rankTy = RankedTensorType::get(sTy.getShape(), i32);
-  SmallVector<Value> rankSizes = dynamicSizes(
-      b, loc, rankTy, {{scores, 0}, {scores, 1}, {scores, 2}});
+  SmallVector<Value> rankSizes =
+      dynamicSizes(b, loc, rankTy, {{scores, 0}, {scores, 1}, {scores, 2}});
   auto ci32 = [&](OpBuilder &nb, Location nl, int64_t v) -> Value {
     return arith::ConstantOp::create(nb, nl, nb.getI32IntegerAttr(v));
   };
@@ -697,8 +698,8 @@ FailureOr<SmallVector<Value>> TopKOp::decomposeOperation(OpBuilder &b) {
             nb.getF32FloatAttr(-std::numeric_limits<float>::infinity())));
   };
   Value rankInit = tensor::EmptyOp::create(b, loc, rankTy, rankSizes);
-  rankInit = linalg::FillOp::create(b, loc, ci32(b, loc, 0), rankInit)
-                 .getResult(0);
+  rankInit =
+      linalg::FillOp::create(b, loc, ci32(b, loc, 0), rankInit).getResult(0);
   // (b, s, t, u)
   Value rank =
       linalg::GenericOp::create(
@@ -745,7 +746,8 @@ FailureOr<SmallVector<Value>> TopKOp::decomposeOperation(OpBuilder &b) {
                 nb, nl, chosen(nb, nl, a[0]),
                 arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::eq, a[1],
                                       j));
-            Value cand = arith::SelectOp::create(nb, nl, hit, t, ci32(nb, nl, -1));
+            Value cand =
+                arith::SelectOp::create(nb, nl, hit, t, ci32(nb, nl, -1));
             linalg::YieldOp::create(
                 nb, nl, ValueRange{arith::MaxSIOp::create(nb, nl, a[2], cand)});
           })

@@ -183,8 +183,8 @@ LogicalResult LayerNormOp::verify() {
       failed(checkRank(op, "beta", beta, 1)) ||
       failed(checkFeatureDim(op, "input", in, in.getRank() - 1,
                              "normalized dimension")) ||
-      failed(checkDim(op, "gamma size", g.getDimSize(0),
-                      "normalized dimension", n)) ||
+      failed(checkDim(op, "gamma size", g.getDimSize(0), "normalized dimension",
+                      n)) ||
       failed(checkDim(op, "beta size", beta.getDimSize(0),
                       "normalized dimension", n)))
     return failure();
@@ -487,14 +487,14 @@ LogicalResult IndexScoreOp::verify() {
   if (failed(checkDim(op, "key batch", k.getDimSize(0), "query batch", b)) ||
       failed(checkDim(op, "key dim", k.getDimSize(2), "query head dim",
                       q.getDimSize(3))) ||
-      failed(checkDim(op, "weights batch", w.getDimSize(0), "query batch",
-                      b)) ||
-      failed(checkDim(op, "weights tokens", w.getDimSize(1), "query tokens",
-                      s)) ||
-      failed(checkDim(op, "weights heads", w.getDimSize(2), "index heads",
-                      h)) ||
-      failed(checkDim(op, "result batch", res.getDimSize(0), "query batch",
-                      b)) ||
+      failed(
+          checkDim(op, "weights batch", w.getDimSize(0), "query batch", b)) ||
+      failed(
+          checkDim(op, "weights tokens", w.getDimSize(1), "query tokens", s)) ||
+      failed(
+          checkDim(op, "weights heads", w.getDimSize(2), "index heads", h)) ||
+      failed(
+          checkDim(op, "result batch", res.getDimSize(0), "query batch", b)) ||
       failed(checkDim(op, "result tokens", res.getDimSize(1), "query tokens",
                       s)) ||
       failed(checkDim(op, "result positions", res.getDimSize(2),
@@ -515,12 +515,12 @@ LogicalResult IndexScoreOp::verify() {
                         "query tokens", s)) ||
         failed(checkDim(op, "query_rope heads", qrT.getDimSize(2),
                         "index heads", h)) ||
-        failed(checkDim(op, "key_rope batch", krT.getDimSize(0),
-                        "query batch", b)) ||
+        failed(checkDim(op, "key_rope batch", krT.getDimSize(0), "query batch",
+                        b)) ||
         failed(checkDim(op, "key_rope positions", krT.getDimSize(1),
                         "key positions", t)) ||
-        failed(checkDim(op, "key_rope dim", krT.getDimSize(2),
-                        "query_rope dim", qrT.getDimSize(3))))
+        failed(checkDim(op, "key_rope dim", krT.getDimSize(2), "query_rope dim",
+                        qrT.getDimSize(3))))
       return failure();
     if (qrT.getElementType() != q.getElementType() ||
         krT.getElementType() != q.getElementType())
@@ -531,8 +531,8 @@ LogicalResult IndexScoreOp::verify() {
   if (auto lens = getKvLens()) {
     auto lensT = cast<ShapedType>(lens.getType());
     if (failed(checkRank(op, "kv_lens", lensT, 1)) ||
-        failed(checkDim(op, "kv_lens batch", lensT.getDimSize(0),
-                        "query batch", b)))
+        failed(checkDim(op, "kv_lens batch", lensT.getDimSize(0), "query batch",
+                        b)))
       return failure();
   }
   return checkPositiveFinite(op, "scale", getScale().convertToDouble());
@@ -555,14 +555,14 @@ LogicalResult TopKOp::verify() {
       failed(checkRank(op, "result", res, 3)) ||
       failed(checkDim(op, "result batch", res.getDimSize(0), "scores batch",
                       scores.getDimSize(0))) ||
-      failed(checkDim(op, "result tokens", res.getDimSize(1),
-                      "scores tokens", scores.getDimSize(1))))
+      failed(checkDim(op, "result tokens", res.getDimSize(1), "scores tokens",
+                      scores.getDimSize(1))))
     return failure();
   if (res.getDimSize(2) != k)
     return emitOpError() << "result slots (dimension 2 of 'result', "
-                         << (res.isDynamicDim(2) ? std::string("?")
-                                                 : std::to_string(
-                                                       res.getDimSize(2)))
+                         << (res.isDynamicDim(2)
+                                 ? std::string("?")
+                                 : std::to_string(res.getDimSize(2)))
                          << ") must be k (" << k << ")";
   return success();
 }
