@@ -111,3 +111,73 @@ func.func @heads_two_tables(%q: tensor<?x1x8x64xbf16>, %kc: tensor<?x16x2x64xbf1
   %o = mla.attention %q, %k, %v kv_lens(%lens) {scale = 0.125 : f32, causal} : tensor<?x1x8x64xbf16>, tensor<?x?x2x64xbf16>, tensor<?x?x2x64xbf16> kv_lens(tensor<?xi32>) -> tensor<?x1x8x64xbf16>
   return %o : tensor<?x1x8x64xbf16>
 }
+
+// -----
+
+// DeepSeek Sparse Attention: attention over the positions that mla.topk
+// selects from the index scores (masked with the same lengths, causal) is
+// the sparse decode op on their cache rows, block_table[b, p / 16] * 16 +
+// p % 16 (-1 stays -1), with every slot valid (seq_lens = k) and no mask.
+// CHECK-LABEL: func.func @fuse_sparse
+// CHECK-SAME: (%[[QL:[^:]+]]: tensor<?x1x4x32xbf16>, %[[QR:[^:]+]]: tensor<?x1x4x8xbf16>, %[[CACHE:[^:]+]]: tensor<?x16x40xbf16>, %[[BT:[^:]+]]: tensor<?x4xi32>, %[[L:[^:]+]]: tensor<?xi32>
+// CHECK: %[[IDX:.+]] = mla.topk
+// CHECK: %[[Q:.+]] = tensor.concat dim(3) %[[QL]], %[[QR]]
+// CHECK: %[[ROWS:.+]] = linalg.generic {{.*}} ins(%[[IDX]] : tensor<?x1x8xi32>)
+// CHECK: arith.cmpi slt
+// CHECK: arith.divui %{{.*}}, %c16_i32
+// CHECK: arith.remui %{{.*}}, %c16_i32
+// CHECK: tensor.extract %[[BT]]
+// CHECK: arith.muli %{{.*}}, %c16_i32
+// CHECK: %[[SLOTS:.+]] = linalg.fill ins(%c8_i32 : i32)
+// CHECK: %[[O:.+]], %{{.+}} = mla.decode_attention %[[Q]], %[[CACHE]][%[[ROWS]], %[[SLOTS]]] {scale = 1.250000e-01 : f32, variant = #mla.decode_variant<keys = indices>} : tensor<?x1x4x40xbf16>, tensor<?x16x40xbf16>[tensor<?x1x8xi32>, tensor<?xi32>] -> tensor<?x1x4x32xbf16>, tensor<?x4x1xf32>
+// CHECK-NOT: mla.attention
+// CHECK: return %[[O]]
+func.func @fuse_sparse(%q_lat: tensor<?x1x4x32xbf16>, %q_rope: tensor<?x1x4x8xbf16>,
+                       %cache: tensor<?x16x40xbf16>, %bt: tensor<?x4xi32>, %lens: tensor<?xi32>,
+                       %iq: tensor<?x1x2x16xbf16>, %ik: tensor<?x64x16xbf16>,
+                       %iw: tensor<?x1x2xbf16>) -> tensor<?x1x4x32xbf16> {
+  %c, %kr = mla.kv_cache_gather %cache[%bt] : tensor<?x16x40xbf16>[tensor<?x4xi32>] -> tensor<?x64x32xbf16>, tensor<?x64x8xbf16>
+  %kv = tensor.expand_shape %c [[0], [1], [2, 3]] output_shape [1, 64, 1, 32] : tensor<?x64x32xbf16> into tensor<?x64x1x32xbf16>
+  %s = mla.index_score %iq, %ik weights(%iw) kv_lens(%lens) {scale = 0.1 : f32, causal} : tensor<?x1x2x16xbf16>, tensor<?x64x16xbf16> weights(tensor<?x1x2xbf16>) kv_lens(tensor<?xi32>) -> tensor<?x1x64xf32>
+  %i = mla.topk %s {k = 8} : tensor<?x1x64xf32> -> tensor<?x1x8xi32>
+  %o = mla.attention %q_lat, %kv, %kv rope(%q_rope, %kr) kv_lens(%lens) indices(%i) {scale = 0.125 : f32, causal} : tensor<?x1x4x32xbf16>, tensor<?x64x1x32xbf16>, tensor<?x64x1x32xbf16> rope(tensor<?x1x4x8xbf16>, tensor<?x64x8xbf16>) kv_lens(tensor<?xi32>) indices(tensor<?x1x8xi32>) -> tensor<?x1x4x32xbf16>
+  return %o : tensor<?x1x4x32xbf16>
+}
+
+// -----
+
+// Not fused: positions that are not a top-k of index scores, or scores
+// masked unlike the attention (the fused op would have no mask), or head
+// caches (sparse decode reads a latent cache).
+// CHECK-LABEL: func.func @sparse_not_fused
+// CHECK-COUNT-2: mla.attention
+// CHECK-NOT: mla.decode_attention
+func.func @sparse_not_fused(%q: tensor<2x1x4x32xf32>, %cache: tensor<9x16x32xf32>,
+                            %bt: tensor<2x4xi32>, %lens: tensor<2xi32>, %idx: tensor<2x1x8xi32>,
+                            %iq: tensor<2x1x2x16xf32>, %ik: tensor<2x64x16xf32>,
+                            %iw: tensor<2x1x2xf32>) -> (tensor<2x1x4x32xf32>, tensor<2x1x4x32xf32>) {
+  %c, %kr = mla.kv_cache_gather %cache[%bt] : tensor<9x16x32xf32>[tensor<2x4xi32>] -> tensor<2x64x32xf32>, tensor<2x64x0xf32>
+  %kv = tensor.expand_shape %c [[0], [1], [2, 3]] output_shape [2, 64, 1, 32] : tensor<2x64x32xf32> into tensor<2x64x1x32xf32>
+  %o1 = mla.attention %q, %kv, %kv kv_lens(%lens) indices(%idx) {scale = 0.125 : f32, causal} : tensor<2x1x4x32xf32>, tensor<2x64x1x32xf32>, tensor<2x64x1x32xf32> kv_lens(tensor<2xi32>) indices(tensor<2x1x8xi32>) -> tensor<2x1x4x32xf32>
+  %s = mla.index_score %iq, %ik weights(%iw) kv_lens(%lens) {scale = 0.1 : f32} : tensor<2x1x2x16xf32>, tensor<2x64x16xf32> weights(tensor<2x1x2xf32>) kv_lens(tensor<2xi32>) -> tensor<2x1x64xf32>
+  %i = mla.topk %s {k = 8} : tensor<2x1x64xf32> -> tensor<2x1x8xi32>
+  %o2 = mla.attention %q, %kv, %kv kv_lens(%lens) indices(%i) {scale = 0.125 : f32, causal} : tensor<2x1x4x32xf32>, tensor<2x64x1x32xf32>, tensor<2x64x1x32xf32> kv_lens(tensor<2xi32>) indices(tensor<2x1x8xi32>) -> tensor<2x1x4x32xf32>
+  return %o1, %o2 : tensor<2x1x4x32xf32>, tensor<2x1x4x32xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @sparse_heads_not_fused
+// CHECK: mla.attention
+// CHECK-NOT: mla.decode_attention
+func.func @sparse_heads_not_fused(%q: tensor<2x1x4x16xf32>, %kc: tensor<9x16x2x16xf32>, %vc: tensor<9x16x2x16xf32>,
+                                  %bt: tensor<2x4xi32>, %lens: tensor<2xi32>,
+                                  %iq: tensor<2x1x2x16xf32>, %ik: tensor<2x64x16xf32>,
+                                  %iw: tensor<2x1x2xf32>) -> tensor<2x1x4x16xf32> {
+  %k = mla.kv_cache_gather %kc[%bt] : tensor<9x16x2x16xf32>[tensor<2x4xi32>] -> tensor<2x64x2x16xf32>
+  %v = mla.kv_cache_gather %vc[%bt] : tensor<9x16x2x16xf32>[tensor<2x4xi32>] -> tensor<2x64x2x16xf32>
+  %s = mla.index_score %iq, %ik weights(%iw) kv_lens(%lens) {scale = 0.1 : f32} : tensor<2x1x2x16xf32>, tensor<2x64x16xf32> weights(tensor<2x1x2xf32>) kv_lens(tensor<2xi32>) -> tensor<2x1x64xf32>
+  %i = mla.topk %s {k = 8} : tensor<2x1x64xf32> -> tensor<2x1x8xi32>
+  %o = mla.attention %q, %k, %v kv_lens(%lens) indices(%i) {scale = 0.125 : f32} : tensor<2x1x4x16xf32>, tensor<2x64x2x16xf32>, tensor<2x64x2x16xf32> kv_lens(tensor<2xi32>) indices(tensor<2x1x8xi32>) -> tensor<2x1x4x16xf32>
+  return %o : tensor<2x1x4x16xf32>
+}

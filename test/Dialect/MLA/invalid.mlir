@@ -841,7 +841,7 @@ func.func @attn_gqa_groups(%q: tensor<2x1x6x16xf32>, %k: tensor<2x8x4x16xf32>) {
 
 func.func @attn_rope_pair(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x1x16xf32>, %qr: tensor<2x1x4x8xf32>) {
   // expected-error @+1 {{'query_rope' and 'key_rope' must be given together}}
-  %0 = "mla.attention"(%q, %k, %k, %qr) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>, scale = 0.25 : f32}> : (tensor<2x1x4x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32>, tensor<2x1x4x8xf32>) -> tensor<2x1x4x16xf32>
+  %0 = "mla.attention"(%q, %k, %k, %qr) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0>, scale = 0.25 : f32}> : (tensor<2x1x4x16xf32>, tensor<2x8x1x16xf32>, tensor<2x8x1x16xf32>, tensor<2x1x4x8xf32>) -> tensor<2x1x4x16xf32>
   return
 }
 
@@ -930,6 +930,30 @@ func.func @attn_rope_elem(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x1x16xf32>, %q
 func.func @attn_kv_lens_rank(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>, %l: tensor<2x1xi32>) {
   // expected-error @+1 {{'kv_lens' must have rank 1, got rank 2}}
   %0 = mla.attention %q, %k, %k kv_lens(%l) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> kv_lens(tensor<2x1xi32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_indices_rank(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>, %i: tensor<2x8xi32>) {
+  // expected-error @+1 {{'indices' must have rank 3, got rank 2}}
+  %0 = mla.attention %q, %k, %k indices(%i) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> indices(tensor<2x8xi32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_indices_batch(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>, %i: tensor<3x1x8xi32>) {
+  // expected-error @+1 {{indices batch (3) does not match query batch (2)}}
+  %0 = mla.attention %q, %k, %k indices(%i) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> indices(tensor<3x1x8xi32>) -> tensor<2x1x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attn_indices_tokens(%q: tensor<2x1x4x16xf32>, %k: tensor<2x8x4x16xf32>, %i: tensor<2x2x8xi32>) {
+  // expected-error @+1 {{indices tokens (2) does not match query tokens (1)}}
+  %0 = mla.attention %q, %k, %k indices(%i) {scale = 0.25 : f32} : tensor<2x1x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32> indices(tensor<2x2x8xi32>) -> tensor<2x1x4x16xf32>
   return
 }
 

@@ -248,6 +248,92 @@ for n, (shape, ety) in enumerate([((3, 16), "f32"), ((2, 3, 128), "bf16"),
     check(f"layer_norm #{n}", err.max() <= 0, f"excess {err.max():.3g}")
     print(f"layer_norm #{n} {shape} {ety}: max err {np.abs(got - ref).max():.2e}")
 
+# Sparse attention as DeepSeek-V3.2 decodes: the indexer selects k positions
+# of each query, attention in latent space over a paged cache sees only
+# those; mla-fuse-decode-attention makes it the sparse decode kernel on the
+# selected cache rows. The output must be attention over the positions the
+# run returned (which must be the top-k of the scores it returned).
+def sparse_case(n, B, S, H, dc, dr, BS, MB, Hi, Di, K, lens):
+    NB = B * MB + 1
+    f = lambda *sh: rng.standard_normal(sh).astype(np.float32).astype(np.float64)  # noqa: E731
+    ql, qr = f(B, S, H, dc), f(B, S, H, dr)
+    cache = f(NB, BS, dc + dr)
+    bt = rng.permutation(NB)[:B * MB].reshape(B, MB)
+    T = MB * BS
+    iq, ik, iw = f(B, S, Hi, Di), f(B, T, Di), f(B, S, Hi)
+    scale, iscale = 0.3, 0.1
+    W = dc + dr
+    ty = lambda shape, dd, e="f32": dyn(shape, e, dd)  # noqa: E731
+    qlt, qrt = ty((B, S, H, dc), {0}), ty((B, S, H, dr), {0})
+    ct, btt, lt = ty((NB, BS, W), {0}), ty((B, MB), {0}, "i32"), ty((B,), {0}, "i32")
+    iqt, ikt, iwt = ty((B, S, Hi, Di), {0}), ty((B, T, Di), {0}), ty((B, S, Hi), {0})
+    st, it, ot = ty((B, S, T), {0}), ty((B, S, K), {0}, "i32"), ty((B, S, H, dc), {0})
+    fn = (f"func.func @f(%ql: {qlt}, %qr: {qrt}, %cache: {ct}, %bt: {btt}, %l: {lt}, "
+          f"%iq: {iqt}, %ik: {ikt}, %iw: {iwt}) -> ({ot}, {it}, {st}) {{\n"
+          f"  %c, %kr = mla.kv_cache_gather %cache[%bt] : {ct}[{btt}] -> "
+          f"{ty((B, T, dc), {0})}, {ty((B, T, dr), {0})}\n"
+          f"  %c0 = arith.constant 0 : index\n"
+          f"  %b = tensor.dim %c, %c0 : {ty((B, T, dc), {0})}\n"
+          f"  %kv = tensor.expand_shape %c [[0], [1], [2, 3]] output_shape [%b, {T}, 1, {dc}] : "
+          f"{ty((B, T, dc), {0})} into {ty((B, T, 1, dc), {0})}\n"
+          f"  %s = mla.index_score %iq, %ik weights(%iw) kv_lens(%l) {{scale = {iscale} : f32, causal}} : "
+          f"{iqt}, {ikt} weights({iwt}) kv_lens({lt}) -> {st}\n"
+          f"  %i = mla.topk %s {{k = {K}}} : {st} -> {it}\n"
+          f"  %o = mla.attention %ql, %kv, %kv rope(%qr, %kr) kv_lens(%l) indices(%i) "
+          f"{{scale = {scale} : f32, causal}} : {qlt}, {ty((B, T, 1, dc), {0})}, "
+          f"{ty((B, T, 1, dc), {0})} rope({qrt}, {ty((B, T, dr), {0})}) kv_lens({lt}) "
+          f"indices({it}) -> {ot}\n"
+          f"  return %o, %i, %s : {ot}, {it}, {st}\n}}\n")
+    args = [("ql", ql, "f32", {0}), ("qr", qr, "f32", {0}), ("cache", cache, "f32", {0}),
+            ("bt", bt, "i32", {0}), ("l", np.array(lens), "i32", {0}),
+            ("iq", iq, "f32", {0}), ("ik", ik, "f32", {0}), ("iw", iw, "f32", {0})]
+    main = "func.func @main() {\n  %c0 = arith.constant 0 : index\n" \
+           "  %pf = arith.constant 0.0 : f32\n  %pi = arith.constant 0 : i32\n"
+    for a, v, e, dd in args:
+        main += f"  %{a}_c = arith.constant {lit(v, e)} : {ttype(v.shape, e)}\n"
+        main += f"  %{a}_d = tensor.cast %{a}_c : {ttype(v.shape, e)} to {dyn(v.shape, e, dd)}\n"
+    main += (f"  %o, %i, %s = func.call @f({', '.join(f'%{a}_d' for a, *_ in args)}) : "
+             f"({', '.join(dyn(v.shape, e, dd) for _, v, e, dd in args)}) -> ({ot}, {it}, {st})\n")
+    main += printer("o", (B, S, H, dc), "f32").replace("{t}", ot)
+    main += printer("i", (B, S, K), "i32").replace("{t}", it)
+    main += printer("s", (B, S, T), "f32").replace("{t}", st)
+    main += "  return\n}\n"
+    low = subprocess.run([MLA_OPT, "--mla-fuse-decode-attention"], input=fn + main,
+                         capture_output=True, text=True)
+    if low.returncode or "mla.attention" in low.stdout.split("func.func @main")[0]:
+        sys.exit("mla-fuse-decode-attention did not fuse:\n" + low.stderr + low.stdout)
+    got_o, got_i, got_s = run(low.stdout)
+    got_o, got_i = got_o.reshape(B, S, H, dc), got_i.reshape(B, S, K).astype(np.int64)
+    got_s = got_s.reshape(B, S, T)
+    check(f"sparse #{n} selection", np.array_equal(got_i, topk_ref(got_s, K)))
+    ref_s = score_ref(iq, ik, iw, None, None, lens, iscale, True)
+    fin = np.isfinite(ref_s)
+    check(f"sparse #{n} scores", np.array_equal(fin, np.isfinite(got_s)) and
+          np.abs(got_s[fin] - ref_s[fin]).max(initial=0) <=
+          1e-5 * np.abs(ref_s[fin]).max(initial=0) + 1e-6)
+    ref = np.zeros((B, S, H, dc))
+    for b in range(B):
+        rows = np.array([cache[bt[b, t // BS], t % BS] for t in range(T)])
+        for i in range(S):
+            sel = sorted(set(int(t) for t in got_i[b, i] if t >= 0))
+            if not sel:
+                continue
+            for h in range(H):
+                qv = np.concatenate([ql[b, i, h], qr[b, i, h]])
+                z = scale * rows[sel] @ qv
+                p = np.exp(z - z.max())
+                ref[b, i, h] = (p / p.sum()) @ rows[sel, :dc]
+    err = np.abs(got_o - ref).max()
+    tol = 1e-5 * np.abs(ref).max() + 1e-6
+    check(f"sparse #{n} attention", err <= tol, f"err {err:.3g} > {tol:.3g}")
+    print(f"sparse attention #{n}: B={B} S={S} H={H} d_c={dc} d_r={dr} pages of {BS} "
+          f"k={K} kv_lens={lens}: max err {err:.2e} (tol {tol:.2e})")
+
+
+sparse_case(0, 2, 1, 4, 16, 8, 4, 4, 2, 8, 5, [13, 3])
+sparse_case(1, 3, 2, 2, 32, 8, 8, 2, 4, 16, 6, [16, 0, 7])
+sparse_case(2, 1, 3, 16, 16, 16, 1, 12, 2, 8, 4, [12])
+
 if failures:
     sys.exit(f"{failures} check(s) failed")
 print("all indexer checks passed")

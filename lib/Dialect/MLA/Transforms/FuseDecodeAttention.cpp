@@ -8,13 +8,17 @@
 // [q_lat ; q_rope]: QK^T, scale, mask, softmax and PV become one flash-
 // decoding op that never materializes the gathered latents. Attention over
 // keys and values gathered from paged head caches (GQA/MQA/MHA) becomes the
-// same op on both caches.
+// same op on both caches. Attention over the positions that DeepSeek-V3.2's
+// indexer selects (mla.topk of mla.index_score) becomes the sparse decode
+// op (keys = indices) on the cache rows of those positions.
 //
 //===----------------------------------------------------------------------===//
 
 #include "mla/Dialect/MLA/IR/MLAOps.h"
 #include "mla/Dialect/MLA/Transforms/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -85,17 +89,118 @@ struct FuseLatentAttention : public OpRewritePattern<AttentionOp> {
     if (!lseTy)
       return failure();
 
+    if (op.getIndices() && !selectsVisibleOnly(op, rewriter))
+      return failure();
+
     Location loc = op.getLoc();
     Value query = op.getQuery();
     if (Value qRope = op.getQueryRope())
       query = tensor::ConcatOp::create(rewriter, loc, /*dim=*/3,
                                        ValueRange{query, qRope});
+    if (!op.getIndices()) {
+      auto fused = DecodeAttentionOp::create(
+          rewriter, loc, op.getResult().getType(), lseTy, query,
+          gather.getCache(), gather.getBlockTable(), op.getKvLens(),
+          op.getScaleAttr(), op.getCausalAttr());
+      rewriter.replaceOp(op, fused.getResult());
+      return success();
+    }
+    // Sparse decode reads the cache rows of the selected positions; every
+    // slot is valid to it (-1 marks none), the selection already masked.
+    auto [rows, slots] =
+        cacheRows(rewriter, loc, op.getIndices(), gather.getBlockTable(),
+                  gather.getCache().getType().getDimSize(1));
+    auto variant = DecodeVariantAttr::get(
+        rewriter.getContext(), KeySource::indices, CacheScales::none,
+        /*scale_group=*/128, ValueWidth::latent, std::nullopt);
     auto fused = DecodeAttentionOp::create(
         rewriter, loc, op.getResult().getType(), lseTy, query,
-        gather.getCache(), gather.getBlockTable(), op.getKvLens(),
-        op.getScaleAttr(), op.getCausalAttr());
+        gather.getCache(), /*value_cache=*/Value(), rows, slots,
+        /*sinks=*/Value(), /*cache_scale=*/Value(), op.getScaleAttr(),
+        /*causal=*/nullptr, variant);
     rewriter.replaceOp(op, fused.getResult());
     return success();
+  }
+
+  /// Attention over selected positions drops its masks when fused (sparse
+  /// decode has none): only a selection by mla.topk of index scores masked
+  /// like the attention (same lengths; causal if it is) is known to hold
+  /// visible positions only, each once.
+  static bool selectsVisibleOnly(AttentionOp op, PatternRewriter &rewriter) {
+    auto topk = op.getIndices().getDefiningOp<TopKOp>();
+    auto scores = topk ? topk.getScores().getDefiningOp<IndexScoreOp>()
+                       : IndexScoreOp();
+    if (!scores) {
+      (void)rewriter.notifyMatchFailure(
+          op, "indices are not mla.topk of mla.index_score");
+      return false;
+    }
+    if (scores.getKvLens() != op.getKvLens() ||
+        scores.getCausal() != op.getCausal()) {
+      (void)rewriter.notifyMatchFailure(
+          op, "the index scores are masked unlike the attention");
+      return false;
+    }
+    return true;
+  }
+
+  /// rows[b, s, j] = block_table[b, p / BS] * BS + p % BS for the position
+  /// p = indices[b, s, j], -1 where p is -1; and slots [B] = K.
+  static std::pair<Value, Value> cacheRows(PatternRewriter &rewriter,
+                                           Location loc, Value indices,
+                                           Value blockTable, int64_t bs) {
+    auto idxTy = cast<RankedTensorType>(indices.getType());
+    Type i32 = rewriter.getI32Type();
+    auto rowsTy = idxTy.clone(i32);
+    SmallVector<Value> dyn;
+    for (int64_t d = 0; d < 3; ++d)
+      if (idxTy.isDynamicDim(d))
+        dyn.push_back(tensor::DimOp::create(rewriter, loc, indices, d));
+    Value init = tensor::EmptyOp::create(rewriter, loc, rowsTy, dyn);
+    AffineMap id = rewriter.getMultiDimIdentityMap(3);
+    Value rows =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{rowsTy}, ValueRange{indices},
+            ValueRange{init}, ArrayRef<AffineMap>{id, id},
+            SmallVector<utils::IteratorType>(3, utils::IteratorType::parallel),
+            "", "",
+            [&](OpBuilder &b, Location l, ValueRange a) {
+              Value p = a[0];
+              if (!p.getType().isInteger(32))
+                p = arith::TruncIOp::create(b, l, i32, p);
+              auto c = [&](int64_t v) -> Value {
+                return arith::ConstantOp::create(b, l, b.getI32IntegerAttr(v));
+              };
+              Value none = arith::CmpIOp::create(
+                  b, l, arith::CmpIPredicate::slt, p, c(0));
+              Value safe = arith::SelectOp::create(b, l, none, c(0), p);
+              Value page = arith::DivUIOp::create(b, l, safe, c(bs));
+              Value off = arith::RemUIOp::create(b, l, safe, c(bs));
+              Value bIdx = linalg::IndexOp::create(b, l, 0);
+              Value pageIdx =
+                  arith::IndexCastOp::create(b, l, b.getIndexType(), page);
+              Value block = tensor::ExtractOp::create(
+                  b, l, blockTable, ValueRange{bIdx, pageIdx});
+              Value row = arith::AddIOp::create(
+                  b, l, arith::MulIOp::create(b, l, block, c(bs)), off);
+              linalg::YieldOp::create(
+                  b, l,
+                  ValueRange{arith::SelectOp::create(b, l, none, c(-1), row)});
+            })
+            .getResult(0);
+    SmallVector<Value> batch;
+    if (idxTy.isDynamicDim(0))
+      batch.push_back(tensor::DimOp::create(rewriter, loc, indices, 0));
+    auto slotsTy = RankedTensorType::get({idxTy.getDimSize(0)}, i32);
+    Value slots = tensor::EmptyOp::create(rewriter, loc, slotsTy, batch);
+    slots = linalg::FillOp::create(
+                rewriter, loc,
+                ValueRange{arith::ConstantOp::create(
+                    rewriter, loc,
+                    rewriter.getI32IntegerAttr(idxTy.getDimSize(2)))},
+                ValueRange{slots})
+                .getResult(0);
+    return {rows, slots};
   }
 };
 
@@ -120,6 +225,10 @@ struct FuseHeadAttention : public OpRewritePattern<AttentionOp> {
                                              "block tables");
     if (op.getQueryRope())
       return rewriter.notifyMatchFailure(op, "a rope part with head caches");
+    if (op.getIndices())
+      return rewriter.notifyMatchFailure(op, "selected positions of head "
+                                             "caches (sparse decode reads a "
+                                             "latent cache)");
     RankedTensorType lseTy = decodeLseType(op, keys.getBlockTable(), rewriter);
     if (!lseTy)
       return failure();

@@ -231,22 +231,27 @@ def MLA_AttentionOp : MLA_Op<"attention", [Pure, AttrSizedOperandSegments,
     with t visible when t < l[b] and, if `causal`, t <= l[b] - S + s (the S
     queries are the last S positions). result[b, s, h] = sum_t p_t value[b,t,g]
     with p = softmax over the visible t, accumulated in f32; a query with no
-    visible key gets zeros.
+    visible key gets zeros. With `indices(idx [B, S, K])` (DeepSeek Sparse
+    Attention, the positions mla.topk selects), t must also be one of
+    idx[b, s, :] (a set: -1 and repeats add nothing).
   }];
   let arguments = (ins MLA_FloatTensor:$query, MLA_FloatTensor:$key,
                    MLA_FloatTensor:$value,
                    Optional<MLA_FloatTensor>:$query_rope,
                    Optional<MLA_FloatTensor>:$key_rope,
                    Optional<MLA_IndexTensor>:$kv_lens,
+                   Optional<MLA_IndexTensor>:$indices,
                    F32Attr:$scale, UnitAttr:$causal);
   let results = (outs MLA_FloatTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value
     (`rope` `(` $query_rope^ `,` $key_rope `)`)?
     (`kv_lens` `(` $kv_lens^ `)`)?
+    (`indices` `(` $indices^ `)`)?
     attr-dict `:` type($query) `,` type($key) `,` type($value)
     (`rope` `(` type($query_rope)^ `,` type($key_rope) `)`)?
-    (`kv_lens` `(` type($kv_lens)^ `)`)? `->` type($result)
+    (`kv_lens` `(` type($kv_lens)^ `)`)?
+    (`indices` `(` type($indices)^ `)`)? `->` type($result)
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{

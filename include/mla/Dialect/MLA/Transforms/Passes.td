@@ -67,9 +67,15 @@ def MLAFuseDecodeAttentionPass
     query [q_lat ; q_rope] concatenated: the kernel contract of DESIGN.md.
     Attention whose keys and values are gathered from paged head caches
     (GQA/MQA/MHA, the same block table) becomes `mla.decode_attention` on
-    both caches. Other attention (prefill, training form) is left alone.
+    both caches. Attention restricted by `indices(...)` to the positions
+    that `mla.topk` selects from `mla.index_score` (masked with the same
+    lengths and causality) becomes the sparse `mla.decode_attention`
+    (`keys = indices`) on the cache rows of those positions, computed from
+    the block table. Other attention (prefill, training form) is left alone.
   }];
-  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+  let dependentDialects = ["::mlir::tensor::TensorDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 def MLADecomposePass : Pass<"mla-decompose", "ModuleOp"> {
