@@ -460,8 +460,8 @@ LogicalResult AttentionOp::verify() {
   if (auto idx = getIndices()) {
     auto idxT = cast<ShapedType>(idx.getType());
     if (failed(checkRank(op, "indices", idxT, 3)) ||
-        failed(checkDim(op, "indices batch", idxT.getDimSize(0),
-                        "query batch", b)) ||
+        failed(checkDim(op, "indices batch", idxT.getDimSize(0), "query batch",
+                        b)) ||
         failed(checkDim(op, "indices tokens", idxT.getDimSize(1),
                         "query tokens", s)))
       return failure();

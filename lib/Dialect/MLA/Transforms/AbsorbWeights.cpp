@@ -222,8 +222,7 @@ struct MLAAbsorbWeightsPass
         {qTy.getDimSize(0), qTy.getDimSize(1), heads, dc}, elemType);
     auto latentAttn = AttentionOp::create(
         b, loc, oLatTy, qLat, kv, kv, op.getQueryRope(), op.getKeyRope(),
-        op.getKvLens(), op.getIndices(), op.getScaleAttr(),
-        op.getCausalAttr());
+        op.getKvLens(), op.getIndices(), op.getScaleAttr(), op.getCausalAttr());
 
     // Output side: o = o_lat W_UV, or out = o_lat (W_UV W_O) when cheaper.
     OutProjOp outProj;

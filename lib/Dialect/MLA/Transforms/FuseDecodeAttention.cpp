@@ -128,8 +128,8 @@ struct FuseLatentAttention : public OpRewritePattern<AttentionOp> {
   /// visible positions only, each once.
   static bool selectsVisibleOnly(AttentionOp op, PatternRewriter &rewriter) {
     auto topk = op.getIndices().getDefiningOp<TopKOp>();
-    auto scores = topk ? topk.getScores().getDefiningOp<IndexScoreOp>()
-                       : IndexScoreOp();
+    auto scores =
+        topk ? topk.getScores().getDefiningOp<IndexScoreOp>() : IndexScoreOp();
     if (!scores) {
       (void)rewriter.notifyMatchFailure(
           op, "indices are not mla.topk of mla.index_score");
