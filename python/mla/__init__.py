@@ -19,15 +19,15 @@ from .compiler import (CompiledKernels, CompileError, cache_dir, compile, compil
                        find_codegen, load)
 from .flash_attn import flash_attn_with_kvcache
 from .flash_mla import flash_mla_with_kvcache, get_mla_metadata
-from .kernel import (DecodeKernel, HeadsDecodeKernel, HeadsLayerKernel, KernelError,
-                     LayerKernel, SparseDecodeKernel)
+from .kernel import (DecodeKernel, HeadsDecodeKernel, HeadsLayerKernel, IndexerLayerKernel,
+                     KernelError, LayerKernel, SparseDecodeKernel)
 from .config import ConfigError, load_config, read_config
 from .weights import from_state_dict
 
 __all__ = [
     "ABIError", "CompileError", "CompiledKernels", "DecodeKernel", "HeadsDecodeKernel",
-    "HeadsLayerKernel", "KernelABI", "KernelError", "LayerKernel", "SparseDecodeKernel",
-    "cache_dir", "compile",
+    "HeadsLayerKernel", "IndexerLayerKernel", "KernelABI", "KernelError", "LayerKernel",
+    "SparseDecodeKernel", "cache_dir", "compile",
     "compile_decode", "find_codegen", "flash_attn_with_kvcache", "flash_mla_with_kvcache",
     "from_bf16", "get_mla_metadata", "load", "load_abi", "to_bf16",
     "ConfigError", "Layer", "from_state_dict", "fp8", "load_config", "read_config",

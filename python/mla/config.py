@@ -30,7 +30,7 @@ _MLA_ROPE_STYLE = {
     "kimi_linear": None,              # its MLA layers use no RoPE
 }
 
-_IGNORE_ROPE_INTERLEAVE = ("deepseek_v2", "minicpm3", "kimi_linear")
+_IGNORE_ROPE_INTERLEAVE = ("deepseek_v2", "deepseek_v32", "minicpm3", "kimi_linear")
 
 # rope_type values whose frequencies depend on the config only.
 _SCALINGS = ("linear", "yarn", "longrope", "llama3")
@@ -88,6 +88,11 @@ class LayerConfig:
     # Llama 4 position scale of the queries: (beta, original_max_positions).
     query_scale: Optional[Tuple[float, int]] = None
     model_type: Optional[str] = None
+    # DeepSeek-V3.2's lightning indexer (DeepSeek Sparse Attention): its
+    # heads, key width and the positions each query keeps; None: dense.
+    index_n_heads: Optional[int] = None
+    index_head_dim: Optional[int] = None
+    index_topk: Optional[int] = None
 
     @classmethod
     def from_hf(cls, cfg: dict, rope_style: Optional[str] = None) -> "LayerConfig":
@@ -98,9 +103,14 @@ class LayerConfig:
         return self.kv_lora_rank is not None
 
     @property
+    def sparse(self) -> bool:
+        """Attention over the indexer's top-k positions (DeepSeek-V3.2)."""
+        return self.index_topk is not None
+
+    @property
     def attention_kind(self) -> str:
         if self.latent:
-            return "MLA"
+            return "MLA with DeepSeek Sparse Attention" if self.sparse else "MLA"
         g, h = self.num_key_value_heads, self.num_attention_heads
         return "MHA" if g == h else ("MQA" if g == 1 else "GQA")
 
@@ -125,7 +135,8 @@ class LayerConfig:
             raise ConfigError(f"tensor parallel: num_attention_heads ({h}) is not a "
                               f"multiple of {world}")
         # MLA configs say num_key_value_heads = H; standard attention splits
-        # its KV heads with the query heads.
+        # its KV heads with the query heads. The indexer is not split: every
+        # rank selects the same positions.
         if self.latent and g != h:
             return dataclasses.replace(self, num_attention_heads=h // world)
         if g % world:
@@ -148,8 +159,11 @@ class LayerConfig:
         ]
         body = ", ".join(f"{k} = {v}" for k, v in fields if v is not None)
         style = self.rope_style or "interleaved"
+        index = "".join(f", {k} = {getattr(self, k)}" for k in
+                        ("index_n_heads", "index_head_dim", "index_topk")
+                        if getattr(self, k) is not None)
         return (f"#mla.layer_config<{body}, rope_theta = {_f(self.rope_theta)}, "
-                f"rope_style = {style}>")
+                f"rope_style = {style}{index}>")
 
 
 def _rope_parameters(cfg: dict) -> Tuple[dict, float]:
@@ -233,6 +247,25 @@ def _read_scaling(cfg: dict, rope: dict, rotary_dim: int) -> Tuple[Optional[Rope
     return RopeScaling(rope_type, p), mscale_mult
 
 
+def _read_indexer(cfg: dict, q_lora: Optional[int], dr: int) -> Dict[str, int]:
+    """DeepSeek-V3.2's indexer fields (transformers' DeepseekV32Config
+    defaults where absent)."""
+    out = {}
+    for key, default in (("index_n_heads", 64), ("index_head_dim", 128),
+                         ("index_topk", 2048)):
+        v = cfg.get(key, default)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ConfigError(f"{key}: expected a positive integer, got {v!r}")
+        out[key] = v
+    if q_lora is None:
+        raise ConfigError("index_topk: the indexer's queries come from the query latent, "
+                          "so q_lora_rank is needed")
+    if out["index_head_dim"] <= dr:
+        raise ConfigError(f"index_head_dim: {out['index_head_dim']} must exceed "
+                          f"qk_rope_head_dim ({dr}), which it rotates")
+    return out
+
+
 def read_config(cfg: dict, rope_style: Optional[str] = None) -> LayerConfig:
     """The layer of a Hugging Face config dict; ConfigError names what cannot
     be expressed. `rope_style` overrides the rotary pairing."""
@@ -295,6 +328,8 @@ def read_config(cfg: dict, rope_style: Optional[str] = None) -> LayerConfig:
                 raise ConfigError("llama_4_scaling_beta: needs original_max_position_embeddings "
                                   "in the RoPE parameters")
             kw["query_scale"] = (float(q_beta), orig)
+        if model_type == "deepseek_v32" or cfg.get("index_topk") is not None:
+            kw.update(_read_indexer(cfg, q_lora, dr))
     else:
         head_dim = cfg.get("head_dim") or cfg["hidden_size"] // heads
         kw["head_dim"] = head_dim

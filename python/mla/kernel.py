@@ -778,9 +778,55 @@ class HeadsLayerKernel(LayerKernel):
         return self._run(arrays, bindings)
 
 
+class IndexerLayerKernel(LayerKernel):
+    """One decode step of a DeepSeek-V3.2 layer (DeepSeek Sparse Attention;
+    NAME_layer, CPU only): the new tokens' latent rows appended to kv_cache
+    and their indexer keys to index_cache IN PLACE (pages of the same block
+    table), the indexer's top-k positions of each query, latent attention
+    over those only. `layer(hidden, positions, kv_cache, index_cache,
+    block_table, seq_lens, weights)` returns `out` [batch, q_len,
+    hidden_size]; index_cache is [num_blocks, block_size, index_head_dim].
+    """
+
+    _INPUTS = ("hidden", "positions", "kv_cache", "index_cache", "block_table", "seq_lens")
+
+    def __init__(self, abi: KernelABI, key: Optional[str] = None):
+        super().__init__(abi, key)
+        self.index_head_dim: int = abi.dims.get("index_head_dim")
+
+    def __repr__(self) -> str:
+        return (f"IndexerLayerKernel({self.symbol}: hidden_size={self.hidden_size}, "
+                f"index_head_dim={self.index_head_dim}, {len(self.weights)} weights)")
+
+    def __call__(self, hidden, positions, kv_cache, index_cache, block_table, seq_lens,
+                 weights, out=None):
+        """The layer's output; kv_cache and index_cache get the new tokens'
+        rows in place (torch tensors run eagerly, not as a custom op)."""
+        return self.run(hidden, positions, kv_cache, index_cache, block_table, seq_lens,
+                        weights, out)
+
+    def prepare(self, hidden, positions, kv_cache, index_cache, block_table, seq_lens,
+                weights, out=None):
+        """Check the arguments and allocate `out` if missing (see
+        LayerKernel.prepare)."""
+        return self._prepare(dict(hidden=hidden, positions=positions, kv_cache=kv_cache,
+                                  index_cache=index_cache, block_table=block_table,
+                                  seq_lens=seq_lens, out=out), weights)
+
+    def run(self, hidden, positions, kv_cache, index_cache, block_table, seq_lens, weights,
+            out=None):
+        """The eager call: check, allocate, run, return out."""
+        arrays, bindings = self.prepare(hidden, positions, kv_cache, index_cache, block_table,
+                                        seq_lens, weights, out)
+        return self._run(arrays, bindings)
+
+
 def layer_kernel(abi: KernelABI, key: Optional[str] = None) -> LayerKernel:
-    """The layer function of a library: on head caches or on a latent cache."""
+    """The layer function of a library: on head caches, on a latent cache,
+    or on a latent cache and an indexer's key cache."""
     if abi.dims.get("num_kv_heads"):
         return HeadsLayerKernel(abi, key)
+    if abi.dims.get("index_head_dim"):
+        return IndexerLayerKernel(abi, key)
     return LayerKernel(abi, key)
 

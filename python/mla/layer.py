@@ -60,8 +60,11 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
         dc, dr, dn, dv = (cfg.kv_lora_rank, cfg.qk_rope_head_dim,
                           cfg.qk_nope_head_dim, cfg.v_head_dim)
         eps = f"{{epsilon = {cfg.latent_norm_eps:e} : f32}}"
+        di = cfg.index_head_dim
         if mode == "decode":
             cache = arg("kv_cache", t(num_blocks, block_size, dc + dr))
+            if cfg.sparse:
+                index_cache = arg("index_cache", t(num_blocks, block_size, di))
             bt = arg("block_table", _t(B, max_blocks, dtype="i32"))
             lens = arg("seq_lens", _t(B, dtype="i32"))
         q_in, q_in_dim = h, D
@@ -85,6 +88,14 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
         w_uk = arg("w_uk", t(H, dc, dn))
         w_uv = arg("w_uv", t(H, dc, dv))
         w_o = arg("w_o", t(H * dv, D))
+        if cfg.sparse:
+            hi = cfg.index_n_heads
+            w_iqr = arg("w_iq_rope", t(hi, q_in_dim, dr))
+            w_iqp = arg("w_iq_pass", t(hi, q_in_dim, di - dr))
+            w_ik = arg("w_ik", t(D, di))
+            g_ik = arg("ik_norm", t(di))
+            b_ik = arg("ik_norm_bias", t(di))
+            w_iw = arg("w_iw", t(D, hi))
         op("%q_nope", f"mla.head_proj {q_in}, {w_uq} : {t(B, S, q_in_dim)}, {t(H, q_in_dim, dn)} -> {t(B, S, H, dn)}")
         op("%q_pe", f"mla.head_proj {q_in}, {w_qr} : {t(B, S, q_in_dim)}, {t(H, q_in_dim, dr)} -> {t(B, S, H, dr)}")
         q_rope = "%q_pe"
@@ -107,15 +118,69 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
             lens_t = f" kv_lens({_t(B, dtype='i32')})"
         else:
             c_all, kr_all, kv_lens, lens_t, T_ = "%c_kv_n", k_rope, "", "", S
+        indices = indices_t = ""
+        if cfg.sparse:
+            # DeepSeek Sparse Attention: the indexer's queries (from the query
+            # latent) and keys (layer-normed, their first d_r dims rotated
+            # with half-split pairs whatever the layer's style), ReLU scores
+            # weighted per index head, the top index_topk positions.
+            half_attrs = rope_attrs.replace(f"#mla.rope_style<{cfg.rope_style}>",
+                                            "#mla.rope_style<rotate_half>")
+            pos_t = _t(B, S, dtype="i32")
+            op("%iq_pe", f"mla.head_proj {q_in}, {w_iqr} : {t(B, S, q_in_dim)}, "
+               f"{t(hi, q_in_dim, dr)} -> {t(B, S, hi, dr)}")
+            op("%iq_rope", f"mla.rope %iq_pe, {pos} {half_attrs} : {t(B, S, hi, dr)}, {pos_t}")
+            op("%iq_pass", f"mla.head_proj {q_in}, {w_iqp} : {t(B, S, q_in_dim)}, "
+               f"{t(hi, q_in_dim, di - dr)} -> {t(B, S, hi, di - dr)}")
+            op("%ik0", f"mla.linear {h}, {w_ik} : {t(B, S, D)}, {t(D, di)} -> {t(B, S, di)}")
+            op("%ik_n", f"mla.layer_norm %ik0, {g_ik}, {b_ik} {{epsilon = 1.000000e-06 : f32}} : "
+               f"{t(B, S, di)}, {t(di)}, {t(di)}")
+            b0 = "0" if B is not None else "%b0"
+            if B is None:
+                op("%c0", "arith.constant 0 : index")
+                op("%b0", f"tensor.dim %ik_n, %c0 : {t(B, S, di)}")
+            sz = lambda w: f"[{b0}, {S if S is not None else '%s0'}, {w}]"  # noqa: E731
+            if S is None:
+                op("%c1", "arith.constant 1 : index")
+                op("%s0", f"tensor.dim %ik_n, %c1 : {t(B, S, di)}")
+            op("%ik_pe", f"tensor.extract_slice %ik_n[0, 0, 0] {sz(dr)} [1, 1, 1] : "
+               f"{t(B, S, di)} to {t(B, S, dr)}")
+            op("%ik_pass", f"tensor.extract_slice %ik_n[0, 0, {dr}] {sz(di - dr)} [1, 1, 1] : "
+               f"{t(B, S, di)} to {t(B, S, di - dr)}")
+            op("%ik_rope", f"mla.rope %ik_pe, {pos} {half_attrs} : {t(B, S, dr)}, {pos_t}")
+            op("%iw", f"mla.linear {h}, {w_iw} : {t(B, S, D)}, {t(D, hi)} -> {t(B, S, hi)}")
+            if mode == "decode":
+                icache_t = t(num_blocks, block_size, di)
+                op("%index_cache_new", f"mla.kv_cache_append %ik_pass, %ik_rope into "
+                   f"{index_cache}[{bt}, {lens}] : {t(B, S, di - dr)}, {t(B, S, dr)} into "
+                   f"{icache_t}[{bt_t}, {_t(B, dtype='i32')}]")
+                body.append(f"  %ik_pass_all, %ik_rope_all = mla.kv_cache_gather "
+                            f"%index_cache_new[{bt}] : {icache_t}[{bt_t}] -> "
+                            f"{t(B, T, di - dr)}, {t(B, T, dr)}")
+                ik_pass, ik_rope = "%ik_pass_all", "%ik_rope_all"
+            else:
+                ik_pass, ik_rope = "%ik_pass", "%ik_rope"
+            iscale = di ** -0.5 * hi ** -0.5
+            op("%iscores", f"mla.index_score %iq_pass, {ik_pass} weights(%iw) "
+               f"rope(%iq_rope, {ik_rope}){kv_lens} {{scale = {iscale!r} : f32, causal}} : "
+               f"{t(B, S, hi, di - dr)}, {t(B, T_, di - dr)} weights({t(B, S, hi)}) "
+               f"rope({t(B, S, hi, dr)}, {t(B, T_, dr)}){lens_t} -> "
+               f"{_t(B, S, T_, dtype='f32')}")
+            k_top = cfg.index_topk
+            op("%topk", f"mla.topk %iscores {{k = {k_top}}} : {_t(B, S, T_, dtype='f32')} -> "
+               f"{_t(B, S, k_top, dtype='i32')}")
+            indices, indices_t = " indices(%topk)", f" indices({_t(B, S, k_top, dtype='i32')})"
         op("%k_nope", f"mla.head_proj {c_all}, {w_uk} : {t(B, T_, dc)}, {t(H, dc, dn)} -> {t(B, T_, H, dn)}")
         op("%v", f"mla.head_proj {c_all}, {w_uv} : {t(B, T_, dc)}, {t(H, dc, dv)} -> {t(B, T_, H, dv)}")
-        op("%o", f"mla.attention %q_nope, %k_nope, %v rope({q_rope}, {kr_all}){kv_lens} "
+        op("%o", f"mla.attention %q_nope, %k_nope, %v rope({q_rope}, {kr_all}){kv_lens}{indices} "
            f"{{scale = {scale!r} : f32, causal}} : {t(B, S, H, dn)}, {t(B, T_, H, dn)}, {t(B, T_, H, dv)} "
-           f"rope({t(B, S, H, dr)}, {t(B, T_, dr)}){lens_t} -> {t(B, S, H, dv)}")
+           f"rope({t(B, S, H, dr)}, {t(B, T_, dr)}){lens_t}{indices_t} -> {t(B, S, H, dv)}")
         op("%out", f"mla.out_proj %o, {w_o} : {t(B, S, H, dv)}, {t(H * dv, D)} -> {t(B, S, D)}")
         results.append(("%out", t(B, S, D)))
         if mode == "decode":
             results.append(("%cache_new", t(num_blocks, block_size, dc + dr)))
+            if cfg.sparse:
+                results.append(("%index_cache_new", t(num_blocks, block_size, di)))
     else:
         hd = cfg.head_dim
         if mode == "decode":
@@ -159,7 +224,8 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
             results.append(("%v_cache_new", cache_t))
 
     # Weights carry their names, which NAME.json reports for callers.
-    inputs = ("h", "positions", "kv_cache", "k_cache", "v_cache", "block_table", "seq_lens")
+    inputs = ("h", "positions", "kv_cache", "index_cache", "k_cache", "v_cache", "block_table",
+              "seq_lens")
     sig = ",\n    ".join(f"%{n}: {ty}" + ("" if n in inputs else f' {{mla.name = "{n}"}}')
                           for n, ty in args)
     res_types = ", ".join(ty for _, ty in results)

@@ -6,6 +6,9 @@
 - MLA (`cfg.latent`): [w_dq, q_norm] (with q_lora_rank only), w_uq
   [H, q_in, dn], w_qr [H, q_in, dr], w_dkv [D, dc], kv_norm [dc],
   w_kr [D, dr], w_uk [H, dc, dn], w_uv [H, dc, dv], w_o [H*dv, D];
+  with DeepSeek-V3.2's indexer (`cfg.sparse`) then w_iq_rope [Hi, q_lora, dr],
+  w_iq_pass [Hi, q_lora, Di - dr], w_ik [D, Di], ik_norm [Di],
+  ik_norm_bias [Di], w_iw [D, Hi] (indexer.wq_b, wk, k_norm, weights_proj);
 - standard attention (MHA/MQA/GQA): w_q [H, D, hd], w_k [G, D, hd],
   w_v [G, D, hd], w_o [H*hd, D].
 
@@ -121,6 +124,19 @@ class _Reader:
             a = self._dequantize(a, self.sd[scale_key], scale_key)
         return a
 
+    def norm(self, name: str, n: int) -> Tuple[np.ndarray, np.ndarray]:
+        """A LayerNorm's `name.weight` and `name.bias`, float32 of [n]."""
+        out = []
+        for part in ("weight", "bias"):
+            key = f"{self.prefix}{name}.{part}"
+            if key not in self.sd:
+                raise KeyError(f"{key}: missing from the state dict")
+            a = _to_numpy(self.sd[key], key)
+            if a.shape != (n,):
+                raise ValueError(f"{key}: expected shape [{n}], got {list(a.shape)}")
+            out.append(a)
+        return out[0], out[1]
+
     def _dequantize(self, w: np.ndarray, scale, scale_key: str) -> np.ndarray:
         s = _to_numpy(scale, scale_key)
         b = self.block
@@ -200,7 +216,23 @@ def _mla(cfg: LayerConfig, local: LayerConfig, r: _Reader, rank: int) -> List[np
     out.append(kv_b[:, dn:].transpose(0, 2, 1))           # w_uv [h, dc, dv]
     o = r.get("o_proj", (D, H * dv))
     out.append(o[:, first * dv:(first + h) * dv].T)       # w_o [h*dv, D]
+    if cfg.sparse:
+        out += _indexer(cfg, r)
     return out
+
+
+def _indexer(cfg: LayerConfig, r: _Reader) -> List[np.ndarray]:
+    """DeepSeek-V3.2's indexer (every rank has all of it): wq_b rows per head
+    [rope | pass], wk [Di, D], k_norm (LayerNorm), weights_proj [Hi, D]."""
+    D, dr = cfg.hidden_size, cfg.qk_rope_head_dim
+    hi, di = cfg.index_n_heads, cfg.index_head_dim
+    q = r.get("indexer.wq_b", (hi * di, cfg.q_lora_rank)).reshape(hi, di, -1)
+    g, b = r.norm("indexer.k_norm", di)
+    return [q[:, :dr].transpose(0, 2, 1),                 # w_iq_rope [hi, q_lora, dr]
+            q[:, dr:].transpose(0, 2, 1),                 # w_iq_pass [hi, q_lora, di-dr]
+            r.get("indexer.wk", (di, D)).T,               # w_ik [D, di]
+            g, b,                                         # ik_norm, ik_norm_bias
+            r.get("indexer.weights_proj", (hi, D)).T]     # w_iw [D, hi]
 
 
 def _standard(cfg: LayerConfig, local: LayerConfig, r: _Reader, rank: int) -> List[np.ndarray]:
@@ -218,7 +250,9 @@ def weight_names(cfg: LayerConfig) -> List[str]:
     """The layer function's weight argument names, in order."""
     if cfg.latent:
         return ((["w_dq", "q_norm"] if cfg.q_lora_rank else [])
-                + ["w_uq", "w_qr", "w_dkv", "kv_norm", "w_kr", "w_uk", "w_uv", "w_o"])
+                + ["w_uq", "w_qr", "w_dkv", "kv_norm", "w_kr", "w_uk", "w_uv", "w_o"]
+                + (["w_iq_rope", "w_iq_pass", "w_ik", "ik_norm", "ik_norm_bias", "w_iw"]
+                   if cfg.sparse else []))
     return ["w_q", "w_k", "w_v", "w_o"]
 
 

@@ -121,6 +121,20 @@ def deepseek_v3(seed=0, **kw):
                  seed)
 
 
+def deepseek_v32(seed=0, **kw):
+    """DeepSeek-V3.2 (DeepSeek Sparse Attention): the indexer keeps
+    index_topk positions of each query; sequences longer than that attend
+    to a strict subset."""
+    from transformers import DeepseekV32Config
+    m = _models("deepseek_v32")
+    args = dict(DIMS, q_lora_rank=Q_LORA, moe_intermediate_size=32, n_routed_experts=4,
+                num_experts_per_tok=2, n_group=1, topk_group=1, max_position_embeddings=163840,
+                index_n_heads=4, index_head_dim=32, index_topk=4)
+    args.update(kw)
+    return Model(DeepseekV32Config(**args), m.DeepseekV32Attention,
+                 m.DeepseekV32RotaryEmbedding, seed)
+
+
 YARN = dict(type="yarn", factor=40.0, original_max_position_embeddings=4096, beta_fast=32,
             beta_slow=1, mscale=1.0, mscale_all_dim=0.8)
 
@@ -167,6 +181,10 @@ def run_layer(kernel, weights, seqs, width, dtype="f32", seed=0, block_size=BLOC
     row = (kernel.num_kv_heads, kernel.head_dim) if heads else (width,)
     cache = to_kernel(np.full((num_blocks, block_size, *row), np.nan, np.float32), dtype)
     values = to_kernel(np.full(cache.shape, np.nan, np.float32), dtype) if heads else None
+    # DeepSeek-V3.2: the indexer's keys in a second cache of the same pages.
+    if isinstance(kernel, mla.IndexerLayerKernel):
+        values = to_kernel(np.full((num_blocks, block_size, kernel.index_head_dim), np.nan,
+                                   np.float32), dtype)
     outs = [np.zeros((len(p), h.shape[1])) for h, p, _ in seqs]
     steps = max(first + len(p) for _, p, first in seqs)
     for s in range(steps):
@@ -178,7 +196,7 @@ def run_layer(kernel, weights, seqs, width, dtype="f32", seed=0, block_size=BLOC
         for row, i in enumerate(active):
             table[row, :pages[i]] = tables[i]
         seq_lens = np.array([t + 1 for t in ts], np.int32)
-        caches = (cache, values) if heads else (cache,)
+        caches = (cache,) if values is None else (cache, values)
         out = kernel(to_kernel(hidden, dtype), positions, *caches, table, seq_lens, weights)
         out = kernel_values(out)
         for row, (i, t) in enumerate(zip(active, ts)):
@@ -267,6 +285,32 @@ def test_deepseek_v3_yarn(v3):
     # float32 angles exact enough for 1e-4).
     check("deepseek_v3 yarn (mscale != mscale_all_dim)", v3, lengths=(10, 7),
           positions=[np.arange(10), 40 + np.arange(7)])
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(rope_scaling=None, index_topk=7, index_n_heads=2,
+                                               index_head_dim=48)],
+                         ids=["yarn_topk4", "topk7"])
+def test_deepseek_v32_sparse(kw):
+    """DeepSeek-V3.2 against DeepseekV32Attention (eager: the indexer's
+    top-k scattered into the causal mask): the indexer written as
+    mla.index_score / mla.topk, attention over the selected positions fused
+    into the sparse decode kernel. Sequences of 10 and 6 tokens with top-4
+    (then 7) keep a strict subset once past k; the index keys are cached
+    in index_cache, NaN where not written."""
+    if "rope_scaling" not in kw:
+        kw = dict(kw, rope_scaling=dict(YARN), rope_theta=10000.0)
+    model = deepseek_v32(seed=5, **kw)
+    cfg = model.cfg
+    assert cfg.sparse and cfg.index_topk == model.config.index_topk
+    assert cfg.rope_style == "interleaved"
+    text = Layer(cfg, dtype="f32", q_len=1, block_size=BLOCK).to_mlir()
+    assert "mla.topk" in text and "indices(%topk)" in text
+    check(f"deepseek_v32 sparse {sorted(kw)}", model, lengths=(10, 6))
+
+
+def test_deepseek_v32_bf16():
+    model = deepseek_v32(seed=6, rope_theta=10000.0)
+    check("deepseek_v32 sparse bf16", model, lengths=(9, 5), dtype="bf16", tol=BF16_TOL)
 
 
 def test_deepseek_v3_raw_config_json(v3):

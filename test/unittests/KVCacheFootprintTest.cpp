@@ -25,13 +25,15 @@ protected:
     return LayerConfigAttr::get(&ctx, hidden, heads, kvHeads, std::nullopt,
                                 std::nullopt, std::nullopt, std::nullopt,
                                 std::nullopt, headDim, llvm::APFloat(500000.0),
-                                RopeStyle::rotate_half);
+                                RopeStyle::rotate_half, std::nullopt,
+                                std::nullopt, std::nullopt);
   }
   LayerConfigAttr latent(int64_t hidden, int64_t heads, int64_t dc,
                          int64_t dr) {
     return LayerConfigAttr::get(&ctx, hidden, heads, heads, 1536, dc, 128, dr,
                                 128, std::nullopt, llvm::APFloat(10000.0),
-                                RopeStyle::interleaved);
+                                RopeStyle::interleaved, std::nullopt,
+                                std::nullopt, std::nullopt);
   }
   MLIRContext ctx;
 };

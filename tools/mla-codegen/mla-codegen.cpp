@@ -448,6 +448,7 @@ mla_abi::Sizes abiSizes(const DecodeParams &r,
   s.numKvHeads = r.headCaches ? r.kvHeads : 0;
   s.topK = r.topk;
   s.cacheRowBytes = r.fp8Rows() ? r.fp8RowBytes() : 0;
+  s.indexHeadDim = layer ? layer->sizes.indexHeadDim : 0;
   return s;
 }
 
@@ -764,7 +765,8 @@ llvm::json::Value layerJSON(const cpu::LayerEntry &layer) {
       {"symbol", kernelName + "_layer"},
       {"prepare_weights", std::move(prepare)},
       {"returns", "int32_t"},
-      {"args", argsJSON(mla_abi::layerArgs(layer.heads), layer.sizes, dtype)},
+      {"args", argsJSON(mla_abi::layerArgs(layer.heads, layer.indexer),
+                        layer.sizes, dtype)},
       {"weights", std::move(weights)},
       {"return_codes",
        returnCodesJSON(StringRef(kernelName).upper(),

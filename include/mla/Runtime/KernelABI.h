@@ -139,13 +139,14 @@ enum class Dim {
   HeadDim,         // fixed: the head dim of head caches
   TopK,            // fixed: slots of a query's index row (token indices)
   CacheRowBytes,   // fixed: bytes of an fp8 cache row with its scales
+  IndexHeadDim,    // fixed: the DeepSeek Sparse Attention indexer's key width
 };
 
 inline constexpr Dim kDims[] = {
     Dim::Batch,     Dim::QLen,      Dim::NumHeads,  Dim::KvLoraRank,
     Dim::RowWidth,  Dim::BlockSize, Dim::NumBlocks, Dim::MaxBlocksPerSeq,
     Dim::HiddenSize, Dim::NumKvHeads, Dim::HeadDim, Dim::TopK,
-    Dim::CacheRowBytes};
+    Dim::CacheRowBytes, Dim::IndexHeadDim};
 
 constexpr const char *dimName(Dim d) {
   switch (d) {
@@ -175,6 +176,8 @@ constexpr const char *dimName(Dim d) {
     return "topk";
   case Dim::CacheRowBytes:
     return "cache_row_bytes";
+  case Dim::IndexHeadDim:
+    return "index_head_dim";
   }
   return "";
 }
@@ -188,6 +191,8 @@ struct Sizes {
   int64_t topK = 0;       // token indices: slots of an index row; 0: pages
   int64_t cacheRowBytes = 0; // fp8 rows with group scales: their bytes; 0:
                              // the cache holds the query's element type
+  int64_t indexHeadDim = 0;  // a layer with DeepSeek-V3.2's indexer: its
+                             // cached key width; 0: no indexer
 };
 
 /// The size of `d` in a library with `s`, or -1 for a runtime dimension.
@@ -213,6 +218,8 @@ constexpr int64_t fixedSize(Dim d, const Sizes &s) {
     return s.topK > 0 ? s.topK : -1;
   case Dim::CacheRowBytes:
     return s.cacheRowBytes > 0 ? s.cacheRowBytes : -1;
+  case Dim::IndexHeadDim:
+    return s.indexHeadDim > 0 ? s.indexHeadDim : -1;
   case Dim::Batch:
   case Dim::NumBlocks:
   case Dim::MaxBlocksPerSeq:
@@ -576,8 +583,32 @@ inline constexpr Arg kHeadsLayerArgs[] = {
     kLayerArgs[9],
 };
 
-/// The layer function's arguments on a latent cache or on head caches.
-constexpr ArgList layerArgs(bool heads) {
+/// int32_t NAME_layer(...) of a DeepSeek-V3.2 layer (DeepSeek Sparse
+/// Attention): its indexer's keys are cached too, in index_cache (pages of
+/// the same block table), and attention reads the top-k positions it selects.
+inline constexpr Arg kIndexerLayerArgs[] = {
+    kLayerArgs[0],
+    kLayerArgs[1],
+    kLayerArgs[2],
+    array("index_cache", "void *", DType::Elem, Direction::InOut,
+          "the indexer's keys, rows [k_pass ; k_rope] (layer-normed, RoPE'd); "
+          "the new tokens' are written in place",
+          Dim::NumBlocks, Dim::BlockSize, Dim::IndexHeadDim),
+    scalar("num_blocks", "int32_t", DType::I32,
+           "pages in kv_cache (and in index_cache)"),
+    kLayerArgs[4],
+    kLayerArgs[5],
+    kLayerArgs[6],
+    kLayerArgs[7],
+    kLayerArgs[8],
+    kLayerArgs[9],
+};
+
+/// The layer function's arguments on a latent cache, on head caches, or on
+/// a latent cache and the indexer's key cache.
+constexpr ArgList layerArgs(bool heads, bool indexer = false) {
+  if (indexer)
+    return ArgList(kIndexerLayerArgs);
   return heads ? ArgList(kHeadsLayerArgs) : ArgList(kLayerArgs);
 }
 
@@ -626,6 +657,7 @@ using HeadsLayerFn = int32_t (*)(const void *, const int32_t *, void *, void *,
                                  int32_t, const int32_t *, const int32_t *,
                                  const void *const *, void *, int32_t,
                                  int32_t);
+using IndexerLayerFn = HeadsLayerFn; // kv_cache and index_cache
 
 namespace detail {
 template <typename T> struct CType;
@@ -698,7 +730,8 @@ static_assert(detail::describes(NumSplitsFn(), kNumSplitsArgsCPU) &&
                   detail::describes(NumSplitsFn(), kNumSplitsArgsGPU),
               "kNumSplitsArgs must describe NumSplitsFn");
 static_assert(detail::describes(LayerFn(), kLayerArgs) &&
-                  detail::describes(HeadsLayerFn(), kHeadsLayerArgs),
+                  detail::describes(HeadsLayerFn(), kHeadsLayerArgs) &&
+                  detail::describes(IndexerLayerFn(), kIndexerLayerArgs),
               "k*LayerArgs must describe *LayerFn");
 
 /// The shape of array `a` in a library of sizes `s`: "[batch, 1, 16, 576]",

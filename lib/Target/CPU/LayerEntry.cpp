@@ -34,11 +34,12 @@ std::string typeName(Type t) {
 }
 
 /// The layer's array arguments that are inputs of the IR function, in its
-/// order: hidden, positions, kv_cache (or k_cache and v_cache: `heads`),
-/// block_table, seq_lens (the weights follow them).
-SmallVector<const mla_abi::Arg *> irArrays(bool heads) {
+/// order: hidden, positions, kv_cache (or k_cache and v_cache: `heads`; or
+/// kv_cache and index_cache: `indexer`), block_table, seq_lens (the weights
+/// follow them).
+SmallVector<const mla_abi::Arg *> irArrays(bool heads, bool indexer) {
   SmallVector<const mla_abi::Arg *> args;
-  for (const mla_abi::Arg &a : mla_abi::layerArgs(heads))
+  for (const mla_abi::Arg &a : mla_abi::layerArgs(heads, indexer))
     if (a.kind == mla_abi::ArgKind::Array &&
         a.direction != mla_abi::Direction::Out)
       args.push_back(&a);
@@ -65,8 +66,8 @@ bool matches(RankedTensorType t, const mla_abi::Arg &a,
 std::string wrapperSource(StringRef name, StringRef impl,
                           ArrayRef<RankedTensorType> args,
                           const mla_abi::Sizes &sizes, Type elemType,
-                          bool heads) {
-  mla_abi::ArgList layerArgs = mla_abi::layerArgs(heads);
+                          bool heads, bool indexer) {
+  mla_abi::ArgList layerArgs = mla_abi::layerArgs(heads, indexer);
   auto ranked = [&](RankedTensorType t) {
     return "MemRef<" + cType(t.getElementType()) + ", " +
            std::to_string(t.getRank()) + "> *";
@@ -108,7 +109,8 @@ std::string wrapperSource(StringRef name, StringRef impl,
     os << ", " << ranked(t);
   os << ");\n\n";
 
-  int64_t numWeights = int64_t(args.size()) - int64_t(irArrays(heads).size());
+  int64_t numWeights =
+      int64_t(args.size()) - int64_t(irArrays(heads, indexer).size());
   os << "extern \"C\" "
      << mla_abi::declaration((name + "_layer").str(), layerArgs, ") {")
      << "\n  if (batch < 0)\n    return mla_abi::ErrBatch;\n"
@@ -140,7 +142,7 @@ std::string wrapperSource(StringRef name, StringRef impl,
      << "        return mla_abi::ErrBlockId;\n"
      << "    }\n  }\n";
   // Sizes: the ABI's runtime dimensions are the wrapper's parameters.
-  SmallVector<const mla_abi::Arg *> arrays = irArrays(heads);
+  SmallVector<const mla_abi::Arg *> arrays = irArrays(heads, indexer);
   for (unsigned i = 0; i < args.size(); ++i) {
     std::string ptr, dims = "{";
     for (int64_t d = 0; d < args[i].getRank(); ++d) {
@@ -169,7 +171,10 @@ std::string wrapperSource(StringRef name, StringRef impl,
         "result.sizes[1] * result.sizes[2]);\n"
      << "  std::free(result.allocated);\n  return mla_abi::Ok;\n}\n\n"
      << "static_assert(std::is_same_v<decltype(&" << name << "_layer), "
-     << (heads ? "mla_abi::HeadsLayerFn" : "mla_abi::LayerFn") << ">);\n";
+     << (indexer ? "mla_abi::IndexerLayerFn"
+         : heads ? "mla_abi::HeadsLayerFn"
+                 : "mla_abi::LayerFn")
+     << ">);\n";
   return source;
 }
 
@@ -182,7 +187,15 @@ std::string headerText(StringRef name, const cpu::LayerEntry &entry) {
   unsigned first = weights.size() - entry.numPrepared;
   std::string text, upper = name.upper(), dtype = typeName(elemType);
   llvm::raw_string_ostream hs(text);
-  if (entry.heads)
+  if (entry.indexer)
+    hs << "/* One decode step of a DeepSeek-V3.2 layer, in the absorbed form:\n"
+       << " * the new tokens' [c_kv ; k_rope] appended to kv_cache and their\n"
+       << " * index keys to index_cache IN PLACE; the indexer scores every\n"
+       << " * visible position (ReLU-weighted over its heads) and keeps the\n"
+       << " * top " << entry.indexTopK
+       << "; latent attention over those positions only (sparse\n"
+       << " * decode), o = o_lat W_UV, out = concat(o) W_O.\n";
+  else if (entry.heads)
     hs << "/* One decode step of the whole layer: q, k, v = (RoPE'd)\n"
        << " * projections of hidden, the new tokens' keys and values appended\n"
        << " * to k_cache and v_cache IN PLACE, attention of each query head\n"
@@ -192,7 +205,7 @@ std::string headerText(StringRef name, const cpu::LayerEntry &entry) {
        << " * q_lat = (RoPE'd) projections of hidden, the new tokens' [c_kv ;\n"
        << " * k_rope] appended to kv_cache IN PLACE, latent attention over the\n"
        << " * cache, o = o_lat W_UV, out = concat(o) W_O.\n";
-  mla_abi::ArgList layerArgs = mla_abi::layerArgs(entry.heads);
+  mla_abi::ArgList layerArgs = mla_abi::layerArgs(entry.heads, entry.indexer);
   for (const mla_abi::Arg &a : layerArgs) {
     hs << " *   " << mla_abi::describe(a, sizes, dtype.c_str()) << "\n";
     if (a.kind == mla_abi::ArgKind::ArrayList)
@@ -235,7 +248,7 @@ LogicalResult checkPrepare(func::FuncOp prepare, cpu::LayerEntry &entry,
   if (!entry.numPrepared)
     return success();
   unsigned first = entry.weights.size() - entry.numPrepared;
-  unsigned numArrays = irArrays(entry.heads).size();
+  unsigned numArrays = irArrays(entry.heads, entry.indexer).size();
   if (!prepare || prepare.getNumResults() != entry.numPrepared)
     return fail("its merged weights have no prepare-weights function "
                 "returning them");
@@ -321,20 +334,26 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   auto prepare = module.lookupSymbol<func::FuncOp>(
       (layer.getSymName() + "_prepare_weights").str());
   // Expected arguments, as python -m mla.layer writes them: the inputs of
-  // mla_abi::layerArgs (hidden, positions, kv_cache or k_cache and v_cache,
-  // block_table, seq_lens), then weights of static shape; results: out and
-  // the caches.
+  // mla_abi::layerArgs (hidden, positions, kv_cache or k_cache and v_cache
+  // or kv_cache and index_cache, block_table, seq_lens), then weights of
+  // static shape; results: out and the caches.
   const bool heads = bool(attention.getValueCache());
-  const unsigned caches = heads ? 2 : 1;
+  const bool indexer =
+      attention.getVariantOrDefault().getKeys() == KeySource::indices;
+  const unsigned caches = heads || indexer ? 2 : 1;
   FunctionType fnTy = layer.getFunctionType();
-  SmallVector<const mla_abi::Arg *> arrays = irArrays(heads);
+  SmallVector<const mla_abi::Arg *> arrays = irArrays(heads, indexer);
   if (fnTy.getNumInputs() <= arrays.size() ||
       fnTy.getNumResults() != 1 + caches)
     return fail(heads ? "expected (hidden, positions, k_cache, v_cache, "
                         "block_table, seq_lens, weights...) -> (out, k_cache, "
                         "v_cache)"
-                      : "expected (hidden, positions, kv_cache, block_table, "
-                        "seq_lens, weights...) -> (out, kv_cache)");
+                : indexer
+                    ? "expected (hidden, positions, kv_cache, index_cache, "
+                      "block_table, seq_lens, weights...) -> (out, kv_cache, "
+                      "index_cache)"
+                    : "expected (hidden, positions, kv_cache, block_table, "
+                      "seq_lens, weights...) -> (out, kv_cache)");
   SmallVector<RankedTensorType> args;
   for (Type t : fnTy.getInputs()) {
     auto rt = dyn_cast<RankedTensorType>(t);
@@ -344,6 +363,7 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   }
   LayerEntry entry;
   entry.heads = heads;
+  entry.indexer = indexer;
   entry.elemType = attention.getQuery().getType().getElementType();
   mla_abi::Sizes &sizes = entry.sizes;
   sizes.qLen = attention.getQueryLen();
@@ -353,6 +373,15 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   sizes.blockSize = attention.getBlockSize();
   sizes.hiddenSize = args[0].getRank() == 3 ? args[0].getDimSize(2) : 0;
   sizes.numKvHeads = heads ? attention.getNumKVHeads() : 0;
+  if (indexer) {
+    // The index cache's row width; matched like every argument below.
+    sizes.indexHeadDim = args[3].getRank() == 3 && !args[3].isDynamicDim(2)
+                             ? args[3].getDimSize(2)
+                             : 0;
+    entry.indexTopK =
+        cast<RankedTensorType>(attention.getBlockTable().getType())
+            .getDimSize(2);
+  }
   for (auto [t, a] : llvm::zip(args, arrays))
     if (!matches(t, *a, sizes, entry.elemType))
       return fail(
@@ -414,8 +443,8 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   if (failed(parsePassPipeline(pipeline, pm)) || failed(pm.run(module)))
     return fail("lowering the layer to loops failed");
 
-  entry.source =
-      wrapperSource(name, impl, args, sizes, entry.elemType, heads);
+  entry.source = wrapperSource(name, impl, args, sizes, entry.elemType, heads,
+                               indexer);
   if (entry.numPrepared)
     entry.source += prepareSource(name, entry);
   entry.header = headerText(name, entry);

@@ -19,6 +19,10 @@ struct LayerEntry {
   std::string header; // its documented declaration
   mla_abi::Sizes sizes;  // the layer's fixed dimensions
   bool heads = false;    // head caches (k_cache, v_cache): layerArgs(true)
+  // DeepSeek-V3.2's indexer (kv_cache, index_cache): layerArgs(false, true),
+  // attention over the top indexTopK positions.
+  bool indexer = false;
+  int64_t indexTopK = 0;
   Type elemType;         // of hidden, kv_cache, out and the weights
   SmallVector<RankedTensorType> weights; // in the order of `weights`
   // Each weight's name (the dialect file's `mla.name` argument attribute, or

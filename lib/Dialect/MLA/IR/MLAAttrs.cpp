@@ -30,7 +30,8 @@ LogicalResult LayerConfigAttr::verify(
     std::optional<int64_t> kvLoraRank, std::optional<int64_t> qkNopeHeadDim,
     std::optional<int64_t> qkRopeHeadDim, std::optional<int64_t> vHeadDim,
     std::optional<int64_t> headDim, llvm::APFloat ropeThetaAP,
-    RopeStyle ropeStyle) {
+    RopeStyle ropeStyle, std::optional<int64_t> indexHeads,
+    std::optional<int64_t> indexHeadDim, std::optional<int64_t> indexTopK) {
   auto positive = [&](StringRef name, int64_t v) -> LogicalResult {
     if (v > 0)
       return success();
@@ -48,8 +49,24 @@ LogicalResult LayerConfigAttr::verify(
       failed(positiveIfSet("kv_lora_rank", kvLoraRank)) ||
       failed(positiveIfSet("qk_nope_head_dim", qkNopeHeadDim)) ||
       failed(positiveIfSet("v_head_dim", vHeadDim)) ||
-      failed(positiveIfSet("head_dim", headDim)))
+      failed(positiveIfSet("head_dim", headDim)) ||
+      failed(positiveIfSet("index_n_heads", indexHeads)) ||
+      failed(positiveIfSet("index_head_dim", indexHeadDim)) ||
+      failed(positiveIfSet("index_topk", indexTopK)))
     return failure();
+  if (indexHeads || indexHeadDim || indexTopK) {
+    if (!indexHeads || !indexHeadDim || !indexTopK)
+      return emitError() << "layer_config: an indexer needs index_n_heads, "
+                            "index_head_dim and index_topk";
+    if (!kvLoraRank || !qLoraRank)
+      return emitError() << "layer_config: an indexer needs an MLA layer "
+                            "with q_lora_rank (its queries come from the "
+                            "query latent)";
+    if (qkRopeHeadDim && *indexHeadDim <= *qkRopeHeadDim)
+      return emitError() << "layer_config: index_head_dim (" << *indexHeadDim
+                         << ") must exceed qk_rope_head_dim ("
+                         << *qkRopeHeadDim << "), which it rotates";
+  }
   if (numHeads % numKVHeads != 0)
     return emitError() << "layer_config: num_attention_heads (" << numHeads
                        << ") must be a multiple of num_key_value_heads ("
@@ -98,8 +115,10 @@ int64_t LayerConfigAttr::getValueHeadDim() const {
 }
 
 int64_t LayerConfigAttr::getCacheValuesPerToken() const {
+  // DeepSeek-V3.2 caches its indexer's keys too.
   if (isLatent())
-    return *getKvLoraRank() + *getQkRopeHeadDim();
+    return *getKvLoraRank() + *getQkRopeHeadDim() +
+           getIndexHeadDim().value_or(0);
   return 2 * getNumKeyValueHeads() * *getHeadDim();
 }
 

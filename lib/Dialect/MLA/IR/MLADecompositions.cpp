@@ -754,3 +754,77 @@ FailureOr<SmallVector<Value>> TopKOp::decomposeOperation(OpBuilder &b) {
           .getResult(0);
   return SmallVector<Value>{result};
 }
+
+FailureOr<SmallVector<Value>>
+KVCacheGatherOp::decomposeOperation(OpBuilder &b) {
+  // out[b, t, ...] = cache[bt[b, t / BS], t % BS, off + ...], one
+  // linalg.generic per result reading the cache with tensor.extract; a page
+  // id outside [0, NB) reads zeros rather than out of bounds.
+  Location loc = getLoc();
+  auto cacheTy = getCache().getType();
+  const int64_t bs = cacheTy.getDimSize(1);
+  Value numBlocks = tensor::DimOp::create(b, loc, getCache(), 0);
+  auto gather = [&](RankedTensorType ty, int64_t offset) -> Value {
+    unsigned r = ty.getRank();
+    SmallVector<Value> sizes;
+    for (unsigned d = 0; d < r; ++d)
+      if (ty.isDynamicDim(d))
+        sizes.push_back(
+            d == 0 ? tensor::DimOp::create(b, loc, getBlockTable(), 0)
+                   : arith::MulIOp::create(
+                         b, loc,
+                         tensor::DimOp::create(b, loc, getBlockTable(), 1),
+                         arith::ConstantIndexOp::create(b, loc, bs))
+                         .getResult());
+    Value init = tensor::EmptyOp::create(b, loc, ty, sizes);
+    AffineMap id = b.getMultiDimIdentityMap(r);
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{ty}, ValueRange{}, ValueRange{init},
+               ArrayRef<AffineMap>{id}, iterators(r, 0), "", "",
+               [&](OpBuilder &nb, Location nl, ValueRange) {
+                 auto c = [&](int64_t v) -> Value {
+                   return arith::ConstantIndexOp::create(nb, nl, v);
+                 };
+                 Value bi = linalg::IndexOp::create(nb, nl, 0);
+                 Value t = linalg::IndexOp::create(nb, nl, 1);
+                 Value page = indexCast(
+                     nb, nl,
+                     tensor::ExtractOp::create(
+                         nb, nl, getBlockTable(),
+                         ValueRange{bi, arith::DivUIOp::create(nb, nl, t,
+                                                               c(bs))}));
+                 Value inside = arith::AndIOp::create(
+                     nb, nl,
+                     arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sge,
+                                           page, c(0)),
+                     arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt,
+                                           page, numBlocks));
+                 Value safe = arith::SelectOp::create(nb, nl, inside, page,
+                                                      c(0));
+                 SmallVector<Value> at = {
+                     safe, arith::RemUIOp::create(nb, nl, t, c(bs))};
+                 for (unsigned d = 2; d < r; ++d) {
+                   Value i = linalg::IndexOp::create(nb, nl, d);
+                   at.push_back(d + 1 == r && offset
+                                    ? arith::AddIOp::create(nb, nl, i,
+                                                            c(offset))
+                                          .getResult()
+                                    : i);
+                 }
+                 Value v = tensor::ExtractOp::create(nb, nl, getCache(), at);
+                 Value zero = arith::ConstantOp::create(
+                     nb, nl, nb.getZeroAttr(ty.getElementType()));
+                 linalg::YieldOp::create(
+                     nb, nl,
+                     ValueRange{
+                         arith::SelectOp::create(nb, nl, inside, v, zero)});
+               })
+        .getResult(0);
+  };
+  auto latentTy = getLatent().getType();
+  SmallVector<Value> results = {gather(latentTy, 0)};
+  if (Value rope = getKeyRope())
+    results.push_back(gather(cast<RankedTensorType>(rope.getType()),
+                             latentTy.getDimSize(2)));
+  return results;
+}

@@ -262,7 +262,9 @@ LogicalResult RopeOp::verify() {
     return emitOpError() << "theta (" << getTheta().convertToDouble()
                          << ") does not match the layer's rope_theta ("
                          << cfg.getRopeTheta().convertToDouble() << ")";
-  if (getStyle() != cfg.getRopeStyle())
+  // DeepSeek-V3.2's indexer rotates with half-split pairs.
+  if (getStyle() != cfg.getRopeStyle() &&
+      !(cfg.hasIndexer() && getStyle() == RopeStyle::rotate_half))
     return emitOpError() << "style (" << stringifyRopeStyle(getStyle())
                          << ") does not match the layer's rope_style ("
                          << stringifyRopeStyle(cfg.getRopeStyle()) << ")";
@@ -297,6 +299,10 @@ static LogicalResult verifyCacheRow(Operation *op, ShapedType cache,
     return failure();
   LayerConfigAttr cfg = getEnclosingLayerConfig(op);
   if (!cfg || !cfg.isLatent())
+    return success();
+  // The indexer's key cache: rows [k_pass ; k_rope] of index_head_dim.
+  if (cfg.hasIndexer() && dr == *cfg.getQkRopeHeadDim() &&
+      latent.getDimSize(2) + dr == *cfg.getIndexHeadDim())
     return success();
   return success(
       succeeded(checkDim(op, "kv_lora_rank", latent.getDimSize(2),

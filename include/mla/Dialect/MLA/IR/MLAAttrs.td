@@ -40,7 +40,10 @@ def MLA_LayerConfigAttr : AttrDef<MLA_Dialect, "LayerConfig"> {
     An MLA layer sets `kv_lora_rank`, `qk_nope_head_dim`, `qk_rope_head_dim`
     and `v_head_dim` (and `q_lora_rank` when queries are compressed too); a
     standard MHA/MQA/GQA layer sets `head_dim` instead. `num_key_value_heads`
-    is H for MHA, 1 for MQA and G for GQA.
+    is H for MHA, 1 for MQA and G for GQA. A DeepSeek-V3.2 layer (DeepSeek
+    Sparse Attention) also sets its indexer's `index_n_heads`,
+    `index_head_dim` and `index_topk`; its keys are cached beside the latents
+    and its RoPE pairs dims half-split (`rotate_half`) whatever `rope_style`.
 
     ```mlir
     #mla.layer_config<hidden_size = 2048, num_attention_heads = 16,
@@ -60,19 +63,24 @@ def MLA_LayerConfigAttr : AttrDef<MLA_Dialect, "LayerConfig"> {
     OptionalParameter<"std::optional<int64_t>">:$v_head_dim,
     OptionalParameter<"std::optional<int64_t>">:$head_dim,
     MLA_F64Parameter<"base of the rotary frequencies">:$rope_theta,
-    EnumParameter<MLA_RopeStyle>:$rope_style
+    EnumParameter<MLA_RopeStyle>:$rope_style,
+    OptionalParameter<"std::optional<int64_t>">:$index_n_heads,
+    OptionalParameter<"std::optional<int64_t>">:$index_head_dim,
+    OptionalParameter<"std::optional<int64_t>">:$index_topk
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
     /// True for a multi-head latent attention layer (kv_lora_rank is set).
     bool isLatent() const { return getKvLoraRank().has_value(); }
+    /// True for a layer with DeepSeek-V3.2's indexer (index_topk is set).
+    bool hasIndexer() const { return getIndexTopk().has_value(); }
     /// Head dimension of queries and keys: qk_nope + qk_rope, or head_dim.
     int64_t getQueryKeyHeadDim() const;
     /// Head dimension of values: v_head_dim, or head_dim.
     int64_t getValueHeadDim() const;
-    /// Values cached per token per layer: d_c + d_r for MLA, 2 * G * d_h
-    /// otherwise.
+    /// Values cached per token per layer: d_c + d_r for MLA (plus
+    /// index_head_dim with an indexer), 2 * G * d_h otherwise.
     int64_t getCacheValuesPerToken() const;
     /// Values per token per layer of MHA with the same heads and the usual
     /// head dim hidden_size / num_attention_heads: 2 * hidden_size.

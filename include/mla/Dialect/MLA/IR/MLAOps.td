@@ -194,6 +194,7 @@ def MLA_KVCacheAppendOp : MLA_Op<"kv_cache_append", [NoMemoryEffect,
 }
 
 def MLA_KVCacheGatherOp : MLA_Op<"kv_cache_gather", [NoMemoryEffect,
+    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
     AllElementTypesMatch<["cache", "latent"]>]> {
   let summary = "read the pages of each sequence from a paged cache";
   let description = [{
@@ -202,7 +203,8 @@ def MLA_KVCacheGatherOp : MLA_Op<"kv_cache_gather", [NoMemoryEffect,
     for t in [0, MB * BS) with block_table [B, MB]; from a head cache
     [NB, BS, G, D], latent [B, MB * BS, G, D] holds its rows and there is no
     key_rope. Rows past a sequence's length are whatever its pages hold;
-    attention masks them with its kv_lens.
+    attention masks them with its kv_lens. A page id outside the cache (-1
+    for a page not allocated) reads as zeros.
   }];
   let arguments = (ins MLA_FloatTensor:$cache, MLA_IndexTensor:$block_table);
   let results = (outs MLA_FloatTensor:$latent,
