@@ -22,11 +22,10 @@ protected:
 
   LayerConfigAttr standard(int64_t hidden, int64_t heads, int64_t kvHeads,
                            int64_t headDim) {
-    return LayerConfigAttr::get(&ctx, hidden, heads, kvHeads, std::nullopt,
-                                std::nullopt, std::nullopt, std::nullopt,
-                                std::nullopt, headDim, llvm::APFloat(500000.0),
-                                RopeStyle::rotate_half, std::nullopt,
-                                std::nullopt, std::nullopt);
+    return LayerConfigAttr::get(
+        &ctx, hidden, heads, kvHeads, std::nullopt, std::nullopt, std::nullopt,
+        std::nullopt, std::nullopt, headDim, llvm::APFloat(500000.0),
+        RopeStyle::rotate_half, std::nullopt, std::nullopt, std::nullopt);
   }
   LayerConfigAttr latent(int64_t hidden, int64_t heads, int64_t dc,
                          int64_t dr) {

@@ -768,11 +768,11 @@ llvm::json::Value layerJSON(const cpu::LayerEntry &layer) {
       {"args", argsJSON(mla_abi::layerArgs(layer.heads, layer.indexer),
                         layer.sizes, dtype)},
       {"weights", std::move(weights)},
-      {"return_codes",
-       returnCodesJSON(StringRef(kernelName).upper(),
-                       [](const mla_abi::ReturnCodeInfo &c) {
-                         return (c.returnedBy & mla_abi::kLayer) != 0;
-                       })}};
+      {"return_codes", returnCodesJSON(StringRef(kernelName).upper(),
+                                       [](const mla_abi::ReturnCodeInfo &c) {
+                                         return (c.returnedBy &
+                                                 mla_abi::kLayer) != 0;
+                                       })}};
 }
 
 /// NAME.json: the library's ABI for programs (the Python package) that load

@@ -143,9 +143,9 @@ enum class Dim {
 };
 
 inline constexpr Dim kDims[] = {
-    Dim::Batch,     Dim::QLen,      Dim::NumHeads,  Dim::KvLoraRank,
-    Dim::RowWidth,  Dim::BlockSize, Dim::NumBlocks, Dim::MaxBlocksPerSeq,
-    Dim::HiddenSize, Dim::NumKvHeads, Dim::HeadDim, Dim::TopK,
+    Dim::Batch,         Dim::QLen,        Dim::NumHeads,  Dim::KvLoraRank,
+    Dim::RowWidth,      Dim::BlockSize,   Dim::NumBlocks, Dim::MaxBlocksPerSeq,
+    Dim::HiddenSize,    Dim::NumKvHeads,  Dim::HeadDim,   Dim::TopK,
     Dim::CacheRowBytes, Dim::IndexHeadDim};
 
 constexpr const char *dimName(Dim d) {

@@ -443,8 +443,8 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   if (failed(parsePassPipeline(pipeline, pm)) || failed(pm.run(module)))
     return fail("lowering the layer to loops failed");
 
-  entry.source = wrapperSource(name, impl, args, sizes, entry.elemType, heads,
-                               indexer);
+  entry.source =
+      wrapperSource(name, impl, args, sizes, entry.elemType, heads, indexer);
   if (entry.numPrepared)
     entry.source += prepareSource(name, entry);
   entry.header = headerText(name, entry);

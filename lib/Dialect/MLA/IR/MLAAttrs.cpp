@@ -64,8 +64,8 @@ LogicalResult LayerConfigAttr::verify(
                             "query latent)";
     if (qkRopeHeadDim && *indexHeadDim <= *qkRopeHeadDim)
       return emitError() << "layer_config: index_head_dim (" << *indexHeadDim
-                         << ") must exceed qk_rope_head_dim ("
-                         << *qkRopeHeadDim << "), which it rotates";
+                         << ") must exceed qk_rope_head_dim (" << *qkRopeHeadDim
+                         << "), which it rotates";
   }
   if (numHeads % numKVHeads != 0)
     return emitError() << "layer_config: num_attention_heads (" << numHeads

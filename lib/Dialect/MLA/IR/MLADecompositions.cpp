@@ -770,12 +770,12 @@ KVCacheGatherOp::decomposeOperation(OpBuilder &b) {
     for (unsigned d = 0; d < r; ++d)
       if (ty.isDynamicDim(d))
         sizes.push_back(
-            d == 0 ? tensor::DimOp::create(b, loc, getBlockTable(), 0)
-                   : arith::MulIOp::create(
-                         b, loc,
-                         tensor::DimOp::create(b, loc, getBlockTable(), 1),
-                         arith::ConstantIndexOp::create(b, loc, bs))
-                         .getResult());
+            d == 0
+                ? tensor::DimOp::create(b, loc, getBlockTable(), 0)
+                : arith::MulIOp::create(
+                      b, loc, tensor::DimOp::create(b, loc, getBlockTable(), 1),
+                      arith::ConstantIndexOp::create(b, loc, bs))
+                      .getResult());
     Value init = tensor::EmptyOp::create(b, loc, ty, sizes);
     AffineMap id = b.getMultiDimIdentityMap(r);
     return linalg::GenericOp::create(
@@ -791,40 +791,38 @@ KVCacheGatherOp::decomposeOperation(OpBuilder &b) {
                      nb, nl,
                      tensor::ExtractOp::create(
                          nb, nl, getBlockTable(),
-                         ValueRange{bi, arith::DivUIOp::create(nb, nl, t,
-                                                               c(bs))}));
+                         ValueRange{bi,
+                                    arith::DivUIOp::create(nb, nl, t, c(bs))}));
                  Value inside = arith::AndIOp::create(
                      nb, nl,
                      arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sge,
                                            page, c(0)),
                      arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt,
                                            page, numBlocks));
-                 Value safe = arith::SelectOp::create(nb, nl, inside, page,
-                                                      c(0));
+                 Value safe =
+                     arith::SelectOp::create(nb, nl, inside, page, c(0));
                  SmallVector<Value> at = {
                      safe, arith::RemUIOp::create(nb, nl, t, c(bs))};
                  for (unsigned d = 2; d < r; ++d) {
                    Value i = linalg::IndexOp::create(nb, nl, d);
-                   at.push_back(d + 1 == r && offset
-                                    ? arith::AddIOp::create(nb, nl, i,
-                                                            c(offset))
-                                          .getResult()
-                                    : i);
+                   at.push_back(d + 1 == r && offset ? arith::AddIOp::create(
+                                                           nb, nl, i, c(offset))
+                                                           .getResult()
+                                                     : i);
                  }
                  Value v = tensor::ExtractOp::create(nb, nl, getCache(), at);
                  Value zero = arith::ConstantOp::create(
                      nb, nl, nb.getZeroAttr(ty.getElementType()));
-                 linalg::YieldOp::create(
-                     nb, nl,
-                     ValueRange{
-                         arith::SelectOp::create(nb, nl, inside, v, zero)});
+                 linalg::YieldOp::create(nb, nl,
+                                         ValueRange{arith::SelectOp::create(
+                                             nb, nl, inside, v, zero)});
                })
         .getResult(0);
   };
   auto latentTy = getLatent().getType();
   SmallVector<Value> results = {gather(latentTy, 0)};
   if (Value rope = getKeyRope())
-    results.push_back(gather(cast<RankedTensorType>(rope.getType()),
-                             latentTy.getDimSize(2)));
+    results.push_back(
+        gather(cast<RankedTensorType>(rope.getType()), latentTy.getDimSize(2)));
   return results;
 }
