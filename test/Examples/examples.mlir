@@ -39,6 +39,30 @@
 // RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/deepseek-v2-lite.json --name deepseek_v2_lite_decode | diff - %examples/deepseek-v2-lite.mlir
 // RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/kimi-k2.json --name kimi_k2_decode | diff - %examples/kimi-k2.mlir
 // RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/mistral-small-4.json --name mistral_small_4_decode | diff - %examples/mistral-small-4.mlir
+// RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/deepseek-v3.2.json --name deepseek_v32_decode | diff - %examples/deepseek-v32.mlir
+
+// DeepSeek-V3.2 (DeepSeek Sparse Attention): the indexer's 64 heads of 128
+// (RoPE on their first 64 dims with half-split pairs, the keys layer-normed
+// and cached in an index cache of 128-wide rows), ReLU scores weighted per
+// head with scale 1/sqrt(128 * 64), the top 2048 positions, attention over
+// those; absorbed and fused, the sparse decode op on the latent cache.
+// RUN: mla-opt %examples/deepseek-v32.mlir | mla-opt | FileCheck %s --check-prefix=V32
+// RUN: mla-opt %examples/deepseek-v32.mlir --mlir-print-op-generic | mla-opt | FileCheck %s --check-prefix=V32
+// V32-LABEL: func.func @deepseek_v32_decode
+// V32: mla.kv_cache_append {{.*}} into tensor<?x64x576xbf16>
+// V32: mla.rope {{.*}}style = #mla.rope_style<rotate_half>{{.*}} : tensor<?x1x64x64xbf16>
+// V32: mla.layer_norm {{.*}} : tensor<?x1x128xbf16>, tensor<128xbf16>, tensor<128xbf16>
+// V32: mla.kv_cache_append {{.*}} into tensor<?x64x128xbf16>
+// V32: mla.index_score {{.*}} kv_lens(%{{.*}}) {causal, scale = 0.0110485433 : f32} : tensor<?x1x64x64xbf16>, tensor<?x?x64xbf16> weights(tensor<?x1x64xbf16>)
+// V32: mla.topk {{.*}} {k = 2048 : i64} : tensor<?x1x?xf32> -> tensor<?x1x2048xi32>
+// V32: mla.attention {{.*}} kv_lens(%{{.*}}) indices(%{{.*}}) {causal, scale = 0.135233775 : f32}
+// RUN: mla-opt %examples/deepseek-v32.mlir --mla-absorb-weights --mla-fuse-decode-attention | FileCheck %s --check-prefix=V32FUSED
+// V32FUSED: mla.decode_attention {{.*}} {scale = 0.135233775 : f32, variant = #mla.decode_variant<keys = indices>} : tensor<?x1x128x576xbf16>, tensor<?x64x576xbf16>[tensor<?x1x2048xi32>, tensor<?xi32>]
+// V32FUSED-NOT: mla.attention
+// A V3.2 prefill layer selects among the sequence's own positions.
+// RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/deepseek-v3.2.json --mode prefill --dtype f32 | mla-opt | FileCheck %s --check-prefix=V32PRE
+// V32PRE: mla.index_score {{.*}} {causal, scale = 0.0110485433 : f32} : tensor<?x?x64x64xf32>, tensor<?x?x64xf32>
+// V32PRE: mla.attention {{.*}} indices(%{{.*}}) {causal
 
 // What the real configs' RoPE settings become. DeepSeek-V3: YaRN (factor 40
 // over 4096 positions, mscale = mscale_all_dim = 1), the softmax scale

@@ -84,3 +84,19 @@ func.func @sparse(%q: tensor<?x2x8x576xbf16>, %c: tensor<?x64x576xbf16>,
 // WIDE: tile_tokens = 8
 // RUN: not mla-codegen --target=cpu --num-heads=16 --kv-lora-rank=8192 --qk-rope-head-dim=64 --cache-scales=row_groups --dtype=f32 --vector-width=16 --tile-tokens=256 -o %t/bad 2>&1 | FileCheck %s --check-prefix=STACK
 // STACK: cannot generate a CPU decode kernel: 16 rows x d_c = 8192 with tiles of 256 tokens (staged from fp8 rows) need 9002496 bytes of stack, more than 1048576
+
+// DeepSeek-V3.2's layer from its config: the library's decode entry is the
+// sparse kernel the fused layer uses (top 2048), and NAME_layer caches the
+// indexer's keys in index_cache, an argument after kv_cache.
+// RUN: mla-codegen %examples/deepseek-v32.mlir --vector-width=16 --name=v32l -o %t/layer
+// RUN: FileCheck %s --check-prefix=LAYER --input-file=%t/layer/v32l.h
+// LAYER: #define V32L_TOPK 2048
+// LAYER: One decode step of a DeepSeek-V3.2 layer
+// LAYER: index_cache [num_blocks, 64, 128] the indexer's keys, rows [k_pass ; k_rope] (layer-normed, RoPE'd); the new tokens' are written in place (bf16)
+// LAYER: [14] [128] ik_norm_bias
+// LAYER: int32_t v32l_layer(const void *hidden, const int32_t *positions, void *kv_cache,
+// LAYER-NEXT: void *index_cache, int32_t num_blocks, const int32_t *block_table,
+// RUN: python3 %S/Inputs/json-lines.py %t/layer/v32l.json | FileCheck %s --check-prefix=LAYERJSON
+// LAYERJSON: dims.index_head_dim = 128
+// LAYERJSON: layer.args[3].name = "index_cache"
+// LAYERJSON: layer.args[3].shape = ["num_blocks", 64, 128]

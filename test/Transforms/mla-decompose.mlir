@@ -300,3 +300,24 @@ func.func @topk(%s: tensor<?x1x?xf32>) -> tensor<?x1x16xi32> {
   %0 = mla.topk %s {k = 16} : tensor<?x1x?xf32> -> tensor<?x1x16xi32>
   return %0 : tensor<?x1x16xi32>
 }
+
+// -----
+
+// kv_cache_gather: each result a linalg.generic reading the cache through
+// the block table (page t / BS, row t % BS, the rope part after d_c), a
+// page id outside the cache reading zeros.
+// CHECK-LABEL: func.func @gather
+// CHECK: %[[NB:.+]] = tensor.dim %arg0, %c0
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<?x8x6xf32>)
+// CHECK: %[[P:.+]] = tensor.extract %arg1
+// CHECK: arith.cmpi sge
+// CHECK: arith.cmpi slt, %{{.*}}, %[[NB]]
+// CHECK: tensor.extract %arg0
+// CHECK: arith.select
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<?x8x2xf32>)
+// CHECK: arith.addi %{{.*}}, %c6
+// CHECK-NOT: mla.kv_cache_gather
+func.func @gather(%cache: tensor<?x4x8xf32>, %bt: tensor<?x2xi32>) -> (tensor<?x8x6xf32>, tensor<?x8x2xf32>) {
+  %c, %kr = mla.kv_cache_gather %cache[%bt] : tensor<?x4x8xf32>[tensor<?x2xi32>] -> tensor<?x8x6xf32>, tensor<?x8x2xf32>
+  return %c, %kr : tensor<?x8x6xf32>, tensor<?x8x2xf32>
+}

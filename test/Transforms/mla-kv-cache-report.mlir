@@ -23,6 +23,14 @@
 // DSV3-NEXT: mha with the same heads: 14336 values, 28672 bytes
 // DSV3-NEXT: ratio to mha: 0.0402 (1/24.9)
 
+// DeepSeek-V3.2 also caches its indexer's keys (index_head_dim 128): 704
+// values per token per layer.
+// RUN: mla-opt %examples/deepseek-v32.mlir --mla-kv-cache-report -o /dev/null \
+// RUN:   | FileCheck %s --check-prefix=DSV32
+// DSV32-LABEL: kv-cache report: @deepseek_v32_decode
+// DSV32-NEXT: attention: MLA, 128 heads, 128 kv heads, kv_lora_rank 512, qk_rope_head_dim 64, index_head_dim 128 (indexer keys), dtype bf16 (2 bytes)
+// DSV32-NEXT: per token per layer: 704 values, 1408 bytes
+
 // dtype overrides the layer's element type: f32 doubles every byte count;
 // DeepSeek-V3's 61 layers at batch 1, 32768 tokens cache 576*4*61*32768 bytes.
 // RUN: mla-opt %examples/deepseek-v3.mlir \

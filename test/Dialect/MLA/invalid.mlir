@@ -1521,6 +1521,36 @@ func.func private @cfg_neither() attributes {mla.layer = #mla.layer_config<hidde
 
 // -----
 
+// expected-error @+1 {{layer_config: an indexer needs index_n_heads, index_head_dim and index_topk}}
+func.func private @cfg_index_partial() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, q_lora_rank = 48, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 16, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved, index_n_heads = 4, index_topk = 8>}
+
+// -----
+
+// expected-error @+1 {{layer_config: index_topk must be positive, got 0}}
+func.func private @cfg_index_zero() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, q_lora_rank = 48, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 16, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved, index_n_heads = 4, index_head_dim = 32, index_topk = 0>}
+
+// -----
+
+// expected-error @+1 {{layer_config: index_n_heads must be positive, got 0}}
+func.func private @cfg_index_heads_zero() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, q_lora_rank = 48, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 16, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved, index_n_heads = 0, index_head_dim = 32, index_topk = 8>}
+
+// -----
+
+// expected-error @+1 {{layer_config: index_head_dim must be positive, got -1}}
+func.func private @cfg_index_dim_zero() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, q_lora_rank = 48, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 16, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved, index_n_heads = 4, index_head_dim = -1, index_topk = 8>}
+
+// -----
+
+// expected-error @+1 {{layer_config: an indexer needs an MLA layer with q_lora_rank (its queries come from the query latent)}}
+func.func private @cfg_index_no_q_lora() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 16, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved, index_n_heads = 4, index_head_dim = 32, index_topk = 8>}
+
+// -----
+
+// expected-error @+1 {{layer_config: index_head_dim (16) must exceed qk_rope_head_dim (16), which it rotates}}
+func.func private @cfg_index_dim_small() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, q_lora_rank = 48, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 16, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved, index_n_heads = 4, index_head_dim = 16, index_topk = 8>}
+
+// -----
+
 // expected-error @+1 {{layer_config: q_lora_rank, qk_nope_head_dim, qk_rope_head_dim and v_head_dim need kv_lora_rank}}
 func.func private @cfg_q_lora_standard() attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, q_lora_rank = 32, head_dim = 16, rope_theta = 10000.0, rope_style = rotate_half>}
 

@@ -793,12 +793,11 @@ KVCacheGatherOp::decomposeOperation(OpBuilder &b) {
                          nb, nl, getBlockTable(),
                          ValueRange{bi,
                                     arith::DivUIOp::create(nb, nl, t, c(bs))}));
-                 Value inside = arith::AndIOp::create(
-                     nb, nl,
-                     arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sge,
-                                           page, c(0)),
-                     arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt,
-                                           page, numBlocks));
+                 Value notNeg = arith::CmpIOp::create(
+                     nb, nl, arith::CmpIPredicate::sge, page, c(0));
+                 Value below = arith::CmpIOp::create(
+                     nb, nl, arith::CmpIPredicate::slt, page, numBlocks);
+                 Value inside = arith::AndIOp::create(nb, nl, notNeg, below);
                  Value safe =
                      arith::SelectOp::create(nb, nl, inside, page, c(0));
                  SmallVector<Value> at = {

@@ -45,7 +45,9 @@ mlir::mla::computeKVCacheFootprint(LayerConfigAttr config, int64_t elementBytes,
   };
   std::optional<int64_t> values, mhaValues;
   if (config.isLatent()) {
-    values = add(*config.getKvLoraRank(), *config.getQkRopeHeadDim());
+    // DeepSeek-V3.2 caches its indexer's keys beside the latents.
+    values = add(add(*config.getKvLoraRank(), *config.getQkRopeHeadDim()),
+                 config.getIndexHeadDim().value_or(0));
     mhaValues = mul(2, config.getHiddenSize());
   } else {
     values = mul(mul(2, config.getNumKeyValueHeads()), *config.getHeadDim());
@@ -158,10 +160,13 @@ struct MLAKVCacheReportPass
     os << "  attention: " << attentionKind(cfg) << ", "
        << cfg.getNumAttentionHeads() << " heads, "
        << cfg.getNumKeyValueHeads() << " kv heads";
-    if (cfg.isLatent())
+    if (cfg.isLatent()) {
       os << ", kv_lora_rank " << *cfg.getKvLoraRank() << ", qk_rope_head_dim "
          << *cfg.getQkRopeHeadDim();
-    else
+      if (cfg.hasIndexer())
+        os << ", index_head_dim " << *cfg.getIndexHeadDim()
+           << " (indexer keys)";
+    } else
       os << ", head_dim " << *cfg.getHeadDim();
     os << ", dtype " << ty << " (" << *bytes << " bytes)\n";
     os << "  per token per layer: " << f.valuesPerToken << " values, "
