@@ -94,8 +94,8 @@ func.func @sparse(%q: tensor<?x2x8x576xbf16>, %c: tensor<?x64x576xbf16>,
 // LAYER: One decode step of a DeepSeek-V3.2 layer
 // LAYER: index_cache [num_blocks, 64, 128] the indexer's keys, rows [k_pass ; k_rope] (layer-normed, RoPE'd); the new tokens' are written in place (bf16)
 // LAYER: [14] [128] ik_norm_bias
-// LAYER: int32_t v32l_layer(const void *hidden, const int32_t *positions, void *kv_cache,
-// LAYER-NEXT: void *index_cache, int32_t num_blocks, const int32_t *block_table,
+// LAYER: int32_t v32l_layer(const void *hidden, const int32_t *positions,
+// LAYER-NEXT: void *kv_cache, void *index_cache, int32_t num_blocks,
 // RUN: python3 %S/Inputs/json-lines.py %t/layer/v32l.json | FileCheck %s --check-prefix=LAYERJSON
 // LAYERJSON: dims.index_head_dim = 128
 // LAYERJSON: layer.args[3].name = "index_cache"
