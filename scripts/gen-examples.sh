@@ -11,3 +11,4 @@ gen configs/minicpm3-4b.json --name minicpm3_4b_decode > minicpm3-4b.mlir
 gen configs/llama3-70b.json --name llama3_70b_decode > llama3-70b-gqa.mlir
 gen configs/kimi-k2.json --name kimi_k2_decode > kimi-k2.mlir
 gen configs/mistral-small-4.json --name mistral_small_4_decode > mistral-small-4.mlir
+gen configs/deepseek-v3.2.json --name deepseek_v32_decode > deepseek-v32.mlir
