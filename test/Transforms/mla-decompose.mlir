@@ -287,13 +287,25 @@ func.func @index_score(%q: tensor<?x2x4x8xbf16>, %k: tensor<?x?x8xbf16>, %w: ten
 
 // -----
 
-// topk: each score's rank (how many scores beat it), then each slot's
-// position (a max over the positions of that rank, -1 when none).
+// topk: scores as ordered integer keys (0 for -inf and NaN); the k-th
+// largest key found bit by bit (32 counting passes); the positions above it
+// and enough equal to it gathered in position order; then their order
+// (score, then position) among the k chosen.
 // CHECK-LABEL: func.func @topk
-// CHECK: %[[RANK:.+]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%arg0, %arg0 : tensor<?x1x?xf32>, tensor<?x1x?xf32>) outs(%{{.*}} : tensor<?x1x?xi32>)
-// CHECK: arith.cmpf ogt
-// CHECK: arith.cmpf oeq
-// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%arg0, %[[RANK]] : tensor<?x1x?xf32>, tensor<?x1x?xi32>) outs(%{{.*}} : tensor<?x1x16xi32>)
+// CHECK: %[[KEYS:.+]] = linalg.generic {{.*}} ins(%arg0 : tensor<?x1x?xf32>) outs(%{{.*}} : tensor<?x1x?xi32>)
+// CHECK: arith.bitcast %{{.*}} : f32 to i32
+// CHECK: %[[THR:.+]] = scf.for %{{.*}} = %{{.*}} to %c32 step %{{.*}} iter_args(%[[T:.+]] = %{{.*}}) -> (tensor<?x1xi32>)
+// CHECK: arith.shli
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[KEYS]], %[[T]] : tensor<?x1x?xi32>, tensor<?x1xi32>)
+// CHECK: arith.cmpi uge
+// CHECK: linalg.generic {{.*}} outs(%[[T]] : tensor<?x1xi32>)
+// CHECK: arith.cmpi ugt
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: scf.for {{.*}} -> (tensor<?x1x16xi32>, i32, i32)
+// CHECK: scf.if
+// CHECK: tensor.insert
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x1x16xi32>, tensor<?x1x16xf32>, tensor<?x1x16xi32>, tensor<?x1x16xf32>)
 // CHECK: arith.maxsi
 // CHECK-NOT: mla.topk
 func.func @topk(%s: tensor<?x1x?xf32>) -> tensor<?x1x16xi32> {

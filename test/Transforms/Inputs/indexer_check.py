@@ -39,7 +39,9 @@ def lit(a, ety):
                     return "0x7FC00000"
                 if np.isinf(v):
                     return "0xFF800000" if v < 0 else "0x7F800000"
-                return repr(v)
+                r = repr(v)
+                # MLIR wants a mantissa with a point: 1e+30 -> 1.0e+30.
+                return r.replace("e", ".0e", 1) if "e" in r and "." not in r else r
             return str(v)
         return "[" + ", ".join(rec(y) for y in x) + "]"
     return f"dense<{rec(np.asarray(a))}>"
@@ -208,6 +210,29 @@ for K in (1, 4, 9):
     ref = topk_ref(np.where(np.isnan(s), -np.inf, s), K)
     check(f"topk special k={K}", np.array_equal(got, ref), f"{got.tolist()} != {ref.tolist()}")
     print(f"topk ties/-inf/NaN k={K}: {got.tolist()}")
+
+# topk on tie-heavy rows (a few distinct values, -0 beside +0, -inf and NaN),
+# where the threshold falls among equal scores, k below, at and past T.
+for n, (B, S, T, K) in enumerate([(2, 3, 50, 7), (1, 2, 300, 64), (2, 1, 40, 40),
+                                  (1, 3, 17, 400), (3, 1, 1, 1)]):
+    vals = np.array([-2.0, -0.0, 0.0, 0.5, 1.0, 3.0, -np.inf, np.nan, 1e30, -1e-30])
+    s = vals[rng.integers(0, len(vals), size=(B, S, T))]
+    st = f"tensor<?x{S}x?xf32>"
+    fn = (f"func.func @f(%s: {st}) -> tensor<?x{S}x{K}xi32> {{\n"
+          f"  %i = mla.topk %s {{k = {K}}} : {st} -> tensor<?x{S}x{K}xi32>\n"
+          f"  return %i : tensor<?x{S}x{K}xi32>\n}}\n"
+          "func.func @main() {\n  %c0 = arith.constant 0 : index\n"
+          "  %pi = arith.constant 0 : i32\n"
+          f"  %s_c = arith.constant {lit(s, 'f32')} : {ttype((B, S, T), 'f32')}\n"
+          f"  %s_d = tensor.cast %s_c : {ttype((B, S, T), 'f32')} to {st}\n"
+          f"  %i = func.call @f(%s_d) : ({st}) -> tensor<?x{S}x{K}xi32>\n"
+          + printer("i", (B, S, K), "i32").replace("{t}", f"tensor<?x{S}x{K}xi32>")
+          + "  return\n}\n")
+    got = run(fn)[0].reshape(B, S, K).astype(np.int64)
+    ref = topk_ref(np.where(np.isnan(s), -np.inf, s), K)
+    check(f"topk ties #{n}", np.array_equal(got, ref))
+    print(f"topk ties #{n}: B={B} S={S} T={T} k={K}: "
+          f"{'exact' if np.array_equal(got, ref) else 'MISMATCH'}")
 
 # layer_norm over the last dimension, rank 2 and 3.
 for n, (shape, ety) in enumerate([((3, 16), "f32"), ((2, 3, 128), "bf16"),

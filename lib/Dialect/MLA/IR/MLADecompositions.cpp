@@ -672,82 +672,282 @@ FailureOr<SmallVector<Value>> IndexScoreOp::decomposeOperation(OpBuilder &b) {
 }
 
 FailureOr<SmallVector<Value>> TopKOp::decomposeOperation(OpBuilder &b) {
-  // As two data-parallel steps (what a reference needs, O(T^2) a row; the
-  // CPU kernel selects instead):
-  //   rank[b, s, t] = #{u : score[u] > score[t] or (equal and u < t)},
-  //                   distinct over the chosen t (scores above -inf; NaN
-  //                   is not), which no other score beats;
-  //   result[b, s, j] = the chosen t of rank j, or -1 (a max over t).
+  // A selection, then an order: O(32 T + k^2) a row rather than the T^2 of
+  // ranking every position.
+  //  1. key[t]: the score's bits as an unsigned integer ordered like the
+  //     scores (-0 as +0), 0 for a score that cannot be chosen (-inf, NaN);
+  //  2. thr: the k-th largest key, built bit by bit from the top (a bit
+  //     stays when at least k keys reach it); 0 when fewer than k are set;
+  //  3. in position order, every key above thr, then keys equal to it while
+  //     fewer than k are taken: the chosen positions, lower first among
+  //     equal scores;
+  //  4. each chosen position's rank among them (score, then position) and
+  //     the position of each rank.
   Location loc = getLoc();
   MLIRContext *ctx = b.getContext();
   Type i32 = b.getI32Type();
   Value scores = getScores();
   auto sTy = getScores().getType();
   auto resTy = getResult().getType();
-  auto rankTy = RankedTensorType::get(sTy.getShape(), i32);
-  SmallVector<Value> rankSizes =
-      dynamicSizes(b, loc, rankTy, {{scores, 0}, {scores, 1}, {scores, 2}});
-  auto ci32 = [&](OpBuilder &nb, Location nl, int64_t v) -> Value {
+  const int64_t k = getK();
+  auto ci32 = [](OpBuilder &nb, Location nl, int64_t v) -> Value {
     return arith::ConstantOp::create(nb, nl, nb.getI32IntegerAttr(v));
   };
-  auto chosen = [&](OpBuilder &nb, Location nl, Value x) {
-    return arith::CmpFOp::create(
-        nb, nl, arith::CmpFPredicate::OGT, x,
-        arith::ConstantOp::create(
-            nb, nl,
-            nb.getF32FloatAttr(-std::numeric_limits<float>::infinity())));
+  auto cidx = [](OpBuilder &nb, Location nl, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(nb, nl, v);
   };
-  Value rankInit = tensor::EmptyOp::create(b, loc, rankTy, rankSizes);
-  rankInit =
-      linalg::FillOp::create(b, loc, ci32(b, loc, 0), rankInit).getResult(0);
-  // (b, s, t, u)
+  auto filled = [&](RankedTensorType ty, ArrayRef<Value> sizes,
+                    int64_t v) -> Value {
+    Value e = tensor::EmptyOp::create(b, loc, ty, sizes);
+    return linalg::FillOp::create(b, loc, ci32(b, loc, v), e).getResult(0);
+  };
+  auto keysTy = RankedTensorType::get(sTy.getShape(), i32);
+  auto rowTy = RankedTensorType::get(sTy.getShape().drop_back(), i32);
+  SmallVector<Value> keySizes =
+      dynamicSizes(b, loc, keysTy, {{scores, 0}, {scores, 1}, {scores, 2}});
+  SmallVector<Value> rowSizes =
+      dynamicSizes(b, loc, rowTy, {{scores, 0}, {scores, 1}});
+  SmallVector<Value> resSizes =
+      dynamicSizes(b, loc, resTy, {{scores, 0}, {scores, 1}, {scores, 2}});
+  AffineMap id3 = b.getMultiDimIdentityMap(3), id2 = map(ctx, 3, {0, 1});
+
+  // 1. Keys.
+  Value keys =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{keysTy}, ValueRange{scores},
+          ValueRange{tensor::EmptyOp::create(b, loc, keysTy, keySizes)},
+          ArrayRef<AffineMap>{id3, id3}, iterators(3, 0), "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value x = a[0];
+            Value valid = arith::CmpFOp::create(
+                nb, nl, arith::CmpFPredicate::OGT, x,
+                arith::ConstantOp::create(
+                    nb, nl,
+                    nb.getF32FloatAttr(
+                        -std::numeric_limits<float>::infinity())));
+            Value isZero = arith::CmpFOp::create(
+                nb, nl, arith::CmpFPredicate::OEQ, x,
+                arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(0.0f)));
+            Value bits = arith::SelectOp::create(
+                nb, nl, isZero, ci32(nb, nl, 0),
+                arith::BitcastOp::create(nb, nl, i32, x));
+            Value neg = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt,
+                                              bits, ci32(nb, nl, 0));
+            Value key = arith::SelectOp::create(
+                nb, nl, neg,
+                arith::XOrIOp::create(nb, nl, bits, ci32(nb, nl, -1)),
+                arith::OrIOp::create(nb, nl, bits,
+                                     ci32(nb, nl, int32_t(0x80000000u))));
+            linalg::YieldOp::create(nb, nl,
+                                    ValueRange{arith::SelectOp::create(
+                                        nb, nl, valid, key, ci32(nb, nl, 0))});
+          })
+          .getResult(0);
+
+  // Per row: the number of keys that `pred(key, row value)` holds for.
+  auto countKeys =
+      [&](OpBuilder &ob, Location ol, Value row,
+          function_ref<Value(OpBuilder &, Location, Value, Value)> pred)
+      -> Value {
+    Value init = tensor::EmptyOp::create(ob, ol, rowTy, rowSizes);
+    init = linalg::FillOp::create(ob, ol, ci32(ob, ol, 0), init).getResult(0);
+    return linalg::GenericOp::create(
+               ob, ol, TypeRange{rowTy}, ValueRange{keys, row},
+               ValueRange{init}, ArrayRef<AffineMap>{id3, id2, id2},
+               iterators(2, 1), "", "",
+               [&](OpBuilder &nb, Location nl, ValueRange a) {
+                 Value inc = arith::ExtUIOp::create(nb, nl, i32,
+                                                    pred(nb, nl, a[0], a[1]));
+                 linalg::YieldOp::create(
+                     nb, nl,
+                     ValueRange{arith::AddIOp::create(nb, nl, a[2], inc)});
+               })
+        .getResult(0);
+  };
+
+  // 2. The threshold, one bit a step from the top.
+  Value thr =
+      scf::ForOp::create(
+          b, loc, cidx(b, loc, 0), cidx(b, loc, 32), cidx(b, loc, 1),
+          ValueRange{filled(rowTy, rowSizes, 0)},
+          [&](OpBuilder &ob, Location ol, Value i, ValueRange args) {
+            Value bit = arith::SubIOp::create(
+                ob, ol, ci32(ob, ol, 31),
+                arith::IndexCastOp::create(ob, ol, i32, i));
+            Value mask = arith::ShLIOp::create(ob, ol, ci32(ob, ol, 1), bit);
+            Value count = countKeys(
+                ob, ol, args[0],
+                [&](OpBuilder &nb, Location nl, Value key, Value t) -> Value {
+                  Value cand = arith::OrIOp::create(nb, nl, t, mask);
+                  return arith::CmpIOp::create(
+                      nb, nl, arith::CmpIPredicate::uge, key, cand);
+                });
+            // In place (the loop's tensor), as one-shot bufferization wants.
+            Value next =
+                linalg::GenericOp::create(
+                    ob, ol, TypeRange{rowTy}, ValueRange{count},
+                    ValueRange{args[0]},
+                    SmallVector<AffineMap>(2, ob.getMultiDimIdentityMap(2)),
+                    iterators(2, 0), "", "",
+                    [&](OpBuilder &nb, Location nl, ValueRange a) {
+                      Value enough = arith::CmpIOp::create(
+                          nb, nl, arith::CmpIPredicate::sge, a[0],
+                          ci32(nb, nl, k));
+                      linalg::YieldOp::create(
+                          nb, nl,
+                          ValueRange{arith::SelectOp::create(
+                              nb, nl, enough,
+                              arith::OrIOp::create(nb, nl, a[1], mask), a[1])});
+                    })
+                    .getResult(0);
+            scf::YieldOp::create(ob, ol, ValueRange{next});
+          })
+          .getResult(0);
+  Value above = countKeys(
+      b, loc, thr, [](OpBuilder &nb, Location nl, Value key, Value t) -> Value {
+        return arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ugt, key, t);
+      });
+
+  // 3. The chosen positions, in position order.
+  Value zero = cidx(b, loc, 0), one = cidx(b, loc, 1);
+  Value batch = tensor::DimOp::create(b, loc, scores, 0);
+  Value tokens = tensor::DimOp::create(b, loc, scores, 1);
+  Value positions = tensor::DimOp::create(b, loc, scores, 2);
+  Value chosen =
+      scf::ForOp::create(
+          b, loc, zero, batch, one, ValueRange{filled(resTy, resSizes, -1)},
+          [&](OpBuilder &ob, Location ol, Value bi, ValueRange bargs) {
+            auto rows = scf::ForOp::create(
+                ob, ol, zero, tokens, one, bargs,
+                [&](OpBuilder &sb, Location sl, Value si, ValueRange sargs) {
+                  Value t0 = tensor::ExtractOp::create(sb, sl, thr,
+                                                       ValueRange{bi, si});
+                  Value need = arith::SubIOp::create(
+                      sb, sl, ci32(sb, sl, k),
+                      tensor::ExtractOp::create(sb, sl, above,
+                                                ValueRange{bi, si}));
+                  auto walk = scf::ForOp::create(
+                      sb, sl, zero, positions, one,
+                      ValueRange{sargs[0], ci32(sb, sl, 0), ci32(sb, sl, 0)},
+                      [&](OpBuilder &tb, Location tl, Value ti,
+                          ValueRange targs) {
+                        Value key = tensor::ExtractOp::create(
+                            tb, tl, keys, ValueRange{bi, si, ti});
+                        Value isAbove = arith::CmpIOp::create(
+                            tb, tl, arith::CmpIPredicate::ugt, key, t0);
+                        Value isEq = arith::AndIOp::create(
+                            tb, tl,
+                            arith::CmpIOp::create(
+                                tb, tl, arith::CmpIPredicate::eq, key, t0),
+                            arith::CmpIOp::create(tb, tl,
+                                                  arith::CmpIPredicate::ne, key,
+                                                  ci32(tb, tl, 0)));
+                        Value takeEq = arith::AndIOp::create(
+                            tb, tl, isEq,
+                            arith::CmpIOp::create(tb, tl,
+                                                  arith::CmpIPredicate::slt,
+                                                  targs[2], need));
+                        Value take =
+                            arith::OrIOp::create(tb, tl, isAbove, takeEq);
+                        auto ifOp = scf::IfOp::create(
+                            tb, tl, take,
+                            [&](OpBuilder &nb, Location nl) {
+                              Value slot = arith::IndexCastOp::create(
+                                  nb, nl, nb.getIndexType(), targs[1]);
+                              Value sel = tensor::InsertOp::create(
+                                  nb, nl,
+                                  arith::IndexCastOp::create(nb, nl, i32, ti),
+                                  targs[0], ValueRange{bi, si, slot});
+                              Value n = arith::AddIOp::create(nb, nl, targs[1],
+                                                              ci32(nb, nl, 1));
+                              Value eq = arith::AddIOp::create(
+                                  nb, nl, targs[2],
+                                  arith::ExtUIOp::create(nb, nl, i32, isEq));
+                              scf::YieldOp::create(nb, nl,
+                                                   ValueRange{sel, n, eq});
+                            },
+                            [&](OpBuilder &nb, Location nl) {
+                              scf::YieldOp::create(nb, nl, targs);
+                            });
+                        scf::YieldOp::create(tb, tl, ifOp.getResults());
+                      });
+                  scf::YieldOp::create(sb, sl, walk.getResult(0));
+                });
+            scf::YieldOp::create(ob, ol, rows.getResults());
+          })
+          .getResult(0);
+
+  // 4. Order: rank[j] = #{i chosen : score_i > score_j, or equal and
+  //    position_i < position_j}; result[r] = the position of rank r.
+  auto valsTy = RankedTensorType::get(resTy.getShape(), b.getF32Type());
+  Value vals =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{valsTy}, ValueRange{chosen},
+          ValueRange{tensor::EmptyOp::create(b, loc, valsTy, resSizes)},
+          ArrayRef<AffineMap>{id3, id3}, iterators(3, 0), "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value p = a[0];
+            Value valid = arith::CmpIOp::create(
+                nb, nl, arith::CmpIPredicate::sge, p, ci32(nb, nl, 0));
+            Value safe =
+                arith::SelectOp::create(nb, nl, valid, p, ci32(nb, nl, 0));
+            Value v = tensor::ExtractOp::create(
+                nb, nl, scores,
+                ValueRange{linalg::IndexOp::create(nb, nl, 0),
+                           linalg::IndexOp::create(nb, nl, 1),
+                           arith::IndexCastOp::create(nb, nl, nb.getIndexType(),
+                                                      safe)});
+            linalg::YieldOp::create(nb, nl, ValueRange{v});
+          })
+          .getResult(0);
+  // (b, s, j, i)
   Value rank =
       linalg::GenericOp::create(
-          b, loc, TypeRange{rankTy}, ValueRange{scores, scores},
-          ValueRange{rankInit},
-          {map(ctx, 4, {0, 1, 2}), map(ctx, 4, {0, 1, 3}),
+          b, loc, TypeRange{resTy}, ValueRange{chosen, vals, chosen, vals},
+          ValueRange{filled(resTy, resSizes, 0)},
+          {map(ctx, 4, {0, 1, 2}), map(ctx, 4, {0, 1, 2}),
+           map(ctx, 4, {0, 1, 3}), map(ctx, 4, {0, 1, 3}),
            map(ctx, 4, {0, 1, 2})},
           iterators(3, 1), "", "",
           [&](OpBuilder &nb, Location nl, ValueRange a) {
-            Value t = linalg::IndexOp::create(nb, nl, 2);
-            Value u = linalg::IndexOp::create(nb, nl, 3);
-            Value above = arith::CmpFOp::create(
-                nb, nl, arith::CmpFPredicate::OGT, a[1], a[0]);
+            Value pj = a[0], vj = a[1], pi = a[2], vi = a[3];
+            Value validI = arith::CmpIOp::create(
+                nb, nl, arith::CmpIPredicate::sge, pi, ci32(nb, nl, 0));
+            Value higher = arith::CmpFOp::create(
+                nb, nl, arith::CmpFPredicate::OGT, vi, vj);
             Value tie = arith::AndIOp::create(
                 nb, nl,
-                arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OEQ, a[1],
-                                      a[0]),
-                arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ult, u, t));
-            Value beats = arith::OrIOp::create(nb, nl, above, tie);
-            Value inc = arith::ExtUIOp::create(nb, nl, i32, beats);
+                arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OEQ, vi,
+                                      vj),
+                arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt, pi,
+                                      pj));
+            Value beats = arith::AndIOp::create(
+                nb, nl, validI, arith::OrIOp::create(nb, nl, higher, tie));
             linalg::YieldOp::create(
-                nb, nl, ValueRange{arith::AddIOp::create(nb, nl, a[2], inc)});
+                nb, nl,
+                ValueRange{arith::AddIOp::create(
+                    nb, nl, a[4], arith::ExtUIOp::create(nb, nl, i32, beats))});
           })
           .getResult(0);
-  SmallVector<Value> resSizes =
-      dynamicSizes(b, loc, resTy, {{scores, 0}, {scores, 1}, {scores, 2}});
-  Value resInit = tensor::EmptyOp::create(b, loc, resTy, resSizes);
-  resInit =
-      linalg::FillOp::create(b, loc, ci32(b, loc, -1), resInit).getResult(0);
-  // (b, s, j, t)
+  // (b, s, r, j)
   Value result =
       linalg::GenericOp::create(
-          b, loc, TypeRange{resTy}, ValueRange{scores, rank},
-          ValueRange{resInit},
+          b, loc, TypeRange{resTy}, ValueRange{chosen, rank},
+          ValueRange{filled(resTy, resSizes, -1)},
           {map(ctx, 4, {0, 1, 3}), map(ctx, 4, {0, 1, 3}),
            map(ctx, 4, {0, 1, 2})},
           iterators(3, 1), "", "",
           [&](OpBuilder &nb, Location nl, ValueRange a) {
-            Value j = arith::IndexCastOp::create(
+            Value r = arith::IndexCastOp::create(
                 nb, nl, i32, linalg::IndexOp::create(nb, nl, 2));
-            Value t = arith::IndexCastOp::create(
-                nb, nl, i32, linalg::IndexOp::create(nb, nl, 3));
             Value hit = arith::AndIOp::create(
-                nb, nl, chosen(nb, nl, a[0]),
+                nb, nl,
+                arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sge, a[0],
+                                      ci32(nb, nl, 0)),
                 arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::eq, a[1],
-                                      j));
+                                      r));
             Value cand =
-                arith::SelectOp::create(nb, nl, hit, t, ci32(nb, nl, -1));
+                arith::SelectOp::create(nb, nl, hit, a[0], ci32(nb, nl, -1));
             linalg::YieldOp::create(
                 nb, nl, ValueRange{arith::MaxSIOp::create(nb, nl, a[2], cand)});
           })
