@@ -2169,3 +2169,55 @@ func.func @index_score_rope_alone(%q: tensor<?x2x4x16xf32>, %k: tensor<?x?x16xf3
   %0 = "mla.index_score"(%q, %k, %w, %qr) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>, scale = 0.5 : f32}> : (tensor<?x2x4x16xf32>, tensor<?x?x16xf32>, tensor<?x2x4xf32>, tensor<?x2x4x8xf32>) -> tensor<?x2x?xf32>
   return
 }
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// fp8 rows of mla.kv_cache_append / mla.kv_cache_gather
+//===----------------------------------------------------------------------===//
+
+func.func @append_fp8_not_i8(%l: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %c: tensor<4x4x40xf32>, %bt: tensor<2x2xi32>, %n: tensor<2xi32>) {
+  // expected-error @+1 {{scale_group (fp8 rows) needs an i8 cache, got 'f32'}}
+  %0 = mla.kv_cache_append %l, %r into %c[%bt, %n] {scale_group = 16 : i64} : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<4x4x40xf32>[tensor<2x2xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_i8_no_group(%l: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %c: tensor<4x4x56xi8>, %bt: tensor<2x2xi32>, %n: tensor<2xi32>) {
+  // expected-error @+1 {{cache element type 'i8' must match the latent's ('f32'; an i8 cache of fp8 rows needs scale_group)}}
+  %0 = mla.kv_cache_append %l, %r into %c[%bt, %n] : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<4x4x56xi8>[tensor<2x2xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_fp8_group(%l: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %c: tensor<4x4x56xi8>, %bt: tensor<2x2xi32>, %n: tensor<2xi32>) {
+  // expected-error @+1 {{scale_group (24) must divide kv_lora_rank (32)}}
+  %0 = mla.kv_cache_append %l, %r into %c[%bt, %n] {scale_group = 24 : i64} : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<4x4x56xi8>[tensor<2x2xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_fp8_bytes(%l: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %c: tensor<4x4x40xi8>, %bt: tensor<2x2xi32>, %n: tensor<2xi32>) {
+  // expected-error @+1 {{cache row bytes (40) does not match kv_lora_rank + 4 kv_lora_rank / scale_group + 2 rope dim (56)}}
+  %0 = mla.kv_cache_append %l, %r into %c[%bt, %n] {scale_group = 16 : i64} : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<4x4x40xi8>[tensor<2x2xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_fp8_heads(%l: tensor<2x1x2x16xf32>, %c: tensor<4x4x2x16xi8>, %bt: tensor<2x2xi32>, %n: tensor<2xi32>) {
+  // expected-error @+1 {{fp8 rows are rows of a latent cache, not of a head cache}}
+  %0 = mla.kv_cache_append %l into %c[%bt, %n] {scale_group = 16 : i64} : tensor<2x1x2x16xf32> into tensor<4x4x2x16xi8>[tensor<2x2xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @gather_fp8_not_i8(%c: tensor<4x4x40xbf16>, %bt: tensor<2x2xi32>) {
+  // expected-error @+1 {{scale_group (fp8 rows) needs an i8 cache, got 'bf16'}}
+  %0, %1 = mla.kv_cache_gather %c[%bt] {scale_group = 16 : i64} : tensor<4x4x40xbf16>[tensor<2x2xi32>] -> tensor<2x8x32xbf16>, tensor<2x8x8xbf16>
+  return
+}

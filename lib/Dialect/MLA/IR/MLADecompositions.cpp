@@ -60,6 +60,122 @@ SmallVector<IteratorType> iterators(unsigned parallel, unsigned reduction) {
 Value indexCast(OpBuilder &b, Location loc, Value v) {
   return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
 }
+
+Value i32c(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(int32_t(v)));
+}
+
+Value f32c(OpBuilder &b, Location loc, float v) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+}
+
+/// The e4m3fn code (i8) of an f32: nearest, ties to even, saturating at
+/// +-448, NaN as s1111111 (what mla.fp8.to_e4m3 and mla::ref compute).
+/// Integer ops, so that no target needs an fp8 type.
+Value encodeE4M3(OpBuilder &b, Location loc, Value y) {
+  Type i32 = b.getI32Type();
+  Value bits = arith::BitcastOp::create(b, loc, i32, y);
+  Value neg = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, bits,
+                                    i32c(b, loc, 0));
+  Value isNaN = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, y, y);
+  Value a = arith::MinimumFOp::create(b, loc, math::AbsFOp::create(b, loc, y),
+                                      f32c(b, loc, 448.0f));
+  // Normal codes: the f32 rounded to 3 mantissa bits (a carry moves into
+  // the exponent), rebiased from 127 to 7.
+  Value abits = arith::BitcastOp::create(b, loc, i32, a);
+  Value lsb = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, abits, i32c(b, loc, 20)),
+      i32c(b, loc, 1));
+  Value rounded = arith::ShRUIOp::create(
+      b, loc,
+      arith::AddIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, abits, i32c(b, loc, 0x7FFFF)),
+          lsb),
+      i32c(b, loc, 20));
+  Value normal = arith::SubIOp::create(b, loc, rounded, i32c(b, loc, 960));
+  // Below 2^-6: multiples of 2^-9.
+  Value sub = arith::FPToUIOp::create(
+      b, loc, i32,
+      math::RoundEvenOp::create(
+          b, loc, arith::MulFOp::create(b, loc, a, f32c(b, loc, 512.0f))));
+  Value isSub = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, a,
+                                      f32c(b, loc, 0.015625f));
+  Value code = arith::SelectOp::create(b, loc, isSub, sub, normal);
+  code = arith::SelectOp::create(b, loc, isNaN, i32c(b, loc, 0x7F), code);
+  code = arith::OrIOp::create(b, loc, code,
+                              arith::SelectOp::create(b, loc, neg,
+                                                      i32c(b, loc, 0x80),
+                                                      i32c(b, loc, 0)));
+  return arith::TruncIOp::create(b, loc, b.getI8Type(), code);
+}
+
+/// The f32 value of an e4m3fn code (i8).
+Value decodeE4M3(OpBuilder &b, Location loc, Value code) {
+  Type i32 = b.getI32Type(), f32 = b.getF32Type();
+  Value c = arith::ExtUIOp::create(b, loc, i32, code);
+  Value e = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, c, i32c(b, loc, 3)),
+      i32c(b, loc, 15));
+  Value m = arith::AndIOp::create(b, loc, c, i32c(b, loc, 7));
+  Value normal = arith::BitcastOp::create(
+      b, loc, f32,
+      arith::OrIOp::create(
+          b, loc,
+          arith::ShLIOp::create(
+              b, loc, arith::AddIOp::create(b, loc, e, i32c(b, loc, 120)),
+              i32c(b, loc, 23)),
+          arith::ShLIOp::create(b, loc, m, i32c(b, loc, 20))));
+  Value sub =
+      arith::MulFOp::create(b, loc, arith::UIToFPOp::create(b, loc, f32, m),
+                            f32c(b, loc, 1.0f / 512.0f));
+  Value mag = arith::SelectOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e,
+                            i32c(b, loc, 0)),
+      sub, normal);
+  Value isNaN = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::eq,
+      arith::AndIOp::create(b, loc, c, i32c(b, loc, 0x7F)), i32c(b, loc, 0x7F));
+  mag = arith::SelectOp::create(
+      b, loc, isNaN, f32c(b, loc, std::numeric_limits<float>::quiet_NaN()),
+      mag);
+  Value neg = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::ne,
+      arith::AndIOp::create(b, loc, c, i32c(b, loc, 0x80)), i32c(b, loc, 0));
+  return arith::SelectOp::create(b, loc, neg,
+                                 arith::NegFOp::create(b, loc, mag), mag);
+}
+
+/// Byte `k` (0 = least significant) of an i32.
+Value byteOf(OpBuilder &b, Location loc, Value v, Value k) {
+  Value shift = arith::MulIOp::create(b, loc, k, i32c(b, loc, 8));
+  return arith::TruncIOp::create(b, loc, b.getI8Type(),
+                                 arith::ShRUIOp::create(b, loc, v, shift));
+}
+
+/// The i32 of `n` little-endian bytes read by `byte(i)`.
+Value fromBytes(OpBuilder &b, Location loc, int n,
+                function_ref<Value(int)> byte) {
+  Value v = i32c(b, loc, 0);
+  for (int i = 0; i < n; ++i)
+    v = arith::OrIOp::create(
+        b, loc, v,
+        arith::ShLIOp::create(
+            b, loc, arith::ExtUIOp::create(b, loc, b.getI32Type(), byte(i)),
+            i32c(b, loc, 8 * i)));
+  return v;
+}
+
+/// The bf16 bits (in an i32) of a float: rounded to nearest even from f32.
+Value bf16Bits(OpBuilder &b, Location loc, Value x) {
+  Type bf16 = b.getBF16Type();
+  if (x.getType() != bf16)
+    x = arith::TruncFOp::create(b, loc, bf16,
+                                castTo(b, loc, b.getF32Type(), x));
+  return arith::ExtUIOp::create(
+      b, loc, b.getI32Type(),
+      arith::BitcastOp::create(b, loc, b.getI16Type(), x));
+}
 } // namespace
 
 
@@ -405,6 +521,134 @@ FailureOr<SmallVector<Value>> RopeOp::decomposeOperation(OpBuilder &b) {
   return SmallVector<Value>{out};
 }
 
+/// The fp8 row bytes [B, S, d_c + 4 d_c / G + 2 d_r] i8 of latent
+/// [B, S, d_c] and key_rope [B, S, d_r]: each group's scale (its amax / 448,
+/// 1 for an all-zero group), the e4m3 codes of value / scale, the scales'
+/// bytes, the rope values' bf16 bytes (mla.fp8.encode_rows).
+static Value encodeFP8Rows(OpBuilder &b, Location loc, Value latent,
+                           Value keyRope, int64_t group) {
+  MLIRContext *ctx = b.getContext();
+  auto latentTy = cast<RankedTensorType>(latent.getType());
+  int64_t dc = latentTy.getDimSize(2),
+          dr = cast<RankedTensorType>(keyRope.getType()).getDimSize(2),
+          ng = dc / group, width = dc + 4 * ng + 2 * dr;
+  Type f32 = b.getF32Type(), i8 = b.getI8Type();
+  auto sizesOf = [&](RankedTensorType ty) {
+    return dynamicSizes(b, loc, ty, {{latent, 0}, {latent, 1}, {latent, 2}});
+  };
+  auto scalesTy = RankedTensorType::get(
+      {latentTy.getDimSize(0), latentTy.getDimSize(1), ng}, f32);
+  Value amaxInit = tensor::EmptyOp::create(b, loc, scalesTy, sizesOf(scalesTy));
+  Value amax =
+      linalg::FillOp::create(b, loc, f32c(b, loc, 0.0f), amaxInit).getResult(0);
+  // (b, s, n, g) over latent viewed as [B, S, d_c / G, G].
+  Value grouped = tensor::ExpandShapeOp::create(
+      b, loc,
+      RankedTensorType::get(
+          {latentTy.getDimSize(0), latentTy.getDimSize(1), ng, group},
+          latentTy.getElementType()),
+      latent, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
+  amax =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{scalesTy}, ValueRange{grouped}, ValueRange{amax},
+          ArrayRef<AffineMap>{b.getMultiDimIdentityMap(4),
+                              map(ctx, 4, {0, 1, 2})},
+          iterators(3, 1), "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value x = math::AbsFOp::create(nb, nl, castTo(nb, nl, f32, a[0]));
+            linalg::YieldOp::create(
+                nb, nl, ValueRange{arith::MaximumFOp::create(nb, nl, a[1], x)});
+          })
+          .getResult(0);
+  AffineMap id3 = b.getMultiDimIdentityMap(3);
+  Value scales =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{scalesTy}, ValueRange{amax},
+          ValueRange{
+              tensor::EmptyOp::create(b, loc, scalesTy, sizesOf(scalesTy))},
+          ArrayRef<AffineMap>{id3, id3}, iterators(3, 0), "", "",
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value positive = arith::CmpFOp::create(
+                nb, nl, arith::CmpFPredicate::OGT, a[0], f32c(nb, nl, 0.0f));
+            Value sc =
+                arith::DivFOp::create(nb, nl, a[0], f32c(nb, nl, 448.0f));
+            linalg::YieldOp::create(
+                nb, nl,
+                ValueRange{arith::SelectOp::create(nb, nl, positive, sc,
+                                                   f32c(nb, nl, 1.0f))});
+          })
+          .getResult(0);
+  auto bytesTy = RankedTensorType::get(
+      {latentTy.getDimSize(0), latentTy.getDimSize(1), width}, i8);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{bytesTy}, ValueRange{},
+             ValueRange{
+                 tensor::EmptyOp::create(b, loc, bytesTy, sizesOf(bytesTy))},
+             ArrayRef<AffineMap>{id3}, iterators(3, 0), "", "",
+             [&](OpBuilder &nb, Location nl, ValueRange) {
+               auto c = [&](int64_t v) -> Value {
+                 return arith::ConstantIndexOp::create(nb, nl, v);
+               };
+               auto i32 = [&](Value v) -> Value {
+                 return arith::IndexCastOp::create(nb, nl, nb.getI32Type(), v);
+               };
+               auto clamp = [&](Value v, int64_t hi) -> Value {
+                 return arith::MinSIOp::create(
+                     nb, nl, arith::MaxSIOp::create(nb, nl, v, c(0)), c(hi));
+               };
+               Value bi = linalg::IndexOp::create(nb, nl, 0);
+               Value si = linalg::IndexOp::create(nb, nl, 1);
+               Value j = linalg::IndexOp::create(nb, nl, 2);
+               // The code of value j (< d_c).
+               Value jl = clamp(j, dc - 1);
+               Value gi = arith::DivUIOp::create(nb, nl, jl, c(group));
+               Value x = castTo(nb, nl, f32,
+                                tensor::ExtractOp::create(
+                                    nb, nl, latent, ValueRange{bi, si, jl}));
+               Value sc = tensor::ExtractOp::create(nb, nl, scales,
+                                                    ValueRange{bi, si, gi});
+               Value code =
+                   encodeE4M3(nb, nl, arith::DivFOp::create(nb, nl, x, sc));
+               // A byte of scale (j - d_c) / 4.
+               Value js =
+                   clamp(arith::SubIOp::create(nb, nl, j, c(dc)), 4 * ng - 1);
+               Value scaleBits = arith::BitcastOp::create(
+                   nb, nl, nb.getI32Type(),
+                   tensor::ExtractOp::create(
+                       nb, nl, scales,
+                       ValueRange{bi, si,
+                                  arith::DivUIOp::create(nb, nl, js, c(4))}));
+               Value scaleByte =
+                   byteOf(nb, nl, scaleBits,
+                          i32(arith::RemUIOp::create(nb, nl, js, c(4))));
+               Value out = arith::SelectOp::create(
+                   nb, nl,
+                   arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ult, j,
+                                         c(dc)),
+                   code, scaleByte);
+               if (dr > 0) {
+                 // A byte of rope value (j - d_c - 4 ng) / 2, in bf16.
+                 Value jr =
+                     clamp(arith::SubIOp::create(nb, nl, j, c(dc + 4 * ng)),
+                           2 * dr - 1);
+                 Value r = tensor::ExtractOp::create(
+                     nb, nl, keyRope,
+                     ValueRange{bi, si,
+                                arith::DivUIOp::create(nb, nl, jr, c(2))});
+                 Value ropeByte =
+                     byteOf(nb, nl, bf16Bits(nb, nl, r),
+                            i32(arith::RemUIOp::create(nb, nl, jr, c(2))));
+                 out = arith::SelectOp::create(
+                     nb, nl,
+                     arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ult, j,
+                                           c(dc + 4 * ng)),
+                     out, ropeByte);
+               }
+               linalg::YieldOp::create(nb, nl, ValueRange{out});
+             })
+      .getResult(0);
+}
+
 FailureOr<SmallVector<Value>>
 KVCacheAppendOp::decomposeOperation(OpBuilder &b) {
   // for b, s: p = lens[b] - S + s; cache[bt[b, p / BS], p % BS, :] =
@@ -422,6 +666,10 @@ KVCacheAppendOp::decomposeOperation(OpBuilder &b) {
   Value batch = tensor::DimOp::create(b, loc, getLatent(), 0);
   Value tokens = tensor::DimOp::create(b, loc, getLatent(), 1);
   Type et = latentTy.getElementType();
+  // fp8 rows: each new token's row bytes, then written whole.
+  Value rowBytes;
+  if (std::optional<int64_t> group = getScaleGroup())
+    rowBytes = encodeFP8Rows(b, loc, getLatent(), getKeyRope(), *group);
   auto outer = scf::ForOp::create(
       b, loc, zero, batch, one, ValueRange{getCache()},
       [&](OpBuilder &ob, Location ol, Value bi, ValueRange oargs) {
@@ -464,9 +712,14 @@ KVCacheAppendOp::decomposeOperation(OpBuilder &b) {
                 cache = tensor::InsertSliceOp::create(ib, il, piece, cache,
                                                       dstAt, sizes, ones);
               };
-              slice(getLatent(), dc, 0);
-              if (dr > 0)
-                slice(getKeyRope(), dr, dc);
+              if (rowBytes) {
+                et = b.getI8Type();
+                slice(rowBytes, cacheTy.getDimSize(2), 0);
+              } else {
+                slice(getLatent(), dc, 0);
+                if (dr > 0)
+                  slice(getKeyRope(), dr, dc);
+              }
               scf::YieldOp::create(ib, il, ValueRange{cache});
             });
         scf::YieldOp::create(ob, ol, inner.getResults());
@@ -959,12 +1212,17 @@ FailureOr<SmallVector<Value>>
 KVCacheGatherOp::decomposeOperation(OpBuilder &b) {
   // out[b, t, ...] = cache[bt[b, t / BS], t % BS, off + ...], one
   // linalg.generic per result reading the cache with tensor.extract; a page
-  // id outside [0, NB) reads zeros rather than out of bounds.
+  // id outside [0, NB) reads zeros rather than out of bounds. fp8 rows:
+  // value c is e4m3(byte c) * the f32 of bytes d_c + 4 (c / G) .. + 3, rope
+  // value r the bf16 of bytes d_c + 4 d_c / G + 2 r, + 1.
   Location loc = getLoc();
   auto cacheTy = getCache().getType();
   const int64_t bs = cacheTy.getDimSize(1);
+  const int64_t dc = getLatent().getType().getDimSize(2);
+  std::optional<int64_t> group = getScaleGroup();
   Value numBlocks = tensor::DimOp::create(b, loc, getCache(), 0);
-  auto gather = [&](RankedTensorType ty, int64_t offset) -> Value {
+  enum class Part { Plain, FP8Latent, FP8Rope };
+  auto gather = [&](RankedTensorType ty, int64_t offset, Part part) -> Value {
     unsigned r = ty.getRank();
     SmallVector<Value> sizes;
     for (unsigned d = 0; d < r; ++d)
@@ -1009,7 +1267,47 @@ KVCacheGatherOp::decomposeOperation(OpBuilder &b) {
                                                            .getResult()
                                                      : i);
                  }
-                 Value v = tensor::ExtractOp::create(nb, nl, getCache(), at);
+                 // Byte `i` of the row (an index value).
+                 auto byteAt = [&](Value i) -> Value {
+                   SmallVector<Value> pos = {at[0], at[1], i};
+                   return tensor::ExtractOp::create(nb, nl, getCache(), pos);
+                 };
+                 Value v;
+                 if (part == Part::Plain) {
+                   v = tensor::ExtractOp::create(nb, nl, getCache(), at);
+                 } else if (part == Part::FP8Latent) {
+                   Value col = at.back();
+                   Value first = arith::AddIOp::create(
+                       nb, nl,
+                       arith::MulIOp::create(
+                           nb, nl,
+                           arith::DivUIOp::create(nb, nl, col, c(*group)),
+                           c(4)),
+                       c(dc));
+                   Value scale = arith::BitcastOp::create(
+                       nb, nl, nb.getF32Type(),
+                       fromBytes(nb, nl, 4, [&](int k) {
+                         return byteAt(
+                             arith::AddIOp::create(nb, nl, first, c(k)));
+                       }));
+                   v = castTo(
+                       nb, nl, ty.getElementType(),
+                       arith::MulFOp::create(
+                           nb, nl, decodeE4M3(nb, nl, byteAt(col)), scale));
+                 } else {
+                   Value first = arith::AddIOp::create(
+                       nb, nl,
+                       arith::MulIOp::create(
+                           nb, nl, linalg::IndexOp::create(nb, nl, 2), c(2)),
+                       c(dc + 4 * (dc / *group)));
+                   Value bits = fromBytes(nb, nl, 2, [&](int k) {
+                     return byteAt(arith::AddIOp::create(nb, nl, first, c(k)));
+                   });
+                   Value f = arith::BitcastOp::create(
+                       nb, nl, nb.getF32Type(),
+                       arith::ShLIOp::create(nb, nl, bits, i32c(nb, nl, 16)));
+                   v = castTo(nb, nl, ty.getElementType(), f);
+                 }
                  Value zero = arith::ConstantOp::create(
                      nb, nl, nb.getZeroAttr(ty.getElementType()));
                  linalg::YieldOp::create(nb, nl,
@@ -1019,9 +1317,11 @@ KVCacheGatherOp::decomposeOperation(OpBuilder &b) {
         .getResult(0);
   };
   auto latentTy = getLatent().getType();
-  SmallVector<Value> results = {gather(latentTy, 0)};
+  SmallVector<Value> results = {
+      gather(latentTy, 0, group ? Part::FP8Latent : Part::Plain)};
   if (Value rope = getKeyRope())
-    results.push_back(
-        gather(cast<RankedTensorType>(rope.getType()), latentTy.getDimSize(2)));
+    results.push_back(gather(cast<RankedTensorType>(rope.getType()),
+                             group ? 0 : latentTy.getDimSize(2),
+                             group ? Part::FP8Rope : Part::Plain));
   return results;
 }

@@ -275,9 +275,11 @@ LogicalResult RopeOp::verify() {
 // KV cache
 //===----------------------------------------------------------------------===//
 
-/// Checks a cache [NB, BS, d_c + d_r] against latent and rope parts of rank 3.
+/// Checks a cache [NB, BS, d_c + d_r] (fp8 rows: d_c + 4 d_c / G + 2 d_r
+/// bytes) against latent and rope parts of rank 3.
 static LogicalResult verifyCacheRow(Operation *op, ShapedType cache,
-                                    ShapedType latent, ShapedType rope) {
+                                    ShapedType latent, ShapedType rope,
+                                    std::optional<int64_t> scaleGroup) {
   if (failed(checkRank(op, "cache", cache, 3)) ||
       failed(checkRank(op, "latent", latent, 3)) ||
       failed(checkRank(op, "key_rope", rope, 3)) ||
@@ -289,11 +291,22 @@ static LogicalResult verifyCacheRow(Operation *op, ShapedType cache,
   if (ShapedType::isDynamic(dr))
     return op->emitOpError() << "rope dimension (dimension 2 of 'key_rope') "
                                 "must be static";
-  if (failed(checkDim(op, "cache row width", cache.getDimSize(2),
-                      "kv_lora_rank + rope dim",
-                      latent.getDimSize(2) + dr)) ||
-      failed(checkDim(op, "key_rope batch", rope.getDimSize(0),
-                      "latent batch", latent.getDimSize(0))) ||
+  int64_t dc = latent.getDimSize(2);
+  if (scaleGroup) {
+    if (*scaleGroup < 1 || dc % *scaleGroup != 0)
+      return op->emitOpError() << "scale_group (" << *scaleGroup
+                               << ") must divide kv_lora_rank (" << dc << ")";
+    if (failed(checkDim(op, "cache row bytes", cache.getDimSize(2),
+                        "kv_lora_rank + 4 kv_lora_rank / scale_group + "
+                        "2 rope dim",
+                        dc + 4 * (dc / *scaleGroup) + 2 * dr)))
+      return failure();
+  } else if (failed(checkDim(op, "cache row width", cache.getDimSize(2),
+                             "kv_lora_rank + rope dim", dc + dr))) {
+    return failure();
+  }
+  if (failed(checkDim(op, "key_rope batch", rope.getDimSize(0), "latent batch",
+                      latent.getDimSize(0))) ||
       failed(checkDim(op, "key_rope tokens", rope.getDimSize(1),
                       "latent tokens", latent.getDimSize(1))))
     return failure();
@@ -333,16 +346,30 @@ static LogicalResult verifyHeadCacheRows(Operation *op, ShapedType cache,
 /// `needRope` say what is wrong when the rope part is there or missing.
 static LogicalResult verifyPagedRows(Operation *op, ShapedType cache,
                                      ShapedType latent, Value keyRope,
-                                     StringRef noRope, StringRef needRope) {
+                                     StringRef noRope, StringRef needRope,
+                                     std::optional<int64_t> scaleGroup) {
+  Type cacheElem = cache.getElementType();
+  if (scaleGroup && !cacheElem.isInteger(8))
+    return op->emitOpError() << "scale_group (fp8 rows) needs an i8 cache, "
+                                "got "
+                             << cacheElem;
+  if (!scaleGroup && cacheElem != latent.getElementType())
+    return op->emitOpError()
+           << "cache element type " << cacheElem << " must match the latent's ("
+           << latent.getElementType()
+           << "; an i8 cache of fp8 rows needs scale_group)";
   if (cache.getRank() == 4) {
     if (keyRope)
       return op->emitOpError() << noRope;
+    if (scaleGroup)
+      return op->emitOpError() << "fp8 rows are rows of a latent cache, not "
+                                  "of a head cache";
     return verifyHeadCacheRows(op, cache, latent);
   }
   if (!keyRope)
     return op->emitOpError() << needRope;
   auto ropeTy = cast<ShapedType>(keyRope.getType());
-  if (failed(verifyCacheRow(op, cache, latent, ropeTy)))
+  if (failed(verifyCacheRow(op, cache, latent, ropeTy, scaleGroup)))
     return failure();
   if (ropeTy.getElementType() != latent.getElementType())
     return op->emitOpError() << "key_rope element type "
@@ -358,13 +385,14 @@ LogicalResult KVCacheAppendOp::verify() {
   if (failed(verifyPagedRows(
           op, getCache().getType(), latent, getKeyRope(),
           "a head cache [NB, BS, G, D] takes no key_rope",
-          "a latent cache needs key_rope (of width 0 without RoPE)")) ||
+          "a latent cache needs key_rope (of width 0 without RoPE)",
+          getScaleGroup())) ||
       failed(checkRank(op, "block_table", bt, 2)) ||
       failed(checkRank(op, "seq_lens", lens, 1)) ||
-      failed(checkDim(op, "block_table batch", bt.getDimSize(0),
-                      "latent batch", latent.getDimSize(0))) ||
-      failed(checkDim(op, "seq_lens batch", lens.getDimSize(0),
-                      "latent batch", latent.getDimSize(0))))
+      failed(checkDim(op, "block_table batch", bt.getDimSize(0), "latent batch",
+                      latent.getDimSize(0))) ||
+      failed(checkDim(op, "seq_lens batch", lens.getDimSize(0), "latent batch",
+                      latent.getDimSize(0))))
     return failure();
   return success();
 }
@@ -376,7 +404,8 @@ LogicalResult KVCacheGatherOp::verify() {
   if (failed(verifyPagedRows(
           op, cache, latent, getKeyRope(),
           "a head cache [NB, BS, G, D] has no key_rope",
-          "a latent cache gives key_rope (of width 0 without RoPE)")) ||
+          "a latent cache gives key_rope (of width 0 without RoPE)",
+          getScaleGroup())) ||
       failed(checkRank(op, "block_table", bt, 2)) ||
       failed(checkDim(op, "latent batch", latent.getDimSize(0),
                       "block_table batch", bt.getDimSize(0))))

@@ -167,7 +167,6 @@ def MLA_PositionScaleOp : MLA_Op<"position_scale", [Pure,
 def MLA_KVCacheAppendOp : MLA_Op<"kv_cache_append", [NoMemoryEffect,
     DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
     AllTypesMatch<["cache", "result"]>,
-    AllElementTypesMatch<["cache", "latent"]>,
     AllElementTypesMatch<["block_table", "seq_lens"]>]> {
   let summary = "write new tokens' rows into a paged cache";
   let description = [{
@@ -179,12 +178,20 @@ def MLA_KVCacheAppendOp : MLA_Op<"kv_cache_append", [NoMemoryEffect,
     tokens of each sequence with the S new ones included, so token s of
     sequence b has position p = seq_lens[b] - S + s and goes to row p mod BS
     of page block_table[b, p / BS]. The result is the updated cache.
+
+    With `scale_group = G` the latent cache holds fp8 rows (i8 bytes, the
+    `row_groups` encoding of mla.decode_attention): d_c e4m3fn values, each
+    group of G scaled by its amax / 448 (nearest even, saturating), the
+    d_c / G f32 scales, then the d_r rope values in bf16; the cache is
+    [NB, BS, d_c + 4 d_c / G + 2 d_r] i8.
   }];
   let arguments = (ins MLA_FloatTensor:$latent,
                    Optional<MLA_FloatTensor>:$key_rope,
-                   MLA_FloatTensor:$cache, MLA_IndexTensor:$block_table,
-                   MLA_IndexTensor:$seq_lens);
-  let results = (outs MLA_FloatTensor:$result);
+                   RankedTensorOf<[AnyFloat, I8]>:$cache,
+                   MLA_IndexTensor:$block_table,
+                   MLA_IndexTensor:$seq_lens,
+                   OptionalAttr<I64Attr>:$scale_group);
+  let results = (outs RankedTensorOf<[AnyFloat, I8]>:$result);
   let assemblyFormat = [{
     $latent (`,` $key_rope^)? `into` $cache `[` $block_table `,` $seq_lens `]`
     attr-dict `:` type($latent) (`,` type($key_rope)^)? `into` type($cache)
@@ -194,8 +201,7 @@ def MLA_KVCacheAppendOp : MLA_Op<"kv_cache_append", [NoMemoryEffect,
 }
 
 def MLA_KVCacheGatherOp : MLA_Op<"kv_cache_gather", [NoMemoryEffect,
-    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
-    AllElementTypesMatch<["cache", "latent"]>]> {
+    DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>]> {
   let summary = "read the pages of each sequence from a paged cache";
   let description = [{
     latent[b, t, :] and key_rope[b, t, :] are the first d_c and last d_r
@@ -204,9 +210,13 @@ def MLA_KVCacheGatherOp : MLA_Op<"kv_cache_gather", [NoMemoryEffect,
     [NB, BS, G, D], latent [B, MB * BS, G, D] holds its rows and there is no
     key_rope. Rows past a sequence's length are whatever its pages hold;
     attention masks them with its kv_lens. A page id outside the cache (-1
-    for a page not allocated) reads as zeros.
+    for a page not allocated) reads as zeros. With `scale_group` the cache
+    holds fp8 rows (see mla.kv_cache_append), read as their values in the
+    results' element type.
   }];
-  let arguments = (ins MLA_FloatTensor:$cache, MLA_IndexTensor:$block_table);
+  let arguments = (ins RankedTensorOf<[AnyFloat, I8]>:$cache,
+                   MLA_IndexTensor:$block_table,
+                   OptionalAttr<I64Attr>:$scale_group);
   let results = (outs MLA_FloatTensor:$latent,
                  Optional<MLA_FloatTensor>:$key_rope);
   let assemblyFormat = [{
