@@ -181,3 +181,25 @@ func.func @sparse_heads_not_fused(%q: tensor<2x1x4x16xf32>, %kc: tensor<9x16x2x1
   %o = mla.attention %q, %k, %v kv_lens(%lens) indices(%i) {scale = 0.125 : f32} : tensor<2x1x4x16xf32>, tensor<2x64x2x16xf32>, tensor<2x64x2x16xf32> kv_lens(tensor<2xi32>) indices(tensor<2x1x8xi32>) -> tensor<2x1x4x16xf32>
   return %o : tensor<2x1x4x16xf32>
 }
+
+// -----
+
+// A cache of fp8 rows (scale_group) is read by the fused op as such: the
+// variant's scales = row_groups with the gather's group, the query in the
+// layer's type; with the indexer's selection too (DeepSeek-V3.2 serving).
+// CHECK-LABEL: func.func @fuse_fp8
+// CHECK: mla.decode_attention %{{.*}}, %arg2[%arg3, %arg4] {causal, scale = 1.250000e-01 : f32, variant = #mla.decode_variant<scales = row_groups, scale_group = 16>} : tensor<?x1x4x40xbf16>, tensor<?x16x56xi8>[tensor<?x4xi32>, tensor<?xi32>] -> tensor<?x1x4x32xbf16>, tensor<?x4x1xf32>
+// CHECK: mla.decode_attention {{.*}} {scale = 1.250000e-01 : f32, variant = #mla.decode_variant<keys = indices, scales = row_groups, scale_group = 16>} : tensor<?x1x4x40xbf16>, tensor<?x16x56xi8>[tensor<?x1x8xi32>, tensor<?xi32>]
+// CHECK-NOT: mla.attention
+func.func @fuse_fp8(%q_lat: tensor<?x1x4x32xbf16>, %q_rope: tensor<?x1x4x8xbf16>,
+                    %cache: tensor<?x16x56xi8>, %bt: tensor<?x4xi32>, %lens: tensor<?xi32>,
+                    %iq: tensor<?x1x2x16xbf16>, %ik: tensor<?x64x16xbf16>,
+                    %iw: tensor<?x1x2xbf16>) -> (tensor<?x1x4x32xbf16>, tensor<?x1x4x32xbf16>) {
+  %c, %kr = mla.kv_cache_gather %cache[%bt] {scale_group = 16 : i64} : tensor<?x16x56xi8>[tensor<?x4xi32>] -> tensor<?x64x32xbf16>, tensor<?x64x8xbf16>
+  %kv = tensor.expand_shape %c [[0], [1], [2, 3]] output_shape [1, 64, 1, 32] : tensor<?x64x32xbf16> into tensor<?x64x1x32xbf16>
+  %o = mla.attention %q_lat, %kv, %kv rope(%q_rope, %kr) kv_lens(%lens) {scale = 0.125 : f32, causal} : tensor<?x1x4x32xbf16>, tensor<?x64x1x32xbf16>, tensor<?x64x1x32xbf16> rope(tensor<?x1x4x8xbf16>, tensor<?x64x8xbf16>) kv_lens(tensor<?xi32>) -> tensor<?x1x4x32xbf16>
+  %s = mla.index_score %iq, %ik weights(%iw) kv_lens(%lens) {scale = 0.1 : f32, causal} : tensor<?x1x2x16xbf16>, tensor<?x64x16xbf16> weights(tensor<?x1x2xbf16>) kv_lens(tensor<?xi32>) -> tensor<?x1x64xf32>
+  %i = mla.topk %s {k = 8} : tensor<?x1x64xf32> -> tensor<?x1x8xi32>
+  %o2 = mla.attention %q_lat, %kv, %kv rope(%q_rope, %kr) kv_lens(%lens) indices(%i) {scale = 0.125 : f32, causal} : tensor<?x1x4x32xbf16>, tensor<?x64x1x32xbf16>, tensor<?x64x1x32xbf16> rope(tensor<?x1x4x8xbf16>, tensor<?x64x8xbf16>) kv_lens(tensor<?xi32>) indices(tensor<?x1x8xi32>) -> tensor<?x1x4x32xbf16>
+  return %o, %o2 : tensor<?x1x4x32xbf16>, tensor<?x1x4x32xbf16>
+}

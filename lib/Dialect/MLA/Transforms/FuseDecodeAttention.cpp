@@ -97,27 +97,27 @@ struct FuseLatentAttention : public OpRewritePattern<AttentionOp> {
     if (Value qRope = op.getQueryRope())
       query = tensor::ConcatOp::create(rewriter, loc, /*dim=*/3,
                                        ValueRange{query, qRope});
-    if (!op.getIndices()) {
-      auto fused = DecodeAttentionOp::create(
-          rewriter, loc, op.getResult().getType(), lseTy, query,
-          gather.getCache(), gather.getBlockTable(), op.getKvLens(),
-          op.getScaleAttr(), op.getCausalAttr());
-      rewriter.replaceOp(op, fused.getResult());
-      return success();
-    }
-    // Sparse decode reads the cache rows of the selected positions; every
-    // slot is valid to it (-1 marks none), the selection already masked.
-    auto [rows, slots] =
-        cacheRows(rewriter, loc, op.getIndices(), gather.getBlockTable(),
-                  gather.getCache().getType().getDimSize(1));
-    auto variant = DecodeVariantAttr::get(
-        rewriter.getContext(), KeySource::indices, CacheScales::none,
-        /*scale_group=*/128, ValueWidth::latent, std::nullopt);
+    // A cache of fp8 rows is read as such (scales = row_groups); sparse
+    // decode reads the cache rows of the selected positions, every slot
+    // valid to it (-1 marks none), the selection already masked.
+    std::optional<int64_t> group = gather.getScaleGroup();
+    bool sparse = bool(op.getIndices());
+    Value keys = gather.getBlockTable(), lens = op.getKvLens();
+    if (sparse)
+      std::tie(keys, lens) =
+          cacheRows(rewriter, loc, op.getIndices(), gather.getBlockTable(),
+                    gather.getCache().getType().getDimSize(1));
+    DecodeVariantAttr variant;
+    if (sparse || group)
+      variant = DecodeVariantAttr::get(
+          rewriter.getContext(), sparse ? KeySource::indices : KeySource::pages,
+          group ? CacheScales::row_groups : CacheScales::none,
+          group.value_or(128), ValueWidth::latent, std::nullopt);
     auto fused = DecodeAttentionOp::create(
         rewriter, loc, op.getResult().getType(), lseTy, query,
-        gather.getCache(), /*value_cache=*/Value(), rows, slots,
+        gather.getCache(), /*value_cache=*/Value(), keys, lens,
         /*sinks=*/Value(), /*cache_scale=*/Value(), op.getScaleAttr(),
-        /*causal=*/nullptr, variant);
+        sparse ? UnitAttr() : op.getCausalAttr(), variant);
     rewriter.replaceOp(op, fused.getResult());
     return success();
   }
