@@ -765,8 +765,7 @@ llvm::json::Value layerJSON(const cpu::LayerEntry &layer) {
       {"symbol", kernelName + "_layer"},
       {"prepare_weights", std::move(prepare)},
       {"returns", "int32_t"},
-      {"args", argsJSON(mla_abi::layerArgs(layer.heads, layer.indexer),
-                        layer.sizes, dtype)},
+      {"args", argsJSON(layer.argList(), layer.sizes, dtype)},
       {"weights", std::move(weights)},
       {"return_codes", returnCodesJSON(StringRef(kernelName).upper(),
                                        [](const mla_abi::ReturnCodeInfo &c) {

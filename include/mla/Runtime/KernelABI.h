@@ -478,6 +478,15 @@ inline constexpr Arg kFP8RowsCache =
           "e4m3 * its group's scale), then d_r bf16 rope values",
           Dim::NumBlocks, Dim::BlockSize, Dim::CacheRowBytes);
 
+/// kv_cache of a layer function that keeps fp8 rows (kv_cache_append with
+/// scale_group): the new tokens' rows are encoded and written in place.
+inline constexpr Arg kFP8RowsLayerCache =
+    array("kv_cache", "void *", DType::U8, Direction::InOut,
+          "rows of d_c e4m3 values, d_c / scale_group f32 scales (value = "
+          "e4m3 * its group's scale), then d_r bf16 rope values; the new "
+          "tokens' rows are encoded and written in place",
+          Dim::NumBlocks, Dim::BlockSize, Dim::CacheRowBytes);
+
 /// A table of arguments, whichever its length.
 struct ArgList {
   const Arg *first;

@@ -22,6 +22,8 @@ std::string cType(Type t) {
     return "float";
   if (t.isInteger(32))
     return "int32_t";
+  if (t.isInteger(8))
+    return "uint8_t"; // fp8 rows
   return "uint16_t"; // bf16, f16
 }
 
@@ -37,9 +39,9 @@ std::string typeName(Type t) {
 /// order: hidden, positions, kv_cache (or k_cache and v_cache: `heads`; or
 /// kv_cache and index_cache: `indexer`), block_table, seq_lens (the weights
 /// follow them).
-SmallVector<const mla_abi::Arg *> irArrays(bool heads, bool indexer) {
+SmallVector<const mla_abi::Arg *> irArrays(mla_abi::ArgList table) {
   SmallVector<const mla_abi::Arg *> args;
-  for (const mla_abi::Arg &a : mla_abi::layerArgs(heads, indexer))
+  for (const mla_abi::Arg &a : table)
     if (a.kind == mla_abi::ArgKind::Array &&
         a.direction != mla_abi::Direction::Out)
       args.push_back(&a);
@@ -58,6 +60,8 @@ bool matches(RankedTensorType t, const mla_abi::Arg &a,
       return false;
   }
   Type et = t.getElementType();
+  if (a.dtype == mla_abi::DType::U8)
+    return et.isInteger(8);
   return a.dtype == mla_abi::DType::Elem ? et == elemType : et.isInteger(32);
 }
 
@@ -66,8 +70,9 @@ bool matches(RankedTensorType t, const mla_abi::Arg &a,
 std::string wrapperSource(StringRef name, StringRef impl,
                           ArrayRef<RankedTensorType> args,
                           const mla_abi::Sizes &sizes, Type elemType,
-                          bool heads, bool indexer) {
-  mla_abi::ArgList layerArgs = mla_abi::layerArgs(heads, indexer);
+                          const cpu::LayerEntry &entry) {
+  mla_abi::ArgList layerArgs = entry.argList();
+  const bool heads = entry.heads, indexer = entry.indexer;
   auto ranked = [&](RankedTensorType t) {
     return "MemRef<" + cType(t.getElementType()) + ", " +
            std::to_string(t.getRank()) + "> *";
@@ -110,7 +115,7 @@ std::string wrapperSource(StringRef name, StringRef impl,
   os << ");\n\n";
 
   int64_t numWeights =
-      int64_t(args.size()) - int64_t(irArrays(heads, indexer).size());
+      int64_t(args.size()) - int64_t(irArrays(layerArgs).size());
   os << "extern \"C\" "
      << mla_abi::declaration((name + "_layer").str(), layerArgs, ") {")
      << "\n  if (batch < 0)\n    return mla_abi::ErrBatch;\n"
@@ -142,7 +147,7 @@ std::string wrapperSource(StringRef name, StringRef impl,
      << "        return mla_abi::ErrBlockId;\n"
      << "    }\n  }\n";
   // Sizes: the ABI's runtime dimensions are the wrapper's parameters.
-  SmallVector<const mla_abi::Arg *> arrays = irArrays(heads, indexer);
+  SmallVector<const mla_abi::Arg *> arrays = irArrays(layerArgs);
   for (unsigned i = 0; i < args.size(); ++i) {
     std::string ptr, dims = "{";
     for (int64_t d = 0; d < args[i].getRank(); ++d) {
@@ -205,7 +210,7 @@ std::string headerText(StringRef name, const cpu::LayerEntry &entry) {
        << " * q_lat = (RoPE'd) projections of hidden, the new tokens' [c_kv ;\n"
        << " * k_rope] appended to kv_cache IN PLACE, latent attention over the\n"
        << " * cache, o = o_lat W_UV, out = concat(o) W_O.\n";
-  mla_abi::ArgList layerArgs = mla_abi::layerArgs(entry.heads, entry.indexer);
+  mla_abi::ArgList layerArgs = entry.argList();
   for (const mla_abi::Arg &a : layerArgs) {
     hs << " *   " << mla_abi::describe(a, sizes, dtype.c_str()) << "\n";
     if (a.kind == mla_abi::ArgKind::ArrayList)
@@ -248,7 +253,7 @@ LogicalResult checkPrepare(func::FuncOp prepare, cpu::LayerEntry &entry,
   if (!entry.numPrepared)
     return success();
   unsigned first = entry.weights.size() - entry.numPrepared;
-  unsigned numArrays = irArrays(entry.heads, entry.indexer).size();
+  unsigned numArrays = irArrays(entry.argList()).size();
   if (!prepare || prepare.getNumResults() != entry.numPrepared)
     return fail("its merged weights have no prepare-weights function "
                 "returning them");
@@ -340,9 +345,23 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   const bool heads = bool(attention.getValueCache());
   const bool indexer =
       attention.getVariantOrDefault().getKeys() == KeySource::indices;
+  const bool fp8 =
+      attention.getVariantOrDefault().getScales() == CacheScales::row_groups;
   const unsigned caches = heads || indexer ? 2 : 1;
   FunctionType fnTy = layer.getFunctionType();
-  SmallVector<const mla_abi::Arg *> arrays = irArrays(heads, indexer);
+  LayerEntry entry;
+  entry.heads = heads;
+  entry.indexer = indexer;
+  {
+    mla_abi::ArgList table = mla_abi::layerArgs(heads, indexer);
+    entry.args.assign(table.begin(), table.end());
+    // A cache of fp8 rows: bytes in place of the layer's type.
+    if (fp8)
+      for (mla_abi::Arg &a : entry.args)
+        if (StringRef(a.name) == "kv_cache")
+          a = mla_abi::kFP8RowsLayerCache;
+  }
+  SmallVector<const mla_abi::Arg *> arrays = irArrays(entry.argList());
   if (fnTy.getNumInputs() <= arrays.size() ||
       fnTy.getNumResults() != 1 + caches)
     return fail(heads ? "expected (hidden, positions, k_cache, v_cache, "
@@ -361,9 +380,6 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
       return fail("every argument must be a ranked tensor");
     args.push_back(rt);
   }
-  LayerEntry entry;
-  entry.heads = heads;
-  entry.indexer = indexer;
   entry.elemType = attention.getQuery().getType().getElementType();
   mla_abi::Sizes &sizes = entry.sizes;
   sizes.qLen = attention.getQueryLen();
@@ -373,6 +389,8 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   sizes.blockSize = attention.getBlockSize();
   sizes.hiddenSize = args[0].getRank() == 3 ? args[0].getDimSize(2) : 0;
   sizes.numKvHeads = heads ? attention.getNumKVHeads() : 0;
+  if (fp8)
+    sizes.cacheRowBytes = attention.getCache().getType().getDimSize(2);
   if (indexer) {
     // The index cache's row width; matched like every argument below.
     sizes.indexHeadDim = args[3].getRank() == 3 && !args[3].isDynamicDim(2)
@@ -443,8 +461,7 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   if (failed(parsePassPipeline(pipeline, pm)) || failed(pm.run(module)))
     return fail("lowering the layer to loops failed");
 
-  entry.source =
-      wrapperSource(name, impl, args, sizes, entry.elemType, heads, indexer);
+  entry.source = wrapperSource(name, impl, args, sizes, entry.elemType, entry);
   if (entry.numPrepared)
     entry.source += prepareSource(name, entry);
   entry.header = headerText(name, entry);

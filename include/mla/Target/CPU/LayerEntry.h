@@ -9,6 +9,7 @@
 #include "mlir/Support/LLVM.h"
 
 #include <string>
+#include <vector>
 
 namespace mlir::mla::cpu {
 
@@ -23,6 +24,11 @@ struct LayerEntry {
   // attention over the top indexTopK positions.
   bool indexer = false;
   int64_t indexTopK = 0;
+  // The C arguments: mla_abi::layerArgs(heads, indexer), with fp8 rows
+  // (mla_abi::kFP8RowsLayerCache) in place of kv_cache when the layer keeps
+  // its cache so.
+  std::vector<mla_abi::Arg> args;
+  mla_abi::ArgList argList() const { return {args.data(), args.size()}; }
   Type elemType;         // of hidden, kv_cache, out and the weights
   SmallVector<RankedTensorType> weights; // in the order of `weights`
   // Each weight's name (the dialect file's `mla.name` argument attribute, or
