@@ -100,3 +100,22 @@ func.func @sparse(%q: tensor<?x2x8x576xbf16>, %c: tensor<?x64x576xbf16>,
 // LAYERJSON: dims.index_head_dim = 128
 // LAYERJSON: layer.args[3].name = "index_cache"
 // LAYERJSON: layer.args[3].shape = ["num_blocks", 64, 128]
+
+// DeepSeek-V3.2 as it is served: sparse attention over an fp8 latent cache
+// (FlashMLA's 656-byte rows), the layer function written by python -m
+// mla.layer --kv-cache fp8: kv_cache is bytes, encoded in place.
+// RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/deepseek-v3.2.json --name v32fp8 --kv-cache fp8 > %t/v32fp8.mlir
+// RUN: FileCheck %s --check-prefix=FP8LAYERIR --input-file=%t/v32fp8.mlir
+// FP8LAYERIR: // kv_cache: fp8 rows, 512 e4m3 values, 4 f32 scales (groups of 128), 64 bf16 rope values.
+// FP8LAYERIR: %kv_cache: tensor<?x64x656xi8>
+// FP8LAYERIR: mla.kv_cache_append {{.*}} {scale_group = 128 : i64} : tensor<?x1x512xbf16>, tensor<?x1x64xbf16> into tensor<?x64x656xi8>
+// RUN: mla-codegen %t/v32fp8.mlir --vector-width=16 --name=v32fp8 -o %t/fp8layer
+// RUN: FileCheck %s --check-prefix=FP8LAYER --input-file=%t/fp8layer/v32fp8.h
+// FP8LAYER: #define V32FP8_TOPK 2048
+// FP8LAYER: #define V32FP8_CACHE_SCALES "row_groups"
+// FP8LAYER: #define V32FP8_CACHE_ROW_BYTES 656
+// FP8LAYER: kv_cache {{ *}}[num_blocks, 64, 656] rows of d_c e4m3 values, d_c / scale_group f32 scales (value = e4m3 * its group's scale), then d_r bf16 rope values; the new tokens' rows are encoded and written in place (u8)
+// FP8LAYER: index_cache [num_blocks, 64, 128]
+// RUN: python3 %S/Inputs/json-lines.py %t/fp8layer/v32fp8.json | FileCheck %s --check-prefix=FP8LAYERJSON
+// FP8LAYERJSON: layer.args[2].dtype = "u8"
+// FP8LAYERJSON: layer.args[2].shape = ["num_blocks", 64, 656]
