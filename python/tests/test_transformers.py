@@ -734,6 +734,28 @@ def test_layer_class(v3, tmp_path):
         Layer(v3.cfg, world=3)
 
 
+def test_layer_kv_cache_refusals(v3):
+    """kv_cache="fp8" is a decode layer's latent cache, in whole groups;
+    `python -m mla.layer` says so and fails."""
+    import subprocess
+    import sys
+    with pytest.raises(ValueError, match="scale_group 24 must divide kv_lora_rank"):
+        emit_layer(v3.cfg, "l", kv_cache="fp8", scale_group=24)
+    with pytest.raises(ValueError, match="decode layer's latent cache"):
+        emit_layer(v3.cfg, "l", mode="prefill", kv_cache="fp8")
+    with pytest.raises(ValueError, match="kv_cache must be auto or fp8"):
+        emit_layer(v3.cfg, "l", kv_cache="fp16")
+    llama = read_config(dict(model_type="llama", hidden_size=64, num_attention_heads=4,
+                             num_key_value_heads=2))
+    with pytest.raises(ValueError, match="decode layer's latent cache"):
+        emit_layer(llama, "l", kv_cache="fp8")
+    cfg = os.path.join(_EXAMPLES, "deepseek-v3.2.json")
+    r = subprocess.run([sys.executable, "-m", "mla.layer", cfg, "--kv-cache", "fp8",
+                        "--scale-group", "100"], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(mla.__file__))))
+    assert r.returncode == 1 and "scale_group 100 must divide kv_lora_rank (512)" in r.stderr
+
+
 # --- read_config refusals ------------------------------------------------------------------
 
 @pytest.mark.parametrize("change, field", [
@@ -746,6 +768,10 @@ def test_layer_class(v3, tmp_path):
     (dict(model_type="minicpm3", max_position_embeddings=64,
           rope_scaling=dict(type="longrope", short_factor=[1.0] * 8, long_factor=[1.0] * 16,
                             original_max_position_embeddings=16)), "long_factor"),
+    (dict(model_type="deepseek_v32", index_topk=0), "index_topk"),
+    (dict(model_type="deepseek_v32", index_head_dim=16), "index_head_dim"),
+    (dict(model_type="deepseek_v32", index_n_heads="8"), "index_n_heads"),
+    (dict(model_type="deepseek_v32", q_lora_rank=None), "q_lora_rank"),
 ])
 def test_read_config_refuses(change, field):
     with pytest.raises(ConfigError, match=field):
