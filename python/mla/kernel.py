@@ -703,6 +703,10 @@ class LayerKernel:
                                   block_table=block_table, seq_lens=seq_lens, out=out),
                              weights)
 
+    def _prepare_inputs(self, inputs, weights, out) -> Tuple[dict, Dict[str, int]]:
+        """prepare() on the inputs in the order of _INPUTS."""
+        return self._prepare(dict(zip(self._INPUTS, inputs), out=out), weights)
+
     def _prepare(self, arrays: dict, weights) -> Tuple[dict, Dict[str, int]]:
         """prepare() on the arrays by name (the inputs and out or None)."""
         bindings = self._entry.check(arrays, skip=self._OUTPUTS)
@@ -766,16 +770,14 @@ class HeadsLayerKernel(LayerKernel):
                 out=None):
         """Check the arguments and allocate `out` if missing (see
         LayerKernel.prepare)."""
-        return self._prepare(dict(hidden=hidden, positions=positions, k_cache=k_cache,
-                                  v_cache=v_cache, block_table=block_table,
-                                  seq_lens=seq_lens, out=out), weights)
+        return self._prepare_inputs((hidden, positions, k_cache, v_cache, block_table,
+                                     seq_lens), weights, out)
 
     def run(self, hidden, positions, k_cache, v_cache, block_table, seq_lens, weights,
             out=None):
         """The eager call: check, allocate, run, return out."""
-        arrays, bindings = self.prepare(hidden, positions, k_cache, v_cache, block_table,
-                                        seq_lens, weights, out)
-        return self._run(arrays, bindings)
+        return self._run(*self.prepare(hidden, positions, k_cache, v_cache, block_table,
+                                       seq_lens, weights, out))
 
 
 class IndexerLayerKernel(LayerKernel):
@@ -809,16 +811,14 @@ class IndexerLayerKernel(LayerKernel):
                 weights, out=None):
         """Check the arguments and allocate `out` if missing (see
         LayerKernel.prepare)."""
-        return self._prepare(dict(hidden=hidden, positions=positions, kv_cache=kv_cache,
-                                  index_cache=index_cache, block_table=block_table,
-                                  seq_lens=seq_lens, out=out), weights)
+        return self._prepare_inputs((hidden, positions, kv_cache, index_cache, block_table,
+                                     seq_lens), weights, out)
 
     def run(self, hidden, positions, kv_cache, index_cache, block_table, seq_lens, weights,
             out=None):
         """The eager call: check, allocate, run, return out."""
-        arrays, bindings = self.prepare(hidden, positions, kv_cache, index_cache, block_table,
-                                        seq_lens, weights, out)
-        return self._run(arrays, bindings)
+        return self._run(*self.prepare(hidden, positions, kv_cache, index_cache, block_table,
+                                       seq_lens, weights, out))
 
 
 def layer_kernel(abi: KernelABI, key: Optional[str] = None) -> LayerKernel:

@@ -9,51 +9,19 @@ the result type for bf16), and rows not written must keep their bytes.
 usage: fp8_rows_check.py MLA_OPT MLIR_RUNNER C_RUNNER_UTILS SRC_PYTHON_DIR
 """
 
-import re
-import subprocess
 import sys
 
 import numpy as np
 
-MLA_OPT, RUNNER, UTILS, PYDIR = sys.argv[1:5]
-sys.path.insert(0, PYDIR)
+from mlir_run import Runner, lit
+
+R = Runner(*sys.argv[1:4])
+run, check = R.run, R.check
+sys.path.insert(0, sys.argv[4])
 from mla import fp8  # noqa: E402
 from mla._dtypes import from_bf16, to_bf16  # noqa: E402
 
 rng = np.random.default_rng(3)
-failures = 0
-
-
-def check(what, ok, detail=""):
-    global failures
-    if not ok:
-        failures += 1
-        print(f"FAIL {what} {detail}")
-
-
-def lit(a, ety):
-    def rec(x):
-        if x.ndim == 0:
-            if ety == "i32" or ety == "i8":
-                return str(int(x))
-            r = repr(float(x))
-            return r.replace("e", ".0e", 1) if "e" in r and "." not in r else r
-        return "[" + ", ".join(rec(y) for y in x) + "]"
-    return f"dense<{rec(np.asarray(a))}>"
-
-
-def run(module):
-    low = subprocess.run([MLA_OPT, "--mla-lower-to-cpu=kernel-name=k"], input=module,
-                         capture_output=True, text=True)
-    if low.returncode:
-        sys.exit("mla-opt failed:\n" + low.stderr + module[:3000])
-    out = subprocess.run([RUNNER, "-e", "main", "-entry-point-result=void",
-                          f"-shared-libs={UTILS}"], input=low.stdout,
-                         capture_output=True, text=True)
-    if out.returncode:
-        sys.exit("mlir-runner failed:\n" + out.stderr)
-    return [np.array([float(t) for t in re.findall(r"-?nan|-?inf|-?[0-9][0-9.e+-]*", line)])
-            for line in out.stdout.splitlines() if line.strip()]
 
 
 # (B, S, d_c, d_r, G, block size, dtype)
@@ -148,6 +116,4 @@ for n, (B, S, dc, dr, G, BS, ety) in enumerate(grid):
           f"{W} bytes a row, bytes {'exact' if np.array_equal(got, want) else 'DIFFER'}, "
           f"values {'exact' if same else 'DIFFER'}")
 
-if failures:
-    sys.exit(f"{failures} check(s) failed")
-print("all fp8 row checks passed")
+R.finish("fp8 row")

@@ -12,13 +12,14 @@ must be the reference's top-k within the score tolerance; layer_norm
 usage: indexer_check.py MLA_OPT MLIR_RUNNER C_RUNNER_UTILS
 """
 
-import re
-import subprocess
 import sys
 
 import numpy as np
 
-MLA_OPT, RUNNER, UTILS = sys.argv[1:4]
+from mlir_run import Runner, dyn, lit, ttype
+
+R = Runner(*sys.argv[1:4])
+run, check = R.run, R.check
 rng = np.random.default_rng(7)
 
 
@@ -27,47 +28,6 @@ def bf16(x):
     b = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
     b = (b + 0x7FFF + ((b >> 16) & 1)) >> 16 << 16
     return (b.astype(np.uint32)).view(np.float32).astype(np.float64)
-
-
-def lit(a, ety):
-    """A dense literal of a (nested lists, exact decimal of each value)."""
-    def rec(x):
-        if x.ndim == 0:
-            v = float(x) if ety != "i32" else int(x)
-            if isinstance(v, float):
-                if np.isnan(v):
-                    return "0x7FC00000"
-                if np.isinf(v):
-                    return "0xFF800000" if v < 0 else "0x7F800000"
-                r = repr(v)
-                # MLIR wants a mantissa with a point: 1e+30 -> 1.0e+30.
-                return r.replace("e", ".0e", 1) if "e" in r and "." not in r else r
-            return str(v)
-        return "[" + ", ".join(rec(y) for y in x) + "]"
-    return f"dense<{rec(np.asarray(a))}>"
-
-
-def ttype(shape, ety):
-    return "tensor<" + "x".join(str(d) for d in shape) + f"x{ety}>"
-
-
-def dyn(shape, ety, dyn_dims):
-    return "tensor<" + "x".join("?" if i in dyn_dims else str(d)
-                                for i, d in enumerate(shape)) + f"x{ety}>"
-
-
-def run(module):
-    low = subprocess.run([MLA_OPT, "--mla-lower-to-cpu=kernel-name=k"], input=module,
-                         capture_output=True, text=True)
-    if low.returncode:
-        sys.exit("mla-opt failed:\n" + low.stderr + module)
-    out = subprocess.run([RUNNER, "-e", "main", "-entry-point-result=void",
-                          f"-shared-libs={UTILS}"], input=low.stdout,
-                         capture_output=True, text=True)
-    if out.returncode:
-        sys.exit("mlir-runner failed:\n" + out.stderr)
-    return [np.array([float(t) for t in re.findall(r"-?inf|nan|-?[0-9.e+-]+", line)])
-            for line in out.stdout.splitlines() if line.strip()]
 
 
 def printer(name, shape, ety):
@@ -83,14 +43,20 @@ def printer(name, shape, ety):
             f"  vector.print %{name}_v : {vt}\n")
 
 
-failures = 0
-
-
-def check(what, ok, detail=""):
-    global failures
-    if not ok:
-        failures += 1
-        print(f"FAIL {what} {detail}")
+def topk_module(s, K):
+    """A module printing mla.topk {k = K} of the constant scores s [B, S, T]."""
+    B, S, T = s.shape
+    st, it = f"tensor<?x{S}x?xf32>", f"tensor<?x{S}x{K}xi32>"
+    return (f"func.func @f(%s: {st}) -> {it} {{\n"
+            f"  %i = mla.topk %s {{k = {K}}} : {st} -> {it}\n"
+            f"  return %i : {it}\n}}\n"
+            "func.func @main() {\n  %c0 = arith.constant 0 : index\n"
+            "  %pi = arith.constant 0 : i32\n"
+            f"  %s_c = arith.constant {lit(s, 'f32')} : {ttype((B, S, T), 'f32')}\n"
+            f"  %s_d = tensor.cast %s_c : {ttype((B, S, T), 'f32')} to {st}\n"
+            f"  %i = func.call @f(%s_d) : ({st}) -> {it}\n"
+            + printer("i", (B, S, K), "i32").replace("{t}", it)
+            + "  return\n}\n")
 
 
 def score_ref(q, k, w, qr, kr, lens, scale, causal):
@@ -195,17 +161,7 @@ s = np.array([[[1.0, 3.0, 3.0, -np.inf, np.nan, 1.0, 2.0],
               [[0.0, -0.0, -1.0, 5.0, np.nan, np.nan, -np.inf],
                [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]]])
 for K in (1, 4, 9):
-    it = ttype((2, 2, K), "i32")
-    fn = (f"func.func @f(%s: tensor<?x2x?xf32>) -> tensor<?x2x{K}xi32> {{\n"
-          f"  %i = mla.topk %s {{k = {K}}} : tensor<?x2x?xf32> -> tensor<?x2x{K}xi32>\n"
-          f"  return %i : tensor<?x2x{K}xi32>\n}}\n"
-          "func.func @main() {\n  %c0 = arith.constant 0 : index\n"
-          "  %pi = arith.constant 0 : i32\n"
-          f"  %s_c = arith.constant {lit(s, 'f32')} : tensor<2x2x7xf32>\n"
-          "  %s_d = tensor.cast %s_c : tensor<2x2x7xf32> to tensor<?x2x?xf32>\n"
-          f"  %i = func.call @f(%s_d) : (tensor<?x2x?xf32>) -> tensor<?x2x{K}xi32>\n"
-          + printer("i", (2, 2, K), "i32").replace("{t}", f"tensor<?x2x{K}xi32>")
-          + "  return\n}\n")
+    fn = topk_module(s, K)
     got = run(fn)[0].reshape(2, 2, K).astype(np.int64)
     ref = topk_ref(np.where(np.isnan(s), -np.inf, s), K)
     check(f"topk special k={K}", np.array_equal(got, ref), f"{got.tolist()} != {ref.tolist()}")
@@ -217,17 +173,7 @@ for n, (B, S, T, K) in enumerate([(2, 3, 50, 7), (1, 2, 300, 64), (2, 1, 40, 40)
                                   (1, 3, 17, 400), (3, 1, 1, 1)]):
     vals = np.array([-2.0, -0.0, 0.0, 0.5, 1.0, 3.0, -np.inf, np.nan, 1e30, -1e-30])
     s = vals[rng.integers(0, len(vals), size=(B, S, T))]
-    st = f"tensor<?x{S}x?xf32>"
-    fn = (f"func.func @f(%s: {st}) -> tensor<?x{S}x{K}xi32> {{\n"
-          f"  %i = mla.topk %s {{k = {K}}} : {st} -> tensor<?x{S}x{K}xi32>\n"
-          f"  return %i : tensor<?x{S}x{K}xi32>\n}}\n"
-          "func.func @main() {\n  %c0 = arith.constant 0 : index\n"
-          "  %pi = arith.constant 0 : i32\n"
-          f"  %s_c = arith.constant {lit(s, 'f32')} : {ttype((B, S, T), 'f32')}\n"
-          f"  %s_d = tensor.cast %s_c : {ttype((B, S, T), 'f32')} to {st}\n"
-          f"  %i = func.call @f(%s_d) : ({st}) -> tensor<?x{S}x{K}xi32>\n"
-          + printer("i", (B, S, K), "i32").replace("{t}", f"tensor<?x{S}x{K}xi32>")
-          + "  return\n}\n")
+    fn = topk_module(s, K)
     got = run(fn)[0].reshape(B, S, K).astype(np.int64)
     ref = topk_ref(np.where(np.isnan(s), -np.inf, s), K)
     check(f"topk ties #{n}", np.array_equal(got, ref))
@@ -323,11 +269,10 @@ def sparse_case(n, B, S, H, dc, dr, BS, MB, Hi, Di, K, lens):
     main += printer("i", (B, S, K), "i32").replace("{t}", it)
     main += printer("s", (B, S, T), "f32").replace("{t}", st)
     main += "  return\n}\n"
-    low = subprocess.run([MLA_OPT, "--mla-fuse-decode-attention"], input=fn + main,
-                         capture_output=True, text=True)
-    if low.returncode or "mla.attention" in low.stdout.split("func.func @main")[0]:
-        sys.exit("mla-fuse-decode-attention did not fuse:\n" + low.stderr + low.stdout)
-    got_o, got_i, got_s = run(low.stdout)
+    fused = R.opt(fn + main, "--mla-fuse-decode-attention")
+    if "mla.attention" in fused.split("func.func @main")[0]:
+        sys.exit("mla-fuse-decode-attention did not fuse:\n" + fused)
+    got_o, got_i, got_s = run(fused)
     got_o, got_i = got_o.reshape(B, S, H, dc), got_i.reshape(B, S, K).astype(np.int64)
     got_s = got_s.reshape(B, S, T)
     check(f"sparse #{n} selection", np.array_equal(got_i, topk_ref(got_s, K)))
@@ -359,6 +304,4 @@ sparse_case(0, 2, 1, 4, 16, 8, 4, 4, 2, 8, 5, [13, 3])
 sparse_case(1, 3, 2, 2, 32, 8, 8, 2, 4, 16, 6, [16, 0, 7])
 sparse_case(2, 1, 3, 16, 16, 16, 1, 12, 2, 8, 4, [12])
 
-if failures:
-    sys.exit(f"{failures} check(s) failed")
-print("all indexer checks passed")
+R.finish("indexer")

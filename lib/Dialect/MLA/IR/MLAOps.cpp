@@ -422,6 +422,52 @@ LogicalResult KVCacheGatherOp::verify() {
 // AttentionOp
 //===----------------------------------------------------------------------===//
 
+/// The optional `rope(query_rope [B, S, H, d_r], key_rope [B, T, d_r])` and
+/// `kv_lens(l [B])` of attention and of the indexer's scores, against the
+/// query's sizes; `heads` names H.
+static LogicalResult verifyRopeAndLens(Operation *op, Value queryRope,
+                                       Value keyRope, Value kvLens,
+                                       ShapedType q, int64_t b, int64_t s,
+                                       int64_t h, int64_t t, StringRef heads) {
+  if (bool(queryRope) != bool(keyRope))
+    return op->emitOpError() << "'query_rope' and 'key_rope' must be given "
+                                "together";
+  if (queryRope) {
+    auto qrT = cast<ShapedType>(queryRope.getType()),
+         krT = cast<ShapedType>(keyRope.getType());
+    if (failed(checkRank(op, "query_rope", qrT, 4)) ||
+        failed(checkRank(op, "key_rope", krT, 3)) ||
+        failed(checkFeatureDim(op, "query_rope", qrT, 3, "rope dim")) ||
+        failed(checkDim(op, "query_rope batch", qrT.getDimSize(0),
+                        "query batch", b)) ||
+        failed(checkDim(op, "query_rope tokens", qrT.getDimSize(1),
+                        "query tokens", s)) ||
+        failed(checkDim(op, "query_rope heads", qrT.getDimSize(2), heads,
+                        h)) ||
+        failed(checkDim(op, "key_rope batch", krT.getDimSize(0),
+                        "query batch", b)) ||
+        failed(checkDim(op, "key_rope positions", krT.getDimSize(1),
+                        "key positions", t)) ||
+        failed(checkDim(op, "key_rope dim", krT.getDimSize(2),
+                        "query_rope dim", qrT.getDimSize(3))))
+      return failure();
+    if (qrT.getElementType() != q.getElementType() ||
+        krT.getElementType() != q.getElementType())
+      return op->emitOpError() << "'query_rope' and 'key_rope' must have the "
+                                  "element type of 'query' ("
+                               << q.getElementType() << ")";
+  }
+  if (kvLens) {
+    auto lensT = cast<ShapedType>(kvLens.getType());
+    if (failed(checkRank(op, "kv_lens", lensT, 1)) ||
+        failed(checkDim(op, "kv_lens batch", lensT.getDimSize(0),
+                        "query batch", b)))
+      return failure();
+  }
+  return success();
+}
+
+
 LogicalResult AttentionOp::verify() {
   Operation *op = getOperation();
   auto q = getQuery().getType(), k = getKey().getType(),
@@ -457,41 +503,9 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << "query heads (" << h
                          << ") must be a multiple of key/value heads (" << g
                          << ")";
-  if (static_cast<bool>(getQueryRope()) != static_cast<bool>(getKeyRope()))
-    return emitOpError() << "'query_rope' and 'key_rope' must be given "
-                            "together";
-  if (auto qr = getQueryRope()) {
-    auto qrT = cast<ShapedType>(qr.getType()),
-         krT = cast<ShapedType>(getKeyRope().getType());
-    if (failed(checkRank(op, "query_rope", qrT, 4)) ||
-        failed(checkRank(op, "key_rope", krT, 3)) ||
-        failed(checkFeatureDim(op, "query_rope", qrT, 3, "rope dim")) ||
-        failed(checkDim(op, "query_rope batch", qrT.getDimSize(0),
-                        "query batch", b)) ||
-        failed(checkDim(op, "query_rope tokens", qrT.getDimSize(1),
-                        "query tokens", s)) ||
-        failed(checkDim(op, "query_rope heads", qrT.getDimSize(2),
-                        "query heads", h)) ||
-        failed(checkDim(op, "key_rope batch", krT.getDimSize(0),
-                        "query batch", b)) ||
-        failed(checkDim(op, "key_rope positions", krT.getDimSize(1),
-                        "key positions", t)) ||
-        failed(checkDim(op, "key_rope dim", krT.getDimSize(2),
-                        "query_rope dim", qrT.getDimSize(3))))
-      return failure();
-    if (qrT.getElementType() != q.getElementType() ||
-        krT.getElementType() != q.getElementType())
-      return emitOpError() << "'query_rope' and 'key_rope' must have the "
-                              "element type of 'query' ("
-                           << q.getElementType() << ")";
-  }
-  if (auto lens = getKvLens()) {
-    auto lensT = cast<ShapedType>(lens.getType());
-    if (failed(checkRank(op, "kv_lens", lensT, 1)) ||
-        failed(checkDim(op, "kv_lens batch", lensT.getDimSize(0),
-                        "query batch", b)))
-      return failure();
-  }
+  if (failed(verifyRopeAndLens(op, getQueryRope(), getKeyRope(), getKvLens(),
+                               q, b, s, h, t, "query heads")))
+    return failure();
   if (auto idx = getIndices()) {
     auto idxT = cast<ShapedType>(idx.getType());
     if (failed(checkRank(op, "indices", idxT, 3)) ||
@@ -544,41 +558,9 @@ LogicalResult IndexScoreOp::verify() {
       failed(checkDim(op, "result positions", res.getDimSize(2),
                       "key positions", t)))
     return failure();
-  if (static_cast<bool>(getQueryRope()) != static_cast<bool>(getKeyRope()))
-    return emitOpError() << "'query_rope' and 'key_rope' must be given "
-                            "together";
-  if (auto qr = getQueryRope()) {
-    auto qrT = cast<ShapedType>(qr.getType()),
-         krT = cast<ShapedType>(getKeyRope().getType());
-    if (failed(checkRank(op, "query_rope", qrT, 4)) ||
-        failed(checkRank(op, "key_rope", krT, 3)) ||
-        failed(checkFeatureDim(op, "query_rope", qrT, 3, "rope dim")) ||
-        failed(checkDim(op, "query_rope batch", qrT.getDimSize(0),
-                        "query batch", b)) ||
-        failed(checkDim(op, "query_rope tokens", qrT.getDimSize(1),
-                        "query tokens", s)) ||
-        failed(checkDim(op, "query_rope heads", qrT.getDimSize(2),
-                        "index heads", h)) ||
-        failed(checkDim(op, "key_rope batch", krT.getDimSize(0), "query batch",
-                        b)) ||
-        failed(checkDim(op, "key_rope positions", krT.getDimSize(1),
-                        "key positions", t)) ||
-        failed(checkDim(op, "key_rope dim", krT.getDimSize(2), "query_rope dim",
-                        qrT.getDimSize(3))))
-      return failure();
-    if (qrT.getElementType() != q.getElementType() ||
-        krT.getElementType() != q.getElementType())
-      return emitOpError() << "'query_rope' and 'key_rope' must have the "
-                              "element type of 'query' ("
-                           << q.getElementType() << ")";
-  }
-  if (auto lens = getKvLens()) {
-    auto lensT = cast<ShapedType>(lens.getType());
-    if (failed(checkRank(op, "kv_lens", lensT, 1)) ||
-        failed(checkDim(op, "kv_lens batch", lensT.getDimSize(0), "query batch",
-                        b)))
-      return failure();
-  }
+  if (failed(verifyRopeAndLens(op, getQueryRope(), getKeyRope(), getKvLens(),
+                               q, b, s, h, t, "index heads")))
+    return failure();
   return checkPositiveFinite(op, "scale", getScale().convertToDouble());
 }
 
