@@ -341,6 +341,9 @@ def read_config(cfg: dict, rope_style: Optional[str] = None) -> LayerConfig:
         rope_style = rope_style or "rotate_half"
         rotary_dim = head_dim
     if rope_style == "none":
+        if kw.get("index_topk") is not None:
+            raise ConfigError("index_topk: the indexer rotates the first qk_rope_head_dim dims "
+                              "of its queries and keys, so rope_style none is not supported")
         kw["rope_style"] = None
     else:
         kw["rope_style"] = rope_style

@@ -38,6 +38,9 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
     if kv_cache not in ("auto", "fp8"):
         raise ValueError(f"kv_cache must be auto or fp8, got {kv_cache!r}")
     fp8 = kv_cache == "fp8"
+    if cfg.sparse and not cfg.rope_style:
+        raise ValueError("an indexer (index_topk) needs RoPE: it rotates the first "
+                         "qk_rope_head_dim dims of its queries and keys")
     if fp8 and (mode != "decode" or not cfg.latent):
         raise ValueError("kv_cache='fp8' is a decode layer's latent cache (MLA)")
     if fp8 and (scale_group <= 0 or cfg.kv_lora_rank % scale_group):
@@ -153,7 +156,7 @@ def emit_layer(cfg: LayerConfig, name: str, mode: str = "decode", dtype: str = "
             op("%ik0", f"mla.linear {h}, {w_ik} : {t(B, S, D)}, {t(D, di)} -> {t(B, S, di)}")
             op("%ik_n", f"mla.layer_norm %ik0, {g_ik}, {b_ik} {{epsilon = 1.000000e-06 : f32}} : "
                f"{t(B, S, di)}, {t(di)}, {t(di)}")
-            b0 = "0" if B is not None else "%b0"
+            b0 = str(B) if B is not None else "%b0"
             if B is None:
                 op("%c0", "arith.constant 0 : index")
                 op("%b0", f"tensor.dim %ik_n, %c0 : {t(B, S, di)}")

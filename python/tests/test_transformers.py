@@ -749,6 +749,8 @@ def test_layer_kv_cache_refusals(v3):
                              num_key_value_heads=2))
     with pytest.raises(ValueError, match="decode layer's latent cache"):
         emit_layer(llama, "l", kv_cache="fp8")
+    with pytest.raises(ConfigError, match="rope_style none is not supported"):
+        read_config(dict(MLA_DICT, model_type="deepseek_v32"), "none")
     cfg = os.path.join(_EXAMPLES, "deepseek-v3.2.json")
     r = subprocess.run([sys.executable, "-m", "mla.layer", cfg, "--kv-cache", "fp8",
                         "--scale-group", "100"], capture_output=True, text=True,

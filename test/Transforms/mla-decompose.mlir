@@ -333,3 +333,16 @@ func.func @gather(%cache: tensor<?x4x8xf32>, %bt: tensor<?x2xi32>) -> (tensor<?x
   %c, %kr = mla.kv_cache_gather %cache[%bt] : tensor<?x4x8xf32>[tensor<?x2xi32>] -> tensor<?x8x6xf32>, tensor<?x8x2xf32>
   return %c, %kr : tensor<?x8x6xf32>, tensor<?x8x2xf32>
 }
+
+// -----
+
+// A head cache's gather into rows of dynamic heads and head dim takes them
+// from the cache (4 and 64), not from the positions.
+// CHECK-LABEL: func.func @gather_heads
+// CHECK-DAG: %[[G:.+]] = tensor.dim %arg0, %c2
+// CHECK-DAG: %[[D:.+]] = tensor.dim %arg0, %c3
+// CHECK: tensor.empty(%{{.*}}, %{{.*}}, %[[G]], %[[D]]) : tensor<?x?x?x?xf32>
+func.func @gather_heads(%cache: tensor<?x16x4x64xf32>, %bt: tensor<?x?xi32>) -> tensor<?x?x?x?xf32> {
+  %k = mla.kv_cache_gather %cache[%bt] : tensor<?x16x4x64xf32>[tensor<?x?xi32>] -> tensor<?x?x?x?xf32>
+  return %k : tensor<?x?x?x?xf32>
+}

@@ -1,6 +1,7 @@
 """mla.kv_cache_append into an fp8-row cache (scale_group) and
 mla.kv_cache_gather out of it, run through mla-lower-to-cpu and mlir-runner
-on random rows (heavy-tailed, an all-zero group, subnormal codes), over
+on random rows (heavy-tailed, an all-zero group, subnormal codes, NaN and
+-NaN rope values), over
 bytes already in the cache, against the package's own
 encoder: every byte written must be mla.fp8.encode_rows of the row (exact),
 every value gathered mla.fp8.decode_rows of the bytes (exact, rounded to
@@ -35,10 +36,14 @@ for n, (B, S, dc, dr, G, BS, ety) in enumerate(grid):
     lat = rng.standard_normal((B, S, dc)) * np.exp(rng.standard_normal((B, S, dc)))
     lat[0, 0, :G] = 0.0                                   # an all-zero group
     lat[-1, -1, 1] = 1e-7                                 # subnormal codes
+    if dr:
+        rope_nan = [np.nan, -np.nan]                      # written as 0x7FC0
     rope = rng.standard_normal((B, S, dr)) * 4
     if ety == "bf16":
         lat, rope = from_bf16(to_bf16(lat)), from_bf16(to_bf16(rope))
     lat, rope = lat.astype(np.float32), rope.astype(np.float32)
+    if dr:
+        rope[0, 0, :2] = rope_nan
     old = rng.integers(-128, 128, size=(NB, BS, W))       # bytes already there
     bt = rng.permutation(NB).reshape(B, MB)
     ft = lambda sh: "tensor<" + "x".join(str(d) for d in sh) + f"x{ety}>"  # noqa: E731

@@ -55,8 +55,10 @@ def lit(a, ety):
             if integer:
                 return str(int(x))
             v = float(x)
-            if np.isnan(v):
-                return "0x7FC00000"
+            if np.isnan(v):  # its bits, sign included
+                if ety == "bf16":
+                    return "0xFFC0" if np.signbit(v) else "0x7FC0"
+                return f"0x{int(np.float32(v).view(np.uint32)):08X}"
             if np.isinf(v):
                 return "0xFF800000" if v < 0 else "0x7F800000"
             r = repr(v)

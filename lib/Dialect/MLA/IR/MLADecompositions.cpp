@@ -166,15 +166,18 @@ Value fromBytes(OpBuilder &b, Location loc, int n,
   return v;
 }
 
-/// The bf16 bits (in an i32) of a float: rounded to nearest even from f32.
+/// The bf16 bits (in an i32) of a float: rounded to nearest even from f32,
+/// NaN as 0x7FC0 (what mla.fp8.encode_rows writes).
 Value bf16Bits(OpBuilder &b, Location loc, Value x) {
   Type bf16 = b.getBF16Type();
+  Value isNaN = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
   if (x.getType() != bf16)
     x = arith::TruncFOp::create(b, loc, bf16,
                                 castTo(b, loc, b.getF32Type(), x));
-  return arith::ExtUIOp::create(
+  Value bits = arith::ExtUIOp::create(
       b, loc, b.getI32Type(),
       arith::BitcastOp::create(b, loc, b.getI16Type(), x));
+  return arith::SelectOp::create(b, loc, isNaN, i32c(b, loc, 0x7FC0), bits);
 }
 } // namespace
 
@@ -1139,18 +1142,32 @@ FailureOr<SmallVector<Value>> TopKOp::decomposeOperation(OpBuilder &b) {
           ValueRange{tensor::EmptyOp::create(b, loc, valsTy, resSizes)},
           ArrayRef<AffineMap>{id3, id3}, iterators(3, 0), "", "",
           [&](OpBuilder &nb, Location nl, ValueRange a) {
+            // Only a chosen slot reads its score (a row may have none, or
+            // no positions at all).
             Value p = a[0];
             Value valid = arith::CmpIOp::create(
                 nb, nl, arith::CmpIPredicate::sge, p, ci32(nb, nl, 0));
-            Value safe =
-                arith::SelectOp::create(nb, nl, valid, p, ci32(nb, nl, 0));
-            Value v = tensor::ExtractOp::create(
-                nb, nl, scores,
-                ValueRange{linalg::IndexOp::create(nb, nl, 0),
-                           linalg::IndexOp::create(nb, nl, 1),
-                           arith::IndexCastOp::create(nb, nl, nb.getIndexType(),
-                                                      safe)});
-            linalg::YieldOp::create(nb, nl, ValueRange{v});
+            Value bi = linalg::IndexOp::create(nb, nl, 0);
+            Value si = linalg::IndexOp::create(nb, nl, 1);
+            auto ifOp = scf::IfOp::create(
+                nb, nl, valid,
+                [&](OpBuilder &tb, Location tl) {
+                  Value v = tensor::ExtractOp::create(
+                      tb, tl, scores,
+                      ValueRange{bi, si,
+                                 arith::IndexCastOp::create(
+                                     tb, tl, tb.getIndexType(), p)});
+                  scf::YieldOp::create(tb, tl, ValueRange{v});
+                },
+                [&](OpBuilder &eb, Location el) {
+                  scf::YieldOp::create(
+                      eb, el,
+                      ValueRange{arith::ConstantOp::create(
+                          eb, el,
+                          eb.getF32FloatAttr(
+                              -std::numeric_limits<float>::infinity()))});
+                });
+            linalg::YieldOp::create(nb, nl, ifOp.getResults());
           })
           .getResult(0);
   // (b, s, j, i)
@@ -1225,15 +1242,17 @@ KVCacheGatherOp::decomposeOperation(OpBuilder &b) {
   auto gather = [&](RankedTensorType ty, int64_t offset, Part part) -> Value {
     unsigned r = ty.getRank();
     SmallVector<Value> sizes;
+    // [B, MB * BS, ...] with the rest of a head cache's row shape.
     for (unsigned d = 0; d < r; ++d)
       if (ty.isDynamicDim(d))
         sizes.push_back(
-            d == 0
-                ? tensor::DimOp::create(b, loc, getBlockTable(), 0)
-                : arith::MulIOp::create(
+            d == 0 ? tensor::DimOp::create(b, loc, getBlockTable(), 0)
+            : d == 1
+                ? arith::MulIOp::create(
                       b, loc, tensor::DimOp::create(b, loc, getBlockTable(), 1),
                       arith::ConstantIndexOp::create(b, loc, bs))
-                      .getResult());
+                      .getResult()
+                : tensor::DimOp::create(b, loc, getCache(), d));
     Value init = tensor::EmptyOp::create(b, loc, ty, sizes);
     AffineMap id = b.getMultiDimIdentityMap(r);
     return linalg::GenericOp::create(

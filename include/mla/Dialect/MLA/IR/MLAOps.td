@@ -316,9 +316,9 @@ def MLA_TopKOp : MLA_Op<"topk", [Pure,
   let description = [{
     scores [B, S, T] f32, result [B, S, k] i32: result[b, s, j] is the
     position of the j-th largest score of row (b, s), largest first, the
-    lower position first among equal scores; rows with fewer than k finite
-    scores (-inf marks a position the row may not see; NaN is never chosen)
-    fill their last slots with -1. DeepSeek Sparse Attention selects each
+    lower position first among equal scores (-0 equal to +0); rows with
+    fewer than k scores above -inf (-inf marks a position the row may not
+    see; NaN is never chosen) fill their last slots with -1. DeepSeek Sparse Attention selects each
     query's tokens with it (k = index_topk).
   }];
   let arguments = (ins RankedTensorOf<[F32]>:$scores,
