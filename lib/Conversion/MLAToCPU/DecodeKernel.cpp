@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelEmitter.h"
+#include "mla/Dialect/MLA/IR/MLADecompositions.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -281,37 +282,6 @@ void KernelEmitter::emitTilesAndPartials(PartialKernel &kern) {
   func::ReturnOp::create(b);
 }
 
-Value KernelEmitter::fp8ToF32(Value bytes) {
-  const int64_t VL = c.vectorWidth;
-  auto i32Vec = VectorType::get({VL}, b.getI32Type());
-  auto splat = [&](int32_t v) {
-    return arith::ConstantOp::create(
-        b, i32Vec, DenseElementsAttr::get(i32Vec, b.getI32IntegerAttr(v)));
-  };
-  // e4m3fn: s eeee mmm, bias 7, no infinities, s 1111 111 NaN.
-  Value x = arith::ExtUIOp::create(b, i32Vec, bytes);
-  Value mag = arith::AndIOp::create(b, x, splat(0x7f));
-  Value sign = arith::ShLIOp::create(
-      b, arith::AndIOp::create(b, x, splat(0x80)), splat(24));
-  // Normal: the exponent rebiased by 127 - 7, the mantissa's 3 bits on top.
-  Value normal = arith::AddIOp::create(
-      b, arith::ShLIOp::create(b, mag, splat(20)), splat(120 << 23));
-  // Subnormal (exponent 0): m * 2^-9, exact in f32.
-  Value sub = arith::BitcastOp::create(
-      b, i32Vec,
-      arith::MulFOp::create(
-          b, arith::UIToFPOp::create(b, vecTy, mag),
-          vector::BroadcastOp::create(b, vecTy, f32c(1.0f / 512.0f))));
-  Value isSub =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::ult, mag, splat(8));
-  Value isNaN =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, mag, splat(0x7f));
-  Value bits = arith::SelectOp::create(b, isSub, sub, normal);
-  bits = arith::SelectOp::create(b, isNaN, splat(0x7fc00000), bits);
-  return arith::BitcastOp::create(b, vecTy,
-                                  arith::OrIOp::create(b, bits, sign));
-}
-
 Value KernelEmitter::loadFP8Latent(Value kv, Value row, Value col) {
   const int64_t VL = c.vectorWidth;
   Value bytes = vector::LoadOp::create(
@@ -325,7 +295,7 @@ Value KernelEmitter::loadFP8Latent(Value kv, Value row, Value col) {
       b,
       vector::BitCastOp::create(b, VectorType::get({1}, f32), raw).getResult(),
       ArrayRef<int64_t>{0});
-  return arith::MulFOp::create(b, fp8ToF32(bytes),
+  return arith::MulFOp::create(b, buildE4M3ToF32(b, b.getLoc(), bytes),
                                vector::BroadcastOp::create(b, vecTy, scale));
 }
 

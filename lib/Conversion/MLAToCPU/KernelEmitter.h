@@ -136,9 +136,6 @@ private:
   Value loadF32Vec(Value mem, Value i) {
     return vector::LoadOp::create(b, vecTy, mem, ValueRange{i});
   }
-  /// fp8 rows (bytes): VL e4m3 values as f32, exactly (integer ops: the
-  /// CPUs have no e4m3 conversion, LLVM no fp8 type).
-  Value fp8ToF32(Value bytes);
   /// fp8 rows: the VL values of columns [col, col + VL) (col < d_c) of the
   /// row starting at byte `row`, times their group's scale.
   Value loadFP8Latent(Value kv, Value row, Value col);

@@ -109,43 +109,6 @@ Value encodeE4M3(OpBuilder &b, Location loc, Value y) {
   return arith::TruncIOp::create(b, loc, b.getI8Type(), code);
 }
 
-/// The f32 value of an e4m3fn code (i8).
-Value decodeE4M3(OpBuilder &b, Location loc, Value code) {
-  Type i32 = b.getI32Type(), f32 = b.getF32Type();
-  Value c = arith::ExtUIOp::create(b, loc, i32, code);
-  Value e = arith::AndIOp::create(
-      b, loc, arith::ShRUIOp::create(b, loc, c, i32c(b, loc, 3)),
-      i32c(b, loc, 15));
-  Value m = arith::AndIOp::create(b, loc, c, i32c(b, loc, 7));
-  Value normal = arith::BitcastOp::create(
-      b, loc, f32,
-      arith::OrIOp::create(
-          b, loc,
-          arith::ShLIOp::create(
-              b, loc, arith::AddIOp::create(b, loc, e, i32c(b, loc, 120)),
-              i32c(b, loc, 23)),
-          arith::ShLIOp::create(b, loc, m, i32c(b, loc, 20))));
-  Value sub =
-      arith::MulFOp::create(b, loc, arith::UIToFPOp::create(b, loc, f32, m),
-                            f32c(b, loc, 1.0f / 512.0f));
-  Value mag = arith::SelectOp::create(
-      b, loc,
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e,
-                            i32c(b, loc, 0)),
-      sub, normal);
-  Value isNaN = arith::CmpIOp::create(
-      b, loc, arith::CmpIPredicate::eq,
-      arith::AndIOp::create(b, loc, c, i32c(b, loc, 0x7F)), i32c(b, loc, 0x7F));
-  mag = arith::SelectOp::create(
-      b, loc, isNaN, f32c(b, loc, std::numeric_limits<float>::quiet_NaN()),
-      mag);
-  Value neg = arith::CmpIOp::create(
-      b, loc, arith::CmpIPredicate::ne,
-      arith::AndIOp::create(b, loc, c, i32c(b, loc, 0x80)), i32c(b, loc, 0));
-  return arith::SelectOp::create(b, loc, neg,
-                                 arith::NegFOp::create(b, loc, mag), mag);
-}
-
 /// Byte `k` (0 = least significant) of an i32.
 Value byteOf(OpBuilder &b, Location loc, Value v, Value k) {
   Value shift = arith::MulIOp::create(b, loc, k, i32c(b, loc, 8));
@@ -293,6 +256,42 @@ FailureOr<SmallVector<Value>> OutProjOp::decomposeOperation(OpBuilder &b) {
       iterators(3, 2), res,
       dynamicSizes(b, loc, res,
                    {{getInput(), 0}, {getInput(), 1}, {getWeight(), 1}}))};
+}
+
+Value mlir::mla::buildE4M3ToF32(OpBuilder &b, Location loc, Value bytes) {
+  auto vecTy = dyn_cast<VectorType>(bytes.getType());
+  auto like = [&](Type elem) -> Type {
+    return vecTy ? Type(VectorType::get(vecTy.getShape(), elem)) : elem;
+  };
+  Type i32 = like(b.getI32Type()), f32 = like(b.getF32Type());
+  auto splat = [&](Type ty, TypedAttr v) -> Value {
+    if (auto shaped = dyn_cast<ShapedType>(ty))
+      return arith::ConstantOp::create(b, loc,
+                                       DenseElementsAttr::get(shaped, v));
+    return arith::ConstantOp::create(b, loc, v);
+  };
+  auto c = [&](int32_t v) { return splat(i32, b.getI32IntegerAttr(v)); };
+  // e4m3fn: s eeee mmm, bias 7, no infinities, s 1111 111 NaN.
+  Value x = arith::ExtUIOp::create(b, loc, i32, bytes);
+  Value mag = arith::AndIOp::create(b, loc, x, c(0x7f));
+  Value sign = arith::ShLIOp::create(
+      b, loc, arith::AndIOp::create(b, loc, x, c(0x80)), c(24));
+  // Normal: the exponent rebiased by 127 - 7, the mantissa's 3 bits on top.
+  Value normal = arith::AddIOp::create(
+      b, loc, arith::ShLIOp::create(b, loc, mag, c(20)), c(120 << 23));
+  // Subnormal (exponent 0): m * 2^-9, exact in f32.
+  Value sub = arith::BitcastOp::create(
+      b, loc, i32,
+      arith::MulFOp::create(b, loc, arith::UIToFPOp::create(b, loc, f32, mag),
+                            splat(f32, b.getF32FloatAttr(1.0f / 512.0f))));
+  Value isSub =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, mag, c(8));
+  Value isNaN =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, mag, c(0x7f));
+  Value bits = arith::SelectOp::create(b, loc, isSub, sub, normal);
+  bits = arith::SelectOp::create(b, loc, isNaN, c(0x7fc00000), bits);
+  return arith::BitcastOp::create(b, loc, f32,
+                                  arith::OrIOp::create(b, loc, bits, sign));
 }
 
 FailureOr<SmallVector<Value>> RMSNormOp::decomposeOperation(OpBuilder &b) {
@@ -1312,7 +1311,7 @@ KVCacheGatherOp::decomposeOperation(OpBuilder &b) {
                    v = castTo(
                        nb, nl, ty.getElementType(),
                        arith::MulFOp::create(
-                           nb, nl, decodeE4M3(nb, nl, byteAt(col)), scale));
+                           nb, nl, buildE4M3ToF32(nb, nl, byteAt(col)), scale));
                  } else {
                    Value first = arith::AddIOp::create(
                        nb, nl,
