@@ -3,8 +3,9 @@
 // spelled out, is lowered as when the attribute is absent (and a window,
 // sinks and key = value: mla-lower-to-cpu-window.mlir,
 // convert-mla-to-gpu-window.mlir, mla-lower-to-cpu-sinks.mlir,
-// mla-lower-to-cpu-row.mlir). Token indices, which the CPU kernels have
-// (mla-lower-to-cpu-sparse.mlir): decode-variants-refused-gpu.mlir.
+// mla-lower-to-cpu-row.mlir). Token indices and fp8 rows:
+// mla-lower-to-cpu-sparse.mlir, mla-lower-to-cpu-fp8.mlir,
+// convert-mla-to-gpu-variants.mlir.
 // RUN: mla-opt %s -split-input-file -verify-diagnostics --convert-mla-to-cpu
 // RUN: mla-opt %s -split-input-file -verify-diagnostics --convert-mla-to-gpu
 

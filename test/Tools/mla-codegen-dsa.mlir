@@ -44,8 +44,23 @@ func.func @sparse(%q: tensor<?x2x8x576xbf16>, %c: tensor<?x64x576xbf16>,
 // CAUSAL: cannot generate a CPU decode kernel: keys = indices (takes a latent cache, no causal and no window)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --topk=64 --window=128 -o %t/bad 2>&1 | FileCheck %s --check-prefix=CAUSAL
 // RUN: not mla-codegen --num-heads=16 --num-kv-heads=2 --head-dim=64 --topk=64 -o %t/bad 2>&1 | FileCheck %s --check-prefix=CAUSAL
-// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --topk=64 --target=sm_90a -o %t/bad 2>&1 | FileCheck %s --check-prefix=GPU
-// GPU: cannot generate a GPU decode kernel: keys = indices (not implemented by the kernels yet)
+
+// On the GPU both variants take the mma.sync kernel (sm_90a too) and the
+// runtime's description carries topk and the row bytes.
+// RUN: mla-codegen --num-heads=128 --kv-lora-rank=512 --qk-rope-head-dim=64 --topk=2048 --cache-scales=row_groups --dtype=bf16 --target=sm_90a --name=gpu -o %t/gpu
+// RUN: FileCheck %s --check-prefix=GPU --input-file=%t/gpu/gpu.h
+// GPU: partial kernel: mma.sync m16n8k16, 256 threads, 64 query rows
+// GPU: #define GPU_TOPK 2048
+// GPU: #define GPU_CACHE_ROW_BYTES 656
+// GPU: On token indices ERR_MAX_BLOCKS means topk is not the generated one.
+// GPU: any negative index is an empty slot
+// GPU: dequantized (e4m3 * group scale, bf16 rope)
+// GPU: (at most
+// GPU-NEXT: 256 and topk)
+// RUN: python3 %S/Inputs/json-lines.py %t/gpu/gpu.json | FileCheck %s --check-prefix=GPUJSON
+// GPUJSON: kernel.form = "mma_sync"
+// GPUJSON: params.cache_row_bytes = 656
+// GPUJSON: params.topk = 2048
 
 // fp8 rows with group scales (FlashMLA's 656-byte row at 512/64), with token
 // indices as DeepSeek-V3.2 serves them: kv_cache is bytes.
@@ -74,8 +89,8 @@ func.func @sparse(%q: tensor<?x2x8x576xbf16>, %c: tensor<?x64x576xbf16>,
 // GROUP: cannot generate a CPU decode kernel: scale_group = 100 (must divide kv_lora_rank = 512 and be a multiple of the
 // RUN: not mla-codegen --num-heads=16 --num-kv-heads=2 --head-dim=64 --cache-scales=row_groups -o %t/bad 2>&1 | FileCheck %s --check-prefix=FP8HEADS
 // FP8HEADS: cannot generate a CPU decode kernel: scales = row_groups (takes a latent cache whose value is the first d_c columns)
-// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --cache-scales=row_groups --target=sm_90a -o %t/bad 2>&1 | FileCheck %s --check-prefix=FP8GPU
-// FP8GPU: cannot generate a GPU decode kernel: scales = row_groups (not implemented by the kernels yet)
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --cache-scales=row_groups --scale-group=8 --target=sm_80 -o %t/bad 2>&1 | FileCheck %s --check-prefix=FP8GPU
+// FP8GPU: cannot generate a GPU decode kernel: scale_group = 8 (must divide kv_lora_rank = 512 and be a multiple of the 16-element k-step of the tensor-core MMA)
 
 // Wide fp8 rows stage each tile on the stack: d_c 8192 in f32 takes 8-token
 // tiles, and a tiling that needs more than 1 MiB of stack is refused.

@@ -6,7 +6,9 @@
 // (and recorded as test properties). The bf16 kernels must run on tensor
 // cores: their PTX holds mma.sync m16n8k16 on sm_80, and on sm_90a wgmma
 // with TMA loads (pages of 8 rows or more, d_c a multiple of 64; mma.sync
-// otherwise).
+// otherwise, and for token indices and fp8 rows, which the tile loads gather
+// and dequantize). Token indices copy an empty slot as zeros (cp.async with a
+// source size).
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,13 +36,18 @@ struct Config {
   /// Head caches of this many KV heads (--num-kv-heads, dc the head dim);
   /// 0: a latent cache.
   int64_t kvHeads = 0;
+  /// Token indices of topk slots (--topk; 0: pages), fp8 rows with scale
+  /// groups of this many values (--cache-scales=row_groups; 0: none).
+  int64_t topk = 0, scaleGroup = 0;
   std::string name() const {
     return arch + "_dc" + std::to_string(dc) + "_dr" + std::to_string(dr) +
-           "_h" + std::to_string(heads) + "_q" + std::to_string(qLen) +
-           "_bs" + std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
+           "_h" + std::to_string(heads) + "_q" + std::to_string(qLen) + "_bs" +
+           std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
            (window ? "_w" + std::to_string(window) : "") +
            (sinks ? "_sinks" : "") +
-           (kvHeads ? "_kv" + std::to_string(kvHeads) : "");
+           (kvHeads ? "_kv" + std::to_string(kvHeads) : "") +
+           (topk ? "_topk" + std::to_string(topk) : "") +
+           (scaleGroup ? "_fp8g" + std::to_string(scaleGroup) : "");
   }
 };
 
@@ -56,19 +63,22 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
   const Config &c = GetParam();
   std::string dir = std::string(MLA_TEST_WORK_DIR) + "/gpu_" + c.name();
   std::string name = "k_" + c.name();
-  std::string cmd = std::string(MLA_CODEGEN) + " --target=" + c.arch +
-                    " --num-heads=" + std::to_string(c.heads) +
-                    (c.kvHeads
-                         ? " --num-kv-heads=" + std::to_string(c.kvHeads) +
-                               " --head-dim=" + std::to_string(c.dc)
-                         : " --kv-lora-rank=" + std::to_string(c.dc) +
-                               " --qk-rope-head-dim=" + std::to_string(c.dr)) +
-                    " --q-len=" + std::to_string(c.qLen) +
-                    " --block-size=" + std::to_string(c.blockSize) +
-                    " --dtype=" + (c.bf16 ? "bf16" : "f32") +
-                    " --window=" + std::to_string(c.window) +
-                    (c.sinks ? " --sinks" : "") + " --name=" +
-                    name + " -o " + dir + " 2>&1";
+  std::string cmd =
+      std::string(MLA_CODEGEN) + " --target=" + c.arch +
+      " --num-heads=" + std::to_string(c.heads) +
+      (c.kvHeads ? " --num-kv-heads=" + std::to_string(c.kvHeads) +
+                       " --head-dim=" + std::to_string(c.dc)
+                 : " --kv-lora-rank=" + std::to_string(c.dc) +
+                       " --qk-rope-head-dim=" + std::to_string(c.dr)) +
+      " --q-len=" + std::to_string(c.qLen) +
+      " --block-size=" + std::to_string(c.blockSize) +
+      " --dtype=" + (c.bf16 ? "bf16" : "f32") +
+      " --window=" + std::to_string(c.window) + (c.sinks ? " --sinks" : "") +
+      (c.topk ? " --causal=false --topk=" + std::to_string(c.topk) : "") +
+      (c.scaleGroup ? " --cache-scales=row_groups --scale-group=" +
+                          std::to_string(c.scaleGroup)
+                    : "") +
+      " --name=" + name + " -o " + dir + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream log(dir + "/" + name + ".ptxas.log");
   ASSERT_TRUE(log) << "no ptxas report";
@@ -126,7 +136,7 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
   // wgmma + TMA: pages of whole 8-row swizzle groups, d_c in 64-column
   // boxes, a latent cache; mma.sync otherwise.
   bool tma = c.arch == "sm_90a" && c.blockSize % 8 == 0 && c.dc % 64 == 0 &&
-             !c.kvHeads;
+             !c.kvHeads && !c.topk && !c.scaleGroup;
   if (c.bf16 && !tma)
     EXPECT_TRUE(has("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"))
         << "no bf16 mma.sync in " << name << ".ptx";
@@ -144,6 +154,12 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
   if (!c.bf16)
     EXPECT_EQ(ptx.str().find("mma"), std::string::npos)
         << "f32 storage has no tensor-core form";
+  if (c.bf16 && c.topk && !c.scaleGroup)
+    EXPECT_TRUE(std::regex_search(
+        ptx.str(),
+        std::regex(
+            R"(cp\.async\.cg\.shared\.global \[[^\]]+\], \[[^\]]+\], 16, %r)")))
+        << "no zero-filling cp.async for empty slots in " << name << ".ptx";
 }
 
 /// Every (d_c, d_r, heads) of the grid, heads including 64 and 128, with
@@ -194,6 +210,27 @@ std::vector<Config> grid() {
     heads(256, 16, 8, 2, 64, true);
     heads(64, 64, 8, 1, 16, true, 128, true);
     heads(96, 12, 4, 3, 1, false);
+  }
+  // Token indices and fp8 rows (DeepSeek-V3.2's 512/64 with groups of 128
+  // and others), alone and together, on every architecture.
+  for (const char *arch : {"sm_80", "sm_90a", "sm_86"}) {
+    auto variant = [&](int64_t dc, int64_t dr, int64_t h, int64_t qLen,
+                       int64_t bs, bool bf16, int64_t topk, int64_t group) {
+      Config c{dc, dr, h, qLen, bs, bf16, arch};
+      c.topk = topk;
+      c.scaleGroup = group;
+      g.push_back(c);
+    };
+    variant(512, 64, 128, 1, 64, true, 2048, 0);
+    variant(512, 64, 128, 1, 64, true, 2048, 128);
+    variant(512, 64, 64, 2, 64, true, 0, 128);
+    variant(512, 64, 16, 4, 1, true, 64, 0);
+    variant(256, 32, 40, 3, 16, true, 100, 64);
+    variant(128, 0, 3, 2, 16, true, 0, 16);
+    variant(64, 32, 1, 1, 5, true, 37, 32);
+    variant(512, 64, 128, 2, 64, false, 256, 128);
+    variant(128, 32, 16, 3, 16, false, 0, 32);
+    variant(64, 0, 40, 1, 1, false, 9, 0);
   }
   return g;
 }

@@ -538,7 +538,21 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
                            "(FlashMLA semantics).\n"));
   for (const mla_abi::Arg &a : decodeArgs(r, /*checked=*/false))
     os << " *   " << mla_abi::describe(a, sizes, dtype.c_str()) << "\n";
-  if (r.sparse())
+  if (r.sparse() && isGPU())
+    os << " * Query i of sequence b sees the cache rows of slots 0 .. "
+          "seq_lens[b] - 1\n"
+          " * of its index row indices[b, i], except slots of -1; one that "
+          "sees none\n"
+          " * gets zeros and lse = -inf. A row is counted once per slot "
+          "naming it.\n"
+          " * On token indices ERR_MAX_BLOCKS means topk is not the generated "
+          "one.\n"
+          " * seq_lens and indices are device memory, not checked: counts "
+          "above topk\n"
+          " * are clamped to it, any negative index is an empty slot, and an "
+          "index past\n"
+          " * the cache is read out of bounds";
+  else if (r.sparse())
     os << " * Query i of sequence b sees the cache rows of slots 0 .. "
           "seq_lens[b] - 1\n"
           " * of its index row indices[b, i], except slots of -1; one that "
@@ -559,24 +573,50 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
     os << ",\n * from seq_len - " << r.qLen << " + i - " << *r.window - 1
        << " on (a sliding window of " << *r.window << ")";
   os << ".\n";
+  if (r.fp8Rows())
+    os << " * Each tile's fp8 rows are dequantized (e4m3 * group scale, "
+          "bf16 rope)\n"
+          " * to the query's type as they are read; the math is that of a "
+          "cache of\n"
+          " * that type.\n";
   if (r.sinks)
     os << " * sinks[h] joins the softmax denominator of head h's rows and their\n"
           " * lse (a row that sees nothing: zeros, lse = sinks[h]).\n";
   os << (isGPU()
-             ? " * All pointers are device pointers; stream is a CUstream (NULL:\n"
-               " * the default stream). f32 accumulation; bf16/f16 on tensor cores\n"
+             ? " * All pointers are device pointers; stream is a CUstream "
+               "(NULL:\n"
+               " * the default stream). f32 accumulation; bf16/f16 on tensor "
+               "cores\n"
                " * (q and kv_cache 16-byte aligned), f32 without.\n"
                " * The cubin is loaded into the current context at the\n"
-               " * first call; split partials use one scratch buffer, grown when\n"
-               " * needed and reused: serialize calls made on different streams.\n"
-               " * seq_lens are not checked on the host (device memory); lengths\n"
-               " * past max_blocks_per_seq * block_size are clamped.\n"
-               " * MLA_GPU_NUM_SPLITS overrides the KV split count (at most\n"
-               " * 256 and max_blocks_per_seq * block_size). */\n"
+               " * first call; split partials take a workspace per call, "
+               "allocated\n"
+               " * on `stream` from the context's memory pool (calls on "
+               "several\n"
+               " * streams and CUDA graph capture are safe; without memory "
+               "pools,\n"
+               " * one buffer per kernel that concurrent streams must not "
+               "share).\n" +
+                   std::string(
+                       r.sparse()
+                           ? " * MLA_GPU_NUM_SPLITS overrides the KV split "
+                             "count "
+                             "(at most\n * 256 and topk). */\n"
+                           : " * seq_lens are not checked on the host (device "
+                             "memory); lengths\n"
+                             " * past max_blocks_per_seq * block_size are "
+                             "clamped.\n"
+                             " * MLA_GPU_NUM_SPLITS overrides the KV split "
+                             "count "
+                             "(at most\n"
+                             " * 256 and max_blocks_per_seq * block_size). "
+                             "*/\n")
              : " * f32 accumulation; threads from LLVM's OpenMP runtime\n"
-               " * (OMP_NUM_THREADS); MLA_CPU_NUM_SPLITS overrides the KV split count\n"
+               " * (OMP_NUM_THREADS); MLA_CPU_NUM_SPLITS overrides the KV "
+               "split count\n"
                " * (at most 256 and the longest sequence's length).\n"
-               " * Thread-safe: calls from several threads at once each use their\n"
+               " * Thread-safe: calls from several threads at once each use "
+               "their\n"
                " * own split scratch (kept per thread, reused across calls).\n"
                " * stream must be NULL on the CPU. */\n")
      << mla_abi::declaration(name, argList(decodeArgs(r, /*checked=*/false)))

@@ -12,6 +12,13 @@
 //   - GPU: a call on a created stream, and the call captured into a CUDA
 //     graph and replayed twice;
 //   - bad arguments get the contract's codes.
+// Token indices (--topk): index rows of random cache rows with -1 slots and
+// repeats, the valid slot counts topk, 0, about half, 1 and a row of -1
+// only; slots past a sequence's count hold junk no kernel may follow, and
+// every cache row that no valid slot names is NaN. fp8 rows
+// (--cache-scales=row_groups): the cache is the rows' encoding (NaN rows all
+// 0xff bytes), the reference reads what they decode to, rounded to bf16 for
+// bf16 kernels (which dequantize to the query's type).
 // Tolerances: f32 1e-4 on the GPU (the hardware ex2), 2e-5 on the CPU; bf16
 // 2.5e-3 + 2^-8 |ref| on the GPU (P rounded to bf16 for P V, out to bf16),
 // 1e-3 + 2^-8 (|ref| + 1) on the CPU (the AMX kernel rounds P too; |v| <= 1);
@@ -42,36 +49,40 @@ constexpr uint8_t kGuardByte = 0x7f;
 /// The host side of the problem and its reference.
 struct Problem {
   std::vector<int32_t> lens, table, kernelTable;
-  int64_t batch = 0, maxBlocks = 0;
+  /// max_blocks_per_seq (topk with token indices) and the block table's (or
+  /// the indices') elements a sequence.
+  int64_t batch = 0, maxBlocks = 0, tableRow = 0;
   std::vector<float> q, k, v, sinks;
   std::vector<uint16_t> qBf, kBf, vBf;
+  /// fp8 rows: the cache's bytes.
+  std::vector<uint8_t> kFP8;
   std::vector<double> refOut, refLse;
   bool lastNaN = false;
   double scale = 1;
 };
 
-Problem makeProblem(const Spec &s) {
-  Problem p;
-  std::mt19937 rng(99 + s.heads);
+/// fp8 rows: encodes the cache (rows whose first value is NaN, the poisoned
+/// ones, as 0xff bytes) and replaces its values by what the rows decode to.
+void encodeCache(const Spec &s, Problem &p) {
+  const int64_t w = s.width(), rb = s.fp8RowBytes(), rows = p.k.size() / w;
+  p.kFP8.assign(rows * rb, 0xff);
+  for (int64_t r = 0; r < rows; ++r) {
+    float *row = p.k.data() + r * w;
+    if (std::isnan(row[0])) {
+      ref::decodeFP8Row(p.kFP8.data() + r * rb, s.dc, s.dr, s.scaleGroup, row);
+      continue;
+    }
+    ref::encodeFP8Row(row, s.dc, s.dr, s.scaleGroup, p.kFP8.data() + r * rb);
+    ref::decodeFP8Row(p.kFP8.data() + r * rb, s.dc, s.dr, s.scaleGroup, row);
+    // The kernels dequantize to the query's type.
+    if (s.bf16)
+      for (int64_t d = 0; d < w; ++d)
+        row[d] = ref::roundToBF16(row[d]);
+  }
+}
+
+void fillValues(const Spec &s, Problem &p, std::mt19937 &rng) {
   std::uniform_real_distribution<float> dist(-1, 1);
-  const int64_t bs = s.blockSize, ql = s.qLen;
-  p.lens = {int32_t(3 * bs / 2 + ql), int32_t(ql), int32_t(700 + ql), 0,
-            int32_t(2 * bs)};
-  if (ql > 1)
-    p.lens.push_back(int32_t(ql - 1));
-  p.batch = p.lens.size();
-  int64_t longest = *std::max_element(p.lens.begin(), p.lens.end());
-  p.maxBlocks = (longest + bs - 1) / bs + 1;
-  int64_t numBlocks = p.batch * p.maxBlocks;
-  p.table.resize(numBlocks);
-  std::iota(p.table.begin(), p.table.end(), 0);
-  std::shuffle(p.table.begin(), p.table.end(), rng);
-  const int64_t tokenElems = s.tokenElems();
-  size_t qN = p.batch * ql * s.heads * s.width(),
-         kN = numBlocks * bs * tokenElems, vN = s.kvHeads ? kN : 0;
-  p.q.resize(qN);
-  p.k.resize(kN);
-  p.v.resize(vN);
   auto fill = [&](std::vector<float> &f, std::vector<uint16_t> &b) {
     b.resize(f.size());
     for (size_t i = 0; i < f.size(); ++i) {
@@ -82,16 +93,99 @@ Problem makeProblem(const Spec &s) {
   fill(p.q, p.qBf);
   fill(p.k, p.kBf);
   fill(p.v, p.vBf);
-  auto poison = [&](size_t row) {
-    for (int64_t d = 0; d < tokenElems; ++d) {
-      p.k[row * tokenElems + d] = std::numeric_limits<float>::quiet_NaN();
-      p.kBf[row * tokenElems + d] = 0x7fc0;
-      if (s.kvHeads) {
-        p.v[row * tokenElems + d] = std::numeric_limits<float>::quiet_NaN();
-        p.vBf[row * tokenElems + d] = 0x7fc0;
-      }
+  for (int64_t h = 0; h < s.heads; ++h)
+    p.sinks.push_back(-2.0f + 5.0f * float(h % 5) / 4.0f);
+  p.scale = 1.0 / std::sqrt(double(s.width()));
+}
+
+void poisonRow(const Spec &s, Problem &p, size_t row) {
+  const int64_t tokenElems = s.tokenElems();
+  for (int64_t d = 0; d < tokenElems; ++d) {
+    p.k[row * tokenElems + d] = std::numeric_limits<float>::quiet_NaN();
+    p.kBf[row * tokenElems + d] = 0x7fc0;
+    if (s.kvHeads) {
+      p.v[row * tokenElems + d] = std::numeric_limits<float>::quiet_NaN();
+      p.vBf[row * tokenElems + d] = 0x7fc0;
     }
-  };
+  }
+}
+
+/// Token indices: the problem described at the top.
+Problem makeSparseProblem(const Spec &s) {
+  Problem p;
+  std::mt19937 rng(77 + s.heads);
+  const int64_t ql = s.qLen, topk = s.topk;
+  p.lens = {int32_t(topk), 0, int32_t(std::max<int64_t>(1, topk / 2)), 1,
+            int32_t(std::min<int64_t>(topk, 5))};
+  p.batch = p.lens.size();
+  p.maxBlocks = topk;
+  p.tableRow = ql * topk;
+  const int64_t rows = std::max<int64_t>(8, 3 * topk);
+  p.q.resize(p.batch * ql * s.heads * s.width());
+  p.k.resize(rows * s.width());
+  fillValues(s, p, rng);
+  std::uniform_int_distribution<int32_t> pick(0, int32_t(rows - 1)),
+      eighth(0, 7);
+  std::vector<bool> named(rows, false);
+  p.table.resize(p.batch * p.tableRow);
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t i = 0; i < ql; ++i)
+      for (int64_t j = 0; j < topk; ++j) {
+        int32_t &id = p.table[(b * ql + i) * topk + j];
+        if (j >= p.lens[b]) {
+          id = j % 2 ? std::numeric_limits<int32_t>::max() : -5;
+        } else if (b == 4 || eighth(rng) == 0) {
+          id = -1;
+        } else {
+          // Repeats: a slot may name its neighbour's row.
+          id = j > 0 && eighth(rng) == 1 ? p.table[(b * ql + i) * topk + j - 1]
+                                         : pick(rng);
+          if (id >= 0)
+            named[id] = true;
+        }
+      }
+  for (int64_t r = 0; r < rows; ++r)
+    if (!named[r])
+      poisonRow(s, p, r);
+  if (s.fp8Rows())
+    encodeCache(s, p);
+  p.kernelTable = p.table;
+  ref::DecodeShape shape{s.heads, s.dc, s.dr, ql, s.blockSize, false};
+  shape.sinks = s.sinks ? p.sinks.data() : nullptr;
+  p.refOut.resize(p.batch * ql * s.heads * s.dc);
+  p.refLse.resize(p.batch * ql * s.heads);
+  ref::decodeAttentionSparse(shape, p.q.data(), p.k.data(), p.table.data(),
+                             p.lens.data(), p.batch, topk, p.scale,
+                             p.refOut.data(), p.refLse.data());
+  return p;
+}
+
+Problem makeProblem(const Spec &s) {
+  if (s.topk)
+    return makeSparseProblem(s);
+  Problem p;
+  std::mt19937 rng(99 + s.heads);
+  const int64_t bs = s.blockSize, ql = s.qLen;
+  p.lens = {int32_t(3 * bs / 2 + ql), int32_t(ql), int32_t(700 + ql), 0,
+            int32_t(2 * bs)};
+  if (ql > 1)
+    p.lens.push_back(int32_t(ql - 1));
+  p.batch = p.lens.size();
+  int64_t longest = *std::max_element(p.lens.begin(), p.lens.end());
+  p.maxBlocks = (longest + bs - 1) / bs + 1;
+  p.tableRow = p.maxBlocks;
+  int64_t numBlocks = p.batch * p.maxBlocks;
+  p.table.resize(numBlocks);
+  std::iota(p.table.begin(), p.table.end(), 0);
+  std::shuffle(p.table.begin(), p.table.end(), rng);
+  const int64_t tokenElems = s.tokenElems();
+  size_t qN = p.batch * ql * s.heads * s.width(),
+         kN = numBlocks * bs * tokenElems, vN = s.kvHeads ? kN : 0;
+  p.q.resize(qN);
+  p.k.resize(kN);
+  p.v.resize(vN);
+  fillValues(s, p, rng);
+  auto poison = [&](size_t row) { poisonRow(s, p, row); };
   for (int64_t b = 0; b < p.batch; ++b)
     for (int64_t t = 0; t < p.maxBlocks * bs; ++t)
       if (t >= p.lens[b] ||
@@ -103,14 +197,13 @@ Problem makeProblem(const Spec &s) {
       if (p.lens[b] > 0)
         poison(size_t(ref::cacheRowIndex(p.table.data(), p.maxBlocks, bs, b,
                                          p.lens[b] - 1)));
+  if (s.fp8Rows())
+    encodeCache(s, p);
   p.kernelTable = p.table;
   for (int64_t b = 0; b < p.batch; ++b)
     for (int64_t pg = 0;
          pg < ref::firstVisiblePosition(p.lens[b], ql, 0, s.window) / bs; ++pg)
       p.kernelTable[b * p.maxBlocks + pg] = -1;
-  for (int64_t h = 0; h < s.heads; ++h)
-    p.sinks.push_back(-2.0f + 5.0f * float(h % 5) / 4.0f);
-  p.scale = 1.0 / std::sqrt(double(s.width()));
   ref::DecodeShape shape{s.heads, s.dc, s.dr, ql, bs, s.causal};
   shape.window = s.window;
   shape.sinks = s.sinks ? p.sinks.data() : nullptr;
@@ -178,9 +271,10 @@ bool Checker::upload(Buffers &b, int64_t first) {
   b.outBytes = size_t(n) * ql * s.heads * s.dc * es;
   b.lseBytes = size_t(n) * ql * s.heads * 4;
   b.q = Buffer(dev, std::max<size_t>(1, n * qRow * es));
-  b.k = Buffer(dev, p.k.size() * es);
+  const size_t kBytes = s.fp8Rows() ? p.kFP8.size() : p.k.size() * es;
+  b.k = Buffer(dev, kBytes);
   b.v = Buffer(dev, std::max<size_t>(1, p.v.size() * es));
-  b.table = Buffer(dev, n * p.maxBlocks * 4);
+  b.table = Buffer(dev, n * p.tableRow * 4);
   b.lens = Buffer(dev, n * 4);
   b.sinks = Buffer(dev, p.sinks.size() * 4);
   b.out = Buffer(dev, b.outBytes + 2 * kGuard);
@@ -196,11 +290,13 @@ bool Checker::upload(Buffers &b, int64_t first) {
   bool ok =
       dev.upload(b.q.get(), (const char *)data(p.q, p.qBf) + first * qRow * es,
                  n * qRow * es) &&
-      dev.upload(b.k.get(), data(p.k, p.kBf), p.k.size() * es) &&
+      dev.upload(b.k.get(),
+                 s.fp8Rows() ? (const void *)p.kFP8.data() : data(p.k, p.kBf),
+                 kBytes) &&
       (p.v.empty() ||
        dev.upload(b.v.get(), data(p.v, p.vBf), p.v.size() * es)) &&
-      dev.upload(b.table.get(), p.kernelTable.data() + first * p.maxBlocks,
-                 n * p.maxBlocks * 4) &&
+      dev.upload(b.table.get(), p.kernelTable.data() + first * p.tableRow,
+                 n * p.tableRow * 4) &&
       dev.upload(b.lens.get(), p.lens.data() + first, n * 4) &&
       dev.upload(b.sinks.get(), p.sinks.data(), p.sinks.size() * 4);
   return ok && resetOutputs(b);
@@ -385,6 +481,11 @@ int Checker::run() {
     CallArgs negBlocks = a;
     negBlocks.maxBlocks = -1;
     expect("max_blocks_per_seq -1", negBlocks, 3);
+    if (s.topk) {
+      CallArgs otherTopK = a;
+      otherTopK.maxBlocks = int32_t(s.topk + 1);
+      expect("max_blocks_per_seq topk + 1", otherTopK, 3);
+    }
     CallArgs nanScale = a;
     nanScale.scale = std::numeric_limits<float>::quiet_NaN();
     expect("NaN scale", nanScale, 6);

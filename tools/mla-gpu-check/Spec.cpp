@@ -49,6 +49,7 @@ bool parseSpec(const std::string &line, Spec &spec, std::string &error) {
     return false;
   }
   std::string word;
+  bool fp8 = false;
   while (in >> word) {
     size_t eq = word.find('=');
     std::string key = word.substr(0, eq),
@@ -80,7 +81,14 @@ bool parseSpec(const std::string &line, Spec &spec, std::string &error) {
       integer(spec.blockSize, 1);
     else if (key == "--window")
       integer(spec.window, 0);
-    else if (key == "--dtype") {
+    else if (key == "--topk")
+      integer(spec.topk, 0);
+    else if (key == "--scale-group")
+      integer(spec.scaleGroup, 1);
+    else if (key == "--cache-scales") {
+      ok = value == "row_groups" || value == "none";
+      fp8 = value == "row_groups";
+    } else if (key == "--dtype") {
       ok = value == "bf16" || value == "f32";
       spec.bf16 = value == "bf16";
     } else if (key == "--causal")
@@ -98,6 +106,19 @@ bool parseSpec(const std::string &line, Spec &spec, std::string &error) {
       return false;
     }
   }
+  // A scale group describes fp8 rows only.
+  if (!fp8)
+    spec.scaleGroup = 0;
+  if (fp8 &&
+      (spec.scaleGroup == 0 || spec.dc % spec.scaleGroup || spec.kvHeads)) {
+    error = "--cache-scales=row_groups needs a latent cache and a "
+            "--scale-group that divides --kv-lora-rank";
+    return false;
+  }
+  if (spec.topk && (spec.kvHeads || spec.causal || spec.window)) {
+    error = "--topk takes a latent cache, --causal=false and no window";
+    return false;
+  }
   if (spec.target.empty() || spec.heads == 0 || spec.dc == 0) {
     error = "needs --target, --num-heads and --kv-lora-rank or --head-dim";
     return false;
@@ -107,9 +128,10 @@ bool parseSpec(const std::string &line, Spec &spec, std::string &error) {
     return false;
   }
   if (spec.phase == "bench" &&
-      (spec.benchBatch.empty() || spec.benchSeqLen.empty() || spec.kvHeads)) {
-    error = "a bench entry needs --bench-batch and --bench-seq-len (latent "
-            "caches only)";
+      (spec.benchBatch.empty() || spec.benchSeqLen.empty() || spec.kvHeads ||
+       spec.topk || spec.fp8Rows())) {
+    error = "a bench entry needs --bench-batch and --bench-seq-len (paged "
+            "latent caches of the query's type only)";
     return false;
   }
   return true;

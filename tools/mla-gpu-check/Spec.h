@@ -21,6 +21,12 @@ struct Spec {
   std::string phase, name, target;
   int64_t dc = 0, dr = 0, heads = 0, qLen = 1, blockSize = 16;
   int64_t window = 0, kvHeads = 0;
+  /// --topk: token indices (sparse decode) with index rows of topk slots;
+  /// 0: pages.
+  int64_t topk = 0;
+  /// --cache-scales=row_groups --scale-group=G: fp8 rows with group
+  /// scales; 0: the cache holds the query's type.
+  int64_t scaleGroup = 0;
   bool bf16 = false, causal = true, sinks = false;
   /// --bench-batch, --bench-seq-len: FlashMLA's grid (bench entries).
   std::vector<int64_t> benchBatch, benchSeqLen;
@@ -29,6 +35,9 @@ struct Spec {
   /// The GPU kernels on tensor cores (bf16/f16); they copy 16-byte chunks.
   bool tensorCores() const { return !onHost() && bf16; }
   int64_t width() const { return dc + dr; }
+  bool fp8Rows() const { return scaleGroup > 0; }
+  /// Bytes of one fp8 row: d_c codes, d_c / G f32 scales, d_r bf16 values.
+  int64_t fp8RowBytes() const { return dc + 4 * (dc / scaleGroup) + 2 * dr; }
   /// Elements of one token's row in the key cache (and the value cache).
   int64_t tokenElems() const { return width() * (kvHeads ? kvHeads : 1); }
   std::string splitsEnv() const {

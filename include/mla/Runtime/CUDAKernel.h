@@ -32,6 +32,11 @@ typedef struct mla_cuda_kernel {
   int64_t sinks;          /* 1: the combine takes per-head sink logits */
   int64_t num_kv_heads;   /* head caches (GQA/MQA/MHA): their KV heads, and
                              kv_lora_rank is the head dim; 0: a latent cache */
+  int64_t topk;           /* token indices: the slots of an index row (the
+                             block table is indices [batch, q_len, topk]);
+                             0: pages */
+  int64_t cache_row_bytes; /* fp8 rows with group scales: a cache row's
+                              bytes; 0: rows of elem_bytes elements */
   int64_t cubin_size;
   const void *cubin;
 } mla_cuda_kernel;
@@ -39,15 +44,14 @@ typedef struct mla_cuda_kernel {
 /* The contract's NAME(...) for kernel `k`, with the value cache after the
    key cache (NULL for a latent cache) and the sinks after seq_lens (NULL for
    a library without). */
-int32_t mla_cuda_decode_v3(const mla_cuda_kernel *k, const void *q,
+int32_t mla_cuda_decode_v4(const mla_cuda_kernel *k, const void *q,
                            const void *kv_cache, const void *v_cache,
-                           const int32_t *block_table,
-                           const int32_t *seq_lens, const float *sinks,
-                           void *out, float *lse, int32_t batch,
-                           int32_t max_blocks_per_seq, float softmax_scale,
-                           void *stream);
+                           const int32_t *block_table, const int32_t *seq_lens,
+                           const float *sinks, void *out, float *lse,
+                           int32_t batch, int32_t max_blocks_per_seq,
+                           float softmax_scale, void *stream);
 
-int32_t mla_cuda_num_splits_v3(const mla_cuda_kernel *k, int32_t batch,
+int32_t mla_cuda_num_splits_v4(const mla_cuda_kernel *k, int32_t batch,
                                int32_t max_seq_len, int32_t sms);
 
 #ifdef __cplusplus

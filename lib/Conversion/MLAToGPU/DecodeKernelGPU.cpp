@@ -42,7 +42,8 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
     return failure();
   }
   if (!c.elemType || c.elemType.isF32()) {
-    if (failed(c.verify("GPU", kWarpSize, "32 lanes of a warp", emitError)))
+    if (failed(c.verify("GPU", kWarpSize, "32 lanes of a warp", emitError,
+                        /*indices=*/true, /*fp8Rows=*/true)))
       return failure();
     // Up to 4 rows a warp: the accumulators (4 x d_c / 32 a lane) stay in
     // registers.
@@ -64,7 +65,7 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
   // Tensor cores: k-steps of 16 over d (QK^T) and output columns in pairs
   // of 8-column n-tiles (PV).
   if (failed(c.verify("GPU", 16, "16-element k-step of the tensor-core MMA",
-                      emitError)))
+                      emitError, /*indices=*/true, /*fp8Rows=*/true)))
     return failure();
   const int64_t eb = c.elemType.getIntOrFloatBitWidth() / 8;
   // The tensor-core kernels' tiles straddle either the first query's visible
@@ -80,8 +81,11 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
     return c;
   };
   // Head caches take mma.sync on sm_90a too: a tile holds each token's key
-  // and value rows, which one TMA box of the latent row does not.
-  if (arch == "sm_90a" && allowTMA && !c.headCaches) {
+  // and value rows, which one TMA box of the latent row does not. So do
+  // token indices (rows gathered one by one, not boxes of a page) and fp8
+  // rows (dequantized on their way to shared memory, which TMA cannot).
+  if (arch == "sm_90a" && allowTMA && !c.headCaches && !c.sparse() &&
+      !c.fp8Rows()) {
     // One 64-row m-tile per warpgroup (wgmma's M), the warpgroups splitting
     // d_c in 64-column swizzle atoms of at most 256 (wgmma's largest N);
     // 32-token tiles whose TMA boxes cover whole 8-row swizzle groups of
@@ -208,6 +212,9 @@ private:
   void loadQueries(ArrayRef<Value> queryAt);
   /// The CTA loads the tile of tokens [ts, ts + tileTokens), widened to f32.
   void loadTile(Value ts);
+  /// Element `d` of the cache row at `rowStart` (elements, or bytes for fp8
+  /// rows, dequantized), as f32.
+  Value loadRowElement(Value rowStart, Value d);
   /// One iteration of the tile loop, and of its token loop: `state` is the
   /// loop state (see emit).
   SmallVector<Value> tileStep(Value ts, ValueRange state);
@@ -224,7 +231,8 @@ private:
   Value split, group, seq, tid, warp, lane;
   Value zero, one, negInf, zeroF;
   SplitRange range;
-  /// Where the sequence's row of the block table starts.
+  /// Where the sequence's row of the block table starts; token indices:
+  /// where the group's query token's index row starts.
   Value btBase;
   /// Per row of this warp: the end (exclusive) of the tokens it sees, the
   /// first it sees (a window only), whether it exists, and the lane's query
@@ -247,7 +255,9 @@ void SIMTPartialEmitter::emit() {
     for (int64_t i = 0; i < shape.outPerLane; ++i)
       inits.push_back(zeroF);
   }
-  btBase = mul(seq, maxBlocks);
+  btBase = c.sparse() ? flash::indexRowStart(*this, c, seq,
+                                             layout.kvHead(*this, group))
+                      : mul(seq, maxBlocks);
   auto tiles = forLoop(range.t0, range.t1, idx(shape.tileTokens), inits,
                        [&](Value ts, ValueRange state) {
                          return tileStep(ts, state);
@@ -259,14 +269,17 @@ void SIMTPartialEmitter::emit() {
 void SIMTPartialEmitter::declareKernel() {
   auto dyn = ShapedType::kDynamic;
   auto elemMem = MemRefType::get({dyn}, c.elemType);
+  // fp8 rows: the cache is bytes.
+  auto cacheMem = MemRefType::get({dyn}, c.fp8Rows() ? Type(b.getI8Type())
+                                                     : Type(c.elemType));
   auto i32Mem = MemRefType::get({dyn}, i32);
   auto f32Mem = MemRefType::get({dyn}, f32);
   auto tileTy = MemRefType::get(
       {shape.tileTokens * shape.tileWidth}, f32, AffineMap(),
       gpu::AddressSpaceAttr::get(b.getContext(),
                                  gpu::GPUDialect::getWorkgroupAddressSpace()));
-  SmallVector<Type> args = {elemMem, elemMem, i32Mem, i32Mem, f32Mem,
-                            f32Mem,  idxTy,   idxTy,  f32};
+  SmallVector<Type> args = {elemMem, cacheMem, i32Mem, i32Mem, f32Mem,
+                            f32Mem,  idxTy,    idxTy,  f32};
   if (c.headCaches)
     args.insert(args.begin() + 2, elemMem);
   gpu::GPUFuncOp fn = makeKernel("partial", args, {tileTy});
@@ -326,8 +339,10 @@ void SIMTPartialEmitter::loadQueries(ArrayRef<Value> queryAt) {
 }
 
 // Tokens past the split clamp to its last row (before a window, to its
-// first visible one), which stays in bounds. With head caches a token's
-// tile row is its key row then its value row, of the group's KV head.
+// first visible one), which stays in bounds. Token indices: a slot without
+// a token loads zeros. fp8 rows are dequantized on their way in. With head
+// caches a token's tile row is its key row then its value row, of the group's
+// KV head.
 void SIMTPartialEmitter::loadTile(Value ts) {
   const int64_t width = shape.rowWidth, tileWidth = shape.tileWidth;
   Value kvHead = layout.kvHead(*this, group);
@@ -336,12 +351,29 @@ void SIMTPartialEmitter::loadTile(Value ts) {
           [&](Value e, ValueRange) {
             Value j = arith::DivUIOp::create(b, e, idx(tileWidth));
             Value d = arith::RemUIOp::create(b, e, idx(tileWidth));
+            if (c.sparse()) {
+              // Slots of the next split load zeros too.
+              Value row = slotRow(bt, btBase, add(ts, j), range.t1);
+              auto load = scf::IfOp::create(b, f32, isRow(row),
+                                            /*withElse=*/true);
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPointToStart(load.thenBlock());
+              scf::YieldOp::create(
+                  b, loadRowElement(flash::cacheRowStart(*this, c, row, kvHead),
+                                    d));
+              b.setInsertionPointToStart(load.elseBlock());
+              scf::YieldOp::create(b, zeroF);
+              b.setInsertionPointAfter(load);
+              memref::StoreOp::create(b, load.getResult(0), tile,
+                                      ValueRange{e});
+              return SmallVector<Value>{};
+            }
             Value tok = flash::loadedToken(*this, range, add(ts, j));
             Value row = flash::cacheRow(*this, c, bt, btBase, tok);
             Value rowStart = flash::cacheRowStart(*this, c, row, kvHead);
             Value x;
             if (!c.headCaches) {
-              x = loadF32(kv, add(rowStart, d));
+              x = loadRowElement(rowStart, d);
             } else {
               Value isKey =
                   arith::CmpIOp::create(b, arith::CmpIPredicate::ult, d,
@@ -361,6 +393,24 @@ void SIMTPartialEmitter::loadTile(Value ts) {
   gpu::BarrierOp::create(b);
 }
 
+Value SIMTPartialEmitter::loadRowElement(Value rowStart, Value d) {
+  if (!c.fp8Rows())
+    return loadF32(kv, add(rowStart, d));
+  Value isLatent =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ult, d, idx(c.dc));
+  auto pick = scf::IfOp::create(b, f32, isLatent, /*withElse=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(pick.thenBlock());
+  Value code = memref::LoadOp::create(b, kv, ValueRange{add(rowStart, d)});
+  scf::YieldOp::create(
+      b, fp8Latent(kv, rowStart, code,
+                   arith::DivUIOp::create(b, d, idx(c.scaleGroup))));
+  b.setInsertionPointToStart(pick.elseBlock());
+  scf::YieldOp::create(
+      b, fp8Rope(kv, rowStart, arith::SubIOp::create(b, d, idx(c.dc))));
+  return pick.getResult(0);
+}
+
 SmallVector<Value> SIMTPartialEmitter::tileStep(Value ts, ValueRange state) {
   loadTile(ts);
   auto tokens = forLoop(zero, idx(shape.tileTokens), one, state,
@@ -376,11 +426,18 @@ SmallVector<Value> SIMTPartialEmitter::tileStep(Value ts, ValueRange state) {
 SmallVector<Value> SIMTPartialEmitter::tokenStep(Value tok, Value rowAt,
                                                  ValueRange state) {
   const int64_t stride = shape.rowState;
+  // Token indices: whether the slot holds a token (one for all the rows: a
+  // group's rows are one query token's heads).
+  Value slotHolds;
+  if (c.sparse())
+    slotHolds = isRow(slotRow(bt, btBase, tok, range.len));
   SmallVector<Value> next;
   for (int64_t k = 0; k < shape.rowsPerWarp; ++k) {
     Value partial = laneDot(k, rowAt);
     Value visible =
         arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, limit[k]);
+    if (slotHolds)
+      visible = arith::AndIOp::create(b, visible, slotHolds);
     if (c.window)
       visible = arith::AndIOp::create(
           b, visible,

@@ -20,6 +20,14 @@
 //     shared tile as K.
 // Partials and the combine kernel are those of the SIMT kernel.
 //
+// Token indices: a tile's token j is slot ts + j of the group's query
+// token's index row; a slot without a token is copied as zeros (cp.async
+// with source size 0) and masked in every row's softmax. fp8 rows are not
+// copied asynchronously: each thread loads its chunk's 8 e4m3 codes (or 8
+// bf16 rope values), dequantizes them with the group's scale and stores
+// the 16-bit values, so the tile in shared memory is that of a bf16/f16
+// cache.
+//
 //===----------------------------------------------------------------------===//
 
 #include "TensorCoreEmitter.h"
@@ -97,6 +105,10 @@ private:
   }
   /// cp.async of the tile of tokens [ts, ts + tileTokens) into `stage`.
   void loadTile(Value ts, Value stage);
+  /// fp8 rows: chunk `ch` (8 columns) of the row at byte `rowBytes`,
+  /// dequantized into shared memory at `dst`; zeros where `holds` is given
+  /// and false.
+  void dequantizeChunk(Value dst, Value ch, Value rowBytes, Value holds);
   /// One iteration of the tile loop: `state` is the loop state (see emit).
   SmallVector<Value> tileStep(Value ts, ValueRange state);
   /// ldmatrix .x4 at `sharedBytes` as four mma.sync operands.
@@ -126,7 +138,8 @@ private:
   Value split, group, seq, tid, warp, lane, mt, cs, g, t4;
   Value zero, one, negInf, zeroF, scaleLog2;
   SplitRange range;
-  /// Where the sequence's row of the block table starts.
+  /// Where the sequence's row of the block table starts; token indices:
+  /// where the group's query token's index row starts.
   Value btBase;
   FragmentRows rows;
 };
@@ -181,7 +194,9 @@ void MMAPartialEmitter::locateThread() {
   zeroF = f32c(0.0f);
   scaleLog2 = baseTwoSoftmax().scoreScale(scale);
   range = splitRange(lens, seq, maxBlocks, numSplits, split, shape.tileTokens);
-  btBase = mul(seq, maxBlocks);
+  btBase = c.sparse() ? flash::indexRowStart(*this, c, seq,
+                                             layout.kvHead(*this, group))
+                      : mul(seq, maxBlocks);
 }
 
 void MMAPartialEmitter::forChunks(int64_t count,
@@ -238,8 +253,12 @@ void MMAPartialEmitter::loadTile(Value ts, Value stage) {
   Value stageAt = stageOffset(stage);
   Value kvHead = layout.kvHead(*this, group);
   // Chunk `ch` of a token whose row starts at `rowStart` in its cache and
-  // at `dstRow` in the stage.
-  auto copyChunk = [&](Value dstRow, Value ch, Value rowStart) {
+  // at `dstRow` in the stage; `holds` (token indices) says whether the
+  // slot holds a token.
+  auto copyChunk = [&](Value dstRow, Value ch, Value rowStart, Value holds) {
+    Value dst = add(dstRow, mulc(ch, 8 * shape.elemBytes));
+    if (c.fp8Rows())
+      return dequantizeChunk(dst, ch, rowStart, holds);
     Value src;
     if (!valuesPtr) {
       src = globalAt(kvPtr, add(rowStart, mulc(ch, 8)));
@@ -249,34 +268,123 @@ void MMAPartialEmitter::loadTile(Value ts, Value stage) {
       Value base = LLVM::SelectOp::create(b, isKey, kvPtr, valuesPtr);
       src = globalAt(base, add(rowStart, mulc(remc(ch, rowChunks), 8)));
     }
-    copy16(add(dstRow, mulc(ch, 8 * shape.elemBytes)), src);
+    copy16(dst, src, holds);
   };
   auto dstRowOf = [&](Value j) {
     return add(stageAt, mulc(j, shape.tileWidth * shape.elemBytes));
   };
-  auto rowStartOf = [&](Value j) {
+  // Where token j's row starts, and (token indices) whether its slot holds
+  // a token: slots past the split or of -1 hold none, and read row 0.
+  auto rowStartOf = [&](Value j) -> std::pair<Value, Value> {
+    if (c.sparse()) {
+      Value row = slotRow(bt, btBase, add(ts, j), range.t1);
+      Value holds = isRow(row);
+      row = arith::SelectOp::create(b, holds, row, zero);
+      return {flash::cacheRowStart(*this, c, row, kvHead), holds};
+    }
     Value tok = flash::loadedToken(*this, range, add(ts, j));
     Value row = flash::cacheRow(*this, c, bt, btBase, tok);
-    return flash::cacheRowStart(*this, c, row, kvHead);
+    return {flash::cacheRowStart(*this, c, row, kvHead), Value()};
   };
   if (shape.threads % shape.tileTokens != 0) {
     forChunks(shape.tileTokens * chunks, [&](Value e) {
       Value j = divc(e, chunks);
-      copyChunk(dstRowOf(j), remc(e, chunks), rowStartOf(j));
+      auto [rowStart, holds] = rowStartOf(j);
+      copyChunk(dstRowOf(j), remc(e, chunks), rowStart, holds);
     });
     return;
   }
   const int64_t perToken = shape.threads / shape.tileTokens;
   Value j = divc(tid, perToken), u = remc(tid, perToken);
-  Value rowStart = rowStartOf(j), dstRow = dstRowOf(j);
+  auto [rowStart, holds] = rowStartOf(j);
+  Value dstRow = dstRowOf(j);
   for (int64_t k = 0; k * perToken < chunks; ++k) {
     if ((k + 1) * perToken <= chunks) {
-      copyChunk(dstRow, addc(u, k * perToken), rowStart);
+      copyChunk(dstRow, addc(u, k * perToken), rowStart, holds);
       continue;
     }
     ifLess(addc(u, k * perToken), idx(chunks),
-           [&] { copyChunk(dstRow, addc(u, k * perToken), rowStart); });
+           [&] { copyChunk(dstRow, addc(u, k * perToken), rowStart, holds); });
   }
+}
+
+// The 8 codes of a latent chunk share one scale group (scale groups are
+// multiples of 16 columns); rows are multiples of 4 bytes, so the chunk's
+// codes, the scale and the rope values are read as aligned 32-bit words.
+void MMAPartialEmitter::dequantizeChunk(Value dst, Value ch, Value rowBytes,
+                                        Value holds) {
+  auto word = [&](Value bytes) -> Value {
+    return LLVM::LoadOp::create(b, i32, globalBytes(kvPtr, bytes),
+                                /*alignment=*/4);
+  };
+  // Two 16-bit values of the storage type, packed in an i32.
+  auto pack32 = [&](Value lo, Value hi) -> Value {
+    Value v = pack(lo, hi);
+    return v.getType() == i32 ? v : LLVM::BitcastOp::create(b, i32, v);
+  };
+  auto vecTy = VectorType::get({4}, i32);
+  auto store = [&](ArrayRef<Value> words) {
+    Value v = LLVM::PoisonOp::create(b, vecTy);
+    for (int64_t k = 0; k < 4; ++k)
+      v = LLVM::InsertElementOp::create(b, v, words[k], i32c(k));
+    LLVM::StoreOp::create(b, v, shared(dst), /*alignment=*/16);
+  };
+  auto latent = [&] {
+    Value col = mulc(ch, 8);
+    Value at = add(rowBytes, col);
+    Value scale = LLVM::BitcastOp::create(
+        b, f32,
+        word(add(addc(rowBytes, c.dc), mulc(divc(col, c.scaleGroup), 4))));
+    Value codes[2] = {word(at), word(addc(at, 4))};
+    SmallVector<Value> vals;
+    for (int64_t k = 0; k < 8; ++k) {
+      Value code = arith::TruncIOp::create(
+          b, b.getI8Type(),
+          arith::ShRUIOp::create(b, codes[k / 4], i32c(8 * (k % 4))));
+      vals.push_back(
+          arith::MulFOp::create(b, buildE4M3ToF32(b, b.getLoc(), code), scale));
+    }
+    SmallVector<Value> words;
+    for (int64_t k = 0; k < 4; ++k)
+      words.push_back(pack32(vals[2 * k], vals[2 * k + 1]));
+    store(words);
+  };
+  auto rope = [&] {
+    Value at = add(addc(rowBytes, c.dc + 4 * (c.dc / c.scaleGroup)),
+                   mulc(arith::SubIOp::create(b, ch, idx(c.dc / 8)), 16));
+    SmallVector<Value> words;
+    for (int64_t k = 0; k < 4; ++k) {
+      Value w = word(addc(at, 4 * k));
+      if (!c.elemType.isBF16()) {
+        // bf16 to f32 is a shift; then rounded to f16.
+        Value lo = LLVM::BitcastOp::create(
+            b, f32, arith::ShLIOp::create(b, w, i32c(16)));
+        Value hi = LLVM::BitcastOp::create(
+            b, f32, arith::AndIOp::create(b, w, i32c(int32_t(0xffff0000u))));
+        w = pack32(lo, hi);
+      }
+      words.push_back(w);
+    }
+    store(words);
+  };
+  auto body = [&] {
+    Value isLatent =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ch, idx(c.dc / 8));
+    auto pick = scf::IfOp::create(b, isLatent, /*withElse=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(pick.thenBlock());
+    latent();
+    b.setInsertionPointToStart(pick.elseBlock());
+    rope();
+  };
+  if (!holds)
+    return body();
+  auto ifHolds = scf::IfOp::create(b, holds, /*withElse=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifHolds.thenBlock());
+  body();
+  b.setInsertionPointToStart(ifHolds.elseBlock());
+  store(SmallVector<Value>(4, i32c(0)));
 }
 
 SmallVector<Value> MMAPartialEmitter::tileStep(Value ts, ValueRange state) {
@@ -294,8 +402,13 @@ SmallVector<Value> MMAPartialEmitter::tileStep(Value ts, ValueRange state) {
   SmallVector<Value> s = scores(tileAt);
   if (shape.colSplits > 1)
     sumScoreShares(s);
-  SmallVector<Value> next = onlineSoftmax(s, state, shape.outTiles * 4, ts,
-                                          t4, rows, scaleLog2);
+  // Token indices: which of this thread's tokens' slots hold a token.
+  SmallVector<Value> slotHolds;
+  if (c.sparse())
+    for (Value tok : slotTokens(ts, t4, shape.tileTokens))
+      slotHolds.push_back(isRow(slotRow(bt, btBase, tok, range.t1)));
+  SmallVector<Value> next = onlineSoftmax(s, state, shape.outTiles * 4, ts, t4,
+                                          rows, scaleLog2, slotHolds);
   const int64_t nAcc = shape.outTiles * 4;
   SmallVector<Value> acc = visiblePV(
       s, ValueRange(next).take_front(nAcc), ts, shape.tileTokens, range.len,

@@ -12,6 +12,7 @@
 
 #include "mla/Conversion/FlashDecode/FlashDecode.h"
 #include "mla/Conversion/MLAToGPU/DecodeKernelGPU.h"
+#include "mla/Dialect/MLA/IR/MLADecompositions.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -103,6 +104,55 @@ protected:
   }
   Value fma(Value x, Value y, Value z) { return math.mulAdd(x, y, z); }
   Value maxf(Value x, Value y) { return math.max(x, y); }
+
+  /// Token indices: the cache row that slot `slot` of the index row at
+  /// `rowStart` names, or -1 where the slot is at or past `len` (the valid
+  /// slots) or holds a negative index. The read stays in the row.
+  Value slotRow(Value indices, Value rowStart, Value slot, Value len) {
+    Value id = loadIndex(indices, add(rowStart, minIdx(slot, idx(c.topk - 1))));
+    Value inRange =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, slot, len);
+    Value valid = arith::AndIOp::create(
+        b, inRange,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::sge, id, idx(0)));
+    return arith::SelectOp::create(b, valid, id, idx(-1));
+  }
+  Value isRow(Value row) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::sge, row, idx(0));
+  }
+  /// fp8 rows: the f32 value of e4m3 code `byte` (i8) of group `group`
+  /// of the row whose bytes start at `rowBytes` in the i8 cache `kv`,
+  /// times the group's scale; and the f32 value of the rope column `col`
+  /// (0 .. d_r), stored as bf16 after the scales.
+  Value fp8Latent(Value kv, Value rowBytes, Value byte, Value group) {
+    Value scale = arith::BitcastOp::create(
+        b, f32, loadLE(kv, add(addc(rowBytes, c.dc), mulc(group, 4)), 4));
+    return arith::MulFOp::create(b, buildE4M3ToF32(b, b.getLoc(), byte), scale);
+  }
+  Value fp8Rope(Value kv, Value rowBytes, Value col) {
+    Value at =
+        add(addc(rowBytes, c.dc + 4 * (c.dc / c.scaleGroup)), mulc(col, 2));
+    // bf16 to f32 is a shift of the bits.
+    return arith::BitcastOp::create(
+        b, f32,
+        arith::ShLIOp::create(
+            b, loadLE(kv, at, 2),
+            arith::ConstantOp::create(b, b.getI32IntegerAttr(16))));
+  }
+  /// `n` (<= 4) bytes of the i8 buffer `mem` from `at`, little-endian, as
+  /// an i32.
+  Value loadLE(Value mem, Value at, int64_t n) {
+    Value word = arith::ConstantOp::create(b, b.getI32IntegerAttr(0));
+    for (int64_t k = 0; k < n; ++k) {
+      Value byte = arith::ExtUIOp::create(
+          b, i32, memref::LoadOp::create(b, mem, ValueRange{addc(at, k)}));
+      if (k)
+        byte = arith::ShLIOp::create(
+            b, byte, arith::ConstantOp::create(b, b.getI32IntegerAttr(8 * k)));
+      word = arith::OrIOp::create(b, word, byte);
+    }
+    return word;
+  }
 
   /// Sum over the 32 lanes of a warp, in every lane.
   Value warpSum(Value v) {

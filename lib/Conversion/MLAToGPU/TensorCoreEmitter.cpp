@@ -25,10 +25,13 @@ gpu::GPUFuncOp TensorCoreEmitter::makePartialKernel(uint64_t alignment,
       /*addrSpace=*/3);
   auto dyn = ShapedType::kDynamic;
   auto elemMem = MemRefType::get({dyn}, c.elemType);
+  // fp8 rows: the cache is bytes.
+  auto cacheMem = MemRefType::get({dyn}, c.fp8Rows() ? Type(b.getI8Type())
+                                                     : Type(c.elemType));
   auto i32Mem = MemRefType::get({dyn}, i32);
   auto f32Mem = MemRefType::get({dyn}, f32);
-  SmallVector<Type> args = {elemMem, elemMem, i32Mem, i32Mem, f32Mem,
-                            f32Mem,  idxTy,   idxTy,  f32};
+  SmallVector<Type> args = {elemMem, cacheMem, i32Mem, i32Mem, f32Mem,
+                            f32Mem,  idxTy,    idxTy,  f32};
   if (c.headCaches)
     args.insert(args.begin() + 2, elemMem);
   args.append(extra.begin(), extra.end());
@@ -66,7 +69,8 @@ TensorCoreEmitter::fragmentRows(Value rowBase, Value g, Value group, Value len,
 SmallVector<Value>
 TensorCoreEmitter::onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
                                  int64_t nAcc, Value ts, Value t4,
-                                 const FragmentRows &rows, Value scaleLog2) {
+                                 const FragmentRows &rows, Value scaleLog2,
+                                 ArrayRef<Value> slotHolds) {
   flash::OnlineSoftmax softmax = baseTwoSoftmax();
   Value zeroF = f32c(0.0f);
   SmallVector<Value> rowMax(2, f32c(-std::numeric_limits<float>::infinity()));
@@ -80,6 +84,9 @@ TensorCoreEmitter::onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
           b, visible,
           arith::CmpIOp::create(b, arith::CmpIPredicate::sge, tok,
                                 rows.start[k]));
+    if (!slotHolds.empty())
+      visible =
+          arith::AndIOp::create(b, visible, slotHolds[2 * (v / 4) + v % 2]);
     s[v] = softmax.maskedScore(visible, s[v], scaleLog2);
     rowMax[k] = maxf(rowMax[k], s[v]);
   }

@@ -51,13 +51,24 @@ protected:
         b, ptr1, c.elemType, base,
         ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), elems)});
   }
-  /// One 16-byte asynchronous copy, global to shared, bypassing L1.
-  void copy16(Value sharedBytes, Value src) {
+  /// `base` advanced by `bytes` bytes.
+  Value globalBytes(Value base, Value bytes) {
+    return LLVM::GEPOp::create(
+        b, ptr1, b.getI8Type(), base,
+        ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), bytes)});
+  }
+  /// One 16-byte asynchronous copy, global to shared, bypassing L1; where
+  /// `copies` (i1) is given and false, it reads nothing and writes zeros
+  /// (cp.async's source size 0).
+  void copy16(Value sharedBytes, Value src, Value copies = Value()) {
+    Value srcSize;
+    if (copies)
+      srcSize = arith::SelectOp::create(b, copies, i32c(16), i32c(0));
     NVVM::CpAsyncOp::create(
         b, shared(sharedBytes), src, b.getI32IntegerAttr(16),
         NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
                                              NVVM::LoadCacheModifierKind::CG),
-        Value());
+        srcSize);
   }
   /// ldmatrix .x4 at the address this lane names; `transpose` for V.
   SmallVector<Value> ldmatrix4(Value sharedBytes, bool transpose) {
@@ -148,9 +159,21 @@ protected:
   /// outside [rows.start, rows.limit) masked); `state` is [accumulators
   /// (nAcc), max of both rows (base 2), lane sums of both rows]; returns it
   /// with the accumulators rescaled.
+  /// With token indices, `slotHolds[i]` says whether this thread's i-th
+  /// token (ts + 2 t4 + 8 (i / 2) + i % 2, see slotTokens) holds a token at
+  /// all; a slot that does not is masked in every row.
   SmallVector<Value> onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
                                    int64_t nAcc, Value ts, Value t4,
-                                   const FragmentRows &rows, Value scaleLog2);
+                                   const FragmentRows &rows, Value scaleLog2,
+                                   ArrayRef<Value> slotHolds = {});
+  /// The tokens of a tile of `tileTokens` whose scores this thread holds in
+  /// the accumulator layout, in the order of onlineSoftmax's slotHolds.
+  SmallVector<Value> slotTokens(Value ts, Value t4, int64_t tileTokens) {
+    SmallVector<Value> toks;
+    for (int64_t i = 0; i < tileTokens / 4; ++i)
+      toks.push_back(addc(add(ts, mulc(t4, 2)), 8 * (i / 2) + i % 2));
+    return toks;
+  }
 
   /// The P fragments of PV k-step kk (tokens 16 kk..): the accumulator
   /// layout of two n8 tiles is the A layout of one k16 step.

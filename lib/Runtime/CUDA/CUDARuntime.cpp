@@ -39,11 +39,14 @@ int64_t rows(const mla_cuda_kernel &k) { return k.num_heads * k.q_len; }
 int64_t width(const mla_cuda_kernel &k) {
   return k.kv_lora_rank + k.qk_rope_head_dim;
 }
-/// Groups of a sequence: each KV head's rows in groups of rows_per_group.
+/// Groups of a sequence: the rows of each set of keys (a KV head of head
+/// caches, a query token's index row) in groups of rows_per_group.
 int64_t groups(const mla_cuda_kernel &k) {
-  int64_t kvHeads = k.num_kv_heads > 0 ? k.num_kv_heads : 1;
-  int64_t perKvHead = rows(k) / kvHeads;
-  return kvHeads * ((perKvHead + k.rows_per_group - 1) / k.rows_per_group);
+  int64_t keySets = k.num_kv_heads > 0 ? k.num_kv_heads
+                    : k.topk > 0       ? k.q_len
+                                       : 1;
+  int64_t perSet = rows(k) / keySets;
+  return keySets * ((perSet + k.rows_per_group - 1) / k.rows_per_group);
 }
 
 /// The kernels' memref<?xT> arguments, as the lowered kernels take them.
@@ -215,20 +218,19 @@ extern "C" {
 /// split at least mla_runtime::kMinTokensPerSplit of the longest possible
 /// sequence.
 /// MLA_GPU_NUM_SPLITS overrides it.
-int32_t mla_cuda_num_splits_v3(const mla_cuda_kernel *k, int32_t batch,
+int32_t mla_cuda_num_splits_v4(const mla_cuda_kernel *k, int32_t batch,
                                int32_t maxSeqLen, int32_t sms) {
   return int32_t(mla_runtime::chooseSplits("MLA_GPU_NUM_SPLITS",
                                            int64_t(batch) * groups(*k),
                                            maxSeqLen, sms));
 }
 
-int32_t mla_cuda_decode_v3(const mla_cuda_kernel *k, const void *q,
+int32_t mla_cuda_decode_v4(const mla_cuda_kernel *k, const void *q,
                            const void *kvCache, const void *vCache,
-                           const int32_t *blockTable,
-                           const int32_t *seqLens, const float *sinks,
-                           void *out, float *lse, int32_t batch,
-                           int32_t maxBlocksPerSeq, float softmaxScale,
-                           void *stream) {
+                           const int32_t *blockTable, const int32_t *seqLens,
+                           const float *sinks, void *out, float *lse,
+                           int32_t batch, int32_t maxBlocksPerSeq,
+                           float softmaxScale, void *stream) {
   if (int32_t code = mla_runtime::checkArguments(q, kvCache, blockTable,
                                                  seqLens, out, lse, batch,
                                                  maxBlocksPerSeq, softmaxScale);
@@ -238,6 +240,9 @@ int32_t mla_cuda_decode_v3(const mla_cuda_kernel *k, const void *q,
     return mla_abi::ErrNullPointer;
   if (batch > 65535)
     return mla_abi::ErrBatch; // the grid's z dimension
+  // Token indices: max_blocks_per_seq is the index rows' topk.
+  if (k->topk > 0 && maxBlocksPerSeq != k->topk)
+    return mla_abi::ErrMaxBlocks;
   // The tensor-core kernels copy query and cache rows 16 bytes at a time.
   if (k->tensor_cores &&
       (uintptr_t(q) | uintptr_t(kvCache) | uintptr_t(vCache)) % 16 != 0)
@@ -248,8 +253,9 @@ int32_t mla_cuda_decode_v3(const mla_cuda_kernel *k, const void *q,
   std::lock_guard<std::mutex> lock(state.mutex);
   if (ensureLoaded(*k, state) != CUDA_SUCCESS)
     return mla_abi::ErrCudaLoad;
-  int64_t capacity = int64_t(maxBlocksPerSeq) * k->block_size;
-  int64_t splits = mla_cuda_num_splits_v3(
+  int64_t capacity =
+      k->topk > 0 ? k->topk : int64_t(maxBlocksPerSeq) * k->block_size;
+  int64_t splits = mla_cuda_num_splits_v4(
       k, batch, int32_t(std::min<int64_t>(capacity, INT32_MAX)), state.sms);
   size_t perItem = size_t(rowsPerGroup) * (dc + 2) * sizeof(float);
   size_t need = size_t(batch) * kGroups * splits * perItem;
@@ -265,7 +271,8 @@ int32_t mla_cuda_decode_v3(const mla_cuda_kernel *k, const void *q,
   MemRef1D qv = view(ptr(q), int64_t(batch) * kRows * kWidth),
            kvv = view(ptr(kvCache), INT64_MAX),
            vv = view(ptr(vCache), INT64_MAX),
-           btv = view(ptr(blockTable), int64_t(batch) * maxBlocksPerSeq),
+           btv = view(ptr(blockTable), int64_t(batch) * maxBlocksPerSeq *
+                                           (k->topk > 0 ? k->q_len : 1)),
            lv = view(ptr(seqLens), batch),
            pov = view(partOut, items * rowsPerGroup * dc),
            pmv = view(partML, items * rowsPerGroup * 2),
@@ -331,5 +338,5 @@ int32_t mla_cuda_decode_v3(const mla_cuda_kernel *k, const void *q,
 } // extern "C"
 
 static_assert(mla_runtime::forwardsABI<mla_abi::HeadsSinksKernelFn>(
-                  &mla_cuda_decode_v3, &mla_cuda_num_splits_v3),
+                  &mla_cuda_decode_v4, &mla_cuda_num_splits_v4),
               "the runtime's entries take the C signatures of the ABI");

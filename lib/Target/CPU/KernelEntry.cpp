@@ -174,7 +174,7 @@ void cpu::addCUDAKernelEntry(ModuleOp module, const GPUDecodeConfig &config,
       LLVM::LLVMArrayType::get(b.getI8Type(), cubin.size()),
       /*isConstant=*/true, LLVM::Linkage::Internal, cubinName,
       b.getStringAttr(cubin), /*alignment=*/16);
-  // mla_cuda_kernel (CUDAKernel.h): fifteen i64, the cubin.
+  // mla_cuda_kernel (CUDAKernel.h): seventeen i64, the cubin.
   addRuntimeEntry(
       module, name,
       {config.heads, config.qLen, config.dc, config.dr, config.blockSize,
@@ -183,7 +183,8 @@ void cpu::addCUDAKernelEntry(ModuleOp module, const GPUDecodeConfig &config,
        config.elemType.getIntOrFloatBitWidth() / 8,
        config.elemType.isBF16() ? 1 : 0, config.tmaBoxRows,
        config.sinks ? 1 : 0, config.headCaches ? config.kvHeads : 0,
-       int64_t(cubin.size())},
-      {cubinName}, config.sinks, config.headCaches, "mla_cuda_decode_v3",
-      "mla_cuda_num_splits_v3");
+       config.sparse() ? config.topk : 0,
+       config.fp8Rows() ? config.fp8RowBytes() : 0, int64_t(cubin.size())},
+      {cubinName}, config.sinks, config.headCaches, "mla_cuda_decode_v4",
+      "mla_cuda_num_splits_v4");
 }

@@ -21,7 +21,7 @@ Value buildF32Contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
 /// The f32 values of e4m3fn codes (`bytes`: i8 or a vector of i8), exactly,
 /// by integer ops (neither the CPUs nor LLVM have an e4m3 type): normals
 /// rebiased, subnormals m * 2^-9, s1111111 NaN. Shared by the fp8-row
-/// decompositions and the CPU kernels' staging.
+/// decompositions and the CPU and GPU kernels.
 Value buildE4M3ToF32(OpBuilder &b, Location loc, Value bytes);
 
 } // namespace mlir::mla
