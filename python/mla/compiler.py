@@ -266,9 +266,9 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
     causal). `window` W (a sliding window; None: none): query i, at position
     p = seq_len - q_len + i, sees no position before p - W + 1. `sinks`:
     calls take per-head sink logits (float32 [heads]) that join each row's
-    softmax denominator. `topk` N (CPU): sparse decode, a SparseDecodeKernel
+    softmax denominator. `topk` N: sparse decode, a SparseDecodeKernel
     whose calls take indices [batch, q_len, N] in place of the block table
-    (not causal). `cache_scales="row_groups"` (CPU): the cache holds fp8 rows
+    (not causal). `cache_scales="row_groups"`: the cache holds fp8 rows
     with a float32 scale a group of `scale_group` values (mla.fp8; FlashMLA's
     656-byte row at 512/64), uint8 [num_blocks, block_size, row bytes].
     `extra_args` go to mla-codegen verbatim (e.g.

@@ -15,7 +15,8 @@ Differences from FlashMLA, both deliberate:
   `flash_mla_with_kvcache` ignores what it is given.
 Sparse attention (`indices`) and the "FP8 with scale" cache
 (`is_fp8_kvcache`: rows of d_c e4m3 values, d_c / 128 float32 scales, d_r
-bf16 values; mla.fp8), DeepSeek-V3.2's, are served on the CPU.
+bf16 values; mla.fp8), DeepSeek-V3.2's, are served on the CPU and on the
+GPUs (sm_80 to sm_90a, by the mma.sync kernels).
 """
 
 from __future__ import annotations
@@ -114,13 +115,13 @@ def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v: i
     (out [batch, s_q, h_q, head_dim_v], lse float32 [batch, h_q, s_q]);
     rows with nothing visible: zeros and lse -inf (FlashMLA: +inf).
 
-    Sparse attention (CPU): indices int32 [batch, s_q, topk], each slot a
+    Sparse attention: indices int32 [batch, s_q, topk], each slot a
     cache row page * page_block_size + offset or -1, in place of the block
     table (block_table and cache_seqlens are then not read); topk_length
     int32 [batch] (optional): the valid slots of each sequence's rows. Not
     causal: each query attends to the rows its index row names.
 
-    is_fp8_kvcache (CPU): k_cache holds rows of d_c = head_dim_v e4m3 values,
+    is_fp8_kvcache: k_cache holds rows of d_c = head_dim_v e4m3 values,
     d_c / 128 float32 scales and d_r bf16 values (656 bytes at 512/64,
     mla.fp8.encode_rows writes them), as uint8 or float8_e4m3fn bytes.
     """

@@ -358,6 +358,18 @@ def test_gpu_kernel_refuses_host_arrays(codegen, rng):
         kernel(*c.arrays())
 
 
+@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas (CUDA toolkit) to assemble GPU kernels")
+def test_gpu_sparse_fp8_kernel(codegen):
+    """DeepSeek-V3.2's decode (top 2048 over fp8 rows) compiles for a GPU: a
+    SparseDecodeKernel on device memory with the 656-byte rows."""
+    kernel = mla.compile_decode(128, dtype="bf16", target="sm_90a", topk=2048,
+                                cache_scales="row_groups")
+    assert isinstance(kernel, mla.SparseDecodeKernel)
+    assert kernel.abi.memory == "device" and kernel.topk == 2048
+    assert kernel.abi.params["cache_row_bytes"] == 656
+    assert kernel.abi.kernel["form"] == "mma_sync"
+
+
 # --- the compile cache --------------------------------------------------------------------
 
 SMALL = dict(num_heads=1, kv_lora_rank=256, qk_rope_head_dim=32, block_size=16, dtype="f32")
