@@ -370,6 +370,20 @@ def test_gpu_sparse_fp8_kernel(codegen):
     assert kernel.abi.kernel["form"] == "mma_sync"
 
 
+@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas (CUDA toolkit) to assemble GPU kernels")
+def test_gpu_deepseek_v32_fp8_layer_decode(codegen):
+    """The decode kernel of the DeepSeek-V3.2 layer that mla.layer writes
+    (the indexer's top 2048 over fp8 rows) compiles for sm_80 and sm_90a."""
+    config = json.loads((REPO / "examples" / "configs" / "deepseek-v3.2.json").read_text())
+    layer = mla.Layer(mla.read_config(config), dtype="bf16", q_len=1, block_size=64,
+                      kv_cache="fp8")
+    for target in ("sm_80", "sm_90a"):
+        decode = mla.compile(layer, target=target).decode
+        assert isinstance(decode, mla.SparseDecodeKernel) and decode.topk == 2048
+        assert decode.abi.params["cache_row_bytes"] == 656
+        assert decode.abi.kernel["form"] == "mma_sync"
+
+
 # --- the compile cache --------------------------------------------------------------------
 
 SMALL = dict(num_heads=1, kv_lora_rank=256, qk_rope_head_dim=32, block_size=16, dtype="f32")

@@ -57,6 +57,13 @@ func.func @sparse(%q: tensor<?x2x8x576xbf16>, %c: tensor<?x64x576xbf16>,
 // GPU: dequantized (e4m3 * group scale, bf16 rope)
 // GPU: (at most
 // GPU-NEXT: 256 and topk)
+// The V3.2 layer's own decode kernel (the example file) for sm_80 and sm_90a.
+// RUN: mla-codegen %examples/deepseek-v32.mlir --target=sm_80 --name=v32a -o %t/v32a
+// RUN: FileCheck %s --check-prefix=V32GPU --input-file=%t/v32a/v32a.h
+// RUN: mla-codegen %examples/deepseek-v32.mlir --target=sm_90a --name=v32a -o %t/v32h
+// RUN: FileCheck %s --check-prefix=V32GPU --input-file=%t/v32h/v32a.h
+// V32GPU: partial kernel: mma.sync m16n8k16
+// V32GPU: #define V32A_TOPK 2048
 // RUN: python3 %S/Inputs/json-lines.py %t/gpu/gpu.json | FileCheck %s --check-prefix=GPUJSON
 // GPUJSON: kernel.form = "mma_sync"
 // GPUJSON: params.cache_row_bytes = 656
