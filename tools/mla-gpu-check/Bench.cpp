@@ -13,6 +13,13 @@
 // same tensors and stream (fixed lengths); the ratio is PyTorch's time over
 // the kernel's.
 //
+// Token indices (FlashMLA's sparse decode, DeepSeek-V3.2's): each of the
+// batch's sequences holds --bench-seq-len cached tokens, and each query
+// token's topk slots name random rows of its own sequence. Counted as the
+// rows actually gathered: FLOPs 2 q_len topk heads (576 + 512) a sequence,
+// bytes batch q_len (topk row_bytes + heads (576 + 512) 2), row_bytes 1152
+// in bf16, 656 for fp8 rows.
+//
 //===----------------------------------------------------------------------===//
 
 #include "Check.h"
@@ -22,6 +29,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <numeric>
 #include <random>
 
@@ -91,6 +99,138 @@ TorchRun runTorch(const std::string &script, const std::string &lib,
   return run;
 }
 
+/// Median of 20 timed calls, in ms.
+double timeCalls(const CudaDriver &cu, const Kernel &kernel,
+                 const CallArgs &a) {
+  void *start, *stop;
+  cu.eventCreate(&start, 0);
+  cu.eventCreate(&stop, 0);
+  std::vector<double> times;
+  for (int r = 0; r < 20; ++r) {
+    cu.eventRecord(start, nullptr);
+    kernel(a);
+    cu.eventRecord(stop, nullptr);
+    cu.eventSynchronize(stop);
+    float t = 0;
+    cu.eventElapsedTime(&t, start, stop);
+    times.push_back(t);
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+/// The sparse rows of the bench (see the top).
+int runSparseBench(const Spec &s, Device &dev,
+                   const Kernel &kernel, double matmulPeak) {
+  const CudaDriver &cu = *dev.cuda();
+  const double copyBW = copyBandwidth(cu);
+  const int64_t width = s.width(), h = s.heads, q = s.qLen, topk = s.topk;
+  const int64_t rowBytes = s.fp8Rows() ? s.fp8RowBytes() : 2 * width;
+  // 4096 distinct random rows (bytes as the cache holds them, and their
+  // values), tiled over the cache: row r holds pattern r % 4096.
+  const int64_t patterns = 4096;
+  std::vector<uint8_t> rowData(patterns * rowBytes);
+  std::vector<float> rowVals(patterns * width);
+  uint64_t seed = 0x9e3779b97f4a7c15ull + h;
+  auto uniform = [&] { return float(next(seed) >> 40) / float(1 << 24) * 2 - 1; };
+  for (int64_t r = 0; r < patterns; ++r) {
+    float *v = rowVals.data() + r * width;
+    for (int64_t d = 0; d < width; ++d)
+      v[d] = ref::roundToBF16(uniform());
+    uint8_t *bytes = rowData.data() + r * rowBytes;
+    if (s.fp8Rows()) {
+      ref::encodeFP8Row(v, s.dc, s.dr, s.scaleGroup, bytes);
+      ref::decodeFP8Row(bytes, s.dc, s.dr, s.scaleGroup, v);
+      for (int64_t d = 0; d < width; ++d)
+        v[d] = ref::roundToBF16(v[d]);
+    } else {
+      for (int64_t d = 0; d < width; ++d) {
+        uint16_t bits = ref::floatToBF16(v[d]);
+        std::memcpy(bytes + 2 * d, &bits, 2);
+      }
+    }
+  }
+  int failures = 0;
+  for (int64_t b : s.benchBatch)
+    for (int64_t context : s.benchSeqLen) {
+      std::printf("  batch %4lld, %6lld cached, top %lld: ", (long long)b,
+                  (long long)context, (long long)topk);
+      const size_t rows = size_t(b) * context, qN = size_t(b) * q * h * width;
+      std::mt19937 rng(uint32_t(b * 131 + context));
+      std::uniform_int_distribution<int64_t> pick(0, context - 1);
+      std::vector<int32_t> indices(size_t(b) * q * topk), lens(b, int32_t(topk));
+      for (size_t i = 0; i < indices.size(); ++i)
+        indices[i] = int32_t(int64_t(i / (q * topk)) * context + pick(rng));
+      std::vector<uint16_t> qBits(qN);
+      for (uint16_t &x : qBits)
+        x = ref::floatToBF16(uniform());
+      Buffer dq(dev, qN * 2), dkv(dev, rows * rowBytes),
+          di(dev, indices.size() * 4), dl(dev, lens.size() * 4),
+          dout(dev, size_t(b) * q * h * s.dc * 2),
+          dlse(dev, size_t(b) * q * h * 4);
+      bool ok = dq.get() && dkv.get() && di.get() && dl.get() && dout.get() &&
+                dlse.get();
+      for (size_t at = 0; ok && at < rows; at += patterns)
+        ok = dev.upload(dkv.bytes() + at * rowBytes, rowData.data(),
+                        std::min<size_t>(patterns, rows - at) * rowBytes);
+      ok = ok && dev.upload(dq.get(), qBits.data(), qN * 2) &&
+           dev.upload(di.get(), indices.data(), indices.size() * 4) &&
+           dev.upload(dl.get(), lens.data(), lens.size() * 4);
+      if (!ok) {
+        std::printf("FAIL: out of device memory\n");
+        ++failures;
+        continue;
+      }
+      CallArgs a;
+      a.q = dq.get();
+      a.kCache = dkv.get();
+      a.blockTable = static_cast<const int32_t *>(di.get());
+      a.seqLens = static_cast<const int32_t *>(dl.get());
+      a.out = dout.get();
+      a.lse = static_cast<float *>(dlse.get());
+      a.batch = int32_t(b);
+      a.maxBlocks = int32_t(topk);
+      a.scale = float(1.0 / std::sqrt(double(width)));
+      // The first sequence against the reference: its rows are patterns.
+      double err = INFINITY;
+      if (kernel(a) == 0 && dev.sync(nullptr).empty()) {
+        std::vector<uint16_t> out(size_t(q) * h * s.dc);
+        dev.download(out.data(), dout.get(), out.size() * 2);
+        std::vector<float> qf(size_t(q) * h * width);
+        for (size_t i = 0; i < qf.size(); ++i)
+          qf[i] = ref::bf16ToFloat(qBits[i]);
+        std::vector<int32_t> first(indices.begin(), indices.begin() + q * topk);
+        for (int32_t &id : first)
+          id %= int32_t(patterns);
+        ref::DecodeShape shape{h, s.dc, s.dr, q, s.blockSize, false};
+        std::vector<double> ro(out.size()), rl(size_t(h) * q);
+        ref::decodeAttentionSparse(shape, qf.data(), rowVals.data(),
+                                   first.data(), lens.data(), 1, topk,
+                                   a.scale, ro.data(), rl.data());
+        err = 0;
+        for (size_t i = 0; i < ro.size(); ++i)
+          err = std::max(err, std::abs(ref::bf16ToFloat(out[i]) - ro[i]));
+      }
+      if (!(err <= 5e-2)) {
+        std::printf("FAIL: max |err| %.2g vs the double reference\n", err);
+        ++failures;
+        continue;
+      }
+      double ms = timeCalls(cu, kernel, a);
+      double flops = 2.0 * b * q * topk * h * (width + s.dc);
+      double bytes = double(b) * q * (double(topk) * rowBytes +
+                                      double(h) * (width + s.dc) * 2);
+      double tf = flops / (ms * 1e-3), bw = bytes / (ms * 1e-3);
+      std::printf("%8.3f ms %7.1f TFLOP/s", ms, tf / 1e12);
+      if (matmulPeak > 0)
+        std::printf(" (%5.1f%% of matmul)", 100 * tf / matmulPeak);
+      std::printf(" %6.0f GB/s of rows gathered (%5.1f%% of copy), err %.1e\n",
+                  bw / 1e9, copyBW > 0 ? 100 * bw / copyBW : 0.0, err);
+    }
+  std::printf("  device-to-device copy: %.0f GB/s\n", copyBW / 1e9);
+  return failures;
+}
+
 } // namespace
 
 int runBench(const std::string &bundle, const Spec &s, Device &dev,
@@ -105,6 +245,8 @@ int runBench(const std::string &bundle, const Spec &s, Device &dev,
     std::printf("  FAIL: %s\n", e.c_str());
     return 1;
   }
+  if (s.topk)
+    return runSparseBench(s, dev, kernel, matmulPeak);
   const std::string lib =
       bundle + "/kernels/" + s.name + "/lib" + s.name + ".so";
   const double copyBW = copyBandwidth(*cu);
@@ -198,21 +340,7 @@ int runBench(const std::string &bundle, const Spec &s, Device &dev,
           ++failures;
           continue;
         }
-        void *start, *stop;
-        cu->eventCreate(&start, 0);
-        cu->eventCreate(&stop, 0);
-        std::vector<double> times;
-        for (int r = 0; r < 20; ++r) {
-          cu->eventRecord(start, nullptr);
-          kernel(a);
-          cu->eventRecord(stop, nullptr);
-          cu->eventSynchronize(stop);
-          float t = 0;
-          cu->eventElapsedTime(&t, start, stop);
-          times.push_back(t);
-        }
-        std::sort(times.begin(), times.end());
-        double ms = times[times.size() / 2];
+        double ms = timeCalls(*cu, kernel, a);
         double flops = 2.0 * q * double(total) * h * (width + s.dc);
         double bytes =
             (double(total) * width + double(b) * q * h * (width + s.dc)) * 2;

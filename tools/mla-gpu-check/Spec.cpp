@@ -129,9 +129,9 @@ bool parseSpec(const std::string &line, Spec &spec, std::string &error) {
   }
   if (spec.phase == "bench" &&
       (spec.benchBatch.empty() || spec.benchSeqLen.empty() || spec.kvHeads ||
-       spec.topk || spec.fp8Rows())) {
-    error = "a bench entry needs --bench-batch and --bench-seq-len (paged "
-            "latent caches of the query's type only)";
+       (spec.fp8Rows() && !spec.topk))) {
+    error = "a bench entry needs --bench-batch and --bench-seq-len (latent "
+            "caches; fp8 rows with token indices)";
     return false;
   }
   return true;
