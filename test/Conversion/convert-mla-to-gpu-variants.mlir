@@ -62,6 +62,29 @@ func.func @fp8_rows(%q: tensor<?x1x4x48xbf16>, %c: tensor<?x16x72xi8>, %bt: tens
 
 // -----
 
+// f16 queries: the codes are scaled and rounded to f16, and each rope word
+// (two bf16 values) is widened (the low value shifted up, the high one
+// masked) and rounded to f16 too.
+// CHECK-LABEL: func.func @fp8_rows_f16
+// CHECK: gpu.func @partial(%{{.*}}: memref<?xf16>, %{{.*}}: memref<?xi8>,
+// CHECK: arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// CHECK: } else {
+// CHECK: %[[ROPE:.+]] = llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr<1> -> i32
+// CHECK: %[[LO:.+]] = arith.shli %[[ROPE]], %c16_i32{{.*}} : i32
+// CHECK: llvm.bitcast %[[LO]] : i32 to f32
+// CHECK: %[[HI:.+]] = arith.andi %[[ROPE]], %c-65536_i32{{.*}} : i32
+// CHECK: llvm.bitcast %[[HI]] : i32 to f32
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// PTX-LABEL: .entry partial(
+// PTX: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+func.func @fp8_rows_f16(%q: tensor<?x1x4x48xf16>, %c: tensor<?x16x72xi8>, %bt: tensor<?x?xi32>, %l: tensor<?xi32>) -> tensor<?x1x4x32xf16> {
+  %o, %lse = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<scales = row_groups, scale_group = 16>} : tensor<?x1x4x48xf16>, tensor<?x16x72xi8>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x4x32xf16>, tensor<?x4x1xf32>
+  return %o : tensor<?x1x4x32xf16>
+}
+
+// -----
+
 // f32 queries over fp8 rows and token indices: the SIMT kernel reads each
 // code as a byte and each scale as four, and loads zeros for a slot
 // without a token.

@@ -48,7 +48,9 @@ constexpr uint8_t kGuardByte = 0x7f;
 
 /// The host side of the problem and its reference.
 struct Problem {
-  std::vector<int32_t> lens, table, kernelTable;
+  /// The lengths of the reference and those the kernel is called with
+  /// (the same but for a GPU's sparse problem, below).
+  std::vector<int32_t> lens, kernelLens, table, kernelTable;
   /// max_blocks_per_seq (topk with token indices) and the block table's (or
   /// the indices') elements a sequence.
   int64_t batch = 0, maxBlocks = 0, tableRow = 0;
@@ -150,6 +152,11 @@ Problem makeSparseProblem(const Spec &s) {
   if (s.fp8Rows())
     encodeCache(s, p);
   p.kernelTable = p.table;
+  // The GPU kernels clamp a count above topk (the host cannot read it);
+  // the CPU's refuse it (ERR_SEQ_LEN, checked with the bad arguments).
+  p.kernelLens = p.lens;
+  if (!s.onHost())
+    p.kernelLens[0] = int32_t(topk + 7);
   ref::DecodeShape shape{s.heads, s.dc, s.dr, ql, s.blockSize, false};
   shape.sinks = s.sinks ? p.sinks.data() : nullptr;
   p.refOut.resize(p.batch * ql * s.heads * s.dc);
@@ -199,6 +206,7 @@ Problem makeProblem(const Spec &s) {
                                          p.lens[b] - 1)));
   if (s.fp8Rows())
     encodeCache(s, p);
+  p.kernelLens = p.lens;
   p.kernelTable = p.table;
   for (int64_t b = 0; b < p.batch; ++b)
     for (int64_t pg = 0;
@@ -297,7 +305,7 @@ bool Checker::upload(Buffers &b, int64_t first) {
        dev.upload(b.v.get(), data(p.v, p.vBf), p.v.size() * es)) &&
       dev.upload(b.table.get(), p.kernelTable.data() + first * p.tableRow,
                  n * p.tableRow * 4) &&
-      dev.upload(b.lens.get(), p.lens.data() + first, n * 4) &&
+      dev.upload(b.lens.get(), p.kernelLens.data() + first, n * 4) &&
       dev.upload(b.sinks.get(), p.sinks.data(), p.sinks.size() * 4);
   return ok && resetOutputs(b);
 }
@@ -485,6 +493,14 @@ int Checker::run() {
       CallArgs otherTopK = a;
       otherTopK.maxBlocks = int32_t(s.topk + 1);
       expect("max_blocks_per_seq topk + 1", otherTopK, 3);
+      // A count above topk in host memory is refused (ERR_SEQ_LEN).
+      if (s.onHost()) {
+        std::vector<int32_t> lens = p.lens;
+        lens[0] = int32_t(s.topk + 1);
+        CallArgs tooMany = a;
+        tooMany.seqLens = lens.data();
+        expect("seq_len topk + 1", tooMany, 4);
+      }
     }
     CallArgs nanScale = a;
     nanScale.scale = std::numeric_limits<float>::quiet_NaN();
