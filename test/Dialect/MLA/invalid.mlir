@@ -509,6 +509,30 @@ func.func @rope_layer_style(%x: tensor<2x1x8xf32>, %p: tensor<2x1xi32>) attribut
   return
 }
 
+// -----
+
+// In a layer with an indexer, only the indexer's ropes (into mla.index_score
+// or the index cache) may rotate half-split pairs; the attention's keep the
+// layer's style.
+func.func @rope_layer_style_indexer(%x: tensor<2x1x16xf32>, %p: tensor<2x1xi32>) -> tensor<2x1x16xf32> attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, q_lora_rank = 48, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 16, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved, index_n_heads = 4, index_head_dim = 32, index_topk = 8>} {
+  // expected-error @+2 {{style (rotate_half) does not match the layer's rope_style (interleaved)}}
+  // expected-note @+1 {{only the indexer's ropes (feeding mla.index_score or the index cache) may rotate half-split pairs}}
+  %0 = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<rotate_half>} : tensor<2x1x16xf32>, tensor<2x1xi32>
+  return %0 : tensor<2x1x16xf32>
+}
+
+// -----
+
+// The latent cache's rope is the attention's, even in a layer with an
+// indexer.
+func.func @rope_layer_style_latent_cache(%c: tensor<4x8x48xf32>, %l: tensor<2x1x32xf32>, %x: tensor<2x1x16xf32>, %p: tensor<2x1xi32>, %bt: tensor<2x2xi32>, %sl: tensor<2xi32>) -> tensor<4x8x48xf32> attributes {mla.layer = #mla.layer_config<hidden_size = 64, num_attention_heads = 4, num_key_value_heads = 4, q_lora_rank = 48, kv_lora_rank = 32, qk_nope_head_dim = 16, qk_rope_head_dim = 16, v_head_dim = 16, rope_theta = 10000.0, rope_style = interleaved, index_n_heads = 4, index_head_dim = 32, index_topk = 8>} {
+  // expected-error @+2 {{style (rotate_half) does not match the layer's rope_style (interleaved)}}
+  // expected-note @+1 {{only the indexer's ropes}}
+  %r = mla.rope %x, %p {theta = 10000.0 : f64, style = #mla.rope_style<rotate_half>} : tensor<2x1x16xf32>, tensor<2x1xi32>
+  %0 = mla.kv_cache_append %l, %r into %c[%bt, %sl] : tensor<2x1x32xf32>, tensor<2x1x16xf32> into tensor<4x8x48xf32>[tensor<2x2xi32>, tensor<2xi32>]
+  return %0 : tensor<4x8x48xf32>
+}
+
 //===----------------------------------------------------------------------===//
 // mla.kv_cache_append and mla.kv_cache_gather
 //===----------------------------------------------------------------------===//

@@ -262,13 +262,35 @@ LogicalResult RopeOp::verify() {
     return emitOpError() << "theta (" << getTheta().convertToDouble()
                          << ") does not match the layer's rope_theta ("
                          << cfg.getRopeTheta().convertToDouble() << ")";
-  // DeepSeek-V3.2's indexer rotates with half-split pairs.
-  if (getStyle() != cfg.getRopeStyle() &&
-      !(cfg.hasIndexer() && getStyle() == RopeStyle::rotate_half))
-    return emitOpError() << "style (" << stringifyRopeStyle(getStyle())
-                         << ") does not match the layer's rope_style ("
-                         << stringifyRopeStyle(cfg.getRopeStyle()) << ")";
-  return success();
+  if (getStyle() == cfg.getRopeStyle())
+    return success();
+  InFlightDiagnostic diag = emitOpError()
+                            << "style (" << stringifyRopeStyle(getStyle())
+                            << ") does not match the layer's rope_style ("
+                            << stringifyRopeStyle(cfg.getRopeStyle()) << ")";
+  // DeepSeek-V3.2's indexer rotates with half-split pairs: its query ropes
+  // feed mla.index_score, its key ropes the index cache (rows of
+  // index_head_dim); the attention's own ropes keep the layer's style.
+  if (cfg.hasIndexer() && getStyle() == RopeStyle::rotate_half) {
+    auto isIndexerUse = [&](OpOperand &use) {
+      if (auto score = dyn_cast<IndexScoreOp>(use.getOwner()))
+        return use.get() == score.getQueryRope() ||
+               use.get() == score.getKeyRope();
+      if (auto append = dyn_cast<KVCacheAppendOp>(use.getOwner()))
+        return use.get() == append.getKeyRope() &&
+               append.getCache().getType().getDimSize(2) ==
+                   *cfg.getIndexHeadDim();
+      return false;
+    };
+    if (!getResult().use_empty() &&
+        llvm::all_of(getResult().getUses(), isIndexerUse)) {
+      diag.abandon();
+      return success();
+    }
+    diag.attachNote() << "only the indexer's ropes (feeding mla.index_score "
+                         "or the index cache) may rotate half-split pairs";
+  }
+  return diag;
 }
 
 //===----------------------------------------------------------------------===//
