@@ -219,6 +219,41 @@ float mla::ref::bf16ToFloat(uint16_t b) {
 
 float mla::ref::roundToBF16(float x) { return bf16ToFloat(floatToBF16(x)); }
 
+uint16_t mla::ref::floatToF16(float x) {
+  uint16_t sign = std::signbit(x) ? 0x8000 : 0;
+  if (std::isnan(x))
+    return sign | 0x7E00;
+  // In double every step below is exact but the one rounding (nearbyint,
+  // to nearest even in the default mode).
+  double a = std::fabs(double(x));
+  if (a >= 65520.0)
+    return sign | 0x7C00;
+  if (a < 0x1p-14) // subnormal: a multiple of 2^-24 (1024 rounds to 2^-14)
+    return sign | uint16_t(std::nearbyint(a * 0x1p24));
+  int k;
+  std::frexp(a, &k); // a = f 2^k, f in [0.5, 1): the exponent is k - 1
+  int e = k - 1;
+  double m = std::nearbyint((std::ldexp(a, -e) - 1.0) * 1024.0);
+  if (m == 1024.0) {
+    m = 0;
+    ++e;
+  }
+  return sign | uint16_t((e + 15) << 10) | uint16_t(m);
+}
+
+float mla::ref::f16ToFloat(uint16_t h) {
+  double sign = (h & 0x8000) ? -1.0 : 1.0;
+  int e = (h >> 10) & 0x1F, m = h & 0x3FF;
+  if (e == 0x1F)
+    return float(m ? std::numeric_limits<double>::quiet_NaN()
+                   : sign * std::numeric_limits<double>::infinity());
+  if (e == 0)
+    return float(sign * std::ldexp(double(m), -24));
+  return float(sign * std::ldexp(1.0 + m / 1024.0, e - 15));
+}
+
+float mla::ref::roundToF16(float x) { return f16ToFloat(floatToF16(x)); }
+
 //===----------------------------------------------------------------------===//
 // fp8 (e4m3fn)
 //===----------------------------------------------------------------------===//

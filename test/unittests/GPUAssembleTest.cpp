@@ -39,10 +39,13 @@ struct Config {
   /// Token indices of topk slots (--topk; 0: pages), fp8 rows with scale
   /// groups of this many values (--cache-scales=row_groups; 0: none).
   int64_t topk = 0, scaleGroup = 0;
+  /// f16 storage where bf16 says 16 bits.
+  bool f16 = false;
+  std::string dtype() const { return !bf16 ? "f32" : f16 ? "f16" : "bf16"; }
   std::string name() const {
     return arch + "_dc" + std::to_string(dc) + "_dr" + std::to_string(dr) +
            "_h" + std::to_string(heads) + "_q" + std::to_string(qLen) + "_bs" +
-           std::to_string(blockSize) + (bf16 ? "_bf16" : "_f32") +
+           std::to_string(blockSize) + "_" + dtype() +
            (window ? "_w" + std::to_string(window) : "") +
            (sinks ? "_sinks" : "") +
            (kvHeads ? "_kv" + std::to_string(kvHeads) : "") +
@@ -71,8 +74,7 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
                  : " --kv-lora-rank=" + std::to_string(c.dc) +
                        " --qk-rope-head-dim=" + std::to_string(c.dr)) +
       " --q-len=" + std::to_string(c.qLen) +
-      " --block-size=" + std::to_string(c.blockSize) +
-      " --dtype=" + (c.bf16 ? "bf16" : "f32") +
+      " --block-size=" + std::to_string(c.blockSize) + " --dtype=" + c.dtype() +
       " --window=" + std::to_string(c.window) + (c.sinks ? " --sinks" : "") +
       (c.topk ? " --causal=false --topk=" + std::to_string(c.topk) : "") +
       (c.scaleGroup ? " --cache-scales=row_groups --scale-group=" +
@@ -135,18 +137,22 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
   };
   // wgmma + TMA: pages of whole 8-row swizzle groups, d_c in 64-column
   // boxes, a latent cache; mma.sync otherwise.
+  const std::string t = c.dtype();
   bool tma = c.arch == "sm_90a" && c.blockSize % 8 == 0 && c.dc % 64 == 0 &&
              !c.kvHeads && !c.topk && !c.scaleGroup;
   if (c.bf16 && !tma)
-    EXPECT_TRUE(has("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"))
-        << "no bf16 mma.sync in " << name << ".ptx";
+    EXPECT_TRUE(
+        has(("mma.sync.aligned.m16n8k16.row.col.f32." + t + "." + t + ".f32")
+                .c_str()))
+        << "no " << t << " mma.sync in " << name << ".ptx";
   if (c.bf16 && tma) {
-    EXPECT_TRUE(has("wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16"))
+    EXPECT_TRUE(has(
+        ("wgmma.mma_async.sync.aligned.m64n32k16.f32." + t + "." + t).c_str()))
         << "no QK^T wgmma in " << name << ".ptx";
     // P V: warpgroups of at most 256 output columns, P from registers.
     std::string pv = "wgmma.mma_async.sync.aligned.m64n" +
-                     std::to_string(std::min<int64_t>(c.dc, 256)) +
-                     "k16.f32.bf16.bf16";
+                     std::to_string(std::min<int64_t>(c.dc, 256)) + "k16.f32." +
+                     t + "." + t;
     EXPECT_TRUE(has(pv.c_str())) << "no " << pv << " in " << name << ".ptx";
     EXPECT_TRUE(has("cp.async.bulk.tensor.2d"))
         << "no TMA load in " << name << ".ptx";
@@ -231,6 +237,20 @@ std::vector<Config> grid() {
     variant(512, 64, 128, 2, 64, false, 256, 128);
     variant(128, 32, 16, 3, 16, false, 0, 32);
     variant(64, 0, 40, 1, 1, false, 9, 0);
+  }
+  // f16 storage: mma.sync, wgmma, and fp8 rows with token indices
+  // dequantized to f16.
+  for (const char *arch : {"sm_80", "sm_90a"}) {
+    for (Config c : {Config{512, 64, 16, 2, 64, true, arch},
+                     Config{256, 32, 40, 3, 16, true, arch, 100}}) {
+      c.f16 = true;
+      g.push_back(c);
+    }
+    Config c{512, 64, 128, 1, 64, true, arch};
+    c.f16 = true;
+    c.topk = 128;
+    c.scaleGroup = 128;
+    g.push_back(c);
   }
   return g;
 }

@@ -306,6 +306,33 @@ TEST(ReferenceBF16Test, RoundsToNearestEven) {
       bf16ToFloat(floatToBF16(std::numeric_limits<float>::quiet_NaN()))));
 }
 
+// f16: every non-NaN code converts to a float and back to itself; f16 keeps
+// 10 mantissa bits, so 1 + 2^-11 is a tie (to 1, even), as is 2^-25 between
+// 0 and the smallest subnormal.
+TEST(ReferenceF16Test, RoundTripAndRoundsToNearestEven) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    float x = f16ToFloat(uint16_t(h));
+    if (std::isnan(x))
+      continue;
+    ASSERT_EQ(floatToF16(x), h) << h;
+  }
+  EXPECT_EQ(f16ToFloat(0x3C00), 1.0f);
+  EXPECT_EQ(f16ToFloat(0x7BFF), 65504.0f);
+  EXPECT_EQ(f16ToFloat(0x0001), 0x1p-24f);
+  EXPECT_EQ(floatToF16(1.0f + 0x1p-11f), 0x3C00);
+  EXPECT_EQ(floatToF16(1.0f + 3 * 0x1p-11f), 0x3C02);
+  EXPECT_EQ(floatToF16(1.0f + 0x1p-11f + 0x1p-20f), 0x3C01);
+  EXPECT_EQ(floatToF16(0x1p-25f), 0x0000);
+  EXPECT_EQ(floatToF16(3 * 0x1p-25f), 0x0002);
+  EXPECT_EQ(floatToF16(-0x1p-14f * (1023.75f / 1024)), 0x8400); // rounds up
+                                                                // to normal
+  EXPECT_EQ(floatToF16(65519.0f), 0x7BFF);
+  EXPECT_EQ(floatToF16(65520.0f), 0x7C00);
+  EXPECT_EQ(floatToF16(-1e9f), 0xFC00);
+  EXPECT_TRUE(std::isnan(
+      f16ToFloat(floatToF16(std::numeric_limits<float>::quiet_NaN()))));
+}
+
 //===----------------------------------------------------------------------===//
 // fp8 (e4m3fn) and the row_groups encoding
 //===----------------------------------------------------------------------===//

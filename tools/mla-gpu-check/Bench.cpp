@@ -236,7 +236,7 @@ int runSparseBench(const Spec &s, Device &dev,
 int runBench(const std::string &bundle, const Spec &s, Device &dev,
              const std::string &torchScript, double matmulPeak) {
   const CudaDriver *cu = dev.cuda();
-  if (!cu || !s.bf16 || s.dc != 512 || s.dr != 64) {
+  if (!cu || !s.bf16 || s.f16 || s.dc != 512 || s.dr != 64) {
     std::printf("  FAIL: the bench takes bf16 512/64 GPU kernels\n");
     return 1;
   }

@@ -19,6 +19,8 @@
 // (--cache-scales=row_groups): the cache is the rows' encoding (NaN rows all
 // 0xff bytes), the reference reads what they decode to, rounded to bf16 for
 // bf16 kernels (which dequantize to the query's type).
+// f16 kernels (--dtype=f16) take the bf16 paths with f16 values and the
+// same tolerances.
 // Tolerances: f32 1e-4 on the GPU (the hardware ex2), 2e-5 on the CPU; bf16
 // 2.5e-3 + 2^-8 |ref| on the GPU (P rounded to bf16 for P V, out to bf16),
 // 1e-3 + 2^-8 (|ref| + 1) on the CPU (the AMX kernel rounds P too; |v| <= 1);
@@ -79,7 +81,7 @@ void encodeCache(const Spec &s, Problem &p) {
     // The kernels dequantize to the query's type.
     if (s.bf16)
       for (int64_t d = 0; d < w; ++d)
-        row[d] = ref::roundToBF16(row[d]);
+        row[d] = s.f16 ? ref::roundToF16(row[d]) : ref::roundToBF16(row[d]);
   }
 }
 
@@ -88,8 +90,10 @@ void fillValues(const Spec &s, Problem &p, std::mt19937 &rng) {
   auto fill = [&](std::vector<float> &f, std::vector<uint16_t> &b) {
     b.resize(f.size());
     for (size_t i = 0; i < f.size(); ++i) {
-      b[i] = ref::floatToBF16(dist(rng));
-      f[i] = s.bf16 ? ref::bf16ToFloat(b[i]) : dist(rng);
+      b[i] = s.f16 ? ref::floatToF16(dist(rng)) : ref::floatToBF16(dist(rng));
+      f[i] = s.f16    ? ref::f16ToFloat(b[i])
+             : s.bf16 ? ref::bf16ToFloat(b[i])
+                      : dist(rng);
     }
   };
   fill(p.q, p.qBf);
@@ -104,10 +108,10 @@ void poisonRow(const Spec &s, Problem &p, size_t row) {
   const int64_t tokenElems = s.tokenElems();
   for (int64_t d = 0; d < tokenElems; ++d) {
     p.k[row * tokenElems + d] = std::numeric_limits<float>::quiet_NaN();
-    p.kBf[row * tokenElems + d] = 0x7fc0;
+    p.kBf[row * tokenElems + d] = s.f16 ? 0x7e00 : 0x7fc0;
     if (s.kvHeads) {
       p.v[row * tokenElems + d] = std::numeric_limits<float>::quiet_NaN();
-      p.vBf[row * tokenElems + d] = 0x7fc0;
+      p.vBf[row * tokenElems + d] = s.f16 ? 0x7e00 : 0x7fc0;
     }
   }
 }
@@ -348,7 +352,7 @@ std::string Checker::verify(const Buffers &b, int64_t first) {
     if (s.bf16) {
       uint16_t bits;
       std::memcpy(&bits, at, 2);
-      got = ref::bf16ToFloat(bits);
+      got = s.f16 ? ref::f16ToFloat(bits) : ref::bf16ToFloat(bits);
     } else {
       float f;
       std::memcpy(&f, at, 4);

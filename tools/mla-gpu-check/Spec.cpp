@@ -89,8 +89,9 @@ bool parseSpec(const std::string &line, Spec &spec, std::string &error) {
       ok = value == "row_groups" || value == "none";
       fp8 = value == "row_groups";
     } else if (key == "--dtype") {
-      ok = value == "bf16" || value == "f32";
-      spec.bf16 = value == "bf16";
+      ok = value == "bf16" || value == "f16" || value == "f32";
+      spec.bf16 = value != "f32";
+      spec.f16 = value == "f16";
     } else if (key == "--causal")
       flag(spec.causal);
     else if (key == "--sinks")

@@ -27,7 +27,8 @@ struct Spec {
   /// --cache-scales=row_groups --scale-group=G: fp8 rows with group
   /// scales; 0: the cache holds the query's type.
   int64_t scaleGroup = 0;
-  bool bf16 = false, causal = true, sinks = false;
+  /// 16-bit storage: bf16, or f16 with `f16` (both set then).
+  bool bf16 = false, f16 = false, causal = true, sinks = false;
   /// --bench-batch, --bench-seq-len: FlashMLA's grid (bench entries).
   std::vector<int64_t> benchBatch, benchSeqLen;
 

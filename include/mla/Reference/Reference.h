@@ -105,6 +105,14 @@ float bf16ToFloat(uint16_t b);
 /// The float nearest to x that bf16 can hold: bf16ToFloat(floatToBF16(x)).
 float roundToBF16(float x);
 
+/// float -> IEEE binary16 (f16) bits, to nearest, ties to even, subnormals
+/// kept; at or above 65520 in magnitude, infinity; NaN a quiet NaN.
+uint16_t floatToF16(float x);
+/// f16 bits -> float (exact).
+float f16ToFloat(uint16_t h);
+/// The float nearest to x that f16 can hold.
+float roundToF16(float x);
+
 //===----------------------------------------------------------------------===//
 // fp8 (e4m3fn) and the row_groups cache encoding
 //===----------------------------------------------------------------------===//
