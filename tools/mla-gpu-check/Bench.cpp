@@ -99,6 +99,40 @@ TorchRun runTorch(const std::string &script, const std::string &lib,
   return run;
 }
 
+/// The device buffers of one bench row (16-bit q and out), allocated.
+struct RowBuffers {
+  Buffer q, kv, table, lens, out, lse;
+  bool ok() const {
+    return q.get() && kv.get() && table.get() && lens.get() && out.get() &&
+           lse.get();
+  }
+  /// The call on these buffers: `maxBlocks` is max_blocks_per_seq (topk
+  /// with token indices).
+  CallArgs call(int64_t batch, int64_t maxBlocks, int64_t width) const {
+    CallArgs a;
+    a.q = q.get();
+    a.kCache = kv.get();
+    a.blockTable = static_cast<const int32_t *>(table.get());
+    a.seqLens = static_cast<const int32_t *>(lens.get());
+    a.out = out.get();
+    a.lse = static_cast<float *>(lse.get());
+    a.batch = int32_t(batch);
+    a.maxBlocks = int32_t(maxBlocks);
+    a.scale = float(1.0 / std::sqrt(double(width)));
+    return a;
+  }
+  /// The largest |out - ref| over ref's values (bf16 out).
+  double maxError(Device &dev, const std::vector<double> &ref) const {
+    std::vector<uint16_t> got(ref.size());
+    if (!dev.download(got.data(), out.get(), got.size() * 2))
+      return INFINITY;
+    double err = 0;
+    for (size_t i = 0; i < ref.size(); ++i)
+      err = std::max(err, std::abs(ref::bf16ToFloat(got[i]) - ref[i]));
+    return err;
+  }
+};
+
 /// Median of 20 timed calls, in ms.
 double timeCalls(const CudaDriver &cu, const Kernel &kernel,
                  const CallArgs &a) {
@@ -164,38 +198,28 @@ int runSparseBench(const Spec &s, Device &dev,
       std::vector<uint16_t> qBits(qN);
       for (uint16_t &x : qBits)
         x = ref::floatToBF16(uniform());
-      Buffer dq(dev, qN * 2), dkv(dev, rows * rowBytes),
-          di(dev, indices.size() * 4), dl(dev, lens.size() * 4),
-          dout(dev, size_t(b) * q * h * s.dc * 2),
-          dlse(dev, size_t(b) * q * h * 4);
-      bool ok = dq.get() && dkv.get() && di.get() && dl.get() && dout.get() &&
-                dlse.get();
+      RowBuffers d{Buffer(dev, qN * 2),
+                   Buffer(dev, rows * rowBytes),
+                   Buffer(dev, indices.size() * 4),
+                   Buffer(dev, lens.size() * 4),
+                   Buffer(dev, size_t(b) * q * h * s.dc * 2),
+                   Buffer(dev, size_t(b) * q * h * 4)};
+      bool ok = d.ok();
       for (size_t at = 0; ok && at < rows; at += patterns)
-        ok = dev.upload(dkv.bytes() + at * rowBytes, rowData.data(),
+        ok = dev.upload(d.kv.bytes() + at * rowBytes, rowData.data(),
                         std::min<size_t>(patterns, rows - at) * rowBytes);
-      ok = ok && dev.upload(dq.get(), qBits.data(), qN * 2) &&
-           dev.upload(di.get(), indices.data(), indices.size() * 4) &&
-           dev.upload(dl.get(), lens.data(), lens.size() * 4);
+      ok = ok && dev.upload(d.q.get(), qBits.data(), qN * 2) &&
+           dev.upload(d.table.get(), indices.data(), indices.size() * 4) &&
+           dev.upload(d.lens.get(), lens.data(), lens.size() * 4);
       if (!ok) {
         std::printf("FAIL: out of device memory\n");
         ++failures;
         continue;
       }
-      CallArgs a;
-      a.q = dq.get();
-      a.kCache = dkv.get();
-      a.blockTable = static_cast<const int32_t *>(di.get());
-      a.seqLens = static_cast<const int32_t *>(dl.get());
-      a.out = dout.get();
-      a.lse = static_cast<float *>(dlse.get());
-      a.batch = int32_t(b);
-      a.maxBlocks = int32_t(topk);
-      a.scale = float(1.0 / std::sqrt(double(width)));
+      CallArgs a = d.call(b, topk, width);
       // The first sequence against the reference: its rows are patterns.
       double err = INFINITY;
       if (kernel(a) == 0 && dev.sync(nullptr).empty()) {
-        std::vector<uint16_t> out(size_t(q) * h * s.dc);
-        dev.download(out.data(), dout.get(), out.size() * 2);
         std::vector<float> qf(size_t(q) * h * width);
         for (size_t i = 0; i < qf.size(); ++i)
           qf[i] = ref::bf16ToFloat(qBits[i]);
@@ -203,13 +227,11 @@ int runSparseBench(const Spec &s, Device &dev,
         for (int32_t &id : first)
           id %= int32_t(patterns);
         ref::DecodeShape shape{h, s.dc, s.dr, q, s.blockSize, false};
-        std::vector<double> ro(out.size()), rl(size_t(h) * q);
+        std::vector<double> ro(size_t(q) * h * s.dc), rl(size_t(h) * q);
         ref::decodeAttentionSparse(shape, qf.data(), rowVals.data(),
                                    first.data(), lens.data(), 1, topk,
                                    a.scale, ro.data(), rl.data());
-        err = 0;
-        for (size_t i = 0; i < ro.size(); ++i)
-          err = std::max(err, std::abs(ref::bf16ToFloat(out[i]) - ro[i]));
+        err = d.maxError(dev, ro);
       }
       if (!(err <= 5e-2)) {
         std::printf("FAIL: max |err| %.2g vs the double reference\n", err);
@@ -279,18 +301,18 @@ int runBench(const std::string &bundle, const Spec &s, Device &dev,
         const size_t qN = size_t(b) * q * h * width,
                      kvN = size_t(b) * pages * bs * width,
                      outN = size_t(b) * q * h * s.dc, lseN = size_t(b) * q * h;
-        Buffer dq(dev, qN * 2), dkv(dev, kvN * 2), dt(dev, table.size() * 4),
-            dl(dev, lens.size() * 4), dout(dev, outN * 2), dlse(dev, lseN * 4);
-        bool ok = dq.get() && dkv.get() && dt.get() && dl.get() && dout.get() &&
-                  dlse.get();
+        RowBuffers d{Buffer(dev, qN * 2),           Buffer(dev, kvN * 2),
+                     Buffer(dev, table.size() * 4), Buffer(dev, lens.size() * 4),
+                     Buffer(dev, outN * 2),         Buffer(dev, lseN * 4)};
+        bool ok = d.ok();
         for (size_t at = 0; ok && at < kvN; at += chunk.size())
-          ok = dev.upload(dkv.bytes() + 2 * at, chunk.data(),
+          ok = dev.upload(d.kv.bytes() + 2 * at, chunk.data(),
                           2 * std::min(chunk.size(), kvN - at));
         for (size_t at = 0; ok && at < qN; at += qChunk)
-          ok = dev.upload(dq.bytes() + 2 * at, chunk.data() + kQOffset,
+          ok = dev.upload(d.q.bytes() + 2 * at, chunk.data() + kQOffset,
                           2 * std::min(qChunk, qN - at));
-        ok = ok && dev.upload(dt.get(), table.data(), table.size() * 4) &&
-             dev.upload(dl.get(), lens.data(), lens.size() * 4);
+        ok = ok && dev.upload(d.table.get(), table.data(), table.size() * 4) &&
+             dev.upload(d.lens.get(), lens.data(), lens.size() * 4);
         std::printf("  batch %4lld, seq_len %5lld%s: ", (long long)b,
                     (long long)mean, varlen ? " (variable)" : "           ");
         if (!ok) {
@@ -298,21 +320,10 @@ int runBench(const std::string &bundle, const Spec &s, Device &dev,
           ++failures;
           continue;
         }
-        CallArgs a;
-        a.q = dq.get();
-        a.kCache = dkv.get();
-        a.blockTable = static_cast<const int32_t *>(dt.get());
-        a.seqLens = static_cast<const int32_t *>(dl.get());
-        a.out = dout.get();
-        a.lse = static_cast<float *>(dlse.get());
-        a.batch = int32_t(b);
-        a.maxBlocks = int32_t(pages);
-        a.scale = float(1.0 / std::sqrt(double(width)));
+        CallArgs a = d.call(b, pages, width);
         // The first sequence against the reference, its pages compacted.
         double err = INFINITY;
         if (kernel(a) == 0 && dev.sync(nullptr).empty()) {
-          std::vector<uint16_t> out(size_t(q) * h * s.dc);
-          dev.download(out.data(), dout.get(), out.size() * 2);
           int64_t seqPages = (lens[0] + bs - 1) / bs;
           std::vector<float> qf(size_t(q) * h * width),
               kvf(size_t(std::max<int64_t>(seqPages, 1)) * bs * width);
@@ -326,14 +337,12 @@ int runBench(const std::string &bundle, const Spec &s, Device &dev,
           std::vector<int32_t> identity(std::max<int64_t>(seqPages, 1));
           std::iota(identity.begin(), identity.end(), 0);
           ref::DecodeShape shape{h, s.dc, s.dr, q, bs, true};
-          std::vector<double> ro(out.size()), rl(size_t(h) * q);
+          std::vector<double> ro(size_t(q) * h * s.dc), rl(size_t(h) * q);
           ref::decodeAttention(shape, qf.data(), kvf.data(), identity.data(),
                                lens.data(), 1, identity.size(),
                                1.0 / std::sqrt(double(width)), ro.data(),
                                rl.data());
-          err = 0;
-          for (size_t i = 0; i < ro.size(); ++i)
-            err = std::max(err, std::abs(ref::bf16ToFloat(out[i]) - ro[i]));
+          err = d.maxError(dev, ro);
         }
         if (!(err <= 5e-2)) {
           std::printf("FAIL: max |err| %.2g vs the double reference\n", err);
