@@ -18,7 +18,9 @@ what every warp issues per tile. Per tile and CTA, on one SM:
   memory  = tile x (d_c + d_r) x 2 bytes / groups / B  (HBM per SM and
             clock: H200 4.8 TB/s, A100 2.0 TB/s, at 1.83 / 1.41 GHz over
             132 / 108 SMs; a tile read by several row groups comes once
-            from HBM, the others from L2)
+            from HBM, the others from L2; with token indices the groups
+            of one query token's index row share its tiles, and fp8 rows
+            are their cache_row_bytes)
 
 and the predicted time per tile is max(memory, issue + tensor) for the
 current forms, which wait for their tensor work before the softmax
@@ -29,7 +31,8 @@ useful tensor time, real rows only, and the memory time) over it.
 Usage: scripts/sass-model.py [--codegen=build/bin/mla-codegen]
            [--target=sm_90a] [--heads=16,128] [--q-len=1,2]
            [--kv-lora-rank=512 --qk-rope-head-dim=64 --block-size=64]
-           [--kv-heads=N --head-dim=D] [--json]
+           [--kv-heads=N --head-dim=D] [--topk=N]
+           [--cache-scales=row_groups --scale-group=G] [--json]
 """
 
 import argparse
@@ -279,13 +282,16 @@ def model(cfg, target):
     machine = MACHINES["sm_90a" if target.startswith("sm_9") else "sm_80"]
     heads, q_len = params["num_heads"], params["q_len"]
     kv_heads = params.get("num_kv_heads") or 1
+    # The sets of keys that groups of rows read: KV heads, or each query
+    # token's index row (token indices).
+    key_sets = q_len if params.get("topk") else kv_heads
     dc = params["kv_lora_rank"] if "kv_lora_rank" in params else params["head_dim"]
     width = info["dims"]["row_width"]
     tile = kern["tile_tokens"]
     rows = kern["rows_per_group"]
     warps = kern["threads"] // 32
-    real_rows = min(rows, heads * q_len // kv_heads)
-    groups = -(-(heads * q_len // kv_heads) // rows)
+    real_rows = min(rows, heads * q_len // key_sets)
+    groups = -(-(heads * q_len // key_sets) // rows)
     m_inst = 64 if form == "wgmma_tma" else 16
     padded = -(-real_rows // m_inst) * m_inst
     rate = machine["wgmma"] if form == "wgmma_tma" else machine["mma"]
@@ -297,7 +303,8 @@ def model(cfg, target):
     tensor = flops * padded / rate
     useful = flops * real_rows / rate
     elem = 2 if params["dtype"] != "f32" else 4
-    cache_bytes = tile * (width + (value if kv_heads > 1 else 0)) * elem
+    cache_bytes = tile * (params.get("cache_row_bytes") or
+                          (width + (value if kv_heads > 1 else 0)) * elem)
     memory = cache_bytes / groups / machine["hbm"]
     serial = max(memory, issue + tensor)
     overlap = max(memory, issue, tensor)
@@ -325,6 +332,9 @@ def main():
     p.add_argument("--block-size", type=int, default=64)
     p.add_argument("--kv-heads", type=int, default=0)
     p.add_argument("--head-dim", type=int, default=128)
+    p.add_argument("--topk", type=int, default=0)
+    p.add_argument("--cache-scales", default="none")
+    p.add_argument("--scale-group", type=int, default=128)
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     rows = []
@@ -336,6 +346,11 @@ def main():
                           f"--head-dim={a.head_dim}"] if a.kv_heads else
                          [f"--kv-lora-rank={a.kv_lora_rank}",
                           f"--qk-rope-head-dim={a.qk_rope_head_dim}"])
+                if a.topk:
+                    shape += ["--causal=false", f"--topk={a.topk}"]
+                if a.cache_scales != "none":
+                    shape += [f"--cache-scales={a.cache_scales}",
+                              f"--scale-group={a.scale_group}"]
                 out = os.path.join(tmp, name)
                 gen = subprocess.run([a.codegen, f"--target={a.target}",
                                       f"--num-heads={h}", f"--q-len={q}",
