@@ -3,8 +3,9 @@
 // row by row and dequantized, which TMA boxes are not) or, in f32, the SIMT
 // kernel.
 // RUN: mla-opt %s -split-input-file --convert-mla-to-gpu="kernel-name=k num-splits=2 arch=sm_90a" | FileCheck %s
-// RUN: mla-opt %s -split-input-file --pass-pipeline="builtin.module(mla-lower-to-nvvm{arch=sm_80}, gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefix=PTX
-// RUN: mla-opt %s -split-input-file --pass-pipeline="builtin.module(mla-lower-to-nvvm{arch=sm_90a}, gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefix=PTX
+// RUN: mla-opt %s -split-input-file --convert-mla-to-gpu="kernel-name=k num-splits=2 arch=sm_80" | FileCheck %s --check-prefix=INT
+// RUN: mla-opt %s -split-input-file --pass-pipeline="builtin.module(mla-lower-to-nvvm{arch=sm_80}, gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefixes=PTX,PTX80
+// RUN: mla-opt %s -split-input-file --pass-pipeline="builtin.module(mla-lower-to-nvvm{arch=sm_90a}, gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefixes=PTX,PTX90
 
 // A group per query token (its index row is the group's set of keys): 2
 // groups for q_len 2 of 4 heads. A tile's token j is slot ts + j of the
@@ -40,20 +41,38 @@ func.func @indices(%q: tensor<?x2x4x48xbf16>, %c: tensor<?x16x48xbf16>, %idx: te
 
 // fp8 rows of d_c 32 (groups of 16: 2 f32 scales) and d_r 16 (bf16): 72
 // bytes. The cache is bytes; a latent chunk's 8 codes are two aligned
-// words, decoded (e4m3 by integer ops: the exponent rebiased by 120),
-// scaled by the group's scale (the word after the d_c codes) and stored to
-// the tile as 16 bytes of bf16.
+// words, decoded, scaled by the group's scale (the word after the d_c
+// codes) in f32 and stored to the tile as 16 bytes of bf16. sm_90a decodes
+// two codes an instruction (cvt.rn.f16x2.e4m3x2, the low byte to the low
+// half); sm_80 by integer ops (the exponent rebiased by 120).
 // CHECK-LABEL: func.func @fp8_rows
 // CHECK: gpu.func @partial(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xi8>,
-// CHECK: %[[WORD:.+]] = llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr<1> -> i32
+// CHECK: llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr<1> -> i32
 // CHECK: %[[SCALE:.+]] = llvm.bitcast %{{.*}} : i32 to f32
-// CHECK: arith.shrui
-// CHECK: arith.trunci %{{.*}} : i32 to i8
-// CHECK: arith.constant 1006632960 : i32
+// CHECK: %[[WORD:.+]] = llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr<1> -> i32
+// CHECK: %[[LOW:.+]] = arith.trunci %[[WORD]] : i32 to i16
+// CHECK-NEXT: llvm.bitcast %[[LOW]] : i16 to vector<2xi8>
+// CHECK: %[[SHIFTED:.+]] = arith.shrui %[[WORD]], %c16_i32{{.*}} : i32
+// CHECK-NEXT: %[[HALF:.+]] = arith.trunci %[[SHIFTED]] : i32 to i16
+// CHECK-NEXT: %[[PAIR:.+]] = llvm.bitcast %[[HALF]] : i16 to vector<2xi8>
+// CHECK-NEXT: %[[H:.+]] = nvvm.convert.f8x2.to.f16x2 %[[PAIR]] : vector<2xi8>(f8E4M3FN) -> vector<2xf16>
+// CHECK: llvm.extractelement %[[H]]
+// CHECK: arith.extf %{{.*}} : f16 to f32
 // CHECK: arith.mulf %{{.*}}, %[[SCALE]] : f32
 // CHECK: llvm.store %{{.*}}, %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
 // CHECK: nvvm.mma.sync
+// INT-LABEL: func.func @fp8_rows
+// INT: gpu.func @partial(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xi8>,
+// INT-NOT: nvvm.convert.f8x2
+// INT: %[[SCALE:.+]] = llvm.bitcast %{{.*}} : i32 to f32
+// INT: arith.shrui
+// INT: arith.trunci %{{.*}} : i32 to i8
+// INT: arith.constant 1006632960 : i32
+// INT: arith.mulf %{{.*}}, %[[SCALE]] : f32
+// INT: llvm.store %{{.*}}, %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
 // PTX-LABEL: .entry partial(
+// PTX80-NOT: e4m3x2
+// PTX90: cvt.rn.f16x2.e4m3x2
 // PTX: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 func.func @fp8_rows(%q: tensor<?x1x4x48xbf16>, %c: tensor<?x16x72xi8>, %bt: tensor<?x?xi32>, %l: tensor<?xi32>) -> tensor<?x1x4x32xbf16> {
   %o, %lse = mla.decode_attention %q, %c[%bt, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<scales = row_groups, scale_group = 16>} : tensor<?x1x4x48xbf16>, tensor<?x16x72xi8>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x4x32xbf16>, tensor<?x4x1xf32>

@@ -35,6 +35,7 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
                      bool allowTMA) {
   GPUDecodeConfig c;
   static_cast<DecodeParams &>(c) = params;
+  c.hardwareE4M3 = arch == "sm_90a";
   if (arch != "sm_80" && arch != "sm_86" && arch != "sm_89" &&
       arch != "sm_90a") {
     emitError() << "cannot generate a GPU decode kernel for '" << arch

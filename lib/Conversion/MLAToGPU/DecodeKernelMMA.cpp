@@ -337,7 +337,29 @@ void MMAPartialEmitter::dequantizeChunk(Value dst, Value ch, Value rowBytes,
         word(add(addc(rowBytes, c.dc), mulc(divc(col, c.scaleGroup), 4))));
     Value codes[2] = {word(at), word(addc(at, 4))};
     SmallVector<Value> vals;
-    for (int64_t k = 0; k < 8; ++k) {
+    if (c.hardwareE4M3) {
+      // Two codes an instruction (the low byte to the low half), exact in
+      // f16, then widened.
+      auto f16x2 = VectorType::get({2}, b.getF16Type());
+      for (int64_t k = 0; k < 4; ++k) {
+        Value word = codes[k / 2];
+        if (k % 2)
+          word = arith::ShRUIOp::create(b, word, i32c(16));
+        Value pair = LLVM::BitcastOp::create(
+            b, VectorType::get({2}, b.getI8Type()),
+            arith::TruncIOp::create(b, b.getI16Type(), word));
+        Value h = NVVM::ConvertF8x2ToF16x2Op::create(
+            b, f16x2, pair, /*relu=*/false, b.getType<Float8E4M3FNType>());
+        for (int64_t e = 0; e < 2; ++e)
+          vals.push_back(arith::MulFOp::create(
+              b,
+              arith::ExtFOp::create(
+                  b, f32,
+                  LLVM::ExtractElementOp::create(b, h, i32c(e)).getResult()),
+              scale));
+      }
+    }
+    for (int64_t k = 0; !c.hardwareE4M3 && k < 8; ++k) {
       Value code = arith::TruncIOp::create(
           b, b.getI8Type(),
           arith::ShRUIOp::create(b, codes[k / 4], i32c(8 * (k % 4))));

@@ -42,6 +42,11 @@ struct GPUDecodeConfig : DecodeParams {
   /// CTAs of the partial kernel an SM is designed to hold: the launch
   /// bounds (nvvm.minctasm) that ptxas keeps the registers within.
   int64_t ctasPerSM = 1;
+  /// fp8 rows: the target converts e4m3 pairs in hardware (sm_90a:
+  /// cvt.rn.f16x2.e4m3x2), else the kernels decode by integer ops. (sm_89
+  /// has the instruction from PTX 8.1; LLVM does not select it for the
+  /// PTX 8.0 the pipeline targets.)
+  bool hardwareE4M3 = false;
 
   /// Groups of a sequence: each KV head's rows in groups of rowsPerGroup.
   int64_t numGroups() const {
