@@ -538,34 +538,30 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
                            "(FlashMLA semantics).\n"));
   for (const mla_abi::Arg &a : decodeArgs(r, /*checked=*/false))
     os << " *   " << mla_abi::describe(a, sizes, dtype.c_str()) << "\n";
-  if (r.sparse() && isGPU())
+  // Token indices: the semantics, then what each target checks.
+  if (r.sparse())
     os << " * Query i of sequence b sees the cache rows of slots 0 .. "
           "seq_lens[b] - 1\n"
           " * of its index row indices[b, i], except slots of -1; one that "
           "sees none\n"
           " * gets zeros and lse = -inf. A row is counted once per slot "
           "naming it.\n"
-          " * On token indices ERR_MAX_BLOCKS means topk is not the generated "
-          "one.\n"
-          " * seq_lens and indices are device memory, not checked: counts "
-          "above topk\n"
-          " * are clamped to it, any negative index is an empty slot, and an "
-          "index past\n"
-          " * the cache is read out of bounds";
-  else if (r.sparse())
-    os << " * Query i of sequence b sees the cache rows of slots 0 .. "
-          "seq_lens[b] - 1\n"
-          " * of its index row indices[b, i], except slots of -1; one that "
-          "sees none\n"
-          " * gets zeros and lse = -inf. A row is counted once per slot "
-          "naming it.\n"
-          " * On token indices the codes mean: ERR_MAX_BLOCKS, topk is not "
-          "the\n"
-          " * generated one; ERR_SEQ_LEN, a seq_len < 0 or above topk; "
-          "ERR_BLOCK_ID,\n"
-          " * an index below -1 in a valid slot (NAME_checked: or at or past "
-          "num_blocks\n"
-          " * * block_size). Indices past the cache cannot be checked by NAME";
+       << (isGPU()
+               ? " * On token indices ERR_MAX_BLOCKS means topk is not the "
+                 "generated one.\n"
+                 " * seq_lens and indices are device memory, not checked: "
+                 "counts above topk\n"
+                 " * are clamped to it, any negative index is an empty slot, "
+                 "and an index past\n"
+                 " * the cache is read out of bounds"
+               : " * On token indices the codes mean: ERR_MAX_BLOCKS, topk is "
+                 "not the\n"
+                 " * generated one; ERR_SEQ_LEN, a seq_len < 0 or above topk; "
+                 "ERR_BLOCK_ID,\n"
+                 " * an index below -1 in a valid slot (NAME_checked: or at or "
+                 "past num_blocks\n"
+                 " * * block_size). Indices past the cache cannot be checked "
+                 "by NAME");
   else
     os << " * Query i sees positions 0 .. seq_len - " << r.qLen << " + i"
        << (r.causal ? "" : " (not causal: all seq_len positions)");

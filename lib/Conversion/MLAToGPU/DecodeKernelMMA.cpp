@@ -256,9 +256,9 @@ void MMAPartialEmitter::loadTile(Value ts, Value stage) {
   // at `dstRow` in the stage; `holds` (token indices) says whether the
   // slot holds a token.
   auto copyChunk = [&](Value dstRow, Value ch, Value rowStart, Value holds) {
-    Value dst = add(dstRow, mulc(ch, 8 * shape.elemBytes));
+    auto dst = [&] { return add(dstRow, mulc(ch, 8 * shape.elemBytes)); };
     if (c.fp8Rows())
-      return dequantizeChunk(dst, ch, rowStart, holds);
+      return dequantizeChunk(dst(), ch, rowStart, holds);
     Value src;
     if (!valuesPtr) {
       src = globalAt(kvPtr, add(rowStart, mulc(ch, 8)));
@@ -268,7 +268,7 @@ void MMAPartialEmitter::loadTile(Value ts, Value stage) {
       Value base = LLVM::SelectOp::create(b, isKey, kvPtr, valuesPtr);
       src = globalAt(base, add(rowStart, mulc(remc(ch, rowChunks), 8)));
     }
-    copy16(dst, src, holds);
+    copy16(dst(), src, holds);
   };
   auto dstRowOf = [&](Value j) {
     return add(stageAt, mulc(j, shape.tileWidth * shape.elemBytes));
