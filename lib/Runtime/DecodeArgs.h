@@ -39,6 +39,22 @@ inline int32_t checkArguments(const void *q, const void *kvCache,
   return -1;
 }
 
+/// The partial kernels' score scale: softmax_scale, times kv_scale for a
+/// library whose fp8 cache has one scale (`fp8Tensor`; its codes are read
+/// unscaled and the combine multiplies the outputs by kv_scale). ErrScale
+/// when kv_scale is not finite and positive or the product overflows; -1
+/// to go on.
+inline int32_t scoreScale(bool fp8Tensor, float softmaxScale, float kvScale,
+                          float &scale) {
+  scale = softmaxScale;
+  if (!fp8Tensor)
+    return -1;
+  scale = softmaxScale * kvScale;
+  if (!std::isfinite(kvScale) || !(kvScale > 0) || !std::isfinite(scale))
+    return mla_abi::ErrScale;
+  return -1;
+}
+
 /// Below this many tokens per split the combine costs more than it saves.
 inline constexpr int64_t kMinTokensPerSplit = 256;
 

@@ -271,6 +271,9 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
     (not causal). `cache_scales="row_groups"`: the cache holds fp8 rows
     with a float32 scale a group of `scale_group` values (mla.fp8; FlashMLA's
     656-byte row at 512/64), uint8 [num_blocks, block_size, row bytes].
+    `cache_scales="per_tensor"`: the cache holds e4m3 codes (rope included),
+    uint8 [num_blocks, block_size, d_c + d_r], and calls take `kv_scale`
+    (value = code * kv_scale; mla.fp8.to_e4m3(x / kv_scale) writes one).
     `extra_args` go to mla-codegen verbatim (e.g.
     ["--vector-width=8"]) and into the cache key.
     """
@@ -292,10 +295,11 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
     causal = bool(causal)
     if window is not None:
         window = _positive("window", window)
-    if cache_scales not in (None, "none", "row_groups"):
-        raise ValueError(f"cache_scales = {cache_scales!r}: expected None, 'none' or "
-                         "'row_groups'")
+    if cache_scales not in (None, "none", "row_groups", "per_tensor"):
+        raise ValueError(f"cache_scales = {cache_scales!r}: expected None, 'none', "
+                         "'per_tensor' or 'row_groups'")
     fp8 = cache_scales == "row_groups"
+    fp8_tensor = cache_scales == "per_tensor"
     scale_group = _positive("scale_group", scale_group)
     if topk is not None:
         topk = _positive("topk", topk)
@@ -321,7 +325,8 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
     if name is None:
         name = (tag + ("_causal" if causal else "") + (f"_w{window}" if window else "")
                 + ("_sinks" if sinks else "") + (f"_topk{topk}" if topk else "")
-                + (f"_fp8g{scale_group}" if fp8 else ""))
+                + (f"_fp8g{scale_group}" if fp8 else "")
+                + ("_fp8t" if fp8_tensor else ""))
     name = _identifier(name)
     options = [f"--target={target}", f"--num-heads={heads}", *sizes,
                f"--q-len={q_len}", f"--block-size={block_size}",
@@ -331,6 +336,7 @@ def compile_decode(num_heads: int, kv_lora_rank: Optional[int] = None,
                *([f"--topk={topk}"] if topk else []),
                *([f"--cache-scales=row_groups", f"--scale-group={scale_group}"]
                  if fp8 else []),
+               *(["--cache-scales=per_tensor"] if fp8_tensor else []),
                f"--name={name}", *extra_args]
     return _build(find_codegen(), options, name, None, None, target, cache_dir).decode
 

@@ -7,6 +7,11 @@ bfloat16 values (the rope part, unquantized); value k < d_c is
 e4m3(k) * scale[k // group]. `encode_rows` quantizes as FlashMLA's writers
 do (scale = the group's amax / 448, round to nearest even, saturating), and
 `decode_rows` gives the values a kernel reads.
+
+One scale for the whole cache (`scales = per_tensor`, mla-codegen
+--cache-scales=per_tensor) stores every value of a row, rope included, as
+the e4m3 code of value / kv_scale: `tensor_scale`, `encode_tensor` and
+`decode_tensor`.
 """
 
 from __future__ import annotations
@@ -81,35 +86,63 @@ def decode_rows(data, d_c: int, d_r: int, group: int = 128) -> np.ndarray:
     return np.concatenate([latent, rope.view(np.float32).reshape(*lead, d_r)], axis=-1)
 
 
+def tensor_scale(x) -> float:
+    """The one scale of a per-tensor cache holding `x`: amax / 448 (1 for
+    all zeros), so that the largest value is code 448."""
+    amax = float(np.nanmax(np.abs(np.asarray(x, np.float32)))) if np.size(x) else 0.0
+    return amax / 448.0 if amax > 0 else 1.0
+
+
+def encode_tensor(rows, kv_scale: float) -> np.ndarray:
+    """uint8 codes [..., d_c + d_r] of float rows: e4m3(value / kv_scale),
+    nearest even, saturating (what mla.kv_cache_append with cache_scale
+    writes)."""
+    if not (np.isfinite(kv_scale) and kv_scale > 0):
+        raise ValueError(f"kv_scale = {kv_scale!r}: must be finite and positive")
+    return to_e4m3(np.asarray(rows, np.float32) / np.float32(kv_scale))
+
+
+def decode_tensor(codes, kv_scale: float) -> np.ndarray:
+    """float32 values of per-tensor codes: e4m3(code) * kv_scale."""
+    return _VALUES[np.asarray(codes, np.uint8)] * np.float32(kv_scale)
+
+
 def _end_to_end_error(d_c=512, d_r=64, heads=16, tokens=2048, trials=3, seed=0):
-    """(max abs, relative L2) of decode attention over encoded rows against
-    the same rows in bf16, in float64, for normal and heavy-tailed rows."""
+    """(max abs, relative L2) of decode attention over encoded rows (group
+    scales, and one scale for the cache) against the same rows in bf16, in
+    float64, for normal and heavy-tailed rows."""
     from ._dtypes import from_bf16, to_bf16
     rng = np.random.default_rng(seed)
     results = {}
+    encodings = {
+        "row_groups": lambda c: decode_rows(encode_rows(c, d_c), d_c, d_r),
+        "per_tensor": lambda c: decode_tensor(encode_tensor(c, tensor_scale(c)),
+                                              tensor_scale(c)),
+    }
     for dist in ("normal", "heavy-tailed"):
-        worst_abs = worst_rel = 0.0
-        for _ in range(trials):
-            cache = rng.standard_normal((tokens, d_c + d_r))
-            if dist != "normal":
-                cache *= np.exp(rng.standard_normal(cache.shape))
-            cache = cache.astype(np.float32)
-            q = rng.standard_normal((heads, d_c + d_r))
-            outs = []
-            for c in (from_bf16(to_bf16(cache)),
-                      decode_rows(encode_rows(cache, d_c), d_c, d_r)):
-                c = c.astype(np.float64)
-                s = q @ c.T * (d_c + d_r) ** -0.5
-                p = np.exp(s - s.max(axis=1, keepdims=True))
-                outs.append(p / p.sum(axis=1, keepdims=True) @ c[:, :d_c])
-            diff = outs[1] - outs[0]
-            worst_abs = max(worst_abs, float(np.abs(diff).max()))
-            worst_rel = max(worst_rel, float(np.linalg.norm(diff) / np.linalg.norm(outs[0])))
-        results[dist] = (worst_abs, worst_rel)
+        for encoding, roundtrip in encodings.items():
+            worst_abs = worst_rel = 0.0
+            for _ in range(trials):
+                cache = rng.standard_normal((tokens, d_c + d_r))
+                if dist != "normal":
+                    cache *= np.exp(rng.standard_normal(cache.shape))
+                cache = cache.astype(np.float32)
+                q = rng.standard_normal((heads, d_c + d_r))
+                outs = []
+                for c in (from_bf16(to_bf16(cache)), roundtrip(cache)):
+                    c = c.astype(np.float64)
+                    s = q @ c.T * (d_c + d_r) ** -0.5
+                    p = np.exp(s - s.max(axis=1, keepdims=True))
+                    outs.append(p / p.sum(axis=1, keepdims=True) @ c[:, :d_c])
+                diff = outs[1] - outs[0]
+                worst_abs = max(worst_abs, float(np.abs(diff).max()))
+                worst_rel = max(worst_rel,
+                                float(np.linalg.norm(diff) / np.linalg.norm(outs[0])))
+            results[(dist, encoding)] = (worst_abs, worst_rel)
     return results
 
 
 if __name__ == "__main__":
-    for dist, (worst_abs, worst_rel) in _end_to_end_error().items():
-        print(f"{dist} rows: fp8 rows vs bf16 cache, 512/64, 16 heads, 2048 tokens: "
+    for (dist, encoding), (worst_abs, worst_rel) in _end_to_end_error().items():
+        print(f"{dist} rows: fp8 {encoding} vs bf16 cache, 512/64, 16 heads, 2048 tokens: "
               f"max |diff| {worst_abs:.3g}, relative L2 {worst_rel:.3g}")

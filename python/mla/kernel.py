@@ -15,6 +15,7 @@ write out of bounds instead of failing.
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
 
 import numpy as np
@@ -313,7 +314,8 @@ class DecodeKernel:
         self.window: Optional[int] = p.get("window")
         # Whether calls take per-head sink logits (`sinks`, float32 [H]).
         self.sinks: bool = bool(p.get("sinks", False))
-        # fp8 rows with group scales ("row_groups", mla.fp8), or None: the
+        # fp8 rows with group scales ("row_groups", mla.fp8), e4m3 codes
+        # with one scale ("per_tensor": calls take kv_scale), or None: the
         # cache holds `dtype`.
         self.cache_scales: Optional[str] = p.get("cache_scales")
         self.scale_group: Optional[int] = p.get("scale_group")
@@ -333,25 +335,52 @@ class DecodeKernel:
         given = self.abi.params.get("softmax_scale")
         return float(given) if given is not None else self.head_dim ** -0.5
 
+    def _encoding(self) -> str:
+        """The cache's encoding for __repr__ ("" when it holds `dtype`)."""
+        if self.cache_scales == "per_tensor":
+            return ", fp8 / kv_scale"
+        return f", fp8 rows / {self.scale_group}" if self.cache_scales else ""
+
     def __repr__(self) -> str:
         return (f"DecodeKernel({self.symbol}: target={self.target}, heads={self.num_heads}, "
                 f"q_len={self.q_len}, d_c={self.kv_lora_rank}, d_r={self.qk_rope_head_dim}, "
                 f"block_size={self.block_size}, dtype={self.dtype}, causal={self.causal}"
                 + (f", window={self.window}" if self.window else "")
-                + (", sinks" if self.sinks else "")
-                + (f", fp8 rows / {self.scale_group}" if self.cache_scales else "") + ")")
+                + (", sinks" if self.sinks else "") + self._encoding() + ")")
+
+    def _scalars(self, softmax_scale, kv_scale) -> Dict[str, float]:
+        """The call's float scalars: softmax_scale (its default when None)
+        and, for a cache of e4m3 codes with one scale, kv_scale (required;
+        refused by other kernels)."""
+        scale = self.default_softmax_scale if softmax_scale is None else float(softmax_scale)
+        if self.cache_scales != "per_tensor":
+            if kv_scale is not None:
+                raise ValueError(f"{self.symbol}: kv_scale is only taken by a kernel whose "
+                                 "cache has one fp8 scale (cache_scales='per_tensor')")
+            return {"softmax_scale": scale}
+        if kv_scale is None:
+            raise ValueError(f"{self.symbol} reads e4m3 codes with one scale: pass kv_scale "
+                             "(value = code * kv_scale)")
+        kv = float(kv_scale)
+        if not (math.isfinite(kv) and kv > 0):
+            raise ValueError(f"kv_scale = {kv_scale!r}: must be finite and positive")
+        return {"softmax_scale": scale, "kv_scale": kv}
 
     def __call__(self, q, kv_cache, block_table, seq_lens, softmax_scale: Optional[float] = None,
-                 out=None, lse=None, sinks=None):
+                 out=None, lse=None, sinks=None, kv_scale: Optional[float] = None):
         """(out, lse) of decode attention; see the class docstring. With torch
         tensors and no `out`/`lse`, this goes through the `mla::decode` custom
-        op, so torch.compile traces it; with `out`/`lse` it writes them."""
-        if (out is None and lse is None and not self.sinks and _arrays.is_torch(q)
+        op, so torch.compile traces it; with `out`/`lse` it writes them.
+        `kv_scale`: the cache's scale, for a kernel generated with
+        cache_scales="per_tensor" (eager calls only)."""
+        if (out is None and lse is None and not self.sinks and kv_scale is None
+                and self.cache_scales != "per_tensor" and _arrays.is_torch(q)
                 and _arrays.is_torch(kv_cache) and _arrays.is_torch(block_table)
                 and _arrays.is_torch(seq_lens)):
             from . import torch_ops
             return torch_ops.decode(self, q, kv_cache, block_table, seq_lens, softmax_scale)
-        return self.run(q, kv_cache, block_table, seq_lens, softmax_scale, out, lse, sinks)
+        return self.run(q, kv_cache, block_table, seq_lens, softmax_scale, out, lse, sinks,
+                        kv_scale)
 
     def prepare(self, q, kv_cache, block_table, seq_lens, out=None, lse=None, sinks=None):
         """Check the arguments and allocate missing outputs; returns the
@@ -375,15 +404,15 @@ class DecodeKernel:
         return arrays, bindings
 
     def run(self, q, kv_cache, block_table, seq_lens, softmax_scale=None, out=None, lse=None,
-            sinks=None):
+            sinks=None, kv_scale=None):
         """The eager call: check, allocate, run, return (out, lse)."""
         arrays, bindings = self.prepare(q, kv_cache, block_table, seq_lens, out, lse, sinks)
-        return self._run(arrays, bindings, softmax_scale)
+        return self._run(arrays, bindings, softmax_scale, kv_scale)
 
-    def _run(self, arrays: dict, bindings: Dict[str, int], softmax_scale):
+    def _run(self, arrays: dict, bindings: Dict[str, int], softmax_scale, kv_scale=None):
         """run() on prepared arrays."""
         block_table, seq_lens = arrays["block_table"], arrays["seq_lens"]
-        scale = self.default_softmax_scale if softmax_scale is None else float(softmax_scale)
+        scalars = self._scalars(softmax_scale, kv_scale)
         if not self.abi.is_gpu and self._checked is None:
             _check_pages(block_table, seq_lens, bindings["num_blocks"], self.block_size)
         if bindings["batch"] > 0:  # an empty batch is a no-op (outputs may be NULL-sized)
@@ -391,8 +420,7 @@ class DecodeKernel:
             entry = self._checked or self._entry
             with device:
                 try:
-                    entry.call(arrays, bindings, scalars={"softmax_scale": scale},
-                               stream=stream)
+                    entry.call(arrays, bindings, scalars=scalars, stream=stream)
                 except KernelError as e:
                     # Say which slot, when it is a page beyond the cache.
                     if e.name == "ERR_BLOCK_ID" and self._checked is not None:
@@ -512,13 +540,14 @@ class SparseDecodeKernel(DecodeKernel):
                 f"heads={self.num_heads}, q_len={self.q_len}, d_c={self.kv_lora_rank}, "
                 f"d_r={self.qk_rope_head_dim}, block_size={self.block_size}, "
                 f"topk={self.topk}, dtype={self.dtype}"
-                + (", sinks" if self.sinks else "")
-                + (f", fp8 rows / {self.scale_group}" if self.cache_scales else "") + ")")
+                + (", sinks" if self.sinks else "") + self._encoding() + ")")
 
     def __call__(self, q, kv_cache, indices, seq_lens=None,
-                 softmax_scale: Optional[float] = None, out=None, lse=None, sinks=None):
+                 softmax_scale: Optional[float] = None, out=None, lse=None, sinks=None,
+                 kv_scale: Optional[float] = None):
         """(out, lse); see the class docstring."""
-        return self.run(q, kv_cache, indices, seq_lens, softmax_scale, out, lse, sinks)
+        return self.run(q, kv_cache, indices, seq_lens, softmax_scale, out, lse, sinks,
+                        kv_scale)
 
     def prepare(self, q, kv_cache, indices, seq_lens=None, out=None, lse=None, sinks=None):
         """Check the arguments and allocate missing outputs (see
@@ -532,18 +561,16 @@ class SparseDecodeKernel(DecodeKernel):
                                   seq_lens=seq_lens, out=out, lse=lse), sinks)
 
     def run(self, q, kv_cache, indices, seq_lens=None, softmax_scale=None, out=None, lse=None,
-            sinks=None):
+            sinks=None, kv_scale=None):
         """The eager call: check, allocate, run, return (out, lse)."""
         arrays, bindings = self.prepare(q, kv_cache, indices, seq_lens, out, lse, sinks)
-        scale = self.default_softmax_scale if softmax_scale is None else float(softmax_scale)
+        scalars = dict(self._scalars(softmax_scale, kv_scale), topk=self.topk)
         if bindings["batch"] > 0:
             stream, device = _stream_and_device(self.abi, arrays["q"])
             entry = self._checked or self._entry
             with device:
                 try:
-                    entry.call(arrays, bindings,
-                               scalars={"softmax_scale": scale, "topk": self.topk},
-                               stream=stream)
+                    entry.call(arrays, bindings, scalars=scalars, stream=stream)
                 except KernelError as e:
                     if e.name == "ERR_BLOCK_ID" and self._checked is not None:
                         raise ValueError(

@@ -1,7 +1,7 @@
-// Token indices (sparse decode) and fp8 rows with group scales on the GPU:
-// both take the mma.sync kernel (also on sm_90a: their tiles are gathered
-// row by row and dequantized, which TMA boxes are not) or, in f32, the SIMT
-// kernel.
+// Token indices (sparse decode), fp8 rows with group scales and e4m3 codes
+// with one scale on the GPU: all take the mma.sync kernel (also on sm_90a:
+// their tiles are gathered row by row or dequantized, which TMA boxes are
+// not) or, in f32, the SIMT kernel.
 // RUN: mla-opt %s -split-input-file --convert-mla-to-gpu="kernel-name=k num-splits=2 arch=sm_90a" | FileCheck %s
 // RUN: mla-opt %s -split-input-file --convert-mla-to-gpu="kernel-name=k num-splits=2 arch=sm_80" | FileCheck %s --check-prefix=INT
 // RUN: mla-opt %s -split-input-file --pass-pipeline="builtin.module(mla-lower-to-nvvm{arch=sm_80}, gpu-module-to-binary{format=isa})" | FileCheck %s --check-prefixes=PTX,PTX80
@@ -119,5 +119,61 @@ func.func @fp8_rows_f16(%q: tensor<?x1x4x48xf16>, %c: tensor<?x16x72xi8>, %bt: t
 // PTX: ld.global.b8
 func.func @fp8_sparse_f32(%q: tensor<?x1x4x96xf32>, %c: tensor<?x16x136xi8>, %idx: tensor<?x1x40xi32>, %l: tensor<?xi32>) -> tensor<?x1x4x64xf32> {
   %o, %lse = mla.decode_attention %q, %c[%idx, %l] {scale = 0.25 : f32, variant = #mla.decode_variant<keys = indices, scales = row_groups, scale_group = 32>} : tensor<?x1x4x96xf32>, tensor<?x16x136xi8>[tensor<?x1x40xi32>, tensor<?xi32>] -> tensor<?x1x4x64xf32>, tensor<?x4x1xf32>
+  return %o : tensor<?x1x4x64xf32>
+}
+
+// -----
+
+// e4m3 codes with one scale (scales = per_tensor), rope included: every
+// chunk is 8 codes, decoded and stored unscaled (no scale word is read, no
+// multiply: the codes are exact in bf16), with no latent/rope branch. The
+// launch passes the partial kernel scale * cache_scale and the combine the
+// scale, which divides by each row's total in place of 1.
+// CHECK-LABEL: func.func @fp8_tensor
+// CHECK: %[[KV:.+]] = tensor.extract %{{.*}}[] : tensor<f32>
+// CHECK: %[[SCORE:.+]] = arith.mulf %{{.*}}, %[[KV]] : f32
+// CHECK: gpu.launch_func @k_kernels::@partial {{.*}} args({{.*}} : memref<?xbf16>, %{{.*}} : memref<?xf8E4M3FN>, {{.*}}, %[[SCORE]] : f32)
+// CHECK: gpu.launch_func @k_kernels::@combine {{.*}}, %[[KV]] : f32)
+// CHECK: gpu.func @partial(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xf8E4M3FN>,
+// CHECK: llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr<1> -> i32
+// CHECK: llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr<1> -> i32
+// CHECK-NOT: scf.if
+// CHECK: nvvm.convert.f8x2.to.f16x2
+// CHECK: %[[WIDE:.+]] = arith.extf %{{.*}} : f16 to f32
+// CHECK-NOT: arith.mulf
+// CHECK: arith.truncf %[[WIDE]] : f32 to bf16
+// CHECK: llvm.store %{{.*}}, %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
+// CHECK: gpu.func @combine(%{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %[[VS:.+]]: f32)
+// CHECK: arith.divf %[[VS]], %{{.*}} : f32
+// INT-LABEL: func.func @fp8_tensor
+// INT: gpu.func @partial(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xf8E4M3FN>,
+// INT-NOT: nvvm.convert.f8x2
+// INT: arith.trunci %{{.*}} : i32 to i8
+// INT: arith.constant 1006632960 : i32
+// INT: llvm.store %{{.*}}, %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
+// PTX-LABEL: .entry partial(
+// PTX80-NOT: e4m3x2
+// PTX90: cvt.rn.f16x2.e4m3x2
+// PTX: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+func.func @fp8_tensor(%q: tensor<?x1x4x48xbf16>, %c: tensor<?x16x48xf8E4M3FN>, %bt: tensor<?x?xi32>, %l: tensor<?xi32>, %s: tensor<f32>) -> tensor<?x1x4x32xbf16> {
+  %o, %lse = mla.decode_attention %q, %c[%bt, %l] cache_scale(%s : tensor<f32>) {scale = 0.25 : f32, variant = #mla.decode_variant<scales = per_tensor>} : tensor<?x1x4x48xbf16>, tensor<?x16x48xf8E4M3FN>[tensor<?x?xi32>, tensor<?xi32>] -> tensor<?x1x4x32xbf16>, tensor<?x4x1xf32>
+  return %o : tensor<?x1x4x32xbf16>
+}
+
+// -----
+
+// f32 queries over e4m3 codes with one scale, token indices and sinks: the
+// SIMT kernel reads each code as an f8E4M3FN element, its bits as a byte;
+// the combine takes the scale before the sinks.
+// CHECK-LABEL: func.func @fp8_tensor_sparse_sinks_f32
+// CHECK: gpu.func @partial(%{{.*}}: memref<?xf32>, %[[KV:.+]]: memref<?xf8E4M3FN>, %{{.*}}: memref<?xi32>,
+// CHECK: %[[CODE:.+]] = memref.load %[[KV]][%{{.*}}] : memref<?xf8E4M3FN>
+// CHECK-NEXT: arith.bitcast %[[CODE]] : f8E4M3FN to i8
+// CHECK: gpu.func @combine(%{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %{{.*}}: f32, %{{.*}}: memref<?xf32>)
+// PTX-LABEL: .entry partial(
+// PTX-NOT: mma
+// PTX: ld.global.b8
+func.func @fp8_tensor_sparse_sinks_f32(%q: tensor<?x1x4x96xf32>, %c: tensor<?x16x96xf8E4M3FN>, %idx: tensor<?x1x40xi32>, %l: tensor<?xi32>, %sk: tensor<4xf32>, %s: tensor<f32>) -> tensor<?x1x4x64xf32> {
+  %o, %lse = mla.decode_attention %q, %c[%idx, %l] sinks(%sk : tensor<4xf32>) cache_scale(%s : tensor<f32>) {scale = 0.25 : f32, variant = #mla.decode_variant<keys = indices, scales = per_tensor>} : tensor<?x1x4x96xf32>, tensor<?x16x96xf8E4M3FN>[tensor<?x1x40xi32>, tensor<?xi32>] -> tensor<?x1x4x64xf32>, tensor<?x4x1xf32>
   return %o : tensor<?x1x4x64xf32>
 }

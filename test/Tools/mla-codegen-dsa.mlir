@@ -90,8 +90,35 @@ func.func @sparse(%q: tensor<?x2x8x576xbf16>, %c: tensor<?x64x576xbf16>,
 // RUN: mla-codegen --target=cpu --num-heads=4 --kv-lora-rank=256 --qk-rope-head-dim=32 --cache-scales=row_groups --scale-group=64 --dtype=f32 --vector-width=16 --name=g64 -o %t/g64
 // RUN: FileCheck %s --check-prefix=G64 --input-file=%t/g64/g64.h
 // G64: #define G64_CACHE_ROW_BYTES 336
-// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --cache-scales=per_tensor -o %t/bad 2>&1 | FileCheck %s --check-prefix=SCALES
-// SCALES: --cache-scales=per_tensor is not supported (expected none or row_groups)
+// e4m3 codes with one scale (per_tensor): rows of d_c + d_r bytes, and
+// kv_scale after softmax_scale in both entries.
+// RUN: mla-codegen --target=cpu --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --topk=2048 --cache-scales=per_tensor --block-size=64 --dtype=bf16 --vector-width=16 --name=t8 -o %t/t8
+// RUN: FileCheck %s --check-prefix=T8 --input-file=%t/t8/t8.h
+// T8: #define T8_CACHE_SCALES "per_tensor"
+// T8: kv_cache {{ *}}[num_blocks, 64, 576] rows [c_kv ; k_rope] of e4m3 codes, one per token (value = e4m3 * kv_scale) (u8)
+// T8: kv_scale {{ *}}the cache's scale: every value is its e4m3 code times kv_scale; finite and positive
+// T8: ERR_SCALE: kv_scale is not finite and positive.
+// T8: int32_t topk, float softmax_scale, float kv_scale, void *stream);
+// T8: int32_t t8_checked(
+// T8: int32_t batch, int32_t topk, float softmax_scale, float kv_scale,
+// RUN: python3 %S/Inputs/json-lines.py %t/t8/t8.json | FileCheck %s --check-prefix=T8JSON
+// T8JSON: args[1].dtype = "u8"
+// T8JSON: args[1].shape = ["num_blocks", 64, 576]
+// T8JSON: args[8].name = "softmax_scale"
+// T8JSON: args[9].c_type = "float"
+// T8JSON: args[9].name = "kv_scale"
+// T8JSON: args[10].name = "stream"
+// T8JSON: params.cache_scales = "per_tensor"
+// The same on sm_90a: mma.sync, the header's kv_scale too.
+// RUN: mla-codegen --num-heads=128 --kv-lora-rank=512 --qk-rope-head-dim=64 --cache-scales=per_tensor --dtype=bf16 --target=sm_90a --name=t8g -o %t/t8g
+// RUN: FileCheck %s --check-prefix=T8GPU --input-file=%t/t8g/t8g.h
+// T8GPU: kernel: mma.sync
+// T8GPU: #define T8G_CACHE_SCALES "per_tensor"
+// T8GPU: int32_t max_blocks_per_seq, float softmax_scale, float kv_scale,
+// RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --cache-scales=per_row -o %t/bad 2>&1 | FileCheck %s --check-prefix=SCALES
+// SCALES: --cache-scales=per_row is not supported (expected none, per_tensor or row_groups)
+// RUN: not mla-codegen --num-heads=16 --num-kv-heads=2 --head-dim=64 --cache-scales=per_tensor -o %t/bad 2>&1 | FileCheck %s --check-prefix=T8HEADS
+// T8HEADS: cannot generate a CPU decode kernel: scales = per_tensor (takes a latent cache)
 // RUN: not mla-codegen --num-heads=16 --kv-lora-rank=512 --cache-scales=row_groups --scale-group=100 -o %t/bad 2>&1 | FileCheck %s --check-prefix=GROUP
 // GROUP: cannot generate a CPU decode kernel: scale_group = 100 (must divide kv_lora_rank = 512 and be a multiple of the
 // RUN: not mla-codegen --num-heads=16 --num-kv-heads=2 --head-dim=64 --cache-scales=row_groups -o %t/bad 2>&1 | FileCheck %s --check-prefix=FP8HEADS

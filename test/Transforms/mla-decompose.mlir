@@ -248,6 +248,39 @@ func.func @append_heads(%k: tensor<?x1x2x64xbf16>, %cache: tensor<?x16x2x64xbf16
 
 // -----
 
+// One fp8 scale: each new value x (latent and rope) becomes the e4m3 code
+// of x / scale (nearest even, saturating at 448, NaN kept), then the codes
+// are written like plain values.
+// CHECK-LABEL: func.func @append_per_tensor
+// CHECK: %[[S:.+]] = tensor.extract %arg5[] : tensor<f32>
+// CHECK: %[[LC:.+]] = linalg.generic {{.*}} ins(%arg0 : tensor<?x2x32xbf16>) outs(%{{.*}} : tensor<?x2x32xf8E4M3FN>)
+// CHECK: %[[X:.+]] = arith.extf %{{.*}} : bf16 to f32
+// CHECK: %[[Y:.+]] = arith.divf %[[X]], %[[S]] : f32
+// CHECK: arith.cmpf uno, %[[Y]], %[[Y]] : f32
+// CHECK: %[[SAT:.+]] = arith.constant 4.480000e+02 : f32
+// CHECK: arith.minimumf %{{.*}}, %[[SAT]] : f32
+// CHECK: math.roundeven
+// CHECK: %[[CODE:.+]] = arith.trunci %{{.*}} : i32 to i8
+// CHECK: %[[F8:.+]] = arith.bitcast %[[CODE]] : i8 to f8E4M3FN
+// CHECK: linalg.yield %[[F8]] : f8E4M3FN
+// CHECK: %[[RC:.+]] = linalg.generic {{.*}} ins(%arg1 : tensor<?x2x8xbf16>) outs(%{{.*}} : tensor<?x2x8xf8E4M3FN>)
+// CHECK: arith.divf %{{.*}}, %[[S]] : f32
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: %[[ROW:.+]] = arith.remui %{{.*}}, %c16
+// CHECK: %[[L:.+]] = tensor.extract_slice %[[LC]][%{{.*}}, %{{.*}}, 0] [1, 1, 32] [1, 1, 1] : tensor<?x2x32xf8E4M3FN> to tensor<1x1x32xf8E4M3FN>
+// CHECK: %[[C:.+]] = tensor.insert_slice %[[L]] into %{{.*}}[%{{.*}}, %[[ROW]], 0] [1, 1, 32] [1, 1, 1] : tensor<1x1x32xf8E4M3FN> into tensor<?x16x40xf8E4M3FN>
+// CHECK: %[[R:.+]] = tensor.extract_slice %[[RC]][%{{.*}}, %{{.*}}, 0] [1, 1, 8] [1, 1, 1] : tensor<?x2x8xf8E4M3FN> to tensor<1x1x8xf8E4M3FN>
+// CHECK: tensor.insert_slice %[[R]] into %[[C]][%{{.*}}, %[[ROW]], 32] [1, 1, 8] [1, 1, 1] : tensor<1x1x8xf8E4M3FN> into tensor<?x16x40xf8E4M3FN>
+// CHECK-NOT: mla.kv_cache_append
+func.func @append_per_tensor(%c: tensor<?x2x32xbf16>, %kr: tensor<?x2x8xbf16>, %cache: tensor<?x16x40xf8E4M3FN>,
+                             %bt: tensor<?x?xi32>, %lens: tensor<?xi32>, %s: tensor<f32>) -> tensor<?x16x40xf8E4M3FN> {
+  %0 = mla.kv_cache_append %c, %kr into %cache[%bt, %lens] cache_scale(%s : tensor<f32>) : tensor<?x2x32xbf16>, tensor<?x2x8xbf16> into tensor<?x16x40xf8E4M3FN>[tensor<?x?xi32>, tensor<?xi32>]
+  return %0 : tensor<?x16x40xf8E4M3FN>
+}
+
+// -----
+
 // layer_norm: the mean, then the variance around it (two reductions), then
 // one elementwise pass with gamma and beta, rounded once to bf16.
 // CHECK-LABEL: func.func @layer_norm
@@ -332,6 +365,29 @@ func.func @topk(%s: tensor<?x1x?xf32>) -> tensor<?x1x16xi32> {
 func.func @gather(%cache: tensor<?x4x8xf32>, %bt: tensor<?x2xi32>) -> (tensor<?x8x6xf32>, tensor<?x8x2xf32>) {
   %c, %kr = mla.kv_cache_gather %cache[%bt] : tensor<?x4x8xf32>[tensor<?x2xi32>] -> tensor<?x8x6xf32>, tensor<?x8x2xf32>
   return %c, %kr : tensor<?x8x6xf32>, tensor<?x8x2xf32>
+}
+
+// -----
+
+// One fp8 scale: read like a plain cache, each e4m3 code decoded to f32,
+// times the scale, rounded to the results' type.
+// CHECK-LABEL: func.func @gather_per_tensor
+// CHECK: %[[S:.+]] = tensor.extract %arg2[] : tensor<f32>
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<?x8x6xbf16>)
+// CHECK: %[[CODE:.+]] = tensor.extract %arg0[%{{.*}}, %{{.*}}, %{{.*}}] : tensor<?x4x8xf8E4M3FN>
+// CHECK: %[[BITS:.+]] = arith.bitcast %[[CODE]] : f8E4M3FN to i8
+// CHECK: arith.extui %[[BITS]] : i8 to i32
+// CHECK: %[[V:.+]] = arith.bitcast %{{.*}} : i32 to f32
+// CHECK: %[[X:.+]] = arith.mulf %[[V]], %[[S]] : f32
+// CHECK: arith.truncf %[[X]] : f32 to bf16
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<?x8x2xbf16>)
+// CHECK: %[[COL:.+]] = arith.addi %{{.*}}, %c6
+// CHECK: tensor.extract %arg0[%{{.*}}, %{{.*}}, %[[COL]]] : tensor<?x4x8xf8E4M3FN>
+// CHECK: arith.mulf %{{.*}}, %[[S]] : f32
+// CHECK-NOT: mla.kv_cache_gather
+func.func @gather_per_tensor(%cache: tensor<?x4x8xf8E4M3FN>, %bt: tensor<?x2xi32>, %s: tensor<f32>) -> (tensor<?x8x6xbf16>, tensor<?x8x2xbf16>) {
+  %c, %kr = mla.kv_cache_gather %cache[%bt] cache_scale(%s : tensor<f32>) : tensor<?x4x8xf8E4M3FN>[tensor<?x2xi32>] -> tensor<?x8x6xbf16>, tensor<?x8x2xbf16>
+  return %c, %kr : tensor<?x8x6xbf16>, tensor<?x8x2xbf16>
 }
 
 // -----

@@ -203,3 +203,26 @@ func.func @fuse_fp8(%q_lat: tensor<?x1x4x32xbf16>, %q_rope: tensor<?x1x4x8xbf16>
   %o2 = mla.attention %q_lat, %kv, %kv rope(%q_rope, %kr) kv_lens(%lens) indices(%i) {scale = 0.125 : f32, causal} : tensor<?x1x4x32xbf16>, tensor<?x64x1x32xbf16>, tensor<?x64x1x32xbf16> rope(tensor<?x1x4x8xbf16>, tensor<?x64x8xbf16>) kv_lens(tensor<?xi32>) indices(tensor<?x1x8xi32>) -> tensor<?x1x4x32xbf16>
   return %o, %o2 : tensor<?x1x4x32xbf16>, tensor<?x1x4x32xbf16>
 }
+
+// -----
+
+// An fp8 cache with one scale (cache_scale) likewise: scales = per_tensor,
+// the gather's scale as the fused op's cache_scale, dense and sparse.
+// CHECK-LABEL: func.func @fuse_fp8_per_tensor
+// CHECK-SAME: %[[CACHE:[^:]+]]: tensor<?x16x40xf8E4M3FN>, %[[BT:[^:]+]]: tensor<?x4xi32>, %[[L:[^:]+]]: tensor<?xi32>, %[[S:[^:]+]]: tensor<f32>
+// CHECK-NOT: mla.kv_cache_gather
+// CHECK: mla.decode_attention %{{.*}}, %[[CACHE]][%[[BT]], %[[L]]] cache_scale(%[[S]] : tensor<f32>) {causal, scale = 1.250000e-01 : f32, variant = #mla.decode_variant<scales = per_tensor>} : tensor<?x1x4x40xbf16>, tensor<?x16x40xf8E4M3FN>[tensor<?x4xi32>, tensor<?xi32>] -> tensor<?x1x4x32xbf16>, tensor<?x4x1xf32>
+// CHECK: mla.decode_attention %{{.*}}, %[[CACHE]][%{{.*}}, %{{.*}}] cache_scale(%[[S]] : tensor<f32>) {scale = 1.250000e-01 : f32, variant = #mla.decode_variant<keys = indices, scales = per_tensor>} : tensor<?x1x4x40xbf16>, tensor<?x16x40xf8E4M3FN>[tensor<?x1x8xi32>, tensor<?xi32>]
+// CHECK-NOT: mla.attention
+func.func @fuse_fp8_per_tensor(%q_lat: tensor<?x1x4x32xbf16>, %q_rope: tensor<?x1x4x8xbf16>,
+                               %cache: tensor<?x16x40xf8E4M3FN>, %bt: tensor<?x4xi32>, %lens: tensor<?xi32>,
+                               %cs: tensor<f32>, %iq: tensor<?x1x2x16xbf16>, %ik: tensor<?x64x16xbf16>,
+                               %iw: tensor<?x1x2xbf16>) -> (tensor<?x1x4x32xbf16>, tensor<?x1x4x32xbf16>) {
+  %c, %kr = mla.kv_cache_gather %cache[%bt] cache_scale(%cs : tensor<f32>) : tensor<?x16x40xf8E4M3FN>[tensor<?x4xi32>] -> tensor<?x64x32xbf16>, tensor<?x64x8xbf16>
+  %kv = tensor.expand_shape %c [[0], [1], [2, 3]] output_shape [1, 64, 1, 32] : tensor<?x64x32xbf16> into tensor<?x64x1x32xbf16>
+  %o = mla.attention %q_lat, %kv, %kv rope(%q_rope, %kr) kv_lens(%lens) {scale = 0.125 : f32, causal} : tensor<?x1x4x32xbf16>, tensor<?x64x1x32xbf16>, tensor<?x64x1x32xbf16> rope(tensor<?x1x4x8xbf16>, tensor<?x64x8xbf16>) kv_lens(tensor<?xi32>) -> tensor<?x1x4x32xbf16>
+  %s = mla.index_score %iq, %ik weights(%iw) kv_lens(%lens) {scale = 0.1 : f32, causal} : tensor<?x1x2x16xbf16>, tensor<?x64x16xbf16> weights(tensor<?x1x2xbf16>) kv_lens(tensor<?xi32>) -> tensor<?x1x64xf32>
+  %i = mla.topk %s {k = 8} : tensor<?x1x64xf32> -> tensor<?x1x8xi32>
+  %o2 = mla.attention %q_lat, %kv, %kv rope(%q_rope, %kr) kv_lens(%lens) indices(%i) {scale = 0.125 : f32, causal} : tensor<?x1x4x32xbf16>, tensor<?x64x1x32xbf16>, tensor<?x64x1x32xbf16> rope(tensor<?x1x4x8xbf16>, tensor<?x64x8xbf16>) kv_lens(tensor<?xi32>) indices(tensor<?x1x8xi32>) -> tensor<?x1x4x32xbf16>
+  return %o, %o2 : tensor<?x1x4x32xbf16>, tensor<?x1x4x32xbf16>
+}

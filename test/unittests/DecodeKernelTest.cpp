@@ -10,7 +10,9 @@
 // rows, query rows without a token, and garbage past each sequence's valid
 // slots, over a cache whose rows no valid slot names hold NaN. fp8 caches
 // (--cache-scales=row_groups) hold the batch's rows quantized
-// (mla::ref::encodeFP8Row), and the reference reads them dequantized.
+// (mla::ref::encodeFP8Row), and the reference reads them dequantized; so do
+// caches of e4m3 codes with one scale (--cache-scales=per_tensor), whose
+// values are code * kv_scale in double.
 //
 // Tolerances (outputs are convex combinations of values in [-1, 1]):
 //   f32:  |out - ref| <= 2e-5,  |lse - ref| <= 2e-5 * max(1, |ref|)
@@ -52,6 +54,10 @@ using KernelFn = int32_t (*)(const void *, const void *, const int32_t *,
 using CheckedKernelFn = int32_t (*)(const void *, const void *, int32_t,
                                     const int32_t *, const int32_t *, void *,
                                     float *, int32_t, int32_t, float, void *);
+/// A cache with one fp8 scale: kv_scale after softmax_scale.
+using mla_abi::ScaledCheckedKernelFn;
+using mla_abi::ScaledKernelFn;
+using mla_abi::ScaledSinksKernelFn;
 
 struct Config {
   int64_t dc, dr, heads, qLen, blockSize;
@@ -72,6 +78,10 @@ struct Config {
   /// fp8 rows with a scale a group of this many values (mla-codegen
   /// --cache-scales=row_groups --scale-group); 0: the query's type.
   int64_t fp8Group = 0;
+  /// e4m3 codes with this one scale (mla-codegen --cache-scales=per_tensor;
+  /// calls pass it as kv_scale); 0: the query's type.
+  float kvScale = 0;
+  bool fp8() const { return fp8Group || kvScale; }
   std::string name() const {
     std::string cpu = mcpu;
     std::replace(cpu.begin(), cpu.end(), '-', '_');
@@ -84,7 +94,7 @@ struct Config {
            (kvHeads ? "_kv" + std::to_string(kvHeads) : "") +
            (topk ? "_topk" + std::to_string(topk) : "") +
            (fp8Group ? "_fp8g" + std::to_string(fp8Group) : "") +
-           (cpu.empty() ? "" : "_" + cpu) +
+           (kvScale ? "_fp8t" : "") + (cpu.empty() ? "" : "_" + cpu) +
            (tuningTag.empty() ? "" : "_" + tuningTag);
   }
 };
@@ -92,26 +102,25 @@ struct Config {
 /// Generates and loads one kernel; the library stays loaded for the test.
 KernelFn buildKernel(const Config &c, std::string &error) {
   std::string dir = std::string(MLA_TEST_WORK_DIR) + "/" + c.name();
-  std::string cmd = std::string(MLA_CODEGEN) +
-                    " --target=cpu --num-heads=" + std::to_string(c.heads) +
-                    (c.kvHeads
-                         ? " --num-kv-heads=" + std::to_string(c.kvHeads) +
-                               " --head-dim=" + std::to_string(c.dc)
-                         : " --kv-lora-rank=" + std::to_string(c.dc) +
-                               " --qk-rope-head-dim=" + std::to_string(c.dr)) +
-                    " --q-len=" + std::to_string(c.qLen) +
-                    " --block-size=" + std::to_string(c.blockSize) +
-                    " --dtype=" + (c.bf16 ? "bf16" : "f32") +
-                    " --causal=" + (c.causal ? "true" : "false") +
-                    " --window=" + std::to_string(c.window) +
-                    (c.sinks ? " --sinks" : "") +
-                    (c.topk ? " --topk=" + std::to_string(c.topk) : "") +
-                    (c.fp8Group ? " --cache-scales=row_groups --scale-group=" +
-                                      std::to_string(c.fp8Group)
-                                : "") +
-                    (c.mcpu.empty() ? "" : " --mcpu=" + c.mcpu) + " " +
-                    c.tuning +
-                    " --name=" + c.name() + " -o " + dir + " 2>&1";
+  std::string cmd =
+      std::string(MLA_CODEGEN) +
+      " --target=cpu --num-heads=" + std::to_string(c.heads) +
+      (c.kvHeads ? " --num-kv-heads=" + std::to_string(c.kvHeads) +
+                       " --head-dim=" + std::to_string(c.dc)
+                 : " --kv-lora-rank=" + std::to_string(c.dc) +
+                       " --qk-rope-head-dim=" + std::to_string(c.dr)) +
+      " --q-len=" + std::to_string(c.qLen) +
+      " --block-size=" + std::to_string(c.blockSize) +
+      " --dtype=" + (c.bf16 ? "bf16" : "f32") +
+      " --causal=" + (c.causal ? "true" : "false") +
+      " --window=" + std::to_string(c.window) + (c.sinks ? " --sinks" : "") +
+      (c.topk ? " --topk=" + std::to_string(c.topk) : "") +
+      (c.fp8Group ? " --cache-scales=row_groups --scale-group=" +
+                        std::to_string(c.fp8Group)
+                  : "") +
+      (c.kvScale ? " --cache-scales=per_tensor" : "") +
+      (c.mcpu.empty() ? "" : " --mcpu=" + c.mcpu) + " " + c.tuning +
+      " --name=" + c.name() + " -o " + dir + " 2>&1";
   if (std::system(cmd.c_str()) != 0) {
     error = "mla-codegen failed: " + cmd;
     return nullptr;
@@ -151,12 +160,23 @@ struct Batch {
 
 /// The cache as the kernel reads it, and its size in bytes.
 const void *cacheData(const Config &c, const Batch &in) {
-  if (c.fp8Group)
+  if (c.fp8())
     return in.kvFP8.data();
   return c.bf16 ? (const void *)in.kvBf.data() : in.kv.data();
 }
 size_t cacheBytes(const Config &c, const Batch &in) {
-  return c.fp8Group ? in.kvFP8.size() : in.kv.size() * (c.bf16 ? 2 : 4);
+  return c.fp8() ? in.kvFP8.size() : in.kv.size() * (c.bf16 ? 2 : 4);
+}
+
+/// One scale a cache: each value of `in.kv` as the e4m3 code of value /
+/// kv_scale, and `in.kv` set to code * kv_scale (the kernels read the codes
+/// exactly and apply the scale in f32); NaN stays NaN (code 0x7F).
+void quantizeCacheTensor(const Config &c, Batch &in) {
+  in.kvFP8.resize(in.kv.size());
+  for (size_t i = 0; i < in.kv.size(); ++i) {
+    in.kvFP8[i] = mla::ref::floatToFP8E4M3(in.kv[i] / c.kvScale);
+    in.kv[i] = float(double(mla::ref::fp8E4M3ToFloat(in.kvFP8[i])) * c.kvScale);
+  }
 }
 
 /// fp8 rows: each row of `in.kv` encoded, and `in.kv` set to the values the
@@ -243,6 +263,8 @@ Batch makeBatch(const Config &c, std::vector<int32_t> lens, uint32_t seed) {
                     : makeDenseBatch(c, lens, seed);
   if (c.fp8Group)
     quantizeCache(c, in);
+  if (c.kvScale)
+    quantizeCacheTensor(c, in);
   return in;
 }
 
@@ -347,6 +369,17 @@ int32_t call(KernelFn fn, const Config &c, Batch &in, float scale,
   void *out = c.bf16 ? (void *)(in.outBf.data() + kGuard)
                      : (void *)(in.out.data() + kGuard);
   const void *v = c.bf16 ? (const void *)in.vBf.data() : in.v.data();
+  // One fp8 scale: kv_scale after softmax_scale.
+  if (c.kvScale && c.sinks)
+    return reinterpret_cast<ScaledSinksKernelFn>(fn)(
+        q, kv, in.blockTable.data(), in.seqLens.data(), in.sinks.data(), out,
+        in.lse.data() + kGuard, batch < 0 ? in.batch : batch, in.maxBlocks,
+        scale, c.kvScale, nullptr);
+  if (c.kvScale)
+    return reinterpret_cast<ScaledKernelFn>(fn)(
+        q, kv, in.blockTable.data(), in.seqLens.data(), out,
+        in.lse.data() + kGuard, batch < 0 ? in.batch : batch, in.maxBlocks,
+        scale, c.kvScale, nullptr);
   if (c.kvHeads && c.sinks)
     return reinterpret_cast<mla_abi::HeadsSinksKernelFn>(fn)(
         q, kv, v, in.blockTable.data(), in.seqLens.data(), in.sinks.data(),
@@ -611,21 +644,66 @@ TEST_P(DecodeKernelGuardTest, StaysInsideItsBuffers) {
             glens(in.seqLens, side), gout(nullptr, outBytes, side),
             glse(nullptr, lseBytes, side);
         int32_t rc =
-            viaChecked
+            c.kvScale
+                ? (viaChecked
+                       ? reinterpret_cast<ScaledCheckedKernelFn>(checked)(
+                             gq.as(), gkv.as(), int32_t(in.numBlocks),
+                             gbt.as<int32_t>(), glens.as<int32_t>(), gout.as(),
+                             glse.as<float>(), int32_t(in.batch),
+                             int32_t(in.maxBlocks), scale, c.kvScale, nullptr)
+                       : reinterpret_cast<ScaledKernelFn>(fn)(
+                             gq.as(), gkv.as(), gbt.as<int32_t>(),
+                             glens.as<int32_t>(), gout.as(), glse.as<float>(),
+                             int32_t(in.batch), int32_t(in.maxBlocks), scale,
+                             c.kvScale, nullptr))
+            : viaChecked
                 ? checked(gq.as(), gkv.as(), int32_t(in.numBlocks),
                           gbt.as<int32_t>(), glens.as<int32_t>(), gout.as(),
                           glse.as<float>(), int32_t(in.batch),
                           int32_t(in.maxBlocks), scale, nullptr)
-                : fn(gq.as(), gkv.as(), gbt.as<int32_t>(),
-                     glens.as<int32_t>(), gout.as(), glse.as<float>(),
-                     int32_t(in.batch), int32_t(in.maxBlocks), scale,
-                     nullptr);
+                : fn(gq.as(), gkv.as(), gbt.as<int32_t>(), glens.as<int32_t>(),
+                     gout.as(), glse.as<float>(), int32_t(in.batch),
+                     int32_t(in.maxBlocks), scale, nullptr);
         ASSERT_EQ(rc, 0);
         ASSERT_EQ(std::memcmp(gout.as(), wantOut, outBytes), 0) << "out";
         ASSERT_EQ(std::memcmp(glse.as(), wantLse, lseBytes), 0) << "lse";
       }
   }
   unsetenv("MLA_CPU_NUM_SPLITS");
+}
+
+std::vector<Config> fp8Tensor();
+
+/// kv_scale of a cache with one fp8 scale: not finite, not positive, or
+/// overflowing the scores' scale is ERR_SCALE, before anything is written.
+TEST(DecodeKernelFP8TensorTest, RejectsBadKvScaleWithoutWriting) {
+  const Config c = fp8Tensor()[4];
+  std::string error;
+  KernelFn fn = buildKernel(c, error);
+  ASSERT_NE(fn, nullptr) << error;
+  Batch in = makeBatch(c, {7, 3}, 11);
+  auto scaled = reinterpret_cast<ScaledKernelFn>(fn);
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::pair<float, float> bad[] = {
+      {0.1f, 0.0f},
+      {0.1f, -0.5f},
+      {0.1f, inf},
+      {0.1f, -inf},
+      {0.1f, std::numeric_limits<float>::quiet_NaN()},
+      {1e30f, 1e30f}};
+  for (auto [softmaxScale, kvScale] : bad) {
+    SCOPED_TRACE("softmax_scale " + std::to_string(softmaxScale) +
+                 ", kv_scale " + std::to_string(kvScale));
+    EXPECT_EQ(scaled(in.q.data(), in.kvFP8.data(), in.blockTable.data(),
+                     in.seqLens.data(), in.out.data() + kGuard,
+                     in.lse.data() + kGuard, int32_t(in.batch),
+                     int32_t(in.maxBlocks), softmaxScale, kvScale, nullptr),
+              mla_abi::ErrScale);
+    EXPECT_TRUE(untouched(c, in));
+  }
+  // The same call with a good scale runs.
+  EXPECT_EQ(call(fn, c, in, 0.1f), 0);
+  EXPECT_FALSE(untouched(c, in));
 }
 
 /// The argument checks are the same code for every configuration: they run
@@ -871,6 +949,47 @@ std::vector<Config> fp8Rows() {
   g.push_back(avx2);
   return g;
 }
+
+/// e4m3 codes with one scale for the cache (rope included), dense and
+/// sparse, bf16 and f32, scales that keep the codes in the normal range
+/// (1/400 of |x| <= 1) and that push most into the subnormals (0.5), q_len
+/// 1-4, pages of 1/16/64, causal and not, a window, sinks, an AVX2 build.
+std::vector<Config> fp8Tensor() {
+  auto make = [](int64_t dc, int64_t dr, int64_t heads, int64_t qLen,
+                 int64_t blockSize, bool bf16, bool causal, float kvScale,
+                 int64_t topk = 0) {
+    Config c{dc, dr, heads, qLen, blockSize, bf16, causal};
+    c.kvScale = kvScale;
+    c.topk = topk;
+    return c;
+  };
+  std::vector<Config> g = {
+      make(512, 64, 16, 1, 64, true, false, 1.0f / 400, 2048),
+      make(512, 64, 128, 1, 1, true, false, 1.0f / 400, 256),
+      make(512, 64, 16, 2, 64, true, true, 0.5f),
+      make(256, 32, 40, 4, 16, false, true, 1.0f / 400),
+      make(64, 0, 1, 1, 1, false, false, 0.5f),
+      make(128, 64, 3, 3, 16, true, false, 1.0f / 300, 100),
+  };
+  Config windowed = make(512, 64, 16, 2, 16, false, true, 1.0f / 400);
+  windowed.window = 37;
+  windowed.sinks = true;
+  g.push_back(windowed);
+  Config sparseSinks = make(512, 64, 16, 1, 64, true, false, 0.01f, 64);
+  sparseSinks.sinks = true;
+  g.push_back(sparseSinks);
+  Config avx2 = make(512, 64, 16, 1, 64, true, false, 1.0f / 400, 300);
+  avx2.mcpu = "haswell";
+  g.push_back(avx2);
+  return g;
+}
+
+INSTANTIATE_TEST_SUITE_P(FP8Tensor, DecodeKernelTest,
+                         ::testing::ValuesIn(fp8Tensor()),
+                         [](const auto &info) { return info.param.name(); });
+INSTANTIATE_TEST_SUITE_P(FP8Tensor, DecodeKernelGuardTest,
+                         ::testing::Values(fp8Tensor()[3], fp8Tensor()[5]),
+                         [](const auto &info) { return info.param.name(); });
 
 INSTANTIATE_TEST_SUITE_P(FP8, DecodeKernelTest, ::testing::ValuesIn(fp8Rows()),
                          [](const auto &info) { return info.param.name(); });

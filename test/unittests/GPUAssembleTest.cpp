@@ -39,6 +39,8 @@ struct Config {
   /// Token indices of topk slots (--topk; 0: pages), fp8 rows with scale
   /// groups of this many values (--cache-scales=row_groups; 0: none).
   int64_t topk = 0, scaleGroup = 0;
+  /// e4m3 codes with one scale (--cache-scales=per_tensor).
+  bool fp8Tensor = false;
   /// f16 storage where bf16 says 16 bits.
   bool f16 = false;
   std::string dtype() const { return !bf16 ? "f32" : f16 ? "f16" : "bf16"; }
@@ -50,7 +52,8 @@ struct Config {
            (sinks ? "_sinks" : "") +
            (kvHeads ? "_kv" + std::to_string(kvHeads) : "") +
            (topk ? "_topk" + std::to_string(topk) : "") +
-           (scaleGroup ? "_fp8g" + std::to_string(scaleGroup) : "");
+           (scaleGroup ? "_fp8g" + std::to_string(scaleGroup) : "") +
+           (fp8Tensor ? "_fp8t" : "");
   }
 };
 
@@ -80,7 +83,8 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
       (c.scaleGroup ? " --cache-scales=row_groups --scale-group=" +
                           std::to_string(c.scaleGroup)
                     : "") +
-      " --name=" + name + " -o " + dir + " 2>&1";
+      (c.fp8Tensor ? " --cache-scales=per_tensor" : "") + " --name=" + name +
+      " -o " + dir + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream log(dir + "/" + name + ".ptxas.log");
   ASSERT_TRUE(log) << "no ptxas report";
@@ -139,7 +143,7 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
   // boxes, a latent cache; mma.sync otherwise.
   const std::string t = c.dtype();
   bool tma = c.arch == "sm_90a" && c.blockSize % 8 == 0 && c.dc % 64 == 0 &&
-             !c.kvHeads && !c.topk && !c.scaleGroup;
+             !c.kvHeads && !c.topk && !c.scaleGroup && !c.fp8Tensor;
   if (c.bf16 && !tma)
     EXPECT_TRUE(
         has(("mma.sync.aligned.m16n8k16.row.col.f32." + t + "." + t + ".f32")
@@ -160,7 +164,7 @@ TEST_P(GPUAssembleTest, AssemblesWithoutSpills) {
   if (!c.bf16)
     EXPECT_EQ(ptx.str().find("mma"), std::string::npos)
         << "f32 storage has no tensor-core form";
-  if (c.bf16 && c.topk && !c.scaleGroup)
+  if (c.bf16 && c.topk && !c.scaleGroup && !c.fp8Tensor)
     EXPECT_TRUE(std::regex_search(
         ptx.str(),
         std::regex(
@@ -237,6 +241,15 @@ std::vector<Config> grid() {
     variant(512, 64, 128, 2, 64, false, 256, 128);
     variant(128, 32, 16, 3, 16, false, 0, 32);
     variant(64, 0, 40, 1, 1, false, 9, 0);
+    // e4m3 codes with one scale (rope included), dense and sparse.
+    for (Config c :
+         {Config{512, 64, 128, 1, 64, true, arch},
+          Config{512, 64, 16, 2, 16, true, arch},
+          Config{256, 32, 40, 3, 16, false, arch},
+          Config{512, 64, 64, 1, 64, true, arch, 0, false, 0, 2048}}) {
+      c.fp8Tensor = true;
+      g.push_back(c);
+    }
   }
   // f16 storage: mma.sync, wgmma, and fp8 rows with token indices
   // dequantized to f16.
@@ -251,6 +264,10 @@ std::vector<Config> grid() {
     c.topk = 128;
     c.scaleGroup = 128;
     g.push_back(c);
+    Config t{512, 64, 16, 1, 64, true, arch};
+    t.f16 = true;
+    t.fp8Tensor = true;
+    g.push_back(t);
   }
   return g;
 }

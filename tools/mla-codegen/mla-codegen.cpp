@@ -100,10 +100,12 @@ cl::opt<int64_t> topK(
     cl::cat(category));
 cl::opt<std::string> cacheScales(
     "cache-scales", cl::init("none"),
-    cl::desc("the latent cache's encoding: none (the query's type) or "
-             "row_groups (fp8 rows with group scales: d_c e4m3 values, "
-             "d_c / scale-group f32 scales, d_r bf16 rope values; "
-             "FlashMLA's 656-byte row at 512/64)"),
+    cl::desc("the latent cache's encoding: none (the query's type), "
+             "per_tensor (rows of d_c + d_r e4m3 codes, one scale for the "
+             "cache, the kernel's kv_scale argument) or row_groups (fp8 rows "
+             "with group scales: d_c e4m3 values, d_c / scale-group f32 "
+             "scales, d_r bf16 rope values; FlashMLA's 656-byte row at "
+             "512/64)"),
     cl::cat(category));
 cl::opt<int64_t> scaleGroup("scale-group", cl::init(128),
                             cl::desc("values per scale of row_groups"),
@@ -287,9 +289,12 @@ FailureOr<DecodeParams> requestFromOptions(MLIRContext &ctx) {
   if (cacheScales == "row_groups") {
     r.scales = CacheScales::row_groups;
     r.scaleGroup = scaleGroup;
+  } else if (cacheScales == "per_tensor") {
+    r.scales = CacheScales::per_tensor;
   } else if (cacheScales != "none") {
     llvm::errs() << "mla-codegen: --cache-scales=" << cacheScales
-                 << " is not supported (expected none or row_groups)\n";
+                 << " is not supported (expected none, per_tensor or "
+                    "row_groups)\n";
     return failure();
   }
   // Token indices say what each query sees: not causal unless asked.
@@ -385,12 +390,13 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
   int64_t dyn = ShapedType::kDynamic, width = r.dc + r.dr;
   auto qTy = RankedTensorType::get({dyn, r.qLen, r.heads, width}, r.elemType);
   auto cacheTy =
-      r.headCaches
-          ? RankedTensorType::get({dyn, r.blockSize, r.kvHeads, width},
-                                  r.elemType)
-      : r.fp8Rows()
-          ? RankedTensorType::get({dyn, r.blockSize, r.fp8RowBytes()},
-                                  b.getI8Type())
+      r.headCaches ? RankedTensorType::get({dyn, r.blockSize, r.kvHeads, width},
+                                           r.elemType)
+      : r.fp8Rows() ? RankedTensorType::get({dyn, r.blockSize, r.fp8RowBytes()},
+                                            b.getI8Type())
+      : r.fp8Tensor()
+          ? RankedTensorType::get({dyn, r.blockSize, width},
+                                  b.getType<Float8E4M3FNType>())
           : RankedTensorType::get({dyn, r.blockSize, width}, r.elemType);
   auto btTy = r.sparse() ? RankedTensorType::get({dyn, r.qLen, r.topk},
                                                  b.getI32Type())
@@ -401,9 +407,11 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
   SmallVector<Type> argTypes = {qTy, cacheTy, btTy, lensTy, b.getF32Type()};
   if (r.sinks)
     argTypes.push_back(RankedTensorType::get({r.heads}, b.getF32Type()));
-  // Head caches: the value cache last.
+  // Head caches: the value cache last; one fp8 scale: the scale last.
   if (r.headCaches)
     argTypes.push_back(cacheTy);
+  if (r.fp8Tensor())
+    argTypes.push_back(RankedTensorType::get({}, b.getF32Type()));
   auto fn = func::FuncOp::create(b, loc, kernelName,
                                  b.getFunctionType(argTypes, {outTy, lseTy}));
   Block *body = fn.addEntryBlock();
@@ -412,7 +420,7 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
   // default 1/sqrt(d_c + d_r) of an absorbed layer.
   float scale = 1.0f / std::sqrt(float(width));
   DecodeVariantAttr variant;
-  if (r.window || r.sparse() || r.fp8Rows())
+  if (r.window || r.sparse() || r.fp8Cache())
     variant = DecodeVariantAttr::get(&ctx, r.keys, r.scales, r.scaleGroup,
                                      ValueWidth::latent, r.window);
   Value values = r.headCaches ? body->getArguments().back() : Value();
@@ -420,8 +428,9 @@ OwningOpRef<ModuleOp> buildContractModule(MLIRContext &ctx, const DecodeParams &
       b, loc, outTy, lseTy, body->getArgument(0), body->getArgument(1), values,
       body->getArgument(2), body->getArgument(3),
       r.sinks ? body->getArgument(5) : Value(),
-      /*cache_scale=*/Value(), b.getF32FloatAttr(scale),
-      r.causal ? b.getUnitAttr() : UnitAttr(), variant);
+      r.fp8Tensor() ? body->getArguments().back() : Value(),
+      b.getF32FloatAttr(scale), r.causal ? b.getUnitAttr() : UnitAttr(),
+      variant);
   func::ReturnOp::create(b, loc, op.getResults());
   return module;
 }
@@ -453,16 +462,22 @@ mla_abi::Sizes abiSizes(const DecodeParams &r,
 }
 
 /// The decode entry's (or NAME_checked's) arguments: the ABI's table of the
-/// library's kind, with fp8 rows in place of kv_cache.
+/// library's kind, with an fp8 cache in place of kv_cache (and, with one
+/// scale, kv_scale after softmax_scale).
 std::vector<mla_abi::Arg> decodeArgs(const DecodeParams &r, bool checked) {
   mla_abi::ArgList table =
       checked ? mla_abi::checkedKernelArgs(r.sinks, r.headCaches, r.sparse())
               : mla_abi::kernelArgs(r.sinks, r.headCaches, r.sparse());
   std::vector<mla_abi::Arg> args(table.begin(), table.end());
-  if (r.fp8Rows())
-    for (mla_abi::Arg &a : args)
-      if (StringRef(a.name) == "kv_cache")
-        a = mla_abi::kFP8RowsCache;
+  for (size_t i = 0; i < args.size(); ++i) {
+    StringRef name = args[i].name;
+    if (name == "kv_cache" && r.fp8Rows())
+      args[i] = mla_abi::kFP8RowsCache;
+    if (name == "kv_cache" && r.fp8Tensor())
+      args[i] = mla_abi::kFP8TensorCache;
+    if (name == "softmax_scale" && r.fp8Tensor())
+      args.insert(args.begin() + ++i, mla_abi::kKvScaleArg);
+  }
   return args;
 }
 mla_abi::ArgList argList(const std::vector<mla_abi::Arg> &args) {
@@ -522,6 +537,8 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
        << "#define " << upper << "_SCALE_GROUP " << r.scaleGroup << "\n"
        << "#define " << upper << "_CACHE_ROW_BYTES " << r.fp8RowBytes()
        << "\n";
+  if (r.fp8Tensor())
+    os << "#define " << upper << "_CACHE_SCALES \"per_tensor\"\n";
   if (r.headCaches)
     os << "#define " << upper << "_NUM_KV_HEADS " << r.kvHeads << "\n"
        << "#define " << upper << "_HEAD_DIM " << r.dc << "\n";
@@ -575,6 +592,15 @@ std::string header(const DecodeParams &r, StringRef kernelInfo,
           " * to the query's type as they are read; the math is that of a "
           "cache of\n"
           " * that type.\n";
+  if (r.fp8Tensor())
+    os << " * The cache holds e4m3 codes, rope included; the kernels read "
+          "them\n"
+          " * unscaled (exact in the query's type), score with softmax_scale "
+          "*\n"
+          " * kv_scale and multiply the outputs by kv_scale: the math of a "
+          "cache of\n"
+          " * e4m3 * kv_scale. ERR_SCALE: kv_scale is not finite and "
+          "positive.\n";
   if (r.sinks)
     os << " * sinks[h] joins the softmax denominator of head h's rows and their\n"
           " * lse (a row that sees nothing: zeros, lse = sinks[h]).\n";
@@ -852,6 +878,8 @@ std::string abiJSON(const DecodeParams &r, llvm::json::Object kernel,
     params["scale_group"] = r.scaleGroup;
     params["cache_row_bytes"] = r.fp8RowBytes();
   }
+  if (r.fp8Tensor())
+    params["cache_scales"] = "per_tensor";
   // A kernel from a dialect file: the layer's scale (YaRN's mscale included),
   // which callers pass as softmax_scale.
   if (r.layerScale)

@@ -18,7 +18,7 @@
 // token's topk slots name random rows of its own sequence. Counted as the
 // rows actually gathered: FLOPs 2 q_len topk heads (576 + 512) a sequence,
 // bytes batch q_len (topk row_bytes + heads (576 + 512) 2), row_bytes 1152
-// in bf16, 656 for fp8 rows.
+// in bf16, 656 for fp8 rows, 576 for e4m3 codes with one scale.
 //
 //===----------------------------------------------------------------------===//
 
@@ -159,7 +159,9 @@ int runSparseBench(const Spec &s, Device &dev,
   const CudaDriver &cu = *dev.cuda();
   const double copyBW = copyBandwidth(cu);
   const int64_t width = s.width(), h = s.heads, q = s.qLen, topk = s.topk;
-  const int64_t rowBytes = s.fp8Rows() ? s.fp8RowBytes() : 2 * width;
+  const int64_t rowBytes = s.fp8Rows()     ? s.fp8RowBytes()
+                           : s.fp8Tensor() ? width
+                                           : 2 * width;
   // 4096 distinct random rows (bytes as the cache holds them, and their
   // values), tiled over the cache: row r holds pattern r % 4096.
   const int64_t patterns = 4096;
@@ -177,6 +179,11 @@ int runSparseBench(const Spec &s, Device &dev,
       ref::decodeFP8Row(bytes, s.dc, s.dr, s.scaleGroup, v);
       for (int64_t d = 0; d < width; ++d)
         v[d] = ref::roundToBF16(v[d]);
+    } else if (s.fp8Tensor()) {
+      for (int64_t d = 0; d < width; ++d) {
+        bytes[d] = ref::floatToFP8E4M3(v[d] / s.kvScale);
+        v[d] = float(double(ref::fp8E4M3ToFloat(bytes[d])) * s.kvScale);
+      }
     } else {
       for (int64_t d = 0; d < width; ++d) {
         uint16_t bits = ref::floatToBF16(v[d]);
@@ -217,6 +224,8 @@ int runSparseBench(const Spec &s, Device &dev,
         continue;
       }
       CallArgs a = d.call(b, topk, width);
+      if (s.fp8Tensor())
+        a.kvScale = s.kvScale;
       // The first sequence against the reference: its rows are patterns.
       double err = INFINITY;
       if (kernel(a) == 0 && dev.sync(nullptr).empty()) {

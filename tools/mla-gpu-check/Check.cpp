@@ -18,7 +18,10 @@
 // every cache row that no valid slot names is NaN. fp8 rows
 // (--cache-scales=row_groups): the cache is the rows' encoding (NaN rows all
 // 0xff bytes), the reference reads what they decode to, rounded to bf16 for
-// bf16 kernels (which dequantize to the query's type).
+// bf16 kernels (which dequantize to the query's type). One fp8 scale
+// (--cache-scales=per_tensor): the cache is each value's e4m3 code of
+// value / kv_scale (NaN rows 0x7f), the reference reads code * kv_scale
+// unrounded (the kernels read the codes exactly and scale in f32).
 // f16 kernels (--dtype=f16) take the bf16 paths with f16 values and the
 // same tolerances.
 // Tolerances: f32 1e-4 on the GPU (the hardware ex2), 2e-5 on the CPU; bf16
@@ -82,6 +85,16 @@ void encodeCache(const Spec &s, Problem &p) {
     if (s.bf16)
       for (int64_t d = 0; d < w; ++d)
         row[d] = s.f16 ? ref::roundToF16(row[d]) : ref::roundToBF16(row[d]);
+  }
+}
+
+/// One fp8 scale: the cache's codes, and its values replaced by code *
+/// kv_scale (NaN stays NaN).
+void encodeCacheTensor(const Spec &s, Problem &p) {
+  p.kFP8.resize(p.k.size());
+  for (size_t i = 0; i < p.k.size(); ++i) {
+    p.kFP8[i] = ref::floatToFP8E4M3(p.k[i] / s.kvScale);
+    p.k[i] = float(double(ref::fp8E4M3ToFloat(p.kFP8[i])) * s.kvScale);
   }
 }
 
@@ -155,6 +168,8 @@ Problem makeSparseProblem(const Spec &s) {
       poisonRow(s, p, r);
   if (s.fp8Rows())
     encodeCache(s, p);
+  if (s.fp8Tensor())
+    encodeCacheTensor(s, p);
   p.kernelTable = p.table;
   // The GPU kernels clamp a count above topk (the host cannot read it);
   // the CPU's refuse it (ERR_SEQ_LEN, checked with the bad arguments).
@@ -210,6 +225,8 @@ Problem makeProblem(const Spec &s) {
                                          p.lens[b] - 1)));
   if (s.fp8Rows())
     encodeCache(s, p);
+  if (s.fp8Tensor())
+    encodeCacheTensor(s, p);
   p.kernelLens = p.lens;
   p.kernelTable = p.table;
   for (int64_t b = 0; b < p.batch; ++b)
@@ -283,7 +300,8 @@ bool Checker::upload(Buffers &b, int64_t first) {
   b.outBytes = size_t(n) * ql * s.heads * s.dc * es;
   b.lseBytes = size_t(n) * ql * s.heads * 4;
   b.q = Buffer(dev, std::max<size_t>(1, n * qRow * es));
-  const size_t kBytes = s.fp8Rows() ? p.kFP8.size() : p.k.size() * es;
+  const bool fp8 = s.fp8Rows() || s.fp8Tensor();
+  const size_t kBytes = fp8 ? p.kFP8.size() : p.k.size() * es;
   b.k = Buffer(dev, kBytes);
   b.v = Buffer(dev, std::max<size_t>(1, p.v.size() * es));
   b.table = Buffer(dev, n * p.tableRow * 4);
@@ -303,7 +321,7 @@ bool Checker::upload(Buffers &b, int64_t first) {
       dev.upload(b.q.get(), (const char *)data(p.q, p.qBf) + first * qRow * es,
                  n * qRow * es) &&
       dev.upload(b.k.get(),
-                 s.fp8Rows() ? (const void *)p.kFP8.data() : data(p.k, p.kBf),
+                 fp8 ? (const void *)p.kFP8.data() : data(p.k, p.kBf),
                  kBytes) &&
       (p.v.empty() ||
        dev.upload(b.v.get(), data(p.v, p.vBf), p.v.size() * es)) &&
@@ -327,6 +345,7 @@ CallArgs Checker::args(const Buffers &b, int64_t first, void *stream) const {
   a.batch = int32_t(p.batch - first);
   a.maxBlocks = int32_t(p.maxBlocks);
   a.scale = float(p.scale);
+  a.kvScale = s.fp8Tensor() ? s.kvScale : 1.0f;
   a.stream = stream;
   return a;
 }
@@ -509,6 +528,14 @@ int Checker::run() {
     CallArgs nanScale = a;
     nanScale.scale = std::numeric_limits<float>::quiet_NaN();
     expect("NaN scale", nanScale, 6);
+    if (s.fp8Tensor()) {
+      CallArgs zeroKv = a;
+      zeroKv.kvScale = 0;
+      expect("kv_scale 0", zeroKv, 6);
+      CallArgs infKv = a;
+      infKv.kvScale = std::numeric_limits<float>::infinity();
+      expect("kv_scale inf", infKv, 6);
+    }
     if (s.tensorCores()) {
       CallArgs misaligned = a;
       misaligned.q = b.q.bytes() + 2;

@@ -86,10 +86,19 @@ std::string Kernel::load(const std::string &bundle, const Spec &spec) {
     return "no symbol " + spec.name + " in " + path;
   heads = spec.kvHeads > 0;
   sinks = spec.sinks;
+  kvScale = spec.fp8Tensor();
   return "";
 }
 
 int32_t Kernel::operator()(const CallArgs &a) const {
+  if (kvScale && sinks)
+    return reinterpret_cast<mla_abi::ScaledSinksKernelFn>(fn)(
+        a.q, a.kCache, a.blockTable, a.seqLens, a.sinks, a.out, a.lse, a.batch,
+        a.maxBlocks, a.scale, a.kvScale, a.stream);
+  if (kvScale)
+    return reinterpret_cast<mla_abi::ScaledKernelFn>(fn)(
+        a.q, a.kCache, a.blockTable, a.seqLens, a.out, a.lse, a.batch,
+        a.maxBlocks, a.scale, a.kvScale, a.stream);
   if (heads && sinks)
     return reinterpret_cast<mla_abi::HeadsSinksKernelFn>(fn)(
         a.q, a.kCache, a.vCache, a.blockTable, a.seqLens, a.sinks, a.out, a.lse,

@@ -71,6 +71,8 @@ struct CallArgs {
   float *lse = nullptr;
   int32_t batch = 0, maxBlocks = 0;
   float scale = 1;
+  /// The cache's one fp8 scale (--cache-scales=per_tensor kernels).
+  float kvScale = 1;
   void *stream = nullptr;
 };
 
@@ -83,7 +85,7 @@ public:
 
 private:
   void *fn = nullptr;
-  bool heads = false, sinks = false;
+  bool heads = false, sinks = false, kvScale = false;
 };
 
 } // namespace mla::gpucheck

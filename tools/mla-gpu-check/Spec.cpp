@@ -86,8 +86,9 @@ bool parseSpec(const std::string &line, Spec &spec, std::string &error) {
     else if (key == "--scale-group")
       integer(spec.scaleGroup, 1);
     else if (key == "--cache-scales") {
-      ok = value == "row_groups" || value == "none";
+      ok = value == "row_groups" || value == "per_tensor" || value == "none";
       fp8 = value == "row_groups";
+      spec.kvScale = value == "per_tensor" ? Spec::kKvScale : 0;
     } else if (key == "--dtype") {
       ok = value == "bf16" || value == "f16" || value == "f32";
       spec.bf16 = value != "f32";
@@ -116,6 +117,10 @@ bool parseSpec(const std::string &line, Spec &spec, std::string &error) {
             "--scale-group that divides --kv-lora-rank";
     return false;
   }
+  if (spec.fp8Tensor() && spec.kvHeads) {
+    error = "--cache-scales=per_tensor needs a latent cache";
+    return false;
+  }
   if (spec.topk && (spec.kvHeads || spec.causal || spec.window)) {
     error = "--topk takes a latent cache, --causal=false and no window";
     return false;
@@ -130,9 +135,9 @@ bool parseSpec(const std::string &line, Spec &spec, std::string &error) {
   }
   if (spec.phase == "bench" &&
       (spec.benchBatch.empty() || spec.benchSeqLen.empty() || spec.kvHeads ||
-       (spec.fp8Rows() && !spec.topk))) {
+       ((spec.fp8Rows() || spec.fp8Tensor()) && !spec.topk))) {
     error = "a bench entry needs --bench-batch and --bench-seq-len (latent "
-            "caches; fp8 rows with token indices)";
+            "caches; fp8 caches with token indices)";
     return false;
   }
   return true;

@@ -27,6 +27,10 @@ struct Spec {
   /// --cache-scales=row_groups --scale-group=G: fp8 rows with group
   /// scales; 0: the cache holds the query's type.
   int64_t scaleGroup = 0;
+  /// --cache-scales=per_tensor: e4m3 codes (rope included) with one scale,
+  /// which the runner picks (kKvScale); 0: none.
+  float kvScale = 0;
+  static constexpr float kKvScale = 1.0f / 400;
   /// 16-bit storage: bf16, or f16 with `f16` (both set then).
   bool bf16 = false, f16 = false, causal = true, sinks = false;
   /// --bench-batch, --bench-seq-len: FlashMLA's grid (bench entries).
@@ -37,6 +41,7 @@ struct Spec {
   bool tensorCores() const { return !onHost() && bf16; }
   int64_t width() const { return dc + dr; }
   bool fp8Rows() const { return scaleGroup > 0; }
+  bool fp8Tensor() const { return kvScale > 0; }
   /// Bytes of one fp8 row: d_c codes, d_c / G f32 scales, d_r bf16 values.
   int64_t fp8RowBytes() const { return dc + 4 * (dc / scaleGroup) + 2 * dr; }
   /// Elements of one token's row in the key cache (and the value cache).

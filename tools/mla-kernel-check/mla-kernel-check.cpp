@@ -92,6 +92,9 @@ int main(int argc, char **argv) {
   int64_t kvHeads = params->getInteger("num_kv_heads").value_or(0);
   // Token indices: index rows of topk slots in place of the block table.
   int64_t topk = params->getInteger("topk").value_or(0);
+  // e4m3 codes with one scale: kv_scale after softmax_scale (zero codes
+  // are zeros whatever the scale).
+  bool kvScale = params->getString("cache_scales").value_or("") == "per_tensor";
   std::string dtype = params->getString("dtype").value_or("").str();
   int64_t elem = dtype == "f32" ? 4 : 2;
   if (heads <= 0 || qLen <= 0 || dc <= 0 || dr < 0 || blockSize <= 0 ||
@@ -138,6 +141,15 @@ int main(int argc, char **argv) {
                        q.data(), cache.data(), values.data(), table.data(),
                        &lens, out.data(), lse.data(), 1, columns, 1.0f,
                        nullptr);
+    if (kvScale)
+      return withSinks
+                 ? reinterpret_cast<mla_abi::ScaledSinksKernelFn>(decodeSym)(
+                       q.data(), cache.data(), table.data(), &lens,
+                       sinks.data(), out.data(), lse.data(), 1, columns, 1.0f,
+                       0.5f, nullptr)
+                 : reinterpret_cast<mla_abi::ScaledKernelFn>(decodeSym)(
+                       q.data(), cache.data(), table.data(), &lens, out.data(),
+                       lse.data(), 1, columns, 1.0f, 0.5f, nullptr);
     return withSinks
                ? reinterpret_cast<mla_abi::SinksKernelFn>(decodeSym)(
                      q.data(), cache.data(), table.data(), &lens,
@@ -182,6 +194,18 @@ int main(int argc, char **argv) {
                          checkedSym)(q.data(), cache.data(), values.data(),
                                      numBlocks, table.data(), &lens,
                                      out.data(), lse.data(), 1, columns, 1.0f,
+                                     nullptr);
+      if (kvScale)
+        return withSinks
+                   ? reinterpret_cast<mla_abi::ScaledSinksCheckedKernelFn>(
+                         checkedSym)(q.data(), cache.data(), numBlocks,
+                                     table.data(), &lens, sinks.data(),
+                                     out.data(), lse.data(), 1, columns, 1.0f,
+                                     0.5f, nullptr)
+                   : reinterpret_cast<mla_abi::ScaledCheckedKernelFn>(
+                         checkedSym)(q.data(), cache.data(), numBlocks,
+                                     table.data(), &lens, out.data(),
+                                     lse.data(), 1, columns, 1.0f, 0.5f,
                                      nullptr);
       return withSinks
                  ? reinterpret_cast<mla_abi::SinksCheckedKernelFn>(checkedSym)(

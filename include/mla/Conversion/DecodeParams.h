@@ -22,8 +22,9 @@ struct DecodeParams {
   // dense decode. The kernels implement the dense decode, a `window`,
   // sinks and `value = row` (then dc is the whole row and dr 0: the
   // kernels' value, the first dc columns, is the row); the CPU kernels
-  // also token `indices` (sparse decode) and fp8 rows with group scales
-  // (`scales = row_groups`).
+  // also token `indices` (sparse decode), fp8 rows with group scales
+  // (`scales = row_groups`) and fp8 caches with one scale
+  // (`scales = per_tensor`).
   KeySource keys = KeySource::pages;
   // keys = indices: the slots of each query's index row.
   int64_t topk = 0;
@@ -81,6 +82,25 @@ struct DecodeParams {
   /// scales, d_r bf16 values, in bytes.
   bool fp8Rows() const { return scales == CacheScales::row_groups; }
   int64_t fp8RowBytes() const { return dc + 4 * (dc / scaleGroup) + 2 * dr; }
+  /// One scale for the whole cache: every value of a row (rope included) is
+  /// an e4m3 code. The kernels read the codes unscaled, exact in every
+  /// kernel type, and take the scale in the scores' scale and the outputs'.
+  bool fp8Tensor() const { return scales == CacheScales::per_tensor; }
+  /// The cache holds bytes (either fp8 encoding), dequantized on the way in.
+  bool fp8Cache() const { return scales != CacheScales::none; }
+  /// The kernels' cache element type: the storage type, bytes (i8) for fp8
+  /// rows, f8E4M3FN codes with one scale (read as bytes).
+  Type cacheElemType() const {
+    MLIRContext *ctx = elemType.getContext();
+    if (fp8Tensor())
+      return Float8E4M3FNType::get(ctx);
+    return fp8Rows() ? IntegerType::get(ctx, 8) : elemType;
+  }
+  /// A cache row's stride in the cache's units (elements, or bytes when
+  /// fp8).
+  int64_t cacheRowStride() const {
+    return fp8Rows() ? fp8RowBytes() : rowWidth();
+  }
   /// The query rows that read one set of keys.
   int64_t kvHeadRows() const { return rows() / keySets(); }
   int64_t rowWidth() const { return dc + dr; }
@@ -125,12 +145,11 @@ struct DecodeParams {
   /// f32/bf16/f16 storage, d_c, d_r multiples of the target's `granule`
   /// (described as `granuleName`), and a variant that the kernels implement
   /// (dense, with or without a window, sinks and key = value; token
-  /// indices where `indices` says the target has them). A refused value is
-  /// named, with why.
-  LogicalResult verify(StringRef target, int64_t granule,
-                       StringRef granuleName,
+  /// indices where `indices` says the target has them, fp8 caches where
+  /// `fp8` does). A refused value is named, with why.
+  LogicalResult verify(StringRef target, int64_t granule, StringRef granuleName,
                        function_ref<InFlightDiagnostic()> emitError,
-                       bool indices = false, bool fp8Rows = false) const {
+                       bool indices = false, bool fp8 = false) const {
     auto refuse = [&](StringRef what, const Twine &v, const Twine &why) {
       emitError() << "cannot generate a " << target
                   << " decode kernel: " << what << " = " << v << " (" << why
@@ -143,9 +162,11 @@ struct DecodeParams {
     if (sparse() && (headCaches || causal || window))
       return refuse("keys", stringifyKeySource(keys),
                     "takes a latent cache, no causal and no window");
-    if (scales != CacheScales::none &&
-        !(fp8Rows && scales == CacheScales::row_groups))
+    if (scales != CacheScales::none && !fp8)
       return refuse("scales", stringifyCacheScales(scales), notYet);
+    if (fp8Tensor() && headCaches)
+      return refuse("scales", stringifyCacheScales(scales),
+                    "takes a latent cache");
     // The rope part is stored apart from the quantized values.
     if (this->fp8Rows() && (headCaches || value != ValueWidth::latent))
       return refuse("scales", stringifyCacheScales(scales),

@@ -34,6 +34,9 @@ typedef struct mla_cpu_kernel {
   int64_t topk;           /* token indices (sparse decode): the slots of each
                              query's index row, which block_table holds
                              [batch, q_len, topk]; 0: a block table */
+  int64_t kv_scale;       /* 1: an fp8 cache with one scale; the partial
+                             kernels take softmax_scale * kv_scale and the
+                             combine kv_scale, after the split count */
   /* The kernels' C interfaces (_mlir_ciface_NAME_partial, ...), each taking
      its memref arguments as pointers to 1-D descriptors. partial_amx (or
      NULL): the partial kernel on AMX tiles, called where the CPU has
@@ -43,27 +46,26 @@ typedef struct mla_cpu_kernel {
 
 /* The contract's NAME(...) for kernel `k` (see NAME.h), with the value cache
    after the key cache (NULL for a latent cache, whose rows hold both) and
-   the sinks after seq_lens (NULL for a library without). */
-int32_t mla_cpu_decode_v5(const mla_cpu_kernel *k, const void *q,
+   the sinks after seq_lens (NULL for a library without) and the cache's
+   fp8 scale after softmax_scale (1 for a library without). */
+int32_t mla_cpu_decode_v6(const mla_cpu_kernel *k, const void *q,
                           const void *kv_cache, const void *v_cache,
                           const int32_t *block_table, const int32_t *seq_lens,
                           const float *sinks, void *out, float *lse,
                           int32_t batch, int32_t max_blocks_per_seq,
-                          float softmax_scale, void *stream);
+                          float softmax_scale, float kv_scale, void *stream);
 
 /* NAME_checked(...) for kernel `k`: page ids checked against num_blocks,
    then NAME(...). */
-int32_t mla_cpu_decode_checked_v5(const mla_cpu_kernel *k, const void *q,
-                                  const void *kv_cache, const void *v_cache,
-                                  int32_t num_blocks,
-                                  const int32_t *block_table,
-                                  const int32_t *seq_lens, const float *sinks,
-                                  void *out, float *lse, int32_t batch,
-                                  int32_t max_blocks_per_seq,
-                                  float softmax_scale, void *stream);
+int32_t mla_cpu_decode_checked_v6(
+    const mla_cpu_kernel *k, const void *q, const void *kv_cache,
+    const void *v_cache, int32_t num_blocks, const int32_t *block_table,
+    const int32_t *seq_lens, const float *sinks, void *out, float *lse,
+    int32_t batch, int32_t max_blocks_per_seq, float softmax_scale,
+    float kv_scale, void *stream);
 
 /* NAME_num_splits(...) for kernel `k`. */
-int32_t mla_cpu_num_splits_v5(const mla_cpu_kernel *k, int32_t batch,
+int32_t mla_cpu_num_splits_v6(const mla_cpu_kernel *k, int32_t batch,
                               int32_t max_seq_len, int32_t threads);
 
 #ifdef __cplusplus

@@ -37,21 +37,26 @@ typedef struct mla_cuda_kernel {
                              0: pages */
   int64_t cache_row_bytes; /* fp8 rows with group scales: a cache row's
                               bytes; 0: rows of elem_bytes elements */
+  int64_t kv_scale;        /* 1: an fp8 cache with one scale (rows of
+                              e4m3 codes): the partial kernel takes
+                              softmax_scale * kv_scale, the combine kv_scale
+                              after the split count */
   int64_t cubin_size;
   const void *cubin;
 } mla_cuda_kernel;
 
 /* The contract's NAME(...) for kernel `k`, with the value cache after the
-   key cache (NULL for a latent cache) and the sinks after seq_lens (NULL for
-   a library without). */
-int32_t mla_cuda_decode_v4(const mla_cuda_kernel *k, const void *q,
+   key cache (NULL for a latent cache), the sinks after seq_lens (NULL for a
+   library without) and the cache's fp8 scale after softmax_scale (1 for a
+   library without). */
+int32_t mla_cuda_decode_v5(const mla_cuda_kernel *k, const void *q,
                            const void *kv_cache, const void *v_cache,
                            const int32_t *block_table, const int32_t *seq_lens,
                            const float *sinks, void *out, float *lse,
                            int32_t batch, int32_t max_blocks_per_seq,
-                           float softmax_scale, void *stream);
+                           float softmax_scale, float kv_scale, void *stream);
 
-int32_t mla_cuda_num_splits_v4(const mla_cuda_kernel *k, int32_t batch,
+int32_t mla_cuda_num_splits_v5(const mla_cuda_kernel *k, int32_t batch,
                                int32_t max_seq_len, int32_t sms);
 
 #ifdef __cplusplus

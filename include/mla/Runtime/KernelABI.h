@@ -49,15 +49,16 @@ enum class KernelCondition {
     "batch < 0 (GPU: also batch > 65535, the grid's limit)")                   \
   X(ErrMaxBlocks, 3, "ERR_MAX_BLOCKS", kCPUKernel | kGPUKernel | kLayer,       \
     Always,                                                                    \
-    "max_blocks_per_seq < 0 (NAME_checked and the layer: also num_blocks < "  \
+    "max_blocks_per_seq < 0 (NAME_checked and the layer: also num_blocks < "   \
     "0)")                                                                      \
   X(ErrSeqLen, 4, "ERR_SEQ_LEN", kCPUKernel | kLayer, Always,                  \
     "a seq_len < 0 or above max_blocks_per_seq * block_size")                  \
-  X(ErrSeqLenShort, 5, "ERR_SEQ_LEN_SHORT", kLayer, Always,                   \
+  X(ErrSeqLenShort, 5, "ERR_SEQ_LEN_SHORT", kLayer, Always,                    \
     "a seq_len < q_len (the layer: its new tokens need positions; the "        \
     "kernels serve such padded slots)")                                        \
   X(ErrScale, 6, "ERR_SCALE", kCPUKernel | kGPUKernel, Always,                 \
-    "softmax_scale is not finite")                                             \
+    "softmax_scale is not finite (kv_scale: also not positive, or their "      \
+    "product not finite)")                                                     \
   X(ErrBlockId, 7, "ERR_BLOCK_ID", kCPUKernel | kLayer, Always,                \
     "a negative page id in a used slot of block_table (NAME_checked and the "  \
     "layer: also one >= num_blocks)")                                          \
@@ -69,8 +70,8 @@ enum class KernelCondition {
     "q or kv_cache not 16-byte aligned (tensor-core kernels)")                 \
   X(ErrStream, 11, "ERR_STREAM", kCPUKernel, Always,                           \
     "a non-NULL stream (the CPU kernels run on the calling thread)")           \
-  X(ErrAlloc, 12, "ERR_ALLOC", kCPUKernel | kLayer, Always,                   \
-    "host memory could not be allocated (the split scratch; the layer's "     \
+  X(ErrAlloc, 12, "ERR_ALLOC", kCPUKernel | kLayer, Always,                    \
+    "host memory could not be allocated (the split scratch; the layer's "      \
     "buffers)")
 
 enum ReturnCode : int32_t {
@@ -487,6 +488,19 @@ inline constexpr Arg kFP8RowsLayerCache =
           "tokens' rows are encoded and written in place",
           Dim::NumBlocks, Dim::BlockSize, Dim::CacheRowBytes);
 
+/// The cache of a library whose cache is fp8 with one scale (the variant's
+/// scales = per_tensor), in place of kv_cache, and the scale, which NAME and
+/// NAME_checked take after softmax_scale.
+inline constexpr Arg kFP8TensorCache =
+    array("kv_cache", "const void *", DType::U8, Direction::In,
+          "rows [c_kv ; k_rope] of e4m3 codes, one per token (value = e4m3 * "
+          "kv_scale)",
+          Dim::NumBlocks, Dim::BlockSize, Dim::RowWidth);
+inline constexpr Arg kKvScaleArg =
+    scalar("kv_scale", "float", DType::F32,
+           "the cache's scale: every value is its e4m3 code times kv_scale; "
+           "finite and positive");
+
 /// A table of arguments, whichever its length.
 struct ArgList {
   const Arg *first;
@@ -658,6 +672,37 @@ using HeadsSinksCheckedKernelFn = int32_t (*)(
     const void *, const void *, const void *, int32_t, const int32_t *,
     const int32_t *, const float *, void *, float *, int32_t, int32_t, float,
     void *);
+/// NAME and NAME_checked of a latent cache of e4m3 codes with one scale
+/// (kernelArgs with kKvScaleArg after softmax_scale), without and with
+/// sinks; the same on token indices.
+using ScaledKernelFn = int32_t (*)(const void *, const void *, const int32_t *,
+                                   const int32_t *, void *, float *, int32_t,
+                                   int32_t, float, float, void *);
+using ScaledCheckedKernelFn = int32_t (*)(const void *, const void *, int32_t,
+                                          const int32_t *, const int32_t *,
+                                          void *, float *, int32_t, int32_t,
+                                          float, float, void *);
+using ScaledSinksKernelFn = int32_t (*)(const void *, const void *,
+                                        const int32_t *, const int32_t *,
+                                        const float *, void *, float *, int32_t,
+                                        int32_t, float, float, void *);
+using ScaledSinksCheckedKernelFn = int32_t (*)(const void *, const void *,
+                                               int32_t, const int32_t *,
+                                               const int32_t *, const float *,
+                                               void *, float *, int32_t,
+                                               int32_t, float, float, void *);
+/// The runtimes' decode entries: HeadsSinks*Fn with the cache's fp8 scale
+/// after softmax_scale (1 for a library without).
+using RuntimeKernelFn = int32_t (*)(const void *, const void *, const void *,
+                                    const int32_t *, const int32_t *,
+                                    const float *, void *, float *, int32_t,
+                                    int32_t, float, float, void *);
+using RuntimeCheckedKernelFn = int32_t (*)(const void *, const void *,
+                                           const void *, int32_t,
+                                           const int32_t *, const int32_t *,
+                                           const float *, void *, float *,
+                                           int32_t, int32_t, float, float,
+                                           void *);
 using NumSplitsFn = int32_t (*)(int32_t, int32_t, int32_t);
 using LayerFn = int32_t (*)(const void *, const int32_t *, void *, int32_t,
                             const int32_t *, const int32_t *,

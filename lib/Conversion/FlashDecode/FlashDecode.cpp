@@ -292,7 +292,7 @@ PartialLayout::rowPartials(KernelBuilder &kb, Value seq, Value row,
 Value flash::cacheRowStart(KernelBuilder &kb, const DecodeParams &p,
                            Value row, Value kvHead) {
   if (!p.headCaches)
-    return kb.mulc(row, p.fp8Rows() ? p.fp8RowBytes() : p.rowWidth());
+    return kb.mulc(row, p.cacheRowStride());
   return kb.mulc(kb.add(kb.mulc(row, p.kvHeads), kvHead), p.rowWidth());
 }
 
@@ -338,6 +338,10 @@ LaunchBuffers flash::makeLaunchBuffers(ImplicitLocOpBuilder &b,
   l.partOut = scratch(layout.rowsPerGroup * layout.dc);
   l.partML = scratch(layout.rowsPerGroup * 2);
   l.scale = arith::ConstantOp::create(b, op.getScaleAttr());
+  if (Value s = op.getCacheScale()) {
+    l.kvScale = tensor::ExtractOp::create(b, s, ValueRange{});
+    l.scale = arith::MulFOp::create(b, l.scale, l.kvScale);
+  }
   if (op.getSinks())
     l.sinks = flatBuffer(b, op.getSinks());
   if (op.getValueCache())
@@ -441,14 +445,17 @@ Value SplitCombine::initialTotal(Value safeMax, Value sink) {
   return sink ? weight(sink, safeMax) : kb.f32c(0.0f);
 }
 
-SplitCombine::Result SplitCombine::finish(Value safeMax, Value total) {
+SplitCombine::Result SplitCombine::finish(Value safeMax, Value total,
+                                          Value valueScale) {
   ImplicitLocOpBuilder &b = kb.builder();
   Value zero = kb.f32c(0.0f);
   Value seen =
       arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, total, zero);
   Result r;
   r.scale = arith::SelectOp::create(
-      b, seen, arith::DivFOp::create(b, kb.f32c(1.0f), total), zero);
+      b, seen,
+      arith::DivFOp::create(b, valueScale ? valueScale : kb.f32c(1.0f), total),
+      zero);
   Value negInf = kb.f32c(kNegInf);
   Value logTotal = math.log(total);
   r.lse = arith::SelectOp::create(

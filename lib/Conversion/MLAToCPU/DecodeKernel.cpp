@@ -52,7 +52,7 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
               vectorWidth >= 8 && c.rowWidth() % (2 * vectorWidth) == 0;
   if (failed(c.verify("CPU", vectorWidth,
                       std::to_string(vectorWidth) + "-lane f32 vectors",
-                      emitError, /*indices=*/true, /*fp8Rows=*/true)))
+                      emitError, /*indices=*/true, /*fp8=*/true)))
     return failure();
 
 
@@ -149,7 +149,7 @@ LogicalResult CPUDecodeConfig::checkStack(
     return success();
   emitError() << "cannot generate a CPU decode kernel: " << rowsPerGroup
               << " rows x d_c = " << dc << " with tiles of " << tileTokens
-              << " tokens" << (fp8Rows() ? " (staged from fp8 rows)" : "")
+              << " tokens" << (fp8Cache() ? " (staged from fp8 rows)" : "")
               << " need " << vectorStackBytes() << " bytes of stack, more than "
               << kStackBytes;
   return failure();
@@ -268,7 +268,7 @@ void KernelEmitter::emitTilesAndPartials(PartialKernel &kern) {
               b.setInsertionPointToStart(
                   scf::IfOp::create(b, hasKeys, /*withElseRegion=*/false)
                       .thenBlock());
-            if (c.fp8Rows())
+            if (c.fp8Cache())
               stageFP8Rows(kern);
             if (kern.amx)
               emitScoresAMX(kern);
@@ -326,19 +326,33 @@ void KernelEmitter::stageFP8Rows(PartialKernel &kern) {
     // (The AMX kernel prefetches its own, in P V.)
     if (kern.prefetch && !kern.amx) {
       Value next = memref::LoadOp::create(b, kern.nextOff, ValueRange{j});
-      for (int64_t line = 0; line < c.fp8RowBytes(); line += 64)
+      for (int64_t line = 0; line < c.cacheRowStride(); line += 64)
         memref::PrefetchOp::create(b, kern.cache, ValueRange{addc(next, line)},
                                    /*isWrite=*/false, /*localityHint=*/3,
                                    /*isDataCache=*/true);
     }
-    forLoop(kern.zero, idx(c.dc), idx(VL), {}, [&](Value d, ValueRange) {
-      store(loadFP8Latent(kern.cache, row, d), add(dst, d));
-      return SmallVector<Value>{};
-    });
-    forLoop(idx(c.dc), idx(D), idx(VL), {}, [&](Value d, ValueRange) {
-      store(loadFP8Rope(kern.cache, row, d), add(dst, d));
-      return SmallVector<Value>{};
-    });
+    if (c.fp8Tensor()) {
+      // One scale a cache: every column a code, read unscaled (exact in the
+      // stage's type); the scale joins the scores' and the outputs'.
+      forLoop(kern.zero, idx(D), idx(VL), {}, [&](Value d, ValueRange) {
+        Value codes =
+            vector::LoadOp::create(b, VectorType::get({VL}, c.cacheElemType()),
+                                   kern.cache, ValueRange{add(row, d)});
+        Value bytes = arith::BitcastOp::create(
+            b, VectorType::get({VL}, b.getI8Type()), codes);
+        store(buildE4M3ToF32(b, b.getLoc(), bytes), add(dst, d));
+        return SmallVector<Value>{};
+      });
+    } else {
+      forLoop(kern.zero, idx(c.dc), idx(VL), {}, [&](Value d, ValueRange) {
+        store(loadFP8Latent(kern.cache, row, d), add(dst, d));
+        return SmallVector<Value>{};
+      });
+      forLoop(idx(c.dc), idx(D), idx(VL), {}, [&](Value d, ValueRange) {
+        store(loadFP8Rope(kern.cache, row, d), add(dst, d));
+        return SmallVector<Value>{};
+      });
+    }
     memref::StoreOp::create(b, dst, kern.kvOff, ValueRange{j});
     return SmallVector<Value>{};
   });
@@ -347,10 +361,7 @@ void KernelEmitter::stageFP8Rows(PartialKernel &kern) {
 KernelEmitter::PartialKernel
 KernelEmitter::declarePartial(StringRef fnName, int64_t tileTokens) {
   auto elemMem = MemRefType::get({ShapedType::kDynamic}, c.elemType);
-  // fp8 rows: the cache is bytes.
-  auto cacheMem = MemRefType::get({ShapedType::kDynamic},
-                                  c.fp8Rows() ? Type(b.getI8Type())
-                                              : c.elemType);
+  auto cacheMem = MemRefType::get({ShapedType::kDynamic}, c.cacheElemType());
   auto i32Mem = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
   auto f32Mem = MemRefType::get({ShapedType::kDynamic}, f32);
   // Head caches: the value cache follows the key cache.
@@ -430,7 +441,7 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   kern.kvOff = bufIdx(TB);
   // fp8 rows: the tile's rows dequantized to the query's type, which the
   // tile math reads in place of the cache (rows j * D apart).
-  if (c.fp8Rows()) {
+  if (c.fp8Cache()) {
     auto stageTy = MemRefType::get({TB * D}, c.elemType);
     kern.kv = kern.values = memref::CastOp::create(
         b, MemRefType::get({ShapedType::kDynamic}, c.elemType),
@@ -531,7 +542,7 @@ void KernelEmitter::emitScores(PartialKernel &kern) {
                 VL = c.vectorWidth, RGp = kern.paddedRows;
   // fp8 rows: the stage is read here; the cache's next rows are prefetched
   // while the tile is staged.
-  const bool prefetch = kern.prefetch && !c.fp8Rows();
+  const bool prefetch = kern.prefetch && !c.fp8Cache();
   Value q = kern.q, kv = kern.kv, zero = kern.zero, zeroVec = kern.zeroVec,
         qOff = kern.qOff, kvOff = kern.kvOff, nextOff = kern.nextOff,
         scores = kern.scores;
@@ -847,8 +858,11 @@ void KernelEmitter::emitCombine(StringRef name) {
   OpBuilder::InsertionGuard guard(b);
   auto elemMem = MemRefType::get({ShapedType::kDynamic}, c.elemType);
   auto f32Mem = MemRefType::get({ShapedType::kDynamic}, f32);
-  // With sinks, their buffer [H] follows the contract's.
+  // One fp8 scale a cache: the outputs' scale follows the contract's
+  // arguments; with sinks, their buffer [H] follows.
   SmallVector<Type> args = {f32Mem, f32Mem, elemMem, f32Mem, idxTy, idxTy};
+  if (c.fp8Tensor())
+    args.push_back(f32);
   if (c.sinks)
     args.push_back(f32Mem);
   func::FuncOp fn = makeFunc((name + "_combine").str(), args);
@@ -856,7 +870,8 @@ void KernelEmitter::emitCombine(StringRef name) {
   Value partOut = entry.getArgument(0), partML = entry.getArgument(1),
         out = entry.getArgument(2), lse = entry.getArgument(3),
         bIdx = entry.getArgument(4), numSplits = entry.getArgument(5);
-  Value sinks = c.sinks ? entry.getArgument(6) : Value();
+  Value valueScale = c.fp8Tensor() ? entry.getArgument(6) : Value();
+  Value sinks = c.sinks ? entry.getArgument(c.fp8Tensor() ? 7 : 6) : Value();
   const int64_t VL = c.vectorWidth;
   Value zero = idx(0), one = idx(1);
   flash::SplitCombine combine(*this, math);
@@ -891,7 +906,7 @@ void KernelEmitter::emitCombine(StringRef name) {
       return SmallVector<Value>{math.mulAdd(w, ls, l[0])};
     });
     flash::SplitCombine::Result res =
-        combine.finish(mSafe, sumLoop.getResult(0));
+        combine.finish(mSafe, sumLoop.getResult(0), valueScale);
     Value invVec = vector::BroadcastOp::create(b, vecTy, res.scale);
     Value outBase = flash::outputAt(*this, c, bIdx, r);
     forLoop(zero, idx(c.dc), idx(VL), {}, [&](Value d, ValueRange) {

@@ -303,8 +303,8 @@ void KernelEmitter::emitPVAMX(PartialKernel &kern) {
     for (int64_t e = 0; e < 2; ++e) {
       Value next =
           memref::LoadOp::create(b, kern.nextOff, ValueRange{addc(j, e)});
-      // fp8 rows: the cache's bytes (kv is the tile's stage).
-      const int64_t rowLen = c.fp8Rows() ? c.fp8RowBytes() : c.rowWidth();
+      // fp8: the cache's bytes (kv is the tile's stage).
+      const int64_t rowLen = c.cacheRowStride();
       for (Value mem : c.headCaches ? SmallVector<Value>{kern.kv, kern.values}
                                     : SmallVector<Value>{kern.cache})
         for (int64_t line = 0; line < rowLen; line += kTilePairs)

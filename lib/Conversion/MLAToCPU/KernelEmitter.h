@@ -102,7 +102,7 @@ private:
   Value storeTileOffsets(PartialKernel &kern, Value t);
   /// S = Q K^T of the tile, register-blocked, stored token-major.
   void emitScores(PartialKernel &kern);
-  /// fp8 rows: the tile's rows (at the byte offsets in kvOff) dequantized
+  /// fp8 caches: the tile's rows (at the byte offsets in kvOff) dequantized
   /// into the stage `kv`, each offset becoming its row's there.
   void stageFP8Rows(PartialKernel &kern);
   /// The online-softmax step of the tile on vectors of rows: S becomes P.

@@ -99,6 +99,8 @@ struct ConvertMLAToCPUPass
           ImplicitLocOpBuilder ib(loc, ob);
           SmallVector<Value> args = {l.partOut, l.partML, outFlat,
                                      lseFlat, seq, l.splits};
+          if (l.kvScale)
+            args.push_back(l.kvScale);
           if (l.sinks)
             args.push_back(l.sinks);
           func::CallOp::create(ib, combine, TypeRange{}, args);

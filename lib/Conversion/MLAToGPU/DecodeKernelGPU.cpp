@@ -44,7 +44,7 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
   }
   if (!c.elemType || c.elemType.isF32()) {
     if (failed(c.verify("GPU", kWarpSize, "32 lanes of a warp", emitError,
-                        /*indices=*/true, /*fp8Rows=*/true)))
+                        /*indices=*/true, /*fp8=*/true)))
       return failure();
     // Up to 4 rows a warp: the accumulators (4 x d_c / 32 a lane) stay in
     // registers.
@@ -66,7 +66,7 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
   // Tensor cores: k-steps of 16 over d (QK^T) and output columns in pairs
   // of 8-column n-tiles (PV).
   if (failed(c.verify("GPU", 16, "16-element k-step of the tensor-core MMA",
-                      emitError, /*indices=*/true, /*fp8Rows=*/true)))
+                      emitError, /*indices=*/true, /*fp8=*/true)))
     return failure();
   const int64_t eb = c.elemType.getIntOrFloatBitWidth() / 8;
   // The tensor-core kernels' tiles straddle either the first query's visible
@@ -84,9 +84,9 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
   // Head caches take mma.sync on sm_90a too: a tile holds each token's key
   // and value rows, which one TMA box of the latent row does not. So do
   // token indices (rows gathered one by one, not boxes of a page) and fp8
-  // rows (dequantized on their way to shared memory, which TMA cannot).
+  // caches (dequantized on their way to shared memory, which TMA cannot).
   if (arch == "sm_90a" && allowTMA && !c.headCaches && !c.sparse() &&
-      !c.fp8Rows()) {
+      !c.fp8Cache()) {
     // One 64-row m-tile per warpgroup (wgmma's M), the warpgroups splitting
     // d_c in 64-column swizzle atoms of at most 256 (wgmma's largest N);
     // 32-token tiles whose TMA boxes cover whole 8-row swizzle groups of
@@ -213,8 +213,8 @@ private:
   void loadQueries(ArrayRef<Value> queryAt);
   /// The CTA loads the tile of tokens [ts, ts + tileTokens), widened to f32.
   void loadTile(Value ts);
-  /// Element `d` of the cache row at `rowStart` (elements, or bytes for fp8
-  /// rows, dequantized), as f32.
+  /// Element `d` of the cache row at `rowStart` (elements, or bytes for fp8,
+  /// dequantized; one scale a cache: unscaled), as f32.
   Value loadRowElement(Value rowStart, Value d);
   /// One iteration of the tile loop, and of its token loop: `state` is the
   /// loop state (see emit).
@@ -270,9 +270,7 @@ void SIMTPartialEmitter::emit() {
 void SIMTPartialEmitter::declareKernel() {
   auto dyn = ShapedType::kDynamic;
   auto elemMem = MemRefType::get({dyn}, c.elemType);
-  // fp8 rows: the cache is bytes.
-  auto cacheMem = MemRefType::get({dyn}, c.fp8Rows() ? Type(b.getI8Type())
-                                                     : Type(c.elemType));
+  auto cacheMem = MemRefType::get({dyn}, c.cacheElemType());
   auto i32Mem = MemRefType::get({dyn}, i32);
   auto f32Mem = MemRefType::get({dyn}, f32);
   auto tileTy = MemRefType::get(
@@ -395,8 +393,15 @@ void SIMTPartialEmitter::loadTile(Value ts) {
 }
 
 Value SIMTPartialEmitter::loadRowElement(Value rowStart, Value d) {
-  if (!c.fp8Rows())
+  if (!c.fp8Cache())
     return loadF32(kv, add(rowStart, d));
+  // One scale a cache: the code's value, the scale applied outside.
+  if (c.fp8Tensor())
+    return buildE4M3ToF32(
+        b, b.getLoc(),
+        arith::BitcastOp::create(
+            b, b.getI8Type(),
+            memref::LoadOp::create(b, kv, ValueRange{add(rowStart, d)})));
   Value isLatent =
       arith::CmpIOp::create(b, arith::CmpIPredicate::ult, d, idx(c.dc));
   auto pick = scf::IfOp::create(b, f32, isLatent, /*withElse=*/true);
@@ -544,7 +549,7 @@ private:
   void storeOutputs(ValueRange sums, const flash::SplitCombine::Result &res);
 
   const int64_t columnsPerLane;
-  Value partOut, partML, out, lse, numSplits, sinks;
+  Value partOut, partML, out, lse, numSplits, valueScale, sinks;
   /// The query row (r = i * H + h) and its sequence; this thread's lane.
   Value row, seq, lane;
   Value zero, one, zeroF;
@@ -565,7 +570,8 @@ void CombineEmitter::emit() {
       sink);
   scf::ForOp sums =
       weighSplits(combine, mSafe, combine.initialTotal(mSafe, sink));
-  flash::SplitCombine::Result res = combine.finish(mSafe, sums.getResult(0));
+  flash::SplitCombine::Result res =
+      combine.finish(mSafe, sums.getResult(0), valueScale);
   storeOutputs(sums.getResults(), res);
   gpu::ReturnOp::create(b);
 }
@@ -574,8 +580,11 @@ void CombineEmitter::declareKernel() {
   auto dyn = ShapedType::kDynamic;
   auto elemMem = MemRefType::get({dyn}, c.elemType);
   auto f32Mem = MemRefType::get({dyn}, f32);
-  // With sinks, their buffer [H] follows.
+  // One fp8 scale a cache: the outputs' scale follows; with sinks, their
+  // buffer [H] follows.
   SmallVector<Type> args = {f32Mem, f32Mem, elemMem, f32Mem, idxTy};
+  if (c.fp8Tensor())
+    args.push_back(f32);
   if (c.sinks)
     args.push_back(f32Mem);
   gpu::GPUFuncOp fn = makeKernel("combine", args);
@@ -585,8 +594,11 @@ void CombineEmitter::declareKernel() {
   out = fn.getArgument(2);
   lse = fn.getArgument(3);
   numSplits = fn.getArgument(4);
+  unsigned next = 5;
+  if (c.fp8Tensor())
+    valueScale = fn.getArgument(next++);
   if (c.sinks)
-    sinks = fn.getArgument(5);
+    sinks = fn.getArgument(next);
   row = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   seq = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   lane = gpu::ThreadIdOp::create(b, gpu::Dimension::x);

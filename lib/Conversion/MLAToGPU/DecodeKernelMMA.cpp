@@ -257,7 +257,7 @@ void MMAPartialEmitter::loadTile(Value ts, Value stage) {
   // slot holds a token.
   auto copyChunk = [&](Value dstRow, Value ch, Value rowStart, Value holds) {
     auto dst = [&] { return add(dstRow, mulc(ch, 8 * shape.elemBytes)); };
-    if (c.fp8Rows())
+    if (c.fp8Cache())
       return dequantizeChunk(dst(), ch, rowStart, holds);
     Value src;
     if (!valuesPtr) {
@@ -311,6 +311,8 @@ void MMAPartialEmitter::loadTile(Value ts, Value stage) {
 // The 8 codes of a latent chunk share one scale group (scale groups are
 // multiples of 16 columns); rows are multiples of 4 bytes, so the chunk's
 // codes, the scale and the rope values are read as aligned 32-bit words.
+// With one scale a cache every chunk is 8 codes, staged unscaled (exact in
+// f16 and bf16); the kernel applies the scale to the scores and outputs.
 void MMAPartialEmitter::dequantizeChunk(Value dst, Value ch, Value rowBytes,
                                         Value holds) {
   auto word = [&](Value bytes) -> Value {
@@ -332,9 +334,14 @@ void MMAPartialEmitter::dequantizeChunk(Value dst, Value ch, Value rowBytes,
   auto latent = [&] {
     Value col = mulc(ch, 8);
     Value at = add(rowBytes, col);
-    Value scale = LLVM::BitcastOp::create(
-        b, f32,
-        word(add(addc(rowBytes, c.dc), mulc(divc(col, c.scaleGroup), 4))));
+    Value scale;
+    if (c.fp8Rows())
+      scale = LLVM::BitcastOp::create(
+          b, f32,
+          word(add(addc(rowBytes, c.dc), mulc(divc(col, c.scaleGroup), 4))));
+    auto scaled = [&](Value v) -> Value {
+      return scale ? arith::MulFOp::create(b, v, scale).getResult() : v;
+    };
     Value codes[2] = {word(at), word(addc(at, 4))};
     SmallVector<Value> vals;
     if (c.hardwareE4M3) {
@@ -351,20 +358,16 @@ void MMAPartialEmitter::dequantizeChunk(Value dst, Value ch, Value rowBytes,
         Value h = NVVM::ConvertF8x2ToF16x2Op::create(
             b, f16x2, pair, /*relu=*/false, b.getType<Float8E4M3FNType>());
         for (int64_t e = 0; e < 2; ++e)
-          vals.push_back(arith::MulFOp::create(
-              b,
-              arith::ExtFOp::create(
-                  b, f32,
-                  LLVM::ExtractElementOp::create(b, h, i32c(e)).getResult()),
-              scale));
+          vals.push_back(scaled(arith::ExtFOp::create(
+              b, f32,
+              LLVM::ExtractElementOp::create(b, h, i32c(e)).getResult())));
       }
     }
     for (int64_t k = 0; !c.hardwareE4M3 && k < 8; ++k) {
       Value code = arith::TruncIOp::create(
           b, b.getI8Type(),
           arith::ShRUIOp::create(b, codes[k / 4], i32c(8 * (k % 4))));
-      vals.push_back(
-          arith::MulFOp::create(b, buildE4M3ToF32(b, b.getLoc(), code), scale));
+      vals.push_back(scaled(buildE4M3ToF32(b, b.getLoc(), code)));
     }
     SmallVector<Value> words;
     for (int64_t k = 0; k < 4; ++k)
@@ -390,6 +393,8 @@ void MMAPartialEmitter::dequantizeChunk(Value dst, Value ch, Value rowBytes,
     store(words);
   };
   auto body = [&] {
+    if (c.fp8Tensor())
+      return latent();
     Value isLatent =
         arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ch, idx(c.dc / 8));
     auto pick = scf::IfOp::create(b, isLatent, /*withElse=*/true);

@@ -134,6 +134,8 @@ struct ConvertMLAToGPUPass
     Value lseFlat = flatBuffer(b, l.lse);
     SmallVector<Value> combineArgs = {l.partOut, l.partML, outFlat, lseFlat,
                                       l.splits};
+    if (l.kvScale)
+      combineArgs.push_back(l.kvScale);
     if (l.sinks)
       combineArgs.push_back(l.sinks);
     gpu::LaunchFuncOp::create(

@@ -25,9 +25,7 @@ gpu::GPUFuncOp TensorCoreEmitter::makePartialKernel(uint64_t alignment,
       /*addrSpace=*/3);
   auto dyn = ShapedType::kDynamic;
   auto elemMem = MemRefType::get({dyn}, c.elemType);
-  // fp8 rows: the cache is bytes.
-  auto cacheMem = MemRefType::get({dyn}, c.fp8Rows() ? Type(b.getI8Type())
-                                                     : Type(c.elemType));
+  auto cacheMem = MemRefType::get({dyn}, c.cacheElemType());
   auto i32Mem = MemRefType::get({dyn}, i32);
   auto f32Mem = MemRefType::get({dyn}, f32);
   SmallVector<Type> args = {elemMem, cacheMem, i32Mem, i32Mem, f32Mem,

@@ -60,7 +60,15 @@ using HeadsPartialFn = void (*)(MemRef1D *q, MemRef1D *k, MemRef1D *v,
 using SinksCombineFn = void (*)(MemRef1D *partOut, MemRef1D *partML,
                                 MemRef1D *out, MemRef1D *lse, int64_t b,
                                 int64_t numSplits, MemRef1D *sinks);
-
+/// The combines of a kernel whose fp8 cache has one scale: the outputs'
+/// scale follows the split count.
+using ScaledCombineFn = void (*)(MemRef1D *partOut, MemRef1D *partML,
+                                 MemRef1D *out, MemRef1D *lse, int64_t b,
+                                 int64_t numSplits, float valueScale);
+using ScaledSinksCombineFn = void (*)(MemRef1D *partOut, MemRef1D *partML,
+                                      MemRef1D *out, MemRef1D *lse, int64_t b,
+                                      int64_t numSplits, float valueScale,
+                                      MemRef1D *sinks);
 
 int64_t rows(const mla_cpu_kernel &k) { return k.num_heads * k.q_len; }
 /// The sets of keys that groups read: KV heads, the query tokens' index
@@ -202,7 +210,7 @@ bool reserve(std::vector<float> &v, int64_t n) {
 
 extern "C" {
 
-int32_t mla_cpu_num_splits_v5(const mla_cpu_kernel *k, int32_t batch,
+int32_t mla_cpu_num_splits_v6(const mla_cpu_kernel *k, int32_t batch,
                               int32_t maxSeqLen, int32_t threads) {
   // With a window, a sequence's kernels read at most W + q_len - 1 tokens.
   int64_t read = maxSeqLen;
@@ -216,14 +224,18 @@ int32_t mla_cpu_num_splits_v5(const mla_cpu_kernel *k, int32_t batch,
 /// against `numBlocks` (INT64_MAX when the caller did not give it).
 static int32_t decode(const mla_cpu_kernel *k, const void *q,
                       const void *kvCache, const void *vCache,
-                      int64_t numBlocks,
-                      const int32_t *blockTable, const int32_t *seqLens,
-                      const float *sinks, void *out, float *lse,
-                      int32_t batch, int32_t maxBlocksPerSeq,
-                      float softmaxScale, void *stream) {
+                      int64_t numBlocks, const int32_t *blockTable,
+                      const int32_t *seqLens, const float *sinks, void *out,
+                      float *lse, int32_t batch, int32_t maxBlocksPerSeq,
+                      float softmaxScale, float kvScale, void *stream) {
   if (int32_t code = mla_runtime::checkArguments(q, kvCache, blockTable,
                                                  seqLens, out, lse, batch,
                                                  maxBlocksPerSeq, softmaxScale);
+      code >= 0)
+    return code;
+  float scale;
+  if (int32_t code =
+          mla_runtime::scoreScale(k->kv_scale, softmaxScale, kvScale, scale);
       code >= 0)
     return code;
   if ((k->sinks && !sinks) || (k->num_kv_heads > 0 && !vCache))
@@ -276,10 +288,12 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
   auto headsPartial = reinterpret_cast<HeadsPartialFn>(partialSym);
   auto combine = reinterpret_cast<CombineFn>(k->combine);
   auto sinksCombine = reinterpret_cast<SinksCombineFn>(k->combine);
+  auto scaledCombine = reinterpret_cast<ScaledCombineFn>(k->combine);
+  auto scaledSinksCombine = reinterpret_cast<ScaledSinksCombineFn>(k->combine);
 
   const int64_t kRows = rows(*k), kGroups = groups(*k);
   int64_t splits =
-      mla_cpu_num_splits_v5(k, batch, maxLen, omp_get_max_threads());
+      mla_cpu_num_splits_v6(k, batch, maxLen, omp_get_max_threads());
   int64_t items = int64_t(batch) * kGroups * splits;
   if (!reserve(scratch.out, items * k->rows_per_group * k->kv_lora_rank) ||
       !reserve(scratch.ml, items * k->rows_per_group * 2))
@@ -313,15 +327,19 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
                pmi = pmv;
       if (k->num_kv_heads > 0)
         headsPartial(&qi, &kvi, &vi, &bti, &li, &poi, &pmi, b, group, split,
-                     splits, maxBlocksPerSeq, softmaxScale);
+                     splits, maxBlocksPerSeq, scale);
       else
         partial(&qi, &kvi, &bti, &li, &poi, &pmi, b, group, split, splits,
-                maxBlocksPerSeq, softmaxScale);
+                maxBlocksPerSeq, scale);
     }
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < batch; ++b) {
       MemRef1D poi = pov, pmi = pmv, lsei = lsev, oi = ov, si = sv;
-      if (k->sinks)
+      if (k->kv_scale && k->sinks)
+        scaledSinksCombine(&poi, &pmi, &oi, &lsei, b, splits, kvScale, &si);
+      else if (k->kv_scale)
+        scaledCombine(&poi, &pmi, &oi, &lsei, b, splits, kvScale);
+      else if (k->sinks)
         sinksCombine(&poi, &pmi, &oi, &lsei, b, splits, &si);
       else
         combine(&poi, &pmi, &oi, &lsei, b, splits);
@@ -330,34 +348,35 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
   return mla_abi::Ok;
 }
 
-int32_t mla_cpu_decode_v5(const mla_cpu_kernel *k, const void *q,
+int32_t mla_cpu_decode_v6(const mla_cpu_kernel *k, const void *q,
                           const void *kvCache, const void *vCache,
                           const int32_t *blockTable, const int32_t *seqLens,
                           const float *sinks, void *out, float *lse,
                           int32_t batch, int32_t maxBlocksPerSeq,
-                          float softmaxScale, void *stream) {
+                          float softmaxScale, float kvScale, void *stream) {
   return decode(k, q, kvCache, vCache, INT64_MAX, blockTable, seqLens, sinks,
-                out, lse, batch, maxBlocksPerSeq, softmaxScale, stream);
+                out, lse, batch, maxBlocksPerSeq, softmaxScale, kvScale,
+                stream);
 }
 
-int32_t mla_cpu_decode_checked_v5(const mla_cpu_kernel *k, const void *q,
+int32_t mla_cpu_decode_checked_v6(const mla_cpu_kernel *k, const void *q,
                                   const void *kvCache, const void *vCache,
-                                  int32_t numBlocks,
-                                  const int32_t *blockTable,
+                                  int32_t numBlocks, const int32_t *blockTable,
                                   const int32_t *seqLens, const float *sinks,
                                   void *out, float *lse, int32_t batch,
                                   int32_t maxBlocksPerSeq, float softmaxScale,
-                                  void *stream) {
+                                  float kvScale, void *stream) {
   return decode(k, q, kvCache, vCache, numBlocks, blockTable, seqLens, sinks,
-                out, lse, batch, maxBlocksPerSeq, softmaxScale, stream);
+                out, lse, batch, maxBlocksPerSeq, softmaxScale, kvScale,
+                stream);
 }
 
 } // extern "C"
 
 static_assert(std::is_same_v<decltype(mla_runtime::withoutDescription(
-                                 &mla_cpu_decode_checked_v5)),
-                             mla_abi::HeadsSinksCheckedKernelFn>,
-              "mla_cpu_decode_checked_v5 must forward NAME_checked");
-static_assert(mla_runtime::forwardsABI<mla_abi::HeadsSinksKernelFn>(
-                  &mla_cpu_decode_v5, &mla_cpu_num_splits_v5),
+                                 &mla_cpu_decode_checked_v6)),
+                             mla_abi::RuntimeCheckedKernelFn>,
+              "mla_cpu_decode_checked_v6 must forward NAME_checked");
+static_assert(mla_runtime::forwardsABI<mla_abi::RuntimeKernelFn>(
+                  &mla_cpu_decode_v6, &mla_cpu_num_splits_v6),
               "the runtime's entries take the C signatures of the ABI");

@@ -218,22 +218,27 @@ extern "C" {
 /// split at least mla_runtime::kMinTokensPerSplit of the longest possible
 /// sequence.
 /// MLA_GPU_NUM_SPLITS overrides it.
-int32_t mla_cuda_num_splits_v4(const mla_cuda_kernel *k, int32_t batch,
+int32_t mla_cuda_num_splits_v5(const mla_cuda_kernel *k, int32_t batch,
                                int32_t maxSeqLen, int32_t sms) {
   return int32_t(mla_runtime::chooseSplits("MLA_GPU_NUM_SPLITS",
                                            int64_t(batch) * groups(*k),
                                            maxSeqLen, sms));
 }
 
-int32_t mla_cuda_decode_v4(const mla_cuda_kernel *k, const void *q,
+int32_t mla_cuda_decode_v5(const mla_cuda_kernel *k, const void *q,
                            const void *kvCache, const void *vCache,
                            const int32_t *blockTable, const int32_t *seqLens,
                            const float *sinks, void *out, float *lse,
                            int32_t batch, int32_t maxBlocksPerSeq,
-                           float softmaxScale, void *stream) {
+                           float softmaxScale, float kvScale, void *stream) {
   if (int32_t code = mla_runtime::checkArguments(q, kvCache, blockTable,
                                                  seqLens, out, lse, batch,
                                                  maxBlocksPerSeq, softmaxScale);
+      code >= 0)
+    return code;
+  float scale;
+  if (int32_t code =
+          mla_runtime::scoreScale(k->kv_scale, softmaxScale, kvScale, scale);
       code >= 0)
     return code;
   if ((k->sinks && !sinks) || (k->num_kv_heads > 0 && !vCache))
@@ -255,7 +260,7 @@ int32_t mla_cuda_decode_v4(const mla_cuda_kernel *k, const void *q,
     return mla_abi::ErrCudaLoad;
   int64_t capacity =
       k->topk > 0 ? k->topk : int64_t(maxBlocksPerSeq) * k->block_size;
-  int64_t splits = mla_cuda_num_splits_v4(
+  int64_t splits = mla_cuda_num_splits_v5(
       k, batch, int32_t(std::min<int64_t>(capacity, INT32_MAX)), state.sms);
   size_t perItem = size_t(rowsPerGroup) * (dc + 2) * sizeof(float);
   size_t need = size_t(batch) * kGroups * splits * perItem;
@@ -280,7 +285,7 @@ int32_t mla_cuda_decode_v4(const mla_cuda_kernel *k, const void *q,
            lsev = view(ptr(lse), int64_t(batch) * kRows),
            sv = view(ptr(sinks), k->num_heads);
   int64_t numSplits = splits, maxBlocks = maxBlocksPerSeq;
-  float scale = softmaxScale;
+  float valueScale = kvScale;
   // Each memref is five kernel parameters: both pointers, offset, size,
   // stride.
   auto push = [](void **params, int &n, MemRef1D &m) {
@@ -315,11 +320,13 @@ int32_t mla_cuda_decode_v4(const mla_cuda_kernel *k, const void *q,
     p1[n1++] = &maps[0];
     p1[n1++] = &maps[1];
   }
-  void *p2[26];
+  void *p2[27];
   int n2 = 0;
   for (MemRef1D *m : {&pov, &pmv, &ov, &lsev})
     push(p2, n2, *m);
   p2[n2++] = &numSplits;
+  if (k->kv_scale)
+    p2[n2++] = &valueScale;
   if (k->sinks)
     push(p2, n2, sv);
   bool launched =
@@ -337,6 +344,6 @@ int32_t mla_cuda_decode_v4(const mla_cuda_kernel *k, const void *q,
 
 } // extern "C"
 
-static_assert(mla_runtime::forwardsABI<mla_abi::HeadsSinksKernelFn>(
-                  &mla_cuda_decode_v4, &mla_cuda_num_splits_v4),
+static_assert(mla_runtime::forwardsABI<mla_abi::RuntimeKernelFn>(
+                  &mla_cuda_decode_v5, &mla_cuda_num_splits_v5),
               "the runtime's entries take the C signatures of the ABI");

@@ -28,11 +28,12 @@ using PointerField = std::optional<std::string>;
 /// `name`_num_splits(batch, max_seq_len, threads or SMs), each returning
 /// `runtime`(&`name`_kernel, args...), to `module`.
 /// `heads`: a library on head caches, whose entries take v_cache after the
-/// keys (the runtime takes it there, NULL for a latent cache).
-void addRuntimeEntry(ModuleOp module, StringRef name,
-                     ArrayRef<int64_t> fields,
+/// keys (the runtime takes it there, NULL for a latent cache). `kvScale`: a
+/// library whose fp8 cache has one scale, whose entries take kv_scale after
+/// softmax_scale (the runtime takes it there, 1 for other libraries).
+void addRuntimeEntry(ModuleOp module, StringRef name, ArrayRef<int64_t> fields,
                      ArrayRef<PointerField> pointers, bool sinks, bool heads,
-                     StringRef decodeFn, StringRef splitsFn,
+                     bool kvScale, StringRef decodeFn, StringRef splitsFn,
                      StringRef checkedFn = "") {
   MLIRContext *ctx = module.getContext();
   Location loc = module.getLoc();
@@ -65,14 +66,17 @@ void addRuntimeEntry(ModuleOp module, StringRef name,
   }
 
   // `entry`(args...) { return runtime(&`name`_kernel, args...); }, with a
-  // null pointer inserted as each of the runtime's arguments `nullAt`
-  // (ascending positions in the runtime's arguments after the description).
+  // null pointer (or, at `oneAt`, the float 1) inserted as each of the
+  // runtime's arguments `nullAt` (ascending positions in the runtime's
+  // arguments after the description).
   auto forward = [&](StringRef entry, StringRef runtime, ArrayRef<Type> args,
-                     ArrayRef<unsigned> nullAt = {}) {
+                     ArrayRef<unsigned> nullAt = {},
+                     std::optional<unsigned> oneAt = std::nullopt) {
+    auto constantAt = [&](unsigned at) { return at == oneAt ? f32 : ptr; };
     SmallVector<Type> runtimeArgs = {ptr};
     runtimeArgs.append(args.begin(), args.end());
     for (unsigned at : nullAt)
-      runtimeArgs.insert(runtimeArgs.begin() + 1 + at, ptr);
+      runtimeArgs.insert(runtimeArgs.begin() + 1 + at, constantAt(at));
     auto runtimeTy = LLVM::LLVMFunctionType::get(i32, runtimeArgs);
     if (!module.lookupSymbol(runtime))
       LLVM::LLVMFuncOp::create(b, loc, runtime, runtimeTy);
@@ -86,18 +90,21 @@ void addRuntimeEntry(ModuleOp module, StringRef name,
     operands.append(body->args_begin(), body->args_end());
     for (unsigned at : nullAt)
       operands.insert(operands.begin() + 1 + at,
-                      LLVM::ZeroOp::create(b, loc, ptr));
+                      at == oneAt ? LLVM::ConstantOp::create(
+                                        b, loc, f32, b.getF32FloatAttr(1.0f))
+                                        .getResult()
+                                  : LLVM::ZeroOp::create(b, loc, ptr));
     Value r = LLVM::CallOp::create(b, loc, runtimeTy, runtime, operands)
                   .getResult();
     LLVM::ReturnOp::create(b, loc, r);
   };
   // The contract's signature (KernelABI.h's kernelArgs(sinks, heads)): the
-  // runtime takes the value cache after the keys and the sinks after
-  // seq_lens, null where the library has none.
+  // runtime takes the value cache after the keys, the sinks after seq_lens
+  // and kv_scale after softmax_scale; null (1) where the library has none.
   SmallVector<Type> decodeArgs = {ptr, ptr, ptr, ptr, ptr,
                                   ptr, i32, i32, f32, ptr};
   SmallVector<unsigned> nullAt, checkedNullAt;
-  const unsigned values = 2, sinksAt = 5;
+  const unsigned values = 2, sinksAt = 5, kvScaleAt = 11;
   if (heads)
     decodeArgs.insert(decodeArgs.begin() + values, ptr);
   else
@@ -106,7 +113,12 @@ void addRuntimeEntry(ModuleOp module, StringRef name,
     decodeArgs.insert(decodeArgs.begin() + sinksAt, ptr);
   else
     nullAt.push_back(sinksAt);
-  forward(name, decodeFn, decodeArgs, nullAt);
+  // softmax_scale is the entry's third argument from the end.
+  if (kvScale)
+    decodeArgs.insert(decodeArgs.end() - 1, f32);
+  else
+    nullAt.push_back(kvScaleAt);
+  forward(name, decodeFn, decodeArgs, nullAt, kvScaleAt);
   // NAME_num_splits(batch, max_seq_len, threads or SMs).
   forward((name + "_num_splits").str(), splitsFn, {i32, i32, i32});
   // NAME_checked: the decode entry with num_blocks after the caches.
@@ -117,8 +129,8 @@ void addRuntimeEntry(ModuleOp module, StringRef name,
     const unsigned runtimeNumBlocksAt = 3;
     for (unsigned at : nullAt)
       checkedNullAt.push_back(at >= runtimeNumBlocksAt ? at + 1 : at);
-    forward((name + "_checked").str(), checkedFn, checkedArgs,
-            checkedNullAt);
+    forward((name + "_checked").str(), checkedFn, checkedArgs, checkedNullAt,
+            kvScaleAt + 1);
   }
 }
 } // namespace
@@ -150,17 +162,17 @@ LogicalResult cpu::addKernelEntry(ModuleOp module,
       return failure();
     amx = *p;
   }
-  // mla_cpu_kernel (CPUKernel.h): thirteen i64, four pointers.
-  addRuntimeEntry(module, name,
-                  {config.heads, config.qLen, config.dc, config.dr,
-                   config.blockSize, config.causal ? 1 : 0,
-                   config.elemType.getIntOrFloatBitWidth() / 8,
-                   config.rowsPerGroup, int64_t(config.prefetch),
-                   config.window.value_or(0), config.sinks ? 1 : 0,
-                   config.headCaches ? config.kvHeads : 0, config.topk},
-                  {*partial, prefetch, amx, *combine}, config.sinks,
-                  config.headCaches, "mla_cpu_decode_v5", "mla_cpu_num_splits_v5",
-                  "mla_cpu_decode_checked_v5");
+  // mla_cpu_kernel (CPUKernel.h): fourteen i64, four pointers.
+  addRuntimeEntry(
+      module, name,
+      {config.heads, config.qLen, config.dc, config.dr, config.blockSize,
+       config.causal ? 1 : 0, config.elemType.getIntOrFloatBitWidth() / 8,
+       config.rowsPerGroup, int64_t(config.prefetch), config.window.value_or(0),
+       config.sinks ? 1 : 0, config.headCaches ? config.kvHeads : 0,
+       config.topk, config.fp8Tensor() ? 1 : 0},
+      {*partial, prefetch, amx, *combine}, config.sinks, config.headCaches,
+      config.fp8Tensor(), "mla_cpu_decode_v6", "mla_cpu_num_splits_v6",
+      "mla_cpu_decode_checked_v6");
   return success();
 }
 
@@ -174,7 +186,7 @@ void cpu::addCUDAKernelEntry(ModuleOp module, const GPUDecodeConfig &config,
       LLVM::LLVMArrayType::get(b.getI8Type(), cubin.size()),
       /*isConstant=*/true, LLVM::Linkage::Internal, cubinName,
       b.getStringAttr(cubin), /*alignment=*/16);
-  // mla_cuda_kernel (CUDAKernel.h): seventeen i64, the cubin.
+  // mla_cuda_kernel (CUDAKernel.h): eighteen i64, the cubin.
   addRuntimeEntry(
       module, name,
       {config.heads, config.qLen, config.dc, config.dr, config.blockSize,
@@ -184,7 +196,8 @@ void cpu::addCUDAKernelEntry(ModuleOp module, const GPUDecodeConfig &config,
        config.elemType.isBF16() ? 1 : 0, config.tmaBoxRows,
        config.sinks ? 1 : 0, config.headCaches ? config.kvHeads : 0,
        config.sparse() ? config.topk : 0,
-       config.fp8Rows() ? config.fp8RowBytes() : 0, int64_t(cubin.size())},
-      {cubinName}, config.sinks, config.headCaches, "mla_cuda_decode_v4",
-      "mla_cuda_num_splits_v4");
+       config.fp8Rows() ? config.fp8RowBytes() : 0, config.fp8Tensor() ? 1 : 0,
+       int64_t(cubin.size())},
+      {cubinName}, config.sinks, config.headCaches, config.fp8Tensor(),
+      "mla_cuda_decode_v5", "mla_cuda_num_splits_v5");
 }

@@ -677,7 +677,7 @@ func.func @append_layer_rope(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cac
 
 func.func @append_result(%c: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %cache: tensor<8x16x40xf32>, %bt: tensor<2x4xi32>, %l: tensor<2xi32>) {
   // expected-error @+1 {{all of {cache, result} have same type}}
-  %0 = "mla.kv_cache_append"(%c, %r, %cache, %bt, %l) : (tensor<2x1x32xf32>, tensor<2x1x8xf32>, tensor<8x16x40xf32>, tensor<2x4xi32>, tensor<2xi32>) -> tensor<4x16x40xf32>
+  %0 = "mla.kv_cache_append"(%c, %r, %cache, %bt, %l) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0>}> : (tensor<2x1x32xf32>, tensor<2x1x8xf32>, tensor<8x16x40xf32>, tensor<2x4xi32>, tensor<2xi32>) -> tensor<4x16x40xf32>
   return
 }
 
@@ -2243,5 +2243,97 @@ func.func @append_fp8_heads(%l: tensor<2x1x2x16xf32>, %c: tensor<4x4x2x16xi8>, %
 func.func @gather_fp8_not_i8(%c: tensor<4x4x40xbf16>, %bt: tensor<2x2xi32>) {
   // expected-error @+1 {{scale_group (fp8 rows) needs an i8 cache, got 'bf16'}}
   %0, %1 = mla.kv_cache_gather %c[%bt] {scale_group = 16 : i64} : tensor<4x4x40xbf16>[tensor<2x2xi32>] -> tensor<2x8x32xbf16>, tensor<2x8x8xbf16>
+  return
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// fp8 with one scale (cache_scale) of mla.kv_cache_append / mla.kv_cache_gather
+//===----------------------------------------------------------------------===//
+
+func.func @append_scale_and_group(%l: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %c: tensor<4x4x56xi8>, %bt: tensor<2x2xi32>, %n: tensor<2xi32>, %s: tensor<f32>) {
+  // expected-error @+1 {{cache_scale (one fp8 scale per tensor) and scale_group (fp8 rows) are exclusive}}
+  %0 = mla.kv_cache_append %l, %r into %c[%bt, %n] cache_scale(%s : tensor<f32>) {scale_group = 16 : i64} : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<4x4x56xi8>[tensor<2x2xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_fp8_no_scale(%l: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %c: tensor<4x4x40xf8E4M3FN>, %bt: tensor<2x2xi32>, %n: tensor<2xi32>) {
+  // expected-error @+1 {{an f8E4M3FN cache needs cache_scale (its values are e4m3 times the scale)}}
+  %0 = mla.kv_cache_append %l, %r into %c[%bt, %n] : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<4x4x40xf8E4M3FN>[tensor<2x2xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_scale_not_fp8(%l: tensor<2x1x32xbf16>, %r: tensor<2x1x8xbf16>, %c: tensor<4x4x40xbf16>, %bt: tensor<2x2xi32>, %n: tensor<2xi32>, %s: tensor<f32>) {
+  // expected-error @+1 {{cache_scale needs an f8E4M3FN cache, got 'bf16'}}
+  %0 = mla.kv_cache_append %l, %r into %c[%bt, %n] cache_scale(%s : tensor<f32>) : tensor<2x1x32xbf16>, tensor<2x1x8xbf16> into tensor<4x4x40xbf16>[tensor<2x2xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_scale_heads(%k: tensor<2x1x2x16xf32>, %c: tensor<4x4x2x16xf8E4M3FN>, %bt: tensor<2x2xi32>, %n: tensor<2xi32>, %s: tensor<f32>) {
+  // expected-error @+1 {{cache_scale applies to a latent cache, not to a head cache}}
+  %0 = mla.kv_cache_append %k into %c[%bt, %n] cache_scale(%s : tensor<f32>) : tensor<2x1x2x16xf32> into tensor<4x4x2x16xf8E4M3FN>[tensor<2x2xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_scale_row_width(%l: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %c: tensor<4x4x56xf8E4M3FN>, %bt: tensor<2x2xi32>, %n: tensor<2xi32>, %s: tensor<f32>) {
+  // expected-error @+1 {{cache row width (56) does not match kv_lora_rank + rope dim (40)}}
+  %0 = mla.kv_cache_append %l, %r into %c[%bt, %n] cache_scale(%s : tensor<f32>) : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<4x4x56xf8E4M3FN>[tensor<2x2xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @append_scale_not_0d(%l: tensor<2x1x32xf32>, %r: tensor<2x1x8xf32>, %c: tensor<4x4x40xf8E4M3FN>, %bt: tensor<2x2xi32>, %n: tensor<2xi32>, %s: tensor<1xf32>) {
+  // expected-error @+1 {{operand #5 must be 0D tensor of 32-bit float values}}
+  %0 = mla.kv_cache_append %l, %r into %c[%bt, %n] cache_scale(%s : tensor<1xf32>) : tensor<2x1x32xf32>, tensor<2x1x8xf32> into tensor<4x4x40xf8E4M3FN>[tensor<2x2xi32>, tensor<2xi32>]
+  return
+}
+
+// -----
+
+func.func @gather_scale_and_group(%c: tensor<4x4x56xi8>, %bt: tensor<2x2xi32>, %s: tensor<f32>) {
+  // expected-error @+1 {{cache_scale (one fp8 scale per tensor) and scale_group (fp8 rows) are exclusive}}
+  %0, %1 = mla.kv_cache_gather %c[%bt] cache_scale(%s : tensor<f32>) {scale_group = 16 : i64} : tensor<4x4x56xi8>[tensor<2x2xi32>] -> tensor<2x8x32xbf16>, tensor<2x8x8xbf16>
+  return
+}
+
+// -----
+
+func.func @gather_fp8_no_scale(%c: tensor<4x4x40xf8E4M3FN>, %bt: tensor<2x2xi32>) {
+  // expected-error @+1 {{an f8E4M3FN cache needs cache_scale (its values are e4m3 times the scale)}}
+  %0, %1 = mla.kv_cache_gather %c[%bt] : tensor<4x4x40xf8E4M3FN>[tensor<2x2xi32>] -> tensor<2x8x32xbf16>, tensor<2x8x8xbf16>
+  return
+}
+
+// -----
+
+func.func @gather_scale_not_fp8(%c: tensor<4x4x40xbf16>, %bt: tensor<2x2xi32>, %s: tensor<f32>) {
+  // expected-error @+1 {{cache_scale needs an f8E4M3FN cache, got 'bf16'}}
+  %0, %1 = mla.kv_cache_gather %c[%bt] cache_scale(%s : tensor<f32>) : tensor<4x4x40xbf16>[tensor<2x2xi32>] -> tensor<2x8x32xbf16>, tensor<2x8x8xbf16>
+  return
+}
+
+// -----
+
+func.func @gather_scale_heads(%c: tensor<4x4x2x16xf8E4M3FN>, %bt: tensor<2x2xi32>, %s: tensor<f32>) {
+  // expected-error @+1 {{cache_scale applies to a latent cache, not to a head cache}}
+  %0 = mla.kv_cache_gather %c[%bt] cache_scale(%s : tensor<f32>) : tensor<4x4x2x16xf8E4M3FN>[tensor<2x2xi32>] -> tensor<2x8x2x16xf32>
+  return
+}
+
+// -----
+
+func.func @gather_scale_row_width(%c: tensor<4x4x56xf8E4M3FN>, %bt: tensor<2x2xi32>, %s: tensor<f32>) {
+  // expected-error @+1 {{cache row width (56) does not match kv_lora_rank + rope dim (40)}}
+  %0, %1 = mla.kv_cache_gather %c[%bt] cache_scale(%s : tensor<f32>) : tensor<4x4x56xf8E4M3FN>[tensor<2x2xi32>] -> tensor<2x8x32xbf16>, tensor<2x8x8xbf16>
   return
 }

@@ -73,6 +73,22 @@ func.func @cache(%c: tensor<?x2x32xbf16>, %kr: tensor<?x2x8xbf16>,
   return %l, %r, %l2 : tensor<?x?x32xbf16>, tensor<?x?x8xbf16>, tensor<3x64x32xbf16>
 }
 
+// An fp8 latent cache with one scale: append encodes, gather decodes (into
+// any float type).
+// CHECK-LABEL: func.func @cache_per_tensor
+// CHECK: mla.kv_cache_append %{{.*}}, %{{.*}} into %{{.*}}[%{{.*}}, %{{.*}}] cache_scale(%{{.*}} : tensor<f32>) : tensor<?x2x32xbf16>, tensor<?x2x8xbf16> into tensor<?x16x40xf8E4M3FN>[tensor<?x?xi32>, tensor<?xi32>]
+// CHECK: mla.kv_cache_gather %{{.*}}[%{{.*}}] cache_scale(%{{.*}} : tensor<f32>) : tensor<?x16x40xf8E4M3FN>[tensor<?x?xi32>] -> tensor<?x?x32xbf16>, tensor<?x?x8xbf16>
+// CHECK: mla.kv_cache_gather %{{.*}}[%{{.*}}] cache_scale(%{{.*}} : tensor<f32>) : tensor<?x16x40xf8E4M3FN>[tensor<3x4xi32>] -> tensor<3x64x32xf32>, tensor<3x64x8xf32>
+func.func @cache_per_tensor(%c: tensor<?x2x32xbf16>, %kr: tensor<?x2x8xbf16>,
+                            %cache: tensor<?x16x40xf8E4M3FN>, %bt: tensor<?x?xi32>,
+                            %lens: tensor<?xi32>, %s: tensor<f32>, %bt2: tensor<3x4xi32>)
+    -> (tensor<?x?x32xbf16>, tensor<?x?x8xbf16>, tensor<3x64x32xf32>) {
+  %new = mla.kv_cache_append %c, %kr into %cache[%bt, %lens] cache_scale(%s : tensor<f32>) : tensor<?x2x32xbf16>, tensor<?x2x8xbf16> into tensor<?x16x40xf8E4M3FN>[tensor<?x?xi32>, tensor<?xi32>]
+  %l, %r = mla.kv_cache_gather %new[%bt] cache_scale(%s : tensor<f32>) : tensor<?x16x40xf8E4M3FN>[tensor<?x?xi32>] -> tensor<?x?x32xbf16>, tensor<?x?x8xbf16>
+  %l2, %r2 = mla.kv_cache_gather %new[%bt2] cache_scale(%s : tensor<f32>) : tensor<?x16x40xf8E4M3FN>[tensor<3x4xi32>] -> tensor<3x64x32xf32>, tensor<3x64x8xf32>
+  return %l, %r, %l2 : tensor<?x?x32xbf16>, tensor<?x?x8xbf16>, tensor<3x64x32xf32>
+}
+
 // CHECK-LABEL: func.func @attention
 // MHA (G = H), prefill-style causal.
 // CHECK: mla.attention %{{.*}}, %{{.*}}, %{{.*}} {causal, scale = 1.250000e-01 : f32} : tensor<?x?x8x64xf32>, tensor<?x?x8x64xf32>, tensor<?x?x8x64xf32> -> tensor<?x?x8x64xf32>

@@ -245,6 +245,9 @@ struct LaunchBuffers {
   Value values;
   /// The op's sinks [H] (f32) as a flat buffer, or null without them.
   Value sinks;
+  /// One fp8 scale a cache: its value (f32), which `scale` includes and the
+  /// combine multiplies the outputs by; null otherwise.
+  Value kvScale;
   /// Replaces `op`'s results by out and lse as tensors. No deallocations:
   /// the buffer-deallocation pipeline after bufferization frees the buffers.
   void replace(ImplicitLocOpBuilder &b, DecodeAttentionOp op) const;
@@ -318,11 +321,12 @@ public:
   Value weight(Value ms, Value safeMax) {
     return math.exp(arith::SubFOp::create(kb.builder(), ms, safeMax));
   }
-  /// What the row's outputs are multiplied by (1 / total, or 0) and its lse.
+  /// What the row's outputs are multiplied by (1 / total, or 0; times
+  /// `valueScale` when given: the cache's one fp8 scale) and its lse.
   struct Result {
     Value scale, lse;
   };
-  Result finish(Value safeMax, Value total);
+  Result finish(Value safeMax, Value total, Value valueScale = Value());
 
 private:
   KernelBuilder &kb;

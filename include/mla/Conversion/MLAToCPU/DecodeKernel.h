@@ -36,7 +36,8 @@ struct CPUDecodeConfig : DecodeParams {
     const int64_t tb = kAMXTileTokens;
     // fp8 rows: the tile's dequantized rows too.
     return paddedRows * (4 * (dc + 16) + 2 * rowWidth() + 2 * tb + 4 * tb) +
-           tb * 2 * (rowWidth() + dc + 16) + (fp8Rows() ? tb * 2 * rowWidth() : 0);
+           tb * 2 * (rowWidth() + dc + 16) +
+           (fp8Cache() ? tb * 2 * rowWidth() : 0);
   }
   /// The vector kernels' stack for the chosen tiling: row state, the f32
   /// accumulators, the tile's scores and offsets and, with fp8 rows, the
@@ -48,7 +49,7 @@ struct CPUDecodeConfig : DecodeParams {
         elemType ? std::max<int64_t>(elemType.getIntOrFloatBitWidth() / 8, 1)
                  : 4;
     return padded * (4 * 6 + 8) + rowsPerGroup * 4 * dc + tb * padded * 4 +
-           tb * (3 * 8 + 4) + (fp8Rows() ? tb * rowWidth() * elemBytes : 0);
+           tb * (3 * 8 + 4) + (fp8Cache() ? tb * rowWidth() * elemBytes : 0);
   }
   /// What a partial kernel may keep on its thread's stack.
   static constexpr int64_t kStackBytes = 1 << 20;

@@ -651,11 +651,38 @@ static Value encodeFP8Rows(OpBuilder &b, Location loc, Value latent,
       .getResult(0);
 }
 
+/// The f8E4M3FN codes of x / scale for every value of `x` (an f32 scale):
+/// the per-tensor encoding of mla.kv_cache_append.
+static Value encodePerTensor(OpBuilder &b, Location loc, Value x, Value scale) {
+  auto xTy = cast<RankedTensorType>(x.getType());
+  auto codesTy = xTy.clone(b.getType<Float8E4M3FNType>());
+  SmallVector<std::pair<Value, int64_t>> dims;
+  for (int64_t d = 0; d < xTy.getRank(); ++d)
+    dims.push_back({x, d});
+  Value init = tensor::EmptyOp::create(b, loc, codesTy,
+                                       dynamicSizes(b, loc, codesTy, dims));
+  AffineMap id = b.getMultiDimIdentityMap(xTy.getRank());
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{codesTy}, ValueRange{x}, ValueRange{init},
+             ArrayRef<AffineMap>{id, id}, iterators(xTy.getRank(), 0), "", "",
+             [&](OpBuilder &nb, Location nl, ValueRange a) {
+               Value v = castTo(nb, nl, nb.getF32Type(), a[0]);
+               Value code =
+                   encodeE4M3(nb, nl, arith::DivFOp::create(nb, nl, v, scale));
+               linalg::YieldOp::create(
+                   nb, nl,
+                   ValueRange{arith::BitcastOp::create(
+                       nb, nl, nb.getType<Float8E4M3FNType>(), code)});
+             })
+      .getResult(0);
+}
+
 FailureOr<SmallVector<Value>>
 KVCacheAppendOp::decomposeOperation(OpBuilder &b) {
   // for b, s: p = lens[b] - S + s; cache[bt[b, p / BS], p % BS, :] =
   // [latent[b, s] ; key_rope[b, s]]
-  // A head cache takes each token's [G, D] rows whole (no key_rope).
+  // A head cache takes each token's [G, D] rows whole (no key_rope). With
+  // one scale the e4m3 codes of the new values are written instead.
   Location loc = getLoc();
   auto latentTy = getLatent().getType();
   auto cacheTy = getCache().getType();
@@ -672,6 +699,15 @@ KVCacheAppendOp::decomposeOperation(OpBuilder &b) {
   Value rowBytes;
   if (std::optional<int64_t> group = getScaleGroup())
     rowBytes = encodeFP8Rows(b, loc, getLatent(), getKeyRope(), *group);
+  // One scale: the new values' e4m3 codes, written like plain values.
+  Value latent = getLatent(), keyRope = getKeyRope();
+  if (Value cacheScale = getCacheScale()) {
+    Value scale = tensor::ExtractOp::create(b, loc, cacheScale, ValueRange{});
+    latent = encodePerTensor(b, loc, latent, scale);
+    if (dr > 0)
+      keyRope = encodePerTensor(b, loc, keyRope, scale);
+    et = b.getType<Float8E4M3FNType>();
+  }
   auto outer = scf::ForOp::create(
       b, loc, zero, batch, one, ValueRange{getCache()},
       [&](OpBuilder &ob, Location ol, Value bi, ValueRange oargs) {
@@ -718,9 +754,9 @@ KVCacheAppendOp::decomposeOperation(OpBuilder &b) {
                 et = b.getI8Type();
                 slice(rowBytes, cacheTy.getDimSize(2), 0);
               } else {
-                slice(getLatent(), dc, 0);
+                slice(latent, dc, 0);
                 if (dr > 0)
-                  slice(getKeyRope(), dr, dc);
+                  slice(keyRope, dr, dc);
               }
               scf::YieldOp::create(ib, il, ValueRange{cache});
             });
@@ -1230,13 +1266,18 @@ KVCacheGatherOp::decomposeOperation(OpBuilder &b) {
   // linalg.generic per result reading the cache with tensor.extract; a page
   // id outside [0, NB) reads zeros rather than out of bounds. fp8 rows:
   // value c is e4m3(byte c) * the f32 of bytes d_c + 4 (c / G) .. + 3, rope
-  // value r the bf16 of bytes d_c + 4 d_c / G + 2 r, + 1.
+  // value r the bf16 of bytes d_c + 4 d_c / G + 2 r, + 1. One scale (an
+  // f8E4M3FN cache): plain addressing, each code decoded times the scale.
   Location loc = getLoc();
   auto cacheTy = getCache().getType();
   const int64_t bs = cacheTy.getDimSize(1);
   const int64_t dc = getLatent().getType().getDimSize(2);
   std::optional<int64_t> group = getScaleGroup();
   Value numBlocks = tensor::DimOp::create(b, loc, getCache(), 0);
+  // One scale: every value is e4m3(its code) * scale.
+  Value tensorScale;
+  if (Value cacheScale = getCacheScale())
+    tensorScale = tensor::ExtractOp::create(b, loc, cacheScale, ValueRange{});
   enum class Part { Plain, FP8Latent, FP8Rope };
   auto gather = [&](RankedTensorType ty, int64_t offset, Part part) -> Value {
     unsigned r = ty.getRank();
@@ -1293,6 +1334,14 @@ KVCacheGatherOp::decomposeOperation(OpBuilder &b) {
                  Value v;
                  if (part == Part::Plain) {
                    v = tensor::ExtractOp::create(nb, nl, getCache(), at);
+                   if (tensorScale) {
+                     Value code =
+                         arith::BitcastOp::create(nb, nl, nb.getI8Type(), v);
+                     v = castTo(nb, nl, ty.getElementType(),
+                                arith::MulFOp::create(
+                                    nb, nl, buildE4M3ToF32(nb, nl, code),
+                                    tensorScale));
+                   }
                  } else if (part == Part::FP8Latent) {
                    Value col = at.back();
                    Value first = arith::AddIOp::create(

@@ -366,16 +366,28 @@ static LogicalResult verifyHeadCacheRows(Operation *op, ShapedType cache,
 /// [B, T, G, D] and no rope part; a latent cache [NB, BS, d_c + d_r] has a
 /// latent part and a `keyRope` part of the same element type. `noRope` and
 /// `needRope` say what is wrong when the rope part is there or missing.
+/// `cacheScale` (one scale per tensor) makes the latent cache f8E4M3FN.
 static LogicalResult verifyPagedRows(Operation *op, ShapedType cache,
                                      ShapedType latent, Value keyRope,
                                      StringRef noRope, StringRef needRope,
-                                     std::optional<int64_t> scaleGroup) {
+                                     std::optional<int64_t> scaleGroup,
+                                     Value cacheScale) {
   Type cacheElem = cache.getElementType();
+  if (scaleGroup && cacheScale)
+    return op->emitOpError() << "cache_scale (one fp8 scale per tensor) and "
+                                "scale_group (fp8 rows) are exclusive";
   if (scaleGroup && !cacheElem.isInteger(8))
     return op->emitOpError() << "scale_group (fp8 rows) needs an i8 cache, "
                                 "got "
                              << cacheElem;
-  if (!scaleGroup && cacheElem != latent.getElementType())
+  if (cacheScale && !isa<Float8E4M3FNType>(cacheElem))
+    return op->emitOpError()
+           << "cache_scale needs an f8E4M3FN cache, got " << cacheElem;
+  // The e4m3 codes mean nothing without their scale.
+  if (!cacheScale && isa<Float8E4M3FNType>(cacheElem))
+    return op->emitOpError() << "an f8E4M3FN cache needs cache_scale (its "
+                                "values are e4m3 times the scale)";
+  if (!scaleGroup && !cacheScale && cacheElem != latent.getElementType())
     return op->emitOpError()
            << "cache element type " << cacheElem << " must match the latent's ("
            << latent.getElementType()
@@ -386,6 +398,9 @@ static LogicalResult verifyPagedRows(Operation *op, ShapedType cache,
     if (scaleGroup)
       return op->emitOpError() << "fp8 rows are rows of a latent cache, not "
                                   "of a head cache";
+    if (cacheScale)
+      return op->emitOpError() << "cache_scale applies to a latent cache, "
+                                  "not to a head cache";
     return verifyHeadCacheRows(op, cache, latent);
   }
   if (!keyRope)
@@ -408,7 +423,7 @@ LogicalResult KVCacheAppendOp::verify() {
           op, getCache().getType(), latent, getKeyRope(),
           "a head cache [NB, BS, G, D] takes no key_rope",
           "a latent cache needs key_rope (of width 0 without RoPE)",
-          getScaleGroup())) ||
+          getScaleGroup(), getCacheScale())) ||
       failed(checkRank(op, "block_table", bt, 2)) ||
       failed(checkRank(op, "seq_lens", lens, 1)) ||
       failed(checkDim(op, "block_table batch", bt.getDimSize(0), "latent batch",
@@ -427,7 +442,7 @@ LogicalResult KVCacheGatherOp::verify() {
           op, cache, latent, getKeyRope(),
           "a head cache [NB, BS, G, D] has no key_rope",
           "a latent cache gives key_rope (of width 0 without RoPE)",
-          getScaleGroup())) ||
+          getScaleGroup(), getCacheScale())) ||
       failed(checkRank(op, "block_table", bt, 2)) ||
       failed(checkDim(op, "latent batch", latent.getDimSize(0),
                       "block_table batch", bt.getDimSize(0))))

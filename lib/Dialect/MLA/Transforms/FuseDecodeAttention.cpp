@@ -10,7 +10,8 @@
 // keys and values gathered from paged head caches (GQA/MQA/MHA) becomes the
 // same op on both caches. Attention over the positions that DeepSeek-V3.2's
 // indexer selects (mla.topk of mla.index_score) becomes the sparse decode
-// op (keys = indices) on the cache rows of those positions.
+// op (keys = indices) on the cache rows of those positions. A gather that
+// decodes an fp8 cache (row scales or one scale) keeps its encoding.
 //
 //===----------------------------------------------------------------------===//
 
@@ -97,26 +98,30 @@ struct FuseLatentAttention : public OpRewritePattern<AttentionOp> {
     if (Value qRope = op.getQueryRope())
       query = tensor::ConcatOp::create(rewriter, loc, /*dim=*/3,
                                        ValueRange{query, qRope});
-    // A cache of fp8 rows is read as such (scales = row_groups); sparse
+    // A cache of fp8 rows is read as such (scales = row_groups), an fp8
+    // cache with one scale with that scale (scales = per_tensor); sparse
     // decode reads the cache rows of the selected positions, every slot
     // valid to it (-1 marks none), the selection already masked.
     std::optional<int64_t> group = gather.getScaleGroup();
+    Value cacheScale = gather.getCacheScale();
     bool sparse = bool(op.getIndices());
     Value keys = gather.getBlockTable(), lens = op.getKvLens();
     if (sparse)
       std::tie(keys, lens) =
           cacheRows(rewriter, loc, op.getIndices(), gather.getBlockTable(),
                     gather.getCache().getType().getDimSize(1));
+    CacheScales scales = group        ? CacheScales::row_groups
+                         : cacheScale ? CacheScales::per_tensor
+                                      : CacheScales::none;
     DecodeVariantAttr variant;
-    if (sparse || group)
+    if (sparse || scales != CacheScales::none)
       variant = DecodeVariantAttr::get(
           rewriter.getContext(), sparse ? KeySource::indices : KeySource::pages,
-          group ? CacheScales::row_groups : CacheScales::none,
-          group.value_or(128), ValueWidth::latent, std::nullopt);
+          scales, group.value_or(128), ValueWidth::latent, std::nullopt);
     auto fused = DecodeAttentionOp::create(
         rewriter, loc, op.getResult().getType(), lseTy, query,
         gather.getCache(), /*value_cache=*/Value(), keys, lens,
-        /*sinks=*/Value(), /*cache_scale=*/Value(), op.getScaleAttr(),
+        /*sinks=*/Value(), cacheScale, op.getScaleAttr(),
         sparse ? UnitAttr() : op.getCausalAttr(), variant);
     rewriter.replaceOp(op, fused.getResult());
     return success();

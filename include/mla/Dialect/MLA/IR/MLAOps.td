@@ -165,6 +165,7 @@ def MLA_PositionScaleOp : MLA_Op<"position_scale", [Pure,
 }
 
 def MLA_KVCacheAppendOp : MLA_Op<"kv_cache_append", [NoMemoryEffect,
+    AttrSizedOperandSegments,
     DeclareOpInterfaceMethods<AggregatedOpInterface, ["decomposeOperation"]>,
     AllTypesMatch<["cache", "result"]>,
     AllElementTypesMatch<["block_table", "seq_lens"]>]> {
@@ -184,16 +185,25 @@ def MLA_KVCacheAppendOp : MLA_Op<"kv_cache_append", [NoMemoryEffect,
     group of G scaled by its amax / 448 (nearest even, saturating), the
     d_c / G f32 scales, then the d_r rope values in bf16; the cache is
     [NB, BS, d_c + 4 d_c / G + 2 d_r] i8.
+
+    With `cache_scale(%s : tensor<f32>)` the latent cache holds one fp8
+    value per column (the `per_tensor` encoding of mla.decode_attention):
+    the cache is [NB, BS, d_c + d_r] f8E4M3FN and each new value x, latent
+    and key_rope alike, is written as e4m3fn(x / s) (nearest even,
+    saturating at +-448, NaN kept), so that it reads back as e4m3 * s.
+    cache_scale and scale_group are exclusive; a head cache takes neither.
   }];
   let arguments = (ins MLA_FloatTensor:$latent,
                    Optional<MLA_FloatTensor>:$key_rope,
-                   RankedTensorOf<[AnyFloat, I8]>:$cache,
+                   RankedTensorOf<[AnyFloat, F8E4M3FN, I8]>:$cache,
                    MLA_IndexTensor:$block_table,
                    MLA_IndexTensor:$seq_lens,
+                   Optional<0DTensorOf<[F32]>>:$cache_scale,
                    OptionalAttr<I64Attr>:$scale_group);
-  let results = (outs RankedTensorOf<[AnyFloat, I8]>:$result);
+  let results = (outs RankedTensorOf<[AnyFloat, F8E4M3FN, I8]>:$result);
   let assemblyFormat = [{
     $latent (`,` $key_rope^)? `into` $cache `[` $block_table `,` $seq_lens `]`
+    (`cache_scale` `(` $cache_scale^ `:` type($cache_scale) `)`)?
     attr-dict `:` type($latent) (`,` type($key_rope)^)? `into` type($cache)
     `[` type($block_table) `,` type($seq_lens) `]`
   }];
@@ -212,16 +222,22 @@ def MLA_KVCacheGatherOp : MLA_Op<"kv_cache_gather", [NoMemoryEffect,
     attention masks them with its kv_lens. A page id outside the cache (-1
     for a page not allocated) reads as zeros. With `scale_group` the cache
     holds fp8 rows (see mla.kv_cache_append), read as their values in the
+    results' element type. With `cache_scale(%s : tensor<f32>)` the latent
+    cache is f8E4M3FN [NB, BS, d_c + d_r] with one scale (see
+    mla.kv_cache_append): each value reads as e4m3 * s, rounded to the
     results' element type.
   }];
-  let arguments = (ins RankedTensorOf<[AnyFloat, I8]>:$cache,
+  let arguments = (ins RankedTensorOf<[AnyFloat, F8E4M3FN, I8]>:$cache,
                    MLA_IndexTensor:$block_table,
+                   Optional<0DTensorOf<[F32]>>:$cache_scale,
                    OptionalAttr<I64Attr>:$scale_group);
   let results = (outs MLA_FloatTensor:$latent,
                  Optional<MLA_FloatTensor>:$key_rope);
   let assemblyFormat = [{
-    $cache `[` $block_table `]` attr-dict `:` type($cache) `[`
-    type($block_table) `]` `->` type($latent) (`,` type($key_rope)^)?
+    $cache `[` $block_table `]`
+    (`cache_scale` `(` $cache_scale^ `:` type($cache_scale) `)`)?
+    attr-dict `:` type($cache) `[` type($block_table) `]` `->` type($latent)
+    (`,` type($key_rope)^)?
   }];
   let hasVerifier = 1;
 }
