@@ -631,6 +631,8 @@ class LayerKernel:
             fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
             self._prepare_fn = (fn, tuple(raw["inputs"]), tuple(raw["outputs"]))
         self.hidden_size: int = abi.dims.get("hidden_size")
+        # A cache of e4m3 codes with one scale: calls take kv_scale.
+        self.takes_kv_scale: bool = any(a.name == "kv_scale" for a in abi.layer.args)
         _register_with_torch(self)
 
     def prepare_weights(self, weights, refresh: bool = False) -> list:
@@ -708,12 +710,17 @@ class LayerKernel:
             if not _arrays.is_contiguous(w):
                 raise ValueError(f"{label}: must be contiguous (row-major)")
 
-    def __call__(self, hidden, positions, kv_cache, block_table, seq_lens, weights, out=None):
+    def __call__(self, hidden, positions, kv_cache, block_table, seq_lens, weights, out=None,
+                 kv_scale: Optional[float] = None):
         """The layer's output; kv_cache gets the new tokens' rows in place.
         With torch tensors and no `out`, through the `mla::layer` custom op
-        (torch.compile traces it)."""
+        (torch.compile traces it). `kv_scale`: the cache's scale, for a
+        layer whose cache holds e4m3 codes with one scale (eager calls)."""
         if self._prepare_fn is not None:
             weights = self._weight_list(weights)
+        if self.takes_kv_scale or kv_scale is not None:
+            return self.run(hidden, positions, kv_cache, block_table, seq_lens, weights, out,
+                            kv_scale)
         if out is None and not isinstance(weights, Mapping):
             weights = list(weights)
             tensors = [hidden, positions, kv_cache, block_table, seq_lens, *weights]
@@ -742,16 +749,34 @@ class LayerKernel:
         self._entry.allocate(arrays, bindings, like=arrays["hidden"])
         return arrays, bindings
 
-    def run(self, hidden, positions, kv_cache, block_table, seq_lens, weights, out=None):
+    def run(self, hidden, positions, kv_cache, block_table, seq_lens, weights, out=None,
+            kv_scale=None):
         """The eager call: check, allocate, run, return out."""
         arrays, bindings = self.prepare(hidden, positions, kv_cache, block_table, seq_lens,
                                         weights, out)
-        return self._run(arrays, bindings)
+        return self._run(arrays, bindings, kv_scale)
 
-    def _run(self, arrays: dict, bindings: Dict[str, int]):
+    def _kv_scale(self, kv_scale) -> Dict[str, float]:
+        """The call's kv_scale scalar: required by (and only by) a layer
+        whose cache holds e4m3 codes with one scale."""
+        if not self.takes_kv_scale:
+            if kv_scale is not None:
+                raise ValueError(f"{self.symbol}: kv_scale is only taken by a layer whose "
+                                 "cache holds e4m3 codes with one scale")
+            return {}
+        if kv_scale is None:
+            raise ValueError(f"{self.symbol} keeps e4m3 codes with one scale: pass kv_scale")
+        kv = float(kv_scale)
+        if not (math.isfinite(kv) and kv > 0):
+            raise ValueError(f"kv_scale = {kv_scale!r}: must be finite and positive")
+        return {"kv_scale": kv}
+
+    def _run(self, arrays: dict, bindings: Dict[str, int], kv_scale=None):
         """run() on prepared arrays."""
+        scalars = self._kv_scale(kv_scale)
         if bindings["batch"] > 0:
-            self._entry.call(arrays, bindings, lists={"weights": arrays["weights"]})
+            self._entry.call(arrays, bindings, scalars=scalars,
+                             lists={"weights": arrays["weights"]})
         return arrays["out"]
 
 
@@ -828,11 +853,11 @@ class IndexerLayerKernel(LayerKernel):
                 f"index_head_dim={self.index_head_dim}, {len(self.weights)} weights)")
 
     def __call__(self, hidden, positions, kv_cache, index_cache, block_table, seq_lens,
-                 weights, out=None):
+                 weights, out=None, kv_scale: Optional[float] = None):
         """The layer's output; kv_cache and index_cache get the new tokens'
         rows in place (torch tensors run eagerly, not as a custom op)."""
         return self.run(hidden, positions, kv_cache, index_cache, block_table, seq_lens,
-                        weights, out)
+                        weights, out, kv_scale)
 
     def prepare(self, hidden, positions, kv_cache, index_cache, block_table, seq_lens,
                 weights, out=None):
@@ -842,10 +867,10 @@ class IndexerLayerKernel(LayerKernel):
                                      seq_lens), weights, out)
 
     def run(self, hidden, positions, kv_cache, index_cache, block_table, seq_lens, weights,
-            out=None):
+            out=None, kv_scale=None):
         """The eager call: check, allocate, run, return out."""
         return self._run(*self.prepare(hidden, positions, kv_cache, index_cache, block_table,
-                                       seq_lens, weights, out))
+                                       seq_lens, weights, out), kv_scale)
 
 
 def layer_kernel(abi: KernelABI, key: Optional[str] = None) -> LayerKernel:

@@ -159,14 +159,15 @@ def kernel_values(x):
 
 
 def run_layer(kernel, weights, seqs, width, dtype="f32", seed=0, block_size=BLOCK,
-              return_cache=False):
+              return_cache=False, kv_scale=None):
     """Decode each sequence token by token through `kernel`.
 
     seqs: (hidden [T, D], positions [T], first step) per sequence; a
     sequence joins the batch at its first step, so lengths differ in every
     batch. Pages come in shuffled order, unused block-table slots are -1
     and every cache row not yet written is NaN. Returns [T, D] per
-    sequence (and the latent cache after the last step if `return_cache`)."""
+    sequence (and the latent cache after the last step if `return_cache`).
+    `kv_scale`: the scale of a cache of e4m3 codes (kv_cache="fp8_tensor")."""
     rng = np.random.default_rng(seed)
     pages = [math.ceil(len(p) / block_size) for _, p, _ in seqs]
     num_blocks = sum(pages) + 2
@@ -182,7 +183,7 @@ def run_layer(kernel, weights, seqs, width, dtype="f32", seed=0, block_size=BLOC
     row = (kernel.num_kv_heads, kernel.head_dim) if heads else (width,)
     cache = to_kernel(np.full((num_blocks, block_size, *row), np.nan, np.float32), dtype)
     # fp8 rows (kv_cache="fp8"): `width` bytes a row, 0xFF (NaN codes and
-    # scales) where nothing was written.
+    # scales) where nothing was written; e4m3 codes ("fp8_tensor") the same.
     if any(a.name == "kv_cache" and a.dtype == "u8" for a in kernel.abi.layer.args):
         cache = np.full((num_blocks, block_size, width), 0xFF, np.uint8)
     values = to_kernel(np.full(cache.shape, np.nan, np.float32), dtype) if heads else None
@@ -202,7 +203,9 @@ def run_layer(kernel, weights, seqs, width, dtype="f32", seed=0, block_size=BLOC
             table[row, :pages[i]] = tables[i]
         seq_lens = np.array([t + 1 for t in ts], np.int32)
         caches = (cache,) if values is None else (cache, values)
-        out = kernel(to_kernel(hidden, dtype), positions, *caches, table, seq_lens, weights)
+        scale = {} if kv_scale is None else {"kv_scale": kv_scale}
+        out = kernel(to_kernel(hidden, dtype), positions, *caches, table, seq_lens, weights,
+                     **scale)
         out = kernel_values(out)
         for row, (i, t) in enumerate(zip(active, ts)):
             outs[i][t] = out[row, 0]
@@ -351,6 +354,46 @@ def test_fp8_cache_layer(model):
     ERRORS[f"{model} fp8 cache (groups of 16)"] = err
     assert err <= 5e-2, err
     assert max(rel_err(o, r) for o, r in zip(outs, ref_outs)) <= 5e-2
+
+
+@pytest.mark.parametrize("model", ["deepseek_v3", "deepseek_v32"])
+def test_fp8_tensor_cache_layer(model):
+    """A layer keeping its latent cache as e4m3 codes with one scale
+    (kv_cache="fp8_tensor", the layer's kv_scale argument): every row
+    written is exactly mla.fp8.encode_tensor of the row the f32 layer
+    writes, rope included, rows never written keep their 0xFF bytes, the
+    fused decode reads the codes (dense for V3, the indexer's top-k for
+    V3.2), and the output is within the quantization error of transformers'
+    unquantized layer (bound 5e-2). A bad kv_scale is refused."""
+    from mla import fp8
+    m = (yarn_v3(seed=2) if model == "deepseek_v3"
+         else deepseek_v32(seed=5, rope_scaling=dict(YARN), rope_theta=10000.0))
+    cfg = m.cfg
+    dc, dr = cfg.kv_lora_rank, cfg.qk_rope_head_dim
+    hidden, positions = inputs(m, (10, 6))
+    seqs = list(zip(hidden, positions, [0, 4]))
+    dense = Layer(cfg, dtype="f32", q_len=1, block_size=BLOCK)
+    ref_outs, ref_cache = run_layer(compiled(dense), dense.weights(m.state_dict()), seqs,
+                                    dc + dr, return_cache=True)
+    written = ~np.isnan(ref_cache).any(axis=-1)
+    kv_scale = fp8.tensor_scale(ref_cache[written])
+    layer = Layer(cfg, dtype="f32", q_len=1, block_size=BLOCK, kv_cache="fp8_tensor")
+    assert "cache_scale(%kv_scale : tensor<f32>)" in layer.to_mlir()
+    kernel = compiled(layer)
+    assert kernel.takes_kv_scale
+    weights = layer.weights(m.state_dict())
+    outs, cache = run_layer(kernel, weights, seqs, dc + dr, return_cache=True,
+                            kv_scale=kv_scale)
+    assert written.sum() == 16
+    assert np.array_equal(cache[written], fp8.encode_tensor(ref_cache[written], kv_scale))
+    assert (cache[~written] == 0xFF).all()
+    err = max(rel_err(o, m.reference(h, p)) for o, (h, p, _) in zip(outs, seqs))
+    ERRORS[f"{model} fp8 cache (one scale)"] = err
+    assert err <= 5e-2, err
+    assert max(rel_err(o, r) for o, r in zip(outs, ref_outs)) <= 5e-2
+    for bad in (None, 0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="kv_scale"):
+            run_layer(kernel, weights, seqs[:1], dc + dr, kv_scale=bad)
 
 
 def test_deepseek_v3_raw_config_json(v3):

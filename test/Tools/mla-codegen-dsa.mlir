@@ -168,3 +168,32 @@ func.func @sparse(%q: tensor<?x2x8x576xbf16>, %c: tensor<?x64x576xbf16>,
 // RUN: python3 %S/Inputs/json-lines.py %t/fp8layer/v32fp8.json | FileCheck %s --check-prefix=FP8LAYERJSON
 // FP8LAYERJSON: layer.args[2].dtype = "u8"
 // FP8LAYERJSON: layer.args[2].shape = ["num_blocks", 64, 656]
+// The same layer keeping e4m3 codes with one scale (--kv-cache fp8_tensor):
+// rows of 576 codes, the scale the layer function's argument after
+// seq_lens, given to the append and the fused decode; the C entry takes
+// kv_scale there and checks it (ERR_SCALE).
+// RUN: env PYTHONPATH=%mla_src/python %python -m mla.layer %examples/configs/deepseek-v3.2.json --name v32t --kv-cache fp8_tensor > %t/v32t.mlir
+// RUN: FileCheck %s --check-prefix=T8LAYERIR --input-file=%t/v32t.mlir
+// T8LAYERIR: // kv_cache: 576 e4m3 codes a row (rope included), value = code * kv_scale.
+// T8LAYERIR: %kv_cache: tensor<?x64x576xf8E4M3FN>,
+// T8LAYERIR: %seq_lens: tensor<?xi32>,
+// T8LAYERIR-NEXT: %kv_scale: tensor<f32>,
+// T8LAYERIR: mla.kv_cache_append {{.*}} cache_scale(%kv_scale : tensor<f32>) : tensor<?x1x512xbf16>, tensor<?x1x64xbf16> into tensor<?x64x576xf8E4M3FN>
+// T8LAYERIR: mla.kv_cache_gather %cache_new[%block_table] cache_scale(%kv_scale : tensor<f32>) : tensor<?x64x576xf8E4M3FN>
+// RUN: mla-codegen %t/v32t.mlir --vector-width=16 --name=v32t -o %t/t8layer
+// RUN: FileCheck %s --check-prefix=T8LAYER --input-file=%t/t8layer/v32t.h
+// T8LAYER: #define V32T_CACHE_SCALES "per_tensor"
+// T8LAYER: int32_t topk, float softmax_scale, float kv_scale, void *stream);
+// T8LAYER: kv_cache {{ *}}[num_blocks, 64, 576] rows [c_kv ; k_rope] of e4m3 codes (value = e4m3 * kv_scale); the new tokens' codes (value / kv_scale, nearest even, saturating) are written in place (u8)
+// T8LAYER: kv_scale {{ *}}the cache's scale: every value is its e4m3 code times kv_scale; finite and positive
+// T8LAYER: V32T_ERR_SCALE
+// T8LAYER: const int32_t *block_table, const int32_t *seq_lens, float kv_scale,
+// T8LAYER-NEXT: const void *const *weights, void *out, int32_t batch,
+// RUN: python3 %S/Inputs/json-lines.py %t/t8layer/v32t.json | FileCheck %s --check-prefix=T8LAYERJSON
+// T8LAYERJSON: layer.args[2].dtype = "u8"
+// T8LAYERJSON: layer.args[2].shape = ["num_blocks", 64, 576]
+// T8LAYERJSON: layer.args[6].name = "seq_lens"
+// T8LAYERJSON: layer.args[7].c_type = "float"
+// T8LAYERJSON: layer.args[7].name = "kv_scale"
+// T8LAYERJSON: layer.args[8].name = "weights"
+// T8LAYERJSON: layer.return_codes[{{[0-9]+}}].name = "ERR_SCALE"

@@ -830,9 +830,9 @@ llvm::json::Value layerJSON(const cpu::LayerEntry &layer) {
       {"args", argsJSON(layer.argList(), layer.sizes, dtype)},
       {"weights", std::move(weights)},
       {"return_codes", returnCodesJSON(StringRef(kernelName).upper(),
-                                       [](const mla_abi::ReturnCodeInfo &c) {
-                                         return (c.returnedBy &
-                                                 mla_abi::kLayer) != 0;
+                                       [&](const mla_abi::ReturnCodeInfo &c) {
+                                         return mla_abi::layerReturns(
+                                             c, layer.kvScale);
                                        })}};
 }
 

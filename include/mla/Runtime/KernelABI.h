@@ -119,6 +119,12 @@ constexpr bool kernelReturns(const ReturnCodeInfo &c, const Library &lib) {
   return false;
 }
 
+/// Whether NAME_layer can return `c`; `kvScale`: a layer whose cache holds
+/// e4m3 codes with one scale, whose kv_scale argument is checked.
+constexpr bool layerReturns(const ReturnCodeInfo &c, bool kvScale) {
+  return (c.returnedBy & kLayer) || (kvScale && c.value == ErrScale);
+}
+
 /// Whether any function of the library (kernel or layer) can return `c`.
 constexpr bool libraryReturns(const ReturnCodeInfo &c, const Library &lib) {
   return kernelReturns(c, lib) || (lib.layer && (c.returnedBy & kLayer));
@@ -501,6 +507,16 @@ inline constexpr Arg kKvScaleArg =
            "the cache's scale: every value is its e4m3 code times kv_scale; "
            "finite and positive");
 
+/// kv_cache of a layer function whose cache holds e4m3 codes with one scale
+/// (kv_cache_append and kv_cache_gather with cache_scale), which takes
+/// kKvScaleArg after seq_lens: the new tokens' codes are written in place.
+inline constexpr Arg kFP8TensorLayerCache =
+    array("kv_cache", "void *", DType::U8, Direction::InOut,
+          "rows [c_kv ; k_rope] of e4m3 codes (value = e4m3 * kv_scale); the "
+          "new tokens' codes (value / kv_scale, nearest even, saturating) are "
+          "written in place",
+          Dim::NumBlocks, Dim::BlockSize, Dim::RowWidth);
+
 /// A table of arguments, whichever its length.
 struct ArgList {
   const Arg *first;
@@ -712,6 +728,17 @@ using HeadsLayerFn = int32_t (*)(const void *, const int32_t *, void *, void *,
                                  const void *const *, void *, int32_t,
                                  int32_t);
 using IndexerLayerFn = HeadsLayerFn; // kv_cache and index_cache
+/// NAME_layer of a cache of e4m3 codes with one scale: kv_scale after
+/// seq_lens (a latent cache; with the indexer's key cache).
+using ScaledLayerFn = int32_t (*)(const void *, const int32_t *, void *,
+                                  int32_t, const int32_t *, const int32_t *,
+                                  float, const void *const *, void *, int32_t,
+                                  int32_t);
+using ScaledIndexerLayerFn = int32_t (*)(const void *, const int32_t *, void *,
+                                         void *, int32_t, const int32_t *,
+                                         const int32_t *, float,
+                                         const void *const *, void *, int32_t,
+                                         int32_t);
 
 namespace detail {
 template <typename T> struct CType;

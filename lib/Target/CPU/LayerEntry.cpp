@@ -22,8 +22,8 @@ std::string cType(Type t) {
     return "float";
   if (t.isInteger(32))
     return "int32_t";
-  if (t.isInteger(8))
-    return "uint8_t"; // fp8 rows
+  if (t.isInteger(8) || isa<Float8E4M3FNType>(t))
+    return "uint8_t"; // fp8 rows, e4m3 codes
   return "uint16_t"; // bf16, f16
 }
 
@@ -61,7 +61,7 @@ bool matches(RankedTensorType t, const mla_abi::Arg &a,
   }
   Type et = t.getElementType();
   if (a.dtype == mla_abi::DType::U8)
-    return et.isInteger(8);
+    return et.isInteger(8) || isa<Float8E4M3FNType>(et);
   return a.dtype == mla_abi::DType::Elem ? et == elemType : et.isInteger(32);
 }
 
@@ -88,6 +88,8 @@ std::string wrapperSource(StringRef name, StringRef impl,
      << "template <typename T, int N> struct MemRef {\n"
      << "  T *allocated, *aligned;\n  int64_t offset, sizes[N], strides[N];\n"
      << "};\n"
+     << "template <typename T> struct MemRef<T, 0> {\n"
+     << "  T *allocated, *aligned;\n  int64_t offset;\n};\n"
      << "template <typename T, int N>\n"
      << "MemRef<T, N> view(const void *p, const int64_t (&sizes)[N]) {\n"
      << "  MemRef<T, N> m;\n  m.allocated = m.aligned = (T *)p;\n"
@@ -114,8 +116,7 @@ std::string wrapperSource(StringRef name, StringRef impl,
     os << ", " << ranked(t);
   os << ");\n\n";
 
-  int64_t numWeights =
-      int64_t(args.size()) - int64_t(irArrays(layerArgs).size());
+  int64_t numWeights = int64_t(args.size()) - int64_t(entry.firstWeight);
   os << "extern \"C\" "
      << mla_abi::declaration((name + "_layer").str(), layerArgs, ") {")
      << "\n  if (batch < 0)\n    return mla_abi::ErrBatch;\n"
@@ -130,8 +131,11 @@ std::string wrapperSource(StringRef name, StringRef impl,
   }
   os << ")\n    return mla_abi::ErrNullPointer;\n"
      << "  for (int i = 0; i < " << numWeights << "; ++i)\n"
-     << "    if (!weights[i])\n      return mla_abi::ErrNullPointer;\n"
-     << "  if (max_blocks_per_seq < 0 || num_blocks < 0)\n"
+     << "    if (!weights[i])\n      return mla_abi::ErrNullPointer;\n";
+  if (entry.kvScale)
+    os << "  if (!(kv_scale > 0) || !(kv_scale <= 3.4028235e38f))\n"
+       << "    return mla_abi::ErrScale;\n";
+  os << "  if (max_blocks_per_seq < 0 || num_blocks < 0)\n"
      << "    return mla_abi::ErrMaxBlocks;\n"
      << "  for (int32_t b = 0; b < batch; ++b) {\n"
      << "    int32_t len = seq_lens[b];\n"
@@ -149,6 +153,12 @@ std::string wrapperSource(StringRef name, StringRef impl,
   // Sizes: the ABI's runtime dimensions are the wrapper's parameters.
   SmallVector<const mla_abi::Arg *> arrays = irArrays(layerArgs);
   for (unsigned i = 0; i < args.size(); ++i) {
+    // The scale: a 0-D descriptor of a copy of kv_scale.
+    if (entry.kvScale && i == arrays.size()) {
+      os << "  float s" << i << " = kv_scale;\n  MemRef<float, 0> a" << i
+         << "{&s" << i << ", &s" << i << ", 0};\n";
+      continue;
+    }
     std::string ptr, dims = "{";
     for (int64_t d = 0; d < args[i].getRank(); ++d) {
       int64_t n = args[i].getDimSize(d);
@@ -159,7 +169,7 @@ std::string wrapperSource(StringRef name, StringRef impl,
     }
     ptr = i < arrays.size()
               ? std::string(arrays[i]->name)
-              : "weights[" + std::to_string(i - arrays.size()) + "]";
+              : "weights[" + std::to_string(i - entry.firstWeight) + "]";
     os << "  auto a" << i << " = view<" << cType(args[i].getElementType())
        << ", " << args[i].getRank() << ">(" << ptr << ", " << dims << "});\n";
   }
@@ -176,9 +186,11 @@ std::string wrapperSource(StringRef name, StringRef impl,
         "result.sizes[1] * result.sizes[2]);\n"
      << "  std::free(result.allocated);\n  return mla_abi::Ok;\n}\n\n"
      << "static_assert(std::is_same_v<decltype(&" << name << "_layer), "
-     << (indexer ? "mla_abi::IndexerLayerFn"
-         : heads ? "mla_abi::HeadsLayerFn"
-                 : "mla_abi::LayerFn")
+     << (indexer         ? entry.kvScale ? "mla_abi::ScaledIndexerLayerFn"
+                                         : "mla_abi::IndexerLayerFn"
+         : heads         ? "mla_abi::HeadsLayerFn"
+         : entry.kvScale ? "mla_abi::ScaledLayerFn"
+                         : "mla_abi::LayerFn")
      << ">);\n";
   return source;
 }
@@ -227,7 +239,7 @@ std::string headerText(StringRef name, const cpu::LayerEntry &entry) {
   }
   hs << " * Returns " << upper << "_OK, or with nothing written:";
   for (const mla_abi::ReturnCodeInfo &c : mla_abi::kReturnCodes)
-    if (c.value != mla_abi::Ok && (c.returnedBy & mla_abi::kLayer))
+    if (c.value != mla_abi::Ok && mla_abi::layerReturns(c, entry.kvScale))
       hs << "\n *   " << upper << "_" << c.name;
   hs << "\n * Single-threaded. */\n"
      << mla_abi::declaration((name + "_layer").str(), layerArgs) << "\n\n";
@@ -253,7 +265,7 @@ LogicalResult checkPrepare(func::FuncOp prepare, cpu::LayerEntry &entry,
   if (!entry.numPrepared)
     return success();
   unsigned first = entry.weights.size() - entry.numPrepared;
-  unsigned numArrays = irArrays(entry.argList()).size();
+  unsigned numArrays = entry.firstWeight;
   if (!prepare || prepare.getNumResults() != entry.numPrepared)
     return fail("its merged weights have no prepare-weights function "
                 "returning them");
@@ -345,24 +357,33 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
   const bool heads = bool(attention.getValueCache());
   const bool indexer =
       attention.getVariantOrDefault().getKeys() == KeySource::indices;
-  const bool fp8 =
-      attention.getVariantOrDefault().getScales() == CacheScales::row_groups;
+  const CacheScales scales = attention.getVariantOrDefault().getScales();
+  const bool fp8 = scales == CacheScales::row_groups;
+  const bool kvScale = scales == CacheScales::per_tensor;
   const unsigned caches = heads || indexer ? 2 : 1;
   FunctionType fnTy = layer.getFunctionType();
   LayerEntry entry;
   entry.heads = heads;
   entry.indexer = indexer;
+  entry.kvScale = kvScale;
   {
     mla_abi::ArgList table = mla_abi::layerArgs(heads, indexer);
     entry.args.assign(table.begin(), table.end());
-    // A cache of fp8 rows: bytes in place of the layer's type.
-    if (fp8)
-      for (mla_abi::Arg &a : entry.args)
-        if (StringRef(a.name) == "kv_cache")
-          a = mla_abi::kFP8RowsLayerCache;
+    // A cache of fp8 rows or codes: bytes in place of the layer's type; the
+    // codes' scale after seq_lens.
+    for (size_t i = 0; i < entry.args.size(); ++i) {
+      StringRef argName = entry.args[i].name;
+      if (argName == "kv_cache" && fp8)
+        entry.args[i] = mla_abi::kFP8RowsLayerCache;
+      if (argName == "kv_cache" && kvScale)
+        entry.args[i] = mla_abi::kFP8TensorLayerCache;
+      if (argName == "seq_lens" && kvScale)
+        entry.args.insert(entry.args.begin() + ++i, mla_abi::kKvScaleArg);
+    }
   }
   SmallVector<const mla_abi::Arg *> arrays = irArrays(entry.argList());
-  if (fnTy.getNumInputs() <= arrays.size() ||
+  entry.firstWeight = arrays.size() + (kvScale ? 1 : 0);
+  if (fnTy.getNumInputs() <= entry.firstWeight ||
       fnTy.getNumResults() != 1 + caches)
     return fail(heads ? "expected (hidden, positions, k_cache, v_cache, "
                         "block_table, seq_lens, weights...) -> (out, k_cache, "
@@ -406,7 +427,18 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
           Twine("argument ") + a->name + " is " + typeName(t) + ", expected " +
           mla_abi::shapeText(*a, sizes) + " of " +
           mla_abi::dtypeName(a->dtype, typeName(entry.elemType).c_str()));
-  for (unsigned i = arrays.size(); i < args.size(); ++i) {
+  // The scale of a cache of codes: the attention's and the append's.
+  if (kvScale) {
+    Value scale = layer.getArgument(arrays.size());
+    auto scaleTy = args[arrays.size()];
+    if (scaleTy.getRank() != 0 || !scaleTy.getElementType().isF32())
+      return fail("argument " + Twine(arrays.size()) +
+                  " (after seq_lens) must be the cache's scale, tensor<f32>");
+    if (attention.getCacheScale() != scale)
+      return fail("the attention's cache_scale must be argument " +
+                  Twine(arrays.size()) + " (the cache's scale)");
+  }
+  for (unsigned i = entry.firstWeight; i < args.size(); ++i) {
     if (!args[i].hasStaticShape())
       return fail("weight argument " + Twine(i) + " has a dynamic shape");
     entry.weights.push_back(args[i]);
@@ -428,6 +460,10 @@ cpu::buildLayerEntry(ModuleOp module, StringRef name, int64_t vectorWidth) {
     if (!append || append.getCache() != layer.getArgument(2 + k))
       return fail("result " + Twine(1 + k) + " must be the cache argument " +
                   Twine(2 + k) + " with the new tokens appended");
+    if (k == 0 && kvScale &&
+        append.getCacheScale() != layer.getArgument(arrays.size()))
+      return fail("the cache's append must write with its scale, argument " +
+                  Twine(arrays.size()));
   }
   if (fnTy.getResult(0) != args[0])
     return fail("the first result must have the type of hidden");

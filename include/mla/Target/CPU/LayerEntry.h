@@ -24,11 +24,19 @@ struct LayerEntry {
   // attention over the top indexTopK positions.
   bool indexer = false;
   int64_t indexTopK = 0;
+  // A latent cache of e4m3 codes with one scale: the layer function's
+  // argument after seq_lens is the scale (a 0-D f32 tensor in the IR, the C
+  // entry's kv_scale).
+  bool kvScale = false;
   // The C arguments: mla_abi::layerArgs(heads, indexer), with fp8 rows
-  // (mla_abi::kFP8RowsLayerCache) in place of kv_cache when the layer keeps
+  // (mla_abi::kFP8RowsLayerCache) or codes (kFP8TensorLayerCache, then
+  // kKvScaleArg after seq_lens) in place of kv_cache when the layer keeps
   // its cache so.
   std::vector<mla_abi::Arg> args;
   mla_abi::ArgList argList() const { return {args.data(), args.size()}; }
+  /// The IR function's arguments before the weights: the arrays, and the
+  /// scale with kvScale.
+  unsigned firstWeight = 0;
   Type elemType;         // of hidden, kv_cache, out and the weights
   SmallVector<RankedTensorType> weights; // in the order of `weights`
   // Each weight's name (the dialect file's `mla.name` argument attribute, or
