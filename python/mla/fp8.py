@@ -97,9 +97,12 @@ def encode_tensor(rows, kv_scale: float) -> np.ndarray:
     """uint8 codes [..., d_c + d_r] of float rows: e4m3(value / kv_scale),
     nearest even, saturating (what mla.kv_cache_append with cache_scale
     writes)."""
-    if not (np.isfinite(kv_scale) and kv_scale > 0):
-        raise ValueError(f"kv_scale = {kv_scale!r}: must be finite and positive")
-    return to_e4m3(np.asarray(rows, np.float32) / np.float32(kv_scale))
+    with np.errstate(over="ignore"):
+        scale = np.float32(kv_scale)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"kv_scale = {kv_scale!r}: must be finite and positive as a "
+                         "float32")
+    return to_e4m3(np.asarray(rows, np.float32) / scale)
 
 
 def decode_tensor(codes, kv_scale: float) -> np.ndarray:

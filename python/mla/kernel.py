@@ -42,6 +42,23 @@ _libraries: Dict[str, ctypes.CDLL] = {}
 _libraries_lock = threading.Lock()
 
 
+def _float32_scale(kv_scale) -> float:
+    """kv_scale as the C entries take it (a float32), refused unless it is
+    a real number that stays finite and positive there."""
+    try:
+        if isinstance(kv_scale, (str, bytes)):
+            raise TypeError
+        value = float(kv_scale)  # a number, numpy scalar or 0-d tensor
+    except (TypeError, ValueError):
+        raise ValueError(f"kv_scale = {kv_scale!r}: expected a number") from None
+    with np.errstate(over="ignore"):
+        kv = float(np.float32(value))
+    if not (math.isfinite(kv) and kv > 0):
+        raise ValueError(f"kv_scale = {kv_scale!r}: must be finite and positive as a "
+                         "float32")
+    return kv
+
+
 def _load_library(abi: KernelABI) -> ctypes.CDLL:
     """libNAME.so, loaded once per process. Loading is deferred to the first
     call so that a GPU kernel can be generated, inspected and refused with a
@@ -361,9 +378,7 @@ class DecodeKernel:
         if kv_scale is None:
             raise ValueError(f"{self.symbol} reads e4m3 codes with one scale: pass kv_scale "
                              "(value = code * kv_scale)")
-        kv = float(kv_scale)
-        if not (math.isfinite(kv) and kv > 0):
-            raise ValueError(f"kv_scale = {kv_scale!r}: must be finite and positive")
+        kv = _float32_scale(kv_scale)
         return {"softmax_scale": scale, "kv_scale": kv}
 
     def __call__(self, q, kv_cache, block_table, seq_lens, softmax_scale: Optional[float] = None,
@@ -766,9 +781,7 @@ class LayerKernel:
             return {}
         if kv_scale is None:
             raise ValueError(f"{self.symbol} keeps e4m3 codes with one scale: pass kv_scale")
-        kv = float(kv_scale)
-        if not (math.isfinite(kv) and kv > 0):
-            raise ValueError(f"kv_scale = {kv_scale!r}: must be finite and positive")
+        kv = _float32_scale(kv_scale)
         return {"kv_scale": kv}
 
     def _run(self, arrays: dict, bindings: Dict[str, int], kv_scale=None):
