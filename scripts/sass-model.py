@@ -19,8 +19,8 @@ what every warp issues per tile. Per tile and CTA, on one SM:
             clock: H200 4.8 TB/s, A100 2.0 TB/s, at 1.83 / 1.41 GHz over
             132 / 108 SMs; a tile read by several row groups comes once
             from HBM, the others from L2; with token indices the groups
-            of one query token's index row share its tiles, and fp8 rows
-            are their cache_row_bytes)
+            of one query token's index row share its tiles, fp8 rows
+            are their cache_row_bytes and e4m3 codes a byte a value)
 
 and the predicted time per tile is max(memory, issue + tensor) for the
 current forms, which wait for their tensor work before the softmax
@@ -32,7 +32,8 @@ Usage: scripts/sass-model.py [--codegen=build/bin/mla-codegen]
            [--target=sm_90a] [--heads=16,128] [--q-len=1,2]
            [--kv-lora-rank=512 --qk-rope-head-dim=64 --block-size=64]
            [--kv-heads=N --head-dim=D] [--topk=N]
-           [--cache-scales=row_groups --scale-group=G] [--json]
+           [--cache-scales=row_groups --scale-group=G | --cache-scales=per_tensor]
+           [--json]
 """
 
 import argparse
@@ -303,8 +304,10 @@ def model(cfg, target):
     tensor = flops * padded / rate
     useful = flops * real_rows / rate
     elem = 2 if params["dtype"] != "f32" else 4
+    # fp8 rows carry their bytes; e4m3 codes with one scale are a byte each.
+    code_bytes = 1 if params.get("cache_scales") == "per_tensor" else elem
     cache_bytes = tile * (params.get("cache_row_bytes") or
-                          (width + (value if kv_heads > 1 else 0)) * elem)
+                          (width + (value if kv_heads > 1 else 0)) * code_bytes)
     memory = cache_bytes / groups / machine["hbm"]
     serial = max(memory, issue + tensor)
     overlap = max(memory, issue, tensor)
@@ -348,9 +351,11 @@ def main():
                           f"--qk-rope-head-dim={a.qk_rope_head_dim}"])
                 if a.topk:
                     shape += ["--causal=false", f"--topk={a.topk}"]
-                if a.cache_scales != "none":
+                if a.cache_scales == "row_groups":
                     shape += [f"--cache-scales={a.cache_scales}",
                               f"--scale-group={a.scale_group}"]
+                elif a.cache_scales != "none":
+                    shape += [f"--cache-scales={a.cache_scales}"]
                 out = os.path.join(tmp, name)
                 gen = subprocess.run([a.codegen, f"--target={a.target}",
                                       f"--num-heads={h}", f"--q-len={q}",

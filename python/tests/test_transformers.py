@@ -778,20 +778,23 @@ def test_layer_class(v3, tmp_path):
 
 
 def test_layer_kv_cache_refusals(v3):
-    """kv_cache="fp8" is a decode layer's latent cache, in whole groups;
-    `python -m mla.layer` says so and fails."""
+    """kv_cache="fp8" and "fp8_tensor" are a decode layer's latent cache,
+    fp8 rows in whole groups; `python -m mla.layer` says so and fails."""
     import subprocess
     import sys
     with pytest.raises(ValueError, match="scale_group 24 must divide kv_lora_rank"):
         emit_layer(v3.cfg, "l", kv_cache="fp8", scale_group=24)
     with pytest.raises(ValueError, match="decode layer's latent cache"):
         emit_layer(v3.cfg, "l", mode="prefill", kv_cache="fp8")
-    with pytest.raises(ValueError, match="kv_cache must be auto or fp8"):
+    with pytest.raises(ValueError, match="kv_cache must be auto, fp8 or fp8_tensor"):
         emit_layer(v3.cfg, "l", kv_cache="fp16")
+    with pytest.raises(ValueError, match="decode layer's latent cache"):
+        emit_layer(v3.cfg, "l", mode="prefill", kv_cache="fp8_tensor")
     llama = read_config(dict(model_type="llama", hidden_size=64, num_attention_heads=4,
                              num_key_value_heads=2))
-    with pytest.raises(ValueError, match="decode layer's latent cache"):
-        emit_layer(llama, "l", kv_cache="fp8")
+    for kv_cache in ("fp8", "fp8_tensor"):
+        with pytest.raises(ValueError, match="decode layer's latent cache"):
+            emit_layer(llama, "l", kv_cache=kv_cache)
     with pytest.raises(ConfigError, match="rope_style none is not supported"):
         read_config(dict(MLA_DICT, model_type="deepseek_v32"), "none")
     cfg = os.path.join(_EXAMPLES, "deepseek-v3.2.json")

@@ -3,7 +3,8 @@ against a generated kernel: one line of five numbers (PyTorch's and the
 kernel's median ms, their max |err| against float64, the paired ratio), both
 errors within f32 rounding, for the absorbed MLA decode, for GQA over
 paged key and value caches (SDPA) and for sparse decode (token indices:
-gather and matmuls), also on fp8 rows (dequantized after the gather); and
+gather and matmuls), also on fp8 rows and on e4m3 codes with one scale
+(dequantized after the gather; the kernel takes the scale); and
 its bf16 GEMM peak is one positive number.
 Not a lit test: the sanitizer build's libraries cannot load into Python.
 
@@ -64,6 +65,16 @@ def main() -> int:
           "--block-size=16", "--dtype=f32", "--topk=40", "--cache-scales=row_groups"],
          ["--batch=2", "--seq-len=100", "--heads=4", "--q-len=1", "--dc=128", "--dr=16",
           "--block-size=16", "--topk=40", "--fp8", "--dtype=f32"]),
+        ("fp8 codes, one scale", "tf8t",
+         ["--num-heads=4", "--kv-lora-rank=64", "--qk-rope-head-dim=16", "--q-len=2",
+          "--block-size=16", "--dtype=f32", "--cache-scales=per_tensor"],
+         ["--batch=2", "--seq-len=100", "--heads=4", "--q-len=2", "--dc=64", "--dr=16",
+          "--block-size=16", "--fp8-tensor", "--dtype=f32"]),
+        ("fp8 codes sparse", "tf8ts",
+         ["--num-heads=4", "--kv-lora-rank=64", "--qk-rope-head-dim=16", "--q-len=1",
+          "--block-size=16", "--dtype=f32", "--topk=40", "--cache-scales=per_tensor"],
+         ["--batch=2", "--seq-len=100", "--heads=4", "--q-len=1", "--dc=64", "--dr=16",
+          "--block-size=16", "--topk=40", "--fp8-tensor", "--dtype=f32"]),
     ]:
         t, k, te, ke = run(python, codegen, work, name, codegen_args, script_args)
         lines.append(f"{what}: torch {t} ms, kernel {k} ms, errors {te:.1e} / {ke:.1e}")

@@ -113,6 +113,8 @@ std::string checkHeader(const std::string &libraryPath,
     expected["TOPK"] = {"--topk", std::to_string(config.topk)};
   if (config.fp8)
     expected["CACHE_SCALES"] = {"--cache-scales", "\"row_groups\""};
+  if (config.fp8Tensor)
+    expected["CACHE_SCALES"] = {"--cache-scales", "\"per_tensor\""};
   std::string line, mismatches;
   while (std::getline(header, line)) {
     std::istringstream words(line);
@@ -134,16 +136,17 @@ std::string checkHeader(const std::string &libraryPath,
 
 KernelConfig KernelConfig::forShape(const AttentionShape &shape,
                                     ElemType type) {
-  return {shape.numHeads, shape.dc,     shape.dr,      shape.qLen,
-          shape.blockSize, type,         shape.window,  shape.kvHeads,
-          shape.topk,      shape.fp8};
+  return {shape.numHeads,  shape.dc,  shape.dr,       shape.qLen,
+          shape.blockSize, type,      shape.window,   shape.kvHeads,
+          shape.topk,      shape.fp8, shape.fp8Tensor};
 }
 
 bool KernelConfig::operator==(const KernelConfig &other) const {
   return numHeads == other.numHeads && dc == other.dc && dr == other.dr &&
          qLen == other.qLen && blockSize == other.blockSize &&
          type == other.type && window == other.window &&
-         kvHeads == other.kvHeads && topk == other.topk && fp8 == other.fp8;
+         kvHeads == other.kvHeads && topk == other.topk && fp8 == other.fp8 &&
+         fp8Tensor == other.fp8Tensor;
 }
 
 std::string KernelConfig::describe() const {
@@ -153,7 +156,7 @@ std::string KernelConfig::describe() const {
          (window ? " window=" + std::to_string(window) : "") +
          (kvHeads ? " kv_heads=" + std::to_string(kvHeads) : "") +
          (topk ? " topk=" + std::to_string(topk) : "") +
-         (fp8 ? " fp8 rows" : "");
+         (fp8 ? " fp8 rows" : "") + (fp8Tensor ? " fp8 codes, one scale" : "");
 }
 
 std::string KernelConfig::symbolName() const {
@@ -162,7 +165,8 @@ std::string KernelConfig::symbolName() const {
          std::to_string(qLen) + "_bs" + std::to_string(blockSize) + "_" +
          elemTypeName(type) + (window ? "_w" + std::to_string(window) : "") +
          (kvHeads ? "_kv" + std::to_string(kvHeads) : "") +
-         (topk ? "_topk" + std::to_string(topk) : "") + (fp8 ? "_fp8" : "");
+         (topk ? "_topk" + std::to_string(topk) : "") + (fp8 ? "_fp8" : "") +
+         (fp8Tensor ? "_fp8t" : "");
 }
 
 KernelLoader::KernelLoader(std::string codegenPath, std::string workDir)
@@ -261,6 +265,8 @@ LoadedKernel KernelLoader::generateAndLoad(const KernelConfig &config) {
     argv.push_back("--topk=" + std::to_string(config.topk));
   if (config.fp8)
     argv.push_back("--cache-scales=row_groups");
+  if (config.fp8Tensor)
+    argv.push_back("--cache-scales=per_tensor");
   int status = runProcess(argv, logPath, result.error);
   if (status < 0)
     return result;

@@ -37,6 +37,7 @@ struct KernelConfig {
   int64_t kvHeads = 0; // --num-kv-heads (head dim dc); 0: a latent cache
   int64_t topk = 0;    // --topk (sparse decode); 0: pages
   bool fp8 = false;    // --cache-scales=row_groups
+  bool fp8Tensor = false; // --cache-scales=per_tensor
 
   static KernelConfig forShape(const AttentionShape &shape, ElemType type);
   /// A C identifier unique to the configuration, used as --name.

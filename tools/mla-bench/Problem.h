@@ -77,12 +77,16 @@ struct AttentionShape {
   /// fp8 rows with a scale a group of 128 values (mla-codegen
   /// --cache-scales=row_groups; FlashMLA's 656-byte row at 512/64).
   bool fp8 = false;
+  /// e4m3 codes with one scale (mla-codegen --cache-scales=per_tensor): a
+  /// byte a value, rope included.
+  bool fp8Tensor = false;
 
   int64_t headDim() const { return dc + dr; }
   /// Bytes of one cache row as stored.
   double rowBytes(ElemType type) const {
-    return fp8 ? double(dc + 4 * (dc / 128) + 2 * dr)
-               : double(headDim()) * double(elemSize(type));
+    return fp8         ? double(dc + 4 * (dc / 128) + 2 * dr)
+           : fp8Tensor ? double(headDim())
+                       : double(headDim()) * double(elemSize(type));
   }
   bool causal() const { return qLen > 1; }
   /// The first position query \p i of a sequence of \p len tokens sees.
@@ -113,7 +117,7 @@ struct AttentionShape {
     // Sparse: the rows gathered, topk for each query token.
     if (topk)
       return double(batch) * double(qLen) * double(topk) * rowBytes(type);
-    if (fp8)
+    if (fp8 || fp8Tensor)
       return double(batch) * double(seenTokens()) * rowBytes(type);
     double rows = kvHeads ? 2.0 * double(kvHeads) : 1.0;
     return double(batch) * double(seenTokens()) * rows * double(headDim()) *

@@ -67,8 +67,9 @@ struct Options {
   int64_t headDim = 128;
   /// Sparse decode rows (token indices) of these topk; empty: dense.
   std::vector<int64_t> topks;
-  /// Caches of fp8 rows with group scales (--cache-scales=row_groups).
-  bool fp8 = false;
+  /// Caches of fp8 rows with group scales (--cache-scales=row_groups), or
+  /// of e4m3 codes with one scale (--cache-scales=per_tensor).
+  bool fp8 = false, fp8Tensor = false;
   std::vector<ElemType> types = {ElemType::F32, ElemType::BF16};
   int64_t dc = 512, dr = 64, blockSize = 64;
   std::string threads = "both";
@@ -117,6 +118,9 @@ Grid (comma-separated lists):
                       V3.2's cache, 656 bytes at 512/64) for the kernel and
                       PyTorch (which dequantizes the rows it gathers), both
                       in the PyTorch child process; bytes count the fp8 rows
+  --cache-scales=per_tensor
+                      e4m3 codes with one scale (vLLM's fp8 cache, 576 bytes
+                      a row at 512/64; the scale amax / 448), the same way
   --topk=LIST         sparse decode (DeepSeek-V3.2's DSA): each query attends
                       to topk distinct rows of its sequence's seq-len tokens
                       named by its index row; the kernel (mla-codegen --topk)
@@ -298,8 +302,9 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
     else if (flag("--topk"))
       ok = parsePositiveList(value, opts.topks);
     else if (flag("--cache-scales")) {
-      ok = value == "row_groups" || value == "none";
+      ok = value == "row_groups" || value == "per_tensor" || value == "none";
       opts.fp8 = value == "row_groups";
+      opts.fp8Tensor = value == "per_tensor";
     }
     else if (flag("--head-dim"))
       ok = parseInt(value, opts.headDim) && opts.headDim > 0;
@@ -368,12 +373,13 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
                          "(--topk) rows generate their kernels\n");
     return false;
   }
-  if (opts.fp8 && !opts.kernelLib.empty()) {
+  if ((opts.fp8 || opts.fp8Tensor) && !opts.kernelLib.empty()) {
     std::fprintf(stderr, "mla-bench: --cache-scales rows generate their "
                          "kernels (not --kernel-lib)\n");
     return false;
   }
-  if (!opts.kvHeads.empty() && (!opts.topks.empty() || opts.fp8)) {
+  if (!opts.kvHeads.empty() &&
+      (!opts.topks.empty() || opts.fp8 || opts.fp8Tensor)) {
     std::fprintf(stderr, "mla-bench: --topk rows are on a latent cache, "
                          "not with --kv-heads\n");
     return false;
@@ -542,7 +548,7 @@ std::string describe(const AttentionShape &shape, ElemType type) {
                                  (long long)shape.dc)
                         : "") +
          (shape.topk ? format(" topk=%lld", (long long)shape.topk) : "") +
-         (shape.fp8 ? " fp8" : "");
+         (shape.fp8 ? " fp8" : "") + (shape.fp8Tensor ? " fp8t" : "");
 }
 
 /// What torch_mla_cpu.py measured in one process, or why it could not.
@@ -616,6 +622,8 @@ TorchRun runTorch(const Options &opts, const AttentionShape &s, ElemType type,
     args += format(" --topk=%lld", (long long)s.topk);
   if (s.fp8)
     args += " --fp8";
+  if (s.fp8Tensor)
+    args += " --fp8-tensor";
   if (!lib.empty())
     args += " --kernel-lib=" + shellQuote(lib) +
             " --kernel-name=" + shellQuote(symbol);
@@ -720,7 +728,7 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
     result.impls[i].selected = opts.impls.count(kImplNames[i]) != 0;
     result.impls[i].timings.resize(threadCounts.size());
   }
-  if (shape.kvHeads || shape.topk || shape.fp8) {
+  if (shape.kvHeads || shape.topk || shape.fp8 || shape.fp8Tensor) {
     runInTorchProcess(result);
     return result;
   }
@@ -986,18 +994,17 @@ void printTables(const std::vector<ConfigResult> &results,
         if (!r.selected)
           continue;
         RowCells c = rowCells(config, impl, t, peaks[t]);
-        table.addRow({elemTypeName(config.type), std::to_string(s.batch),
-                      std::to_string(s.seqLen),
-                      // Head caches: query heads / KV heads.
-                      std::to_string(s.numHeads) +
-                          (s.kvHeads ? "/" + std::to_string(s.kvHeads) : "") +
-                          (s.topk ? " k" + std::to_string(s.topk) : "") +
-                          (s.fp8 ? " fp8" : ""),
-                      std::to_string(s.qLen),
-                      s.window ? std::to_string(s.window) : "-",
-                      kImplNames[impl], c.ms, c.gflops,
-                      c.gbs, c.pctFma, c.pctBw, c.vsBlas, c.vsNaive,
-                      c.vsTorch, c.err, shortNote(r.note)});
+        table.addRow(
+            {elemTypeName(config.type), std::to_string(s.batch),
+             std::to_string(s.seqLen),
+             // Head caches: query heads / KV heads.
+             std::to_string(s.numHeads) +
+                 (s.kvHeads ? "/" + std::to_string(s.kvHeads) : "") +
+                 (s.topk ? " k" + std::to_string(s.topk) : "") +
+                 (s.fp8 ? " fp8" : "") + (s.fp8Tensor ? " fp8t" : ""),
+             std::to_string(s.qLen), s.window ? std::to_string(s.window) : "-",
+             kImplNames[impl], c.ms, c.gflops, c.gbs, c.pctFma, c.pctBw,
+             c.vsBlas, c.vsNaive, c.vsTorch, c.err, shortNote(r.note)});
       }
       table.addGap();
     }
@@ -1126,7 +1133,7 @@ void printSummary(std::FILE *f, const std::vector<ConfigResult> &results,
                (long long)s.seqLen, (long long)s.numHeads, (long long)s.qLen) +
         (s.kvHeads ? format(" G=%lld", (long long)s.kvHeads) : "") +
         (s.topk ? format(" topk=%lld", (long long)s.topk) : "") +
-        (s.fp8 ? " fp8" : "");
+        (s.fp8 ? " fp8" : "") + (s.fp8Tensor ? " fp8t" : "");
     std::string err =
         std::isnan(k.maxErr)
             ? std::string()
@@ -1343,6 +1350,7 @@ int main(int argc, char **argv) {
                 AttentionShape shape;
                 shape.topk = topk;
                 shape.fp8 = opts.fp8;
+                shape.fp8Tensor = opts.fp8Tensor;
                 shape.window = window;
                 shape.batch = batch;
                 shape.seqLen = seqLen;

@@ -31,6 +31,10 @@ values (FlashMLA's "FP8 with scale" row, DeepSeek-V3.2's cache; written by
 the mla package's mla.fp8.encode_rows): PyTorch gathers the rows' bytes and
 dequantizes them (float8_e4m3fn to float, times the scales; the rope part
 bf16) before the same matmuls, and float64 reads the same dequantized values.
+With --fp8-tensor it holds e4m3 codes with one scale (amax / 448; vLLM's fp8
+cache, mla.fp8.encode_tensor): PyTorch gathers the codes and dequantizes them
+(float8_e4m3fn to float, times the scale), and the kernel takes the scale as
+its kv_scale argument.
 
 With --gemm-peak it prints instead the GFLOP/s of a 4096^3 matmul in
 --dtype (oneDNN's bf16 GEMM: AMX where the CPU has it), median of --reps.
@@ -86,7 +90,9 @@ def main():
     p.add_argument("--kv-heads", type=int, default=0)
     p.add_argument("--topk", type=int, default=0)
     p.add_argument("--fp8", action="store_true")
+    p.add_argument("--fp8-tensor", action="store_true")
     a = p.parse_args()
+    a.kv_scale = None  # set with --fp8-tensor, from the cache
     # The generated kernel's OpenMP runtime (LLVM's libomp, loaded with the
     # library below) reads this when it starts: without it the kernel would
     # take every core while PyTorch takes --threads.
@@ -122,11 +128,16 @@ def main():
 
     if a.fp8:
         cache = fp8_rows(cache, dc)
+    if a.fp8_tensor:
+        cache = fp8_codes(a, cache)
 
     def gathered(cc, out_dtype):  # [b, T, w]
         if a.fp8:
             raw = cc[table[:, page0:]].reshape(-1, cc.shape[-1])
             return dequantize(raw, dc, out_dtype).view(a.batch, -1, w)
+        if a.fp8_tensor:
+            raw = cc[table[:, page0:]].reshape(a.batch, -1, w)
+            return dequantize_codes(raw, a.kv_scale, out_dtype)
         return cc[table[:, page0:]].reshape(a.batch, -1, w)
 
     def step(qq, cc, out_dtype):
@@ -150,6 +161,23 @@ def fp8_rows(cache, dc):
     return torch.from_numpy(fp8.encode_rows(cache.float().numpy(), dc))
 
 
+def fp8_codes(a, cache):
+    """The uint8 e4m3 codes of a float cache, with one scale (amax / 448),
+    which it records as a.kv_scale."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "python"))
+    from mla import fp8
+    values = cache.float().numpy()
+    a.kv_scale = fp8.tensor_scale(values)
+    return torch.from_numpy(fp8.encode_tensor(values, a.kv_scale))
+
+
+def dequantize_codes(raw, kv_scale, dtype):
+    """The values in `dtype` of e4m3 codes `raw` with one scale."""
+    return (raw.contiguous().view(torch.float8_e4m3fn).to(torch.float32)
+            * kv_scale).to(dtype)
+
+
 def dequantize(raw, dc, dtype):
     """The values [n, dc + dr] in `dtype` of fp8 rows raw [n, row bytes]."""
     groups = dc // 128
@@ -164,7 +192,8 @@ def check_and_time(a, dt, step, q, cache, table, pages, scale, seq_len=None):
     """PyTorch's `step` in `dt` and the kernel (on `table`, `pages`), each
     checked against `step` in float64 (on the same fp8 bytes with --fp8),
     then timed; prints the line mla-bench reads."""
-    ref_out, _ = step(q.double(), cache if a.fp8 else cache.double(), torch.float64)
+    encoded = a.fp8 or a.fp8_tensor
+    ref_out, _ = step(q.double(), cache if encoded else cache.double(), torch.float64)
     out_t, _ = step(q, cache, dt)
     torch_err = (out_t.double() - ref_out).abs().max().item()
     out = torch.empty(a.batch, a.q_len, a.heads, a.dc, dtype=dt)
@@ -183,8 +212,10 @@ def kernel_call(a, q, caches, table, pages, out, scale, seq_len=None):
         return None
     fn = getattr(ctypes.CDLL(a.kernel_lib), a.kernel_name)
     fn.restype = ctypes.c_int32
+    # One fp8 scale: kv_scale after softmax_scale.
+    scales = [scale] if a.kv_scale is None else [scale, a.kv_scale]
     fn.argtypes = [ctypes.c_void_p] * (5 + len(caches)) + [
-        ctypes.c_int32, ctypes.c_int32, ctypes.c_float, ctypes.c_void_p]
+        ctypes.c_int32, ctypes.c_int32] + [ctypes.c_float] * len(scales) + [ctypes.c_void_p]
     table32 = table.to(torch.int32).contiguous()
     lens = torch.full((a.batch,), a.seq_len if seq_len is None else seq_len,
                       dtype=torch.int32)
@@ -193,7 +224,7 @@ def kernel_call(a, q, caches, table, pages, out, scale, seq_len=None):
     tensors = [q, *caches, table32, lens, out, lse]
 
     def call():
-        rc = fn(*(t.data_ptr() for t in tensors), a.batch, pages, scale, None)
+        rc = fn(*(t.data_ptr() for t in tensors), a.batch, pages, *scales, None)
         if rc != 0:
             raise SystemExit(f"the kernel returned {rc}")
     return call
@@ -248,11 +279,16 @@ def sparse_main(a, dt):
 
     if a.fp8:
         cache = fp8_rows(cache, dc)
+    if a.fp8_tensor:
+        cache = fp8_codes(a, cache)
 
     def step(qq, cc, out_dtype):
         if a.fp8:
             raw = cc.view(-1, cc.shape[-1]).index_select(0, flat_rows)
             kv = dequantize(raw, dc, out_dtype).view(bq, k, w)
+        elif a.fp8_tensor:
+            raw = cc.view(-1, w).index_select(0, flat_rows)
+            kv = dequantize_codes(raw, a.kv_scale, out_dtype).view(bq, k, w)
         else:
             kv = cc.view(-1, w).index_select(0, flat_rows).view(bq, k, w)
         s = torch.matmul(qq.reshape(bq, a.heads, w), kv.transpose(1, 2)).float() * scale
