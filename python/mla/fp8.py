@@ -90,24 +90,32 @@ def tensor_scale(x) -> float:
     """The one scale of a per-tensor cache holding `x`: amax / 448 (1 for
     all zeros), so that the largest value is code 448."""
     amax = float(np.nanmax(np.abs(np.asarray(x, np.float32)))) if np.size(x) else 0.0
-    return amax / 448.0 if amax > 0 else 1.0
+    if not amax > 0:
+        return 1.0
+    # A float32 scale (the kernels'), never flushed to 0.
+    return max(amax / 448.0, float(np.finfo(np.float32).tiny))
 
 
 def encode_tensor(rows, kv_scale: float) -> np.ndarray:
     """uint8 codes [..., d_c + d_r] of float rows: e4m3(value / kv_scale),
     nearest even, saturating (what mla.kv_cache_append with cache_scale
     writes)."""
+    return to_e4m3(np.asarray(rows, np.float32) / _float32_scale(kv_scale))
+
+
+def _float32_scale(kv_scale) -> np.float32:
+    """kv_scale as a float32, refused unless finite and positive there."""
     with np.errstate(over="ignore"):
         scale = np.float32(kv_scale)
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"kv_scale = {kv_scale!r}: must be finite and positive as a "
                          "float32")
-    return to_e4m3(np.asarray(rows, np.float32) / scale)
+    return scale
 
 
 def decode_tensor(codes, kv_scale: float) -> np.ndarray:
     """float32 values of per-tensor codes: e4m3(code) * kv_scale."""
-    return _VALUES[np.asarray(codes, np.uint8)] * np.float32(kv_scale)
+    return _VALUES[np.asarray(codes, np.uint8)] * _float32_scale(kv_scale)
 
 
 def _end_to_end_error(d_c=512, d_r=64, heads=16, tokens=2048, trials=3, seed=0):
@@ -117,10 +125,13 @@ def _end_to_end_error(d_c=512, d_r=64, heads=16, tokens=2048, trials=3, seed=0):
     from ._dtypes import from_bf16, to_bf16
     rng = np.random.default_rng(seed)
     results = {}
+    def per_tensor(c):
+        scale = tensor_scale(c)
+        return decode_tensor(encode_tensor(c, scale), scale)
+
     encodings = {
         "row_groups": lambda c: decode_rows(encode_rows(c, d_c), d_c, d_r),
-        "per_tensor": lambda c: decode_tensor(encode_tensor(c, tensor_scale(c)),
-                                              tensor_scale(c)),
+        "per_tensor": per_tensor,
     }
     for dist in ("normal", "heavy-tailed"):
         worst = {encoding: (0.0, 0.0) for encoding in encodings}

@@ -46,7 +46,7 @@ def _float32_scale(kv_scale) -> float:
     """kv_scale as the C entries take it (a float32), refused unless it is
     a real number that stays finite and positive there."""
     try:
-        if isinstance(kv_scale, (str, bytes)):
+        if isinstance(kv_scale, (str, bytes, bool)):
             raise TypeError
         value = float(kv_scale)  # a number, numpy scalar or 0-d tensor
     except (TypeError, ValueError):

@@ -1,6 +1,6 @@
 // What the GPU kernels refuse of the variants: fp8 rows whose scale group
 // is not a multiple of the SIMT kernel's 32 lanes (f32) or of the tensor
-// cores' 16-element k-step, and per-tensor fp8 scales, which no kernel has.
+// cores' 16-element k-step.
 // RUN: mla-opt %s -split-input-file -verify-diagnostics --convert-mla-to-gpu
 
 func.func @g16_f32(%q: tensor<?x1x4x48xf32>, %c: tensor<?x16x72xi8>, %bt: tensor<?x?xi32>, %l: tensor<?xi32>) -> tensor<?x1x4x32xf32> {

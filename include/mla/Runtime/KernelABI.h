@@ -57,8 +57,8 @@ enum class KernelCondition {
     "a seq_len < q_len (the layer: its new tokens need positions; the "        \
     "kernels serve such padded slots)")                                        \
   X(ErrScale, 6, "ERR_SCALE", kCPUKernel | kGPUKernel, Always,                 \
-    "softmax_scale is not finite (kv_scale: also not positive, or their "      \
-    "product not finite)")                                                     \
+    "softmax_scale is not finite (with kv_scale: also kv_scale not finite "    \
+    "and positive, or their product not finite)")                              \
   X(ErrBlockId, 7, "ERR_BLOCK_ID", kCPUKernel | kLayer, Always,                \
     "a negative page id in a used slot of block_table (NAME_checked and the "  \
     "layer: also one >= num_blocks)")                                          \

@@ -113,7 +113,7 @@ void addRuntimeEntry(ModuleOp module, StringRef name, ArrayRef<int64_t> fields,
     decodeArgs.insert(decodeArgs.begin() + sinksAt, ptr);
   else
     nullAt.push_back(sinksAt);
-  // softmax_scale is the entry's third argument from the end.
+  // kv_scale after softmax_scale, the entry's second argument from the end.
   if (kvScale)
     decodeArgs.insert(decodeArgs.end() - 1, f32);
   else

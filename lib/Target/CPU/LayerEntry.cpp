@@ -131,13 +131,14 @@ std::string wrapperSource(StringRef name, StringRef impl,
   }
   os << ")\n    return mla_abi::ErrNullPointer;\n"
      << "  for (int i = 0; i < " << numWeights << "; ++i)\n"
-     << "    if (!weights[i])\n      return mla_abi::ErrNullPointer;\n";
+     << "    if (!weights[i])\n      return mla_abi::ErrNullPointer;\n"
+     << "  if (max_blocks_per_seq < 0 || num_blocks < 0)\n"
+     << "    return mla_abi::ErrMaxBlocks;\n";
+  // After max_blocks_per_seq, as the kernels check them.
   if (entry.kvScale)
     os << "  if (!(kv_scale > 0) || !(kv_scale <= 3.4028235e38f))\n"
        << "    return mla_abi::ErrScale;\n";
-  os << "  if (max_blocks_per_seq < 0 || num_blocks < 0)\n"
-     << "    return mla_abi::ErrMaxBlocks;\n"
-     << "  for (int32_t b = 0; b < batch; ++b) {\n"
+  os << "  for (int32_t b = 0; b < batch; ++b) {\n"
      << "    int32_t len = seq_lens[b];\n"
      << "    if (len < 0 || (int64_t)len > (int64_t)max_blocks_per_seq * "
      << sizes.blockSize << ")\n      return mla_abi::ErrSeqLen;\n"
