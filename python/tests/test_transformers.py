@@ -394,6 +394,18 @@ def test_fp8_tensor_cache_layer(model):
     for bad in (None, 0.0, -1.0, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="kv_scale"):
             run_layer(kernel, weights, seqs[:1], dc + dr, kv_scale=bad)
+    # Past Python's checks, the C entry refuses it too, writing nothing.
+    cache = np.full((2, BLOCK, dc + dr), 0xFF, np.uint8)
+    caches = (cache,) if not isinstance(kernel, mla.IndexerLayerKernel) else (
+        cache, np.full((2, BLOCK, kernel.index_head_dim), np.nan, np.float32))
+    arrays, bindings = kernel._prepare_inputs(
+        (hidden[0][None, :1], np.zeros((1, 1), np.int32), *caches,
+         np.zeros((1, 1), np.int32), np.ones(1, np.int32)), weights, None)
+    for bad in (0.0, float("nan"), float("inf")):
+        with pytest.raises(mla.KernelError, match="ERR_SCALE"):
+            kernel._entry.call(arrays, bindings, scalars={"kv_scale": bad},
+                               lists={"weights": arrays["weights"]})
+        assert (cache == 0xFF).all()
 
 
 def test_deepseek_v3_raw_config_json(v3):
