@@ -15,7 +15,6 @@ write out of bounds instead of failing.
 from __future__ import annotations
 
 import ctypes
-import math
 import threading
 
 import numpy as np
@@ -51,12 +50,8 @@ def _float32_scale(kv_scale) -> float:
         value = float(kv_scale)  # a number, numpy scalar or 0-d tensor
     except (TypeError, ValueError):
         raise ValueError(f"kv_scale = {kv_scale!r}: expected a number") from None
-    with np.errstate(over="ignore"):
-        kv = float(np.float32(value))
-    if not (math.isfinite(kv) and kv > 0):
-        raise ValueError(f"kv_scale = {kv_scale!r}: must be finite and positive as a "
-                         "float32")
-    return kv
+    from .fp8 import _float32_scale as checked
+    return float(checked(value))
 
 
 def _load_library(abi: KernelABI) -> ctypes.CDLL:

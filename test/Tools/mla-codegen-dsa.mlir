@@ -197,3 +197,15 @@ func.func @sparse(%q: tensor<?x2x8x576xbf16>, %c: tensor<?x64x576xbf16>,
 // T8LAYERJSON: layer.args[7].name = "kv_scale"
 // T8LAYERJSON: layer.args[8].name = "weights"
 // T8LAYERJSON: layer.return_codes[{{[0-9]+}}].name = "ERR_SCALE"
+// The scale must be the argument after seq_lens, and what both the append
+// and the decode read: a layer writing with another scale, reading with
+// another, or without the argument is refused, naming which.
+// RUN: sed -e 's/^  %%cache_new = /  %%two = arith.constant dense<2.0> : tensor<f32>\n  %%cache_new = /' -e 's/\[%%block_table, %%seq_lens\] cache_scale(%%kv_scale/[%%block_table, %%seq_lens] cache_scale(%%two/' %t/v32t.mlir > %t/t8write.mlir
+// RUN: not mla-codegen %t/t8write.mlir --vector-width=16 --name=t8w -o %t/bad 2>&1 | FileCheck %s --check-prefix=T8WRITE
+// T8WRITE: cannot build the layer function: the cache's append must write with its scale, argument 6
+// RUN: sed -e 's/^  %%cache_new = /  %%two = arith.constant dense<2.0> : tensor<f32>\n  %%cache_new = /' -e 's/gather %%cache_new\[%%block_table\] cache_scale(%%kv_scale/gather %%cache_new[%%block_table] cache_scale(%%two/' %t/v32t.mlir > %t/t8read.mlir
+// RUN: not mla-codegen %t/t8read.mlir --vector-width=16 --name=t8r -o %t/bad 2>&1 | FileCheck %s --check-prefix=T8READ
+// T8READ: cannot build the layer function: the attention's cache_scale must be argument 6 (the cache's scale)
+// RUN: sed -e '/^    %%kv_scale: tensor<f32>,$/d' -e 's/^  %%cache_new = /  %%kv_scale = arith.constant dense<1.0> : tensor<f32>\n  %%cache_new = /' %t/v32t.mlir > %t/t8noarg.mlir
+// RUN: not mla-codegen %t/t8noarg.mlir --vector-width=16 --name=t8n -o %t/bad 2>&1 | FileCheck %s --check-prefix=T8NOARG
+// T8NOARG: cannot build the layer function: argument 6 (after seq_lens) must be the cache's scale, tensor<f32>
