@@ -203,7 +203,14 @@ def tile_loop(insts, tensor_per_warp, warps):
     loops = natural_loops(insts)
     holds = [(h, idx) for h, idx in loops
              if any(tensor_flops(insts[i][2]) for i in idx)]
-    head, tile = max(holds, key=lambda x: len(x[1]))
+    # The tile loops: those inside no other loop holding tensor
+    # instructions. A kernel with several (the wgmma form: masked tiles at a
+    # window's start and at the split's end, the tiles every row sees whole
+    # between them) runs all but a tile or two of a sequence in the one
+    # without masks, its smallest.
+    top = [(h, idx) for h, idx in holds
+           if not any(set(idx) < set(other) for _, other in holds)]
+    head, tile = min(top, key=lambda x: len(x[1]))
     inner = [set(idx) for h, idx in holds
              if h != head and set(idx) < set(tile)]
     # Innermost first: an instruction belongs to its smallest such loop.

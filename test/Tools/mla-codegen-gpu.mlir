@@ -40,6 +40,8 @@
 // __grid_constant__ CUtensorMaps): 128 bytes, 64-byte aligned, read through
 // cvta.param.
 // WGMMA: gpu.func @partial({{.*}}, %{{.*}}: f32, %[[QMAP:.*]]: !llvm.ptr, %[[KVMAP:.*]]: !llvm.ptr) kernel attributes {known_block_size = array<i32: 256, 1, 1>, mla.tensor_map_params = 2 : i64}
+// The warpgroup index broadcast from lane 0 (warp-uniform for ptxas).
+// WGMMA: gpu.shuffle  idx
 // WGMMA: nvvm.mbarrier.init
 // WGMMA: nvvm.mbarrier.init
 // WGMMA: nvvm.fence.mbarrier.init
@@ -47,26 +49,43 @@
 // WGMMA: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c110592_i32
 // WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[QMAP]], %{{.*}}, box[%{{.*}}, %{{.*}}] : !llvm.ptr<7>, !llvm.ptr
 // WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KVMAP]], %{{.*}}, box[%{{.*}}, %{{.*}}] : !llvm.ptr<7>, !llvm.ptr
-// WGMMA: scf.for
+// The tiles every row sees whole (no masks, nothing zeroed): the tile
+// number a loop-carried i32 counted from 0, whose low bit is the stage and
+// the next bit the mbarrier's parity.
+// WGMMA: %[[MID:.*]]:133 = scf.for %{{.*}} = %{{.*}} to %[[MIDEND:[^ ]*]] step %c32{{.*}} iter_args({{.*}}, %[[N:[^ ]*]] = %c0_i32{{[_0-9]*}}) -> ({{.*}}i32)
+// WGMMA: arith.andi %[[N]], %c1_i32{{[_0-9]*}} : i32
 // WGMMA: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c36864_i32
 // WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global
 // WGMMA: nvvm.mbarrier.try_wait.parity
-// The split's last tile: V rows past its end zeroed, then fenced for wgmma.
-// WGMMA: scf.if
-// WGMMA: llvm.store %{{.*}}, %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
-// WGMMA: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
-// WGMMA-NEXT: gpu.barrier
+// WGMMA-NOT: vector<4xi32>
 // WGMMA: nvvm.wgmma.fence.aligned
 // WGMMA-COUNT-18: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 32, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // WGMMA: nvvm.wgmma.commit.group.sync.aligned
 // WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
+// The score shares: each warpgroup adds the other's to its own.
 // WGMMA: gpu.barrier
-// WGMMA: llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
+// WGMMA-NOT: arith.cmpi
+// WGMMA: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// WGMMA-NOT: arith.cmpi
 // WGMMA: nvvm.wgmma.fence.aligned
 // WGMMA-COUNT-2: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
 // WGMMA: nvvm.wgmma.commit.group.sync.aligned
 // WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
 // WGMMA: gpu.barrier
+// WGMMA: scf.yield
+// Then the tiles past the split's end, from where the first loop stopped:
+// V rows past the end zeroed and fenced for wgmma, the scores masked.
+// WGMMA: scf.for %{{.*}} = %[[MIDEND]] to %{{.*}} step %c32{{.*}} iter_args({{.*}}%[[MID]]#132)
+// WGMMA: nvvm.mbarrier.try_wait.parity
+// WGMMA: scf.if
+// WGMMA: llvm.store %{{.*}}, %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
+// WGMMA: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// WGMMA-NEXT: gpu.barrier
+// WGMMA-COUNT-18: nvvm.wgmma.mma_async
+// WGMMA: arith.cmpi slt
+// WGMMA: arith.select
+// WGMMA: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// WGMMA-COUNT-2: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n256k16
 // WGMMA: llvm.func @partial({{.*}}, %{{.*}}: f32, %{{.*}}: !llvm.ptr {llvm.align = 64 : i64, llvm.byval = !llvm.array<128 x i8>, nvvm.grid_constant}, %{{.*}}: !llvm.ptr {llvm.align = 64 : i64, llvm.byval = !llvm.array<128 x i8>, nvvm.grid_constant})
 // WGMMA-NOT: mla.tensor_map_params
 // WGMMA: // -----// PTX //----- //

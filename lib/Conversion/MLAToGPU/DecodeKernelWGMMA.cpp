@@ -87,7 +87,9 @@ class WGMMAPartialEmitter : public mla::detail::TensorCoreEmitter,
                             private mla::detail::PartialKernelArgs {
 public:
   WGMMAPartialEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
-      : TensorCoreEmitter(b, c), shape(c) {}
+      : TensorCoreEmitter(b, c), shape(c) {
+    math.flushToZero = true;
+  }
   void emit();
 
 private:
@@ -111,14 +113,27 @@ private:
     b.setInsertionPointToStart(op.thenBlock());
     body();
   }
+  /// The start-address field of a wgmma descriptor (bits 0-13: shared
+  /// address bits 4-17) of the matrix at shared address `addrI32`. Shared
+  /// addresses stay below 2^18, so the field of `addr + off` (off a multiple
+  /// of 16) is this plus off / 16: one add of a uniform value per wgmma.
+  Value descriptorField(Value addrI32) {
+    return arith::ShRUIOp::create(
+        b, arith::AndIOp::create(b, addrI32, i32c(0x3FFFF)), i32c(4));
+  }
+  /// The descriptor whose start-address field is `field` (+ `offBytes`).
+  /// The field stays below 2^14, so the constant bits of the low word (LBO)
+  /// join the same add.
+  Value descriptorAt(Value field, int64_t offBytes, uint64_t high) {
+    Value lo = addI32(field, int64_t(offBytes / 16 + (high & 0xFFFFFFFFu)));
+    return arith::OrIOp::create(
+        b, arith::ExtUIOp::create(b, b.getI64Type(), lo).getResult(),
+        i64c(high & ~uint64_t(0xFFFFFFFFu)));
+  }
   /// The descriptor of the swizzled matrix starting at shared address
   /// `addrI32`.
   Value descriptor(Value addrI32, uint64_t high) {
-    Value field = arith::AndIOp::create(
-        b, arith::ExtUIOp::create(b, b.getI64Type(), addrI32).getResult(),
-        i64c(0x3FFFF));
-    field = arith::ShRUIOp::create(b, field, i64c(4));
-    return arith::OrIOp::create(b, field, i64c(high));
+    return descriptorAt(descriptorField(addrI32), 0, high);
   }
   /// acc (m64n`n`, n / 2 f32 a thread) += P (registers) x V (descriptor),
   /// V transposed; inline PTX, MLIR 22 has no register-A wgmma.
@@ -136,21 +151,27 @@ private:
   /// Where cache stage `stage` starts in shared memory (i32), and its
   /// mbarrier.
   Value stageAt(Value stage) {
-    return addI32(stageAt0, arith::MulIOp::create(b, toI32(stage),
+    return addI32(stageAt0, arith::MulIOp::create(b, toI32I(stage),
                                                   i32c(shape.stageBytes)));
   }
   Value barrierAt(Value stage) {
     return ptrAt(addI32(addI32(base, shape.barrierOffset),
-                        arith::MulIOp::create(b, toI32(stage), i32c(8))));
+                        arith::MulIOp::create(b, toI32I(stage), i32c(8))));
   }
+  /// An index or i32 value as i32.
+  Value toI32I(Value v) { return v.getType().isInteger(32) ? v : toI32(v); }
   /// One TMA box of `map` at (col, row) to shared address `dstI32`,
   /// completing on mbarrier `bar`.
   void tma(Value dstI32, Value map, Value bar, Value col, Value row);
   /// Thread 0: the TMA copies of the tile of tokens [ts, ts + tileTokens)
   /// into `stage` (and of the group's queries, `withQueries`).
   void loadTile(Value ts, Value stage, bool withQueries);
-  /// One iteration of the tile loop: `state` is the loop state (see emit).
-  SmallVector<Value> tileStep(Value ts, ValueRange state);
+  /// One iteration of the tile loop: `state` is the loop state (see emit),
+  /// `n` the tile's number in the split (i32). `whole`: every row sees all
+  /// of the tile's tokens (no masks, no zeroed V rows).
+  SmallVector<Value> tileStep(Value ts, Value n, ValueRange state, bool whole);
+  /// The loop over the tiles [lo, hi) of the split (hi clamped to t1).
+  scf::ForOp tileLoop(Value lo, Value hi, ValueRange state, bool whole);
   /// On the split's last tile, zeroes the V rows of tokens past it.
   void zeroTailTile(Value ts, Value tile);
   /// Zeroes the V columns of the tile's rows outside [lo, hi), between two
@@ -234,15 +255,53 @@ void WGMMAPartialEmitter::emit() {
   rows = fragmentRows(mulc(warp, 16), g, group, range.len, range.t1);
 
   // Loop state: the output accumulators (outRegs), then the running max
-  // (base 2) and the lane's partial sum of each of its two rows.
+  // (base 2) and the lane's partial sum of each of its two rows, then the
+  // tile's number in the split. Counted from a constant rather than derived
+  // from ts (which comes from seq_lens), it is a value ptxas knows to be
+  // uniform, and so are the stage, its mbarrier and the descriptors.
   SmallVector<Value> inits(shape.outRegs, zeroF);
-  inits.append({negInf, negInf, zeroF, zeroF});
-  auto tiles = forLoop(range.t0, range.t1, idx(shape.tileTokens), inits,
-                       [&](Value ts, ValueRange state) {
-                         return tileStep(ts, state);
-                       });
-  storeOutputs(tiles.getResults());
+  inits.append({negInf, negInf, zeroF, zeroF, i32c(0)});
+  // Three loops, in token order: the tiles before the last query's window
+  // start, the tiles every row sees whole (no masks: the steady state),
+  // and the tiles past the first query's visible end or the split's end
+  // (masked, their V rows past it zeroed). Each edge loop runs at most a
+  // tile or two of a sequence; the first exists only with a window.
+  const int64_t tt = shape.tileTokens;
+  Value wholeEnd = range.t1;
+  if (c.causal && c.qLen > 1)
+    wholeEnd = minIdx(wholeEnd, flash::commonVisibleEnd(*this, c, range.len));
+  wholeEnd = arith::MaxUIOp::create(b, wholeEnd, range.t0);
+  Value midEnd =
+      add(range.t0,
+          mulc(divc(arith::SubIOp::create(b, wholeEnd, range.t0), tt), tt));
+  Value midStart = range.t0;
+  ValueRange state = inits;
+  scf::ForOp head;
+  if (c.window) {
+    Value start = arith::MaxUIOp::create(
+        b, flash::commonVisibleStart(*this, c, range.len), range.t0);
+    Value ahead = addc(arith::SubIOp::create(b, start, range.t0), tt - 1);
+    midStart = minIdx(add(range.t0, mulc(divc(ahead, tt), tt)), range.t1);
+    head = tileLoop(range.t0, midStart, state, /*whole=*/false);
+    state = head.getResults();
+    midEnd = arith::MaxUIOp::create(b, midEnd, midStart);
+  }
+  scf::ForOp mid = tileLoop(midStart, midEnd, state, /*whole=*/true);
+  scf::ForOp tail = tileLoop(midEnd, range.t1, mid.getResults(),
+                             /*whole=*/false);
+  storeOutputs(tail.getResults().drop_back());
   gpu::ReturnOp::create(b);
+}
+
+scf::ForOp WGMMAPartialEmitter::tileLoop(Value lo, Value hi, ValueRange state,
+                                         bool whole) {
+  return forLoop(lo, hi, idx(shape.tileTokens), state,
+                 [&](Value ts, ValueRange st) {
+                   SmallVector<Value> next =
+                       tileStep(ts, st.back(), st.drop_back(), whole);
+                   next.push_back(addI32(st.back(), 1));
+                   return next;
+                 });
 }
 
 void WGMMAPartialEmitter::declareKernel() {
@@ -274,7 +333,13 @@ void WGMMAPartialEmitter::locateThread() {
   group = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   seq = gpu::BlockIdOp::create(b, gpu::Dimension::z);
   tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  wg = divc(tid, 128);
+  // Broadcast from lane 0: ptxas then knows the warpgroup is warp-uniform
+  // and keeps the wgmma descriptors derived from it in uniform registers.
+  wg = arith::IndexCastOp::create(
+      b, idxTy,
+      gpu::ShuffleOp::create(b, toI32(divc(tid, 128)), 0, 32,
+                             gpu::ShuffleMode::IDX)
+          .getShuffleResult());
   tw = remc(tid, 128);
   warp = divc(tw, 32);
   lane = remc(tid, 32);
@@ -338,33 +403,44 @@ void WGMMAPartialEmitter::loadTile(Value ts, Value stage, bool withQueries) {
   }
 }
 
-SmallVector<Value> WGMMAPartialEmitter::tileStep(Value ts, ValueRange state) {
+SmallVector<Value> WGMMAPartialEmitter::tileStep(Value ts, Value n,
+                                                 ValueRange state, bool whole) {
   // Double buffering: thread 0 issues the next tile before the CTA waits
   // for this one (the stage's mbarrier, its phase flipping every 2 tiles).
-  Value i = divc(arith::SubIOp::create(b, ts, range.t0), shape.tileTokens);
-  Value stage = remc(i, 2);
-  Value parity = toI32(remc(divc(i, 2), 2));
+  Value stage = arith::AndIOp::create(b, n, i32c(1));
+  Value parity =
+      arith::AndIOp::create(b, arith::ShRUIOp::create(b, n, i32c(1)), i32c(1));
   Value nextTs = addc(ts, shape.tileTokens);
   ifThen(arith::AndIOp::create(b, leader, less(nextTs, range.t1)), [&] {
-    loadTile(nextTs, arith::SubIOp::create(b, one, stage), false);
+    loadTile(nextTs, arith::XOrIOp::create(b, stage, i32c(1)), false);
   });
   NVVM::MBarrierTryWaitParityOp::create(b, barrierAt(stage), parity,
                                         i32c(0x989680));
   Value tile = stageAt(stage);
-  zeroTailTile(ts, tile);
+  if (!whole)
+    zeroTailTile(ts, tile);
 
   SmallVector<Value> s = scores(tile);
   if (shape.warpgroups > 1)
     sumScoreShares(s);
-  SmallVector<Value> next =
-      onlineSoftmax(s, state, shape.outRegs, ts, t4, rows, scaleLog2);
-  SmallVector<Value> acc = visiblePV(
-      s, ValueRange(next).take_front(shape.outRegs), ts, shape.tileTokens,
-      range.len, group, rows,
-      [&](const PFragments &p, MutableArrayRef<Value> a) {
-        accumulatePV(p, a, tile);
-      },
-      [&](Value lo, Value hi) { zeroVOutside(tile, lo, hi); });
+  SmallVector<Value> next = onlineSoftmax(s, state, shape.outRegs, ts, t4, rows,
+                                          scaleLog2, {}, !whole);
+  auto pv = [&](const PFragments &p, MutableArrayRef<Value> a) {
+    accumulatePV(p, a, tile);
+  };
+  if (whole) {
+    SmallVector<Value> frags;
+    for (int64_t kk = 0; kk < shape.tileTokens / 16; ++kk)
+      llvm::append_range(frags, pFragments(s, kk));
+    pv(PFragments{frags, {}},
+       MutableArrayRef<Value>(next).take_front(shape.outRegs));
+    gpu::BarrierOp::create(b);
+    return next;
+  }
+  SmallVector<Value> acc =
+      visiblePV(s, ValueRange(next).take_front(shape.outRegs), ts,
+                shape.tileTokens, range.len, group, rows, pv,
+                [&](Value lo, Value hi) { zeroVOutside(tile, lo, hi); });
   llvm::copy(acc, next.begin());
   // The stage and the score slots are free for the next tile.
   gpu::BarrierOp::create(b);
@@ -422,14 +498,31 @@ SmallVector<Value> WGMMAPartialEmitter::scores(Value tile) {
   NVVM::WgmmaFenceAlignedOp::create(b);
   Value acc = LLVM::ZeroOp::create(b, sTy);
   Value wg32 = toI32(wg);
-  for (int64_t j = 0; j < shape.kSteps / shape.warpgroups; ++j) {
-    Value k = addI32(wg32, shape.warpgroups * j);
-    Value inBox = mulI32(arith::RemUIOp::create(b, k, i32c(4)), 32);
-    Value box = arith::DivUIOp::create(b, k, i32c(4));
-    Value a = descriptor(addI32(addI32(base, mulI32(box, 64 * 128)), inBox),
-                         kDescKMajor);
-    Value bDesc = descriptor(
-        addI32(addI32(tile, mulI32(box, shape.boxBytes)), inBox), kDescKMajor);
+  // k16 step k is 32 bytes into box k / 4. Where the warpgroups divide a
+  // box's 4 steps, warpgroup w's j-th step is the j-th of warpgroup 0 plus
+  // 32 w bytes: one field per operand, and constants.
+  const int64_t w = shape.warpgroups;
+  Value aField, bField;
+  if (4 % w == 0) {
+    aField = descriptorField(addI32(base, mulI32(wg32, 32)));
+    bField = descriptorField(addI32(tile, mulI32(wg32, 32)));
+  }
+  for (int64_t j = 0; j < shape.kSteps / w; ++j) {
+    Value a, bDesc;
+    if (aField) {
+      int64_t k0 = w * j, inBox = (k0 % 4) * 32, box = k0 / 4;
+      a = descriptorAt(aField, box * 64 * 128 + inBox, kDescKMajor);
+      bDesc = descriptorAt(bField, box * shape.boxBytes + inBox, kDescKMajor);
+    } else {
+      Value k = addI32(wg32, w * j);
+      Value inBox = mulI32(arith::RemUIOp::create(b, k, i32c(4)), 32);
+      Value box = arith::DivUIOp::create(b, k, i32c(4));
+      a = descriptor(addI32(addI32(base, mulI32(box, 64 * 128)), inBox),
+                     kDescKMajor);
+      bDesc =
+          descriptor(addI32(addI32(tile, mulI32(box, shape.boxBytes)), inBox),
+                     kDescKMajor);
+    }
     NVVM::WGMMATypes t = c.elemType.isBF16() ? NVVM::WGMMATypes::bf16
                                              : NVVM::WGMMATypes::f16;
     acc = NVVM::WgmmaMmaAsyncOp::create(
@@ -457,11 +550,22 @@ void WGMMAPartialEmitter::sumScoreShares(MutableArrayRef<Value> s) {
   for (int64_t v = 0; v < regs; ++v)
     LLVM::StoreOp::create(b, s[v], slot(wg, v));
   gpu::BarrierOp::create(b);
+  // Both warpgroups must see bit-identical sums (each normalizes its own
+  // columns with them): two add their own share to the other's, which is
+  // the same sum either way round; more add all in warpgroup order.
+  const int64_t w = shape.warpgroups;
+  Value other =
+      w == 2 ? arith::XOrIOp::create(b, wg, one).getResult() : Value();
   for (int64_t v = 0; v < regs; ++v) {
-    Value sum = zeroF;
-    for (int64_t w = 0; w < shape.warpgroups; ++w)
+    if (other) {
+      s[v] = arith::AddFOp::create(
+          b, s[v], LLVM::LoadOp::create(b, f32, slot(other, v)));
+      continue;
+    }
+    Value sum = LLVM::LoadOp::create(b, f32, slot(idx(0), v));
+    for (int64_t k = 1; k < w; ++k)
       sum = arith::AddFOp::create(
-          b, sum, LLVM::LoadOp::create(b, f32, slot(idx(w), v)));
+          b, sum, LLVM::LoadOp::create(b, f32, slot(idx(k), v)));
     s[v] = sum;
   }
 }
@@ -475,16 +579,17 @@ void WGMMAPartialEmitter::accumulatePV(const PFragments &p,
   Value vAt = addI32(
       tile, arith::MulIOp::create(b, toI32(wg),
                                   i32c((columns / 64) * shape.boxBytes)));
+  Value vField = descriptorField(vAt);
   NVVM::WgmmaFenceAlignedOp::create(b);
   for (int64_t kk = 0; kk < shape.tileTokens / 16; ++kk) {
     SmallVector<Value> a = pStep(p, kk);
     for (Value &v : a)
       if (!v.getType().isInteger(32))
         v = LLVM::BitcastOp::create(b, i32, v);
-    wgmmaRegisterA(acc.take_front(shape.outRegs), a,
-                   descriptor(addI32(vAt, kk * 16 * 128),
-                              descriptorHigh(shape.boxBytes)),
-                   columns);
+    wgmmaRegisterA(
+        acc.take_front(shape.outRegs), a,
+        descriptorAt(vField, kk * 16 * 128, descriptorHigh(shape.boxBytes)),
+        columns);
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b);
   NVVM::WgmmaWaitGroupSyncOp::create(b, 0);

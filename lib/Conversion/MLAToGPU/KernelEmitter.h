@@ -35,7 +35,18 @@ public:
         b, x,
         arith::ConstantOp::create(b, b.getF32FloatAttr(1.4426950408889634f))));
   }
-  Value exp2(Value x) override { return nvvm("llvm.nvvm.ex2.approx.f32", x); }
+  /// With `flushToZero`, ex2.approx.ftz: a result below 2^-126 (a
+  /// probability that small next to the row's max of 1) is 0 rather than a
+  /// denormal, which spares the range check and the two scalings ptxas
+  /// wraps around MUFU.EX2 otherwise. (The mma.sync kernels keep the plain
+  /// form: with it, ptxas allocates some of their 128-register forms
+  /// differently and spills.)
+  Value exp2(Value x) override {
+    return nvvm(flushToZero ? "llvm.nvvm.ex2.approx.ftz.f"
+                            : "llvm.nvvm.ex2.approx.f32",
+                x);
+  }
+  bool flushToZero = false;
   Value log(Value x) override {
     return arith::MulFOp::create(
         b, nvvm("llvm.nvvm.lg2.approx.f", x),

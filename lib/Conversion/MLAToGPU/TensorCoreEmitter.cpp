@@ -68,12 +68,17 @@ SmallVector<Value>
 TensorCoreEmitter::onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
                                  int64_t nAcc, Value ts, Value t4,
                                  const FragmentRows &rows, Value scaleLog2,
-                                 ArrayRef<Value> slotHolds) {
+                                 ArrayRef<Value> slotHolds, bool masked) {
   flash::OnlineSoftmax softmax = baseTwoSoftmax();
   Value zeroF = f32c(0.0f);
   SmallVector<Value> rowMax(2, f32c(-std::numeric_limits<float>::infinity()));
   for (int64_t v = 0; v < int64_t(s.size()); ++v) {
     int64_t k = (v / 2) % 2;
+    if (!masked) {
+      s[v] = arith::MulFOp::create(b, s[v], scaleLog2);
+      rowMax[k] = maxf(rowMax[k], s[v]);
+      continue;
+    }
     Value tok = addc(add(ts, mulc(t4, 2)), 8 * (v / 4) + v % 2);
     Value visible =
         arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, rows.limit[k]);

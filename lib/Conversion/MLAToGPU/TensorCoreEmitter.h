@@ -161,11 +161,14 @@ protected:
   /// with the accumulators rescaled.
   /// With token indices, `slotHolds[i]` says whether this thread's i-th
   /// token (ts + 2 t4 + 8 (i / 2) + i % 2, see slotTokens) holds a token at
-  /// all; a slot that does not is masked in every row.
+  /// all; a slot that does not is masked in every row. `masked` false: a
+  /// tile every row sees whole, no masks (rows that are not valid compute
+  /// on what their queries hold and are never stored).
   SmallVector<Value> onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
                                    int64_t nAcc, Value ts, Value t4,
                                    const FragmentRows &rows, Value scaleLog2,
-                                   ArrayRef<Value> slotHolds = {});
+                                   ArrayRef<Value> slotHolds = {},
+                                   bool masked = true);
   /// The tokens of a tile of `tileTokens` whose scores this thread holds in
   /// the accumulator layout, in the order of onlineSoftmax's slotHolds.
   SmallVector<Value> slotTokens(Value ts, Value t4, int64_t tileTokens) {
