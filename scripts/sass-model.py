@@ -261,6 +261,39 @@ def single_warp_regions(insts, tile):
     return out
 
 
+def timeline(span, warps, tensor):
+    """SM cycles of one tile of the wgmma form, in program order: each
+    instruction takes warps / 4 issue cycles; an HGMMA adds its share of the
+    tile's `tensor` cycles to the tensor cores' queue, which runs beside the
+    issue; `gsb0` closes a wgmma group, and WARPGROUP.DEPBAR.LE gsb0, N
+    waits until all but the N newest groups are done. The loop's end waits
+    for everything (the form waits for its last group before the back
+    edge). None for forms without HGMMA (mma.sync is synchronous per warp:
+    the serialized and overlapped bounds stand)."""
+    total = sum(w * tensor_flops(t) for w, t in span
+                if opcode(t).startswith("HGMMA"))
+    if not total:
+        return None
+    t = busy = 0.0
+    groups = []
+    for w, text in span:
+        op = opcode(text)
+        if op == "NOP":
+            continue
+        t += w * warps / 4
+        if op.startswith("HGMMA"):
+            busy = max(busy, t) + w * tensor_flops(text) * tensor / total
+            if "gsb0" in text:
+                groups.append(busy)
+        elif op.startswith("WARPGROUP.DEPBAR"):
+            keep = int(text.split(",")[-1].strip(), 16)
+            done = groups[:max(len(groups) - keep, 0)]
+            if done:
+                t = max(t, max(done))
+            groups = groups[len(done):]
+    return max(t, busy)
+
+
 def count(span):
     """Instructions by class, each times its weight."""
     counts = {name: 0 for name, _ in CLASSES}
@@ -306,9 +339,11 @@ def model(cfg, target):
     value = width if kv_heads == 1 else dc  # a head cache's V is its own row
     flops = 2.0 * tile * (width + dc)
     per_warp = flops * padded / warps
-    counts = count(tile_loop(partial_sass(cfg["cubin"]), per_warp, warps))
+    span = tile_loop(partial_sass(cfg["cubin"]), per_warp, warps)
+    counts = count(span)
     issue = counts["total"] * warps / 4
     tensor = flops * padded / rate
+    scheduled = timeline(span, warps, tensor)
     useful = flops * real_rows / rate
     elem = 2 if params["dtype"] != "f32" else 4
     # fp8 rows carry their bytes; e4m3 codes with one scale are a byte each.
@@ -318,6 +353,7 @@ def model(cfg, target):
     memory = cache_bytes / groups / machine["hbm"]
     serial = max(memory, issue + tensor)
     overlap = max(memory, issue, tensor)
+    sched = max(memory, scheduled) if scheduled else None
     roof = max(useful, memory)
     return {
         "config": cfg["name"], "form": form, "warps": warps, "tile": tile,
@@ -326,6 +362,8 @@ def model(cfg, target):
         "overlapped": overlap, "bound": "memory" if memory >= useful
         else "tensor", "predicted": roof / serial,
         "predicted_overlapped": roof / overlap, "machine": machine["name"],
+        "scheduled": sched,
+        "predicted_scheduled": roof / sched if sched else None,
     }
 
 
@@ -384,7 +422,7 @@ def main():
     print(f"{'config':10} {'form':9} {'warps':>5} {'tile':>4} {'instr':>6} "
           f"{'tensor':>6} {'shared':>6} {'fp32':>5} {'mufu':>5} {'sync':>5} "
           f"{'issue':>7} {'tensor':>7} {'HBM':>7} {'bound':>6} "
-          f"{'serial':>7} {'overlap':>7}")
+          f"{'serial':>7} {'overlap':>7} {'sched':>7}")
     for r in rows:
         c = r["instructions"]
         print(f"{r['config']:10} {r['form']:9} {r['warps']:5} {r['tile']:4} "
@@ -392,7 +430,9 @@ def main():
               f"{c['mufu']:5} {c['sync']:5} {r['issue']:7.0f} "
               f"{r['tensor']:7.0f} {r['memory']:7.0f} {r['bound']:>6} "
               f"{100 * r['predicted']:6.0f}% "
-              f"{100 * r['predicted_overlapped']:6.0f}%")
+              f"{100 * r['predicted_overlapped']:6.0f}% " +
+              (f"{100 * r['predicted_scheduled']:6.0f}%"
+               if r["predicted_scheduled"] else f"{'-':>7}"))
 
 
 if __name__ == "__main__":

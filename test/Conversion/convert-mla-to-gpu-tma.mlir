@@ -18,7 +18,7 @@
 // CHECK: memref.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]] : memref<?x64x576xbf16> into memref<?x576xbf16>
 // CHECK: %[[KD:.+]] = nvgpu.tma.create.descriptor %{{.*}} box[%c32{{.*}}, %c64{{.*}}] : memref<*xbf16> -> <tensor = memref<32x64xbf16, 3>, swizzle = swizzle_128b, l2promo = l2promo_128b, oob = zero, interleave = none>
 // CHECK: %[[KP:.+]] = builtin.unrealized_conversion_cast %[[KD]] : {{.*}} to !llvm.ptr
-// CHECK: gpu.launch_func @w_kernels::@partial {{.*}} threads in (%c256{{.*}}) dynamic_shared_memory_size %c164880_i32 args({{.*}}, %[[QP]] : !llvm.ptr, %[[KP]] : !llvm.ptr)
+// CHECK: gpu.launch_func @w_kernels::@partial {{.*}} threads in (%c256{{.*}}) dynamic_shared_memory_size %c218136_i32 args({{.*}}, %[[QP]] : !llvm.ptr, %[[KP]] : !llvm.ptr)
 // CHECK: gpu.func @partial({{.*}}, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
 // CHECK: nvvm.wgmma.mma_async
 

@@ -30,7 +30,8 @@
 // bf16 on sm_90a, pages of 64: wgmma + TMA. Thread 0 arms the stage's
 // mbarrier with the bytes it expects (the 9 query boxes of 64 x 64 and the
 // tile's 9 boxes of 32 x 64 first: 110592; one tile after: 36864), issues
-// the TMA copies, and every thread waits on the barrier's phase. Each of the
+// the TMA copies, and every thread waits on the barrier's phase (three
+// stages). Each of the
 // 2 warpgroups runs 18 of the 36 k-steps of QK^T (m64n32k16, descriptors),
 // then P V on its 256 columns with P in registers (inline PTX).
 // RUN: mla-codegen --target=sm_90a --num-heads=16 --kv-lora-rank=512 --qk-rope-head-dim=64 --dtype=bf16 --block-size=64 --name=wg --emit=mlir | FileCheck %s --check-prefix=WGMMA
@@ -49,43 +50,60 @@
 // WGMMA: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c110592_i32
 // WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[QMAP]], %{{.*}}, box[%{{.*}}, %{{.*}}] : !llvm.ptr<7>, !llvm.ptr
 // WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KVMAP]], %{{.*}}, box[%{{.*}}, %{{.*}}] : !llvm.ptr<7>, !llvm.ptr
-// The tiles every row sees whole (no masks, nothing zeroed): the tile
-// number a loop-carried i32 counted from 0, whose low bit is the stage and
-// the next bit the mbarrier's parity.
-// WGMMA: %[[MID:.*]]:133 = scf.for %{{.*}} = %{{.*}} to %[[MIDEND:[^ ]*]] step %c32{{.*}} iter_args({{.*}}, %[[N:[^ ]*]] = %c0_i32{{[_0-9]*}}) -> ({{.*}}i32)
-// WGMMA: arith.andi %[[N]], %c1_i32{{[_0-9]*}} : i32
+// The second tile on its way before the first tile's scores.
 // WGMMA: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c36864_i32
-// WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KVMAP]]
 // WGMMA: nvvm.mbarrier.try_wait.parity
-// WGMMA-NOT: vector<4xi32>
 // WGMMA: nvvm.wgmma.fence.aligned
 // WGMMA-COUNT-18: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 32, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // WGMMA: nvvm.wgmma.commit.group.sync.aligned
-// WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
-// The score shares: each warpgroup adds the other's to its own.
+// WGMMA: nvvm.wgmma.wait.group.sync.aligned 0
+// The tiles every row sees whole (no masks, nothing zeroed). The state
+// carries the accumulators, maxes and sums (132), the tile's place in the
+// pipeline (an i32 from 0) and its 16 scores.
+// WGMMA: %[[MID:.*]]:149 = scf.for %{{.*}} = %{{.*}} to %[[MIDEND:[^ ]*]] step %c32{{.*}} iter_args({{.*}}, %{{[^ ]*}} = %c0_i32{{[_0-9]*}}, {{.*}}) -> ({{.*}}i32, f32,
+// The next tile's QK^T is issued first and not waited for ...
+// WGMMA: nvvm.mbarrier.try_wait.parity
+// WGMMA: nvvm.wgmma.fence.aligned
+// WGMMA-COUNT-18: nvvm.wgmma.mma_async
+// WGMMA: nvvm.wgmma.commit.group.sync.aligned
+// WGMMA-NOT: nvvm.wgmma.wait.group
+// ... while the warpgroups exchange this tile's score shares (the barrier
+// between, after which thread 0 sends the tile after the next into the
+// stage the previous tile's P V has left) ...
+// WGMMA: llvm.store %{{.*}} : f32, !llvm.ptr<3>
 // WGMMA: gpu.barrier
+// WGMMA: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c36864_i32
+// WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KVMAP]]
+// WGMMA: llvm.load %{{.*}} : !llvm.ptr<3> -> f32
+// ... and run the softmax, unmasked.
 // WGMMA-NOT: arith.cmpi
 // WGMMA: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 // WGMMA-NOT: arith.cmpi
+// WGMMA-NOT: nvvm.wgmma.wait.group
 // WGMMA: nvvm.wgmma.fence.aligned
 // WGMMA-COUNT-2: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
 // WGMMA: nvvm.wgmma.commit.group.sync.aligned
+// Both groups waited for before the back edge.
 // WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
-// WGMMA: gpu.barrier
 // WGMMA: scf.yield
 // Then the tiles past the split's end, from where the first loop stopped:
-// V rows past the end zeroed and fenced for wgmma, the scores masked.
-// WGMMA: scf.for %{{.*}} = %[[MIDEND]] to %{{.*}} step %c32{{.*}} iter_args({{.*}}%[[MID]]#132)
-// WGMMA: nvvm.mbarrier.try_wait.parity
+// V rows past the end zeroed and fenced for wgmma, the scores masked, and
+// the next tile's QK^T after the P V.
+// WGMMA: scf.for %{{.*}} = %[[MIDEND]] to %{{.*}} step %c32{{.*}} iter_args({{.*}}%[[MID]]#148)
+// WGMMA: gpu.barrier
 // WGMMA: scf.if
 // WGMMA: llvm.store %{{.*}}, %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
 // WGMMA: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // WGMMA-NEXT: gpu.barrier
-// WGMMA-COUNT-18: nvvm.wgmma.mma_async
 // WGMMA: arith.cmpi slt
 // WGMMA: arith.select
 // WGMMA: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 // WGMMA-COUNT-2: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n256k16
+// WGMMA: nvvm.wgmma.wait.group.sync.aligned 0
+// WGMMA: nvvm.mbarrier.try_wait.parity
+// WGMMA-COUNT-18: nvvm.wgmma.mma_async
+// WGMMA: nvvm.wgmma.wait.group.sync.aligned 0
 // WGMMA: llvm.func @partial({{.*}}, %{{.*}}: f32, %{{.*}}: !llvm.ptr {llvm.align = 64 : i64, llvm.byval = !llvm.array<128 x i8>, nvvm.grid_constant}, %{{.*}}: !llvm.ptr {llvm.align = 64 : i64, llvm.byval = !llvm.array<128 x i8>, nvvm.grid_constant})
 // WGMMA-NOT: mla.tensor_map_params
 // WGMMA: // -----// PTX //----- //
@@ -95,9 +113,9 @@
 // WGMMA: cvta.param.u64
 // WGMMA: cvta.param.u64
 // WGMMA: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
-// WGMMA: fence.proxy.async.shared::cta
 // WGMMA: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16
 // WGMMA: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
+// WGMMA: fence.proxy.async.shared::cta
 // WGMMA: mbarrier.try_wait.parity.shared.b64
 // f16 storage on sm_90a: the f16 forms of both wgmma instructions.
 // RUN: mla-codegen --target=sm_90a --num-heads=128 --kv-lora-rank=512 --qk-rope-head-dim=64 --q-len=2 --dtype=f16 --block-size=64 --name=w16 --emit=mlir | FileCheck %s --check-prefix=WGMMA16

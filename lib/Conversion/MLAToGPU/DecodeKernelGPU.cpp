@@ -94,9 +94,13 @@ GPUDecodeConfig::get(const DecodeParams &params, StringRef arch,
     const int64_t tokens = 32, boxes = (c.rowWidth() + 63) / 64;
     int64_t colSplits = (c.dc + 255) / 256;
     int64_t boxRows = std::gcd(c.blockSize, tokens);
-    int64_t bytes = 1024 + boxes * 64 * 128 + 2 * boxes * tokens * 128 +
-                    (colSplits > 1 ? colSplits * 128 * (tokens / 2) * 4 : 0) +
-                    16;
+    // (The alignment slack, the queries, the stages, two slots of score
+    // shares, the stages' mbarriers.)
+    const int64_t stages = GPUDecodeConfig::kWGMMAStages;
+    int64_t bytes =
+        1024 + boxes * 64 * 128 + stages * boxes * tokens * 128 +
+        (colSplits > 1 ? 2 * colSplits * 128 * (tokens / 2) * 4 : 0) +
+        8 * stages;
     if (c.dc % (64 * colSplits) == 0 && boxRows % 8 == 0 &&
         (c.rowWidth() / 16) % colSplits == 0 && bytes <= 227 * 1024) {
       c.kind = GPUKernelKind::WGMMA;

@@ -56,11 +56,14 @@ struct WGMMATileShape {
         columns(c.dc / warpgroups), outRegs(columns / 2),
         boxes((rowWidth + 63) / 64), boxRows(c.tmaBoxRows),
         queryBytes(boxes * 64 * 128), boxBytes(tileTokens * 128),
-        stageBytes(boxes * boxBytes), scoreOffset(queryBytes + 2 * stageBytes),
-        barrierOffset(scoreOffset +
-                      (warpgroups > 1
-                           ? warpgroups * 128 * scoreRegs * 4
-                           : 0)) {}
+        stageBytes(boxes * boxBytes),
+        scoreOffset(queryBytes + kStages * stageBytes),
+        slotBytes(warpgroups > 1 ? warpgroups * 128 * scoreRegs * 4 : 0),
+        barrierOffset(scoreOffset + 2 * slotBytes) {}
+
+  /// Cache stages: the tile whose P V runs, the next one whose QK^T runs
+  /// beside its softmax, and the one after it on its way in.
+  static constexpr int64_t kStages = GPUDecodeConfig::kWGMMAStages;
 
   /// A query or cache row (d_c + d_r); the query rows of a sequence and of
   /// a CTA (one m64 tile).
@@ -77,10 +80,12 @@ struct WGMMATileShape {
   /// The 64-column (128-byte swizzle) boxes of a row; cache rows of a box.
   int64_t boxes, boxRows;
   /// Shared memory, in bytes from its 1024-byte aligned base: the queries
-  /// (`queryBytes`, `boxes` boxes of 64 rows), two cache stages
-  /// (`stageBytes`, `boxes` boxes of `boxBytes`), the warpgroups' score
-  /// shares at `scoreOffset`, the stages' mbarriers at `barrierOffset`.
-  int64_t queryBytes, boxBytes, stageBytes, scoreOffset, barrierOffset;
+  /// (`queryBytes`, `boxes` boxes of 64 rows), kStages cache stages
+  /// (`stageBytes`, `boxes` boxes of `boxBytes`), two slots of the
+  /// warpgroups' score shares (`slotBytes` each, alternating by tile) at
+  /// `scoreOffset`, the stages' mbarriers at `barrierOffset`.
+  int64_t queryBytes, boxBytes, stageBytes, scoreOffset, slotBytes,
+      barrierOffset;
 };
 
 class WGMMAPartialEmitter : public mla::detail::TensorCoreEmitter,
@@ -163,28 +168,74 @@ private:
   /// One TMA box of `map` at (col, row) to shared address `dstI32`,
   /// completing on mbarrier `bar`.
   void tma(Value dstI32, Value map, Value bar, Value col, Value row);
-  /// Thread 0: the TMA copies of the tile of tokens [ts, ts + tileTokens)
-  /// into `stage` (and of the group's queries, `withQueries`).
-  void loadTile(Value ts, Value stage, bool withQueries);
-  /// One iteration of the tile loop: `state` is the loop state (see emit),
-  /// `n` the tile's number in the split (i32). `whole`: every row sees all
-  /// of the tile's tokens (no masks, no zeroed V rows).
-  SmallVector<Value> tileStep(Value ts, Value n, ValueRange state, bool whole);
+  /// The cache rows (i32) of the TMA boxes of the tile of tokens
+  /// [ts, ts + tileTokens): one block-table read a box, which every thread
+  /// makes (the same address) ahead of thread 0's copies.
+  SmallVector<Value> tileRows(Value ts);
+  /// Thread 0: the TMA copies of a tile (its `tileRows`) into `stage`, and
+  /// of the group's queries (`withQueries`).
+  void issueTile(ArrayRef<Value> boxRows, Value stage, bool withQueries);
+  /// A tile's place in the pipeline, an i32 (CUTLASS's PipelineState):
+  /// its stage in bits 0-1, the parity of the phase the stage's mbarrier
+  /// completes for it in bit 2, its score slot in bit 3. The first tile's
+  /// is 0; `advance` gives the next tile's.
+  Value stageOf(Value n) { return arith::AndIOp::create(b, n, i32c(3)); }
+  Value parityOf(Value n) {
+    return arith::AndIOp::create(b, arith::ShRUIOp::create(b, n, i32c(2)),
+                                 i32c(1));
+  }
+  Value slotOf(Value n) {
+    return arith::AndIOp::create(b, arith::ShRUIOp::create(b, n, i32c(3)),
+                                 i32c(1));
+  }
+  Value advance(Value n) {
+    Value wraps = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, stageOf(n),
+                                        i32c(WGMMATileShape::kStages - 1));
+    Value stepped = arith::XOrIOp::create(b, addI32(n, 1), i32c(8));
+    Value wrapped = arith::XOrIOp::create(
+        b, arith::AndIOp::create(b, n, i32c(~3)), i32c(4 | 8));
+    return arith::SelectOp::create(b, wraps, wrapped, stepped);
+  }
+  /// Waits until tile `n` is in its stage.
+  void waitTile(Value n) {
+    NVVM::MBarrierTryWaitParityOp::create(b, barrierAt(stageOf(n)), parityOf(n),
+                                          i32c(0x989680));
+  }
+  /// One iteration of the tile loop: `state` is the loop state (see emit)
+  /// without the tile number `n` (i32) of the split and this tile's
+  /// scores `s`. `whole`: every row sees all of the tile's tokens (no
+  /// masks, no zeroed V rows). Returns the state and the next tile's
+  /// scores.
+  SmallVector<Value> tileStep(Value ts, Value n, ValueRange state,
+                              ArrayRef<Value> s, bool whole);
   /// The loop over the tiles [lo, hi) of the split (hi clamped to t1).
   scf::ForOp tileLoop(Value lo, Value hi, ValueRange state, bool whole);
+  /// An empty inline asm that takes and returns `values` ("+f"): the
+  /// compiler may not move their reads and writes across it, nor so across
+  /// the wgmma waits it follows (CUTLASS's warpgroup_fence_operand).
+  void fenceOperands(MutableArrayRef<Value> values);
   /// On the split's last tile, zeroes the V rows of tokens past it.
   void zeroTailTile(Value ts, Value tile);
   /// Zeroes the V columns of the tile's rows outside [lo, hi), between two
   /// CTA barriers.
   void zeroVOutside(Value tile, Value lo, Value hi);
-  /// This warpgroup's share of the tile's scores S = Q K^T, accumulator
-  /// layout.
-  SmallVector<Value> scores(Value tile);
-  /// Adds the warpgroups' shares into each of them.
-  void sumScoreShares(MutableArrayRef<Value> s);
-  /// acc += P V over this warpgroup's output columns (P as A fragments).
-  void accumulatePV(const PFragments &p, MutableArrayRef<Value> acc,
-                    Value tile);
+  /// Issues (and commits as one wgmma group, without waiting) this
+  /// warpgroup's share of the tile's scores S = Q K^T; its values, in the
+  /// accumulator layout, may be read once a wait has completed the group.
+  SmallVector<Value> issueScores(Value tile);
+  /// Where thread `tw` of warpgroup `w` keeps score `v` of its share of
+  /// tile `n` (slot n % 2: a warp may still read the previous tile's slot
+  /// while another writes this one's; the barrier of the tile between
+  /// orders the reads of a slot before its next writes).
+  Value scoreSlot(Value n, Value w, int64_t v);
+  /// Stores this warpgroup's share of tile `n`'s scores; after a CTA
+  /// barrier, addScoreShares adds the warpgroups' shares into each.
+  void publishScoreShare(ArrayRef<Value> s, Value n);
+  void addScoreShares(MutableArrayRef<Value> s, Value n);
+  /// acc += P V over this warpgroup's output columns (P as A fragments),
+  /// committed as one group; `wait`: and waited for (all groups).
+  void accumulatePV(const PFragments &p, MutableArrayRef<Value> acc, Value tile,
+                    bool wait);
   /// The partials of the final loop state.
   void storeOutputs(ValueRange state);
 
@@ -248,25 +299,41 @@ void WGMMAPartialEmitter::emit() {
   declareKernel();
   locateThread();
   initBarriers();
-  ifThen(arith::AndIOp::create(b, leader, less(range.t0, range.t1)),
-         [&] { loadTile(range.t0, zero, /*withQueries=*/true); });
+  // The first two tiles (and the queries) on their way; the loop's first
+  // iteration issues the third.
+  const int64_t tt = shape.tileTokens;
+  for (int64_t k = 0; k < 2; ++k) {
+    Value ts = addc(range.t0, k * tt);
+    SmallVector<Value> boxRows = tileRows(ts);
+    ifThen(arith::AndIOp::create(b, leader, less(ts, range.t1)),
+           [&] { issueTile(boxRows, i32c(k), /*withQueries=*/k == 0); });
+  }
 
   // This thread's rows: 16 warp + g (+ 8) of the warpgroup's 64.
   rows = fragmentRows(mulc(warp, 16), g, group, range.len, range.t1);
 
+  // The first tile's scores. (With no tile at all, an empty split, the
+  // wgmmas read a stage nothing was loaded into, and nothing uses them.)
+  ifThen(less(range.t0, range.t1), [&] { waitTile(i32c(0)); });
+  SmallVector<Value> first = issueScores(stageAt(i32c(0)));
+  NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+  fenceOperands(first);
+
   // Loop state: the output accumulators (outRegs), then the running max
   // (base 2) and the lane's partial sum of each of its two rows, then the
-  // tile's number in the split. Counted from a constant rather than derived
-  // from ts (which comes from seq_lens), it is a value ptxas knows to be
-  // uniform, and so are the stage, its mbarrier and the descriptors.
+  // tile's number in the split, then the tile's scores (its QK^T ran in
+  // the previous iteration, beside that one's softmax). The tile number,
+  // counted from a constant rather than derived from ts (which comes from
+  // seq_lens), is a value ptxas knows to be uniform, and so are the stage,
+  // its mbarrier and the descriptors.
   SmallVector<Value> inits(shape.outRegs, zeroF);
   inits.append({negInf, negInf, zeroF, zeroF, i32c(0)});
+  inits.append(first);
   // Three loops, in token order: the tiles before the last query's window
   // start, the tiles every row sees whole (no masks: the steady state),
   // and the tiles past the first query's visible end or the split's end
   // (masked, their V rows past it zeroed). Each edge loop runs at most a
   // tile or two of a sequence; the first exists only with a window.
-  const int64_t tt = shape.tileTokens;
   Value wholeEnd = range.t1;
   if (c.causal && c.qLen > 1)
     wholeEnd = minIdx(wholeEnd, flash::commonVisibleEnd(*this, c, range.len));
@@ -289,17 +356,20 @@ void WGMMAPartialEmitter::emit() {
   scf::ForOp mid = tileLoop(midStart, midEnd, state, /*whole=*/true);
   scf::ForOp tail = tileLoop(midEnd, range.t1, mid.getResults(),
                              /*whole=*/false);
-  storeOutputs(tail.getResults().drop_back());
+  storeOutputs(tail.getResults().take_front(shape.outRegs + 4));
   gpu::ReturnOp::create(b);
 }
 
 scf::ForOp WGMMAPartialEmitter::tileLoop(Value lo, Value hi, ValueRange state,
                                          bool whole) {
+  const int64_t kept = shape.outRegs + 4;
   return forLoop(lo, hi, idx(shape.tileTokens), state,
                  [&](Value ts, ValueRange st) {
+                   Value n = st[kept];
+                   SmallVector<Value> s(st.drop_front(kept + 1));
                    SmallVector<Value> next =
-                       tileStep(ts, st.back(), st.drop_back(), whole);
-                   next.push_back(addI32(st.back(), 1));
+                       tileStep(ts, n, st.take_front(kept), s, whole);
+                   next.insert(next.begin() + kept, advance(n));
                    return next;
                  });
 }
@@ -357,7 +427,7 @@ void WGMMAPartialEmitter::locateThread() {
 
 void WGMMAPartialEmitter::initBarriers() {
   ifThen(leader, [&] {
-    for (int64_t s = 0; s < 2; ++s)
+    for (int64_t s = 0; s < WGMMATileShape::kStages; ++s)
       NVVM::MBarrierInitOp::create(b, barrierAt(idx(s)), i32c(1), Value());
     NVVM::FenceMbarrierInitOp::create(b);
   });
@@ -379,8 +449,19 @@ void WGMMAPartialEmitter::tma(Value dstI32, Value map, Value bar, Value col,
 // past the split repeat the box of its last token, boxes before a window's
 // first visible position the box that holds it (masked; a box lies in one
 // page).
-void WGMMAPartialEmitter::loadTile(Value ts, Value stage, bool withQueries) {
+SmallVector<Value> WGMMAPartialEmitter::tileRows(Value ts) {
   const int64_t boxRows = shape.boxRows;
+  SmallVector<Value> out;
+  for (int64_t sub = 0; sub < shape.tileTokens / boxRows; ++sub) {
+    Value tok = flash::loadedToken(*this, range, addc(ts, sub * boxRows));
+    tok = arith::SubIOp::create(b, tok, remc(tok, boxRows));
+    out.push_back(toI32(flash::cacheRow(*this, c, bt, btBase, tok)));
+  }
+  return out;
+}
+
+void WGMMAPartialEmitter::issueTile(ArrayRef<Value> boxRows, Value stage,
+                                    bool withQueries) {
   Value bar = barrierAt(stage);
   NVVM::MBarrierArriveExpectTxOp::create(
       b, Type(), bar,
@@ -393,57 +474,76 @@ void WGMMAPartialEmitter::loadTile(Value ts, Value stage, bool withQueries) {
       tma(addI32(base, bx * 64 * 128), qMap, bar, i32c(64 * bx), row);
   }
   Value at = stageAt(stage);
-  for (int64_t sub = 0; sub < shape.tileTokens / boxRows; ++sub) {
-    Value tok = flash::loadedToken(*this, range, addc(ts, sub * boxRows));
-    tok = arith::SubIOp::create(b, tok, remc(tok, boxRows));
-    Value row = toI32(flash::cacheRow(*this, c, bt, btBase, tok));
+  for (auto [sub, row] : llvm::enumerate(boxRows))
     for (int64_t bx = 0; bx < shape.boxes; ++bx)
-      tma(addI32(at, bx * shape.boxBytes + sub * boxRows * 128), kvMap, bar,
-          i32c(64 * bx), row);
-  }
+      tma(addI32(at, bx * shape.boxBytes + int64_t(sub) * shape.boxRows * 128),
+          kvMap, bar, i32c(64 * bx), row);
 }
 
+// Per tile: the next tile's QK^T is issued first and runs on the tensor
+// cores while the warps exchange and softmax this tile's scores; then this
+// tile's P V; both are waited for at the end, so that no register a wgmma
+// still writes crosses the loop's back edge. Three stages: this tile's (P V
+// reads its V), the next one's (QK^T reads its K), and the one after it,
+// whose TMA thread 0 issues once the CTA barrier has shown that every
+// warpgroup finished the P V of the tile that stage held.
 SmallVector<Value> WGMMAPartialEmitter::tileStep(Value ts, Value n,
-                                                 ValueRange state, bool whole) {
-  // Double buffering: thread 0 issues the next tile before the CTA waits
-  // for this one (the stage's mbarrier, its phase flipping every 2 tiles).
-  Value stage = arith::AndIOp::create(b, n, i32c(1));
-  Value parity =
-      arith::AndIOp::create(b, arith::ShRUIOp::create(b, n, i32c(1)), i32c(1));
-  Value nextTs = addc(ts, shape.tileTokens);
-  ifThen(arith::AndIOp::create(b, leader, less(nextTs, range.t1)), [&] {
-    loadTile(nextTs, arith::XOrIOp::create(b, stage, i32c(1)), false);
+                                                 ValueRange state,
+                                                 ArrayRef<Value> sIn,
+                                                 bool whole) {
+  const int64_t tt = shape.tileTokens;
+  SmallVector<Value> s(sIn.begin(), sIn.end());
+  Value tile = stageAt(stageOf(n));
+  Value farTs = addc(ts, 2 * tt);
+  SmallVector<Value> farRows = tileRows(farTs);
+  Value n1 = advance(n);
+  // (After the split's last tile the QK^T reads a stage nothing was loaded
+  // into, and nothing uses its scores: cheaper than a branch whose results
+  // would be registers a wgmma is still writing.) A masked tile, at most a
+  // tile or two at a split's edges, issues it after its P V: its masks and
+  // turns would otherwise hold both tiles' scores and spill.
+  auto issueNext = [&] {
+    ifThen(less(addc(ts, tt), range.t1), [&] { waitTile(n1); });
+    return issueScores(stageAt(stageOf(n1)));
+  };
+  SmallVector<Value> sNext;
+  if (whole)
+    sNext = issueNext();
+
+  if (shape.warpgroups > 1)
+    publishScoreShare(s, n);
+  gpu::BarrierOp::create(b);
+  ifThen(arith::AndIOp::create(b, leader, less(farTs, range.t1)), [&] {
+    issueTile(farRows, stageOf(advance(n1)), /*withQueries=*/false);
   });
-  NVVM::MBarrierTryWaitParityOp::create(b, barrierAt(stage), parity,
-                                        i32c(0x989680));
-  Value tile = stageAt(stage);
+  if (shape.warpgroups > 1)
+    addScoreShares(s, n);
   if (!whole)
     zeroTailTile(ts, tile);
 
-  SmallVector<Value> s = scores(tile);
-  if (shape.warpgroups > 1)
-    sumScoreShares(s);
   SmallVector<Value> next = onlineSoftmax(s, state, shape.outRegs, ts, t4, rows,
                                           scaleLog2, {}, !whole);
   auto pv = [&](const PFragments &p, MutableArrayRef<Value> a) {
-    accumulatePV(p, a, tile);
+    accumulatePV(p, a, tile, /*wait=*/!whole);
   };
+  MutableArrayRef<Value> acc =
+      MutableArrayRef<Value>(next).take_front(shape.outRegs);
   if (whole) {
     SmallVector<Value> frags;
-    for (int64_t kk = 0; kk < shape.tileTokens / 16; ++kk)
+    for (int64_t kk = 0; kk < tt / 16; ++kk)
       llvm::append_range(frags, pFragments(s, kk));
-    pv(PFragments{frags, {}},
-       MutableArrayRef<Value>(next).take_front(shape.outRegs));
-    gpu::BarrierOp::create(b);
-    return next;
+    pv(PFragments{frags, {}}, acc);
+  } else {
+    SmallVector<Value> sum = visiblePV(
+        s, ValueRange(next).take_front(shape.outRegs), ts, tt, range.len, group,
+        rows, pv, [&](Value lo, Value hi) { zeroVOutside(tile, lo, hi); });
+    llvm::copy(sum, acc.begin());
+    sNext = issueNext();
   }
-  SmallVector<Value> acc =
-      visiblePV(s, ValueRange(next).take_front(shape.outRegs), ts,
-                shape.tileTokens, range.len, group, rows, pv,
-                [&](Value lo, Value hi) { zeroVOutside(tile, lo, hi); });
-  llvm::copy(acc, next.begin());
-  // The stage and the score slots are free for the next tile.
-  gpu::BarrierOp::create(b);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+  fenceOperands(acc);
+  fenceOperands(sNext);
+  next.append(sNext);
   return next;
 }
 
@@ -490,7 +590,7 @@ void WGMMAPartialEmitter::zeroVOutside(Value tile, Value lo, Value hi) {
 // The k-steps k = wg + warpgroups * j, unrolled (the same count for every
 // warpgroup) so that the wgmma chain stays asynchronous; A (the queries) and
 // B (the tile) are K-major in shared memory, 4 k16 steps a 64-column box.
-SmallVector<Value> WGMMAPartialEmitter::scores(Value tile) {
+SmallVector<Value> WGMMAPartialEmitter::issueScores(Value tile) {
   MLIRContext *ctx = b.getContext();
   const int64_t tokens = shape.tileTokens;
   auto sTy = LLVM::LLVMStructType::getLiteral(
@@ -532,7 +632,6 @@ SmallVector<Value> WGMMAPartialEmitter::scores(Value tile) {
         NVVM::MMALayout::col, /*satfinite=*/nullptr);
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b);
-  NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
   SmallVector<Value> s;
   for (int64_t v = 0; v < shape.scoreRegs; ++v)
     s.push_back(LLVM::ExtractValueOp::create(b, acc, v));
@@ -540,59 +639,96 @@ SmallVector<Value> WGMMAPartialEmitter::scores(Value tile) {
 }
 
 // Every warpgroup publishes its share; each adds them all.
-void WGMMAPartialEmitter::sumScoreShares(MutableArrayRef<Value> s) {
+Value WGMMAPartialEmitter::scoreSlot(Value n, Value w, int64_t v) {
   const int64_t regs = shape.scoreRegs;
-  auto slot = [&](Value w, int64_t v) {
-    Value at = addI32(mulI32(toI32(w), regs * 128 * 4),
-                      (v * 128) * 4 + shape.scoreOffset);
-    return ptrAt(addI32(addI32(base, at), mulI32(toI32(tw), 4)));
-  };
-  for (int64_t v = 0; v < regs; ++v)
-    LLVM::StoreOp::create(b, s[v], slot(wg, v));
-  gpu::BarrierOp::create(b);
+  Value slot = arith::MulIOp::create(b, slotOf(n), i32c(shape.slotBytes));
+  Value at = addI32(addI32(slot, mulI32(toI32I(w), regs * 128 * 4)),
+                    (v * 128) * 4 + shape.scoreOffset);
+  return ptrAt(addI32(addI32(base, at), mulI32(toI32(tw), 4)));
+}
+
+void WGMMAPartialEmitter::publishScoreShare(ArrayRef<Value> s, Value n) {
+  for (int64_t v = 0; v < shape.scoreRegs; ++v)
+    LLVM::StoreOp::create(b, s[v], scoreSlot(n, wg, v));
+}
+
+void WGMMAPartialEmitter::addScoreShares(MutableArrayRef<Value> s, Value n) {
   // Both warpgroups must see bit-identical sums (each normalizes its own
   // columns with them): two add their own share to the other's, which is
   // the same sum either way round; more add all in warpgroup order.
   const int64_t w = shape.warpgroups;
   Value other =
       w == 2 ? arith::XOrIOp::create(b, wg, one).getResult() : Value();
-  for (int64_t v = 0; v < regs; ++v) {
+  for (int64_t v = 0; v < shape.scoreRegs; ++v) {
     if (other) {
       s[v] = arith::AddFOp::create(
-          b, s[v], LLVM::LoadOp::create(b, f32, slot(other, v)));
+          b, s[v], LLVM::LoadOp::create(b, f32, scoreSlot(n, other, v)));
       continue;
     }
-    Value sum = LLVM::LoadOp::create(b, f32, slot(idx(0), v));
+    Value sum = LLVM::LoadOp::create(b, f32, scoreSlot(n, idx(0), v));
     for (int64_t k = 1; k < w; ++k)
       sum = arith::AddFOp::create(
-          b, sum, LLVM::LoadOp::create(b, f32, slot(idx(k), v)));
+          b, sum, LLVM::LoadOp::create(b, f32, scoreSlot(n, idx(k), v)));
     s[v] = sum;
   }
+}
+
+void WGMMAPartialEmitter::fenceOperands(MutableArrayRef<Value> values) {
+  if (values.empty())
+    return;
+  SmallVector<Type> types;
+  SmallVector<std::string> constraints;
+  for (Value v : values) {
+    types.push_back(v.getType());
+    constraints.push_back(v.getType().isF32() ? "=f" : "=r");
+  }
+  for (size_t i = 0; i < values.size(); ++i)
+    constraints.push_back(std::to_string(i));
+  auto resTy = LLVM::LLVMStructType::getLiteral(b.getContext(), types);
+  Value res =
+      LLVM::InlineAsmOp::create(
+          b, resTy, ValueRange(values), "", llvm::join(constraints, ","),
+          /*has_side_effects=*/true, /*is_align_stack=*/false,
+          LLVM::tailcallkind::TailCallKind::None,
+          LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
+          /*operand_attrs=*/ArrayAttr())
+          .getResult(0);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = LLVM::ExtractValueOp::create(b, res, i);
 }
 
 // V is this warpgroup's columns of the tile, MN-major (transposed), one
 // k16 step of tokens at a time.
 void WGMMAPartialEmitter::accumulatePV(const PFragments &p,
-                                       MutableArrayRef<Value> acc,
-                                       Value tile) {
-  const int64_t columns = shape.columns;
+                                       MutableArrayRef<Value> acc, Value tile,
+                                       bool wait) {
   Value vAt = addI32(
       tile, arith::MulIOp::create(b, toI32(wg),
-                                  i32c((columns / 64) * shape.boxBytes)));
+                                  i32c((shape.columns / 64) * shape.boxBytes)));
   Value vField = descriptorField(vAt);
+  // The registers the wgmmas read (the rescaled accumulators, P) are all
+  // written before wgmma.fence: the empty asm pins them there.
+  const int64_t steps = shape.tileTokens / 16;
+  SmallVector<Value> regs(acc.take_front(shape.outRegs));
+  for (int64_t kk = 0; kk < steps; ++kk)
+    for (Value v : pStep(p, kk))
+      regs.push_back(v.getType().isInteger(32)
+                         ? v
+                         : LLVM::BitcastOp::create(b, i32, v).getResult());
+  fenceOperands(regs);
+  llvm::copy(ArrayRef<Value>(regs).take_front(shape.outRegs), acc.begin());
   NVVM::WgmmaFenceAlignedOp::create(b);
-  for (int64_t kk = 0; kk < shape.tileTokens / 16; ++kk) {
-    SmallVector<Value> a = pStep(p, kk);
-    for (Value &v : a)
-      if (!v.getType().isInteger(32))
-        v = LLVM::BitcastOp::create(b, i32, v);
+  for (int64_t kk = 0; kk < steps; ++kk)
     wgmmaRegisterA(
-        acc.take_front(shape.outRegs), a,
+        acc.take_front(shape.outRegs),
+        ArrayRef<Value>(regs).slice(shape.outRegs + 4 * kk, 4),
         descriptorAt(vField, kk * 16 * 128, descriptorHigh(shape.boxBytes)),
-        columns);
-  }
+        shape.columns);
   NVVM::WgmmaGroupSyncAlignedOp::create(b);
-  NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+  if (wait) {
+    NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+    fenceOperands(acc.take_front(shape.outRegs));
+  }
 }
 
 // Warpgroup 0 writes m and l.

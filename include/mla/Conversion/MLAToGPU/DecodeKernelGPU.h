@@ -35,6 +35,9 @@ struct GPUDecodeConfig : DecodeParams {
   int64_t dynamicSharedBytes = 0; // MMA and WGMMA: dynamic shared memory
   // WGMMA: cache rows per TMA box (they divide the page and the tile).
   int64_t tmaBoxRows = 0;
+  // WGMMA: cache stages in shared memory (P V of one tile, QK^T of the
+  // next, the TMA of the one after).
+  static constexpr int64_t kWGMMAStages = 3;
   /// WGMMA: the tensor maps are `__grid_constant__` parameters passed by
   /// value (a host runtime's launch: mla-codegen's), not pointers to maps
   /// in device memory (nvgpu.tma.create.descriptor's).
