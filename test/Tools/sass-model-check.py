@@ -4,7 +4,8 @@ prediction is a fraction of the roofline.
 
 sm_90a, 512/64: each warp issues its warpgroup's 18 wgmma m64n32k16 (QK^T, half
 of the 576-wide reduction in steps of k 16)
-and 2 m64n256k16 (P V, 32 tokens in 2 steps of k 16): 20 HGMMA a warp.
+and 2 m64n256k16 (P V, 32 tokens in 2 steps of k 16): 20 HGMMA a warp, the
+QK^T of the next tile overlapping the softmax of this one (the timeline).
 The TMA issue, one thread's, counts once for the CTA's warps.
 sm_80, 512/64, 16 heads, q_len 1: the mma.sync form's 32-token tile.
 Without the CUDA toolkit (no ptxas) it reports itself skipped (77).
@@ -47,6 +48,14 @@ for r in run("--target=sm_90a", "--heads=16,128", "--q-len=1"):
     want = "memory" if r["config"] == "h16_q1" else "tensor"
     if r["bound"] != want:
         failures.append(f"sm_90a {r['config']}: {r['bound']}-bound")
+    # The next tile's QK^T runs beside this tile's softmax: the timeline
+    # lies strictly between the serialized and the overlapped bounds (a
+    # wait for it before the softmax would put it on the serialized one).
+    sched = r["predicted_scheduled"]
+    if sched is None or not (r["predicted"] < sched
+                             <= r["predicted_overlapped"]):
+        failures.append(f"sm_90a {r['config']}: timeline {sched} not between "
+                        f"{r['predicted']} and {r['predicted_overlapped']}")
 for r in run("--target=sm_80", "--heads=16", "--q-len=1"):
     c = r["instructions"]
     if r["form"] != "mma_sync" or c["tensor"] == 0 or c["shared"] == 0:
