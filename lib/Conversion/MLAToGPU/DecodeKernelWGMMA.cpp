@@ -6,19 +6,23 @@
 // columns (wgmma N <= 256). Shared memory holds, in TMA's 128-byte swizzle
 // (64-column boxes, 8-row groups of 1024 bytes):
 //   the group's queries   [ceil(D / 64) boxes][64 rows][64],
-//   two cache stages      [2][ceil(D / 64) boxes][32 tokens][64],
-//   the warpgroups' score shares, and one mbarrier per stage.
-// Thread 0 issues the TMA copies of the next tile (through the block table,
-// one box per 64 columns and per tmaBoxRows rows of a page) before the CTA
-// waits for the current one. Per 32-token tile, each warpgroup
-//   - computes its share (every colSplits-th k-step of 16) of S = Q K^T with
-//     wgmma m64n32k16, A and B K-major from shared memory descriptors, and
-//     adds the other warpgroups' shares through shared memory;
-//   - runs the online softmax on its accumulators (same row/column map as
-//     mma.sync per warp: rows 16 w + lane / 4 (+ 8), a row per quad);
+//   three cache stages    [3][ceil(D / 64) boxes][32 tokens][64],
+//   two slots of the warpgroups' score shares, and one mbarrier per stage.
+// Thread 0 issues the TMA copies of a tile (through the block table, one
+// box per 64 columns and per tmaBoxRows rows of a page) two tiles ahead.
+// Per 32-token tile, each warpgroup
+//   - issues its share (every colSplits-th k-step of 16) of the next tile's
+//     S = Q K^T with wgmma m64n32k16, A and B K-major from shared memory
+//     descriptors, and does not wait for it;
+//   - adds the other warpgroups' shares of this tile's S (computed the same
+//     way one tile earlier) through shared memory;
+//   - runs the online softmax on them (same row/column map as mma.sync per
+//     warp: rows 16 w + lane / 4 (+ 8), a row per quad), without masks on
+//     the tiles every row sees whole;
 //   - accumulates O += P V with wgmma m64nNk16, P from registers (the
 //     accumulator layout of S is the A-fragment layout) and V the same
-//     shared tile read as an MN-major (transposed) B operand.
+//     shared tile read as an MN-major (transposed) B operand;
+//   - waits for both before the next tile.
 // MLIR 22's nvvm.wgmma.mma_async has no register-A form: that one is inline
 // PTX. Partials and the combine kernel are those of the other kinds.
 //
@@ -202,8 +206,7 @@ private:
                                           i32c(0x989680));
   }
   /// One iteration of the tile loop: `state` is the loop state (see emit)
-  /// without the tile number `n` (i32) of the split and this tile's
-  /// scores `s`. `whole`: every row sees all of the tile's tokens (no
+  /// without the tile's pipeline state `n` and its scores `s`. `whole`: every row sees all of the tile's tokens (no
   /// masks, no zeroed V rows). Returns the state and the next tile's
   /// scores.
   SmallVector<Value> tileStep(Value ts, Value n, ValueRange state,
@@ -321,8 +324,8 @@ void WGMMAPartialEmitter::emit() {
 
   // Loop state: the output accumulators (outRegs), then the running max
   // (base 2) and the lane's partial sum of each of its two rows, then the
-  // tile's number in the split, then the tile's scores (its QK^T ran in
-  // the previous iteration, beside that one's softmax). The tile number,
+  // tile's pipeline state (see advance), then the tile's scores (its QK^T
+  // ran in the previous iteration, beside that one's softmax). The state,
   // counted from a constant rather than derived from ts (which comes from
   // seq_lens), is a value ptxas knows to be uniform, and so are the stage,
   // its mbarrier and the descriptors.
