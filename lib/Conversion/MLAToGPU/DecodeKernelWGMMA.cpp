@@ -337,24 +337,12 @@ void WGMMAPartialEmitter::emit() {
   // and the tiles past the first query's visible end or the split's end
   // (masked, their V rows past it zeroed). Each edge loop runs at most a
   // tile or two of a sequence; the first exists only with a window.
-  Value wholeEnd = range.t1;
-  if (c.causal && c.qLen > 1)
-    wholeEnd = minIdx(wholeEnd, flash::commonVisibleEnd(*this, c, range.len));
-  wholeEnd = arith::MaxUIOp::create(b, wholeEnd, range.t0);
-  Value midEnd =
-      add(range.t0,
-          mulc(divc(arith::SubIOp::create(b, wholeEnd, range.t0), tt), tt));
-  Value midStart = range.t0;
+  auto [midStart, midEnd] = wholeTiles(range, shape.tileTokens);
   ValueRange state = inits;
   scf::ForOp head;
   if (c.window) {
-    Value start = arith::MaxUIOp::create(
-        b, flash::commonVisibleStart(*this, c, range.len), range.t0);
-    Value ahead = addc(arith::SubIOp::create(b, start, range.t0), tt - 1);
-    midStart = minIdx(add(range.t0, mulc(divc(ahead, tt), tt)), range.t1);
     head = tileLoop(range.t0, midStart, state, /*whole=*/false);
     state = head.getResults();
-    midEnd = arith::MaxUIOp::create(b, midEnd, midStart);
   }
   scf::ForOp mid = tileLoop(midStart, midEnd, state, /*whole=*/true);
   scf::ForOp tail = tileLoop(midEnd, range.t1, mid.getResults(),
@@ -598,8 +586,10 @@ SmallVector<Value> WGMMAPartialEmitter::issueScores(Value tile) {
   const int64_t tokens = shape.tileTokens;
   auto sTy = LLVM::LLVMStructType::getLiteral(
       ctx, SmallVector<Type>(shape.scoreRegs, f32));
+  // The first k-step ignores the accumulator (scale-d 0): its registers
+  // are written by nothing between wgmma.fence and the wgmma, as PTX asks.
+  Value acc = LLVM::PoisonOp::create(b, sTy);
   NVVM::WgmmaFenceAlignedOp::create(b);
-  Value acc = LLVM::ZeroOp::create(b, sTy);
   Value wg32 = toI32(wg);
   // k16 step k is 32 bytes into box k / 4. Where the warpgroups divide a
   // box's 4 steps, warpgroup w's j-th step is the j-th of warpgroup 0 plus
@@ -630,7 +620,8 @@ SmallVector<Value> WGMMAPartialEmitter::issueScores(Value tile) {
                                              : NVVM::WGMMATypes::f16;
     acc = NVVM::WgmmaMmaAsyncOp::create(
         b, sTy, acc, a, bDesc, NVVM::MMAShapeAttr::get(ctx, 64, tokens, 16), t,
-        t, NVVM::WGMMATypes::f32, NVVM::WGMMAScaleOut::one,
+        t, NVVM::WGMMATypes::f32,
+        j == 0 ? NVVM::WGMMAScaleOut::zero : NVVM::WGMMAScaleOut::one,
         NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row,
         NVVM::MMALayout::col, /*satfinite=*/nullptr);
   }

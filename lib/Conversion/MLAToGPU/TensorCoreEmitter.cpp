@@ -64,6 +64,30 @@ TensorCoreEmitter::fragmentRows(Value rowBase, Value g, Value group, Value len,
   return rows;
 }
 
+std::pair<Value, Value>
+TensorCoreEmitter::wholeTiles(const flash::SplitRange &range,
+                              int64_t tileTokens) {
+  const int64_t tt = tileTokens;
+  Value wholeEnd = range.t1;
+  if (c.causal && c.qLen > 1)
+    wholeEnd = minIdx(wholeEnd, flash::commonVisibleEnd(*this, c, range.len));
+  wholeEnd = arith::MaxUIOp::create(b, wholeEnd, range.t0);
+  Value end =
+      add(range.t0,
+          mulc(arith::DivUIOp::create(
+                   b, arith::SubIOp::create(b, wholeEnd, range.t0), idx(tt)),
+               tt));
+  if (!c.window)
+    return {range.t0, end};
+  Value first = arith::MaxUIOp::create(
+      b, flash::commonVisibleStart(*this, c, range.len), range.t0);
+  Value ahead = addc(arith::SubIOp::create(b, first, range.t0), tt - 1);
+  Value start =
+      minIdx(add(range.t0, mulc(arith::DivUIOp::create(b, ahead, idx(tt)), tt)),
+             range.t1);
+  return {start, arith::MaxUIOp::create(b, end, start)};
+}
+
 SmallVector<Value>
 TensorCoreEmitter::onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
                                  int64_t nAcc, Value ts, Value t4,

@@ -214,6 +214,15 @@ protected:
             function_ref<void(const PFragments &, MutableArrayRef<Value>)> pv,
             function_ref<void(Value, Value)> zeroVOutside);
 
+  /// The tiles of a split (`range`, tiles of `tileTokens` from t0) that
+  /// every row sees whole: [start, end), tile-aligned, start the first tile
+  /// at or past the last query's window start (t0 without a window), end
+  /// past the last tile before the first query's visible end (causal,
+  /// q_len > 1) or t1. Tiles before start and from end on need masks;
+  /// start <= end <= t1 unless start = t1 (no whole tile).
+  std::pair<Value, Value> wholeTiles(const flash::SplitRange &range,
+                                     int64_t tileTokens);
+
   /// Writes a CTA's partials [b, group, split, row, ...]: the unnormalized
   /// output (final loop state as onlineSoftmax keeps it) at columns
   /// `colBase` + 8 j + 2 (lane % 4), and, where `writesML`, the max in
