@@ -191,7 +191,29 @@ def tensor_flops(text):
     return 0
 
 
-def tile_loop(insts, tensor_per_warp, warps):
+def rescale_blocks(insts, tile):
+    """The lazily rescaled accumulators: forward branches in the tile loop
+    on a predicate that a VOTE.ANY in the loop set, which skip only FMULs
+    (32 or more). A warp takes them only on a tile where one of its rows'
+    max rose past the threshold (rare after a sequence's first tiles).
+    Returns their instructions' indices."""
+    where = {lab: i for i, (_, lab, _) in enumerate(insts) if lab}
+    voted = {m.group(1) for i in tile
+             for m in [re.match(r"VOTE\.ANY (P\d)", insts[i][2])] if m}
+    out = set()
+    for i in tile:
+        m = re.match(r"@!?(P\d) BRA `\((\.L_x_\d+)\)", insts[i][2])
+        if not m or m.group(1) not in voted or m.group(2) not in where:
+            continue
+        j = where[m.group(2)]
+        body = range(i + 1, j)
+        ops = [opcode(insts[k][2]) for k in body]
+        if j > i and len(ops) >= 32 and all(o == "FMUL" for o in ops):
+            out.update(body)
+    return out
+
+
+def tile_loop(insts, tensor_per_warp, warps, skip_rescale=False):
     """What each warp issues per tile: the instructions of the largest
     natural loop holding tensor instructions (exit paths placed inside its
     address range are not in it; the retry loops placed after the function
@@ -228,7 +250,8 @@ def tile_loop(insts, tensor_per_warp, warps):
     weight = {i: (trips[owner[i]] if i in owner else 1) for i in tile}
     for i in single_warp_regions(insts, set(tile)):
         weight[i] /= warps
-    return [(weight[i], insts[i][2]) for i in tile]
+    skip = rescale_blocks(insts, tile) if skip_rescale else set()
+    return [(weight[i], insts[i][2]) for i in tile if i not in skip]
 
 
 def single_warp_regions(insts, tile):
@@ -339,11 +362,17 @@ def model(cfg, target):
     value = width if kv_heads == 1 else dc  # a head cache's V is its own row
     flops = 2.0 * tile * (width + dc)
     per_warp = flops * padded / warps
-    span = tile_loop(partial_sass(cfg["cubin"]), per_warp, warps)
+    sass = partial_sass(cfg["cubin"])
+    span = tile_loop(sass, per_warp, warps)
     counts = count(span)
     issue = counts["total"] * warps / 4
     tensor = flops * padded / rate
     scheduled = timeline(span, warps, tensor)
+    # The same without the lazily rescaled accumulators: a tile on which no
+    # row's max rose past the threshold (most of them).
+    steady_span = tile_loop(sass, per_warp, warps, skip_rescale=True)
+    steady = (timeline(steady_span, warps, tensor)
+              if len(steady_span) < len(span) else None)
     useful = flops * real_rows / rate
     elem = 2 if params["dtype"] != "f32" else 4
     # fp8 rows carry their bytes; e4m3 codes with one scale are a byte each.
@@ -354,6 +383,7 @@ def model(cfg, target):
     serial = max(memory, issue + tensor)
     overlap = max(memory, issue, tensor)
     sched = max(memory, scheduled) if scheduled else None
+    steady = max(memory, steady) if steady else None
     roof = max(useful, memory)
     return {
         "config": cfg["name"], "form": form, "warps": warps, "tile": tile,
@@ -364,6 +394,8 @@ def model(cfg, target):
         "predicted_overlapped": roof / overlap, "machine": machine["name"],
         "scheduled": sched,
         "predicted_scheduled": roof / sched if sched else None,
+        "steady_instructions": count(steady_span)["total"],
+        "predicted_steady": roof / steady if steady else None,
     }
 
 
@@ -422,7 +454,7 @@ def main():
     print(f"{'config':10} {'form':9} {'warps':>5} {'tile':>4} {'instr':>6} "
           f"{'tensor':>6} {'shared':>6} {'fp32':>5} {'mufu':>5} {'sync':>5} "
           f"{'issue':>7} {'tensor':>7} {'HBM':>7} {'bound':>6} "
-          f"{'serial':>7} {'overlap':>7} {'sched':>7}")
+          f"{'serial':>7} {'overlap':>7} {'sched':>7} {'steady':>7}")
     for r in rows:
         c = r["instructions"]
         print(f"{r['config']:10} {r['form']:9} {r['warps']:5} {r['tile']:4} "
@@ -432,7 +464,9 @@ def main():
               f"{100 * r['predicted']:6.0f}% "
               f"{100 * r['predicted_overlapped']:6.0f}% " +
               (f"{100 * r['predicted_scheduled']:6.0f}%"
-               if r["predicted_scheduled"] else f"{'-':>7}"))
+               if r["predicted_scheduled"] else f"{'-':>7}") + " " +
+              (f"{100 * r['predicted_steady']:6.0f}%"
+               if r["predicted_steady"] else f"{'-':>7}"))
 
 
 if __name__ == "__main__":

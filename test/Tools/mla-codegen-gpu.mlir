@@ -80,9 +80,19 @@
 // WGMMA: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c36864_i32
 // WGMMA-COUNT-9: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KVMAP]]
 // WGMMA: llvm.load %{{.*}} : !llvm.ptr<3> -> f32
-// ... and run the softmax, unmasked.
+// ... and run the softmax, unmasked. A row's max moves only when the
+// tile's exceeds it by more than 8 (base 2), and a warp rescales its
+// accumulators only when one of its rows moved.
+// WGMMA-NOT: arith.cmpi
+// WGMMA: %[[UP:.*]] = arith.addf %{{.*}}, %cst{{.*}} : f32
+// WGMMA: arith.cmpf ogt, %{{.*}}, %[[UP]] : f32
 // WGMMA-NOT: arith.cmpi
 // WGMMA: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// WGMMA-NOT: arith.cmpi
+// WGMMA: %[[ANY:.*]] = nvvm.vote.sync  any %c-1_i32{{.*}} -> i1
+// WGMMA: scf.if %[[ANY]] -> (f32,
+// WGMMA-COUNT-128: arith.mulf
+// WGMMA: } else {
 // WGMMA-NOT: arith.cmpi
 // WGMMA-NOT: nvvm.wgmma.wait.group
 // WGMMA: nvvm.wgmma.fence.aligned

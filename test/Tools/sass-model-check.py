@@ -5,7 +5,9 @@ prediction is a fraction of the roofline.
 sm_90a, 512/64: each warp issues its warpgroup's 18 wgmma m64n32k16 (QK^T, half
 of the 576-wide reduction in steps of k 16)
 and 2 m64n256k16 (P V, 32 tokens in 2 steps of k 16): 20 HGMMA a warp, the
-QK^T of the next tile overlapping the softmax of this one (the timeline).
+QK^T of the next tile overlapping the softmax of this one (the timeline), and
+the accumulators' rescale a branch that a warp takes only when a row's max
+moved (the steady timeline leaves it out).
 The TMA issue, one thread's, counts once for the CTA's warps.
 sm_80, 512/64, 16 heads, q_len 1: the mma.sync form's 32-token tile.
 Without the CUDA toolkit (no ptxas) it reports itself skipped (77).
@@ -56,6 +58,14 @@ for r in run("--target=sm_90a", "--heads=16,128", "--q-len=1"):
                              <= r["predicted_overlapped"]):
         failures.append(f"sm_90a {r['config']}: timeline {sched} not between "
                         f"{r['predicted']} and {r['predicted_overlapped']}")
+    # The accumulators' rescale is a branch a warp skips unless one of its
+    # rows' max moved (lazy rescaling): the model finds the 128 FMULs a
+    # thread it skips (d_c 512 over 2 warpgroups: 256 columns, 128 a
+    # thread).
+    skipped = c["total"] - r["steady_instructions"]
+    if r["predicted_steady"] is None or skipped != 128:
+        failures.append(f"sm_90a {r['config']}: {skipped} instructions in "
+                        "the lazily rescaled block (want 128)")
 for r in run("--target=sm_80", "--heads=16", "--q-len=1"):
     c = r["instructions"]
     if r["form"] != "mma_sync" or c["tensor"] == 0 or c["shared"] == 0:

@@ -98,6 +98,8 @@ public:
   WGMMAPartialEmitter(ImplicitLocOpBuilder &b, const GPUDecodeConfig &c)
       : TensorCoreEmitter(b, c), shape(c) {
     math.flushToZero = true;
+    // P in bf16/f16 up to 2^8, the sums in f32.
+    lazyRescaleLog2 = 8;
   }
   void emit();
 

@@ -119,9 +119,22 @@ TensorCoreEmitter::onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
   }
   SmallVector<Value> next(state.begin(), state.end());
   SmallVector<flash::OnlineSoftmax::Step, 2> steps;
+  SmallVector<Value, 2> moved;
   for (int64_t k = 0; k < 2; ++k) {
-    steps.push_back(softmax.rescale(state[nAcc + k],
-                                    quadReduce(rowMax[k], /*max=*/true)));
+    Value mOld = state[nAcc + k];
+    Value tileMax = quadReduce(rowMax[k], /*max=*/true);
+    if (lazyRescaleLog2 > 0) {
+      // The row keeps its max unless the tile's exceeds it by more than the
+      // threshold: the same max then scales the outputs and the sum, so the
+      // result is exact, and a probability stays below 2^threshold.
+      Value candidate = maxf(mOld, tileMax);
+      Value bound = arith::AddFOp::create(b, mOld, f32c(lazyRescaleLog2));
+      Value move =
+          arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, candidate, bound);
+      tileMax = arith::SelectOp::create(b, move, candidate, mOld);
+      moved.push_back(move);
+    }
+    steps.push_back(softmax.rescale(mOld, tileMax));
     next[nAcc + k] = steps[k].mNew;
   }
   SmallVector<Value> rowSum(2, zeroF);
@@ -133,8 +146,32 @@ TensorCoreEmitter::onlineSoftmax(MutableArrayRef<Value> s, ValueRange state,
   for (int64_t k = 0; k < 2; ++k)
     next[nAcc + 2 + k] =
         softmax.sum(state[nAcc + 2 + k], steps[k].alpha, rowSum[k]);
-  for (int64_t v = 0; v < nAcc; ++v)
-    next[v] = arith::MulFOp::create(b, state[v], steps[(v / 2) % 2].alpha);
+  auto rescaled = [&] {
+    SmallVector<Value> acc;
+    for (int64_t v = 0; v < nAcc; ++v)
+      acc.push_back(
+          arith::MulFOp::create(b, state[v], steps[(v / 2) % 2].alpha));
+    return acc;
+  };
+  if (moved.empty()) {
+    llvm::copy(rescaled(), next.begin());
+    return next;
+  }
+  // Unmoved rows have alpha = 1: the warp rescales only when one of its
+  // rows moved, which after the first tiles is rare.
+  Value any = NVVM::VoteSyncOp::create(
+      b, b.getI1Type(), i32c(-1), arith::OrIOp::create(b, moved[0], moved[1]),
+      NVVM::VoteSyncKind::any);
+  auto ifOp = scf::IfOp::create(b, SmallVector<Type>(nAcc, f32), any,
+                                /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, rescaled());
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(b, state.take_front(nAcc));
+  }
+  llvm::copy(ifOp.getResults(), next.begin());
   return next;
 }
 

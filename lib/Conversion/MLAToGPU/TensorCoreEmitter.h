@@ -231,6 +231,12 @@ protected:
                      const FragmentRows &rows, Value colBase, Value t4,
                      Value writesML, Value partOut, Value partML);
 
+  /// Lazy rescaling (FlashAttention-4's): a row's running max moves only
+  /// when a tile's max exceeds it by more than this (base 2), and a warp
+  /// rescales its accumulators only on a tile where one of its rows moved.
+  /// 0: every tile, every row.
+  float lazyRescaleLog2 = 0;
+
   Type ptr1, ptr3;
   Value smemBase;
 };
