@@ -3,8 +3,11 @@
 
 For each configuration, mla-codegen generates the kernel, nvdisasm (the
 venv's nvidia-cuda-nvdisasm) disassembles its cubin, and the tile loop is
-found: the largest natural loop of the control-flow graph that holds the
-tensor instructions (HGMMA for wgmma, HMMA for mma.sync). Its instructions,
+found: of the natural loops of the control-flow graph that hold the tensor
+instructions (HGMMA for wgmma, HMMA for mma.sync) and lie in no other such
+loop, the smallest (the wgmma form runs the tiles every row sees whole in a
+loop without masks, between masked loops for a split's edge tiles). Its
+instructions,
 counted once each (conditional blocks included; a loop inside it that holds
 tensor instructions as many times as the tile's tensor work per warp needs;
 the TMA issue, which one thread runs for the CTA, once for all warps), are
@@ -22,11 +25,14 @@ what every warp issues per tile. Per tile and CTA, on one SM:
             of one query token's index row share its tiles, fp8 rows
             are their cache_row_bytes and e4m3 codes a byte a value)
 
-and the predicted time per tile is max(memory, issue + tensor) for the
-current forms, which wait for their tensor work before the softmax
-(serialized), and max(memory, issue, tensor) for a schedule that overlaps
-them. The prediction is the fraction of the roofline (the larger of the
-useful tensor time, real rows only, and the memory time) over it.
+and the predicted time per tile is max(memory, issue + tensor) with no
+tensor work hidden (serialized), max(memory, issue, tensor) with all of it
+hidden (overlapped), and, for the wgmma form, max(memory, the timeline of
+the loop: its instructions in order, HGMMAs queued on the tensor cores
+beside the issue, each wgmma wait honoured) (sched), also without the
+lazily rescaled accumulators that most tiles skip (steady). The prediction
+is the fraction of the roofline (the larger of the useful tensor time, real
+rows only, and the memory time) over it.
 
 Usage: scripts/sass-model.py [--codegen=build/bin/mla-codegen]
            [--target=sm_90a] [--heads=16,128] [--q-len=1,2]
@@ -214,14 +220,17 @@ def rescale_blocks(insts, tile):
 
 
 def tile_loop(insts, tensor_per_warp, warps, skip_rescale=False):
-    """What each warp issues per tile: the instructions of the largest
-    natural loop holding tensor instructions (exit paths placed inside its
+    """What each warp issues per tile: the instructions of the tile loop (of
+    the natural loops holding tensor instructions and in no other such loop,
+    the smallest; exit paths placed inside its
     address range are not in it; the retry loops placed after the function
     are), each once, except that loops inside it holding tensor
     instructions count as many times as the tile's tensor work per warp
     (`tensor_per_warp` FLOPs) needs, and the TMA issue, which one thread
     runs for the CTA (a branch's side that holds UTMALDG and comes back to
-    the branch's other side), counts 1 / warps. Returns [(weight, text)]."""
+    the branch's other side), counts 1 / warps; `skip_rescale` leaves out
+    the lazily rescaled accumulators (rescale_blocks). Returns
+    [(weight, text)]."""
     loops = natural_loops(insts)
     holds = [(h, idx) for h, idx in loops
              if any(tensor_flops(insts[i][2]) for i in idx)]
