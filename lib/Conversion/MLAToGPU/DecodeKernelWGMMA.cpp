@@ -159,18 +159,16 @@ private:
   void locateThread();
   /// Thread 0 initializes the stages' mbarriers.
   void initBarriers();
-  /// Where cache stage `stage` starts in shared memory (i32), and its
-  /// mbarrier.
+  /// Where cache stage `stage` (i32) starts in shared memory (i32), and
+  /// its mbarrier.
   Value stageAt(Value stage) {
-    return addI32(stageAt0, arith::MulIOp::create(b, toI32I(stage),
+    return addI32(stageAt0, arith::MulIOp::create(b, stage,
                                                   i32c(shape.stageBytes)));
   }
   Value barrierAt(Value stage) {
     return ptrAt(addI32(addI32(base, shape.barrierOffset),
-                        arith::MulIOp::create(b, toI32I(stage), i32c(8))));
+                        arith::MulIOp::create(b, stage, i32c(8))));
   }
-  /// An index or i32 value as i32.
-  Value toI32I(Value v) { return v.getType().isInteger(32) ? v : toI32(v); }
   /// One TMA box of `map` at (col, row) to shared address `dstI32`,
   /// completing on mbarrier `bar`.
   void tma(Value dstI32, Value map, Value bar, Value col, Value row);
@@ -421,7 +419,7 @@ void WGMMAPartialEmitter::locateThread() {
 void WGMMAPartialEmitter::initBarriers() {
   ifThen(leader, [&] {
     for (int64_t s = 0; s < WGMMATileShape::kStages; ++s)
-      NVVM::MBarrierInitOp::create(b, barrierAt(idx(s)), i32c(1), Value());
+      NVVM::MBarrierInitOp::create(b, barrierAt(i32c(s)), i32c(1), Value());
     NVVM::FenceMbarrierInitOp::create(b);
   });
   gpu::BarrierOp::create(b);
@@ -638,7 +636,7 @@ SmallVector<Value> WGMMAPartialEmitter::issueScores(Value tile) {
 Value WGMMAPartialEmitter::scoreSlot(Value n, Value w, int64_t v) {
   const int64_t regs = shape.scoreRegs;
   Value slot = arith::MulIOp::create(b, slotOf(n), i32c(shape.slotBytes));
-  Value at = addI32(addI32(slot, mulI32(toI32I(w), regs * 128 * 4)),
+  Value at = addI32(addI32(slot, mulI32(toI32(w), regs * 128 * 4)),
                     (v * 128) * 4 + shape.scoreOffset);
   return ptrAt(addI32(addI32(base, at), mulI32(toI32(tw), 4)));
 }
