@@ -17,9 +17,11 @@
 // Tolerances (outputs are convex combinations of values in [-1, 1]):
 //   f32:  |out - ref| <= 2e-5,  |lse - ref| <= 2e-5 * max(1, |ref|)
 //   bf16: |out - ref| <= 1e-3 + 2^-8 |ref| (out is rounded to bf16), lse 1e-4
-//   bf16 on AMX (MLA_CPU_AMX not 0, on a host with AMX-BF16): P is rounded
-//     to bf16 for P V, each p_j by at most 2^-8 p_j, so the output moves by
-//     at most 2^-8 sum_j p_j |v_j| / l <= 2^-8 max|v| = 2^-8 here: within
+//   bf16 on AMX (MLA_CPU_AMX not 0, on a host with AMX-BF16) and the vector
+//     kernels' P V in bf16 dot products ("pv_dot" in NAME.json: AVX512-BF16,
+//     8 rows a group or more): P is rounded to bf16 for P V, each p_j by at
+//     most 2^-8 p_j, so the output moves by at most
+//     2^-8 sum_j p_j |v_j| / l <= 2^-8 max|v| = 2^-8 here: within
 //     1e-3 + 2^-8 (|ref| + 1).
 // Every run is made with MLA_CPU_AMX=0 (the vector kernels) and with the
 // entry's choice (AMX where the library and host have it).
@@ -436,12 +438,26 @@ void reference(const Config &c, const mla::ref::DecodeShape &shape,
 
 void PrintTo(const Config &c, std::ostream *os) { *os << c.name(); }
 
-/// The bound on |out - ref| (see the top of the file); `amx`: the AMX
-/// kernel may have run.
-double outTolerance(const Config &c, double want, bool amx) {
+/// NAME.json of the library buildKernel generated for `c`.
+std::string kernelJSONText(const Config &c) {
+  std::ifstream json(std::string(MLA_TEST_WORK_DIR) + "/" + c.name() + "/" +
+                     c.name() + ".json");
+  return std::string((std::istreambuf_iterator<char>(json)),
+                     std::istreambuf_iterator<char>());
+}
+
+/// Whether the library of `c` may round P to bf16 for P V: `amx`, the AMX
+/// kernel may run, or its vector kernels do ("pv_dot": true in NAME.json).
+bool roundsP(const Config &c, bool amx) {
+  return amx || kernelJSONText(c).find("\"pv_dot\": true") != std::string::npos;
+}
+
+/// The bound on |out - ref| (see the top of the file); `pRounded`: from
+/// roundsP.
+double outTolerance(const Config &c, double want, bool pRounded) {
   if (!c.bf16)
     return 2e-5;
-  return 1e-3 + std::ldexp(std::abs(want) + (amx ? 1.0 : 0.0), -8);
+  return 1e-3 + std::ldexp(std::abs(want) + (pRounded ? 1.0 : 0.0), -8);
 }
 
 class DecodeKernelTest : public ::testing::TestWithParam<Config> {};
@@ -501,10 +517,11 @@ TEST_P(DecodeKernelTest, MatchesReference) {
     reference(c, shape, in, scale, refOut, refLse);
 
     double worstOut = 0, worstLse = 0;
+    const bool pRounded = roundsP(c, /*amx=*/*amx != '0');
     for (size_t i = 0; i < refOut.size(); ++i) {
       double got = outAt(c, in, kGuard + i), want = refOut[i];
       ASSERT_FALSE(std::isnan(got)) << "out[" << i << "] is NaN";
-      double tol = outTolerance(c, want, /*amx=*/*amx != '0');
+      double tol = outTolerance(c, want, pRounded);
       worstOut = std::max(worstOut, std::abs(got - want));
       ASSERT_LE(std::abs(got - want), tol) << "out[" << i << "]";
     }
@@ -573,6 +590,7 @@ TEST_P(DecodeKernelNaNTest, NaNSeenOnlyByLaterQueries) {
     std::vector<double> refOut(in.batch * c.qLen * c.heads * c.dc),
         refLse(in.batch * c.heads * c.qLen);
     reference(c, shape, in, scale, refOut, refLse);
+    const bool pRounded = roundsP(c, /*amx=*/!*amx);
     for (size_t i = 0; i < refOut.size(); ++i) {
       int64_t query = (i / (c.heads * c.dc)) % c.qLen;
       double got = outAt(c, in, kGuard + i), want = refOut[i];
@@ -580,7 +598,7 @@ TEST_P(DecodeKernelNaNTest, NaNSeenOnlyByLaterQueries) {
         ASSERT_TRUE(std::isnan(got) && std::isnan(want)) << "out[" << i << "]";
         continue;
       }
-      double tol = outTolerance(c, want, /*amx=*/!*amx);
+      double tol = outTolerance(c, want, pRounded);
       ASSERT_LE(std::abs(got - want), tol) << "out[" << i << "] of query "
                                            << query;
     }
@@ -1161,10 +1179,7 @@ TEST(DecodeKernelAMXTest, TileKernelRunsWhereTheHostHasAMX) {
   std::string error;
   KernelFn fn = buildKernel(c, error);
   ASSERT_NE(fn, nullptr) << error;
-  std::ifstream json(std::string(MLA_TEST_WORK_DIR) + "/" + c.name() + "/" +
-                     c.name() + ".json");
-  std::string text((std::istreambuf_iterator<char>(json)),
-                   std::istreambuf_iterator<char>());
+  std::string text = kernelJSONText(c);
   const bool hostAMX = cpuHasFlag("amx_bf16") && cpuHasFlag("amx_tile");
   EXPECT_NE(text.find(hostAMX ? "\"amx\": true" : "\"amx\": false"),
             std::string::npos)
@@ -1179,10 +1194,11 @@ TEST(DecodeKernelAMXTest, TileKernelRunsWhereTheHostHasAMX) {
     std::vector<double> refOut(in.batch * c.qLen * c.heads * c.dc),
         refLse(in.batch * c.heads * c.qLen);
     reference(c, shape, in, 0.05, refOut, refLse);
+    const bool pRounded = roundsP(c, amx);
     for (size_t i = 0; i < refOut.size(); ++i) {
       double got = outAt(c, in, kGuard + i);
       outs[amx].push_back(float(got));
-      ASSERT_LE(std::abs(got - refOut[i]), outTolerance(c, refOut[i], amx))
+      ASSERT_LE(std::abs(got - refOut[i]), outTolerance(c, refOut[i], pRounded))
           << "out[" << i << "] MLA_CPU_AMX=" << amx;
     }
   }

@@ -11,7 +11,7 @@
 
 #include <omp.h>
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
@@ -94,6 +94,38 @@ float fmaChains(int64_t iters) {
     total = add(total, acc[j]);
   return reduce(total);
 }
+
+#if defined(__x86_64__)
+/// 24 independent vdpbf16ps chains, \p iters each; built for AVX512-BF16
+/// whatever -march says, called only where the CPU has it.
+__attribute__((target("avx512f,avx512bf16"))) float
+bf16DotChains(int64_t iters) {
+  constexpr int kChains = 24;
+  __m512 acc[kChains];
+  for (int j = 0; j < kChains; ++j)
+    acc[j] = _mm512_set1_ps(1.0f + 1e-3f * float(j));
+  // Products of 1e-3 keep the sums bounded and away from denormals.
+  const __m512bh x =
+      _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
+  const __m512bh y =
+      _mm512_cvtne2ps_pbh(_mm512_set1_ps(-1e-3f), _mm512_set1_ps(1e-3f));
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 24
+    for (int j = 0; j < kChains; ++j)
+      acc[j] = _mm512_dpbf16_ps(acc[j], x, y);
+  }
+  __m512 total = acc[0];
+  for (int j = 1; j < kChains; ++j)
+    total = _mm512_add_ps(total, acc[j]);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, total);
+  float sum = 0.0f;
+  for (float v : lanes)
+    sum += v;
+  return sum;
+}
+constexpr int kDotChains = 24;
+#endif
 
 /// Sum of data[begin, end); the bounds are multiples of kLanes * 4.
 float sumRange(const float *data, size_t begin, size_t end) {
@@ -191,6 +223,40 @@ double mla::bench::measureFmaPeak(int numThreads, int reps) {
     best = std::max(best, flops / seconds * 1e-9);
   }
   return best;
+}
+
+double mla::bench::measureBF16DotPeak(int numThreads, int reps) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512bf16"))
+    return 0.0;
+  int64_t iters = 1 << 14;
+  for (;;) {
+    auto start = std::chrono::steady_clock::now();
+    gSink = bf16DotChains(iters);
+    if (secondsSince(start) > 0.05 || iters > (int64_t(1) << 34))
+      break;
+    iters *= 2;
+  }
+  double best = 0.0;
+  for (int rep = 0; rep < reps + 1; ++rep) { // The first run warms up.
+    auto start = std::chrono::steady_clock::now();
+    float total = 0.0f;
+#pragma omp parallel num_threads(numThreads) reduction(+ : total)
+    total += bf16DotChains(iters);
+    double seconds = secondsSince(start);
+    gSink = total;
+    if (rep == 0)
+      continue;
+    double flops = 64.0 * kDotChains * double(iters) * numThreads;
+    best = std::max(best, flops / seconds * 1e-9);
+  }
+  return best;
+#else
+  (void)numThreads;
+  (void)reps;
+  return 0.0;
+#endif
 }
 
 StreamBenchmark::StreamBenchmark(size_t bytes, int maxThreads)

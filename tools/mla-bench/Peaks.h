@@ -1,8 +1,9 @@
 //===- Peaks.h - Machine peak microbenchmarks for mla-bench -----*- C++ -*-===//
 //
 // The machine's own ceilings, measured in the same process as the kernels so
-// that every reported rate has a ratio against something real: f32 FMA
-// throughput and streaming-read bandwidth, on any number of OpenMP threads.
+// that every reported rate has a ratio against something real: f32 FMA and
+// bf16 dot-product throughput and streaming-read bandwidth, on any number of
+// OpenMP threads.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,6 +24,12 @@ const char *peakVectorIsa();
 /// OpenMP threads, best of \p reps runs. Each thread keeps enough independent
 /// accumulators in registers to cover FMA latency times the number of pipes.
 double measureFmaPeak(int numThreads, int reps = 5);
+
+/// bf16 dot-product throughput in GFLOP/s (vdpbf16ps on 512-bit vectors:
+/// 64 FLOPs each, products of bf16 pairs summed into f32 lanes), the roof of
+/// the vector kernels' bf16 tile math, on \p numThreads threads, best of
+/// \p reps runs; 0 where the CPU lacks AVX512-BF16.
+double measureBF16DotPeak(int numThreads, int reps = 5);
 
 /// Streaming reads of a buffer much larger than the last-level cache.
 class StreamBenchmark {

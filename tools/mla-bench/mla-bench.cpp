@@ -920,6 +920,9 @@ struct Peaks {
   /// A 4096^3 bf16 matmul through PyTorch (oneDNN; AMX where the CPU has
   /// it); <= 0 without PyTorch.
   double gemmBf16Gflops = -1;
+  /// vdpbf16ps chains (the vector kernels' bf16 roof); 0 without
+  /// AVX512-BF16.
+  double dotBf16Gflops = 0;
 };
 
 /// Rates and ratios of one implementation in one row, as table cells.
@@ -1008,16 +1011,22 @@ void printTables(const std::vector<ConfigResult> &results,
       }
       table.addGap();
     }
-    std::printf("\n== %d thread%s: FMA peak %.1f GFLOP/s, stream %.2f GB/s%s; "
-                "median ms; vs = speedup over that baseline (vs torch: "
-                "paired calls in one process) ==\n",
-                threadCounts[t], threadCounts[t] == 1 ? "" : "s",
-                peaks[t].fmaGflops, peaks[t].streamGBs,
-                peaks[t].gemmBf16Gflops > 0
-                    ? format(", bf16 GEMM (oneDNN) %.0f GFLOP/s",
-                             peaks[t].gemmBf16Gflops)
-                          .c_str()
-                    : "");
+    std::printf(
+        "\n== %d thread%s: FMA peak %.1f GFLOP/s, stream %.2f GB/s%s%s; "
+        "median ms; vs = speedup over that baseline (vs torch: "
+        "paired calls in one process) ==\n",
+        threadCounts[t], threadCounts[t] == 1 ? "" : "s", peaks[t].fmaGflops,
+        peaks[t].streamGBs,
+        peaks[t].dotBf16Gflops > 0
+            ? format(", bf16 dot (vdpbf16ps) %.0f GFLOP/s",
+                     peaks[t].dotBf16Gflops)
+                  .c_str()
+            : "",
+        peaks[t].gemmBf16Gflops > 0
+            ? format(", bf16 GEMM (oneDNN) %.0f GFLOP/s",
+                     peaks[t].gemmBf16Gflops)
+                  .c_str()
+            : "");
     table.print(stdout);
   }
   std::set<std::string> notes;
@@ -1163,6 +1172,9 @@ void printSummary(std::FILE *f, const std::vector<ConfigResult> &results,
         if (config.type == ElemType::BF16 && peaks[t].gemmBf16Gflops > 0)
           rate += format(", %.0f%% of the bf16 GEMM peak",
                          100.0 * gflops / peaks[t].gemmBf16Gflops);
+        if (config.type == ElemType::BF16 && peaks[t].dotBf16Gflops > 0)
+          rate += format(", %.0f%% of the vdpbf16ps peak",
+                         100.0 * gflops / peaks[t].dotBf16Gflops);
       }
       std::fprintf(f, "  %s threads=%d: %sPASS, %s\n", name.c_str(),
                    threadCounts[t], err.c_str(), rate.c_str());
@@ -1242,6 +1254,13 @@ int main(int argc, char **argv) {
                                                   allThreads);
   for (int numThreads : threadCounts) {
     peaks.push_back({measureFmaPeak(numThreads), stream->measure(numThreads)});
+    peaks.back().dotBf16Gflops = measureBF16DotPeak(numThreads);
+    if (peaks.back().dotBf16Gflops > 0)
+      std::fprintf(info,
+                   "  bf16 dot products on %d thread%s (vdpbf16ps): "
+                   "%.1f GFLOP/s\n",
+                   numThreads, numThreads == 1 ? "" : "s",
+                   peaks.back().dotBf16Gflops);
     if (opts.impls.count("torch") && opts.torchUnavailable.empty()) {
       std::string error;
       std::vector<double> v = runTorchScript(

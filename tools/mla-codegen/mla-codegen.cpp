@@ -692,6 +692,8 @@ std::string kernelInfo(const CPUDecodeConfig &c) {
   std::string s = "partial kernel: " + std::to_string(c.rowsPerGroup) +
                   " query rows and " + std::to_string(c.tileTokens) +
                   "-token tiles a work item; ";
+  if (c.pvDot)
+    s += "P V in bf16 dot products (P rounded to bf16); ";
   if (c.amx)
     s += "on hosts with AMX-BF16 the AMX kernel (" +
          std::to_string(CPUDecodeConfig::kAMXTileTokens) +
@@ -717,15 +719,15 @@ llvm::json::Object kernelJSON(const CPUDecodeConfig &c) {
     prefetch = "out_of_cache";
   else if (c.prefetch == CPUDecodeConfig::Prefetch::Always)
     prefetch = "always";
-  return llvm::json::Object{
-      {"form", "cpu_vector"},
-      {"vector_width", c.vectorWidth},
-      {"bf16_dot", c.bf16Dot},
-      {"amx", c.amx},
-      {"rows_per_group", c.rowsPerGroup},
-      {"tile_tokens", c.tileTokens},
-      {"prefetch", prefetch},
-      {"description", kernelInfo(c)}};
+  return llvm::json::Object{{"form", "cpu_vector"},
+                            {"vector_width", c.vectorWidth},
+                            {"bf16_dot", c.bf16Dot},
+                            {"pv_dot", c.pvDot},
+                            {"amx", c.amx},
+                            {"rows_per_group", c.rowsPerGroup},
+                            {"tile_tokens", c.tileTokens},
+                            {"prefetch", prefetch},
+                            {"description", kernelInfo(c)}};
 }
 
 /// NAME.json's kernel entry for a GPU target.

@@ -89,6 +89,9 @@ private:
     Value qTiles, keyStage, vTiles, pTiles;
     // Token indices: whether each slot of the tile holds a token (i32).
     Value slotValid;
+    // pvDot: P as bf16 pairs of tokens per row (i32 each, token-pair-major)
+    // and the tile's value rows pair-interleaved (bf16).
+    Value pPairs, vPairs;
   };
   /// The partial kernel's function `fnName`, its arguments and split range,
   /// walked in tiles of `tileTokens`.
@@ -112,6 +115,9 @@ private:
   /// The loops of emitPV; `masked`: a product only where its probability is
   /// not zero.
   void emitPVLoops(PartialKernel &kern, bool masked);
+  /// emitPV's unmasked tiles with pvDot: acc = alpha acc + P V in bf16 dot
+  /// products on the pairs the softmax rounded.
+  void emitPVDot(PartialKernel &kern);
   /// The work item's unnormalized outputs and (max, sum) pairs.
   void storePartials(PartialKernel &kern);
   /// The walk over the split's tiles (offsets, scores, softmax, P V, on
