@@ -141,10 +141,17 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
   // 1.65-1.68 -> 1.49-1.50 ms (q_len 2). The f32 kernels measured the same
   // with either tiling (11.1-11.8 / 10.8-11.2 ms).
   c.choosePVDot();
-  if (c.pvDot) {
+  if (c.pvDot && c.rowsPerGroup > 4) {
     c.tileTokens = 32;
     c.pvRows = largestDivisor(c.rowsPerGroup, {4, 3, 2, 1});
     c.pvVectors = largestDivisor(c.dc / vectorWidth, {4, 2, 1});
+  } else if (c.pvDot) {
+    // One block of all rows, whose pairs are interleaved in registers.
+    c.pvRows = c.rowsPerGroup;
+    c.pvVectors = largestDivisor(c.dc / vectorWidth,
+                                 c.rowsPerGroup <= 2
+                                     ? std::initializer_list<int64_t>{8, 4, 2}
+                                     : std::initializer_list<int64_t>{4, 2});
   }
   // Wide rows (fp8 rows stage the tile; d_c in the thousands) take shorter
   // tiles rather than more stack than a thread has.
@@ -468,15 +475,15 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   // The next tile's row offsets, for the prefetches.
   if (kern.prefetch)
     kern.nextOff = bufIdx(TB);
-  if (c.pvDot && !kern.amx) {
+  if (c.pvDot && !kern.amx)
     kern.pPairs =
         memref::AllocaOp::create(b, MemRefType::get({TB / 2 * RGp}, i32Ty));
+  if (c.pvDotStaged() && !kern.amx)
     kern.vPairs = memref::CastOp::create(
         b, MemRefType::get({ShapedType::kDynamic}, b.getBF16Type()),
         memref::AllocaOp::create(
             b,
             MemRefType::get({TB / 2 * c.pvDotValueStride()}, b.getBF16Type())));
-  }
   Value qOff = kern.qOff, limit = kern.limit, rowM = kern.rowM,
         rowL = kern.rowL, acc = kern.acc;
   Value seqRowBase = mulc(bIdx, R);
@@ -876,25 +883,32 @@ void KernelEmitter::emitPVDot(PartialKernel &kern) {
   Value zero = kern.zero, one = kern.one, acc = kern.acc;
   // 1. The tile's value rows in pairs: row jp of the copy holds, for each
   // column, the values of tokens 2 jp and 2 jp + 1 (vdpbf16ps's pairs).
-  SmallVector<int64_t> interleave;
-  for (int64_t n = 0; n < VL; ++n)
+  // With one block of rows the pairs are made in registers instead.
+  SmallVector<int64_t> interleave, lo, hi;
+  for (int64_t n = 0; n < VL; ++n) {
     interleave.append({n, VL + n});
-  forLoop(zero, idx(TB / 2), one, {}, [&](Value jp, ValueRange) {
-    Value r0 = memref::LoadOp::create(b, kern.kvOff, ValueRange{mulc(jp, 2)});
-    Value r1 =
-        memref::LoadOp::create(b, kern.kvOff, ValueRange{addc(mulc(jp, 2), 1)});
-    Value dst = mulc(jp, vStride);
-    forLoop(zero, idx(c.dc), idx(VL), {}, [&](Value d, ValueRange) {
-      Value x = vector::LoadOp::create(b, halfTy, kern.values,
-                                       ValueRange{add(r0, d)});
-      Value y = vector::LoadOp::create(b, halfTy, kern.values,
-                                       ValueRange{add(r1, d)});
-      vector::StoreOp::create(b, vector::ShuffleOp::create(b, x, y, interleave),
-                              kern.vPairs, ValueRange{add(dst, mulc(d, 2))});
+    lo.append({n, 2 * VL + n});
+    hi.append({VL + n, 3 * VL + n});
+  }
+  const bool staged = c.pvDotStaged();
+  if (staged)
+    forLoop(zero, idx(TB / 2), one, {}, [&](Value jp, ValueRange) {
+      Value r0 = memref::LoadOp::create(b, kern.kvOff, ValueRange{mulc(jp, 2)});
+      Value r1 = memref::LoadOp::create(b, kern.kvOff,
+                                        ValueRange{addc(mulc(jp, 2), 1)});
+      Value dst = mulc(jp, vStride);
+      forLoop(zero, idx(c.dc), idx(VL), {}, [&](Value d, ValueRange) {
+        Value x = vector::LoadOp::create(b, halfTy, kern.values,
+                                         ValueRange{add(r0, d)});
+        Value y = vector::LoadOp::create(b, halfTy, kern.values,
+                                         ValueRange{add(r1, d)});
+        vector::StoreOp::create(b,
+                                vector::ShuffleOp::create(b, x, y, interleave),
+                                kern.vPairs, ValueRange{add(dst, mulc(d, 2))});
+        return SmallVector<Value>{};
+      });
       return SmallVector<Value>{};
     });
-    return SmallVector<Value>{};
-  });
   // 2. acc = alpha acc + P V, pvRows x pvVectors accumulators, a pair of
   // tokens a dot product.
   forLoop(zero, idx(RG), idx(PR), {}, [&](Value rb, ValueRange) {
@@ -915,11 +929,29 @@ void KernelEmitter::emitPVDot(PartialKernel &kern) {
       }
       auto pv = forLoop(
           zero, idx(TB / 2), one, inits, [&](Value jp, ValueRange accs) {
-            Value base = add(mulc(jp, vStride), mulc(dch, 2));
             SmallVector<Value> vv, next;
-            for (int64_t v = 0; v < PV; ++v)
-              vv.push_back(vector::LoadOp::create(
-                  b, pairTy, kern.vPairs, ValueRange{addc(base, 2 * v * VL)}));
+            if (staged) {
+              Value base = add(mulc(jp, vStride), mulc(dch, 2));
+              for (int64_t v = 0; v < PV; ++v)
+                vv.push_back(
+                    vector::LoadOp::create(b, pairTy, kern.vPairs,
+                                           ValueRange{addc(base, 2 * v * VL)}));
+            } else {
+              Value j = mulc(jp, 2);
+              Value r0 = add(
+                  memref::LoadOp::create(b, kern.kvOff, ValueRange{j}), dch);
+              Value r1 = add(
+                  memref::LoadOp::create(b, kern.kvOff, ValueRange{addc(j, 1)}),
+                  dch);
+              for (int64_t v = 0; v < PV; v += 2) {
+                Value x = vector::LoadOp::create(b, pairTy, kern.values,
+                                                 ValueRange{addc(r0, v * VL)});
+                Value y = vector::LoadOp::create(b, pairTy, kern.values,
+                                                 ValueRange{addc(r1, v * VL)});
+                vv.push_back(vector::ShuffleOp::create(b, x, y, lo));
+                vv.push_back(vector::ShuffleOp::create(b, x, y, hi));
+              }
+            }
             for (int64_t r = 0; r < PR; ++r) {
               Value pair = memref::LoadOp::create(
                   b, kern.pPairs, ValueRange{add(mulc(jp, RGp), addc(rb, r))});

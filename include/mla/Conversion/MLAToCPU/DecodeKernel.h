@@ -21,13 +21,11 @@ namespace mlir::mla {
 struct CPUDecodeConfig : DecodeParams {
   int64_t vectorWidth = 8; // f32 lanes of one vector register
   bool bf16Dot = false;     // QK^T of bf16 with AVX512-BF16 dot products
-  /// P V of bf16 through AVX512-BF16 dot products too (many rows): P rounded
-  /// to bf16 pairs of tokens, the tile's value rows pair-interleaved once for
-  /// all rows. Set by choosePVDot.
+  /// P V of bf16 through AVX512-BF16 dot products too: P rounded to bf16
+  /// pairs of tokens, the value rows pair-interleaved (in registers with one
+  /// block of rows, else once a tile into a copy all blocks read). Set by
+  /// choosePVDot.
   bool pvDot = false;
-  /// Fewer rows a group than this keep P V in f32 FMAs: the interleave of
-  /// the values is paid per tile, whatever the rows.
-  static constexpr int64_t kPVDotMinRows = 8;
   /// Also a partial kernel on AMX tiles (`<name>_partial_amx`), which the
   /// runtime calls on hosts that have AMX-BF16 and grant its state.
   bool amx = false;
@@ -57,15 +55,20 @@ struct CPUDecodeConfig : DecodeParams {
                  : 4;
     return padded * (4 * 6 + 8) + rowsPerGroup * 4 * dc + tb * padded * 4 +
            tb * (3 * 8 + 4) + (fp8Cache() ? tb * rowWidth() * elemBytes : 0) +
-           (pvDot ? tb / 2 * padded * 4 + tb * pvDotValueStride() : 0);
+           (pvDot ? tb / 2 * padded * 4 : 0) +
+           (pvDotStaged() ? tb / 2 * pvDotValueStride() * 2 : 0);
+  }
+  /// pvDot with several blocks of rows (or an odd number of vectors a
+  /// block): the tile's value rows are interleaved once into a copy.
+  bool pvDotStaged() const {
+    return pvDot && (rowsPerGroup > pvRows || pvVectors % 2 != 0);
   }
   /// pvDot: elements from one pair of value rows to the next in the tile's
   /// interleaved copy, padded by a line (2 KiB strides share L1 sets).
   int64_t pvDotValueStride() const { return 2 * dc + 32; }
   /// Sets pvDot from the target and the tiling.
   void choosePVDot() {
-    pvDot = bf16Dot && dc % vectorWidth == 0 && rowsPerGroup >= kPVDotMinRows &&
-            tileTokens % 2 == 0;
+    pvDot = bf16Dot && dc % (2 * vectorWidth) == 0 && tileTokens % 2 == 0;
   }
   /// What a partial kernel may keep on its thread's stack.
   static constexpr int64_t kStackBytes = 1 << 20;
