@@ -74,6 +74,7 @@
 // CPU-NEXT: header = "abi_cpu.h"
 // CPU: kernel.form = "cpu_vector"
 // CPU-NEXT: kernel.prefetch = "out_of_cache"
+// CPU-NEXT: kernel.pv_dot = false
 // CPU-NEXT: kernel.rows_per_group = 6{{$}}
 // CPU-NEXT: kernel.tile_tokens = 16{{$}}
 // CPU-NEXT: kernel.vector_width = 8{{$}}
