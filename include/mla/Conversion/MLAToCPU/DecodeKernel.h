@@ -123,7 +123,7 @@ struct CPUDecodeConfig : DecodeParams {
 ///
 /// All memrefs are flat (memref<?xT>), row-major as in the kernel contract.
 /// Unless `config.prefetch` is Never, also `<name>_partial_prefetch`: the
-/// same partial kernel that prefetches the next tile's cache rows into L1
+/// same partial kernel that prefetches the next tile's cache rows into L2
 /// while it computes; OutOfCache: for calls whose cache does not stay in the
 /// last-level cache, Always: for every call.
 void buildCPUDecodeKernels(ModuleOp module, const CPUDecodeConfig &config,
