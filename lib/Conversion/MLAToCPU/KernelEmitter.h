@@ -59,6 +59,9 @@ private:
   /// works on vectors of rows; padded rows see no token.
   struct PartialKernel {
     bool prefetch = false;
+    /// P V in dot products on pairs made in registers prefetches the second
+    /// half of the next tile's rows, the scores the first.
+    bool pvPrefetch = false;
     /// The AMX kernel: its tile of tokens, rows padded to whole 16-row
     /// tiles, P V on tiles outside the masked tiles.
     bool amx = false;
