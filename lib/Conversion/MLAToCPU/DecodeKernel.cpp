@@ -159,16 +159,37 @@ CPUDecodeConfig::get(const DecodeParams &params, int64_t vectorWidth,
                                      ? std::initializer_list<int64_t>{8, 4, 2}
                                      : std::initializer_list<int64_t>{4, 2});
   }
+  c.chooseQKLanes();
   // Wide rows (fp8 rows stage the tile; d_c in the thousands) take shorter
   // tiles rather than more stack than a thread has.
   while (c.vectorStackBytes() > kStackBytes &&
          (c.tileTokens / 2) % c.scoreTokens == 0) {
     c.tileTokens /= 2;
     c.choosePVDot();
+    c.chooseQKLanes();
   }
   if (failed(c.checkStack(emitError)))
     return failure();
   return c;
+}
+
+void CPUDecodeConfig::chooseQKLanes() {
+  const int64_t unit = bf16Dot ? 2 : 1;
+  qkLanes = vectorWidth == 16 && rowsPerGroup >= 16 &&
+            (bf16Dot || (elemType && elemType.isF32())) &&
+            rowWidth() % (16 * unit) == 0;
+  if (!qkLanes)
+    return;
+  // Up to 4 row vectors x 4-8 tokens: 16 accumulators, the row vectors'
+  // loads and one broadcast a token.
+  const int64_t rowVectors = (rowsPerGroup + 15) / 16;
+  laneRowVectors = rowVectors % 4 == 0   ? 4
+                   : rowVectors % 3 == 0 ? 3
+                   : rowVectors % 2 == 0 ? 2
+                                         : 1;
+  laneTokens = laneRowVectors <= 2 ? 8 : 4;
+  while (tileTokens % laneTokens != 0)
+    laneTokens /= 2;
 }
 
 LogicalResult CPUDecodeConfig::checkStack(
@@ -233,6 +254,7 @@ CPUDecodeConfig::overrideTiling(int64_t tokens, ArrayRef<int64_t> blocks,
                   "must be a multiple of score-tokens (" + Twine(scoreTokens) +
                       ") in 1..256");
   choosePVDot();
+  chooseQKLanes();
   return checkStack(emitError);
 }
 
@@ -284,6 +306,8 @@ void KernelEmitter::emitPartial(StringRef name, bool prefetch) {
       c.tileTokens);
   kern.prefetch = prefetch;
   initRowState(kern);
+  if (c.qkLanes)
+    packQueriesByLanes(kern);
   emitTilesAndPartials(kern);
 }
 
@@ -301,6 +325,8 @@ void KernelEmitter::emitTilesAndPartials(PartialKernel &kern) {
               stageFP8Rows(kern);
             if (kern.amx)
               emitScoresAMX(kern);
+            else if (kern.qLanes)
+              emitScoresByLanes(kern);
             else
               emitScores(kern);
             emitSoftmax(kern, t);

@@ -261,22 +261,7 @@ void KernelEmitter::emitPVAMX(PartialKernel &kern) {
       Value w = vector::ShuffleOp::create(b, p[0], p[1], interleave);
       pairs.push_back(vector::BitCastOp::create(b, rowsI32Ty, w));
     }
-    // Block transpose: at block size bs, rows i and i + bs swap the
-    // off-diagonal bs x bs blocks.
-    for (int64_t bs = kTileRows / 2; bs >= 1; bs /= 2) {
-      SmallVector<int64_t> lo, hi;
-      for (int64_t l = 0; l < kTileRows; ++l) {
-        lo.push_back(l & bs ? kTileRows + l - bs : l);
-        hi.push_back(l & bs ? kTileRows + l : l + bs);
-      }
-      for (int64_t i = 0; i < kTileRows; ++i) {
-        if (i & bs)
-          continue;
-        Value x = pairs[i], y = pairs[i + bs];
-        pairs[i] = vector::ShuffleOp::create(b, x, y, lo);
-        pairs[i + bs] = vector::ShuffleOp::create(b, x, y, hi);
-      }
-    }
+    transposeLanes(pairs);
     Value tile = mulc(rt, kTileRows * TB);
     for (int64_t n = 0; n < kTileRows; ++n)
       vector::StoreOp::create(

@@ -90,6 +90,9 @@ private:
     // AMX: Q^T packed as B tiles, the tile's keys where its rows are not
     // evenly spaced, V pair-interleaved as B tiles, P as A tiles.
     Value qTiles, keyStage, vTiles, pTiles;
+    // qkLanes: Q^T of the group, [row width units][paddedRows] i32 (a bf16
+    // pair or an f32 each), zero in padded rows.
+    Value qLanes;
     // Token indices: whether each slot of the tile holds a token (i32).
     Value slotValid;
     // pvDot: P as bf16 pairs of tokens per row (i32 each, token-pair-major)
@@ -108,6 +111,13 @@ private:
   Value storeTileOffsets(PartialKernel &kern, Value t);
   /// S = Q K^T of the tile, register-blocked, stored token-major.
   void emitScores(PartialKernel &kern);
+  /// qkLanes: Q^T packed into kern.qLanes (once a work item).
+  void packQueriesByLanes(PartialKernel &kern);
+  /// qkLanes: S^T = K Q^T of the tile with rows in lanes.
+  void emitScoresByLanes(PartialKernel &kern);
+  /// Transposes `rows`, n vectors of n 32-bit lanes (n a power of two), in
+  /// log2(n) levels of two-source shuffles.
+  void transposeLanes(SmallVectorImpl<Value> &rows);
   /// fp8 caches: the tile's rows (at the byte offsets in kvOff) dequantized
   /// into the stage `kv`, each offset becoming its row's there.
   void stageFP8Rows(PartialKernel &kern);

@@ -56,8 +56,11 @@ struct CPUDecodeConfig : DecodeParams {
     return padded * (4 * 6 + 8) + rowsPerGroup * 4 * dc + tb * padded * 4 +
            tb * (3 * 8 + 4) + (fp8Cache() ? tb * rowWidth() * elemBytes : 0) +
            (pvDot ? tb / 2 * padded * 4 : 0) +
-           (pvDotStaged() ? tb / 2 * pvDotValueStride() * 2 : 0);
+           (pvDotStaged() ? tb / 2 * pvDotValueStride() * 2 : 0) +
+           (qkLanes ? rowWidth() / (bf16Dot ? 2 : 1) * padded * 4 : 0);
   }
+  /// Sets qkLanes and its blocks from the target and the tiling.
+  void chooseQKLanes();
   /// pvDot with several blocks of rows (or an odd number of vectors a
   /// block): the tile's value rows are interleaved once into a copy.
   bool pvDotStaged() const {
@@ -81,6 +84,12 @@ struct CPUDecodeConfig : DecodeParams {
   int64_t scoreTokens = 0;
   int64_t pvRows = 0;         // register block of PV: rows x vectors
   int64_t pvVectors = 0;
+  /// QK^T with the group's rows in vector lanes (16 rows or more, f32 or
+  /// bf16 through vdpbf16ps, AVX-512): Q^T packed once a work item, each key
+  /// element (pair) broadcast, laneRowVectors x laneTokens accumulators that
+  /// are the token-major scores themselves (no reduction across lanes).
+  bool qkLanes = false;
+  int64_t laneRowVectors = 0, laneTokens = 0;
   int64_t tileTokens = 16;    // tokens per online-softmax step
   /// When the entry calls `<name>_partial_prefetch` (see below).
   enum class Prefetch { Never, OutOfCache, Always };
