@@ -25,7 +25,7 @@
 // PF-NOT: memref.prefetch
 // PF: func.func @p_partial_prefetch(
 // PF: scf.for
-// PF: memref.prefetch %arg1[%{{.*}}], read, locality<3>, data : memref<?xf32>
+// PF: memref.prefetch %arg1[%{{.*}}], read, locality<2>, data : memref<?xf32>
 // PF: func.func @p_combine(
 // PF: llvm.func @p_partial_prefetch(
 // PF: llvm.intr.prefetch

@@ -190,6 +190,9 @@ void CPUDecodeConfig::chooseQKLanes() {
   laneTokens = laneRowVectors <= 2 ? 8 : 4;
   while (tileTokens % laneTokens != 0)
     laneTokens /= 2;
+  // Q^T is a second copy of the queries on the stack: wide rows go without.
+  if (vectorStackBytes() > kStackBytes)
+    qkLanes = false;
 }
 
 LogicalResult CPUDecodeConfig::checkStack(
