@@ -198,13 +198,17 @@ float parallelSum(const float *data, size_t count, int numThreads) {
 
 const char *mla::bench::peakVectorIsa() { return kIsaName; }
 
-double mla::bench::measureFmaPeak(int numThreads, int reps) {
-  // Calibrate on one thread to about 50 ms per run: long enough to hide
-  // thread start-up and timer resolution, short enough for a quick bench.
-  int64_t iters = 1 << 16;
+namespace {
+/// The best rate in GFLOP/s of `chains(iters)` (`flopsPerIter` each) on
+/// numThreads threads over reps runs, iters calibrated on one thread to about
+/// 50 ms a run: long enough to hide thread start-up and timer resolution,
+/// short enough for a quick bench.
+template <typename Chains>
+double bestRate(Chains chains, double flopsPerIter, int numThreads, int reps) {
+  int64_t iters = 1 << 14;
   for (;;) {
     auto start = std::chrono::steady_clock::now();
-    gSink = fmaChains(iters);
+    gSink = chains(iters);
     if (secondsSince(start) > 0.05 || iters > (int64_t(1) << 34))
       break;
     iters *= 2;
@@ -214,15 +218,20 @@ double mla::bench::measureFmaPeak(int numThreads, int reps) {
     auto start = std::chrono::steady_clock::now();
     float total = 0.0f;
 #pragma omp parallel num_threads(numThreads) reduction(+ : total)
-    total += fmaChains(iters);
+    total += chains(iters);
     double seconds = secondsSince(start);
     gSink = total;
     if (rep == 0)
       continue;
-    double flops = 2.0 * kLanes * kAccumulators * double(iters) * numThreads;
+    double flops = flopsPerIter * double(iters) * numThreads;
     best = std::max(best, flops / seconds * 1e-9);
   }
   return best;
+}
+} // namespace
+
+double mla::bench::measureFmaPeak(int numThreads, int reps) {
+  return bestRate(fmaChains, 2.0 * kLanes * kAccumulators, numThreads, reps);
 }
 
 double mla::bench::measureBF16DotPeak(int numThreads, int reps) {
@@ -230,28 +239,7 @@ double mla::bench::measureBF16DotPeak(int numThreads, int reps) {
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("avx512bf16"))
     return 0.0;
-  int64_t iters = 1 << 14;
-  for (;;) {
-    auto start = std::chrono::steady_clock::now();
-    gSink = bf16DotChains(iters);
-    if (secondsSince(start) > 0.05 || iters > (int64_t(1) << 34))
-      break;
-    iters *= 2;
-  }
-  double best = 0.0;
-  for (int rep = 0; rep < reps + 1; ++rep) { // The first run warms up.
-    auto start = std::chrono::steady_clock::now();
-    float total = 0.0f;
-#pragma omp parallel num_threads(numThreads) reduction(+ : total)
-    total += bf16DotChains(iters);
-    double seconds = secondsSince(start);
-    gSink = total;
-    if (rep == 0)
-      continue;
-    double flops = 64.0 * kDotChains * double(iters) * numThreads;
-    best = std::max(best, flops / seconds * 1e-9);
-  }
-  return best;
+  return bestRate(bf16DotChains, 64.0 * kDotChains, numThreads, reps);
 #else
   (void)numThreads;
   (void)reps;
