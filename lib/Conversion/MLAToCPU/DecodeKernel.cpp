@@ -803,9 +803,9 @@ void KernelEmitter::emitSoftmax(PartialKernel &kern, Value t) {
         interleave.append({n, RV + n});
       auto halfTy = VectorType::get({RV}, b.getBF16Type());
       for (int64_t jp = 0; jp < TB / 2; ++jp) {
-        Value w = vector::ShuffleOp::create(
-            b, arith::TruncFOp::create(b, halfTy, p[2 * jp]),
-            arith::TruncFOp::create(b, halfTy, p[2 * jp + 1]), interleave);
+        Value lo = arith::TruncFOp::create(b, halfTy, p[2 * jp]);
+        Value hi = arith::TruncFOp::create(b, halfTy, p[2 * jp + 1]);
+        Value w = vector::ShuffleOp::create(b, lo, hi, interleave);
         vector::StoreOp::create(b, vector::BitCastOp::create(b, rowsI32Ty, w),
                                 kern.pPairs, ValueRange{idx(jp * RGp + v)});
       }
@@ -943,13 +943,15 @@ void KernelEmitter::emitPVDot(PartialKernel &kern) {
                                         ValueRange{addc(mulc(jp, 2), 1)});
       Value dst = mulc(jp, vStride);
       forLoop(zero, idx(c.dc), idx(VL), {}, [&](Value d, ValueRange) {
+        // One op a statement: the IR's order is the same whatever order a
+        // compiler evaluates arguments in (the lit tests read it).
+        Value at = add(dst, mulc(d, 2));
         Value x = vector::LoadOp::create(b, halfTy, kern.values,
                                          ValueRange{add(r0, d)});
         Value y = vector::LoadOp::create(b, halfTy, kern.values,
                                          ValueRange{add(r1, d)});
-        vector::StoreOp::create(b,
-                                vector::ShuffleOp::create(b, x, y, interleave),
-                                kern.vPairs, ValueRange{add(dst, mulc(d, 2))});
+        Value w = vector::ShuffleOp::create(b, x, y, interleave);
+        vector::StoreOp::create(b, w, kern.vPairs, ValueRange{at});
         return SmallVector<Value>{};
       });
       return SmallVector<Value>{};
