@@ -7,7 +7,7 @@
 // broadcasts each pair against the row vector, and stores the accumulators
 // as the token-major scores: no reduction across lanes.
 // CHECK-LABEL: func.func @k_partial(
-// CHECK: %[[QT:.*]] = memref.alloca() : memref<768xi32>
+// CHECK: %[[QT:.*]] = memref.alloca() {alignment = 64 : i64} : memref<768xi32>
 // CHECK: scf.for %{{.*}} = %c0{{.*}} to %c48{{.*}} step %c16
 // CHECK: vector.load %arg0[%{{.*}}] : memref<?xbf16>, vector<32xbf16>
 // CHECK: vector.bitcast %{{.*}} : vector<32xbf16> to vector<16xi32>
@@ -48,7 +48,7 @@ func.func @attend(%q: tensor<?x1x2x96xbf16>, %cache: tensor<?x64x96xbf16>,
 // f32, 16 rows: the same loop with an f32 unit (96 of them), each key value
 // broadcast into vector FMAs.
 // CHECK-LABEL: func.func @k_partial(
-// CHECK: %[[QT:.*]] = memref.alloca() : memref<1536xi32>
+// CHECK: %[[QT:.*]] = memref.alloca() {alignment = 64 : i64} : memref<1536xi32>
 // CHECK: scf.for %{{.*}} = %c0{{.*}} to %c96{{.*}} step %c16{{.*}} iter_args(
 // CHECK: vector.load %[[QT]][%{{.*}}] : memref<1536xi32>, vector<16xi32>
 // CHECK-NEXT: vector.bitcast %{{.*}} : vector<16xi32> to vector<16xf32>

@@ -44,8 +44,8 @@
 // with broadcast probabilities.
 // CHECK-LABEL: func.func @k_partial(
 // CHECK-SAME: attributes {llvm.emit_c_interface}
-// CHECK: memref.alloca() : memref<8xi32>
-// CHECK: memref.alloca() : memref<128xf32>
+// CHECK: memref.alloca() {alignment = 64 : i64} : memref<8xi32>
+// CHECK: memref.alloca() {alignment = 64 : i64} : memref<128xf32>
 // CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16
 // CHECK: scf.for %{{.*}} = %c0{{.*}} to %c40{{.*}} step %c8{{.*}} iter_args(
 // CHECK-COUNT-8: vector.fma %{{.*}} : vector<8xf32>

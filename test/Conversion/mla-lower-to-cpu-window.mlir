@@ -13,8 +13,8 @@
 // to a tile; a position before a row's start is masked like one past its
 // end, and tiles before the last query's start take the masked P V.
 // CHECK-LABEL: func.func @k_partial(
-// CHECK: memref.alloca() : memref<4xi32>
-// CHECK: memref.alloca() : memref<4xi32>
+// CHECK: memref.alloca() {alignment = 64 : i64} : memref<4xi32>
+// CHECK: memref.alloca() {alignment = 64 : i64} : memref<4xi32>
 // CHECK: arith.cmpi slt
 // CHECK: arith.cmpi sge
 // CHECK: arith.andi

@@ -467,12 +467,8 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
 
   // Per-row state: query offsets and visible limits (fixed), then the
   // running max, sum and f32 output accumulators.
-  auto bufIdx = [&](int64_t n) {
-    return memref::AllocaOp::create(b, MemRefType::get({n}, idxTy));
-  };
-  auto bufF32 = [&](int64_t n) {
-    return memref::AllocaOp::create(b, MemRefType::get({n}, f32));
-  };
+  auto bufIdx = [&](int64_t n) { return stackBuffer(n, idxTy); };
+  auto bufF32 = [&](int64_t n) { return stackBuffer(n, f32); };
   // Row state is padded to whole vectors (RGp rows) so that the softmax
   // works on vectors of rows; padded rows see no token.
   // Few rows (1 head, q_len 1) use short vectors rather than mostly
@@ -485,9 +481,9 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   RGp = (RG + RV - 1) / RV * RV;
   auto i32Ty = b.getI32Type();
   kern.qOff = bufIdx(RG);
-  kern.limit = memref::AllocaOp::create(b, MemRefType::get({RGp}, i32Ty));
+  kern.limit = stackBuffer(RGp, i32Ty);
   if (c.window)
-    kern.start = memref::AllocaOp::create(b, MemRefType::get({RGp}, i32Ty));
+    kern.start = stackBuffer(RGp, i32Ty);
   kern.rowM = bufF32(RGp);
   kern.rowL = bufF32(RGp);
   kern.alphaBuf = bufF32(RGp);
@@ -500,13 +496,12 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   // fp8 rows: the tile's rows dequantized to the query's type, which the
   // tile math reads in place of the cache (rows j * D apart).
   if (c.fp8Cache()) {
-    auto stageTy = MemRefType::get({TB * D}, c.elemType);
     kern.kv = kern.values = memref::CastOp::create(
         b, MemRefType::get({ShapedType::kDynamic}, c.elemType),
-        memref::AllocaOp::create(b, stageTy));
+        stackBuffer(TB * D, c.elemType));
   }
   if (c.sparse())
-    kern.slotValid = memref::AllocaOp::create(b, MemRefType::get({TB}, i32Ty));
+    kern.slotValid = stackBuffer(TB, i32Ty);
   // The next tile's row offsets, for the prefetches.
   if (kern.prefetch)
     kern.nextOff = bufIdx(TB);
@@ -519,14 +514,11 @@ void KernelEmitter::initRowState(PartialKernel &kern) {
   kern.pvPrefetch = kern.prefetch && c.pvDot && !c.pvDotStaged() &&
                     c.rowsPerGroup > 2 && !kern.amx && !c.fp8Cache();
   if (c.pvDot && !kern.amx)
-    kern.pPairs =
-        memref::AllocaOp::create(b, MemRefType::get({TB / 2 * RGp}, i32Ty));
+    kern.pPairs = stackBuffer(TB / 2 * RGp, i32Ty);
   if (c.pvDotStaged() && !kern.amx)
     kern.vPairs = memref::CastOp::create(
         b, MemRefType::get({ShapedType::kDynamic}, b.getBF16Type()),
-        memref::AllocaOp::create(
-            b,
-            MemRefType::get({TB / 2 * c.pvDotValueStride()}, b.getBF16Type())));
+        stackBuffer(TB / 2 * c.pvDotValueStride(), b.getBF16Type()));
   Value qOff = kern.qOff, limit = kern.limit, rowM = kern.rowM,
         rowL = kern.rowL, acc = kern.acc;
   Value seqRowBase = mulc(bIdx, R);

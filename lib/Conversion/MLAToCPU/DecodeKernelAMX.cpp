@@ -53,8 +53,7 @@ void KernelEmitter::emitPartialAMX(StringRef name) {
   Type bf16 = b.getBF16Type();
   auto dynBF16 = MemRefType::get({ShapedType::kDynamic}, bf16);
   auto buffer = [&](int64_t n) -> Value {
-    Value m = memref::AllocaOp::create(b, MemRefType::get({n}, bf16));
-    return memref::CastOp::create(b, dynBF16, m);
+    return memref::CastOp::create(b, dynBF16, stackBuffer(n, bf16));
   };
   kern.qTiles = buffer(D / kTilePairs * RT * kTileRows * kTilePairs);
   kern.keyStage = buffer(TB * D);

@@ -45,8 +45,7 @@ void KernelEmitter::packQueriesByLanes(PartialKernel &kern) {
   Type i32 = b.getI32Type();
   auto lanesTy = VectorType::get({VL}, i32);
   auto rowTy = VectorType::get({VL * unit}, c.elemType);
-  kern.qLanes =
-      memref::AllocaOp::create(b, MemRefType::get({units * RGp}, i32));
+  kern.qLanes = stackBuffer(units * RGp, i32);
   Value zeros = arith::ConstantOp::create(
       b, lanesTy, DenseElementsAttr::get(lanesTy, b.getZeroAttr(i32)));
   SmallVector<Value> qBase;

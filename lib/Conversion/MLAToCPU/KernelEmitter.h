@@ -162,6 +162,14 @@ private:
   /// (col >= d_c) as f32.
   Value loadFP8Rope(Value kv, Value row, Value col);
 
+  /// A stack buffer of `n` elements, aligned to a cache line: tile and
+  /// vector rows must not straddle two lines (a tile load of 16 rows would
+  /// touch 32).
+  Value stackBuffer(int64_t n, Type elemType) {
+    return memref::AllocaOp::create(b, MemRefType::get({n}, elemType),
+                                    b.getI64IntegerAttr(64));
+  }
+
   func::FuncOp makeFunc(StringRef name, TypeRange args);
   Value transposeReduce(ValueRange accs);
 
