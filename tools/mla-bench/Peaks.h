@@ -31,6 +31,12 @@ double measureFmaPeak(int numThreads, int reps = 5);
 /// \p reps runs; 0 where the CPU lacks AVX512-BF16.
 double measureBF16DotPeak(int numThreads, int reps = 5);
 
+/// AMX tile throughput in GFLOP/s (tdpbf16ps: 16 x 16 x 32 products, 16384
+/// FLOPs each) with operands and accumulators in tile registers: the roof of
+/// the AMX kernel's tile math, on \p numThreads threads, best of \p reps
+/// runs; 0 where the CPU lacks AMX-BF16 or Linux does not grant its state.
+double measureAMXPeak(int numThreads, int reps = 5);
+
 /// Streaming reads of a buffer much larger than the last-level cache.
 class StreamBenchmark {
 public:

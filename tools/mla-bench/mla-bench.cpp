@@ -923,6 +923,8 @@ struct Peaks {
   /// vdpbf16ps chains (the vector kernels' bf16 roof); 0 without
   /// AVX512-BF16.
   double dotBf16Gflops = 0;
+  /// tdpbf16ps on tile registers (the AMX kernel's roof); 0 without AMX.
+  double amxBf16Gflops = 0;
 };
 
 /// Rates and ratios of one implementation in one row, as table cells.
@@ -1012,7 +1014,7 @@ void printTables(const std::vector<ConfigResult> &results,
       table.addGap();
     }
     std::printf(
-        "\n== %d thread%s: FMA peak %.1f GFLOP/s, stream %.2f GB/s%s%s; "
+        "\n== %d thread%s: FMA peak %.1f GFLOP/s, stream %.2f GB/s%s%s%s; "
         "median ms; vs = speedup over that baseline (vs torch: "
         "paired calls in one process) ==\n",
         threadCounts[t], threadCounts[t] == 1 ? "" : "s", peaks[t].fmaGflops,
@@ -1025,6 +1027,10 @@ void printTables(const std::vector<ConfigResult> &results,
         peaks[t].gemmBf16Gflops > 0
             ? format(", bf16 GEMM (oneDNN) %.0f GFLOP/s",
                      peaks[t].gemmBf16Gflops)
+                  .c_str()
+            : "",
+        peaks[t].amxBf16Gflops > 0
+            ? format(", AMX (tdpbf16ps) %.0f GFLOP/s", peaks[t].amxBf16Gflops)
                   .c_str()
             : "");
     table.print(stdout);
@@ -1172,6 +1178,9 @@ void printSummary(std::FILE *f, const std::vector<ConfigResult> &results,
         if (config.type == ElemType::BF16 && peaks[t].gemmBf16Gflops > 0)
           rate += format(", %.0f%% of the bf16 GEMM peak",
                          100.0 * gflops / peaks[t].gemmBf16Gflops);
+        if (config.type == ElemType::BF16 && peaks[t].amxBf16Gflops > 0)
+          rate += format(", %.0f%% of the AMX tdpbf16ps peak",
+                         100.0 * gflops / peaks[t].amxBf16Gflops);
         if (config.type == ElemType::BF16 && peaks[t].dotBf16Gflops > 0)
           rate += format(", %.0f%% of the vdpbf16ps peak",
                          100.0 * gflops / peaks[t].dotBf16Gflops);
@@ -1261,6 +1270,13 @@ int main(int argc, char **argv) {
                    "%.1f GFLOP/s\n",
                    numThreads, numThreads == 1 ? "" : "s",
                    peaks.back().dotBf16Gflops);
+    peaks.back().amxBf16Gflops = measureAMXPeak(numThreads);
+    if (peaks.back().amxBf16Gflops > 0)
+      std::fprintf(info,
+                   "  AMX tiles on %d thread%s (tdpbf16ps, operands in tile "
+                   "registers): %.1f GFLOP/s\n",
+                   numThreads, numThreads == 1 ? "" : "s",
+                   peaks.back().amxBf16Gflops);
     if (opts.impls.count("torch") && opts.torchUnavailable.empty()) {
       std::string error;
       std::vector<double> v = runTorchScript(
