@@ -34,11 +34,23 @@
 // CHECK: amx.tile_load %[[KEYS]]#0[%[[KEYS]]#1], %[[KEYS]]#2 : memref<?xbf16> into !amx.tile<16x32xbf16>
 // CHECK: amx.tile_mulf %{{.*}}, %{{.*}}, %{{.*}} : !amx.tile<16x32xbf16>, !amx.tile<16x32xbf16>, !amx.tile<16x16xf32>
 // CHECK: amx.tile_store %{{.*}}[%{{.*}}], %{{.*}}, %c32{{.*}} : memref<4096xf32>, !amx.tile<16x16xf32>
-// P V: rows whose max moved are rescaled, P is rounded into A tiles, V
-// interleaved in pairs of tokens, the accumulators' rows 64 + 16 apart.
-// CHECK: arith.cmpf une, %{{.*}}, %{{.*}} : f32
-// CHECK: arith.truncf %{{.*}} : vector<16xf32> to vector<16xbf16>
+// The softmax per row tile: the masked, scaled scores and 4 chains of
+// their max over the 128 tokens, 8 a step; then per 32 tokens the
+// probabilities, their sums (2 chains), and P rounded to bf16 pairs of
+// tokens, transposed into a row of P's A tile per query row.
+// CHECK: scf.for %{{.*}} = %c0 to %c128{{.*}} step %c8{{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK: arith.select %{{.*}}, %{{.*}}, %{{.*}} : vector<16xi1>, vector<16xf32>
+// CHECK: vector.store %{{.*}}, %alloca_9[%{{.*}}] : memref<4096xf32>, vector<16xf32>
+// CHECK: arith.maxnumf
+// CHECK: scf.for %{{.*}} = %c0 to %c4{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>)
+// CHECK: math.exp %{{.*}} : vector<16xf32>
+// CHECK-NEXT: arith.addf %{{.*}}, %{{.*}} : vector<16xf32>
+// CHECK-NEXT: arith.truncf %{{.*}} : vector<16xf32> to vector<16xbf16>
 // CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 16, 1, 17, 2, 18
+// CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?xbf16>, vector<32xbf16>
+// P V: rows whose max moved are rescaled, V interleaved in pairs of
+// tokens, the accumulators' rows 64 + 16 apart.
+// CHECK: arith.cmpf une, %{{.*}}, %{{.*}} : f32
 // CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 32, 1, 33, 2, 34
 // CHECK: amx.tile_load %{{.*}}[%{{.*}}], %c80{{.*}} : memref<{{[0-9]+}}xf32> into !amx.tile<16x16xf32>
 // CHECK: amx.tile_mulf

@@ -712,15 +712,64 @@ void KernelEmitter::emitScores(PartialKernel &kern) {
 
 }
 
+Value KernelEmitter::maskedScores(PartialKernel &kern,
+                                  flash::OnlineSoftmax &softmax,
+                                  const RowMask &mask, Value tI32, Value j,
+                                  Value raw, Value scale) {
+  auto i32Ty = b.getI32Type();
+  const int64_t RV = cast<VectorType>(raw.getType()).getNumElements();
+  auto rowsI32Ty = VectorType::get({RV}, i32Ty);
+  Value jI32 = getConstantIntValue(j)
+                   ? arith::ConstantOp::create(
+                         b, b.getI32IntegerAttr(*getConstantIntValue(j)))
+                         .getResult()
+                   : arith::IndexCastOp::create(b, i32Ty, j).getResult();
+  Value tok = vector::BroadcastOp::create(b, rowsI32Ty,
+                                          arith::AddIOp::create(b, tI32, jI32));
+  Value visible =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, mask.limit);
+  if (mask.first)
+    visible = arith::AndIOp::create(
+        b, visible,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::sge, tok, mask.first));
+  // Token indices: a slot of -1 holds no token.
+  if (kern.slotValid) {
+    Value valid = arith::CmpIOp::create(
+        b, arith::CmpIPredicate::ne,
+        memref::LoadOp::create(b, kern.slotValid, ValueRange{j}),
+        arith::ConstantOp::create(b, b.getI32IntegerAttr(0)));
+    visible = arith::AndIOp::create(
+        b, visible,
+        vector::BroadcastOp::create(b, VectorType::get({RV}, b.getI1Type()),
+                                    valid));
+  }
+  return softmax.maskedScore(visible, raw, scale);
+}
+
+KernelEmitter::RowMask KernelEmitter::rowMask(PartialKernel &kern, Value rows,
+                                              int64_t RV, Value t1I32) {
+  auto rowsI32Ty = VectorType::get({RV}, b.getI32Type());
+  Value lim =
+      vector::LoadOp::create(b, rowsI32Ty, kern.limit, ValueRange{rows});
+  lim = arith::MinSIOp::create(
+      b, lim, vector::BroadcastOp::create(b, rowsI32Ty, t1I32));
+  Value first = c.window ? vector::LoadOp::create(b, rowsI32Ty, kern.start,
+                                                  ValueRange{rows})
+                               .getResult()
+                         : Value();
+  return {lim, first};
+}
+
 void KernelEmitter::emitSoftmax(PartialKernel &kern, Value t) {
+  if (kern.amx)
+    return emitSoftmaxAMX(kern, t);
   const int64_t TB = kern.tileTokens, RV = kern.rowVector,
                 RGp = kern.paddedRows;
   auto i32Ty = b.getI32Type();
   auto rowsI32Ty = VectorType::get({RV}, i32Ty);
   auto rowsTy = VectorType::get({RV}, f32);
-  Value t1 = kern.range.t1, scale = kern.scale, limit = kern.limit,
-        scores = kern.scores, rowM = kern.rowM, rowL = kern.rowL,
-        alphaBuf = kern.alphaBuf;
+  Value t1 = kern.range.t1, scale = kern.scale, scores = kern.scores,
+        rowM = kern.rowM, rowL = kern.rowL, alphaBuf = kern.alphaBuf;
   // 2. Online softmax on vectors of RV rows: per token a vector of the
   // rows' scores, maxima and sums elementwise over the tile's tokens, one
   // vector exp for the rescale factors of VL rows.
@@ -742,40 +791,13 @@ void KernelEmitter::emitSoftmax(PartialKernel &kern, Value t) {
   };
   for (int64_t v = 0; v < RGp; v += RV) {
     Value rows = idx(v);
-    Value lim = vector::LoadOp::create(b, rowsI32Ty, limit, ValueRange{rows});
-    lim = arith::MinSIOp::create(
-        b, lim, vector::BroadcastOp::create(b, rowsI32Ty, t1I32));
-    Value first =
-        c.window ? vector::LoadOp::create(b, rowsI32Ty, kern.start,
-                                          ValueRange{rows})
-                       .getResult()
-                 : Value();
+    RowMask mask = rowMask(kern, rows, RV, t1I32);
     SmallVector<Value> s;
     for (int64_t j = 0; j < TB; ++j) {
       Value sj = vector::LoadOp::create(b, rowsTy, scores,
                                         ValueRange{idx(j * RGp + v)});
-      Value tok = vector::BroadcastOp::create(
-          b, rowsI32Ty,
-          arith::AddIOp::create(
-              b, tI32, arith::ConstantOp::create(b, b.getI32IntegerAttr(j))));
-      Value visible =
-          arith::CmpIOp::create(b, arith::CmpIPredicate::slt, tok, lim);
-      if (first)
-        visible = arith::AndIOp::create(
-            b, visible,
-            arith::CmpIOp::create(b, arith::CmpIPredicate::sge, tok, first));
-      // Token indices: a slot of -1 holds no token.
-      if (kern.slotValid) {
-        Value valid = arith::CmpIOp::create(
-            b, arith::CmpIPredicate::ne,
-            memref::LoadOp::create(b, kern.slotValid, ValueRange{idx(j)}),
-            arith::ConstantOp::create(b, b.getI32IntegerAttr(0)));
-        visible = arith::AndIOp::create(
-            b, visible,
-            vector::BroadcastOp::create(
-                b, VectorType::get({RV}, b.getI1Type()), valid));
-      }
-      s.push_back(softmax.maskedScore(visible, sj, scaleRows));
+      s.push_back(
+          maskedScores(kern, softmax, mask, tI32, idx(j), sj, scaleRows));
     }
     Value tileMax =
         tree(s, [&](Value x, Value y) { return math.max(x, y); });

@@ -1,4 +1,5 @@
-//===- DecodeKernelAMX.cpp - the CPU partial kernel on AMX tiles -*- C++ -*-===//
+//===- DecodeKernelAMX.cpp - the CPU partial kernel on AMX tiles -*- C++
+//-*-===//
 //
 // The partial kernel of bf16 caches on AMX (tdpbf16ps: C[16x16] f32 +=
 // A[16x32] bf16 * B[32x16] bf16, B in pairs of rows), through the upstream
@@ -7,14 +8,18 @@
 //   1. S^T = K Q^T: A is 16 cache rows read in place (or from a copy when
 //      the 16 rows are not evenly spaced: pages under 16 tokens, clamped
 //      tails), B is Q^T, packed once per work item; C lands token-major in
-//      the scores, which the vector kernel's online softmax takes as they
-//      are.
-//   2. P V: P rounded to bf16 (the one place of bf16 rounding beyond the
-//      storage, as in FlashAttention), transposed into A tiles; V
-//      pair-interleaved once into B tiles, shared by all rows, while the
-//      next tile's rows are prefetched into L2; the f32 accumulators in
+//      the scores. Token blocks outer and the row width in parts, so that
+//      the key tiles are read from memory once and then from L1.
+//   2. The softmax, per row tile in loops over the tokens: the max, then
+//      P rounded to bf16 (the one place of bf16 rounding beyond the
+//      storage, as in FlashAttention) and transposed straight into the A
+//      tiles of P V.
+//   3. P V: V pair-interleaved once into B tiles, shared by all rows, while
+//      the next tile's rows are prefetched into L2; the f32 accumulators in
 //      L2, loaded and stored once per 4 k steps, rescaled only for rows
 //      whose max moved.
+// Every stack buffer is on cache lines (a tile row across two lines made
+// the kernel 1.6x slower).
 // Tiles where some rows of the group must not see some tokens (causal with
 // several queries, windows) take the vector kernel's masked P V, which keeps
 // 0 * NaN out of the sums. Tile values never cross a block (the amx
@@ -162,129 +167,181 @@ void KernelEmitter::emitScoresAMX(PartialKernel &kern) {
   }
 
   // Blocks of 2 token blocks x 2 row tiles: 4 C, 2 A and 2 B tiles, the
-  // 8 registers. The reduction over the row width is unrolled.
-  auto block = [&](Value rt0, int64_t rowTiles) {
-    for (int64_t tb0 = 0; tb0 < TB / kTileRows; tb0 += 2) {
-      SmallVector<Value> acc;
-      for (int64_t i = 0; i < 2 * rowTiles; ++i)
-        acc.push_back(amx::TileZeroOp::create(b, cTy));
-      for (int64_t kc = 0; kc < KC; ++kc) {
-        SmallVector<Value> a, bt;
-        for (int64_t tb = tb0; tb < tb0 + 2; ++tb)
-          a.push_back(amx::TileLoadOp::create(
-              b, aTy, keys[tb].mem,
-              ValueRange{addc(keys[tb].base, kc * kTilePairs)},
-              keys[tb].stride));
-        for (int64_t r = 0; r < rowTiles; ++r) {
-          Value at = mulc(add(idx(kc * RT), addc(rt0, r)),
-                          kTileRows * kTilePairs);
-          bt.push_back(amx::TileLoadOp::create(b, aTy, kern.qTiles,
-                                               ValueRange{at},
-                                               idx(kTilePairs)));
-        }
-        for (int64_t i = 0; i < 2; ++i)
-          for (int64_t r = 0; r < rowTiles; ++r)
-            acc[i * rowTiles + r] = amx::TileMulFOp::create(
-                b, cTy, a[i], bt[r], acc[i * rowTiles + r]);
+  // 8 registers. Token blocks outer, so that each pair's key tiles come
+  // from memory once and from L1 for the other row tiles; the row width in
+  // KH parts, so that a pair's key tiles of a part fit in L1 beside the
+  // query tiles streaming past (the partial scores go to memory between
+  // parts). A tile load waits on its 16 lines and cannot start before the
+  // products reading its register are done: from L2, the loads and not the
+  // products were the bound.
+  const int64_t KH = (KC + 8) / 9;
+  auto block = [&](int64_t tb0, Value rt0, int64_t rowTiles, int64_t kc0,
+                   int64_t kc1) {
+    SmallVector<Value> acc, at;
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t r = 0; r < rowTiles; ++r) {
+        at.push_back(add(idx((tb0 + i) * kTileRows * RGp),
+                         mulc(addc(rt0, r), kTileRows)));
+        acc.push_back(kc0 == 0 ? amx::TileZeroOp::create(b, cTy).getResult()
+                               : amx::TileLoadOp::create(b, cTy, kern.scores,
+                                                         ValueRange{at.back()},
+                                                         idx(RGp))
+                                     .getResult());
+      }
+    for (int64_t kc = kc0; kc < kc1; ++kc) {
+      SmallVector<Value> a, bt;
+      for (int64_t tb = tb0; tb < tb0 + 2; ++tb)
+        a.push_back(amx::TileLoadOp::create(
+            b, aTy, keys[tb].mem,
+            ValueRange{addc(keys[tb].base, kc * kTilePairs)}, keys[tb].stride));
+      for (int64_t r = 0; r < rowTiles; ++r) {
+        Value q = mulc(add(idx(kc * RT), addc(rt0, r)), kTileRows * kTilePairs);
+        bt.push_back(amx::TileLoadOp::create(b, aTy, kern.qTiles, ValueRange{q},
+                                             idx(kTilePairs)));
       }
       for (int64_t i = 0; i < 2; ++i)
-        for (int64_t r = 0; r < rowTiles; ++r) {
-          Value at = add(idx((tb0 + i) * kTileRows * RGp),
-                         mulc(addc(rt0, r), kTileRows));
-          amx::TileStoreOp::create(b, kern.scores, ValueRange{at},
-                                   acc[i * rowTiles + r], idx(RGp));
-        }
+        for (int64_t r = 0; r < rowTiles; ++r)
+          acc[i * rowTiles + r] = amx::TileMulFOp::create(
+              b, cTy, a[i], bt[r], acc[i * rowTiles + r]);
     }
+    for (int64_t k = 0; k < 2 * rowTiles; ++k)
+      amx::TileStoreOp::create(b, kern.scores, ValueRange{at[k]}, acc[k],
+                               idx(RGp));
   };
-  if (RT >= 2)
-    forLoop(kern.zero, idx(RT / 2 * 2), idx(2), {}, [&](Value rt,
-                                                        ValueRange) {
-      block(rt, 2);
-      return SmallVector<Value>{};
-    });
-  if (RT % 2)
-    block(idx(RT - 1), 1);
+  for (int64_t h = 0; h < KH; ++h) {
+    const int64_t kc0 = KC * h / KH, kc1 = KC * (h + 1) / KH;
+    for (int64_t tb0 = 0; tb0 < TB / kTileRows; tb0 += 2) {
+      if (RT >= 2)
+        forLoop(kern.zero, idx(RT / 2 * 2), idx(2), {},
+                [&](Value rt, ValueRange) {
+                  block(tb0, rt, 2, kc0, kc1);
+                  return SmallVector<Value>{};
+                });
+      if (RT % 2)
+        block(tb0, idx(RT - 1), 1, kc0, kc1);
+    }
+  }
 }
 
-void KernelEmitter::emitPVAMX(PartialKernel &kern) {
+void KernelEmitter::emitSoftmaxAMX(PartialKernel &kern, Value t) {
   const int64_t TB = kern.tileTokens, RT = kern.paddedRows / kTileRows,
-                RGp = kern.paddedRows, dc = c.dc, VL = c.vectorWidth,
-                vStride = vTileStride(c);
+                RGp = kern.paddedRows;
+  // Tokens a step of the max pass, and its independent maxima.
+  constexpr int64_t kMaxUnroll = 8, kMaxChains = 4;
   Type bf16 = b.getBF16Type(), i32 = b.getI32Type();
-  auto aTy = amx::TileType::get({kTileRows, kTilePairs}, bf16);
-  auto cTy = amx::TileType::get({kTileRows, kTileRows}, f32);
-  auto chunkTy = VectorType::get({kTilePairs}, bf16);
+  auto rowsTy = VectorType::get({kTileRows}, f32);
   auto rowsBF16Ty = VectorType::get({kTileRows}, bf16);
   auto rowsI32Ty = VectorType::get({kTileRows}, i32);
-
-  // 1. acc *= alpha, for the rows whose running max moved (alpha != 1).
-  forLoop(kern.zero, idx(c.rowsPerGroup), kern.one, {}, [&](Value r,
-                                                             ValueRange) {
-    Value alpha = memref::LoadOp::create(b, kern.alphaBuf, ValueRange{r});
-    Value moved = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, alpha,
-                                        f32c(1.0f));
-    auto ifOp = scf::IfOp::create(b, moved, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    Value alphaVec = vector::BroadcastOp::create(b, vecTy, alpha);
-    Value row = mulc(r, kern.accStride);
-    forLoop(kern.zero, idx(dc), idx(VL), {}, [&](Value d, ValueRange) {
-      Value at = add(row, d);
-      vector::StoreOp::create(
-          b, arith::MulFOp::create(b, loadF32Vec(kern.acc, at), alphaVec),
-          kern.acc, ValueRange{at});
-      return SmallVector<Value>{};
-    });
-    return SmallVector<Value>{};
-  });
-
-  // 2. P as A tiles: per row tile, token pairs (2 jp, 2 jp + 1) of the
-  // token-major scores rounded and interleaved, lane n = the pair of row n;
-  // the 16 x 16 pairs transposed so that each row of A is a query row.
+  auto chunkTy = VectorType::get({kTilePairs}, bf16);
+  flash::OnlineSoftmax softmax(*this, math, flash::OnlineSoftmax::Base::E);
+  Value scaleRows =
+      vector::BroadcastOp::create(b, rowsTy, softmax.scoreScale(kern.scale));
+  Value tI32 = arith::IndexCastOp::create(b, i32, t);
+  Value t1I32 = arith::IndexCastOp::create(b, i32, kern.range.t1);
+  Value negInfRows = vector::BroadcastOp::create(b, rowsTy, kern.negInf);
+  Value zeroRows = vector::BroadcastOp::create(b, rowsTy, kern.zeroF);
+  // Masked tiles (causal with several queries, windows) take the vector
+  // kernel's P V, which reads P in f32 from the scores.
+  const bool keepF32 = (c.causal && c.qLen > 1) || c.window;
   SmallVector<int64_t> interleave;
-  for (int64_t n = 0; n < kTileRows; ++n) {
-    interleave.push_back(n);
-    interleave.push_back(kTileRows + n);
-  }
+  for (int64_t n = 0; n < kTileRows; ++n)
+    interleave.append({n, kTileRows + n});
+
   forLoop(kern.zero, idx(RT), kern.one, {}, [&](Value rt, ValueRange) {
-    Value rowBase = mulc(rt, kTileRows);
-    for (int64_t ks = 0; ks < TB / kTilePairs; ++ks) {
-    SmallVector<Value> pairs;
-    for (int64_t jp = ks * kTileRows; jp < (ks + 1) * kTileRows; ++jp) {
-      Value p[2];
-      for (int64_t e = 0; e < 2; ++e) {
-        Value s = loadF32Vec(kern.scores,
-                             add(idx((2 * jp + e) * RGp), rowBase));
-        p[e] = arith::TruncFOp::create(b, rowsBF16Ty, s);
+    Value rows = mulc(rt, kTileRows);
+    RowMask mask = rowMask(kern, rows, kTileRows, t1I32);
+    auto at = [&](Value j) { return add(mulc(j, RGp), rows); };
+    // 1. The scaled, masked scores back in place, and their max.
+    SmallVector<Value> inits(kMaxChains, negInfRows);
+    auto maxLoop = forLoop(
+        kern.zero, idx(TB), idx(kMaxUnroll), inits,
+        [&](Value j0, ValueRange m) {
+          SmallVector<Value> next(m.begin(), m.end());
+          for (int64_t u = 0; u < kMaxUnroll; ++u) {
+            Value j = addc(j0, u);
+            Value raw = loadF32Vec(kern.scores, at(j));
+            Value sj =
+                maskedScores(kern, softmax, mask, tI32, j, raw, scaleRows);
+            vector::StoreOp::create(b, sj, kern.scores, ValueRange{at(j)});
+            next[u % kMaxChains] = math.max(next[u % kMaxChains], sj);
+          }
+          return next;
+        });
+    SmallVector<Value> m(maxLoop.getResults());
+    while (m.size() > 1) {
+      m[0] = math.max(m[0], m.back());
+      m.pop_back();
+      if (m.size() > 1) {
+        m[1] = math.max(m[1], m.back());
+        m.pop_back();
       }
-      Value w = vector::ShuffleOp::create(b, p[0], p[1], interleave);
-      pairs.push_back(vector::BitCastOp::create(b, rowsI32Ty, w));
     }
-    transposeLanes(pairs);
-    Value tile = mulc(rt, kTileRows * TB);
-    for (int64_t n = 0; n < kTileRows; ++n)
-      vector::StoreOp::create(
-          b, vector::BitCastOp::create(b, chunkTy, pairs[n]), kern.pTiles,
-          ValueRange{addc(tile, n * TB + ks * kTilePairs)});
-    }
+    Value mOld = loadF32Vec(kern.rowM, rows);
+    flash::OnlineSoftmax::Step step = softmax.rescale(mOld, m[0]);
+    // 2. Per 32 tokens: the probabilities, their sums, and the A tile of
+    // P V: each row's 16 pairs (tokens 2 jp, 2 jp + 1) rounded to bf16,
+    // 16 x 16 pairs transposed so that a row of the tile is a query row.
+    auto sumLoop = forLoop(
+        kern.zero, idx(TB / kTilePairs), kern.one, {zeroRows, zeroRows},
+        [&](Value ks, ValueRange sums) {
+          SmallVector<Value> next(sums.begin(), sums.end());
+          SmallVector<Value> pairs;
+          Value j0 = mulc(ks, kTilePairs);
+          for (int64_t jp = 0; jp < kTilePairs / 2; ++jp) {
+            Value half[2];
+            for (int64_t e = 0; e < 2; ++e) {
+              Value j = addc(j0, 2 * jp + e);
+              Value p = softmax.probability(loadF32Vec(kern.scores, at(j)),
+                                            step.mSafe);
+              if (keepF32)
+                vector::StoreOp::create(b, p, kern.scores, ValueRange{at(j)});
+              next[e] = arith::AddFOp::create(b, next[e], p);
+              half[e] = arith::TruncFOp::create(b, rowsBF16Ty, p);
+            }
+            Value w =
+                vector::ShuffleOp::create(b, half[0], half[1], interleave);
+            pairs.push_back(vector::BitCastOp::create(b, rowsI32Ty, w));
+          }
+          transposeLanes(pairs);
+          Value tile = add(mulc(rt, kTileRows * TB), j0);
+          for (int64_t n = 0; n < kTileRows; ++n) {
+            Value row = vector::BitCastOp::create(b, chunkTy, pairs[n]);
+            vector::StoreOp::create(b, row, kern.pTiles,
+                                    ValueRange{addc(tile, n * TB)});
+          }
+          return next;
+        });
+    Value pSum =
+        arith::AddFOp::create(b, sumLoop.getResult(0), sumLoop.getResult(1));
+    Value lOld = loadF32Vec(kern.rowL, rows);
+    vector::StoreOp::create(b, softmax.sum(lOld, step.alpha, pSum), kern.rowL,
+                            ValueRange{rows});
+    vector::StoreOp::create(b, step.mNew, kern.rowM, ValueRange{rows});
+    vector::StoreOp::create(b, step.alpha, kern.alphaBuf, ValueRange{rows});
     return SmallVector<Value>{};
   });
+}
 
-  // 3. V as B tiles: row k2 of dc chunk cc holds, for each of its 16
-  // columns, the pair of tokens 2 k2 and 2 k2 + 1.
+void KernelEmitter::interleaveValuesAMX(PartialKernel &kern, int64_t k2Begin,
+                                        int64_t k2End, int64_t d0, int64_t d1,
+                                        bool prefetchNext) {
+  const int64_t vStride = vTileStride(c);
+  auto chunkTy = VectorType::get({kTilePairs}, b.getBF16Type());
+  // Row k2 of dc chunk cc holds, for each of its 16 columns, the pair of
+  // tokens 2 k2 and 2 k2 + 1.
   SmallVector<int64_t> lo, hi;
   for (int64_t n = 0; n < kTileRows; ++n) {
     lo.append({n, kTilePairs + n});
     hi.append({kTileRows + n, kTilePairs + kTileRows + n});
   }
-  forLoop(kern.zero, idx(TB / 2), kern.one, {}, [&](Value k2, ValueRange) {
+  forLoop(idx(k2Begin), idx(k2End), kern.one, {}, [&](Value k2, ValueRange) {
     Value j = mulc(k2, 2);
     Value r0 = memref::LoadOp::create(b, kern.kvOff, ValueRange{j});
     Value r1 = memref::LoadOp::create(b, kern.kvOff, ValueRange{addc(j, 1)});
     Value dst = mulc(k2, vStride);
     // The next tile's rows 2 k2 and 2 k2 + 1 into L2, a line at a time, so
     // that its key tiles (read in place) do not wait on memory.
-    for (int64_t e = 0; e < 2; ++e) {
+    for (int64_t e = 0; prefetchNext && e < 2; ++e) {
       Value next =
           memref::LoadOp::create(b, kern.nextOff, ValueRange{addc(j, e)});
       // fp8: the cache's bytes (kv is the tile's stage).
@@ -296,25 +353,59 @@ void KernelEmitter::emitPVAMX(PartialKernel &kern) {
                                      /*isWrite=*/false, /*localityHint=*/2,
                                      /*isDataCache=*/true);
     }
-    forLoop(kern.zero, idx(dc), idx(kTilePairs), {}, [&](Value d,
-                                                         ValueRange) {
+    if (d0 >= d1)
+      return SmallVector<Value>{};
+    forLoop(idx(d0), idx(d1), idx(kTilePairs), {}, [&](Value d, ValueRange) {
       Value x = vector::LoadOp::create(b, chunkTy, kern.values,
                                        ValueRange{add(r0, d)});
       Value y = vector::LoadOp::create(b, chunkTy, kern.values,
                                        ValueRange{add(r1, d)});
       Value at = add(dst, mulc(d, 2));
-      vector::StoreOp::create(b, vector::ShuffleOp::create(b, x, y, lo),
-                              kern.vTiles, ValueRange{at});
-      vector::StoreOp::create(b, vector::ShuffleOp::create(b, x, y, hi),
-                              kern.vTiles, ValueRange{addc(at, kTilePairs)});
+      Value pairsLo = vector::ShuffleOp::create(b, x, y, lo);
+      vector::StoreOp::create(b, pairsLo, kern.vTiles, ValueRange{at});
+      Value pairsHi = vector::ShuffleOp::create(b, x, y, hi);
+      vector::StoreOp::create(b, pairsHi, kern.vTiles,
+                              ValueRange{addc(at, kTilePairs)});
       return SmallVector<Value>{};
     });
     return SmallVector<Value>{};
   });
+}
 
-  // 4. acc += P V: blocks of 2 row tiles x 2 dc chunks (4 C, 2 A, 2 B),
-  // row tiles inner so that a chunk's V tiles and all of P stay in L1 while
-  // the accumulators stream through L2.
+void KernelEmitter::emitPVAMX(PartialKernel &kern) {
+  const int64_t TB = kern.tileTokens, RT = kern.paddedRows / kTileRows,
+                dc = c.dc, VL = c.vectorWidth, vStride = vTileStride(c);
+  Type bf16 = b.getBF16Type();
+  auto aTy = amx::TileType::get({kTileRows, kTilePairs}, bf16);
+  auto cTy = amx::TileType::get({kTileRows, kTileRows}, f32);
+
+  // 1. acc *= alpha, for the rows whose running max moved (alpha != 1).
+  forLoop(
+      kern.zero, idx(c.rowsPerGroup), kern.one, {}, [&](Value r, ValueRange) {
+        Value alpha = memref::LoadOp::create(b, kern.alphaBuf, ValueRange{r});
+        Value moved = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, alpha,
+                                            f32c(1.0f));
+        auto ifOp = scf::IfOp::create(b, moved, /*withElseRegion=*/false);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifOp.thenBlock());
+        Value alphaVec = vector::BroadcastOp::create(b, vecTy, alpha);
+        Value row = mulc(r, kern.accStride);
+        forLoop(kern.zero, idx(dc), idx(VL), {}, [&](Value d, ValueRange) {
+          Value at = add(row, d);
+          vector::StoreOp::create(
+              b, arith::MulFOp::create(b, loadF32Vec(kern.acc, at), alphaVec),
+              kern.acc, ValueRange{at});
+          return SmallVector<Value>{};
+        });
+        return SmallVector<Value>{};
+      });
+
+  // 2. V as B tiles, once for all rows.
+  interleaveValuesAMX(kern, 0, TB / 2, 0, dc, /*prefetchNext=*/true);
+
+  // 3. acc += P V: blocks of 2 row tiles x 2 dc chunks (4 C, 2 A, 2 B),
+  // chunks inner, so that the row pair's P tiles stay in L1 and its
+  // accumulators stream through L2 in address order.
   auto block = [&](Value cc, Value rt0, int64_t rowTiles) {
     SmallVector<Value> acc, at;
     for (int64_t r = 0; r < rowTiles; ++r)
@@ -349,16 +440,18 @@ void KernelEmitter::emitPVAMX(PartialKernel &kern) {
       amx::TileStoreOp::create(b, kern.acc, ValueRange{at[k]}, acc[k],
                                idx(kern.accStride));
   };
-  forLoop(kern.zero, idx(dc / kTileRows), idx(2), {}, [&](Value cc,
-                                                          ValueRange) {
-    if (RT >= 2)
-      forLoop(kern.zero, idx(RT / 2 * 2), idx(2), {}, [&](Value rt,
-                                                          ValueRange) {
-        block(cc, rt, 2);
-        return SmallVector<Value>{};
-      });
-    if (RT % 2)
-      block(cc, idx(RT - 1), 1);
-    return SmallVector<Value>{};
-  });
+  auto chunks = [&](Value rt, int64_t rowTiles) {
+    forLoop(kern.zero, idx(dc / kTileRows), idx(2), {},
+            [&](Value cc, ValueRange) {
+              block(cc, rt, rowTiles);
+              return SmallVector<Value>{};
+            });
+  };
+  if (RT >= 2)
+    forLoop(kern.zero, idx(RT / 2 * 2), idx(2), {}, [&](Value rt, ValueRange) {
+      chunks(rt, 2);
+      return SmallVector<Value>{};
+    });
+  if (RT % 2)
+    chunks(idx(RT - 1), 1);
 }

@@ -121,8 +121,23 @@ private:
   /// fp8 caches: the tile's rows (at the byte offsets in kvOff) dequantized
   /// into the stage `kv`, each offset becoming its row's there.
   void stageFP8Rows(PartialKernel &kern);
+  /// Which tokens a vector of rows sees: their visible ends (clamped to
+  /// the split's end) and, with a window, their first visible positions.
+  struct RowMask {
+    Value limit, first;
+  };
+  RowMask rowMask(PartialKernel &kern, Value rows, int64_t RV, Value t1I32);
+  /// The scaled scores of token `j` of the tile at `tI32` for a vector of
+  /// rows (`raw`, their dot products), -inf where a row must not see it.
+  Value maskedScores(PartialKernel &kern, flash::OnlineSoftmax &softmax,
+                     const RowMask &mask, Value tI32, Value j, Value raw,
+                     Value scale);
   /// The online-softmax step of the tile on vectors of rows: S becomes P.
   void emitSoftmax(PartialKernel &kern, Value t);
+  /// The AMX kernel's softmax: in loops over the tile's tokens (a pass for
+  /// the max, one for the probabilities), P rounded to bf16 straight into
+  /// the A tiles of P V.
+  void emitSoftmaxAMX(PartialKernel &kern, Value t);
   /// acc = alpha acc + P V, register-blocked, for the tile at token `t`.
   void emitPV(PartialKernel &kern, Value t);
   /// The loops of emitPV; `masked`: a product only where its probability is
@@ -144,6 +159,11 @@ private:
   void emitScoresAMX(PartialKernel &kern);
   /// acc = alpha acc + P V on tiles.
   void emitPVAMX(PartialKernel &kern);
+  /// The value rows of token pairs [k2Begin, k2End), columns [d0, d1),
+  /// pair-interleaved into the B tiles of P V; `prefetchNext`: also the
+  /// next tile's rows of those pairs into L2.
+  void interleaveValuesAMX(PartialKernel &kern, int64_t k2Begin, int64_t k2End,
+                           int64_t d0, int64_t d1, bool prefetchNext);
 
   /// Loads one f32 vector from element storage, extending bf16/f16.
   Value loadVec(Value mem, Value i) {
