@@ -6,16 +6,15 @@
 
 #include "Peaks.h"
 
+#include "mla/Runtime/HostCPU.h"
+
 #include <algorithm>
 #include <chrono>
 
 #include <omp.h>
 
 #if defined(__x86_64__)
-#include <cpuid.h>
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #endif
 
 using namespace mla::bench;
@@ -128,29 +127,6 @@ bf16DotChains(int64_t iters) {
   return sum;
 }
 constexpr int kDotChains = 24;
-
-/// Whether the CPU has AMX-TILE and AMX-BF16 (CPUID leaf 7, EDX bits 24 and
-/// 22), the OS saves tile state (XCR0 bits 17-18) and Linux grants it to
-/// the process (arch_prctl ARCH_REQ_XCOMP_PERM), as the kernels' runtime
-/// asks before calling an AMX kernel.
-bool amxGranted() {
-#if defined(SYS_arch_prctl)
-  unsigned a, b, c, d;
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) ||
-      !(d & (1u << 22)))
-    return false;
-  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))
-    return false;
-  unsigned lo, hi;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  if ((lo & (3u << 17)) != (3u << 17))
-    return false;
-  constexpr long kReqXcompPerm = 0x1023, kXTileData = 18;
-  return syscall(SYS_arch_prctl, kReqXcompPerm, kXTileData) == 0;
-#else
-  return false;
-#endif
-}
 
 /// 4 independent tdpbf16ps chains on tiles 0-3, operands in tiles 4-7,
 /// \p iters rounds; every thread configures its own tiles (the tile
@@ -317,8 +293,7 @@ double mla::bench::measureBF16DotPeak(int numThreads, int reps) {
 
 double mla::bench::measureAMXPeak(int numThreads, int reps) {
 #if defined(__x86_64__)
-  static const bool granted = amxGranted();
-  if (!granted)
+  if (!mla_runtime::amxGranted())
     return 0.0;
   return bestRate(amxTileChains, 16384.0 * kTileProducts, numThreads, reps);
 #else

@@ -11,14 +11,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "mla/Runtime/CPUKernel.h"
+#include "mla/Runtime/HostCPU.h"
 
 #include "../DecodeArgs.h"
 
 #include <omp.h>
-
-#include <cpuid.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -147,33 +144,6 @@ bool usePrefetch(const mla_cpu_kernel &k, int64_t cacheBytes) {
   return cacheBytes > llc / 2;
 }
 
-/// Whether this process may run AMX tile code: the CPU has AMX-TILE and
-/// AMX-BF16 (CPUID leaf 7, EDX bits 24 and 22), the OS saves the tile state
-/// (XCR0 bits 17-18, with OSXSAVE), and Linux grants it to the process
-/// (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA; without it the
-/// first tile instruction faults). Asked once per process.
-bool amxGranted() {
-  static const bool granted = [] {
-#if defined(__x86_64__) && defined(SYS_arch_prctl)
-    unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) ||
-        !(d & (1u << 22)))
-      return false;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))
-      return false;
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if ((lo & (3u << 17)) != (3u << 17))
-      return false;
-    constexpr long kReqXcompPerm = 0x1023, kXTileData = 18;
-    return syscall(SYS_arch_prctl, kReqXcompPerm, kXTileData) == 0;
-#else
-    return false;
-#endif
-  }();
-  return granted;
-}
-
 /// The AMX partial kernel, where the library has one, the host grants AMX
 /// and MLA_CPU_AMX is not 0.
 bool useAMX(const mla_cpu_kernel &k) {
@@ -182,7 +152,7 @@ bool useAMX(const mla_cpu_kernel &k) {
   if (const char *env = std::getenv("MLA_CPU_AMX"); env && *env &&
                                                      std::atoi(env) == 0)
     return false;
-  return amxGranted();
+  return mla_runtime::amxGranted();
 }
 
 /// Split buffers, grown once per calling thread and reused.
