@@ -778,7 +778,8 @@ void KernelEmitter::emitSoftmax(PartialKernel &kern, Value t) {
   flash::OnlineSoftmax softmax(*this, math, flash::OnlineSoftmax::Base::E);
   Value scaleRows =
       vector::BroadcastOp::create(b, rowsTy, softmax.scoreScale(scale));
-  auto tree = [&](SmallVector<Value> v, auto combine) {
+  // A tile holds at least one token: `v` is never empty.
+  auto tree = [&](SmallVector<Value> v, auto combine) -> Value {
     while (v.size() > 1) {
       SmallVector<Value> next;
       for (size_t i = 0; i + 1 < v.size(); i += 2)
@@ -787,7 +788,7 @@ void KernelEmitter::emitSoftmax(PartialKernel &kern, Value t) {
         next.push_back(v.back());
       v = next;
     }
-    return v.front();
+    return v.empty() ? Value() : v.front();
   };
   for (int64_t v = 0; v < RGp; v += RV) {
     Value rows = idx(v);

@@ -1,5 +1,4 @@
-//===- DecodeKernelAMX.cpp - the CPU partial kernel on AMX tiles -*- C++
-//-*-===//
+//===- DecodeKernelAMX.cpp - CPU partial kernel on AMX tiles ---*- C++ -*-===//
 //
 // The partial kernel of bf16 caches on AMX (tdpbf16ps: C[16x16] f32 +=
 // A[16x32] bf16 * B[32x16] bf16, B in pairs of rows), through the upstream
@@ -322,9 +321,7 @@ void KernelEmitter::emitSoftmaxAMX(PartialKernel &kern, Value t) {
   });
 }
 
-void KernelEmitter::interleaveValuesAMX(PartialKernel &kern, int64_t k2Begin,
-                                        int64_t k2End, int64_t d0, int64_t d1,
-                                        bool prefetchNext) {
+void KernelEmitter::interleaveValuesAMX(PartialKernel &kern) {
   const int64_t vStride = vTileStride(c);
   auto chunkTy = VectorType::get({kTilePairs}, b.getBF16Type());
   // Row k2 of dc chunk cc holds, for each of its 16 columns, the pair of
@@ -334,42 +331,46 @@ void KernelEmitter::interleaveValuesAMX(PartialKernel &kern, int64_t k2Begin,
     lo.append({n, kTilePairs + n});
     hi.append({kTileRows + n, kTilePairs + kTileRows + n});
   }
-  forLoop(idx(k2Begin), idx(k2End), kern.one, {}, [&](Value k2, ValueRange) {
-    Value j = mulc(k2, 2);
-    Value r0 = memref::LoadOp::create(b, kern.kvOff, ValueRange{j});
-    Value r1 = memref::LoadOp::create(b, kern.kvOff, ValueRange{addc(j, 1)});
-    Value dst = mulc(k2, vStride);
-    // The next tile's rows 2 k2 and 2 k2 + 1 into L2, a line at a time, so
-    // that its key tiles (read in place) do not wait on memory.
-    for (int64_t e = 0; prefetchNext && e < 2; ++e) {
-      Value next =
-          memref::LoadOp::create(b, kern.nextOff, ValueRange{addc(j, e)});
-      // fp8: the cache's bytes (kv is the tile's stage).
-      const int64_t rowLen = c.cacheRowStride();
-      for (Value mem : c.headCaches ? SmallVector<Value>{kern.kv, kern.values}
-                                    : SmallVector<Value>{kern.cache})
-        for (int64_t line = 0; line < rowLen; line += kTilePairs)
-          memref::PrefetchOp::create(b, mem, ValueRange{addc(next, line)},
-                                     /*isWrite=*/false, /*localityHint=*/2,
-                                     /*isDataCache=*/true);
-    }
-    if (d0 >= d1)
-      return SmallVector<Value>{};
-    forLoop(idx(d0), idx(d1), idx(kTilePairs), {}, [&](Value d, ValueRange) {
-      Value x = vector::LoadOp::create(b, chunkTy, kern.values,
-                                       ValueRange{add(r0, d)});
-      Value y = vector::LoadOp::create(b, chunkTy, kern.values,
-                                       ValueRange{add(r1, d)});
-      Value at = add(dst, mulc(d, 2));
-      Value pairsLo = vector::ShuffleOp::create(b, x, y, lo);
-      vector::StoreOp::create(b, pairsLo, kern.vTiles, ValueRange{at});
-      Value pairsHi = vector::ShuffleOp::create(b, x, y, hi);
-      vector::StoreOp::create(b, pairsHi, kern.vTiles,
-                              ValueRange{addc(at, kTilePairs)});
-      return SmallVector<Value>{};
-    });
-    return SmallVector<Value>{};
-  });
+  forLoop(
+      kern.zero, idx(kern.tileTokens / 2), kern.one, {},
+      [&](Value k2, ValueRange) {
+        Value j = mulc(k2, 2);
+        Value r0 = memref::LoadOp::create(b, kern.kvOff, ValueRange{j});
+        Value r1 =
+            memref::LoadOp::create(b, kern.kvOff, ValueRange{addc(j, 1)});
+        Value dst = mulc(k2, vStride);
+        // The next tile's rows 2 k2 and 2 k2 + 1 into L2, a line at a time, so
+        // that its key tiles (read in place) do not wait on memory.
+        for (int64_t e = 0; e < 2; ++e) {
+          Value next =
+              memref::LoadOp::create(b, kern.nextOff, ValueRange{addc(j, e)});
+          // fp8: the cache's bytes (kv is the tile's stage).
+          const int64_t rowLen = c.cacheRowStride();
+          for (Value mem : c.headCaches
+                               ? SmallVector<Value>{kern.kv, kern.values}
+                               : SmallVector<Value>{kern.cache})
+            for (int64_t line = 0; line < rowLen; line += kTilePairs)
+              memref::PrefetchOp::create(b, mem, ValueRange{addc(next, line)},
+                                         /*isWrite=*/false, /*localityHint=*/2,
+                                         /*isDataCache=*/true);
+        }
+        forLoop(kern.zero, idx(c.dc), idx(kTilePairs), {},
+                [&](Value d, ValueRange) {
+                  Value x = vector::LoadOp::create(b, chunkTy, kern.values,
+                                                   ValueRange{add(r0, d)});
+                  Value y = vector::LoadOp::create(b, chunkTy, kern.values,
+                                                   ValueRange{add(r1, d)});
+                  Value at = add(dst, mulc(d, 2));
+                  Value pairsLo = vector::ShuffleOp::create(b, x, y, lo);
+                  vector::StoreOp::create(b, pairsLo, kern.vTiles,
+                                          ValueRange{at});
+                  Value pairsHi = vector::ShuffleOp::create(b, x, y, hi);
+                  vector::StoreOp::create(b, pairsHi, kern.vTiles,
+                                          ValueRange{addc(at, kTilePairs)});
+                  return SmallVector<Value>{};
+                });
+        return SmallVector<Value>{};
+      });
 }
 
 void KernelEmitter::emitPVAMX(PartialKernel &kern) {
@@ -401,7 +402,7 @@ void KernelEmitter::emitPVAMX(PartialKernel &kern) {
       });
 
   // 2. V as B tiles, once for all rows.
-  interleaveValuesAMX(kern, 0, TB / 2, 0, dc, /*prefetchNext=*/true);
+  interleaveValuesAMX(kern);
 
   // 3. acc += P V: blocks of 2 row tiles x 2 dc chunks (4 C, 2 A, 2 B),
   // chunks inner, so that the row pair's P tiles stay in L1 and its

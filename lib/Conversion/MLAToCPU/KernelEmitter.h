@@ -159,11 +159,9 @@ private:
   void emitScoresAMX(PartialKernel &kern);
   /// acc = alpha acc + P V on tiles.
   void emitPVAMX(PartialKernel &kern);
-  /// The value rows of token pairs [k2Begin, k2End), columns [d0, d1),
-  /// pair-interleaved into the B tiles of P V; `prefetchNext`: also the
-  /// next tile's rows of those pairs into L2.
-  void interleaveValuesAMX(PartialKernel &kern, int64_t k2Begin, int64_t k2End,
-                           int64_t d0, int64_t d1, bool prefetchNext);
+  /// The tile's value rows pair-interleaved into the B tiles of P V, once
+  /// for all rows, and the next tile's rows prefetched into L2.
+  void interleaveValuesAMX(PartialKernel &kern);
 
   /// Loads one f32 vector from element storage, extending bf16/f16.
   Value loadVec(Value mem, Value i) {
