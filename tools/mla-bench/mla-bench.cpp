@@ -1263,20 +1263,18 @@ int main(int argc, char **argv) {
                                                   allThreads);
   for (int numThreads : threadCounts) {
     peaks.push_back({measureFmaPeak(numThreads), stream->measure(numThreads)});
-    peaks.back().dotBf16Gflops = measureBF16DotPeak(numThreads);
-    if (peaks.back().dotBf16Gflops > 0)
-      std::fprintf(info,
-                   "  bf16 dot products on %d thread%s (vdpbf16ps): "
-                   "%.1f GFLOP/s\n",
-                   numThreads, numThreads == 1 ? "" : "s",
-                   peaks.back().dotBf16Gflops);
-    peaks.back().amxBf16Gflops = measureAMXPeak(numThreads);
-    if (peaks.back().amxBf16Gflops > 0)
-      std::fprintf(info,
-                   "  AMX tiles on %d thread%s (tdpbf16ps, operands in tile "
-                   "registers): %.1f GFLOP/s\n",
-                   numThreads, numThreads == 1 ? "" : "s",
-                   peaks.back().amxBf16Gflops);
+    // The bf16 peaks this CPU has (0: it lacks the instructions).
+    auto bf16Peak = [&](const char *what, double gflops) {
+      if (gflops > 0)
+        std::fprintf(info, "  %s on %d thread%s: %.1f GFLOP/s\n", what,
+                     numThreads, numThreads == 1 ? "" : "s", gflops);
+      return gflops;
+    };
+    peaks.back().dotBf16Gflops = bf16Peak("bf16 dot products (vdpbf16ps)",
+                                          measureBF16DotPeak(numThreads));
+    peaks.back().amxBf16Gflops =
+        bf16Peak("AMX tiles (tdpbf16ps, operands in tile registers)",
+                 measureAMXPeak(numThreads));
     if (opts.impls.count("torch") && opts.torchUnavailable.empty()) {
       std::string error;
       std::vector<double> v = runTorchScript(
