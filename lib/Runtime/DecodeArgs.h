@@ -1,8 +1,10 @@
-//===- DecodeArgs.h - shared by the C entries of generated kernels -*- C++ -*-===//
+//===- DecodeArgs.h - shared by the C entries of kernels ---------*- C++ -*-===//
 //
 // Header-only: what the CPU (CPU/CPURuntime.cpp) and the CUDA
 // (CUDA/CUDARuntime.cpp) runtimes share, the argument checks returning the
-// ABI's codes (mla/Runtime/KernelABI.h) and the split count.
+// ABI's codes (mla/Runtime/KernelABI.h) and the split count of a call
+// whose sequences' lengths the host does not know (SplitPlan.h: one that
+// does).
 //
 //===----------------------------------------------------------------------===//
 
@@ -62,20 +64,35 @@ inline constexpr int64_t kMinTokensPerSplit = 256;
 /// the split count, and more splits than this never pay for their combine.
 inline constexpr int64_t kMaxSplits = 256;
 
-/// KV splits: enough work items for about twice `parallelism` (threads or
-/// SMs), each split at least kMinTokensPerSplit of the longest sequence; the
-/// environment variable `envVar` overrides it, within 1 .. min(kMaxSplits,
-/// the longest sequence), since a split without tokens is only scratch.
-inline int64_t chooseSplits(const char *envVar, int64_t itemsPerSplit,
-                            int64_t maxSeqLen, int64_t parallelism) {
+/// The split count `envVar` forces on every sequence, within 1 ..
+/// min(kMaxSplits, the longest sequence) since a split without tokens is
+/// only scratch; 0 when it is unset or not a positive number.
+inline int64_t forcedSplits(const char *envVar, int64_t maxSeqLen) {
   if (const char *env = std::getenv(envVar))
     if (long v = std::atol(env); v > 0)
       return std::clamp<int64_t>(
           v, 1, std::max<int64_t>(1, std::min(kMaxSplits, maxSeqLen)));
+  return 0;
+}
+
+/// One split count for every sequence: enough work items for about twice
+/// `parallelism` (threads or SMs), each split at least kMinTokensPerSplit
+/// of the longest sequence.
+inline int64_t uniformSplits(int64_t itemsPerSplit, int64_t maxSeqLen,
+                             int64_t parallelism) {
   int64_t items = std::max<int64_t>(1, itemsPerSplit);
   int64_t want = (2 * parallelism + items - 1) / items;
   int64_t cap = std::max<int64_t>(1, maxSeqLen / kMinTokensPerSplit);
   return std::clamp<int64_t>(want, 1, cap);
+}
+
+/// KV splits of a call whose sequences' lengths the host does not know (the
+/// GPU's): uniformSplits, or what `envVar` forces.
+inline int64_t chooseSplits(const char *envVar, int64_t itemsPerSplit,
+                            int64_t maxSeqLen, int64_t parallelism) {
+  if (int64_t forced = forcedSplits(envVar, maxSeqLen))
+    return forced;
+  return uniformSplits(itemsPerSplit, maxSeqLen, parallelism);
 }
 
 /// A runtime entry's function type without its first parameter (the

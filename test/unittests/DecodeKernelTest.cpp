@@ -460,6 +460,75 @@ double outTolerance(const Config &c, double want, bool pRounded) {
   return 1e-3 + std::ldexp(std::abs(want) + (pRounded ? 1.0 : 0.0), -8);
 }
 
+/// Environment settings of one call: the split count, the prefetching
+/// partial kernel (where the configuration has one) and the AMX kernel; ""
+/// leaves the entry's choice, MLA_CPU_AMX=0 forces the vector kernels.
+struct EnvRun {
+  const char *splits, *prefetch, *amx;
+};
+
+/// Calls the kernel of `c` on sequences of `lens` under `run` and compares
+/// out and lse with the double reference, and the guard zones around them.
+void expectMatchesReference(KernelFn fn, const Config &c,
+                            const std::vector<int32_t> &lens, const EnvRun &run,
+                            uint32_t seed) {
+  auto [splits, prefetch, amx] = run;
+  SCOPED_TRACE(std::string("MLA_CPU_NUM_SPLITS=") + splits +
+               " MLA_CPU_PREFETCH=" + prefetch + " MLA_CPU_AMX=" + amx);
+  auto setOrUnset = [](const char *var, const char *value) {
+    if (*value)
+      setenv(var, value, 1);
+    else
+      unsetenv(var);
+  };
+  setOrUnset("MLA_CPU_NUM_SPLITS", splits);
+  setOrUnset("MLA_CPU_PREFETCH", prefetch);
+  setOrUnset("MLA_CPU_AMX", amx);
+  const double scale = 1.0 / std::sqrt(double(c.dc + c.dr));
+  Batch in = makeBatch(c, lens, seed);
+  int32_t code = call(fn, c, in, float(scale));
+  unsetenv("MLA_CPU_NUM_SPLITS");
+  unsetenv("MLA_CPU_PREFETCH");
+  unsetenv("MLA_CPU_AMX");
+  ASSERT_EQ(code, 0);
+
+  mla::ref::DecodeShape shape = refShape(c);
+  shape.sinks = c.sinks ? in.sinks.data() : nullptr;
+  std::vector<double> refOut(in.batch * c.qLen * c.heads * c.dc),
+      refLse(in.batch * c.heads * c.qLen);
+  reference(c, shape, in, scale, refOut, refLse);
+
+  double worstOut = 0;
+  const bool pRounded = roundsP(c, /*amx=*/*amx != '0');
+  for (size_t i = 0; i < refOut.size(); ++i) {
+    double got = outAt(c, in, kGuard + i), want = refOut[i];
+    ASSERT_FALSE(std::isnan(got)) << "out[" << i << "] is NaN";
+    double tol = outTolerance(c, want, pRounded);
+    worstOut = std::max(worstOut, std::abs(got - want));
+    ASSERT_LE(std::abs(got - want), tol) << "out[" << i << "]";
+  }
+  for (size_t i = 0; i < refLse.size(); ++i) {
+    double got = in.lse[kGuard + i], want = refLse[i];
+    if (std::isinf(want)) {
+      ASSERT_TRUE(std::isinf(got) && got < 0) << "lse[" << i << "] " << got;
+      continue;
+    }
+    double tol = (c.bf16 ? 1e-4 : 2e-5) * std::max(1.0, std::abs(want));
+    ASSERT_LE(std::abs(got - want), tol) << "lse[" << i << "]";
+  }
+  for (int64_t g = 0; g < kGuard; ++g) {
+    ASSERT_EQ(outAt(c, in, g), kSentinel) << "write before out";
+    ASSERT_EQ(outAt(c, in, in.out.size() - 1 - g), kSentinel)
+        << "write past out";
+    ASSERT_EQ(in.lse[g], kSentinel) << "write before lse";
+    ASSERT_EQ(in.lse[in.lse.size() - 1 - g], kSentinel) << "write past lse";
+  }
+  ::testing::Test::RecordProperty(
+      "max_out_error_" + std::string(*splits ? splits : "auto") + "_prefetch_" +
+          (*prefetch ? prefetch : "auto") + "_amx_" + (*amx ? amx : "auto"),
+      std::to_string(worstOut));
+}
+
 class DecodeKernelTest : public ::testing::TestWithParam<Config> {};
 
 TEST_P(DecodeKernelTest, MatchesReference) {
@@ -467,7 +536,6 @@ TEST_P(DecodeKernelTest, MatchesReference) {
   std::string error;
   KernelFn fn = buildKernel(c, error);
   ASSERT_NE(fn, nullptr) << error;
-  const double scale = 1.0 / std::sqrt(double(c.dc + c.dr));
 
   // Lengths: one ending mid-page, exactly q_len, a page boundary, a long one
   // (several splits), and the slots of a padded batch: empty, and (causal,
@@ -483,74 +551,44 @@ TEST_P(DecodeKernelTest, MatchesReference) {
   if (c.topk)
     lens = {int32_t(c.topk), int32_t(c.topk / 2 + 1), 0, 1,
             int32_t(std::max<int64_t>(0, c.topk - 3))};
-  // Split counts, and the prefetching partial kernel (where the
-  // configuration has one) forced on and off; "" leaves the entry's choice.
-  // A split count far beyond the tokens is capped (it used to size the
-  // scratch: 10^9 splits asked for terabytes). MLA_CPU_AMX=0 forces the
-  // vector kernels, "" leaves the AMX kernel to the entry.
-  struct Run {
-    const char *splits, *prefetch, *amx;
-  };
-  const Run runs[] = {{"1", "0", "0"}, {"1", "1", "0"},
-                      {"3", "1", "0"}, {"", "", "0"},
-                      {"1", "", ""},   {"3", "", ""},
-                      {"", "", ""},    {"1000000000", "", ""}};
-  for (auto [splits, prefetch, amx] : runs) {
-    SCOPED_TRACE(std::string("MLA_CPU_NUM_SPLITS=") + splits +
-                 " MLA_CPU_PREFETCH=" + prefetch + " MLA_CPU_AMX=" + amx);
-    auto setOrUnset = [](const char *var, const char *value) {
-      if (*value)
-        setenv(var, value, 1);
-      else
-        unsetenv(var);
-    };
-    setOrUnset("MLA_CPU_NUM_SPLITS", splits);
-    setOrUnset("MLA_CPU_PREFETCH", prefetch);
-    setOrUnset("MLA_CPU_AMX", amx);
-    Batch in = makeBatch(c, lens, 1234 + c.heads);
-    ASSERT_EQ(call(fn, c, in, float(scale)), 0);
-
-    mla::ref::DecodeShape shape = refShape(c);
-    shape.sinks = c.sinks ? in.sinks.data() : nullptr;
-    std::vector<double> refOut(in.batch * c.qLen * c.heads * c.dc),
-        refLse(in.batch * c.heads * c.qLen);
-    reference(c, shape, in, scale, refOut, refLse);
-
-    double worstOut = 0, worstLse = 0;
-    const bool pRounded = roundsP(c, /*amx=*/*amx != '0');
-    for (size_t i = 0; i < refOut.size(); ++i) {
-      double got = outAt(c, in, kGuard + i), want = refOut[i];
-      ASSERT_FALSE(std::isnan(got)) << "out[" << i << "] is NaN";
-      double tol = outTolerance(c, want, pRounded);
-      worstOut = std::max(worstOut, std::abs(got - want));
-      ASSERT_LE(std::abs(got - want), tol) << "out[" << i << "]";
-    }
-    for (size_t i = 0; i < refLse.size(); ++i) {
-      double got = in.lse[kGuard + i], want = refLse[i];
-      if (std::isinf(want)) {
-        ASSERT_TRUE(std::isinf(got) && got < 0) << "lse[" << i << "] " << got;
-        continue;
-      }
-      double tol = (c.bf16 ? 1e-4 : 2e-5) * std::max(1.0, std::abs(want));
-      worstLse = std::max(worstLse, std::abs(got - want));
-      ASSERT_LE(std::abs(got - want), tol) << "lse[" << i << "]";
-    }
-    for (int64_t g = 0; g < kGuard; ++g) {
-      ASSERT_EQ(outAt(c, in, g), kSentinel) << "write before out";
-      ASSERT_EQ(outAt(c, in, in.out.size() - 1 - g), kSentinel)
-          << "write past out";
-      ASSERT_EQ(in.lse[g], kSentinel) << "write before lse";
-      ASSERT_EQ(in.lse[in.lse.size() - 1 - g], kSentinel) << "write past lse";
-    }
-    RecordProperty("max_out_error_" + std::string(*splits ? splits : "auto") +
-                       "_prefetch_" + (*prefetch ? prefetch : "auto") +
-                       "_amx_" + (*amx ? amx : "auto"),
-                   std::to_string(worstOut));
-    (void)worstLse;
+  // Split counts, and the prefetching and AMX kernels forced on and off. A
+  // split count far beyond the tokens is capped (it used to size the
+  // scratch: 10^9 splits asked for terabytes).
+  const EnvRun runs[] = {{"1", "0", "0"}, {"1", "1", "0"},
+                         {"3", "1", "0"}, {"", "", "0"},
+                         {"1", "", ""},   {"3", "", ""},
+                         {"", "", ""},    {"1000000000", "", ""}};
+  for (const EnvRun &run : runs) {
+    expectMatchesReference(fn, c, lens, run, 1234 + c.heads);
+    if (HasFatalFailure())
+      return;
   }
-  unsetenv("MLA_CPU_NUM_SPLITS");
-  unsetenv("MLA_CPU_PREFETCH");
-  unsetenv("MLA_CPU_AMX");
+}
+
+/// The entry's own split plan on a batch where it differs from one count for
+/// all: a long sequence among short ones (the plan splits it and leaves the
+/// short ones whole; SplitPlanTest checks the plan itself), an empty slot,
+/// and the same batch with every sequence forced to 3 and 13 splits.
+class DecodeKernelPlanTest : public ::testing::TestWithParam<Config> {};
+
+TEST_P(DecodeKernelPlanTest, LongAmongShortSequences) {
+  const Config &c = GetParam();
+  std::string error;
+  KernelFn fn = buildKernel(c, error);
+  ASSERT_NE(fn, nullptr) << error;
+  int32_t longest = int32_t(c.topk ? c.topk : 2048 + c.qLen);
+  std::vector<int32_t> lens = {int32_t(c.qLen + 5), longest, 0,
+                               int32_t(3 * c.blockSize / 2 + 1),
+                               int32_t(700 + c.qLen)};
+  if (c.topk)
+    lens[4] = int32_t(c.topk / 3);
+  const EnvRun runs[] = {
+      {"", "", "0"}, {"", "", ""}, {"3", "", ""}, {"13", "", ""}};
+  for (const EnvRun &run : runs) {
+    expectMatchesReference(fn, c, lens, run, 99 + c.heads);
+    if (HasFatalFailure())
+      return;
+  }
 }
 
 /// A NaN in a cache row that only later queries see (causal, q_len > 1)
@@ -795,6 +833,34 @@ std::vector<Config> grid() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Grid, DecodeKernelTest, ::testing::ValuesIn(grid()),
+                         [](const auto &info) { return info.param.name(); });
+
+/// Latent and head caches, windows, sinks, token indices and fp8 rows and
+/// codes under the split plan (DecodeKernelPlanTest); their own kernels
+/// ("_plan"), so that no two tests generate into one directory at once.
+std::vector<Config> planned() {
+  std::vector<Config> g = {{512, 64, 16, 1, 64, true, true},
+                           {512, 64, 128, 2, 16, true, true},
+                           {128, 32, 3, 4, 1, false, true},
+                           {256, 0, 40, 1, 64, false, false}};
+  g.push_back({128, 32, 3, 4, 16, true, true});
+  g.back().window = 300;
+  g.push_back({128, 0, 8, 2, 16, true, true});
+  g.back().kvHeads = 2;
+  g.back().sinks = true;
+  g.push_back({512, 64, 16, 1, 64, true, false});
+  g.back().topk = 2048;
+  g.push_back({512, 64, 16, 2, 64, true, true});
+  g.back().fp8Group = 128;
+  g.push_back({512, 64, 16, 1, 64, true, true});
+  g.back().kvScale = 1.0f / 400;
+  for (Config &c : g)
+    c.tuningTag = "plan";
+  return g;
+}
+
+INSTANTIATE_TEST_SUITE_P(Plan, DecodeKernelPlanTest,
+                         ::testing::ValuesIn(planned()),
                          [](const auto &info) { return info.param.name(); });
 
 /// Kernels generated for older CPUs than this one, loaded and run here: 8-lane

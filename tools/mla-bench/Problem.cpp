@@ -76,10 +76,12 @@ AttentionInputs AttentionInputs::create(const AttentionShape &shape,
   for (size_t i = pages.size(); i > 1; --i)
     std::swap(pages[i - 1], pages[rng.nextBelow(i)]);
   in.blockTable = std::move(pages);
-  if (seqLens.empty())
-    in.seqLens.assign(size_t(shape.batch), int32_t(shape.seqLen));
-  else
+  if (!seqLens.empty())
     in.seqLens = seqLens;
+  else if (!shape.lens.empty())
+    in.seqLens = shape.lens;
+  else
+    in.seqLens.assign(size_t(shape.batch), int32_t(shape.seqLen));
   return in;
 }
 

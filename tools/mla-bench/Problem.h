@@ -55,7 +55,8 @@ inline void storeElem(uint16_t *ptr, size_t index, float value) {
   ptr[index] = floatToBf16(value);
 }
 
-/// The dimensions of one benchmarked call. All sequences have seqLen tokens.
+/// The dimensions of one benchmarked call. All sequences have seqLen tokens
+/// unless `lens` gives each its own.
 struct AttentionShape {
   int64_t batch = 1;
   int64_t qLen = 1;
@@ -64,6 +65,9 @@ struct AttentionShape {
   int64_t dr = 64;
   int64_t blockSize = 64;
   int64_t seqLen = 1024;
+  /// Each sequence's tokens where they vary (mla-bench --var-len; seqLen is
+  /// then their mean as asked for); empty: seqLen each.
+  std::vector<int32_t> lens;
   /// A sliding window of positions (mla-codegen --window); 0: none.
   int64_t window = 0;
   /// Head caches (GQA/MQA/MHA): KV heads of separate key and value caches
@@ -96,8 +100,20 @@ struct AttentionShape {
   /// The tokens of a sequence that some query sees: all of them, or from
   /// the first query's window start on.
   int64_t seenTokens() const { return seqLen - firstVisible(seqLen, 0); }
+  /// The seen tokens of all sequences together.
+  double seenTotal() const {
+    if (lens.empty())
+      return double(batch) * double(seenTokens());
+    double total = 0;
+    for (int32_t len : lens)
+      total += double(len - firstVisible(len, 0));
+    return total;
+  }
+  int64_t longest() const {
+    return lens.empty() ? seqLen : *std::max_element(lens.begin(), lens.end());
+  }
   int64_t maxBlocksPerSeq() const {
-    return (seqLen + blockSize - 1) / blockSize;
+    return (longest() + blockSize - 1) / blockSize;
   }
   int64_t numBlocks() const { return batch * maxBlocksPerSeq(); }
   int64_t qElems() const { return batch * qLen * numHeads * headDim(); }
@@ -108,8 +124,9 @@ struct AttentionShape {
   /// query against every token some query sees (causal masking is not
   /// discounted; a window is).
   double flops() const {
-    return 2.0 * double(batch) * double(qLen) * double(numHeads) *
-           double(topk ? topk : seenTokens()) * double(dc + dr + dc);
+    double tokens = topk ? double(batch) * double(topk) : seenTotal();
+    return 2.0 * tokens * double(qLen) * double(numHeads) *
+           double(dc + dr + dc);
   }
   /// Bytes of the cache rows that some query sees, read once per call (a
   /// key and a value row of every KV head with head caches).
@@ -118,10 +135,9 @@ struct AttentionShape {
     if (topk)
       return double(batch) * double(qLen) * double(topk) * rowBytes(type);
     if (fp8 || fp8Tensor)
-      return double(batch) * double(seenTokens()) * rowBytes(type);
+      return seenTotal() * rowBytes(type);
     double rows = kvHeads ? 2.0 * double(kvHeads) : 1.0;
-    return double(batch) * double(seenTokens()) * rows * double(headDim()) *
-           double(elemSize(type));
+    return seenTotal() * rows * double(headDim()) * double(elemSize(type));
   }
 };
 
@@ -158,9 +174,9 @@ struct AttentionInputs {
   std::vector<int32_t> seqLens;    // [batch]
 
   /// Fills q and the cache with uniform values in [-1, 1) from \p seed and
-  /// gives every sequence a random permutation of the pages. All sequences
-  /// have shape.seqLen tokens unless \p seqLens (each at most shape.seqLen,
-  /// one per sequence) says otherwise.
+  /// gives every sequence a random permutation of the pages. Sequences have
+  /// shape.lens (or shape.seqLen each) tokens unless \p seqLens (each at
+  /// most shape.longest(), one per sequence) says otherwise.
   static AttentionInputs create(const AttentionShape &shape, ElemType type,
                                 uint64_t seed,
                                 const std::vector<int32_t> &seqLens = {});

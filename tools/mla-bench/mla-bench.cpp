@@ -36,6 +36,7 @@
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -70,6 +71,11 @@ struct Options {
   /// Caches of fp8 rows with group scales (--cache-scales=row_groups), or
   /// of e4m3 codes with one scale (--cache-scales=per_tensor).
   bool fp8 = false, fp8Tensor = false;
+  /// Sequence lengths drawn around --seq-len as FlashMLA's benchmark draws
+  /// them (--var-len).
+  bool varLen = false;
+  /// One batch of these lengths (--lens); empty: --batch x --seq-len.
+  std::vector<int64_t> lens;
   std::vector<ElemType> types = {ElemType::F32, ElemType::BF16};
   int64_t dc = 512, dr = 64, blockSize = 64;
   std::string threads = "both";
@@ -127,6 +133,15 @@ Grid (comma-separated lists):
                       and PyTorch's gather + two matmuls, both timed call by
                       call in the PyTorch child process; FLOP and bytes count
                       the rows gathered (topk a query token)
+  --var-len           each sequence's length drawn as FlashMLA's benchmark
+                      draws them: normal around --seq-len with half of it as
+                      deviation, at least q_len (the table's seq-len is the
+                      mean, with a v); FLOP and bytes count the drawn tokens,
+                      and PyTorch runs sequence by sequence (no padding).
+                      Latent caches without a window
+  --lens=LIST         one batch of these sequence lengths in place of --batch
+                      and --seq-len (e.g. a long sequence among short ones),
+                      as --var-len shows and counts them
   --quick             small grid: batch 1, seq-len 1024, heads 1,16, 3 reps
 Measurement:
   --threads=MODE      1, all, both or a thread count   (default both)
@@ -252,7 +267,8 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
     }
     if (flag("--quick"))
       continue;
-    if (flag("--csv") || flag("--flush-cache") || flag("--keep-work-dir")) {
+    if (flag("--csv") || flag("--flush-cache") || flag("--keep-work-dir") ||
+        flag("--var-len")) {
       if (hasValue) {
         std::fprintf(stderr, "mla-bench: %s takes no value\n", name.c_str());
         return false;
@@ -261,18 +277,21 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
         opts.csv = true;
       else if (flag("--flush-cache"))
         opts.flushCaches = true;
+      else if (flag("--var-len"))
+        opts.varLen = true;
       else
         opts.keepWorkDir = true;
       continue;
     }
     // Flags with a value, as --name=value or --name value.
     static const char *const kValueFlags[] = {
-        "--batch",       "--seq-len",    "--heads",      "--q-len",
-        "--dc",          "--dr",         "--block-size", "--reps",
-        "--max-seconds", "--seed",       "--stream-mib", "--codegen",
-        "--work-dir",    "--threads",    "--dtype",      "--impl",
-        "--kernel-lib",  "--kernel-name", "--window",    "--python",
-        "--kv-heads",    "--head-dim",   "--topk",      "--cache-scales"};
+        "--batch",       "--seq-len",     "--heads",      "--q-len",
+        "--dc",          "--dr",          "--block-size", "--reps",
+        "--max-seconds", "--seed",        "--stream-mib", "--codegen",
+        "--work-dir",    "--threads",     "--dtype",      "--impl",
+        "--kernel-lib",  "--kernel-name", "--window",     "--python",
+        "--kv-heads",    "--head-dim",    "--topk",       "--cache-scales",
+        "--lens"};
     if (std::none_of(std::begin(kValueFlags), std::end(kValueFlags), flag)) {
       std::fprintf(stderr, "mla-bench: unknown option %s (see --help)\n",
                    name.c_str());
@@ -291,6 +310,10 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
       ok = parsePositiveList(value, opts.batches);
     else if (flag("--seq-len"))
       ok = parsePositiveList(value, opts.seqLens);
+    else if (flag("--lens"))
+      ok = parsePositiveList(value, opts.lens) &&
+           std::all_of(opts.lens.begin(), opts.lens.end(),
+                       [](int64_t n) { return n <= INT32_MAX / 2; });
     else if (flag("--heads"))
       ok = parsePositiveList(value, opts.heads);
     else if (flag("--q-len"))
@@ -371,6 +394,24 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &wantHelp) {
     std::fprintf(stderr, "mla-bench: --kernel-lib benchmarks a latent-cache "
                          "library; head-cache (--kv-heads) and sparse "
                          "(--topk) rows generate their kernels\n");
+    return false;
+  }
+  if (!opts.lens.empty()) {
+    int64_t total = 0;
+    for (int64_t n : opts.lens)
+      total += n;
+    opts.batches = {int64_t(opts.lens.size())};
+    opts.seqLens = {total / int64_t(opts.lens.size())};
+  }
+  if ((opts.varLen || !opts.lens.empty()) &&
+      (!opts.kvHeads.empty() || !opts.topks.empty() || opts.fp8 ||
+       opts.fp8Tensor ||
+       std::any_of(opts.windows.begin(), opts.windows.end(),
+                   [](int64_t w) { return w != 0; }))) {
+    std::fprintf(stderr,
+                 "mla-bench: --var-len and --lens take latent-cache rows "
+                 "without --kv-heads, --topk, --cache-scales or a "
+                 "window\n");
     return false;
   }
   if ((opts.fp8 || opts.fp8Tensor) && !opts.kernelLib.empty()) {
@@ -539,9 +580,15 @@ Timing timeCalls(const std::function<bool()> &call, int reps, double maxSeconds,
 
 double tolerance(ElemType type) { return type == ElemType::F32 ? 1e-2 : 5e-2; }
 
+/// The sequence length of a row: seq_len, or the mean with a v where each
+/// sequence has its own (--var-len).
+std::string lengthLabel(const AttentionShape &shape) {
+  return std::to_string(shape.seqLen) + (shape.lens.empty() ? "" : "v");
+}
+
 std::string describe(const AttentionShape &shape, ElemType type) {
-  return format("%s b=%lld L=%lld H=%lld s_q=%lld", elemTypeName(type),
-                (long long)shape.batch, (long long)shape.seqLen,
+  return format("%s b=%lld L=%s H=%lld s_q=%lld", elemTypeName(type),
+                (long long)shape.batch, lengthLabel(shape).c_str(),
                 (long long)shape.numHeads, (long long)shape.qLen) +
          (shape.window ? format(" W=%lld", (long long)shape.window) : "") +
          (shape.kvHeads ? format(" G=%lld d=%lld", (long long)shape.kvHeads,
@@ -618,6 +665,11 @@ TorchRun runTorch(const Options &opts, const AttentionShape &s, ElemType type,
              threads, opts.reps, (unsigned long long)opts.seed);
   if (s.kvHeads)
     args += format(" --kv-heads=%lld", (long long)s.kvHeads);
+  if (!s.lens.empty()) {
+    args += " --seq-lens=";
+    for (size_t i = 0; i < s.lens.size(); ++i)
+      args += (i ? "," : "") + std::to_string(s.lens[i]);
+  }
   if (s.topk)
     args += format(" --topk=%lld", (long long)s.topk);
   if (s.fp8)
@@ -826,6 +878,7 @@ ConfigResult Bench::run(const AttentionShape &shape, ElemType type) {
     AttentionShape probeShape = shape;
     probeShape.batch = int64_t(lens.size());
     probeShape.seqLen = *std::max_element(lens.begin(), lens.end());
+    probeShape.lens = lens;
     AttentionInputs probe =
         AttentionInputs::create(probeShape, type, opts.seed + 1, lens);
     probe.softmaxScale *= 4.0f;
@@ -1000,8 +1053,7 @@ void printTables(const std::vector<ConfigResult> &results,
           continue;
         RowCells c = rowCells(config, impl, t, peaks[t]);
         table.addRow(
-            {elemTypeName(config.type), std::to_string(s.batch),
-             std::to_string(s.seqLen),
+            {elemTypeName(config.type), std::to_string(s.batch), lengthLabel(s),
              // Head caches: query heads / KV heads.
              std::to_string(s.numHeads) +
                  (s.kvHeads ? "/" + std::to_string(s.kvHeads) : "") +
@@ -1095,7 +1147,7 @@ void printCsv(const std::vector<ConfigResult> &results,
         printCsvRow(stdout, {std::to_string(threadCounts[t]),
                              elemTypeName(config.type),
                              std::to_string(s.batch),
-                             std::to_string(s.seqLen),
+                             lengthLabel(s),
                              std::to_string(s.numHeads),
                              std::to_string(s.qLen),
                              std::to_string(s.dc),
@@ -1142,10 +1194,11 @@ void printSummary(std::FILE *f, const std::vector<ConfigResult> &results,
     header = true;
     const AttentionShape &s = config.shape;
     std::string name =
-        format("kernel %s %s b=%lld L=%lld H=%lld q=%lld",
+        format("kernel %s %s b=%lld L=%s H=%lld q=%lld",
                config.kernelName.empty() ? "?" : config.kernelName.c_str(),
                elemTypeName(config.type), (long long)s.batch,
-               (long long)s.seqLen, (long long)s.numHeads, (long long)s.qLen) +
+               lengthLabel(s).c_str(), (long long)s.numHeads,
+               (long long)s.qLen) +
         (s.kvHeads ? format(" G=%lld", (long long)s.kvHeads) : "") +
         (s.topk ? format(" topk=%lld", (long long)s.topk) : "") +
         (s.fp8 ? " fp8" : "") + (s.fp8Tensor ? " fp8t" : "");
@@ -1387,13 +1440,27 @@ int main(int argc, char **argv) {
                 shape.window = window;
                 shape.batch = batch;
                 shape.seqLen = seqLen;
+                if (!opts.lens.empty()) {
+                  for (int64_t n : opts.lens)
+                    shape.lens.push_back(int32_t(n));
+                } else if (opts.varLen) {
+                  // FlashMLA's benchmark: max(normal(mean, mean / 2), s_q).
+                  std::mt19937_64 rng(opts.seed + uint64_t(batch));
+                  std::normal_distribution<double> dist(double(seqLen),
+                                                        seqLen / 2.0);
+                  for (int64_t b = 0; b < batch; ++b)
+                    shape.lens.push_back(int32_t(std::clamp<double>(
+                        dist(rng), double(qLen), double(INT32_MAX / 2))));
+                }
                 shape.numHeads = numHeads;
                 shape.qLen = qLen;
                 shape.dc = kvHeads ? opts.headDim : opts.dc;
                 shape.dr = kvHeads ? 0 : opts.dr;
                 shape.kvHeads = kvHeads;
                 shape.blockSize = opts.blockSize;
-                if (seqLen < qLen) {
+                if (seqLen < qLen ||
+                    std::any_of(shape.lens.begin(), shape.lens.end(),
+                                [&](int32_t n) { return n < qLen; })) {
                   std::fprintf(stderr, "skipping %s: seq_len < q_len\n",
                                describe(shape, type).c_str());
                   continue;

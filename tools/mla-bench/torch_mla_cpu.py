@@ -91,6 +91,8 @@ def main():
     p.add_argument("--topk", type=int, default=0)
     p.add_argument("--fp8", action="store_true")
     p.add_argument("--fp8-tensor", action="store_true")
+    p.add_argument("--seq-lens", default="",
+                   help="each sequence's length (comma list; mla-bench --var-len)")
     a = p.parse_args()
     a.kv_scale = None  # set with --fp8-tensor, from the cache
     # The generated kernel's OpenMP runtime (LLVM's libomp, loaded with the
@@ -108,6 +110,8 @@ def main():
         return heads_main(a, dt)
     if a.topk:
         return sparse_main(a, dt)
+    if a.seq_lens:
+        return varlen_main(a, dt)
     dc, dr, bs, w = a.dc, a.dr, a.block_size, a.dc + a.dr
     pages = (a.seq_len + bs - 1) // bs
     q = torch.rand(a.batch, a.q_len, a.heads, w).mul(2).sub(1).to(dt)
@@ -151,6 +155,41 @@ def main():
         return o.reshape(a.batch, a.q_len, a.heads, dc), lse
 
     check_and_time(a, dt, step, q, cache, table, pages, scale)
+
+
+def varlen_main(a, dt):
+    """Sequences of their own lengths (--seq-lens): PyTorch's step runs
+    sequence by sequence on its own pages (no padding to the longest, which
+    a padded batch with a mask would compute), the kernel on the batch."""
+    lens = [int(x) for x in a.seq_lens.split(",")]
+    if len(lens) != a.batch or min(lens) < a.q_len:
+        raise SystemExit("--seq-lens: batch lengths of at least q_len")
+    dc, dr, bs, w = a.dc, a.dr, a.block_size, a.dc + a.dr
+    pages = (max(lens) + bs - 1) // bs
+    q = torch.rand(a.batch, a.q_len, a.heads, w).mul(2).sub(1).to(dt)
+    cache = torch.rand(a.batch * pages, bs, w).mul(2).sub(1).to(dt)
+    table = torch.randperm(a.batch * pages).view(a.batch, pages)
+    scale = w ** -0.5
+    # Per sequence: its pages and the mask of query i (ends at n - q_len + i).
+    seqs = []
+    for b, n in enumerate(lens):
+        pos = torch.arange(n)
+        ends = n - a.q_len + torch.arange(a.q_len)
+        mask = (pos[None, :] > ends[:, None]).repeat_interleave(a.heads, dim=0)
+        seqs.append((table[b, :(n + bs - 1) // bs], n, mask))
+
+    def step(qq, cc, out_dtype):
+        outs, lses = [], []
+        for b, (pg, n, mask) in enumerate(seqs):
+            kv = cc[pg].reshape(-1, w)[:n]
+            s = torch.matmul(qq[b].reshape(a.q_len * a.heads, w), kv.t()).float() * scale
+            s = s.masked_fill(mask, float("-inf"))
+            lses.append(torch.logsumexp(s, dim=-1))
+            prob = torch.softmax(s, dim=-1).to(out_dtype)
+            outs.append(torch.matmul(prob, kv[:, :dc]).reshape(a.q_len, a.heads, dc))
+        return torch.stack(outs), torch.stack(lses)
+
+    check_and_time(a, dt, step, q, cache, table, pages, scale, seq_len=lens)
 
 
 def fp8_rows(cache, dc):
@@ -206,7 +245,7 @@ def kernel_call(a, q, caches, table, pages, out, scale, seq_len=None):
     """The generated kernel (--kernel-lib) on these tensors as a call, or
     None without one: its C signature takes q, the `caches` (kv_cache, or
     k_cache and v_cache), block_table (sparse: indices), seq_lens (each
-    `seq_len`, default --seq-len), out and lse, then batch and `pages`
+    `seq_len`, or its list, default --seq-len), out and lse, then batch and `pages`
     (max_blocks_per_seq; sparse: topk)."""
     if not a.kernel_lib:
         return None
@@ -217,8 +256,11 @@ def kernel_call(a, q, caches, table, pages, out, scale, seq_len=None):
     fn.argtypes = [ctypes.c_void_p] * (5 + len(caches)) + [
         ctypes.c_int32, ctypes.c_int32] + [ctypes.c_float] * len(scales) + [ctypes.c_void_p]
     table32 = table.to(torch.int32).contiguous()
-    lens = torch.full((a.batch,), a.seq_len if seq_len is None else seq_len,
-                      dtype=torch.int32)
+    if isinstance(seq_len, list):
+        lens = torch.tensor(seq_len, dtype=torch.int32)
+    else:
+        lens = torch.full((a.batch,), a.seq_len if seq_len is None else seq_len,
+                          dtype=torch.int32)
     lse = torch.empty(a.batch, a.heads, a.q_len, dtype=torch.float32)
     # The tensors themselves, so that they live as long as the call.
     tensors = [q, *caches, table32, lens, out, lse]

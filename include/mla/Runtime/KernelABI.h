@@ -555,8 +555,10 @@ constexpr ArgList checkedKernelArgs(bool sinks, bool heads = false,
                : ArgList(kCheckedKernelArgs);
 }
 
-/// int32_t NAME_num_splits(...): the KV splits a call with these sizes uses.
-/// The last argument is the parallelism the split count aims at.
+/// int32_t NAME_num_splits(...): the KV splits a call with these sizes uses
+/// (on the CPU, which plans them per sequence, those of a batch whose
+/// sequences all have max_seq_len tokens). The last argument is the
+/// parallelism the split count aims at.
 inline constexpr Arg kNumSplitsArgsCPU[] = {
     scalar("batch", "int32_t", DType::I32, "sequences in the call"),
     scalar("max_seq_len", "int32_t", DType::I32, "the longest seq_len"),

@@ -3,10 +3,12 @@
 // libmla_cpu_runtime: built once with the project. A generated libNAME.so
 // calls it with the constant description of its kernels (CPUKernel.h). It
 // keeps the kernel contract: checks the arguments (returning the ABI's code
-// before anything is written), chooses the number of KV splits and the
-// partial kernel (AMX, plain or prefetching), and runs the partial kernels over
-// (sequence, row group, split) and the combine kernel over the batch on
-// LLVM's OpenMP runtime.
+// before anything is written), plans each sequence's KV splits from the
+// tokens it reads, chooses the partial kernel (AMX, plain or prefetching),
+// and runs the partial kernels over (sequence, row group, split) and the
+// combine kernel over the batch on LLVM's OpenMP runtime. Each kernel call
+// sees one sequence, as a batch of one: its slices of the queries, block
+// table, lengths, outputs and split partials.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +16,7 @@
 #include "mla/Runtime/HostCPU.h"
 
 #include "../DecodeArgs.h"
+#include "../SplitPlan.h"
 
 #include <omp.h>
 
@@ -36,6 +39,10 @@ struct MemRef1D {
 MemRef1D view(const void *p, int64_t n) {
   void *t = const_cast<void *>(p);
   return {t, t, 0, n, 1};
+}
+/// Elements [first, first + n) of `v`, elements of `elemBytes` bytes.
+MemRef1D slice(const MemRef1D &v, int64_t first, int64_t n, int64_t elemBytes) {
+  return view(static_cast<char *>(v.aligned) + first * elemBytes, n);
 }
 
 using PartialFn = void (*)(MemRef1D *q, MemRef1D *kv, MemRef1D *bt,
@@ -88,7 +95,7 @@ int64_t groups(const mla_cpu_kernel &k) {
 /// `numBlocks` pages.
 int32_t checkIndices(const mla_cpu_kernel &k, const int32_t *indices,
                      const int32_t *seqLens, int32_t batch, int32_t topk,
-                     int64_t numBlocks, int32_t &maxLen, int64_t &tokens) {
+                     int64_t numBlocks, int64_t &tokens) {
   if (topk != k.topk)
     return mla_abi::ErrMaxBlocks;
   for (int32_t b = 0; b < batch; ++b) {
@@ -101,7 +108,6 @@ int32_t checkIndices(const mla_cpu_kernel &k, const int32_t *indices,
         if (row[j] < -1 || (row[j] >= 0 && row[j] / k.block_size >= numBlocks))
           return mla_abi::ErrBlockId;
     }
-    maxLen = std::max(maxLen, len);
     tokens += int64_t(len) * k.q_len;
   }
   return -1;
@@ -155,9 +161,17 @@ bool useAMX(const mla_cpu_kernel &k) {
   return mla_runtime::amxGranted();
 }
 
-/// Split buffers, grown once per calling thread and reused.
+/// Split buffers and the split plan, grown once per calling thread and
+/// reused.
 struct Scratch {
   std::vector<float> out, ml;
+  /// Per sequence, the tokens its kernels read; the plan (and the plan
+  /// search's scratch).
+  std::vector<int64_t> read, loads;
+  mla_runtime::SplitPlan plan, trial;
+  /// The first work item of each sequence in the plan's order, and by
+  /// sequence (a sequence's items, [group, split], are consecutive).
+  std::vector<int64_t> start, firstItem;
 };
 thread_local Scratch scratch;
 
@@ -176,6 +190,35 @@ bool reserve(std::vector<float> &v, int64_t n) {
   }
   return true;
 }
+
+/// The split plan of a call (mla_runtime::planSplits) for the tokens in
+/// `s.read`, or MLA_CPU_NUM_SPLITS's count for every sequence; fills
+/// `s.plan`, `s.start` and `s.firstItem`. False when memory runs out.
+bool planCall(Scratch &s, int64_t groups, int64_t threads) {
+  try {
+    const size_t batch = s.read.size();
+    int64_t maxRead = *std::max_element(s.read.begin(), s.read.end());
+    if (int64_t forced =
+            mla_runtime::forcedSplits("MLA_CPU_NUM_SPLITS", maxRead)) {
+      s.plan.splits.assign(batch, forced);
+      mla_runtime::schedule(s.read, groups, threads, s.plan, s.loads);
+    } else {
+      mla_runtime::planSplits(s.read, groups, threads, s.plan, s.trial,
+                              s.loads);
+    }
+    s.start.resize(batch);
+    s.firstItem.resize(batch);
+  } catch (const std::bad_alloc &) {
+    return false;
+  }
+  int64_t items = 0;
+  for (size_t i = 0; i < s.start.size(); ++i) {
+    int64_t b = s.plan.order[i];
+    s.start[i] = s.firstItem[b] = items;
+    items += groups * s.plan.splits[b];
+  }
+  return true;
+}
 } // namespace
 
 extern "C" {
@@ -183,11 +226,21 @@ extern "C" {
 int32_t mla_cpu_num_splits_v6(const mla_cpu_kernel *k, int32_t batch,
                               int32_t maxSeqLen, int32_t threads) {
   // With a window, a sequence's kernels read at most W + q_len - 1 tokens.
-  int64_t read = maxSeqLen;
+  int64_t read = std::max<int32_t>(maxSeqLen, 0);
   if (k->window > 0)
     read = std::min<int64_t>(read, k->window + k->q_len - 1);
-  return int32_t(mla_runtime::chooseSplits(
-      "MLA_CPU_NUM_SPLITS", int64_t(batch) * groups(*k), read, threads));
+  if (int64_t forced = mla_runtime::forcedSplits("MLA_CPU_NUM_SPLITS", read))
+    return int32_t(forced);
+  // The plan of a batch whose sequences all read `read` tokens.
+  Scratch &s = scratch;
+  try {
+    s.read.assign(size_t(std::max<int32_t>(batch, 1)), read);
+    mla_runtime::planSplits(s.read, groups(*k), threads, s.plan, s.trial,
+                            s.loads);
+  } catch (const std::bad_alloc &) {
+    return 1;
+  }
+  return int32_t(s.plan.splits[0]);
 }
 
 /// NAME and NAME_checked: the same checks and call; page ids are checked
@@ -223,13 +276,20 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
   // The positions the kernels read: all of a sequence's, or from the first
   // query's window start on (pages before it are never read, so an engine
   // may have freed them: their ids are not checked).
-  int32_t maxLen = 0;
   int64_t tokens = 0;
+  Scratch &s = scratch;
+  try {
+    s.read.resize(size_t(batch));
+  } catch (const std::bad_alloc &) {
+    return mla_abi::ErrAlloc;
+  }
   if (k->topk > 0) {
     if (int32_t code = checkIndices(*k, blockTable, seqLens, batch,
-                                    maxBlocksPerSeq, numBlocks, maxLen, tokens);
+                                    maxBlocksPerSeq, numBlocks, tokens);
         code >= 0)
       return code;
+    for (int32_t b = 0; b < batch; ++b)
+      s.read[b] = seqLens[b];
   }
   for (int32_t b = 0; k->topk == 0 && b < batch; ++b) {
     int32_t len = seqLens[b];
@@ -246,8 +306,8 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
       if (page < 0 || page >= numBlocks)
         return mla_abi::ErrBlockId;
     }
-    maxLen = std::max(maxLen, int32_t(len - first));
     tokens += len - first;
+    s.read[b] = len - first;
   }
   void *partialSym =
       useAMX(*k) ? k->partial_amx
@@ -261,58 +321,75 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
   auto scaledCombine = reinterpret_cast<ScaledCombineFn>(k->combine);
   auto scaledSinksCombine = reinterpret_cast<ScaledSinksCombineFn>(k->combine);
 
-  const int64_t kRows = rows(*k), kGroups = groups(*k);
-  int64_t splits =
-      mla_cpu_num_splits_v6(k, batch, maxLen, omp_get_max_threads());
-  int64_t items = int64_t(batch) * kGroups * splits;
-  if (!reserve(scratch.out, items * k->rows_per_group * k->kv_lora_rank) ||
-      !reserve(scratch.ml, items * k->rows_per_group * 2))
+  const int64_t kRows = rows(*k), kGroups = groups(*k),
+                rowsPerGroup = k->rows_per_group, dc = k->kv_lora_rank;
+  if (!planCall(s, kGroups, omp_get_max_threads()))
     return mla_abi::ErrAlloc;
-  Scratch &s = scratch;
+  const int64_t items = s.plan.items;
+  if (!reserve(s.out, items * rowsPerGroup * dc) ||
+      !reserve(s.ml, items * rowsPerGroup * 2))
+    return mla_abi::ErrAlloc;
 
   // Sizes of the views only bound what the kernels may touch; the cache's
   // page count is not part of the contract, so its view is unbounded.
   MemRef1D qv = view(q, int64_t(batch) * kRows * width);
   MemRef1D kvv = view(kvCache, INT64_MAX), vv = view(vCache, INT64_MAX);
-  // Token indices: [batch, q_len, topk].
-  MemRef1D btv = view(blockTable, int64_t(batch) * maxBlocksPerSeq *
-                                      (k->topk > 0 ? k->q_len : 1));
+  // Block table [batch, max_blocks]; token indices [batch, q_len, topk].
+  const int64_t tableRow =
+      int64_t(maxBlocksPerSeq) * (k->topk > 0 ? k->q_len : 1);
+  MemRef1D btv = view(blockTable, int64_t(batch) * tableRow);
   MemRef1D lv = view(seqLens, batch);
   MemRef1D pov = view(s.out.data(), int64_t(s.out.size()));
   MemRef1D pmv = view(s.ml.data(), int64_t(s.ml.size()));
-  MemRef1D ov = view(out, int64_t(batch) * kRows * k->kv_lora_rank);
+  MemRef1D ov = view(out, int64_t(batch) * kRows * dc);
   MemRef1D lsev = view(lse, int64_t(batch) * kRows);
   MemRef1D sv = view(sinks, k->num_heads);
+  // Sequence b's split partials: its items, [group, split, row, ...].
+  auto partials = [&](int64_t b, MemRef1D &po, MemRef1D &pm) {
+    int64_t n = kGroups * s.plan.splits[b] * rowsPerGroup;
+    po = slice(pov, s.firstItem[b] * rowsPerGroup * dc, n * dc, 4);
+    pm = slice(pmv, s.firstItem[b] * rowsPerGroup * 2, n * 2, 4);
+  };
 
 #pragma omp parallel
   {
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
-      int64_t b = item / (kGroups * splits);
-      int64_t group = (item / splits) % kGroups;
-      int64_t split = item % splits;
+      // Sequences in the plan's order, largest items first.
+      int64_t i = std::upper_bound(s.start.begin(), s.start.end(), item) -
+                  s.start.begin() - 1;
+      int64_t b = s.plan.order[i];
+      int64_t splits = s.plan.splits[b], local = item - s.start[i];
+      int64_t group = local / splits, split = local % splits;
       // The kernels take their descriptors by pointer; each call gets its
-      // own copies.
-      MemRef1D qi = qv, kvi = kvv, vi = vv, bti = btv, li = lv, poi = pov,
-               pmi = pmv;
+      // own.
+      MemRef1D qi = slice(qv, b * kRows * width, kRows * width, k->elem_bytes);
+      MemRef1D bti = slice(btv, b * tableRow, tableRow, 4);
+      MemRef1D li = slice(lv, b, 1, 4);
+      MemRef1D kvi = kvv, vi = vv, poi, pmi;
+      partials(b, poi, pmi);
       if (k->num_kv_heads > 0)
-        headsPartial(&qi, &kvi, &vi, &bti, &li, &poi, &pmi, b, group, split,
+        headsPartial(&qi, &kvi, &vi, &bti, &li, &poi, &pmi, 0, group, split,
                      splits, maxBlocksPerSeq, scale);
       else
-        partial(&qi, &kvi, &bti, &li, &poi, &pmi, b, group, split, splits,
+        partial(&qi, &kvi, &bti, &li, &poi, &pmi, 0, group, split, splits,
                 maxBlocksPerSeq, scale);
     }
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < batch; ++b) {
-      MemRef1D poi = pov, pmi = pmv, lsei = lsev, oi = ov, si = sv;
+      MemRef1D oi = slice(ov, b * kRows * dc, kRows * dc, k->elem_bytes);
+      MemRef1D lsei = slice(lsev, b * kRows, kRows, 4);
+      MemRef1D si = sv, poi, pmi;
+      partials(b, poi, pmi);
+      int64_t splits = s.plan.splits[b];
       if (k->kv_scale && k->sinks)
-        scaledSinksCombine(&poi, &pmi, &oi, &lsei, b, splits, kvScale, &si);
+        scaledSinksCombine(&poi, &pmi, &oi, &lsei, 0, splits, kvScale, &si);
       else if (k->kv_scale)
-        scaledCombine(&poi, &pmi, &oi, &lsei, b, splits, kvScale);
+        scaledCombine(&poi, &pmi, &oi, &lsei, 0, splits, kvScale);
       else if (k->sinks)
-        sinksCombine(&poi, &pmi, &oi, &lsei, b, splits, &si);
+        sinksCombine(&poi, &pmi, &oi, &lsei, 0, splits, &si);
       else
-        combine(&poi, &pmi, &oi, &lsei, b, splits);
+        combine(&poi, &pmi, &oi, &lsei, 0, splits);
     }
   }
   return mla_abi::Ok;
