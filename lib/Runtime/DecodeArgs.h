@@ -1,4 +1,4 @@
-//===- DecodeArgs.h - shared by the C entries of kernels ---------*- C++ -*-===//
+//===- DecodeArgs.h - shared by the C entries of kernels --------*- C++ -*-===//
 //
 // Header-only: what the CPU (CPU/CPURuntime.cpp) and the CUDA
 // (CUDA/CUDARuntime.cpp) runtimes share, the argument checks returning the
