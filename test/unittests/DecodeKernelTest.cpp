@@ -529,14 +529,23 @@ void expectMatchesReference(KernelFn fn, const Config &c,
       std::to_string(worstOut));
 }
 
+/// Generates the kernel of `c` and checks it under each of `runs`.
+void expectRunsMatchReference(const Config &c, const std::vector<int32_t> &lens,
+                              const std::vector<EnvRun> &runs, uint32_t seed) {
+  std::string error;
+  KernelFn fn = buildKernel(c, error);
+  ASSERT_NE(fn, nullptr) << error;
+  for (const EnvRun &run : runs) {
+    expectMatchesReference(fn, c, lens, run, seed);
+    if (::testing::Test::HasFatalFailure())
+      return;
+  }
+}
+
 class DecodeKernelTest : public ::testing::TestWithParam<Config> {};
 
 TEST_P(DecodeKernelTest, MatchesReference) {
   const Config &c = GetParam();
-  std::string error;
-  KernelFn fn = buildKernel(c, error);
-  ASSERT_NE(fn, nullptr) << error;
-
   // Lengths: one ending mid-page, exactly q_len, a page boundary, a long one
   // (several splits), and the slots of a padded batch: empty, and (causal,
   // q_len > 1) shorter than q_len, where query i sees only i positions.
@@ -554,15 +563,16 @@ TEST_P(DecodeKernelTest, MatchesReference) {
   // Split counts, and the prefetching and AMX kernels forced on and off. A
   // split count far beyond the tokens is capped (it used to size the
   // scratch: 10^9 splits asked for terabytes).
-  const EnvRun runs[] = {{"1", "0", "0"}, {"1", "1", "0"},
-                         {"3", "1", "0"}, {"", "", "0"},
-                         {"1", "", ""},   {"3", "", ""},
-                         {"", "", ""},    {"1000000000", "", ""}};
-  for (const EnvRun &run : runs) {
-    expectMatchesReference(fn, c, lens, run, 1234 + c.heads);
-    if (HasFatalFailure())
-      return;
-  }
+  expectRunsMatchReference(c, lens,
+                           {{"1", "0", "0"},
+                            {"1", "1", "0"},
+                            {"3", "1", "0"},
+                            {"", "", "0"},
+                            {"1", "", ""},
+                            {"3", "", ""},
+                            {"", "", ""},
+                            {"1000000000", "", ""}},
+                           1234 + c.heads);
 }
 
 /// The entry's own split plan on a batch where it differs from one count for
@@ -573,22 +583,15 @@ class DecodeKernelPlanTest : public ::testing::TestWithParam<Config> {};
 
 TEST_P(DecodeKernelPlanTest, LongAmongShortSequences) {
   const Config &c = GetParam();
-  std::string error;
-  KernelFn fn = buildKernel(c, error);
-  ASSERT_NE(fn, nullptr) << error;
   int32_t longest = int32_t(c.topk ? c.topk : 2048 + c.qLen);
   std::vector<int32_t> lens = {int32_t(c.qLen + 5), longest, 0,
                                int32_t(3 * c.blockSize / 2 + 1),
                                int32_t(700 + c.qLen)};
   if (c.topk)
     lens[4] = int32_t(c.topk / 3);
-  const EnvRun runs[] = {
-      {"", "", "0"}, {"", "", ""}, {"3", "", ""}, {"13", "", ""}};
-  for (const EnvRun &run : runs) {
-    expectMatchesReference(fn, c, lens, run, 99 + c.heads);
-    if (HasFatalFailure())
-      return;
-  }
+  expectRunsMatchReference(
+      c, lens, {{"", "", "0"}, {"", "", ""}, {"3", "", ""}, {"13", "", ""}},
+      99 + c.heads);
 }
 
 /// A NaN in a cache row that only later queries see (causal, q_len > 1)
