@@ -169,9 +169,9 @@ struct Scratch {
   /// search's scratch).
   std::vector<int64_t> read, loads;
   mla_runtime::SplitPlan plan, trial;
-  /// The first work item of each sequence in the plan's order, and by
-  /// sequence (a sequence's items, [group, split], are consecutive).
-  std::vector<int64_t> start, firstItem;
+  /// The first work item of each sequence in the plan's order (a
+  /// sequence's items, [group, split], are consecutive).
+  std::vector<int64_t> start;
 };
 thread_local Scratch scratch;
 
@@ -193,7 +193,7 @@ bool reserve(std::vector<float> &v, int64_t n) {
 
 /// The split plan of a call (mla_runtime::planSplits) for the tokens in
 /// `s.read`, or MLA_CPU_NUM_SPLITS's count for every sequence; fills
-/// `s.plan`, `s.start` and `s.firstItem`. False when memory runs out.
+/// `s.plan` and `s.start`. False when memory runs out.
 bool planCall(Scratch &s, int64_t groups, int64_t threads) {
   try {
     const size_t batch = s.read.size();
@@ -207,15 +207,13 @@ bool planCall(Scratch &s, int64_t groups, int64_t threads) {
                               s.loads);
     }
     s.start.resize(batch);
-    s.firstItem.resize(batch);
   } catch (const std::bad_alloc &) {
     return false;
   }
   int64_t items = 0;
   for (size_t i = 0; i < s.start.size(); ++i) {
-    int64_t b = s.plan.order[i];
-    s.start[i] = s.firstItem[b] = items;
-    items += groups * s.plan.splits[b];
+    s.start[i] = items;
+    items += groups * s.plan.splits[s.plan.order[i]];
   }
   return true;
 }
@@ -344,11 +342,12 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
   MemRef1D ov = view(out, int64_t(batch) * kRows * dc);
   MemRef1D lsev = view(lse, int64_t(batch) * kRows);
   MemRef1D sv = view(sinks, k->num_heads);
-  // Sequence b's split partials: its items, [group, split, row, ...].
-  auto partials = [&](int64_t b, MemRef1D &po, MemRef1D &pm) {
-    int64_t n = kGroups * s.plan.splits[b] * rowsPerGroup;
-    po = slice(pov, s.firstItem[b] * rowsPerGroup * dc, n * dc, 4);
-    pm = slice(pmv, s.firstItem[b] * rowsPerGroup * 2, n * 2, 4);
+  // The split partials of the i-th sequence in the plan's order: its items,
+  // [group, split, row, ...].
+  auto partials = [&](int64_t i, MemRef1D &po, MemRef1D &pm) {
+    int64_t n = kGroups * s.plan.splits[s.plan.order[i]] * rowsPerGroup;
+    po = slice(pov, s.start[i] * rowsPerGroup * dc, n * dc, 4);
+    pm = slice(pmv, s.start[i] * rowsPerGroup * 2, n * 2, 4);
   };
 
 #pragma omp parallel
@@ -367,7 +366,7 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
       MemRef1D bti = slice(btv, b * tableRow, tableRow, 4);
       MemRef1D li = slice(lv, b, 1, 4);
       MemRef1D kvi = kvv, vi = vv, poi, pmi;
-      partials(b, poi, pmi);
+      partials(i, poi, pmi);
       if (k->num_kv_heads > 0)
         headsPartial(&qi, &kvi, &vi, &bti, &li, &poi, &pmi, 0, group, split,
                      splits, maxBlocksPerSeq, scale);
@@ -376,12 +375,12 @@ static int32_t decode(const mla_cpu_kernel *k, const void *q,
                 maxBlocksPerSeq, scale);
     }
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t i = 0; i < batch; ++i) {
+      int64_t b = s.plan.order[i], splits = s.plan.splits[b];
       MemRef1D oi = slice(ov, b * kRows * dc, kRows * dc, k->elem_bytes);
       MemRef1D lsei = slice(lsev, b * kRows, kRows, 4);
       MemRef1D si = sv, poi, pmi;
-      partials(b, poi, pmi);
-      int64_t splits = s.plan.splits[b];
+      partials(i, poi, pmi);
       if (k->kv_scale && k->sinks)
         scaledSinksCombine(&poi, &pmi, &oi, &lsei, 0, splits, kvScale, &si);
       else if (k->kv_scale)
