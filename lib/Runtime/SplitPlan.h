@@ -2,10 +2,12 @@
 //
 // Header-only: the split plan of a call whose sequences' lengths the host
 // knows (the CPU runtime's; FlashMLA and FlashInfer compute this kind of
-// metadata on the device). Each sequence gets its own split count, and the
-// threads take the work items largest first. The plan is the best of a few
-// candidates under a cost model of OpenMP's dynamic schedule: an item costs
-// its tokens plus a fixed overhead, and each free thread takes the next one.
+// metadata on the device). Each sequence gets its own split count, and with
+// few items a thread the threads take them largest first. The plan is the
+// best of a few candidates under a cost model of OpenMP's dynamic schedule:
+// an item costs its tokens plus a fixed overhead, and each free thread takes
+// the next one. Linear in the batch but for a sort of at most
+// kSimulatedItemsPerThread x threads sequences.
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,6 +48,11 @@ inline int64_t itemCost(int64_t read, int64_t splits) {
          kItemOverheadTokens;
 }
 
+/// Up to this many items a thread, the model plays the schedule item by
+/// item, largest first; beyond, no item is more than a small part of a
+/// thread's work, and list scheduling's bound stands for it.
+inline constexpr int64_t kSimulatedItemsPerThread = 16;
+
 /// A call's plan: per sequence its splits; the sequences in the order the
 /// threads take their items (each sequence's groups x splits items
 /// together); the items; the modelled time.
@@ -54,46 +61,63 @@ struct SplitPlan {
   int64_t items = 0, makespan = 0;
 };
 
-/// Orders `plan`'s sequences largest item first (LPT; ties by index), counts
-/// its items and models its time: `threads` threads, each taking the next
-/// item when it is free. `loads` is scratch.
+/// What the plan search reuses from call to call.
+struct PlanScratch {
+  SplitPlan trial;
+  std::vector<int64_t> costs, loads;
+};
+
+/// Orders `plan`'s sequences, counts its items and models its time on
+/// `threads` threads, each taking the next item when it is free. With few
+/// items (kSimulatedItemsPerThread), largest first (LPT; ties by index) and
+/// played item by item; otherwise in index order, and the time is list
+/// scheduling's bound: the total over the threads plus the largest item.
 inline void schedule(const std::vector<int64_t> &read, int64_t groups,
-                     int64_t threads, SplitPlan &plan,
-                     std::vector<int64_t> &loads) {
+                     int64_t threads, SplitPlan &plan, PlanScratch &scratch) {
+  threads = std::max<int64_t>(1, threads);
   const size_t batch = read.size();
+  std::vector<int64_t> &costs = scratch.costs;
+  costs.resize(batch);
+  int64_t total = 0, largest = 0;
+  plan.items = 0;
+  for (size_t b = 0; b < batch; ++b) {
+    costs[b] = itemCost(read[b], plan.splits[b]);
+    plan.items += groups * plan.splits[b];
+    total += groups * plan.splits[b] * costs[b];
+    largest = std::max(largest, costs[b]);
+  }
   plan.order.resize(batch);
   for (size_t b = 0; b < batch; ++b)
     plan.order[b] = int64_t(b);
-  auto cost = [&](int64_t b) { return itemCost(read[b], plan.splits[b]); };
+  if (plan.items > kSimulatedItemsPerThread * threads) {
+    plan.makespan = (total + threads - 1) / threads + largest;
+    return;
+  }
   std::stable_sort(plan.order.begin(), plan.order.end(),
-                   [&](int64_t x, int64_t y) { return cost(x) > cost(y); });
+                   [&](int64_t x, int64_t y) { return costs[x] > costs[y]; });
   // The threads' loads as a min-heap.
-  loads.assign(size_t(std::max<int64_t>(1, threads)), 0);
+  std::vector<int64_t> &loads = scratch.loads;
+  loads.assign(size_t(threads), 0);
   std::greater<int64_t> later;
-  plan.items = 0;
-  for (int64_t b : plan.order) {
-    int64_t n = groups * plan.splits[b], c = cost(b);
-    plan.items += n;
-    for (int64_t i = 0; i < n; ++i) {
+  for (int64_t b : plan.order)
+    for (int64_t i = 0; i < groups * plan.splits[b]; ++i) {
       std::pop_heap(loads.begin(), loads.end(), later);
-      loads.back() += c;
+      loads.back() += costs[b];
       std::push_heap(loads.begin(), loads.end(), later);
     }
-  }
   plan.makespan = *std::max_element(loads.begin(), loads.end());
 }
 
 /// The plan of a call whose sequences read `read` tokens each, in `groups`
-/// row groups, on `threads` threads. Candidates: one chunk size for the
-/// call such that the items number about k x threads (k = 1 .. 4), and one
-/// count for every sequence (uniformSplits, the runtime's rule before the
-/// plan). The least modelled time wins, the fewer items among equals. So a
-/// long sequence among short ones is split and the short ones are not, and
-/// a batch of equal sequences gets as many items as fill the threads evenly.
-/// `trial` and `loads` are scratch.
+/// row groups, on `threads` threads. Candidates: one count for every
+/// sequence (uniformSplits, the runtime's rule before the plan), and one
+/// chunk size for the call such that the items number about k x threads
+/// (k = 1 .. 4). The least modelled time wins, the fewer items among
+/// equals. So a long sequence among short ones is split and the short ones
+/// are not, and a batch of equal sequences gets as many items as fill the
+/// threads evenly.
 inline void planSplits(const std::vector<int64_t> &read, int64_t groups,
-                       int64_t threads, SplitPlan &plan, SplitPlan &trial,
-                       std::vector<int64_t> &loads) {
+                       int64_t threads, SplitPlan &plan, PlanScratch &scratch) {
   groups = std::max<int64_t>(1, groups);
   threads = std::max<int64_t>(1, threads);
   int64_t total = 0, longest = 0;
@@ -102,12 +126,15 @@ inline void planSplits(const std::vector<int64_t> &read, int64_t groups,
     longest = std::max(longest, r);
   }
   const size_t batch = read.size();
+  SplitPlan &trial = scratch.trial;
   bool first = true;
   auto consider = [&](auto splitsOf) {
     trial.splits.resize(batch);
     for (size_t b = 0; b < batch; ++b)
       trial.splits[b] = splitsOf(read[b]);
-    schedule(read, groups, threads, trial, loads);
+    if (!first && trial.splits == plan.splits)
+      return;
+    schedule(read, groups, threads, trial, scratch);
     if (first || trial.makespan < plan.makespan ||
         (trial.makespan == plan.makespan && trial.items < plan.items))
       std::swap(plan, trial);

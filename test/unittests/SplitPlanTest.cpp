@@ -3,11 +3,13 @@
 // mla_runtime::planSplits (lib/Runtime/SplitPlan.h): each sequence's KV
 // splits from the tokens it reads, and the order the threads take the work
 // items in. Checked on hand-computed cases and, over random batches, against
-// a separate simulation of the same cost model (each free thread takes the
-// next item; an item costs its tokens plus kItemOverheadTokens): the plan
-// is never worse than one count for all (the rule before it) nor than
-// chunks of a quarter of a thread's share, and stays within list
-// scheduling's bound of a perfect balance.
+// a separate implementation of the same cost model (each free thread takes
+// the next item; an item costs its tokens plus kItemOverheadTokens; played
+// item by item up to kSimulatedItemsPerThread items a thread, list
+// scheduling's bound beyond): the plan is never worse than one count for
+// all (the rule before it) nor than chunks of a quarter of a thread's
+// share, and, played item by item, stays within list scheduling's bound of
+// a perfect balance.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,13 +26,14 @@ namespace {
 using mla_runtime::kItemOverheadTokens;
 using mla_runtime::kMaxSplits;
 using mla_runtime::kMinTokensPerSplit;
+using mla_runtime::kSimulatedItemsPerThread;
 using mla_runtime::SplitPlan;
 
 SplitPlan plan(const std::vector<int64_t> &read, int64_t groups,
                int64_t threads) {
-  SplitPlan p, trial;
-  std::vector<int64_t> loads;
-  mla_runtime::planSplits(read, groups, threads, p, trial, loads);
+  SplitPlan p;
+  mla_runtime::PlanScratch scratch;
+  mla_runtime::planSplits(read, groups, threads, p, scratch);
   return p;
 }
 
@@ -49,17 +52,45 @@ int64_t simulate(const std::vector<int64_t> &read,
   return *std::max_element(load.begin(), load.end());
 }
 
-/// The sequences, longest split first.
-std::vector<int64_t> largestFirst(const std::vector<int64_t> &read,
-                                  const std::vector<int64_t> &splits) {
+int64_t itemsOf(const std::vector<int64_t> &splits, int64_t groups) {
+  int64_t items = 0;
+  for (int64_t n : splits)
+    items += groups * n;
+  return items;
+}
+
+/// The order the plan takes a plan's sequences in: longest split first
+/// where it plays the schedule, else as they come.
+std::vector<int64_t> orderOf(const std::vector<int64_t> &read,
+                             const std::vector<int64_t> &splits, int64_t groups,
+                             int64_t threads) {
   std::vector<int64_t> order(read.size());
   for (size_t b = 0; b < read.size(); ++b)
     order[b] = int64_t(b);
+  if (itemsOf(splits, groups) > kSimulatedItemsPerThread * threads)
+    return order;
   std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
     return (read[x] + splits[x] - 1) / splits[x] >
            (read[y] + splits[y] - 1) / splits[y];
   });
   return order;
+}
+
+/// The model's time of a plan: played item by item, or list scheduling's
+/// bound (the total over the threads plus the largest item).
+int64_t modelled(const std::vector<int64_t> &read,
+                 const std::vector<int64_t> &splits, int64_t groups,
+                 int64_t threads) {
+  if (itemsOf(splits, groups) <= kSimulatedItemsPerThread * threads)
+    return simulate(read, splits, orderOf(read, splits, groups, threads),
+                    groups, threads);
+  int64_t total = 0, largest = 0;
+  for (size_t b = 0; b < read.size(); ++b) {
+    int64_t cost = (read[b] + splits[b] - 1) / splits[b] + kItemOverheadTokens;
+    total += groups * splits[b] * cost;
+    largest = std::max(largest, cost);
+  }
+  return (total + threads - 1) / threads + largest;
 }
 
 TEST(SplitPlanTest, HandComputedCases) {
@@ -94,6 +125,7 @@ TEST(SplitPlanTest, HandComputedCases) {
 TEST(SplitPlanTest, NeverWorseThanItsCandidatesOverRandomBatches) {
   std::mt19937_64 rng(7);
   int bounded = 0;
+  bool simulatedToo = false;
   for (int trial = 0; trial < 1500; ++trial) {
     int64_t batch = std::uniform_int_distribution<int64_t>(1, 100)(rng);
     int64_t groups = std::uniform_int_distribution<int64_t>(1, 8)(rng);
@@ -119,22 +151,17 @@ TEST(SplitPlanTest, NeverWorseThanItsCandidatesOverRandomBatches) {
       items += groups * p.splits[b];
     }
     ASSERT_EQ(p.items, items);
-    // The order is a permutation, largest split first, and the model's time
-    // is the separate simulation's.
-    std::vector<int64_t> sorted = p.order;
-    std::sort(sorted.begin(), sorted.end());
-    for (size_t b = 0; b < sorted.size(); ++b)
-      ASSERT_EQ(sorted[b], int64_t(b));
-    ASSERT_EQ(p.order, largestFirst(read, p.splits));
-    ASSERT_EQ(p.makespan, simulate(read, p.splits, p.order, groups, threads));
+    // The order is the model's, and so is the time.
+    ASSERT_EQ(p.order, orderOf(read, p.splits, groups, threads));
+    ASSERT_EQ(p.makespan, modelled(read, p.splits, groups, threads));
+    simulatedToo |= items <= kSimulatedItemsPerThread * threads;
 
     // Never worse than one count for all.
     std::vector<int64_t> uniform(
         read.size(), std::min(kMaxSplits, mla_runtime::uniformSplits(
                                               int64_t(read.size()) * groups,
                                               longest, threads)));
-    ASSERT_LE(p.makespan, simulate(read, uniform, largestFirst(read, uniform),
-                                   groups, threads));
+    ASSERT_LE(p.makespan, modelled(read, uniform, groups, threads));
     // Nor than chunks of a quarter of a thread's share, which list
     // scheduling keeps within its largest item of a perfect balance.
     int64_t work = groups * total;
@@ -150,16 +177,18 @@ TEST(SplitPlanTest, NeverWorseThanItsCandidatesOverRandomBatches) {
       quarterItems += groups * n;
       largest = std::max(largest, (r + n - 1) / n);
     }
-    ASSERT_LE(p.makespan, simulate(read, quarter, largestFirst(read, quarter),
-                                   groups, threads));
+    ASSERT_LE(p.makespan, modelled(read, quarter, groups, threads));
     if (capped)
       continue;
     ++bounded;
-    ASSERT_LE(p.makespan, (work + quarterItems * kItemOverheadTokens + threads -
-                           1) / threads +
-                              chunk + kItemOverheadTokens);
+    // Played item by item in the plan's order, as the threads take them.
+    ASSERT_LE(simulate(read, p.splits, p.order, groups, threads),
+              (work + quarterItems * kItemOverheadTokens + threads - 1) /
+                      threads +
+                  chunk + kItemOverheadTokens);
     ASSERT_LE(largest, chunk);
   }
   EXPECT_GT(bounded, 1000);
+  EXPECT_TRUE(simulatedToo);
 }
 } // namespace

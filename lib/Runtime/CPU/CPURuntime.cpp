@@ -167,8 +167,9 @@ struct Scratch {
   std::vector<float> out, ml;
   /// Per sequence, the tokens its kernels read; the plan (and the plan
   /// search's scratch).
-  std::vector<int64_t> read, loads;
-  mla_runtime::SplitPlan plan, trial;
+  std::vector<int64_t> read;
+  mla_runtime::SplitPlan plan;
+  mla_runtime::PlanScratch planScratch;
   /// The first work item of each sequence in the plan's order (a
   /// sequence's items, [group, split], are consecutive).
   std::vector<int64_t> start;
@@ -201,10 +202,9 @@ bool planCall(Scratch &s, int64_t groups, int64_t threads) {
     if (int64_t forced =
             mla_runtime::forcedSplits("MLA_CPU_NUM_SPLITS", maxRead)) {
       s.plan.splits.assign(batch, forced);
-      mla_runtime::schedule(s.read, groups, threads, s.plan, s.loads);
+      mla_runtime::schedule(s.read, groups, threads, s.plan, s.planScratch);
     } else {
-      mla_runtime::planSplits(s.read, groups, threads, s.plan, s.trial,
-                              s.loads);
+      mla_runtime::planSplits(s.read, groups, threads, s.plan, s.planScratch);
     }
     s.start.resize(batch);
   } catch (const std::bad_alloc &) {
@@ -233,8 +233,7 @@ int32_t mla_cpu_num_splits_v6(const mla_cpu_kernel *k, int32_t batch,
   Scratch &s = scratch;
   try {
     s.read.assign(size_t(std::max<int32_t>(batch, 1)), read);
-    mla_runtime::planSplits(s.read, groups(*k), threads, s.plan, s.trial,
-                            s.loads);
+    mla_runtime::planSplits(s.read, groups(*k), threads, s.plan, s.planScratch);
   } catch (const std::bad_alloc &) {
     return 1;
   }
