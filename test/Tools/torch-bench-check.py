@@ -1,7 +1,8 @@
 """mla-bench's CPU PyTorch baseline (tools/mla-bench/torch_mla_cpu.py) runs
 against a generated kernel: one line of five numbers (PyTorch's and the
 kernel's median ms, their max |err| against float64, the paired ratio), both
-errors within f32 rounding, for the absorbed MLA decode, for GQA over
+errors within f32 rounding, for the absorbed MLA decode (also on sequences of
+their own lengths), for GQA over
 paged key and value caches (SDPA) and for sparse decode (token indices:
 gather and matmuls), also on fp8 rows and on e4m3 codes with one scale
 (dequantized after the gather; the kernel takes the scale); and
@@ -43,7 +44,8 @@ def main() -> int:
     # The absorbed decode with a window; GQA over paged key and value caches
     # (SDPA with enable_gqa, 6 heads on 2 KV heads); sparse decode (40 of
     # each sequence's 100 tokens a query); fp8 rows (PyTorch dequantizes
-    # what it gathers).
+    # what it gathers); sequences of their own lengths (mla-bench --var-len:
+    # PyTorch sequence by sequence, the kernel's split plan on the batch).
     for what, name, codegen_args, script_args in [
         ("MLA", "tcpu",
          ["--num-heads=2", "--kv-lora-rank=64", "--qk-rope-head-dim=16", "--q-len=2",
@@ -70,6 +72,11 @@ def main() -> int:
           "--block-size=16", "--dtype=f32", "--cache-scales=per_tensor"],
          ["--batch=2", "--seq-len=100", "--heads=4", "--q-len=2", "--dc=64", "--dr=16",
           "--block-size=16", "--fp8-tensor", "--dtype=f32"]),
+        ("variable lengths", "tvar",
+         ["--num-heads=3", "--kv-lora-rank=64", "--qk-rope-head-dim=16", "--q-len=2",
+          "--block-size=16", "--dtype=f32"],
+         ["--batch=4", "--heads=3", "--q-len=2", "--dc=64", "--dr=16", "--block-size=16",
+          "--seq-lens=1500,2,37,300", "--dtype=f32"]),
         ("fp8 codes sparse", "tf8ts",
          ["--num-heads=4", "--kv-lora-rank=64", "--qk-rope-head-dim=16", "--q-len=1",
           "--block-size=16", "--dtype=f32", "--topk=40", "--cache-scales=per_tensor"],
