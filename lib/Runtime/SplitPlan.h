@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
-#include <queue>
 #include <vector>
 
 namespace mla_runtime {
@@ -27,8 +26,9 @@ namespace mla_runtime {
 /// A work item's fixed cost in tokens' worth of its work (packing the
 /// queries, the first tiles' misses, its share of the combine). Measured on
 /// a Xeon with AMX (512/64, bf16, 2 threads, one sequence of 4096 tokens):
-/// 4 splits instead of 2 cost 0.011 ms at 16 heads and 0.1 ms at 128, 60
-/// and 145 tokens' worth (docs/benchmarks.md, "Variable lengths").
+/// 4 splits instead of 2 cost 0.011 ms an item at 16 heads and 0.095 ms at
+/// 128, about 120 and 275 tokens' worth (docs/benchmarks.md, "Variable
+/// lengths").
 inline constexpr int64_t kItemOverheadTokens = 256;
 
 /// The splits of a sequence whose kernels read `read` tokens, in chunks of
